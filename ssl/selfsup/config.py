@@ -1,0 +1,359 @@
+"""The search-space schema: one YAML file per sweep, validated here before anything starts.
+
+Data flows one way: YAML -> ``SweepSpec`` (this module) -> trial hyperparameters (``TrialParams`` plus the
+method's own ``Params``) -> trainable -> library -> metrics. Every error is one line that names the file,
+the field and what was expected (``SearchSpaceError``).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from selfsup.augmentations import AUGMENTATIONS, check_strength
+from selfsup.backbones import BACKBONES
+from selfsup.evaluation.metric_names import HEALTH_METRICS, PROTOCOLS, format_fraction, parse_eval_metric_name
+from selfsup.methods import METHODS, MethodParams
+
+DATA_SOURCES = ("aeon", "ucr_files", "csv")
+TRAINING_METRICS = ("train/loss",)
+
+
+class SearchSpaceError(ValueError):
+    """A search-space file that cannot run; the message is one line naming file, field and expectation."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------------------------- data
+class DatasetSpec(_Strict):
+    """Where a data set comes from: an aeon bundled set by name, UCR/UEA .ts files, or sensor-log CSVs."""
+
+    source: Literal["aeon", "ucr_files", "csv"] = "aeon"
+    name: str | None = None
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "DatasetSpec":
+        if self.source in ("aeon", "ucr_files") and not self.name:
+            raise ValueError(f"source '{self.source}' needs a 'name'")
+        if self.source in ("ucr_files", "csv") and not self.path:
+            raise ValueError(f"source '{self.source}' needs a 'path' (a directory)")
+        if self.source == "aeon":
+            from selfsup.data.aeon_sets import bundled_aeon_datasets
+
+            bundled = bundled_aeon_datasets()
+            if self.name not in bundled:
+                raise ValueError(f"aeon has no bundled data set '{self.name}'; bundled: {', '.join(bundled)}")
+        return self
+
+    def label(self) -> str:
+        return self.name or Path(self.path or "").name
+
+
+class WindowSpec(_Strict):
+    length: int = Field(60, ge=4)
+    overlap: float = Field(0.5, ge=0, lt=1)
+
+
+class DataSpec(_Strict):
+    pretext: DatasetSpec
+    downstream: DatasetSpec
+    window: WindowSpec = WindowSpec()
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
+
+
+# --------------------------------------------------------------------------------------- evaluation
+class EvaluationSpec(_Strict):
+    protocols: list[Literal["linear", "knn", "mlp"]] = Field(default_factory=lambda: list(PROTOCOLS), min_length=1)
+    label_fractions: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
+    # "series": window embeddings averaged per series, one prediction per series (as UCR/UEA scores are);
+    # "window": every window is an example (sensor logs whose test set is a list of windows).
+    unit: Literal["series", "window"] = "series"
+    # Score the same backbone untrained beside the pretrained one: the gain is what pretraining adds.
+    compare_random_init: bool = True
+    knn_k: int = Field(20, ge=1)
+    mlp_epochs: int = Field(200, ge=1)
+
+    @field_validator("label_fractions")
+    @classmethod
+    def _fractions_in_unit_interval(cls, fractions: list[float]) -> list[float]:
+        for fraction in fractions:
+            if not 0 < fraction <= 1:
+                raise ValueError(f"label fraction {fraction} is outside (0, 1]")
+        return sorted(set(fractions))
+
+
+class ObjectiveSpec(_Strict):
+    metric: str = "val/knn/acc/frac_1.0"
+    mode: Literal["min", "max"] = "max"
+
+
+# ---------------------------------------------------------------------------------- search / budget
+class Dimension(_Strict):
+    """One searched hyperparameter, as an Optuna distribution."""
+
+    type: Literal["categorical", "int", "float"]
+    choices: list[Any] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Dimension":
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("categorical dimension needs a non-empty 'choices' list")
+            if self.low is not None or self.high is not None or self.log:
+                raise ValueError("categorical dimension takes 'choices', not low/high/log")
+            return self
+        if self.choices is not None:
+            raise ValueError(f"{self.type} dimension takes low/high, not 'choices'")
+        if self.low is None or self.high is None:
+            raise ValueError(f"{self.type} dimension needs both 'low' and 'high'")
+        if not self.low < self.high:
+            raise ValueError(f"low must be < high (got low={self.low}, high={self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0 (got low={self.low})")
+        if self.log and self.step is not None:
+            raise ValueError("'step' cannot be combined with log=true")
+        if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError(f"int dimension needs integer bounds (got {self.low}, {self.high})")
+        return self
+
+    def optuna_distribution(self):
+        import optuna.distributions as od
+
+        if self.type == "categorical":
+            return od.CategoricalDistribution(self.choices)
+        if self.type == "int":
+            return od.IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
+        return od.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+
+    def describe(self) -> str:
+        if self.type == "categorical":
+            return f"categorical {self.choices}"
+        scale = "log " if self.log else ""
+        return f"{scale}{self.type} [{self.low:g}, {self.high:g}]" + (f" step {self.step:g}" if self.step else "")
+
+    def extremes(self) -> list[Any]:
+        if self.type == "categorical":
+            return list(self.choices)
+        if self.type == "int":
+            return [int(self.low), int(self.high)]
+        return [self.low, self.high]
+
+
+class BudgetSpec(_Strict):
+    trials: int = Field(8, ge=1)
+    epochs: int = Field(20, ge=1)
+    # None: as many trials at once as the cluster's CPUs/GPUs fit (see trainables.resources).
+    max_concurrent: int | None = Field(None, ge=1)
+    checkpoint_every: int = Field(5, ge=1)
+
+
+class ResourcesSpec(_Strict):
+    workers: int = Field(1, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+
+
+class SchedulerSpec(_Strict):
+    type: Literal["asha", "fifo"] = "asha"
+    grace_period: int = Field(2, ge=1)
+    reduction_factor: float = Field(2.0, gt=1)
+
+
+class HealthSpec(_Strict):
+    # Normalised embedding std (1 = spread like an isotropic Gaussian, 0 = collapsed); below the floor
+    # after ``grace_epochs`` the trial is ended as collapsed.
+    collapse_std_floor: float = Field(0.02, ge=0)
+    grace_epochs: int = Field(1, ge=0)
+
+
+# -------------------------------------------------------------------------- trial hyperparameters
+class TrialParams(_Strict):
+    """Hyperparameters every method shares. Each can be fixed or searched by its name."""
+
+    backbone: str = "conv1d"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    batch_size: int = Field(64, ge=2)
+    projector_dim: int = Field(512, ge=1)
+    projector_hidden_dim: int | None = Field(None, ge=1)
+    projector_layers: int = Field(2, ge=1)
+    # Augmentation strengths (0 switches one off); ranges are checked by the augmentations module.
+    aug_jitter: float = 0.1
+    aug_scaling: float = 0.1
+    aug_magnitude_warp: float = 0.2
+    aug_time_warp: float = 0.2
+    aug_crop_resize: float = 0.3
+    aug_blockout: float = 0.1
+    aug_flip: float = 0.0
+    aug_negate: float = 0.0
+    aug_smooth: float = 0.0
+
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, name: str) -> str:
+        if name not in BACKBONES:
+            raise ValueError(f"unknown backbone '{name}'; known: {', '.join(BACKBONES.names())}")
+        return name
+
+    @model_validator(mode="after")
+    def _augmentation_strengths_in_range(self) -> "TrialParams":
+        for name in AUGMENTATIONS:
+            check_strength(name, getattr(self, f"aug_{name}"))
+        return self
+
+    def augmentation_strengths(self) -> dict[str, float]:
+        return {name: getattr(self, f"aug_{name}") for name in AUGMENTATIONS}
+
+
+def split_trial_params(method: str, values: dict[str, Any]) -> tuple[TrialParams, MethodParams]:
+    """Validate a flat hyperparameter dict into the shared and the method's own parameters."""
+    method_params_cls = METHODS.get(method).Params
+    method_keys = set(method_params_cls.model_fields)
+    shared_keys = set(TrialParams.model_fields)
+    unknown = sorted(set(values) - method_keys - shared_keys)
+    if unknown:
+        raise ValueError(f"unknown hyperparameter '{unknown[0]}' for method '{method}'; known: "
+                         f"{', '.join(sorted(method_keys | shared_keys))}")
+    shared = TrialParams(**{k: v for k, v in values.items() if k in shared_keys})
+    own = method_params_cls(**{k: v for k, v in values.items() if k in method_keys})
+    return shared, own
+
+
+# ------------------------------------------------------------------------------------------- sweep
+class SweepSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    method: str
+    seed: int = 0
+    data: DataSpec
+    evaluation: EvaluationSpec = EvaluationSpec()
+    objective: ObjectiveSpec = ObjectiveSpec()
+    search: dict[str, Dimension] = Field(default_factory=dict)
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    budget: BudgetSpec = BudgetSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+    scheduler: SchedulerSpec = SchedulerSpec()
+    health: HealthSpec = HealthSpec()
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, name: str) -> str:
+        if name not in METHODS:
+            raise ValueError(f"unknown method '{name}'; known: {', '.join(METHODS.names())}")
+        return name
+
+    @model_validator(mode="after")
+    def _hyperparameters_and_objective(self) -> "SweepSpec":
+        overlap = sorted(set(self.search) & set(self.fixed))
+        if overlap:
+            raise ValueError(f"'{overlap[0]}' is both searched and fixed; keep one")
+        # Every searched value must be a valid hyperparameter value: check each choice and both bounds.
+        split_trial_params(self.method, self.fixed)
+        for key, dimension in self.search.items():
+            for value in dimension.extremes():
+                try:
+                    split_trial_params(self.method, {**self.fixed, key: value})
+                except ValueError as error:
+                    raise ValueError(f"search.{key}: {_first_message(error)}") from None
+        self._check_objective()
+        return self
+
+    def _check_objective(self) -> None:
+        metric = self.objective.metric
+        if metric in HEALTH_METRICS or metric in TRAINING_METRICS:
+            return
+        parsed = parse_eval_metric_name(metric)
+        fractions = ", ".join(format_fraction(f) for f in self.evaluation.label_fractions)
+        produced = (f"val/<{'|'.join(self.evaluation.protocols)}>/<acc|f1>/frac_<{fractions}>, "
+                    f"{', '.join(HEALTH_METRICS + TRAINING_METRICS)}")
+        if parsed is None or parsed.prefix:
+            raise ValueError(f"objective.metric '{metric}' is produced by no protocol; expected one of {produced}")
+        if parsed.split != "val":
+            raise ValueError(f"objective.metric '{metric}' selects on {parsed.split} data; test data only "
+                             f"reports, select on a val/ metric")
+        if parsed.protocol not in self.evaluation.protocols:
+            raise ValueError(f"objective.metric '{metric}' needs protocol '{parsed.protocol}', which "
+                             f"evaluation.protocols {self.evaluation.protocols} does not run")
+        if not any(math.isclose(parsed.fraction, f) for f in self.evaluation.label_fractions):
+            raise ValueError(f"objective.metric '{metric}' needs label fraction {format_fraction(parsed.fraction)}, "
+                             f"which evaluation.label_fractions [{fractions}] does not include")
+
+    # ---- derived views used by tune.py and the trainable
+    def default_params(self) -> dict[str, Any]:
+        """Values of every hyperparameter that is not searched (fixed ones and defaults)."""
+        shared, own = split_trial_params(self.method, self.fixed)
+        values = {**shared.model_dump(), **own.model_dump()}
+        return {k: v for k, v in values.items() if k not in self.search}
+
+    def optuna_space(self) -> dict[str, Any]:
+        return {key: dimension.optuna_distribution() for key, dimension in self.search.items()}
+
+
+def _first_message(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"])
+        return f"{loc}: {first['msg']}" if loc else first["msg"]
+    return str(error)
+
+
+def _explain(error: ValidationError) -> str:
+    """One line for the first problem: dotted location, then what was expected and what was found."""
+    first = error.errors()[0]
+    loc = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = f"unknown key; expected one of: {', '.join(_allowed_keys(first['loc'][:-1]))}"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    elif "input" in first and first["type"] not in ("value_error", "assertion_error"):
+        message = f"{message} (got {first['input']!r})"
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{loc}: {message}{suffix}" if loc else f"{message}{suffix}"
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: Any = SweepSpec
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and validate a search-space file; raises ``SearchSpaceError`` with a one-line message."""
+    path = Path(path)
+    if not path.is_file():
+        raise SearchSpaceError(f"{path}: no such search-space file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise SearchSpaceError(f"{path}: malformed YAML{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise SearchSpaceError(f"{path}: expected a mapping of sweep settings at the top level, "
+                               f"got {type(raw).__name__}")
+    try:
+        return SweepSpec(**raw)
+    except ValidationError as error:
+        raise SearchSpaceError(f"{path}: {_explain(error)}") from None

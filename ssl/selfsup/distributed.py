@@ -1,0 +1,90 @@
+"""Explicit helpers for losses whose statistics span the global batch (all DDP ranks).
+
+Barlow Twins and VICReg compute batch statistics (per-dimension mean/std, cross-correlation, covariance).
+Under DistributedDataParallel each rank only sees its local slice of the batch, so those statistics must be
+computed over the concatenation of every rank's embeddings. This module does it the way the official VICReg
+code does (``FullGatherLayer`` in github.com/facebookresearch/vicreg, main.py; Bardes, Ponce & LeCun,
+ICLR 2022): an all_gather in the forward pass and an all_reduce of the gradients in the backward pass.
+
+Gradient convention
+-------------------
+Every rank computes the *same* global loss ``L`` from the gathered tensor. In the backward pass rank ``r``
+receives ``dL/dZ`` for the whole gathered batch ``Z``; :class:`GatherLayer` sums these over the ranks
+(all_reduce SUM) and keeps the rows that came from rank ``r``. Hence each rank's gradient w.r.t. its local
+inputs is ``world_size x dL/dz_r`` -- ``world_size`` times the gradient of the global loss. DDP then
+*averages* parameter gradients over the ranks (divides the sum by ``world_size``), so the parameter
+gradients are exactly those of a single process running the same loss on the concatenated batch::
+
+    (1 / W) * sum_r  (W * dL/dz_r) . dz_r/dtheta  =  sum_r dL/dz_r . dz_r/dtheta  =  dL/dtheta
+
+A term computed on the *local* batch only (VICReg's invariance MSE, as in the official code) contributes
+``d inv_r / dz_r`` to rank ``r``; with equal local batch sizes the DDP average of those local means is the
+full-batch mean, so the same equivalence holds for the whole VICReg loss.
+
+Gloo (CPU) and NCCL both work: only ``all_gather`` and ``all_reduce`` are used (gloo has no
+``reduce_scatter``). Ranks may hold different batch sizes; :func:`gather_batch` pads to the largest one
+before gathering and drops the padding afterwards.
+"""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+
+def _initialised() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def world_size() -> int:
+    """Number of processes in the default group; 1 when torch.distributed is not initialised."""
+    return dist.get_world_size() if _initialised() else 1
+
+
+def rank() -> int:
+    """Rank of this process in the default group; 0 when torch.distributed is not initialised."""
+    return dist.get_rank() if _initialised() else 0
+
+
+class GatherLayer(torch.autograd.Function):
+    """All-gather with gradients, as the official VICReg ``FullGatherLayer``.
+
+    Forward: gathers ``x`` (same shape on every rank) from every rank and returns a tuple of
+    ``world_size`` tensors, ordered by rank. Backward: all_reduces (SUM) the incoming gradients of all
+    gathered pieces and returns the piece that belongs to this rank; see the module docstring for why this
+    makes DDP's averaged parameter gradients equal to single-process gradients on the concatenated batch.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        x = x.contiguous()
+        output = [torch.zeros_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(output, x)
+        return tuple(output)
+
+    @staticmethod
+    def backward(ctx, *grads: torch.Tensor) -> torch.Tensor:
+        all_gradients = torch.stack([g.contiguous() for g in grads])
+        dist.all_reduce(all_gradients, op=dist.ReduceOp.SUM)
+        return all_gradients[dist.get_rank()]
+
+
+def gather_batch(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` over all ranks along dim 0 (rank order), differentiably.
+
+    Identity when torch.distributed is not initialised or the world has one process. Local batch sizes may
+    differ between ranks (all other dimensions must match): the sizes are exchanged first, ``x`` is
+    zero-padded to the largest one, gathered with :class:`GatherLayer` and the padding is dropped again.
+    Gradients follow the :class:`GatherLayer` convention (``world_size x`` the global-loss gradient).
+    """
+    if world_size() == 1:
+        return x
+    local_n = torch.tensor([x.shape[0]], dtype=torch.int64, device=x.device)
+    sizes = [torch.zeros_like(local_n) for _ in range(world_size())]
+    dist.all_gather(sizes, local_n)
+    sizes = [int(s.item()) for s in sizes]
+    max_n = max(sizes)
+    if all(n == max_n for n in sizes):
+        return torch.cat(GatherLayer.apply(x), dim=0)
+    padded = torch.cat([x, x.new_zeros((max_n - x.shape[0], *x.shape[1:]))], dim=0)
+    pieces = GatherLayer.apply(padded)
+    return torch.cat([piece[:n] for piece, n in zip(pieces, sizes)], dim=0)

@@ -1,0 +1,111 @@
+"""Metric names: the one naming scheme every reported metric follows.
+
+All names are valid MLflow metric keys (alphanumerics, ``_ - . /`` and space only) and read as paths, so
+the MLflow UI groups them and an objective can be named in a search-space file.
+
+Evaluation metrics (frozen backbone, a readout trained on a fraction of the training labels)::
+
+    {split}/{protocol}/{metric}/frac_{fraction}
+
+    split     "val" | "test"           val selects (objective, ASHA), test only reports
+    protocol  "linear" | "knn" | "mlp" logistic regression | cosine kNN | 3-layer MLP readout
+    metric    "acc" | "f1"             accuracy | macro-F1
+    fraction  label fraction in (0, 1], shortest float form: 1.0, 0.5, 0.25, 0.01
+
+    e.g. val/knn/acc/frac_1.0, test/linear/f1/frac_0.01
+
+The same evaluation of the untrained (randomly initialised) backbone, the baseline that shows what
+pretraining adds, carries the prefix ``random_init/``::
+
+    random_init/test/linear/acc/frac_1.0
+
+Label-free health metrics (collapse monitors, on validation embeddings)::
+
+    health/embedding_std     std of the L2-normalised embeddings times sqrt(D): ~1 healthy, 0 collapsed
+    health/rankme            effective rank of the embeddings (RankMe), in [1, min(N, D)]
+
+Training metrics (mean over the epoch's steps)::
+
+    train/loss               the method's loss
+    train/<term>             each loss term the method reports (e.g. train/invariance)
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+SPLITS = ("val", "test")
+PROTOCOLS = ("linear", "knn", "mlp")
+EVAL_METRICS = ("acc", "f1")
+HEALTH_METRICS = ("health/embedding_std", "health/rankme")
+RANDOM_INIT_PREFIX = "random_init/"
+
+# MLflow's own check for metric keys (mlflow.utils.validation).
+MLFLOW_KEY_PATTERN = re.compile(r"^[/\w.\- ]*$")
+
+_EVAL_NAME_PATTERN = re.compile(
+    r"^(?P<prefix>(?:[\w.\- ]+/)*?)"
+    rf"(?P<split>{'|'.join(SPLITS)})/"
+    rf"(?P<protocol>{'|'.join(PROTOCOLS)})/"
+    rf"(?P<metric>{'|'.join(EVAL_METRICS)})/"
+    r"frac_(?P<fraction>[0-9.eE+\-]+)$"
+)
+
+
+def format_fraction(fraction: float) -> str:
+    """Shortest round-tripping form of a label fraction: 1 -> "1.0", 0.5 -> "0.5", 0.01 -> "0.01"."""
+    return repr(float(fraction))
+
+
+def eval_metric_name(split: str, protocol: str, metric: str, fraction: float, prefix: str = "") -> str:
+    """``{prefix}{split}/{protocol}/{metric}/frac_{fraction}``, e.g. ``val/knn/acc/frac_1.0``.
+
+    ``prefix`` is empty or ends with "/" (``random_init/`` for the untrained backbone).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split '{split}'; known: {', '.join(SPLITS)}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol '{protocol}'; known: {', '.join(PROTOCOLS)}")
+    if metric not in EVAL_METRICS:
+        raise ValueError(f"unknown metric '{metric}'; known: {', '.join(EVAL_METRICS)}")
+    if not (math.isfinite(fraction) and 0 < fraction <= 1):
+        raise ValueError(f"label fraction {fraction} is outside (0, 1]")
+    if prefix and not (prefix.endswith("/") and MLFLOW_KEY_PATTERN.match(prefix)):
+        raise ValueError(f"metric prefix '{prefix}' must end with '/' and use only alphanumerics, _ - . / and space")
+    return f"{prefix}{split}/{protocol}/{metric}/frac_{format_fraction(fraction)}"
+
+
+@dataclass(frozen=True)
+class EvalMetricName:
+    """The parts of an evaluation metric name (see the module docstring)."""
+
+    prefix: str
+    split: str
+    protocol: str
+    metric: str
+    fraction: float
+
+    @property
+    def name(self) -> str:
+        return eval_metric_name(self.split, self.protocol, self.metric, self.fraction, self.prefix)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def parse_eval_metric_name(name: str) -> EvalMetricName | None:
+    """The parts of an evaluation metric name, or None if ``name`` is not one (health/, train/, typos).
+
+    Only canonical names parse: ``frac_1`` is not ``frac_1.0``, so one metric has exactly one name.
+    """
+    match = _EVAL_NAME_PATTERN.match(name)
+    if match is None:
+        return None
+    try:
+        fraction = float(match["fraction"])
+    except ValueError:
+        return None
+    if not (math.isfinite(fraction) and 0 < fraction <= 1) or format_fraction(fraction) != match["fraction"]:
+        return None
+    return EvalMetricName(match["prefix"], match["split"], match["protocol"], match["metric"], fraction)

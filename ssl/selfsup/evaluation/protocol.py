@@ -1,0 +1,102 @@
+"""The evaluation protocol: frozen embeddings -> readouts at several label fractions -> named metrics.
+
+For each label fraction a stratified, nested subset of the labelled training set is drawn
+(``selfsup.data.splits.label_fraction_indices``); every protocol (linear / kNN / MLP readout) is fitted on
+it and scored on validation (and test) embeddings. Results are keyed by ``metric_names``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from selfsup.evaluation.metric_names import EVAL_METRICS, PROTOCOLS, eval_metric_name, parse_eval_metric_name
+from selfsup.evaluation.probes import PROBES
+
+LabelledSet = tuple[np.ndarray, np.ndarray]
+# (labels, fractions, seed) -> {fraction: indices of the labelled training subset}
+SubsetSelector = Callable[[np.ndarray, Sequence[float], int], Mapping[float, np.ndarray]]
+
+
+def pool_by_series(embeddings: np.ndarray, series_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean window embedding of each series, for series-level evaluation (one prediction per series).
+
+        pooled[i] = mean of embeddings[n] over windows n with series_index[n] == order[i]
+
+    Returns ``(pooled, order)`` with ``order`` the sorted distinct series indices (index labels with it).
+    """
+    embeddings = np.asarray(embeddings)
+    order, row_of_window = np.unique(np.asarray(series_index), return_inverse=True)
+    sums = np.zeros((len(order), embeddings.shape[1]), dtype=np.float64)
+    np.add.at(sums, row_of_window, embeddings)
+    counts = np.bincount(row_of_window, minlength=len(order))
+    pooled = sums / counts[:, None]
+    return pooled.astype(embeddings.dtype if np.issubdtype(embeddings.dtype, np.floating) else np.float64), order
+
+
+def _default_selector() -> SubsetSelector:
+    from selfsup.data.splits import label_fraction_indices  # lazy: data/ imports are heavier
+    return label_fraction_indices
+
+
+def _subset_for(subsets: Mapping[float, np.ndarray], fraction: float) -> np.ndarray:
+    for key, indices in subsets.items():
+        if math.isclose(float(key), float(fraction)):
+            return np.asarray(indices)
+    raise KeyError(f"the label-fraction selector returned no subset for fraction {fraction}")
+
+
+def _probe_options(knn_k: int, mlp_epochs: int, mlp_device: str) -> dict[str, dict]:
+    return {"linear": {}, "knn": {"k": knn_k}, "mlp": {"epochs": mlp_epochs, "device": mlp_device}}
+
+
+def _check_protocols(protocols: Sequence[str]) -> None:
+    unknown = [p for p in protocols if p not in PROBES]
+    if unknown:
+        raise ValueError(f"unknown evaluation protocol(s) {unknown}; known: {', '.join(PROTOCOLS)}")
+
+
+def evaluate_embeddings(train: LabelledSet, val: LabelledSet, test: LabelledSet, protocols: Sequence[str],
+                        fractions: Sequence[float], seed: int, prefix: str = "", include_test: bool = True, *,
+                        knn_k: int = 20, mlp_epochs: int = 200, mlp_device: str = "cpu",
+                        select_labelled: SubsetSelector | None = None) -> dict[str, float]:
+    """Every protocol at every label fraction, scored on val (and test): a flat ``{metric name: value}``.
+
+    ``train``/``val``/``test`` are ``(embeddings, labels)`` pairs, already pooled to the evaluation unit.
+    Keys are ``{prefix}{split}/{protocol}/{acc|f1}/frac_{fraction}``; test keys only when ``include_test``.
+    ``select_labelled`` picks the labelled training subset per fraction (default:
+    ``selfsup.data.splits.label_fraction_indices``).
+    """
+    _check_protocols(protocols)
+    train_x, train_y = train
+    select = select_labelled or _default_selector()
+    subsets = select(train_y, list(fractions), seed)
+    eval_sets = {"val": val, **({"test": test} if include_test else {})}
+    options = _probe_options(knn_k, mlp_epochs, mlp_device)
+
+    metrics: dict[str, float] = {}
+    for fraction in fractions:
+        indices = _subset_for(subsets, fraction)
+        for protocol in protocols:
+            scores = PROBES[protocol](train_x[indices], train_y[indices], eval_sets, seed, **options[protocol])
+            for split, split_scores in scores.items():
+                for metric in EVAL_METRICS:
+                    metrics[eval_metric_name(split, protocol, metric, fraction, prefix)] = split_scores[metric]
+    return metrics
+
+
+def objective_only(metric_name: str, train: LabelledSet, val: LabelledSet, seed: int, *, knn_k: int = 20,
+                   mlp_epochs: int = 200, mlp_device: str = "cpu",
+                   select_labelled: SubsetSelector | None = None) -> float:
+    """One validation metric by name, e.g. ``val/knn/acc/frac_1.0``: one protocol, one fraction, val only.
+
+    The cheap per-epoch version of ``evaluate_embeddings`` (same subset, same probe, same value).
+    """
+    parsed = parse_eval_metric_name(metric_name)
+    if parsed is None or parsed.prefix or parsed.split != "val":
+        raise ValueError(f"'{metric_name}' is not a validation metric of the form val/<protocol>/<metric>/frac_<f>")
+    metrics = evaluate_embeddings(train, val, val, [parsed.protocol], [parsed.fraction], seed,
+                                  include_test=False, knn_k=knn_k, mlp_epochs=mlp_epochs, mlp_device=mlp_device,
+                                  select_labelled=select_labelled)
+    return metrics[parsed.name]

@@ -1,0 +1,148 @@
+"""Pretraining and evaluation of one configuration, independent of Ray.
+
+``trainables/worker.py`` runs these inside Ray Train workers (DDP); tests and notebooks can run them
+in-process. Nothing here knows about Tune, Optuna or MLflow.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from selfsup.augmentations import TimeSeriesAugmenter
+from selfsup.backbones import build_backbone
+from selfsup.config import SweepSpec, TrialParams
+from selfsup.data.prepare import PreparedData, Windows
+from selfsup.evaluation.health import embedding_std, rankme
+from selfsup.evaluation.protocol import evaluate_embeddings, pool_by_series
+from selfsup.methods import METHODS, MethodParams, ProjectorSpec, SSLMethod
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the trial cannot continue."""
+
+
+class CollapseError(RuntimeError):
+    """The embeddings collapsed (every input maps to nearly the same vector)."""
+
+
+def build_method(spec: SweepSpec, shared: TrialParams, own: MethodParams, n_channels: int) -> SSLMethod:
+    backbone = build_backbone(shared.backbone, in_channels=n_channels)
+    projector = ProjectorSpec(shared.projector_dim, shared.projector_layers, shared.projector_hidden_dim)
+    return METHODS.get(spec.method)(backbone, projector, own)
+
+
+def build_optimizer(params: TrialParams, model: nn.Module) -> torch.optim.Optimizer:
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=params.lr, momentum=0.9, weight_decay=params.weight_decay)
+    optimizer_cls = torch.optim.AdamW if params.optimizer == "adamw" else torch.optim.Adam
+    return optimizer_cls(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+
+
+def build_augmenter(params: TrialParams, seed: int) -> TimeSeriesAugmenter:
+    return TimeSeriesAugmenter(params.augmentation_strengths(), seed=seed)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The method behind a DistributedDataParallel wrapper (hooks and state live there)."""
+    return model.module if hasattr(model, "module") else model
+
+
+def train_one_epoch(model: nn.Module, loader, augmenter: TimeSeriesAugmenter, optimizer: torch.optim.Optimizer,
+                    device: torch.device, epoch: int, epochs: int) -> dict[str, float]:
+    """One pass over the pretext windows; returns the mean loss and loss terms over this rank's steps."""
+    model.train()
+    method = unwrap(model)
+    sums: dict[str, float] = {}
+    steps = 0
+    steps_per_epoch = max(len(loader), 1)
+    for step, (batch,) in enumerate(loader):
+        batch = batch.to(device, non_blocking=True)
+        views = augmenter.views(batch, n=method.n_views)  # augmentation runs batched on the device
+        output = model(views)
+        if not torch.isfinite(output.loss):
+            raise NonFiniteLossError(f"loss became {output.loss.item()} at epoch {epoch + 1}, step {step + 1}")
+        optimizer.zero_grad(set_to_none=True)
+        output.loss.backward()
+        optimizer.step()
+        method.after_optimizer_step((epoch * steps_per_epoch + step + 1) / (epochs * steps_per_epoch))
+        sums["train/loss"] = sums.get("train/loss", 0.0) + output.loss.detach().item()
+        for name, value in output.terms.items():
+            sums[f"train/{name}"] = sums.get(f"train/{name}", 0.0) + value.detach().item()
+        steps += 1
+    if steps == 0:
+        raise ValueError("the pretext data gave no training batch; lower batch_size or the window length")
+    return {name: total / steps for name, total in sums.items()}
+
+
+@torch.no_grad()
+def embed(backbone: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 512) -> np.ndarray:
+    """Backbone features of windows (no projector), in eval mode, as float32 numpy."""
+    was_training = backbone.training
+    backbone.eval()
+    chunks = [backbone(torch.as_tensor(x[i:i + batch_size], device=device)).float().cpu()
+              for i in range(0, len(x), batch_size)]
+    backbone.train(was_training)
+    return torch.cat(chunks).numpy()
+
+
+@dataclass
+class EmbeddedSplits:
+    """Frozen-backbone features of the labelled splits, one row per evaluation unit."""
+
+    train: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    val_windows: np.ndarray  # window-level validation embeddings, for the health metrics
+
+
+def embed_splits(backbone: nn.Module, data: PreparedData, device: torch.device, unit: str,
+                 include_test: bool = True) -> EmbeddedSplits:
+    def units(windows: Windows, series_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        features = embed(backbone, windows.x, device)
+        if unit == "window":
+            return features, windows.y, features
+        pooled, order = pool_by_series(features, windows.series_index)
+        return pooled, series_labels[order], features
+
+    train_x, train_y, _ = units(data.train, data.train_series_labels)
+    val_x, val_y, val_windows = units(data.validation, data.validation_series_labels)
+    if include_test:
+        test_x, test_y, _ = units(data.test, data.test_series_labels)
+    else:
+        test_x, test_y = np.empty((0, train_x.shape[1]), np.float32), np.empty(0, np.int64)
+    return EmbeddedSplits((train_x, train_y), (val_x, val_y), (test_x, test_y), val_windows)
+
+
+def health_metrics(features: np.ndarray) -> dict[str, float]:
+    z = torch.as_tensor(features, dtype=torch.float64)
+    return {"health/embedding_std": float(embedding_std(z)), "health/rankme": float(rankme(z))}
+
+
+def evaluate_backbone(backbone: nn.Module, data: PreparedData, spec: SweepSpec, device: torch.device, *,
+                      include_test: bool, prefix: str = "", fractions: list[float] | None = None,
+                      protocols: list[str] | None = None) -> dict[str, float]:
+    """Frozen-backbone evaluation (linear / kNN / MLP readout) at each label fraction, plus health."""
+    splits = embed_splits(backbone, data, device, spec.evaluation.unit, include_test)
+    metrics = evaluate_embeddings(
+        splits.train, splits.val, splits.test,
+        protocols=protocols or spec.evaluation.protocols,
+        fractions=fractions or spec.evaluation.label_fractions,
+        seed=spec.seed, prefix=prefix, include_test=include_test,
+        knn_k=spec.evaluation.knn_k, mlp_epochs=spec.evaluation.mlp_epochs,
+    )
+    if not prefix:
+        metrics.update(health_metrics(splits.val_windows))
+    return metrics
+
+
+def check_health(metrics: dict[str, float], spec: SweepSpec, epoch: int) -> None:
+    std = metrics.get("health/embedding_std")
+    if std is None or epoch < spec.health.grace_epochs:
+        return
+    if not math.isfinite(std) or std < spec.health.collapse_std_floor:
+        raise CollapseError(f"embeddings collapsed at epoch {epoch + 1}: health/embedding_std {std:.4g} "
+                            f"< collapse_std_floor {spec.health.collapse_std_floor}")

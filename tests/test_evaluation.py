@@ -1,0 +1,282 @@
+"""Evaluation of frozen embeddings: metric names, health metrics, probes and the protocol."""
+from __future__ import annotations
+
+import itertools
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from selfsup.evaluation import (EVAL_METRICS, HEALTH_METRICS, PROBES, PROTOCOLS, SPLITS, EvalMetricName,
+                                classification_scores, embedding_std, eval_metric_name, evaluate_embeddings,
+                                format_fraction, knn_probe, linear_probe, mlp_readout, objective_only,
+                                parse_eval_metric_name, pool_by_series, rankme)
+
+MLFLOW_KEY = re.compile(r"^[/\w.\- ]*$")
+FRACTIONS = (1.0, 0.5, 0.25, 0.1, 0.01, 0.05)
+PREFIXES = ("", "random_init/")
+
+
+# ------------------------------------------------------------------------------------------- metric names
+@pytest.mark.parametrize("fraction, text", [(1.0, "1.0"), (1, "1.0"), (0.5, "0.5"), (0.01, "0.01"),
+                                            (0.25, "0.25"), (0.1, "0.1")])
+def test_format_fraction(fraction, text):
+    assert format_fraction(fraction) == text
+
+
+def test_eval_metric_name_examples():
+    assert eval_metric_name("val", "knn", "acc", 1.0) == "val/knn/acc/frac_1.0"
+    assert eval_metric_name("test", "linear", "f1", 0.01) == "test/linear/f1/frac_0.01"
+    assert eval_metric_name("test", "linear", "acc", 1.0, prefix="random_init/") == \
+        "random_init/test/linear/acc/frac_1.0"
+
+
+def test_metric_names_round_trip_for_every_combination():
+    names = set()
+    for prefix, split, protocol, metric, fraction in itertools.product(
+            PREFIXES, SPLITS, PROTOCOLS, EVAL_METRICS, FRACTIONS):
+        name = eval_metric_name(split, protocol, metric, fraction, prefix=prefix)
+        assert MLFLOW_KEY.match(name), name
+        parsed = parse_eval_metric_name(name)
+        assert parsed == EvalMetricName(prefix, split, protocol, metric, fraction)
+        assert parsed.name == name and str(parsed) == name
+        names.add(name)
+    assert len(names) == len(PREFIXES) * len(SPLITS) * len(PROTOCOLS) * len(EVAL_METRICS) * len(FRACTIONS)
+
+
+def test_health_and_training_names_are_valid_keys_and_not_eval_metrics():
+    for name in (*HEALTH_METRICS, "train/loss", "train/invariance"):
+        assert MLFLOW_KEY.match(name)
+        assert parse_eval_metric_name(name) is None
+
+
+@pytest.mark.parametrize("name", [
+    "val/knn/acc", "val/knn/acc/frac_", "val/knn/acc/frac_1", "val/knn/acc/frac_abc", "val/knn/acc/frac_0.0",
+    "val/knn/acc/frac_1.5", "val/knn/acc/frac_nan", "train/knn/acc/frac_1.0", "val/svm/acc/frac_1.0",
+    "val/knn/auc/frac_1.0", "val/knn/acc/frac_1.0/extra", "valknn/acc/frac_1.0", "",
+])
+def test_non_eval_names_parse_to_none(name):
+    assert parse_eval_metric_name(name) is None
+
+
+@pytest.mark.parametrize("args", [("train", "knn", "acc", 1.0), ("val", "svm", "acc", 1.0),
+                                  ("val", "knn", "auc", 1.0), ("val", "knn", "acc", 0.0),
+                                  ("val", "knn", "acc", 1.5)])
+def test_eval_metric_name_rejects_unknown_parts(args):
+    with pytest.raises(ValueError):
+        eval_metric_name(*args)
+
+
+def test_eval_metric_name_rejects_prefix_without_slash():
+    with pytest.raises(ValueError):
+        eval_metric_name("val", "knn", "acc", 1.0, prefix="random_init")
+
+
+# ------------------------------------------------------------------------------------------------ health
+def test_embedding_std_is_one_for_isotropic_gaussian():
+    z = np.random.default_rng(0).normal(size=(2000, 64))
+    assert embedding_std(z) == pytest.approx(1.0, abs=0.1)
+    assert embedding_std(torch.as_tensor(z, dtype=torch.float32)) == pytest.approx(embedding_std(z), abs=1e-5)
+
+
+def test_embedding_std_is_zero_for_collapsed_embeddings():
+    rng = np.random.default_rng(0)
+    z = np.tile(rng.normal(size=(1, 64)), (500, 1)) + 1e-9 * rng.normal(size=(500, 64))
+    assert embedding_std(z) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_embedding_std_is_invariant_to_rescaling():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(300, 16)) + 0.5
+    per_row_scale = rng.uniform(0.1, 100.0, size=(300, 1))
+    assert embedding_std(1000.0 * z) == pytest.approx(embedding_std(z), rel=1e-9)
+    assert embedding_std(per_row_scale * z) == pytest.approx(embedding_std(z), rel=1e-9)
+
+
+def _naive_rankme(z: np.ndarray, eps: float = 1e-7) -> float:
+    sigma = np.linalg.svd(z, compute_uv=False)
+    p = sigma / sigma.sum() + eps
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def test_rankme_of_isotropic_gaussian_is_close_to_dimension():
+    d = 32
+    z = np.random.default_rng(0).normal(size=(5000, d))
+    assert rankme(z) == pytest.approx(d, rel=0.1)
+    assert rankme(z) <= d + 1e-3
+
+
+def test_rankme_of_rank_one_data_is_one():
+    rng = np.random.default_rng(0)
+    z = np.outer(rng.normal(size=500), rng.normal(size=64))
+    assert rankme(z) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("k", [2, 5, 10])
+def test_rankme_of_rank_k_data_is_close_to_k(k):
+    rng = np.random.default_rng(k)
+    z = rng.normal(size=(2000, k)) @ rng.normal(size=(k, 64))
+    assert rankme(z) == pytest.approx(k, rel=0.2)
+
+
+@pytest.mark.parametrize("shape", [(200, 16), (10, 40), (50, 50)])
+def test_rankme_matches_the_formula(shape):
+    z = np.random.default_rng(3).normal(size=shape) * np.linspace(0.1, 3.0, shape[1])
+    assert rankme(z) == pytest.approx(_naive_rankme(z), rel=1e-9)
+    assert rankme(torch.as_tensor(z)) == pytest.approx(_naive_rankme(z), rel=1e-9)
+    assert 1.0 <= rankme(z) <= min(shape) + 1e-3
+
+
+# ------------------------------------------------------------------------------------------------ probes
+def _blobs(n=600, d=8, seed=0):
+    x, y = make_blobs(n_samples=n, centers=3, n_features=d, cluster_std=1.0, random_state=seed)
+    return (x[: n // 2].astype(np.float32), y[: n // 2]), (x[n // 2:].astype(np.float32), y[n // 2:])
+
+
+def _random_labels(n=600, d=16, seed=0):
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(n, d)).astype(np.float32), rng.integers(0, 3, size=n)
+    return (x[: n // 2], y[: n // 2]), (x[n // 2:], y[n // 2:])
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_probes_separate_gaussian_blobs(protocol):
+    (train_x, train_y), held_out = _blobs()
+    scores = PROBES[protocol](train_x, train_y, {"held_out": held_out}, 0)
+    assert set(scores) == {"held_out"} and set(scores["held_out"]) == set(EVAL_METRICS)
+    assert scores["held_out"]["acc"] > 0.95
+    assert scores["held_out"]["f1"] > 0.95
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_probes_stay_near_chance_on_random_labels(protocol):
+    (train_x, train_y), held_out = _random_labels()
+    scores = PROBES[protocol](train_x, train_y, {"held_out": held_out}, 0)
+    assert 0.2 < scores["held_out"]["acc"] < 0.47
+
+
+def test_probe_functions_match_the_registry():
+    (train_x, train_y), held_out = _blobs()
+    eval_sets = {"a": held_out, "b": (train_x, train_y)}
+    assert linear_probe(train_x, train_y, eval_sets, seed=0) == PROBES["linear"](train_x, train_y, eval_sets, 0)
+    assert knn_probe(train_x, train_y, eval_sets, k=5) == PROBES["knn"](train_x, train_y, eval_sets, 0, k=5)
+
+
+def test_linear_probe_f1_is_sklearn_macro_f1_of_its_predictions():
+    (train_x, train_y), (x, y) = _random_labels(seed=4)
+    scores = linear_probe(train_x, train_y, {"val": (x, y)}, seed=0)["val"]
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, random_state=0))
+    predictions = model.fit(train_x, train_y).predict(x)
+    assert scores["f1"] == pytest.approx(f1_score(y, predictions, average="macro"))
+    assert scores["acc"] == pytest.approx(np.mean(predictions == y))
+
+
+def test_classification_scores():
+    y_true, y_pred = np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 1, 1, 2, 0])
+    scores = classification_scores(y_true, y_pred)
+    assert scores["acc"] == pytest.approx(4 / 6)
+    assert scores["f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+
+
+def test_mlp_readout_is_deterministic_and_leaves_global_rng_alone():
+    (train_x, train_y), held_out = _random_labels(n=200)
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    first = mlp_readout(train_x, train_y, {"held_out": held_out}, seed=7, epochs=30)
+    assert torch.equal(torch.rand(3), expected_next)
+    second = mlp_readout(train_x, train_y, {"held_out": held_out}, seed=7, epochs=30)
+    assert first == second
+
+
+def test_probes_handle_tiny_training_sets_and_unseen_classes():
+    (train_x, train_y), held_out = _blobs()
+    one_per_class = np.array([np.flatnonzero(train_y == c)[0] for c in range(3)])
+    for protocol in PROTOCOLS:
+        scores = PROBES[protocol](train_x[one_per_class], train_y[one_per_class], {"h": held_out}, 0)
+        assert 0.0 <= scores["h"]["acc"] <= 1.0
+        only_class_0 = one_per_class[:1]  # class 1 and 2 never seen: mispredicted, not an error
+        scores = PROBES[protocol](train_x[only_class_0], train_y[only_class_0], {"h": held_out}, 0)
+        assert scores["h"]["acc"] == pytest.approx(np.mean(held_out[1] == 0))
+
+
+# ---------------------------------------------------------------------------------------------- protocol
+def test_pool_by_series_averages_windows_per_series():
+    embeddings = np.array([[1.0, 2.0], [3.0, 4.0], [10.0, 0.0], [5.0, 6.0], [0.0, 1.0]], dtype=np.float32)
+    series_index = np.array([7, 7, 2, 7, 2])
+    pooled, order = pool_by_series(embeddings, series_index)
+    np.testing.assert_array_equal(order, [2, 7])
+    np.testing.assert_allclose(pooled, [[5.0, 0.5], [3.0, 4.0]])
+    assert pooled.dtype == np.float32
+
+
+def _embedded_splits(seed=0):
+    x, y = make_blobs(n_samples=150, centers=3, n_features=8, random_state=seed)
+    x = x.astype(np.float32)
+    return (x[:60], y[:60]), (x[60:105], y[60:105]), (x[105:], y[105:])
+
+
+def _expected_keys(splits, fractions, prefix=""):
+    return {eval_metric_name(split, protocol, metric, fraction, prefix)
+            for split, protocol, metric, fraction in itertools.product(splits, PROTOCOLS, EVAL_METRICS, fractions)}
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_evaluate_embeddings_reports_every_protocol_fraction_and_split(prefix):
+    train, val, test = _embedded_splits()
+    fractions = [0.1, 1.0]
+    metrics = evaluate_embeddings(train, val, test, protocols=list(PROTOCOLS), fractions=fractions, seed=0,
+                                  prefix=prefix, mlp_epochs=20)
+    assert set(metrics) == _expected_keys(SPLITS, fractions, prefix)
+    assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in metrics.values())
+    assert metrics[eval_metric_name("test", "linear", "acc", 1.0, prefix)] > 0.95
+
+
+def test_evaluate_embeddings_without_test_omits_test_keys():
+    train, val, test = _embedded_splits()
+    metrics = evaluate_embeddings(train, val, test, protocols=list(PROTOCOLS), fractions=[0.5, 1.0], seed=0,
+                                  include_test=False, mlp_epochs=20)
+    assert set(metrics) == _expected_keys(("val",), [0.5, 1.0])
+
+
+def test_evaluate_embeddings_uses_the_given_subset_selector():
+    train, val, test = _embedded_splits()
+    calls = []
+
+    def first_rows(labels, fractions, seed):
+        calls.append((list(fractions), seed))
+        return {f: np.arange(max(3, math.ceil(f * len(labels)))) for f in fractions}
+
+    metrics = evaluate_embeddings(train, val, test, protocols=["knn"], fractions=[0.5], seed=3,
+                                  select_labelled=first_rows)
+    assert calls == [([0.5], 3)]
+    expected = knn_probe(train[0][:30], train[1][:30], {"val": val, "test": test})
+    assert metrics["val/knn/acc/frac_0.5"] == expected["val"]["acc"]
+    assert metrics["test/knn/f1/frac_0.5"] == expected["test"]["f1"]
+
+
+def test_evaluate_embeddings_rejects_unknown_protocol():
+    train, val, test = _embedded_splits()
+    with pytest.raises(ValueError, match="svm"):
+        evaluate_embeddings(train, val, test, protocols=["svm"], fractions=[1.0], seed=0)
+
+
+def test_objective_only_matches_the_full_evaluation():
+    train, val, test = _embedded_splits()
+    name = "val/knn/acc/frac_1.0"
+    full = evaluate_embeddings(train, val, test, protocols=["knn"], fractions=[1.0], seed=0)
+    assert objective_only(name, train, val, seed=0) == pytest.approx(full[name])
+
+
+@pytest.mark.parametrize("name", ["test/knn/acc/frac_1.0", "random_init/val/knn/acc/frac_1.0", "health/rankme"])
+def test_objective_only_rejects_non_validation_metrics(name):
+    train, val, _ = _embedded_splits()
+    with pytest.raises(ValueError):
+        objective_only(name, train, val, seed=0)

@@ -1,0 +1,110 @@
+"""Backbones, projector and methods: shapes, the registered interface, and that a few optimisation steps
+on toy data lower the loss without collapsing."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from selfsup.augmentations import TimeSeriesAugmenter
+from selfsup.backbones import BACKBONES, build_backbone
+from selfsup.evaluation.health import embedding_std
+from selfsup.heads import ProjectionHead
+from selfsup.losses import BarlowTwinsLoss, VICRegLoss
+from selfsup.methods import METHODS, ProjectorSpec
+from selfsup.pretrain import NonFiniteLossError, train_one_epoch
+from selfsup.registry import UnknownNameError
+
+
+@pytest.mark.parametrize("name", ["conv1d", "gru"])
+@pytest.mark.parametrize("channels,length", [(6, 60), (1, 29), (12, 7)])
+def test_backbone_shapes(name, channels, length):
+    backbone = build_backbone(name, in_channels=channels)
+    x = torch.randn(5, channels, length)
+    assert backbone(x).shape == (5, 256) and backbone.output_dim == 256
+    sequence = backbone.forward_sequence(x)
+    assert sequence.shape[:2] == (5, 256)
+    assert sequence.shape[2] == (length + 1) // 2 if name == "conv1d" else length
+
+
+def test_conv1d_matches_the_reference_architecture():
+    convs = [m for m in build_backbone("conv1d", 6).modules() if isinstance(m, torch.nn.Conv1d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0], c.padding[0]) for c in convs] == [
+        (6, 32, 7, 2, 3), (32, 64, 3, 1, 1), (64, 128, 3, 1, 1), (128, 256, 3, 1, 1)]
+
+
+def test_gru_matches_the_reference_architecture():
+    gru = build_backbone("gru", 6)
+    assert gru.gru.bidirectional and gru.gru.hidden_size == 100 and gru.gru.input_size == 6
+    assert (gru.out.in_features, gru.out.out_features) == (200, 256)
+
+
+def test_backbone_rejects_wrong_rank_and_unknown_names():
+    with pytest.raises(ValueError, match=r"\(batch, channels, length\)"):
+        build_backbone("conv1d", 6)(torch.randn(6, 60))
+    with pytest.raises(UnknownNameError, match="unknown backbone 'resnet9000'; known: conv1d, gru"):
+        BACKBONES.get("resnet9000")
+
+
+def test_projection_head_layers():
+    head = ProjectionHead(256, 1024, layers=3, hidden_dim=512)
+    linears = [m for m in head if isinstance(m, torch.nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linears] == [(256, 512), (512, 512), (512, 1024)]
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in head) == 2
+    assert head(torch.randn(4, 256)).shape == (4, 1024)
+
+
+@pytest.mark.parametrize("method,criterion", [
+    ("barlow_twins", lambda p: BarlowTwinsLoss(p.lambda_offdiag)),
+    ("vicreg", lambda p: VICRegLoss(p.sim_coeff, p.std_coeff, p.cov_coeff)),
+])
+def test_method_loss_is_its_criterion_on_projected_views(method, criterion):
+    torch.manual_seed(0)
+    cls = METHODS.get(method)
+    model = cls(build_backbone("conv1d", 3), ProjectorSpec(64, 2), cls.Params())
+    views = [torch.randn(8, 3, 40), torch.randn(8, 3, 40)]
+    model.eval()  # deterministic BN so both computations see the same embeddings
+    output = model(views)
+    expected = criterion(model.params)(*(model.projector(model.backbone(v)) for v in views))
+    assert torch.allclose(output.loss, expected)
+    with pytest.raises(ValueError, match="expects 2 views"):
+        model(views[:1])
+
+
+def _toy_windows(n=96, channels=3, length=40, seed=0) -> np.ndarray:
+    """Sines of four frequencies with random phase and noise: structure worth learning."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    freq = rng.integers(1, 5, size=n)[:, None, None]
+    phase = rng.uniform(0, 2 * np.pi, size=(n, channels, 1))
+    return (np.sin(2 * np.pi * freq * t / length + phase) + 0.1 * rng.standard_normal((n, channels, length))
+            ).astype(np.float32)
+
+
+@pytest.mark.parametrize("method", ["barlow_twins", "vicreg"])
+def test_a_few_epochs_lower_the_loss_without_collapse(method):
+    torch.manual_seed(0)
+    cls = METHODS.get(method)
+    model = cls(build_backbone("conv1d", 3), ProjectorSpec(128, 2), cls.Params())
+    windows = torch.as_tensor(_toy_windows())
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(windows), batch_size=32, shuffle=True,
+                                         drop_last=True, generator=torch.Generator().manual_seed(0))
+    augmenter = TimeSeriesAugmenter({"jitter": 0.1, "scaling": 0.1, "crop_resize": 0.3}, seed=0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = [train_one_epoch(model, loader, augmenter, optimizer, torch.device("cpu"), e, 8)["train/loss"]
+              for e in range(8)]
+    assert losses[-1] < 0.8 * losses[0], losses
+    model.eval()
+    with torch.no_grad():
+        assert embedding_std(model.backbone(windows)) > 0.05
+
+
+def test_nan_loss_stops_training_with_epoch_and_step():
+    cls = METHODS.get("barlow_twins")
+    model = cls(build_backbone("conv1d", 3), ProjectorSpec(32, 2), cls.Params())
+    windows = torch.as_tensor(_toy_windows(n=64))
+    windows[:] = float("nan")
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(windows), batch_size=32)
+    optimizer = torch.optim.Adam(model.parameters())
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 3, step 1"):
+        train_one_epoch(model, loader, TimeSeriesAugmenter({}, seed=0), optimizer, torch.device("cpu"), 2, 5)

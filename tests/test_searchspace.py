@@ -1,0 +1,141 @@
+"""Search-space files: the shipped ones validate; each kind of bad file fails before Ray starts with exit
+code 2 and one line naming the file, the field and what was expected."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import tune
+from selfsup.config import SearchSpaceError, load_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((ROOT / "searchspaces").glob("*.yaml"))
+
+
+def base_spec() -> dict:
+    return yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_searchspaces_validate_and_dry_run(path, capsys):
+    spec = load_sweep(path)
+    assert spec.search, "a shipped sweep searches something"
+    assert tune.main([str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert spec.name in out and spec.objective.metric in out
+    for key in spec.search:
+        assert key in out
+
+
+def test_barlow_has_the_reference_grid():
+    spec = load_sweep(ROOT / "searchspaces" / "barlow.yaml")
+    assert spec.search["backbone"].choices == ["conv1d", "gru"]
+    assert spec.search["projector_dim"].choices == [256, 512, 1024]
+    lam = spec.search["lambda_offdiag"]
+    assert (lam.low, lam.high, lam.log) == (0.001, 0.01, True)
+
+
+def _set(spec: dict, dotted: str, value):
+    node = spec
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return spec
+
+
+_DELETE = object()
+
+BAD_FILES = [
+    # (id, edit, words the one-line message must contain)
+    ("unknown top-level key", ("epochz", 3), ["epochz", "unknown key", "budget"]),
+    ("unknown nested key", ("budget.trails", 3), ["budget.trails", "unknown key", "trials"]),
+    ("unknown method", ("method", "barlow_twinz"), ["method", "barlow_twinz", "barlow_twins"]),
+    ("unknown backbone choice", ("search.backbone.choices", ["conv1d", "resnet9000"]),
+     ["search.backbone", "resnet9000", "conv1d"]),
+    ("unknown aeon dataset", ("data.downstream.name", "NoSuchSet"), ["data.downstream", "NoSuchSet", "BasicMotions"]),
+    ("wrong type", ("budget.trials", "many"), ["budget.trials", "integer", "many"]),
+    ("empty choices", ("search.projector_dim.choices", []), ["search.projector_dim", "choices"]),
+    ("low above high", ("search.lr.low", 0.1), ["search.lr", "low must be < high"]),
+    ("log range not positive", ("search.lambda_offdiag.low", 0.0), ["search.lambda_offdiag", "log range", "low > 0"]),
+    ("label fraction above 1", ("evaluation.label_fractions", [0.5, 1.5]), ["evaluation.label_fractions", "1.5", "(0, 1]"]),
+    ("label fraction zero", ("evaluation.label_fractions", [0.0, 1.0]), ["evaluation.label_fractions", "(0, 1]"]),
+    ("objective no protocol produces", ("objective.metric", "val/svm/acc/frac_1.0"), ["objective.metric", "val/svm", "produced by no protocol"]),
+    ("objective protocol not run", ("evaluation.protocols", ["linear"]), ["objective.metric", "knn", "protocols"]),
+    ("objective fraction not evaluated", ("objective.metric", "val/knn/acc/frac_0.25"), ["objective.metric", "0.25", "label_fractions"]),
+    ("objective on test data", ("objective.metric", "test/knn/acc/frac_1.0"), ["objective.metric", "test data only reports"]),
+    ("unknown hyperparameter", ("fixed.lamda", 0.1), ["lamda", "unknown hyperparameter", "lambda_offdiag"]),
+    ("hyperparameter of another method", ("fixed.sim_coeff", 25.0), ["sim_coeff", "barlow_twins"]),
+    ("searched and fixed", ("fixed.lr", 0.001), ["lr", "both searched and fixed"]),
+    ("invalid hyperparameter bound", ("search.batch_size.choices", [1, 64]), ["search.batch_size", "batch_size", "2"]),
+    ("missing method", ("method", _DELETE), ["method", "required"]),
+    ("overlap out of range", ("data.window.overlap", 1.0), ["data.window.overlap", "less than 1"]),
+    ("csv without path", ("data.pretext", {"source": "csv"}), ["data.pretext", "path"]),
+]
+
+
+@pytest.mark.parametrize("case_id,edit,words", BAD_FILES, ids=[c[0] for c in BAD_FILES])
+def test_bad_searchspace_is_refused_with_a_clear_line(tmp_path, capsys, case_id, edit, words):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(_set(base_spec(), *edit)))
+    assert tune.main([str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, f"expected one line, got: {err}"
+    assert err.startswith(f"error: {path}:")
+    for word in words:
+        assert word in err, f"{word!r} missing from: {err}"
+
+
+@pytest.mark.parametrize("text,words", [
+    ("name: x\nmethod: [unclosed\n", ["malformed YAML", "line"]),
+    ("- just\n- a list\n", ["expected a mapping", "list"]),
+])
+def test_malformed_yaml(tmp_path, text, words):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(SearchSpaceError) as info:
+        load_sweep(path)
+    for word in words + [str(path)]:
+        assert word in str(info.value)
+
+
+def test_missing_file(tmp_path, capsys):
+    assert tune.main([str(tmp_path / "nope.yaml"), "--dry-run"]) == 2
+    assert "no such search-space file" in capsys.readouterr().err
+
+
+def test_missing_data_directory_fails_before_ray(tmp_path, capsys):
+    spec = _set(base_spec(), "data.downstream", {"source": "csv", "path": str(tmp_path / "missing")})
+    spec = _set(spec, "data.pretext", {"source": "csv", "path": str(tmp_path / "missing")})
+    path = tmp_path / "csv.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert tune.main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "train.csv" in err and str(tmp_path / "missing") in err
+
+
+def test_channel_mismatch_fails_before_ray(tmp_path, capsys):
+    spec = _set(base_spec(), "data.pretext", {"source": "aeon", "name": "GunPoint"})
+    path = tmp_path / "mismatch.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert tune.main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "GunPoint" in err and "BasicMotions" in err and "channels" in err
+
+
+def test_cli_exit_code_and_help_from_a_fresh_process(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_set(base_spec(), "method", "nope")))
+    run = subprocess.run([sys.executable, "tune.py", str(bad), "--dry-run"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2 and "unknown method 'nope'" in run.stderr
+    helped = subprocess.run([sys.executable, "tune.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert helped.returncode == 0 and "--dry-run" in helped.stdout

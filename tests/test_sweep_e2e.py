@@ -1,0 +1,136 @@
+"""End to end: real sweeps through `python tune.py` (Ray Tune + Ray Train + Optuna + ASHA + MLflow) on the
+bundled BasicMotions data, then assertions on what MLflow, the Optuna study and the report files hold."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _sweep_file(tmp_path: Path, name: str, **overrides) -> Path:
+    spec = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
+    spec["name"] = name
+    spec["data"]["window"] = {"length": 50, "overlap": 0.5}
+    spec["evaluation"] = {"protocols": ["linear", "knn"], "label_fractions": [0.5, 1.0], "unit": "series"}
+    for key, value in overrides.items():
+        spec[key] = value
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _run(path: Path, home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SSLSWEEP_HOME": str(home), "SSLSWEEP_REPORTS_DIR": str(home / "reports")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.run([sys.executable, "tune.py", str(path)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=900)
+
+
+def _children(home: Path, parent_run_id: str) -> pd.DataFrame:
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
+    client = MlflowClient()
+    experiment = client.get_run(parent_run_id).info.experiment_id
+    return mlflow.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'")
+
+
+def _parent(home: Path, sweep: str):
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(f"sslsweep/{sweep}")
+    assert experiment is not None, "the sweep's MLflow experiment exists"
+    parents = client.search_runs([experiment.experiment_id], "tags.`sslsweep.role` = 'sweep'")
+    assert len(parents) == 1
+    return client, parents[0]
+
+
+def test_sweep_records_every_trial_with_its_true_status(tmp_path):
+    home = tmp_path / "home"
+    trials, epochs = 6, 4
+    path = _sweep_file(
+        tmp_path, "e2e-barlow",
+        # A label-free objective whose values differ between configurations, so ASHA has something to cut.
+        objective={"metric": "train/loss", "mode": "min"},
+        budget={"trials": trials, "epochs": epochs, "checkpoint_every": 2, "max_concurrent": 2},
+        scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 3},
+    )
+    run = _run(path, home)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "best trial" in run.stdout and "mlflow ui --backend-store-uri" in run.stdout
+
+    client, parent = _parent(home, "e2e-barlow")
+    assert parent.info.status == "FINISHED"
+    children = _children(home, parent.info.run_id)
+    assert len(children) == trials
+    outcomes = children["tags.sslsweep.outcome"].tolist()
+    expected_status = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+    for outcome, status in zip(outcomes, children["status"]):
+        assert expected_status[outcome] == status
+    assert "finished" in outcomes, outcomes
+
+    for _, child in children.iterrows():
+        history = client.get_metric_history(child.run_id, "train/loss")
+        assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(1, len(history) + 1))
+        assert child["params.backbone"] in ("conv1d", "gru")
+        assert child["tags.sslsweep.method"] == "barlow_twins"
+        if child["tags.sslsweep.outcome"] == "finished":
+            assert len(history) == epochs
+            for name in ("test/linear/acc/frac_0.5", "test/knn/f1/frac_1.0", "val/linear/acc/frac_1.0",
+                         "random_init/test/linear/acc/frac_1.0", "health/rankme", "health/embedding_std"):
+                assert 0 <= child[f"metrics.{name}"] <= 256, name
+        elif child["tags.sslsweep.outcome"] == "pruned":
+            assert len(history) < epochs
+            assert pd.isna(child.get("metrics.test/linear/acc/frac_1.0"))
+
+    study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))
+    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
+    states = [t.state for t in study.trials]
+    assert len(states) == trials
+    assert states.count(optuna.trial.TrialState.COMPLETE) == outcomes.count("finished")
+    assert states.count(optuna.trial.TrialState.PRUNED) == outcomes.count("pruned")
+    for trial in study.trials:
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            assert trial.value is None and len(trial.intermediate_values) < epochs
+
+    report_dir = home / "reports" / "e2e-barlow"
+    grid = pd.read_csv(report_dir / "search_grid.csv")
+    assert len(grid) == trials and set(grid["trial"]) == set(children["tags.sslsweep.trial_id"])
+    best = pd.read_csv(report_dir / "best_per_backbone.csv")
+    assert {"barlow_twins", "random init"} <= set(best["encoder"])
+    assert "test acc @ 100%" in best.columns and "test f1 @ 50%" in best.columns
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/search_grid.md", "report/best_per_backbone.csv"} <= artifacts
+    assert [a.path for a in client.list_artifacts(parent.info.run_id, "best_backbone")] == ["best_backbone/backbone.pt"]
+
+
+def test_collapsed_trial_fails_with_its_reason_and_two_gloo_workers(tmp_path):
+    home = tmp_path / "home"
+    path = _sweep_file(
+        tmp_path, "e2e-collapse",
+        search={"lambda_offdiag": {"type": "float", "low": 0.001, "high": 0.01, "log": True}},
+        budget={"trials": 1, "epochs": 3},
+        resources={"workers": 2, "cpus_per_worker": 1, "gpus_per_worker": 0},
+        # An impossible floor: the health check must end the trial, on both DDP ranks, without hanging.
+        health={"collapse_std_floor": 100.0, "grace_epochs": 0},
+        scheduler={"type": "fifo"},
+    )
+    run = _run(path, home)
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+    client, parent = _parent(home, "e2e-collapse")
+    assert parent.info.status == "FAILED"
+    children = _children(home, parent.info.run_id)
+    assert children["status"].tolist() == ["FAILED"]
+    assert "embeddings collapsed at epoch 1" in children["tags.sslsweep.failure_reason"][0]
+    study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))
+    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]

@@ -1,0 +1,116 @@
+"""MLflow records: one parent run per sweep, one child run per trial, each closed with its true status.
+
+``SweepMLflowCallback`` extends Ray's ``MLflowLoggerCallback`` (which runs in the driver, so only one
+process writes the tracking store) with what makes runs comparable in the MLflow UI: tags for the trial
+id, method, backbone and data sets; the parent link; metrics written in one batch per result; and the end
+status: FINISHED, KILLED with ``sslsweep.outcome=pruned`` for trials ASHA stopped early, or FAILED with
+``sslsweep.failure_reason``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+from ray.air.integrations.mlflow import MLflowLoggerCallback
+from ray.tune.experiment import Trial
+from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PATH
+
+from selfsup.config import SweepSpec
+from trainables.results import FAILED, PRUNED, failure_reason, outcome
+
+STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
+# Tune bookkeeping that is not a metric worth a time series.
+_SKIP = {"config", "trial_id", "date", "hostname", "node_ip", "pid", "experiment_tag", "checkpoint_path",
+         "done", "should_checkpoint", "timestamp"}
+
+
+def sweep_tags(spec: SweepSpec) -> dict[str, str]:
+    return {
+        "sslsweep.sweep": spec.name,
+        "sslsweep.method": spec.method,
+        "sslsweep.pretext_data": spec.data.pretext.label(),
+        "sslsweep.downstream_data": spec.data.downstream.label(),
+        "sslsweep.objective": spec.objective.metric,
+    }
+
+
+def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> str:
+    """The experiment id; created with an absolute artifact location (MLflow's default is ./mlruns)."""
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(name, artifact_location=f"{artifact_location}/{name}")
+
+
+class SweepMLflowCallback(MLflowLoggerCallback):
+    def __init__(self, spec: SweepSpec, tracking_uri: str, experiment_name: str, parent_run_id: str) -> None:
+        super().__init__(tracking_uri=tracking_uri, experiment_name=experiment_name, tags=sweep_tags(spec))
+        self.parent_run_id = parent_run_id
+        self.outcomes: dict[str, str] = {}
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(self.tracking_uri)
+
+    def log_trial_start(self, trial: Trial) -> None:
+        if trial in self._trial_runs:
+            return
+        tags = {
+            **self.tags,
+            "mlflow.parentRunId": self.parent_run_id,
+            "sslsweep.trial_id": trial.trial_id,
+            "sslsweep.backbone": str(trial.config.get("backbone", "")),
+        }
+        run = self.mlflow_util.start_run(tags=tags, run_name=f"{self.tags['sslsweep.sweep']}-{trial.trial_id}")
+        self._trial_runs[trial] = run.info.run_id
+        self.mlflow_util.log_params(run_id=run.info.run_id, params_to_log=trial.config)
+
+    def log_trial_result(self, iteration: int, trial: Trial, result: dict[str, Any]) -> None:
+        step = int(result.get("training_iteration", iteration))
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, float(value), now, step) for key, value in result.items()
+                   if key not in _SKIP and isinstance(value, (int, float)) and not isinstance(value, bool)
+                   and math.isfinite(value)]
+        run_id = self._trial_runs[trial]
+        for start in range(0, len(metrics), 500):  # MLflow's per-batch metric limit
+            self.client.log_batch(run_id, metrics=metrics[start:start + 500])
+        if result.get(CHECKPOINT_PATH):  # the trial's latest checkpoint, for logging the best backbone
+            self.client.set_tag(run_id, "sslsweep.checkpoint_path", str(result[CHECKPOINT_PATH]))
+
+    def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
+        run_id = self._trial_runs.get(trial)
+        if run_id is None:
+            return
+        result = trial.last_result or {}
+        ended = outcome(result, failed)
+        self.outcomes[trial.trial_id] = ended
+        self.client.set_tag(run_id, "sslsweep.outcome", ended)
+        if ended == FAILED:
+            self.client.set_tag(run_id, "sslsweep.failure_reason", failure_reason(_error_text(trial), result))
+        elif ended == PRUNED:
+            self.client.set_tag(run_id, "sslsweep.pruned_at_epoch", str(result.get("epoch", "")))
+        self.client.set_terminated(run_id, status=STATUS[ended])
+
+
+def _error_text(trial: Trial) -> str | None:
+    try:
+        return trial.get_error()
+    except Exception:  # a missing error file must not break the sweep's bookkeeping
+        return None
+
+
+def start_parent_run(spec: SweepSpec, tracking_uri: str, experiment_id: str, search_space_text: str) -> str:
+    client = MlflowClient(tracking_uri)
+    run = client.create_run(experiment_id, run_name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                            tags={**sweep_tags(spec), "sslsweep.role": "sweep"})
+    client.log_text(run.info.run_id, search_space_text, "searchspace.yaml")
+    for key, value in {"method": spec.method, "trials": spec.budget.trials, "epochs": spec.budget.epochs,
+                       "workers_per_trial": spec.resources.workers, "seed": spec.seed,
+                       "scheduler": spec.scheduler.type}.items():
+        client.log_param(run.info.run_id, key, value)
+    return run.info.run_id
+

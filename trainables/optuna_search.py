@@ -1,0 +1,31 @@
+"""Ray's OptunaSearch, telling Optuna the truth about how each trial ended.
+
+Ray's ``OptunaSearch.on_trial_complete`` tells Optuna COMPLETE with the last reported value whenever the
+last result has the metric, including trials ASHA stopped after a few epochs and trials that raised. TPE
+would then treat a 2-epoch score as a finished observation. Here a trial is COMPLETE only when it ran its
+downstream evaluation, PRUNED when the scheduler stopped it (its per-epoch values stay in the study as
+intermediate values, which is how Optuna's samplers use pruned trials), FAIL when it raised.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+from trainables.results import FAILED, FINISHED, PRUNED, outcome
+
+_STATES = {FINISHED: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL}
+
+
+class PruningAwareOptunaSearch(OptunaSearch):
+    def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return super().on_trial_complete(trial_id, result, error)
+        state = _STATES[outcome(result, error)]
+        value = result.get(self.metric) if (result and state == TrialState.COMPLETE) else None
+        ot_trial = self._ot_trials[trial_id]
+        if state == TrialState.COMPLETE and value is None:
+            state = TrialState.FAIL  # finished without the objective: nothing to learn from
+        self._ot_study.tell(ot_trial, value if state == TrialState.COMPLETE else None, state=state)
+        self._completed_trials.add(trial_id)

@@ -1,0 +1,107 @@
+"""Report tables in the reference reports' shape, generated from what MLflow recorded (never from memory).
+
+- ``search_grid``: one row per trial: its searched hyperparameters -> validation accuracy and macro-F1 of
+  the objective's protocol (the reference report's Table 5, backbone x projector x lambda).
+- ``best_per_backbone``: the best finished trial of each backbone (selected on validation), with its test
+  accuracy and macro-F1 at every label fraction, and the same backbone untrained beside it (Tables 3/4).
+Both are written as Markdown and CSV to ``reports/<sweep-name>/`` and logged to the sweep's parent run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from selfsup.config import SweepSpec
+from selfsup.evaluation.metric_names import eval_metric_name, format_fraction, parse_eval_metric_name
+
+
+@dataclass
+class Report:
+    directory: Path
+    runs: pd.DataFrame
+    search_grid: pd.DataFrame
+    best_per_backbone: pd.DataFrame
+    best_run_id: str | None
+
+
+def child_runs(tracking_uri: str, parent_run_id: str) -> pd.DataFrame:
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    mlflow.set_tracking_uri(tracking_uri)
+    return mlflow.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                              output_format="pandas")
+
+
+def report_protocol(spec: SweepSpec) -> str:
+    parsed = parse_eval_metric_name(spec.objective.metric)
+    if parsed is not None:
+        return parsed.protocol
+    return "linear" if "linear" in spec.evaluation.protocols else spec.evaluation.protocols[0]
+
+
+def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports_dir: Path) -> Report:
+    runs = child_runs(tracking_uri, parent_run_id)
+    protocol = report_protocol(spec)
+    objective_column = f"metrics.{spec.objective.metric}"
+    ascending = spec.objective.mode == "min"
+
+    grid = pd.DataFrame({
+        "trial": runs.get("tags.sslsweep.trial_id"),
+        "outcome": runs.get("tags.sslsweep.outcome"),
+        **{key: runs.get(f"params.{key}") for key in sorted(spec.search)},
+        spec.objective.metric: runs.get(objective_column),
+        f"val {protocol} acc": runs.get(f"metrics.{eval_metric_name('val', protocol, 'acc', 1.0)}"),
+        f"val {protocol} f1": runs.get(f"metrics.{eval_metric_name('val', protocol, 'f1', 1.0)}"),
+    }).sort_values(spec.objective.metric, ascending=ascending, na_position="last")
+
+    finished = runs[runs.get("tags.sslsweep.outcome") == "finished"] if len(runs) else runs
+    rows = []
+    best_run_id = None
+    if len(finished):
+        ranked = finished.sort_values(objective_column, ascending=ascending)
+        best_run_id = str(ranked.iloc[0]["run_id"])
+        for backbone, group in ranked.groupby("params.backbone", sort=True):
+            best = group.iloc[0]
+            for prefix, label in (("", spec.method), ("random_init/", "random init")):
+                row = {"backbone": backbone, "encoder": label, "trial": best.get("tags.sslsweep.trial_id"),
+                       spec.objective.metric: best.get(objective_column)}
+                for fraction in spec.evaluation.label_fractions:
+                    pct = f"{format_fraction(fraction * 100)}%".replace(".0%", "%")
+                    for metric in ("acc", "f1"):
+                        column = f"metrics.{eval_metric_name('test', protocol, metric, fraction, prefix=prefix)}"
+                        row[f"test {metric} @ {pct}"] = best.get(column)
+                rows.append(row)
+    best_table = pd.DataFrame(rows)
+
+    directory = reports_dir / spec.name
+    directory.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri)
+    for name, table, title in (
+        ("search_grid", grid, f"{spec.name}: search grid (validation, {protocol} probe, 100 % labels)"),
+        ("best_per_backbone", best_table,
+         f"{spec.name}: best trial per backbone (selected on {spec.objective.metric}); test, {protocol} probe"),
+    ):
+        table.to_csv(directory / f"{name}.csv", index=False)
+        (directory / f"{name}.md").write_text(f"### {title}\n\n{to_markdown(table)}\n")
+        client.log_artifact(parent_run_id, str(directory / f"{name}.csv"), "report")
+        client.log_artifact(parent_run_id, str(directory / f"{name}.md"), "report")
+    return Report(directory, runs, grid, best_table, best_run_id)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    if table.empty:
+        return "_no finished trials_"
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "" if pd.isna(value) else f"{value:.3f}"
+        return "" if value is None else str(value)
+
+    header = "| " + " | ".join(str(c) for c in table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body])

@@ -1,0 +1,131 @@
+"""The sweep driver: validated spec -> Ray Tune (OptunaSearch + ASHA) over TorchTrainer trials -> MLflow ->
+report. ``tune.py`` is its command line."""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+from selfsup.config import SweepSpec
+from selfsup.data.prepare import dataset_channels
+from selfsup.data.errors import DataError
+from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, start_parent_run
+from trainables.optuna_search import PruningAwareOptunaSearch
+from trainables.report import Report, build_report
+from trainables.stores import Stores
+from trainables.trial import LAUNCHER_RESOURCES, make_trainable
+
+
+@dataclass
+class SweepOutcome:
+    parent_run_id: str
+    experiment_name: str
+    study_name: str
+    report: Report
+    outcomes: dict[str, str]
+
+
+def check_data(spec: SweepSpec) -> None:
+    """Fail before Ray starts when the data cannot work together (missing files, channel mismatch)."""
+    pretext = dataset_channels(spec.data.pretext)
+    downstream = dataset_channels(spec.data.downstream)
+    if pretext != downstream:
+        raise DataError(f"pretext data {spec.data.pretext.label()} has {pretext} channels but downstream data "
+                        f"{spec.data.downstream.label()} has {downstream}")
+
+
+def trial_concurrency(spec: SweepSpec, resources: dict[str, float]) -> int:
+    """How many trials fit at once: cluster CPUs (and GPUs) over what one trial's workers ask for."""
+    per_trial_cpu = spec.resources.workers * spec.resources.cpus_per_worker + LAUNCHER_RESOURCES["CPU"]
+    fits = math.floor(resources.get("CPU", 0) / per_trial_cpu)
+    if spec.resources.gpus_per_worker > 0:
+        fits = min(fits, math.floor(resources.get("GPU", 0) / (spec.resources.workers * spec.resources.gpus_per_worker)))
+    if fits < 1:
+        raise RuntimeError(f"one trial needs {spec.resources.workers} worker(s) x "
+                           f"{spec.resources.cpus_per_worker} CPU / {spec.resources.gpus_per_worker} GPU, but the "
+                           f"Ray cluster has {resources.get('CPU', 0)} CPU / {resources.get('GPU', 0)} GPU")
+    limit = min(fits, spec.budget.trials)
+    return min(limit, spec.budget.max_concurrent) if spec.budget.max_concurrent else limit
+
+
+def _searcher(spec: SweepSpec, stores: Stores, study_name: str):
+    if not spec.search:
+        return None  # nothing to search: num_samples repeats of the fixed configuration
+    storage = optuna.storages.RDBStorage(stores.optuna_url)
+    return PruningAwareOptunaSearch(space=spec.optuna_space(), metric=spec.objective.metric,
+                                    mode=spec.objective.mode, sampler=optuna.samplers.TPESampler(seed=spec.seed),
+                                    study_name=study_name, storage=storage)
+
+
+def _scheduler(spec: SweepSpec):
+    if spec.scheduler.type == "fifo":
+        return FIFOScheduler()
+    return ASHAScheduler(time_attr="training_iteration", max_t=spec.budget.epochs,
+                         grace_period=min(spec.scheduler.grace_period, spec.budget.epochs),
+                         reduction_factor=spec.scheduler.reduction_factor)
+
+
+def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> SweepOutcome:
+    if not ray.is_initialized():
+        # Connects to RAY_ADDRESS (set by `ray job submit`) or a running local cluster, else starts one.
+        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
+    concurrency = trial_concurrency(spec, ray.cluster_resources())
+
+    experiment_name = f"sslsweep/{spec.name}"
+    experiment_id = ensure_experiment(stores.mlflow_uri, experiment_name, stores.mlflow_artifacts)
+    parent_run_id = start_parent_run(spec, stores.mlflow_uri, experiment_id, Path(spec_path).read_text())
+    study_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{parent_run_id[:8]}"
+    callback = SweepMLflowCallback(spec, stores.mlflow_uri, experiment_name, parent_run_id)
+
+    status = "FAILED"
+    try:
+        tuner = tune.Tuner(
+            make_trainable(spec, stores.ray_storage),
+            param_space=spec.default_params(),
+            tune_config=tune.TuneConfig(
+                metric=spec.objective.metric, mode=spec.objective.mode,
+                search_alg=_searcher(spec, stores, study_name), scheduler=_scheduler(spec),
+                num_samples=spec.budget.trials, max_concurrent_trials=concurrency,
+            ),
+            run_config=tune.RunConfig(name=study_name, storage_path=stores.ray_storage, callbacks=[callback]),
+        )
+        tuner.fit()
+        report = build_report(spec, stores.mlflow_uri, parent_run_id, stores.reports_dir)
+        if report.best_run_id is not None:
+            _log_best_backbone(stores.mlflow_uri, parent_run_id, report.best_run_id, report)
+            status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(stores.mlflow_uri).set_terminated(parent_run_id, status=status)
+    return SweepOutcome(parent_run_id, experiment_name, study_name, report, dict(callback.outcomes))
+
+
+def _log_best_backbone(tracking_uri: str, parent_run_id: str, best_run_id: str, report: Report) -> None:
+    """Copy the best trial's backbone weights (its last checkpoint) into its MLflow run and the parent's."""
+    from mlflow.tracking import MlflowClient
+
+    row = report.runs[report.runs["run_id"] == best_run_id].iloc[0]
+    checkpoint_dir = _checkpoint_dir_for(row)
+    if checkpoint_dir is None:
+        return
+    weights = Path(checkpoint_dir) / "backbone.pt"
+    client = MlflowClient(tracking_uri)
+    client.log_artifact(best_run_id, str(weights), "backbone")
+    client.log_artifact(parent_run_id, str(weights), "best_backbone")
+    client.set_tag(parent_run_id, "sslsweep.best_run_id", best_run_id)
+
+
+def _checkpoint_dir_for(run_row) -> str | None:
+    path = run_row.get("tags.sslsweep.checkpoint_path")
+    return path if isinstance(path, str) and Path(path, "backbone.pt").is_file() else None

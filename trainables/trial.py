@@ -1,0 +1,51 @@
+"""The Tune function trainable: one trial = one Ray Train TorchTrainer run.
+
+The launching Tune trial holds almost no CPU (``LAUNCHER_RESOURCES``); the cores go to the Train workers
+that the TorchTrainer starts. Worker reports reach Tune through ``TuneReportCallback``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import ray.tune
+from ray.train import FailureConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchConfig, TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from selfsup.config import SweepSpec
+from trainables.worker import train_loop_per_worker
+
+# Tune refuses a trial with zero resources; a sliver leaves the cores to the Train workers.
+LAUNCHER_RESOURCES = {"CPU": 0.01}
+
+
+def scaling_config(spec: SweepSpec) -> ScalingConfig:
+    use_gpu = spec.resources.gpus_per_worker > 0
+    per_worker = {"CPU": spec.resources.cpus_per_worker}
+    if use_gpu:
+        per_worker["GPU"] = spec.resources.gpus_per_worker
+    return ScalingConfig(num_workers=spec.resources.workers, use_gpu=use_gpu, resources_per_worker=per_worker)
+
+
+def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: str) -> None:
+    spec = SweepSpec.model_validate(sweep)
+    trial_id = ray.tune.get_context().get_trial_id()
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"sweep": sweep, "params": params},
+        scaling_config=scaling_config(spec),
+        # gloo on CPU, NCCL on GPU: Ray's default for the device in use.
+        torch_config=TorchConfig(),
+        run_config=RunConfig(
+            name=f"{spec.name}-{trial_id}",
+            storage_path=storage_path,
+            callbacks=[TuneReportCallback()],
+            failure_config=FailureConfig(max_failures=0),
+        ),
+    )
+    trainer.fit()
+
+
+def make_trainable(spec: SweepSpec, storage_path: str):
+    trainable = ray.tune.with_parameters(run_trial, sweep=spec.model_dump(mode="json"), storage_path=storage_path)
+    return ray.tune.with_resources(trainable, LAUNCHER_RESOURCES)

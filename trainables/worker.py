@@ -1,0 +1,148 @@
+"""The loop every Ray Train worker runs for one trial (DDP over ``resources.workers`` processes).
+
+Per epoch every worker trains on its shard of the pretext windows; rank 0 then measures the label-free
+health metrics, the online kNN accuracy and the sweep's objective on validation data and reports them
+(Tune, ASHA and Optuna read rank 0's report). The last epoch's report also carries the full downstream
+evaluation, so a trial that ASHA lets finish always has it, and a trial that ASHA stops never claims it.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+import ray.train
+import ray.train.torch
+
+from selfsup.config import SweepSpec, split_trial_params
+from selfsup.data.prepare import prepare_data
+from selfsup.evaluation.metric_names import eval_metric_name, parse_eval_metric_name
+from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, evaluate_backbone,
+                              train_one_epoch, unwrap)
+from trainables.results import EPOCH, EVALUATION_DONE, FAILURE_REASON
+
+ONLINE_KNN = eval_metric_name("val", "knn", "acc", 1.0)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    spec = SweepSpec.model_validate(config["sweep"])
+    shared, own = split_trial_params(spec.method, config["params"])
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    device = ray.train.torch.get_device()
+
+    torch.manual_seed(spec.seed)
+    np.random.seed(spec.seed)
+    data = prepare_data(spec.data.pretext, spec.data.downstream, spec.data.window.length,
+                        spec.data.window.overlap, spec.data.validation_fraction, spec.seed)
+
+    method = build_method(spec, shared, own, data.n_channels)
+    random_init_backbone = copy.deepcopy(method.backbone) if spec.evaluation.compare_random_init else None
+    model = ray.train.torch.prepare_model(method)  # DDP across workers (gloo on CPU, NCCL on GPU)
+    optimizer = build_optimizer(shared, model)
+    augmenter = build_augmenter(shared, seed=spec.seed + rank)  # each rank draws its own views
+
+    loader = _pretext_loader(data.pretext.x, shared.batch_size, world, spec.seed)
+    start_epoch = _restore(model, optimizer)
+    epochs = spec.budget.epochs
+    for epoch in range(start_epoch, epochs):
+        if world > 1:
+            loader.sampler.set_epoch(epoch)
+        losses = train_one_epoch(model, loader, augmenter, optimizer, device, epoch, epochs)
+        losses = _mean_over_ranks(losses, device, world)
+        last = epoch == epochs - 1
+
+        metrics: dict[str, Any] = {}
+        failure = None
+        if rank == 0:
+            metrics = {EPOCH: epoch + 1, **losses, **_epoch_evaluation(unwrap(model).backbone, data, spec, device)}
+            try:
+                check_health(metrics, spec, epoch)
+            except RuntimeError as error:
+                failure = f"{type(error).__name__}: {error}"
+            if last and failure is None:
+                metrics.update(evaluate_backbone(unwrap(model).backbone, data, spec, device, include_test=True))
+                if random_init_backbone is not None:
+                    metrics.update(evaluate_backbone(random_init_backbone.to(device), data, spec, device,
+                                                     include_test=True, prefix="random_init/"))
+                metrics[EVALUATION_DONE] = 1
+        failure = _broadcast(failure, world)
+        if failure is not None:
+            # Reported first so the reason reaches Tune and MLflow, then raised so the trial ends as failed.
+            ray.train.report({**metrics, FAILURE_REASON: failure} if rank == 0 else {})
+            raise RuntimeError(f"sslsweep trial stopped: {failure}")
+
+        with tempfile.TemporaryDirectory() as checkpoint_dir:
+            checkpoint = None
+            if rank == 0 and (last or (epoch + 1) % spec.budget.checkpoint_every == 0):
+                _save_checkpoint(checkpoint_dir, model, optimizer, epoch, shared.backbone)
+                checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir)
+            ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def _epoch_evaluation(backbone, data, spec: SweepSpec, device) -> dict[str, float]:
+    """Health metrics, the online kNN accuracy and the objective, all on validation data.
+
+    The objective is computed the same way at every epoch (same protocol, same label fraction, same
+    validation data), so what ASHA compares at a rung is what Optuna optimises at the end.
+    """
+    protocols, fractions = ["knn"], [1.0]
+    objective = parse_eval_metric_name(spec.objective.metric)
+    if objective is not None:
+        protocols = sorted({"knn", objective.protocol})
+        fractions = sorted({1.0, objective.fraction})
+    metrics = evaluate_backbone(backbone, data, spec, device, include_test=False, protocols=protocols,
+                                fractions=fractions)
+    wanted = {ONLINE_KNN, spec.objective.metric}
+    return {k: v for k, v in metrics.items() if k in wanted or k.startswith("health/")}
+
+
+def _pretext_loader(windows: np.ndarray, batch_size: int, world: int, seed: int):
+    per_worker = max(2, min(batch_size, len(windows) // world))
+    dataset = torch.utils.data.TensorDataset(torch.as_tensor(windows))
+    generator = torch.Generator().manual_seed(seed)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=per_worker, shuffle=True, drop_last=True,
+                                         generator=generator, pin_memory=torch.cuda.is_available())
+    return ray.train.torch.prepare_data_loader(loader, move_to_device=False)
+
+
+def _mean_over_ranks(values: dict[str, float], device, world: int) -> dict[str, float]:
+    if world == 1:
+        return values
+    names = sorted(values)
+    tensor = torch.tensor([values[name] for name in names], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return {name: float(v) / world for name, v in zip(names, tensor.tolist())}
+
+
+def _broadcast(value, world: int):
+    if world == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _save_checkpoint(directory: str, model, optimizer, epoch: int, backbone_name: str) -> None:
+    method = unwrap(model)
+    torch.save({"epoch": epoch, "method": method.state_dict(), "optimizer": optimizer.state_dict()},
+               os.path.join(directory, "trial_state.pt"))
+    # The backbone alone is what users take away (logged to MLflow for the best trial).
+    torch.save({"backbone": backbone_name, "state_dict": method.backbone.state_dict()},
+               os.path.join(directory, "backbone.pt"))
+
+
+def _restore(model, optimizer) -> int:
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return 0
+    with checkpoint.as_directory() as directory:
+        state = torch.load(os.path.join(directory, "trial_state.pt"), map_location="cpu", weights_only=True)
+    unwrap(model).load_state_dict(state["method"])
+    optimizer.load_state_dict(state["optimizer"])
+    return state["epoch"] + 1

@@ -1,0 +1,133 @@
+"""sslsweep: hyperparameter sweeps of self-supervised learning methods on Ray Tune + Optuna + MLflow.
+
+    python tune.py searchspaces/barlow.yaml             run the sweep (local Ray, or RAY_ADDRESS)
+    python tune.py searchspaces/barlow.yaml --dry-run   validate and show the plan, start nothing
+
+Exit codes: 0 success, 1 the sweep ran but no trial finished, 2 bad search-space file or data.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_NO_TRIAL_FINISHED = 1
+EXIT_BAD_INPUT = 2
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="tune.py", description=__doc__.split("\n\n")[0],
+        epilog="Stores: SSLSWEEP_HOME (default ~/.sslsweep) holds the MLflow sqlite store, the Optuna study "
+               "and Ray results; MLFLOW_TRACKING_URI, SSLSWEEP_OPTUNA_STORAGE, SSLSWEEP_RAY_STORAGE and "
+               "SSLSWEEP_REPORTS_DIR override each. RAY_ADDRESS selects a running cluster.")
+    parser.add_argument("searchspace", type=Path, help="a search-space YAML file, e.g. searchspaces/barlow.yaml")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate the file and print the resolved search space, budget and resources")
+    parser.add_argument("--trials", type=int, help="override budget.trials")
+    parser.add_argument("--epochs", type=int, help="override budget.epochs")
+    return parser.parse_args(argv)
+
+
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def load(args: argparse.Namespace):
+    from selfsup.config import SearchSpaceError, load_sweep
+
+    spec = load_sweep(args.searchspace)
+    overrides = {k: v for k, v in (("trials", args.trials), ("epochs", args.epochs)) if v is not None}
+    if overrides:
+        try:
+            spec = spec.model_validate({**spec.model_dump(), "budget": {**spec.budget.model_dump(), **overrides}})
+        except ValueError as error:
+            raise SearchSpaceError(f"{args.searchspace}: command-line override: {error}") from None
+    return spec
+
+
+def describe(spec, stores) -> str:
+    lines = [f"sweep      {spec.name}: method {spec.method}, seed {spec.seed}",
+             f"data       pretext {spec.data.pretext.source}:{spec.data.pretext.label()} -> downstream "
+             f"{spec.data.downstream.source}:{spec.data.downstream.label()}; windows {spec.data.window.length} "
+             f"steps, overlap {spec.data.window.overlap:g}; validation {spec.data.validation_fraction:g} of train",
+             f"evaluate   {', '.join(spec.evaluation.protocols)} at label fractions "
+             f"{', '.join(f'{f:g}' for f in spec.evaluation.label_fractions)} (per {spec.evaluation.unit})",
+             f"objective  {spec.objective.mode} {spec.objective.metric}",
+             "search"]
+    lines += [f"  {key:<22} {dimension.describe()}" for key, dimension in spec.search.items()] or ["  (nothing)"]
+    lines.append("fixed")
+    lines += [f"  {key:<22} {value!r}" for key, value in sorted(spec.default_params().items())]
+    lines += [f"budget     {spec.budget.trials} trials x up to {spec.budget.epochs} epochs, concurrency "
+              f"{spec.budget.max_concurrent or 'from cluster resources'}",
+              f"resources  {spec.resources.workers} worker(s) per trial x {spec.resources.cpus_per_worker:g} CPU, "
+              f"{spec.resources.gpus_per_worker:g} GPU",
+              f"scheduler  {spec.scheduler.type}" + (f" (grace {spec.scheduler.grace_period} epochs, reduction "
+                                                     f"{spec.scheduler.reduction_factor:g})"
+                                                     if spec.scheduler.type == "asha" else ""),
+              f"mlflow     {stores.mlflow_uri}",
+              f"optuna     {stores.optuna_url}"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from selfsup.config import SearchSpaceError
+    from selfsup.data.errors import DataError
+
+    try:
+        spec = load(args)
+    except SearchSpaceError as error:
+        return fail(str(error))
+
+    from trainables.stores import resolve_stores
+
+    stores = resolve_stores()
+    if args.dry_run:
+        print(describe(spec, stores))
+        return 0
+
+    from trainables.sweep import check_data, run_sweep
+
+    try:
+        check_data(spec)
+    except DataError as error:
+        return fail(f"{args.searchspace}: {error}")
+
+    outcome = run_sweep(spec, args.searchspace, stores)
+    print(summary(spec, outcome, stores))
+    return 0 if outcome.report.best_run_id else EXIT_NO_TRIAL_FINISHED
+
+
+def summary(spec, outcome, stores) -> str:
+    report = outcome.report
+    counts = {k: list(outcome.outcomes.values()).count(k) for k in ("finished", "pruned", "failed")}
+    lines = ["", f"sweep {spec.name}: {counts['finished']} finished, {counts['pruned']} pruned, "
+                 f"{counts['failed']} failed"]
+    if report.best_run_id:
+        best = report.runs[report.runs["run_id"] == report.best_run_id].iloc[0]
+        params = {k.removeprefix("params."): v for k, v in best.items() if k.startswith("params.")}
+        lines.append(f"best trial {best.get('tags.sslsweep.trial_id')}: " +
+                     ", ".join(f"{k}={params[k]}" for k in sorted(spec.search) if k in params))
+        lines.append(f"  validation {spec.objective.metric} = {best.get('metrics.' + spec.objective.metric):.4f}")
+        test_cols = sorted(c for c in best.index if c.startswith("metrics.test/") and "/acc/" in c)
+        for column in test_cols:
+            lines.append(f"  {column.removeprefix('metrics.')} = {best[column]:.4f}"
+                         + _gain(best, column))
+    lines += [f"report     {report.directory}/ (search_grid.md, best_per_backbone.md)",
+              f"mlflow     experiment '{outcome.experiment_name}', parent run {outcome.parent_run_id}",
+              f"optuna     study '{outcome.study_name}' in {stores.optuna_url}",
+              f"open the MLflow UI:  {stores.ui_command()}"]
+    return "\n".join(lines)
+
+
+def _gain(best, column: str) -> str:
+    baseline = best.get(column.replace("metrics.", "metrics.random_init/", 1))
+    if baseline is None or baseline != baseline:
+        return ""
+    return f"   (untrained backbone {baseline:.4f}, gain {best[column] - baseline:+.4f})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
