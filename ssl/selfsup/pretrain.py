@@ -132,7 +132,7 @@ def evaluate_backbone(backbone: nn.Module, data: PreparedData, spec: SweepSpec, 
         protocols=protocols or spec.evaluation.protocols,
         fractions=fractions or spec.evaluation.label_fractions,
         seed=spec.seed, prefix=prefix, include_test=include_test,
-        knn_k=spec.evaluation.knn_k, mlp_epochs=spec.evaluation.mlp_epochs,
+        knn_k=spec.evaluation.knn_k, mlp_epochs=spec.evaluation.mlp_epochs, mlp_device=str(device),
     )
     if not prefix:
         metrics.update(health_metrics(splits.val_windows))
