@@ -106,7 +106,7 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     grid = pd.read_csv(report_dir / "search_grid.csv")
     assert len(grid) == trials and set(grid["trial"]) == set(children["tags.sslsweep.trial_id"])
     best = pd.read_csv(report_dir / "best_per_backbone.csv")
-    assert {"barlow_twins", "random init"} <= set(best["encoder"])
+    assert {"barlow_twins", "untrained"} <= set(best["encoder"])
     assert "test acc @ 100%" in best.columns and "test f1 @ 50%" in best.columns
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/search_grid.md", "report/best_per_backbone.csv"} <= artifacts

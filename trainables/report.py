@@ -36,6 +36,10 @@ def child_runs(tracking_uri: str, parent_run_id: str) -> pd.DataFrame:
                               output_format="pandas")
 
 
+def objective_column_of(spec: SweepSpec) -> str:
+    return f"metrics.{spec.objective.metric}"
+
+
 def report_protocol(spec: SweepSpec) -> str:
     parsed = parse_eval_metric_name(spec.objective.metric)
     if parsed is not None:
@@ -45,36 +49,39 @@ def report_protocol(spec: SweepSpec) -> str:
 
 def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports_dir: Path) -> Report:
     runs = child_runs(tracking_uri, parent_run_id)
+    if len(runs) and objective_column_of(spec) in runs:
+        runs = runs.sort_values(objective_column_of(spec), ascending=spec.objective.mode == "min",
+                                na_position="last", kind="stable").reset_index(drop=True)
     protocol = report_protocol(spec)
-    objective_column = f"metrics.{spec.objective.metric}"
-    ascending = spec.objective.mode == "min"
+    objective_column = objective_column_of(spec)
 
+    val_scores = {f"val {protocol} {metric}": eval_metric_name("val", protocol, metric, 1.0) for metric in ("acc", "f1")}
     grid = pd.DataFrame({
         "trial": runs.get("tags.sslsweep.trial_id"),
         "outcome": runs.get("tags.sslsweep.outcome"),
-        **{key: runs.get(f"params.{key}") for key in sorted(spec.search)},
-        spec.objective.metric: runs.get(objective_column),
-        f"val {protocol} acc": runs.get(f"metrics.{eval_metric_name('val', protocol, 'acc', 1.0)}"),
-        f"val {protocol} f1": runs.get(f"metrics.{eval_metric_name('val', protocol, 'f1', 1.0)}"),
-    }).sort_values(spec.objective.metric, ascending=ascending, na_position="last")
+        **{key: runs.get(f"params.{key}").map(_short) for key in sorted(spec.search) if f"params.{key}" in runs},
+        **({} if spec.objective.metric in val_scores.values() else {spec.objective.metric: runs.get(objective_column)}),
+        **{label: runs.get(f"metrics.{name}") for label, name in val_scores.items()},
+    })
 
-    finished = runs[runs.get("tags.sslsweep.outcome") == "finished"] if len(runs) else runs
+    finished = runs[runs["tags.sslsweep.outcome"] == "finished"] if len(runs) else runs
     rows = []
     best_run_id = None
     if len(finished):
-        ranked = finished.sort_values(objective_column, ascending=ascending)
-        best_run_id = str(ranked.iloc[0]["run_id"])
-        for backbone, group in ranked.groupby("params.backbone", sort=True):
+        best_run_id = str(finished.iloc[0]["run_id"])  # runs are sorted best first
+        for backbone, group in finished.groupby("params.backbone", sort=True):
             best = group.iloc[0]
-            for prefix, label in (("", spec.method), ("random_init/", "random init")):
-                row = {"backbone": backbone, "encoder": label, "trial": best.get("tags.sslsweep.trial_id"),
-                       spec.objective.metric: best.get(objective_column)}
-                for fraction in spec.evaluation.label_fractions:
-                    pct = f"{format_fraction(fraction * 100)}%".replace(".0%", "%")
-                    for metric in ("acc", "f1"):
-                        column = f"metrics.{eval_metric_name('test', protocol, metric, fraction, prefix=prefix)}"
-                        row[f"test {metric} @ {pct}"] = best.get(column)
-                rows.append(row)
+            encoders = [("", spec.method)] + ([("random_init/", "untrained")]
+                                              if spec.evaluation.compare_random_init else [])
+            for prefix, label in encoders:
+                for probe in spec.evaluation.protocols:
+                    row = {"backbone": backbone, "encoder": label, "protocol": probe,
+                           "trial": best.get("tags.sslsweep.trial_id")}
+                    for fraction in spec.evaluation.label_fractions:
+                        for metric in ("acc", "f1"):
+                            column = f"metrics.{eval_metric_name('test', probe, metric, fraction, prefix=prefix)}"
+                            row[f"test {metric} @ {_percent(fraction)}"] = best.get(column)
+                    rows.append(row)
     best_table = pd.DataFrame(rows)
 
     directory = reports_dir / spec.name
@@ -83,7 +90,8 @@ def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports
     for name, table, title in (
         ("search_grid", grid, f"{spec.name}: search grid (validation, {protocol} probe, 100 % labels)"),
         ("best_per_backbone", best_table,
-         f"{spec.name}: best trial per backbone (selected on {spec.objective.metric}); test, {protocol} probe"),
+         f"{spec.name}: best trial per backbone, selected on {spec.objective.metric}; test scores, and the same "
+         f"backbone untrained"),
     ):
         table.to_csv(directory / f"{name}.csv", index=False)
         (directory / f"{name}.md").write_text(f"### {title}\n\n{to_markdown(table)}\n")
@@ -92,13 +100,26 @@ def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports
     return Report(directory, runs, grid, best_table, best_run_id)
 
 
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:g}%"
+
+
+def _short(value):
+    """Searched values as MLflow stores them (strings), shortened: 0.00442480476419164 -> 0.004425."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return int(number) if number.is_integer() and "." not in str(value) else float(f"{number:.4g}")
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     if table.empty:
         return "_no finished trials_"
 
     def cell(value) -> str:
         if isinstance(value, float):
-            return "" if pd.isna(value) else f"{value:.3f}"
+            return "" if pd.isna(value) else f"{value:.4g}"
         return "" if value is None else str(value)
 
     header = "| " + " | ".join(str(c) for c in table.columns) + " |"

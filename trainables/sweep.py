@@ -43,7 +43,7 @@ def check_data(spec: SweepSpec) -> None:
 
 def trial_concurrency(spec: SweepSpec, resources: dict[str, float]) -> int:
     """How many trials fit at once: cluster CPUs (and GPUs) over what one trial's workers ask for."""
-    per_trial_cpu = spec.resources.workers * spec.resources.cpus_per_worker + LAUNCHER_RESOURCES["CPU"]
+    per_trial_cpu = spec.resources.workers * spec.resources.cpus_per_worker + LAUNCHER_RESOURCES.get("CPU", 0)
     fits = math.floor(resources.get("CPU", 0) / per_trial_cpu)
     if spec.resources.gpus_per_worker > 0:
         fits = min(fits, math.floor(resources.get("GPU", 0) / (spec.resources.workers * spec.resources.gpus_per_worker)))

@@ -15,8 +15,10 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from selfsup.config import SweepSpec
 from trainables.worker import train_loop_per_worker
 
-# Tune refuses a trial with zero resources; a sliver leaves the cores to the Train workers.
-LAUNCHER_RESOURCES = {"CPU": 0.01}
+# The launching Tune trial only waits on its TorchTrainer, so it holds no CPU: every core goes to Train
+# workers, and two 1-CPU trials run at once on 2 cores (with {"CPU": 0.01} they need 2.02 and run one at a
+# time). Tune refuses an empty request, so the trial asks for a little memory instead.
+LAUNCHER_RESOURCES = {"CPU": 0, "memory": 256 * 1024**2}
 
 
 def scaling_config(spec: SweepSpec) -> ScalingConfig:

@@ -24,11 +24,15 @@ def fill_missing(sets: SeriesSet) -> tuple[SeriesSet, int]:
     return sets.with_series(filled), count
 
 
-def fill_missing_with_warning(sets: SeriesSet, name: str) -> SeriesSet:
-    sets, count = fill_missing(sets)
-    if count:
-        warnings.warn(f"{name}: filled {count} missing values forward then backward", stacklevel=2)
-    return sets
+def fill_missing_with_warning(splits: dict[str, SeriesSet], name: str) -> dict[str, SeriesSet]:
+    """``fill_missing`` on every split of a data set, with one warning giving the total count."""
+    filled, total = {}, 0
+    for split, sets in splits.items():
+        filled[split], count = fill_missing(sets)
+        total += count
+    if total:
+        warnings.warn(f"{name}: filled {total} missing values forward then backward", stacklevel=2)
+    return filled
 
 
 class ChannelStandardizer:

@@ -39,10 +39,9 @@ def dataset_channels(spec) -> int:
 def prepare_data(pretext, downstream, window_length: int, window_overlap: float, validation_fraction: float,
                  seed: int) -> PreparedData:
     name = describe(downstream)
-    splits = load_splits(downstream)
+    splits = fill_missing_with_warning(load_splits(downstream), name)
     if "validation" not in splits:
         splits["train"], splits["validation"] = carve_validation(splits["train"], validation_fraction, seed)
-    splits = {split: fill_missing_with_warning(sets, f"{name} {split}") for split, sets in splits.items()}
     scaler = ChannelStandardizer().fit(splits["train"])  # training statistics only
     splits = {split: scaler.transform(sets) for split, sets in splits.items()}
     windows = {split: sliding_windows(sets, window_length, window_overlap, f"{name} {split}")
@@ -56,7 +55,7 @@ def prepare_data(pretext, downstream, window_length: int, window_overlap: float,
         if pretext_train.n_channels != splits["train"].n_channels:
             raise DataError(f"pretext data {pretext_name} has {pretext_train.n_channels} channels but downstream "
                             f"data {name} has {splits['train'].n_channels}")
-        pretext_train = fill_missing_with_warning(pretext_train, f"{pretext_name} train")
+        pretext_train = fill_missing_with_warning({"train": pretext_train}, pretext_name)["train"]
         pretext_train = ChannelStandardizer().fit(pretext_train).transform(pretext_train)
         pretext_windows = sliding_windows(pretext_train, window_length, window_overlap, f"{pretext_name} train")
 
