@@ -200,12 +200,7 @@ class TrialParams(_Strict):
     aug_negate: float = 0.0
     aug_smooth: float = 0.0
 
-    @field_validator("backbone")
-    @classmethod
-    def _known_backbone(cls, name: str) -> str:
-        if name not in BACKBONES:
-            raise ValueError(f"unknown backbone '{name}'; known: {', '.join(BACKBONES.names())}")
-        return name
+    _known_backbone = field_validator("backbone")(lambda name: BACKBONES.check(name))
 
     @model_validator(mode="after")
     def _augmentation_strengths_in_range(self) -> "TrialParams":
@@ -247,12 +242,7 @@ class SweepSpec(_Strict):
     scheduler: SchedulerSpec = SchedulerSpec()
     health: HealthSpec = HealthSpec()
 
-    @field_validator("method")
-    @classmethod
-    def _known_method(cls, name: str) -> str:
-        if name not in METHODS:
-            raise ValueError(f"unknown method '{name}'; known: {', '.join(METHODS.names())}")
-        return name
+    _known_method = field_validator("method")(lambda name: METHODS.check(name))
 
     @model_validator(mode="after")
     def _hyperparameters_and_objective(self) -> "SweepSpec":

@@ -10,7 +10,7 @@ from typing import Callable, Generic, Iterator, TypeVar
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(KeyError, ValueError):
     """Raised for a name that is not registered; the message lists the registered ones."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain.
@@ -38,6 +38,11 @@ class Registry(Generic[T]):
             raise UnknownNameError(
                 f"unknown {self.kind} '{name}'; known: {', '.join(sorted(self._entries))}"
             ) from None
+
+    def check(self, name: str) -> str:
+        """``name`` if registered, else ``UnknownNameError`` (a ValueError, so pydantic reports it)."""
+        self.get(name)
+        return name
 
     def names(self) -> list[str]:
         return sorted(self._entries)
