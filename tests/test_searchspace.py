@@ -139,3 +139,20 @@ def test_cli_exit_code_and_help_from_a_fresh_process(tmp_path):
     helped = subprocess.run([sys.executable, "tune.py", "--help"], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)
     assert helped.returncode == 0 and "--dry-run" in helped.stdout
+
+
+def test_stores_are_absolute_and_reports_survive_a_ray_job(tmp_path, monkeypatch):
+    from trainables.stores import resolve_stores
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SSLSWEEP_HOME", "relative-home")
+    for name in ("MLFLOW_TRACKING_URI", "SSLSWEEP_REPORTS_DIR", "RAY_JOB_CONFIG_JSON_ENV_VAR"):
+        monkeypatch.delenv(name, raising=False)
+    stores = resolve_stores()
+    assert stores.home == tmp_path / "relative-home" and stores.home.is_absolute()
+    assert stores.mlflow_uri == f"sqlite:///{tmp_path / 'relative-home' / 'mlflow.db'}"
+    assert stores.reports_dir == ROOT / "reports"
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", '{"runtime_env": {"working_dir": "gcs://_ray_pkg_x.zip"}}')
+    assert resolve_stores().reports_dir == stores.home / "reports"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    assert resolve_stores().mlflow_uri == "http://mlflow:5000"

@@ -8,10 +8,12 @@ relative to the working directory is lost with it. Everything therefore lives un
   ``$SSLSWEEP_HOME/mlartifacts`` (MLflow 3 refuses the plain file store).
 - Optuna:  ``SSLSWEEP_OPTUNA_STORAGE`` default ``sqlite:///$SSLSWEEP_HOME/optuna.db`` (PostgreSQL on clusters).
 - Ray:     ``SSLSWEEP_RAY_STORAGE``   default ``$SSLSWEEP_HOME/ray_results`` (shared storage or s3:// on clusters).
-- Reports: ``SSLSWEEP_REPORTS_DIR``   default ``reports/`` beside tune.py (also logged to the MLflow parent run).
+- Reports: ``SSLSWEEP_REPORTS_DIR``   default ``reports/`` beside tune.py, or ``$SSLSWEEP_HOME/reports`` in a
+  Ray job that uploaded its working directory (that copy is deleted after the job). Also logged to MLflow.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,5 +43,12 @@ def resolve_stores() -> Stores:
         mlflow_artifacts=(home / "mlartifacts").as_uri(),
         optuna_url=os.environ.get("SSLSWEEP_OPTUNA_STORAGE") or f"sqlite:///{home / 'optuna.db'}",
         ray_storage=os.environ.get("SSLSWEEP_RAY_STORAGE") or str(home / "ray_results"),
-        reports_dir=Path(os.environ.get("SSLSWEEP_REPORTS_DIR") or PROJECT_ROOT / "reports").expanduser().resolve(),
+        reports_dir=Path(os.environ.get("SSLSWEEP_REPORTS_DIR") or _default_reports_dir(home)).expanduser().resolve(),
     )
+
+
+def _default_reports_dir(home: Path) -> Path:
+    job_config = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")  # set by `ray job submit`
+    if job_config.get("runtime_env", {}).get("working_dir"):
+        return home / "reports"
+    return PROJECT_ROOT / "reports"
