@@ -88,10 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(spec, stores))
         return 0
 
-    from trainables.sweep import check_data, run_sweep
+    from selfsup.data import check_data
+    from trainables.sweep import run_sweep
 
     try:
-        check_data(spec)
+        check_data(spec.data.pretext, spec.data.downstream)
     except DataError as error:
         return fail(f"{args.searchspace}: {error}")
 

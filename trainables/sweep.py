@@ -10,12 +10,11 @@ from pathlib import Path
 
 import optuna
 import ray
+from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from selfsup.config import SweepSpec
-from selfsup.data.prepare import dataset_channels
-from selfsup.data.errors import DataError
 from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, start_parent_run
 from trainables.optuna_search import PruningAwareOptunaSearch
 from trainables.report import Report, build_report
@@ -30,15 +29,6 @@ class SweepOutcome:
     study_name: str
     report: Report
     outcomes: dict[str, str]
-
-
-def check_data(spec: SweepSpec) -> None:
-    """Fail before Ray starts when the data cannot work together (missing files, channel mismatch)."""
-    pretext = dataset_channels(spec.data.pretext)
-    downstream = dataset_channels(spec.data.downstream)
-    if pretext != downstream:
-        raise DataError(f"pretext data {spec.data.pretext.label()} has {pretext} channels but downstream data "
-                        f"{spec.data.downstream.label()} has {downstream}")
 
 
 def trial_concurrency(spec: SweepSpec, resources: dict[str, float]) -> int:
@@ -105,16 +95,12 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> SweepOutcome:
         status = "KILLED"
         raise
     finally:
-        from mlflow.tracking import MlflowClient
-
         MlflowClient(stores.mlflow_uri).set_terminated(parent_run_id, status=status)
     return SweepOutcome(parent_run_id, experiment_name, study_name, report, dict(callback.outcomes))
 
 
 def _log_best_backbone(tracking_uri: str, parent_run_id: str, best_run_id: str, report: Report) -> None:
     """Copy the best trial's backbone weights (its last checkpoint) into its MLflow run and the parent's."""
-    from mlflow.tracking import MlflowClient
-
     row = report.runs[report.runs["run_id"] == best_run_id].iloc[0]
     checkpoint_dir = _checkpoint_dir_for(row)
     if checkpoint_dir is None:

@@ -1,5 +1,5 @@
-"""Errors raised while loading data; each message is one line naming the data set, file or column."""
+"""``DataError``: raised while loading or preparing data; each message is one line naming the culprit."""
 
 
 class DataError(ValueError):
-    """Data that cannot be used: a missing file, an unknown data set, a missing column, bad shapes."""
+    """Data that cannot be used: a missing file, an unknown data set, a missing column, mismatched channels."""

@@ -1,25 +1,32 @@
-"""The one entry point the trainer uses: data set specs -> cleaned, standardised, split, windowed data."""
+"""The one entry point the trainer uses: data set specs -> cleaned, standardised, split, windowed data.
+
+A spec ("DatasetSpecLike") is any object or dict with ``source``, ``name`` and ``path`` (the config's
+pydantic ``DatasetSpec``).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from selfsup.data.cleaning import ChannelStandardizer, fill_missing_with_warning
 from selfsup.data.errors import DataError
-from selfsup.data.sources import _field, describe, load_splits
+from selfsup.data.sources import describe, load_splits, same_dataset
 from selfsup.data.splits import carve_validation
 from selfsup.data.windows import Windows, sliding_windows
 
-__all__ = ["PreparedData", "Windows", "prepare_data", "dataset_channels"]
+__all__ = ["PreparedData", "Windows", "check_data", "dataset_channels", "prepare_data"]
 
 
 @dataclass
 class PreparedData:
-    train: Windows            # labelled downstream windows (validation removed)
+    """Everything a trial needs: labelled downstream windows, unlabelled pretext windows, and their sizes."""
+
+    train: Windows            # labelled downstream windows (validation series removed)
     validation: Windows
     test: Windows
-    pretext: Windows          # unlabelled windows the SSL method trains on
+    pretext: Windows          # windows the SSL method trains on; y is None unless pretext == downstream
     n_channels: int
     n_classes: int
     class_names: list[str]
@@ -28,16 +35,42 @@ class PreparedData:
     test_series_labels: np.ndarray
 
 
-def _same(a, b) -> bool:
-    return all(_field(a, k) == _field(b, k) for k in ("source", "name", "path"))
+def dataset_channels(spec: Any) -> int:
+    """Channel count of a data set (loads only its training split), to validate a sweep before it starts."""
+    return load_splits(spec, train_only=True)["train"].n_channels
 
 
-def dataset_channels(spec) -> int:
-    return load_splits(spec)["train"].n_channels
+def require_same_channels(pretext: Any, pretext_channels: int, downstream: Any, downstream_channels: int) -> None:
+    if pretext_channels != downstream_channels:
+        raise DataError(f"pretext data {describe(pretext)} has {pretext_channels} channels but downstream data "
+                        f"{describe(downstream)} has {downstream_channels}")
 
 
-def prepare_data(pretext, downstream, window_length: int, window_overlap: float, validation_fraction: float,
-                 seed: int) -> PreparedData:
+def check_data(pretext: Any, downstream: Any) -> None:
+    """Load both data sets' training splits, so missing files or a channel mismatch fail before training."""
+    require_same_channels(pretext, dataset_channels(pretext), downstream, dataset_channels(downstream))
+
+
+def _pretext_windows(pretext: Any, n_channels: int, downstream: Any, window_length: int,
+                     window_overlap: float) -> Windows:
+    """Unlabelled windows from the training split of another data set, standardised with its own statistics."""
+    name = describe(pretext)
+    train = load_splits(pretext, train_only=True)["train"].unlabelled()
+    require_same_channels(pretext, train.n_channels, downstream, n_channels)
+    train = fill_missing_with_warning({"train": train}, name)["train"]
+    train = ChannelStandardizer().fit_transform(train)
+    return sliding_windows(train, window_length, window_overlap, f"{name} train")
+
+
+def prepare_data(pretext: Any, downstream: Any, window_length: int, window_overlap: float,
+                 validation_fraction: float, seed: int) -> PreparedData:
+    """Load, clean, split, standardise and window the downstream data, and build the pretext windows.
+
+    Downstream: its own validation split if it has one, else one carved from train (stratified, seeded);
+    missing values filled (with a warning); a ChannelStandardizer fitted on train only and applied to all
+    three splits. Pretext: the downstream TRAIN windows when both specs name the same data (validation and
+    test never reach the SSL method); otherwise the pretext set's training split, standardised on itself.
+    """
     name = describe(downstream)
     splits = fill_missing_with_warning(load_splits(downstream), name)
     if "validation" not in splits:
@@ -47,22 +80,15 @@ def prepare_data(pretext, downstream, window_length: int, window_overlap: float,
     windows = {split: sliding_windows(sets, window_length, window_overlap, f"{name} {split}")
                for split, sets in splits.items()}
 
-    if _same(pretext, downstream):
+    train = splits["train"]
+    if same_dataset(pretext, downstream):
         pretext_windows = windows["train"]  # never validation or test windows
     else:
-        pretext_name = describe(pretext)
-        pretext_train = load_splits(pretext)["train"]
-        if pretext_train.n_channels != splits["train"].n_channels:
-            raise DataError(f"pretext data {pretext_name} has {pretext_train.n_channels} channels but downstream "
-                            f"data {name} has {splits['train'].n_channels}")
-        pretext_train = fill_missing_with_warning({"train": pretext_train}, pretext_name)["train"]
-        pretext_train = ChannelStandardizer().fit(pretext_train).transform(pretext_train)
-        pretext_windows = sliding_windows(pretext_train, window_length, window_overlap, f"{pretext_name} train")
+        pretext_windows = _pretext_windows(pretext, train.n_channels, downstream, window_length, window_overlap)
 
-    train = splits["train"]
     return PreparedData(
         train=windows["train"], validation=windows["validation"], test=windows["test"], pretext=pretext_windows,
-        n_channels=train.n_channels, n_classes=len(train.class_names), class_names=train.class_names,
+        n_channels=train.n_channels, n_classes=len(train.class_names), class_names=list(train.class_names),
         train_series_labels=train.labels, validation_series_labels=splits["validation"].labels,
         test_series_labels=splits["test"].labels,
     )

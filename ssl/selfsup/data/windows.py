@@ -1,4 +1,4 @@
-"""Sliding windows over series (the unit the SSL methods train on)."""
+"""Sliding windows over series: the fixed-length unit the SSL methods and the evaluation probes consume."""
 from __future__ import annotations
 
 import warnings
@@ -11,8 +11,10 @@ from selfsup.data.series import SeriesSet
 
 @dataclass
 class Windows:
+    """Fixed-length windows cut from a ``SeriesSet``."""
+
     x: np.ndarray                  # (n, channels, length) float32
-    y: np.ndarray | None           # (n,) int64 label of the source series, or None
+    y: np.ndarray | None           # (n,) int64 label of the source series, or None (unlabelled)
     series_index: np.ndarray       # (n,) int64 index of the source series in its SeriesSet
 
     def __len__(self) -> int:
@@ -20,7 +22,11 @@ class Windows:
 
 
 def window_starts(series_length: int, length: int, step: int) -> list[int]:
-    """Starts from 0 every ``step``; one more window aligned to the end so no tail is dropped."""
+    """Window starts from 0 every ``step``, plus one window aligned to the end if the tail would be dropped.
+
+    So every time step lies in some window: length 10, window 4, step 2 -> [0, 2, 4, 6]; length 11 -> [0, 2,
+    4, 6, 7]. Needs ``series_length >= length``.
+    """
     starts = list(range(0, series_length - length + 1, step))
     if starts[-1] + length < series_length:
         starts.append(series_length - length)
@@ -28,13 +34,20 @@ def window_starts(series_length: int, length: int, step: int) -> list[int]:
 
 
 def sliding_windows(sets: SeriesSet, length: int, overlap: float, name: str = "data") -> Windows:
+    """Cut every series of ``sets`` into windows of ``length`` steps overlapping by ``overlap`` (in [0, 1)).
+
+    step = max(1, round(length x (1 - overlap))). A series shorter than ``length`` is edge-padded (its last
+    value repeated) to one full window, with one warning counting such series in the data set ``name``.
+    Windows keep their series' label and index, so series-level evaluation can pool them again.
+    """
+    if length < 1:
+        raise ValueError(f"window length must be at least 1, got {length}")
     if not 0 <= overlap < 1:
         raise ValueError(f"window overlap must be in [0, 1), got {overlap}")
     step = max(1, round(length * (1 - overlap)))
-    xs, ys, owners, padded = [], [], [], 0
+    xs, owners, padded = [], [], 0
     for index, series in enumerate(sets.series):
         if series.shape[1] < length:
-            # Short series (unequal-length sets) are edge-padded to one full window.
             series = np.pad(series, ((0, 0), (0, length - series.shape[1])), mode="edge")
             padded += 1
         for start in window_starts(series.shape[1], length, step):
@@ -44,6 +57,6 @@ def sliding_windows(sets: SeriesSet, length: int, overlap: float, name: str = "d
         warnings.warn(f"{name}: {padded} series shorter than the window ({length} steps) were edge-padded",
                       stacklevel=2)
     owners = np.asarray(owners, dtype=np.int64)
-    x = np.stack(xs).astype(np.float32) if xs else np.empty((0, sets.n_channels, length), np.float32)
-    y = None if sets.labels is None else sets.labels[owners]
+    x = np.stack(xs).astype(np.float32, copy=False) if xs else np.empty((0, sets.n_channels, length), np.float32)
+    y = None if sets.labels is None else np.asarray(sets.labels, dtype=np.int64)[owners]
     return Windows(x, y, owners)
