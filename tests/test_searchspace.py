@@ -78,6 +78,7 @@ BAD_FILES = [
     ("missing method", ("method", _DELETE), ["method", "required"]),
     ("overlap out of range", ("data.window.overlap", 1.0), ["data.window.overlap", "less than 1"]),
     ("csv without path", ("data.pretext", {"source": "csv"}), ["data.pretext", "path"]),
+    ("unknown data source", ("data.pretext.source", "parquet"), ["data.pretext.source", "parquet", "ucr_files"]),
 ]
 
 

@@ -18,7 +18,6 @@ from selfsup.backbones import BACKBONES
 from selfsup.evaluation.metric_names import HEALTH_METRICS, PROTOCOLS, format_fraction, parse_eval_metric_name
 from selfsup.methods import METHODS, MethodParams
 
-DATA_SOURCES = ("aeon", "ucr_files", "csv")
 TRAINING_METRICS = ("train/loss",)
 
 
@@ -34,9 +33,18 @@ class _Strict(BaseModel):
 class DatasetSpec(_Strict):
     """Where a data set comes from: an aeon bundled set by name, UCR/UEA .ts files, or sensor-log CSVs."""
 
-    source: Literal["aeon", "ucr_files", "csv"] = "aeon"
+    source: str = "aeon"
     name: str | None = None
     path: str | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, source: str) -> str:
+        from selfsup.data import DATA_SOURCES
+
+        if source not in DATA_SOURCES:
+            raise ValueError(f"unknown data source '{source}'; known: {', '.join(DATA_SOURCES)}")
+        return source
 
     @model_validator(mode="after")
     def _complete(self) -> "DatasetSpec":
