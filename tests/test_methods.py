@@ -108,3 +108,24 @@ def test_nan_loss_stops_training_with_epoch_and_step():
     optimizer = torch.optim.Adam(model.parameters())
     with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 3, step 1"):
         train_one_epoch(model, loader, TimeSeriesAugmenter({}, seed=0), optimizer, torch.device("cpu"), 2, 5)
+
+
+def test_per_epoch_validation_metrics_equal_the_final_evaluation():
+    """ASHA judges the per-epoch objective; Optuna gets the final one: they must mean the same thing."""
+    from pathlib import Path
+
+    from selfsup.config import load_sweep, split_trial_params
+    from selfsup.data import prepare_data
+    from selfsup.pretrain import build_method, evaluate_backbone, validation_metrics
+
+    spec = load_sweep(Path(__file__).resolve().parents[1] / "searchspaces" / "barlow.yaml")
+    data = prepare_data(spec.data.pretext, spec.data.downstream, 50, 0.5, 0.2, spec.seed)
+    torch.manual_seed(0)
+    backbone = build_method(spec, *split_trial_params(spec.method, {}), data.n_channels).backbone
+    names = ["val/linear/f1/frac_0.5", "val/knn/acc/frac_1.0", "val/mlp/acc/frac_0.01", "health/rankme"]
+    per_epoch = validation_metrics(backbone, data, spec, torch.device("cpu"), names)
+    final = evaluate_backbone(backbone, data, spec, torch.device("cpu"), include_test=False)
+    assert set(per_epoch) == {"val/linear/f1/frac_0.5", "val/knn/acc/frac_1.0", "val/mlp/acc/frac_0.01",
+                              "health/rankme", "health/embedding_std"}
+    for name, value in per_epoch.items():
+        assert value == pytest.approx(final[name], abs=1e-9), name

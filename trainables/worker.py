@@ -21,9 +21,9 @@ import ray.train.torch
 
 from selfsup.config import SweepSpec, split_trial_params
 from selfsup.data.prepare import prepare_data
-from selfsup.evaluation.metric_names import eval_metric_name, parse_eval_metric_name
+from selfsup.evaluation.metric_names import eval_metric_name
 from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, evaluate_backbone,
-                              train_one_epoch, unwrap)
+                              train_one_epoch, unwrap, validation_metrics)
 from trainables.results import EPOCH, EVALUATION_DONE, FAILURE_REASON
 
 ONLINE_KNN = eval_metric_name("val", "knn", "acc", 1.0)
@@ -91,15 +91,7 @@ def _epoch_evaluation(backbone, data, spec: SweepSpec, device) -> dict[str, floa
     The objective is computed the same way at every epoch (same protocol, same label fraction, same
     validation data), so what ASHA compares at a rung is what Optuna optimises at the end.
     """
-    protocols, fractions = ["knn"], [1.0]
-    objective = parse_eval_metric_name(spec.objective.metric)
-    if objective is not None:
-        protocols = sorted({"knn", objective.protocol})
-        fractions = sorted({1.0, objective.fraction})
-    metrics = evaluate_backbone(backbone, data, spec, device, include_test=False, protocols=protocols,
-                                fractions=fractions)
-    wanted = {ONLINE_KNN, spec.objective.metric}
-    return {k: v for k, v in metrics.items() if k in wanted or k.startswith("health/")}
+    return validation_metrics(backbone, data, spec, device, sorted({ONLINE_KNN, spec.objective.metric}))
 
 
 def _pretext_loader(windows: np.ndarray, batch_size: int, world: int, seed: int):

@@ -17,7 +17,8 @@ from selfsup.backbones import build_backbone
 from selfsup.config import SweepSpec, TrialParams
 from selfsup.data.prepare import PreparedData, Windows
 from selfsup.evaluation.health import embedding_std, rankme
-from selfsup.evaluation.protocol import evaluate_embeddings, pool_by_series
+from selfsup.evaluation.metric_names import parse_eval_metric_name
+from selfsup.evaluation.protocol import evaluate_embeddings, objective_only, pool_by_series
 from selfsup.methods import METHODS, MethodParams, ProjectorSpec, SSLMethod
 
 
@@ -123,19 +124,33 @@ def health_metrics(features: np.ndarray) -> dict[str, float]:
 
 
 def evaluate_backbone(backbone: nn.Module, data: PreparedData, spec: SweepSpec, device: torch.device, *,
-                      include_test: bool, prefix: str = "", fractions: list[float] | None = None,
-                      protocols: list[str] | None = None) -> dict[str, float]:
+                      include_test: bool, prefix: str = "") -> dict[str, float]:
     """Frozen-backbone evaluation (linear / kNN / MLP readout) at each label fraction, plus health."""
     splits = embed_splits(backbone, data, device, spec.evaluation.unit, include_test)
     metrics = evaluate_embeddings(
         splits.train, splits.val, splits.test,
-        protocols=protocols or spec.evaluation.protocols,
-        fractions=fractions or spec.evaluation.label_fractions,
+        protocols=spec.evaluation.protocols, fractions=spec.evaluation.label_fractions,
         seed=spec.seed, prefix=prefix, include_test=include_test,
         knn_k=spec.evaluation.knn_k, mlp_epochs=spec.evaluation.mlp_epochs, mlp_device=str(device),
     )
     if not prefix:
         metrics.update(health_metrics(splits.val_windows))
+    return metrics
+
+
+def validation_metrics(backbone: nn.Module, data: PreparedData, spec: SweepSpec, device: torch.device,
+                       names: list[str]) -> dict[str, float]:
+    """The health metrics plus the named ``val/...`` metrics only: the cheap per-epoch evaluation.
+
+    Each named metric is computed exactly as in ``evaluate_backbone`` (same subset, same probe), so a
+    per-epoch objective means the same thing as the final one.
+    """
+    splits = embed_splits(backbone, data, device, spec.evaluation.unit, include_test=False)
+    metrics = health_metrics(splits.val_windows)
+    for name in names:
+        if parse_eval_metric_name(name) is not None:
+            metrics[name] = objective_only(name, splits.train, splits.val, spec.seed, knn_k=spec.evaluation.knn_k,
+                                           mlp_epochs=spec.evaluation.mlp_epochs, mlp_device=str(device))
     return metrics
 
 
