@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from selfsup.augmentations import AUGMENTATIONS, check_strength
 from selfsup.backbones import BACKBONES
+from selfsup.data import DATA_SOURCES, bundled_aeon_datasets
 from selfsup.evaluation.metric_names import HEALTH_METRICS, PROTOCOLS, format_fraction, parse_eval_metric_name
 from selfsup.methods import METHODS, MethodParams
 
@@ -40,8 +41,6 @@ class DatasetSpec(_Strict):
     @field_validator("source")
     @classmethod
     def _known_source(cls, source: str) -> str:
-        from selfsup.data import DATA_SOURCES
-
         if source not in DATA_SOURCES:
             raise ValueError(f"unknown data source '{source}'; known: {', '.join(DATA_SOURCES)}")
         return source
@@ -53,8 +52,6 @@ class DatasetSpec(_Strict):
         if self.source in ("ucr_files", "csv") and not self.path:
             raise ValueError(f"source '{self.source}' needs a 'path' (a directory)")
         if self.source == "aeon":
-            from selfsup.data.aeon_sets import bundled_aeon_datasets
-
             bundled = bundled_aeon_datasets()
             if self.name not in bundled:
                 raise ValueError(f"aeon has no bundled data set '{self.name}'; bundled: {', '.join(bundled)}")
