@@ -81,6 +81,11 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         if result.get(CHECKPOINT_PATH):  # the trial's latest checkpoint, for logging the best backbone
             self.client.set_tag(run_id, "sslsweep.checkpoint_path", str(result[CHECKPOINT_PATH]))
 
+    def log_trial_save(self, trial: Trial) -> None:
+        # Trials that train in-process checkpoint through Tune itself (Ray Train trials report the path).
+        if trial in self._trial_runs and trial.checkpoint is not None:
+            self.client.set_tag(self._trial_runs[trial], "sslsweep.checkpoint_path", trial.checkpoint.path)
+
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
         run_id = self._trial_runs.get(trial)
         if run_id is None:

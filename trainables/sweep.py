@@ -19,7 +19,8 @@ from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, st
 from trainables.optuna_search import PruningAwareOptunaSearch
 from trainables.report import Report, build_report
 from trainables.stores import Stores
-from trainables.trial import LAUNCHER_RESOURCES, make_trainable
+from trainables.data_cache import start_data_cache
+from trainables.trial import make_trainable, trial_resources
 
 
 @dataclass
@@ -29,11 +30,13 @@ class SweepOutcome:
     study_name: str
     report: Report
     outcomes: dict[str, str]
+    data_preparations: int
 
 
 def trial_concurrency(spec: SweepSpec, resources: dict[str, float]) -> int:
     """How many trials fit at once: cluster CPUs (and GPUs) over what one trial's workers ask for."""
-    per_trial_cpu = spec.resources.workers * spec.resources.cpus_per_worker + LAUNCHER_RESOURCES.get("CPU", 0)
+    launcher_cpu = trial_resources(spec).get("CPU", 0) if spec.resources.uses_ray_train else 0
+    per_trial_cpu = spec.resources.workers * spec.resources.cpus_per_worker + launcher_cpu
     fits = math.floor(resources.get("CPU", 0) / per_trial_cpu)
     if spec.resources.gpus_per_worker > 0:
         fits = min(fits, math.floor(resources.get("GPU", 0) / (spec.resources.workers * spec.resources.gpus_per_worker)))
@@ -73,20 +76,26 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> SweepOutcome:
     parent_run_id = start_parent_run(spec, stores.mlflow_uri, experiment_id, Path(spec_path).read_text())
     study_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{parent_run_id[:8]}"
     callback = SweepMLflowCallback(spec, stores.mlflow_uri, experiment_name, parent_run_id)
+    data_cache = start_data_cache()
 
     status = "FAILED"
     try:
         tuner = tune.Tuner(
-            make_trainable(spec, stores.ray_storage),
+            make_trainable(spec, stores.ray_storage, data_cache),
             param_space=spec.default_params(),
             tune_config=tune.TuneConfig(
                 metric=spec.objective.metric, mode=spec.objective.mode,
                 search_alg=_searcher(spec, stores, study_name), scheduler=_scheduler(spec),
                 num_samples=spec.budget.trials, max_concurrent_trials=concurrency,
+                # In-trial trials keep their process (and its imported torch) for the next trial. A trial
+                # ASHA stops is parked in its report call, which Tune's reset ends within its 2 s timeout.
+                reuse_actors=not spec.resources.uses_ray_train,
             ),
             run_config=tune.RunConfig(name=study_name, storage_path=stores.ray_storage, callbacks=[callback]),
         )
         tuner.fit()
+        data_preparations = ray.get(data_cache.preparations.remote())
+        MlflowClient(stores.mlflow_uri).log_metric(parent_run_id, "sweep/data_preparations", data_preparations)
         report = build_report(spec, stores.mlflow_uri, parent_run_id, stores.reports_dir)
         if report.best_run_id is not None:
             _log_best_backbone(stores.mlflow_uri, parent_run_id, report.best_run_id, report)
@@ -96,7 +105,8 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> SweepOutcome:
         raise
     finally:
         MlflowClient(stores.mlflow_uri).set_terminated(parent_run_id, status=status)
-    return SweepOutcome(parent_run_id, experiment_name, study_name, report, dict(callback.outcomes))
+    return SweepOutcome(parent_run_id, experiment_name, study_name, report, dict(callback.outcomes),
+                        data_preparations)
 
 
 def _log_best_backbone(tracking_uri: str, parent_run_id: str, best_run_id: str, report: Report) -> None:

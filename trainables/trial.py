@@ -1,7 +1,11 @@
-"""The Tune function trainable: one trial = one Ray Train TorchTrainer run.
+"""The Tune function trainable: one trial = one run of the training loop, in the trial or in Ray Train.
 
-The launching Tune trial holds almost no CPU (``LAUNCHER_RESOURCES``); the cores go to the Train workers
-that the TorchTrainer starts. Worker reports reach Tune through ``TuneReportCallback``.
+``resources.execution`` (default ``auto``) picks the path, see ``trial_context.py``:
+- in the trial (one worker): the Tune trial holds the worker's CPUs/GPUs and runs ``run_trial_loop`` itself;
+- Ray Train (two or more workers): the Tune trial holds almost nothing (``LAUNCHER_RESOURCES``) and only
+  waits on a ``TorchTrainer`` whose workers hold the cores; their reports reach Tune through
+  ``TuneReportCallback``.
+Either way the trial's data comes prepared from the sweep's ``PreparedDataCache`` (once per sweep).
 """
 from __future__ import annotations
 
@@ -14,17 +18,32 @@ from ray.train.torch import TorchConfig, TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from selfsup.config import SweepSpec
-from trainables.worker import train_loop_per_worker
+from trainables.data_cache import fetch_prepared_data
+from trainables.trial_context import InTrialContext
+from trainables.worker import run_trial_loop, train_loop_per_worker
 
-# The launching Tune trial only waits on its TorchTrainer, so it holds no CPU: every core goes to Train
+# A launching Tune trial only waits on its TorchTrainer, so it holds no CPU: every core goes to Train
 # workers, and two 1-CPU trials run at once on 2 cores (with {"CPU": 0.01} they need 2.02 and run one at a
 # time). Tune refuses an empty request, so the trial asks for a little memory instead.
 LAUNCHER_RESOURCES = {"CPU": 0, "memory": 256 * 1024**2}
 
-# Ray Train's controller collects worker reports when it polls them (every 2 s by default), and a worker's
-# next report waits for that: with epochs of a fraction of a second, the poll interval was the epoch time
-# (measured 2.0 s per epoch against 0.4 s of work). Ray propagates this variable to the controller.
-CONTROLLER_POLL_INTERVAL_S = "0.2"
+# Ray Train start-up switches, each measured on 2 CPU cores (benchmarks/trial_overhead.py):
+TRAIN_ENVIRONMENT = {
+    # The controller collects worker reports when it polls them (every 2 s by default), and a worker's next
+    # report waits for that: with epochs of a fraction of a second the poll interval was the epoch time
+    # (2.0 s per epoch against 0.4 s of work). Ray propagates this variable to the controller.
+    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
+}
+
+
+def trial_resources(spec: SweepSpec) -> dict[str, float]:
+    """What the Tune trial itself asks Ray for."""
+    if spec.resources.uses_ray_train:
+        return dict(LAUNCHER_RESOURCES)
+    resources = {"CPU": spec.resources.cpus_per_worker}
+    if spec.resources.gpus_per_worker > 0:
+        resources["GPU"] = spec.resources.gpus_per_worker
+    return resources
 
 
 def scaling_config(spec: SweepSpec) -> ScalingConfig:
@@ -35,13 +54,18 @@ def scaling_config(spec: SweepSpec) -> ScalingConfig:
     return ScalingConfig(num_workers=spec.resources.workers, use_gpu=use_gpu, resources_per_worker=per_worker)
 
 
-def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: str) -> None:
+def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: str, data_cache) -> None:
     spec = SweepSpec.model_validate(sweep)
-    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", CONTROLLER_POLL_INTERVAL_S)
+    loop_config = {"sweep": sweep, "params": params, "data": fetch_prepared_data(data_cache, spec)}
+    if not spec.resources.uses_ray_train:
+        run_trial_loop(loop_config, InTrialContext(use_gpu=spec.resources.gpus_per_worker > 0))
+        return
+    for name, value in TRAIN_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
     trial_id = ray.tune.get_context().get_trial_id()
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"sweep": sweep, "params": params},
+        train_loop_config=loop_config,
         scaling_config=scaling_config(spec),
         # gloo on CPU, NCCL on GPU: Ray's default for the device in use.
         torch_config=TorchConfig(),
@@ -55,6 +79,7 @@ def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: st
     trainer.fit()
 
 
-def make_trainable(spec: SweepSpec, storage_path: str):
-    trainable = ray.tune.with_parameters(run_trial, sweep=spec.model_dump(mode="json"), storage_path=storage_path)
-    return ray.tune.with_resources(trainable, LAUNCHER_RESOURCES)
+def make_trainable(spec: SweepSpec, storage_path: str, data_cache):
+    trainable = ray.tune.with_parameters(run_trial, sweep=spec.model_dump(mode="json"), storage_path=storage_path,
+                                         data_cache=data_cache)
+    return ray.tune.with_resources(trainable, trial_resources(spec))

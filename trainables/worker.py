@@ -1,4 +1,4 @@
-"""The loop every Ray Train worker runs for one trial (DDP over ``resources.workers`` processes).
+"""The one training loop of a trial, whichever process runs it (see ``trial_context.py``).
 
 Per epoch every worker trains on its shard of the pretext windows; rank 0 then measures the label-free
 health metrics, the online kNN accuracy and the sweep's objective on validation data and reports them
@@ -16,39 +16,46 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-import ray.train
-import ray.train.torch
+import ray
 
 from selfsup.config import SweepSpec, split_trial_params
-from selfsup.data.prepare import prepare_data
+from selfsup.data.prepare import PreparedData
 from selfsup.evaluation.metric_names import eval_metric_name
 from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, evaluate_backbone,
                               train_one_epoch, unwrap, validation_metrics)
 from trainables.results import EPOCH, EVALUATION_DONE, FAILURE_REASON
+from trainables.trial_context import TrainWorkerContext, TrialContext
 
 ONLINE_KNN = eval_metric_name("val", "knn", "acc", 1.0)
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Entry point of each Ray Train worker (``TorchTrainer(train_loop_per_worker, ...)``)."""
+    run_trial_loop(config, TrainWorkerContext())
+
+
+def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
+    """Pretrain, evaluate and report one configuration.
+
+    ``config``: ``sweep`` (the ``SweepSpec`` as JSON), ``params`` (the trial's hyperparameters) and ``data``
+    (an object-store reference to the sweep's ``PreparedData``, see ``data_cache.py``).
+    """
     spec = SweepSpec.model_validate(config["sweep"])
     shared, own = split_trial_params(spec.method, config["params"])
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    device = ray.train.torch.get_device()
+    rank, world, device = context.rank, context.world_size, context.device
 
     torch.manual_seed(spec.seed)
     np.random.seed(spec.seed)
-    data = prepare_data(spec.data.pretext, spec.data.downstream, spec.data.window.length,
-                        spec.data.window.overlap, spec.data.validation_fraction, spec.seed)
+    data: PreparedData = ray.get(config["data"])
 
     method = build_method(spec, shared, own, data.n_channels)
     random_init_backbone = copy.deepcopy(method.backbone) if spec.evaluation.compare_random_init else None
-    model = ray.train.torch.prepare_model(method)  # DDP across workers (gloo on CPU, NCCL on GPU)
+    model = context.prepare_model(method.to(device))
     optimizer = build_optimizer(shared, model)
     augmenter = build_augmenter(shared, seed=spec.seed + rank)  # each rank draws its own views
 
-    loader = _pretext_loader(data.pretext.x, shared.batch_size, world, spec.seed)
-    start_epoch = _restore(model, optimizer)
+    loader = context.prepare_loader(_pretext_loader(data.pretext.x, shared.batch_size, world, spec.seed))
+    start_epoch = _restore(context, model, optimizer)
     epochs = spec.budget.epochs
     for epoch in range(start_epoch, epochs):
         if world > 1:
@@ -74,15 +81,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         failure = _broadcast(failure, world)
         if failure is not None:
             # Reported first so the reason reaches Tune and MLflow, then raised so the trial ends as failed.
-            ray.train.report({**metrics, FAILURE_REASON: failure} if rank == 0 else {})
+            context.report({**metrics, FAILURE_REASON: failure} if rank == 0 else {})
             raise RuntimeError(f"sslsweep trial stopped: {failure}")
 
-        with tempfile.TemporaryDirectory() as checkpoint_dir:
-            checkpoint = None
-            if rank == 0 and (last or (epoch + 1) % spec.budget.checkpoint_every == 0):
+        with tempfile.TemporaryDirectory(prefix="sslsweep-checkpoint-") as checkpoint_dir:
+            saved = rank == 0 and (last or (epoch + 1) % spec.budget.checkpoint_every == 0)
+            if saved:
                 _save_checkpoint(checkpoint_dir, model, optimizer, epoch, shared.backbone)
-                checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir)
-            ray.train.report(metrics, checkpoint=checkpoint)
+            context.report(metrics, checkpoint_dir if saved else None)
 
 
 def _epoch_evaluation(backbone, data, spec: SweepSpec, device) -> dict[str, float]:
@@ -96,11 +102,11 @@ def _epoch_evaluation(backbone, data, spec: SweepSpec, device) -> dict[str, floa
 
 def _pretext_loader(windows: np.ndarray, batch_size: int, world: int, seed: int):
     per_worker = max(2, min(batch_size, len(windows) // world))
-    dataset = torch.utils.data.TensorDataset(torch.as_tensor(windows))
+    # A copy: arrays from the object store are read-only, and the loader's tensors must own their memory.
+    dataset = torch.utils.data.TensorDataset(torch.tensor(windows))
     generator = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=per_worker, shuffle=True, drop_last=True,
-                                         generator=generator, pin_memory=torch.cuda.is_available())
-    return ray.train.torch.prepare_data_loader(loader, move_to_device=False)
+    return torch.utils.data.DataLoader(dataset, batch_size=per_worker, shuffle=True, drop_last=True,
+                                       generator=generator, pin_memory=torch.cuda.is_available())
 
 
 def _mean_over_ranks(values: dict[str, float], device, world: int) -> dict[str, float]:
@@ -129,11 +135,11 @@ def _save_checkpoint(directory: str, model, optimizer, epoch: int, backbone_name
                os.path.join(directory, "backbone.pt"))
 
 
-def _restore(model, optimizer) -> int:
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None:
-        return 0
-    with checkpoint.as_directory() as directory:
+def _restore(context: TrialContext, model, optimizer) -> int:
+    """The epoch to start from: 0, or the one after the checkpoint the trial resumes from."""
+    with context.restored_checkpoint() as directory:
+        if directory is None:
+            return 0
         state = torch.load(os.path.join(directory, "trial_state.pt"), map_location="cpu", weights_only=True)
     unwrap(model).load_state_dict(state["method"])
     optimizer.load_state_dict(state["optimizer"])

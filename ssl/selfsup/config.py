@@ -167,6 +167,22 @@ class ResourcesSpec(_Strict):
     workers: int = Field(1, ge=1)
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
+    # Where a trial's training loop runs (the loop is the same function on both paths):
+    #   in_trial   inside the Tune trial's own process: no Ray Train start-up; one worker only
+    #   ray_train  in a Ray Train TorchTrainer's worker group (DDP over ``workers`` processes)
+    #   auto       in_trial for one worker, ray_train for two or more
+    execution: Literal["auto", "in_trial", "ray_train"] = "auto"
+
+    @model_validator(mode="after")
+    def _one_process_in_trial(self) -> "ResourcesSpec":
+        if self.execution == "in_trial" and self.workers > 1:
+            raise ValueError(f"execution 'in_trial' runs one process, but workers is {self.workers}; "
+                             f"use 'ray_train' (or 'auto') for data-parallel trials")
+        return self
+
+    @property
+    def uses_ray_train(self) -> bool:
+        return self.execution == "ray_train" or (self.execution == "auto" and self.workers > 1)
 
 
 class SchedulerSpec(_Strict):

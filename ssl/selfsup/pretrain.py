@@ -84,7 +84,8 @@ def embed(backbone: nn.Module, x: np.ndarray, device: torch.device, batch_size: 
     """Backbone features of windows (no projector), in eval mode, as float32 numpy."""
     was_training = backbone.training
     backbone.eval()
-    chunks = [backbone(torch.as_tensor(x[i:i + batch_size], device=device)).float().cpu()
+    # torch.tensor copies: x may be a read-only array (shared memory of Ray's object store).
+    chunks = [backbone(torch.tensor(x[i:i + batch_size], device=device)).float().cpu()
               for i in range(0, len(x), batch_size)]
     backbone.train(was_training)
     return torch.cat(chunks).numpy()
