@@ -2,6 +2,7 @@
 bundled BasicMotions data, then assertions on what MLflow, the Optuna study and the report files hold."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -38,6 +39,12 @@ def _run(path: Path, home: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=900)
 
 
+def _trial_pids(home: Path) -> set[int]:
+    """The process ids that reported trial results (Tune's result.json files)."""
+    return {json.loads(line)["pid"] for path in home.glob("ray_results/*/run_trial_*/result.json")
+            for line in path.read_text().splitlines() if line.strip()}
+
+
 def _children(home: Path, parent_run_id: str) -> pd.DataFrame:
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
     client = MlflowClient()
@@ -70,13 +77,18 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
 
     client, parent = _parent(home, "e2e-barlow")
     assert parent.info.status == "FINISHED"
+    # Six trials, one data preparation: the sweep's cache served every trial.
+    assert parent.data.metrics["sweep/data_preparations"] == 1
     children = _children(home, parent.info.run_id)
     assert len(children) == trials
     outcomes = children["tags.sslsweep.outcome"].tolist()
     expected_status = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
     for outcome, status in zip(outcomes, children["status"]):
         assert expected_status[outcome] == status
-    assert "finished" in outcomes, outcomes
+    # ASHA stopped some trials and let others finish, while trial processes were reused (reuse_actors):
+    # fewer processes ran the trials than there were trials, and every status above is still true.
+    assert "finished" in outcomes and "pruned" in outcomes, outcomes
+    assert len(_trial_pids(home)) < trials
 
     for _, child in children.iterrows():
         history = client.get_metric_history(child.run_id, "train/loss")
@@ -134,3 +146,34 @@ def test_collapsed_trial_fails_with_its_reason_and_two_gloo_workers(tmp_path):
     study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
+
+
+def test_in_trial_and_ray_train_paths_give_the_same_trial(tmp_path):
+    """One seeded configuration run in the Tune trial's process and in a one-worker Ray Train group: the
+    training loop is the same function, so every epoch's loss and every final metric must agree."""
+    home = tmp_path / "home"
+    histories, finals = {}, {}
+    for execution in ("in_trial", "ray_train"):
+        name = f"e2e-paths-{execution.replace('_', '-')}"
+        path = _sweep_file(
+            tmp_path, name, search={}, budget={"trials": 1, "epochs": 3, "checkpoint_every": 3},
+            fixed={"backbone": "conv1d", "projector_dim": 256, "batch_size": 32, "lr": 0.001,
+                   "lambda_offdiag": 0.005, "aug_jitter": 0.1, "aug_crop_resize": 0.3},
+            resources={"workers": 1, "cpus_per_worker": 1, "execution": execution},
+            scheduler={"type": "fifo"},
+        )
+        run = _run(path, home)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        client, parent = _parent(home, name)
+        (child,) = [row for _, row in _children(home, parent.info.run_id).iterrows()]
+        assert child["tags.sslsweep.outcome"] == "finished"
+        history = sorted(client.get_metric_history(child.run_id, "train/loss"), key=lambda m: m.step)
+        histories[execution] = [m.value for m in history]
+        finals[execution] = {key.removeprefix("metrics."): child[key] for key in child.index
+                             if key.startswith(("metrics.test/", "metrics.val/", "metrics.random_init/",
+                                                "metrics.health/"))}
+    assert len(histories["in_trial"]) == 3
+    assert histories["in_trial"] == pytest.approx(histories["ray_train"], rel=1e-5)
+    assert finals["in_trial"].keys() == finals["ray_train"].keys() and len(finals["in_trial"]) > 20
+    for key, value in finals["in_trial"].items():
+        assert value == pytest.approx(finals["ray_train"][key], rel=1e-4, abs=1e-6), key
