@@ -55,14 +55,15 @@ def describe(spec, stores) -> str:
              f"evaluate   {', '.join(spec.evaluation.protocols)} at label fractions "
              f"{', '.join(f'{f:g}' for f in spec.evaluation.label_fractions)} (per {spec.evaluation.unit})",
              f"objective  {spec.objective.mode} {spec.objective.metric}",
-             "search"]
+             f"search     Optuna {spec.sampler} sampler over"]
     lines += [f"  {key:<22} {dimension.describe()}" for key, dimension in spec.search.items()] or ["  (nothing)"]
     lines.append("fixed")
     lines += [f"  {key:<22} {value!r}" for key, value in sorted(spec.default_params().items())]
     lines += [f"budget     {spec.budget.trials} trials x up to {spec.budget.epochs} epochs, concurrency "
               f"{spec.budget.max_concurrent or 'from cluster resources'}",
               f"resources  {spec.resources.workers} worker(s) per trial x {spec.resources.cpus_per_worker:g} CPU, "
-              f"{spec.resources.gpus_per_worker:g} GPU",
+              f"{spec.resources.gpus_per_worker:g} GPU, "
+              f"{'in a Ray Train worker group' if spec.resources.uses_ray_train else 'in the Tune trial process'}",
               f"scheduler  {spec.scheduler.type}" + (f" (grace {spec.scheduler.grace_period} epochs, reduction "
                                                      f"{spec.scheduler.reduction_factor:g})"
                                                      if spec.scheduler.type == "asha" else ""),

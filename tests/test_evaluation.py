@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from selfsup.evaluation import (EVAL_METRICS, HEALTH_METRICS, PROBES, PROTOCOLS, SPLITS, EvalMetricName,
                                 classification_scores, embedding_std, eval_metric_name, evaluate_embeddings,
                                 format_fraction, knn_probe, linear_probe, mlp_readout, objective_only,
+                                cross_validated_metric,
                                 parse_eval_metric_name, pool_by_series, rankme)
 
 MLFLOW_KEY = re.compile(r"^[/\w.\- ]*$")
@@ -234,7 +235,7 @@ def test_evaluate_embeddings_reports_every_protocol_fraction_and_split(prefix):
     fractions = [0.1, 1.0]
     metrics = evaluate_embeddings(train, val, test, protocols=list(PROTOCOLS), fractions=fractions, seed=0,
                                   prefix=prefix, mlp_epochs=20)
-    assert set(metrics) == _expected_keys(SPLITS, fractions, prefix)
+    assert set(metrics) == _expected_keys(("val", "test"), fractions, prefix)
     assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in metrics.values())
     assert metrics[eval_metric_name("test", "linear", "acc", 1.0, prefix)] > 0.95
 
@@ -280,3 +281,62 @@ def test_objective_only_rejects_non_validation_metrics(name):
     train, val, _ = _embedded_splits()
     with pytest.raises(ValueError):
         objective_only(name, train, val, seed=0)
+
+
+# --------------------------------------------------------------------------------------- cross-validation
+def _naive_cross_validation(x, y, protocol_fit_score, fraction, seed, folds, repeats):
+    """The cv/ formula written out: seeded stratified folds, a label-fraction subset of the other folds per
+    class (ceil(fraction x count), at least one, from one seeded permutation per class), mean over folds."""
+    from sklearn.model_selection import StratifiedKFold
+
+    scores = []
+    for repeat in range(repeats):
+        for fit_part, held_out in StratifiedKFold(folds, shuffle=True, random_state=seed + repeat).split(x, y):
+            rng = np.random.default_rng(seed + repeat)
+            chosen = []
+            for label in np.unique(y[fit_part]):
+                members = rng.permutation(np.flatnonzero(y[fit_part] == label))
+                chosen.extend(members[:max(1, math.ceil(fraction * len(members) - 1e-9))])
+            chosen = fit_part[np.sort(np.asarray(chosen))]
+            scores.append(protocol_fit_score(x[chosen], y[chosen], x[held_out], y[held_out], seed + repeat))
+    return sum(scores) / len(scores)
+
+
+def _linear_accuracy(fit_x, fit_y, eval_x, eval_y, seed):
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, random_state=seed))
+    return float(np.mean(model.fit(fit_x, fit_y).predict(eval_x) == eval_y))
+
+
+@pytest.mark.parametrize("fraction,folds,repeats", [(1.0, 5, 1), (0.5, 3, 2), (0.1, 4, 3)])
+def test_cross_validated_metric_matches_the_written_out_formula(fraction, folds, repeats):
+    x, y = make_blobs(n_samples=90, centers=3, n_features=6, cluster_std=4.0, random_state=1)
+    name = eval_metric_name("cv", "linear", "acc", fraction)
+    value = cross_validated_metric(name, (x, y), seed=7, folds=folds, repeats=repeats)
+    expected = _naive_cross_validation(x, y, _linear_accuracy, fraction, 7, folds, repeats)
+    assert value == pytest.approx(expected, abs=1e-12)
+    assert 0.3 < value < 1.0  # overlapping blobs: neither chance nor perfect
+
+
+def test_cross_validated_metric_caps_folds_at_the_smallest_class_and_is_less_noisy_than_one_split():
+    x, y = make_blobs(n_samples=40, centers=2, n_features=4, cluster_std=5.0, random_state=3)
+    y[:3] = 2  # a class with three members: five folds cannot all hold one
+    name = eval_metric_name("cv", "knn", "f1", 1.0)
+    value = cross_validated_metric(name, (x, y), seed=0, folds=5, repeats=2, knn_k=5)
+    assert 0 <= value <= 1
+    # Over 20 seeds, the cv value of one data set varies far less than single 20 % validation splits do.
+    cv_values = [cross_validated_metric(eval_metric_name("cv", "linear", "acc", 1.0), (x, y), seed=s)
+                 for s in range(20)]
+    split_values = []
+    for s in range(20):
+        order = np.random.default_rng(s).permutation(len(x))
+        held, fit = order[:8], order[8:]
+        split_values.append(_linear_accuracy(x[fit], y[fit], x[held], y[held], s))
+    assert np.std(cv_values) < 0.5 * np.std(split_values)
+
+
+@pytest.mark.parametrize("name", ["val/linear/acc/frac_1.0", "test/linear/acc/frac_1.0",
+                                  "random_init/cv/linear/acc/frac_1.0", "cv/linear/acc"])
+def test_cross_validated_metric_refuses_other_names(name):
+    x, y = make_blobs(n_samples=30, centers=2, random_state=0)
+    with pytest.raises(ValueError, match="not a cross-validated metric"):
+        cross_validated_metric(name, (x, y), seed=0)

@@ -8,6 +8,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from trainables.optuna_search import PruningAwareOptunaSearch
 from trainables.results import EVALUATION_DONE, FAILURE_REASON, failure_reason
+from trainables.selection import TRIAL_NUMBER_KEY, tie_broken
 
 METRIC = "val/knn/acc/frac_1.0"
 
@@ -54,3 +55,21 @@ def test_failure_reason_prefers_the_reported_reason_then_the_traceback():
     assert failure_reason(traceback) == "NonFiniteLossError: loss became nan at epoch 3, step 2"
     assert failure_reason("ValueError: something else") == "ValueError: something else"
     assert failure_reason(None) == "unknown error (no traceback recorded)"
+
+
+@pytest.mark.parametrize("mode,values", [("max", [0.75, 0.75, 0.75, 0.5]), ("min", [0.25, 0.25, 0.25, 0.5])])
+def test_equal_objectives_rank_by_trial_number_whatever_order_trials_finish(tmp_path, mode, values):
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    searcher = PruningAwareOptunaSearch(space={"lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)},
+                                        metric=METRIC, mode=mode, sampler=optuna.samplers.TPESampler(seed=0),
+                                        study_name="ties", storage=storage)
+    configs = [searcher.suggest(f"t{number}") for number in range(4)]
+    assert [config[TRIAL_NUMBER_KEY] for config in configs] == [0, 1, 2, 3]
+    for number in (2, 3, 0, 1):  # the tied trials finish latest-created first
+        final = tie_broken(values[number], configs[number][TRIAL_NUMBER_KEY], mode)  # as the trial reports it
+        searcher.on_trial_complete(f"t{number}", {METRIC: final, EVALUATION_DONE: 1})
+    study = optuna.load_study(study_name="ties", storage=storage)
+    assert study.best_trial.number == 0
+    # The tie-break is invisible at the objective's resolution.
+    assert [t.value for t in study.trials] == pytest.approx(values, abs=1e-9)
+    assert len({t.value for t in study.trials}) == 4

@@ -31,6 +31,13 @@ def test_shipped_searchspaces_validate_and_dry_run(path, capsys):
         assert key in out
 
 
+def test_cv_objective_validates_at_any_label_fraction(tmp_path):
+    path = tmp_path / "cv.yaml"
+    path.write_text(yaml.safe_dump(_set(base_spec(), "objective.metric", "cv/linear/f1/frac_0.1")))
+    spec = load_sweep(path)
+    assert spec.objective.metric == "cv/linear/f1/frac_0.1" and 0.1 not in spec.evaluation.label_fractions
+
+
 def test_barlow_has_the_reference_grid():
     spec = load_sweep(ROOT / "searchspaces" / "barlow.yaml")
     assert spec.search["backbone"].choices == ["conv1d", "gru"]
@@ -71,6 +78,11 @@ BAD_FILES = [
     ("objective protocol not run", ("evaluation.protocols", ["linear"]), ["objective.metric", "knn", "protocols"]),
     ("objective fraction not evaluated", ("objective.metric", "val/knn/acc/frac_0.25"), ["objective.metric", "0.25", "label_fractions"]),
     ("objective on test data", ("objective.metric", "test/knn/acc/frac_1.0"), ["objective.metric", "test data only reports"]),
+    ("cv objective of the untrained backbone", ("objective.metric", "random_init/cv/linear/acc/frac_1.0"),
+     ["objective.metric", "produced by no protocol", "cv/"]),
+    ("cv folds below two", ("evaluation.cv_folds", 1), ["evaluation.cv_folds", "greater than or equal to 2"]),
+    ("in-trial execution with two workers", ("resources", {"workers": 2, "execution": "in_trial"}),
+     ["resources", "in_trial", "ray_train"]),
     ("unknown hyperparameter", ("fixed.lamda", 0.1), ["lamda", "unknown hyperparameter", "lambda_offdiag"]),
     ("hyperparameter of another method", ("fixed.sim_coeff", 25.0), ["sim_coeff", "barlow_twins"]),
     ("searched and fixed", ("fixed.lr", 0.001), ["lr", "both searched and fixed"]),

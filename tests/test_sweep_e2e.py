@@ -161,6 +161,8 @@ def test_in_trial_and_ray_train_paths_give_the_same_trial(tmp_path):
                    "lambda_offdiag": 0.005, "aug_jitter": 0.1, "aug_crop_resize": 0.3},
             resources={"workers": 1, "cpus_per_worker": 1, "execution": execution},
             scheduler={"type": "fifo"},
+            # The label-free objective (RankMe) runs end to end here too.
+            objective={"metric": "health/rankme", "mode": "max"},
         )
         run = _run(path, home)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -177,3 +179,37 @@ def test_in_trial_and_ray_train_paths_give_the_same_trial(tmp_path):
     assert finals["in_trial"].keys() == finals["ray_train"].keys() and len(finals["in_trial"]) > 20
     for key, value in finals["in_trial"].items():
         assert value == pytest.approx(finals["ray_train"][key], rel=1e-4, abs=1e-6), key
+
+
+def test_tune_optuna_and_the_report_pick_the_same_best_trial_among_ties(tmp_path):
+    """Eight validation series: several trials tie at the same kNN accuracy. The documented rule (best value,
+    then the earliest trial; trainables/selection.py) must give one answer in all three places."""
+    from ray.tune import ExperimentAnalysis
+
+    home = tmp_path / "home"
+    path = _sweep_file(
+        tmp_path, "e2e-ties",
+        search={"lr": {"type": "float", "low": 0.0005, "high": 0.002, "log": True}},
+        fixed={"backbone": "conv1d", "projector_dim": 256, "batch_size": 32},
+        budget={"trials": 4, "epochs": 2, "max_concurrent": 2},
+        scheduler={"type": "fifo"},
+    )
+    run = _run(path, home)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    client, parent = _parent(home, "e2e-ties")
+    children = _children(home, parent.info.run_id)
+    objective = children["metrics.val/knn/acc/frac_1.0"].round(9)  # without the 1e-12 tie-break
+    assert (objective == objective.max()).sum() >= 2, f"no tie to break: {objective.tolist()}"
+
+    best_run_id = parent.data.tags["sslsweep.best_run_id"]
+    best = children[children["run_id"] == best_run_id].iloc[0]
+    tied = children[objective == objective.max()]
+    assert int(best["tags.sslsweep.trial_index"]) == tied["tags.sslsweep.trial_index"].astype(int).min()
+
+    study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))
+    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
+    assert study.best_trial.number == int(best["tags.sslsweep.trial_index"]) - 1
+    analysis = ExperimentAnalysis(str(home / "ray_results" / study_name))
+    tune_best = analysis.get_best_trial("val/knn/acc/frac_1.0", "max", scope="last")
+    assert tune_best.trial_id == best["tags.sslsweep.trial_id"]
+    assert f"best trial {best['tags.sslsweep.trial_id']}" in run.stdout

@@ -20,6 +20,7 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PAT
 
 from selfsup.config import SweepSpec
 from trainables.results import FAILED, PRUNED, failure_reason, outcome
+from trainables.selection import TRIAL_INDEX_TAG, creation_index
 
 STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
 # Tune bookkeeping that is not a metric worth a time series.
@@ -63,6 +64,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             **self.tags,
             "mlflow.parentRunId": self.parent_run_id,
             "sslsweep.trial_id": trial.trial_id,
+            TRIAL_INDEX_TAG: str(creation_index(trial.experiment_tag)),
             "sslsweep.backbone": str(trial.config.get("backbone", "")),
         }
         run = self.mlflow_util.start_run(tags=tags, run_name=f"{self.tags['sslsweep.sweep']}-{trial.trial_id}")

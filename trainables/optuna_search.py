@@ -5,6 +5,9 @@ last result has the metric, including trials ASHA stopped after a few epochs and
 would then treat a 2-epoch score as a finished observation. Here a trial is COMPLETE only when it ran its
 downstream evaluation, PRUNED when the scheduler stopped it (its per-epoch values stay in the study as
 intermediate values, which is how Optuna's samplers use pruned trials), FAIL when it raised.
+
+It also hands each trial its Optuna trial number (``selection.TRIAL_NUMBER_KEY`` in the config), which the
+trial folds into its final objective value as the tie-break of ``selection.py``.
 """
 from __future__ import annotations
 
@@ -14,11 +17,18 @@ from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 from trainables.results import FAILED, FINISHED, PRUNED, outcome
+from trainables.selection import TRIAL_NUMBER_KEY
 
 _STATES = {FINISHED: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL}
 
 
 class PruningAwareOptunaSearch(OptunaSearch):
+    def suggest(self, trial_id: str) -> Optional[dict]:
+        config = super().suggest(trial_id)
+        if isinstance(config, dict):
+            config[TRIAL_NUMBER_KEY] = self._ot_trials[trial_id].number
+        return config
+
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return super().on_trial_complete(trial_id, result, error)
@@ -27,5 +37,5 @@ class PruningAwareOptunaSearch(OptunaSearch):
         ot_trial = self._ot_trials[trial_id]
         if state == TrialState.COMPLETE and value is None:
             state = TrialState.FAIL  # finished without the objective: nothing to learn from
-        self._ot_study.tell(ot_trial, value if state == TrialState.COMPLETE else None, state=state)
+        self._ot_study.tell(ot_trial, value, state=state)
         self._completed_trials.add(trial_id)

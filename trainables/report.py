@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from selfsup.config import SweepSpec
 from selfsup.evaluation.metric_names import eval_metric_name, format_fraction, parse_eval_metric_name
+from trainables.selection import best_first
 
 
 @dataclass
@@ -48,10 +49,7 @@ def report_protocol(spec: SweepSpec) -> str:
 
 
 def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports_dir: Path) -> Report:
-    runs = child_runs(tracking_uri, parent_run_id)
-    if len(runs) and objective_column_of(spec) in runs:
-        runs = runs.sort_values(objective_column_of(spec), ascending=spec.objective.mode == "min",
-                                na_position="last", kind="stable").reset_index(drop=True)
+    runs = best_first(child_runs(tracking_uri, parent_run_id), objective_column_of(spec), spec.objective.mode)
     protocol = report_protocol(spec)
     objective_column = objective_column_of(spec)
 
@@ -68,7 +66,7 @@ def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports
     rows = []
     best_run_id = None
     if len(finished):
-        best_run_id = str(finished.iloc[0]["run_id"])  # runs are sorted best first
+        best_run_id = str(finished.iloc[0]["run_id"])  # runs are sorted best first (selection.py)
         for backbone, group in finished.groupby("params.backbone", sort=True):
             best = group.iloc[0]
             encoders = [("", spec.method)] + ([("random_init/", "untrained")]

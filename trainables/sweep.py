@@ -52,8 +52,9 @@ def _searcher(spec: SweepSpec, stores: Stores, study_name: str):
     if not spec.search:
         return None  # nothing to search: num_samples repeats of the fixed configuration
     storage = optuna.storages.RDBStorage(stores.optuna_url)
+    samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
     return PruningAwareOptunaSearch(space=spec.optuna_space(), metric=spec.objective.metric,
-                                    mode=spec.objective.mode, sampler=optuna.samplers.TPESampler(seed=spec.seed),
+                                    mode=spec.objective.mode, sampler=samplers[spec.sampler](seed=spec.seed),
                                     study_name=study_name, storage=storage)
 
 

@@ -19,6 +19,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from selfsup.config import SweepSpec
 from trainables.data_cache import fetch_prepared_data
+from trainables.selection import TRIAL_NUMBER_KEY
 from trainables.trial_context import InTrialContext
 from trainables.worker import run_trial_loop, train_loop_per_worker
 
@@ -56,7 +57,10 @@ def scaling_config(spec: SweepSpec) -> ScalingConfig:
 
 def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: str, data_cache) -> None:
     spec = SweepSpec.model_validate(sweep)
-    loop_config = {"sweep": sweep, "params": params, "data": fetch_prepared_data(data_cache, spec)}
+    params = dict(params)
+    trial_number = params.pop(TRIAL_NUMBER_KEY, None)  # from the searcher, for the tie-break
+    loop_config = {"sweep": sweep, "params": params, "trial_number": trial_number,
+                   "data": fetch_prepared_data(data_cache, spec)}
     if not spec.resources.uses_ray_train:
         run_trial_loop(loop_config, InTrialContext(use_gpu=spec.resources.gpus_per_worker > 0))
         return

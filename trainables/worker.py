@@ -24,6 +24,7 @@ from selfsup.evaluation.metric_names import eval_metric_name
 from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, evaluate_backbone,
                               train_one_epoch, unwrap, validation_metrics)
 from trainables.results import EPOCH, EVALUATION_DONE, FAILURE_REASON
+from trainables.selection import tie_broken
 from trainables.trial_context import TrainWorkerContext, TrialContext
 
 ONLINE_KNN = eval_metric_name("val", "knn", "acc", 1.0)
@@ -37,8 +38,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     """Pretrain, evaluate and report one configuration.
 
-    ``config``: ``sweep`` (the ``SweepSpec`` as JSON), ``params`` (the trial's hyperparameters) and ``data``
-    (an object-store reference to the sweep's ``PreparedData``, see ``data_cache.py``).
+    ``config``: ``sweep`` (the ``SweepSpec`` as JSON), ``params`` (the trial's hyperparameters), ``data``
+    (an object-store reference to the sweep's ``PreparedData``, see ``data_cache.py``) and ``trial_number``
+    (Optuna's, or None without a searcher; see ``selection.py``).
     """
     spec = SweepSpec.model_validate(config["sweep"])
     shared, own = split_trial_params(spec.method, config["params"])
@@ -78,6 +80,9 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                     metrics.update(evaluate_backbone(random_init_backbone.to(device), data, spec, device,
                                                      include_test=True, prefix="random_init/"))
                 metrics[EVALUATION_DONE] = 1
+                # Equal final objectives rank by trial number, in Tune, Optuna and MLflow (selection.py).
+                objective = spec.objective.metric
+                metrics[objective] = tie_broken(metrics[objective], config.get("trial_number"), spec.objective.mode)
         failure = _broadcast(failure, world)
         if failure is not None:
             # Reported first so the reason reaches Tune and MLflow, then raised so the trial ends as failed.

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from selfsup.augmentations import AUGMENTATIONS, check_strength
 from selfsup.backbones import BACKBONES
 from selfsup.data import DATA_SOURCES, bundled_aeon_datasets
-from selfsup.evaluation.metric_names import HEALTH_METRICS, PROTOCOLS, format_fraction, parse_eval_metric_name
+from selfsup.evaluation.metric_names import (HEALTH_METRICS, PROTOCOLS, SELECTION_SPLITS, format_fraction,
+                                             parse_eval_metric_name)
 from selfsup.methods import METHODS, MethodParams
 
 TRAINING_METRICS = ("train/loss",)
@@ -84,6 +85,9 @@ class EvaluationSpec(_Strict):
     compare_random_init: bool = True
     knn_k: int = Field(20, ge=1)
     mlp_epochs: int = Field(200, ge=1)
+    # cv/... objectives: stratified k-fold cross-validation over train + validation, repeated with new seeds.
+    cv_folds: int = Field(5, ge=2)
+    cv_repeats: int = Field(3, ge=1)
 
     @field_validator("label_fractions")
     @classmethod
@@ -261,6 +265,8 @@ class SweepSpec(_Strict):
     budget: BudgetSpec = BudgetSpec()
     resources: ResourcesSpec = ResourcesSpec()
     scheduler: SchedulerSpec = SchedulerSpec()
+    # Optuna's sampler: TPE (model-based) or random search (the baseline TPE must beat).
+    sampler: Literal["tpe", "random"] = "tpe"
     health: HealthSpec = HealthSpec()
 
     _known_method = field_validator("method")(lambda name: METHODS.check(name))
@@ -288,16 +294,18 @@ class SweepSpec(_Strict):
         parsed = parse_eval_metric_name(metric)
         fractions = ", ".join(format_fraction(f) for f in self.evaluation.label_fractions)
         produced = (f"val/<{'|'.join(self.evaluation.protocols)}>/<acc|f1>/frac_<{fractions}>, "
+                    f"cv/<{'|'.join(self.evaluation.protocols)}>/<acc|f1>/frac_<fraction>, "
                     f"{', '.join(HEALTH_METRICS + TRAINING_METRICS)}")
         if parsed is None or parsed.prefix:
             raise ValueError(f"objective.metric '{metric}' is produced by no protocol; expected one of {produced}")
-        if parsed.split != "val":
+        if parsed.split not in SELECTION_SPLITS:
             raise ValueError(f"objective.metric '{metric}' selects on {parsed.split} data; test data only "
-                             f"reports, select on a val/ metric")
+                             f"reports, select on a val/ or cv/ metric")
         if parsed.protocol not in self.evaluation.protocols:
             raise ValueError(f"objective.metric '{metric}' needs protocol '{parsed.protocol}', which "
                              f"evaluation.protocols {self.evaluation.protocols} does not run")
-        if not any(math.isclose(parsed.fraction, f) for f in self.evaluation.label_fractions):
+        # A cv/ objective is computed on its own, at any fraction; a val/ one must be among those evaluated.
+        if parsed.split == "val" and not any(math.isclose(parsed.fraction, f) for f in self.evaluation.label_fractions):
             raise ValueError(f"objective.metric '{metric}' needs label fraction {format_fraction(parsed.fraction)}, "
                              f"which evaluation.label_fractions [{fractions}] does not include")
 

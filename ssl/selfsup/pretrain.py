@@ -18,7 +18,8 @@ from selfsup.config import SweepSpec, TrialParams
 from selfsup.data.prepare import PreparedData, Windows
 from selfsup.evaluation.health import embedding_std, rankme
 from selfsup.evaluation.metric_names import parse_eval_metric_name
-from selfsup.evaluation.protocol import evaluate_embeddings, objective_only, pool_by_series
+from selfsup.evaluation.protocol import (cross_validated_metric, evaluate_embeddings, objective_only,
+                                        pool_by_series)
 from selfsup.methods import METHODS, MethodParams, ProjectorSpec, SSLMethod
 
 
@@ -141,17 +142,25 @@ def evaluate_backbone(backbone: nn.Module, data: PreparedData, spec: SweepSpec, 
 
 def validation_metrics(backbone: nn.Module, data: PreparedData, spec: SweepSpec, device: torch.device,
                        names: list[str]) -> dict[str, float]:
-    """The health metrics plus the named ``val/...`` metrics only: the cheap per-epoch evaluation.
+    """The health metrics plus the named ``val/...`` and ``cv/...`` metrics only: the per-epoch evaluation.
 
     Each named metric is computed exactly as in ``evaluate_backbone`` (same subset, same probe), so a
     per-epoch objective means the same thing as the final one.
     """
     splits = embed_splits(backbone, data, device, spec.evaluation.unit, include_test=False)
     metrics = health_metrics(splits.val_windows)
+    probe_options = {"knn_k": spec.evaluation.knn_k, "mlp_epochs": spec.evaluation.mlp_epochs,
+                     "mlp_device": str(device)}
     for name in names:
-        if parse_eval_metric_name(name) is not None:
-            metrics[name] = objective_only(name, splits.train, splits.val, spec.seed, knn_k=spec.evaluation.knn_k,
-                                           mlp_epochs=spec.evaluation.mlp_epochs, mlp_device=str(device))
+        parsed = parse_eval_metric_name(name)
+        if parsed is None:
+            continue
+        if parsed.split == "cv":
+            labelled = tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
+            metrics[name] = cross_validated_metric(name, labelled, spec.seed, folds=spec.evaluation.cv_folds,
+                                                   repeats=spec.evaluation.cv_repeats, **probe_options)
+        else:
+            metrics[name] = objective_only(name, splits.train, splits.val, spec.seed, **probe_options)
     return metrics
 
 

@@ -7,12 +7,17 @@ Evaluation metrics (frozen backbone, a readout trained on a fraction of the trai
 
     {split}/{protocol}/{metric}/frac_{fraction}
 
-    split     "val" | "test"           val selects (objective, ASHA), test only reports
+    split     "val" | "cv" | "test"    val and cv select (objective, ASHA), test only reports:
+                                       val  scored on the validation split
+                                       cv   stratified k-fold cross-validation over every labelled
+                                            non-test unit (train + validation), averaged over folds
+                                            and repeats: less noisy than a small validation split
+                                       test scored on the official test split
     protocol  "linear" | "knn" | "mlp" logistic regression | cosine kNN | 3-layer MLP readout
     metric    "acc" | "f1"             accuracy | macro-F1
     fraction  label fraction in (0, 1], shortest float form: 1.0, 0.5, 0.25, 0.01
 
-    e.g. val/knn/acc/frac_1.0, test/linear/f1/frac_0.01
+    e.g. val/knn/acc/frac_1.0, test/linear/f1/frac_0.01, cv/linear/acc/frac_0.1
 
 The same evaluation of the untrained (randomly initialised) backbone, the baseline that shows what
 pretraining adds, carries the prefix ``random_init/``::
@@ -35,7 +40,8 @@ import math
 import re
 from dataclasses import dataclass
 
-SPLITS = ("val", "test")
+SPLITS = ("val", "test", "cv")
+SELECTION_SPLITS = ("val", "cv")  # what may choose a configuration; test never does
 PROTOCOLS = ("linear", "knn", "mlp")
 EVAL_METRICS = ("acc", "f1")
 HEALTH_METRICS = ("health/embedding_std", "health/rankme")

@@ -1,0 +1,53 @@
+"""Which trial is the sweep's best: one rule, seen the same way by Ray Tune, by Optuna and by the report.
+
+The best trial is the FINISHED trial (it ran every epoch and the downstream evaluation) with the best
+objective value; among trials with the same value, the one created first (the lowest trial number) wins.
+Trials ASHA stopped early never count for the report or Optuna: their values are low-fidelity.
+
+Neither library breaks ties that way by itself: Optuna's RDB storage picks among equal best values in no
+set order, and Tune's ``ExperimentAnalysis`` walks trials in the order of a set. So the tie-break is put
+into the value itself, once, where the trial reports its final result (``trainables/worker.py``): the last
+epoch's objective is ``tie_broken(value, trial_number)``, a millionth of the objective's resolution worse
+per trial number (accuracies and cross-validated scores differ by 1e-5 or more; the offset stays below 1e-9
+for the first thousand trials). Tune's best result, Optuna's best trial (told that value) and MLflow's final
+metric then all order equal objectives by creation. The trial number is Optuna's, handed to the trial in its
+config (``TRIAL_NUMBER_KEY``) by the searcher; the report also sorts by Tune's creation counter
+(``best_first``), for sweeps without a searcher.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+# Size of the per-trial-number offset (see the module docstring).
+TIE_BREAK_STEP = 1e-12
+
+# The config key the searcher adds to each trial's config: Optuna's trial number.
+TRIAL_NUMBER_KEY = "sslsweep_trial_number"
+
+# Tune's creation counter of each trial (the number its experiment tag starts with), on every child run.
+TRIAL_INDEX_TAG = "sslsweep.trial_index"
+
+
+def tie_broken(value: float, trial_number: int | None, mode: str) -> float:
+    """The objective value with the tie-break: later trials a hair worse, so equal values rank by creation."""
+    if trial_number is None:
+        return value
+    offset = TIE_BREAK_STEP * trial_number
+    return value - offset if mode == "max" else value + offset
+
+
+def creation_index(experiment_tag: str) -> int:
+    """Tune's creation counter of a trial: its experiment tag starts with it ("3_backbone=gru,...")."""
+    return int(str(experiment_tag).split("_", 1)[0])
+
+
+def best_first(runs: pd.DataFrame, objective_column: str, mode: str) -> pd.DataFrame:
+    """MLflow child runs sorted best first: objective (missing last), then creation (earlier first)."""
+    if runs.empty or objective_column not in runs:
+        return runs
+    index_column = f"tags.{TRIAL_INDEX_TAG}"
+    created = (pd.to_numeric(runs[index_column], errors="coerce") if index_column in runs
+               else pd.Series(float("nan"), index=runs.index))
+    ordered = runs.assign(_created=created).sort_values(
+        [objective_column, "_created"], ascending=[mode == "min", True], na_position="last", kind="stable")
+    return ordered.drop(columns="_created").reset_index(drop=True)
