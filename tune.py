@@ -67,6 +67,8 @@ def describe(spec, stores) -> str:
               f"scheduler  {spec.scheduler.type}" + (f" (grace {spec.scheduler.grace_period} epochs, reduction "
                                                      f"{spec.scheduler.reduction_factor:g})"
                                                      if spec.scheduler.type == "asha" else ""),
+              *([f"final      the best {spec.final.top_k} configuration(s) re-run with {spec.final.repeats} more "
+                 f"training seed(s)"] if spec.final.repeats else []),
               f"mlflow     {stores.mlflow_uri}",
               f"optuna     {stores.optuna_url}"]
     return "\n".join(lines)

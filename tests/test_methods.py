@@ -129,3 +129,30 @@ def test_per_epoch_validation_metrics_equal_the_final_evaluation():
                               "health/rankme", "health/embedding_std"}
     for name, value in per_epoch.items():
         assert value == pytest.approx(final[name], abs=1e-9), name
+
+
+def test_per_epoch_cross_validated_objective_uses_train_and_validation_never_test():
+    from pathlib import Path
+
+    import numpy as np
+
+    from selfsup.config import load_sweep, split_trial_params
+    from selfsup.data import prepare_data
+    from selfsup.evaluation import cross_validated_metric
+    from selfsup.pretrain import build_method, embed_splits, validation_metrics
+
+    spec = load_sweep(Path(__file__).resolve().parents[1] / "searchspaces" / "barlow.yaml")
+    assert spec.objective.metric.startswith("cv/")
+    data = prepare_data(spec.data.pretext, spec.data.downstream, 50, 0.5, 0.2, spec.seed)
+    torch.manual_seed(0)
+    backbone = build_method(spec, *split_trial_params(spec.method, {}), data.n_channels).backbone
+    value = validation_metrics(backbone, data, spec, torch.device("cpu"), [spec.objective.metric])[spec.objective.metric]
+    splits = embed_splits(backbone, data, torch.device("cpu"), "series", include_test=False)
+    labelled = tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
+    assert len(labelled[0]) == len(data.train_series_labels) + len(data.validation_series_labels)
+    assert value == pytest.approx(cross_validated_metric(spec.objective.metric, labelled, spec.seed,
+                                                         folds=spec.evaluation.cv_folds,
+                                                         repeats=spec.evaluation.cv_repeats), abs=1e-12)
+    data.test.x[:] = 0.0  # test windows are never read for selection
+    again = validation_metrics(backbone, data, spec, torch.device("cpu"), [spec.objective.metric])
+    assert again[spec.objective.metric] == value

@@ -7,8 +7,8 @@ import pytest
 from ray.tune.search.optuna import OptunaSearch
 
 from trainables.optuna_search import PruningAwareOptunaSearch
-from trainables.results import EVALUATION_DONE, FAILURE_REASON, failure_reason
-from trainables.selection import TRIAL_NUMBER_KEY, tie_broken
+from trainables.results import EVALUATION_DONE, FAILURE_REASON, TRIAL_NUMBER_KEY, failure_reason
+from trainables.selection import tie_broken
 
 METRIC = "val/knn/acc/frac_1.0"
 

@@ -75,7 +75,7 @@ BAD_FILES = [
     ("label fraction above 1", ("evaluation.label_fractions", [0.5, 1.5]), ["evaluation.label_fractions", "1.5", "(0, 1]"]),
     ("label fraction zero", ("evaluation.label_fractions", [0.0, 1.0]), ["evaluation.label_fractions", "(0, 1]"]),
     ("objective no protocol produces", ("objective.metric", "val/svm/acc/frac_1.0"), ["objective.metric", "val/svm", "produced by no protocol"]),
-    ("objective protocol not run", ("evaluation.protocols", ["linear"]), ["objective.metric", "knn", "protocols"]),
+    ("objective protocol not run", ("evaluation.protocols", ["knn"]), ["objective.metric", "linear", "protocols"]),
     ("objective fraction not evaluated", ("objective.metric", "val/knn/acc/frac_0.25"), ["objective.metric", "0.25", "label_fractions"]),
     ("objective on test data", ("objective.metric", "test/knn/acc/frac_1.0"), ["objective.metric", "test data only reports"]),
     ("cv objective of the untrained backbone", ("objective.metric", "random_init/cv/linear/acc/frac_1.0"),

@@ -193,11 +193,16 @@ def test_tune_optuna_and_the_report_pick_the_same_best_trial_among_ties(tmp_path
         fixed={"backbone": "conv1d", "projector_dim": 256, "batch_size": 32},
         budget={"trials": 4, "epochs": 2, "max_concurrent": 2},
         scheduler={"type": "fifo"},
+        final={"repeats": 2, "top_k": 1},
+        objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"},
     )
     run = _run(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     client, parent = _parent(home, "e2e-ties")
-    children = _children(home, parent.info.run_id)
+    everything = _children(home, parent.info.run_id)
+    repeats = everything[everything["tags.sslsweep.role"] == "repeat"]
+    children = everything[everything["tags.sslsweep.role"] != "repeat"]
+    assert len(children) == 4
     objective = children["metrics.val/knn/acc/frac_1.0"].round(9)  # without the 1e-12 tie-break
     assert (objective == objective.max()).sum() >= 2, f"no tie to break: {objective.tolist()}"
 
@@ -213,3 +218,13 @@ def test_tune_optuna_and_the_report_pick_the_same_best_trial_among_ties(tmp_path
     tune_best = analysis.get_best_trial("val/knn/acc/frac_1.0", "max", scope="last")
     assert tune_best.trial_id == best["tags.sslsweep.trial_id"]
     assert f"best trial {best['tags.sslsweep.trial_id']}" in run.stdout
+
+    # final.repeats: the best configuration ran twice more with training seeds 1 and 2, as tagged child runs.
+    assert len(repeats) == 2 and set(repeats["tags.sslsweep.repeat_of"]) == {best_run_id}
+    assert sorted(repeats["params.training_seed"]) == ["1", "2"]
+    assert set(repeats["status"]) == {"FINISHED"} and set(repeats["params.lr"]) == {best["params.lr"]}
+    losses = {run_id: [m.value for m in client.get_metric_history(run_id, "train/loss")]
+              for run_id in [best_run_id, *repeats["run_id"]]}
+    assert len({tuple(history) for history in losses.values()}) == 3, "other seeds train differently"
+    table = pd.read_csv(home / "reports" / "e2e-ties" / "repeats.csv")
+    assert table["seeds"].tolist() == [3] and " +/- " in table["test acc @ 100%"][0]

@@ -16,8 +16,7 @@ from typing import Optional
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from trainables.results import FAILED, FINISHED, PRUNED, outcome
-from trainables.selection import TRIAL_NUMBER_KEY
+from trainables.results import FAILED, FINISHED, PRUNED, TRIAL_NUMBER_KEY, outcome
 
 _STATES = {FINISHED: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL}
 

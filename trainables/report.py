@@ -4,6 +4,7 @@
   the objective's protocol (the reference report's Table 5, backbone x projector x lambda).
 - ``best_per_backbone``: the best finished trial of each backbone (selected on validation), with its test
   accuracy and macro-F1 at every label fraction, and the same backbone untrained beside it (Tables 3/4).
+- ``repeats`` (with ``final.repeats``): each re-run configuration's mean +/- std over training seeds.
 Both are written as Markdown and CSV to ``reports/<sweep-name>/`` and logged to the sweep's parent run.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from selfsup.config import SweepSpec
 from selfsup.evaluation.metric_names import eval_metric_name, format_fraction, parse_eval_metric_name
+from trainables.results import FINISHED
 from trainables.selection import best_first
 
 
@@ -49,7 +51,11 @@ def report_protocol(spec: SweepSpec) -> str:
 
 
 def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports_dir: Path) -> Report:
-    runs = best_first(child_runs(tracking_uri, parent_run_id), objective_column_of(spec), spec.objective.mode)
+    all_runs = best_first(child_runs(tracking_uri, parent_run_id), objective_column_of(spec), spec.objective.mode)
+    # Final repeats re-run chosen configurations with other seeds: they are not search trials.
+    is_repeat = (all_runs["tags.sslsweep.role"] == "repeat" if "tags.sslsweep.role" in all_runs
+                 else pd.Series(False, index=all_runs.index))
+    runs, repeats = all_runs[~is_repeat].reset_index(drop=True), all_runs[is_repeat]
     protocol = report_protocol(spec)
     objective_column = objective_column_of(spec)
 
@@ -62,7 +68,7 @@ def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports
         **{label: runs.get(f"metrics.{name}") for label, name in val_scores.items()},
     })
 
-    finished = runs[runs["tags.sslsweep.outcome"] == "finished"] if len(runs) else runs
+    finished = runs[runs["tags.sslsweep.outcome"] == FINISHED] if len(runs) else runs
     rows = []
     best_run_id = None
     if len(finished):
@@ -82,20 +88,52 @@ def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports
                     rows.append(row)
     best_table = pd.DataFrame(rows)
 
-    directory = reports_dir / spec.name
-    directory.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri)
-    for name, table, title in (
+    tables = [
         ("search_grid", grid, f"{spec.name}: search grid (validation, {protocol} probe, 100 % labels)"),
         ("best_per_backbone", best_table,
          f"{spec.name}: best trial per backbone, selected on {spec.objective.metric}; test scores, and the same "
          f"backbone untrained"),
-    ):
+    ]
+    if len(repeats):
+        tables.append(("repeats", repeats_table(spec, runs, repeats, protocol),
+                       f"{spec.name}: the best configurations over training seeds (the search trial and its final "
+                       f"repeats), mean +/- std, {protocol} probe"))
+
+    directory = reports_dir / spec.name
+    directory.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri)
+    for name, table, title in tables:
         table.to_csv(directory / f"{name}.csv", index=False)
         (directory / f"{name}.md").write_text(f"### {title}\n\n{to_markdown(table)}\n")
         client.log_artifact(parent_run_id, str(directory / f"{name}.csv"), "report")
         client.log_artifact(parent_run_id, str(directory / f"{name}.md"), "report")
     return Report(directory, runs, grid, best_table, best_run_id)
+
+
+def repeats_table(spec: SweepSpec, runs: pd.DataFrame, repeats: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """One row per repeated configuration: the search trial plus its finished repeats, mean +/- std over seeds
+    of the objective and of the test scores at every label fraction."""
+    rows = []
+    for original_id, group in repeats.groupby("tags.sslsweep.repeat_of", sort=False):
+        original = runs[runs["run_id"] == original_id]
+        members = pd.concat([original, group])
+        members = members[members["tags.sslsweep.outcome"] == FINISHED]
+        row = {"trial": original["tags.sslsweep.trial_id"].iloc[0] if len(original) else original_id,
+               "backbone": members["params.backbone"].iloc[0] if len(members) else None, "seeds": len(members),
+               spec.objective.metric: _mean_std(members.get(objective_column_of(spec)))}
+        for fraction in spec.evaluation.label_fractions:
+            for metric in ("acc", "f1"):
+                column = f"metrics.{eval_metric_name('test', protocol, metric, fraction)}"
+                row[f"test {metric} @ {_percent(fraction)}"] = _mean_std(members.get(column))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _mean_std(values) -> str:
+    values = pd.Series(dtype=float) if values is None else pd.to_numeric(values, errors="coerce").dropna()
+    if values.empty:
+        return ""
+    return f"{values.mean():.4f} +/- {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}"
 
 
 def _percent(fraction: float) -> str:

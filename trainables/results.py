@@ -1,4 +1,4 @@
-"""Keys every trial result may carry beyond the metric scheme, and how a finished trial is classified.
+"""Keys a trial's result and config carry beyond metrics and hyperparameters, and how a trial is classified.
 
 A trial is
 - finished: its last result carries ``evaluation_done`` (it ran every epoch and the downstream evaluation);
@@ -15,6 +15,18 @@ EVALUATION_DONE = "evaluation_done"
 FAILURE_REASON = "failure_reason"
 
 FINISHED, PRUNED, FAILED = "finished", "pruned", "failed"
+
+# Keys sslsweep adds to a trial's config; they are not hyperparameters (``split_bookkeeping``).
+TRIAL_NUMBER_KEY = "sslsweep_trial_number"     # Optuna's trial number: the tie-break (selection.py)
+TRAINING_SEED_KEY = "sslsweep_training_seed"   # seeds initialisation, views and shuffling (final repeats)
+REPEAT_OF_KEY = "sslsweep_repeat_of"           # the MLflow run id of the trial a final repeat re-runs
+BOOKKEEPING_KEYS = (TRIAL_NUMBER_KEY, TRAINING_SEED_KEY, REPEAT_OF_KEY)
+
+
+def split_bookkeeping(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A trial config -> (hyperparameters, sslsweep's own keys)."""
+    return ({k: v for k, v in config.items() if k not in BOOKKEEPING_KEYS},
+            {k: v for k, v in config.items() if k in BOOKKEEPING_KEYS})
 
 
 def outcome(last_result: dict[str, Any] | None, errored: bool) -> str:

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from trainables.results import TRIAL_NUMBER_KEY  # noqa: F401  (the key the docstring names)
+
 # Size of the per-trial-number offset (see the module docstring).
 TIE_BREAK_STEP = 1e-12
-
-# The config key the searcher adds to each trial's config: Optuna's trial number.
-TRIAL_NUMBER_KEY = "sslsweep_trial_number"
 
 # Tune's creation counter of each trial (the number its experiment tag starts with), on every child run.
 TRIAL_INDEX_TAG = "sslsweep.trial_index"

@@ -13,11 +13,14 @@ import ray
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from selfsup.config import SweepSpec
 from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, start_parent_run
 from trainables.optuna_search import PruningAwareOptunaSearch
-from trainables.report import Report, build_report
+from trainables.report import Report, build_report, child_runs, objective_column_of
+from trainables.results import FINISHED, REPEAT_OF_KEY, TRAINING_SEED_KEY, split_bookkeeping
+from trainables.selection import best_first
 from trainables.stores import Stores
 from trainables.data_cache import start_data_cache
 from trainables.trial import make_trainable, trial_resources
@@ -81,20 +84,12 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> SweepOutcome:
 
     status = "FAILED"
     try:
-        tuner = tune.Tuner(
-            make_trainable(spec, stores.ray_storage, data_cache),
-            param_space=spec.default_params(),
-            tune_config=tune.TuneConfig(
-                metric=spec.objective.metric, mode=spec.objective.mode,
-                search_alg=_searcher(spec, stores, study_name), scheduler=_scheduler(spec),
-                num_samples=spec.budget.trials, max_concurrent_trials=concurrency,
-                # In-trial trials keep their process (and its imported torch) for the next trial. A trial
-                # ASHA stops is parked in its report call, which Tune's reset ends within its 2 s timeout.
-                reuse_actors=not spec.resources.uses_ray_train,
-            ),
-            run_config=tune.RunConfig(name=study_name, storage_path=stores.ray_storage, callbacks=[callback]),
-        )
-        tuner.fit()
+        trainable = make_trainable(spec, stores.ray_storage, data_cache)
+        results = _tuner(spec, trainable, study_name, stores, callback, concurrency,
+                         search_alg=_searcher(spec, stores, study_name), scheduler=_scheduler(spec),
+                         num_samples=spec.budget.trials).fit()
+        if spec.final.repeats:
+            _run_final_repeats(spec, trainable, study_name, stores, callback, concurrency, parent_run_id, results)
         data_preparations = ray.get(data_cache.preparations.remote())
         MlflowClient(stores.mlflow_uri).log_metric(parent_run_id, "sweep/data_preparations", data_preparations)
         report = build_report(spec, stores.mlflow_uri, parent_run_id, stores.reports_dir)
@@ -108,6 +103,40 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> SweepOutcome:
         MlflowClient(stores.mlflow_uri).set_terminated(parent_run_id, status=status)
     return SweepOutcome(parent_run_id, experiment_name, study_name, report, dict(callback.outcomes),
                         data_preparations)
+
+
+def _tuner(spec: SweepSpec, trainable, name: str, stores: Stores, callback, concurrency: int, *, search_alg,
+           scheduler, num_samples: int, param_space: dict | None = None) -> tune.Tuner:
+    return tune.Tuner(
+        trainable,
+        param_space=spec.default_params() if param_space is None else param_space,
+        tune_config=tune.TuneConfig(
+            metric=spec.objective.metric, mode=spec.objective.mode, search_alg=search_alg, scheduler=scheduler,
+            num_samples=num_samples, max_concurrent_trials=concurrency,
+            # In-trial trials keep their process (and its imported torch) for the next trial. A trial ASHA
+            # stops is parked in its report call, which Tune's reset ends within its 2 s timeout.
+            reuse_actors=not spec.resources.uses_ray_train,
+        ),
+        run_config=tune.RunConfig(name=name, storage_path=stores.ray_storage, callbacks=[callback]),
+    )
+
+
+def _run_final_repeats(spec: SweepSpec, trainable, study_name: str, stores: Stores, callback, concurrency: int,
+                       parent_run_id: str, results: tune.ResultGrid) -> None:
+    """``final.repeats``: the ``final.top_k`` best finished trials (selection.py's rule, read from MLflow) run
+    again with training seeds seed+1, seed+2, ...: new trials of the same sweep, tagged ``sslsweep.role =
+    repeat`` and ``sslsweep.repeat_of = <run id>``, each for the full budget, not told to Optuna."""
+    runs = best_first(child_runs(stores.mlflow_uri, parent_run_id), objective_column_of(spec), spec.objective.mode)
+    finished = runs[runs["tags.sslsweep.outcome"] == FINISHED].head(spec.final.top_k) if len(runs) else runs
+    configs = {result.metrics["trial_id"]: result.config for result in results if result.metrics}
+    points = [{**split_bookkeeping(configs[run["tags.sslsweep.trial_id"]])[0],
+               TRAINING_SEED_KEY: spec.seed + repeat, REPEAT_OF_KEY: run["run_id"]}
+              for _, run in finished.iterrows() for repeat in range(1, spec.final.repeats + 1)]
+    if points:
+        _tuner(spec, trainable, f"{study_name}-repeats", stores, callback, concurrency,
+               search_alg=BasicVariantGenerator(points_to_evaluate=points), scheduler=FIFOScheduler(),
+               # Tune only lets points set keys the space has: every point sets every key of the first.
+               num_samples=len(points), param_space=points[0]).fit()
 
 
 def _log_best_backbone(tracking_uri: str, parent_run_id: str, best_run_id: str, report: Report) -> None:

@@ -19,7 +19,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from selfsup.config import SweepSpec
 from trainables.data_cache import fetch_prepared_data
-from trainables.selection import TRIAL_NUMBER_KEY
+from trainables.results import TRAINING_SEED_KEY, TRIAL_NUMBER_KEY, split_bookkeeping
 from trainables.trial_context import InTrialContext
 from trainables.worker import run_trial_loop, train_loop_per_worker
 
@@ -57,10 +57,10 @@ def scaling_config(spec: SweepSpec) -> ScalingConfig:
 
 def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: str, data_cache) -> None:
     spec = SweepSpec.model_validate(sweep)
-    params = dict(params)
-    trial_number = params.pop(TRIAL_NUMBER_KEY, None)  # from the searcher, for the tie-break
-    loop_config = {"sweep": sweep, "params": params, "trial_number": trial_number,
-                   "data": fetch_prepared_data(data_cache, spec)}
+    params, bookkeeping = split_bookkeeping(params)
+    loop_config = {"sweep": sweep, "params": params, "data": fetch_prepared_data(data_cache, spec),
+                   "trial_number": bookkeeping.get(TRIAL_NUMBER_KEY),
+                   "training_seed": bookkeeping.get(TRAINING_SEED_KEY, spec.seed)}
     if not spec.resources.uses_ray_train:
         run_trial_loop(loop_config, InTrialContext(use_gpu=spec.resources.gpus_per_worker > 0))
         return

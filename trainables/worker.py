@@ -39,24 +39,27 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     """Pretrain, evaluate and report one configuration.
 
     ``config``: ``sweep`` (the ``SweepSpec`` as JSON), ``params`` (the trial's hyperparameters), ``data``
-    (an object-store reference to the sweep's ``PreparedData``, see ``data_cache.py``) and ``trial_number``
-    (Optuna's, or None without a searcher; see ``selection.py``).
+    (an object-store reference to the sweep's ``PreparedData``, see ``data_cache.py``), ``trial_number``
+    (Optuna's, or None without a searcher; see ``selection.py``) and ``training_seed``.
     """
     spec = SweepSpec.model_validate(config["sweep"])
     shared, own = split_trial_params(spec.method, config["params"])
     rank, world, device = context.rank, context.world_size, context.device
 
-    torch.manual_seed(spec.seed)
-    np.random.seed(spec.seed)
+    # The training seed (initialisation, views, shuffling) is the sweep's, or a final repeat's own; data
+    # splits and label subsets always follow the sweep's seed, so repeats are scored on the same data.
+    seed = config.get("training_seed", spec.seed)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
     data: PreparedData = ray.get(config["data"])
 
     method = build_method(spec, shared, own, data.n_channels)
     random_init_backbone = copy.deepcopy(method.backbone) if spec.evaluation.compare_random_init else None
     model = context.prepare_model(method.to(device))
     optimizer = build_optimizer(shared, model)
-    augmenter = build_augmenter(shared, seed=spec.seed + rank)  # each rank draws its own views
+    augmenter = build_augmenter(shared, seed=seed + rank)  # each rank draws its own views
 
-    loader = context.prepare_loader(_pretext_loader(data.pretext.x, shared.batch_size, world, spec.seed))
+    loader = context.prepare_loader(_pretext_loader(data.pretext.x, shared.batch_size, world, seed))
     start_epoch = _restore(context, model, optimizer)
     epochs = spec.budget.epochs
     for epoch in range(start_epoch, epochs):

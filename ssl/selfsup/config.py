@@ -99,7 +99,8 @@ class EvaluationSpec(_Strict):
 
 
 class ObjectiveSpec(_Strict):
-    metric: str = "val/knn/acc/frac_1.0"
+    # Cross-validated, so small labelled sets can still rank configurations (README: choosing an objective).
+    metric: str = "cv/linear/f1/frac_0.1"
     mode: Literal["min", "max"] = "max"
 
 
@@ -195,6 +196,13 @@ class SchedulerSpec(_Strict):
     reduction_factor: float = Field(2.0, gt=1)
 
 
+class FinalSpec(_Strict):
+    """After the search: the ``top_k`` best configurations re-run ``repeats`` times with new training seeds."""
+
+    repeats: int = Field(0, ge=0)
+    top_k: int = Field(1, ge=1)
+
+
 class HealthSpec(_Strict):
     # Normalised embedding std (1 = spread like an isotropic Gaussian, 0 = collapsed); below the floor
     # after ``grace_epochs`` the trial is ended as collapsed.
@@ -267,6 +275,7 @@ class SweepSpec(_Strict):
     scheduler: SchedulerSpec = SchedulerSpec()
     # Optuna's sampler: TPE (model-based) or random search (the baseline TPE must beat).
     sampler: Literal["tpe", "random"] = "tpe"
+    final: FinalSpec = FinalSpec()
     health: HealthSpec = HealthSpec()
 
     _known_method = field_validator("method")(lambda name: METHODS.check(name))
