@@ -16,13 +16,13 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from selfsup.config import SweepSpec
+from trainables.data_cache import start_data_cache
 from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, start_parent_run
 from trainables.optuna_search import PruningAwareOptunaSearch
 from trainables.report import Report, build_report, child_runs, objective_column_of
 from trainables.results import FINISHED, REPEAT_OF_KEY, TRAINING_SEED_KEY, split_bookkeeping
 from trainables.selection import best_first
 from trainables.stores import Stores
-from trainables.data_cache import start_data_cache
 from trainables.trial import make_trainable, trial_resources
 
 
@@ -38,8 +38,9 @@ class SweepOutcome:
 
 def trial_concurrency(spec: SweepSpec, resources: dict[str, float]) -> int:
     """How many trials fit at once: cluster CPUs (and GPUs) over what one trial's workers ask for."""
-    launcher_cpu = trial_resources(spec).get("CPU", 0) if spec.resources.uses_ray_train else 0
-    per_trial_cpu = spec.resources.workers * spec.resources.cpus_per_worker + launcher_cpu
+    # What the Tune trial holds, plus its Ray Train workers when it launches some.
+    train_workers_cpu = spec.resources.workers * spec.resources.cpus_per_worker if spec.resources.uses_ray_train else 0
+    per_trial_cpu = trial_resources(spec).get("CPU", 0) + train_workers_cpu
     fits = math.floor(resources.get("CPU", 0) / per_trial_cpu)
     if spec.resources.gpus_per_worker > 0:
         fits = min(fits, math.floor(resources.get("GPU", 0) / (spec.resources.workers * spec.resources.gpus_per_worker)))

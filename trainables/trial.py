@@ -28,7 +28,9 @@ from trainables.worker import run_trial_loop, train_loop_per_worker
 # time). Tune refuses an empty request, so the trial asks for a little memory instead.
 LAUNCHER_RESOURCES = {"CPU": 0, "memory": 256 * 1024**2}
 
-# Ray Train start-up switches, each measured on 2 CPU cores (benchmarks/trial_overhead.py):
+# Ray Train switches sslsweep sets. benchmarks/train_startup.py measures these and the ones left at Ray's
+# defaults: switching off the preemption watcher, Train metrics or state reconciliation saved nothing
+# beyond run-to-run noise on 2 cores (README).
 TRAIN_ENVIRONMENT = {
     # The controller collects worker reports when it polls them (every 2 s by default), and a worker's next
     # report waits for that: with epochs of a fraction of a second the poll interval was the epoch time
