@@ -55,7 +55,7 @@ def describe(spec, stores) -> str:
              f"evaluate   {', '.join(spec.evaluation.protocols)} at label fractions "
              f"{', '.join(f'{f:g}' for f in spec.evaluation.label_fractions)} (per {spec.evaluation.unit})",
              f"objective  {spec.objective.mode} {spec.objective.metric}",
-             f"search     Optuna {spec.sampler} sampler over"]
+             f"search     Optuna {spec.sampler.describe()} sampler over"]
     lines += [f"  {key:<22} {dimension.describe()}" for key, dimension in spec.search.items()] or ["  (nothing)"]
     lines.append("fixed")
     lines += [f"  {key:<22} {value!r}" for key, value in sorted(spec.default_params().items())]

@@ -38,6 +38,20 @@ def test_cv_objective_validates_at_any_label_fraction(tmp_path):
     assert spec.objective.metric == "cv/linear/f1/frac_0.1" and 0.1 not in spec.evaluation.label_fractions
 
 
+def test_sampler_short_and_long_forms(tmp_path, monkeypatch):
+    from trainables.stores import resolve_stores
+    from trainables.sweep import _searcher
+
+    monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path))
+    path = tmp_path / "sampler.yaml"
+    path.write_text(yaml.safe_dump({**base_spec(), "sampler": {"type": "tpe", "startup_trials": 3}}))
+    spec = load_sweep(path)
+    searcher = _searcher(spec, resolve_stores(), "study")
+    assert searcher._sampler._n_startup_trials == 3  # what Optuna's TPE is given, not just what we parsed
+    path.write_text(yaml.safe_dump({**base_spec(), "sampler": "random"}))
+    assert load_sweep(path).sampler.type == "random"
+
+
 def test_barlow_has_the_reference_grid():
     spec = load_sweep(ROOT / "searchspaces" / "barlow.yaml")
     assert spec.search["backbone"].choices == ["conv1d", "gru"]
@@ -83,6 +97,9 @@ BAD_FILES = [
     ("cv folds below two", ("evaluation.cv_folds", 1), ["evaluation.cv_folds", "greater than or equal to 2"]),
     ("in-trial execution with two workers", ("resources", {"workers": 2, "execution": "in_trial"}),
      ["resources", "in_trial", "ray_train"]),
+    ("unknown sampler", ("sampler", "cmaes"), ["sampler", "cmaes", "tpe", "random"]),
+    ("start-up trials for random search", ("sampler", {"type": "random", "startup_trials": 3}),
+     ["sampler", "startup_trials", "tpe"]),
     ("unknown hyperparameter", ("fixed.lamda", 0.1), ["lamda", "unknown hyperparameter", "lambda_offdiag"]),
     ("hyperparameter of another method", ("fixed.sim_coeff", 25.0), ["sim_coeff", "barlow_twins"]),
     ("searched and fixed", ("fixed.lr", 0.001), ["lr", "both searched and fixed"]),

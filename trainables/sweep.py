@@ -56,9 +56,13 @@ def _searcher(spec: SweepSpec, stores: Stores, study_name: str):
     if not spec.search:
         return None  # nothing to search: num_samples repeats of the fixed configuration
     storage = optuna.storages.RDBStorage(stores.optuna_url)
-    samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
+    if spec.sampler.type == "random":
+        sampler = optuna.samplers.RandomSampler(seed=spec.seed)
+    else:
+        startup = {"n_startup_trials": spec.sampler.startup_trials} if spec.sampler.startup_trials else {}
+        sampler = optuna.samplers.TPESampler(seed=spec.seed, **startup)
     return PruningAwareOptunaSearch(space=spec.optuna_space(), metric=spec.objective.metric,
-                                    mode=spec.objective.mode, sampler=samplers[spec.sampler](seed=spec.seed),
+                                    mode=spec.objective.mode, sampler=sampler,
                                     study_name=study_name, storage=storage)
 
 
