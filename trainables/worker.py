@@ -21,8 +21,9 @@ import ray
 from selfsup.config import SweepSpec, split_trial_params
 from selfsup.data.prepare import PreparedData
 from selfsup.evaluation.metric_names import eval_metric_name
-from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, evaluate_backbone,
-                              train_one_epoch, unwrap, validation_metrics)
+from selfsup.methods import METHODS
+from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, data_shape,
+                              evaluate_backbone, train_one_epoch, training_windows, unwrap, validation_metrics)
 from trainables.results import EPOCH, EVALUATION_DONE, FAILURE_REASON
 from trainables.selection import tie_broken
 from trainables.trial_context import TrainWorkerContext, TrialContext
@@ -51,20 +52,22 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     seed = config.get("training_seed", spec.seed)
     torch.manual_seed(seed)
     np.random.seed(seed)
-    data: PreparedData = ray.get(config["data"])
+    data: PreparedData = config["data"]
+    if isinstance(data, ray.ObjectRef):  # the sweep's shared copy; tests and notebooks may pass the data itself
+        data = ray.get(data)
 
-    method = build_method(spec, shared, own, data.n_channels)
+    method = build_method(spec, shared, own, data_shape(data))
     random_init_backbone = copy.deepcopy(method.backbone) if spec.evaluation.compare_random_init else None
     model = context.prepare_model(method.to(device))
     optimizer = build_optimizer(shared, model)
-    augmenter = build_augmenter(shared, seed=seed + rank)  # each rank draws its own views
+    augmenter = build_augmenter(shared, seed=seed + rank)
 
-    loader = context.prepare_loader(_pretext_loader(data.pretext.x, shared.batch_size, world, seed))
+    windows, labels = training_windows(METHODS.get(spec.method), own, data, spec.evaluation.unit, spec.seed)
+    loader = context.prepare_loader(_training_loader(windows, labels, shared.batch_size, world, seed))
     start_epoch = _restore(context, model, optimizer)
     epochs = spec.budget.epochs
     for epoch in range(start_epoch, epochs):
-        if world > 1:
-            loader.sampler.set_epoch(epoch)
+        _seed_epoch(loader, augmenter, seed, epoch, rank, world)
         losses = train_one_epoch(model, loader, augmenter, optimizer, device, epoch, epochs)
         losses = _mean_over_ranks(losses, device, world)
         last = epoch == epochs - 1
@@ -108,10 +111,24 @@ def _epoch_evaluation(backbone, data, spec: SweepSpec, device) -> dict[str, floa
     return validation_metrics(backbone, data, spec, device, sorted({ONLINE_KNN, spec.objective.metric}))
 
 
-def _pretext_loader(windows: np.ndarray, batch_size: int, world: int, seed: int):
+def _seed_epoch(loader, augmenter, seed: int, epoch: int, rank: int, world: int) -> None:
+    """Every epoch's randomness (shuffling, views, anything a method draws from torch's global generator)
+    derives from (seed, epoch, rank) alone, so a trial resumed from a checkpoint after epoch k continues
+    exactly as one that never stopped. Each rank draws its own views."""
+    epoch_seed = (seed * 1_000_003 + epoch) * 1009 + rank
+    torch.manual_seed(epoch_seed)
+    augmenter.reseed(epoch_seed)
+    if world > 1:
+        loader.sampler.set_epoch(epoch)  # DistributedSampler: shuffles with seed + epoch, same on every rank
+    else:
+        loader.generator.manual_seed(seed * 1_000_003 + epoch)
+
+
+def _training_loader(windows: np.ndarray, labels: np.ndarray | None, batch_size: int, world: int, seed: int):
     per_worker = max(2, min(batch_size, len(windows) // world))
-    # A copy: arrays from the object store are read-only, and the loader's tensors must own their memory.
-    dataset = torch.utils.data.TensorDataset(torch.tensor(windows))
+    # Copies: arrays from the object store are read-only, and the loader's tensors must own their memory.
+    tensors = [torch.tensor(windows)] + ([torch.tensor(labels)] if labels is not None else [])
+    dataset = torch.utils.data.TensorDataset(*tensors)
     generator = torch.Generator().manual_seed(seed)
     return torch.utils.data.DataLoader(dataset, batch_size=per_worker, shuffle=True, drop_last=True,
                                        generator=generator, pin_memory=torch.cuda.is_available())

@@ -88,3 +88,21 @@ def gather_batch(x: torch.Tensor) -> torch.Tensor:
     padded = torch.cat([x, x.new_zeros((max_n - x.shape[0], *x.shape[1:]))], dim=0)
     pieces = GatherLayer.apply(padded)
     return torch.cat([piece[:n] for piece, n in zip(pieces, sizes)], dim=0)
+
+
+def gather_batch_with_offset(x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``gather_batch(x)`` and the row at which this rank's ``x`` starts in it.
+
+    For losses that keep their anchors local and compare them with candidates from every rank (SimCLR's
+    negatives, a triplet loss's negatives, MoCo's keys): anchor ``i`` of this rank is row ``offset + i`` of
+    the gathered batch. Each rank then computes the mean over its own anchors; DDP's average of the rank
+    gradients is the gradient of the mean over all anchors when local batches are equal, which
+    ``DistributedSampler`` with ``drop_last`` guarantees (see the module docstring).
+    """
+    if world_size() == 1:
+        return x, 0
+    local_n = torch.tensor([x.shape[0]], dtype=torch.int64, device=x.device)
+    sizes = [torch.zeros_like(local_n) for _ in range(world_size())]
+    dist.all_gather(sizes, local_n)
+    offset = int(sum(int(s.item()) for s in sizes[:rank()]))
+    return gather_batch(x), offset

@@ -20,7 +20,7 @@ from selfsup.evaluation.health import embedding_std, rankme
 from selfsup.evaluation.metric_names import parse_eval_metric_name
 from selfsup.evaluation.protocol import (cross_validated_metric, evaluate_embeddings, objective_only,
                                         pool_by_series)
-from selfsup.methods import METHODS, MethodParams, ProjectorSpec, SSLMethod
+from selfsup.methods import METHODS, DataShape, MethodParams, PretextBatch, ProjectorSpec, SSLMethod
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -31,10 +31,48 @@ class CollapseError(RuntimeError):
     """The embeddings collapsed (every input maps to nearly the same vector)."""
 
 
-def build_method(spec: SweepSpec, shared: TrialParams, own: MethodParams, n_channels: int) -> SSLMethod:
-    backbone = build_backbone(shared.backbone, in_channels=n_channels)
+def build_method(spec: SweepSpec, shared: TrialParams, own: MethodParams, data: DataShape) -> SSLMethod:
+    backbone = build_backbone(shared.backbone, in_channels=data.n_channels)
     projector = ProjectorSpec(shared.projector_dim, shared.projector_layers, shared.projector_hidden_dim)
-    return METHODS.get(spec.method)(backbone, projector, own)
+    return METHODS.get(spec.method)(backbone, projector, own, data)
+
+
+def data_shape(data: PreparedData) -> DataShape:
+    return DataShape(n_channels=data.n_channels, window_length=data.train.x.shape[-1], n_classes=data.n_classes)
+
+
+def training_windows(method: type[SSLMethod], own: MethodParams, data: PreparedData, unit: str,
+                     seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """What a method trains on: the unlabelled pretext windows, or for a method with ``uses_labels`` the
+    labelled training windows of the ``label_fraction`` subset the probes use at that fraction (chosen per
+    series, or per window with ``evaluation.unit: window``)."""
+    if not method.uses_labels:
+        return data.pretext.x, None
+    from selfsup.data.splits import label_fraction_indices
+
+    fraction = own.label_fraction
+    if unit == "window":
+        chosen = label_fraction_indices(data.train.y, [fraction], seed)[fraction]
+        return data.train.x[chosen], data.train.y[chosen]
+    # The probes see series in pool_by_series order (sorted series index); pick the same series here.
+    series = np.unique(data.train.series_index)
+    chosen_series = series[label_fraction_indices(data.train_series_labels[series], [fraction], seed)[fraction]]
+    keep = np.isin(data.train.series_index, chosen_series)
+    return data.train.x[keep], data.train.y[keep]
+
+
+def check_method_fits_data(spec: SweepSpec, data: PreparedData) -> None:
+    """ValueError when a configuration the sweep can draw cannot work on this data (before Ray starts)."""
+    from selfsup.config import split_trial_params
+
+    method = METHODS.get(spec.method)
+    # Each searched dimension at each of its extremes, the others at their first extreme (low / first choice).
+    base = {**spec.default_params(), **{key: dim.extremes()[0] for key, dim in spec.search.items()}}
+    candidates = [base] + [{**base, key: value} for key, dim in spec.search.items() for value in dim.extremes()]
+    for values in candidates:
+        shared, own = split_trial_params(spec.method, values)
+        windows, _ = training_windows(method, own, data, spec.evaluation.unit, spec.seed)
+        method.check_pretext_size(own, len(windows), shared.batch_size)
 
 
 def build_optimizer(params: TrialParams, model: nn.Module) -> torch.optim.Optimizer:
@@ -61,10 +99,10 @@ def train_one_epoch(model: nn.Module, loader, augmenter: TimeSeriesAugmenter, op
     sums: dict[str, float] = {}
     steps = 0
     steps_per_epoch = max(len(loader), 1)
-    for step, (batch,) in enumerate(loader):
-        batch = batch.to(device, non_blocking=True)
-        views = augmenter.views(batch, n=method.n_views)  # augmentation runs batched on the device
-        output = model(views)
+    for step, tensors in enumerate(loader):
+        x, *labels = (t.to(device, non_blocking=True) for t in tensors)
+        # Augmentation runs batched on the device, inside the method, on what it chooses to augment.
+        output = model(PretextBatch(x, augmenter.views, labels[0] if labels else None))
         if not torch.isfinite(output.loss):
             raise NonFiniteLossError(f"loss became {output.loss.item()} at epoch {epoch + 1}, step {step + 1}")
         optimizer.zero_grad(set_to_none=True)

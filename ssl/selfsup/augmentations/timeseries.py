@@ -329,6 +329,12 @@ class TimeSeriesAugmenter:
             self._generators[device] = generator
         return self._generators[device]
 
+    def reseed(self, seed: int) -> None:
+        """Restart the stream from ``seed`` on every device (the trainer reseeds per epoch, so a trial resumed
+        from a checkpoint draws the same views as one that never stopped)."""
+        self.seed = seed
+        self._generators.clear()
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """One augmented view of the batch ``x`` (a new tensor, even when no augmentation is active)."""
         active = self.active

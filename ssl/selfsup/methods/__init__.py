@@ -1,5 +1,6 @@
 """SSL methods registered by name (see ``base.py`` for the interface). One import line per method."""
-from selfsup.methods.base import METHODS, MethodParams, ProjectorSpec, SSLMethod, StepOutput
-from selfsup.methods import barlow_twins, vicreg  # noqa: F401  (registration side effect)
+from selfsup.methods.base import METHODS, DataShape, MethodParams, PretextBatch, ProjectorSpec, SSLMethod, StepOutput
+from selfsup.methods import (barlow_twins, byol, moco, simclr, simsiam, supervised, triplet, vicreg,  # noqa: F401
+                             wmse)  # registration side effects
 
-__all__ = ["METHODS", "MethodParams", "ProjectorSpec", "SSLMethod", "StepOutput"]
+__all__ = ["METHODS", "DataShape", "MethodParams", "PretextBatch", "ProjectorSpec", "SSLMethod", "StepOutput"]

@@ -21,8 +21,8 @@ class BarlowTwinsParams(MethodParams):
 class BarlowTwins(SSLMethod):
     Params = BarlowTwinsParams
 
-    def __init__(self, backbone, projector, params: BarlowTwinsParams) -> None:
-        super().__init__(backbone, projector, params)
+    def __init__(self, backbone, projector, params: BarlowTwinsParams, data=None) -> None:
+        super().__init__(backbone, projector, params, data)
         # Statistics over the global batch (all DDP ranks), as the official all_reduce does.
         self.criterion = BarlowTwinsLoss(lambda_offdiag=params.lambda_offdiag, gather_distributed=True)
 

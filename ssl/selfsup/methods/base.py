@@ -1,14 +1,24 @@
-"""The one interface every SSL method implements: views -> embeddings -> loss (+ per-step hooks).
+"""The one interface every method implements: a batch of windows -> loss (+ per-step hooks).
 
-The shared base owns the backbone and the projector and the forward pass over the views (solo-learn's
-``BaseMethod`` idea); a method adds only its hyperparameters (``Params``) and its loss. Adding a method is
-one module in this package decorated with ``@METHODS.register("name")`` plus its import line in
-``methods/__init__.py``.
+The worker loop hands every method the same thing each step, a :class:`PretextBatch` (the raw windows, a
+way to draw augmented views of them, and labels for the methods that train on labels), and gets back a
+:class:`StepOutput`. What a method does with the batch is its own business:
+
+- joint-embedding methods (Barlow Twins, VICReg, SimCLR, W-MSE, triplet) draw ``n_views`` views, embed each
+  with backbone + projector (:meth:`SSLMethod.embed_views`) and implement only :meth:`SSLMethod.loss`;
+- methods with a predictor or a momentum target (BYOL, SimSiam, MoCo) override :meth:`SSLMethod.forward`;
+- methods that read the raw sequence (CPC, TNC, masked reconstruction) override ``forward`` and ignore
+  the views; the supervised baseline sets ``uses_labels`` and reads ``batch.labels``.
+
+The shared base owns the backbone and the projector (solo-learn's ``BaseMethod`` idea). State a method adds
+(target networks, queues) must be submodules or buffers, so it is part of ``state_dict()`` and therefore of
+every checkpoint. Adding a method is one module in this package decorated with ``@METHODS.register("name")``
+plus its import line in ``methods/__init__.py``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -33,6 +43,33 @@ class ProjectorSpec:
     hidden_dim: int | None = None
 
 
+@dataclass(frozen=True)
+class DataShape:
+    """What a method may need to know about the data when it is built (e.g. the class count of the supervised
+    baseline, the window length of a method that predicts along time)."""
+
+    n_channels: int
+    window_length: int
+    n_classes: int
+
+
+@dataclass
+class PretextBatch:
+    """One training step's input, the same for every method.
+
+    ``x``: (B, C, T) windows on the training device. ``augment(x, n)`` returns ``n`` independently augmented
+    views of any such tensor (the trial's augmentation pipeline and random stream). ``labels``: (B,) class
+    indices, only for methods with ``uses_labels`` (None otherwise).
+    """
+
+    x: torch.Tensor
+    augment: Callable[[torch.Tensor, int], list[torch.Tensor]]
+    labels: torch.Tensor | None = None
+
+    def views(self, n: int) -> list[torch.Tensor]:
+        return self.augment(self.x, n)
+
+
 @dataclass
 class StepOutput:
     loss: torch.Tensor
@@ -42,22 +79,40 @@ class StepOutput:
 class SSLMethod(nn.Module):
     Params: ClassVar[type[MethodParams]] = MethodParams
     n_views: ClassVar[int] = 2
+    # Trains on labelled downstream windows (the supervised baseline) instead of the unlabelled pretext ones.
+    uses_labels: ClassVar[bool] = False
 
-    def __init__(self, backbone: nn.Module, projector: ProjectorSpec, params: MethodParams) -> None:
+    def __init__(self, backbone: nn.Module, projector: ProjectorSpec, params: MethodParams,
+                 data: DataShape | None = None) -> None:
         super().__init__()
+        self.data_shape = data
         self.backbone = backbone
         self.projector = ProjectionHead(backbone.output_dim, projector.output_dim, projector.layers,
                                         projector.hidden_dim)
         self.params = params
 
-    def forward(self, views: list[torch.Tensor]) -> StepOutput:
+    def forward(self, batch: PretextBatch) -> StepOutput:
+        return self.loss(self.embed_views(batch.views(self.n_views)))
+
+    def embed_views(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Backbone + projector of each view, one pass per view (BatchNorm statistics per view), as the
+        official Barlow Twins, VICReg, BYOL and SimSiam code does."""
         if len(views) != self.n_views:
             raise ValueError(f"{type(self).__name__} expects {self.n_views} views, got {len(views)}")
-        embeddings = [self.projector(self.backbone(view)) for view in views]
-        return self.loss(embeddings)
+        return [self.projector(self.backbone(view)) for view in views]
 
     def loss(self, embeddings: list[torch.Tensor]) -> StepOutput:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} implements neither loss() nor forward()")
 
     def after_optimizer_step(self, progress: float) -> None:
         """Hook run after every optimiser step; ``progress`` in [0, 1] (e.g. an EMA momentum schedule)."""
+
+    @classmethod
+    def check_pretext_size(cls, params: MethodParams, n_windows: int, batch_size: int) -> None:
+        """Raise ValueError when ``params`` cannot work on ``n_windows`` training windows (e.g. a MoCo queue
+        larger than the data set). Called before a sweep starts; the default accepts anything."""
+
+    @classmethod
+    def constrains_data_size(cls) -> bool:
+        """Whether ``check_pretext_size`` is overridden (then the data is prepared before the sweep to check)."""
+        return cls.check_pretext_size.__func__ is not SSLMethod.check_pretext_size.__func__

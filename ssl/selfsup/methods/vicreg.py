@@ -21,8 +21,8 @@ class VICRegParams(MethodParams):
 class VICReg(SSLMethod):
     Params = VICRegParams
 
-    def __init__(self, backbone, projector, params: VICRegParams) -> None:
-        super().__init__(backbone, projector, params)
+    def __init__(self, backbone, projector, params: VICRegParams, data=None) -> None:
+        super().__init__(backbone, projector, params, data)
         # Variance and covariance over the global batch (all DDP ranks), as the official FullGatherLayer.
         self.criterion = VICRegLoss(params.sim_coeff, params.std_coeff, params.cov_coeff, gather_distributed=True)
 
