@@ -69,6 +69,8 @@ def describe(spec, stores) -> str:
                                                      if spec.scheduler.type == "asha" else ""),
               *([f"final      the best {spec.final.top_k} configuration(s) re-run with {spec.final.repeats} more "
                  f"training seed(s)"] if spec.final.repeats else []),
+              *(["baseline   the best trial of each backbone trained supervised from scratch at each label fraction"]
+                if spec.evaluation.supervised_baseline else []),
               f"mlflow     {stores.mlflow_uri}",
               f"optuna     {stores.optuna_url}"]
     return "\n".join(lines)

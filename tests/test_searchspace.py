@@ -52,6 +52,16 @@ def test_sampler_short_and_long_forms(tmp_path, monkeypatch):
     assert load_sweep(path).sampler.type == "random"
 
 
+def test_supervised_baseline_of_the_supervised_method_is_refused(tmp_path, capsys):
+    raw = yaml.safe_load((ROOT / "searchspaces" / "supervised.yaml").read_text())
+    raw["evaluation"]["supervised_baseline"] = True
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert tune.main([str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "supervised_baseline" in err and "'supervised' already trains on labels" in err and err.count("\n") == 1
+
+
 def test_barlow_has_the_reference_grid():
     spec = load_sweep(ROOT / "searchspaces" / "barlow.yaml")
     assert spec.search["backbone"].choices == ["conv1d", "gru"]

@@ -228,3 +228,45 @@ def test_tune_optuna_and_the_report_pick_the_same_best_trial_among_ties(tmp_path
     assert len({tuple(history) for history in losses.values()}) == 3, "other seeds train differently"
     table = pd.read_csv(home / "reports" / "e2e-ties" / "repeats.csv")
     assert table["seeds"].tolist() == [3] and " +/- " in table["test acc @ 100%"][0]
+
+
+def test_moco_sweep_with_supervised_baselines(tmp_path):
+    """A method with a momentum encoder and a queue, end to end, then the supervised baseline of its best trial
+    at each label fraction: tagged child runs, never told to Optuna, never selected, in the report's gain table."""
+    home = tmp_path / "home"
+    spec = yaml.safe_load((ROOT / "searchspaces" / "moco.yaml").read_text())
+    spec.update(name="e2e-moco", budget={"trials": 2, "epochs": 2, "max_concurrent": 2},
+                scheduler={"type": "fifo"},
+                search={"temperature": {"type": "float", "low": 0.1, "high": 0.3, "log": True}},
+                evaluation={"protocols": ["linear"], "label_fractions": [0.5, 1.0], "unit": "series",
+                            "supervised_baseline": True})
+    spec["fixed"]["queue_size"] = 64
+    path = tmp_path / "moco.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    run = _run(path, home)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    client, parent = _parent(home, "e2e-moco")
+    children = _children(home, parent.info.run_id)
+    trials = children[children["tags.sslsweep.role"] == "trial"]
+    baselines = children[children["tags.sslsweep.role"] == "supervised_baseline"]
+    assert len(trials) == 2 and set(trials["tags.sslsweep.method"]) == {"moco"}
+    best_run_id = parent.data.tags["sslsweep.best_run_id"]
+    assert best_run_id in set(trials["run_id"])
+    assert sorted(baselines["params.label_fraction"].astype(float)) == [0.5, 1.0]
+    assert set(baselines["tags.sslsweep.baseline_of"]) == {best_run_id}
+    assert set(baselines["tags.sslsweep.method"]) == {"supervised"} and set(baselines["status"]) == {"FINISHED"}
+    best = trials[trials["run_id"] == best_run_id].iloc[0]
+    assert set(baselines["params.lr"]) == {best["params.lr"]}  # the best trial's optimiser settings
+    assert "params.queue_size" not in baselines or baselines["params.queue_size"].isna().all()
+    assert parent.data.metrics["sweep/data_preparations"] == 1  # the baselines reuse the sweep's data
+
+    study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))
+    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
+    assert len(study.trials) == 2
+    gain = pd.read_csv(home / "reports" / "e2e-moco" / "pretraining_gain.csv")
+    assert gain["labels"].tolist() == ["50%", "100%"] and gain["supervised"].notna().all()
+    for _, row in gain.iterrows():
+        fraction = 0.5 if row["labels"] == "50%" else 1.0
+        baseline = baselines[baselines["params.label_fraction"].astype(float) == fraction].iloc[0]
+        assert row["supervised"] == pytest.approx(baseline[f"metrics.test/linear/acc/frac_{fraction}"])
+        assert row["pretrained"] == pytest.approx(best[f"metrics.test/linear/acc/frac_{fraction}"])

@@ -19,7 +19,8 @@ from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PATH
 
 from selfsup.config import SweepSpec
-from trainables.results import FAILED, PRUNED, REPEAT_OF_KEY, failure_reason, outcome, split_bookkeeping
+from trainables.results import (BASELINE_OF_KEY, FAILED, PRUNED, REPEAT_OF_KEY, failure_reason, outcome,
+                                split_bookkeeping)
 from trainables.selection import TRIAL_INDEX_TAG, creation_index
 
 STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
@@ -66,15 +67,19 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             "sslsweep.trial_id": trial.trial_id,
             TRIAL_INDEX_TAG: str(creation_index(trial.experiment_tag)),
             "sslsweep.backbone": str(trial.config.get("backbone", "")),
+            "sslsweep.role": "trial",
         }
         params, bookkeeping = split_bookkeeping(trial.config)
         if REPEAT_OF_KEY in bookkeeping:
             tags.update({"sslsweep.role": "repeat", "sslsweep.repeat_of": bookkeeping[REPEAT_OF_KEY]})
+        if BASELINE_OF_KEY in bookkeeping:
+            tags.update({"sslsweep.role": "supervised_baseline", "sslsweep.method": "supervised",
+                         "sslsweep.baseline_of": bookkeeping[BASELINE_OF_KEY]})
         run = self.mlflow_util.start_run(tags=tags, run_name=f"{self.tags['sslsweep.sweep']}-{trial.trial_id}")
         self._trial_runs[trial] = run.info.run_id
         self.mlflow_util.log_params(run_id=run.info.run_id, params_to_log={
             **params, **{key.removeprefix("sslsweep_"): value for key, value in bookkeeping.items()
-                         if key != REPEAT_OF_KEY}})
+                         if key not in (REPEAT_OF_KEY, BASELINE_OF_KEY)}})
 
     def log_trial_result(self, iteration: int, trial: Trial, result: dict[str, Any]) -> None:
         step = int(result.get("training_iteration", iteration))

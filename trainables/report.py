@@ -5,7 +5,10 @@
 - ``best_per_backbone``: the best finished trial of each backbone (selected on validation), with its test
   accuracy and macro-F1 at every label fraction, and the same backbone untrained beside it (Tables 3/4).
 - ``repeats`` (with ``final.repeats``): each re-run configuration's mean +/- std over training seeds.
-Both are written as Markdown and CSV to ``reports/<sweep-name>/`` and logged to the sweep's parent run.
+- ``pretraining_gain``: per backbone and label fraction, test accuracy of the backbone untrained, trained
+  supervised from scratch on the same labels (``evaluation.supervised_baseline``) and pretrained, and the
+  gains: what pretraining adds.
+All are written as Markdown and CSV to ``reports/<sweep-name>/`` and logged to the sweep's parent run.
 """
 from __future__ import annotations
 
@@ -52,10 +55,10 @@ def report_protocol(spec: SweepSpec) -> str:
 
 def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports_dir: Path) -> Report:
     all_runs = best_first(child_runs(tracking_uri, parent_run_id), objective_column_of(spec), spec.objective.mode)
-    # Final repeats re-run chosen configurations with other seeds: they are not search trials.
-    is_repeat = (all_runs["tags.sslsweep.role"] == "repeat" if "tags.sslsweep.role" in all_runs
-                 else pd.Series(False, index=all_runs.index))
-    runs, repeats = all_runs[~is_repeat].reset_index(drop=True), all_runs[is_repeat]
+    # Final repeats and supervised baselines are not search trials: they never compete for best.
+    role = all_runs.get("tags.sslsweep.role", pd.Series("trial", index=all_runs.index)).fillna("trial")
+    runs = all_runs[role == "trial"].reset_index(drop=True)
+    repeats, baselines = all_runs[role == "repeat"], all_runs[role == "supervised_baseline"]
     protocol = report_protocol(spec)
     objective_column = objective_column_of(spec)
 
@@ -94,6 +97,11 @@ def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports
          f"{spec.name}: best trial per backbone, selected on {spec.objective.metric}; test scores, and the same "
          f"backbone untrained"),
     ]
+    if best_run_id is not None:
+        tables.append(("pretraining_gain", pretraining_gain_table(spec, finished, baselines, protocol),
+                       f"{spec.name}: what pretraining adds: test accuracy ({protocol} probe) of the best trial's "
+                       f"backbone untrained, trained supervised on the same labels, and pretrained with "
+                       f"{spec.method}"))
     if len(repeats):
         tables.append(("repeats", repeats_table(spec, runs, repeats, protocol),
                        f"{spec.name}: the best configurations over training seeds (the search trial and its final "
@@ -127,6 +135,35 @@ def repeats_table(spec: SweepSpec, runs: pd.DataFrame, repeats: pd.DataFrame, pr
                 row[f"test {metric} @ {_percent(fraction)}"] = _mean_std(members.get(column))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def pretraining_gain_table(spec: SweepSpec, finished: pd.DataFrame, baselines: pd.DataFrame,
+                           protocol: str) -> pd.DataFrame:
+    """One row per backbone (its best finished trial) and label fraction: untrained, supervised, pretrained
+    test accuracy and the pretrained backbone's gain over each (blank where not measured)."""
+    rows = []
+    for backbone, group in finished.groupby("params.backbone", sort=True):
+        best = group.iloc[0]
+        mine = baselines[baselines["tags.sslsweep.baseline_of"] == best["run_id"]] if len(baselines) else baselines
+        for fraction in spec.evaluation.label_fractions:
+            test = eval_metric_name("test", protocol, "acc", fraction)
+            pretrained = best.get(f"metrics.{test}")
+            untrained = best.get(f"metrics.random_init/{test}")
+            supervised = None
+            if len(mine):
+                at_fraction = mine[pd.to_numeric(mine["params.label_fraction"]).sub(fraction).abs() < 1e-9]
+                at_fraction = at_fraction[at_fraction["tags.sslsweep.outcome"] == FINISHED]
+                scores = at_fraction.get(f"metrics.{test}", pd.Series(dtype=float)).dropna()
+                supervised = scores.iloc[0] if len(scores) else None
+            rows.append({"method": spec.method, "backbone": backbone, "labels": _percent(fraction),
+                         "untrained": untrained, "supervised": supervised, "pretrained": pretrained,
+                         "gain over untrained": _difference(pretrained, untrained),
+                         "gain over supervised": _difference(pretrained, supervised)})
+    return pd.DataFrame(rows)
+
+
+def _difference(a, b):
+    return a - b if a is not None and b is not None and a == a and b == b else None
 
 
 def _mean_std(values) -> str:

@@ -20,7 +20,9 @@ FINISHED, PRUNED, FAILED = "finished", "pruned", "failed"
 TRIAL_NUMBER_KEY = "sslsweep_trial_number"     # Optuna's trial number: the tie-break (selection.py)
 TRAINING_SEED_KEY = "sslsweep_training_seed"   # seeds initialisation, views and shuffling (final repeats)
 REPEAT_OF_KEY = "sslsweep_repeat_of"           # the MLflow run id of the trial a final repeat re-runs
-BOOKKEEPING_KEYS = (TRIAL_NUMBER_KEY, TRAINING_SEED_KEY, REPEAT_OF_KEY)
+BASELINE_OF_KEY = "sslsweep_baseline_of"       # the MLflow run id of the trial a supervised baseline matches
+BOOKKEEPING_KEYS = (TRIAL_NUMBER_KEY, TRAINING_SEED_KEY, REPEAT_OF_KEY, BASELINE_OF_KEY)
+# MLflow tag sslsweep.role: "sweep" (the parent run), "trial", "repeat", "supervised_baseline".
 
 
 def split_bookkeeping(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

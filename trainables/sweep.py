@@ -15,12 +15,12 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
-from selfsup.config import SweepSpec
+from selfsup.config import SweepSpec, TrialParams
 from trainables.data_cache import start_data_cache
 from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, start_parent_run
 from trainables.optuna_search import PruningAwareOptunaSearch
 from trainables.report import Report, build_report, child_runs, objective_column_of
-from trainables.results import FINISHED, REPEAT_OF_KEY, TRAINING_SEED_KEY, split_bookkeeping
+from trainables.results import BASELINE_OF_KEY, FINISHED, REPEAT_OF_KEY, TRAINING_SEED_KEY, split_bookkeeping
 from trainables.selection import best_first
 from trainables.stores import Stores
 from trainables.trial import make_trainable, trial_resources
@@ -95,6 +95,9 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> SweepOutcome:
                          num_samples=spec.budget.trials).fit()
         if spec.final.repeats:
             _run_final_repeats(spec, trainable, study_name, stores, callback, concurrency, parent_run_id, results)
+        if spec.evaluation.supervised_baseline:
+            _run_supervised_baselines(spec, study_name, stores, callback, concurrency, parent_run_id, results,
+                                      data_cache)
         data_preparations = ray.get(data_cache.preparations.remote())
         MlflowClient(stores.mlflow_uri).log_metric(parent_run_id, "sweep/data_preparations", data_preparations)
         report = build_report(spec, stores.mlflow_uri, parent_run_id, stores.reports_dir)
@@ -142,6 +145,30 @@ def _run_final_repeats(spec: SweepSpec, trainable, study_name: str, stores: Stor
                search_alg=BasicVariantGenerator(points_to_evaluate=points), scheduler=FIFOScheduler(),
                # Tune only lets points set keys the space has: every point sets every key of the first.
                num_samples=len(points), param_space=points[0]).fit()
+
+
+def _run_supervised_baselines(spec: SweepSpec, study_name: str, stores: Stores, callback, concurrency: int,
+                              parent_run_id: str, results: tune.ResultGrid, data_cache) -> None:
+    """``evaluation.supervised_baseline``: for the best finished trial of each backbone and each label fraction
+    of the evaluation, the same backbone trained from scratch with cross-entropy on that fraction's labels
+    (its optimiser, learning rate, batch and augmentations), tagged ``sslsweep.role = supervised_baseline``
+    and ``sslsweep.baseline_of = <run id>``; the report sets them beside the pretrained backbone."""
+    runs = best_first(child_runs(stores.mlflow_uri, parent_run_id), objective_column_of(spec), spec.objective.mode)
+    if not len(runs):
+        return
+    finished = runs[(runs["tags.sslsweep.outcome"] == FINISHED) & (runs["tags.sslsweep.role"] == "trial")]
+    best_per_backbone = finished.groupby("params.backbone", sort=True).head(1)
+    configs = {result.metrics["trial_id"]: result.config for result in results if result.metrics}
+    shared_keys = set(TrialParams.model_fields)
+    points = [{**{k: v for k, v in split_bookkeeping(configs[run["tags.sslsweep.trial_id"]])[0].items()
+                  if k in shared_keys},
+               "label_fraction": fraction, BASELINE_OF_KEY: run["run_id"]}
+              for _, run in best_per_backbone.iterrows() for fraction in spec.evaluation.label_fractions]
+    if points:
+        baseline = spec.supervised_baseline_spec()
+        _tuner(baseline, make_trainable(baseline, stores.ray_storage, data_cache), f"{study_name}-supervised",
+               stores, callback, concurrency, search_alg=BasicVariantGenerator(points_to_evaluate=points),
+               scheduler=FIFOScheduler(), num_samples=len(points), param_space=points[0]).fit()
 
 
 def _log_best_backbone(tracking_uri: str, parent_run_id: str, best_run_id: str, report: Report) -> None:

@@ -88,6 +88,9 @@ class EvaluationSpec(_Strict):
     # cv/... objectives: stratified k-fold cross-validation over train + validation, repeated with new seeds.
     cv_folds: int = Field(5, ge=2)
     cv_repeats: int = Field(3, ge=1)
+    # After the search: the best trial of each backbone trained supervised from scratch (same backbone,
+    # optimiser, batch and augmentations) on each label fraction, scored with the same probes.
+    supervised_baseline: bool = False
 
     @field_validator("label_fractions")
     @classmethod
@@ -323,6 +326,13 @@ class SweepSpec(_Strict):
         self._check_objective()
         return self
 
+    @model_validator(mode="after")
+    def _baseline_needs_an_ssl_method(self) -> "SweepSpec":
+        if self.evaluation.supervised_baseline and METHODS.get(self.method).uses_labels:
+            raise ValueError(f"evaluation.supervised_baseline compares an SSL method with supervised training; "
+                             f"method '{self.method}' already trains on labels")
+        return self
+
     def _check_objective(self) -> None:
         metric = self.objective.metric
         if metric in HEALTH_METRICS or metric in TRAINING_METRICS:
@@ -351,6 +361,13 @@ class SweepSpec(_Strict):
         shared, own = split_trial_params(self.method, self.fixed)
         values = {**shared.model_dump(), **own.model_dump()}
         return {k: v for k, v in values.items() if k not in self.search}
+
+    def supervised_baseline_spec(self) -> "SweepSpec":
+        """This sweep with the supervised baseline as its method: same data, evaluation and budget."""
+        return SweepSpec.model_validate({
+            **self.model_dump(mode="json"), "method": "supervised", "search": {}, "fixed": {},
+            "evaluation": {**self.evaluation.model_dump(mode="json"), "supervised_baseline": False},
+            "final": FinalSpec().model_dump()})
 
     def optuna_space(self) -> dict[str, Any]:
         return {key: dimension.optuna_distribution() for key, dimension in self.search.items()}
