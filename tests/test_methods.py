@@ -171,3 +171,21 @@ def test_per_epoch_cross_validated_objective_uses_train_and_validation_never_tes
     data.test.x[:] = 0.0  # test windows are never read for selection
     again = validation_metrics(backbone, data, spec, torch.device("cpu"), [spec.objective.metric])
     assert again[spec.objective.metric] == value
+
+
+@pytest.mark.parametrize("backbone", ["conv1d", "gru"])
+@pytest.mark.parametrize("method", METHODS.names())
+def test_every_method_trains_a_step_with_both_time_series_backbones(method, backbone):
+    torch.manual_seed(0)
+    cls = METHODS.get(method)
+    model = cls(build_backbone(backbone, 3), ProjectorSpec(TOY_PROJECTOR_DIM.get(method, 32), 2),
+                cls.Params(**TOY_PARAMS.get(method, {})), DataShape(3, 40, 4))
+    augmenter = TimeSeriesAugmenter({"jitter": 0.1, "crop_resize": 0.3}, seed=0)
+    x = torch.as_tensor(_toy_windows(n=32))
+    labels = torch.arange(32) % 4 if cls.uses_labels else None
+    output = model(PretextBatch(x, augmenter.views, labels))
+    output.loss.backward()
+    model.after_optimizer_step(0.1)
+    assert torch.isfinite(output.loss)
+    trained = [p for p in model.backbone.parameters() if p.requires_grad]
+    assert trained and all(p.grad is not None and torch.isfinite(p.grad).all() for p in trained)
