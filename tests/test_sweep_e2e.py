@@ -237,7 +237,8 @@ def test_moco_sweep_with_supervised_baselines(tmp_path):
     spec = yaml.safe_load((ROOT / "searchspaces" / "moco.yaml").read_text())
     spec.update(name="e2e-moco", budget={"trials": 2, "epochs": 2, "max_concurrent": 2},
                 scheduler={"type": "fifo"},
-                search={"temperature": {"type": "float", "low": 0.1, "high": 0.3, "log": True}},
+                search={"temperature": {"type": "float", "low": 0.1, "high": 0.3, "log": True},
+                        "window_length": {"type": "categorical", "choices": [40, 50]}},
                 evaluation={"protocols": ["linear"], "label_fractions": [0.5, 1.0], "unit": "series",
                             "supervised_baseline": True})
     spec["fixed"]["queue_size"] = 64
@@ -258,7 +259,9 @@ def test_moco_sweep_with_supervised_baselines(tmp_path):
     best = trials[trials["run_id"] == best_run_id].iloc[0]
     assert set(baselines["params.lr"]) == {best["params.lr"]}  # the best trial's optimiser settings
     assert "params.queue_size" not in baselines or baselines["params.queue_size"].isna().all()
-    assert parent.data.metrics["sweep/data_preparations"] == 1  # the baselines reuse the sweep's data
+    # Data is prepared once per distinct searched window length; the baselines reuse their trial's.
+    assert set(baselines["params.window_length"]) == {best["params.window_length"]}
+    assert parent.data.metrics["sweep/data_preparations"] == trials["params.window_length"].nunique()
 
     study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")

@@ -20,13 +20,14 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from selfsup.config import SweepSpec
 
 
-def data_request(spec: SweepSpec) -> str:
-    """The cache key: everything ``prepare_data`` depends on, as canonical JSON."""
+def data_request(spec: SweepSpec, window_length: int | None = None) -> str:
+    """The cache key: everything ``prepare_data`` depends on, as canonical JSON (``window_length``: a trial's
+    searched input size, else the sweep's)."""
     data = spec.data
     return json.dumps({
         "pretext": data.pretext.model_dump(mode="json"),
         "downstream": data.downstream.model_dump(mode="json"),
-        "window_length": data.window.length,
+        "window_length": window_length or data.window.length,
         "window_overlap": data.window.overlap,
         "validation_fraction": data.validation_fraction,
         "seed": spec.seed,
@@ -61,6 +62,6 @@ def start_data_cache() -> Any:
     return PreparedDataCache.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
 
 
-def fetch_prepared_data(cache, spec: SweepSpec) -> ray.ObjectRef:
+def fetch_prepared_data(cache, spec: SweepSpec, window_length: int | None = None) -> ray.ObjectRef:
     """The object-store reference to the prepared data of this sweep (prepared by the first caller)."""
-    return ray.get(cache.get.remote(data_request(spec)))[0]
+    return ray.get(cache.get.remote(data_request(spec, window_length)))[0]

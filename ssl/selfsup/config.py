@@ -253,6 +253,9 @@ class TrialParams(_Strict):
     projector_dim: int = Field(512, ge=1)
     projector_hidden_dim: int | None = Field(None, ge=1)
     projector_layers: int = Field(2, ge=1)
+    # The input size: windows of this many steps instead of data.window.length (searchable: the reference
+    # reports searched input size; each distinct length is prepared once per sweep).
+    window_length: int | None = Field(None, ge=4)
     # Augmentation strengths (0 switches one off); ranges are checked by the augmentations module.
     aug_jitter: float = 0.1
     aug_scaling: float = 0.1
