@@ -4,13 +4,12 @@ shared MoCo queue, shuffle BN that gives every rank its own keys back)."""
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
+from gloo_processes import run_on_gloo_ranks
 from selfsup.losses import NTXentLoss, info_nce_with_queue, negative_cosine
 
 TOL = 1e-10
@@ -141,22 +140,13 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str, z_a_full, z
 
 
 def test_ddp_gathered_negatives_and_shared_queue(tmp_path):
-    if not (dist.is_available() and dist.is_gloo_available()):
-        pytest.skip("torch.distributed gloo backend is not available")
     from selfsup.backbones import build_backbone
     from selfsup.methods import METHODS, ProjectorSpec
 
     z_a_full, z_b_full = _views(7, n=8)
     x_full = torch.randn(8, 3, 20, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    ctx = mp.spawn(_ddp_worker, args=(WORLD, str(tmp_path / "init"), str(tmp_path), z_a_full, z_b_full, x_full),
-                   nprocs=WORLD, join=False)
-    deadline = time.monotonic() + 60.0
-    while not ctx.join(timeout=1.0):
-        if time.monotonic() > deadline:
-            for process in ctx.processes:
-                if process.is_alive():
-                    process.terminate()
-            pytest.fail("two-process gloo test did not finish within 60 s")
+    run_on_gloo_ranks(_ddp_worker, (WORLD, str(tmp_path / "init"), str(tmp_path), z_a_full, z_b_full, x_full),
+                      world=WORLD, timeout_s=60.0)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
     # NT-Xent: the mean of the rank losses is the single-process loss on the concatenated batch, and the

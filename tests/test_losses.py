@@ -3,15 +3,15 @@ global-batch statistics / gradients under a real two-process gloo group."""
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
+from gloo_processes import run_on_gloo_ranks
 from selfsup import distributed
-from selfsup.losses import BarlowTwinsLoss, VICRegLoss, off_diagonal
+from selfsup.losses import (BarlowTwinsLoss, MarginContrastiveLoss, NTXentLoss, TripletLoss, VICRegLoss,
+                            off_diagonal)
 
 N, D = 8, 5
 TOL = 1e-10
@@ -215,9 +215,13 @@ def test_vicreg_identical_whitened_views_give_zero_loss():
     assert terms["covariance"].item() < 1e-25
 
 
-@pytest.mark.parametrize("criterion", [BarlowTwinsLoss(), VICRegLoss()], ids=["barlow", "vicreg"])
+TWO_VIEW_LOSSES = [BarlowTwinsLoss(), VICRegLoss(), NTXentLoss(), TripletLoss(), MarginContrastiveLoss()]
+TWO_VIEW_IDS = ["barlow", "vicreg", "nt_xent", "triplet", "margin_contrastive"]
+
+
+@pytest.mark.parametrize("criterion", TWO_VIEW_LOSSES, ids=TWO_VIEW_IDS)
 def test_shape_mismatch_raises(criterion):
-    with pytest.raises(ValueError, match=r"\(8, 5\).*\(8, 4\)"):
+    with pytest.raises(ValueError, match=rf"{type(criterion).__name__}.*\(8, 5\).*\(8, 4\)"):
         criterion(torch.zeros(8, 5), torch.zeros(8, 4))
     with pytest.raises(ValueError, match=r"\(8, 5\).*\(7, 5\)"):
         criterion(torch.zeros(8, 5), torch.zeros(7, 5))
@@ -225,7 +229,7 @@ def test_shape_mismatch_raises(criterion):
         criterion(torch.zeros(8), torch.zeros(8))
 
 
-@pytest.mark.parametrize("criterion", [BarlowTwinsLoss(), VICRegLoss()], ids=["barlow", "vicreg"])
+@pytest.mark.parametrize("criterion", TWO_VIEW_LOSSES, ids=TWO_VIEW_IDS)
 def test_single_sample_raises(criterion):
     with pytest.raises(ValueError, match="at least 2"):
         criterion(torch.randn(1, D), torch.randn(1, D))
@@ -295,19 +299,10 @@ def _full_batch(loss_fn, z_a_full, z_b_full):
 
 
 def test_ddp_global_batch_statistics_and_gradients(tmp_path):
-    if not (dist.is_available() and dist.is_gloo_available()):
-        pytest.skip("torch.distributed gloo backend is not available")
     z_a_full, z_b_full = _views(11)
 
-    ctx = mp.spawn(_ddp_worker, args=(WORLD, str(tmp_path / "init"), str(tmp_path), z_a_full, z_b_full),
-                   nprocs=WORLD, join=False)
-    deadline = time.monotonic() + 50.0
-    while not ctx.join(timeout=1.0):  # re-raises a worker's exception
-        if time.monotonic() > deadline:
-            for p in ctx.processes:
-                if p.is_alive():
-                    p.terminate()
-            pytest.fail("two-process gloo test did not finish within 50 s")
+    run_on_gloo_ranks(_ddp_worker, (WORLD, str(tmp_path / "init"), str(tmp_path), z_a_full, z_b_full),
+                      world=WORLD, timeout_s=50.0)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
     for r, res in enumerate(ranks):

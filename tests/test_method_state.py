@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from gloo_processes import run_on_gloo_ranks
 from selfsup.backbones import build_backbone
 from selfsup.config import load_sweep
 from selfsup.data import prepare_data
@@ -197,12 +198,11 @@ class LocalContext(TrialContext):
         yield str(self.resume_from) if self.resume_from else None
 
 
-@pytest.mark.parametrize("method,params", [("byol", {"base_momentum": 0.9}), ("moco", {"queue_size": 32}),
-                                           ("barlow_twins", {})])
-def test_resumed_trial_equals_an_uninterrupted_one(tmp_path, method, params):
+def _small_trial_config(tmp_path: Path, method: str, params: dict, epochs: int, checkpoint_every: int) -> dict:
+    """``run_trial_loop``'s config for one small configuration on BasicMotions (kNN objective, no random init)."""
     raw = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
     raw.update(method=method, search={}, fixed={"batch_size": 16, "projector_dim": 32, **params},
-               budget={"trials": 1, "epochs": 4, "checkpoint_every": 2},
+               budget={"trials": 1, "epochs": epochs, "checkpoint_every": checkpoint_every},
                evaluation={"protocols": ["knn"], "label_fractions": [1.0], "compare_random_init": False},
                objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"})
     path = tmp_path / "spec.yaml"
@@ -210,7 +210,13 @@ def test_resumed_trial_equals_an_uninterrupted_one(tmp_path, method, params):
     spec = load_sweep(path)
     data = prepare_data(spec.data.pretext, spec.data.downstream, spec.data.window.length, spec.data.window.overlap,
                         spec.data.validation_fraction, spec.seed)
-    config = {"sweep": spec.model_dump(mode="json"), "params": spec.default_params(), "data": data}
+    return {"sweep": spec.model_dump(mode="json"), "params": spec.default_params(), "data": data}
+
+
+@pytest.mark.parametrize("method,params", [("byol", {"base_momentum": 0.9}), ("moco", {"queue_size": 32}),
+                                           ("barlow_twins", {})])
+def test_resumed_trial_equals_an_uninterrupted_one(tmp_path, method, params):
+    config = _small_trial_config(tmp_path, method, params, epochs=4, checkpoint_every=2)
 
     straight = LocalContext(tmp_path / "straight")
     run_trial_loop(config, straight)
@@ -276,30 +282,9 @@ def _two_rank_worker(rank: int, init_file: str, store: str, config: dict) -> Non
 def test_two_gloo_ranks_train_one_model(tmp_path, method, params):
     """Ray Train's DDP path on two CPU processes: the method's collectives (gathered negatives, MoCo's shuffle
     BN and shared queue) run, both ranks report the same mean loss, and rank 0's checkpoint holds the state."""
-    import time
-
-    import torch.multiprocessing as mp
-
-    raw = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
-    raw.update(method=method, search={}, fixed={"batch_size": 16, "projector_dim": 32, **params},
-               budget={"trials": 1, "epochs": 2, "checkpoint_every": 1},
-               evaluation={"protocols": ["knn"], "label_fractions": [1.0], "compare_random_init": False},
-               objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"})
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    spec = load_sweep(path)
-    data = prepare_data(spec.data.pretext, spec.data.downstream, spec.data.window.length, spec.data.window.overlap,
-                        spec.data.validation_fraction, spec.seed)
-    config = {"sweep": spec.model_dump(mode="json"), "params": spec.default_params(), "data": data}
-    ctx = mp.spawn(_two_rank_worker, args=(str(tmp_path / "init"), str(tmp_path / "store"), config), nprocs=2,
-                   join=False)
-    deadline = time.monotonic() + 120.0
-    while not ctx.join(timeout=1.0):
-        if time.monotonic() > deadline:
-            for process in ctx.processes:
-                if process.is_alive():
-                    process.terminate()
-            pytest.fail("two-rank training did not finish within 120 s")
+    config = _small_trial_config(tmp_path, method, params, epochs=2, checkpoint_every=1)
+    run_on_gloo_ranks(_two_rank_worker, (str(tmp_path / "init"), str(tmp_path / "store"), config),
+                      world=2, timeout_s=120.0)
     reports = [torch.load(tmp_path / "store" / f"rank{r}_final.pt", weights_only=False)["reports"] for r in (0, 1)]
     losses = [r["train/loss"] for r in reports[0]]
     assert len(losses) == 2 and all(np.isfinite(losses))

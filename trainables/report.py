@@ -20,7 +20,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from selfsup.config import SweepSpec
-from selfsup.evaluation.metric_names import eval_metric_name, format_fraction, parse_eval_metric_name
+from selfsup.evaluation.metric_names import eval_metric_name, parse_eval_metric_name
 from trainables.results import FINISHED
 from trainables.selection import best_first
 
