@@ -369,7 +369,9 @@ class SweepSpec(_Strict):
         """This sweep with the supervised baseline as its method: same data, evaluation and budget."""
         return SweepSpec.model_validate({
             **self.model_dump(mode="json"), "method": "supervised", "search": {}, "fixed": {},
-            "evaluation": {**self.evaluation.model_dump(mode="json"), "supervised_baseline": False},
+            # The untrained backbone is already scored in the SSL trial it is matched with.
+            "evaluation": {**self.evaluation.model_dump(mode="json"), "supervised_baseline": False,
+                           "compare_random_init": False},
             "final": FinalSpec().model_dump()})
 
     def optuna_space(self) -> dict[str, Any]:
