@@ -27,13 +27,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "ssl"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+YAML_NAME = {"barlow_twins": "barlow"}  # searchspaces/<name>.yaml where it differs from the method's name
 SSL_METHODS = ["barlow_twins", "vicreg", "simclr", "byol", "simsiam", "moco", "wmse", "triplet", "margin_contrastive"]
 
 
 def compare(method: str, dataset: str, trials: int | None, epochs: int | None) -> tuple[pd.DataFrame, float]:
     from trial_overhead import _sweep
 
-    raw = yaml.safe_load((ROOT / "searchspaces" / f"{method}.yaml").read_text())
+    raw = yaml.safe_load((ROOT / "searchspaces" / f"{YAML_NAME.get(method, method)}.yaml").read_text())
     raw["name"] = f"compare-{method}"
     raw["data"]["pretext"] = raw["data"]["downstream"] = {"source": "aeon", "name": dataset}
     raw["evaluation"] = {**raw.get("evaluation", {}), "protocols": ["linear"], "label_fractions": [0.1, 1.0],
