@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         check_data(spec.data.pretext, spec.data.downstream)
-        check_method_fits_data(spec)
+        check_configurations_fit_data(spec)
     except ValueError as error:  # DataError, or a configuration the method cannot run on this data (MoCo's queue)
         return fail(f"{args.searchspace}: {error}")
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if outcome.report.best_run_id else EXIT_NO_TRIAL_FINISHED
 
 
-def check_method_fits_data(spec) -> None:
+def check_configurations_fit_data(spec) -> None:
     """Prepare the data before Ray starts, only for a method that constrains its size (``SSLMethod``)."""
     import json
 

@@ -134,17 +134,12 @@ def _run_final_repeats(spec: SweepSpec, trainable, study_name: str, stores: Stor
     """``final.repeats``: the ``final.top_k`` best finished trials (selection.py's rule, read from MLflow) run
     again with training seeds seed+1, seed+2, ...: new trials of the same sweep, tagged ``sslsweep.role =
     repeat`` and ``sslsweep.repeat_of = <run id>``, each for the full budget, not told to Optuna."""
-    runs = best_first(child_runs(stores.mlflow_uri, parent_run_id), objective_column_of(spec), spec.objective.mode)
-    finished = runs[runs["tags.sslsweep.outcome"] == FINISHED].head(spec.final.top_k) if len(runs) else runs
-    configs = {result.metrics["trial_id"]: result.config for result in results if result.metrics}
-    points = [{**split_bookkeeping(configs[run["tags.sslsweep.trial_id"]])[0],
-               TRAINING_SEED_KEY: spec.seed + repeat, REPEAT_OF_KEY: run["run_id"]}
-              for _, run in finished.iterrows() for repeat in range(1, spec.final.repeats + 1)]
-    if points:
-        _tuner(spec, trainable, f"{study_name}-repeats", stores, callback, concurrency,
-               search_alg=BasicVariantGenerator(points_to_evaluate=points), scheduler=FIFOScheduler(),
-               # Tune only lets points set keys the space has: every point sets every key of the first.
-               num_samples=len(points), param_space=points[0]).fit()
+    best = _finished_search_trials(spec, stores, parent_run_id).head(spec.final.top_k)
+    params = _trial_params(results)
+    points = [{**params[run["tags.sslsweep.trial_id"]], TRAINING_SEED_KEY: spec.seed + repeat,
+               REPEAT_OF_KEY: run["run_id"]}
+              for _, run in best.iterrows() for repeat in range(1, spec.final.repeats + 1)]
+    _run_points(spec, trainable, f"{study_name}-repeats", stores, callback, concurrency, points)
 
 
 def _run_supervised_baselines(spec: SweepSpec, study_name: str, stores: Stores, callback, concurrency: int,
@@ -153,22 +148,39 @@ def _run_supervised_baselines(spec: SweepSpec, study_name: str, stores: Stores, 
     of the evaluation, the same backbone trained from scratch with cross-entropy on that fraction's labels
     (its optimiser, learning rate, batch and augmentations), tagged ``sslsweep.role = supervised_baseline``
     and ``sslsweep.baseline_of = <run id>``; the report sets them beside the pretrained backbone."""
-    runs = best_first(child_runs(stores.mlflow_uri, parent_run_id), objective_column_of(spec), spec.objective.mode)
-    if not len(runs):
-        return
-    finished = runs[(runs["tags.sslsweep.outcome"] == FINISHED) & (runs["tags.sslsweep.role"] == "trial")]
+    finished = _finished_search_trials(spec, stores, parent_run_id)
     best_per_backbone = finished.groupby("params.backbone", sort=True).head(1)
-    configs = {result.metrics["trial_id"]: result.config for result in results if result.metrics}
+    params = _trial_params(results)
     shared_keys = set(TrialParams.model_fields)
-    points = [{**{k: v for k, v in split_bookkeeping(configs[run["tags.sslsweep.trial_id"]])[0].items()
-                  if k in shared_keys},
+    points = [{**{k: v for k, v in params[run["tags.sslsweep.trial_id"]].items() if k in shared_keys},
                "label_fraction": fraction, BASELINE_OF_KEY: run["run_id"]}
               for _, run in best_per_backbone.iterrows() for fraction in spec.evaluation.label_fractions]
+    baseline = spec.supervised_baseline_spec()
+    _run_points(baseline, make_trainable(baseline, stores.ray_storage, data_cache), f"{study_name}-supervised",
+                stores, callback, concurrency, points)
+
+
+def _finished_search_trials(spec: SweepSpec, stores: Stores, parent_run_id: str):
+    """The sweep's finished search trials (not repeats or baselines), best first (selection.py's rule)."""
+    runs = best_first(child_runs(stores.mlflow_uri, parent_run_id), objective_column_of(spec), spec.objective.mode)
+    if not len(runs):
+        return runs
+    return runs[(runs["tags.sslsweep.outcome"] == FINISHED) & (runs["tags.sslsweep.role"] == "trial")]
+
+
+def _trial_params(results: tune.ResultGrid) -> dict[str, dict]:
+    """Tune trial id -> the trial's hyperparameters (sslsweep's bookkeeping keys removed)."""
+    return {result.metrics["trial_id"]: split_bookkeeping(result.config)[0] for result in results if result.metrics}
+
+
+def _run_points(spec: SweepSpec, trainable, name: str, stores: Stores, callback, concurrency: int,
+                points: list[dict]) -> None:
+    """Run these exact configurations once each, after the search (FIFO, no searcher: not told to Optuna)."""
     if points:
-        baseline = spec.supervised_baseline_spec()
-        _tuner(baseline, make_trainable(baseline, stores.ray_storage, data_cache), f"{study_name}-supervised",
-               stores, callback, concurrency, search_alg=BasicVariantGenerator(points_to_evaluate=points),
-               scheduler=FIFOScheduler(), num_samples=len(points), param_space=points[0]).fit()
+        _tuner(spec, trainable, name, stores, callback, concurrency,
+               search_alg=BasicVariantGenerator(points_to_evaluate=points), scheduler=FIFOScheduler(),
+               # Tune only lets points set keys the space has: every point sets every key of the first.
+               num_samples=len(points), param_space=points[0]).fit()
 
 
 def _log_best_backbone(tracking_uri: str, parent_run_id: str, best_run_id: str, report: Report) -> None:

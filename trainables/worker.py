@@ -63,7 +63,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     augmenter = build_augmenter(shared, seed=seed + rank)
 
     windows, labels = training_windows(METHODS.get(spec.method), own, data, spec.evaluation.unit, spec.seed)
-    loader = context.prepare_loader(_training_loader(windows, labels, shared.batch_size, world, seed))
+    loader = context.prepare_loader(_training_loader(windows, labels, shared.batch_size, world))
     start_epoch = _restore(context, model, optimizer)
     epochs = spec.budget.epochs
     for epoch in range(start_epoch, epochs):
@@ -124,14 +124,14 @@ def _seed_epoch(loader, augmenter, seed: int, epoch: int, rank: int, world: int)
         loader.generator.manual_seed(seed * 1_000_003 + epoch)
 
 
-def _training_loader(windows: np.ndarray, labels: np.ndarray | None, batch_size: int, world: int, seed: int):
+def _training_loader(windows: np.ndarray, labels: np.ndarray | None, batch_size: int, world: int):
     per_worker = max(2, min(batch_size, len(windows) // world))
     # Copies: arrays from the object store are read-only, and the loader's tensors must own their memory.
     tensors = [torch.tensor(windows)] + ([torch.tensor(labels)] if labels is not None else [])
     dataset = torch.utils.data.TensorDataset(*tensors)
-    generator = torch.Generator().manual_seed(seed)
+    # The shuffling generator is seeded every epoch (_seed_epoch).
     return torch.utils.data.DataLoader(dataset, batch_size=per_worker, shuffle=True, drop_last=True,
-                                       generator=generator, pin_memory=torch.cuda.is_available())
+                                       generator=torch.Generator(), pin_memory=torch.cuda.is_available())
 
 
 def _mean_over_ranks(values: dict[str, float], device, world: int) -> dict[str, float]:

@@ -76,18 +76,7 @@ def gather_batch(x: torch.Tensor) -> torch.Tensor:
     zero-padded to the largest one, gathered with :class:`GatherLayer` and the padding is dropped again.
     Gradients follow the :class:`GatherLayer` convention (``world_size x`` the global-loss gradient).
     """
-    if world_size() == 1:
-        return x
-    local_n = torch.tensor([x.shape[0]], dtype=torch.int64, device=x.device)
-    sizes = [torch.zeros_like(local_n) for _ in range(world_size())]
-    dist.all_gather(sizes, local_n)
-    sizes = [int(s.item()) for s in sizes]
-    max_n = max(sizes)
-    if all(n == max_n for n in sizes):
-        return torch.cat(GatherLayer.apply(x), dim=0)
-    padded = torch.cat([x, x.new_zeros((max_n - x.shape[0], *x.shape[1:]))], dim=0)
-    pieces = GatherLayer.apply(padded)
-    return torch.cat([piece[:n] for piece, n in zip(pieces, sizes)], dim=0)
+    return gather_batch_with_offset(x)[0]
 
 
 def gather_batch_with_offset(x: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -104,5 +93,11 @@ def gather_batch_with_offset(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     local_n = torch.tensor([x.shape[0]], dtype=torch.int64, device=x.device)
     sizes = [torch.zeros_like(local_n) for _ in range(world_size())]
     dist.all_gather(sizes, local_n)
-    offset = int(sum(int(s.item()) for s in sizes[:rank()]))
-    return gather_batch(x), offset
+    sizes = [int(s.item()) for s in sizes]
+    offset = sum(sizes[:rank()])
+    max_n = max(sizes)
+    if all(n == max_n for n in sizes):
+        return torch.cat(GatherLayer.apply(x), dim=0), offset
+    padded = torch.cat([x, x.new_zeros((max_n - x.shape[0], *x.shape[1:]))], dim=0)
+    pieces = GatherLayer.apply(padded)
+    return torch.cat([piece[:n] for piece, n in zip(pieces, sizes)], dim=0), offset
