@@ -249,7 +249,7 @@ class DDPContext(LocalContext):
         self.rank, self.world_size = rank, 2
 
     def prepare_model(self, model):
-        return torch.nn.parallel.DistributedDataParallel(model)
+        return torch.nn.parallel.DistributedDataParallel(model, **model.ddp_options())
 
     def prepare_loader(self, loader):
         sampler = torch.utils.data.DistributedSampler(loader.dataset, num_replicas=2, rank=self.rank, shuffle=True)

@@ -90,7 +90,8 @@ class TrainWorkerContext(TrialContext):
             # BatchNorm over the global batch, as the official Barlow Twins / VICReg / SimSiam / BYOL code; torch's
             # SyncBatchNorm runs on GPUs only, so on CPU (gloo) each rank normalises its own slice.
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        return ray.train.torch.prepare_model(model)  # DDP across workers
+        # DDP across workers, with the method's own DDP options (e.g. parameters some steps leave unused).
+        return ray.train.torch.prepare_model(model, parallel_strategy_kwargs=model.ddp_options())
 
     def prepare_loader(self, loader: torch.utils.data.DataLoader) -> torch.utils.data.DataLoader:
         # A DistributedSampler per rank; batches stay on the CPU until the loop moves them.

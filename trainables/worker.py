@@ -22,7 +22,7 @@ from selfsup.config import SweepSpec, split_trial_params
 from selfsup.data.prepare import PreparedData
 from selfsup.evaluation.metric_names import eval_metric_name
 from selfsup.methods import METHODS
-from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, data_shape,
+from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, data_sample, data_shape,
                               evaluate_backbone, train_one_epoch, training_windows, unwrap, validation_metrics)
 from trainables.results import EPOCH, EVALUATION_DONE, FAILURE_REASON
 from trainables.selection import tie_broken
@@ -56,13 +56,14 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     if isinstance(data, ray.ObjectRef):  # the sweep's shared copy; tests and notebooks may pass the data itself
         data = ray.get(data)
 
+    windows, labels = training_windows(METHODS.get(spec.method), own, data, spec.evaluation.unit, spec.seed)
     method = build_method(spec, shared, own, data_shape(data))
     random_init_backbone = copy.deepcopy(method.backbone) if spec.evaluation.compare_random_init else None
+    method.initialise_from_data(data_sample(windows, seed))  # same sample on every rank, before DDP and restore
     model = context.prepare_model(method.to(device))
     optimizer = build_optimizer(shared, model)
     augmenter = build_augmenter(shared, seed=seed + rank)
 
-    windows, labels = training_windows(METHODS.get(spec.method), own, data, spec.evaluation.unit, spec.seed)
     loader = context.prepare_loader(_training_loader(windows, labels, shared.batch_size, world))
     start_epoch = _restore(context, model, optimizer)
     epochs = spec.budget.epochs

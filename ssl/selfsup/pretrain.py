@@ -21,6 +21,7 @@ from selfsup.evaluation.metric_names import parse_eval_metric_name
 from selfsup.evaluation.protocol import (cross_validated_metric, evaluate_embeddings, objective_only,
                                         pool_by_series)
 from selfsup.methods import METHODS, DataShape, MethodParams, PretextBatch, ProjectorSpec, SSLMethod
+from selfsup.methods.base import DATA_SAMPLE_SIZE
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -39,6 +40,12 @@ def build_method(spec: SweepSpec, shared: TrialParams, own: MethodParams, data: 
 
 def data_shape(data: PreparedData) -> DataShape:
     return DataShape(n_channels=data.n_channels, window_length=data.train.x.shape[-1], n_classes=data.n_classes)
+
+
+def data_sample(windows: np.ndarray, seed: int) -> torch.Tensor:
+    """Up to ``DATA_SAMPLE_SIZE`` training windows drawn with ``seed`` (``SSLMethod.initialise_from_data``)."""
+    chosen = torch.randperm(len(windows), generator=torch.Generator().manual_seed(seed))[:DATA_SAMPLE_SIZE]
+    return torch.tensor(windows[chosen.sort().values.numpy()])
 
 
 def training_windows(method: type[SSLMethod], own: MethodParams, data: PreparedData, unit: str,

@@ -76,19 +76,29 @@ class StepOutput:
     terms: dict[str, torch.Tensor] = field(default_factory=dict)  # logged as train/<term>
 
 
+# How many training windows ``SSLMethod.initialise_from_data`` receives at most.
+DATA_SAMPLE_SIZE = 1000
+
+
 class SSLMethod(nn.Module):
     Params: ClassVar[type[MethodParams]] = MethodParams
     n_views: ClassVar[int] = 2
     # Trains on labelled downstream windows (the supervised baseline) instead of the unlabelled pretext ones.
     uses_labels: ClassVar[bool] = False
+    # Whether the shared projection head is built (CPC, TNC, LFR and masked reconstruction have heads of their
+    # own; a projector nobody uses would only cost memory and break DDP, which expects every parameter used).
+    uses_projector: ClassVar[bool] = True
+    # Whether some steps leave parameters without gradients on purpose (e.g. LFR's predictor-only steps).
+    # DDP must then look for unused parameters after each backward pass, which costs a graph traversal.
+    skips_parameters_on_some_steps: ClassVar[bool] = False
 
     def __init__(self, backbone: nn.Module, projector: ProjectorSpec, params: MethodParams,
                  data: DataShape | None = None) -> None:
         super().__init__()
         self.data_shape = data
         self.backbone = backbone
-        self.projector = ProjectionHead(backbone.output_dim, projector.output_dim, projector.layers,
-                                        projector.hidden_dim)
+        self.projector = (ProjectionHead(backbone.output_dim, projector.output_dim, projector.layers,
+                                         projector.hidden_dim) if self.uses_projector else None)
         self.params = params
 
     def forward(self, batch: PretextBatch) -> StepOutput:
@@ -103,6 +113,15 @@ class SSLMethod(nn.Module):
 
     def loss(self, embeddings: list[torch.Tensor]) -> StepOutput:
         raise NotImplementedError(f"{type(self).__name__} implements neither loss() nor forward()")
+
+    def initialise_from_data(self, sample: torch.Tensor) -> None:
+        """Hook run once after construction, before any checkpoint is restored and before DDP wraps the model,
+        with ``sample``: up to ``DATA_SAMPLE_SIZE`` training windows (B, C, T) drawn with the trial's seed, the
+        same on every rank (e.g. LFR picks diverse random projectors on it). The default does nothing."""
+
+    def ddp_options(self) -> dict:
+        """Keyword arguments for ``DistributedDataParallel`` when this method trains on several workers."""
+        return {"find_unused_parameters": True} if self.skips_parameters_on_some_steps else {}
 
     def after_optimizer_step(self, progress: float) -> None:
         """Hook run after every optimiser step; ``progress`` in [0, 1] (e.g. an EMA momentum schedule)."""
