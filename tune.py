@@ -115,8 +115,8 @@ def check_configurations_fit_data(spec) -> None:
     from selfsup.pretrain import check_method_fits_data as check
     from trainables.data_cache import data_request
 
-    if METHODS.get(spec.method).constrains_data_size():
-        check(spec, prepare_data(**json.loads(data_request(spec))))
+    if METHODS.get(spec.method).constrains_data():
+        check(spec, lambda window_length: prepare_data(**json.loads(data_request(spec, window_length))))
 
 
 def summary(spec, outcome, stores) -> str:

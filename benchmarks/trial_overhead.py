@@ -43,7 +43,7 @@ def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
     from selfsup.config import split_trial_params
     from selfsup.data.prepare import prepare_data
     from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, data_shape, evaluate_backbone,
-                                  train_one_epoch)
+                                  train_one_epoch, training_loader)
     from trainables.worker import ONLINE_KNN
     from selfsup.pretrain import validation_metrics
 
@@ -58,13 +58,11 @@ def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
     model = build_method(spec, shared, own, data_shape(data))
     untrained = build_method(spec, shared, own, data_shape(data)).backbone
     optimizer, augmenter = build_optimizer(shared, model), build_augmenter(shared, spec.seed)
-    batch = max(2, min(shared.batch_size, len(data.pretext.x)))
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.as_tensor(data.pretext.x)),
-                                         batch_size=batch, shuffle=True, drop_last=True)
+    loader = training_loader(data.pretext, shared.batch_size)
     cpu = torch.device("cpu")
     start = time.perf_counter()
     for epoch in range(epochs):
-        train_one_epoch(model, loader, augmenter, optimizer, cpu, epoch, epochs)
+        train_one_epoch(model, loader, data.pretext, augmenter, optimizer, cpu, epoch, epochs)
         validation_metrics(model.backbone, data, spec, cpu, sorted({ONLINE_KNN, spec.objective.metric}))
     timings["epochs (training + per-epoch validation)"] = time.perf_counter() - start
     start = time.perf_counter()

@@ -16,6 +16,7 @@ from gloo_processes import run_on_gloo_ranks
 from selfsup.backbones import build_backbone
 from selfsup.config import load_sweep
 from selfsup.data import prepare_data
+from selfsup.data.windows import Windows
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
 from selfsup.methods.momentum import cosine_momentum
 from trainables.trial_context import TrialContext
@@ -112,11 +113,12 @@ def test_moco_momentum_update_and_training_only_enqueue():
 
 def test_moco_queue_larger_than_the_data_is_refused():
     cls = METHODS.get("moco")
+    windows = Windows(np.zeros((300, 3, 8), np.float32), None, np.arange(300))
     with pytest.raises(ValueError, match=r"moco queue_size 512 exceeds the 300 pretext windows.*queue_size <= 300"):
-        cls.check_pretext_size(cls.Params(queue_size=512), 300, 64)
+        cls.check_pretext_data(cls.Params(queue_size=512), windows, 64)
     with pytest.raises(ValueError, match="smaller than batch_size 64"):
-        cls.check_pretext_size(cls.Params(queue_size=32), 300, 64)
-    cls.check_pretext_size(cls.Params(queue_size=256), 300, 64)
+        cls.check_pretext_data(cls.Params(queue_size=32), windows, 64)
+    cls.check_pretext_data(cls.Params(queue_size=256), windows, 64)
 
 
 def test_tune_refuses_a_queue_larger_than_the_data_before_ray(tmp_path, capsys):
@@ -145,7 +147,8 @@ def test_supervised_trains_on_the_probes_label_subset():
     spec = load_sweep(ROOT / "searchspaces" / "barlow.yaml")
     data = prepare_data(spec.data.pretext, spec.data.downstream, 50, 0.5, 0.2, spec.seed)
     cls = METHODS.get("supervised")
-    windows, labels = training_windows(cls, cls.Params(label_fraction=0.25), data, "series", spec.seed)
+    chosen = training_windows(cls, cls.Params(label_fraction=0.25), data, "series", spec.seed)
+    windows, labels = chosen.x, chosen.y
     # The probes' view: one row per training series, in pool_by_series order, subset by label_fraction_indices.
     _, order = pool_by_series(np.zeros((len(data.train.x), 1)), data.train.series_index)
     series_labels = data.train_series_labels[order]
@@ -154,11 +157,12 @@ def test_supervised_trains_on_the_probes_label_subset():
     assert np.array_equal(windows, data.train.x[expected]) and np.array_equal(labels, data.train.y[expected])
     assert 0 < len(windows) < len(data.train.x)
     assert set(labels) == set(data.train.y)  # every class keeps at least one series
-    full, _ = training_windows(cls, cls.Params(label_fraction=1.0), data, "series", spec.seed)
+    full = training_windows(cls, cls.Params(label_fraction=1.0), data, "series", spec.seed)
     assert len(full) == len(data.train.x)
-    pretext, none = training_windows(METHODS.get("barlow_twins"), METHODS.get("barlow_twins").Params(), data,
-                                     "series", spec.seed)
-    assert pretext is data.pretext.x and none is None
+    pretext = training_windows(METHODS.get("barlow_twins"), METHODS.get("barlow_twins").Params(), data,
+                               "series", spec.seed)
+    assert pretext.x is data.pretext.x and pretext.y is None  # pretext labels never reach an SSL method
+    assert data.pretext.y is not None  # (they exist: pretext and downstream are the same data here)
 
 
 def test_supervised_needs_labels_and_learns_them():

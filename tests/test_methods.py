@@ -12,7 +12,8 @@ from selfsup.evaluation.health import embedding_std
 from selfsup.heads import ProjectionHead
 from selfsup.losses import BarlowTwinsLoss, MarginContrastiveLoss, NTXentLoss, TripletLoss, VICRegLoss
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
-from selfsup.pretrain import NonFiniteLossError, train_one_epoch
+from selfsup.data.windows import Windows
+from selfsup.pretrain import NonFiniteLossError, train_one_epoch, training_loader
 from selfsup.registry import UnknownNameError
 
 
@@ -84,6 +85,21 @@ def _toy_windows(n=96, channels=3, length=40, seed=0) -> np.ndarray:
             ).astype(np.float32)
 
 
+def _toy_training_windows(n_series=16, channels=3, length=40, seed=0) -> Windows:
+    """Toy recordings (a sine of one of four frequencies per series, random phase per channel, noise), four
+    windows long, cut into half-overlapping windows that know their series (TNC draws neighbours there)."""
+    from selfsup.data.series import SeriesSet
+    from selfsup.data.windows import sliding_windows
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(4 * length)
+    freq = rng.integers(1, 5, size=n_series)[:, None, None]
+    phase = rng.uniform(0, 2 * np.pi, size=(n_series, channels, 1))
+    series = (np.sin(2 * np.pi * freq * t / length + phase)
+              + 0.1 * rng.standard_normal((n_series, channels, len(t)))).astype(np.float32)
+    return sliding_windows(SeriesSet(list(series), None), length, 0.5, "toy")
+
+
 SELF_SUPERVISED = [name for name in METHODS.names() if not METHODS.get(name).uses_labels]
 TOY_PARAMS = {"moco": {"queue_size": 64}, "wmse": {"w_size": 32}}
 TOY_PROJECTOR_DIM = {"wmse": 16}  # W-MSE whitens w_size rows, so the embedding must be narrower than w_size
@@ -96,12 +112,13 @@ def test_a_few_epochs_lower_the_loss_without_collapse(method):
     model = cls(build_backbone("conv1d", 3), ProjectorSpec(TOY_PROJECTOR_DIM.get(method, 128), 2),
                 cls.Params(**TOY_PARAMS.get(method, {})),
                 DataShape(3, 40, 4))
-    windows = torch.as_tensor(_toy_windows())
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(windows), batch_size=32, shuffle=True,
-                                         drop_last=True, generator=torch.Generator().manual_seed(0))
+    toy = _toy_training_windows()
+    windows = torch.as_tensor(toy.x)
+    loader = training_loader(toy, 32)
+    loader.generator.manual_seed(0)
     augmenter = TimeSeriesAugmenter({"jitter": 0.1, "scaling": 0.1, "crop_resize": 0.3}, seed=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = [train_one_epoch(model, loader, augmenter, optimizer, torch.device("cpu"), e, 8)["train/loss"]
+    losses = [train_one_epoch(model, loader, toy, augmenter, optimizer, torch.device("cpu"), e, 8)["train/loss"]
               for e in range(8)]
     if method == "moco":
         # The first epoch meets a queue of random vectors (easy negatives); from the second on it is full of
@@ -117,12 +134,12 @@ def test_a_few_epochs_lower_the_loss_without_collapse(method):
 def test_nan_loss_stops_training_with_epoch_and_step():
     cls = METHODS.get("barlow_twins")
     model = cls(build_backbone("conv1d", 3), ProjectorSpec(32, 2), cls.Params())
-    windows = torch.as_tensor(_toy_windows(n=64))
-    windows[:] = float("nan")
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(windows), batch_size=32)
+    toy = _toy_training_windows(n_series=10)
+    toy.x[:] = float("nan")
     optimizer = torch.optim.Adam(model.parameters())
     with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 3, step 1"):
-        train_one_epoch(model, loader, TimeSeriesAugmenter({}, seed=0), optimizer, torch.device("cpu"), 2, 5)
+        train_one_epoch(model, training_loader(toy, 32), toy, TimeSeriesAugmenter({}, seed=0), optimizer,
+                        torch.device("cpu"), 2, 5)
 
 
 def test_per_epoch_validation_metrics_equal_the_final_evaluation():

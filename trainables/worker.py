@@ -19,11 +19,12 @@ import torch.distributed as dist
 import ray
 
 from selfsup.config import SweepSpec, split_trial_params
-from selfsup.data.prepare import PreparedData
+from selfsup.data.prepare import PreparedData, Windows
 from selfsup.evaluation.metric_names import eval_metric_name
 from selfsup.methods import METHODS
 from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, data_sample, data_shape,
-                              evaluate_backbone, train_one_epoch, training_windows, unwrap, validation_metrics)
+                              evaluate_backbone, train_one_epoch, training_loader, training_windows, unwrap,
+                              validation_metrics)
 from trainables.results import EPOCH, EVALUATION_DONE, FAILURE_REASON
 from trainables.selection import tie_broken
 from trainables.trial_context import TrainWorkerContext, TrialContext
@@ -56,20 +57,20 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     if isinstance(data, ray.ObjectRef):  # the sweep's shared copy; tests and notebooks may pass the data itself
         data = ray.get(data)
 
-    windows, labels = training_windows(METHODS.get(spec.method), own, data, spec.evaluation.unit, spec.seed)
+    windows = training_windows(METHODS.get(spec.method), own, data, spec.evaluation.unit, spec.seed)
     method = build_method(spec, shared, own, data_shape(data))
     random_init_backbone = copy.deepcopy(method.backbone) if spec.evaluation.compare_random_init else None
-    method.initialise_from_data(data_sample(windows, seed))  # same sample on every rank, before DDP and restore
+    method.initialise_from_data(data_sample(windows.x, seed))  # same sample on every rank, before DDP and restore
     model = context.prepare_model(method.to(device))
     optimizer = build_optimizer(shared, model)
     augmenter = build_augmenter(shared, seed=seed + rank)
 
-    loader = context.prepare_loader(_training_loader(windows, labels, shared.batch_size, world))
+    loader = context.prepare_loader(training_loader(windows, shared.batch_size, world))
     start_epoch = _restore(context, model, optimizer)
     epochs = spec.budget.epochs
     for epoch in range(start_epoch, epochs):
         _seed_epoch(loader, augmenter, seed, epoch, rank, world)
-        losses = train_one_epoch(model, loader, augmenter, optimizer, device, epoch, epochs)
+        losses = train_one_epoch(model, loader, windows, augmenter, optimizer, device, epoch, epochs)
         losses = _mean_over_ranks(losses, device, world)
         last = epoch == epochs - 1
 
@@ -123,16 +124,6 @@ def _seed_epoch(loader, augmenter, seed: int, epoch: int, rank: int, world: int)
         loader.sampler.set_epoch(epoch)  # DistributedSampler: shuffles with seed + epoch, same on every rank
     else:
         loader.generator.manual_seed(seed * 1_000_003 + epoch)
-
-
-def _training_loader(windows: np.ndarray, labels: np.ndarray | None, batch_size: int, world: int):
-    per_worker = max(2, min(batch_size, len(windows) // world))
-    # Copies: arrays from the object store are read-only, and the loader's tensors must own their memory.
-    tensors = [torch.tensor(windows)] + ([torch.tensor(labels)] if labels is not None else [])
-    dataset = torch.utils.data.TensorDataset(*tensors)
-    # The shuffling generator is seeded every epoch (_seed_epoch).
-    return torch.utils.data.DataLoader(dataset, batch_size=per_worker, shuffle=True, drop_last=True,
-                                       generator=torch.Generator(), pin_memory=torch.cuda.is_available())
 
 
 def _mean_over_ranks(values: dict[str, float], device, world: int) -> dict[str, float]:

@@ -5,8 +5,10 @@ in-process. Nothing here knows about Tune, Optuna or MLflow.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -49,27 +51,42 @@ def data_sample(windows: np.ndarray, seed: int) -> torch.Tensor:
 
 
 def training_windows(method: type[SSLMethod], own: MethodParams, data: PreparedData, unit: str,
-                     seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+                     seed: int) -> Windows:
     """What a method trains on: the unlabelled pretext windows, or for a method with ``uses_labels`` the
     labelled training windows of the ``label_fraction`` subset the probes use at that fraction (chosen per
     series, or per window with ``evaluation.unit: window``)."""
     if not method.uses_labels:
-        return data.pretext.x, None
+        return dataclasses.replace(data.pretext, y=None)  # the method never sees pretext labels
     from selfsup.data.splits import label_fraction_indices
 
     fraction = own.label_fraction
     if unit == "window":
-        chosen = label_fraction_indices(data.train.y, [fraction], seed)[fraction]
-        return data.train.x[chosen], data.train.y[chosen]
+        return data.train.subset(label_fraction_indices(data.train.y, [fraction], seed)[fraction])
     # The probes see series in pool_by_series order (sorted series index); pick the same series here.
     series = np.unique(data.train.series_index)
     chosen_series = series[label_fraction_indices(data.train_series_labels[series], [fraction], seed)[fraction]]
-    keep = np.isin(data.train.series_index, chosen_series)
-    return data.train.x[keep], data.train.y[keep]
+    return data.train.subset(np.isin(data.train.series_index, chosen_series))
 
 
-def check_method_fits_data(spec: SweepSpec, data: PreparedData) -> None:
-    """ValueError when a configuration the sweep can draw cannot work on this data (before Ray starts)."""
+def training_loader(windows: Windows, batch_size: int, world: int = 1) -> torch.utils.data.DataLoader:
+    """Shuffled batches of (window, its index in ``windows``[, label]) for one of ``world`` workers; the index
+    tells a method where the window came from (``PretextBatch.index``). The shuffling generator is seeded
+    every epoch by the caller (``loader.generator.manual_seed``; a DistributedSampler's ``set_epoch``)."""
+    per_worker = max(2, min(batch_size, len(windows) // world))
+    # Copies: arrays from the object store are read-only, and the loader's tensors must own their memory.
+    tensors = [torch.tensor(windows.x), torch.arange(len(windows))]
+    if windows.y is not None:
+        tensors.append(torch.tensor(windows.y))
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*tensors), batch_size=per_worker,
+                                       shuffle=True, drop_last=True, generator=torch.Generator(),
+                                       pin_memory=torch.cuda.is_available())
+
+
+def check_method_fits_data(spec: SweepSpec, prepared: Callable[[int], PreparedData]) -> None:
+    """ValueError when a configuration the sweep can draw cannot work on the data (before Ray starts).
+
+    ``prepared(window_length)``: the sweep's data at that window length (the length may be searched).
+    """
     from selfsup.config import split_trial_params
 
     method = METHODS.get(spec.method)
@@ -78,8 +95,9 @@ def check_method_fits_data(spec: SweepSpec, data: PreparedData) -> None:
     candidates = [base] + [{**base, key: value} for key, dim in spec.search.items() for value in dim.extremes()]
     for values in candidates:
         shared, own = split_trial_params(spec.method, values)
-        windows, _ = training_windows(method, own, data, spec.evaluation.unit, spec.seed)
-        method.check_pretext_size(own, len(windows), shared.batch_size)
+        windows = training_windows(method, own, prepared(shared.window_length or spec.data.window.length),
+                                   spec.evaluation.unit, spec.seed)
+        method.check_pretext_data(own, windows, shared.batch_size)
 
 
 def build_optimizer(params: TrialParams, model: nn.Module) -> torch.optim.Optimizer:
@@ -98,18 +116,20 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def train_one_epoch(model: nn.Module, loader, augmenter: TimeSeriesAugmenter, optimizer: torch.optim.Optimizer,
-                    device: torch.device, epoch: int, epochs: int) -> dict[str, float]:
-    """One pass over the pretext windows; returns the mean loss and loss terms over this rank's steps."""
+def train_one_epoch(model: nn.Module, loader, windows: Windows, augmenter: TimeSeriesAugmenter,
+                    optimizer: torch.optim.Optimizer, device: torch.device, epoch: int,
+                    epochs: int) -> dict[str, float]:
+    """One pass over the training ``windows`` (``loader`` yields (x, index[, labels]) batches of them);
+    returns the mean loss and loss terms over this rank's steps."""
     model.train()
     method = unwrap(model)
     sums: dict[str, float] = {}
     steps = 0
     steps_per_epoch = max(len(loader), 1)
     for step, tensors in enumerate(loader):
-        x, *labels = (t.to(device, non_blocking=True) for t in tensors)
+        x, index, *labels = (t.to(device, non_blocking=True) for t in tensors)
         # Augmentation runs batched on the device, inside the method, on what it chooses to augment.
-        output = model(PretextBatch(x, augmenter.views, labels[0] if labels else None))
+        output = model(PretextBatch(x, augmenter.views, labels[0] if labels else None, index, windows))
         if not torch.isfinite(output.loss):
             raise NonFiniteLossError(f"loss became {output.loss.item()} at epoch {epoch + 1}, step {step + 1}")
         optimizer.zero_grad(set_to_none=True)

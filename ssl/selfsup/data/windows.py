@@ -11,14 +11,27 @@ from selfsup.data.series import SeriesSet
 
 @dataclass
 class Windows:
-    """Fixed-length windows cut from a ``SeriesSet``."""
+    """Fixed-length windows cut from a ``SeriesSet``, and where each one came from.
+
+    ``series`` and ``starts`` let a method draw more windows around one it was given (TNC's neighbours);
+    everything else only reads ``x``.
+    """
 
     x: np.ndarray                  # (n, channels, length) float32
     y: np.ndarray | None           # (n,) int64 label of the source series, or None (unlabelled)
     series_index: np.ndarray       # (n,) int64 index of the source series in its SeriesSet
+    starts: np.ndarray | None = None         # (n,) int64 first step of each window in its series
+    series: list[np.ndarray] | None = None   # the source series (channels, length_i), as cleaned and scaled
+    name: str = "data"                       # e.g. "BasicMotions train", for messages
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def subset(self, keep) -> "Windows":
+        """The windows selected by ``keep`` (indices or a boolean mask); the source series are shared."""
+        keep = np.asarray(keep)
+        return Windows(self.x[keep], None if self.y is None else self.y[keep], self.series_index[keep],
+                       None if self.starts is None else self.starts[keep], self.series, self.name)
 
 
 def window_starts(series_length: int, length: int, step: int) -> list[int]:
@@ -45,7 +58,7 @@ def sliding_windows(sets: SeriesSet, length: int, overlap: float, name: str = "d
     if not 0 <= overlap < 1:
         raise ValueError(f"window overlap must be in [0, 1), got {overlap}")
     step = max(1, round(length * (1 - overlap)))
-    xs, owners, padded = [], [], 0
+    xs, owners, starts, padded = [], [], [], 0
     for index, series in enumerate(sets.series):
         if series.shape[1] < length:
             series = np.pad(series, ((0, 0), (0, length - series.shape[1])), mode="edge")
@@ -53,10 +66,11 @@ def sliding_windows(sets: SeriesSet, length: int, overlap: float, name: str = "d
         for start in window_starts(series.shape[1], length, step):
             xs.append(series[:, start:start + length])
             owners.append(index)
+            starts.append(start)
     if padded:
         warnings.warn(f"{name}: {padded} series shorter than the window ({length} steps) were edge-padded",
                       stacklevel=2)
     owners = np.asarray(owners, dtype=np.int64)
     x = np.stack(xs).astype(np.float32, copy=False) if xs else np.empty((0, sets.n_channels, length), np.float32)
     y = None if sets.labels is None else np.asarray(sets.labels, dtype=np.int64)[owners]
-    return Windows(x, y, owners)
+    return Windows(x, y, owners, np.asarray(starts, dtype=np.int64), list(sets.series), name)

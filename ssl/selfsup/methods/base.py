@@ -24,6 +24,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
+from selfsup.data.windows import Windows
 from selfsup.heads import ProjectionHead
 from selfsup.registry import Registry
 
@@ -59,12 +60,16 @@ class PretextBatch:
 
     ``x``: (B, C, T) windows on the training device. ``augment(x, n)`` returns ``n`` independently augmented
     views of any such tensor (the trial's augmentation pipeline and random stream). ``labels``: (B,) class
-    indices, only for methods with ``uses_labels`` (None otherwise).
+    indices, only for methods with ``uses_labels`` (None otherwise). ``index``: (B,) positions of the windows
+    in ``windows``, the method's whole training set, whose ``series`` and ``starts`` say where each window was
+    cut (for methods that draw more windows around it, e.g. TNC's neighbours).
     """
 
     x: torch.Tensor
     augment: Callable[[torch.Tensor, int], list[torch.Tensor]]
     labels: torch.Tensor | None = None
+    index: torch.Tensor | None = None
+    windows: Windows | None = None
 
     def views(self, n: int) -> list[torch.Tensor]:
         return self.augment(self.x, n)
@@ -127,11 +132,12 @@ class SSLMethod(nn.Module):
         """Hook run after every optimiser step; ``progress`` in [0, 1] (e.g. an EMA momentum schedule)."""
 
     @classmethod
-    def check_pretext_size(cls, params: MethodParams, n_windows: int, batch_size: int) -> None:
-        """Raise ValueError when ``params`` cannot work on ``n_windows`` training windows (e.g. a MoCo queue
-        larger than the data set). Called before a sweep starts; the default accepts anything."""
+    def check_pretext_data(cls, params: MethodParams, windows: Windows, batch_size: int) -> None:
+        """Raise ValueError when ``params`` cannot work on these training ``windows`` (e.g. a MoCo queue larger
+        than the data set, a TNC neighbourhood longer than a series). Called before a sweep starts, for every
+        window length it can draw; the default accepts anything."""
 
     @classmethod
-    def constrains_data_size(cls) -> bool:
-        """Whether ``check_pretext_size`` is overridden (then the data is prepared before the sweep to check)."""
-        return cls.check_pretext_size.__func__ is not SSLMethod.check_pretext_size.__func__
+    def constrains_data(cls) -> bool:
+        """Whether ``check_pretext_data`` is overridden (then the data is prepared before the sweep to check)."""
+        return cls.check_pretext_data.__func__ is not SSLMethod.check_pretext_data.__func__

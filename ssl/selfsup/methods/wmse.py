@@ -36,7 +36,8 @@ class WMSE(SSLMethod):
         self.criterion = WMSELoss(params.w_size, params.w_iter, params.w_eps)
 
     @classmethod
-    def check_pretext_size(cls, params: WMSEParams, n_windows: int, batch_size: int) -> None:
+    def check_pretext_data(cls, params: WMSEParams, windows, batch_size: int) -> None:
+        n_windows = len(windows)
         usable = min(batch_size, n_windows)
         if params.w_size > usable:
             raise ValueError(f"wmse w_size {params.w_size} exceeds the batch of {usable} windows (batch_size "
