@@ -218,7 +218,8 @@ def _small_trial_config(tmp_path: Path, method: str, params: dict, epochs: int, 
 
 
 @pytest.mark.parametrize("method,params", [("byol", {"base_momentum": 0.9}), ("moco", {"queue_size": 32}),
-                                           ("barlow_twins", {})])
+                                           ("barlow_twins", {}), ("tnc", {"mc_sample_size": 4}),
+                                           ("masked_reconstruction", {})])
 def test_resumed_trial_equals_an_uninterrupted_one(tmp_path, method, params):
     config = _small_trial_config(tmp_path, method, params, epochs=4, checkpoint_every=2)
 
@@ -282,7 +283,8 @@ def _two_rank_worker(rank: int, init_file: str, store: str, config: dict) -> Non
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("method,params", [("moco", {"queue_size": 64}), ("byol", {}), ("simclr", {})])
+@pytest.mark.parametrize("method,params", [("moco", {"queue_size": 64}), ("byol", {}), ("simclr", {}),
+                                           ("tnc", {"mc_sample_size": 4}), ("masked_reconstruction", {})])
 def test_two_gloo_ranks_train_one_model(tmp_path, method, params):
     """Ray Train's DDP path on two CPU processes: the method's collectives (gathered negatives, MoCo's shuffle
     BN and shared queue) run, both ranks report the same mean loss, and rank 0's checkpoint holds the state."""
