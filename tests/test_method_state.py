@@ -205,7 +205,8 @@ class LocalContext(TrialContext):
 def _small_trial_config(tmp_path: Path, method: str, params: dict, epochs: int, checkpoint_every: int) -> dict:
     """``run_trial_loop``'s config for one small configuration on BasicMotions (kNN objective, no random init)."""
     raw = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
-    raw.update(method=method, search={}, fixed={"batch_size": 16, "projector_dim": 32, **params},
+    projector = {"projector_dim": 32} if METHODS.get(method).uses_projector else {}
+    raw.update(method=method, search={}, fixed={"batch_size": 16, **projector, **params},
                budget={"trials": 1, "epochs": epochs, "checkpoint_every": checkpoint_every},
                evaluation={"protocols": ["knn"], "label_fractions": [1.0], "compare_random_init": False},
                objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"})

@@ -113,6 +113,7 @@ BAD_FILES = [
     ("unknown hyperparameter", ("fixed.lamda", 0.1), ["lamda", "unknown hyperparameter", "lambda_offdiag"]),
     ("hyperparameter of another method", ("fixed.sim_coeff", 25.0), ["sim_coeff", "barlow_twins"]),
     ("searched and fixed", ("fixed.lr", 0.001), ["lr", "both searched and fixed"]),
+    ("projector of a method without one", ("method", "tnc"), ["projector_dim", "tnc has no shared projector"]),
     ("invalid hyperparameter bound", ("search.batch_size.choices", [1, 64]), ["search.batch_size", "batch_size", "2"]),
     ("missing method", ("method", _DELETE), ["method", "required"]),
     ("overlap out of range", ("data.window.overlap", 1.0), ["data.window.overlap", "less than 1"]),

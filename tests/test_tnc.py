@@ -130,3 +130,23 @@ def test_a_few_steps_teach_the_discriminator_temporal_neighbourhoods():
         optimizer.step()
         accuracies.append(output.terms["discriminator_accuracy"].item())
     assert np.mean(accuracies[:3]) < 0.55 and np.mean(accuracies[-10:]) > 0.62, accuracies
+
+
+def test_tune_refuses_windows_longer_than_half_a_recording_before_ray(tmp_path, capsys):
+    """The searched window lengths are checked against every series before the sweep starts (exit 2)."""
+    from pathlib import Path
+
+    import ray
+    import yaml
+
+    import tune
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "searchspaces" / "tnc.yaml").read_text())
+    raw["search"]["window_length"] = {"type": "categorical", "choices": [20, 60]}
+    path = tmp_path / "tnc.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert tune.main([str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and not ray.is_initialized()
+    assert err.startswith(f"error: {path}: tnc: series 0 of aeon:BasicMotions train has 100 steps, fewer than "
+                          f"2 x window_length = 120")

@@ -242,6 +242,10 @@ class HealthSpec(_Strict):
 
 
 # -------------------------------------------------------------------------- trial hyperparameters
+# The shared projection head's hyperparameters (``SSLMethod.uses_projector``).
+PROJECTOR_PARAMS = frozenset({"projector_dim", "projector_hidden_dim", "projector_layers"})
+
+
 class TrialParams(_Strict):
     """Hyperparameters every method shares. Each can be fixed or searched by its name."""
 
@@ -318,6 +322,11 @@ class SweepSpec(_Strict):
         overlap = sorted(set(self.search) & set(self.fixed))
         if overlap:
             raise ValueError(f"'{overlap[0]}' is both searched and fixed; keep one")
+        if not METHODS.get(self.method).uses_projector:
+            unused = sorted(k for k in {**self.search, **self.fixed} if k in PROJECTOR_PARAMS)
+            if unused:  # searching it would only spend trials on a dimension that changes nothing
+                raise ValueError(f"'{unused[0]}' does nothing: {self.method} has no shared projector (its heads "
+                                 f"are its own); remove it")
         # Every searched value must be a valid hyperparameter value: check each choice and both bounds.
         split_trial_params(self.method, self.fixed)
         for key, dimension in self.search.items():
@@ -360,10 +369,12 @@ class SweepSpec(_Strict):
 
     # ---- derived views used by tune.py and the trainable
     def default_params(self) -> dict[str, Any]:
-        """Values of every hyperparameter that is not searched (fixed ones and defaults)."""
+        """Values of every hyperparameter that is not searched (fixed ones and defaults; the projector's only
+        for methods that build one)."""
         shared, own = split_trial_params(self.method, self.fixed)
         values = {**shared.model_dump(), **own.model_dump()}
-        return {k: v for k, v in values.items() if k not in self.search}
+        unused = set() if METHODS.get(self.method).uses_projector else PROJECTOR_PARAMS
+        return {k: v for k, v in values.items() if k not in self.search and k not in unused}
 
     def supervised_baseline_spec(self) -> "SweepSpec":
         """This sweep with the supervised baseline as its method: same data, evaluation and budget."""
