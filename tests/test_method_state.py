@@ -14,7 +14,7 @@ import yaml
 
 from gloo_processes import run_on_gloo_ranks
 from selfsup.backbones import build_backbone
-from selfsup.config import load_sweep
+from selfsup.config import TrialParams, load_sweep
 from selfsup.data import prepare_data
 from selfsup.data.windows import Windows
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
@@ -115,10 +115,10 @@ def test_moco_queue_larger_than_the_data_is_refused():
     cls = METHODS.get("moco")
     windows = Windows(np.zeros((300, 3, 8), np.float32), None, np.arange(300))
     with pytest.raises(ValueError, match=r"moco queue_size 512 exceeds the 300 pretext windows.*queue_size <= 300"):
-        cls.check_pretext_data(cls.Params(queue_size=512), windows, 64)
+        cls.check_pretext_data(cls.Params(queue_size=512), windows, TrialParams(batch_size=64))
     with pytest.raises(ValueError, match="smaller than batch_size 64"):
-        cls.check_pretext_data(cls.Params(queue_size=32), windows, 64)
-    cls.check_pretext_data(cls.Params(queue_size=256), windows, 64)
+        cls.check_pretext_data(cls.Params(queue_size=32), windows, TrialParams(batch_size=64))
+    cls.check_pretext_data(cls.Params(queue_size=256), windows, TrialParams(batch_size=64))
 
 
 def test_tune_refuses_a_queue_larger_than_the_data_before_ray(tmp_path, capsys):

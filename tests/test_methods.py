@@ -198,9 +198,10 @@ def test_every_method_trains_a_step_with_both_time_series_backbones(method, back
     model = cls(build_backbone(backbone, 3), ProjectorSpec(TOY_PROJECTOR_DIM.get(method, 32), 2),
                 cls.Params(**TOY_PARAMS.get(method, {})), DataShape(3, 40, 4))
     augmenter = TimeSeriesAugmenter({"jitter": 0.1, "crop_resize": 0.3}, seed=0)
-    x = torch.as_tensor(_toy_windows(n=32))
+    windows = _toy_training_windows()
+    index = torch.randperm(len(windows))[:32]
     labels = torch.arange(32) % 4 if cls.uses_labels else None
-    output = model(PretextBatch(x, augmenter.views, labels))
+    output = model(PretextBatch(torch.as_tensor(windows.x[index.numpy()]), augmenter.views, labels, index, windows))
     output.loss.backward()
     model.after_optimizer_step(0.1)
     assert torch.isfinite(output.loss)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from selfsup.backbones import build_backbone
+from selfsup.config import TrialParams
 from selfsup.data.series import SeriesSet
 from selfsup.data.windows import sliding_windows
 from selfsup.losses.tnc import tnc_loss
@@ -86,8 +87,8 @@ def test_a_series_too_short_for_a_neighbourhood_is_refused_by_name():
     windows = _windows([80, 39, 120])
     with pytest.raises(ValueError, match=r"^tnc: series 1 of toy train has 39 steps, fewer than 2 x window_length "
                                          r"= 40: .*lower window_length to at most 19"):
-        cls.check_pretext_data(cls.Params(), windows, 16)
-    cls.check_pretext_data(cls.Params(), _windows([80, 40, 120]), 16)
+        cls.check_pretext_data(cls.Params(), windows, TrialParams())
+    cls.check_pretext_data(cls.Params(), _windows([80, 40, 120]), TrialParams())
 
 
 def test_pairs_come_from_the_anchor_series():

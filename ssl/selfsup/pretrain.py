@@ -97,7 +97,7 @@ def check_method_fits_data(spec: SweepSpec, prepared: Callable[[int], PreparedDa
         shared, own = split_trial_params(spec.method, values)
         windows = training_windows(method, own, prepared(shared.window_length or spec.data.window.length),
                                    spec.evaluation.unit, spec.seed)
-        method.check_pretext_data(own, windows, shared.batch_size)
+        method.check_pretext_data(own, windows, shared)
 
 
 def build_optimizer(params: TrialParams, model: nn.Module) -> torch.optim.Optimizer:

@@ -132,10 +132,11 @@ class SSLMethod(nn.Module):
         """Hook run after every optimiser step; ``progress`` in [0, 1] (e.g. an EMA momentum schedule)."""
 
     @classmethod
-    def check_pretext_data(cls, params: MethodParams, windows: Windows, batch_size: int) -> None:
-        """Raise ValueError when ``params`` cannot work on these training ``windows`` (e.g. a MoCo queue larger
-        than the data set, a TNC neighbourhood longer than a series). Called before a sweep starts, for every
-        window length it can draw; the default accepts anything."""
+    def check_pretext_data(cls, params: MethodParams, windows: Windows, shared) -> None:
+        """Raise ValueError when ``params`` (with the shared ``TrialParams`` ``shared``: batch size, backbone)
+        cannot work on these training ``windows`` (e.g. a MoCo queue larger than the data set, a TNC window
+        longer than half a series, a CPC horizon beyond the backbone's latent sequence). Called before a
+        sweep starts, for every window length it can draw; the default accepts anything."""
 
     @classmethod
     def constrains_data(cls) -> bool:

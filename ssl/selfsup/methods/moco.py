@@ -46,8 +46,8 @@ class MoCo(SSLMethod):
         self.register_buffer("queue_pointer", torch.zeros((), dtype=torch.long))
 
     @classmethod
-    def check_pretext_data(cls, params: MoCoParams, windows, batch_size: int) -> None:
-        n_windows = len(windows)
+    def check_pretext_data(cls, params: MoCoParams, windows, shared) -> None:
+        n_windows, batch_size = len(windows), shared.batch_size
         if params.queue_size > n_windows:
             raise ValueError(f"moco queue_size {params.queue_size} exceeds the {n_windows} pretext windows: "
                              f"windows would meet stale copies of themselves as negatives; use queue_size <= "

@@ -121,7 +121,7 @@ class TNC(SSLMethod):
         self._width_cache: dict[int, float] = {}  # window index -> epsilon; recomputable, so not state
 
     @classmethod
-    def check_pretext_data(cls, params: TNCParams, windows: Windows, batch_size: int) -> None:
+    def check_pretext_data(cls, params: TNCParams, windows: Windows, shared) -> None:
         check_series_long_enough(windows, windows.x.shape[-1])
 
     def neighbourhood_width(self, windows: Windows, index: int) -> float:

@@ -36,8 +36,8 @@ class WMSE(SSLMethod):
         self.criterion = WMSELoss(params.w_size, params.w_iter, params.w_eps)
 
     @classmethod
-    def check_pretext_data(cls, params: WMSEParams, windows, batch_size: int) -> None:
-        n_windows = len(windows)
+    def check_pretext_data(cls, params: WMSEParams, windows, shared) -> None:
+        n_windows, batch_size = len(windows), shared.batch_size
         usable = min(batch_size, n_windows)
         if params.w_size > usable:
             raise ValueError(f"wmse w_size {params.w_size} exceeds the batch of {usable} windows (batch_size "
