@@ -7,7 +7,9 @@ projector and heads, target networks, loss, backward, optimiser step, after-step
 windows, beside the bare backbone's forward + backward + step on the 2B windows that two views make (a
 mean of the features as the loss): the ratio says what the method itself costs on top of the encoder. A
 method below 0.5 needs a reason (BYOL and MoCo run a second, momentum encoder over the views without
-gradients). Windows are BasicMotions-shaped (6 channels x 50 steps). It prints figures; nothing is asserted.
+gradients; TNC encodes 1 + 2 x mc_sample_size windows per anchor; CPC runs its GRU context over the latent
+sequence). Windows are BasicMotions-shaped (6 channels x 50 steps), cut from 200-step series (TNC draws its
+neighbours there). It prints figures; nothing is asserted.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ sys.path.insert(0, str(ROOT / "ssl"))
 
 from selfsup.augmentations import TimeSeriesAugmenter  # noqa: E402
 from selfsup.backbones import build_backbone  # noqa: E402
+from selfsup.data.series import SeriesSet  # noqa: E402
+from selfsup.data.windows import sliding_windows  # noqa: E402
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec  # noqa: E402
 
 CHANNELS, LENGTH, CLASSES = 6, 50, 4
@@ -67,11 +71,14 @@ def method_step_seconds(method: str, backbone: str, batch: int, steps: int, devi
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     augmenter = TimeSeriesAugmenter({"jitter": 0.1, "scaling": 0.1, "time_warp": 0.2, "crop_resize": 0.3}, seed=0)
-    x = torch.randn(batch, CHANNELS, LENGTH, device=device)
+    series = list(torch.randn(batch, CHANNELS, 4 * LENGTH).numpy())
+    windows = sliding_windows(SeriesSet(series, None), LENGTH, 0.5, "random")
+    index = torch.randperm(len(windows))[:batch]
+    x = torch.as_tensor(windows.x[index.numpy()], device=device)
     labels = torch.randint(0, CLASSES, (batch,), device=device) if cls.uses_labels else None
 
     def step():
-        output = model(PretextBatch(x, augmenter.views, labels))
+        output = model(PretextBatch(x, augmenter.views, labels, index.to(device), windows))
         optimizer.zero_grad(set_to_none=True)
         output.loss.backward()
         optimizer.step()
