@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 
 from gloo_processes import run_on_gloo_ranks
+from toy_data import sine_windows
 from selfsup.backbones import build_backbone
 from selfsup.evaluation.health import embedding_std
 from selfsup.losses.cpc import cpc_info_nce
@@ -208,20 +209,10 @@ def test_prediction_steps_are_checked_per_step_without_a_data_shape():
         model(PretextBatch(torch.randn(4, 3, 20), _no_views))
 
 
-def _toy_windows(n: int = 64, channels: int = 3, length: int = 40, seed: int = 0) -> torch.Tensor:
-    """Sines of four frequencies with random phase per channel, plus noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(length)
-    freq = rng.integers(1, 5, size=n)[:, None, None]
-    phase = rng.uniform(0, 2 * np.pi, size=(n, channels, 1))
-    return torch.as_tensor((np.sin(2 * np.pi * freq * t / length + phase)
-                            + 0.1 * rng.standard_normal((n, channels, length))).astype(np.float32))
-
-
 @pytest.mark.parametrize("backbone", ["conv1d", "gru"])
 def test_a_few_steps_lower_the_loss_without_collapse(backbone):
     model = _cpc(backbone, length=40, prediction_steps=6, ar_hidden=64)  # narrow g_ar: GRU backward is slow on CPU
-    x = _toy_windows()
+    x = torch.as_tensor(sine_windows(64))
 
     def loss_at_fixed_anchors() -> float:  # the same five anchor times (and dropout masks) before and after
         with torch.no_grad():
@@ -309,34 +300,6 @@ def test_ddp_equals_one_process_on_the_concatenated_batch(tmp_path):
         for key, p in model.named_parameters():
             for r in ranks:
                 assert torch.allclose(r[name][2][key], p.grad, rtol=1e-7, atol=1e-10), (name, key)
-
-
-# ------------------------------------------------------------------------------------------------ resume
-
-def test_resumed_trial_equals_an_uninterrupted_one(tmp_path):
-    from test_method_state import LocalContext, _small_trial_config
-    from trainables.worker import run_trial_loop
-
-    # Small heads (the GRU's backward dominates on CPU); two layers, so dropout masks are part of what resumes.
-    config = _small_trial_config(tmp_path, "cpc", {"prediction_steps": 4, "ar_hidden": 32, "batch_size": 32},
-                                 epochs=4, checkpoint_every=2)
-    straight = LocalContext(tmp_path / "straight")
-    run_trial_loop(config, straight)
-    crashed = LocalContext(tmp_path / "crashed", crash_after_epoch=2)
-    with pytest.raises(KeyboardInterrupt):
-        run_trial_loop(config, crashed)
-    resumed = LocalContext(tmp_path / "resumed", resume_from=tmp_path / "crashed" / "epoch2")
-    run_trial_loop(config, resumed)
-
-    assert [r["epoch"] for r in resumed.reports] == [3, 4]
-    for key in ("train/loss", "train/accuracy"):
-        assert [r[key] for r in resumed.reports] == [r[key] for r in straight.reports[2:]], key
-    final = torch.load(tmp_path / "straight" / "epoch4" / "trial_state.pt", weights_only=True)
-    again = torch.load(tmp_path / "resumed" / "epoch4" / "trial_state.pt", weights_only=True)
-    assert final["method"].keys() == again["method"].keys()
-    assert any(k.startswith("autoregressive.") for k in final["method"])
-    for name, tensor in final["method"].items():
-        assert torch.equal(tensor, again["method"][name]), name
 
 
 def test_a_horizon_beyond_the_latent_sequence_is_refused_before_the_sweep():

@@ -3,21 +3,19 @@ against brute-force determinants, the encoder / predictor alternation (what each
 training, a resumed trial equal to an uninterrupted one, and two DDP ranks staying identical."""
 from __future__ import annotations
 
-import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 
 from gloo_processes import run_on_gloo_ranks
 from selfsup.backbones import build_backbone
 from selfsup.losses.lfr import batch_barlow_loss, dpp_greedy, projector_similarity_kernel
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
 from selfsup.methods.lfr import DPP_WINDOWS, RandomCNNProjector, RandomMLPProjector
+from toy_data import sine_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = DataShape(3, 40, 4)
@@ -29,14 +27,8 @@ def _lfr(backbone: str = "conv1d", seed: int = 0, data: DataShape = SHAPE, **par
     return cls(build_backbone(backbone, data.n_channels), ProjectorSpec(16, 2), cls.Params(**params), data)
 
 
-def _toy(n: int = 96, channels: int = 3, length: int = 40, seed: int = 0) -> torch.Tensor:
-    """Sines of four frequencies, random phase per channel, noise: structure worth learning."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(length)
-    freq = rng.integers(1, 5, size=n)[:, None, None]
-    phase = rng.uniform(0, 2 * np.pi, size=(n, channels, 1))
-    return torch.as_tensor((np.sin(2 * np.pi * freq * t / length + phase)
-                            + 0.1 * rng.standard_normal((n, channels, length))).astype(np.float32))
+def _toy(n: int = 96, seed: int = 0) -> torch.Tensor:
+    return torch.as_tensor(sine_windows(n, seed=seed))
 
 
 def _no_views(x, n):
@@ -273,71 +265,12 @@ def test_shipped_searchspace_validates():
     assert own.num_projectors == 16 and shared.backbone == "gru"
 
 
-# ------------------------------------------------------------------------------------------------ resume
-
-def test_resumed_trial_equals_an_uninterrupted_one(tmp_path):
-    from selfsup.config import load_sweep
-    from selfsup.data import prepare_data
-    from trainables.trial_context import TrialContext
-    from trainables.worker import run_trial_loop
-
-    class LocalContext(TrialContext):
-        """The loop in this process (as tests/test_method_state.py): checkpoints kept, optional crash."""
-
-        def __init__(self, store: Path, resume_from: Path | None = None, crash_after_epoch: int | None = None):
-            self.store, self.resume_from, self.crash_after_epoch = store, resume_from, crash_after_epoch
-            self.reports: list[dict] = []
-
-        def report(self, metrics, checkpoint_dir=None):
-            self.reports.append(metrics)
-            if checkpoint_dir:
-                shutil.copytree(checkpoint_dir, self.store / f"epoch{metrics['epoch']}")
-            if self.crash_after_epoch is not None and metrics["epoch"] == self.crash_after_epoch:
-                raise KeyboardInterrupt("simulated node loss")
-
-        @contextmanager
-        def restored_checkpoint(self):
-            yield str(self.resume_from) if self.resume_from else None
-
-    raw = yaml.safe_load((ROOT / "searchspaces" / "lfr.yaml").read_text())
-    # 192 windows / 32 = 6 steps per epoch; a cycle of 5 steps puts the restart (step 12) mid-cycle, on a
-    # predictor step: a resumed trial that lost steps_done would run an encoder step there.
-    raw.update(search={}, fixed={"batch_size": 32, "num_projectors": 3, "pool_ratio": 3, "predictor_steps": 4,
-                                 "predictor_layers": 2},
-               budget={"trials": 1, "epochs": 4, "checkpoint_every": 2},
-               evaluation={"protocols": ["knn"], "label_fractions": [1.0], "compare_random_init": False},
-               objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"})
-    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(raw))
-    spec = load_sweep(tmp_path / "spec.yaml")
-    data = prepare_data(spec.data.pretext, spec.data.downstream, spec.data.window.length,
-                        spec.data.window.overlap, spec.data.validation_fraction, spec.seed)
-    assert len(data.pretext.x) // 32 == 6
-    config = {"sweep": spec.model_dump(mode="json"), "params": spec.default_params(), "data": data}
-
-    straight = LocalContext(tmp_path / "straight")
-    run_trial_loop(config, straight)
-    with pytest.raises(KeyboardInterrupt):
-        run_trial_loop(config, LocalContext(tmp_path / "crashed", crash_after_epoch=2))
-    resumed = LocalContext(tmp_path / "resumed", resume_from=tmp_path / "crashed" / "epoch2")
-    run_trial_loop(config, resumed)
-
-    assert [r["epoch"] for r in resumed.reports] == [3, 4]
-    assert [r["train/loss"] for r in resumed.reports] == [r["train/loss"] for r in straight.reports[2:]]
-    final = torch.load(tmp_path / "straight" / "epoch4" / "trial_state.pt", weights_only=True)["method"]
-    again = torch.load(tmp_path / "resumed" / "epoch4" / "trial_state.pt", weights_only=True)["method"]
-    assert final.keys() == again.keys() and int(final["steps_done"]) == 24
-    for name, tensor in final.items():  # encoder, predictors, projectors, selection, step counter, BN stats
-        assert torch.equal(tensor, again[name]), name
-    assert final["selected"].tolist() != [0, 1, 2]  # the DPP chose from the pool of 9
-
-
 # ------------------------------------------------------------------------------------------------ two ranks
 
 def _train_on_two_ranks(rank: int) -> None:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    torch.set_num_threads(1)
     # Same seed and sample on both ranks (as the worker loop), then different data per rank.
     method = _lfr(num_projectors=3, pool_ratio=3, predictor_steps=1, predictor_layers=2)
     method.initialise_from_data(_toy(64))

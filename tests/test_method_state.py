@@ -220,7 +220,13 @@ def _small_trial_config(tmp_path: Path, method: str, params: dict, epochs: int, 
 
 @pytest.mark.parametrize("method,params", [("byol", {"base_momentum": 0.9}), ("moco", {"queue_size": 32}),
                                            ("barlow_twins", {}), ("tnc", {"mc_sample_size": 4}),
-                                           ("masked_reconstruction", {})])
+                                           ("masked_reconstruction", {}),
+                                           # Two GRU layers, so dropout masks are part of what resumes.
+                                           ("cpc", {"prediction_steps": 4, "ar_hidden": 32, "batch_size": 32}),
+                                           # 192 windows / 32 = 6 steps per epoch; a cycle of 5 steps puts the
+                                           # restart (step 12) mid-cycle, on a predictor step.
+                                           ("lfr", {"batch_size": 32, "num_projectors": 3, "pool_ratio": 3,
+                                                    "predictor_steps": 4, "predictor_layers": 2})])
 def test_resumed_trial_equals_an_uninterrupted_one(tmp_path, method, params):
     config = _small_trial_config(tmp_path, method, params, epochs=4, checkpoint_every=2)
 
@@ -239,6 +245,8 @@ def test_resumed_trial_equals_an_uninterrupted_one(tmp_path, method, params):
     assert final["method"].keys() == again["method"].keys()
     for name, tensor in final["method"].items():  # weights, target / key encoder, queue, BN statistics
         assert torch.equal(tensor, again["method"][name]), name
+    if method == "lfr":  # the step counter that alternates the steps, and the DPP's choice from the pool of 9
+        assert int(final["method"]["steps_done"]) == 24 and final["method"]["selected"].tolist() != [0, 1, 2]
     if method == "moco":
         assert "queue" in final["method"] and not torch.equal(final["method"]["queue"],
                                                               torch.load(tmp_path / "crashed" / "epoch2" / "trial_state.pt",
@@ -285,7 +293,8 @@ def _two_rank_worker(rank: int, init_file: str, store: str, config: dict) -> Non
 
 
 @pytest.mark.parametrize("method,params", [("moco", {"queue_size": 64}), ("byol", {}), ("simclr", {}),
-                                           ("tnc", {"mc_sample_size": 4}), ("masked_reconstruction", {})])
+                                           ("tnc", {"mc_sample_size": 4}), ("masked_reconstruction", {}),
+                                           ("lfr", {"num_projectors": 3, "pool_ratio": 3, "predictor_steps": 1})])
 def test_two_gloo_ranks_train_one_model(tmp_path, method, params):
     """Ray Train's DDP path on two CPU processes: the method's collectives (gathered negatives, MoCo's shuffle
     BN and shared queue) run, both ranks report the same mean loss, and rank 0's checkpoint holds the state."""

@@ -2,7 +2,6 @@
 on toy data lower the loss without collapsing."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -12,9 +11,9 @@ from selfsup.evaluation.health import embedding_std
 from selfsup.heads import ProjectionHead
 from selfsup.losses import BarlowTwinsLoss, MarginContrastiveLoss, NTXentLoss, TripletLoss, VICRegLoss
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
-from selfsup.data.windows import Windows
 from selfsup.pretrain import NonFiniteLossError, train_one_epoch, training_loader
 from selfsup.registry import UnknownNameError
+from toy_data import sine_recording_windows
 
 
 @pytest.mark.parametrize("name", ["conv1d", "gru"])
@@ -75,31 +74,6 @@ def test_method_loss_is_its_criterion_on_projected_views(method, criterion):
         model(PretextBatch(torch.zeros(8, 3, 40), lambda x, n: views[:1]))
 
 
-def _toy_windows(n=96, channels=3, length=40, seed=0) -> np.ndarray:
-    """Sines of four frequencies with random phase and noise: structure worth learning."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(length)
-    freq = rng.integers(1, 5, size=n)[:, None, None]
-    phase = rng.uniform(0, 2 * np.pi, size=(n, channels, 1))
-    return (np.sin(2 * np.pi * freq * t / length + phase) + 0.1 * rng.standard_normal((n, channels, length))
-            ).astype(np.float32)
-
-
-def _toy_training_windows(n_series=16, channels=3, length=40, seed=0) -> Windows:
-    """Toy recordings (a sine of one of four frequencies per series, random phase per channel, noise), four
-    windows long, cut into half-overlapping windows that know their series (TNC draws neighbours there)."""
-    from selfsup.data.series import SeriesSet
-    from selfsup.data.windows import sliding_windows
-
-    rng = np.random.default_rng(seed)
-    t = np.arange(4 * length)
-    freq = rng.integers(1, 5, size=n_series)[:, None, None]
-    phase = rng.uniform(0, 2 * np.pi, size=(n_series, channels, 1))
-    series = (np.sin(2 * np.pi * freq * t / length + phase)
-              + 0.1 * rng.standard_normal((n_series, channels, len(t)))).astype(np.float32)
-    return sliding_windows(SeriesSet(list(series), None), length, 0.5, "toy")
-
-
 SELF_SUPERVISED = [name for name in METHODS.names() if not METHODS.get(name).uses_labels]
 TOY_PARAMS = {"moco": {"queue_size": 64}, "wmse": {"w_size": 32}}
 TOY_PROJECTOR_DIM = {"wmse": 16}  # W-MSE whitens w_size rows, so the embedding must be narrower than w_size
@@ -112,7 +86,7 @@ def test_a_few_epochs_lower_the_loss_without_collapse(method):
     model = cls(build_backbone("conv1d", 3), ProjectorSpec(TOY_PROJECTOR_DIM.get(method, 128), 2),
                 cls.Params(**TOY_PARAMS.get(method, {})),
                 DataShape(3, 40, 4))
-    toy = _toy_training_windows()
+    toy = sine_recording_windows()
     windows = torch.as_tensor(toy.x)
     loader = training_loader(toy, 32)
     loader.generator.manual_seed(0)
@@ -134,7 +108,7 @@ def test_a_few_epochs_lower_the_loss_without_collapse(method):
 def test_nan_loss_stops_training_with_epoch_and_step():
     cls = METHODS.get("barlow_twins")
     model = cls(build_backbone("conv1d", 3), ProjectorSpec(32, 2), cls.Params())
-    toy = _toy_training_windows(n_series=10)
+    toy = sine_recording_windows(n_series=10)
     toy.x[:] = float("nan")
     optimizer = torch.optim.Adam(model.parameters())
     with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 3, step 1"):
@@ -198,7 +172,7 @@ def test_every_method_trains_a_step_with_both_time_series_backbones(method, back
     model = cls(build_backbone(backbone, 3), ProjectorSpec(TOY_PROJECTOR_DIM.get(method, 32), 2),
                 cls.Params(**TOY_PARAMS.get(method, {})), DataShape(3, 40, 4))
     augmenter = TimeSeriesAugmenter({"jitter": 0.1, "crop_resize": 0.3}, seed=0)
-    windows = _toy_training_windows()
+    windows = sine_recording_windows()
     index = torch.randperm(len(windows))[:32]
     labels = torch.arange(32) % 4 if cls.uses_labels else None
     output = model(PretextBatch(torch.as_tensor(windows.x[index.numpy()]), augmenter.views, labels, index, windows))
