@@ -29,6 +29,9 @@ def test_shipped_searchspaces_validate_and_dry_run(path, capsys):
     assert spec.name in out and spec.objective.metric in out
     for key in spec.search:
         assert key in out
+    # A method with heads of its own lists no projector settings (they would change nothing).
+    from selfsup.methods import METHODS
+    assert ("projector_dim" in out) == METHODS.get(spec.method).uses_projector
 
 
 def test_cv_objective_validates_at_any_label_fraction(tmp_path):
