@@ -2,6 +2,7 @@
 
     python benchmarks/har_protocol.py [--methods tnc barlow_twins cpc lfr] [--backbones gru conv1d]
                                       [--trials 4] [--epochs 12] [--data-dir DIR]
+                                      [--pretext CSV_DIR --downstream CSV_DIR]   (your own logs instead)
 
 1. Writes two CSV data sets (``source: csv``, the format of ``selfsup/data/csv_logs.py``) from aeon's
    bundled BasicMotions (accelerometer + gyroscope, 6 channels, 4 activities):
@@ -116,10 +117,17 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--data-dir", type=Path, help="where to write the CSV sets (default: a temporary one)")
+    parser.add_argument("--pretext", type=Path, help="a CSV log directory to pretrain on instead (csv_logs.py)")
+    parser.add_argument("--downstream", type=Path, help="a CSV directory with train/validation/test.csv instead")
     args = parser.parse_args()
+    if (args.pretext is None) != (args.downstream is None):
+        parser.error("give both --pretext and --downstream, or neither")
 
     with tempfile.TemporaryDirectory() as scratch:
-        pretext, downstream = write_csv_sets(args.data_dir or Path(scratch))
+        if args.pretext is not None:
+            pretext, downstream = args.pretext.resolve(), args.downstream.resolve()
+        else:
+            pretext, downstream = write_csv_sets(args.data_dir or Path(scratch))
         rows = []
         for method in args.methods:
             for backbone in args.backbones:
