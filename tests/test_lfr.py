@@ -309,3 +309,32 @@ def _two_rank_worker(rank: int, init_file: str) -> None:
 
 def test_two_gloo_ranks_alternate_steps_and_stay_identical(tmp_path):
     run_on_gloo_ranks(_two_rank_worker, (str(tmp_path / "init"),), world=2, timeout_s=120.0)
+
+
+def _rank_barlow_batch(rank: int, init_file: str, out_dir: str, prediction, target) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        mine = prediction[rank * 4:(rank + 1) * 4].clone().requires_grad_(True)
+        loss = batch_barlow_loss(mine, target[rank * 4:(rank + 1) * 4], lambda_offdiag=0.05)
+        loss.backward()
+        torch.save({"loss": loss.detach(), "grad": mine.grad}, f"{out_dir}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_ranks_compute_the_batch_matrix_over_the_concatenated_batch(tmp_path):
+    """Each rank holds 4 of 8 windows; both compute the single-process loss on all 8, and the gradient each
+    rank gets for its rows, averaged by DDP (divided by 2), is the single-process gradient of those rows."""
+    generator = torch.Generator().manual_seed(0)
+    prediction = torch.randn(8, 6, generator=generator, dtype=torch.float64)
+    target = torch.randn(8, 6, generator=generator, dtype=torch.float64)
+    run_on_gloo_ranks(_rank_barlow_batch, (str(tmp_path / "init"), str(tmp_path), prediction, target))
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    whole = prediction.clone().requires_grad_(True)
+    expected = batch_barlow_loss(whole, target, lambda_offdiag=0.05)
+    expected.backward()
+    for rank, result in enumerate(ranks):
+        assert result["loss"].item() == pytest.approx(expected.item(), rel=1e-12)
+        assert torch.allclose(result["grad"] / 2, whole.grad[rank * 4:(rank + 1) * 4], rtol=1e-10, atol=1e-12)

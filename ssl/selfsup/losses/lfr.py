@@ -17,10 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from selfsup.distributed import gather_batch
 from selfsup.losses._matrix import check_two_views, off_diagonal
 
 
-def batch_barlow_loss(prediction: torch.Tensor, target: torch.Tensor, lambda_offdiag: float = 0.01) -> torch.Tensor:
+def batch_barlow_loss(prediction: torch.Tensor, target: torch.Tensor, lambda_offdiag: float = 0.01,
+                      gather_distributed: bool = True) -> torch.Tensor:
     """LFR's "barlow-batch" loss (``bt_loss_bs`` in the LFR code, with its default ``normalize=False``).
 
     For predictions ``p`` and targets ``z`` of shape (N, D), rows L2-normalised (``F.normalize``, eps 1e-12)::
@@ -30,12 +32,14 @@ def batch_barlow_loss(prediction: torch.Tensor, target: torch.Tensor, lambda_off
 
     Each prediction is pulled to its own window's target and pushed orthogonal to the other windows'
     targets. The sum is not divided by N, as in the reference (so the scale grows with the batch size). The
-    reference's ``assert -1 < C < 1`` is left out: exact +-1 is a legal cosine. Computed on the local batch;
-    under DDP each rank has ``batch_size`` windows, the same N as one process, and DDP averages the ranks'
-    gradients. Paper value of ``lambda_offdiag``: the code's default ``--lambd`` 0.01, which its HAR script
-    keeps.
+    reference's ``assert -1 < C < 1`` is left out: exact +-1 is a legal cosine. With ``gather_distributed``
+    (the default) the matrix spans the windows of every DDP rank (N = the global batch), as one process on
+    the concatenated batch would compute it (:mod:`selfsup.distributed`). Paper value of ``lambda_offdiag``:
+    the code's default ``--lambd`` 0.01, which its HAR script keeps.
     """
     check_two_views("batch_barlow_loss", prediction, target)
+    if gather_distributed:
+        prediction, target = gather_batch(prediction), gather_batch(target)
     c = F.normalize(prediction, dim=1) @ F.normalize(target, dim=1).T
     on_diag = (torch.diagonal(c) - 1.0).pow(2).sum()
     off_diag = off_diagonal(c).pow(2).sum()

@@ -65,8 +65,9 @@ in ``state_dict()``, every checkpoint and DDP's initial broadcast, with the chos
 
 Deviations: per-step rather than per-epoch alternation (above); when the DPP stops early (fewer than K
 independent directions in the kernel, e.g. duplicated projectors) the remaining slots take the lowest
-unchosen pool indices, where the reference would fail; the loss runs on each rank's local batch (the
-reference is single-device; ``batch_size`` is per worker here, so N is the same as on one process). HAR
+unchosen pool indices, where the reference would fail; under DDP the barlow-batch matrix spans every
+rank's windows (the reference is single-device), so two workers mean one process on their concatenated
+batches. HAR
 defaults of the reference not carried by this module: Adam, lr 3e-4, weight decay 3e-4, batch 128, 200
 epochs, constant learning rates (set in the sweep YAML).
 """
