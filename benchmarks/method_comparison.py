@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -50,9 +49,7 @@ def compare(method: str, dataset: str, trials: int | None, epochs: int | None) -
     if epochs:
         raw["budget"]["epochs"] = epochs
     with tempfile.TemporaryDirectory() as home:
-        start = time.perf_counter()
-        _, outcome = _sweep(raw, Path(home))
-        elapsed = time.perf_counter() - start
+        elapsed, outcome = _sweep(raw, Path(home))  # seconds inside run_sweep
         table = pd.read_csv(outcome.report.directory / "pretraining_gain.csv")
         grid = pd.read_csv(outcome.report.directory / "search_grid.csv")
     if "num_projectors" in grid:  # LFR: validation accuracy against the number of random projectors K
