@@ -259,7 +259,7 @@ def test_shipped_searchspace_validates():
     assert spec.method == "lfr" and spec.search["num_projectors"].choices == [5, 8, 12, 16]
     assert {"pool_ratio", "predictor_layers", "lr", "backbone"} <= set(spec.search)
     assert spec.search["backbone"].choices == ["conv1d", "gru"]
-    assert (spec.budget.trials, spec.budget.epochs) == (8, 12)
+    assert (spec.budget.trials, spec.budget.epochs) == (8, 30)
     shared, own = split_trial_params("lfr", {**spec.default_params(), "num_projectors": 16, "pool_ratio": 10,
                                              "predictor_layers": 2, "lr": 1e-3, "backbone": "gru"})
     assert own.num_projectors == 16 and shared.backbone == "gru"
