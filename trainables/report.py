@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from selfsup.config import SweepSpec
 from selfsup.evaluation.metric_names import eval_metric_name, parse_eval_metric_name
 from trainables.results import FINISHED
-from trainables.selection import best_first
+from trainables.selection import best_first, best_per_backbone
 
 
 @dataclass
@@ -76,8 +76,7 @@ def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports
     best_run_id = None
     if len(finished):
         best_run_id = str(finished.iloc[0]["run_id"])  # runs are sorted best first (selection.py)
-        for backbone, group in finished.groupby("params.backbone", sort=True):
-            best = group.iloc[0]
+        for backbone, best in best_per_backbone(finished).items():
             encoders = [("", spec.method)] + ([("random_init/", "untrained")]
                                               if spec.evaluation.compare_random_init else [])
             for prefix, label in encoders:
@@ -142,8 +141,7 @@ def pretraining_gain_table(spec: SweepSpec, finished: pd.DataFrame, baselines: p
     """One row per backbone (its best finished trial) and label fraction: untrained, supervised, pretrained
     test accuracy and the pretrained backbone's gain over each (blank where not measured)."""
     rows = []
-    for backbone, group in finished.groupby("params.backbone", sort=True):
-        best = group.iloc[0]
+    for backbone, best in best_per_backbone(finished).items():
         mine = baselines[baselines["tags.sslsweep.baseline_of"] == best["run_id"]] if len(baselines) else baselines
         for fraction in spec.evaluation.label_fractions:
             test = eval_metric_name("test", protocol, "acc", fraction)

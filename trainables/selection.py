@@ -50,3 +50,9 @@ def best_first(runs: pd.DataFrame, objective_column: str, mode: str) -> pd.DataF
     ordered = runs.assign(_created=created).sort_values(
         [objective_column, "_created"], ascending=[mode == "min", True], na_position="last", kind="stable")
     return ordered.drop(columns="_created").reset_index(drop=True)
+
+
+def best_per_backbone(finished: pd.DataFrame) -> dict[str, pd.Series]:
+    """Backbone -> its best run, from finished runs already sorted by ``best_first`` (the report's tables and
+    the supervised baselines all mean this run by "the best trial of a backbone")."""
+    return {backbone: group.iloc[0] for backbone, group in finished.groupby("params.backbone", sort=True)}

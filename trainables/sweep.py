@@ -21,7 +21,7 @@ from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, st
 from trainables.optuna_search import PruningAwareOptunaSearch
 from trainables.report import Report, build_report, child_runs, objective_column_of
 from trainables.results import BASELINE_OF_KEY, FINISHED, REPEAT_OF_KEY, TRAINING_SEED_KEY, split_bookkeeping
-from trainables.selection import best_first
+from trainables.selection import best_first, best_per_backbone
 from trainables.stores import Stores
 from trainables.trial import make_trainable, trial_resources
 
@@ -148,13 +148,12 @@ def _run_supervised_baselines(spec: SweepSpec, study_name: str, stores: Stores, 
     of the evaluation, the same backbone trained from scratch with cross-entropy on that fraction's labels
     (its optimiser, learning rate, batch and augmentations), tagged ``sslsweep.role = supervised_baseline``
     and ``sslsweep.baseline_of = <run id>``; the report sets them beside the pretrained backbone."""
-    finished = _finished_search_trials(spec, stores, parent_run_id)
-    best_per_backbone = finished.groupby("params.backbone", sort=True).head(1)
+    best = best_per_backbone(_finished_search_trials(spec, stores, parent_run_id)).values()
     params = _trial_params(results)
     shared_keys = set(TrialParams.model_fields)
     points = [{**{k: v for k, v in params[run["tags.sslsweep.trial_id"]].items() if k in shared_keys},
                "label_fraction": fraction, BASELINE_OF_KEY: run["run_id"]}
-              for _, run in best_per_backbone.iterrows() for fraction in spec.evaluation.label_fractions]
+              for run in best for fraction in spec.evaluation.label_fractions]
     baseline = spec.supervised_baseline_spec()
     _run_points(baseline, make_trainable(baseline, stores.ray_storage, data_cache), f"{study_name}-supervised",
                 stores, callback, concurrency, points)
