@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_configurations_fit_data(spec) -> None:
-    """Prepare the data before Ray starts, only for a method that constrains its size (``SSLMethod``)."""
+    """Prepare the data before Ray starts (once per window length the sweep can draw), only for a method
+    that puts limits on it (``SSLMethod.check_pretext_data``)."""
+    import functools
     import json
 
     from selfsup.data import prepare_data
@@ -116,7 +118,8 @@ def check_configurations_fit_data(spec) -> None:
     from trainables.data_cache import data_request
 
     if METHODS.get(spec.method).constrains_data():
-        check(spec, lambda window_length: prepare_data(**json.loads(data_request(spec, window_length))))
+        prepared = functools.cache(lambda length: prepare_data(**json.loads(data_request(spec, length))))
+        check(spec, prepared)
 
 
 def summary(spec, outcome, stores) -> str:

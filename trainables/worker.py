@@ -19,7 +19,7 @@ import torch.distributed as dist
 import ray
 
 from selfsup.config import SweepSpec, split_trial_params
-from selfsup.data.prepare import PreparedData, Windows
+from selfsup.data.prepare import PreparedData
 from selfsup.evaluation.metric_names import eval_metric_name
 from selfsup.methods import METHODS
 from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, data_sample, data_shape,
