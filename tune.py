@@ -49,16 +49,21 @@ def load(args: argparse.Namespace):
 
 def describe(spec, stores) -> str:
     lines = [f"sweep      {spec.name}: method {spec.method}, seed {spec.seed}",
-             f"data       pretext {spec.data.pretext.source}:{spec.data.pretext.label()} -> downstream "
-             f"{spec.data.downstream.source}:{spec.data.downstream.label()}; windows {spec.data.window.length} "
-             f"steps, overlap {spec.data.window.overlap:g}; validation {spec.data.validation_fraction:g} of train",
+             f"data       {spec.domain.description}: pretext {spec.data.pretext.source}:{spec.data.pretext.label()} -> "
+             f"downstream {spec.data.downstream.source}:{spec.data.downstream.label()}; " +
+             (f"windows {spec.data.window.length} steps, overlap {spec.data.window.overlap:g}; "
+              if spec.domain.name == "timeseries" else "") +
+             f"validation {spec.data.validation_fraction:g} of train",
              f"evaluate   {', '.join(spec.evaluation.protocols)} at label fractions "
-             f"{', '.join(f'{f:g}' for f in spec.evaluation.label_fractions)} (per {spec.evaluation.unit})",
+             f"{', '.join(f'{f:g}' for f in spec.evaluation.label_fractions)}" +
+             (f" (per {spec.evaluation.unit})" if spec.domain.name == "timeseries" else ""),
              f"objective  {spec.objective.mode} {spec.objective.metric}",
              f"search     Optuna {spec.sampler.describe()} sampler over"]
     lines += [f"  {key:<22} {dimension.describe()}" for key, dimension in spec.search.items()] or ["  (nothing)"]
     lines.append("fixed")
-    lines += [f"  {key:<22} {value!r}" for key, value in sorted(spec.default_params().items())]
+    # None for an image augmentation means "the preset's value" (selfsup.augmentations.images).
+    lines += [f"  {key:<22} {'(preset)' if value is None and key.startswith('aug_') else repr(value)}"
+              for key, value in sorted(spec.default_params().items())]
     lines += [f"budget     {spec.budget.trials} trials x up to {spec.budget.epochs} epochs, concurrency "
               f"{spec.budget.max_concurrent or 'from cluster resources'}",
               f"resources  {spec.resources.workers} worker(s) per trial x {spec.resources.cpus_per_worker:g} CPU, "
@@ -92,11 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(spec, stores))
         return 0
 
-    from selfsup.data import check_data
     from trainables.sweep import run_sweep
 
     try:
-        check_data(spec.data.pretext, spec.data.downstream)
+        spec.domain.check_data(spec.data)
         check_configurations_fit_data(spec)
     except ValueError as error:  # DataError, or a configuration the method cannot run on this data (MoCo's queue)
         return fail(f"{args.searchspace}: {error}")
@@ -107,19 +111,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_configurations_fit_data(spec) -> None:
-    """Prepare the data before Ray starts (once per window length the sweep can draw), only for a method
-    that puts limits on it (``SSLMethod.check_pretext_data``)."""
+    """Prepare the data before Ray starts (once per input size the sweep can draw), only for a method that
+    puts limits on it (``SSLMethod.check_pretext_data``)."""
     import functools
-    import json
 
-    from selfsup.data import prepare_data
     from selfsup.methods import METHODS
     from selfsup.pretrain import check_method_fits_data as check
-    from trainables.data_cache import data_request
+    from trainables.data_cache import data_request, prepare_requested
 
     if METHODS.get(spec.method).constrains_data():
-        prepared = functools.cache(lambda length: prepare_data(**json.loads(data_request(spec, length))))
-        check(spec, prepared)
+        prepared = functools.cache(prepare_requested)
+        check(spec, lambda params: prepared(data_request(spec, params)))
 
 
 def summary(spec, outcome, stores) -> str:

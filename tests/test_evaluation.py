@@ -14,7 +14,7 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from selfsup.evaluation import (EVAL_METRICS, HEALTH_METRICS, PROBES, PROTOCOLS, SPLITS, EvalMetricName,
+from selfsup.evaluation import (CLASSIFICATION_METRICS, EVAL_METRICS, HEALTH_METRICS, PROBES, PROTOCOLS, SPLITS, EvalMetricName,
                                 classification_scores, embedding_std, eval_metric_name, evaluate_embeddings,
                                 format_fraction, knn_probe, linear_probe, mlp_readout, objective_only,
                                 cross_validated_metric,
@@ -136,8 +136,8 @@ def test_rankme_matches_the_formula(shape):
 
 
 # ------------------------------------------------------------------------------------------------ probes
-def _blobs(n=600, d=8, seed=0):
-    x, y = make_blobs(n_samples=n, centers=3, n_features=d, cluster_std=1.0, random_state=seed)
+def _blobs(n=600, d=8, seed=0, n_classes=3):
+    x, y = make_blobs(n_samples=n, centers=n_classes, n_features=d, cluster_std=1.0, random_state=seed)
     return (x[: n // 2].astype(np.float32), y[: n // 2]), (x[n // 2:].astype(np.float32), y[n // 2:])
 
 
@@ -151,7 +151,7 @@ def _random_labels(n=600, d=16, seed=0):
 def test_probes_separate_gaussian_blobs(protocol):
     (train_x, train_y), held_out = _blobs()
     scores = PROBES[protocol](train_x, train_y, {"held_out": held_out}, 0)
-    assert set(scores) == {"held_out"} and set(scores["held_out"]) == set(EVAL_METRICS)
+    assert set(scores) == {"held_out"} and set(scores["held_out"]) == set(CLASSIFICATION_METRICS)
     assert scores["held_out"]["acc"] > 0.95
     assert scores["held_out"]["f1"] > 0.95
 
@@ -340,3 +340,24 @@ def test_cross_validated_metric_refuses_other_names(name):
     x, y = make_blobs(n_samples=30, centers=2, random_state=0)
     with pytest.raises(ValueError, match="not a cross-validated metric"):
         cross_validated_metric(name, (x, y), seed=0)
+
+
+def test_top5_accuracy_against_a_naive_ranking():
+    from selfsup.evaluation.probes import classification_scores
+
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(40, 9))
+    y_true = rng.integers(0, 9, size=40)
+    naive = np.mean([y in sorted(range(9), key=lambda c: -row[c])[:5] for row, y in zip(scores, y_true)])
+    assert classification_scores(y_true, scores.argmax(1), scores)["top5"] == pytest.approx(naive)
+    # Five classes or fewer: the true class is always among the top five.
+    assert classification_scores(y_true % 4, y_true % 4, scores[:, :4])["top5"] == 1.0
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_top5_counts_classes_the_label_subset_never_showed(protocol):
+    """A probe fitted on 6 of 8 classes never ranks the other two: their examples count as top-5 misses."""
+    (train_x, train_y), (x, y) = _blobs(n_classes=8)
+    seen = train_y < 6
+    scores = PROBES[protocol](train_x[seen], train_y[seen], {"held_out": (x, y)}, 0)["held_out"]
+    assert scores["top5"] <= np.mean(y < 6) + 1e-9 and scores["top5"] > 0.5

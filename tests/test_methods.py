@@ -42,7 +42,7 @@ def test_gru_matches_the_reference_architecture():
 def test_backbone_rejects_wrong_rank_and_unknown_names():
     with pytest.raises(ValueError, match=r"\(batch, channels, length\)"):
         build_backbone("conv1d", 6)(torch.randn(6, 60))
-    with pytest.raises(UnknownNameError, match="unknown backbone 'resnet9000'; known: conv1d, gru"):
+    with pytest.raises(UnknownNameError, match="unknown backbone 'resnet9000'; known: cnn5, conv1d, deeplab_resnet50, gru, resnet18"):
         BACKBONES.get("resnet9000")
 
 

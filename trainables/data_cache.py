@@ -1,7 +1,7 @@
 """Data prepared once per sweep, shared by every trial through Ray's object store.
 
-Loading, cleaning, splitting, standardising and windowing the data (``selfsup.data.prepare_data``) gives
-the same result for every trial of a sweep that shares the data spec, window and seed. One
+Loading, cleaning, splitting, standardising and windowing the data (the domain's ``prepare_data``) gives
+the same result for every trial of a sweep that shares the data spec, input size and seed. One
 ``PreparedDataCache`` actor per sweep prepares each distinct request once and keeps the result in the
 object store; trials (and every Ray Train worker of a trial) fetch it by reference. On the node where it
 was put, ``ray.get`` reads the arrays from shared memory without a copy (they come back read-only); other
@@ -12,7 +12,7 @@ The actor is pinned to the driver's node: that is where ``tune.py`` checked that
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Mapping
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -20,18 +20,21 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from selfsup.config import SweepSpec
 
 
-def data_request(spec: SweepSpec, window_length: int | None = None) -> str:
-    """The cache key: everything ``prepare_data`` depends on, as canonical JSON (``window_length``: a trial's
-    searched input size, else the sweep's)."""
-    data = spec.data
-    return json.dumps({
-        "pretext": data.pretext.model_dump(mode="json"),
-        "downstream": data.downstream.model_dump(mode="json"),
-        "window_length": window_length or data.window.length,
-        "window_overlap": data.window.overlap,
-        "validation_fraction": data.validation_fraction,
-        "seed": spec.seed,
-    }, sort_keys=True)
+def data_request(spec: SweepSpec, params: Mapping[str, Any] | None = None) -> str:
+    """The cache key: the domain and everything its ``prepare_data`` depends on, as canonical JSON
+    (``params``: a trial's hyperparameters, of which only the domain's ``data_params`` count, e.g. a
+    searched window length)."""
+    domain = spec.domain
+    return json.dumps({"domain": domain.name,
+                       "arguments": domain.data_arguments(spec.data, spec.seed, params or {})}, sort_keys=True)
+
+
+def prepare_requested(request: str):
+    """The prepared data for a ``data_request``."""
+    from selfsup.domains import DOMAINS
+
+    request = json.loads(request)
+    return DOMAINS.get(request["domain"]).prepare_data(**request["arguments"])
 
 
 @ray.remote(num_cpus=0)
@@ -46,9 +49,7 @@ class PreparedDataCache:
         one at a time, so trials that ask at once wait for the one preparation.
         """
         if request not in self._prepared:
-            from selfsup.data.prepare import prepare_data
-
-            self._prepared[request] = ray.put(prepare_data(**json.loads(request)))
+            self._prepared[request] = ray.put(prepare_requested(request))
         return [self._prepared[request]]
 
     def preparations(self) -> int:
@@ -62,6 +63,6 @@ def start_data_cache() -> Any:
     return PreparedDataCache.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
 
 
-def fetch_prepared_data(cache, spec: SweepSpec, window_length: int | None = None) -> ray.ObjectRef:
-    """The object-store reference to the prepared data of this sweep (prepared by the first caller)."""
-    return ray.get(cache.get.remote(data_request(spec, window_length)))[0]
+def fetch_prepared_data(cache, spec: SweepSpec, params: Mapping[str, Any] | None = None) -> ray.ObjectRef:
+    """The object-store reference to the prepared data of a trial with ``params`` (prepared by the first caller)."""
+    return ray.get(cache.get.remote(data_request(spec, params)))[0]

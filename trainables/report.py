@@ -62,7 +62,8 @@ def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports
     protocol = report_protocol(spec)
     objective_column = objective_column_of(spec)
 
-    val_scores = {f"val {protocol} {metric}": eval_metric_name("val", protocol, metric, 1.0) for metric in ("acc", "f1")}
+    metrics, headline = spec.domain.report_metrics, spec.domain.report_metrics[0]
+    val_scores = {f"val {protocol} {metric}": eval_metric_name("val", protocol, metric, 1.0) for metric in metrics}
     grid = pd.DataFrame({
         "trial": runs.get("tags.sslsweep.trial_id"),
         "outcome": runs.get("tags.sslsweep.outcome"),
@@ -84,7 +85,7 @@ def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports
                     row = {"backbone": backbone, "encoder": label, "protocol": probe,
                            "trial": best.get("tags.sslsweep.trial_id")}
                     for fraction in spec.evaluation.label_fractions:
-                        for metric in ("acc", "f1"):
+                        for metric in metrics:
                             column = f"metrics.{eval_metric_name('test', probe, metric, fraction, prefix=prefix)}"
                             row[f"test {metric} @ {_percent(fraction)}"] = best.get(column)
                     rows.append(row)
@@ -98,7 +99,7 @@ def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports
     ]
     if best_run_id is not None:
         tables.append(("pretraining_gain", pretraining_gain_table(spec, finished, baselines, protocol),
-                       f"{spec.name}: what pretraining adds: test accuracy ({protocol} probe) of the best trial's "
+                       f"{spec.name}: what pretraining adds: test {headline} ({protocol}) of the best trial's "
                        f"backbone untrained, trained supervised on the same labels, and pretrained with "
                        f"{spec.method}"))
     if len(repeats):
@@ -129,7 +130,7 @@ def repeats_table(spec: SweepSpec, runs: pd.DataFrame, repeats: pd.DataFrame, pr
                "backbone": members["params.backbone"].iloc[0] if len(members) else None, "seeds": len(members),
                spec.objective.metric: _mean_std(members.get(objective_column_of(spec)))}
         for fraction in spec.evaluation.label_fractions:
-            for metric in ("acc", "f1"):
+            for metric in spec.domain.report_metrics:
                 column = f"metrics.{eval_metric_name('test', protocol, metric, fraction)}"
                 row[f"test {metric} @ {_percent(fraction)}"] = _mean_std(members.get(column))
         rows.append(row)
@@ -144,7 +145,7 @@ def pretraining_gain_table(spec: SweepSpec, finished: pd.DataFrame, baselines: p
     for backbone, best in best_per_backbone(finished).items():
         mine = baselines[baselines["tags.sslsweep.baseline_of"] == best["run_id"]] if len(baselines) else baselines
         for fraction in spec.evaluation.label_fractions:
-            test = eval_metric_name("test", protocol, "acc", fraction)
+            test = eval_metric_name("test", protocol, spec.domain.report_metrics[0], fraction)
             pretrained = best.get(f"metrics.{test}")
             untrained = best.get(f"metrics.random_init/{test}")
             supervised = None

@@ -15,7 +15,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
-from selfsup.config import SweepSpec, TrialParams
+from selfsup.config import SweepSpec
 from trainables.data_cache import start_data_cache
 from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, start_parent_run
 from trainables.optuna_search import PruningAwareOptunaSearch
@@ -83,6 +83,9 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> SweepOutcome:
     experiment_name = f"sslsweep/{spec.name}"
     experiment_id = ensure_experiment(stores.mlflow_uri, experiment_name, stores.mlflow_artifacts)
     parent_run_id = start_parent_run(spec, stores.mlflow_uri, experiment_id, Path(spec_path).read_text())
+    split = spec.domain.split_record(spec.data, spec.seed)
+    if split is not None:  # e.g. seismic inline blocks: which inlines validation and test came from
+        MlflowClient(stores.mlflow_uri).log_dict(parent_run_id, split, "data/split.json")
     study_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{parent_run_id[:8]}"
     callback = SweepMLflowCallback(spec, stores.mlflow_uri, experiment_name, parent_run_id)
     data_cache = start_data_cache()
@@ -150,7 +153,7 @@ def _run_supervised_baselines(spec: SweepSpec, study_name: str, stores: Stores, 
     and ``sslsweep.baseline_of = <run id>``; the report sets them beside the pretrained backbone."""
     best = best_per_backbone(_finished_search_trials(spec, stores, parent_run_id)).values()
     params = _trial_params(results)
-    shared_keys = set(TrialParams.model_fields)
+    shared_keys = set(spec.domain.Params.model_fields)
     points = [{**{k: v for k, v in params[run["tags.sslsweep.trial_id"]].items() if k in shared_keys},
                "label_fraction": fraction, BASELINE_OF_KEY: run["run_id"]}
               for run in best for fraction in spec.evaluation.label_fractions]

@@ -61,7 +61,7 @@ def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: st
     spec = SweepSpec.model_validate(sweep)
     params, bookkeeping = split_bookkeeping(params)
     loop_config = {"sweep": sweep, "params": params,
-                   "data": fetch_prepared_data(data_cache, spec, params.get("window_length")),
+                   "data": fetch_prepared_data(data_cache, spec, params),
                    "trial_number": bookkeeping.get(TRIAL_NUMBER_KEY),
                    "training_seed": bookkeeping.get(TRAINING_SEED_KEY, spec.seed)}
     if not spec.resources.uses_ray_train:

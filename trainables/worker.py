@@ -45,7 +45,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     (Optuna's, or None without a searcher; see ``selection.py``) and ``training_seed``.
     """
     spec = SweepSpec.model_validate(config["sweep"])
-    shared, own = split_trial_params(spec.method, config["params"])
+    shared, own = split_trial_params(spec.method, config["params"], spec.domain.name)
     rank, world, device = context.rank, context.world_size, context.device
 
     # The training seed (initialisation, views, shuffling) is the sweep's, or a final repeat's own; data
@@ -63,7 +63,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     method.initialise_from_data(data_sample(windows.x, seed))  # same sample on every rank, before DDP and restore
     model = context.prepare_model(method.to(device))
     optimizer = build_optimizer(shared, model)
-    augmenter = build_augmenter(shared, seed=seed + rank)
+    augmenter = build_augmenter(shared, seed + rank, spec.domain.name)
 
     loader = context.prepare_loader(training_loader(windows, shared.batch_size, world))
     start_epoch = _restore(context, model, optimizer)
@@ -110,7 +110,8 @@ def _epoch_evaluation(backbone, data, spec: SweepSpec, device) -> dict[str, floa
     The objective is computed the same way at every epoch (same protocol, same label fraction, same
     validation data), so what ASHA compares at a rung is what Optuna optimises at the end.
     """
-    return validation_metrics(backbone, data, spec, device, sorted({ONLINE_KNN, spec.objective.metric}))
+    return validation_metrics(backbone, data, spec, device, sorted({*spec.domain.online_metrics,
+                                                                    spec.objective.metric}))
 
 
 def _seed_epoch(loader, augmenter, seed: int, epoch: int, rank: int, world: int) -> None:

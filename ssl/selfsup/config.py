@@ -13,12 +13,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from selfsup.augmentations import AUGMENTATIONS, check_strength
 from selfsup.backbones import BACKBONES
-from selfsup.data import DATA_SOURCES, bundled_aeon_datasets
-from selfsup.evaluation.metric_names import (HEALTH_METRICS, PROTOCOLS, SELECTION_SPLITS, format_fraction,
+from selfsup.data import bundled_aeon_datasets
+from selfsup.domains import DOMAINS, Domain, domain_of_source
+from selfsup.domains.seismic import SectionSpec
+from selfsup.evaluation.metric_names import (ALL_PROTOCOLS, HEALTH_METRICS, SELECTION_SPLITS, format_fraction,
                                              parse_eval_metric_name)
 from selfsup.methods import METHODS, MethodParams
+from selfsup.trial_params import PROJECTOR_PARAMS, TrialParams
 
 TRAINING_METRICS = ("train/loss",)
 
@@ -33,33 +35,47 @@ class _Strict(BaseModel):
 
 # --------------------------------------------------------------------------------------------- data
 class DatasetSpec(_Strict):
-    """Where a data set comes from: an aeon bundled set by name, UCR/UEA .ts files, or sensor-log CSVs."""
+    """Where a data set comes from: a data source of one of the domains (``selfsup.domains``), e.g. an aeon
+    bundled set by name, UCR/UEA .ts files, sensor-log CSVs, scikit-learn's digits, CIFAR under a local root,
+    an F3 facies directory or the synthetic seismic generator."""
 
     source: str = "aeon"
     name: str | None = None
     path: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)  # e.g. the synthetic seismic generator's arguments
 
     @field_validator("source")
     @classmethod
     def _known_source(cls, source: str) -> str:
-        if source not in DATA_SOURCES:
-            raise ValueError(f"unknown data source '{source}'; known: {', '.join(DATA_SOURCES)}")
+        domain_of_source(source)
         return source
 
     @model_validator(mode="after")
     def _complete(self) -> "DatasetSpec":
-        if self.source in ("aeon", "ucr_files") and not self.name:
+        needs = self.domain.sources[self.source]
+        if needs.needs_name and not self.name:
             raise ValueError(f"source '{self.source}' needs a 'name'")
-        if self.source in ("ucr_files", "csv") and not self.path:
-            raise ValueError(f"source '{self.source}' needs a 'path' (a directory)")
+        if needs.needs_path and not self.path:
+            raise ValueError(f"source '{self.source}' needs a 'path' ({needs.path_hint})")
+        if self.options:
+            if needs.options is None:
+                raise ValueError(f"source '{self.source}' takes no 'options'")
+            try:
+                self.options = needs.options(**self.options).model_dump()
+            except ValidationError as error:
+                raise ValueError(f"options of source '{self.source}': {_first_message(error)}") from None
         if self.source == "aeon":
             bundled = bundled_aeon_datasets()
             if self.name not in bundled:
                 raise ValueError(f"aeon has no bundled data set '{self.name}'; bundled: {', '.join(bundled)}")
         return self
 
+    @property
+    def domain(self) -> Domain:
+        return domain_of_source(self.source)
+
     def label(self) -> str:
-        return self.name or Path(self.path or "").name
+        return self.name or Path(self.path or "").name or self.source
 
 
 class WindowSpec(_Strict):
@@ -70,14 +86,41 @@ class WindowSpec(_Strict):
 class DataSpec(_Strict):
     pretext: DatasetSpec
     downstream: DatasetSpec
-    window: WindowSpec = WindowSpec()
-    validation_fraction: float = Field(0.2, gt=0, lt=1)
+    window: WindowSpec = WindowSpec()        # time series only
+    sections: SectionSpec = SectionSpec()    # seismic only: patches, inline-block splits
+    validation_fraction: float = Field(0.2, gt=0, lt=1)  # time series and images
+
+    @model_validator(mode="after")
+    def _one_domain(self) -> "DataSpec":
+        pretext, downstream = self.pretext.domain, self.downstream.domain
+        if pretext is not downstream:
+            raise ValueError(f"pretext data {self.pretext.source} is {pretext.description} but downstream data "
+                             f"{self.downstream.source} is {downstream.description}; both must be one domain")
+        # Checked against the defaults, not model_fields_set: a spec dumped and validated again (every trial
+        # does) has every field set.
+        if self.window != WindowSpec() and downstream.name != "timeseries":
+            raise ValueError(f"'window' cuts time series into windows, but data {self.downstream.source} is "
+                             f"{downstream.description}; remove it")
+        if self.sections != SectionSpec() and downstream.name != "seismic":
+            raise ValueError(f"'sections' cuts seismic volumes into patches, but data {self.downstream.source} is "
+                             f"{downstream.description}; remove it")
+        if self.validation_fraction != DataSpec.model_fields["validation_fraction"].default \
+                and downstream.name == "seismic":
+            raise ValueError("'validation_fraction' does not apply to seismic data: validation is an inline block "
+                             "(data.sections.validation)")
+        return self
+
+    @property
+    def domain(self) -> Domain:
+        return self.downstream.domain
 
 
 # --------------------------------------------------------------------------------------- evaluation
 class EvaluationSpec(_Strict):
-    protocols: list[Literal["linear", "knn", "mlp"]] = Field(default_factory=lambda: list(PROTOCOLS), min_length=1)
-    label_fractions: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
+    # None: the domain's default protocols (linear, knn and mlp for time series; see selfsup.domains).
+    protocols: list[str] | None = Field(None, min_length=1)
+    # None: the domain's default ([1.0]; seismic: the reference report's 1, 5, 10, 25, 50, 100 %).
+    label_fractions: list[float] | None = Field(None, min_length=1)
     # "series": window embeddings averaged per series, one prediction per series (as UCR/UEA scores are);
     # "window": every window is an example (sensor logs whose test set is a list of windows).
     unit: Literal["series", "window"] = "series"
@@ -91,10 +134,27 @@ class EvaluationSpec(_Strict):
     # After the search: the best trial of each backbone trained supervised from scratch (same backbone,
     # optimiser, batch and augmentations) on each label fraction, scored with the same probes.
     supervised_baseline: bool = False
+    # Segmentation (seismic): the head's training at each label fraction (selfsup.evaluation.segmentation).
+    # The reference report trained its head with batch 8 and lr 0.007 (SGD); Adam at 1e-3 is the default here.
+    segmentation_epochs: int = Field(30, ge=1)
+    segmentation_lr: float = Field(1e-3, gt=0)
+    segmentation_batch_size: int = Field(8, ge=1)
+    # Width of the head's first transposed convolution (the report's 512; narrower heads train faster on CPU).
+    segmentation_head_channels: int = Field(512, ge=1)
+
+    @field_validator("protocols")
+    @classmethod
+    def _known_protocols(cls, protocols: list[str] | None) -> list[str] | None:
+        for protocol in protocols or []:
+            if protocol not in ALL_PROTOCOLS:
+                raise ValueError(f"unknown evaluation protocol '{protocol}'; known: {', '.join(ALL_PROTOCOLS)}")
+        return protocols
 
     @field_validator("label_fractions")
     @classmethod
-    def _fractions_in_unit_interval(cls, fractions: list[float]) -> list[float]:
+    def _fractions_in_unit_interval(cls, fractions: list[float] | None) -> list[float] | None:
+        if fractions is None:
+            return None
         for fraction in fractions:
             if not 0 < fraction <= 1:
                 raise ValueError(f"label fraction {fraction} is outside (0, 1]")
@@ -102,8 +162,9 @@ class EvaluationSpec(_Strict):
 
 
 class ObjectiveSpec(_Strict):
-    # Cross-validated, so small labelled sets can still rank configurations (README: choosing an objective).
-    metric: str = "cv/linear/f1/frac_0.1"
+    # None: the domain's default (time series: cv/linear/f1/frac_0.1, cross-validated, so small labelled sets
+    # can still rank configurations; README: choosing an objective).
+    metric: str | None = None
     mode: Literal["min", "max"] = "max"
 
 
@@ -242,57 +303,22 @@ class HealthSpec(_Strict):
 
 
 # -------------------------------------------------------------------------- trial hyperparameters
-# The shared projection head's hyperparameters (``SSLMethod.uses_projector``).
-PROJECTOR_PARAMS = frozenset({"projector_dim", "projector_hidden_dim", "projector_layers"})
+# ``TrialParams`` (selfsup.trial_params) is shared by every domain; each domain's ``Params`` extends it.
 
 
-class TrialParams(_Strict):
-    """Hyperparameters every method shares. Each can be fixed or searched by its name."""
-
-    backbone: str = "conv1d"
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-5, ge=0)
-    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    batch_size: int = Field(64, ge=2)
-    projector_dim: int = Field(512, ge=1)
-    projector_hidden_dim: int | None = Field(None, ge=1)
-    projector_layers: int = Field(2, ge=1)
-    # The input size: windows of this many steps instead of data.window.length (searchable: the reference
-    # reports searched input size; each distinct length is prepared once per sweep).
-    window_length: int | None = Field(None, ge=4)
-    # Augmentation strengths (0 switches one off); ranges are checked by the augmentations module.
-    aug_jitter: float = 0.1
-    aug_scaling: float = 0.1
-    aug_magnitude_warp: float = 0.2
-    aug_time_warp: float = 0.2
-    aug_crop_resize: float = 0.3
-    aug_blockout: float = 0.1
-    aug_flip: float = 0.0
-    aug_negate: float = 0.0
-    aug_smooth: float = 0.0
-
-    _known_backbone = field_validator("backbone")(lambda name: BACKBONES.check(name))
-
-    @model_validator(mode="after")
-    def _augmentation_strengths_in_range(self) -> "TrialParams":
-        for name in AUGMENTATIONS:
-            check_strength(name, getattr(self, f"aug_{name}"))
-        return self
-
-    def augmentation_strengths(self) -> dict[str, float]:
-        return {name: getattr(self, f"aug_{name}") for name in AUGMENTATIONS}
-
-
-def split_trial_params(method: str, values: dict[str, Any]) -> tuple[TrialParams, MethodParams]:
-    """Validate a flat hyperparameter dict into the shared and the method's own parameters."""
+def split_trial_params(method: str, values: dict[str, Any],
+                       domain: str = "timeseries") -> tuple[TrialParams, MethodParams]:
+    """Validate a flat hyperparameter dict into the shared ones (the ``domain``'s ``Params``: optimiser,
+    backbone, input size, augmentations) and the method's own parameters."""
     method_params_cls = METHODS.get(method).Params
+    shared_cls = DOMAINS.get(domain).Params
     method_keys = set(method_params_cls.model_fields)
-    shared_keys = set(TrialParams.model_fields)
+    shared_keys = set(shared_cls.model_fields)
     unknown = sorted(set(values) - method_keys - shared_keys)
     if unknown:
         raise ValueError(f"unknown hyperparameter '{unknown[0]}' for method '{method}'; known: "
                          f"{', '.join(sorted(method_keys | shared_keys))}")
-    shared = TrialParams(**{k: v for k, v in values.items() if k in shared_keys})
+    shared = shared_cls(**{k: v for k, v in values.items() if k in shared_keys})
     own = method_params_cls(**{k: v for k, v in values.items() if k in method_keys})
     return shared, own
 
@@ -304,8 +330,9 @@ class SweepSpec(_Strict):
     method: str
     seed: int = 0
     data: DataSpec
-    evaluation: EvaluationSpec = EvaluationSpec()
-    objective: ObjectiveSpec = ObjectiveSpec()
+    # Factories: validation fills the domain's defaults into these, so no two specs may share one instance.
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
     search: dict[str, Dimension] = Field(default_factory=dict)
     fixed: dict[str, Any] = Field(default_factory=dict)
     budget: BudgetSpec = BudgetSpec()
@@ -319,6 +346,15 @@ class SweepSpec(_Strict):
 
     @model_validator(mode="after")
     def _hyperparameters_and_objective(self) -> "SweepSpec":
+        domain = self.domain
+        # What the sweep leaves unsaid comes from its domain (its data source's).
+        if self.evaluation.protocols is None:
+            self.evaluation.protocols = list(domain.default_protocols)
+        if self.evaluation.label_fractions is None:
+            self.evaluation.label_fractions = list(domain.default_label_fractions)
+        if self.objective.metric is None:
+            self.objective.metric = domain.default_objective
+        self._check_fits_domain()
         overlap = sorted(set(self.search) & set(self.fixed))
         if overlap:
             raise ValueError(f"'{overlap[0]}' is both searched and fixed; keep one")
@@ -328,15 +364,53 @@ class SweepSpec(_Strict):
                 raise ValueError(f"'{unused[0]}' does nothing: {self.method} has no shared projector (its heads "
                                  f"are its own); remove it")
         # Every searched value must be a valid hyperparameter value: check each choice and both bounds.
-        split_trial_params(self.method, self.fixed)
+        split_trial_params(self.method, self.fixed, domain.name)
         for key, dimension in self.search.items():
             for value in dimension.extremes():
                 try:
-                    split_trial_params(self.method, {**self.fixed, key: value})
+                    split_trial_params(self.method, {**self.fixed, key: value}, domain.name)
                 except ValueError as error:
                     raise ValueError(f"search.{key}: {_first_message(error)}") from None
         self._check_objective()
         return self
+
+    @property
+    def domain(self) -> Domain:
+        """The data's domain (time series, images, seismic), from the data source the file names."""
+        return self.data.domain
+
+    def _check_fits_domain(self) -> None:
+        """Refuse a method, backbone, hyperparameter or evaluation protocol that does not fit the data's
+        domain, naming both sides."""
+        domain, data = self.domain, f"data {self.data.downstream.source}"
+        method = METHODS.get(self.method)
+        if domain.name not in method.domains:
+            raise ValueError(f"method '{self.method}' trains on {_list_domains(method.domains)}, but {data} is "
+                             f"{domain.description}")
+        backbones = {self.fixed.get("backbone", domain.Params.model_fields["backbone"].default)}
+        if "backbone" in self.search and self.search["backbone"].choices:
+            backbones = set(self.search["backbone"].choices)
+        for name in sorted(map(str, backbones)):
+            if name in BACKBONES and domain.name not in BACKBONES.get(name).domains:
+                fitting = [b for b in BACKBONES if domain.name in BACKBONES.get(b).domains]
+                raise ValueError(f"backbone '{name}' reads {_list_domains(BACKBONES.get(name).domains)}, but {data} "
+                                 f"is {domain.description}; {domain.description} backbones: {', '.join(fitting)}")
+        own_keys = set(domain.Params.model_fields) | set(method.Params.model_fields)
+        for key in [*self.fixed, *self.search]:
+            if key in domain.refused_params:
+                raise ValueError(f"'{key}' is refused for {domain.description} ({data}): {domain.refused_params[key]}")
+            if key in own_keys:
+                continue
+            owners = [other for other in DOMAINS if key in DOMAINS.get(other).Params.model_fields]
+            if owners:
+                raise ValueError(f"'{key}' is a hyperparameter of {_list_domains(owners)}, but {data} is "
+                                 f"{domain.description}; {domain.description} hyperparameters: "
+                                 f"{', '.join(sorted(set(domain.Params.model_fields) - set(TrialParams.model_fields)))}")
+        domain.check_sweep(self)
+        for protocol in self.evaluation.protocols:
+            if protocol not in domain.protocols:
+                raise ValueError(f"evaluation.protocols: '{protocol}' does not apply to {data}, which is "
+                                 f"{domain.description} ({domain.task}); its protocols: {', '.join(domain.protocols)}")
 
     @model_validator(mode="after")
     def _baseline_needs_an_ssl_method(self) -> "SweepSpec":
@@ -351,14 +425,23 @@ class SweepSpec(_Strict):
             return
         parsed = parse_eval_metric_name(metric)
         fractions = ", ".join(format_fraction(f) for f in self.evaluation.label_fractions)
-        produced = (f"val/<{'|'.join(self.evaluation.protocols)}>/<acc|f1>/frac_<{fractions}>, "
-                    f"cv/<{'|'.join(self.evaluation.protocols)}>/<acc|f1>/frac_<fraction>, "
+        domain = self.domain
+        scores = "|".join(domain.metrics)
+        produced = (f"val/<{'|'.join(self.evaluation.protocols)}>/<{scores}>/frac_<{fractions}>, " +
+                    (f"cv/<{'|'.join(self.evaluation.protocols)}>/<{scores}>/frac_<fraction>, "
+                     if domain.task == "classification" else "") +
                     f"{', '.join(HEALTH_METRICS + TRAINING_METRICS)}")
         if parsed is None or parsed.prefix:
             raise ValueError(f"objective.metric '{metric}' is produced by no protocol; expected one of {produced}")
         if parsed.split not in SELECTION_SPLITS:
             raise ValueError(f"objective.metric '{metric}' selects on {parsed.split} data; test data only "
                              f"reports, select on a val/ or cv/ metric")
+        if not domain.metric_applies(parsed.protocol, parsed.metric):
+            raise ValueError(f"objective.metric '{metric}' does not apply to data {self.data.downstream.source}, "
+                             f"which is {domain.description} ({domain.task}); expected one of {produced}")
+        if parsed.split == "cv" and domain.task != "classification":
+            raise ValueError(f"objective.metric '{metric}': cross-validated objectives are for classification; "
+                             f"data {self.data.downstream.source} is {domain.description}, select on a val/ metric")
         if parsed.protocol not in self.evaluation.protocols:
             raise ValueError(f"objective.metric '{metric}' needs protocol '{parsed.protocol}', which "
                              f"evaluation.protocols {self.evaluation.protocols} does not run")
@@ -371,7 +454,7 @@ class SweepSpec(_Strict):
     def default_params(self) -> dict[str, Any]:
         """Values of every hyperparameter that is not searched (fixed ones and defaults; the projector's only
         for methods that build one)."""
-        shared, own = split_trial_params(self.method, self.fixed)
+        shared, own = split_trial_params(self.method, self.fixed, self.domain.name)
         values = {**shared.model_dump(), **own.model_dump()}
         unused = set() if METHODS.get(self.method).uses_projector else PROJECTOR_PARAMS
         return {k: v for k, v in values.items() if k not in self.search and k not in unused}
@@ -387,6 +470,10 @@ class SweepSpec(_Strict):
 
     def optuna_space(self) -> dict[str, Any]:
         return {key: dimension.optuna_distribution() for key, dimension in self.search.items()}
+
+
+def _list_domains(names) -> str:
+    return " and ".join(DOMAINS.get(name).description if name in DOMAINS else name for name in names)
 
 
 def _first_message(error: Exception) -> str:

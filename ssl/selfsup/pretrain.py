@@ -7,21 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from selfsup.augmentations import TimeSeriesAugmenter
 from selfsup.backbones import build_backbone
 from selfsup.config import SweepSpec, TrialParams
 from selfsup.data.prepare import PreparedData, Windows
-from selfsup.evaluation.health import embedding_std, rankme
-from selfsup.evaluation.metric_names import parse_eval_metric_name
-from selfsup.evaluation.protocol import (cross_validated_metric, evaluate_embeddings, objective_only,
-                                        pool_by_series)
+from selfsup.domains import DOMAINS
+from selfsup.evaluation.classification import EmbeddedSplits, embed, embed_splits, health_metrics  # noqa: F401
 from selfsup.methods import METHODS, DataShape, MethodParams, PretextBatch, ProjectorSpec, SSLMethod
 from selfsup.methods.base import DATA_SAMPLE_SIZE
 
@@ -82,10 +78,11 @@ def training_loader(windows: Windows, batch_size: int, world: int = 1) -> torch.
                                        pin_memory=torch.cuda.is_available())
 
 
-def check_method_fits_data(spec: SweepSpec, prepared: Callable[[int], PreparedData]) -> None:
+def check_method_fits_data(spec: SweepSpec, prepared: Callable[[dict], PreparedData]) -> None:
     """ValueError when a configuration the sweep can draw cannot work on the data (before Ray starts).
 
-    ``prepared(window_length)``: the sweep's data at that window length (the length may be searched).
+    ``prepared(params)``: the sweep's data for a trial with hyperparameters ``params`` (a searched input
+    size changes it; ``Domain.data_params``).
     """
     from selfsup.config import split_trial_params
 
@@ -94,9 +91,8 @@ def check_method_fits_data(spec: SweepSpec, prepared: Callable[[int], PreparedDa
     base = {**spec.default_params(), **{key: dim.extremes()[0] for key, dim in spec.search.items()}}
     candidates = [base] + [{**base, key: value} for key, dim in spec.search.items() for value in dim.extremes()]
     for values in candidates:
-        shared, own = split_trial_params(spec.method, values)
-        windows = training_windows(method, own, prepared(shared.window_length or spec.data.window.length),
-                                   spec.evaluation.unit, spec.seed)
+        shared, own = split_trial_params(spec.method, values, spec.domain.name)
+        windows = training_windows(method, own, prepared(shared.model_dump()), spec.evaluation.unit, spec.seed)
         method.check_pretext_data(own, windows, shared)
 
 
@@ -107,8 +103,9 @@ def build_optimizer(params: TrialParams, model: nn.Module) -> torch.optim.Optimi
     return optimizer_cls(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
 
 
-def build_augmenter(params: TrialParams, seed: int) -> TimeSeriesAugmenter:
-    return TimeSeriesAugmenter(params.augmentation_strengths(), seed=seed)
+def build_augmenter(params: TrialParams, seed: int, domain: str = "timeseries"):
+    """The trial's view generator for its data's domain: ``views(x, n)``, ``reseed(seed)``."""
+    return DOMAINS.get(domain).build_augmenter(params, seed)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -116,7 +113,7 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def train_one_epoch(model: nn.Module, loader, windows: Windows, augmenter: TimeSeriesAugmenter,
+def train_one_epoch(model: nn.Module, loader, windows: Windows, augmenter,
                     optimizer: torch.optim.Optimizer, device: torch.device, epoch: int,
                     epochs: int) -> dict[str, float]:
     """One pass over the training ``windows`` (``loader`` yields (x, index[, labels]) batches of them);
@@ -145,64 +142,11 @@ def train_one_epoch(model: nn.Module, loader, windows: Windows, augmenter: TimeS
     return {name: total / steps for name, total in sums.items()}
 
 
-@torch.no_grad()
-def embed(backbone: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 512) -> np.ndarray:
-    """Backbone features of windows (no projector), in eval mode, as float32 numpy."""
-    was_training = backbone.training
-    backbone.eval()
-    # torch.tensor copies: x may be a read-only array (shared memory of Ray's object store).
-    chunks = [backbone(torch.tensor(x[i:i + batch_size], device=device)).float().cpu()
-              for i in range(0, len(x), batch_size)]
-    backbone.train(was_training)
-    return torch.cat(chunks).numpy()
-
-
-@dataclass
-class EmbeddedSplits:
-    """Frozen-backbone features of the labelled splits, one row per evaluation unit."""
-
-    train: tuple[np.ndarray, np.ndarray]
-    val: tuple[np.ndarray, np.ndarray]
-    test: tuple[np.ndarray, np.ndarray]
-    val_windows: np.ndarray  # window-level validation embeddings, for the health metrics
-
-
-def embed_splits(backbone: nn.Module, data: PreparedData, device: torch.device, unit: str,
-                 include_test: bool = True) -> EmbeddedSplits:
-    def units(windows: Windows, series_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        features = embed(backbone, windows.x, device)
-        if unit == "window":
-            return features, windows.y, features
-        pooled, order = pool_by_series(features, windows.series_index)
-        return pooled, series_labels[order], features
-
-    train_x, train_y, _ = units(data.train, data.train_series_labels)
-    val_x, val_y, val_windows = units(data.validation, data.validation_series_labels)
-    if include_test:
-        test_x, test_y, _ = units(data.test, data.test_series_labels)
-    else:
-        test_x, test_y = np.empty((0, train_x.shape[1]), np.float32), np.empty(0, np.int64)
-    return EmbeddedSplits((train_x, train_y), (val_x, val_y), (test_x, test_y), val_windows)
-
-
-def health_metrics(features: np.ndarray) -> dict[str, float]:
-    z = torch.as_tensor(features, dtype=torch.float64)
-    return {"health/embedding_std": float(embedding_std(z)), "health/rankme": float(rankme(z))}
-
-
 def evaluate_backbone(backbone: nn.Module, data: PreparedData, spec: SweepSpec, device: torch.device, *,
                       include_test: bool, prefix: str = "") -> dict[str, float]:
-    """Frozen-backbone evaluation (linear / kNN / MLP readout) at each label fraction, plus health."""
-    splits = embed_splits(backbone, data, device, spec.evaluation.unit, include_test)
-    metrics = evaluate_embeddings(
-        splits.train, splits.val, splits.test,
-        protocols=spec.evaluation.protocols, fractions=spec.evaluation.label_fractions,
-        seed=spec.seed, prefix=prefix, include_test=include_test,
-        knn_k=spec.evaluation.knn_k, mlp_epochs=spec.evaluation.mlp_epochs, mlp_device=str(device),
-    )
-    if not prefix:
-        metrics.update(health_metrics(splits.val_windows))
-    return metrics
+    """The domain's evaluation of a frozen backbone (readouts, or segmentation heads) at each label fraction,
+    plus health (``Domain.evaluate``)."""
+    return spec.domain.evaluate(backbone, data, spec, device, include_test=include_test, prefix=prefix)
 
 
 def validation_metrics(backbone: nn.Module, data: PreparedData, spec: SweepSpec, device: torch.device,
@@ -212,21 +156,7 @@ def validation_metrics(backbone: nn.Module, data: PreparedData, spec: SweepSpec,
     Each named metric is computed exactly as in ``evaluate_backbone`` (same subset, same probe), so a
     per-epoch objective means the same thing as the final one.
     """
-    splits = embed_splits(backbone, data, device, spec.evaluation.unit, include_test=False)
-    metrics = health_metrics(splits.val_windows)
-    probe_options = {"knn_k": spec.evaluation.knn_k, "mlp_epochs": spec.evaluation.mlp_epochs,
-                     "mlp_device": str(device)}
-    for name in names:
-        parsed = parse_eval_metric_name(name)
-        if parsed is None:
-            continue
-        if parsed.split == "cv":
-            labelled = tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
-            metrics[name] = cross_validated_metric(name, labelled, spec.seed, folds=spec.evaluation.cv_folds,
-                                                   repeats=spec.evaluation.cv_repeats, **probe_options)
-        else:
-            metrics[name] = objective_only(name, splits.train, splits.val, spec.seed, **probe_options)
-    return metrics
+    return spec.domain.validation_metrics(backbone, data, spec, device, names)
 
 
 def check_health(metrics: dict[str, float], spec: SweepSpec, epoch: int) -> None:

@@ -1,6 +1,8 @@
 """The reference report's 1-D convolutional HAR encoder."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -22,6 +24,8 @@ class Conv1dEncoder(nn.Module):
 
     ``forward_sequence`` keeps the time axis (batch, 256, length / 2) for methods that need it (CPC).
     """
+
+    domains: ClassVar[tuple[str, ...]] = ("timeseries",)
 
     def __init__(self, in_channels: int, width: int = 32) -> None:
         super().__init__()

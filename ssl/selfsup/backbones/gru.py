@@ -1,6 +1,8 @@
 """The reference report's recurrent HAR encoder."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -14,6 +16,8 @@ class GRUEncoder(nn.Module):
 
     ``forward_sequence`` keeps the time axis: (batch, 256, length), one vector per step.
     """
+
+    domains: ClassVar[tuple[str, ...]] = ("timeseries",)
 
     def __init__(self, in_channels: int, hidden_size: int = 100, output_dim: int = 256) -> None:
         super().__init__()

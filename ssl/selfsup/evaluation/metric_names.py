@@ -13,11 +13,17 @@ Evaluation metrics (frozen backbone, a readout trained on a fraction of the trai
                                             non-test unit (train + validation), averaged over folds
                                             and repeats: less noisy than a small validation split
                                        test scored on the official test split
-    protocol  "linear" | "knn" | "mlp" logistic regression | cosine kNN | 3-layer MLP readout
-    metric    "acc" | "f1"             accuracy | macro-F1
+    protocol  classification (time series, images), readouts on frozen features:
+              "linear" | "knn" | "mlp" logistic regression | cosine kNN | 3-layer MLP readout
+              segmentation (seismic), the segmentation head trained on labelled sections:
+              "seg_frozen"             on the frozen pretrained backbone
+              "seg_finetune"           with the backbone fine-tuned
+    metric    classification: "acc" | "f1" | "top5"     accuracy | macro-F1 | top-5 accuracy (images only)
+              segmentation:   "miou" | "mf1" | "pixel_acc" | "fwiou" | "iou_<class name>"
+                              mean IoU | mean F1 | pixel accuracy | frequency-weighted IoU | one class's IoU
     fraction  label fraction in (0, 1], shortest float form: 1.0, 0.5, 0.25, 0.01
 
-    e.g. val/knn/acc/frac_1.0, test/linear/f1/frac_0.01, cv/linear/acc/frac_0.1
+    e.g. val/knn/acc/frac_1.0, test/linear/f1/frac_0.01, cv/linear/acc/frac_0.1, test/seg_frozen/miou/frac_0.05
 
 The same evaluation of the untrained (randomly initialised) backbone, the baseline that shows what
 pretraining adds, carries the prefix ``random_init/``::
@@ -42,8 +48,14 @@ from dataclasses import dataclass
 
 SPLITS = ("val", "test", "cv")
 SELECTION_SPLITS = ("val", "cv")  # what may choose a configuration; test never does
-PROTOCOLS = ("linear", "knn", "mlp")
-EVAL_METRICS = ("acc", "f1")
+PROTOCOLS = ("linear", "knn", "mlp")                  # classification readouts
+SEGMENTATION_PROTOCOLS = ("seg_frozen", "seg_finetune")
+ALL_PROTOCOLS = PROTOCOLS + SEGMENTATION_PROTOCOLS
+EVAL_METRICS = ("acc", "f1")                          # what every classification evaluation records
+CLASSIFICATION_METRICS = EVAL_METRICS + ("top5",)     # top-5 where classes are many (the image domain)
+SEGMENTATION_METRICS = ("miou", "mf1", "pixel_acc", "fwiou")
+PER_CLASS_IOU_PREFIX = "iou_"                         # iou_<class name>: one class's IoU
+_PER_CLASS_PATTERN = re.compile(r"^iou_[A-Za-z0-9_]+$")
 HEALTH_METRICS = ("health/embedding_std", "health/rankme")
 RANDOM_INIT_PREFIX = "random_init/"
 
@@ -53,10 +65,14 @@ MLFLOW_KEY_PATTERN = re.compile(r"^[/\w.\- ]*$")
 _EVAL_NAME_PATTERN = re.compile(
     r"^(?P<prefix>(?:[\w.\- ]+/)*?)"
     rf"(?P<split>{'|'.join(SPLITS)})/"
-    rf"(?P<protocol>{'|'.join(PROTOCOLS)})/"
-    rf"(?P<metric>{'|'.join(EVAL_METRICS)})/"
+    rf"(?P<protocol>{'|'.join(ALL_PROTOCOLS)})/"
+    r"(?P<metric>[A-Za-z0-9_]+)/"
     r"frac_(?P<fraction>[0-9.eE+\-]+)$"
 )
+
+
+def is_known_metric(metric: str) -> bool:
+    return metric in CLASSIFICATION_METRICS or metric in SEGMENTATION_METRICS or bool(_PER_CLASS_PATTERN.match(metric))
 
 
 def format_fraction(fraction: float) -> str:
@@ -71,10 +87,11 @@ def eval_metric_name(split: str, protocol: str, metric: str, fraction: float, pr
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split '{split}'; known: {', '.join(SPLITS)}")
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol '{protocol}'; known: {', '.join(PROTOCOLS)}")
-    if metric not in EVAL_METRICS:
-        raise ValueError(f"unknown metric '{metric}'; known: {', '.join(EVAL_METRICS)}")
+    if protocol not in ALL_PROTOCOLS:
+        raise ValueError(f"unknown protocol '{protocol}'; known: {', '.join(ALL_PROTOCOLS)}")
+    if not is_known_metric(metric):
+        raise ValueError(f"unknown metric '{metric}'; known: {', '.join(CLASSIFICATION_METRICS + SEGMENTATION_METRICS)}"
+                         f", iou_<class name>")
     if not (math.isfinite(fraction) and 0 < fraction <= 1):
         raise ValueError(f"label fraction {fraction} is outside (0, 1]")
     if prefix and not (prefix.endswith("/") and MLFLOW_KEY_PATTERN.match(prefix)):
@@ -106,7 +123,7 @@ def parse_eval_metric_name(name: str) -> EvalMetricName | None:
     Only canonical names parse: ``frac_1`` is not ``frac_1.0``, so one metric has exactly one name.
     """
     match = _EVAL_NAME_PATTERN.match(name)
-    if match is None:
+    if match is None or not is_known_metric(match["metric"]):
         return None
     try:
         fraction = float(match["fraction"])

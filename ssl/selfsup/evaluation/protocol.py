@@ -62,11 +62,13 @@ def _check_protocols(protocols: Sequence[str]) -> None:
 def evaluate_embeddings(train: LabelledSet, val: LabelledSet, test: LabelledSet, protocols: Sequence[str],
                         fractions: Sequence[float], seed: int, prefix: str = "", include_test: bool = True, *,
                         knn_k: int = 20, mlp_epochs: int = 200, mlp_device: str = "cpu",
-                        select_labelled: SubsetSelector | None = None) -> dict[str, float]:
+                        select_labelled: SubsetSelector | None = None,
+                        metrics: Sequence[str] = EVAL_METRICS) -> dict[str, float]:
     """Every protocol at every label fraction, scored on val (and test): a flat ``{metric name: value}``.
 
     ``train``/``val``/``test`` are ``(embeddings, labels)`` pairs, already pooled to the evaluation unit.
-    Keys are ``{prefix}{split}/{protocol}/{acc|f1}/frac_{fraction}``; test keys only when ``include_test``.
+    Keys are ``{prefix}{split}/{protocol}/{metric}/frac_{fraction}`` for each of ``metrics`` (default
+    accuracy and macro-F1; images add ``top5``); test keys only when ``include_test``.
     ``select_labelled`` picks the labelled training subset per fraction (default:
     ``selfsup.data.splits.label_fraction_indices``).
     """
@@ -77,15 +79,15 @@ def evaluate_embeddings(train: LabelledSet, val: LabelledSet, test: LabelledSet,
     eval_sets = {"val": val, **({"test": test} if include_test else {})}
     options = _probe_options(knn_k, mlp_epochs, mlp_device)
 
-    metrics: dict[str, float] = {}
+    results: dict[str, float] = {}
     for fraction in fractions:
         indices = _subset_for(subsets, fraction)
         for protocol in protocols:
             scores = PROBES[protocol](train_x[indices], train_y[indices], eval_sets, seed, **options[protocol])
             for split, split_scores in scores.items():
-                for metric in EVAL_METRICS:
-                    metrics[eval_metric_name(split, protocol, metric, fraction, prefix)] = split_scores[metric]
-    return metrics
+                for metric in metrics:
+                    results[eval_metric_name(split, protocol, metric, fraction, prefix)] = split_scores[metric]
+    return results
 
 
 def objective_only(metric_name: str, train: LabelledSet, val: LabelledSet, seed: int, *, knn_k: int = 20,
@@ -100,7 +102,7 @@ def objective_only(metric_name: str, train: LabelledSet, val: LabelledSet, seed:
         raise ValueError(f"'{metric_name}' is not a validation metric of the form val/<protocol>/<metric>/frac_<f>")
     metrics = evaluate_embeddings(train, val, val, [parsed.protocol], [parsed.fraction], seed,
                                   include_test=False, knn_k=knn_k, mlp_epochs=mlp_epochs, mlp_device=mlp_device,
-                                  select_labelled=select_labelled)
+                                  select_labelled=select_labelled, metrics=[parsed.metric])
     return metrics[parsed.name]
 
 

@@ -88,6 +88,9 @@ DATA_SAMPLE_SIZE = 1000
 class SSLMethod(nn.Module):
     Params: ClassVar[type[MethodParams]] = MethodParams
     n_views: ClassVar[int] = 2
+    # The data domains it can train on (``selfsup.domains``); methods that read time along the last axis
+    # (CPC, TNC, masked reconstruction) are time-series only.
+    domains: ClassVar[tuple[str, ...]] = ("timeseries", "images", "seismic")
     # Trains on labelled downstream windows (the supervised baseline) instead of the unlabelled pretext ones.
     uses_labels: ClassVar[bool] = False
     # Whether the shared projection head is built (CPC, TNC, LFR and masked reconstruction have heads of their

@@ -74,6 +74,7 @@ class CPC(SSLMethod):
     Params = CPCParams
     n_views = 1              # reads the raw windows; never draws views
     uses_projector = False   # g_ar and the W_k are its heads
+    domains = ("timeseries",)  # predicts along time
 
     def __init__(self, backbone, projector, params: CPCParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

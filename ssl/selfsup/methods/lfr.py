@@ -153,6 +153,7 @@ def build_predictor(input_dim: int, output_dim: int, layers: int, hidden_dim: in
 class LFR(SSLMethod):
     Params = LFRParams
     uses_projector = False                   # the random projectors and the predictors are its heads
+    domains = ("timeseries",)                # its random projectors read windows (seismic: issue 12)
     skips_parameters_on_some_steps = True    # encoder steps leave the predictors out, predictor steps f
 
     def __init__(self, backbone, projector, params: LFRParams, data: DataShape | None = None) -> None:

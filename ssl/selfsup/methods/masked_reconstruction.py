@@ -58,6 +58,7 @@ def time_step_mask(batch: int, length: int, ratio: float, mode: str, span_length
 class MaskedReconstruction(SSLMethod):
     Params = MaskedReconstructionParams
     uses_projector = False  # the decoder is its head
+    domains = ("timeseries",)  # masks spans of time steps
 
     def __init__(self, backbone, projector, params: MaskedReconstructionParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

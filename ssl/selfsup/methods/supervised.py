@@ -25,6 +25,7 @@ class Supervised(SSLMethod):
     Params = SupervisedParams
     n_views = 1
     uses_labels = True
+    domains = ("timeseries", "images")  # seismic: the seg_finetune protocol from random initialisation
 
     def __init__(self, backbone, projector, params: SupervisedParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

@@ -114,6 +114,7 @@ class Discriminator(nn.Module):
 class TNC(SSLMethod):
     Params = TNCParams
     uses_projector = False  # the discriminator is its head
+    domains = ("timeseries",)  # neighbourhoods along time
 
     def __init__(self, backbone, projector, params: TNCParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

@@ -1,0 +1,104 @@
+"""A data domain: the kind of data a sweep runs on, and everything that has to fit it.
+
+Time series, images and seismic sections differ in what their data sources yield, which backbones can read
+them, which augmentations keep a view meaningful, and how a pretrained backbone is evaluated (series-level
+classification, image classification, per-pixel facies segmentation). A :class:`Domain` gathers those
+choices in one object, picked by the data source a search-space file names (``domain_of_source``), so that:
+
+- the sweep's validation (``selfsup.config``) can refuse any combination that does not fit, with a message
+  naming both sides: a backbone that cannot read the data, an augmentation of another domain (some with a
+  reason, e.g. colour jitter on seismic amplitudes), an evaluation protocol that does not apply;
+- the trainer (``selfsup.pretrain``, ``trainables/``) asks the domain for the data, the augmenter and the
+  evaluation, and has no special case per domain.
+
+Adding a domain is one module in this package registered with ``@DOMAINS.register``-style registration of
+an instance, plus its import line in ``domains/__init__.py``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+from pydantic import BaseModel
+
+from selfsup.trial_params import TrialParams
+
+
+@dataclass(frozen=True)
+class SourceFields:
+    """What a data source needs in its ``DatasetSpec``: a ``name`` (e.g. an aeon set), a ``path`` (a directory
+    or file), and what a missing one should be told."""
+
+    needs_name: bool = False
+    needs_path: bool = False
+    path_hint: str = "a directory"
+    options: type[BaseModel] | None = None  # the model that validates the spec's ``options``, if it takes any
+
+
+class Domain:
+    """One kind of data. Subclasses set the class attributes and implement the data and evaluation hooks."""
+
+    name: ClassVar[str]                   # registry name, e.g. "timeseries"
+    description: ClassVar[str]            # for messages, e.g. "time series"
+    Params: ClassVar[type[TrialParams]]   # shared hyperparameters plus this domain's input size / augmentations
+    sources: ClassVar[Mapping[str, SourceFields]]
+    task: ClassVar[str]                   # "classification" or "segmentation"
+    # Evaluation protocols that apply, the ones run when a sweep names none, and the metrics each reports.
+    protocols: ClassVar[tuple[str, ...]]
+    default_protocols: ClassVar[tuple[str, ...]]
+    metrics: ClassVar[tuple[str, ...]]
+    report_metrics: ClassVar[tuple[str, ...]]      # the report's columns; the first is the headline (gains)
+    default_label_fractions: ClassVar[tuple[float, ...]] = (1.0,)
+    default_objective: ClassVar[str]
+    # Hyperparameters of other domains that are refused here with a reason (beyond "not a <domain> parameter").
+    refused_params: ClassVar[Mapping[str, str]] = {}
+    # Trial hyperparameters that change data preparation (each distinct value is prepared once per sweep).
+    data_params: ClassVar[tuple[str, ...]] = ()
+    # Validation metrics reported every epoch besides the objective (the online kNN accuracy).
+    online_metrics: ClassVar[tuple[str, ...]] = ("val/knn/acc/frac_1.0",)
+
+    def check_sweep(self, spec) -> None:
+        """Raise ValueError for a sweep setting this domain cannot run (beyond what the shared checks
+        cover), e.g. a crop larger than the patches it is cut from. The default accepts anything."""
+
+    def split_record(self, data, seed: int) -> dict | None:
+        """How the labelled data was split, recorded with the sweep in MLflow (None: nothing to add)."""
+        return None
+
+    # ---- data
+    def check_data(self, data) -> None:
+        """Raise ``DataError`` when the sweep's ``DataSpec`` cannot be loaded (missing files, mismatched
+        channels); loads as little as it can. Runs before Ray starts."""
+        raise NotImplementedError
+
+    def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON-serialisable arguments of ``prepare_data`` for a trial with ``params`` (only
+        ``data_params`` are read): the key under which prepared data is cached and shared."""
+        raise NotImplementedError
+
+    def prepare_data(self, **arguments):
+        """Load, clean, split and standardise the data: a ``selfsup.data.prepare.PreparedData``."""
+        raise NotImplementedError
+
+    # ---- training
+    def build_augmenter(self, params: TrialParams, seed: int):
+        """The trial's view generator: ``views(x, n) -> list[Tensor]`` and ``reseed(seed)``."""
+        raise NotImplementedError
+
+    # ---- evaluation
+    def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
+        """Every protocol of ``spec.evaluation`` at every label fraction, on val (and test), plus health."""
+        raise NotImplementedError
+
+    def validation_metrics(self, backbone, data, spec, device, names: list[str]) -> dict[str, float]:
+        """The health metrics plus the named selection metrics, computed as ``evaluate`` computes them."""
+        raise NotImplementedError
+
+    # ---- helpers for validation messages
+    def metric_applies(self, protocol: str, metric: str) -> bool:
+        return protocol in self.protocols and metric in self.metrics
+
+    def __repr__(self) -> str:
+        return f"<domain {self.name}>"
+
+

@@ -1,0 +1,135 @@
+"""The image domain: natural images (CIFAR, Tiny-ImageNet, any ImageFolder tree) and scikit-learn's digits.
+
+Sources (``selfsup.data``): ``digits`` (bundled with scikit-learn, the offline default), ``cifar10`` and
+``cifar100`` (torchvision's python batches under a local root), ``tiny_imagenet`` and ``image_folder`` (a
+local tree). Images are float32 in [0, 1], (channels, height, width); every image is its own evaluation
+unit. Backbones read (batch, channels, height, width) (resnet18/50 and their small-stem variants, cnn5).
+Augmentations are torchvision transforms v2 built from the trial's hyperparameters (``augmentation_preset``
+simclr / byol / none, each field overridable and searchable; ``input_size`` the crop size), see
+``selfsup.augmentations.images``. Evaluation: readouts on frozen features, accuracy, top-5 accuracy and
+macro-F1 (the reference reports' CIFAR-10 and Tiny-ImageNet tables report top-1 and top-5).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from selfsup.augmentations.images import ImageAugmentationParams, ImageAugmenter
+from selfsup.domains import DOMAINS
+from selfsup.domains.base import Domain, SourceFields
+from selfsup.evaluation.metric_names import CLASSIFICATION_METRICS, PROTOCOLS
+from selfsup.trial_params import TrialParams
+
+
+class ImageTrialParams(TrialParams, ImageAugmentationParams):
+    """The shared hyperparameters plus the crop size and the image augmentations."""
+
+    backbone: str = "resnet18_small"
+
+
+def _image_loaders() -> dict:
+    from selfsup.data.cifar import load_cifar10, load_cifar100
+    from selfsup.data.digits import load_digits_images
+    from selfsup.data.image_folder import load_image_folder, load_tiny_imagenet
+
+    return {"digits": load_digits_images, "cifar10": load_cifar10, "cifar100": load_cifar100,
+            "tiny_imagenet": load_tiny_imagenet, "image_folder": load_image_folder}
+
+
+def load_image_splits(spec: Any, *, train_only: bool = False) -> dict:
+    """``{"train", "test"[, "validation"]: ImageSet}`` of a ``DatasetSpec`` (or dict) of this domain."""
+    from selfsup.data.sources import spec_field
+
+    loader = _image_loaders()[spec_field(spec, "source")]
+    return loader(spec_field(spec, "name"), spec_field(spec, "path"), train_only=train_only)
+
+
+def _examples(images, name: str):
+    """An ``ImageSet`` as the trainer's ``Windows``: every image is its own unit (series index = its index)."""
+    from selfsup.data.windows import Windows
+
+    return Windows(x=np.ascontiguousarray(images.images, dtype=np.float32),
+                   y=None if images.labels is None else np.asarray(images.labels, dtype=np.int64),
+                   series_index=np.arange(len(images.images), dtype=np.int64), name=name)
+
+
+class ImageDomain(Domain):
+    name = "images"
+    description = "images"
+    Params = ImageTrialParams
+    sources = {"digits": SourceFields(),
+               "cifar10": SourceFields(needs_path=True, path_hint="the root holding cifar-10-batches-py/"),
+               "cifar100": SourceFields(needs_path=True, path_hint="the root holding cifar-100-python/"),
+               "tiny_imagenet": SourceFields(needs_path=True, path_hint="the tiny-imagenet-200/ directory"),
+               "image_folder": SourceFields(needs_path=True, path_hint="a directory with train/<class>/ folders")}
+    task = "classification"
+    protocols = PROTOCOLS
+    default_protocols = ("linear", "knn")
+    metrics = CLASSIFICATION_METRICS
+    report_metrics = ("acc", "top5", "f1")  # the report's columns; the first is the headline (gains)
+    default_objective = "val/linear/acc/frac_1.0"
+
+    def check_data(self, data) -> None:
+        from selfsup.data.errors import DataError
+        from selfsup.data.sources import describe
+
+        channels = {}
+        for role in ("pretext", "downstream"):
+            spec = getattr(data, role)
+            channels[role] = load_image_splits(spec, train_only=True)["train"].n_channels
+        if channels["pretext"] != channels["downstream"]:
+            raise DataError(f"pretext data {describe(data.pretext)} has {channels['pretext']} channels but "
+                            f"downstream data {describe(data.downstream)} has {channels['downstream']}")
+
+    def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {"pretext": data.pretext.model_dump(mode="json"),
+                "downstream": data.downstream.model_dump(mode="json"),
+                "validation_fraction": data.validation_fraction, "seed": seed}
+
+    def prepare_data(self, pretext: dict, downstream: dict, validation_fraction: float, seed: int):
+        """Downstream train / validation / test images (validation carved from train, stratified and seeded,
+        when the set has none) and the pretext images: the downstream training images themselves when both
+        name the same data (never validation or test), else the other set's training images, unlabelled."""
+        from selfsup.data.image_sets import carve_image_validation
+        from selfsup.data.prepare import PreparedData, require_same_channels
+        from selfsup.data.sources import describe, same_dataset
+
+        name = describe(downstream)
+        splits = load_image_splits(downstream)
+        if "validation" not in splits:
+            splits["train"], splits["validation"] = carve_image_validation(splits["train"], validation_fraction,
+                                                                           seed)
+        examples = {split: _examples(images, f"{name} {split}") for split, images in splits.items()}
+        train = splits["train"]
+        if same_dataset(pretext, downstream):
+            pretext_examples = examples["train"]
+        else:
+            other = load_image_splits(pretext, train_only=True)["train"]
+            require_same_channels(pretext, other.n_channels, downstream, train.n_channels)
+            pretext_examples = _examples(other, f"{describe(pretext)} train")
+        pretext_examples = type(pretext_examples)(pretext_examples.x, None, pretext_examples.series_index,
+                                                  name=pretext_examples.name)  # the method never sees labels
+        return PreparedData(
+            train=examples["train"], validation=examples["validation"], test=examples["test"],
+            pretext=pretext_examples, n_channels=train.n_channels, n_classes=len(train.class_names),
+            class_names=list(train.class_names), train_series_labels=examples["train"].y,
+            validation_series_labels=examples["validation"].y, test_series_labels=examples["test"].y)
+
+    def build_augmenter(self, params: ImageTrialParams, seed: int) -> ImageAugmenter:
+        return ImageAugmenter(ImageAugmentationParams(**{k: getattr(params, k)
+                                                         for k in ImageAugmentationParams.model_fields}), seed=seed)
+
+    def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
+        from selfsup.evaluation.classification import evaluate_classification
+
+        return evaluate_classification(backbone, data, spec, device, "example", self.metrics,
+                                       include_test=include_test, prefix=prefix)
+
+    def validation_metrics(self, backbone, data, spec, device, names: list[str]) -> dict[str, float]:
+        from selfsup.evaluation.classification import classification_validation_metrics
+
+        return classification_validation_metrics(backbone, data, spec, device, "example", names)
+
+
+DOMAINS.register("images")(ImageDomain())

@@ -1,0 +1,99 @@
+"""The time-series domain: wearable-sensor and UCR/UEA series cut into windows, classified per series.
+
+Sources: aeon's bundled UCR/UEA sets, UCR/UEA ``.ts`` files, CSV sensor logs (``selfsup.data.sources``).
+Backbones read (batch, channels, length) windows (conv1d, gru). Augmentations are the batched time-series
+family of ``selfsup.augmentations.timeseries``, each with a strength (0 switches it off). The input size is
+the window length (``window_length``, searchable; each distinct value is windowed once per sweep).
+Evaluation: readouts on frozen features, per series (window embeddings averaged, as UCR/UEA scores are)
+or per window (``evaluation.unit: window``).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from pydantic import Field, model_validator
+
+from selfsup.augmentations.timeseries import AUGMENTATIONS, TimeSeriesAugmenter, check_strength
+from selfsup.domains import DOMAINS
+from selfsup.domains.base import Domain, SourceFields
+from selfsup.evaluation.metric_names import EVAL_METRICS, PROTOCOLS
+from selfsup.trial_params import TrialParams
+
+
+class TimeSeriesTrialParams(TrialParams):
+    """The shared hyperparameters plus the window length and the time-series augmentation strengths."""
+
+    # The input size: windows of this many steps instead of data.window.length (searchable: the reference
+    # reports searched input size; each distinct length is prepared once per sweep).
+    window_length: int | None = Field(None, ge=4)
+    # Augmentation strengths (0 switches one off); ranges are checked by the augmentations module.
+    aug_jitter: float = 0.1
+    aug_scaling: float = 0.1
+    aug_magnitude_warp: float = 0.2
+    aug_time_warp: float = 0.2
+    aug_crop_resize: float = 0.3
+    aug_blockout: float = 0.1
+    aug_flip: float = 0.0
+    aug_negate: float = 0.0
+    aug_smooth: float = 0.0
+
+    @model_validator(mode="after")
+    def _augmentation_strengths_in_range(self) -> "TimeSeriesTrialParams":
+        for name in AUGMENTATIONS:
+            check_strength(name, getattr(self, f"aug_{name}"))
+        return self
+
+    def augmentation_strengths(self) -> dict[str, float]:
+        return {name: getattr(self, f"aug_{name}") for name in AUGMENTATIONS}
+
+
+class TimeSeriesDomain(Domain):
+    name = "timeseries"
+    description = "time series"
+    Params = TimeSeriesTrialParams
+    sources = {"aeon": SourceFields(needs_name=True),
+               "ucr_files": SourceFields(needs_name=True, needs_path=True),
+               "csv": SourceFields(needs_path=True)}
+    task = "classification"
+    protocols = PROTOCOLS
+    default_protocols = PROTOCOLS
+    metrics = EVAL_METRICS
+    # Cross-validated, so small labelled sets can still rank configurations (README: choosing an objective).
+    report_metrics = ("acc", "f1")  # the report's columns; the first is the headline (gains)
+    default_objective = "cv/linear/f1/frac_0.1"
+    data_params = ("window_length",)
+
+    def check_data(self, data) -> None:
+        from selfsup.data.prepare import check_data
+
+        check_data(data.pretext, data.downstream)
+
+    def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {"pretext": data.pretext.model_dump(mode="json"),
+                "downstream": data.downstream.model_dump(mode="json"),
+                "window_length": params.get("window_length") or data.window.length,
+                "window_overlap": data.window.overlap,
+                "validation_fraction": data.validation_fraction,
+                "seed": seed}
+
+    def prepare_data(self, **arguments):
+        from selfsup.data.prepare import prepare_data
+
+        return prepare_data(**arguments)
+
+    def build_augmenter(self, params: TimeSeriesTrialParams, seed: int) -> TimeSeriesAugmenter:
+        return TimeSeriesAugmenter(params.augmentation_strengths(), seed=seed)
+
+    def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
+        from selfsup.evaluation.classification import evaluate_classification
+
+        return evaluate_classification(backbone, data, spec, device, spec.evaluation.unit, self.metrics,
+                                       include_test=include_test, prefix=prefix)
+
+    def validation_metrics(self, backbone, data, spec, device, names: list[str]) -> dict[str, float]:
+        from selfsup.evaluation.classification import classification_validation_metrics
+
+        return classification_validation_metrics(backbone, data, spec, device, spec.evaluation.unit, names)
+
+
+DOMAINS.register("timeseries")(TimeSeriesDomain())

@@ -1,0 +1,106 @@
+"""Frozen-backbone classification evaluation of a prepared data set (time series and images alike).
+
+The backbone embeds every labelled example; the embeddings are pooled to the evaluation unit (one row per
+series for UCR/UEA-style scoring, one per window or image otherwise); the protocols of ``protocol.py`` fit
+readouts at each label fraction and score validation (and test) units. The domains differ only in ``pool``
+(whether windows are averaged per series) and in the metrics they record (images add top-5 accuracy).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from selfsup.evaluation.health import embedding_std, rankme
+from selfsup.evaluation.metric_names import parse_eval_metric_name
+from selfsup.evaluation.protocol import cross_validated_metric, evaluate_embeddings, objective_only, pool_by_series
+
+
+@torch.no_grad()
+def embed(backbone: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 512) -> np.ndarray:
+    """Backbone features of examples (no projector), in eval mode, as float32 numpy."""
+    was_training = backbone.training
+    backbone.eval()
+    # torch.tensor copies: x may be a read-only array (shared memory of Ray's object store).
+    chunks = [backbone(torch.tensor(x[i:i + batch_size], device=device)).float().cpu()
+              for i in range(0, len(x), batch_size)]
+    backbone.train(was_training)
+    return torch.cat(chunks).numpy()
+
+
+@dataclass
+class EmbeddedSplits:
+    """Frozen-backbone features of the labelled splits, one row per evaluation unit."""
+
+    train: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    val_examples: np.ndarray  # example-level validation embeddings, for the health metrics
+
+
+def embed_splits(backbone: nn.Module, data, device: torch.device, unit: str,
+                 include_test: bool = True) -> EmbeddedSplits:
+    """Embed ``data``'s train / validation (/ test) examples; with ``unit="series"`` average them per series
+    (``pool_by_series``) and label each series, else one row per example."""
+    def units(examples, series_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        features = embed(backbone, examples.x, device)
+        if unit != "series":
+            return features, examples.y, features
+        pooled, order = pool_by_series(features, examples.series_index)
+        return pooled, series_labels[order], features
+
+    train_x, train_y, _ = units(data.train, data.train_series_labels)
+    val_x, val_y, val_examples = units(data.validation, data.validation_series_labels)
+    if include_test:
+        test_x, test_y, _ = units(data.test, data.test_series_labels)
+    else:
+        test_x, test_y = np.empty((0, train_x.shape[1]), np.float32), np.empty(0, np.int64)
+    return EmbeddedSplits((train_x, train_y), (val_x, val_y), (test_x, test_y), val_examples)
+
+
+def health_metrics(features: np.ndarray) -> dict[str, float]:
+    z = torch.as_tensor(features, dtype=torch.float64)
+    return {"health/embedding_std": float(embedding_std(z)), "health/rankme": float(rankme(z))}
+
+
+def _probe_options(spec, device) -> dict:
+    return {"knn_k": spec.evaluation.knn_k, "mlp_epochs": spec.evaluation.mlp_epochs, "mlp_device": str(device)}
+
+
+def evaluate_classification(backbone: nn.Module, data, spec, device: torch.device, unit: str,
+                            metrics: Sequence[str], *, include_test: bool, prefix: str = "") -> dict[str, float]:
+    """Every protocol of ``spec.evaluation`` at every label fraction (readouts on frozen features), plus the
+    health metrics of the validation embeddings (not for a ``prefix``ed, e.g. untrained, backbone)."""
+    splits = embed_splits(backbone, data, device, unit, include_test)
+    scores = evaluate_embeddings(splits.train, splits.val, splits.test, protocols=spec.evaluation.protocols,
+                                 fractions=spec.evaluation.label_fractions, seed=spec.seed, prefix=prefix,
+                                 include_test=include_test, metrics=metrics, **_probe_options(spec, device))
+    if not prefix:
+        scores.update(health_metrics(splits.val_examples))
+    return scores
+
+
+def classification_validation_metrics(backbone: nn.Module, data, spec, device: torch.device, unit: str,
+                                      names: list[str]) -> dict[str, float]:
+    """The health metrics plus the named ``val/...`` and ``cv/...`` metrics only: the per-epoch evaluation.
+
+    Each named metric is computed exactly as in ``evaluate_classification`` (same subset, same probe), so a
+    per-epoch objective means the same thing as the final one.
+    """
+    splits = embed_splits(backbone, data, device, unit, include_test=False)
+    scores = health_metrics(splits.val_examples)
+    options = _probe_options(spec, device)
+    for name in names:
+        parsed = parse_eval_metric_name(name)
+        if parsed is None:
+            continue
+        if parsed.split == "cv":
+            labelled = tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
+            scores[name] = cross_validated_metric(name, labelled, spec.seed, folds=spec.evaluation.cv_folds,
+                                                  repeats=spec.evaluation.cv_repeats, **options)
+        else:
+            scores[name] = objective_only(name, splits.train, splits.val, spec.seed, **options)
+    return scores

@@ -1,0 +1,160 @@
+"""Segmentation evaluation of a pretrained backbone: the reference report's head, trained on labelled
+patches at each label fraction, scored on whole validation / test sections.
+
+Protocols (``metric_names``):
+
+- ``seg_frozen``: the backbone is frozen; its feature maps of the training patches and of the evaluation
+  sections are computed once, and only the head (``selfsup.segmentation_head.SegmentationHead``) is trained
+  on them, so every label fraction costs one head.
+- ``seg_finetune``: a copy of the backbone is trained with the head, end to end. Run from a randomly
+  initialised backbone (``random_init/``) it is the supervised baseline with the same labels.
+
+For each label fraction f, the head trains on a seeded subset of ceil(f x n) training patches, nested across
+fractions (one permutation, subsets are its prefixes, as ``selfsup.data.splits.label_fraction_indices``),
+for ``evaluation.segmentation_epochs`` passes with Adam and pixel-wise cross-entropy. Predictions of each
+split's sections accumulate in one confusion matrix, from which ``segmentation_metrics`` derives mIoU, mean
+F1, pixel accuracy, frequency-weighted IoU and the IoU of each class. Training is seeded and does not touch
+the caller's random state, so a per-epoch objective equals the same metric in the final evaluation. The
+health metrics are measured on feature vectors at random positions of the validation feature maps.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import re
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from selfsup.evaluation.classification import health_metrics
+from selfsup.evaluation.metric_names import eval_metric_name
+from selfsup.evaluation.segmentation_metrics import confusion_matrix, segmentation_scores
+from selfsup.segmentation_head import SegmentationHead, SegmentationModel
+
+EVAL_BATCH = 8
+HEALTH_PIXELS = 4096  # feature-map positions the health metrics are measured on
+
+
+def nested_fraction_indices(n: int, fractions: Sequence[float], seed: int) -> dict[float, np.ndarray]:
+    """Sorted indices of ceil(f x n) (at least 1) of ``n`` examples per fraction f; the subsets are prefixes of
+    one seeded permutation, so the 1 % subset lies inside the 5 % one."""
+    order = np.random.default_rng(seed).permutation(n)
+    return {f: np.sort(order[:max(1, math.ceil(f * n - 1e-9))]) for f in fractions}
+
+
+def metric_class_names(class_names: Sequence[str]) -> list[str]:
+    """Class names usable in metric keys (``iou_<name>``): anything but letters, digits and _ becomes _."""
+    return [re.sub(r"\W+", "_", str(name)).strip("_") or f"class_{i}" for i, name in enumerate(class_names)]
+
+
+@torch.no_grad()
+def _features(backbone: nn.Module, x: np.ndarray, device) -> list[torch.Tensor]:
+    """Frozen feature maps in eval mode, in batches (kept on ``device``)."""
+    was_training = backbone.training
+    backbone.eval()
+    out = [backbone.forward_features(torch.tensor(x[i:i + EVAL_BATCH], device=device))
+           for i in range(0, len(x), EVAL_BATCH)]
+    backbone.train(was_training)
+    return out
+
+
+def _train(parameters, step, n: int, batch_size: int, epochs: int, lr: float, device) -> None:
+    optimizer = torch.optim.Adam(parameters, lr=lr)
+    for _ in range(epochs):
+        for batch in torch.randperm(n).split(batch_size):
+            loss = step(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+
+def _confusion(predict, x: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    total = np.zeros((n_classes, n_classes), np.int64)
+    for start in range(0, len(x), EVAL_BATCH):
+        logits = predict(start)
+        total += confusion_matrix(y[start:start + EVAL_BATCH], logits.argmax(1).cpu().numpy(), n_classes)
+    return total
+
+
+def evaluate_segmentation(backbone: nn.Module, data, spec, device, *, protocols: Sequence[str],
+                          fractions: Sequence[float], splits: Sequence[str], prefix: str = "",
+                          health: bool = False) -> dict[str, float]:
+    """``{prefix}{split}/{protocol}/{miou|mf1|pixel_acc|fwiou|iou_<class>}/frac_{f}`` for every protocol,
+    fraction and split ("val" and/or "test"), plus the health metrics of the pooled validation features
+    when ``health``."""
+    options = spec.evaluation
+    train_x, train_y = data.train.x, data.train.y
+    evaluation_sets = {"val": data.validation, "test": data.test}
+    n_classes, names = data.n_classes, metric_class_names(data.class_names)
+    subsets = nested_fraction_indices(len(train_x), fractions, spec.seed)
+    height, width = train_x.shape[-2:]
+    results: dict[str, float] = {}
+
+    def record(split: str, protocol: str, fraction: float, confusion: np.ndarray) -> None:
+        for metric, value in segmentation_scores(confusion, names).items():
+            results[eval_metric_name(split, protocol, metric, fraction, prefix)] = value
+
+    if "seg_frozen" in protocols:
+        train_features = torch.cat(_features(backbone, train_x, device))
+        split_features = {split: _features(backbone, evaluation_sets[split].x, device) for split in splits}
+        labels = torch.tensor(train_y, device=device)
+        for fraction in fractions:
+            chosen = torch.tensor(subsets[fraction], device=device)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(spec.seed)
+                head = SegmentationHead(backbone.feature_channels, n_classes,
+                                        options.segmentation_head_channels).to(device)
+                _train(head.parameters(),
+                       lambda batch: F.cross_entropy(head(train_features[chosen[batch]], (height, width)),
+                                                     labels[chosen[batch]]),
+                       len(chosen), options.segmentation_batch_size, options.segmentation_epochs,
+                       options.segmentation_lr, device)
+            head.eval()
+            for split in splits:
+                sections = evaluation_sets[split]
+                with torch.no_grad():
+                    confusion = _confusion(lambda start: head(split_features[split][start // EVAL_BATCH],
+                                                              sections.x.shape[-2:]),
+                                           sections.x, sections.y, n_classes)
+                record(split, "seg_frozen", fraction, confusion)
+
+    if "seg_finetune" in protocols:
+        for fraction in fractions:
+            chosen = subsets[fraction]
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(spec.seed)
+                model = SegmentationModel(copy.deepcopy(backbone), n_classes,
+                                          hidden_channels=options.segmentation_head_channels).to(device)
+                model.train()
+                x = torch.tensor(train_x[chosen], device=device)
+                y = torch.tensor(train_y[chosen], device=device)
+                # A batch of one cannot train BatchNorm: fine-tuning batches keep at least two patches.
+                batch_size = max(2, min(options.segmentation_batch_size, len(chosen)))
+                if len(chosen) < 2:
+                    x, y = x.repeat(2, 1, 1, 1), y.repeat(2, 1, 1)
+                _train(model.parameters(), lambda batch: F.cross_entropy(model(x[batch]), y[batch]),
+                       len(x), batch_size, options.segmentation_epochs, options.segmentation_lr, device)
+            model.eval()
+            for split in splits:
+                sections = evaluation_sets[split]
+                with torch.no_grad():
+                    confusion = _confusion(
+                        lambda start: model(torch.tensor(sections.x[start:start + EVAL_BATCH], device=device)),
+                        sections.x, sections.y, n_classes)
+                record(split, "seg_finetune", fraction, confusion)
+
+    if health:
+        results.update(health_metrics(pixel_features(backbone, data.validation.x, device, spec.seed)))
+    return results
+
+
+def pixel_features(backbone: nn.Module, x: np.ndarray, device, seed: int, count: int = HEALTH_PIXELS) -> np.ndarray:
+    """Feature vectors at ``count`` seeded random positions of the feature maps of ``x``: what a segmentation
+    head reads, so the health metrics measure collapse of the dense features (pooling whole sections, which
+    are statistically alike, would average their differences away)."""
+    vectors = torch.cat([f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]) for f in _features(backbone, x, device)])
+    chosen = np.random.default_rng(seed).permutation(len(vectors))[:count]
+    return vectors[torch.as_tensor(chosen, device=vectors.device)].float().cpu().numpy()

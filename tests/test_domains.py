@@ -1,0 +1,131 @@
+"""The data domain decides what fits: a sweep that mixes a backbone, augmentation, method or evaluation of
+another domain fails validation (and tune.py exits 2) with a message naming both sides."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from selfsup.config import SearchSpaceError, SweepSpec, load_sweep, split_trial_params
+from selfsup.domains import DOMAINS, domain_of_source
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = {"source": "digits"}
+BASIC = {"source": "aeon", "name": "BasicMotions"}
+
+
+def _spec(data=DIGITS, method="simclr", **fields) -> dict:
+    return {"name": "t", "method": method, "data": {"pretext": dict(data), "downstream": dict(data)}, **fields}
+
+
+def _refusal(**kwargs) -> str:
+    with pytest.raises(ValueError) as error:
+        SweepSpec.model_validate(_spec(**kwargs))
+    return str(error.value)
+
+
+def test_the_data_source_picks_the_domain_and_its_defaults():
+    assert domain_of_source("aeon").name == "timeseries" and domain_of_source("digits").name == "images"
+    images = SweepSpec.model_validate(_spec())
+    assert images.domain is DOMAINS.get("images")
+    assert images.objective.metric == "val/linear/acc/frac_1.0" and images.evaluation.protocols == ["linear", "knn"]
+    series = SweepSpec.model_validate(_spec(BASIC))
+    assert series.objective.metric == "cv/linear/f1/frac_0.1" and series.evaluation.protocols == ["linear", "knn", "mlp"]
+    # Defaults are filled per spec: one sweep's domain never leaks into another's.
+    assert SweepSpec.model_validate(_spec()).evaluation.protocols == ["linear", "knn"]
+    # Each domain's own hyperparameters, with its own default backbone.
+    shared, _ = split_trial_params("simclr", {"input_size": 16, "aug_hflip": 0.3}, "images")
+    assert (shared.input_size, shared.aug_hflip, shared.backbone) == (16, 0.3, "resnet18_small")
+    assert images.default_params()["input_size"] == 32 and "aug_jitter" not in images.default_params()
+
+
+def test_a_time_series_backbone_on_images_is_refused_naming_both():
+    message = _refusal(fixed={"backbone": "conv1d"})
+    assert "backbone 'conv1d' reads time series" in message and "data digits is images" in message
+    assert "cnn5" in message  # what would fit
+    # Searched choices are checked too, and image backbones on time series likewise.
+    assert "backbone 'gru'" in _refusal(search={"backbone": {"type": "categorical", "choices": ["cnn5", "gru"]}})
+    message = _refusal(data=BASIC, fixed={"backbone": "resnet18"})
+    assert "backbone 'resnet18' reads images and seismic sections" in message and "data aeon is time series" in message
+
+
+def test_an_augmentation_of_another_domain_is_refused_naming_both():
+    message = _refusal(fixed={"aug_jitter": 0.2})
+    assert "'aug_jitter' is a hyperparameter of time series, but data digits is images" in message
+    assert "aug_brightness" in message and "input_size" in message  # lists what images do have
+    message = _refusal(data=BASIC, search={"aug_hue": {"type": "float", "low": 0.0, "high": 0.2}})
+    assert "'aug_hue' is a hyperparameter of images" in message and "time series" in message
+
+
+def test_a_time_series_method_on_images_is_refused():
+    message = _refusal(method="cpc")
+    assert "method 'cpc' trains on time series, but data digits is images" in message
+
+
+def test_an_evaluation_of_another_task_is_refused_naming_both():
+    message = _refusal(evaluation={"protocols": ["linear", "seg_frozen"]})
+    assert "'seg_frozen' does not apply to data digits, which is images (classification)" in message
+    message = _refusal(evaluation={"protocols": ["linear"]}, objective={"metric": "val/linear/miou/frac_1.0"})
+    assert "'val/linear/miou/frac_1.0' does not apply to data digits" in message and "classification" in message
+    # top-5 accuracy is an image metric; time series (few classes) do not record it.
+    SweepSpec.model_validate(_spec(objective={"metric": "val/knn/top5/frac_1.0"}))
+    assert "does not apply to data aeon" in _refusal(data=BASIC, objective={"metric": "val/knn/top5/frac_1.0"})
+
+
+def test_pretext_and_downstream_data_must_share_a_domain_and_windows_are_for_time_series():
+    with pytest.raises(ValueError, match="pretext data aeon is time series but downstream data digits is images"):
+        SweepSpec.model_validate({"name": "t", "method": "simclr", "data": {"pretext": BASIC, "downstream": DIGITS}})
+    with pytest.raises(ValueError, match="'window' cuts time series into windows, but data digits is images"):
+        SweepSpec.model_validate({"name": "t", "method": "simclr",
+                                  "data": {"pretext": DIGITS, "downstream": DIGITS, "window": {"length": 8, "overlap": 0.5}}})
+    with pytest.raises(ValueError, match=r"source 'cifar10' needs a 'path' \(the root holding cifar-10-batches-py/\)"):
+        SweepSpec.model_validate(_spec({"source": "cifar10"}))
+
+
+def test_tune_exits_2_with_one_line_naming_both_sides(tmp_path):
+    path = tmp_path / "mixed.yaml"
+    path.write_text(yaml.safe_dump(_spec(fixed={"backbone": "gru"})))
+    run = subprocess.run([sys.executable, "tune.py", str(path), "--dry-run"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "backbone 'gru' reads time series" in lines[0] and "digits is images" in lines[0]
+    with pytest.raises(SearchSpaceError, match="mixed.yaml"):
+        load_sweep(path)
+
+
+SYNTHETIC = {"source": "synthetic_seismic"}
+
+
+def test_colour_and_blur_are_refused_for_seismic_with_the_reason():
+    message = _refusal(data=SYNTHETIC, fixed={"backbone": "cnn5", "aug_brightness": 0.4})
+    assert "'aug_brightness' is refused for seismic sections (data synthetic_seismic)" in message
+    assert "amplitudes" in message  # says why
+    message = _refusal(data=SYNTHETIC, search={"aug_blur_p": {"type": "float", "low": 0.0, "high": 0.5}},
+                       fixed={"backbone": "cnn5"})
+    assert "'aug_blur_p' is refused for seismic sections" in message and "reflectors" in message
+
+
+def test_seismic_sweeps_segment_and_check_their_crops_and_sources():
+    spec = SweepSpec.model_validate(_spec(SYNTHETIC, fixed={"backbone": "cnn5"}))
+    assert spec.domain.task == "segmentation" and spec.evaluation.protocols == ["seg_frozen"]
+    assert spec.objective.metric == "val/seg_frozen/miou/frac_0.05"
+    assert spec.evaluation.label_fractions == [0.01, 0.05, 0.1, 0.25, 0.5, 1.0]
+    # mIoU only where something is segmented, accuracy only where something is classified.
+    assert "does not apply to data synthetic_seismic" in _refusal(
+        data=SYNTHETIC, fixed={"backbone": "cnn5"}, objective={"metric": "val/linear/acc/frac_1.0"})
+    assert "'linear' does not apply to data synthetic_seismic" in _refusal(
+        data=SYNTHETIC, fixed={"backbone": "cnn5"}, evaluation={"protocols": ["linear"]})
+    assert "'seg_frozen' does not apply to data aeon" in _refusal(data=BASIC, evaluation={"protocols": ["seg_frozen"]})
+    # A crop larger than the patches it is cut from, and unlabelled data downstream.
+    assert "input_size 96 is larger than data.sections.patch_size 80" in _refusal(
+        data=SYNTHETIC, search={"input_size": {"type": "categorical", "choices": [64, 96]}}, fixed={"backbone": "cnn5"})
+    assert "has no facies labels" in _refusal(data={"source": "seismic_volume", "path": "x.npy"},
+                                              fixed={"backbone": "cnn5"})
+    # The generator's options are validated by name.
+    assert "options of source 'synthetic_seismic'" in _refusal(data={**SYNTHETIC, "options": {"n_inlines": 3}},
+                                                              fixed={"backbone": "cnn5"})
+    assert "source 'digits' takes no 'options'" in _refusal(data={"source": "digits", "options": {"a": 1}})
