@@ -1,0 +1,79 @@
+"""End to end on the other two domains: real sweeps through `python tune.py` (Ray Tune + Optuna + MLflow) on
+scikit-learn's digits (image classification) and on synthetic seismic (facies segmentation)."""
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from test_sweep_e2e import ROOT, _parent, _run
+
+pytestmark = pytest.mark.slow
+
+
+def _shrunk(tmp_path, searchspace: str, name: str, **overrides):
+    spec = yaml.safe_load((ROOT / "searchspaces" / searchspace).read_text())
+    spec.update(name=name, budget={"trials": 2, "epochs": 2, "checkpoint_every": 2, "max_concurrent": 1},
+                scheduler={"type": "fifo"}, **overrides)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _child_runs(home, parent):
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
+    return mlflow.search_runs([parent.info.experiment_id],
+                              filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+
+
+def test_digits_sweep_reports_top1_top5_and_the_untrained_encoder(tmp_path):
+    home = tmp_path / "home"
+    # Two temperatures of one configuration that stays healthy in two epochs (others may collapse that fast
+    # and are then ended by the health check, as they should be).
+    spec = yaml.safe_load((ROOT / "searchspaces" / "simclr_digits.yaml").read_text())
+    fixed = {**spec["fixed"], "input_size": 8, "batch_size": 64, "aug_crop_scale_min": 0.5}
+    run = _run(_shrunk(tmp_path, "simclr_digits.yaml", "e2e-digits", fixed=fixed,
+                       search={"temperature": {"type": "float", "low": 0.3, "high": 0.6}}), home)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    _, parent = _parent(home, "e2e-digits")
+    runs = _child_runs(home, parent)
+    assert len(runs) == 2 and set(runs["tags.sslsweep.outcome"]) == {"finished"}
+    for prefix in ("", "random_init/"):
+        for metric in ("acc", "top5", "f1"):
+            values = runs[f"metrics.{prefix}test/linear/{metric}/frac_0.1"]
+            assert values.between(0, 1).all()
+    # Ten classes: top-5 accuracy is at least top-1, and the images really were learned from (chance is 0.1).
+    assert (runs["metrics.test/linear/top5/frac_1.0"] >= runs["metrics.test/linear/acc/frac_1.0"]).all()
+    assert (runs["metrics.test/linear/acc/frac_1.0"] > 0.5).all()
+    assert set(runs["params.input_size"]) == {"8"}
+
+
+def test_synthetic_seismic_sweep_records_segmentation_scores_and_the_split(tmp_path):
+    home = tmp_path / "home"
+    data = {"pretext": {"source": "synthetic_seismic", "options": {"n_inline": 48, "n_crossline": 64}},
+            "downstream": {"source": "synthetic_seismic", "options": {"n_inline": 48, "n_crossline": 64}},
+            "sections": {"patch_size": 64, "patch_stride": 32, "gap": 3}}
+    path = _shrunk(tmp_path, "simclr_seismic.yaml", "e2e-seismic", data=data,
+                   evaluation={"protocols": ["seg_frozen"], "label_fractions": [0.05, 1.0],
+                               "segmentation_epochs": 2, "segmentation_head_channels": 16})
+    run = _run(path, home)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    client, parent = _parent(home, "e2e-seismic")
+    runs = _child_runs(home, parent)
+    assert len(runs) == 2 and set(runs["tags.sslsweep.outcome"]) == {"finished"}
+    for prefix in ("", "random_init/"):
+        for metric in ("miou", "mf1", "pixel_acc", "fwiou", "iou_facies_0"):
+            assert runs[f"metrics.{prefix}test/seg_frozen/{metric}/frac_0.05"].between(0, 1).all()
+    # The objective was measured every epoch (ASHA and Optuna read it) and equals the final evaluation's.
+    history = client.get_metric_history(runs.iloc[0]["run_id"], "val/seg_frozen/miou/frac_0.05")
+    assert len(history) >= 2
+    # The inline blocks are recorded with the sweep: validation and test never touch, with the gap between.
+    split = client.download_artifacts(parent.info.run_id, "data/split.json", str(tmp_path))
+    blocks = json.loads(open(split).read())["inline_blocks"]
+    spans = sorted((first, last) for first, last, _ in blocks.values())
+    assert all(later[0] - earlier[1] > 3 for earlier, later in zip(spans, spans[1:]))
+    report = (home / "reports" / "e2e-seismic" / "best_per_backbone.md").read_text()
+    assert "miou" in report
