@@ -14,7 +14,9 @@ class Windows:
     """Fixed-length windows cut from a ``SeriesSet``, and where each one came from.
 
     ``series`` and ``starts`` let a method draw more windows around one it was given (TNC's neighbours);
-    everything else only reads ``x``.
+    everything else only reads ``x``. The image and seismic domains use the same container for their
+    examples: ``x`` (n, channels, height, width), every image or patch its own unit (``series_index`` = its
+    index), and for seismic ``y`` the (n, height, width) facies maps.
     """
 
     x: np.ndarray                  # (n, channels, length) float32

@@ -50,7 +50,7 @@ class DataShape:
     baseline, the window length of a method that predicts along time)."""
 
     n_channels: int
-    window_length: int
+    window_length: int   # time steps of a window (images and seismic: the width of the stored examples)
     n_classes: int
 
 
@@ -58,8 +58,10 @@ class DataShape:
 class PretextBatch:
     """One training step's input, the same for every method.
 
-    ``x``: (B, C, T) windows on the training device. ``augment(x, n)`` returns ``n`` independently augmented
-    views of any such tensor (the trial's augmentation pipeline and random stream). ``labels``: (B,) class
+    ``x``: (B, C, T) windows on the training device (images and seismic patches: (B, C, H, W)).
+    ``augment(x, n)`` returns ``n`` independently augmented views of any such tensor (the trial's augmentation
+    pipeline and random stream, from its domain: views of images and seismic patches are ``input_size``
+    crops, so they may be smaller than ``x``). ``labels``: (B,) class
     indices, only for methods with ``uses_labels`` (None otherwise). ``index``: (B,) positions of the windows
     in ``windows``, the method's whole training set, whose ``series`` and ``starts`` say where each window was
     cut (for methods that draw more windows around it, e.g. TNC's neighbours).
