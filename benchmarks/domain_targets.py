@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -31,17 +30,11 @@ SEARCHSPACES = {"digits": "simclr_digits.yaml", "seismic": "simclr_seismic.yaml"
 
 
 def sweep_gain(searchspace: str, trials: int | None, epochs: int | None) -> tuple[pd.DataFrame, float, dict]:
-    from trial_overhead import _sweep
+    from method_comparison import sweep_tables
 
     raw = yaml.safe_load((ROOT / "searchspaces" / searchspace).read_text())
     raw["evaluation"] = {**raw.get("evaluation", {}), "compare_random_init": True}
-    if trials:
-        raw["budget"]["trials"] = trials
-    if epochs:
-        raw["budget"]["epochs"] = epochs
-    with tempfile.TemporaryDirectory() as home:
-        elapsed, outcome = _sweep(raw, Path(home))  # seconds inside run_sweep
-        table = pd.read_csv(outcome.report.directory / "pretraining_gain.csv")
+    (table,), elapsed = sweep_tables(raw, trials, epochs, "pretraining_gain")
     return table, elapsed, raw
 
 

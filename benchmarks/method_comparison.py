@@ -35,23 +35,30 @@ SSL_METHODS = ["barlow_twins", "vicreg", "simclr", "byol", "simsiam", "moco", "w
 DATA_OVERRIDES = {("PickupGestureWiimoteZ", "tnc"): {"window_length": {"type": "categorical", "choices": [10, 14]}}}
 
 
-def compare(method: str, dataset: str, trials: int | None, epochs: int | None) -> tuple[pd.DataFrame, float]:
+def sweep_tables(raw: dict, trials: int | None, epochs: int | None,
+                 *names: str) -> tuple[list[pd.DataFrame], float]:
+    """Run the sweep ``raw`` (budget overridden where given) in a temporary home; its report tables ``names``
+    and the seconds spent inside run_sweep."""
     from trial_overhead import _sweep
 
+    if trials:
+        raw["budget"]["trials"] = trials
+    if epochs:
+        raw["budget"]["epochs"] = epochs
+    with tempfile.TemporaryDirectory() as home:
+        elapsed, outcome = _sweep(raw, Path(home))
+        tables = [pd.read_csv(outcome.report.directory / f"{name}.csv") for name in names]
+    return tables, elapsed
+
+
+def compare(method: str, dataset: str, trials: int | None, epochs: int | None) -> tuple[pd.DataFrame, float]:
     raw = yaml.safe_load((ROOT / "searchspaces" / f"{YAML_NAME.get(method, method)}.yaml").read_text())
     raw["name"] = f"compare-{method}"
     raw["data"]["pretext"] = raw["data"]["downstream"] = {"source": "aeon", "name": dataset}
     raw["search"].update(DATA_OVERRIDES.get((dataset, method), {}))
     raw["evaluation"] = {**raw.get("evaluation", {}), "protocols": ["linear"], "label_fractions": [0.1, 1.0],
                          "compare_random_init": True, "supervised_baseline": True}
-    if trials:
-        raw["budget"]["trials"] = trials
-    if epochs:
-        raw["budget"]["epochs"] = epochs
-    with tempfile.TemporaryDirectory() as home:
-        elapsed, outcome = _sweep(raw, Path(home))  # seconds inside run_sweep
-        table = pd.read_csv(outcome.report.directory / "pretraining_gain.csv")
-        grid = pd.read_csv(outcome.report.directory / "search_grid.csv")
+    (table, grid), elapsed = sweep_tables(raw, trials, epochs, "pretraining_gain", "search_grid")
     if "num_projectors" in grid:  # LFR: validation accuracy against the number of random projectors K
         print(grid.sort_values("num_projectors").to_string(index=False), flush=True)
     return table, elapsed

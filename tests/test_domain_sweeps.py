@@ -7,7 +7,6 @@ import json
 import mlflow
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
 
 from test_sweep_e2e import ROOT, _parent, _run
 
