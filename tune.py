@@ -135,7 +135,8 @@ def summary(spec, outcome, stores) -> str:
         lines.append(f"best trial {best.get('tags.sslsweep.trial_id')}: " +
                      ", ".join(f"{k}={params[k]}" for k in sorted(spec.search) if k in params))
         lines.append(f"  validation {spec.objective.metric} = {best.get('metrics.' + spec.objective.metric):.4f}")
-        test_cols = sorted(c for c in best.index if c.startswith("metrics.test/") and "/acc/" in c)
+        headline = f"/{spec.domain.report_metrics[0]}/"  # acc, or miou for segmentation
+        test_cols = sorted(c for c in best.index if c.startswith("metrics.test/") and headline in c)
         for column in test_cols:
             lines.append(f"  {column.removeprefix('metrics.')} = {best[column]:.4f}"
                          + _gain(best, column))
