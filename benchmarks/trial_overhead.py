@@ -44,8 +44,7 @@ def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
     from selfsup.data.prepare import prepare_data
     from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, data_shape, evaluate_backbone,
                                   train_one_epoch, training_loader)
-    from trainables.worker import ONLINE_KNN
-    from selfsup.pretrain import validation_metrics
+    from trainables.worker import epoch_evaluation
 
     timings = {}
     start = time.perf_counter()
@@ -63,7 +62,7 @@ def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
     start = time.perf_counter()
     for epoch in range(epochs):
         train_one_epoch(model, loader, data.pretext, augmenter, optimizer, cpu, epoch, epochs)
-        validation_metrics(model.backbone, data, spec, cpu, sorted({ONLINE_KNN, spec.objective.metric}))
+        epoch_evaluation(model.backbone, data, spec, cpu)
     timings["epochs (training + per-epoch validation)"] = time.perf_counter() - start
     start = time.perf_counter()
     if epochs == spec.budget.epochs:  # only trials that ran to the end are evaluated

@@ -129,3 +129,10 @@ def test_seismic_sweeps_segment_and_check_their_crops_and_sources():
     assert "options of source 'synthetic_seismic'" in _refusal(data={**SYNTHETIC, "options": {"n_inlines": 3}},
                                                               fixed={"backbone": "cnn5"})
     assert "source 'digits' takes no 'options'" in _refusal(data={"source": "digits", "options": {"a": 1}})
+
+
+def test_generator_options_tell_two_synthetic_volumes_apart():
+    from selfsup.data.sources import same_dataset
+
+    assert same_dataset(SYNTHETIC, dict(SYNTHETIC))
+    assert not same_dataset(SYNTHETIC, {**SYNTHETIC, "options": {"seed": 1}})

@@ -145,7 +145,8 @@ def test_per_epoch_cross_validated_objective_uses_train_and_validation_never_tes
     from selfsup.config import load_sweep, split_trial_params
     from selfsup.data import prepare_data
     from selfsup.evaluation import cross_validated_metric
-    from selfsup.pretrain import build_method, data_shape, embed_splits, validation_metrics
+    from selfsup.evaluation.classification import embed_splits
+    from selfsup.pretrain import build_method, data_shape, validation_metrics
 
     spec = load_sweep(Path(__file__).resolve().parents[1] / "searchspaces" / "barlow.yaml")
     assert spec.objective.metric.startswith("cv/")

@@ -22,8 +22,8 @@ from selfsup.config import SweepSpec
 
 def data_request(spec: SweepSpec, params: Mapping[str, Any] | None = None) -> str:
     """The cache key: the domain and everything its ``prepare_data`` depends on, as canonical JSON
-    (``params``: a trial's hyperparameters, of which only the domain's ``data_params`` count, e.g. a
-    searched window length)."""
+    (``params``: a trial's hyperparameters; only those that change the data count, e.g. a searched window
+    length, see ``Domain.data_arguments``)."""
     domain = spec.domain
     return json.dumps({"domain": domain.name,
                        "arguments": domain.data_arguments(spec.data, spec.seed, params or {})}, sort_keys=True)

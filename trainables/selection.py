@@ -11,14 +11,13 @@ epoch's objective is ``tie_broken(value, trial_number)``, a millionth of the obj
 per trial number (accuracies and cross-validated scores differ by 1e-5 or more; the offset stays below 1e-9
 for the first thousand trials). Tune's best result, Optuna's best trial (told that value) and MLflow's final
 metric then all order equal objectives by creation. The trial number is Optuna's, handed to the trial in its
-config (``TRIAL_NUMBER_KEY``) by the searcher; the report also sorts by Tune's creation counter
+config (``trainables.results.TRIAL_NUMBER_KEY``) by the searcher; the report also sorts by Tune's creation counter
 (``best_first``), for sweeps without a searcher.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from trainables.results import TRIAL_NUMBER_KEY  # noqa: F401  (the key the docstring names)
 
 # Size of the per-trial-number offset (see the module docstring).
 TIE_BREAK_STEP = 1e-12

@@ -20,7 +20,6 @@ import ray
 
 from selfsup.config import SweepSpec, split_trial_params
 from selfsup.data.prepare import PreparedData
-from selfsup.evaluation.metric_names import eval_metric_name
 from selfsup.methods import METHODS
 from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, data_sample, data_shape,
                               evaluate_backbone, train_one_epoch, training_loader, training_windows, unwrap,
@@ -28,9 +27,6 @@ from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, ch
 from trainables.results import EPOCH, EVALUATION_DONE, FAILURE_REASON
 from trainables.selection import tie_broken
 from trainables.trial_context import TrainWorkerContext, TrialContext
-
-ONLINE_KNN = eval_metric_name("val", "knn", "acc", 1.0)
-
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Entry point of each Ray Train worker (``TorchTrainer(train_loop_per_worker, ...)``)."""
@@ -77,7 +73,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
         metrics: dict[str, Any] = {}
         failure = None
         if rank == 0:
-            metrics = {EPOCH: epoch + 1, **losses, **_epoch_evaluation(unwrap(model).backbone, data, spec, device)}
+            metrics = {EPOCH: epoch + 1, **losses, **epoch_evaluation(unwrap(model).backbone, data, spec, device)}
             try:
                 check_health(metrics, spec, epoch)
             except RuntimeError as error:
@@ -104,8 +100,9 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
             context.report(metrics, checkpoint_dir if saved else None)
 
 
-def _epoch_evaluation(backbone, data, spec: SweepSpec, device) -> dict[str, float]:
-    """Health metrics, the online kNN accuracy and the objective, all on validation data.
+def epoch_evaluation(backbone, data, spec: SweepSpec, device) -> dict[str, float]:
+    """Health metrics, the domain's online metrics (kNN accuracy on classification data) and the objective,
+    all on validation data.
 
     The objective is computed the same way at every epoch (same protocol, same label fraction, same
     validation data), so what ASHA compares at a rung is what Optuna optimises at the end.

@@ -17,7 +17,6 @@ from selfsup.backbones import build_backbone
 from selfsup.config import SweepSpec, TrialParams
 from selfsup.data.prepare import PreparedData, Windows
 from selfsup.domains import DOMAINS
-from selfsup.evaluation.classification import EmbeddedSplits, embed, embed_splits, health_metrics  # noqa: F401
 from selfsup.methods import METHODS, DataShape, MethodParams, PretextBatch, ProjectorSpec, SSLMethod
 from selfsup.methods.base import DATA_SAMPLE_SIZE
 
@@ -82,7 +81,7 @@ def check_method_fits_data(spec: SweepSpec, prepared: Callable[[dict], PreparedD
     """ValueError when a configuration the sweep can draw cannot work on the data (before Ray starts).
 
     ``prepared(params)``: the sweep's data for a trial with hyperparameters ``params`` (a searched input
-    size changes it; ``Domain.data_params``).
+    size changes it; ``Domain.data_arguments``).
     """
     from selfsup.config import split_trial_params
 

@@ -32,11 +32,13 @@ def spec_field(spec: Any, key: str):
 def _spec_key(spec: Any) -> tuple:
     path = spec_field(spec, "path")
     path = os.path.abspath(os.path.expanduser(str(path))) if path else None
-    return spec_field(spec, "source"), spec_field(spec, "name"), path
+    options = sorted((spec_field(spec, "options") or {}).items())
+    return spec_field(spec, "source"), spec_field(spec, "name"), path, repr(options)
 
 
 def same_dataset(a: Any, b: Any) -> bool:
-    """True when two specs name the same data (same source, name and path)."""
+    """True when two specs name the same data (same source, name, path and options, e.g. one generator's
+    arguments)."""
     return _spec_key(a) == _spec_key(b)
 
 

@@ -52,8 +52,6 @@ class Domain:
     default_objective: ClassVar[str]
     # Hyperparameters of other domains that are refused here with a reason (beyond "not a <domain> parameter").
     refused_params: ClassVar[Mapping[str, str]] = {}
-    # Trial hyperparameters that change data preparation (each distinct value is prepared once per sweep).
-    data_params: ClassVar[tuple[str, ...]] = ()
     # Validation metrics reported every epoch besides the objective (the online kNN accuracy).
     online_metrics: ClassVar[tuple[str, ...]] = ("val/knn/acc/frac_1.0",)
 
@@ -72,8 +70,9 @@ class Domain:
         raise NotImplementedError
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
-        """The JSON-serialisable arguments of ``prepare_data`` for a trial with ``params`` (only
-        ``data_params`` are read): the key under which prepared data is cached and shared."""
+        """The JSON-serialisable arguments of ``prepare_data`` for a trial with ``params`` (read only where a
+        hyperparameter changes the data, e.g. a searched window length): the key under which prepared data
+        is cached and shared."""
         raise NotImplementedError
 
     def prepare_data(self, **arguments):

@@ -74,13 +74,15 @@ class ImageDomain(Domain):
         from selfsup.data.errors import DataError
         from selfsup.data.sources import describe
 
-        channels = {}
-        for role in ("pretext", "downstream"):
-            spec = getattr(data, role)
-            channels[role] = load_image_splits(spec, train_only=True)["train"].n_channels
-        if channels["pretext"] != channels["downstream"]:
-            raise DataError(f"pretext data {describe(data.pretext)} has {channels['pretext']} channels but "
-                            f"downstream data {describe(data.downstream)} has {channels['downstream']}")
+        from selfsup.data.sources import same_dataset
+
+        downstream = load_image_splits(data.downstream, train_only=True)["train"].n_channels
+        if same_dataset(data.pretext, data.downstream):
+            return  # loaded once: a set has one channel count
+        pretext = load_image_splits(data.pretext, train_only=True)["train"].n_channels
+        if pretext != downstream:
+            raise DataError(f"pretext data {describe(data.pretext)} has {pretext} channels but "
+                            f"downstream data {describe(data.downstream)} has {downstream}")
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"pretext": data.pretext.model_dump(mode="json"),
@@ -90,7 +92,8 @@ class ImageDomain(Domain):
     def prepare_data(self, pretext: dict, downstream: dict, validation_fraction: float, seed: int):
         """Downstream train / validation / test images (validation carved from train, stratified and seeded,
         when the set has none) and the pretext images: the downstream training images themselves when both
-        name the same data (never validation or test), else the other set's training images, unlabelled."""
+        name the same data (never validation or test; their labels stay, as for time series, and
+        ``selfsup.pretrain.training_windows`` drops them), else the other set's training images."""
         from selfsup.data.image_sets import carve_image_validation
         from selfsup.data.prepare import PreparedData, require_same_channels
         from selfsup.data.sources import describe, same_dataset
@@ -108,8 +111,6 @@ class ImageDomain(Domain):
             other = load_image_splits(pretext, train_only=True)["train"]
             require_same_channels(pretext, other.n_channels, downstream, train.n_channels)
             pretext_examples = _examples(other, f"{describe(pretext)} train")
-        pretext_examples = type(pretext_examples)(pretext_examples.x, None, pretext_examples.series_index,
-                                                  name=pretext_examples.name)  # the method never sees labels
         return PreparedData(
             train=examples["train"], validation=examples["validation"], test=examples["test"],
             pretext=pretext_examples, n_channels=train.n_channels, n_classes=len(train.class_names),
@@ -117,8 +118,7 @@ class ImageDomain(Domain):
             validation_series_labels=examples["validation"].y, test_series_labels=examples["test"].y)
 
     def build_augmenter(self, params: ImageTrialParams, seed: int) -> ImageAugmenter:
-        return ImageAugmenter(ImageAugmentationParams(**{k: getattr(params, k)
-                                                         for k in ImageAugmentationParams.model_fields}), seed=seed)
+        return ImageAugmenter(params, seed=seed)  # ImageTrialParams is an ImageAugmentationParams
 
     def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
         from selfsup.evaluation.classification import evaluate_classification

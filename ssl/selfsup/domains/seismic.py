@@ -22,6 +22,8 @@ images are refused with the reason. Evaluation: the segmentation head (``selfsup
 """
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any, Literal, Mapping
 
 import numpy as np
@@ -80,9 +82,17 @@ def _synthetic(options: Mapping[str, Any] | None):
 
 def load_labelled_volumes(spec: Mapping[str, Any]) -> dict:
     """``{"volume": labelled volume to split}`` (synthetic) or ``{"volume": F3 train, "test": F3 test1}``."""
+    return _labelled_volumes(json.dumps(dict(spec), sort_keys=True))
+
+
+# One entry: the driver's pre-flight check and the split it records read the same volumes (F3's are hundreds
+# of megabytes); the data cache's actor, another process, loads them once more to prepare them.
+@functools.lru_cache(maxsize=1)
+def _labelled_volumes(spec_json: str) -> dict:
     from selfsup.data.errors import DataError
     from selfsup.data.f3_facies import load_f3
 
+    spec = json.loads(spec_json)
     source = spec["source"]
     if source == "synthetic_seismic":
         return {"volume": _synthetic(spec.get("options"))}
@@ -117,8 +127,8 @@ class SeismicDomain(Domain):
     default_protocols = ("seg_frozen",)
     metrics = SEGMENTATION_METRICS
     default_label_fractions = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0)
-    # Where pretraining matters (the reference report's central finding) and a cheap head to train per epoch.
     report_metrics = ("miou", "mf1", "pixel_acc")  # the report's columns; the first is the headline (gains)
+    # Where pretraining matters (the reference report's central finding) and a cheap head to train per epoch.
     default_objective = "val/seg_frozen/miou/frac_0.05"
     refused_params = REFUSED_FOR_SEISMIC
     online_metrics = ()  # no cheap per-epoch readout besides the objective: heads are trained per evaluation
@@ -139,9 +149,11 @@ class SeismicDomain(Domain):
                              f"random crops of the training patches")
 
     def check_data(self, data) -> None:
+        from selfsup.data.sources import same_dataset
+
         volumes = load_labelled_volumes(data.downstream.model_dump(mode="json"))
         self._split(volumes, data.sections.model_dump())  # a volume too small for the blocks fails here
-        if data.pretext.source != data.downstream.source or data.pretext.path != data.downstream.path:
+        if not same_dataset(data.pretext, data.downstream):
             load_pretext_volume(data.pretext.model_dump(mode="json"))
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,6 +184,7 @@ class SeismicDomain(Domain):
     def prepare_data(self, pretext: dict, downstream: dict, sections: dict, seed: int):
         from selfsup.data.prepare import PreparedData
         from selfsup.data.seismic_volume import patches
+        from selfsup.data.sources import same_dataset
         from selfsup.data.seismic_volume import sections as cut_sections
         from selfsup.data.windows import Windows
 
@@ -202,10 +215,8 @@ class SeismicDomain(Domain):
             x, y, _ = cut_sections(source_volume, split[name], "inline")
             evaluation[name] = examples(x, y, f"{volume.name} {name} sections")
         train = examples(train_x, train_y, f"{volume.name} train patches")
-        same = pretext.get("source") == downstream.get("source") and pretext.get("path") == downstream.get("path") \
-            and pretext.get("options") == downstream.get("options")
-        if same:
-            pretext_examples = Windows(train.x, None, train.series_index, name=train.name)
+        if same_dataset(pretext, downstream):
+            pretext_examples = train  # labels stay, as for time series; training_windows drops them
         else:
             other = load_pretext_volume(pretext)
             x, _ = training_patches(other, None)
@@ -218,9 +229,7 @@ class SeismicDomain(Domain):
                             validation_series_labels=None, test_series_labels=None)
 
     def build_augmenter(self, params: SeismicTrialParams, seed: int) -> SeismicAugmenter:
-        return SeismicAugmenter(SeismicAugmentationParams(**{k: getattr(params, k)
-                                                             for k in SeismicAugmentationParams.model_fields}),
-                                seed=seed)
+        return SeismicAugmenter(params, seed=seed)  # SeismicTrialParams is a SeismicAugmentationParams
 
     def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
         from selfsup.evaluation.segmentation import evaluate_segmentation
@@ -234,11 +243,12 @@ class SeismicDomain(Domain):
         from selfsup.evaluation.metric_names import parse_eval_metric_name
         from selfsup.evaluation.segmentation import evaluate_segmentation
 
-        results = evaluate_segmentation(backbone, data, spec, device, protocols=[], fractions=[], splits=[],
-                                        health=True)
-        for name in names:
-            parsed = parse_eval_metric_name(name)
-            if parsed is not None and parsed.split == "val" and name not in results:
+        wanted = [parsed for parsed in map(parse_eval_metric_name, names) if parsed and parsed.split == "val"]
+        # The health metrics ride on the first evaluation, which computes the validation feature maps anyway.
+        results = evaluate_segmentation(backbone, data, spec, device, protocols=[w.protocol for w in wanted[:1]],
+                                        fractions=[w.fraction for w in wanted[:1]], splits=["val"], health=True)
+        for parsed in wanted[1:]:
+            if parsed.name not in results:
                 results.update(evaluate_segmentation(backbone, data, spec, device, protocols=[parsed.protocol],
                                                      fractions=[parsed.fraction], splits=["val"]))
         return results

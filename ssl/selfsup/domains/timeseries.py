@@ -61,7 +61,6 @@ class TimeSeriesDomain(Domain):
     # Cross-validated, so small labelled sets can still rank configurations (README: choosing an objective).
     report_metrics = ("acc", "f1")  # the report's columns; the first is the headline (gains)
     default_objective = "cv/linear/f1/frac_0.1"
-    data_params = ("window_length",)
 
     def check_data(self, data) -> None:
         from selfsup.data.prepare import check_data

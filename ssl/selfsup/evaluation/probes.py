@@ -50,9 +50,9 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray,
 def _full_class_scores(scores: np.ndarray, fitted_classes: np.ndarray, n_classes: int) -> np.ndarray:
     """Scores of a model fitted on some classes spread over all ``n_classes`` columns; a class the model never
     saw scores below every class it did."""
-    full = np.full((len(scores), n_classes), -np.inf)
+    full = np.full((len(scores), n_classes), np.min(scores, initial=0.0) - 1.0)
     full[:, fitted_classes] = scores
-    return np.where(np.isfinite(full), full, np.nanmin(scores, initial=0.0) - 1.0)
+    return full
 
 
 def _score_eval_sets(predict: Callable[[np.ndarray], np.ndarray], eval_sets: EvalSets,

@@ -61,7 +61,7 @@ def _features(backbone: nn.Module, x: np.ndarray, device) -> list[torch.Tensor]:
     return out
 
 
-def _train(parameters, step, n: int, batch_size: int, epochs: int, lr: float, device) -> None:
+def _train(parameters, step, n: int, batch_size: int, epochs: int, lr: float) -> None:
     optimizer = torch.optim.Adam(parameters, lr=lr)
     for _ in range(epochs):
         for batch in torch.randperm(n).split(batch_size):
@@ -97,9 +97,15 @@ def evaluate_segmentation(backbone: nn.Module, data, spec, device, *, protocols:
         for metric, value in segmentation_scores(confusion, names).items():
             results[eval_metric_name(split, protocol, metric, fraction, prefix)] = value
 
+    split_features: dict[str, list[torch.Tensor]] = {}  # frozen feature maps per split, computed once
+
+    def features_of(split: str) -> list[torch.Tensor]:
+        if split not in split_features:
+            split_features[split] = _features(backbone, evaluation_sets[split].x, device)
+        return split_features[split]
+
     if "seg_frozen" in protocols:
         train_features = torch.cat(_features(backbone, train_x, device))
-        split_features = {split: _features(backbone, evaluation_sets[split].x, device) for split in splits}
         labels = torch.tensor(train_y, device=device)
         for fraction in fractions:
             chosen = torch.tensor(subsets[fraction], device=device)
@@ -111,12 +117,12 @@ def evaluate_segmentation(backbone: nn.Module, data, spec, device, *, protocols:
                        lambda batch: F.cross_entropy(head(train_features[chosen[batch]], (height, width)),
                                                      labels[chosen[batch]]),
                        len(chosen), options.segmentation_batch_size, options.segmentation_epochs,
-                       options.segmentation_lr, device)
+                       options.segmentation_lr)
             head.eval()
             for split in splits:
                 sections = evaluation_sets[split]
                 with torch.no_grad():
-                    confusion = _confusion(lambda start: head(split_features[split][start // EVAL_BATCH],
+                    confusion = _confusion(lambda start: head(features_of(split)[start // EVAL_BATCH],
                                                               sections.x.shape[-2:]),
                                            sections.x, sections.y, n_classes)
                 record(split, "seg_frozen", fraction, confusion)
@@ -136,7 +142,7 @@ def evaluate_segmentation(backbone: nn.Module, data, spec, device, *, protocols:
                 if len(chosen) < 2:
                     x, y = x.repeat(2, 1, 1, 1), y.repeat(2, 1, 1)
                 _train(model.parameters(), lambda batch: F.cross_entropy(model(x[batch]), y[batch]),
-                       len(x), batch_size, options.segmentation_epochs, options.segmentation_lr, device)
+                       len(x), batch_size, options.segmentation_epochs, options.segmentation_lr)
             model.eval()
             for split in splits:
                 sections = evaluation_sets[split]
@@ -147,14 +153,14 @@ def evaluate_segmentation(backbone: nn.Module, data, spec, device, *, protocols:
                 record(split, "seg_finetune", fraction, confusion)
 
     if health:
-        results.update(health_metrics(pixel_features(backbone, data.validation.x, device, spec.seed)))
+        results.update(health_metrics(pixel_features(features_of("val"), spec.seed)))
     return results
 
 
-def pixel_features(backbone: nn.Module, x: np.ndarray, device, seed: int, count: int = HEALTH_PIXELS) -> np.ndarray:
-    """Feature vectors at ``count`` seeded random positions of the feature maps of ``x``: what a segmentation
+def pixel_features(feature_maps: Sequence[torch.Tensor], seed: int, count: int = HEALTH_PIXELS) -> np.ndarray:
+    """Feature vectors at ``count`` seeded random positions of ``feature_maps`` (B, C, h, w): what a segmentation
     head reads, so the health metrics measure collapse of the dense features (pooling whole sections, which
     are statistically alike, would average their differences away)."""
-    vectors = torch.cat([f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]) for f in _features(backbone, x, device)])
+    vectors = torch.cat([f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]) for f in feature_maps])
     chosen = np.random.default_rng(seed).permutation(len(vectors))[:count]
     return vectors[torch.as_tensor(chosen, device=vectors.device)].float().cpu().numpy()
