@@ -68,7 +68,8 @@ def describe(spec, stores) -> str:
               f"{spec.budget.max_concurrent or 'from cluster resources'}",
               f"resources  {spec.resources.workers} worker(s) per trial x {spec.resources.cpus_per_worker:g} CPU, "
               f"{spec.resources.gpus_per_worker:g} GPU, "
-              f"{'in a Ray Train worker group' if spec.resources.uses_ray_train else 'in the Tune trial process'}",
+              f"{'in a Ray Train worker group' if spec.resources.uses_ray_train else 'in the Tune trial process'}"
+              f"; {spec.resources.precision}{', channels-last' if spec.resources.channels_last else ''}",
               f"scheduler  {spec.scheduler.type}" + (f" (grace {spec.scheduler.grace_period} epochs, reduction "
                                                      f"{spec.scheduler.reduction_factor:g})"
                                                      if spec.scheduler.type == "asha" else ""),

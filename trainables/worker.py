@@ -21,9 +21,10 @@ import ray
 from selfsup.config import SweepSpec, split_trial_params
 from selfsup.data.prepare import PreparedData
 from selfsup.methods import METHODS
+from selfsup.mixed_precision import check_precision_supported
 from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, data_sample, data_shape,
-                              evaluate_backbone, train_one_epoch, training_loader, training_windows, unwrap,
-                              validation_metrics)
+                              evaluate_backbone, to_channels_last, train_one_epoch, training_loader, training_windows,
+                              unwrap, validation_metrics)
 from trainables.results import EPOCH, EVALUATION_DONE, FAILURE_REASON
 from trainables.selection import tie_broken
 from trainables.trial_context import TrainWorkerContext, TrialContext
@@ -57,6 +58,10 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     method = build_method(spec, shared, own, data_shape(data))
     random_init_backbone = copy.deepcopy(method.backbone) if spec.evaluation.compare_random_init else None
     method.initialise_from_data(data_sample(windows.x, seed))  # same sample on every rank, before DDP and restore
+    resources = spec.resources
+    check_precision_supported(device, resources.precision)
+    if resources.channels_last:
+        to_channels_last(method)
     model = context.prepare_model(method.to(device))
     optimizer = build_optimizer(shared, model)
     augmenter = build_augmenter(shared, seed + rank, spec.domain.name)
@@ -66,7 +71,8 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     epochs = spec.budget.epochs
     for epoch in range(start_epoch, epochs):
         _seed_epoch(loader, augmenter, seed, epoch, rank, world)
-        losses = train_one_epoch(model, loader, windows, augmenter, optimizer, device, epoch, epochs)
+        losses = train_one_epoch(model, loader, windows, augmenter, optimizer, device, epoch, epochs,
+                                 resources.precision, resources.channels_last)
         losses = _mean_over_ranks(losses, device, world)
         last = epoch == epochs - 1
 

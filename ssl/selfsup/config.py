@@ -241,6 +241,11 @@ class ResourcesSpec(_Strict):
     #   ray_train  in a Ray Train TorchTrainer's worker group (DDP over ``workers`` processes)
     #   auto       in_trial for one worker, ray_train for two or more
     execution: Literal["auto", "in_trial", "ray_train"] = "auto"
+    # bf16: training steps under bfloat16 autocast, losses and evaluation in float32 (selfsup.mixed_precision).
+    precision: Literal["fp32", "bf16"] = "fp32"
+    # Backbone weights and 4-D batches in channels-last (NHWC) layout, which cuDNN's tensor-core convolutions
+    # read without transposes; images and seismic only (time-series batches are 3-D).
+    channels_last: bool = False
 
     @model_validator(mode="after")
     def _one_process_in_trial(self) -> "ResourcesSpec":
@@ -406,6 +411,9 @@ class SweepSpec(_Strict):
                 raise ValueError(f"'{key}' is a hyperparameter of {_list_domains(owners)}, but {data} is "
                                  f"{domain.description}; {domain.description} hyperparameters: "
                                  f"{', '.join(sorted(set(domain.Params.model_fields) - set(TrialParams.model_fields)))}")
+        if self.resources.channels_last and domain.name == "timeseries":
+            raise ValueError(f"resources.channels_last lays out 4-D image batches, but {data} is "
+                             f"{domain.description}, whose batches are 3-D (batch, channels, time); remove it")
         domain.check_sweep(self)
         for protocol in self.evaluation.protocols:
             if protocol not in domain.protocols:

@@ -19,6 +19,7 @@ from selfsup.data.prepare import PreparedData, Windows
 from selfsup.domains import DOMAINS
 from selfsup.methods import METHODS, DataShape, MethodParams, PretextBatch, ProjectorSpec, SSLMethod
 from selfsup.methods.base import DATA_SAMPLE_SIZE
+from selfsup.mixed_precision import Precision, autocast
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -107,6 +108,13 @@ def build_augmenter(params: TrialParams, seed: int, domain: str = "timeseries"):
     return DOMAINS.get(domain).build_augmenter(params, seed)
 
 
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """``model`` with its 4-D parameters and buffers (convolution weights) in channels-last layout, in place.
+    Convolutions then run in NHWC, which tensor-core kernels read without transposes; 1-D and 2-D tensors are
+    unchanged, so time-series backbones are unaffected."""
+    return model.to(memory_format=torch.channels_last)
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The method behind a DistributedDataParallel wrapper (hooks and state live there)."""
     return model.module if hasattr(model, "module") else model
@@ -114,9 +122,14 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def train_one_epoch(model: nn.Module, loader, windows: Windows, augmenter,
                     optimizer: torch.optim.Optimizer, device: torch.device, epoch: int,
-                    epochs: int) -> dict[str, float]:
+                    epochs: int, precision: Precision = "fp32", channels_last: bool = False) -> dict[str, float]:
     """One pass over the training ``windows`` (``loader`` yields (x, index[, labels]) batches of them);
-    returns the mean loss and loss terms over this rank's steps."""
+    returns the mean loss and loss terms over this rank's steps.
+
+    ``precision``: the forward pass under bf16 autocast or in float32 (``selfsup.mixed_precision``).
+    ``channels_last``: 4-D batches moved in channels-last layout (the model should be too; see
+    ``to_channels_last``).
+    """
     model.train()
     method = unwrap(model)
     sums: dict[str, float] = {}
@@ -124,8 +137,11 @@ def train_one_epoch(model: nn.Module, loader, windows: Windows, augmenter,
     steps_per_epoch = max(len(loader), 1)
     for step, tensors in enumerate(loader):
         x, index, *labels = (t.to(device, non_blocking=True) for t in tensors)
-        # Augmentation runs batched on the device, inside the method, on what it chooses to augment.
-        output = model(PretextBatch(x, augmenter.views, labels[0] if labels else None, index, windows))
+        if channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        # Augmentation runs on the device, inside the method, on what it chooses to augment.
+        with autocast(device, precision):
+            output = model(PretextBatch(x, augmenter.views, labels[0] if labels else None, index, windows))
         if not torch.isfinite(output.loss):
             raise NonFiniteLossError(f"loss became {output.loss.item()} at epoch {epoch + 1}, step {step + 1}")
         optimizer.zero_grad(set_to_none=True)

@@ -7,6 +7,7 @@ from torch import nn
 
 from selfsup.distributed import gather_batch
 from selfsup.losses._matrix import check_global_batch, check_two_views, off_diagonal
+from selfsup.mixed_precision import full_precision
 
 
 class BarlowTwinsLoss(nn.Module):
@@ -36,6 +37,7 @@ class BarlowTwinsLoss(nn.Module):
         self.gather_distributed = gather_distributed
         self.eps = eps
 
+    @full_precision
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
         """Scalar loss for two (N, D) embedding batches."""
         check_two_views(type(self).__name__, z_a, z_b)

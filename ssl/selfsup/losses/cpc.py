@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from selfsup.distributed import gather_batch_with_offset
+from selfsup.mixed_precision import full_precision
 
 SoftmaxOver = Literal["contexts", "futures"]
 
@@ -20,6 +21,7 @@ class CPCLoss(NamedTuple):
     accuracy: torch.Tensor   # scalar, detached: share of anchors whose positive has the largest logit
 
 
+@full_precision
 def cpc_info_nce(predictions: torch.Tensor, futures: torch.Tensor, softmax_over: SoftmaxOver = "contexts",
                  gather_distributed: bool = True) -> CPCLoss:
     """InfoNCE of every future step ``k = 1..K`` with the other windows of the batch as negatives.

@@ -7,8 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from selfsup.losses._matrix import check_two_views
+from selfsup.mixed_precision import full_precision
 
 
+@full_precision
 def info_nce_with_queue(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor,
                         temperature: float) -> torch.Tensor:
     """Cross-entropy of each query picking its own key among the key and the K queued negatives.

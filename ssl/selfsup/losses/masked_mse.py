@@ -19,8 +19,10 @@ import torch
 import torch.distributed as dist
 
 from selfsup.distributed import world_size
+from selfsup.mixed_precision import full_precision
 
 
+@full_precision
 def masked_mse(reconstruction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     if reconstruction.shape != target.shape or reconstruction.dim() != 3:
         raise ValueError(f"reconstruction {tuple(reconstruction.shape)} and target {tuple(target.shape)} must be "

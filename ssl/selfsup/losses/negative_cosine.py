@@ -7,8 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from selfsup.losses._matrix import check_two_views
+from selfsup.mixed_precision import full_precision
 
 
+@full_precision
 def negative_cosine(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``-mean_n cos(p_n, z_n)`` for (N, D) predictions ``p`` and targets ``z``; no gradient reaches ``z``.
 

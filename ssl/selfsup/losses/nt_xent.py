@@ -9,6 +9,7 @@ from torch import nn
 
 from selfsup.distributed import gather_batch_with_offset
 from selfsup.losses._matrix import check_global_batch, check_two_views
+from selfsup.mixed_precision import full_precision
 
 
 class NTXentLoss(nn.Module):
@@ -39,6 +40,7 @@ class NTXentLoss(nn.Module):
         self.temperature = temperature
         self.gather_distributed = gather_distributed
 
+    @full_precision
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
         check_two_views(type(self).__name__, z_a, z_b)
         n = z_a.shape[0]

@@ -16,7 +16,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from selfsup.mixed_precision import full_precision
 
+
+@full_precision
 def tnc_loss(neighbour_logits: torch.Tensor, non_neighbour_logits: torch.Tensor, w: float) -> torch.Tensor:
     if neighbour_logits.dim() != 1 or non_neighbour_logits.dim() != 1:
         raise ValueError(f"tnc_loss takes 1-D logits, got {tuple(neighbour_logits.shape)} and "

@@ -36,6 +36,7 @@ from torch import nn
 
 from selfsup.distributed import gather_batch_with_offset
 from selfsup.losses._matrix import check_global_batch, check_two_views
+from selfsup.mixed_precision import full_precision
 
 Mining = Literal["batch_hard", "semi_hard", "all"]
 MINING_MODES: tuple[str, ...] = get_args(Mining)
@@ -130,6 +131,7 @@ class TripletLoss(nn.Module):
         self.normalize = normalize
         self.gather_distributed = gather_distributed
 
+    @full_precision
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
         """Scalar loss for two (N, D) embedding batches: the mean over this rank's 2N anchors."""
         dist, d_ap, negative = _anchor_candidate_distances(type(self).__name__, z_a, z_b, self.normalize,
@@ -190,6 +192,7 @@ class MarginContrastiveLoss(nn.Module):
         self.normalize = normalize
         self.gather_distributed = gather_distributed
 
+    @full_precision
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
         """Scalar loss for two (N, D) embedding batches, over this rank's anchors."""
         dist, d_ap, negative = _anchor_candidate_distances(type(self).__name__, z_a, z_b, self.normalize,

@@ -8,6 +8,7 @@ from torch import nn
 
 from selfsup.distributed import gather_batch
 from selfsup.losses._matrix import check_global_batch, check_two_views, off_diagonal
+from selfsup.mixed_precision import full_precision
 
 
 class VICRegLoss(nn.Module):
@@ -43,6 +44,7 @@ class VICRegLoss(nn.Module):
         self.gather_distributed = gather_distributed
         self.eps = eps
 
+    @full_precision
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
         """Scalar weighted loss for two (N, D) embedding batches."""
         return self.weighted_sum(self.terms(z_a, z_b))

@@ -2,20 +2,13 @@
 ICML 2021; github.com/htdt/self-supervised, methods/w_mse.py, methods/whitening.py, methods/norm_mse.py)."""
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def _no_autocast(device_type: str) -> contextlib.AbstractContextManager:
-    """Autocast switched off for ``device_type`` if it is on (mixed precision would run the covariance matmul
-    in float16 / bfloat16, and Cholesky has no half-precision kernel); a no-op otherwise."""
-    if torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type):
-        return torch.autocast(device_type=device_type, enabled=False)
-    return contextlib.nullcontext()
+from selfsup.mixed_precision import full_precision, no_autocast
 
 
 def whiten(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -57,7 +50,7 @@ def whiten(x: torch.Tensor, eps: float) -> torch.Tensor:
                          f"shrinkage w_eps > 0")
 
     dtype = torch.promote_types(x.dtype, torch.float32)
-    with _no_autocast(x.device.type):
+    with no_autocast(x.device.type):
         x = x.to(dtype)
         x_c = x - x.mean(dim=-2, keepdim=True)
         cov = x_c.mT @ x_c / (n - 1)
@@ -121,6 +114,7 @@ class WMSELoss(nn.Module):
         self.w_iter = w_iter
         self.eps = eps
 
+    @full_precision
     def forward(self, views: Sequence[torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:
         """Scalar loss for a list of V >= 2 (N, D) embedding batches of the same shape.
 
