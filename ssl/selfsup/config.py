@@ -17,8 +17,8 @@ from selfsup.backbones import BACKBONES
 from selfsup.data import bundled_aeon_datasets
 from selfsup.domains import DOMAINS, Domain, domain_of_source
 from selfsup.domains.seismic import SectionSpec
-from selfsup.evaluation.metric_names import (ALL_PROTOCOLS, HEALTH_METRICS, SELECTION_SPLITS, format_fraction,
-                                             parse_eval_metric_name)
+from selfsup.evaluation.metric_names import (ALL_PROTOCOLS, FINETUNE_PROTOCOL, HEALTH_METRICS, SELECTION_SPLITS,
+                                             format_fraction, parse_eval_metric_name)
 from selfsup.methods import METHODS, MethodParams
 from selfsup.trial_params import PROJECTOR_PARAMS, TrialParams
 
@@ -141,6 +141,15 @@ class EvaluationSpec(_Strict):
     segmentation_batch_size: int = Field(8, ge=1)
     # Width of the head's first transposed convolution (the report's 512; narrower heads train faster on CPU).
     segmentation_head_channels: int = Field(512, ge=1)
+    # Fine-tuning (classification, protocol "finetune", opt-in; selfsup.evaluation.finetune): a copy of the
+    # backbone and a linear head trained end to end at each label fraction, AdamW (weight decay 0: Adam) at
+    # finetune_lr for the head and finetune_backbone_lr (None: the same) for the backbone, as seg_finetune
+    # trains with Adam at 1e-3; SimCLR's fine-tuning (one learning rate for every weight) scaled down.
+    finetune_epochs: int = Field(20, ge=1)
+    finetune_lr: float = Field(1e-3, gt=0)
+    finetune_backbone_lr: float | None = Field(None, gt=0)
+    finetune_batch_size: int = Field(64, ge=1)
+    finetune_weight_decay: float = Field(0.0, ge=0)
 
     @field_validator("protocols")
     @classmethod
@@ -417,8 +426,13 @@ class SweepSpec(_Strict):
         domain.check_sweep(self)
         for protocol in self.evaluation.protocols:
             if protocol not in domain.protocols:
+                # finetune (classification) and seg_finetune (segmentation) both fine-tune: point to the other.
+                twin = next((p for p in domain.protocols
+                             if protocol.endswith(FINETUNE_PROTOCOL) and p.endswith(FINETUNE_PROTOCOL)), None)
+                hint = f" (fine-tuning on {domain.description} is '{twin}')" if twin else ""
                 raise ValueError(f"evaluation.protocols: '{protocol}' does not apply to {data}, which is "
-                                 f"{domain.description} ({domain.task}); its protocols: {', '.join(domain.protocols)}")
+                                 f"{domain.description} ({domain.task}); its protocols: {', '.join(domain.protocols)}"
+                                 f"{hint}")
 
     @model_validator(mode="after")
     def _baseline_needs_an_ssl_method(self) -> "SweepSpec":
@@ -435,9 +449,10 @@ class SweepSpec(_Strict):
         fractions = ", ".join(format_fraction(f) for f in self.evaluation.label_fractions)
         domain = self.domain
         scores = "|".join(domain.metrics)
+        cross_validated = [p for p in self.evaluation.protocols if p != FINETUNE_PROTOCOL]
         produced = (f"val/<{'|'.join(self.evaluation.protocols)}>/<{scores}>/frac_<{fractions}>, " +
-                    (f"cv/<{'|'.join(self.evaluation.protocols)}>/<{scores}>/frac_<fraction>, "
-                     if domain.task == "classification" else "") +
+                    (f"cv/<{'|'.join(cross_validated)}>/<{scores}>/frac_<fraction>, "
+                     if domain.task == "classification" and cross_validated else "") +
                     f"{', '.join(HEALTH_METRICS + TRAINING_METRICS)}")
         if parsed is None or parsed.prefix:
             raise ValueError(f"objective.metric '{metric}' is produced by no protocol; expected one of {produced}")
@@ -450,6 +465,12 @@ class SweepSpec(_Strict):
         if parsed.split == "cv" and domain.task != "classification":
             raise ValueError(f"objective.metric '{metric}': cross-validated objectives are for classification; "
                              f"data {self.data.downstream.source} is {domain.description}, select on a val/ metric")
+        if parsed.split == "cv" and parsed.protocol == FINETUNE_PROTOCOL:
+            raise ValueError(f"objective.metric '{metric}': fine-tuning is not cross-validated (it would train "
+                             f"{self.evaluation.cv_folds} folds x {self.evaluation.cv_repeats} repeats backbone "
+                             f"copies per evaluation, every epoch); select on "
+                             f"val/finetune/{parsed.metric}/frac_<fraction> or a cv/ metric of a frozen-feature "
+                             f"protocol")
         if parsed.protocol not in self.evaluation.protocols:
             raise ValueError(f"objective.metric '{metric}' needs protocol '{parsed.protocol}', which "
                              f"evaluation.protocols {self.evaluation.protocols} does not run")

@@ -6,8 +6,9 @@ local tree). Images are float32 in [0, 1], (channels, height, width); every imag
 unit. Backbones read (batch, channels, height, width) (resnet18/50 and their small-stem variants, cnn5).
 Augmentations are torchvision transforms v2 built from the trial's hyperparameters (``augmentation_preset``
 simclr / byol / none, each field overridable and searchable; ``input_size`` the crop size), see
-``selfsup.augmentations.images``. Evaluation: readouts on frozen features, accuracy, top-5 accuracy and
-macro-F1 (the reference reports' CIFAR-10 and Tiny-ImageNet tables report top-1 and top-5).
+``selfsup.augmentations.images``. Evaluation: readouts on frozen features, or (``finetune``, opt-in) the
+backbone fine-tuned with a linear head, at each label fraction; accuracy, top-5 accuracy and macro-F1 (the
+reference reports' CIFAR-10 and Tiny-ImageNet tables report top-1 and top-5).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 from selfsup.augmentations.images import ImageAugmentationParams, ImageAugmenter
 from selfsup.domains import DOMAINS
 from selfsup.domains.base import Domain, SourceFields
-from selfsup.evaluation.metric_names import CLASSIFICATION_METRICS, PROTOCOLS
+from selfsup.evaluation.metric_names import CLASSIFICATION_METRICS, CLASSIFICATION_PROTOCOLS
 from selfsup.trial_params import TrialParams
 
 
@@ -64,7 +65,7 @@ class ImageDomain(Domain):
                "tiny_imagenet": SourceFields(needs_path=True, path_hint="the tiny-imagenet-200/ directory"),
                "image_folder": SourceFields(needs_path=True, path_hint="a directory with train/<class>/ folders")}
     task = "classification"
-    protocols = PROTOCOLS
+    protocols = CLASSIFICATION_PROTOCOLS  # readouts on frozen features, and fine-tuning (opt-in)
     default_protocols = ("linear", "knn")
     metrics = CLASSIFICATION_METRICS
     report_metrics = ("acc", "top5", "f1")  # the report's columns; the first is the headline (gains)

@@ -4,8 +4,9 @@ Sources: aeon's bundled UCR/UEA sets, UCR/UEA ``.ts`` files, CSV sensor logs (``
 Backbones read (batch, channels, length) windows (conv1d, gru). Augmentations are the batched time-series
 family of ``selfsup.augmentations.timeseries``, each with a strength (0 switches it off). The input size is
 the window length (``window_length``, searchable; each distinct value is windowed once per sweep).
-Evaluation: readouts on frozen features, per series (window embeddings averaged, as UCR/UEA scores are)
-or per window (``evaluation.unit: window``).
+Evaluation: readouts on frozen features, or (``finetune``, opt-in) the backbone fine-tuned with a linear
+head, per series (window embeddings, or fine-tuned logits, averaged, as UCR/UEA scores are) or per window
+(``evaluation.unit: window``).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pydantic import Field, model_validator
 from selfsup.augmentations.timeseries import AUGMENTATIONS, TimeSeriesAugmenter, check_strength
 from selfsup.domains import DOMAINS
 from selfsup.domains.base import Domain, SourceFields
-from selfsup.evaluation.metric_names import EVAL_METRICS, PROTOCOLS
+from selfsup.evaluation.metric_names import CLASSIFICATION_PROTOCOLS, EVAL_METRICS, PROTOCOLS
 from selfsup.trial_params import TrialParams
 
 
@@ -55,8 +56,8 @@ class TimeSeriesDomain(Domain):
                "ucr_files": SourceFields(needs_name=True, needs_path=True),
                "csv": SourceFields(needs_path=True)}
     task = "classification"
-    protocols = PROTOCOLS
-    default_protocols = PROTOCOLS
+    protocols = CLASSIFICATION_PROTOCOLS  # readouts on frozen features, and fine-tuning (opt-in)
+    default_protocols = PROTOCOLS         # the frozen-feature readouts: linear, knn, mlp
     metrics = EVAL_METRICS
     # Cross-validated, so small labelled sets can still rank configurations (README: choosing an objective).
     report_metrics = ("acc", "f1")  # the report's columns; the first is the headline (gains)

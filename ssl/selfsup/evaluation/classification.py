@@ -1,9 +1,11 @@
-"""Frozen-backbone classification evaluation of a prepared data set (time series and images alike).
+"""Classification evaluation of a prepared data set (time series and images alike).
 
 The backbone embeds every labelled example; the embeddings are pooled to the evaluation unit (one row per
 series for UCR/UEA-style scoring, one per window or image otherwise); the protocols of ``protocol.py`` fit
-readouts at each label fraction and score validation (and test) units. The domains differ only in ``pool``
-(whether windows are averaged per series) and in the metrics they record (images add top-5 accuracy).
+readouts at each label fraction and score validation (and test) units. The ``finetune`` protocol instead
+trains a copy of the backbone with a linear head on the same labelled units (``finetune.py``) and pools its
+logits the same way. The domains differ only in ``unit`` (whether windows are averaged per series) and in
+the metrics they record (images add top-5 accuracy).
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ import torch
 from torch import nn
 
 from selfsup.evaluation.health import embedding_std, rankme
-from selfsup.evaluation.metric_names import parse_eval_metric_name
+from selfsup.evaluation.finetune import finetune_classification
+from selfsup.evaluation.metric_names import FINETUNE_PROTOCOL, parse_eval_metric_name
 from selfsup.evaluation.protocol import cross_validated_metric, evaluate_embeddings, objective_only, pool_by_series
 
 
@@ -72,12 +75,19 @@ def _probe_options(spec, device) -> dict:
 
 def evaluate_classification(backbone: nn.Module, data, spec, device: torch.device, unit: str,
                             metrics: Sequence[str], *, include_test: bool, prefix: str = "") -> dict[str, float]:
-    """Every protocol of ``spec.evaluation`` at every label fraction (readouts on frozen features), plus the
-    health metrics of the validation embeddings (not for a ``prefix``ed, e.g. untrained, backbone)."""
+    """Every protocol of ``spec.evaluation`` at every label fraction (readouts on frozen features, and
+    ``finetune`` when named), plus the health metrics of the validation embeddings (not for a ``prefix``ed,
+    e.g. untrained, backbone)."""
     splits = embed_splits(backbone, data, device, unit, include_test)
-    scores = evaluate_embeddings(splits.train, splits.val, splits.test, protocols=spec.evaluation.protocols,
+    frozen = [protocol for protocol in spec.evaluation.protocols if protocol != FINETUNE_PROTOCOL]
+    scores = evaluate_embeddings(splits.train, splits.val, splits.test, protocols=frozen,
                                  fractions=spec.evaluation.label_fractions, seed=spec.seed, prefix=prefix,
-                                 include_test=include_test, metrics=metrics, **_probe_options(spec, device))
+                                 include_test=include_test, metrics=metrics,
+                                 **_probe_options(spec, device)) if frozen else {}
+    if FINETUNE_PROTOCOL in spec.evaluation.protocols:
+        scores.update(finetune_classification(backbone, data, spec, device, unit, metrics,
+                                              fractions=spec.evaluation.label_fractions,
+                                              splits=["val", "test"] if include_test else ["val"], prefix=prefix))
     if not prefix:
         scores.update(health_metrics(splits.val_examples))
     return scores
@@ -88,7 +98,10 @@ def classification_validation_metrics(backbone: nn.Module, data, spec, device: t
     """The health metrics plus the named ``val/...`` and ``cv/...`` metrics only: the per-epoch evaluation.
 
     Each named metric is computed exactly as in ``evaluate_classification`` (same subset, same probe), so a
-    per-epoch objective means the same thing as the final one.
+    per-epoch objective means the same thing as the final one. A ``val/finetune/...`` name fine-tunes a copy
+    of the backbone at its one fraction every time it is asked for (``evaluation.finetune_epochs`` passes over
+    that fraction's labelled units): allowed, as the objective, but it costs a fine-tuning per epoch.
+    ``cv/finetune/...`` is refused (folds x repeats fine-tunings; the sweep's validation refuses it first).
     """
     splits = embed_splits(backbone, data, device, unit, include_test=False)
     scores = health_metrics(splits.val_examples)
@@ -97,7 +110,13 @@ def classification_validation_metrics(backbone: nn.Module, data, spec, device: t
         parsed = parse_eval_metric_name(name)
         if parsed is None:
             continue
-        if parsed.split == "cv":
+        if parsed.protocol == FINETUNE_PROTOCOL:
+            if parsed.split != "val":
+                raise ValueError(f"'{name}': fine-tuning is scored on the validation split only (val/finetune/...);"
+                                 f" cross-validating it would fine-tune folds x repeats backbones")
+            scores.update(finetune_classification(backbone, data, spec, device, unit, [parsed.metric],
+                                                  fractions=[parsed.fraction], splits=["val"]))
+        elif parsed.split == "cv":
             labelled = tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
             scores[name] = cross_validated_metric(name, labelled, spec.seed, folds=spec.evaluation.cv_folds,
                                                   repeats=spec.evaluation.cv_repeats, **options)

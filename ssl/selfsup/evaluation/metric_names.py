@@ -3,7 +3,8 @@
 All names are valid MLflow metric keys (alphanumerics, ``_ - . /`` and space only) and read as paths, so
 the MLflow UI groups them and an objective can be named in a search-space file.
 
-Evaluation metrics (frozen backbone, a readout trained on a fraction of the training labels)::
+Evaluation metrics (a readout on the frozen backbone, or the backbone fine-tuned with a head, trained on a
+fraction of the training labels)::
 
     {split}/{protocol}/{metric}/frac_{fraction}
 
@@ -15,6 +16,8 @@ Evaluation metrics (frozen backbone, a readout trained on a fraction of the trai
                                        test scored on the official test split
     protocol  classification (time series, images), readouts on frozen features:
               "linear" | "knn" | "mlp" logistic regression | cosine kNN | 3-layer MLP readout
+              and, opt-in (one backbone training per fraction; selfsup.evaluation.finetune):
+              "finetune"               a copy of the backbone and a linear head trained end to end
               segmentation (seismic), the segmentation head trained on labelled sections:
               "seg_frozen"             on the frozen pretrained backbone
               "seg_finetune"           with the backbone fine-tuned
@@ -23,7 +26,10 @@ Evaluation metrics (frozen backbone, a readout trained on a fraction of the trai
                               mean IoU | mean F1 | pixel accuracy | frequency-weighted IoU | one class's IoU
     fraction  label fraction in (0, 1], shortest float form: 1.0, 0.5, 0.25, 0.01
 
-    e.g. val/knn/acc/frac_1.0, test/linear/f1/frac_0.01, cv/linear/acc/frac_0.1, test/seg_frozen/miou/frac_0.05
+    e.g. val/knn/acc/frac_1.0, test/linear/f1/frac_0.01, cv/linear/acc/frac_0.1, test/finetune/acc/frac_0.1,
+         test/seg_frozen/miou/frac_0.05
+
+    (cv/finetune/... is not produced: cross-validating would fine-tune folds x repeats backbones.)
 
 The same evaluation of the untrained (randomly initialised) backbone, the baseline that shows what
 pretraining adds, carries the prefix ``random_init/``::
@@ -48,9 +54,11 @@ from dataclasses import dataclass
 
 SPLITS = ("val", "test", "cv")
 SELECTION_SPLITS = ("val", "cv")  # what may choose a configuration; test never does
-PROTOCOLS = ("linear", "knn", "mlp")                  # classification readouts
+PROTOCOLS = ("linear", "knn", "mlp")                  # classification readouts on frozen features
+FINETUNE_PROTOCOL = "finetune"                        # classification: the backbone trained with a head
+CLASSIFICATION_PROTOCOLS = PROTOCOLS + (FINETUNE_PROTOCOL,)
 SEGMENTATION_PROTOCOLS = ("seg_frozen", "seg_finetune")
-ALL_PROTOCOLS = PROTOCOLS + SEGMENTATION_PROTOCOLS
+ALL_PROTOCOLS = CLASSIFICATION_PROTOCOLS + SEGMENTATION_PROTOCOLS
 EVAL_METRICS = ("acc", "f1")                          # what every classification evaluation records
 CLASSIFICATION_METRICS = EVAL_METRICS + ("top5",)     # top-5 where classes are many (the image domain)
 SEGMENTATION_METRICS = ("miou", "mf1", "pixel_acc", "fwiou")
