@@ -200,3 +200,26 @@ def test_stores_are_absolute_and_reports_survive_a_ray_job(tmp_path, monkeypatch
     assert resolve_stores().reports_dir == stores.home / "reports"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
     assert resolve_stores().mlflow_uri == "http://mlflow:5000"
+
+
+def test_a_grid_needs_finite_dimensions_and_exactly_its_size_in_trials():
+    from selfsup.config import SweepSpec
+
+    def spec(search, trials):
+        return {"name": "g", "method": "barlow_twins", "sampler": "grid", "budget": {"trials": trials},
+                "data": {"pretext": {"source": "aeon", "name": "BasicMotions"},
+                         "downstream": {"source": "aeon", "name": "BasicMotions"}}, "search": search}
+
+    grid = {"projector_dim": {"type": "categorical", "choices": [256, 512, 1024]},
+            "lambda_offdiag": {"type": "float", "low": 0.001, "high": 0.005, "step": 0.002},
+            "batch_size": {"type": "int", "low": 32, "high": 64, "step": 32}}
+    accepted = SweepSpec.model_validate(spec(grid, 18))
+    assert accepted.grid() == {"projector_dim": [256, 512, 1024], "lambda_offdiag": [0.001, 0.003, 0.005],
+                               "batch_size": [32, 64]}
+    with pytest.raises(ValueError, match=r"sampler grid: the grid has 18 points \(3 projector_dim x 3 "
+                                         r"lambda_offdiag x 2 batch_size\), but budget.trials is 8; set "
+                                         r"budget.trials: 18"):
+        SweepSpec.model_validate(spec(grid, 8))
+    with pytest.raises(ValueError, match=r"search.lr: a grid needs a finite set of values, but log float "
+                                         r"\[0.0001, 0.01\] is continuous"):
+        SweepSpec.model_validate(spec({"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}, 4))

@@ -273,3 +273,30 @@ def test_moco_sweep_with_supervised_baselines(tmp_path):
         baseline = baselines[baselines["params.label_fraction"].astype(float) == fraction].iloc[0]
         assert row["supervised"] == pytest.approx(baseline[f"metrics.test/linear/acc/frac_{fraction}"])
         assert row["pretrained"] == pytest.approx(best[f"metrics.test/linear/acc/frac_{fraction}"])
+
+
+def test_grid_sampler_runs_every_combination_once(tmp_path):
+    """sampler: grid (Optuna's GridSampler behind Ray Tune): a 2 x 2 grid in 4 trials, two at a time, visits
+    each cell once, in MLflow and in the Optuna study alike."""
+    home = tmp_path / "home"
+    path = _sweep_file(
+        tmp_path, "e2e-grid",
+        search={"projector_dim": {"type": "categorical", "choices": [64, 128]},
+                "batch_size": {"type": "int", "low": 16, "high": 32, "step": 16}},
+        fixed={"backbone": "conv1d", "lr": 0.001},
+        sampler="grid",
+        budget={"trials": 4, "epochs": 1, "max_concurrent": 2},
+        scheduler={"type": "fifo"},
+        objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"},
+    )
+    run = _run(path, home)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    _, parent = _parent(home, "e2e-grid")
+    children = _children(home, parent.info.run_id)
+    cells = sorted(zip(children["params.projector_dim"], children["params.batch_size"]))
+    assert cells == [("128", "16"), ("128", "32"), ("64", "16"), ("64", "32")]
+    study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))
+    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
+    assert sorted((t.params["projector_dim"], t.params["batch_size"]) for t in study.trials) == [
+        (64, 16), (64, 32), (128, 16), (128, 32)]
+    assert {t.state for t in study.trials} == {optuna.trial.TrialState.COMPLETE}

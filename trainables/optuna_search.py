@@ -1,4 +1,5 @@
-"""Ray's OptunaSearch, telling Optuna the truth about how each trial ended.
+"""Ray's OptunaSearch, telling Optuna the truth about how each trial ended; Optuna's GridSampler, usable by
+ask and tell (``AskTellGridSampler``).
 
 Ray's ``OptunaSearch.on_trial_complete`` tells Optuna COMPLETE with the last reported value whenever the
 last result has the metric, including trials ASHA stopped after a few epochs and trials that raised. TPE
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
@@ -38,3 +40,17 @@ class PruningAwareOptunaSearch(OptunaSearch):
             state = TrialState.FAIL  # finished without the objective: nothing to learn from
         self._ot_study.tell(ot_trial, value, state=state)
         self._completed_trials.add(trial_id)
+
+
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's ``GridSampler`` as Ray Tune drives it, by ask and tell.
+
+    ``GridSampler.after_trial`` calls ``study.stop()`` once every cell has been visited, which only works inside
+    ``study.optimize``; Ray's ``OptunaSearch`` tells results outside it, where ``stop()`` raises RuntimeError
+    and the last trial's result never reaches the study. Here the sweep's length is the grid's size
+    (``budget.trials``, checked when the search space is loaded), so Tune ends the sweep and nothing needs
+    stopping.
+    """
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass

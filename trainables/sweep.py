@@ -18,7 +18,7 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 from selfsup.config import SweepSpec
 from trainables.data_cache import start_data_cache
 from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, start_parent_run
-from trainables.optuna_search import PruningAwareOptunaSearch
+from trainables.optuna_search import AskTellGridSampler, PruningAwareOptunaSearch
 from trainables.report import Report, build_report, child_runs, objective_column_of
 from trainables.results import BASELINE_OF_KEY, FINISHED, REPEAT_OF_KEY, TRAINING_SEED_KEY, split_bookkeeping
 from trainables.selection import best_first, best_per_backbone
@@ -58,6 +58,8 @@ def _searcher(spec: SweepSpec, stores: Stores, study_name: str):
     storage = optuna.storages.RDBStorage(stores.optuna_url)
     if spec.sampler.type == "random":
         sampler = optuna.samplers.RandomSampler(seed=spec.seed)
+    elif spec.sampler.type == "grid":
+        sampler = AskTellGridSampler(spec.grid(), seed=spec.seed)
     else:
         startup = {"n_startup_trials": spec.sampler.startup_trials} if spec.sampler.startup_trials else {}
         sampler = optuna.samplers.TPESampler(seed=spec.seed, **startup)

@@ -225,6 +225,19 @@ class Dimension(_Strict):
         scale = "log " if self.log else ""
         return f"{scale}{self.type} [{self.low:g}, {self.high:g}]" + (f" step {self.step:g}" if self.step else "")
 
+    def grid_values(self) -> list[Any]:
+        """Every value a grid search tries: the choices, or the range in steps (an int range's step defaults
+        to 1); ValueError for a continuous range, which has no grid."""
+        if self.type == "categorical":
+            return list(self.choices)
+        if self.type == "int" and not self.log:
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        if self.step is None or self.log:
+            raise ValueError(f"a grid needs a finite set of values, but {self.describe()} is continuous; give it "
+                             f"choices (type: categorical) or a step")
+        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
+        return [round(self.low + i * self.step, 12) for i in range(count)]
+
     def extremes(self) -> list[Any]:
         if self.type == "categorical":
             return list(self.choices)
@@ -282,14 +295,16 @@ class FinalSpec(_Strict):
 
 
 class SamplerSpec(_Strict):
-    """Optuna's sampler: TPE (model-based) or random search (the baseline TPE must beat).
+    """Optuna's sampler: TPE (model-based), random search (the baseline TPE must beat), or a grid (Optuna's
+    ``GridSampler``: every combination of the searched values once, in a seeded order; ``budget.trials`` must
+    be the grid's size), for the grids reports tabulate (e.g. backbone x projector dimension x lambda).
 
     ``sampler: tpe`` is short for ``sampler: {type: tpe}``. TPE samples its first ``startup_trials`` trials
     at random before it models anything (Optuna's default is 10); in a sweep of 16 trials that leaves 6 to
     the model, so small sweeps set it lower.
     """
 
-    type: Literal["tpe", "random"] = "tpe"
+    type: Literal["tpe", "random", "grid"] = "tpe"
     startup_trials: int | None = Field(None, ge=1)
 
     @model_validator(mode="before")
@@ -304,8 +319,8 @@ class SamplerSpec(_Strict):
         return self
 
     def describe(self) -> str:
-        if self.type == "random":
-            return "random"
+        if self.type in ("random", "grid"):
+            return self.type
         return f"TPE ({self.startup_trials or 10} random start-up trials)"
 
 
@@ -386,7 +401,29 @@ class SweepSpec(_Strict):
                 except ValueError as error:
                     raise ValueError(f"search.{key}: {_first_message(error)}") from None
         self._check_objective()
+        if self.sampler.type == "grid":
+            self._check_grid()
         return self
+
+    def grid(self) -> dict[str, list[Any]]:
+        """The searched values of a grid search, per dimension."""
+        return {key: dimension.grid_values() for key, dimension in self.search.items()}
+
+    def _check_grid(self) -> None:
+        if not self.search:
+            raise ValueError("sampler grid needs searched dimensions (search: is empty)")
+        grid = {}
+        for key, dimension in self.search.items():
+            try:
+                grid[key] = dimension.grid_values()
+            except ValueError as error:
+                raise ValueError(f"search.{key}: {error}") from None
+        size = math.prod(len(values) for values in grid.values())
+        if self.budget.trials != size:
+            shape = " x ".join(f"{len(values)} {key}" for key, values in grid.items())
+            raise ValueError(f"sampler grid: the grid has {size} points ({shape}), but budget.trials is "
+                             f"{self.budget.trials}; set budget.trials: {size} (final.repeats re-runs the best with "
+                             f"new seeds)")
 
     @property
     def domain(self) -> Domain:
