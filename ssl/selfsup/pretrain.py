@@ -37,7 +37,9 @@ def build_method(spec: SweepSpec, shared: TrialParams, own: MethodParams, data: 
 
 
 def data_shape(data: PreparedData) -> DataShape:
-    return DataShape(n_channels=data.n_channels, window_length=data.train.x.shape[-1], n_classes=data.n_classes)
+    x = data.train.x  # windows (N, C, T), or images and seismic patches (N, C, H, W)
+    return DataShape(n_channels=data.n_channels, window_length=x.shape[-1], n_classes=data.n_classes,
+                     height=x.shape[-2] if x.ndim == 4 else None)
 
 
 def data_sample(windows: np.ndarray, seed: int) -> torch.Tensor:

@@ -19,8 +19,10 @@ import torch.nn.functional as F
 
 from selfsup.distributed import gather_batch
 from selfsup.losses._matrix import check_two_views, off_diagonal
+from selfsup.mixed_precision import full_precision
 
 
+@full_precision
 def batch_barlow_loss(prediction: torch.Tensor, target: torch.Tensor, lambda_offdiag: float = 0.01,
                       gather_distributed: bool = True) -> torch.Tensor:
     """LFR's "barlow-batch" loss (``bt_loss_bs`` in the LFR code, with its default ``normalize=False``).

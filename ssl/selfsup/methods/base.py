@@ -52,6 +52,7 @@ class DataShape:
     n_channels: int
     window_length: int   # time steps of a window (images and seismic: the width of the stored examples)
     n_classes: int
+    height: int | None = None  # images and seismic: the height of the stored examples; None for time series
 
 
 @dataclass

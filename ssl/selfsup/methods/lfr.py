@@ -38,12 +38,13 @@ Random projectors (``build_target``): the reference uses, for time series, a sma
 Conv1d(C, 16, 8, pad 4, no bias), ReLU, MaxPool(2, 2, pad 1), Conv1d(16, 32, 8, pad 4, no bias), ReLU,
 MaxPool(2, 2, pad 1), flatten, Linear(32 L', 256), Linear(256, D); its flattened size is hard-wired to HAR's
 9 x 128 windows, here computed from the ``DataShape``), and for tabular data 2-layer MLPs. sslsweep's
-reference report used 4-layer MLPs on time series, and that is the default here (``target_arch="mlp"``:
-the code's ``Simple4LayerMLP`` on the flattened window, C T -> 256 -> 256 -> 256 -> D, ReLU, with biases);
-``target_arch="cnn"`` is the code's HAR target. Both keep PyTorch's default initialisation, as the code
-does (its optional ``--init-beta`` / ``--random-dropout`` variants are not used by the HAR script and not
-ported). D (``target_dim``) is the backbone's width by default: the reference uses one ``--dim`` for the
-encoder output, the targets and the predictors.
+reference report used 4-layer MLPs on time series, and that is the default on windows (``target_arch``
+unset or ``"mlp"``: the code's ``Simple4LayerMLP`` on the flattened window, C T -> 256 -> 256 -> 256 -> D,
+ReLU, with biases); ``target_arch="cnn"`` is the code's HAR target. Both keep PyTorch's default
+initialisation, as the code does (its optional ``--init-beta`` / ``--random-dropout`` variants are not used
+by the HAR script and not ported). D (``target_dim``) is the backbone's width by default on windows: the
+reference uses one ``--dim`` for the encoder output, the targets and the predictors. (Seismic patches:
+below.)
 
 Predictors (``build_predictor``): ``predictor_layers=1`` is Linear(feature dim, D) with bias (the HAR
 script's ``--pred_layers 1``); 2 and 3 add (Linear without bias, BatchNorm1d, ReLU) blocks of
@@ -57,6 +58,46 @@ batch, 128 windows in its HAR script). Kept projector k
 is paired with predictor k in the DPP's order, as in the reference. ``pool_ratio=1`` keeps the K drawn
 projectors and runs no selection (the reference only selects when the ratio exceeds 1).
 
+Seismic patches (issue 12): the LFR code has no image or seismic targets; these follow sslsweep's reference
+report (facies segmentation on F3, "K random projectors {5, 8, 12, 16}; projectors = 3 convs kernel 5 stride
+2 + bilinear resize to 100x50; heads = 1 conv + resize"). x is a batch of raw training patches (B, C, H, W)
+(``data.sections.patch_size`` squares; LFR draws no views, so ``input_size`` and the augmentations do
+nothing), and targets and predictions are dense maps compared as whole maps::
+
+    g_k(x) = resize(conv3(relu(conv2(relu(conv1(x))))))             (B, D, h, w)
+    h_k(f(x)) = resize(conv_1x1(f.forward_features(x)))             (B, D, h, w)
+    loss = (1 / K) sum_k  L(flatten(h_k(f(x))), flatten(g_k(x)))  flatten: (B, D h w)
+
+- projectors (``target_arch="conv"``, the only seismic choice and its default; :class:`RandomConvProjector`): the
+  report's "3 convs kernel 5 stride 2 + bilinear resize to 100x50": Conv2d(C, 16), ReLU, Conv2d(16, 32),
+  ReLU, Conv2d(32, D), each kernel 5, stride 2, padding 2 (output stride 8, the backbones' too), biases and
+  PyTorch's default initialisation as the time-series projectors, then ``F.interpolate`` bilinear
+  (``align_corners=False``) to (``target_map_height``, ``target_map_width``), default (100, 50) as the
+  report. The widths 16 and 32 are the time-series ``HARCnnTarget``'s. "mlp" and "cnn" read windows and
+  are refused on patches, "conv" on windows, each with a ValueError naming both sides.
+- predictors (:class:`DensePredictor`): the report's "1 conv + resize": ``predictor_layers=1`` is a
+  Conv2d(``feature_channels``, D, kernel 1) with bias on the backbone's feature map (output stride 8), the
+  per-pixel analogue of the time-series Linear: a larger kernel would add context the report's head does
+  not have. 2 and 3 layers add (1x1 conv without bias, BatchNorm2d, ReLU) blocks as the time-series
+  ``build_predictor`` adds Linear blocks. Then the same bilinear resize, so prediction and target maps
+  have the same size whatever the patch size (the report's 100 x 50 upsamples the 8 x 8 maps of a 64 x 64 patch).
+- D (``target_dim``) defaults to ``SEISMIC_TARGET_DIM`` = 64, not the backbone's width: a map is D h w
+  floats per patch and projector (64 x 100 x 50 = 320 000; the K = 16 target and prediction maps of a
+  batch of 8 are about 330 MB), where 2048 (deeplab_resnet50) would be 32 times as much. The report does
+  not give its D.
+- loss: each patch's map flattened to one vector, (B, D h w), then the same ``batch_barlow_loss`` (the (B, B)
+  matrix of map cosines: each prediction map is pulled to its own patch's target map and pushed
+  orthogonal to the other patches' maps) or ``negative_cosine``, per projector, averaged over K. The cost
+  is B^2 D h w per projector (8 x 8 x 320 000 = 20 M multiply-adds), negligible beside the convolutions;
+  treating each pixel as a sample instead would make the batch matrix (B h w)^2 = 40 000^2.
+- DPP: the kernel of :func:`selfsup.losses.lfr.projector_similarity_kernel` computed one projector at a
+  time (:func:`dense_similarity_kernel`: each projector's (n, n) cosine matrix, then the normalised inner
+  products of those matrices), because the pool's flattened maps at once would be M x n x D h w floats
+  (52 GB for a pool of 160 on 256 patches), on ``DPP_PATCHES`` = 32 of the sample's patches, evenly spaced
+  (the reference's seismic batch, its DPP sample if it followed the code, is 8). Per pool projector that is
+  its forward pass on 32 patches plus one (32, D h w) x (D h w, 32) product: about 0.17 s on a shared CPU
+  core for 80 x 80 patches, so a pool of 80 takes some 14 s on the CPU (64 patches took twice as long).
+
 Reproducibility: the pool is drawn in ``__init__`` from torch's global generator (the worker seeds it with
 the trial seed first), and the selection is a deterministic function of the pool and the sample, which is
 the same on every rank; the K kept projectors are frozen parameters (``requires_grad=False``), so they are
@@ -67,15 +108,16 @@ Deviations: per-step rather than per-epoch alternation (above); when the DPP sto
 independent directions in the kernel, e.g. duplicated projectors) the remaining slots take the lowest
 unchosen pool indices, where the reference would fail; under DDP the barlow-batch matrix spans every
 rank's windows (the reference is single-device), so two workers mean one process on their concatenated
-batches. HAR
-defaults of the reference not carried by this module: Adam, lr 3e-4, weight decay 3e-4, batch 128, 200
-epochs, constant learning rates (set in the sweep YAML).
+batches; on seismic patches, D = 64, the 1x1 predictor kernel and the 32-patch DPP sample are this module's
+choices (above), not the report's. HAR defaults of the reference not carried by this module: Adam, lr 3e-4,
+weight decay 3e-4, batch 128, 200 epochs, constant learning rates (set in the sweep YAML).
 """
 from __future__ import annotations
 
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 from torch.func import functional_call
@@ -89,13 +131,25 @@ TARGET_HIDDEN_DIM = 256  # the hidden width of the code's Simple4LayerMLP and of
 # cost grows as pool x windows^2 x D; 256 of the (up to 1000) sample windows, evenly spaced, take about a
 # second on one CPU core for a pool of 60.
 DPP_WINDOWS = 256
+# Seismic patches the DPP kernel is computed on: each pool projector costs its forward pass on them and one
+# (n, D h w) x (D h w, n) product, n = 32 patches of 64 x 100 x 50 floats (module docstring).
+DPP_PATCHES = 32
+SEISMIC_TARGET_DIM = 64          # D of the dense target maps when target_dim is None (module docstring)
+SEISMIC_TARGET_MAP = (100, 50)   # the reference report's resize of targets and predictions (height, width)
+CONV_PROJECTOR_WIDTHS = (16, 32)  # RandomConvProjector's hidden channels (HARCnnTarget's widths)
 
 
 class LFRParams(MethodParams):
     num_projectors: int = Field(6, ge=1)              # K (--num_targets; HAR script 6)
     pool_ratio: int = Field(10, ge=1)                 # draw K x this many, keep K by DPP (--target_sample_ratio)
-    target_arch: Literal["mlp", "cnn"] = "mlp"        # 4-layer MLP (reference report) or the code's HAR CNN
-    target_dim: int | None = Field(None, ge=1)        # D of targets and predictions; None: the backbone's width
+    # Windows: 4-layer MLP (reference report) or the code's HAR CNN; seismic patches: the report's 3 convs.
+    # None: "mlp" on windows, "conv" on patches.
+    target_arch: Literal["mlp", "cnn", "conv"] | None = None
+    # D of targets and predictions; None: the backbone's width on windows, SEISMIC_TARGET_DIM on patches
+    target_dim: int | None = Field(None, ge=1)
+    # Seismic patches only: the size dense targets and predictions are resized to; None: the report's 100 x 50
+    target_map_height: int | None = Field(None, ge=1)
+    target_map_width: int | None = Field(None, ge=1)
     predictor_layers: int = Field(1, ge=1, le=3)      # --pred_layers (HAR script 1: one Linear)
     predictor_hidden_dim: int = Field(256, ge=1)      # --pred_dim (HAR script 256), for 2 or 3 layers
     loss_type: Literal["barlow_batch", "cosine"] = "barlow_batch"  # --loss (HAR script barlow-batch)
@@ -135,6 +189,66 @@ class RandomCNNProjector(nn.Module):
         return self.mlp(self.conv(x).flatten(1))
 
 
+class RandomConvProjector(nn.Module):
+    """The reference report's seismic projector: Conv2d(C, 16), ReLU, Conv2d(16, 32), ReLU, Conv2d(32, D), each
+    kernel 5, stride 2, padding 2, then a bilinear resize to ``map_size`` (height, width): (B, C, H, W) ->
+    (B, D, *map_size) for any H, W."""
+
+    def __init__(self, data: DataShape, output_dim: int, map_size: tuple[int, int] = SEISMIC_TARGET_MAP,
+                 widths: tuple[int, int] = CONV_PROJECTOR_WIDTHS) -> None:
+        super().__init__()
+        self.map_size = tuple(map_size)
+        first, second = widths
+        self.conv = nn.Sequential(
+            nn.Conv2d(data.n_channels, first, kernel_size=5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv2d(first, second, kernel_size=5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv2d(second, output_dim, kernel_size=5, stride=2, padding=2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(self.conv(x), size=self.map_size, mode="bilinear", align_corners=False)
+
+
+class DensePredictor(nn.Module):
+    """A predictor on the backbone's feature map (B, F, H/s, W/s): 1x1 convolutions as ``build_predictor``'s
+    Linear layers (one with bias, or (conv without bias, BatchNorm2d, ReLU) x (layers - 1) then one with
+    bias), then the bilinear resize to ``map_size``: (B, D, *map_size)."""
+
+    def __init__(self, input_channels: int, output_dim: int, layers: int, hidden_dim: int,
+                 map_size: tuple[int, int] = SEISMIC_TARGET_MAP) -> None:
+        super().__init__()
+        self.map_size = tuple(map_size)
+        modules: list[nn.Module] = []
+        width = input_channels
+        for _ in range(layers - 1):
+            modules += [nn.Conv2d(width, hidden_dim, kernel_size=1, bias=False), nn.BatchNorm2d(hidden_dim),
+                        nn.ReLU(inplace=True)]
+            width = hidden_dim
+        modules.append(nn.Conv2d(width, output_dim, kernel_size=1))
+        self.head = nn.Sequential(*modules)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(self.head(features), size=self.map_size, mode="bilinear", align_corners=False)
+
+
+@torch.no_grad()
+def dense_similarity_kernel(pool: list[nn.Module], sample: torch.Tensor) -> torch.Tensor:
+    """:func:`selfsup.losses.lfr.projector_similarity_kernel` of the pool's outputs on ``sample``, one
+    projector at a time: each projector's outputs flattened per example and L2-normalised (n, D h w), their
+    (n, n) cosine matrix S_a; K_ab = <S_a, S_b>_F / (|S_a|_F |S_b|_F) in float64, diagonal exactly 1. Holds
+    one projector's outputs and M (n, n) matrices instead of all M x n x D h w outputs."""
+    grams = []
+    for network in pool:
+        r = F.normalize(network(sample).flatten(1).float(), dim=1)
+        grams.append((r @ r.T).double().reshape(-1))
+    flat = torch.stack(grams)
+    gram = flat @ flat.T
+    norms = gram.diagonal().sqrt().clamp_min(1e-12)
+    kernel = gram / norms[:, None] / norms[None, :]
+    kernel.fill_diagonal_(1.0)
+    return kernel
+
+
 def build_predictor(input_dim: int, output_dim: int, layers: int, hidden_dim: int) -> nn.Module:
     """The LFR code's ``build_predictor``: one Linear with bias, or (Linear without bias, BatchNorm1d, ReLU)
     x (layers - 1) then a Linear with bias."""
@@ -153,7 +267,8 @@ def build_predictor(input_dim: int, output_dim: int, layers: int, hidden_dim: in
 class LFR(SSLMethod):
     Params = LFRParams
     uses_projector = False                   # the random projectors and the predictors are its heads
-    domains = ("timeseries",)                # its random projectors read windows (seismic: issue 12)
+    # Windows (B, C, T): vector targets; seismic patches (B, C, H, W): dense target maps (module docstring).
+    domains = ("timeseries", "seismic")
     skips_parameters_on_some_steps = True    # encoder steps leave the predictors out, predictor steps f
 
     def __init__(self, backbone, projector, params: LFRParams, data: DataShape | None = None) -> None:
@@ -161,22 +276,65 @@ class LFR(SSLMethod):
         if data is None:
             raise ValueError("lfr builds its random projectors for the windows' channels and length: "
                              "it needs the DataShape")
-        dim = params.target_dim or backbone.output_dim
-        build = RandomMLPProjector if params.target_arch == "mlp" else RandomCNNProjector
-        pool = [build(data, dim) for _ in range(params.num_projectors * params.pool_ratio)]
+        # Patches (a DataShape with a height: seismic) get dense projectors and predictors, windows vector ones.
+        self.dense = data.height is not None
+        example = (data.n_channels, data.height, data.window_length) if self.dense else (data.n_channels,
+                                                                                           data.window_length)
+        arch = self.check_target_arch(params, example)
+        if self.dense:
+            if not hasattr(backbone, "forward_features"):
+                raise ValueError(f"lfr on seismic patches predicts dense maps from the backbone's feature map, "
+                                 f"but backbone {type(backbone).__name__} has no forward_features")
+            dim = params.target_dim or SEISMIC_TARGET_DIM
+            size = (params.target_map_height or SEISMIC_TARGET_MAP[0], params.target_map_width or SEISMIC_TARGET_MAP[1])
+            pool = [RandomConvProjector(data, dim, size) for _ in range(params.num_projectors * params.pool_ratio)]
+            predictors = [DensePredictor(backbone.feature_channels, dim, params.predictor_layers,
+                                         params.predictor_hidden_dim, size) for _ in range(params.num_projectors)]
+        else:
+            dim = params.target_dim or backbone.output_dim
+            build = RandomMLPProjector if arch == "mlp" else RandomCNNProjector
+            pool = [build(data, dim) for _ in range(params.num_projectors * params.pool_ratio)]
+            predictors = [build_predictor(backbone.output_dim, dim, params.predictor_layers,
+                                          params.predictor_hidden_dim) for _ in range(params.num_projectors)]
         for network in pool:
             network.requires_grad_(False).eval()
         # The first K until initialise_from_data selects (the choice without selection when pool_ratio = 1).
         self.random_projectors = nn.ModuleList(pool[:params.num_projectors])
         self._pool = pool if params.pool_ratio > 1 else None  # never registered: not in state_dict
-        self.predictors = nn.ModuleList(
-            build_predictor(backbone.output_dim, dim, params.predictor_layers, params.predictor_hidden_dim)
-            for _ in range(params.num_projectors))
+        self.predictors = nn.ModuleList(predictors)
         self.register_buffer("selected", torch.arange(params.num_projectors))  # pool index of each kept one
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))  # optimiser steps so far
 
+    @staticmethod
+    def check_target_arch(params: LFRParams, example: tuple[int, ...]) -> str:
+        """The projector architecture for examples of shape ``example`` ((C, T) windows or (C, H, W) patches):
+        ``params.target_arch``, or the domain's default when unset; ValueError naming both sides when it reads
+        the other shape."""
+        if len(example) == 3:
+            arch = params.target_arch or "conv"
+            if arch != "conv":
+                raise ValueError(f"lfr target_arch '{arch}' is a projector of time-series windows, but the data "
+                                 f"are seismic patches of {example[0]} channel(s) x {example[1]} x {example[2]}; "
+                                 f"patches take target_arch 'conv' (or leave it unset)")
+            return arch
+        arch = params.target_arch or "mlp"
+        if arch == "conv":
+            raise ValueError(f"lfr target_arch 'conv' is the projector of seismic patches, but the data are "
+                             f"time-series windows of {example[0]} channel(s) x {example[1]} steps; windows take "
+                             f"target_arch 'mlp' or 'cnn'")
+        for name in ("target_map_height", "target_map_width"):
+            if getattr(params, name) is not None:
+                raise ValueError(f"lfr {name} sizes the dense target maps of seismic patches; time-series "
+                                 f"windows have vector targets (target_dim): remove it")
+        return arch
+
+    @classmethod
+    def check_pretext_data(cls, params: LFRParams, windows, shared) -> None:
+        # Before the sweep starts (exit 2), the same refusal the model's construction would raise in a trial.
+        cls.check_target_arch(params, tuple(windows.x.shape[1:]))
+
     def train(self, mode: bool = True) -> "LFR":
-        # The projectors stay in eval mode, as the reference's train loop sets them (neither architecture has
+        # The projectors stay in eval mode, as the reference's train loop sets them (no projector architecture has
         # BatchNorm or dropout, so this only matters for projectors that would).
         super().train(mode)
         self.random_projectors.eval()
@@ -190,11 +348,14 @@ class LFR(SSLMethod):
             return
         device = self.selected.device
         self._check_windows(sample)
-        if len(sample) > DPP_WINDOWS:  # evenly spaced over the sample (sorted by position in the data)
-            sample = sample[torch.linspace(0, len(sample) - 1, DPP_WINDOWS).round().long()]
+        limit = DPP_PATCHES if self.dense else DPP_WINDOWS
+        if len(sample) > limit:  # evenly spaced over the sample (sorted by position in the data)
+            sample = sample[torch.linspace(0, len(sample) - 1, limit).round().long()]
         sample = sample.to(device=device, dtype=torch.float32)
-        representations = torch.stack([network.to(device)(sample) for network in self._pool])
-        kernel = projector_similarity_kernel(representations)
+        if self.dense:  # one projector's maps at a time (module docstring)
+            kernel = dense_similarity_kernel([network.to(device) for network in self._pool], sample)
+        else:
+            kernel = projector_similarity_kernel(torch.stack([network.to(device)(sample) for network in self._pool]))
         chosen = dpp_greedy(kernel.cpu().numpy(), self.params.num_projectors)
         # Fewer than K when the kernel runs out of independent directions: fill with the lowest unchosen.
         chosen += [i for i in range(len(self._pool)) if i not in chosen][:self.params.num_projectors - len(chosen)]
@@ -203,10 +364,22 @@ class LFR(SSLMethod):
         self._pool = None
 
     def _check_windows(self, x: torch.Tensor) -> None:
-        expected = (self.data_shape.n_channels, self.data_shape.window_length)
+        shape = self.data_shape
+        if self.dense:
+            expected = (shape.n_channels, shape.height, shape.window_length)
+            if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+                raise ValueError(f"lfr's random projectors were built for seismic patches of {expected[0]} "
+                                 f"channel(s) x {expected[1]} x {expected[2]} (the DataShape), got a batch of "
+                                 f"shape {tuple(x.shape)}")
+            return
+        expected = (shape.n_channels, shape.window_length)
         if x.dim() != 3 or tuple(x.shape[1:]) != expected:
             raise ValueError(f"lfr's random projectors were built for windows of {expected[0]} channels x "
                              f"{expected[1]} steps, got a batch of shape {tuple(x.shape)}")
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the predictors read: the backbone's feature map on patches, its vector on windows."""
+        return self.backbone.forward_features(x) if self.dense else self.backbone(x)
 
     # ------------------------------------------------------------------------------------ training step
     def is_predictor_step(self) -> bool:
@@ -225,15 +398,15 @@ class LFR(SSLMethod):
             training = self.backbone.training
             self.backbone.eval()
             with torch.no_grad():
-                features = self.backbone(x)
+                features = self._features(x)
             self.backbone.train(training)
             predictions = [predictor(features) for predictor in self.predictors]
         elif self.params.predictor_steps == 0:
-            features = self.backbone(x)
+            features = self._features(x)
             predictions = [predictor(features) for predictor in self.predictors]
         else:
             # The reference's encoder epoch: predictors applied (BatchNorm in train mode) but not trained.
-            features = self.backbone(x)
+            features = self._features(x)
             predictions = [functional_call(predictor, {name: p.detach() for name, p in predictor.named_parameters()},
                                            (features,))
                            for predictor in self.predictors]
@@ -241,6 +414,8 @@ class LFR(SSLMethod):
         return StepOutput(torch.stack(losses).mean(), {"predictor_step": torch.tensor(float(predictor_step))})
 
     def _criterion(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # Dense maps (B, D, h, w): one vector per patch, (B, D h w) (module docstring); vectors unchanged.
+        prediction, target = prediction.flatten(1), target.flatten(1)
         if self.params.loss_type == "cosine":
             return negative_cosine(prediction, target)
         return batch_barlow_loss(prediction, target, self.params.lambda_offdiag)
