@@ -136,3 +136,29 @@ def test_generator_options_tell_two_synthetic_volumes_apart():
 
     assert same_dataset(SYNTHETIC, dict(SYNTHETIC))
     assert not same_dataset(SYNTHETIC, {**SYNTHETIC, "options": {"seed": 1}})
+
+
+def test_image_evaluation_shows_the_encoder_images_at_its_training_view_size():
+    """Views are input_size crops resized from the image, so evaluation resizes stored images to input_size too
+    (digits trained as 16 x 16 views are embedded at 16 x 16, not at their stored 8 x 8)."""
+    import torch
+    from torchvision.transforms.v2 import functional as TF
+
+    from selfsup.backbones import build_backbone
+
+    backbone = build_backbone("cnn5", 1).eval()
+    images = DOMAINS.get("images")
+    scored = images.evaluation_model(backbone, images.Params(input_size=16))
+    seen = []
+    backbone.register_forward_pre_hook(lambda module, inputs: seen.append(tuple(inputs[0].shape)))
+    x = torch.rand(4, 1, 8, 8)
+    with torch.no_grad():
+        features = scored(x)
+        expected = backbone(TF.resize(x, [16, 16], antialias=True))
+        unchanged = scored(torch.rand(2, 1, 16, 16))
+    assert seen[0] == (4, 1, 16, 16) and unchanged.shape == (2, backbone.output_dim)
+    torch.testing.assert_close(features, expected)
+    assert scored.output_dim == backbone.output_dim
+    assert list(scored.parameters()) == list(backbone.parameters())  # the same module, not a copy
+    series = DOMAINS.get("timeseries")
+    assert series.evaluation_model(backbone, series.Params()) is backbone

@@ -66,6 +66,8 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     optimizer = build_optimizer(shared, model)
     augmenter = build_augmenter(shared, seed + rank, spec.domain.name)
 
+    # What evaluation calls: the trained backbone (the same module), seen as the domain shows it its inputs.
+    scored_backbone = spec.domain.evaluation_model(unwrap(model).backbone, shared)
     loader = context.prepare_loader(training_loader(windows, shared.batch_size, world))
     start_epoch = _restore(context, model, optimizer)
     epochs = spec.budget.epochs
@@ -79,15 +81,16 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
         metrics: dict[str, Any] = {}
         failure = None
         if rank == 0:
-            metrics = {EPOCH: epoch + 1, **losses, **epoch_evaluation(unwrap(model).backbone, data, spec, device)}
+            metrics = {EPOCH: epoch + 1, **losses, **epoch_evaluation(scored_backbone, data, spec, device)}
             try:
                 check_health(metrics, spec, epoch)
             except RuntimeError as error:
                 failure = f"{type(error).__name__}: {error}"
             if last and failure is None:
-                metrics.update(evaluate_backbone(unwrap(model).backbone, data, spec, device, include_test=True))
+                metrics.update(evaluate_backbone(scored_backbone, data, spec, device, include_test=True))
                 if random_init_backbone is not None:
-                    metrics.update(evaluate_backbone(random_init_backbone.to(device), data, spec, device,
+                    untrained = spec.domain.evaluation_model(random_init_backbone.to(device), shared)
+                    metrics.update(evaluate_backbone(untrained, data, spec, device,
                                                      include_test=True, prefix="random_init/"))
                 metrics[EVALUATION_DONE] = 1
                 # Equal final objectives rank by trial number, in Tune, Optuna and MLflow (selection.py).

@@ -213,6 +213,30 @@ def describe_recipe(recipe: ViewRecipe, input_size: int) -> str:
     return " > ".join(steps)
 
 
+class ResizedInput(torch.nn.Module):
+    """``backbone`` behind a resize of every (B, C, H, W) input to ``size`` x ``size`` (bilinear with
+    antialiasing, as the views' RandomResizedCrop): how evaluation shows stored images to an encoder trained
+    on ``size`` x ``size`` views. Inputs already of that size pass unchanged. ``output_dim`` and
+    ``forward_features`` are the backbone's."""
+
+    def __init__(self, backbone: torch.nn.Module, size: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.size = size
+        self.output_dim = backbone.output_dim
+
+    def resize(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) == (self.size, self.size):
+            return x
+        return v2.functional.resize(x, [self.size, self.size], antialias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(self.resize(x))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.forward_features(self.resize(x))
+
+
 @contextlib.contextmanager
 def _private_global_rng(device: torch.device, seed: int) -> Iterator[None]:
     """Run the block with torch's global generators of the CPU and of ``device`` seeded with ``seed``, and

@@ -85,6 +85,12 @@ class Domain:
         raise NotImplementedError
 
     # ---- evaluation
+    def evaluation_model(self, backbone, params: TrialParams):
+        """The backbone as evaluation should call it for a trial with ``params``: by default the backbone
+        itself. A domain whose training views differ in scale from its stored examples wraps it, so the
+        encoder is scored on inputs like those it learned from (the image domain resizes to ``input_size``)."""
+        return backbone
+
     def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
         """Every protocol of ``spec.evaluation`` at every label fraction, on val (and test), plus health."""
         raise NotImplementedError

@@ -121,6 +121,14 @@ class ImageDomain(Domain):
     def build_augmenter(self, params: ImageTrialParams, seed: int) -> ImageAugmenter:
         return ImageAugmenter(params, seed=seed)  # ImageTrialParams is an ImageAugmentationParams
 
+    def evaluation_model(self, backbone, params: ImageTrialParams):
+        """Stored images resized to the trial's ``input_size`` before the backbone: training views are
+        ``input_size`` crops resized from the image, so an 8 x 8 digit seen as 16 x 16 views in training is
+        embedded at 16 x 16 too (at 8 x 8 its strokes would be half the size the encoder learned)."""
+        from selfsup.augmentations.images import ResizedInput
+
+        return ResizedInput(backbone, params.input_size)
+
     def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
         from selfsup.evaluation.classification import evaluate_classification
 
