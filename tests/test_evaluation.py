@@ -6,6 +6,7 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import make_blobs
@@ -361,3 +362,27 @@ def test_top5_counts_classes_the_label_subset_never_showed(protocol):
     seen = train_y < 6
     scores = PROBES[protocol](train_x[seen], train_y[seen], {"held_out": (x, y)}, 0)["held_out"]
     assert scores["top5"] <= np.mean(y < 6) + 1e-9 and scores["top5"] > 0.5
+
+
+def test_embedding_table_holds_every_split_capped_and_reduced_by_pca():
+    """The trial's stored t-SNE input: units of each split (at most rows_per_split, seeded), class names,
+    features reduced to 50 principal components when wider."""
+    from selfsup.backbones import build_backbone
+    from selfsup.config import SweepSpec
+    from selfsup.evaluation.classification import embedding_table
+
+    spec = SweepSpec.model_validate({"name": "t", "method": "simclr",
+                                     "data": {"pretext": {"source": "digits"}, "downstream": {"source": "digits"}}})
+    data = spec.domain.prepare_data(**spec.domain.data_arguments(spec.data, 0, spec.default_params()))
+    torch.manual_seed(0)
+    backbone = build_backbone("cnn5", 1)
+    table = embedding_table(backbone, data, torch.device("cpu"), "example", seed=0, rows_per_split=250)
+    again = embedding_table(backbone, data, torch.device("cpu"), "example", seed=0, rows_per_split=250)
+    assert table.groupby("split").size().to_dict() == {"train": 250, "validation": 250, "test": 250}
+    assert list(table.columns[:3]) == ["split", "label", "unit"] and list(table.columns[3:]) == [f"f{i}" for i in range(50)]
+    assert set(table["label"]) == set(data.class_names)
+    test_rows = table[table["split"] == "test"]
+    assert (test_rows["label"].to_numpy() == np.asarray(data.class_names)[data.test.y[test_rows["unit"]]]).all()
+    pd.testing.assert_frame_equal(table, again)
+    narrow = embedding_table(backbone, data, torch.device("cpu"), "example", seed=0, rows_per_split=20, dimensions=512)
+    assert narrow.shape == (60, 3 + backbone.output_dim)  # narrower than the cap: the features themselves

@@ -95,13 +95,20 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
         assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(1, len(history) + 1))
         assert child["params.backbone"] in ("conv1d", "gru")
         assert child["tags.sslsweep.method"] == "barlow_twins"
+        embeddings = [a.path for a in client.list_artifacts(child.run_id, "embeddings")]
         if child["tags.sslsweep.outcome"] == "finished":
             assert len(history) == epochs
+            # The t-SNE table: one row per evaluation unit (BasicMotions series) of each split, split and label.
+            assert embeddings == ["embeddings/embeddings.parquet"]
+            table = pd.read_parquet(client.download_artifacts(child.run_id, embeddings[0], str(tmp_path)))
+            assert table.groupby("split").size().to_dict() == {"train": 32, "validation": 8, "test": 40}
+            assert set(table["label"]) == {"badminton", "running", "standing", "walking"}
+            assert table[[c for c in table.columns if c.startswith("f")]].notna().all().all()
             for name in ("test/linear/acc/frac_0.5", "test/knn/f1/frac_1.0", "val/linear/acc/frac_1.0",
                          "random_init/test/linear/acc/frac_1.0", "health/rankme", "health/embedding_std"):
                 assert 0 <= child[f"metrics.{name}"] <= 256, name
         elif child["tags.sslsweep.outcome"] == "pruned":
-            assert len(history) < epochs
+            assert len(history) < epochs and embeddings == []
             assert pd.isna(child.get("metrics.test/linear/acc/frac_1.0"))
 
     study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))

@@ -4,12 +4,14 @@
 process writes the tracking store) with what makes runs comparable in the MLflow UI: tags for the trial
 id, method, backbone and data sets; the parent link; metrics written in one batch per result; and the end
 status: FINISHED, KILLED with ``sslsweep.outcome=pruned`` for trials ASHA stopped early, or FAILED with
-``sslsweep.failure_reason``.
+``sslsweep.failure_reason``. A finished trial's frozen embeddings (``embeddings/embeddings.parquet``, from its
+last checkpoint on a filesystem the driver reads) go with its run, for the report's t-SNE maps.
 """
 from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric
@@ -19,8 +21,8 @@ from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PATH
 
 from selfsup.config import SweepSpec
-from trainables.results import (BASELINE_OF_KEY, FAILED, PRUNED, REPEAT_OF_KEY, failure_reason, outcome,
-                                split_bookkeeping)
+from trainables.results import (BASELINE_OF_KEY, EMBEDDINGS_FILE, FAILED, FINISHED, PRUNED, REPEAT_OF_KEY,
+                                failure_reason, outcome, split_bookkeeping)
 from trainables.selection import TRIAL_INDEX_TAG, creation_index
 
 STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
@@ -53,6 +55,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         super().__init__(tracking_uri=tracking_uri, experiment_name=experiment_name, tags=sweep_tags(spec))
         self.parent_run_id = parent_run_id
         self.outcomes: dict[str, str] = {}
+        self._checkpoint_paths: dict[Trial, str] = {}  # each trial's latest checkpoint directory
 
     @property
     def client(self) -> MlflowClient:
@@ -91,11 +94,13 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         for start in range(0, len(metrics), 500):  # MLflow's per-batch metric limit
             self.client.log_batch(run_id, metrics=metrics[start:start + 500])
         if result.get(CHECKPOINT_PATH):  # the trial's latest checkpoint, for logging the best backbone
+            self._checkpoint_paths[trial] = str(result[CHECKPOINT_PATH])
             self.client.set_tag(run_id, "sslsweep.checkpoint_path", str(result[CHECKPOINT_PATH]))
 
     def log_trial_save(self, trial: Trial) -> None:
         # Trials that train in-process checkpoint through Tune itself (Ray Train trials report the path).
         if trial in self._trial_runs and trial.checkpoint is not None:
+            self._checkpoint_paths[trial] = trial.checkpoint.path
             self.client.set_tag(self._trial_runs[trial], "sslsweep.checkpoint_path", trial.checkpoint.path)
 
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
@@ -106,6 +111,9 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         ended = outcome(result, failed)
         self.outcomes[trial.trial_id] = ended
         self.client.set_tag(run_id, "sslsweep.outcome", ended)
+        embeddings = Path(self._checkpoint_paths.get(trial, ""), EMBEDDINGS_FILE)
+        if ended == FINISHED and trial in self._checkpoint_paths and embeddings.is_file():
+            self.client.log_artifact(run_id, str(embeddings), "embeddings")
         if ended == FAILED:
             self.client.set_tag(run_id, "sslsweep.failure_reason", failure_reason(_error_text(trial), result))
         elif ended == PRUNED:

@@ -13,6 +13,9 @@ from typing import Any
 EPOCH = "epoch"
 EVALUATION_DONE = "evaluation_done"
 FAILURE_REASON = "failure_reason"
+# The frozen embeddings of the evaluation units, in a finished trial's last checkpoint (Parquet), logged to
+# the trial's MLflow run under embeddings/ for the report's t-SNE maps.
+EMBEDDINGS_FILE = "embeddings.parquet"
 
 FINISHED, PRUNED, FAILED = "finished", "pruned", "failed"
 

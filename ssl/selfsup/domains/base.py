@@ -91,6 +91,12 @@ class Domain:
         encoder is scored on inputs like those it learned from (the image domain resizes to ``input_size``)."""
         return backbone
 
+    def embedding_table(self, backbone, data, spec, device):
+        """The frozen embeddings of the evaluation units of every split as a table (``split``, ``label``,
+        ``unit``, ``f0``...; see ``selfsup.evaluation.classification.embedding_table``) for the report's t-SNE
+        maps, or None where the domain has none (seismic: no per-unit label)."""
+        return None
+
     def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
         """Every protocol of ``spec.evaluation`` at every label fraction, on val (and test), plus health."""
         raise NotImplementedError

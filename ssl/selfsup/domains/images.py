@@ -129,6 +129,11 @@ class ImageDomain(Domain):
 
         return ResizedInput(backbone, params.input_size)
 
+    def embedding_table(self, backbone, data, spec, device):
+        from selfsup.evaluation.classification import embedding_table
+
+        return embedding_table(backbone, data, device, "example", spec.seed)
+
     def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
         from selfsup.evaluation.classification import evaluate_classification
 

@@ -84,6 +84,11 @@ class TimeSeriesDomain(Domain):
     def build_augmenter(self, params: TimeSeriesTrialParams, seed: int) -> TimeSeriesAugmenter:
         return TimeSeriesAugmenter(params.augmentation_strengths(), seed=seed)
 
+    def embedding_table(self, backbone, data, spec, device):
+        from selfsup.evaluation.classification import embedding_table
+
+        return embedding_table(backbone, data, device, spec.evaluation.unit, spec.seed)
+
     def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
         from selfsup.evaluation.classification import evaluate_classification
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -123,3 +124,39 @@ def classification_validation_metrics(backbone: nn.Module, data, spec, device: t
         else:
             scores[name] = objective_only(name, splits.train, splits.val, spec.seed, **options)
     return scores
+
+
+#: Rows per split in the stored embedding table (t-SNE of 3 x 1000 points takes seconds) and the width the
+#: features are reduced to by PCA (t-SNE's customary first step; it keeps the artifact small for 2048-d
+#: ResNet-50 features).
+EMBEDDING_ROWS_PER_SPLIT = 1000
+EMBEDDING_DIMENSIONS = 50
+
+
+def embedding_table(backbone: nn.Module, data, device: torch.device, unit: str, seed: int,
+                    rows_per_split: int = EMBEDDING_ROWS_PER_SPLIT,
+                    dimensions: int = EMBEDDING_DIMENSIONS) -> pd.DataFrame:
+    """The frozen embeddings of train, validation and test evaluation units (series or examples) in one table,
+    for the report's t-SNE maps: columns ``split`` (train / validation / test), ``label`` (the class name),
+    ``unit`` (the unit's index in its split) and ``f0`` ... ``f{k-1}``: the features projected on their first
+    k = min(``dimensions``, width, rows) principal components (fitted on all rows together, seeded), or the
+    features themselves when they are narrower. At most ``rows_per_split`` units per split, drawn with
+    ``seed``; stored by the trial at its end so a report never needs the model again."""
+    from sklearn.decomposition import PCA
+
+    splits = embed_splits(backbone, data, device, unit, include_test=True)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for split, (features, labels) in {"train": splits.train, "validation": splits.val, "test": splits.test}.items():
+        chosen = np.sort(rng.choice(len(features), size=min(rows_per_split, len(features)), replace=False))
+        parts.append((split, chosen, features[chosen], labels[chosen]))
+    features = np.concatenate([part[2] for part in parts]).astype(np.float64)
+    if features.shape[1] > dimensions and len(features) > dimensions:
+        features = PCA(n_components=dimensions, random_state=seed).fit_transform(features)
+    names = list(getattr(data, "class_names", None) or [])
+    table = pd.DataFrame(features.astype(np.float32), columns=[f"f{i}" for i in range(features.shape[1])])
+    table.insert(0, "unit", np.concatenate([part[1] for part in parts]))
+    labels = np.concatenate([part[3] for part in parts])
+    table.insert(0, "label", [names[int(y)] if int(y) < len(names) else str(int(y)) for y in labels])
+    table.insert(0, "split", np.concatenate([[part[0]] * len(part[1]) for part in parts]))
+    return table
