@@ -38,6 +38,7 @@ def sweep_tags(spec: SweepSpec) -> dict[str, str]:
         "sslsweep.pretext_data": spec.data.pretext.label(),
         "sslsweep.downstream_data": spec.data.downstream.label(),
         "sslsweep.objective": spec.objective.metric,
+        "sslsweep.objective_mode": spec.objective.mode,
     }
 
 
