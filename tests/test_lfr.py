@@ -32,7 +32,7 @@ def _toy(n: int = 96, seed: int = 0) -> torch.Tensor:
 
 
 def _no_views(x, n):
-    raise AssertionError("LFR reads the raw windows, it draws no views")
+    raise AssertionError("LFR reads the raw windows or patches, it draws no views")
 
 
 def _step(model, optimizer, x: torch.Tensor):

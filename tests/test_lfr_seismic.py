@@ -17,6 +17,7 @@ from selfsup.losses.lfr import batch_barlow_loss, dpp_greedy, projector_similari
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
 from selfsup.methods.lfr import (DPP_PATCHES, SEISMIC_TARGET_DIM, DensePredictor, RandomConvProjector,
                                  dense_similarity_kernel)
+from test_lfr import _no_views, _step
 
 ROOT = Path(__file__).resolve().parents[1]
 PATCHES = DataShape(1, 64, 6, height=64)  # (B, 1, 64, 64) seismic patches
@@ -39,17 +40,6 @@ def _patches(n: int, seed: int = 0, size: int = 64) -> torch.Tensor:
     return x[:, None]
 
 
-def _no_views(x, n):
-    raise AssertionError("LFR reads the raw patches, it draws no views")
-
-
-def _step(model, optimizer, x: torch.Tensor):
-    output = model(PretextBatch(x, _no_views))
-    optimizer.zero_grad(set_to_none=True)
-    output.loss.backward()
-    optimizer.step()
-    model.after_optimizer_step(0.0)
-    return output
 
 
 def _copy(module: torch.nn.Module) -> dict[str, torch.Tensor]:
