@@ -144,12 +144,23 @@ def embedding_table(backbone: nn.Module, data, device: torch.device, unit: str, 
     ``seed``; stored by the trial at its end so a report never needs the model again."""
     from sklearn.decomposition import PCA
 
-    splits = embed_splits(backbone, data, device, unit, include_test=True)
     rng = np.random.default_rng(seed)
     parts = []
-    for split, (features, labels) in {"train": splits.train, "validation": splits.val, "test": splits.test}.items():
-        chosen = np.sort(rng.choice(len(features), size=min(rows_per_split, len(features)), replace=False))
-        parts.append((split, chosen, features[chosen], labels[chosen]))
+    for split, examples, series_labels in [("train", data.train, data.train_series_labels),
+                                           ("validation", data.validation, data.validation_series_labels),
+                                           ("test", data.test, data.test_series_labels)]:
+        # Units are drawn first and only their examples embedded: the final evaluation has just embedded the
+        # whole data set, and a second full pass (CIFAR through a ResNet-50) would double that cost.
+        series = np.unique(examples.series_index) if unit == "series" else None
+        count = len(series) if unit == "series" else len(examples.x)
+        chosen = np.sort(rng.choice(count, size=min(rows_per_split, count), replace=False))
+        if unit == "series":  # the chosen series' windows, averaged per series as embed_splits does
+            rows = np.isin(examples.series_index, series[chosen])
+            features, _ = pool_by_series(embed(backbone, examples.x[rows], device), examples.series_index[rows])
+            labels = series_labels[series[chosen]]
+        else:
+            features, labels = embed(backbone, examples.x[chosen], device), examples.y[chosen]
+        parts.append((split, chosen, features, labels))
     features = np.concatenate([part[2] for part in parts]).astype(np.float64)
     if features.shape[1] > dimensions and len(features) > dimensions:
         features = PCA(n_components=dimensions, random_state=seed).fit_transform(features)
