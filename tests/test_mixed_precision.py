@@ -130,11 +130,6 @@ def test_channels_last_is_refused_for_time_series_and_unknown_precisions_name_th
     assert spec.resources.precision == "bf16" and spec.resources.channels_last
 
 
-def test_bf16_is_accepted_on_the_cpu():
-    check_precision_supported(CPU, "bf16")
-    check_precision_supported(CPU, "fp32")
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_bf16_on_this_gpu_is_accepted_or_refused_by_name():
     device = torch.device("cuda:0")
