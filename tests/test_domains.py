@@ -162,3 +162,72 @@ def test_image_evaluation_shows_the_encoder_images_at_its_training_view_size():
     assert list(scored.parameters()) == list(backbone.parameters())  # the same module, not a copy
     series = DOMAINS.get("timeseries")
     assert series.evaluation_model(backbone, series.Params()) is backbone
+
+
+def _small_seismic_spec(objective: str | None = None, **evaluation) -> SweepSpec:
+    data = {**SYNTHETIC, "options": {"n_inline": 48, "n_crossline": 64, "n_depth": 96}}
+    evaluation = {"protocols": ["seg_frozen"], "label_fractions": [0.05, 1.0], "segmentation_epochs": 2,
+                  "segmentation_head_channels": 16, **evaluation}
+    objective = objective or f"val/{evaluation['protocols'][0]}/miou/frac_{evaluation['label_fractions'][0]}"
+    return SweepSpec.model_validate({
+        "name": "t", "method": "simclr", "seed": 3, "objective": {"metric": objective, "mode": "max"},
+        "data": {"pretext": data, "downstream": dict(data), "sections": {"patch_size": 64, "patch_stride": 32,
+                                                                         "gap": 3}},
+        "fixed": {"backbone": "cnn5", "input_size": 64}, "evaluation": evaluation})
+
+
+def test_the_report_head_and_fraction_of_the_stored_example():
+    from selfsup.evaluation.segmentation import example_protocol
+
+    assert example_protocol(_small_seismic_spec()) == ("seg_frozen", 1.0)
+    both = {"protocols": ["seg_frozen", "seg_finetune"], "label_fractions": [0.05, 0.5]}
+    assert example_protocol(_small_seismic_spec(**both)) == ("seg_frozen", 0.5)
+    # The objective's protocol is the report's; a label-free objective: seg_frozen where evaluated.
+    assert example_protocol(_small_seismic_spec("val/seg_finetune/miou/frac_0.05", **both)) == ("seg_finetune", 0.5)
+    assert example_protocol(_small_seismic_spec("health/rankme", **both)) == ("seg_frozen", 0.5)
+    assert example_protocol(_small_seismic_spec("health/rankme", protocols=["seg_finetune"])) == ("seg_finetune", 1.0)
+    # Classification domains store no example.
+    assert DOMAINS.get("images").example_prediction(None, None, None, None) is None
+
+
+@pytest.mark.parametrize("protocol", ["seg_frozen", "seg_finetune"])
+def test_seismic_example_prediction_is_the_evaluations_head_on_the_first_test_section(protocol):
+    """The stored example (report figure "section | truth | prediction") is the first test section and the
+    prediction of the head the evaluation trains at 100 % labels: scored alone, it gives exactly the
+    evaluation's scores on a test split of that one section."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from selfsup.backbones import build_backbone
+    from selfsup.evaluation.metric_names import eval_metric_name
+    from selfsup.evaluation.segmentation import evaluate_segmentation
+    from selfsup.evaluation.segmentation_metrics import confusion_matrix, segmentation_scores
+
+    spec = _small_seismic_spec(protocols=[protocol])
+    data = spec.domain.prepare_data(**spec.domain.data_arguments(spec.data, spec.seed, spec.default_params()))
+    torch.manual_seed(0)
+    backbone = build_backbone("cnn5", 1)
+    cpu = torch.device("cpu")
+    state = torch.random.get_rng_state()
+    example = spec.domain.example_prediction(backbone, data, spec, cpu)
+    assert torch.equal(torch.random.get_rng_state(), state)  # seeded on its own, like the evaluation
+
+    assert set(example) == {"section", "truth", "prediction", "class_names", "protocol", "fraction", "index"}
+    height, width = data.test.x.shape[-2:]
+    assert example["section"].shape == example["truth"].shape == example["prediction"].shape == (height, width)
+    assert example["section"].dtype == np.float32 and example["truth"].dtype == example["prediction"].dtype == np.int64
+    np.testing.assert_array_equal(example["section"], data.test.x[0, 0])
+    np.testing.assert_array_equal(example["truth"], data.test.y[0])
+    assert example["class_names"].tolist() == data.class_names and example["class_names"].dtype.kind == "U"
+    assert 0 <= example["prediction"].min() and example["prediction"].max() < data.n_classes
+    assert (str(example["protocol"]), float(example["fraction"]), int(example["index"])) == (protocol, 1.0, 0)
+
+    one_section = dataclasses.replace(data, test=data.test.subset([0]))
+    evaluated = evaluate_segmentation(backbone, one_section, spec, cpu, protocols=[protocol], fractions=[1.0],
+                                      splits=["test"])
+    own = segmentation_scores(confusion_matrix(example["truth"], example["prediction"], data.n_classes),
+                              [f"facies_{i}" for i in range(data.n_classes)])
+    for metric in ("pixel_acc", "miou", "iou_facies_0"):
+        assert own[metric] == pytest.approx(evaluated[eval_metric_name("test", protocol, metric, 1.0)], abs=1e-9), metric

@@ -4,8 +4,10 @@
 process writes the tracking store) with what makes runs comparable in the MLflow UI: tags for the trial
 id, method, backbone and data sets; the parent link; metrics written in one batch per result; and the end
 status: FINISHED, KILLED with ``sslsweep.outcome=pruned`` for trials ASHA stopped early, or FAILED with
-``sslsweep.failure_reason``. A finished trial's frozen embeddings (``embeddings/embeddings.parquet``, from its
-last checkpoint on a filesystem the driver reads) go with its run, for the report's t-SNE maps.
+``sslsweep.failure_reason``. A finished trial's per-trial files from its last checkpoint (on a filesystem the
+driver reads) go with its run (``results.TRIAL_ARTIFACTS``): its frozen embeddings
+(``embeddings/embeddings.parquet``) for the report's t-SNE maps, and on segmentation data its example prediction
+(``examples/segmentation_example.npz``) for the report's "section | truth | prediction" figure.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PATH
 
 from selfsup.config import SweepSpec
-from trainables.results import (BASELINE_OF_KEY, EMBEDDINGS_FILE, FAILED, FINISHED, PRUNED, REPEAT_OF_KEY,
+from trainables.results import (BASELINE_OF_KEY, FAILED, FINISHED, PRUNED, REPEAT_OF_KEY, TRIAL_ARTIFACTS,
                                 failure_reason, outcome, split_bookkeeping)
 from trainables.selection import TRIAL_INDEX_TAG, creation_index
 
@@ -112,9 +114,11 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         ended = outcome(result, failed)
         self.outcomes[trial.trial_id] = ended
         self.client.set_tag(run_id, "sslsweep.outcome", ended)
-        embeddings = Path(self._checkpoint_paths.get(trial, ""), EMBEDDINGS_FILE)
-        if ended == FINISHED and trial in self._checkpoint_paths and embeddings.is_file():
-            self.client.log_artifact(run_id, str(embeddings), "embeddings")
+        if ended == FINISHED and trial in self._checkpoint_paths:
+            for name, artifact_path in TRIAL_ARTIFACTS.items():
+                path = Path(self._checkpoint_paths[trial], name)
+                if path.is_file():
+                    self.client.log_artifact(run_id, str(path), artifact_path)
         if ended == FAILED:
             self.client.set_tag(run_id, "sslsweep.failure_reason", failure_reason(_error_text(trial), result))
         elif ended == PRUNED:

@@ -16,6 +16,12 @@ FAILURE_REASON = "failure_reason"
 # The frozen embeddings of the evaluation units, in a finished trial's last checkpoint (Parquet), logged to
 # the trial's MLflow run under embeddings/ for the report's t-SNE maps.
 EMBEDDINGS_FILE = "embeddings.parquet"
+# A segmentation trial's example prediction (``Domain.example_prediction``: one test section, its facies and the
+# report head's prediction, ``numpy.savez_compressed``), in a finished trial's last checkpoint, logged to the
+# trial's MLflow run under examples/ for the report's "section | truth | prediction" figure.
+SEGMENTATION_EXAMPLE_FILE = "segmentation_example.npz"
+# The per-trial files of a finished trial's last checkpoint that go with its MLflow run: file -> artifact path.
+TRIAL_ARTIFACTS = {EMBEDDINGS_FILE: "embeddings", SEGMENTATION_EXAMPLE_FILE: "examples"}
 
 FINISHED, PRUNED, FAILED = "finished", "pruned", "failed"
 

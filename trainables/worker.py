@@ -25,7 +25,7 @@ from selfsup.mixed_precision import check_precision_supported
 from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, data_sample, data_shape,
                               evaluate_backbone, to_channels_last, train_one_epoch, training_loader, training_windows,
                               unwrap, validation_metrics)
-from trainables.results import EMBEDDINGS_FILE, EPOCH, EVALUATION_DONE, FAILURE_REASON
+from trainables.results import EMBEDDINGS_FILE, EPOCH, EVALUATION_DONE, FAILURE_REASON, SEGMENTATION_EXAMPLE_FILE
 from trainables.selection import tie_broken
 from trainables.trial_context import TrainWorkerContext, TrialContext
 
@@ -71,7 +71,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     loader = context.prepare_loader(training_loader(windows, shared.batch_size, world))
     start_epoch = _restore(context, model, optimizer)
     epochs = spec.budget.epochs
-    embeddings = None
+    embeddings = example = None
     for epoch in range(start_epoch, epochs):
         _seed_epoch(loader, augmenter, seed, epoch, rank, world)
         losses = train_one_epoch(model, loader, windows, augmenter, optimizer, device, epoch, epochs,
@@ -96,6 +96,8 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                 metrics[EVALUATION_DONE] = 1
                 # For the report's t-SNE maps: kept with the last checkpoint, logged to MLflow with the run.
                 embeddings = spec.domain.embedding_table(scored_backbone, data, spec, device)
+                # For the report's "section | truth | prediction" figure (segmentation), kept the same way.
+                example = spec.domain.example_prediction(scored_backbone, data, spec, device)
                 # Equal final objectives rank by trial number, in Tune, Optuna and MLflow (selection.py).
                 objective = spec.objective.metric
                 metrics[objective] = tie_broken(metrics[objective], config.get("trial_number"), spec.objective.mode)
@@ -111,6 +113,8 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                 _save_checkpoint(checkpoint_dir, model, optimizer, epoch, shared.backbone)
                 if last and embeddings is not None:
                     embeddings.to_parquet(os.path.join(checkpoint_dir, EMBEDDINGS_FILE), index=False)
+                if last and example is not None:
+                    np.savez_compressed(os.path.join(checkpoint_dir, SEGMENTATION_EXAMPLE_FILE), **example)
             context.report(metrics, checkpoint_dir if saved else None)
 
 

@@ -97,6 +97,16 @@ class Domain:
         maps, or None where the domain has none (seismic: no per-unit label)."""
         return None
 
+    def example_prediction(self, backbone, data, spec, device):
+        """One evaluation example with the report's downstream model's prediction, for the report's figure
+        "input | ground truth | prediction", as a dict of numpy arrays (saved with ``numpy.savez``), or None
+        where the domain has none (the default; classification is shown by its t-SNE maps). Seismic: one test
+        section, ``section`` (H, W) float32 amplitudes as the model read them, ``truth`` and ``prediction``
+        (H, W) int64 class indices, ``class_names`` (str), ``protocol``, ``fraction`` and ``index`` (0-d); see
+        ``selfsup.evaluation.segmentation.example_prediction``. Deterministic: the same arrays for the same
+        backbone, data and spec."""
+        return None
+
     def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
         """Every protocol of ``spec.evaluation`` at every label fraction, on val (and test), plus health."""
         raise NotImplementedError

@@ -18,7 +18,8 @@ standardised with the training block's mean and std.
 
 Augmentations keep the data physical (``selfsup.augmentations.seismic``): random crops of ``input_size``
 (>= 64), horizontal flips, amplitude scaling, additive noise; colour, blur and geometric distortions of
-images are refused with the reason. Evaluation: the segmentation head (``selfsup.evaluation.segmentation``).
+images are refused with the reason. Evaluation: the segmentation head (``selfsup.evaluation.segmentation``);
+a finished trial also keeps the report head's prediction of the first test section (``example_prediction``).
 """
 from __future__ import annotations
 
@@ -230,6 +231,13 @@ class SeismicDomain(Domain):
 
     def build_augmenter(self, params: SeismicTrialParams, seed: int) -> SeismicAugmenter:
         return SeismicAugmenter(params, seed=seed)  # SeismicTrialParams is a SeismicAugmentationParams
+
+    def example_prediction(self, backbone, data, spec, device) -> dict[str, np.ndarray]:
+        """The first test section, its facies and the prediction of the report's head (the objective's
+        segmentation protocol, else seg_frozen) trained on the largest label fraction evaluated."""
+        from selfsup.evaluation.segmentation import example_prediction
+
+        return example_prediction(backbone, data, spec, device, index=0)
 
     def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
         from selfsup.evaluation.segmentation import evaluate_segmentation

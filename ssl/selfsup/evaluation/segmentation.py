@@ -16,6 +16,9 @@ split's sections accumulate in one confusion matrix, from which ``segmentation_m
 F1, pixel accuracy, frequency-weighted IoU and the IoU of each class. Training is seeded and does not touch
 the caller's random state, so a per-epoch objective equals the same metric in the final evaluation. The
 health metrics are measured on feature vectors at random positions of the validation feature maps.
+
+``example_prediction`` trains the report's head once more, as the evaluation trains it, and predicts one
+test section with it: what a finished trial stores for the report's "section | truth | prediction" figure.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfsup.evaluation.classification import health_metrics
-from selfsup.evaluation.metric_names import eval_metric_name
+from selfsup.evaluation.metric_names import SEGMENTATION_PROTOCOLS, eval_metric_name, parse_eval_metric_name
 from selfsup.evaluation.segmentation_metrics import confusion_matrix, segmentation_scores
 from selfsup.segmentation_head import SegmentationHead, SegmentationModel
 
@@ -71,6 +74,42 @@ def _train(parameters, step, n: int, batch_size: int, epochs: int, lr: float) ->
             optimizer.step()
 
 
+def _frozen_head(backbone: nn.Module, train_features: torch.Tensor, labels: torch.Tensor, chosen: np.ndarray,
+                 n_classes: int, options, seed: int, device) -> SegmentationHead:
+    """The ``seg_frozen`` head (in eval mode) trained on the frozen feature maps of the training patches
+    ``chosen`` (indices into ``train_features`` / ``labels``), seeded with ``seed`` and leaving the caller's
+    random state alone."""
+    chosen = torch.as_tensor(chosen, device=device)
+    output_size = tuple(labels.shape[-2:])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        head = SegmentationHead(backbone.feature_channels, n_classes, options.segmentation_head_channels).to(device)
+        _train(head.parameters(),
+               lambda batch: F.cross_entropy(head(train_features[chosen[batch]], output_size), labels[chosen[batch]]),
+               len(chosen), options.segmentation_batch_size, options.segmentation_epochs, options.segmentation_lr)
+    return head.eval()
+
+
+def _finetuned_model(backbone: nn.Module, train_x: np.ndarray, train_y: np.ndarray, chosen: np.ndarray,
+                     n_classes: int, options, seed: int, device) -> SegmentationModel:
+    """The ``seg_finetune`` model (in eval mode): a copy of ``backbone`` and a head trained end to end on the
+    training patches ``chosen``, seeded with ``seed`` and leaving the caller's random state alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = SegmentationModel(copy.deepcopy(backbone), n_classes,
+                                  hidden_channels=options.segmentation_head_channels).to(device)
+        model.train()
+        x = torch.tensor(train_x[chosen], device=device)
+        y = torch.tensor(train_y[chosen], device=device)
+        # A batch of one cannot train BatchNorm: fine-tuning batches keep at least two patches.
+        batch_size = max(2, min(options.segmentation_batch_size, len(chosen)))
+        if len(chosen) < 2:
+            x, y = x.repeat(2, 1, 1, 1), y.repeat(2, 1, 1)
+        _train(model.parameters(), lambda batch: F.cross_entropy(model(x[batch]), y[batch]),
+               len(x), batch_size, options.segmentation_epochs, options.segmentation_lr)
+    return model.eval()
+
+
 def _confusion(predict, x: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
     total = np.zeros((n_classes, n_classes), np.int64)
     for start in range(0, len(x), EVAL_BATCH):
@@ -90,7 +129,6 @@ def evaluate_segmentation(backbone: nn.Module, data, spec, device, *, protocols:
     evaluation_sets = {"val": data.validation, "test": data.test}
     n_classes, names = data.n_classes, metric_class_names(data.class_names)
     subsets = nested_fraction_indices(len(train_x), fractions, spec.seed)
-    height, width = train_x.shape[-2:]
     results: dict[str, float] = {}
 
     def record(split: str, protocol: str, fraction: float, confusion: np.ndarray) -> None:
@@ -108,17 +146,8 @@ def evaluate_segmentation(backbone: nn.Module, data, spec, device, *, protocols:
         train_features = torch.cat(_features(backbone, train_x, device))
         labels = torch.tensor(train_y, device=device)
         for fraction in fractions:
-            chosen = torch.tensor(subsets[fraction], device=device)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(spec.seed)
-                head = SegmentationHead(backbone.feature_channels, n_classes,
-                                        options.segmentation_head_channels).to(device)
-                _train(head.parameters(),
-                       lambda batch: F.cross_entropy(head(train_features[chosen[batch]], (height, width)),
-                                                     labels[chosen[batch]]),
-                       len(chosen), options.segmentation_batch_size, options.segmentation_epochs,
-                       options.segmentation_lr)
-            head.eval()
+            head = _frozen_head(backbone, train_features, labels, subsets[fraction], n_classes, options,
+                                spec.seed, device)
             for split in splits:
                 sections = evaluation_sets[split]
                 with torch.no_grad():
@@ -129,21 +158,8 @@ def evaluate_segmentation(backbone: nn.Module, data, spec, device, *, protocols:
 
     if "seg_finetune" in protocols:
         for fraction in fractions:
-            chosen = subsets[fraction]
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(spec.seed)
-                model = SegmentationModel(copy.deepcopy(backbone), n_classes,
-                                          hidden_channels=options.segmentation_head_channels).to(device)
-                model.train()
-                x = torch.tensor(train_x[chosen], device=device)
-                y = torch.tensor(train_y[chosen], device=device)
-                # A batch of one cannot train BatchNorm: fine-tuning batches keep at least two patches.
-                batch_size = max(2, min(options.segmentation_batch_size, len(chosen)))
-                if len(chosen) < 2:
-                    x, y = x.repeat(2, 1, 1, 1), y.repeat(2, 1, 1)
-                _train(model.parameters(), lambda batch: F.cross_entropy(model(x[batch]), y[batch]),
-                       len(x), batch_size, options.segmentation_epochs, options.segmentation_lr)
-            model.eval()
+            model = _finetuned_model(backbone, train_x, train_y, subsets[fraction], n_classes, options,
+                                     spec.seed, device)
             for split in splits:
                 sections = evaluation_sets[split]
                 with torch.no_grad():
@@ -155,6 +171,58 @@ def evaluate_segmentation(backbone: nn.Module, data, spec, device, *, protocols:
     if health:
         results.update(health_metrics(pixel_features(features_of("val"), spec.seed)))
     return results
+
+
+def example_protocol(spec) -> tuple[str, float]:
+    """The protocol and label fraction of the model whose prediction a trial stores as its example: the
+    objective's protocol where it is a segmentation protocol (the one the report shows), else ``seg_frozen``
+    where it is evaluated, else the first segmentation protocol evaluated; at the largest label fraction
+    evaluated (100 % where 1.0 is among them)."""
+    parsed = parse_eval_metric_name(spec.objective.metric or "")
+    evaluated = [p for p in spec.evaluation.protocols if p in SEGMENTATION_PROTOCOLS]
+    if parsed is not None and parsed.protocol in SEGMENTATION_PROTOCOLS:
+        protocol = parsed.protocol
+    elif "seg_frozen" in evaluated:
+        protocol = "seg_frozen"
+    elif evaluated:
+        protocol = evaluated[0]
+    else:
+        raise ValueError(f"no segmentation protocol among evaluation.protocols {spec.evaluation.protocols}")
+    return protocol, max(spec.evaluation.label_fractions)
+
+
+def example_prediction(backbone: nn.Module, data, spec, device, index: int = 0) -> dict[str, np.ndarray]:
+    """One test section, its facies and the prediction of the ``example_protocol`` model, trained exactly as
+    ``evaluate_segmentation`` trains it (same label subset, seed, head and schedule, so the same weights),
+    as numpy arrays ready for ``numpy.savez``:
+
+    - ``section`` (H, W) float32: the standardised amplitudes the model read (channel 0 of ``data.test.x``);
+    - ``truth``, ``prediction`` (H, W) int64: class indices into ``class_names`` (str, n_classes);
+    - ``protocol`` (str), ``fraction`` (float), ``index`` (int): 0-d arrays, which model and which section
+      (its position in the test split).
+
+    Costs one head training (``seg_frozen``: plus the frozen feature maps of the training patches;
+    ``seg_finetune``: one fine-tuning) and a forward pass of one section."""
+    protocol, fraction = example_protocol(spec)
+    options, train, sections = spec.evaluation, data.train, data.test
+    if not 0 <= index < len(sections):
+        raise IndexError(f"test section {index} of {len(sections)}")
+    chosen = nested_fraction_indices(len(train.x), [fraction], spec.seed)[fraction]
+    x = sections.x[index:index + 1]
+    if protocol == "seg_frozen":
+        head = _frozen_head(backbone, torch.cat(_features(backbone, train.x, device)),
+                            torch.tensor(train.y, device=device), chosen, data.n_classes, options, spec.seed, device)
+        with torch.no_grad():
+            logits = head(_features(backbone, x, device)[0], x.shape[-2:])
+    else:
+        model = _finetuned_model(backbone, train.x, train.y, chosen, data.n_classes, options, spec.seed, device)
+        with torch.no_grad():
+            logits = model(torch.tensor(x, device=device))
+    return {"section": np.asarray(x[0, 0], dtype=np.float32),
+            "truth": np.asarray(sections.y[index], dtype=np.int64),
+            "prediction": logits.argmax(1)[0].cpu().numpy().astype(np.int64),
+            "class_names": np.asarray([str(name) for name in data.class_names]),
+            "protocol": np.asarray(protocol), "fraction": np.asarray(float(fraction)), "index": np.asarray(index)}
 
 
 def pixel_features(feature_maps: Sequence[torch.Tensor], seed: int, count: int = HEALTH_PIXELS) -> np.ndarray:
