@@ -2,8 +2,9 @@
 
     python tune.py searchspaces/barlow.yaml             run the sweep (local Ray, or RAY_ADDRESS)
     python tune.py searchspaces/barlow.yaml --dry-run   validate and show the plan, start nothing
+    python tune.py report <sweep> [<sweep> ...]         tables, figures and an HTML page for recorded sweeps
 
-Exit codes: 0 success, 1 the sweep ran but no trial finished, 2 bad search-space file or data.
+Exit codes: 0 success, 1 the sweep ran but no trial finished, 2 bad search-space file, data or report request.
 """
 from __future__ import annotations
 
@@ -26,6 +27,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="validate the file and print the resolved search space, budget and resources")
     parser.add_argument("--trials", type=int, help="override budget.trials")
     parser.add_argument("--epochs", type=int, help="override budget.epochs")
+    return parser.parse_args(argv)
+
+
+def parse_report_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="tune.py report",
+        description="Tables, figures and one HTML page for any set of recorded sweeps, rebuilt from MLflow "
+                    "(MLFLOW_TRACKING_URI or SSLSWEEP_HOME), written to reports/<name>/ and logged to a run of its "
+                    "own in MLflow experiment sslsweep/reports.")
+    parser.add_argument("sweeps", nargs="*", metavar="sweep",
+                        help="a sweep name (its latest run), a parent run id, or an MLflow filter string over parent "
+                             "runs, e.g. \"tags.sslsweep.method = 'lfr'\"")
+    parser.add_argument("--nightly", metavar="DATE",
+                        help="the sweeps of the nightly run of DATE (YYYY-MM-DD; parent runs tagged sslsweep.nightly)")
+    parser.add_argument("--name", help="the report's name and directory (default: the sweep names)")
+    parser.add_argument("--grid", metavar="ROWS/COLUMNS",
+                        help="search-grid dimensions for every sweep that searched them, e.g. "
+                             "backbone,projector_dim/lambda_offdiag (default: chosen per sweep)")
+    parser.add_argument("--lines-by", metavar="PARAM",
+                        help="a searched parameter: one line per value in a label-fraction figure per sweep")
     return parser.parse_args(argv)
 
 
@@ -83,6 +104,9 @@ def describe(spec, stores) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:
+        return report(parse_report_args(argv[1:]))
     args = parse_args(argv)
     from selfsup.config import SearchSpaceError
 
@@ -108,7 +132,46 @@ def main(argv: list[str] | None = None) -> int:
 
     outcome = run_sweep(spec, args.searchspace, stores)
     print(summary(spec, outcome, stores))
-    return 0 if outcome.report.best_run_id else EXIT_NO_TRIAL_FINISHED
+    return 0 if outcome.sweep is not None else EXIT_NO_TRIAL_FINISHED
+
+
+def report(args: argparse.Namespace) -> int:
+    """``tune.py report``: every number read back from MLflow; a request that names nothing reportable is one line
+    and exit 2 (no Ray is started)."""
+    import datetime
+
+    from trainables.report import ReportOptions, report_sweeps
+    from trainables.report_runs import NIGHTLY_TAG, ReportError
+    from trainables.stores import resolve_stores
+
+    selectors = list(args.sweeps)
+    if args.nightly:
+        try:
+            datetime.date.fromisoformat(args.nightly)
+        except ValueError:
+            return fail(f"--nightly {args.nightly!r}: not a date (YYYY-MM-DD)")
+        selectors.append(f"tags.{NIGHTLY_TAG} = '{args.nightly}'")
+    grid = None
+    if args.grid:
+        rows, _, columns = args.grid.partition("/")
+        grid = (tuple(filter(None, rows.split(","))), tuple(filter(None, columns.split(","))))
+        if not grid[0] or not grid[1]:
+            return fail(f"--grid {args.grid!r}: expected ROWS/COLUMNS, e.g. backbone,projector_dim/lambda_offdiag")
+    stores = resolve_stores()
+    options = ReportOptions(grid=grid, lines_by=args.lines_by, optuna_storage=stores.optuna_url)
+    try:
+        built, run_id = report_sweeps(stores.mlflow_uri, selectors, stores.reports_dir,
+                                      name=args.name or (f"nightly-{args.nightly}" if args.nightly and not args.sweeps
+                                                         else None),
+                                      options=options, artifact_root=stores.mlflow_artifacts)
+    except ReportError as error:
+        return fail(str(error))
+    print(built.tables["technique_by_backbone"].to_markdown())
+    for note in built.notes:
+        print(f"note: {note}")
+    print(f"report     {built.directory}/index.html ({len(built.tables)} tables, {len(built.figures)} figures)")
+    print(f"mlflow     experiment 'sslsweep/reports', run {run_id}")
+    return 0
 
 
 def check_configurations_fit_data(spec) -> None:
@@ -126,12 +189,11 @@ def check_configurations_fit_data(spec) -> None:
 
 
 def summary(spec, outcome, stores) -> str:
-    report = outcome.report
     counts = {k: list(outcome.outcomes.values()).count(k) for k in ("finished", "pruned", "failed")}
     lines = ["", f"sweep {spec.name}: {counts['finished']} finished, {counts['pruned']} pruned, "
                  f"{counts['failed']} failed"]
-    if report.best_run_id:
-        best = report.runs[report.runs["run_id"] == report.best_run_id].iloc[0]
+    if outcome.sweep is not None:
+        best = outcome.sweep.finished_trials.iloc[0]
         params = {k.removeprefix("params."): v for k, v in best.items() if k.startswith("params.")}
         lines.append(f"best trial {best.get('tags.sslsweep.trial_id')}: " +
                      ", ".join(f"{k}={params[k]}" for k in sorted(spec.search) if k in params))
@@ -141,7 +203,9 @@ def summary(spec, outcome, stores) -> str:
         for column in test_cols:
             lines.append(f"  {column.removeprefix('metrics.')} = {best[column]:.4f}"
                          + _gain(best, column))
-    lines += [f"report     {report.directory}/ (search_grid.md, best_per_backbone.md)",
+    if outcome.report is not None:
+        lines.append(f"report     {outcome.report.directory}/index.html (tables/, figures/, report.md)")
+    lines += [
               f"mlflow     experiment '{outcome.experiment_name}', parent run {outcome.parent_run_id}",
               f"optuna     study '{outcome.study_name}' in {stores.optuna_url}",
               f"open the MLflow UI:  {stores.ui_command()}"]

@@ -30,12 +30,12 @@ SEARCHSPACES = {"digits": "simclr_digits.yaml", "seismic": "simclr_seismic.yaml"
 
 
 def sweep_gain(searchspace: str, trials: int | None, epochs: int | None) -> tuple[pd.DataFrame, float, dict]:
-    from method_comparison import sweep_tables
+    from method_comparison import gains, sweep_tables
 
     raw = yaml.safe_load((ROOT / "searchspaces" / searchspace).read_text())
     raw["evaluation"] = {**raw.get("evaluation", {}), "compare_random_init": True}
-    (table,), elapsed = sweep_tables(raw, trials, epochs, "pretraining_gain")
-    return table, elapsed, raw
+    (table,), elapsed = sweep_tables(raw, trials, epochs, "ssl_vs_supervised")
+    return gains(table, "acc" if "acc" in " ".join(table.columns) else "mIoU"), elapsed, raw
 
 
 def raw_pixel_probe(raw: dict) -> dict[float, float]:
@@ -66,20 +66,18 @@ def main() -> None:
         metric = "test accuracy, linear probe" if domain == "digits" else "test mIoU, head on the frozen backbone"
         print(f"\n{SEARCHSPACES[domain]}: {metric}; sweep {elapsed:.0f} s "
               f"({raw['budget']['trials']} trials x up to {raw['budget']['epochs']} epochs)")
-        columns = ["labels", "untrained", "pretrained", "gain over untrained"]
+        columns = ["labels", "untrained", "pretrained", "gain over untrained (pts)"]
         if domain == "digits":
-            from trainables.report import _percent
-
-            pixels = {_percent(f): score for f, score in raw_pixel_probe(raw).items()}
+            pixels = {f"{f * 100:g} %": score for f, score in raw_pixel_probe(raw).items()}  # the tables' labels
             table["raw pixels"] = table["labels"].map(pixels)
-            table["gain over raw pixels"] = table["pretrained"] - table["raw pixels"]
+            table["gain over raw pixels (pts)"] = 100 * (table["pretrained"] - table["raw pixels"])
             columns[2:2] = ["raw pixels"]
-            columns.append("gain over raw pixels")
+            columns.append("gain over raw pixels (pts)")
         print("| backbone | " + " | ".join(columns) + " |")
         print("|---" * (len(columns) + 1) + "|")
         for _, row in table.iterrows():
             cells = [row["backbone"]] + [row[c] if isinstance(row[c], str) else
-                                         ("" if pd.isna(row[c]) else f"{row[c]:+.3f}" if "gain" in c else f"{row[c]:.3f}")
+                                         ("" if pd.isna(row[c]) else f"{row[c]:+.1f}" if "gain" in c else f"{row[c]:.3f}")
                                          for c in columns]
             print("| " + " | ".join(map(str, cells)) + " |", flush=True)
 

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -80,6 +81,7 @@ def write_csv_sets(directory: Path, seed: int = 0) -> tuple[Path, Path]:
 
 def run(method: str, backbone: str, pretext: Path, downstream: Path, trials: int, epochs: int) -> dict:
     from trial_overhead import _sweep
+    from trainables.report_tables import select
 
     raw = yaml.safe_load((ROOT / "searchspaces" / f"{YAML_NAME.get(method, method)}.yaml").read_text())
     raw["name"] = f"har-{method}-{backbone}"
@@ -93,17 +95,17 @@ def run(method: str, backbone: str, pretext: Path, downstream: Path, trials: int
     raw["budget"].update(trials=trials, epochs=epochs)
     with tempfile.TemporaryDirectory() as home:
         elapsed, outcome = _sweep(raw, Path(home))  # seconds inside run_sweep
-        best = pd.read_csv(outcome.report.directory / "best_per_backbone.csv")
-        gain = pd.read_csv(outcome.report.directory / "pretraining_gain.csv")
-    mlp = best[(best["protocol"] == "mlp") & (best["encoder"] == method)].iloc[0]
-    untrained = best[(best["protocol"] == "mlp") & (best["encoder"] == "untrained")].iloc[0]
+    # The report's selection (best on validation), read with the mlp probe and, for the supervised baseline, the
+    # linear probe the baseline table uses.
+    (selection,) = select([outcome.sweep])
+    mlp, linear = dataclasses.replace(selection, protocol="mlp"), dataclasses.replace(selection, protocol="linear")
     row = {"technique": method, "backbone": backbone, "sweep s": round(elapsed)}
     for fraction in LABEL_FRACTIONS:
         percent = f"{fraction:.0%}"
-        row[f"acc {percent}"], row[f"f1 {percent}"] = mlp[f"test acc @ {percent}"], mlp[f"test f1 @ {percent}"]
-        row[f"untrained acc {percent}"] = untrained[f"test acc @ {percent}"]
-        supervised = gain[gain["labels"] == percent]["supervised"]  # linear-probe table: supervised backbone
-        row[f"supervised (linear) acc {percent}"] = supervised.iloc[0] if len(supervised) else None
+        row[f"acc {percent}"], row[f"f1 {percent}"] = mlp.test("acc", fraction).mean, mlp.test("f1", fraction).mean
+        row[f"untrained acc {percent}"] = mlp.test("acc", fraction, "random_init/").mean
+        supervised = linear.supervised("acc", fraction)
+        row[f"supervised (linear) acc {percent}"] = supervised.mean if supervised.n else None
     return row
 
 

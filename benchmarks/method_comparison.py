@@ -1,15 +1,16 @@
 """What each method's default sweep adds over the same backbone untrained and trained supervised.
 
     python benchmarks/method_comparison.py [--dataset PickupGestureWiimoteZ] [--methods simclr byol ...]
-                                           [--trials 8] [--epochs 12]
+                                           [--trials 8] [--epochs 12] [--fractions 0.1 1.0] [--home DIR]
 
 For every method: its `searchspaces/<method>.yaml` as shipped, with only the data set changed (pretext and
 downstream), the linear probe at 10 % and 100 % labels, and `evaluation.supervised_baseline: true`; a real
-sweep (Ray Tune + Optuna + ASHA + MLflow) in a temporary home. The configuration is selected on the YAML's
-objective (validation data only). Printed from each sweep's `pretraining_gain` report table (generated from
-MLflow): per method and backbone, test accuracy untrained, supervised on the same labels, pretrained, and
-the gains. Default data: PickupGestureWiimoteZ (10 gestures; untrained Conv1D about 0.63, 1-NN DTW 0.70,
-MiniRocket 0.78). It prints figures; nothing is asserted.
+sweep (Ray Tune + Optuna + ASHA + MLflow) in a temporary home, or in ``--home`` to keep the stores (then
+``SSLSWEEP_HOME=DIR python tune.py report compare-cpc compare-vicreg ...`` builds a report over them). The
+configuration is selected on the YAML's objective (validation data only). Printed from each sweep's
+``ssl_vs_supervised`` report table (generated from MLflow): per method and backbone, test accuracy untrained,
+supervised on the same labels, pretrained, and the gains in points. Default data: PickupGestureWiimoteZ (10
+gestures; untrained Conv1D about 0.63, 1-NN DTW 0.70, MiniRocket 0.78). It prints figures; nothing is asserted.
 """
 from __future__ import annotations
 
@@ -35,33 +36,45 @@ SSL_METHODS = ["barlow_twins", "vicreg", "simclr", "byol", "simsiam", "moco", "w
 DATA_OVERRIDES = {("PickupGestureWiimoteZ", "tnc"): {"window_length": {"type": "categorical", "choices": [10, 14]}}}
 
 
-def sweep_tables(raw: dict, trials: int | None, epochs: int | None,
-                 *names: str) -> tuple[list[pd.DataFrame], float]:
-    """Run the sweep ``raw`` (budget overridden where given) in a temporary home; its report tables ``names``
-    and the seconds spent inside run_sweep."""
+def sweep_tables(raw: dict, trials: int | None, epochs: int | None, *names: str,
+                 home: Path | None = None) -> tuple[list[pd.DataFrame], float]:
+    """Run the sweep ``raw`` (budget overridden where given) in ``home`` (default: a temporary one); its report
+    tables ``names`` (``reports/<sweep>/tables/<name>.csv``) and the seconds spent inside run_sweep."""
     from trial_overhead import _sweep
 
     if trials:
         raw["budget"]["trials"] = trials
     if epochs:
         raw["budget"]["epochs"] = epochs
-    with tempfile.TemporaryDirectory() as home:
-        elapsed, outcome = _sweep(raw, Path(home))
-        tables = [pd.read_csv(outcome.report.directory / f"{name}.csv") for name in names]
+    with tempfile.TemporaryDirectory() as scratch:
+        elapsed, outcome = _sweep(raw, home or Path(scratch))
+        tables = [pd.read_csv(outcome.report.directory / "tables" / f"{name}.csv") for name in names]
     return tables, elapsed
 
 
-def compare(method: str, dataset: str, trials: int | None, epochs: int | None) -> tuple[pd.DataFrame, float]:
+def gains(comparison: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
+    """The ``ssl_vs_supervised`` table's ``metric`` columns under short names (untrained, supervised, pretrained,
+    gains in points); rows without a pretrained score (fractions the trial did not evaluate) dropped."""
+    columns = {f"untrained {metric}": "untrained", f"supervised {metric}": "supervised", f"SSL {metric}": "pretrained",
+               f"gain over untrained {metric} (pts)": "gain over untrained (pts)",
+               f"gain over supervised {metric} (pts)": "gain over supervised (pts)"}
+    table = comparison.rename(columns=columns).reindex(columns=["method", "backbone", "labels", *columns.values()])
+    return table[table["pretrained"].notna()].reset_index(drop=True)
+
+
+def compare(method: str, dataset: str, trials: int | None, epochs: int | None, fractions: list[float],
+            home: Path | None = None) -> tuple[pd.DataFrame, float]:
     raw = yaml.safe_load((ROOT / "searchspaces" / f"{YAML_NAME.get(method, method)}.yaml").read_text())
     raw["name"] = f"compare-{method}"
     raw["data"]["pretext"] = raw["data"]["downstream"] = {"source": "aeon", "name": dataset}
     raw["search"].update(DATA_OVERRIDES.get((dataset, method), {}))
-    raw["evaluation"] = {**raw.get("evaluation", {}), "protocols": ["linear"], "label_fractions": [0.1, 1.0],
+    raw["evaluation"] = {**raw.get("evaluation", {}), "protocols": ["linear"], "label_fractions": fractions,
                          "compare_random_init": True, "supervised_baseline": True}
-    (table, grid), elapsed = sweep_tables(raw, trials, epochs, "pretraining_gain", "search_grid")
-    if "num_projectors" in grid:  # LFR: validation accuracy against the number of random projectors K
-        print(grid.sort_values("num_projectors").to_string(index=False), flush=True)
-    return table, elapsed
+    (comparison, configurations), elapsed = sweep_tables(raw, trials, epochs, "ssl_vs_supervised",
+                                                         f"compare-{method}_configurations", home=home)
+    if "num_projectors" in configurations:  # LFR: the validation score against the number of random projectors K
+        print(configurations.sort_values("num_projectors").to_string(index=False), flush=True)
+    return gains(comparison), elapsed
 
 
 def main() -> None:
@@ -70,25 +83,28 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=SSL_METHODS)
     parser.add_argument("--trials", type=int, help="override each YAML's budget.trials")
     parser.add_argument("--epochs", type=int, help="override each YAML's budget.epochs")
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.1, 1.0], help="label fractions evaluated")
+    parser.add_argument("--home", type=Path, help="keep the sweeps' stores here (default: a temporary directory)")
     args = parser.parse_args()
 
     rows = []
     for method in args.methods:
-        table, elapsed = compare(method, args.dataset, args.trials, args.epochs)
+        table, elapsed = compare(method, args.dataset, args.trials, args.epochs, args.fractions,
+                                 args.home.resolve() if args.home else None)
         table["sweep s"] = round(elapsed)
         rows.append(table)
         print(table.to_string(index=False), flush=True)
     everything = pd.concat(rows, ignore_index=True)
     print(f"\n{args.dataset}: test accuracy, linear probe, selected on each YAML's objective (validation data)")
-    print("| method | backbone | labels | untrained | supervised | pretrained | gain over untrained | "
-          "gain over supervised | sweep s |")
+    print("| method | backbone | labels | untrained | supervised | pretrained | gain over untrained (pts) | "
+          "gain over supervised (pts) | sweep s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for _, row in everything.iterrows():
         cells = [row["method"], row["backbone"], row["labels"]]
         cells += [f"{row[c]:.3f}" if pd.notna(row[c]) else "" for c in
                   ("untrained", "supervised", "pretrained")]
-        cells += [f"{row[c]:+.3f}" if pd.notna(row[c]) else "" for c in
-                  ("gain over untrained", "gain over supervised")]
+        cells += [f"{row[c]:+.1f}" if pd.notna(row[c]) else "" for c in
+                  ("gain over untrained (pts)", "gain over supervised (pts)")]
         cells.append(str(row["sweep s"]))
         print("| " + " | ".join(cells) + " |")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import mlflow
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -69,10 +71,28 @@ def test_synthetic_seismic_sweep_records_segmentation_scores_and_the_split(tmp_p
     # The objective was measured every epoch (ASHA and Optuna read it) and equals the final evaluation's.
     history = client.get_metric_history(runs.iloc[0]["run_id"], "val/seg_frozen/miou/frac_0.05")
     assert len(history) >= 2
+    # Each finished trial stores its example section with the prediction of its head at 100 % labels, for the
+    # report's "section | truth | prediction" figure (and no embeddings: sections have no per-unit label).
+    for run_id in runs["run_id"]:
+        assert [a.path for a in client.list_artifacts(run_id, "examples")] == ["examples/segmentation_example.npz"]
+        assert client.list_artifacts(run_id, "embeddings") == []
+        local = client.download_artifacts(run_id, "examples/segmentation_example.npz", str(tmp_path / run_id))
+        with np.load(local, allow_pickle=False) as example:
+            assert set(example.files) == {"section", "truth", "prediction", "class_names", "protocol", "fraction",
+                                          "index"}
+            assert example["section"].shape == example["truth"].shape == example["prediction"].shape == (128, 64)
+            assert example["class_names"].tolist() == [f"facies_{i}" for i in range(6)]
+            assert 0 <= example["prediction"].min() and example["prediction"].max() < 6
+            assert (str(example["protocol"]), float(example["fraction"])) == ("seg_frozen", 1.0)
     # The inline blocks are recorded with the sweep: validation and test never touch, with the gap between.
     split = client.download_artifacts(parent.info.run_id, "data/split.json", str(tmp_path))
     blocks = json.loads(open(split).read())["inline_blocks"]
     spans = sorted((first, last) for first, last, _ in blocks.values())
     assert all(later[0] - earlier[1] > 3 for earlier, later in zip(spans, spans[1:]))
-    report = (home / "reports" / "e2e-seismic" / "best_per_backbone.md").read_text()
-    assert "miou" in report
+    # The sweep's report: mIoU by label fraction pretrained and random init, and the example section drawn.
+    report = home / "reports" / "e2e-seismic"
+    by_fraction = pd.read_csv(report / "tables" / "segmentation_by_fraction.csv")
+    assert set(by_fraction["encoder"]) == {"pretrained", "random init"}
+    assert by_fraction[["5 %", "100 %"]].notna().all().all()
+    assert {f"segmentation_simclr_{backbone}.png" for backbone in by_fraction["backbone"]} <= {
+        path.name for path in (report / "figures").iterdir()}

@@ -1,59 +1,166 @@
-"""The report's selection, read back from a real sqlite MLflow store filled with runs whose metrics we know."""
+"""Reports over several sweeps, built from a real sqlite MLflow store (tests/report_store.py) with the artifacts
+a sweep leaves (embeddings, an example section, an Optuna study): the files, the run of its own, determinism,
+the HTML page in a real browser, and the command's one-line errors."""
 from __future__ import annotations
 
+import filecmp
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import optuna
 import pandas as pd
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
+from report_store import filled_store
 
-from selfsup.config import load_sweep
-from trainables.report import build_report
+from trainables.report import OPTUNA_STUDY_TAG, REPORT_PARENT_RUNS_TAG, REPORT_SWEEPS_TAG, ReportOptions, report_sweeps
+from trainables.report_runs import NIGHTLY_TAG
 from trainables.selection import TRIAL_INDEX_TAG, best_first
 
-OBJECTIVE = "val/knn/acc/frac_1.0"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SWEEPS = ["barlow-har", "lfr-har", "cpc-har", "lfr-seismic"]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
-def _spec(tmp_path, mode="max"):
-    raw = yaml.safe_load(open("searchspaces/barlow.yaml"))
-    raw["objective"] = {"metric": OBJECTIVE, "mode": mode}
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return load_sweep(path)
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """The report store, with t1's embeddings, p0's example section and barlow-har's Optuna study."""
+    directory = tmp_path_factory.mktemp("report")
+    store = filled_store(directory)
+    client = MlflowClient(store.uri)
+    rng = np.random.default_rng(0)
+    rows = [{"split": split, "label": ["walk", "run", "stand"][i % 3], "unit": i,
+             **{f"f{j}": float(v) for j, v in enumerate(rng.normal(i % 3, 0.3, 6))}}
+            for split, count in (("train", 24), ("validation", 6), ("test", 12)) for i in range(count)]
+    pd.DataFrame(rows).to_parquet(directory / "embeddings.parquet", index=False)
+    client.log_artifact(store.ids["t1"], str(directory / "embeddings.parquet"), "embeddings")
+    truth = np.repeat(np.arange(3), 8)[:, None].repeat(16, axis=1)
+    np.savez_compressed(directory / "segmentation_example.npz", section=rng.normal(size=truth.shape).astype("float32"),
+                        truth=truth, prediction=np.roll(truth, 1, axis=0),
+                        class_names=np.array(["sand", "shale", "salt"]))
+    client.log_artifact(store.ids["p0"], str(directory / "segmentation_example.npz"), "examples")
+    storage = f"sqlite:///{directory / 'optuna.db'}"
+    study = optuna.create_study(study_name="barlow-har-study", storage=storage, direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda trial: trial.suggest_float("lambda_offdiag", 0.001, 0.01, log=True)
+                   + trial.suggest_categorical("projector_dim", [256, 512]) / 1000, n_trials=6)
+    client.set_tag(store.ids["barlow"], OPTUNA_STUDY_TAG, "barlow-har-study")
+    store.optuna = storage
+    return store
 
 
-def _store(tmp_path, trials):
-    """A parent run and one child run per (creation index, outcome, objective, test accuracy)."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    experiment = client.create_experiment("sslsweep/report-test", artifact_location=(tmp_path / "art").as_uri())
-    parent = client.create_run(experiment, tags={"sslsweep.role": "sweep"}).info.run_id
-    ids = {}
-    # Created in reverse, so MLflow's own order (newest first) is not the creation order.
-    for index, outcome, objective, test in reversed(trials):
-        run = client.create_run(experiment, tags={"mlflow.parentRunId": parent, "sslsweep.outcome": outcome,
-                                                  "sslsweep.trial_id": f"t{index}", TRIAL_INDEX_TAG: str(index)})
-        client.log_param(run.info.run_id, "backbone", "conv1d")
-        client.log_metric(run.info.run_id, OBJECTIVE, objective)
-        if outcome == "finished":
-            client.log_metric(run.info.run_id, "test/linear/acc/frac_1.0", test)
-        client.set_terminated(run.info.run_id)
-        ids[index] = run.info.run_id
-    return uri, parent, ids
+def build(store, directory, **kwargs):
+    return report_sweeps(store.uri, SWEEPS, directory, name="four",
+                         options=ReportOptions(optuna_storage=store.optuna, **kwargs))
 
 
-def test_report_selects_on_validation_and_breaks_ties_by_creation(tmp_path):
-    spec = _spec(tmp_path)
-    uri, parent, ids = _store(tmp_path, [
-        (1, "finished", 0.75, 0.60),
-        (2, "finished", 0.90, 0.70),   # the best validation score, tied ...
-        (3, "finished", 0.90, 0.95),   # ... with a later trial whose TEST score is better: a trap
-        (4, "pruned", 0.99, None),     # stopped early: a low-fidelity value never counts
-        (5, "finished", 0.50, 0.99),
-    ])
-    report = build_report(spec, uri, parent, tmp_path / "reports")
-    assert report.best_run_id == ids[2]
-    assert report.best_per_backbone["trial"].iloc[0] == "t2"
-    assert list(report.search_grid["trial"][:3]) == ["t4", "t2", "t3"]
+def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_of_its_own(store, tmp_path):
+    report, run_id = build(store, tmp_path)
+    assert report.directory == tmp_path / "four"
+    assert {"sweeps", "technique_by_backbone", "ssl_vs_supervised", "barlow-har_search_grid",
+            "lfr-har_configurations", "segmentation_by_fraction", "lfr-seismic_per_class_iou"} <= {
+        path.stem for path in (report.directory / "tables").glob("*.csv")}
+    assert {"technique_by_backbone", "barlow-har_search_grid", "segmentation_by_fraction"} <= set(report.tables)
+    figures = set(report.figures)
+    assert {"label_fraction_classification_aeon_BasicMotions", "barlow-har_search_grid", "training_curves",
+            "tsne_barlow_twins_conv1d", "segmentation_lfr_resnet50", "lfr-seismic_by_num_projectors",
+            "barlow-har_optuna_optimization_history", "barlow-har_optuna_param_importances"} <= figures
+    for figure in report.figures.values():
+        assert figure.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.svg.read_text().startswith("<?xml")
+    # What could not be drawn is said: the other selections recorded no embeddings, lfr-seismic no study.
+    assert any("barlow_twins / gru" in note and "no t-SNE" in note for note in report.notes)
+    assert any(note.startswith("lfr-seismic: no Optuna views") for note in report.notes)
+    markdown = (report.directory / "report.md").read_text()
+    assert "## Notes" in markdown and "![tsne_barlow_twins_conv1d](figures/tsne_barlow_twins_conv1d.png)" in markdown
+    # The run of its own: tagged with the sweeps it covers, holding every file of the directory.
+    client = MlflowClient(store.uri)
+    run = client.get_run(run_id)
+    assert client.get_experiment(run.info.experiment_id).name == "sslsweep/reports"
+    assert run.data.tags[REPORT_SWEEPS_TAG] == "barlow-har,cpc-har,lfr-har,lfr-seismic"
+    assert set(run.data.tags[REPORT_PARENT_RUNS_TAG].split(",")) == {
+        store.ids[key] for key in ("barlow", "cpc", "lfr", "seismic")}
+    logged = {a.path for folder in ("", "tables", "figures") for a in client.list_artifacts(run_id, folder or None)
+              if not a.is_dir}
+    written = {str(path.relative_to(report.directory)) for path in report.directory.rglob("*") if path.is_file()}
+    assert logged == written
+
+
+def test_a_report_built_twice_from_the_same_store_is_identical(store, tmp_path):
+    first, _ = build(store, tmp_path / "a")
+    second, _ = build(store, tmp_path / "b")
+    files = sorted(str(p.relative_to(first.directory)) for p in first.directory.rglob("*") if p.is_file())
+    assert files == sorted(str(p.relative_to(second.directory)) for p in second.directory.rglob("*") if p.is_file())
+    match, mismatch, errors = filecmp.cmpfiles(first.directory, second.directory, files, shallow=False)
+    assert (mismatch, errors) == ([], []) and len(match) > 30
+
+
+def test_rebuilding_replaces_the_directory_and_never_overwrites_something_else(store, tmp_path):
+    report, _ = build(store, tmp_path)
+    (report.directory / "figures" / "stale.png").write_bytes(b"old")
+    build(store, tmp_path)
+    assert not (report.directory / "figures" / "stale.png").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match="holds no report"):
+        report_sweeps(store.uri, ["cpc-har"], tmp_path, name="mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)")
+def test_the_html_page_opens_in_headless_chromium_with_every_image_loaded(store, tmp_path):
+    report, _ = build(store, tmp_path)
+    page = (report.directory / "index.html").read_text()
+    images = len(re.findall(r"<img ", page))
+    assert images == len(report.figures) and "http" not in page  # self-contained: nothing from the network
+    # The page has no script of its own; a copy gets one that records, after load, how many images decoded.
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", "<script>window.addEventListener('load', () => { const loaded = "
+                                  "[...document.images].filter(i => i.complete && i.naturalWidth > 0).length; "
+                                  "document.body.dataset.loaded = loaded + '/' + document.images.length; });"
+                                  "</script></body>"))
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                          "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
+    loaded = re.search(r'data-loaded="(\d+)/(\d+)"', dom.stdout)
+    assert loaded is not None, dom.stderr[-2000:]
+    assert loaded.groups() == (str(images), str(images))
+    assert "<table" in dom.stdout and "Techniques and backbones" in dom.stdout
+
+
+def tune_report(store, tmp_path, *args):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store.uri, "SSLSWEEP_HOME": str(tmp_path / "home"),
+           "SSLSWEEP_REPORTS_DIR": str(tmp_path / "reports"), "SSLSWEEP_OPTUNA_STORAGE": store.optuna}
+    return subprocess.run([sys.executable, "tune.py", "report", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["no-such-sweep"], "error: no sweep matches 'no-such-sweep'; sweeps in "),
+    (["empty-sweep"], "error: no finished trial to select from in sweep 'empty-sweep'"),
+    (["barlow-har", "--grid", "backbone/lamda"], "error: no sweep recorded parameter(s) lamda; recorded: "),
+    (["--nightly", "23-11-2026"], "error: --nightly '23-11-2026': not a date (YYYY-MM-DD)"),
+    (["--nightly", "2026-11-22"], "error: no sweep matches \"tags.sslsweep.nightly = '2026-11-22'\""),
+])
+def test_the_report_command_refuses_what_it_cannot_report_in_one_line_with_exit_2(store, tmp_path, args, message):
+    run = tune_report(store, tmp_path, *args)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert run.stderr.startswith(message) and run.stderr.count("\n") == 1, run.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_the_report_command_reports_a_nightly_group(store, tmp_path):
+    client = MlflowClient(store.uri)
+    for key in ("lfr", "cpc"):
+        client.set_tag(store.ids[key], NIGHTLY_TAG, "2026-11-23")
+    run = tune_report(store, tmp_path, "--nightly", "2026-11-23")
+    assert run.returncode == 0, run.stdout + run.stderr
+    sweeps = pd.read_csv(tmp_path / "reports" / "nightly-2026-11-23" / "tables" / "sweeps.csv")
+    assert sweeps["sweep"].tolist() == ["cpc-har", "lfr-har"]
+    assert "| lfr | conv1d | **0.701** |" in run.stdout  # the technique x backbone table, printed
+    assert "report     " in run.stdout and "index.html" in run.stdout
 
 
 def test_best_first_orders_by_objective_then_creation_for_min_and_missing_values():
@@ -61,29 +168,3 @@ def test_best_first_orders_by_objective_then_creation_for_min_and_missing_values
                          "run_id": ["a", "b", "c", "d"]})
     assert list(best_first(runs, "metrics.loss", "min")["run_id"]) == ["d", "b", "a", "c"]
     assert list(best_first(runs, "metrics.loss", "max")["run_id"]) == ["a", "d", "b", "c"]
-
-
-def test_pretraining_gain_sets_supervised_baselines_beside_the_best_trial_and_never_selects_them(tmp_path):
-    spec = _spec(tmp_path)
-    uri, parent, ids = _store(tmp_path, [(1, "finished", 0.80, 0.70), (2, "finished", 0.60, 0.65)])
-    client = MlflowClient(uri)
-    experiment = client.get_run(parent).info.experiment_id
-    # The report's protocol is the objective's (knn here).
-    client.log_metric(ids[1], "test/knn/acc/frac_1.0", 0.70)
-    client.log_metric(ids[1], "random_init/test/knn/acc/frac_1.0", 0.55)
-    for fraction, accuracy, baseline_of in [(1.0, 0.62, ids[1]), (0.5, 0.40, ids[1]), (1.0, 0.99, ids[2])]:
-        run = client.create_run(experiment, tags={
-            "mlflow.parentRunId": parent, "sslsweep.outcome": "finished", "sslsweep.role": "supervised_baseline",
-            "sslsweep.baseline_of": baseline_of, "sslsweep.trial_id": f"s{fraction}", TRIAL_INDEX_TAG: "9"})
-        client.log_param(run.info.run_id, "backbone", "conv1d")
-        client.log_param(run.info.run_id, "label_fraction", fraction)
-        client.log_metric(run.info.run_id, OBJECTIVE, 1.0)  # the best objective of all: must not be selected
-        client.log_metric(run.info.run_id, f"test/knn/acc/frac_{fraction}", accuracy)
-    report = build_report(spec, uri, parent, tmp_path / "reports")
-    assert report.best_run_id == ids[1] and "s1.0" not in set(report.search_grid["trial"])
-    table = pd.read_csv(report.directory / "pretraining_gain.csv")
-    full = table[table["labels"] == "100%"].iloc[0]
-    assert (full["untrained"], full["supervised"], full["pretrained"]) == (0.55, 0.62, 0.70)
-    assert full["gain over untrained"] == pytest.approx(0.15) and full["gain over supervised"] == pytest.approx(0.08)
-    # Only the best trial's own baselines count (0.99 belongs to trial 2's); at 1 % none ran: blank.
-    assert table[table["labels"] == "1%"]["supervised"].isna().all()

@@ -121,14 +121,22 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
         if trial.state == optuna.trial.TrialState.PRUNED:
             assert trial.value is None and len(trial.intermediate_values) < epochs
 
+    # The sweep's own report, read back from MLflow: every finished trial among the configurations, the best
+    # trial's backbone beside itself untrained, a t-SNE map per backbone selected, Optuna's views of the study.
     report_dir = home / "reports" / "e2e-barlow"
-    grid = pd.read_csv(report_dir / "search_grid.csv")
-    assert len(grid) == trials and set(grid["trial"]) == set(children["tags.sslsweep.trial_id"])
-    best = pd.read_csv(report_dir / "best_per_backbone.csv")
-    assert {"barlow_twins", "untrained"} <= set(best["encoder"])
-    assert "test acc @ 100%" in best.columns and "test f1 @ 50%" in best.columns
+    configurations = pd.read_csv(report_dir / "tables" / "e2e-barlow_configurations.csv")
+    assert set(configurations["trial"]) == set(children.loc[children["tags.sslsweep.outcome"] == "finished",
+                                                            "tags.sslsweep.trial_id"])
+    techniques = pd.read_csv(report_dir / "tables" / "technique_by_backbone.csv")
+    assert set(techniques["method"]) == {"barlow_twins"}
+    assert {"SSL acc", "untrained acc", "gain acc (pts)"} <= set(techniques.columns)
+    selected = children[children["tags.sslsweep.outcome"] == "finished"]
+    assert set(techniques["backbone"]) == set(selected["params.backbone"])
+    figures = {path.name for path in (report_dir / "figures").iterdir()}
+    assert {f"tsne_barlow_twins_{b}.png" for b in techniques["backbone"]} <= figures
+    assert "e2e-barlow_optuna_optimization_history.png" in figures and "training_curves.svg" in figures
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
-    assert {"report/search_grid.md", "report/best_per_backbone.csv"} <= artifacts
+    assert {"report/index.html", "report/report.md", "report/tables", "report/figures"} <= artifacts
     assert [a.path for a in client.list_artifacts(parent.info.run_id, "best_backbone")] == ["best_backbone/backbone.pt"]
 
 
@@ -233,8 +241,10 @@ def test_tune_optuna_and_the_report_pick_the_same_best_trial_among_ties(tmp_path
     losses = {run_id: [m.value for m in client.get_metric_history(run_id, "train/loss")]
               for run_id in [best_run_id, *repeats["run_id"]]}
     assert len({tuple(history) for history in losses.values()}) == 3, "other seeds train differently"
-    table = pd.read_csv(home / "reports" / "e2e-ties" / "repeats.csv")
-    assert table["seeds"].tolist() == [3] and " +/- " in table["test acc @ 100%"][0]
+    # The report's cells for that configuration average the trial and its repeats: mean, std and n = 3 seeds.
+    table = pd.read_csv(home / "reports" / "e2e-ties" / "tables" / "technique_by_backbone.csv")
+    assert table["SSL acc n"].tolist() == [3] and table["SSL acc std"].notna().all()
+    assert "(n=3)" in (home / "reports" / "e2e-ties" / "tables" / "technique_by_backbone.md").read_text()
 
 
 def test_moco_sweep_with_supervised_baselines(tmp_path):
@@ -273,13 +283,13 @@ def test_moco_sweep_with_supervised_baselines(tmp_path):
     study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
     assert len(study.trials) == 2
-    gain = pd.read_csv(home / "reports" / "e2e-moco" / "pretraining_gain.csv")
-    assert gain["labels"].tolist() == ["50%", "100%"] and gain["supervised"].notna().all()
-    for _, row in gain.iterrows():
-        fraction = 0.5 if row["labels"] == "50%" else 1.0
+    comparison = pd.read_csv(home / "reports" / "e2e-moco" / "tables" / "ssl_vs_supervised.csv")
+    assert comparison["labels"].tolist() == ["50 %", "100 %"] and comparison["supervised acc"].notna().all()
+    for _, row in comparison.iterrows():
+        fraction = 0.5 if row["labels"] == "50 %" else 1.0
         baseline = baselines[baselines["params.label_fraction"].astype(float) == fraction].iloc[0]
-        assert row["supervised"] == pytest.approx(baseline[f"metrics.test/linear/acc/frac_{fraction}"])
-        assert row["pretrained"] == pytest.approx(best[f"metrics.test/linear/acc/frac_{fraction}"])
+        assert row["supervised acc"] == pytest.approx(baseline[f"metrics.test/linear/acc/frac_{fraction}"])
+        assert row["SSL acc"] == pytest.approx(best[f"metrics.test/linear/acc/frac_{fraction}"])
 
 
 def test_grid_sampler_runs_every_combination_once(tmp_path):

@@ -1,200 +1,633 @@
-"""Report tables in the reference reports' shape, generated from what MLflow recorded (never from memory).
+"""Reports for any set of sweeps, rebuilt from what MLflow recorded: tables, figures and one HTML page.
 
-- ``search_grid``: one row per trial: its searched hyperparameters -> validation accuracy and macro-F1 of
-  the objective's protocol (the reference report's Table 5, backbone x projector x lambda).
-- ``best_per_backbone``: the best finished trial of each backbone (selected on validation), with its test
-  accuracy and macro-F1 at every label fraction, and the same backbone untrained beside it (Tables 3/4).
-- ``repeats`` (with ``final.repeats``): each re-run configuration's mean +/- std over training seeds.
-- ``pretraining_gain``: per backbone and label fraction, test accuracy of the backbone untrained, trained
-  supervised from scratch on the same labels (``evaluation.supervised_baseline``) and pretrained, and the
-  gains: what pretraining adds.
-All are written as Markdown and CSV to ``reports/<sweep-name>/`` and logged to the sweep's parent run.
+    python tune.py report barlow-har lfr-har                  two sweeps, by name
+    python tune.py report "tags.sslsweep.method = 'lfr'"      every sweep a filter matches
+    python tune.py report --nightly 2026-11-23                the sweeps of one nightly run
+
+``build_report`` reads every number back from the tracking store (``report_runs``: metrics, params, tags,
+artifacts; never a sweep's memory, so a report can be rebuilt later, elsewhere, from a remote server), makes
+the tables (``report_tables``) and figures (``report_figures``) and writes ``reports/<name>/``:
+
+    index.html                   one self-contained page: every table and figure (inlined) with its caption
+    report.md                    the same in Markdown, figures linked
+    tables/<table>.md, .csv      each table (best values in bold; CSV holds the numbers)
+    figures/<figure>.png, .svg   each figure (PNG for the page and MLflow, SVG for papers)
+
+What it holds: the sweeps covered; technique x backbone and SSL against supervised by label fraction (the
+reference reports' Tables 3 and 4) with metric-against-label-fraction figures; per sweep its search grid
+(Table 5) with a heatmap, the pretext configurations tried and Optuna's views of its study; pretext loss and
+collapse monitors against epoch; t-SNE maps of each selected trial's frozen embeddings; for segmentation,
+mIoU by label fraction, per-class IoU and a section with its ground truth and prediction. What cannot be
+drawn (no embeddings recorded, a study not in the Optuna storage) is listed under "Notes", never silently
+left out.
+
+Every sweep writes its own report at its end (``write_sweep_report``, also logged under ``report/`` of its
+parent run); ``tune.py report`` logs its report to a run of its own in experiment ``sslsweep/reports``,
+tagged with the sweeps it covers. The same store gives byte-identical files: no clock, no run order.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import html
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from selfsup.config import SweepSpec
-from selfsup.evaluation.metric_names import eval_metric_name, parse_eval_metric_name
-from trainables.results import FINISHED
-from trainables.selection import best_first, best_per_backbone
+from selfsup.evaluation.metric_names import HEALTH_METRICS, RANDOM_INIT_PREFIX, SEGMENTATION_PROTOCOLS
+from trainables import report_figures as figures
+from trainables.report_runs import ReportError, SweepRuns, download_artifact, metric_histories, resolve_sweeps
+from trainables.report_tables import (HEADLINE_METRICS, METRIC_LABELS, Selected, Table, parameter_label,
+                                      parameter_values, per_class_iou,
+                                      pretext_configurations, report_protocol, search_grid, segmentation_by_fraction,
+                                      select, ssl_vs_supervised, technique_by_backbone)
+from trainables.results import EMBEDDINGS_FILE, FINISHED, PRUNED, SEGMENTATION_EXAMPLE_FILE, TRIAL_ARTIFACTS
+
+REPORTS_EXPERIMENT = "sslsweep/reports"
+OPTUNA_STUDY_TAG = "sslsweep.optuna_study"
+REPORT_SWEEPS_TAG = "sslsweep.report.sweeps"
+REPORT_PARENT_RUNS_TAG = "sslsweep.report.parent_runs"
+EMBEDDINGS_ARTIFACT = f"{TRIAL_ARTIFACTS[EMBEDDINGS_FILE]}/{EMBEDDINGS_FILE}"
+SEGMENTATION_EXAMPLE_ARTIFACT = f"{TRIAL_ARTIFACTS[SEGMENTATION_EXAMPLE_FILE]}/{SEGMENTATION_EXAMPLE_FILE}"
+# A searched dimension with at most this many values among the finished runs can be a grid axis.
+GRID_MAX_VALUES = 8
+# t-SNE on at most this many units per split (drawn with a fixed seed): the map stays readable and the report
+# over three sweeps within a minute on 2 cores.
+TSNE_MAX_PER_SPLIT = 400
+CURVE_KEYS = ("train/loss", *HEALTH_METRICS)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the command line can choose: ``grid`` (rows, columns) for every sweep that recorded those
+    parameters (otherwise chosen per sweep, ``grid_dimensions``); ``lines_by``: a searched parameter whose
+    values get one line each in a label-fraction figure per sweep; the Optuna storage the studies are in."""
+
+    grid: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    lines_by: str | None = None
+    optuna_storage: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    name: str
+    caption: str
+    png: Path
+    svg: Path
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[Table | ReportFigure | str] = field(default_factory=list)
 
 
 @dataclass
 class Report:
+    name: str
+    title: str
     directory: Path
-    runs: pd.DataFrame
-    search_grid: pd.DataFrame
-    best_per_backbone: pd.DataFrame
-    best_run_id: str | None
+    sweeps: list[SweepRuns]
+    sections: list[Section]
+    notes: list[str]
+
+    @property
+    def tables(self) -> dict[str, Table]:
+        return {block.name: block for section in self.sections for block in section.blocks
+                if isinstance(block, Table)}
+
+    @property
+    def figures(self) -> dict[str, ReportFigure]:
+        return {block.name: block for section in self.sections for block in section.blocks
+                if isinstance(block, ReportFigure)}
 
 
-def child_runs(tracking_uri: str, parent_run_id: str) -> pd.DataFrame:
-    client = MlflowClient(tracking_uri)
-    experiment_id = client.get_run(parent_run_id).info.experiment_id
-    mlflow.set_tracking_uri(tracking_uri)
-    return mlflow.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-                              output_format="pandas")
+# ------------------------------------------------------------------------------------------------ entry points
+
+def report_sweeps(tracking_uri: str, selectors: list[str], reports_dir: Path, *, name: str | None = None,
+                  options: ReportOptions = ReportOptions(), artifact_root: str | None = None) -> tuple[Report, str]:
+    """``tune.py report``: resolve the selectors (``report_runs.resolve_sweeps``), build the report into
+    ``reports_dir/<name>`` and log it to a run of its own; the report and that run's id."""
+    sweeps = resolve_sweeps(tracking_uri, selectors)
+    name = name or default_report_name(sweeps)
+    report = build_report(tracking_uri, sweeps, reports_dir / safe_name(name), title=f"sslsweep report {name}",
+                          options=options)
+    return report, log_report_run(tracking_uri, report, artifact_root)
 
 
-def objective_column_of(spec: SweepSpec) -> str:
-    return f"metrics.{spec.objective.metric}"
-
-
-def report_protocol(spec: SweepSpec) -> str:
-    parsed = parse_eval_metric_name(spec.objective.metric)
-    if parsed is not None:
-        return parsed.protocol
-    return "linear" if "linear" in spec.evaluation.protocols else spec.evaluation.protocols[0]
-
-
-def build_report(spec: SweepSpec, tracking_uri: str, parent_run_id: str, reports_dir: Path) -> Report:
-    all_runs = best_first(child_runs(tracking_uri, parent_run_id), objective_column_of(spec), spec.objective.mode)
-    # Final repeats and supervised baselines are not search trials: they never compete for best.
-    role = all_runs.get("tags.sslsweep.role", pd.Series("trial", index=all_runs.index)).fillna("trial")
-    runs = all_runs[role == "trial"].reset_index(drop=True)
-    repeats, baselines = all_runs[role == "repeat"], all_runs[role == "supervised_baseline"]
-    protocol = report_protocol(spec)
-    objective_column = objective_column_of(spec)
-
-    metrics, headline = spec.domain.report_metrics, spec.domain.report_metrics[0]
-    val_scores = {f"val {protocol} {metric}": eval_metric_name("val", protocol, metric, 1.0) for metric in metrics}
-    grid = pd.DataFrame({
-        "trial": runs.get("tags.sslsweep.trial_id"),
-        "outcome": runs.get("tags.sslsweep.outcome"),
-        **{key: runs.get(f"params.{key}").map(_short) for key in sorted(spec.search) if f"params.{key}" in runs},
-        **({} if spec.objective.metric in val_scores.values() else {spec.objective.metric: runs.get(objective_column)}),
-        **{label: runs.get(f"metrics.{name}") for label, name in val_scores.items()},
-    })
-
-    finished = runs[runs["tags.sslsweep.outcome"] == FINISHED] if len(runs) else runs
-    rows = []
-    best_run_id = None
-    if len(finished):
-        best_run_id = str(finished.iloc[0]["run_id"])  # runs are sorted best first (selection.py)
-        for backbone, best in best_per_backbone(finished).items():
-            encoders = [("", spec.method)] + ([("random_init/", "untrained")]
-                                              if spec.evaluation.compare_random_init else [])
-            for prefix, label in encoders:
-                for probe in spec.evaluation.protocols:
-                    row = {"backbone": backbone, "encoder": label, "protocol": probe,
-                           "trial": best.get("tags.sslsweep.trial_id")}
-                    for fraction in spec.evaluation.label_fractions:
-                        for metric in metrics:
-                            column = f"metrics.{eval_metric_name('test', probe, metric, fraction, prefix=prefix)}"
-                            row[f"test {metric} @ {_percent(fraction)}"] = best.get(column)
-                    rows.append(row)
-    best_table = pd.DataFrame(rows)
-
-    tables = [
-        ("search_grid", grid, f"{spec.name}: search grid (validation, {protocol} probe, 100 % labels)"),
-        ("best_per_backbone", best_table,
-         f"{spec.name}: best trial per backbone, selected on {spec.objective.metric}; test scores, and the same "
-         f"backbone untrained"),
-    ]
-    if best_run_id is not None:
-        tables.append(("pretraining_gain", pretraining_gain_table(spec, finished, baselines, protocol),
-                       f"{spec.name}: what pretraining adds: test {headline} ({protocol}) of the best trial's "
-                       f"backbone untrained, trained supervised on the same labels, and pretrained with "
-                       f"{spec.method}"))
-    if len(repeats):
-        tables.append(("repeats", repeats_table(spec, runs, repeats, protocol),
-                       f"{spec.name}: the best configurations over training seeds (the search trial and its final "
-                       f"repeats), mean +/- std, {protocol} probe"))
-
-    directory = reports_dir / spec.name
-    directory.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri)
-    for name, table, title in tables:
-        table.to_csv(directory / f"{name}.csv", index=False)
-        (directory / f"{name}.md").write_text(f"### {title}\n\n{to_markdown(table)}\n")
-        client.log_artifact(parent_run_id, str(directory / f"{name}.csv"), "report")
-        client.log_artifact(parent_run_id, str(directory / f"{name}.md"), "report")
-    return Report(directory, runs, grid, best_table, best_run_id)
-
-
-def repeats_table(spec: SweepSpec, runs: pd.DataFrame, repeats: pd.DataFrame, protocol: str) -> pd.DataFrame:
-    """One row per repeated configuration: the search trial plus its finished repeats, mean +/- std over seeds
-    of the objective and of the test scores at every label fraction."""
-    rows = []
-    for original_id, group in repeats.groupby("tags.sslsweep.repeat_of", sort=False):
-        original = runs[runs["run_id"] == original_id]
-        members = pd.concat([original, group])
-        members = members[members["tags.sslsweep.outcome"] == FINISHED]
-        row = {"trial": original["tags.sslsweep.trial_id"].iloc[0] if len(original) else original_id,
-               "backbone": members["params.backbone"].iloc[0] if len(members) else None, "seeds": len(members),
-               spec.objective.metric: _mean_std(members.get(objective_column_of(spec)))}
-        for fraction in spec.evaluation.label_fractions:
-            for metric in spec.domain.report_metrics:
-                column = f"metrics.{eval_metric_name('test', protocol, metric, fraction)}"
-                row[f"test {metric} @ {_percent(fraction)}"] = _mean_std(members.get(column))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def pretraining_gain_table(spec: SweepSpec, finished: pd.DataFrame, baselines: pd.DataFrame,
-                           protocol: str) -> pd.DataFrame:
-    """One row per backbone (its best finished trial) and label fraction: untrained, supervised, pretrained
-    test accuracy and the pretrained backbone's gain over each (blank where not measured)."""
-    rows = []
-    for backbone, best in best_per_backbone(finished).items():
-        mine = baselines[baselines["tags.sslsweep.baseline_of"] == best["run_id"]] if len(baselines) else baselines
-        for fraction in spec.evaluation.label_fractions:
-            test = eval_metric_name("test", protocol, spec.domain.report_metrics[0], fraction)
-            pretrained = best.get(f"metrics.{test}")
-            untrained = best.get(f"metrics.random_init/{test}")
-            supervised = None
-            if len(mine):
-                at_fraction = mine[pd.to_numeric(mine["params.label_fraction"]).sub(fraction).abs() < 1e-9]
-                at_fraction = at_fraction[at_fraction["tags.sslsweep.outcome"] == FINISHED]
-                scores = at_fraction.get(f"metrics.{test}", pd.Series(dtype=float)).dropna()
-                supervised = scores.iloc[0] if len(scores) else None
-            rows.append({"method": spec.method, "backbone": backbone, "labels": _percent(fraction),
-                         "untrained": untrained, "supervised": supervised, "pretrained": pretrained,
-                         "gain over untrained": _difference(pretrained, untrained),
-                         "gain over supervised": _difference(pretrained, supervised)})
-    return pd.DataFrame(rows)
-
-
-def _difference(a, b):
-    return a - b if a is not None and b is not None and a == a and b == b else None
-
-
-def _mean_std(values) -> str:
-    values = pd.Series(dtype=float) if values is None else pd.to_numeric(values, errors="coerce").dropna()
-    if values.empty:
-        return ""
-    return f"{values.mean():.4f} +/- {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}"
-
-
-def _percent(fraction: float) -> str:
-    return f"{fraction * 100:g}%"
-
-
-def _short(value):
-    """Searched values as MLflow stores them (strings), shortened: 0.00442480476419164 -> 0.004425."""
+def write_sweep_report(tracking_uri: str, parent_run_id: str, reports_dir: Path,
+                       optuna_storage: str | None = None) -> tuple[SweepRuns | None, Report | None]:
+    """A sweep's own report at its end, read back from MLflow like any other, into ``reports_dir/<sweep>`` and
+    under ``report/`` of its parent run. Without a finished trial there is nothing to report: (sweep, None)."""
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return value
-    return int(number) if number.is_integer() and "." not in str(value) else float(f"{number:.4g}")
+        (sweep,) = resolve_sweeps(tracking_uri, [parent_run_id])
+    except ReportError:
+        return None, None
+    report = build_report(tracking_uri, [sweep], reports_dir / safe_name(sweep.name), title=f"sweep {sweep.name}",
+                          options=ReportOptions(optuna_storage=optuna_storage))
+    MlflowClient(tracking_uri).log_artifacts(parent_run_id, str(report.directory), "report")
+    return sweep, report
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    if table.empty:
-        return "_no finished trials_"
+def default_report_name(sweeps: list[SweepRuns]) -> str:
+    names = sorted(sweep.name for sweep in sweeps)
+    return names[0] if len(names) == 1 else "+".join(names) if len(names) <= 4 else f"{names[0]}+{len(names) - 1}-more"
 
-    def cell(value) -> str:
-        if isinstance(value, float):
-            return "" if pd.isna(value) else f"{value:.4g}"
-        return "" if value is None else str(value)
 
-    header = "| " + " | ".join(str(c) for c in table.columns) + " |"
-    rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
+def safe_name(name: str) -> str:
+    cleaned = _UNSAFE.sub("_", name).strip("._")
+    if not cleaned:
+        raise ReportError(f"report name {name!r} has no usable characters")
+    return cleaned
+
+
+def log_report_run(tracking_uri: str, report: Report, artifact_root: str | None = None) -> str:
+    """Log the report's files to a new run in experiment ``sslsweep/reports``, tagged with the sweeps (names and
+    parent run ids) it covers; its run id."""
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(REPORTS_EXPERIMENT)
+    experiment_id = (experiment.experiment_id if experiment is not None else client.create_experiment(
+        REPORTS_EXPERIMENT, artifact_location=f"{artifact_root}/{REPORTS_EXPERIMENT}" if artifact_root else None))
+    sweeps = sorted(report.sweeps, key=lambda sweep: sweep.name)
+    run = client.create_run(experiment_id, run_name=report.name, tags={
+        "sslsweep.role": "report", REPORT_SWEEPS_TAG: ",".join(sweep.name for sweep in sweeps),
+        REPORT_PARENT_RUNS_TAG: ",".join(sweep.parent_run_id for sweep in sweeps),
+        "mlflow.note.content": f"{report.title}: " + ", ".join(f"{s.name} ({s.parent_run_id})" for s in sweeps)})
+    client.log_artifacts(run.info.run_id, str(report.directory))
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+# ------------------------------------------------------------------------------------------------ building
+
+def build_report(tracking_uri: str, sweeps: list[SweepRuns], directory: Path, *, title: str,
+                 options: ReportOptions = ReportOptions()) -> Report:
+    """Build every table and figure for ``sweeps`` and write them to ``directory`` (replaced as a whole, so no
+    file of an earlier build survives)."""
+    directory = Path(directory)
+    _check_replaceable(directory)
+    builder = _Builder(tracking_uri, sweeps, options)  # refuses a request it cannot build before writing anything
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        sections = builder.sections(staging)
+        report = Report(directory.name, title, staging, sweeps, sections, builder.notes)
+        _write_tables(report)
+        (staging / "report.md").write_text(render_markdown(report))
+        (staging / "index.html").write_text(render_html(report))
+        if directory.exists():
+            shutil.rmtree(directory)
+        staging.rename(directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report.directory = directory
+    for section in report.sections:  # the figure paths now live in the final directory
+        section.blocks = [ReportFigure(b.name, b.caption, directory / b.png.relative_to(staging),
+                                       directory / b.svg.relative_to(staging)) if isinstance(b, ReportFigure) else b
+                          for b in section.blocks]
+    return report
+
+
+def _check_replaceable(directory: Path) -> None:
+    if directory.exists() and any(directory.iterdir()) and not (directory / "index.html").exists():
+        raise ReportError(f"{directory} exists and holds no report (no index.html): choose another name or remove it")
+
+
+class _Builder:
+    """One report's content; a part that cannot be drawn adds a line to ``notes`` instead."""
+
+    def __init__(self, tracking_uri: str, sweeps: list[SweepRuns], options: ReportOptions) -> None:
+        self.tracking_uri, self.options = tracking_uri, options
+        self.sweeps = sorted(sweeps, key=lambda sweep: sweep.name)
+        self.notes: list[str] = []
+        self.check_options()
+        self.selections = select(self.sweeps)
+
+    def sections(self, directory: Path) -> list[Section]:
+        self.directory = directory
+        selections = self.selections
+        sections = [self.overview(), self.techniques(selections)]
+        sections += [self.sweep_section(sweep) for sweep in self.sweeps]
+        sections.append(self.training_curves())
+        sections.append(self.embeddings(selections))
+        if any(selection.task == "segmentation" for selection in selections):
+            sections.append(self.segmentation(selections))
+        return [section for section in sections if section.blocks]
+
+    def check_options(self) -> None:
+        """A requested grid or line parameter that no sweep recorded is a mistyped name, not a silent default."""
+        recorded = {column.removeprefix("params.") for sweep in self.sweeps for column in sweep.runs
+                    if column.startswith("params.")}
+        asked = [*(self.options.grid[0] + self.options.grid[1] if self.options.grid else ()),
+                 *([self.options.lines_by] if self.options.lines_by else [])]
+        unknown = [name for name in asked if name not in recorded]
+        if unknown:
+            raise ReportError(f"no sweep recorded parameter(s) {', '.join(unknown)}; recorded: "
+                              f"{', '.join(sorted(recorded))}")
+
+    # ---- helpers
+    def figure(self, fig, name: str, caption: str) -> ReportFigure:
+        png, svg = figures.save_figure(fig, self.directory / "figures", safe_name(name))
+        return ReportFigure(safe_name(name), caption, png, svg)
+
+    def download(self, run_id: str, artifact_path: str, scratch: str) -> Path | None:
+        return download_artifact(self.tracking_uri, run_id, artifact_path, scratch)
+
+    # ---- sections
+    def overview(self) -> Section:
+        rows = []
+        for sweep in self.sweeps:
+            trials = sweep.trials["outcome"].fillna("unended").value_counts()
+            rows.append({"sweep": sweep.name, "method": sweep.method,
+                         "data": f"{sweep.tags.get('sslsweep.pretext_data', '?')} -> "
+                                 f"{sweep.tags.get('sslsweep.downstream_data', '?')}",
+                         "objective (validation)": f"{sweep.objective} ({sweep.mode})",
+                         "trials": ", ".join(f"{count} {outcome}" for outcome, count in sorted(trials.items())),
+                         "repeats": str(len(sweep.repeats)), "supervised baselines": str(len(sweep.baselines)),
+                         "parent run": sweep.parent_run_id})
+        return Section("Sweeps", [_text_table(pd.DataFrame(rows), "sweeps",
+                                              "The sweeps this report covers, as MLflow recorded them.")])
+
+    def techniques(self, selections: list[Selected]) -> Section:
+        section = Section("Techniques and backbones", [technique_by_backbone(self.sweeps)])
+        comparison = ssl_vs_supervised(self.sweeps)
+        section.blocks.append(comparison)
+        for (task, data), group in _by_task_and_data(selections).items():
+            metric = HEADLINE_METRICS[task][0]
+            scores = label_fraction_scores(group, metric)
+            if scores["fraction"].nunique() < 2:
+                continue
+            label = f"test {METRIC_LABELS[metric]} ({', '.join(sorted({s.protocol for s in group}))})"
+            section.blocks.append(self.figure(
+                figures.label_fraction_figure(scores, label, f"{data}: {METRIC_LABELS[metric]} against labels"),
+                f"label_fraction_{task}_{data}",
+                f"Test {METRIC_LABELS[metric]} on {data} against the fraction of labelled training data (log axis), "
+                f"per technique and backbone (the trial selected on validation): pretrained solid, the same backbone "
+                f"untrained dashed, trained supervised from scratch dotted."))
+        return section
+
+    def sweep_section(self, sweep: SweepRuns) -> Section:
+        section = Section(f"Sweep {sweep.name}")
+        dimensions = grid_dimensions(sweep, self.options.grid)
+        if dimensions is not None:
+            grid = search_grid(sweep, list(dimensions[0]), list(dimensions[1]))
+            grid.name = f"{sweep.name}_search_grid"
+            section.blocks.append(grid)
+            if grid.frame.notna().any().any():
+                section.blocks.append(self.figure(
+                    figures.grid_heatmap(grid.frame, f"validation {sweep.objective}",
+                                         f"{sweep.name}: search grid", sweep.mode),
+                    f"{sweep.name}_search_grid",
+                    f"{sweep.name}: the search grid of the table above as a heatmap; best cell outlined."))
+        configurations = pretext_configurations(sweep)
+        configurations.name = f"{sweep.name}_configurations"
+        section.blocks.append(configurations)
+        lines_by = self.options.lines_by or _single_dimension(sweep)
+        if lines_by and f"params.{lines_by}" in sweep.trials:
+            block = self.lines_by_setting(sweep, lines_by)
+            if block is not None:
+                section.blocks.append(block)
+        section.blocks += self.optuna(sweep)
+        return section
+
+    def lines_by_setting(self, sweep: SweepRuns, parameter: str) -> ReportFigure | None:
+        protocol = report_protocol(sweep)
+        task = "segmentation" if protocol in SEGMENTATION_PROTOCOLS else "classification"
+        metric = HEADLINE_METRICS[task][0]
+        finished = sweep.finished_trials
+        values = parameter_values(finished[f"params.{parameter}"])
+        rows = []
+        for value in sorted(values.dropna().unique()):
+            best = finished[values == value].iloc[0]  # finished_trials is best first
+            for fraction, score in _test_scores(best, protocol, metric).items():
+                rows.append({"series": f"{parameter}={parameter_label(value)}", "fraction": fraction, "value": score})
+        for fraction, score in _test_scores(finished.iloc[0], protocol, metric, RANDOM_INIT_PREFIX).items():
+            rows.append({"series": "random init", "fraction": fraction, "value": score, "kind": "random_init"})
+        scores = pd.DataFrame(rows)
+        if scores.empty or scores["fraction"].nunique() < 2:
+            return None
+        return self.figure(
+            figures.label_fraction_figure(scores, f"test {METRIC_LABELS[metric]} ({protocol})",
+                                          f"{sweep.name}: by {parameter}"),
+            f"{sweep.name}_by_{parameter}",
+            f"{sweep.name}: test {METRIC_LABELS[metric]} against label fraction, one line per value of {parameter} "
+            f"(the best finished trial with that value on validation {sweep.objective}), and the best trial's backbone "
+            f"randomly initialised (dashed).")
+
+    def optuna(self, sweep: SweepRuns) -> list[ReportFigure]:
+        study_name = sweep.tags.get(OPTUNA_STUDY_TAG)
+        storage = self.options.optuna_storage
+        if not study_name or not storage or not sweep.searched:
+            if sweep.searched:
+                why = "no study recorded on the parent run" if not study_name else "no Optuna storage given"
+                self.notes.append(f"{sweep.name}: no Optuna views ({why})")
+            return []
+        study = _load_study(study_name, storage)
+        if study is None:
+            self.notes.append(f"{sweep.name}: no Optuna views (study {study_name} is not in {_hide_password(storage)})")
+            return []
+        captions = {"optimization_history": "the objective of each completed trial in order, and the best so far",
+                    "param_importances": "fANOVA importance of each searched parameter for the objective",
+                    "parallel_coordinate": "each completed trial's parameters and objective"}
+        return [self.figure(fig, f"{sweep.name}_optuna_{key}", f"{sweep.name}: Optuna's {key.replace('_', ' ')}: "
+                                                               f"{captions[key]} (study {study_name}).")
+                for key, fig in figures.optuna_figures(study, target_name=sweep.objective).items()]
+
+    def training_curves(self) -> Section:
+        """Pretext loss and the collapse monitors against epoch: the best finished trial of each sweep (solid)
+        and the trials ASHA stopped (faint)."""
+        runs = []
+        for sweep in self.sweeps:
+            best = sweep.finished_trials.iloc[0]
+            runs.append((best["run_id"], f"{sweep.name} {best.get('tags.sslsweep.trial_id')}", sweep.method, False))
+            pruned = sweep.trials[sweep.trials["outcome"] == PRUNED]
+            runs += [(run["run_id"], f"{sweep.name} {run.get('tags.sslsweep.trial_id')}", sweep.method, True)
+                     for _, run in pruned.iterrows()]
+        history = metric_histories(self.tracking_uri, [run_id for run_id, *_ in runs], list(CURVE_KEYS))
+        if history.empty:
+            self.notes.append("no per-epoch metrics recorded: no training curves")
+            return Section("Training curves")
+        labels = {run_id: (label, group, pruned) for run_id, label, group, pruned in runs}
+        history = history.assign(run=history["run_id"].map(lambda r: labels[r][0]),
+                                 group=history["run_id"].map(lambda r: labels[r][1]),
+                                 pruned=history["run_id"].map(lambda r: labels[r][2]))
+        return Section("Training curves", [self.figure(
+            figures.training_curves(history, "pretext loss and collapse monitors"), "training_curves",
+            "Pretext loss, embedding std (x sqrt(D); 0 = collapsed) and RankMe against epoch for the best finished "
+            "trial of each sweep (solid), coloured by method; trials stopped early by ASHA faint.")])
+
+    def embeddings(self, selections: list[Selected]) -> Section:
+        section = Section("Embeddings")
+        with tempfile.TemporaryDirectory() as scratch:
+            for selection in selections:
+                if selection.task != "classification":
+                    continue
+                trial = selection.run.get("tags.sslsweep.trial_id")
+                path = self.download(selection.run["run_id"], EMBEDDINGS_ARTIFACT, scratch)
+                if path is None:
+                    self.notes.append(f"{selection.method} / {selection.backbone}: trial {trial} of "
+                                      f"{selection.sweep.name} recorded no embeddings ({EMBEDDINGS_ARTIFACT}): "
+                                      f"no t-SNE")
+                    continue
+                table = subsample_splits(pd.read_parquet(path), TSNE_MAX_PER_SPLIT)
+                section.blocks.append(self.figure(
+                    figures.tsne_figure(table, f"{selection.method} / {selection.backbone} ({trial})"),
+                    f"tsne_{selection.method}_{selection.backbone}",
+                    f"t-SNE of the frozen embeddings of {selection.method} / {selection.backbone} (trial {trial} of "
+                    f"{selection.sweep.name}, selected on validation): train, validation and test units mapped "
+                    f"together, coloured by class; test as diamonds with bold edges"
+                    + (f"; at most {TSNE_MAX_PER_SPLIT} units per split." if len(table) else ".")))
+        return section
+
+    def segmentation(self, selections: list[Selected]) -> Section:
+        section = Section("Segmentation", [segmentation_by_fraction(self.sweeps)])
+        for sweep in self.sweeps:
+            if not any(s.sweep is sweep and s.task == "segmentation" for s in selections):
+                continue
+            try:
+                table = per_class_iou(sweep)
+                table.name = f"{sweep.name}_per_class_iou"
+                section.blocks.append(table)
+            except ReportError as error:
+                self.notes.append(str(error))
+        with tempfile.TemporaryDirectory() as scratch:
+            for selection in selections:
+                if selection.task != "segmentation":
+                    continue
+                trial = selection.run.get("tags.sslsweep.trial_id")
+                path = self.download(selection.run["run_id"], SEGMENTATION_EXAMPLE_ARTIFACT, scratch)
+                if path is None:
+                    self.notes.append(f"{selection.method} / {selection.backbone}: trial {trial} recorded no "
+                                      f"{SEGMENTATION_EXAMPLE_ARTIFACT}: no example section")
+                    continue
+                with np.load(path, allow_pickle=False) as example:
+                    names = [str(name) for name in example["class_names"]]
+                    fig = figures.segmentation_panel(example["section"], example["truth"], example["prediction"],
+                                                     names, f"{selection.method} / {selection.backbone} ({trial})")
+                section.blocks.append(self.figure(
+                    fig, f"segmentation_{selection.method}_{selection.backbone}",
+                    f"A test section, its ground-truth facies and the prediction of {selection.method} / "
+                    f"{selection.backbone} (trial {trial}, selected on validation)."))
+        return section
+
+
+# ------------------------------------------------------------------------------------------------ pieces
+
+def grid_dimensions(sweep: SweepRuns, requested=None) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """Rows and columns of a sweep's search grid: ``requested`` where the sweep recorded all its parameters;
+    otherwise up to three searched parameters with 2 to ``GRID_MAX_VALUES`` values among the finished runs
+    (never a continuous one), backbone first, the last as columns. None when fewer than two qualify."""
+    finished = pd.concat([sweep.trials, sweep.repeats])
+    finished = finished[finished["outcome"] == FINISHED]
+    if requested is not None and all(f"params.{d}" in finished for d in (*requested[0], *requested[1])):
+        return tuple(requested[0]), tuple(requested[1])
+    space = (sweep.search_space or {}).get("search") or {}
+    candidates = [d for d in sweep.searched if f"params.{d}" in finished
+                  and 2 <= finished[f"params.{d}"].nunique() <= GRID_MAX_VALUES
+                  and (not space or (space.get(d) or {}).get("type") in ("categorical", "int"))]
+    candidates.sort(key=lambda d: d != "backbone")  # stable: file order otherwise
+    if len(candidates) < 2:
+        return None
+    chosen = candidates[:3]
+    return tuple(chosen[:-1]), (chosen[-1],)
+
+
+def _single_dimension(sweep: SweepRuns) -> str | None:
+    """The parameter of a sweep that searched exactly one (lfr_seismic.yaml's number of projectors)."""
+    searched = [d for d in sweep.searched if f"params.{d}" in sweep.trials]
+    return searched[0] if len(searched) == 1 else None
+
+
+def _test_scores(run: pd.Series, protocol: str, metric: str, prefix: str = "") -> dict[float, float]:
+    from selfsup.evaluation.metric_names import parse_eval_metric_name
+
+    scores = {}
+    for column, value in run.items():
+        if isinstance(column, str) and column.startswith("metrics.") and pd.notna(value):
+            parsed = parse_eval_metric_name(column.removeprefix("metrics."))
+            if parsed is not None and (parsed.split, parsed.protocol, parsed.metric, parsed.prefix) == (
+                    "test", protocol, metric, prefix):
+                scores[parsed.fraction] = float(value)
+    return dict(sorted(scores.items()))
+
+
+def _by_task_and_data(selections: list[Selected]) -> dict[tuple[str, str], list[Selected]]:
+    groups: dict[tuple[str, str], list[Selected]] = {}
+    for selection in selections:
+        data = selection.sweep.tags.get("sslsweep.downstream_data", "data")
+        groups.setdefault((selection.task, data), []).append(selection)
+    return dict(sorted(groups.items()))
+
+
+def label_fraction_scores(selections: list[Selected], metric: str) -> pd.DataFrame:
+    """``label_fraction_figure``'s input for selections on one data set: each technique x backbone pretrained,
+    its backbone untrained and supervised. Backbones untrained (or supervised) with the same scores in several
+    sweeps are one line; where they differ (other windows, seeds), one line per sweep."""
+    rows = []
+    for selection in selections:
+        series = f"{selection.method} / {selection.backbone}"
+        for fraction in selection.test_fractions():
+            cell = selection.test(metric, fraction)
+            rows.append({"series": series, "fraction": fraction, "value": cell.mean,
+                         "std": cell.std if cell.n > 1 else np.nan, "kind": "pretrained", "group": series})
+    for kind, label in (("random_init", "untrained"), ("supervised", "supervised")):
+        lines: dict[str, list[tuple[Selected, dict[float, float]]]] = {}
+        for selection in selections:
+            if kind == "random_init":
+                values = {f: selection.test(metric, f, RANDOM_INIT_PREFIX).mean
+                          for f in selection.test_fractions(RANDOM_INIT_PREFIX)}
+            else:
+                values = {f: selection.supervised(metric, f).mean for f in selection.supervised_fractions()}
+            values = {f: v for f, v in values.items() if pd.notna(v)}
+            if values:
+                lines.setdefault(selection.backbone, []).append((selection, values))
+        for backbone, entries in lines.items():
+            distinct = {tuple(sorted(values.items())) for _, values in entries}
+            for selection, values in (entries[:1] if len(distinct) == 1 else entries):
+                series = f"{label} {backbone}" + ("" if len(distinct) == 1 else f" ({selection.method})")
+                group = series if len(distinct) == 1 else f"{selection.method} / {backbone}"
+                rows += [{"series": series, "fraction": f, "value": v, "std": np.nan, "kind": kind, "group": group}
+                         for f, v in sorted(values.items())]
+    return pd.DataFrame(rows, columns=["series", "fraction", "value", "std", "kind", "group"])
+
+
+def subsample_splits(embeddings: pd.DataFrame, per_split: int, seed: int = 0) -> pd.DataFrame:
+    """At most ``per_split`` rows of each split, drawn with a fixed seed, in their original order."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for _, rows in embeddings.groupby("split", sort=True):
+        index = rows.index.to_numpy()
+        keep.extend(index if len(index) <= per_split else rng.choice(index, per_split, replace=False))
+    return embeddings.loc[sorted(keep)]
+
+
+def _load_study(study_name: str, storage: str):
+    """The study, or None where it is not in the storage. A sqlite file that does not exist is not opened
+    (opening creates it)."""
+    import optuna
+
+    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).exists():
+        return None
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return None
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url)
+
+
+@dataclass
+class _TextTable:
+    """A table of text (the sweeps covered): rendered like a ``Table``, never marked best."""
+
+    name: str
+    caption: str
+    frame: pd.DataFrame
+
+    def to_markdown(self, caption: bool = True) -> str:
+        header = "| " + " | ".join(self.frame.columns) + " |"
+        rule = "|" + "|".join("---" for _ in self.frame.columns) + "|"
+        body = ["| " + " | ".join(str(v).replace("|", r"\|") for v in row) + " |"
+                for row in self.frame.itertuples(index=False)]
+        text = "\n".join([header, rule, *body])
+        return f"{self.caption}\n\n{text}\n" if caption else f"{text}\n"
+
+    def to_html(self) -> str:
+        return self.frame.to_html(index=False, border=0)
+
+    def to_csv(self, path: Path) -> Path:
+        self.frame.to_csv(path, index=False)
+        return path
+
+
+def _text_table(frame: pd.DataFrame, name: str, caption: str) -> _TextTable:
+    return _TextTable(name, caption, frame)
+
+
+# ------------------------------------------------------------------------------------------------ writing
+
+def _tables(report: Report):
+    for section in report.sections:
+        for block in section.blocks:
+            if isinstance(block, (Table, _TextTable)):
+                yield block
+
+
+def _write_tables(report: Report) -> None:
+    directory = report.directory / "tables"
+    directory.mkdir(parents=True, exist_ok=True)
+    for table in _tables(report):
+        name = safe_name(table.name)
+        table.to_csv(directory / f"{name}.csv")
+        (directory / f"{name}.md").write_text(table.to_markdown())
+
+
+def render_markdown(report: Report) -> str:
+    lines = [f"# {report.title}", ""]
+    for section in report.sections:
+        lines += [f"## {section.title}", ""]
+        for block in section.blocks:
+            if isinstance(block, ReportFigure):
+                lines += [f"![{block.name}](figures/{block.png.name})", "", f"*{block.caption}* "
+                          f"([SVG](figures/{block.svg.name}))", ""]
+            elif isinstance(block, str):
+                lines += [block, ""]
+            else:
+                lines += [block.to_markdown(), ""]
+    if report.notes:
+        lines += ["## Notes", "", *[f"- {note}" for note in report.notes], ""]
+    return "\n".join(lines)
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 75em; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; text-align: right; }
+th { background: #f4f4f4; }
+td:first-child, th:first-child { text-align: left; }
+figure { margin: 1em 0 2em; }
+figcaption { font-size: 0.9em; color: #444; max-width: 60em; margin-bottom: 0.4em; }
+img { max-width: 100%; height: auto; border: 1px solid #eee; }
+nav li { display: inline; margin-right: 1em; }
+"""
+
+
+def render_html(report: Report) -> str:
+    """One self-contained page: tables inline, figures as PNG data URIs (the page works when downloaded alone
+    from MLflow), no scripts, nothing from the network."""
+    def anchor(title: str) -> str:
+        return safe_name(title.lower())
+
+    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+             f"<title>{html.escape(report.title)}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
+             f"<h1>{html.escape(report.title)}</h1>",
+             "<nav><ul>" + "".join(f'<li><a href="#{anchor(s.title)}">{html.escape(s.title)}</a></li>'
+                                   for s in report.sections) + "</ul></nav>"]
+    for section in report.sections:
+        parts.append(f'<section id="{anchor(section.title)}"><h2>{html.escape(section.title)}</h2>')
+        for block in section.blocks:
+            if isinstance(block, ReportFigure):
+                data = base64.b64encode(block.png.read_bytes()).decode("ascii")
+                parts.append(f'<figure id="{block.name}"><figcaption>{html.escape(block.caption)}</figcaption>'
+                             f'<img src="data:image/png;base64,{data}" alt="{html.escape(block.caption)}">'
+                             f"</figure>")
+            elif isinstance(block, str):
+                parts.append(f"<p>{html.escape(block)}</p>")
+            else:
+                parts.append(f'<figure id="{block.name}" class="table"><figcaption>{html.escape(block.caption)}'
+                             f"</figcaption>{block.to_html()}</figure>")
+        parts.append("</section>")
+    if report.notes:
+        parts.append('<section id="notes"><h2>Notes</h2><ul>'
+                     + "".join(f"<li>{html.escape(note)}</li>" for note in report.notes) + "</ul></section>")
+    parts += ["</body>", "</html>", ""]
+    return "\n".join(parts)

@@ -14,6 +14,7 @@ default is ``max``). Only where both are missing is it assumed: ``min`` for ``tr
 """
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from contextlib import contextmanager
@@ -35,6 +36,8 @@ OUTCOME_TAG = "sslsweep.outcome"
 OBJECTIVE_TAG = "sslsweep.objective"
 OBJECTIVE_MODE_TAG = "sslsweep.objective_mode"
 METHOD_TAG = "sslsweep.method"
+# The date (YYYY-MM-DD) of the nightly run a sweep belongs to: ``tune.py report --nightly DATE`` selects on it.
+NIGHTLY_TAG = "sslsweep.nightly"
 SEARCH_SPACE_ARTIFACT = "searchspace.yaml"
 # selfsup.config.ObjectiveSpec.mode's default: what a sweep used when its file set no mode. Not imported from
 # there: selfsup.config loads every domain (and torch) only to read one literal.
@@ -248,13 +251,24 @@ def _read_sweep(tracking_uri: str, parent: pd.Series) -> SweepRuns:
 def _search_space(tracking_uri: str, run_id: str) -> dict | None:
     """The parent run's logged search-space file, parsed; None when it was not logged or does not parse."""
     with tempfile.TemporaryDirectory() as directory:
+        path = download_artifact(tracking_uri, run_id, SEARCH_SPACE_ARTIFACT, directory)
         try:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=SEARCH_SPACE_ARTIFACT,
-                                                       dst_path=directory, tracking_uri=tracking_uri)
-            parsed = yaml.safe_load(Path(path).read_text())
-        except (MlflowException, OSError, yaml.YAMLError):
+            parsed = yaml.safe_load(path.read_text()) if path is not None else None
+        except (OSError, yaml.YAMLError):
             return None
     return parsed if isinstance(parsed, dict) else None
+
+
+def download_artifact(tracking_uri: str, run_id: str, artifact_path: str, directory: str) -> Path | None:
+    """One artifact of a run, downloaded into ``directory`` (from any artifact store MLflow reaches: local, S3,
+    an MLflow server), or None where the run has no such artifact."""
+    # Without this MLflow draws a progress bar per file, a line of noise per downloaded artifact.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path,
+                                                        dst_path=directory, tracking_uri=tracking_uri))
+    except (MlflowException, OSError):
+        return None
 
 
 def child_runs_frame(tracking_uri: str, experiment_id: str, parent_run_id: str, sweep: str,

@@ -438,7 +438,7 @@ def search_grid(sweep: SweepRuns, rows: list[str], columns: list[str]) -> Table:
                           f"{', '.join(sweep.searched) or 'none'}")
     if sweep.objective_column not in runs:
         raise ReportError(f"sweep '{sweep.name}': no finished run recorded its objective {sweep.objective}")
-    values = pd.DataFrame({d: _sortable(runs[f"params.{d}"]) for d in dimensions})
+    values = pd.DataFrame({d: parameter_values(runs[f"params.{d}"]) for d in dimensions})
     values["objective"] = pd.to_numeric(runs[sweep.objective_column], errors="coerce")
     grouped = values.groupby(dimensions, sort=True, dropna=False)["objective"]
 
@@ -447,9 +447,9 @@ def search_grid(sweep: SweepRuns, rows: list[str], columns: list[str]) -> Table:
         return table.unstack(columns) if len(rows) else table
 
     mean, spread, counts = pivot("mean"), pivot("std"), pivot("count").fillna(0).astype(int)
-    labels = [", ".join(f"{d}={_shown(v)}" for d, v in zip(columns, key if isinstance(key, tuple) else (key,)))
+    labels = [", ".join(f"{d}={parameter_label(v)}" for d, v in zip(columns, key if isinstance(key, tuple) else (key,)))
               for key in mean.columns]
-    index = pd.MultiIndex.from_tuples([tuple(_shown(v) for v in (key if isinstance(key, tuple) else (key,)))
+    index = pd.MultiIndex.from_tuples([tuple(parameter_label(v) for v in (key if isinstance(key, tuple) else (key,)))
                                        for key in mean.index], names=rows)
     for frame in (mean, spread, counts):
         frame.columns, frame.index = labels, index
@@ -463,13 +463,13 @@ def search_grid(sweep: SweepRuns, rows: list[str], columns: list[str]) -> Table:
     return table
 
 
-def _sortable(values: pd.Series) -> pd.Series:
+def parameter_values(values: pd.Series) -> pd.Series:
     """Searched values as MLflow stores them (strings), as numbers where all are, so 256 sorts before 1024."""
     numbers = pd.to_numeric(values, errors="coerce")
     return numbers if numbers.notna().sum() == values.notna().sum() else values.astype("object")
 
 
-def _shown(value) -> str:
+def parameter_label(value) -> str:
     """A searched value as a row or column label: 1024, 0.001, 0.004425 (4 significant digits), conv1d."""
     if _missing(value):
         return "(unset)"
@@ -547,7 +547,8 @@ def pretext_configurations(sweep: SweepRuns) -> Table:
         validation = eval_metric_name("val", protocol, metric, max(fractions)) if fractions else None
         validation_mode = "max"
     loss_column, validation_column = "final train/loss", validation
-    shown = pd.DataFrame({d: _sortable(trials[f"params.{d}"]).map(_shown) for d in searched}, index=trials.index)
+    shown = pd.DataFrame({d: parameter_values(trials[f"params.{d}"]).map(parameter_label) for d in searched},
+                         index=trials.index)
     rows = []
     for position in range(len(trials)):
         trial = trials.iloc[[position]]

@@ -19,7 +19,8 @@ from selfsup.config import SweepSpec
 from trainables.data_cache import start_data_cache
 from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, start_parent_run
 from trainables.optuna_search import AskTellGridSampler, PruningAwareOptunaSearch
-from trainables.report import Report, build_report, child_runs, objective_column_of
+from trainables.report import OPTUNA_STUDY_TAG, Report, write_sweep_report
+from trainables.report_runs import SweepRuns, child_runs_frame
 from trainables.results import BASELINE_OF_KEY, FINISHED, REPEAT_OF_KEY, TRAINING_SEED_KEY, split_bookkeeping
 from trainables.selection import best_first, best_per_backbone
 from trainables.stores import Stores
@@ -31,7 +32,8 @@ class SweepOutcome:
     parent_run_id: str
     experiment_name: str
     study_name: str
-    report: Report
+    sweep: SweepRuns | None    # read back from MLflow; None when no trial finished
+    report: Report | None      # the sweep's own report; None when no trial finished
     outcomes: dict[str, str]
     data_preparations: int
 
@@ -89,6 +91,7 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> SweepOutcome:
     if split is not None:  # e.g. seismic inline blocks: which inlines validation and test came from
         MlflowClient(stores.mlflow_uri).log_dict(parent_run_id, split, "data/split.json")
     study_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{parent_run_id[:8]}"
+    MlflowClient(stores.mlflow_uri).set_tag(parent_run_id, OPTUNA_STUDY_TAG, study_name)
     callback = SweepMLflowCallback(spec, stores.mlflow_uri, experiment_name, parent_run_id)
     data_cache = start_data_cache()
 
@@ -105,16 +108,16 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> SweepOutcome:
                                       data_cache)
         data_preparations = ray.get(data_cache.preparations.remote())
         MlflowClient(stores.mlflow_uri).log_metric(parent_run_id, "sweep/data_preparations", data_preparations)
-        report = build_report(spec, stores.mlflow_uri, parent_run_id, stores.reports_dir)
-        if report.best_run_id is not None:
-            _log_best_backbone(stores.mlflow_uri, parent_run_id, report.best_run_id, report)
+        sweep, report = write_sweep_report(stores.mlflow_uri, parent_run_id, stores.reports_dir, stores.optuna_url)
+        if sweep is not None:
+            _log_best_backbone(stores.mlflow_uri, parent_run_id, sweep.finished_trials.iloc[0])
             status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
         MlflowClient(stores.mlflow_uri).set_terminated(parent_run_id, status=status)
-    return SweepOutcome(parent_run_id, experiment_name, study_name, report, dict(callback.outcomes),
+    return SweepOutcome(parent_run_id, experiment_name, study_name, sweep, report, dict(callback.outcomes),
                         data_preparations)
 
 
@@ -166,10 +169,10 @@ def _run_supervised_baselines(spec: SweepSpec, study_name: str, stores: Stores, 
 
 def _finished_search_trials(spec: SweepSpec, stores: Stores, parent_run_id: str):
     """The sweep's finished search trials (not repeats or baselines), best first (selection.py's rule)."""
-    runs = best_first(child_runs(stores.mlflow_uri, parent_run_id), objective_column_of(spec), spec.objective.mode)
-    if not len(runs):
-        return runs
-    return runs[(runs["tags.sslsweep.outcome"] == FINISHED) & (runs["tags.sslsweep.role"] == "trial")]
+    experiment_id = MlflowClient(stores.mlflow_uri).get_run(parent_run_id).info.experiment_id
+    runs = child_runs_frame(stores.mlflow_uri, experiment_id, parent_run_id, spec.name, spec.method)
+    finished = runs[(runs["outcome"] == FINISHED) & (runs["role"] == "trial")]
+    return best_first(finished, f"metrics.{spec.objective.metric}", spec.objective.mode)
 
 
 def _trial_params(results: tune.ResultGrid) -> dict[str, dict]:
@@ -187,10 +190,10 @@ def _run_points(spec: SweepSpec, trainable, name: str, stores: Stores, callback,
                num_samples=len(points), param_space=points[0]).fit()
 
 
-def _log_best_backbone(tracking_uri: str, parent_run_id: str, best_run_id: str, report: Report) -> None:
+def _log_best_backbone(tracking_uri: str, parent_run_id: str, best) -> None:
     """Copy the best trial's backbone weights (its last checkpoint) into its MLflow run and the parent's."""
-    row = report.runs[report.runs["run_id"] == best_run_id].iloc[0]
-    checkpoint_dir = _checkpoint_dir_for(row)
+    best_run_id = best["run_id"]
+    checkpoint_dir = _checkpoint_dir_for(best)
     if checkpoint_dir is None:
         return
     weights = Path(checkpoint_dir) / "backbone.pt"
