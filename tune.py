@@ -166,7 +166,9 @@ def report(args: argparse.Namespace) -> int:
                                       options=options, artifact_root=stores.mlflow_artifacts)
     except ReportError as error:
         return fail(str(error))
-    print(built.tables["technique_by_backbone"].to_markdown())
+    for name, table in built.tables.items():
+        if name.startswith("technique_by_backbone"):
+            print(table.to_markdown())
     for note in built.notes:
         print(f"note: {note}")
     print(f"report     {built.directory}/index.html ({len(built.tables)} tables, {len(built.figures)} figures)")

@@ -17,6 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from report_store import filled_store
 
+from trainables import report as report_module
 from trainables.report import OPTUNA_STUDY_TAG, REPORT_PARENT_RUNS_TAG, REPORT_SWEEPS_TAG, ReportOptions, report_sweeps
 from trainables.report_runs import NIGHTLY_TAG
 from trainables.selection import TRIAL_INDEX_TAG, best_first
@@ -61,10 +62,15 @@ def build(store, directory, **kwargs):
 def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_of_its_own(store, tmp_path):
     report, run_id = build(store, tmp_path)
     assert report.directory == tmp_path / "four"
-    assert {"sweeps", "technique_by_backbone", "ssl_vs_supervised", "barlow-har_search_grid",
+    # Classification and segmentation sweeps: Tables 3 and 4 once per task.
+    assert {"sweeps", "technique_by_backbone_classification", "ssl_vs_supervised_classification",
+            "technique_by_backbone_segmentation", "ssl_vs_supervised_segmentation", "barlow-har_search_grid",
             "lfr-har_configurations", "segmentation_by_fraction", "lfr-seismic_per_class_iou"} <= {
         path.stem for path in (report.directory / "tables").glob("*.csv")}
-    assert {"technique_by_backbone", "barlow-har_search_grid", "segmentation_by_fraction"} <= set(report.tables)
+    assert {"technique_by_backbone_segmentation", "barlow-har_search_grid", "segmentation_by_fraction"} <= set(
+        report.tables)
+    segmentation = report.tables["technique_by_backbone_segmentation"].frame
+    assert list(segmentation.index) == [("lfr", "resnet50")] and "SSL acc" not in segmentation
     figures = set(report.figures)
     assert {"label_fraction_classification_aeon_BasicMotions", "barlow-har_search_grid", "training_curves",
             "tsne_barlow_twins_conv1d", "segmentation_lfr_resnet50", "lfr-seismic_by_num_projectors",
@@ -161,6 +167,18 @@ def test_the_report_command_reports_a_nightly_group(store, tmp_path):
     assert sweeps["sweep"].tolist() == ["cpc-har", "lfr-har"]
     assert "| lfr | conv1d | **0.701** |" in run.stdout  # the technique x backbone table, printed
     assert "report     " in run.stdout and "index.html" in run.stdout
+
+
+def test_a_sweep_whose_report_fails_keeps_its_result_and_says_how_to_rebuild_it(store, tmp_path, monkeypatch,
+                                                                               capsys):
+    def broken(self, directory):
+        raise RuntimeError("a figure broke")
+
+    monkeypatch.setattr(report_module._Builder, "sections", broken)
+    sweep, report = report_module.write_sweep_report(store.uri, store.ids["cpc"], tmp_path)
+    assert sweep.name == "cpc-har" and report is None
+    assert f"python tune.py report {store.ids['cpc']}" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no half-written report directory
 
 
 def test_best_first_orders_by_objective_then_creation_for_min_and_missing_values():

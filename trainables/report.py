@@ -31,7 +31,9 @@ import base64
 import html
 import re
 import shutil
+import sys
 import tempfile
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,8 +131,14 @@ def write_sweep_report(tracking_uri: str, parent_run_id: str, reports_dir: Path,
         (sweep,) = resolve_sweeps(tracking_uri, [parent_run_id])
     except ReportError:
         return None, None
-    report = build_report(tracking_uri, [sweep], reports_dir / safe_name(sweep.name), title=f"sweep {sweep.name}",
-                          options=ReportOptions(optuna_storage=optuna_storage))
+    try:
+        report = build_report(tracking_uri, [sweep], reports_dir / safe_name(sweep.name),
+                              title=f"sweep {sweep.name}", options=ReportOptions(optuna_storage=optuna_storage))
+    except Exception:  # noqa: BLE001 - the trials are recorded; a report that fails must not fail the sweep
+        traceback.print_exc()
+        print(f"warning: the report of sweep {sweep.name} could not be built (above); its runs are all in MLflow: "
+              f"python tune.py report {parent_run_id}", file=sys.stderr)
+        return sweep, None
     MlflowClient(tracking_uri).log_artifacts(parent_run_id, str(report.directory), "report")
     return sweep, report
 
@@ -256,9 +264,17 @@ class _Builder:
                                               "The sweeps this report covers, as MLflow recorded them.")])
 
     def techniques(self, selections: list[Selected]) -> Section:
-        section = Section("Techniques and backbones", [technique_by_backbone(self.sweeps)])
-        comparison = ssl_vs_supervised(self.sweeps)
-        section.blocks.append(comparison)
+        """Tables 3 and 4 (one pair per task where a report mixes classification and segmentation, so no row
+        carries the other task's empty columns) and a label-fraction figure per task and data set."""
+        section = Section("Techniques and backbones")
+        tasks = sorted({selection.task for selection in selections})
+        for task in tasks:
+            sweeps = [sweep for sweep in self.sweeps
+                      if any(s.sweep is sweep and s.task == task for s in selections)]
+            for table in (technique_by_backbone(sweeps), ssl_vs_supervised(sweeps)):
+                if len(tasks) > 1:
+                    table.name = f"{table.name}_{task}"
+                section.blocks.append(table)
         for (task, data), group in _by_task_and_data(selections).items():
             metric = HEADLINE_METRICS[task][0]
             scores = label_fraction_scores(group, metric)
@@ -597,6 +613,7 @@ td:first-child, th:first-child { text-align: left; }
 figure { margin: 1em 0 2em; }
 figcaption { font-size: 0.9em; color: #444; max-width: 60em; margin-bottom: 0.4em; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
+.scroll { overflow-x: auto; }
 nav li { display: inline; margin-right: 1em; }
 """
 
@@ -624,7 +641,7 @@ def render_html(report: Report) -> str:
                 parts.append(f"<p>{html.escape(block)}</p>")
             else:
                 parts.append(f'<figure id="{block.name}" class="table"><figcaption>{html.escape(block.caption)}'
-                             f"</figcaption>{block.to_html()}</figure>")
+                             f'</figcaption><div class="scroll">{block.to_html()}</div></figure>')
         parts.append("</section>")
     if report.notes:
         parts.append('<section id="notes"><h2>Notes</h2><ul>'
