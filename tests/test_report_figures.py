@@ -308,3 +308,10 @@ def test_segmentation_panel_layout_and_shape_check():
     assert "(40, 60)" in str(error.value) and "(30, 60)" in str(error.value)
     with pytest.raises(ValueError, match="outside"):
         rf.segmentation_panel(section, truth + 1, prediction, names, "t")
+
+
+def test_class_labels_that_are_numbers_sort_as_numbers():
+    from trainables.report_figures import _sorted_unique
+
+    assert _sorted_unique(["10", "2", "1", "2"]) == ["1", "2", "10"]
+    assert _sorted_unique(["walk", "run", "10"]) == ["10", "run", "walk"]

@@ -484,8 +484,9 @@ def _by_task_and_data(selections: list[Selected]) -> dict[tuple[str, str], list[
 
 def label_fraction_scores(selections: list[Selected], metric: str) -> pd.DataFrame:
     """``label_fraction_figure``'s input for selections on one data set: each technique x backbone pretrained,
-    its backbone untrained and supervised. Backbones untrained (or supervised) with the same scores in several
-    sweeps are one line; where they differ (other windows, seeds), one line per sweep."""
+    its backbone untrained and supervised. A backbone untrained (or supervised) with the same scores in several
+    sweeps is one line; where scores differ (other windows, seeds), one line per distinct curve, named by the
+    techniques it belongs to and coloured as the technique where it is one."""
     rows = []
     for selection in selections:
         series = f"{selection.method} / {selection.backbone}"
@@ -505,12 +506,16 @@ def label_fraction_scores(selections: list[Selected], metric: str) -> pd.DataFra
             if values:
                 lines.setdefault(selection.backbone, []).append((selection, values))
         for backbone, entries in lines.items():
-            distinct = {tuple(sorted(values.items())) for _, values in entries}
-            for selection, values in (entries[:1] if len(distinct) == 1 else entries):
-                series = f"{label} {backbone}" + ("" if len(distinct) == 1 else f" ({selection.method})")
-                group = series if len(distinct) == 1 else f"{selection.method} / {backbone}"
+            # One line per distinct curve, named by the techniques whose sweeps measured it where they differ.
+            curves: dict[tuple, list[Selected]] = {}
+            for selection, values in entries:
+                curves.setdefault(tuple(sorted(values.items())), []).append(selection)
+            for curve, sharing in curves.items():
+                series = f"{label} {backbone}" + (
+                    "" if len(curves) == 1 else f" ({', '.join(sorted({s.method for s in sharing}))})")
+                group = f"{sharing[0].method} / {backbone}" if len(sharing) == 1 and len(curves) > 1 else series
                 rows += [{"series": series, "fraction": f, "value": v, "std": np.nan, "kind": kind, "group": group}
-                         for f, v in sorted(values.items())]
+                         for f, v in curve]
     return pd.DataFrame(rows, columns=["series", "fraction", "value", "std", "kind", "group"])
 
 

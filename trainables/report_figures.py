@@ -80,6 +80,9 @@ def _new_figure(figsize: tuple[float, float]) -> Figure:
 
 def _sorted_unique(values: Sequence[Any] | pd.Series) -> list[Any]:
     unique = list(pd.unique(pd.Series(values)))
+    numbers = pd.to_numeric(pd.Series(unique, dtype="object"), errors="coerce")
+    if len(unique) and numbers.notna().all():  # class labels "1".."10" (UCR files): 2 before 10, not after
+        return [value for _, value in sorted(zip(numbers, unique), key=lambda pair: pair[0])]
     try:
         return sorted(unique)
     except TypeError:  # mixed types (e.g. ints and strings): order by text, still deterministic
@@ -465,6 +468,9 @@ def optuna_figures(study: Any, target_name: str | None = None) -> dict[str, Figu
     # rc_context puts them back. Its ExperimentalWarning is expected here and silenced here only.
     with warnings.catch_warnings(), matplotlib.rc_context():
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        # A parameter every completed trial shares (a categorical TPE kept to one value) is a flat axis; matplotlib
+        # widens it and says so, which is noise in a report.
+        warnings.filterwarnings("ignore", message="Attempting to set identical low and high ylims")
         before = set(plt.get_fignums())
         try:
             figures["optimization_history"] = _detach_pyplot_figure(
