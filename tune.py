@@ -19,7 +19,7 @@ EXIT_BAD_INPUT = 2
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="tune.py", description=__doc__.split("\n\n")[0],
-        epilog="Stores: SSLSWEEP_HOME (default ~/.sslsweep) holds the MLflow sqlite store, the Optuna study "
+        epilog="Reports over recorded sweeps: python tune.py report --help. Stores: SSLSWEEP_HOME (default ~/.sslsweep) holds the MLflow sqlite store, the Optuna study "
                "and Ray results; MLFLOW_TRACKING_URI, SSLSWEEP_OPTUNA_STORAGE, SSLSWEEP_RAY_STORAGE and "
                "SSLSWEEP_REPORTS_DIR override each. RAY_ADDRESS selects a running cluster.")
     parser.add_argument("searchspace", type=Path, help="a search-space YAML file, e.g. searchspaces/barlow.yaml")
