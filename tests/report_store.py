@@ -19,7 +19,7 @@ class Store:
     """Writes runs as ``mlflow_logging`` does; remembers run ids by a short name for the assertions."""
 
     def __init__(self, uri: str, artifacts: str) -> None:
-        self.uri, self.client, self.ids, self.tags = uri, MlflowClient(uri), {}, {}
+        self.uri, self.artifacts, self.client, self.ids, self.tags = uri, artifacts, MlflowClient(uri), {}, {}
         self.experiment = self.client.create_experiment("sslsweep/report-tables", artifact_location=artifacts)
 
     def parent(self, key, name, method, objective, *, mode=None, search=None, start_time=None, log_space=True):

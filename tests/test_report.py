@@ -7,8 +7,10 @@ import filecmp
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import optuna
@@ -54,9 +56,9 @@ def store(tmp_path_factory):
     return store
 
 
-def build(store, directory, **kwargs):
-    return report_sweeps(store.uri, SWEEPS, directory, name="four",
-                         options=ReportOptions(optuna_storage=store.optuna, **kwargs))
+def build(store, directory, *, sweeps=SWEEPS, name="four", tracking_uri=None):
+    return report_sweeps(tracking_uri or store.uri, sweeps, directory, name=name,
+                         options=ReportOptions(optuna_storage=store.optuna), artifact_root=store.artifacts)
 
 
 def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_of_its_own(store, tmp_path):
@@ -112,7 +114,7 @@ def test_rebuilding_replaces_the_directory_and_never_overwrites_something_else(s
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     with pytest.raises(ValueError, match="holds no report"):
-        report_sweeps(store.uri, ["cpc-har"], tmp_path, name="mine")
+        build(store, tmp_path, sweeps=["cpc-har"], name="mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 
 
@@ -169,16 +171,50 @@ def test_the_report_command_reports_a_nightly_group(store, tmp_path):
     assert "report     " in run.stdout and "index.html" in run.stdout
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_report_is_rebuilt_through_a_remote_tracking_server(store, tmp_path):
+    """The same report read over MLflow's REST API (an ``mlflow server`` on the store) as from the database."""
+    local, _ = build(store, tmp_path / "local", sweeps=["barlow-har", "lfr-seismic"], name="r")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store.uri,
+                               "--artifacts-destination", (tmp_path / "served").as_uri(), "--host", "127.0.0.1",
+                               "--port", str(port), "--workers", "1"],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(120):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not start: " + server.stderr.read()[-2000:])
+        remote, run_id = build(store, tmp_path / "remote", sweeps=["barlow-har", "lfr-seismic"], name="r",
+                               tracking_uri=f"http://127.0.0.1:{port}")
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    files = sorted(str(p.relative_to(local.directory)) for p in local.directory.rglob("*") if p.is_file())
+    match, mismatch, errors = filecmp.cmpfiles(local.directory, remote.directory, files, shallow=False)
+    assert (mismatch, errors) == ([], []) and "figures/tsne_barlow_twins_conv1d.png" in match
+    assert MlflowClient(store.uri).get_run(run_id).data.tags[REPORT_SWEEPS_TAG] == "barlow-har,lfr-seismic"
+
+
 def test_a_sweep_whose_report_fails_keeps_its_result_and_says_how_to_rebuild_it(store, tmp_path, monkeypatch,
                                                                                capsys):
     def broken(self, directory):
         raise RuntimeError("a figure broke")
 
     monkeypatch.setattr(report_module._Builder, "sections", broken)
-    sweep, report = report_module.write_sweep_report(store.uri, store.ids["cpc"], tmp_path)
+    sweep, report = report_module.write_sweep_report(store.uri, store.ids["cpc"], tmp_path / "reports")
     assert sweep.name == "cpc-har" and report is None
     assert f"python tune.py report {store.ids['cpc']}" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []  # no half-written report directory
+    assert list((tmp_path / "reports").iterdir()) == []  # no half-written report directory
 
 
 def test_best_first_orders_by_objective_then_creation_for_min_and_missing_values():

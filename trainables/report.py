@@ -157,7 +157,9 @@ def safe_name(name: str) -> str:
 
 def log_report_run(tracking_uri: str, report: Report, artifact_root: str | None = None) -> str:
     """Log the report's files to a new run in experiment ``sslsweep/reports``, tagged with the sweeps (names and
-    parent run ids) it covers; its run id."""
+    parent run ids) it covers; its run id. ``artifact_root`` places a new experiment's artifacts (``tune.py``
+    passes ``Stores.mlflow_artifacts``); without it MLflow's default applies (a server's own artifact store;
+    ``./mlruns`` for a local database)."""
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(REPORTS_EXPERIMENT)
     experiment_id = (experiment.experiment_id if experiment is not None else client.create_experiment(

@@ -49,7 +49,7 @@ from torch import nn
 
 from selfsup.evaluation.metric_names import FINETUNE_PROTOCOL, eval_metric_name
 from selfsup.evaluation.probes import classification_scores
-from selfsup.evaluation.protocol import _default_selector, _subset_for, pool_by_series
+from selfsup.evaluation.protocol import default_label_selector, subset_for_fraction, pool_by_series
 
 EVAL_BATCH = 512
 
@@ -82,8 +82,8 @@ def fraction_subsets(train, series_labels: np.ndarray | None, unit: str, fractio
     every example of the units the frozen probes fit on at that fraction (``evaluate_embeddings``'s subset
     of the unit labels, same selector and seed)."""
     labels, row_of_example = evaluation_units(train, series_labels, unit)
-    subsets = _default_selector()(labels, list(fractions), seed)
-    return {fraction: np.flatnonzero(np.isin(row_of_example, _subset_for(subsets, fraction)))
+    subsets = default_label_selector()(labels, list(fractions), seed)
+    return {fraction: np.flatnonzero(np.isin(row_of_example, subset_for_fraction(subsets, fraction)))
             for fraction in fractions}
 
 

@@ -37,12 +37,14 @@ def pool_by_series(embeddings: np.ndarray, series_index: np.ndarray) -> tuple[np
     return pooled.astype(embeddings.dtype if np.issubdtype(embeddings.dtype, np.floating) else np.float64), order
 
 
-def _default_selector() -> SubsetSelector:
+def default_label_selector() -> SubsetSelector:
+    """The labelled subsets every protocol draws (nested, stratified: ``selfsup.data.splits``)."""
     from selfsup.data.splits import label_fraction_indices  # lazy: data/ imports are heavier
     return label_fraction_indices
 
 
-def _subset_for(subsets: Mapping[float, np.ndarray], fraction: float) -> np.ndarray:
+def subset_for_fraction(subsets: Mapping[float, np.ndarray], fraction: float) -> np.ndarray:
+    """The selector's subset for ``fraction`` (keys compared as floats: 0.1 from YAML and 0.1 computed agree)."""
     for key, indices in subsets.items():
         if math.isclose(float(key), float(fraction)):
             return np.asarray(indices)
@@ -74,14 +76,14 @@ def evaluate_embeddings(train: LabelledSet, val: LabelledSet, test: LabelledSet,
     """
     _check_protocols(protocols)
     train_x, train_y = train
-    select = select_labelled or _default_selector()
+    select = select_labelled or default_label_selector()
     subsets = select(train_y, list(fractions), seed)
     eval_sets = {"val": val, **({"test": test} if include_test else {})}
     options = _probe_options(knn_k, mlp_epochs, mlp_device)
 
     results: dict[str, float] = {}
     for fraction in fractions:
-        indices = _subset_for(subsets, fraction)
+        indices = subset_for_fraction(subsets, fraction)
         for protocol in protocols:
             scores = PROBES[protocol](train_x[indices], train_y[indices], eval_sets, seed, **options[protocol])
             for split, split_scores in scores.items():
@@ -127,7 +129,7 @@ def cross_validated_metric(metric_name: str, labelled: LabelledSet, seed: int, *
         raise ValueError(f"'{metric_name}' is not a cross-validated metric of the form cv/<protocol>/<metric>/frac_<f>")
     _check_protocols([parsed.protocol])
     x, y = (np.asarray(a) for a in labelled)
-    select = select_labelled or _default_selector()
+    select = select_labelled or default_label_selector()
     options = _probe_options(knn_k, mlp_epochs, mlp_device)[parsed.protocol]
     n_splits = max(2, min(folds, int(np.bincount(y)[np.unique(y)].min())))
     scores = []
@@ -138,7 +140,7 @@ def cross_validated_metric(metric_name: str, labelled: LabelledSet, seed: int, *
             warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
             partitions = list(splitter.split(x, y))
         for fit_part, held_out in partitions:
-            chosen = fit_part[_subset_for(select(y[fit_part], [parsed.fraction], seed + repeat), parsed.fraction)]
+            chosen = fit_part[subset_for_fraction(select(y[fit_part], [parsed.fraction], seed + repeat), parsed.fraction)]
             fold_scores = PROBES[parsed.protocol](x[chosen], y[chosen], {"fold": (x[held_out], y[held_out])},
                                                   seed + repeat, **options)
             scores.append(fold_scores["fold"][parsed.metric])
