@@ -381,27 +381,33 @@ class _Builder:
             "Pretext loss, embedding std (x sqrt(D); 0 = collapsed) and RankMe against epoch for the best finished "
             "trial of each sweep (solid), coloured by method; trials stopped early by ASHA faint.")])
 
+    def selected_artifacts(self, selections: list[Selected], task: str, artifact: str, scratch: str, missing: str):
+        """(selection, trial id, local path) of each selected trial of ``task`` that stored ``artifact``; a trial
+        that did not is a note ending in ``missing`` (what the report goes without)."""
+        for selection in selections:
+            if selection.task != task:
+                continue
+            trial = selection.run.get("tags.sslsweep.trial_id")
+            path = self.download(selection.run["run_id"], artifact, scratch)
+            if path is None:
+                self.notes.append(f"{selection.method} / {selection.backbone}: trial {trial} of "
+                                  f"{selection.sweep.name} recorded no {artifact}: {missing}")
+                continue
+            yield selection, trial, path
+
     def embeddings(self, selections: list[Selected]) -> Section:
         section = Section("Embeddings")
         with tempfile.TemporaryDirectory() as scratch:
-            for selection in selections:
-                if selection.task != "classification":
-                    continue
-                trial = selection.run.get("tags.sslsweep.trial_id")
-                path = self.download(selection.run["run_id"], EMBEDDINGS_ARTIFACT, scratch)
-                if path is None:
-                    self.notes.append(f"{selection.method} / {selection.backbone}: trial {trial} of "
-                                      f"{selection.sweep.name} recorded no embeddings ({EMBEDDINGS_ARTIFACT}): "
-                                      f"no t-SNE")
-                    continue
+            for selection, trial, path in self.selected_artifacts(selections, "classification", EMBEDDINGS_ARTIFACT,
+                                                                  scratch, "no t-SNE"):
                 table = subsample_splits(pd.read_parquet(path), TSNE_MAX_PER_SPLIT)
                 section.blocks.append(self.figure(
                     figures.tsne_figure(table, f"{selection.method} / {selection.backbone} ({trial})"),
                     f"tsne_{selection.method}_{selection.backbone}",
                     f"t-SNE of the frozen embeddings of {selection.method} / {selection.backbone} (trial {trial} of "
                     f"{selection.sweep.name}, selected on validation): train, validation and test units mapped "
-                    f"together, coloured by class; test as diamonds with bold edges"
-                    + (f"; at most {TSNE_MAX_PER_SPLIT} units per split." if len(table) else ".")))
+                    f"together, coloured by class; test as diamonds with bold edges; at most {TSNE_MAX_PER_SPLIT} "
+                    f"units per split."))
         return section
 
     def segmentation(self, selections: list[Selected]) -> Section:
@@ -416,15 +422,9 @@ class _Builder:
             except ReportError as error:
                 self.notes.append(str(error))
         with tempfile.TemporaryDirectory() as scratch:
-            for selection in selections:
-                if selection.task != "segmentation":
-                    continue
-                trial = selection.run.get("tags.sslsweep.trial_id")
-                path = self.download(selection.run["run_id"], SEGMENTATION_EXAMPLE_ARTIFACT, scratch)
-                if path is None:
-                    self.notes.append(f"{selection.method} / {selection.backbone}: trial {trial} recorded no "
-                                      f"{SEGMENTATION_EXAMPLE_ARTIFACT}: no example section")
-                    continue
+            for selection, trial, path in self.selected_artifacts(selections, "segmentation",
+                                                                  SEGMENTATION_EXAMPLE_ARTIFACT, scratch,
+                                                                  "no example section"):
                 with np.load(path, allow_pickle=False) as example:
                     names = [str(name) for name in example["class_names"]]
                     fig = figures.segmentation_panel(example["section"], example["truth"], example["prediction"],
