@@ -3,8 +3,10 @@
     python tune.py searchspaces/barlow.yaml             run the sweep (local Ray, or RAY_ADDRESS)
     python tune.py searchspaces/barlow.yaml --dry-run   validate and show the plan, start nothing
     python tune.py report <sweep> [<sweep> ...]         tables, figures and an HTML page for recorded sweeps
+    python tune.py nightly searchspaces/nightly.yaml    the nightly list of sweeps, compared with the last night
 
-Exit codes: 0 success, 1 the sweep ran but no trial finished, 2 bad search-space file, data or report request.
+Exit codes: 0 success, 1 the sweep ran but no trial finished (nightly: a sweep failed or a score regressed),
+2 bad search-space file, data or report request.
 """
 from __future__ import annotations
 
@@ -47,6 +49,18 @@ def parse_report_args(argv: list[str]) -> argparse.Namespace:
                              "backbone,projector_dim/lambda_offdiag (default: chosen per sweep)")
     parser.add_argument("--lines-by", metavar="PARAM",
                         help="a searched parameter: one line per value in a label-fraction figure per sweep")
+    return parser.parse_args(argv)
+
+
+def parse_nightly_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="tune.py nightly",
+        description="Run the nightly list of sweeps (each its own MLflow parent run tagged sslsweep.nightly = DATE), "
+                    "compare each sweep's best validation and test scores with its previous nightly run, write "
+                    "reports/nightly-DATE/ and log it to MLflow. Exit 1 when a sweep failed or a score regressed "
+                    "beyond the file's tolerance.")
+    parser.add_argument("file", type=Path, help="a nightly file, e.g. searchspaces/nightly.yaml")
+    parser.add_argument("--date", help="the night's date, YYYY-MM-DD (default: today, UTC)")
     return parser.parse_args(argv)
 
 
@@ -107,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["report"]:
         return report(parse_report_args(argv[1:]))
+    if argv[:1] == ["nightly"]:
+        return nightly(parse_nightly_args(argv[1:]))
     args = parse_args(argv)
     from selfsup.config import SearchSpaceError
 
@@ -174,6 +190,70 @@ def report(args: argparse.Namespace) -> int:
     print(f"report     {built.directory}/index.html ({len(built.tables)} tables, {len(built.figures)} figures)")
     print(f"mlflow     experiment 'sslsweep/reports', run {run_id}")
     return 0
+
+
+def nightly(args: argparse.Namespace) -> int:
+    """``tune.py nightly``: every sweep of the file validated (data included) before Ray starts, then run in turn;
+    a sweep that fails does not stop the night."""
+    import datetime
+    import traceback
+
+    from selfsup.config import SearchSpaceError
+    from trainables.nightly import (NightlyError, load_nightly, night_failed, regression_markdown_frame,
+                                    regression_table)
+    from trainables.report import ReportOptions, Section, report_sweeps, text_table
+    from trainables.report_runs import NIGHTLY_TAG, ReportError
+    from trainables.stores import resolve_stores
+
+    date = args.date or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    try:
+        datetime.date.fromisoformat(date)
+        plan = load_nightly(args.file)
+    except ValueError as error:  # NightlyError, or the date
+        return fail(str(error) if isinstance(error, NightlyError) else f"--date {date!r}: not a date (YYYY-MM-DD)")
+    specs = []
+    for path in plan.sweep_files:
+        try:
+            spec = load(argparse.Namespace(searchspace=path, trials=plan.spec.budget.trials,
+                                           epochs=plan.spec.budget.epochs))
+            spec.domain.check_data(spec.data)
+            check_configurations_fit_data(spec)
+        except (SearchSpaceError, ValueError) as error:
+            return fail(f"{args.file}: {error}" if isinstance(error, SearchSpaceError) else f"{path}: {error}")
+        specs.append((spec, path))
+    names = [spec.name for spec, _ in specs]
+    if len(set(names)) < len(names):
+        return fail(f"{args.file}: sweeps: two files share a sweep name ({', '.join(names)}); nights compare by name")
+
+    from trainables.sweep import run_sweep
+
+    stores = resolve_stores()
+    tonight = {}
+    for spec, path in specs:
+        try:
+            outcome = run_sweep(spec, path, stores, parent_tags={NIGHTLY_TAG: date})
+            tonight[spec.name] = outcome.sweep
+            print(summary(spec, outcome, stores))
+        except Exception:  # noqa: BLE001 - one broken sweep is a failed night, not a lost one
+            traceback.print_exc()
+            tonight[spec.name] = None
+    table = regression_table(stores.mlflow_uri, tonight, date, plan.spec.tolerance)
+    regression = text_table(regression_markdown_frame(table), "regression",
+                            f"Night {date} against each sweep's previous nightly run: the best validation objective "
+                            f"and the selected trial's test score; regressed = worse by more than "
+                            f"{plan.spec.tolerance:g}; failed = no finished trial tonight.")
+    print("\n" + regression.to_markdown())
+    finished = [sweep.parent_run_id for sweep in tonight.values() if sweep is not None]
+    if finished:
+        try:
+            built, run_id = report_sweeps(stores.mlflow_uri, finished, stores.reports_dir, name=f"nightly-{date}",
+                                          options=ReportOptions(optuna_storage=stores.optuna_url),
+                                          artifact_root=stores.mlflow_artifacts,
+                                          leading=[Section("Regression against the previous night", [regression])])
+            print(f"report     {built.directory}/index.html\nmlflow     experiment 'sslsweep/reports', run {run_id}")
+        except ReportError as error:
+            print(f"warning: no nightly report: {error}", file=sys.stderr)
+    return EXIT_NO_TRIAL_FINISHED if night_failed(table) else 0
 
 
 def check_configurations_fit_data(spec) -> None:

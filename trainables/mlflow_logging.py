@@ -133,10 +133,11 @@ def _error_text(trial: Trial) -> str | None:
         return None
 
 
-def start_parent_run(spec: SweepSpec, tracking_uri: str, experiment_id: str, search_space_text: str) -> str:
+def start_parent_run(spec: SweepSpec, tracking_uri: str, experiment_id: str, search_space_text: str,
+                     extra_tags: dict[str, str] | None = None) -> str:
     client = MlflowClient(tracking_uri)
     run = client.create_run(experiment_id, run_name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                            tags={**sweep_tags(spec), "sslsweep.role": "sweep"})
+                            tags={**sweep_tags(spec), "sslsweep.role": "sweep", **(extra_tags or {})})
     client.log_text(run.info.run_id, search_space_text, "searchspace.yaml")
     for key, value in {"method": spec.method, "trials": spec.budget.trials, "epochs": spec.budget.epochs,
                        "workers_per_trial": spec.resources.workers, "seed": spec.seed,

@@ -113,13 +113,15 @@ class Report:
 # ------------------------------------------------------------------------------------------------ entry points
 
 def report_sweeps(tracking_uri: str, selectors: list[str], reports_dir: Path, *, name: str | None = None,
-                  options: ReportOptions = ReportOptions(), artifact_root: str | None = None) -> tuple[Report, str]:
+                  options: ReportOptions = ReportOptions(), artifact_root: str | None = None,
+                  leading: list[Section] = ()) -> tuple[Report, str]:
     """``tune.py report``: resolve the selectors (``report_runs.resolve_sweeps``), build the report into
-    ``reports_dir/<name>`` and log it to a run of its own; the report and that run's id."""
+    ``reports_dir/<name>`` (``leading`` sections first: the nightly regression table) and log it to a run of its
+    own; the report and that run's id."""
     sweeps = resolve_sweeps(tracking_uri, selectors)
     name = name or default_report_name(sweeps)
     report = build_report(tracking_uri, sweeps, reports_dir / safe_name(name), title=f"sslsweep report {name}",
-                          options=options)
+                          options=options, leading=leading)
     return report, log_report_run(tracking_uri, report, artifact_root)
 
 
@@ -177,7 +179,7 @@ def log_report_run(tracking_uri: str, report: Report, artifact_root: str | None 
 # ------------------------------------------------------------------------------------------------ building
 
 def build_report(tracking_uri: str, sweeps: list[SweepRuns], directory: Path, *, title: str,
-                 options: ReportOptions = ReportOptions()) -> Report:
+                 options: ReportOptions = ReportOptions(), leading: list[Section] = ()) -> Report:
     """Build every table and figure for ``sweeps`` and write them to ``directory`` (replaced as a whole, so no
     file of an earlier build survives)."""
     directory = Path(directory)
@@ -186,7 +188,7 @@ def build_report(tracking_uri: str, sweeps: list[SweepRuns], directory: Path, *,
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        sections = builder.sections(staging)
+        sections = [*leading, *builder.sections(staging)]
         report = Report(directory.name, title, staging, sweeps, sections, builder.notes)
         _write_tables(report)
         (staging / "report.md").write_text(render_markdown(report))
@@ -262,7 +264,7 @@ class _Builder:
                          "trials": ", ".join(f"{count} {outcome}" for outcome, count in sorted(trials.items())),
                          "repeats": str(len(sweep.repeats)), "supervised baselines": str(len(sweep.baselines)),
                          "parent run": sweep.parent_run_id})
-        return Section("Sweeps", [_text_table(pd.DataFrame(rows), "sweeps",
+        return Section("Sweeps", [text_table(pd.DataFrame(rows), "sweeps",
                                               "The sweeps this report covers, as MLflow recorded them.")])
 
     def techniques(self, selections: list[Selected]) -> Section:
@@ -572,7 +574,8 @@ class _TextTable:
         return path
 
 
-def _text_table(frame: pd.DataFrame, name: str, caption: str) -> _TextTable:
+def text_table(frame: pd.DataFrame, name: str, caption: str) -> _TextTable:
+    """A table of text (already formatted) for a report section: Markdown, HTML and CSV like a ``Table``."""
     return _TextTable(name, caption, frame)
 
 

@@ -78,7 +78,9 @@ def _scheduler(spec: SweepSpec):
                          reduction_factor=spec.scheduler.reduction_factor)
 
 
-def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> SweepOutcome:
+def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dict[str, str] | None = None
+              ) -> SweepOutcome:
+    """Run one sweep to its end and its report; ``parent_tags`` go on its MLflow parent run (the nightly date)."""
     if not ray.is_initialized():
         # Connects to RAY_ADDRESS (set by `ray job submit`) or a running local cluster, else starts one.
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
@@ -86,7 +88,8 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> SweepOutcome:
 
     experiment_name = f"sslsweep/{spec.name}"
     experiment_id = ensure_experiment(stores.mlflow_uri, experiment_name, stores.mlflow_artifacts)
-    parent_run_id = start_parent_run(spec, stores.mlflow_uri, experiment_id, Path(spec_path).read_text())
+    parent_run_id = start_parent_run(spec, stores.mlflow_uri, experiment_id, Path(spec_path).read_text(),
+                                     parent_tags)
     split = spec.domain.split_record(spec.data, spec.seed)
     if split is not None:  # e.g. seismic inline blocks: which inlines validation and test came from
         MlflowClient(stores.mlflow_uri).log_dict(parent_run_id, split, "data/split.json")

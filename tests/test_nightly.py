@@ -1,0 +1,127 @@
+"""Nightly sweeps: the regression check against a store whose scores we know, the nightly file's one-line
+errors, and two real nights of one small sweep end to end."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+from report_store import Store, scores
+from test_sweep_e2e import ROOT, _sweep_file
+
+from trainables.nightly import night_failed, regression_table
+from trainables.report_runs import NIGHTLY_TAG, resolve_sweeps
+
+OBJECTIVE = "val/linear/acc/frac_1.0"
+
+
+def night(store: Store, key: str, sweep: str, date: str, objective: float | None, test: float, mode="max"):
+    store.parent(key, sweep, "barlow_twins", OBJECTIVE, mode=mode)
+    store.client.set_tag(store.ids[key], NIGHTLY_TAG, date)
+    outcome = "finished" if objective is not None else "failed"
+    store.child(f"{key}-t0", key, 0, outcome, {"backbone": "conv1d"},
+                {OBJECTIVE: objective, **scores("linear", {1.0: (test, test)})} if objective is not None else {})
+    return store.ids[key]
+
+
+@pytest.fixture()
+def store(tmp_path):
+    return Store(f"sqlite:///{tmp_path / 'mlflow.db'}", (tmp_path / "artifacts").as_uri())
+
+
+def test_each_sweep_is_compared_with_its_latest_earlier_night(store):
+    night(store, "a-old", "steady", "2026-11-20", 0.50, 0.50)        # older than the previous night: ignored
+    night(store, "a-prev", "steady", "2026-11-22", 0.80, 0.70)
+    a = night(store, "a-now", "steady", "2026-11-23", 0.79, 0.69)    # within the tolerance: ok
+    night(store, "b-prev", "slipping", "2026-11-22", 0.80, 0.70)
+    b = night(store, "b-now", "slipping", "2026-11-23", 0.80, 0.60)  # test 10 points down: regressed
+    c = night(store, "c-now", "brand-new", "2026-11-23", 0.60, 0.60)  # no earlier night
+    night(store, "d-later", "steady", "2026-11-24", 0.10, 0.10)      # a later night never counts
+    tonight = {sweep.name: sweep for sweep in resolve_sweeps(store.uri, [a, b, c])}
+    table = regression_table(store.uri, {**tonight, "broken": None}, "2026-11-23", tolerance=0.02)
+    verdicts = {(row.sweep, row.score.split(" ")[0]): row.verdict for row in table.itertuples()}
+    assert verdicts == {("steady", "validation"): "ok", ("steady", "test"): "ok",
+                        ("slipping", "validation"): "ok", ("slipping", "test"): "regressed",
+                        ("brand-new", "validation"): "new", ("brand-new", "test"): "new", ("broken", ""): "failed"}
+    steady = table[(table["sweep"] == "steady") & table["score"].str.startswith("test")].iloc[0]
+    assert (steady["previous night"], steady["previous"], steady["tonight"]) == ("2026-11-22", 0.70, 0.69)
+    assert steady["change"] == pytest.approx(-0.01)
+    assert night_failed(table)
+    assert not night_failed(table[table["sweep"] == "steady"])
+
+
+def test_a_minimised_objective_regresses_when_it_rises(store):
+    night(store, "prev", "loss-sweep", "2026-11-22", 0.30, 0.70, mode="min")
+    now = night(store, "now", "loss-sweep", "2026-11-23", 0.40, 0.70, mode="min")
+    table = regression_table(store.uri, {"loss-sweep": resolve_sweeps(store.uri, [now])[0]}, "2026-11-23", 0.05)
+    assert table.set_index(table["score"].str.split(" ").str[0])["verdict"].to_dict() == {
+        "validation": "regressed", "test": "ok"}
+
+
+def tune_nightly(tmp_path, *args):
+    env = {**os.environ, "SSLSWEEP_HOME": str(tmp_path / "home"), "SSLSWEEP_REPORTS_DIR": str(tmp_path / "reports")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.run([sys.executable, "tune.py", "nightly", *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"sweeps": ["missing.yaml"]}, "sweeps: no such search-space file missing.yaml"),
+    ({"sweeps": []}, "sweeps: List should have at least 1 item"),
+    ({"sweeps": ["small.yaml"], "tolerance": -1}, "tolerance: Input should be greater than or equal to 0"),
+    ({"sweeps": ["small.yaml"], "when": "nightly"}, "when: Extra inputs are not permitted"),
+    ({"sweeps": ["small.yaml", "small.yaml"]}, "two files share a sweep name"),
+    ({"sweeps": ["bad.yaml"]}, "budget.trials: Input should be greater than or equal to 1"),
+])
+def test_a_bad_nightly_file_is_one_line_and_exit_2_before_ray(tmp_path, content, message):
+    _sweep_file(tmp_path, "small")
+    bad = yaml.safe_load((tmp_path / "small.yaml").read_text())
+    bad["budget"]["trials"] = 0
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    (tmp_path / "nightly.yaml").write_text(yaml.safe_dump(content))
+    run = tune_nightly(tmp_path, tmp_path / "nightly.yaml")
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert run.stderr.startswith("error: ") and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    assert not (tmp_path / "home" / "mlflow.db").exists()
+
+
+def test_a_bad_date_is_refused(tmp_path):
+    (tmp_path / "nightly.yaml").write_text(yaml.safe_dump({"sweeps": ["x.yaml"]}))
+    run = tune_nightly(tmp_path, tmp_path / "nightly.yaml", "--date", "tonight")
+    assert run.returncode == 2 and run.stderr == "error: --date 'tonight': not a date (YYYY-MM-DD)\n"
+
+
+@pytest.mark.slow
+def test_two_nights_of_a_small_sweep_compare_and_report(tmp_path):
+    _sweep_file(tmp_path, "nightly-small", budget={"trials": 2, "epochs": 2, "max_concurrent": 2},
+                scheduler={"type": "fifo"})
+    (tmp_path / "nightly.yaml").write_text(yaml.safe_dump({"sweeps": ["nightly-small.yaml"], "tolerance": 0.0}))
+    first = tune_nightly(tmp_path, tmp_path / "nightly.yaml", "--date", "2026-11-22")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "| nightly-small | validation " in first.stdout and "| new |" in first.stdout
+    second = tune_nightly(tmp_path, tmp_path / "nightly.yaml", "--date", "2026-11-23")
+    # Same seed, same data, same configurations: the same scores, so nothing regressed even at tolerance 0.
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "reports" / "nightly-2026-11-23" / "tables" / "regression.csv")
+    assert set(table["verdict"]) == {"ok"} and set(table["previous night"]) == {"2026-11-22"}
+    assert len(table) == 2 and (table["previous"] == table["tonight"]).all()
+    client = MlflowClient(f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}")
+    parents = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                 "tags.`sslsweep.role` = 'sweep'")
+    assert sorted(run.data.tags[NIGHTLY_TAG] for run in parents) == ["2026-11-22", "2026-11-23"]
+    reports = client.search_runs([client.get_experiment_by_name("sslsweep/reports").experiment_id])
+    assert {run.info.run_name for run in reports} == {"nightly-2026-11-22", "nightly-2026-11-23"}
+
+
+def test_the_shipped_nightly_file_names_shipped_sweeps_that_validate():
+    from selfsup.config import load_sweep
+    from trainables.nightly import load_nightly
+
+    plan = load_nightly(ROOT / "searchspaces" / "nightly.yaml")
+    names = [load_sweep(path).name for path in plan.sweep_files]
+    assert len(names) == len(set(names)) >= 2 and plan.spec.tolerance > 0

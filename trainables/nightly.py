@@ -1,0 +1,157 @@
+"""Nightly sweeps: a named list of sweeps run one after another, each compared with its previous nightly run.
+
+    python tune.py nightly searchspaces/nightly.yaml [--date 2026-11-23]
+
+The nightly file names the sweeps (search-space files, validated before Ray starts, like any sweep), an
+optional budget override for all of them, and the tolerance of the regression check::
+
+    name: nightly
+    sweeps: [barlow.yaml, vicreg.yaml]          # relative to this file
+    budget: {trials: 4, epochs: 6}              # optional, for every sweep
+    tolerance: 0.02                             # how far a score may fall before it is a regression
+
+Each sweep runs as usual (its own MLflow parent run and report) with its parent run tagged
+``sslsweep.nightly = <date>`` (``report_runs.NIGHTLY_TAG``), so ``tune.py report --nightly <date>`` finds the
+group later. Then ``regression_table`` compares each sweep's best validation objective and the selected trial's
+test score with the latest earlier nightly run of the same sweep name, and the whole night is reported in
+``reports/nightly-<date>/`` (the cross-sweep report with the regression table first) and on MLflow. The command
+exits 1 when a sweep failed or any score regressed beyond the tolerance, 0 otherwise, 2 on a bad file.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from trainables.report_runs import NIGHTLY_TAG, SWEEP_TAG, ReportError, SweepRuns, parent_runs, resolve_sweeps
+from trainables.report_tables import HEADLINE_METRICS, METRIC_LABELS, report_protocol, select
+
+
+class NightlyError(ValueError):
+    """A nightly file that cannot run; one line naming the file, the field and what was expected."""
+
+
+class NightlyBudget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    trials: int | None = Field(default=None, ge=1)
+    epochs: int | None = Field(default=None, ge=1)
+
+
+class NightlySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "nightly"
+    sweeps: list[str] = Field(min_length=1)
+    budget: NightlyBudget = NightlyBudget()
+    tolerance: float = Field(default=0.02, ge=0)
+
+
+@dataclass(frozen=True)
+class NightlyPlan:
+    spec: NightlySpec
+    path: Path
+    sweep_files: list[Path]
+
+
+def load_nightly(path: str | Path) -> NightlyPlan:
+    """Read and validate a nightly file (not the sweeps it names: ``tune.py`` loads each as a search space)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NightlyError(f"{path}: no such nightly file")
+    try:
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise NightlyError(f"{path}: not UTF-8 text") from None
+    except yaml.YAMLError as error:
+        raise NightlyError(f"{path}: malformed YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise NightlyError(f"{path}: expected a mapping with 'sweeps' (a list of search-space files)")
+    try:
+        spec = NightlySpec(**raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise NightlyError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
+    files = [(path.parent / name).resolve() for name in spec.sweeps]
+    missing = [name for name, file in zip(spec.sweeps, files) if not file.is_file()]
+    if missing:
+        raise NightlyError(f"{path}: sweeps: no such search-space file {', '.join(missing)} (relative to "
+                           f"{path.parent})")
+    return NightlyPlan(spec, path, files)
+
+
+# ------------------------------------------------------------------------------------------------ regression
+
+def previous_nightly(tracking_uri: str, sweep: str, date: str) -> SweepRuns | None:
+    """The latest nightly run of ``sweep`` tagged with a date before ``date`` (its last parent run that day),
+    or None. A run without a finished trial counts: its scores are then missing."""
+    parents = parent_runs(tracking_uri, f"tags.{SWEEP_TAG} = '{sweep}'")
+    column = f"tags.{NIGHTLY_TAG}"
+    if column not in parents:
+        return None
+    earlier = parents[parents[column].notna() & (parents[column] < date)]
+    if earlier.empty:
+        return None
+    latest = earlier.sort_values([column, "start_time", "run_id"], ascending=False, kind="stable").iloc[0]
+    try:
+        (previous,) = resolve_sweeps(tracking_uri, [latest["run_id"]])
+    except ReportError:
+        return None
+    return previous
+
+
+def headline_scores(sweep: SweepRuns) -> dict[str, float]:
+    """The sweep's best validation objective and the selected trial's test headline score (accuracy or mIoU of
+    the report's protocol at 100 % of the labels, or the largest fraction evaluated)."""
+    best = sweep.finished_trials.iloc[0]
+    scores = {f"validation {sweep.objective}": float(best[sweep.objective_column])}
+    selection = next((s for s in select([sweep]) if s.run["run_id"] == best["run_id"]), None)
+    if selection is not None and selection.headline_fraction is not None:
+        metric = HEADLINE_METRICS[selection.task][0]
+        fraction = selection.headline_fraction
+        cell = selection.test(metric, fraction)
+        if cell.n:
+            scores[f"test {METRIC_LABELS[metric]} ({report_protocol(sweep)}, {fraction * 100:g} %)"] = cell.mean
+    return scores
+
+
+def regression_table(tracking_uri: str, current: dict[str, SweepRuns | None], date: str,
+                     tolerance: float) -> pd.DataFrame:
+    """One row per sweep and score: this night's value, the previous nightly run's (and its date), the change,
+    and the verdict: ``ok``, ``regressed`` (worse by more than ``tolerance`` in the objective's direction; test
+    scores are higher-is-better), ``failed`` (no finished trial tonight) or ``new`` (no earlier nightly run)."""
+    rows = []
+    for name, sweep in current.items():
+        previous = previous_nightly(tracking_uri, name, date)
+        before = headline_scores(previous) if previous is not None and not previous.finished_trials.empty else {}
+        when = previous.tags.get(NIGHTLY_TAG, "") if previous is not None else ""
+        if sweep is None or sweep.finished_trials.empty:
+            rows.append({"sweep": name, "score": "", "previous night": when, "previous": math.nan,
+                         "tonight": math.nan, "change": math.nan, "verdict": "failed"})
+            continue
+        for score, value in headline_scores(sweep).items():
+            old = before.get(score, math.nan)
+            lower_is_better = score.startswith("validation ") and sweep.mode == "min"
+            change = value - old
+            worse = -change if not lower_is_better else change
+            verdict = "new" if math.isnan(old) else "regressed" if worse > tolerance else "ok"
+            rows.append({"sweep": name, "score": score, "previous night": when, "previous": old, "tonight": value,
+                         "change": change, "verdict": verdict})
+    return pd.DataFrame(rows, columns=["sweep", "score", "previous night", "previous", "tonight", "change",
+                                       "verdict"])
+
+
+def regression_markdown_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The regression table as text: scores to 3 decimals, the change signed, missing values empty."""
+    shown = table.copy()
+    for column in ("previous", "tonight"):
+        shown[column] = table[column].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    shown["change"] = table["change"].map(lambda v: "" if pd.isna(v) else f"{round(v, 3) + 0.0:+.3f}")
+    return shown.astype(str)
+
+
+def night_failed(table: pd.DataFrame) -> bool:
+    return bool(table["verdict"].isin(["failed", "regressed"]).any())
