@@ -4,6 +4,7 @@
     python tune.py searchspaces/barlow.yaml --dry-run   validate and show the plan, start nothing
     python tune.py report <sweep> [<sweep> ...]         tables, figures and an HTML page for recorded sweeps
     python tune.py nightly searchspaces/nightly.yaml    the nightly list of sweeps, compared with the last night
+    python tune.py ui [--port 5000]                     the MLflow UI on the store the sweeps use (127.0.0.1)
 
 Exit codes: 0 success, 1 the sweep ran but no trial finished (nightly: a sweep failed or a score regressed),
 2 bad search-space file, data or report request.
@@ -64,6 +65,37 @@ def parse_nightly_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def parse_ui_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="tune.py ui", description="Start the MLflow UI (mlflow server) on 127.0.0.1 over the tracking store the "
+                                       "sweeps use (MLFLOW_TRACKING_URI or SSLSWEEP_HOME); Ctrl-C stops it.")
+    parser.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000)")
+    return parser.parse_args(argv)
+
+
+def ui(args: argparse.Namespace) -> int:
+    """Loopback only: the store holds every run's parameters and artifacts, so it is not served to the network
+    (put an authenticating proxy in front of ``mlflow server`` for that; cluster/README.md)."""
+    import subprocess
+
+    from trainables.stores import resolve_stores
+
+    if not 0 < args.port < 65536:
+        return fail(f"--port {args.port}: expected 1-65535")
+    stores = resolve_stores()
+    if stores.mlflow_uri.startswith(("http://", "https://")):
+        print(f"the sweeps use the tracking server {stores.mlflow_uri}: open it in a browser")
+        return 0
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", stores.mlflow_uri,
+               "--default-artifact-root", stores.mlflow_artifacts, "--host", "127.0.0.1", "--port", str(args.port),
+               "--workers", "1"]
+    print(f"MLflow UI on http://127.0.0.1:{args.port} over {stores.mlflow_uri} (Ctrl-C stops it)", flush=True)
+    try:
+        return subprocess.run(command).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
 def fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -79,6 +111,12 @@ def load(args: argparse.Namespace):
             spec = spec.model_validate({**spec.model_dump(), "budget": {**spec.budget.model_dump(), **overrides}})
         except ValueError as error:
             raise SearchSpaceError(f"{args.searchspace}: command-line override: {error}") from None
+    from trainables.resources import ResourceError, check_local_gpus
+
+    try:
+        check_local_gpus(spec)  # GPUs asked of a machine without them, before a local Ray starts (dry run too)
+    except ResourceError as error:
+        raise SearchSpaceError(f"{args.searchspace}: {error}") from None
     return spec
 
 
@@ -123,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         return report(parse_report_args(argv[1:]))
     if argv[:1] == ["nightly"]:
         return nightly(parse_nightly_args(argv[1:]))
+    if argv[:1] == ["ui"]:
+        return ui(parse_ui_args(argv[1:]))
     args = parse_args(argv)
     from selfsup.config import SearchSpaceError
 
@@ -135,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
 
     stores = resolve_stores()
     if args.dry_run:
+        try:  # what needs no data files: window lengths against aeon's bundled sets
+            spec.domain.check_input_sizes(spec, bundled_only=True)
+        except ValueError as error:
+            return fail(f"{args.searchspace}: {error}")
         print(describe(spec, stores))
         return 0
 
@@ -146,7 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:  # DataError, or a configuration the method cannot run on this data (MoCo's queue)
         return fail(f"{args.searchspace}: {error}")
 
-    outcome = run_sweep(spec, args.searchspace, stores)
+    from trainables.resources import ResourceError
+
+    try:
+        outcome = run_sweep(spec, args.searchspace, stores)
+    except ResourceError as error:  # the cluster Ray joined cannot hold one trial; checked before any recording
+        return fail(f"{args.searchspace}: {error}")
     print(summary(spec, outcome, stores))
     return 0 if outcome.sweep is not None else EXIT_NO_TRIAL_FINISHED
 
@@ -257,7 +306,8 @@ def nightly(args: argparse.Namespace) -> int:
 
 
 def check_configurations_fit_data(spec) -> None:
-    """Prepare the data before Ray starts (once per input size the sweep can draw), only for a method that
+    """Every input size the sweep can draw against its data (``Domain.check_input_sizes``: no window longer
+    than every series), then prepare the data before Ray starts (once per input size), only for a method that
     puts limits on it (``SSLMethod.check_pretext_data``)."""
     import functools
 
@@ -265,6 +315,7 @@ def check_configurations_fit_data(spec) -> None:
     from selfsup.pretrain import check_method_fits_data as check
     from trainables.data_cache import data_request, prepare_requested
 
+    spec.domain.check_input_sizes(spec)
     if METHODS.get(spec.method).constrains_data():
         prepared = functools.cache(prepare_requested)
         check(spec, lambda params: prepared(data_request(spec, params)))
