@@ -21,10 +21,33 @@ def base_spec() -> dict:
     return yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
 
 
+@pytest.fixture
+def machine(monkeypatch, tmp_path):
+    """This machine as the checks see it: no GPUs, no RAY_ADDRESS, no running ``ray start`` cluster, stores in
+    a temporary home; and ``run_sweep`` replaced by a tripwire, so a check that lets a bad file through fails
+    the test instead of starting Ray."""
+    import trainables.resources
+    import trainables.sweep
+
+    monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(trainables.resources, "local_gpu_count", lambda: 0)
+    monkeypatch.setattr(trainables.resources, "running_local_cluster", lambda: None)
+
+    def tripwire(*args, **kwargs):
+        raise AssertionError("the file got past every check: run_sweep (Ray) was reached")
+
+    monkeypatch.setattr(trainables.sweep, "run_sweep", tripwire)
+    return monkeypatch
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
-def test_shipped_searchspaces_validate_and_dry_run(path, capsys):
+def test_shipped_searchspaces_validate_and_dry_run(path, capsys, machine):
     spec = load_sweep(path)
     assert spec.search, "a shipped sweep searches something"
+    if spec.resources.gpus_per_worker:  # a GPU sweep is planned for a cluster from a machine without GPUs
+        machine.setenv("RAY_ADDRESS", "ray://gpu-cluster:10001")
     assert tune.main([str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert spec.name in out and spec.objective.metric in out
@@ -88,6 +111,19 @@ def _set(spec: dict, dotted: str, value):
 
 _DELETE = object()
 
+
+def _apply(spec: dict, edit) -> dict:
+    """One edit (dotted key, value) or a list of them; the value ``_DELETE`` removes the key."""
+    for dotted, value in (edit if isinstance(edit, list) else [edit]):
+        _set(spec, dotted, value)
+    return spec
+
+
+ITALY = {"pretext": {"source": "aeon", "name": "ItalyPowerDemand"},    # bundled; every series 24 steps
+         "downstream": {"source": "aeon", "name": "ItalyPowerDemand"}, "window": {"length": 50, "overlap": 0.8}}
+GRID = {"backbone": {"type": "categorical", "choices": ["conv1d", "gru"]},
+        "projector_dim": {"type": "categorical", "choices": [256, 512, 1024]}}
+
 BAD_FILES = [
     # (id, edit, words the one-line message must contain)
     ("unknown top-level key", ("epochz", 3), ["epochz", "unknown key", "budget"]),
@@ -123,19 +159,155 @@ BAD_FILES = [
     ("overlap out of range", ("data.window.overlap", 1.0), ["data.window.overlap", "less than 1"]),
     ("csv without path", ("data.pretext", {"source": "csv"}), ["data.pretext", "path"]),
     ("unknown data source", ("data.pretext.source", "parquet"), ["data.pretext.source", "parquet", "ucr_files"]),
+    # --- added with the resource, window and file checks
+    ("backbone of another domain", ("search.backbone.choices", ["conv1d", "resnet18"]),
+     ["backbone 'resnet18'", "images", "time series backbones: conv1d, gru"]),
+    ("hyperparameter of another domain", ("fixed.input_size", 32), ["'input_size'", "images", "time series"]),
+    ("negative epochs", ("budget.epochs", -1), ["budget.epochs", "greater than or equal to 1"]),
+    ("zero trials", ("budget.trials", 0), ["budget.trials", "greater than or equal to 1"]),
+    ("zero concurrent trials", ("budget.max_concurrent", 0), ["budget.max_concurrent", "greater than or equal to 1"]),
+    ("missing data", ("data", _DELETE), ["data", "required field is missing"]),
+    ("invalid sweep name", ("name", "my sweep!"), ["name", "pattern", "my sweep!"]),
+    ("negative seed", ("seed", -1), ["seed", "greater than or equal to 0"]),
+    ("unknown dimension type", ("search.lr.type", "loguniform"), ["search.lr.type", "'categorical', 'int' or 'float'"]),
+    ("log range with a step", ("search.lr.step", 0.001), ["search.lr", "'step' cannot be combined with log=true"]),
+    ("int dimension with fractional bounds", ("search.batch_size", {"type": "int", "low": 16.5, "high": 64}),
+     ["search.batch_size", "int dimension needs integer bounds"]),
+    ("int dimension with a fractional step", ("search.batch_size", {"type": "int", "low": 16, "high": 64, "step": 2.5}),
+     ["search.batch_size", "int dimension needs an integer step", "2.5"]),
+    ("zero step", ("search.lr", {"type": "float", "low": 0.0003, "high": 0.003, "step": 0}),
+     ["search.lr", "step must be > 0"]),
+    ("step on a categorical dimension", ("search.batch_size.step", 32),
+     ["search.batch_size", "categorical dimension takes 'choices', not low/high/log/step"]),
+    ("repeated choice", ("search.batch_size.choices", [32, 64, 32]),
+     ["search.batch_size", "choices repeat 32", "each choice once"]),
+    ("infinite bound", ("search.lr.high", float("inf")), ["search.lr.high", "finite number"]),
+    ("float dimension of an integer hyperparameter", ("search.batch_size", {"type": "float", "low": 32, "high": 64}),
+     ["search.batch_size", "fractional values", "batch_size takes whole numbers", "type: int"]),
+    ("grid over a continuous dimension", ("sampler", "grid"),
+     ["search.lambda_offdiag", "a grid needs a finite set of values", "categorical"]),
+    ("grid size is not the trial budget", [("sampler", "grid"), ("search", GRID)],
+     ["sampler grid", "6 points", "budget.trials is 8", "set budget.trials: 6"]),
+    ("zero workers", ("resources.workers", 0), ["resources.workers", "greater than or equal to 1"]),
+    ("negative cpus per worker", ("resources.cpus_per_worker", -1), ["resources.cpus_per_worker", "greater than 0"]),
+    ("unknown precision", ("resources.precision", "fp16"), ["resources.precision", "'fp32' or 'bf16'", "fp16"]),
+    ("unknown execution", ("resources.execution", "gpu"), ["resources.execution", "'auto', 'in_trial' or 'ray_train'"]),
+    ("channels-last on time series", ("resources.channels_last", True), ["resources.channels_last", "3-D", "remove it"]),
+    ("GPU on a machine without GPUs", ("resources.gpus_per_worker", 1),
+     ["resources.gpus_per_worker", "one trial asks for 1 GPU", "this machine has 0 GPUs", "RAY_ADDRESS"]),
+    ("negative overlap", ("data.window.overlap", -0.1), ["data.window.overlap", "greater than or equal to 0"]),
+    ("window shorter than four steps", ("data.window.length", 3), ["data.window.length", "greater than or equal to 4"]),
+    ("window longer than every series", ("data", ITALY),
+     ["data.window.length", "50 steps", "every series of aeon:ItalyPowerDemand", "24 steps", "expected at most 24"]),
+    ("searched window longer than every series", [("data", {**ITALY, "window": {"length": 20, "overlap": 0.5}}),
+                                                  ("search.window_length", {"type": "categorical", "choices": [16, 32]})],
+     ["search.window_length", "32 steps", "aeon:ItalyPowerDemand", "expected at most 24"]),
+    ("fixed window longer than every series", [("data", {**ITALY, "window": {"length": 20, "overlap": 0.5}}),
+                                               ("fixed.window_length", 30)],
+     ["fixed.window_length", "30 steps", "aeon:ItalyPowerDemand", "expected at most 24"]),
+    ("validation fraction of all", ("data.validation_fraction", 1.0), ["data.validation_fraction", "less than 1"]),
+    ("aeon with a path", ("data.pretext.path", "/data/BasicMotions"), ["data.pretext", "takes no 'path'", "/data/BasicMotions"]),
+    ("aeon without a name", ("data.downstream", {"source": "aeon"}), ["data.downstream", "needs a 'name'"]),
+    ("two domains", ("data.pretext", {"source": "digits"}), ["data", "images", "time series", "both must be one domain"]),
+    ("unknown evaluation unit", ("evaluation.unit", "recording"), ["evaluation.unit", "'series' or 'window'", "recording"]),
+    ("no protocols", ("evaluation.protocols", []), ["evaluation.protocols", "at least 1"]),
+    ("segmentation protocol on time series", ("evaluation.protocols", ["linear", "seg_frozen"]),
+     ["evaluation.protocols", "'seg_frozen' does not apply", "time series"]),
+    ("zero neighbours", ("evaluation.knn_k", 0), ["evaluation.knn_k", "greater than or equal to 1"]),
+    ("unknown objective mode", ("objective.mode", "maximize"), ["objective.mode", "'min' or 'max'", "maximize"]),
+    ("cross-validated fine-tuning objective", [("evaluation.protocols", ["linear", "finetune"]),
+                                               ("objective.metric", "cv/finetune/acc/frac_0.1")],
+     ["objective.metric", "fine-tuning is not cross-validated"]),
+    ("unknown scheduler", ("scheduler.type", "hyperband"), ["scheduler.type", "'asha' or 'fifo'", "hyperband"]),
+    ("ASHA reduction factor of 1", ("scheduler.reduction_factor", 1), ["scheduler.reduction_factor", "greater than 1"]),
+    ("final top-k of zero", ("final", {"repeats": 1, "top_k": 0}), ["final.top_k", "greater than or equal to 1"]),
+    ("missing data files", [("data.pretext", {"source": "csv", "path": "/nonexistent/har"}),
+                            ("data.downstream", {"source": "csv", "path": "/nonexistent/har"})],
+     ["/nonexistent/har", "train.csv"]),
+]
+# Refused only when the sweep is run: the dry run plans without the data files (they may live on the cluster).
+ONLY_THE_RUN_REFUSES = {"missing data files"}
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "run"])
+@pytest.mark.parametrize("case_id,edit,words", BAD_FILES, ids=[c[0] for c in BAD_FILES])
+def test_bad_searchspace_is_refused_with_a_clear_line(tmp_path, capsys, machine, case_id, edit, words, dry_run):
+    import ray
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(_apply(base_spec(), edit)))
+    if dry_run and case_id in ONLY_THE_RUN_REFUSES:
+        assert tune.main([str(path), "--dry-run"]) == 0
+        return
+    assert tune.main([str(path)] + (["--dry-run"] if dry_run else [])) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, f"expected one line, got: {err}"
+    assert err.startswith(f"error: {path}: ")
+    for word in words:
+        assert word in err, f"{word!r} missing from: {err}"
+    assert not ray.is_initialized()
+
+
+def test_the_table_of_bad_files_is_large_and_unique():
+    assert len(BAD_FILES) >= 40 and len({case[0] for case in BAD_FILES}) == len(BAD_FILES)
+
+
+BAD_TEXTS = [
+    # (id, file content (bytes), or "directory" / "missing", words of the one-line message)
+    ("Latin-1 bytes", "name: caf\u00e9\nmethod: barlow_twins\n".encode("latin-1"),
+     ["not UTF-8 text", "byte 0xe9 at line 1", "expected a UTF-8 YAML file"]),
+    ("binary file", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", ["not UTF-8 text", "byte 0x89", "expected a UTF-8"]),
+    ("UTF-16 file", "name: x\nmethod: simclr\n".encode("utf-16"), ["not UTF-8 text", "expected a UTF-8 YAML file"]),
+    ("NUL bytes", b"name: x\n\x00\x00\x00\x00", ["not UTF-8 text", "NUL byte at line 2", "expected a UTF-8"]),
+    ("empty file", b"", ["the file is empty", "expected a mapping of sweep settings"]),
+    ("blank lines only", b"\n  \n\n", ["the file is empty", "expected a mapping of sweep settings"]),
+    ("comments only", b"# a sweep, some day\n", ["holds no settings", "expected a mapping of sweep settings"]),
+    ("a directory", "directory", ["is a directory", "expected a search-space YAML file"]),
+    ("missing file", "missing", ["no such search-space file"]),
+    ("top-level list", b"- just\n- a list\n", ["expected a mapping", "list"]),
+    ("malformed YAML", b"name: x\nmethod: [unclosed\n", ["malformed YAML", "line"]),
+    ("duplicate top-level key", "duplicate-search", ["search: given twice", "expected each key once"]),
+    ("duplicate nested key", "duplicate-lr", ["search.lr: given twice", "expected each key once"]),
 ]
 
 
-@pytest.mark.parametrize("case_id,edit,words", BAD_FILES, ids=[c[0] for c in BAD_FILES])
-def test_bad_searchspace_is_refused_with_a_clear_line(tmp_path, capsys, case_id, edit, words):
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "run"])
+@pytest.mark.parametrize("case_id,content,words", BAD_TEXTS, ids=[c[0] for c in BAD_TEXTS])
+def test_unreadable_searchspace_file_is_one_line(tmp_path, capsys, machine, case_id, content, words, dry_run):
     path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(_set(base_spec(), *edit)))
-    assert tune.main([str(path), "--dry-run"]) == 2
+    text = (ROOT / "searchspaces" / "barlow.yaml").read_text()
+    if content == "directory":
+        path.mkdir()
+    elif content == "duplicate-search":  # a second search block would silently replace the first
+        path.write_text(text + "\nsearch:\n  lr: {type: float, low: 0.0003, high: 0.003, log: true}\n")
+    elif content == "duplicate-lr":
+        path.write_text(text.replace("  batch_size:     {type: categorical, choices: [32, 64]}",
+                                     "  batch_size:     {type: categorical, choices: [32, 64]}\n"
+                                     "  lr:             {type: float, low: 0.001, high: 0.01, log: true}"))
+    elif content != "missing":
+        path.write_bytes(content)
+    assert tune.main([str(path)] + (["--dry-run"] if dry_run else [])) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0, f"expected one line, got: {err}"
-    assert err.startswith(f"error: {path}:")
+    assert err.startswith(f"error: {path}: ")
     for word in words:
         assert word in err, f"{word!r} missing from: {err}"
+
+
+def test_a_repeated_key_names_both_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: a\nmethod: simclr\nname: b\n")
+    with pytest.raises(SearchSpaceError, match=r"name: given twice \(line 1 and line 3\)"):
+        load_sweep(path)
+
+
+def test_the_cli_refuses_a_non_utf8_file_from_a_fresh_process(tmp_path):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("name: caf\u00e9\n".encode("latin-1"))
+    run = subprocess.run([sys.executable, "tune.py", str(bad), "--dry-run"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
+    assert run.stderr.startswith(f"error: {bad}: not UTF-8 text")
 
 
 @pytest.mark.parametrize("text,words", [
@@ -224,3 +396,101 @@ def test_a_grid_needs_finite_dimensions_and_exactly_its_size_in_trials():
     with pytest.raises(ValueError, match=r"search.lr: a grid needs a finite set of values, but log float "
                                          r"\[0.0001, 0.01\] is continuous"):
         SweepSpec.model_validate(spec({"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}, 4))
+
+
+# ------------------------------------------------------------------------------ GPUs asked of the machine
+def _gpu_sweep(tmp_path, gpus=1, workers=1) -> Path:
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump(_set(base_spec(), "resources", {"workers": workers, "gpus_per_worker": gpus})))
+    return path
+
+
+def test_local_gpu_check_counts_this_machine_only_when_ray_would_start_here(tmp_path, machine):
+    import trainables.resources as resources
+
+    spec = load_sweep(_gpu_sweep(tmp_path, gpus=0.5, workers=2))
+    with pytest.raises(resources.ResourceError, match=r"^resources.gpus_per_worker: one trial asks for 1 GPU \(2 "
+                                                      r"worker\(s\) x 0.5\), but this machine has 0 GPUs"):
+        resources.check_local_gpus(spec)
+    machine.setattr(resources, "local_gpu_count", lambda: 1)
+    resources.check_local_gpus(spec)  # enough here
+    machine.setattr(resources, "local_gpu_count", lambda: 0)
+    machine.setattr(resources, "running_local_cluster", lambda: "10.0.0.1:6379")
+    resources.check_local_gpus(spec)  # ray.init() joins the running cluster: its GPUs are checked once joined
+    machine.setattr(resources, "running_local_cluster", lambda: None)
+    resources.check_local_gpus(spec, environ={"RAY_ADDRESS": "ray://cluster:10001"})
+    resources.check_local_gpus(load_sweep(ROOT / "searchspaces" / "barlow.yaml"))  # no GPU asked
+
+
+def test_a_gpu_sweep_dry_runs_for_a_cluster(tmp_path, capsys, machine):
+    path = _gpu_sweep(tmp_path)
+    assert tune.main([str(path), "--dry-run"]) == 2
+    machine.setenv("RAY_ADDRESS", "ray://gpu-cluster:10001")
+    assert tune.main([str(path), "--dry-run"]) == 0
+    assert "1 GPU" in capsys.readouterr().out
+
+
+def test_a_cluster_without_gpus_is_one_line_and_records_nothing(tmp_path, capsys, monkeypatch):
+    """With RAY_ADDRESS the cluster's resources are read once Ray has joined it (here a stand-in for Ray),
+    before the sweep's MLflow parent run is created: exit 2, one line, nothing recorded."""
+    import ray
+    from mlflow.tracking import MlflowClient
+
+    from trainables.stores import resolve_stores
+
+    monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("RAY_ADDRESS", "ray://gpu-less:10001")
+    joined = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: joined.append(kwargs))
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 0.0})
+    path = _gpu_sweep(tmp_path)
+    assert tune.main([str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {path}: resources.gpus_per_worker: one trial asks for 1 GPU (1 worker(s) x 1), but the "
+                   f"Ray cluster at ray://gpu-less:10001 has 0 GPU; expected at most 0 GPU per trial there, or a "
+                   f"cluster with GPUs")
+    assert joined == [{"address": "ray://gpu-less:10001", "log_to_driver": True}]
+    client = MlflowClient(resolve_stores().mlflow_uri)
+    assert client.get_experiment_by_name(f"sslsweep/{load_sweep(path).name}") is None  # no parent run at all
+
+
+def test_a_cluster_with_too_few_cpus_names_cpus_per_worker():
+    from trainables.resources import ResourceError
+    from trainables.sweep import trial_concurrency
+
+    spec = load_sweep(ROOT / "searchspaces" / "barlow.yaml")
+    spec = spec.model_validate({**spec.model_dump(), "resources": {"cpus_per_worker": 8}})
+    with pytest.raises(ResourceError, match=r"^resources.cpus_per_worker: one trial asks for 8 CPU .* has 2 CPU"):
+        trial_concurrency(spec, {"CPU": 2.0})
+    assert trial_concurrency(spec, {"CPU": 16.0}) == 2
+
+
+# ------------------------------------------------------------------- windows against the series they cut
+def test_a_window_longer_than_only_some_series_is_allowed(tmp_path, capsys, machine):
+    """PickupGestureWiimoteZ's gestures are 29 to 361 steps: 50-step windows pad only the short ones."""
+    from selfsup.data.prepare import longest_series
+
+    data = {"source": "aeon", "name": "PickupGestureWiimoteZ"}
+    assert longest_series(data) == 361
+    spec = _set(base_spec(), "data", {"pretext": data, "downstream": data, "window": {"length": 50, "overlap": 0.5}})
+    path = tmp_path / "pickup.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert tune.main([str(path), "--dry-run"]) == 0
+    tune.check_configurations_fit_data(load_sweep(path))  # what the run checks before Ray
+
+
+def test_window_lengths_the_sweep_can_draw():
+    from selfsup.config import SweepSpec
+    from selfsup.domains.timeseries import window_lengths
+
+    def spec(dotted=None, value=None):
+        return SweepSpec.model_validate(_set(base_spec(), dotted, value) if dotted else base_spec())
+
+    assert window_lengths(spec()) == ("data.window.length", [50])
+    assert window_lengths(spec("fixed.window_length", 30)) == ("fixed.window_length", [30])
+    assert window_lengths(spec("search.window_length", {"type": "categorical", "choices": [None, 70]})) == \
+        ("search.window_length", [50, 70])
+    assert window_lengths(spec("search.window_length", {"type": "int", "low": 20, "high": 85, "step": 20})) == \
+        ("search.window_length", [20, 40, 60, 80])

@@ -21,6 +21,7 @@ from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, st
 from trainables.optuna_search import AskTellGridSampler, PruningAwareOptunaSearch
 from trainables.report import OPTUNA_STUDY_TAG, Report, write_sweep_report
 from trainables.report_runs import SweepRuns, child_runs_frame
+from trainables.resources import ResourceError, gpus_per_trial
 from trainables.results import BASELINE_OF_KEY, FINISHED, REPEAT_OF_KEY, TRAINING_SEED_KEY, split_bookkeeping
 from trainables.selection import best_first, best_per_backbone
 from trainables.stores import Stores
@@ -46,10 +47,18 @@ def trial_concurrency(spec: SweepSpec, resources: dict[str, float]) -> int:
     fits = math.floor(resources.get("CPU", 0) / per_trial_cpu)
     if spec.resources.gpus_per_worker > 0:
         fits = min(fits, math.floor(resources.get("GPU", 0) / (spec.resources.workers * spec.resources.gpus_per_worker)))
-    if fits < 1:
-        raise RuntimeError(f"one trial needs {spec.resources.workers} worker(s) x "
-                           f"{spec.resources.cpus_per_worker} CPU / {spec.resources.gpus_per_worker} GPU, but the "
-                           f"Ray cluster has {resources.get('CPU', 0)} CPU / {resources.get('GPU', 0)} GPU")
+    if fits < 1:  # raised before the sweep records anything (run_sweep creates its parent run after this)
+        asked = spec.resources
+        cluster = f"the Ray cluster{' at ' + os.environ['RAY_ADDRESS'] if os.environ.get('RAY_ADDRESS') else ''}"
+        if resources.get("GPU", 0) < gpus_per_trial(spec):
+            raise ResourceError(f"resources.gpus_per_worker: one trial asks for {gpus_per_trial(spec):g} GPU "
+                                f"({asked.workers} worker(s) x {asked.gpus_per_worker:g}), but {cluster} has "
+                                f"{resources.get('GPU', 0):g} GPU; expected at most {resources.get('GPU', 0):g} GPU "
+                                f"per trial there, or a cluster with GPUs")
+        raise ResourceError(f"resources.cpus_per_worker: one trial asks for {per_trial_cpu:g} CPU "
+                            f"({asked.workers} worker(s) x {asked.cpus_per_worker:g}), but {cluster} has "
+                            f"{resources.get('CPU', 0):g} CPU; expected at most {resources.get('CPU', 0):g} CPU per "
+                            f"trial there")
     limit = min(fits, spec.budget.trials)
     return min(limit, spec.budget.max_concurrent) if spec.budget.max_concurrent else limit
 

@@ -30,7 +30,8 @@ class SearchSpaceError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No float setting means anything at infinity or NaN (a bound of .inf, cpus_per_worker: .nan).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -57,6 +58,8 @@ class DatasetSpec(_Strict):
             raise ValueError(f"source '{self.source}' needs a 'name'")
         if needs.needs_path and not self.path:
             raise ValueError(f"source '{self.source}' needs a 'path' ({needs.path_hint})")
+        if self.path and not needs.needs_path:  # it would be ignored: e.g. aeon loads its bundled copy by name
+            raise ValueError(f"source '{self.source}' takes no 'path' (got {self.path!r}); remove it")
         if self.options:
             if needs.options is None:
                 raise ValueError(f"source '{self.source}' takes no 'options'")
@@ -193,8 +196,12 @@ class Dimension(_Strict):
         if self.type == "categorical":
             if not self.choices:
                 raise ValueError("categorical dimension needs a non-empty 'choices' list")
-            if self.low is not None or self.high is not None or self.log:
-                raise ValueError("categorical dimension takes 'choices', not low/high/log")
+            if self.low is not None or self.high is not None or self.log or self.step is not None:
+                raise ValueError("categorical dimension takes 'choices', not low/high/log/step")
+            repeats = [c for i, c in enumerate(self.choices) if c in self.choices[:i]]
+            if repeats:
+                raise ValueError(f"categorical choices repeat {repeats[0]!r}; expected each choice once (a repeat "
+                                 f"weighs it twice in TPE and runs it twice in a grid)")
             return self
         if self.choices is not None:
             raise ValueError(f"{self.type} dimension takes low/high, not 'choices'")
@@ -206,8 +213,12 @@ class Dimension(_Strict):
             raise ValueError(f"a log range needs low > 0 (got low={self.low})")
         if self.log and self.step is not None:
             raise ValueError("'step' cannot be combined with log=true")
+        if self.step is not None and not self.step > 0:
+            raise ValueError(f"step must be > 0 (got step={self.step:g})")
         if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
             raise ValueError(f"int dimension needs integer bounds (got {self.low}, {self.high})")
+        if self.type == "int" and self.step is not None and self.step != int(self.step):
+            raise ValueError(f"int dimension needs an integer step (got step={self.step:g})")
         return self
 
     def optuna_distribution(self):
@@ -249,7 +260,7 @@ class Dimension(_Strict):
 class BudgetSpec(_Strict):
     trials: int = Field(8, ge=1)
     epochs: int = Field(20, ge=1)
-    # None: as many trials at once as the cluster's CPUs/GPUs fit (see trainables.resources).
+    # None: as many trials at once as the cluster's CPUs/GPUs fit (trainables.sweep.trial_concurrency).
     max_concurrent: int | None = Field(None, ge=1)
     checkpoint_every: int = Field(5, ge=1)
 
@@ -357,7 +368,7 @@ class SweepSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     method: str
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**31)  # NumPy and Optuna refuse negative seeds (final repeats add to it)
     data: DataSpec
     # Factories: validation fills the domain's defaults into these, so no two specs may share one instance.
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
@@ -400,6 +411,13 @@ class SweepSpec(_Strict):
                     split_trial_params(self.method, {**self.fixed, key: value}, domain.name)
                 except ValueError as error:
                     raise ValueError(f"search.{key}: {_first_message(error)}") from None
+            if dimension.type == "float":  # bounds can be whole numbers; what is drawn between them is not
+                inside = dimension.low + min(0.5, (dimension.high - dimension.low) / 2)
+                try:
+                    split_trial_params(self.method, {**self.fixed, key: inside}, domain.name)
+                except ValueError:
+                    raise ValueError(f"search.{key}: a float dimension draws fractional values such as {inside:g}, "
+                                     f"but {key} takes whole numbers; expected type: int (or categorical)") from None
         self._check_objective()
         if self.sampler.type == "grid":
             self._check_grid()
@@ -579,18 +597,81 @@ def _allowed_keys(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
+def read_searchspace_text(path: Path) -> str:
+    """The file's text, or ``SearchSpaceError`` (one line) for a path that is missing, a directory, unreadable,
+    not UTF-8 text (e.g. Latin-1 bytes, a binary file, UTF-16) or empty."""
+    if path.is_dir():
+        raise SearchSpaceError(f"{path}: is a directory; expected a search-space YAML file")
+    if not path.exists():
+        raise SearchSpaceError(f"{path}: no such search-space file")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise SearchSpaceError(f"{path}: cannot be read ({error.strerror or error}); expected a readable "
+                               f"search-space YAML file") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise SearchSpaceError(f"{path}: not UTF-8 text (byte 0x{data[error.start]:02x} at line {line} cannot be "
+                               f"decoded); expected a UTF-8 YAML file (re-save it as UTF-8)") from None
+    if "\x00" in text:  # valid UTF-8, but no text file holds NUL bytes (UTF-16 and binary files do)
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise SearchSpaceError(f"{path}: not UTF-8 text (a NUL byte at line {line}: a binary or UTF-16 file?); "
+                               f"expected a UTF-8 YAML file (re-save it as UTF-8)")
+    if not text.strip():
+        raise SearchSpaceError(f"{path}: the file is empty; expected a mapping of sweep settings (name, method, "
+                               f"data, ...)")
+    return text
+
+
+def _duplicate_key(node, where: str = "", seen: set | None = None) -> tuple[str, int, int] | None:
+    """The first key given twice in one YAML mapping, as (dotted key, its line, the first one's line), or None.
+    PyYAML keeps the last value of a repeated key without a word, so a second ``search:`` block would
+    silently replace the first."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:  # an alias of a node already walked
+        return None
+    seen.add(id(node))
+    children = []
+    if isinstance(node, yaml.MappingNode):
+        first_lines = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            dotted = f"{where}.{name}" if where else str(name)
+            if name is not None and name != "<<":
+                if (key.tag, name) in first_lines:
+                    return dotted, key.start_mark.line + 1, first_lines[key.tag, name]
+                first_lines[key.tag, name] = key.start_mark.line + 1
+            children.append((value, dotted))
+    elif isinstance(node, yaml.SequenceNode):
+        children = [(item, f"{where}[{index}]") for index, item in enumerate(node.value)]
+    for child, dotted in children:
+        found = _duplicate_key(child, dotted, seen)
+        if found:
+            return found
+    return None
+
+
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a search-space file; raises ``SearchSpaceError`` with a one-line message."""
     path = Path(path)
-    if not path.is_file():
-        raise SearchSpaceError(f"{path}: no such search-space file")
+    text = read_searchspace_text(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(text)
+        duplicate = _duplicate_key(yaml.compose(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise SearchSpaceError(f"{path}: malformed YAML{where}: {problem}") from None
+    if duplicate:
+        key, line, first = duplicate
+        raise SearchSpaceError(f"{path}: {key}: given twice (line {first} and line {line}); expected each key "
+                               f"once (YAML would keep only the last)")
+    if raw is None:
+        raise SearchSpaceError(f"{path}: the file holds no settings (only comments or null); expected a mapping of sweep settings "
+                               f"(name, method, data, ...)")
     if not isinstance(raw, dict):
         raise SearchSpaceError(f"{path}: expected a mapping of sweep settings at the top level, "
                                f"got {type(raw).__name__}")

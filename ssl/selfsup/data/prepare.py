@@ -16,7 +16,8 @@ from selfsup.data.sources import describe, load_splits, same_dataset
 from selfsup.data.splits import carve_validation
 from selfsup.data.windows import Windows, sliding_windows
 
-__all__ = ["PreparedData", "Windows", "check_data", "dataset_channels", "prepare_data"]
+__all__ = ["PreparedData", "Windows", "check_data", "check_window_fits", "dataset_channels", "longest_series",
+           "prepare_data"]
 
 
 @dataclass
@@ -49,6 +50,23 @@ def require_same_channels(pretext: Any, pretext_channels: int, downstream: Any, 
 def check_data(pretext: Any, downstream: Any) -> None:
     """Load both data sets' training splits, so missing files or a channel mismatch fail before training."""
     require_same_channels(pretext, dataset_channels(pretext), downstream, dataset_channels(downstream))
+
+
+def longest_series(spec: Any) -> int:
+    """Steps of the longest series in a data set's training split (loads only that split)."""
+    return max((series.shape[1] for series in load_splits(spec, train_only=True)["train"].series), default=0)
+
+
+def check_window_fits(spec: Any, window_length: int, field: str) -> None:
+    """``DataError`` when windows of ``window_length`` steps are longer than every training series of the data
+    set: windowing would only edge-pad each whole series (``sliding_windows``), so the sweep would search
+    over padding. A window longer than some series but not all is fine: only those are padded (with a warning
+    when the data is prepared), as unequal-length sets need."""
+    longest = longest_series(spec)
+    if window_length > longest:
+        raise DataError(f"{field}: a window of {window_length} steps is longer than every series of "
+                        f"{describe(spec)} (its longest training series has {longest} steps), so each window would "
+                        f"be one whole series edge-padded to {window_length} steps; expected at most {longest}")
 
 
 def _pretext_windows(pretext: Any, n_channels: int, downstream: Any, window_length: int,

@@ -69,6 +69,12 @@ class Domain:
         channels); loads as little as it can. Runs before Ray starts."""
         raise NotImplementedError
 
+    def check_input_sizes(self, spec, *, bundled_only: bool = False) -> None:
+        """Raise ``DataError`` when an input size the sweep can draw (fixed, searched or the data's default)
+        does not fit its data, e.g. a time-series window longer than every series. Runs before Ray starts,
+        after ``check_data``; ``bundled_only`` (the dry run) looks only at data shipped with the installed
+        packages, so planning a sweep needs no data files. The default accepts anything."""
+
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
         """The JSON-serialisable arguments of ``prepare_data`` for a trial with ``params`` (read only where a
         hyperparameter changes the data, e.g. a searched window length): the key under which prepared data

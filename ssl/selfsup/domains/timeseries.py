@@ -48,6 +48,20 @@ class TimeSeriesTrialParams(TrialParams):
         return {name: getattr(self, f"aug_{name}") for name in AUGMENTATIONS}
 
 
+def window_lengths(spec) -> tuple[str, list[int]]:
+    """The field that sets a sweep's window length, and every length it can draw at the extremes (a searched
+    ``window_length``, a fixed one, or ``data.window.length``; a choice of null is the data's length)."""
+    default = spec.data.window.length
+    if "window_length" in spec.search:
+        dimension = spec.search["window_length"]
+        # An int range with a step draws from its grid, whose top can lie below ``high`` (20-85 step 20: 80).
+        values = dimension.grid_values() if dimension.type == "int" and not dimension.log else dimension.extremes()
+        return "search.window_length", [int(v or default) for v in values]
+    if spec.fixed.get("window_length") is not None:
+        return "fixed.window_length", [int(spec.fixed["window_length"])]
+    return "data.window.length", [default]
+
+
 class TimeSeriesDomain(Domain):
     name = "timeseries"
     description = "time series"
@@ -55,6 +69,7 @@ class TimeSeriesDomain(Domain):
     sources = {"aeon": SourceFields(needs_name=True),
                "ucr_files": SourceFields(needs_name=True, needs_path=True),
                "csv": SourceFields(needs_path=True)}
+    bundled_sources = ("aeon",)  # shipped with the installed packages: checked in a dry run as well
     task = "classification"
     protocols = CLASSIFICATION_PROTOCOLS  # readouts on frozen features, and fine-tuning (opt-in)
     default_protocols = PROTOCOLS         # the frozen-feature readouts: linear, knn, mlp
@@ -67,6 +82,19 @@ class TimeSeriesDomain(Domain):
         from selfsup.data.prepare import check_data
 
         check_data(data.pretext, data.downstream)
+
+    def check_input_sizes(self, spec, *, bundled_only: bool = False) -> None:
+        """Refuse a window longer than every training series of the pretext or downstream data (longer than
+        only some is fine: those are edge-padded); ``bundled_only``: aeon's bundled sets only."""
+        from selfsup.data.prepare import check_window_fits
+        from selfsup.data.sources import same_dataset
+
+        field, lengths = window_lengths(spec)
+        data = spec.data
+        sets = [data.downstream] + ([] if same_dataset(data.pretext, data.downstream) else [data.pretext])
+        for dataset in sets:
+            if not bundled_only or dataset.source in self.bundled_sources:
+                check_window_fits(dataset, max(lengths), field)
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"pretext": data.pretext.model_dump(mode="json"),

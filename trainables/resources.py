@@ -1,0 +1,55 @@
+"""What a sweep asks of the machine or cluster, checked before anything is recorded.
+
+``check_local_gpus`` runs before Ray starts (dry run included): when Ray would start on this machine, a sweep
+that asks for more GPUs than the machine has is refused at once instead of starting Ray and failing there.
+``trainables.sweep.trial_concurrency`` checks the same on the cluster Ray connected to, before the sweep's
+MLflow parent run is created. Both raise ``ResourceError``: one line naming the field, what was asked and
+what there is (``tune.py`` prints it, exit code 2). Imports Ray only to look for a running local cluster, when
+this machine's GPUs fall short.
+"""
+from __future__ import annotations
+
+import os
+
+
+class ResourceError(ValueError):
+    """A resource request (``resources.*``) the machine or cluster cannot meet; the message is one line that
+    names the field, what one trial asks for and what there is."""
+
+
+def gpus_per_trial(spec) -> float:
+    """GPUs one trial holds: its workers' (Ray Train) or its own (in the trial process: one worker)."""
+    return spec.resources.workers * spec.resources.gpus_per_worker
+
+
+def running_local_cluster() -> str | None:
+    """The address of a cluster started on this machine with ``ray start`` (which ``ray.init()`` without an
+    address joins, and whose other nodes may have GPUs), or None when ``ray.init()`` would start a new Ray here."""
+    try:
+        from ray._private.utils import read_ray_address  # Ray's own lookup of /tmp/ray/ray_current_cluster
+    except ImportError:  # pragma: no cover - Ray moved it: assume no running cluster
+        return None
+    return read_ray_address() or None
+
+
+def local_gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def check_local_gpus(spec, environ=os.environ) -> None:
+    """``ResourceError`` when the sweep asks for GPUs, Ray would start on this machine (no ``RAY_ADDRESS``, no
+    running ``ray start`` cluster) and this machine has fewer GPUs than one trial needs. With ``RAY_ADDRESS``
+    (or a running cluster) the cluster's GPUs are checked once Ray has connected (``trial_concurrency``)."""
+    needed = gpus_per_trial(spec)
+    if needed <= 0 or environ.get("RAY_ADDRESS"):
+        return
+    have = local_gpu_count()
+    if have >= needed or running_local_cluster():
+        return
+    resources = spec.resources
+    raise ResourceError(f"resources.gpus_per_worker: one trial asks for {needed:g} GPU ({resources.workers} "
+                        f"worker(s) x {resources.gpus_per_worker:g}), but this machine has {have} GPU"
+                        f"{'' if have == 1 else 's'} and Ray would start here (RAY_ADDRESS is not set); expected "
+                        f"gpus_per_worker: 0 to train on CPU, or RAY_ADDRESS naming a cluster with GPUs")
