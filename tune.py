@@ -252,6 +252,7 @@ def nightly(args: argparse.Namespace) -> int:
                                     regression_table)
     from trainables.report import ReportOptions, Section, report_sweeps, text_table
     from trainables.report_runs import NIGHTLY_TAG, ReportError
+    from trainables.resources import ResourceError
     from trainables.stores import resolve_stores
 
     date = args.date or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
@@ -283,6 +284,9 @@ def nightly(args: argparse.Namespace) -> int:
             outcome = run_sweep(spec, path, stores, parent_tags={NIGHTLY_TAG: date})
             tonight[spec.name] = outcome.sweep
             print(summary(spec, outcome, stores))
+        except ResourceError as error:  # the cluster cannot run this sweep: one line, a failed sweep tonight
+            print(f"error: {path}: {error}", file=sys.stderr)
+            tonight[spec.name] = None
         except Exception:  # noqa: BLE001 - one broken sweep is a failed night, not a lost one
             traceback.print_exc()
             tonight[spec.name] = None
