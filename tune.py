@@ -342,6 +342,7 @@ def summary(spec, outcome, stores) -> str:
                          + _gain(best, column))
     if outcome.report is not None:
         lines.append(f"report     {outcome.report.directory}/index.html (tables/, figures/, report.md)")
+    lines += [f"registry   {registration.uri}: {registration.decision}" for registration in outcome.registrations]
     lines += [
               f"mlflow     experiment '{outcome.experiment_name}', parent run {outcome.parent_run_id}",
               f"optuna     study '{outcome.study_name}' in {stores.optuna_url}",

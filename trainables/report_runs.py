@@ -119,7 +119,7 @@ class SweepRuns:
 
 
 @contextmanager
-def _tracking(tracking_uri: str):
+def tracking_uri_set_to(tracking_uri: str):
     """``mlflow.search_runs`` reads the global tracking URI; set it for one call and put the old one back."""
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
@@ -130,7 +130,7 @@ def _tracking(tracking_uri: str):
 
 
 def _search(tracking_uri: str, filter_string: str, experiment_ids: list[str] | None = None) -> pd.DataFrame:
-    with _tracking(tracking_uri):
+    with tracking_uri_set_to(tracking_uri):
         return mlflow.search_runs(experiment_ids, filter_string=filter_string, output_format="pandas",
                                   search_all_experiments=experiment_ids is None)
 

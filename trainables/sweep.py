@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -16,9 +16,10 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from selfsup.config import SweepSpec
-from trainables.data_cache import start_data_cache
+from trainables.data_cache import fetch_prepared_data, start_data_cache
 from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, start_parent_run
 from trainables.optuna_search import AskTellGridSampler, PruningAwareOptunaSearch
+from trainables.registry import Registration, backbone_weights, register_sweep_backbones
 from trainables.report import OPTUNA_STUDY_TAG, Report, write_sweep_report
 from trainables.report_runs import SweepRuns, child_runs_frame
 from trainables.resources import ResourceError, gpus_per_trial
@@ -37,6 +38,8 @@ class SweepOutcome:
     report: Report | None      # the sweep's own report; None when no trial finished
     outcomes: dict[str, str]
     data_preparations: int
+    # Model versions registered for the selected backbones (trainables/registry.py); empty when none was.
+    registrations: list[Registration] = field(default_factory=list)
 
 
 def trial_concurrency(spec: SweepSpec, resources: dict[str, float]) -> int:
@@ -108,6 +111,7 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
     data_cache = start_data_cache()
 
     status = "FAILED"
+    registrations: list[Registration] = []
     try:
         trainable = make_trainable(spec, stores.ray_storage, data_cache)
         results = _tuner(spec, trainable, study_name, stores, callback, concurrency,
@@ -123,6 +127,10 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
         sweep, report = write_sweep_report(stores.mlflow_uri, parent_run_id, stores.reports_dir, stores.optuna_url)
         if sweep is not None:
             _log_best_backbone(stores.mlflow_uri, parent_run_id, sweep.finished_trials.iloc[0])
+            # Search trials only: the Model Registry's versions and champions (never raises; warns).
+            registrations = register_sweep_backbones(
+                stores.mlflow_uri, sweep, spec, _trial_params(results),
+                lambda params: ray.get(fetch_prepared_data(data_cache, spec, params)))
             status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -130,7 +138,7 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
     finally:
         MlflowClient(stores.mlflow_uri).set_terminated(parent_run_id, status=status)
     return SweepOutcome(parent_run_id, experiment_name, study_name, sweep, report, dict(callback.outcomes),
-                        data_preparations)
+                        data_preparations, registrations)
 
 
 def _tuner(spec: SweepSpec, trainable, name: str, stores: Stores, callback, concurrency: int, *, search_alg,
@@ -205,16 +213,11 @@ def _run_points(spec: SweepSpec, trainable, name: str, stores: Stores, callback,
 def _log_best_backbone(tracking_uri: str, parent_run_id: str, best) -> None:
     """Copy the best trial's backbone weights (its last checkpoint) into its MLflow run and the parent's."""
     best_run_id = best["run_id"]
-    checkpoint_dir = _checkpoint_dir_for(best)
-    if checkpoint_dir is None:
+    weights = backbone_weights(best)
+    if weights is None:
         return
-    weights = Path(checkpoint_dir) / "backbone.pt"
     client = MlflowClient(tracking_uri)
     client.log_artifact(best_run_id, str(weights), "backbone")
     client.log_artifact(parent_run_id, str(weights), "best_backbone")
     client.set_tag(parent_run_id, "sslsweep.best_run_id", best_run_id)
 
-
-def _checkpoint_dir_for(run_row) -> str | None:
-    path = run_row.get("tags.sslsweep.checkpoint_path")
-    return path if isinstance(path, str) and Path(path, "backbone.pt").is_file() else None

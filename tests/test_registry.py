@@ -1,0 +1,148 @@
+"""The MLflow Model Registry (trainables/registry.py): every sweep's selected backbone is a new version of
+sslsweep-<method>-<backbone>-<downstream data>; the alias champion moves only to a version strictly better on the
+same objective. Against real sqlite stores: registered with the real helper, and after a real tiny sweep."""
+from __future__ import annotations
+
+import json
+import time
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from torch import nn
+
+from test_sweep_e2e import _parent, _run, _sweep_file
+from trainables.registry import (CHAMPION_ALIAS, DECISION_TAG, TIE_TOLERANCE, champion_decision,
+                                 register_backbone, registered_model_name)
+
+
+@pytest.fixture
+def tracking_uri():
+    """Put back MLflow's global tracking URI that a test sets (as the README's lines do)."""
+    previous = mlflow.get_tracking_uri()
+    yield
+    mlflow.set_tracking_uri(previous)
+
+
+class _TinyEncoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(3, 4, kernel_size=3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).mean(dim=-1)
+
+
+def test_registered_model_names_keep_mlflow_characters():
+    assert registered_model_name("barlow_twins", "conv1d", "BasicMotions") == "sslsweep-barlow_twins-conv1d-BasicMotions"
+    assert registered_model_name("simclr", "resnet18", "data/my logs:v2@x") == "sslsweep-simclr-resnet18-data-my-logs-v2-x"
+
+
+def test_champion_moves_only_when_strictly_better_on_the_same_objective(tmp_path, tracking_uri):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("sslsweep/registry", artifact_location=str(tmp_path / "artifacts"))
+    run_id = client.create_run(experiment).info.run_id
+    client.set_terminated(run_id)
+    torch.manual_seed(0)
+    example = np.random.default_rng(0).normal(size=(2, 3, 8)).astype(np.float32)
+    name = registered_model_name("barlow_twins", "tiny", "toy")
+
+    def register(value: float, objective: str = "val/linear/acc/frac_1.0", mode: str = "max"):
+        return register_backbone(uri, _TinyEncoder(), example, name=name, run_id=run_id, objective=objective,
+                                 mode=mode, value=value, tags={"sslsweep.sweep": "toy"},
+                                 config_files={"trial_params.json": json.dumps({"lr": 0.001})})
+
+    def champion() -> str:
+        return str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version)
+
+    started = time.perf_counter()
+    first = register(0.80)
+    assert first.champion and champion() == first.version == "1"
+    assert [register(0.70).champion, champion()] == [False, "1"]                       # worse
+    assert [register(0.80).champion, champion()] == [False, "1"]                       # equal
+    assert [register(0.80 + TIE_TOLERANCE / 10).champion, champion()] == [False, "1"]  # a tie-break offset
+    other = register(0.99, objective="cv/linear/f1/frac_0.1")                          # another metric
+    assert not other.champion and champion() == "1"
+    assert "not comparable" in client.get_model_version(name, other.version).tags[DECISION_TAG]
+    better = register(0.85)
+    assert better.champion and champion() == better.version == "6"
+    print(f"6 registrations: {time.perf_counter() - started:.1f} s")
+
+    # Every sweep's version stays (history), with its objective, decision and configuration.
+    versions = {str(v.version): v for v in client.search_model_versions(f"name = '{name}'")}
+    assert sorted(versions, key=int) == ["1", "2", "3", "4", "5", "6"]
+    champion_version = client.get_model_version(name, "6")
+    assert champion_version.tags["sslsweep.objective_value"] == repr(0.85)
+    assert champion_version.tags[DECISION_TAG].startswith("champion: val/linear/acc/frac_1.0 0.85 beats")
+    assert client.get_model_version(name, "1").tags["sslsweep.superseded_by_version"] == "6"
+    # Logged in the run's experiment (its artifact location), with a signature whose batch size is free.
+    logged = client.get_logged_model(champion_version.model_id or champion_version.source.removeprefix("models:/"))
+    assert logged.experiment_id == experiment and logged.source_run_id == run_id
+    assert str(tmp_path / "artifacts") in logged.artifact_location
+    mlflow.set_tracking_uri(uri)
+    signature = mlflow.models.get_model_info(f"models:/{name}@{CHAMPION_ALIAS}").signature
+    assert signature.inputs.inputs[0].shape == (-1, 3, 8) and signature.outputs.inputs[0].shape == (-1, 4)
+    loaded = mlflow.pytorch.load_model(f"models:/{name}@{CHAMPION_ALIAS}")
+    assert tuple(loaded(torch.zeros(5, 3, 8)).shape) == (5, 4)
+
+
+def test_champion_decision_in_min_mode_and_without_a_recorded_value():
+    tags = {"sslsweep.objective": "train/loss", "sslsweep.objective_mode": "min", "sslsweep.objective_value": "1.0"}
+    assert champion_decision("train/loss", "min", 0.9, "3", tags)[0]
+    assert not champion_decision("train/loss", "min", 1.1, "3", tags)[0]
+    assert not champion_decision("train/loss", "max", 2.0, "3", tags)[0]          # same metric, other mode
+    assert not champion_decision("train/loss", "min", 0.1, "3", {**tags, "sslsweep.objective_value": "nan"})[0]
+    assert champion_decision("train/loss", "min", 5.0, None, {})[0]
+
+
+@pytest.mark.slow
+def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_uri):
+    home = tmp_path / "home"
+    path = _sweep_file(
+        tmp_path, "e2e-registry",
+        search={"lr": {"type": "float", "low": 0.0005, "high": 0.002, "log": True}},
+        fixed={"backbone": "conv1d", "projector_dim": 256, "batch_size": 32},
+        budget={"trials": 2, "epochs": 2, "max_concurrent": 2},
+        scheduler={"type": "fifo"},
+        objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"},
+    )
+    started = time.perf_counter()
+    run = _run(path, home)
+    print(f"sweep with registration: {time.perf_counter() - started:.1f} s")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "not registered" not in run.stderr, run.stderr[-3000:]
+    client, parent = _parent(home, "e2e-registry")
+    name = "sslsweep-barlow_twins-conv1d-BasicMotions"
+    champion = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+    assert str(champion.version) == "1" and CHAMPION_ALIAS in champion.aliases
+    tags = champion.tags
+    assert tags["sslsweep.trial_run_id"] == parent.data.tags["sslsweep.best_run_id"]
+    assert tags["sslsweep.parent_run_id"] == parent.info.run_id and tags["sslsweep.sweep"] == "e2e-registry"
+    assert tags["sslsweep.objective"] == "val/knn/acc/frac_1.0" and tags["sslsweep.objective_mode"] == "max"
+    best = client.get_run(tags["sslsweep.trial_run_id"])
+    assert float(tags["sslsweep.objective_value"]) == best.data.metrics["val/knn/acc/frac_1.0"]
+    assert json.loads(tags["sslsweep.params"])["lr"] == pytest.approx(float(best.data.params["lr"]))
+
+    # The README's three lines, on the sweep's own data (standardised as the sweep prepared it).
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
+    info = mlflow.models.get_model_info(f"models:/{name}@{CHAMPION_ALIAS}")
+    assert info.signature is not None and info.signature.inputs.inputs[0].shape == (-1, 6, 50)
+    from selfsup.config import load_sweep
+    from trainables.data_cache import data_request, prepare_requested
+
+    spec = load_sweep(path)
+    x = prepare_requested(data_request(spec, json.loads(tags["sslsweep.params"]))).test.x[:7]
+
+    encoder = mlflow.pytorch.load_model(f"models:/{name}@champion")
+    embeddings = encoder(torch.as_tensor(x, dtype=torch.float32))
+    assert tuple(embeddings.shape) == (7, int(tags["sslsweep.embedding_dim"]))
+    assert torch.isfinite(embeddings).all()
+    # The configuration that produced it travels with the model.
+    model_dir = mlflow.artifacts.download_artifacts(f"models:/{name}@{CHAMPION_ALIAS}", dst_path=str(tmp_path / "m"))
+    extra = tmp_path / "m" / "extra_files"
+    assert {p.name for p in extra.iterdir()} == {"searchspace.yaml", "sweep_spec.json", "trial_params.json"}, model_dir
+    assert json.loads((extra / "trial_params.json").read_text()) == json.loads(tags["sslsweep.params"])
+    assert "e2e-registry" in (extra / "searchspace.yaml").read_text()

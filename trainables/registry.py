@@ -1,0 +1,300 @@
+"""The best backbones in the MLflow Model Registry: one registered model per (method, backbone, downstream data),
+its alias ``champion`` on the best version so far.
+
+At the end of every sweep (``sweep.run_sweep``, after the report) the trial the report selects on validation for
+each backbone (``report_tables.select``: finished search trials only, never final repeats or supervised
+baselines) is rebuilt in the driver with the library's own builder (``selfsup.pretrain.build_method`` for the
+trial's hyperparameters and data shape), given the weights of its last checkpoint (``backbone.pt``), wrapped as
+evaluation saw it (``Domain.evaluation_model``: images are resized to the trial's ``input_size``) and logged with
+``mlflow.pytorch.log_model`` as a model of the trial's run, registered as a new version of
+``sslsweep-<method>-<backbone>-<downstream data>``.
+
+The model is saved in MLflow's ``pt2`` format (``torch.export``: no pickle, no ``selfsup`` import needed to load
+it), with a signature inferred from two examples of the sweep's validation data (batch size free, the other
+dimensions those of the sweep's windows, images or patches) and their embeddings. The model takes data prepared
+as the sweep prepared it (per-channel standardised; ``sslsweep.input_shape``). With it go the configuration that
+produced it (``extra_files/``: the search-space file as logged, the validated sweep spec with every default, the
+trial's hyperparameters) and version tags naming the sweep, its parent run, the trial's run, the objective, its
+mode and value, and the hyperparameters.
+
+Which version is ``champion`` (``champion_decision``): every sweep's selected backbone becomes a new version (the
+history stays), but the alias moves only to a version that beats the champion on the same objective metric and
+mode by more than ``TIE_TOLERANCE`` (strictly better; a tie keeps the champion). A version selected on another
+metric is not comparable: the champion stays and the new version's tag ``sslsweep.champion_decision`` says why
+(move the alias by hand in the UI to choose otherwise). The first version of a name is champion.
+
+A backbone that cannot be registered (no checkpoint on a filesystem the driver reads, an export error, an
+unreachable registry) is a warning on stderr; the sweep and its results are unaffected.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import mlflow
+import numpy as np
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+from torch import nn
+
+from selfsup.config import SweepSpec, split_trial_params
+from selfsup.data.prepare import PreparedData
+from selfsup.pretrain import build_method, data_shape
+from trainables.report_runs import SweepRuns, tracking_uri_set_to
+from trainables.report_tables import select
+from trainables.selection import TIE_BREAK_STEP
+
+CHAMPION_ALIAS = "champion"
+MODEL_NAME_PREFIX = "sslsweep"
+BACKBONE_FILE = "backbone.pt"           # what ``worker._save_checkpoint`` writes for users
+CHECKPOINT_TAG = "sslsweep.checkpoint_path"
+# A challenger must beat the champion by more than this: final objectives carry a tie-break offset of
+# TIE_BREAK_STEP per trial number (selection.py), which must not decide between two sweeps' equal scores.
+TIE_TOLERANCE = TIE_BREAK_STEP * 10_000
+# Model version tags (also on the logged model).
+OBJECTIVE_TAG = "sslsweep.objective"
+OBJECTIVE_MODE_TAG = "sslsweep.objective_mode"
+OBJECTIVE_VALUE_TAG = "sslsweep.objective_value"
+DECISION_TAG = "sslsweep.champion_decision"
+SUPERSEDED_TAG = "sslsweep.superseded_by_version"
+EXAMPLE_BATCH = 2                       # > 1, so that torch.export keeps the batch dimension free
+# Version tags also set on the registered model when a sweep creates it (filters in the UI).
+MODEL_TAGS = ("sslsweep.method", "sslsweep.backbone", "sslsweep.downstream_data", "sslsweep.domain")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One model version a sweep registered, and whether it holds the alias ``champion`` now."""
+
+    name: str
+    version: str
+    champion: bool
+    decision: str            # the version's tag sslsweep.champion_decision
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    @property
+    def champion_uri(self) -> str:
+        return f"models:/{self.name}@{CHAMPION_ALIAS}"
+
+
+def registered_model_name(method: str, backbone: str, downstream: str) -> str:
+    """``sslsweep-<method>-<backbone>-<downstream data>`` with every character outside ``[A-Za-z0-9_.-]`` (MLflow
+    forbids ``/`` and ``:``, ``@`` would end the name in a ``models:/name@alias`` URI) replaced by ``-``."""
+    raw = "-".join([MODEL_NAME_PREFIX, method, backbone, downstream])
+    name = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9_.-]+", "-", raw)).strip("-.")
+    if not name:
+        raise ValueError(f"no usable registered model name in {raw!r}")
+    return name
+
+
+def champion_decision(objective: str, mode: str, value: float, champion_version: str | None,
+                      champion_tags: Mapping[str, str]) -> tuple[bool, str]:
+    """Whether a new version selected on ``objective`` (``mode``) with ``value`` takes the alias from the champion
+    (``champion_version`` with ``champion_tags``; None when the name has none), and why, in one line."""
+    if champion_version is None:
+        return True, "champion: no champion before"
+    old_objective, old_mode = champion_tags.get(OBJECTIVE_TAG), champion_tags.get(OBJECTIVE_MODE_TAG)
+    if (old_objective, old_mode) != (objective, mode):
+        return False, (f"not champion: selected on {objective} ({mode}) but champion version {champion_version} "
+                       f"on {old_objective or 'an unrecorded objective'} ({old_mode or '?'}): not comparable; "
+                       f"move the alias by hand to prefer this version")
+    try:
+        old_value = float(champion_tags[OBJECTIVE_VALUE_TAG])
+    except (KeyError, ValueError):
+        old_value = float("nan")
+    if not math.isfinite(old_value):
+        return False, (f"not champion: champion version {champion_version} records no finite "
+                       f"{OBJECTIVE_VALUE_TAG}: not comparable")
+    if not math.isfinite(value):
+        return False, f"not champion: {objective} is {value}"
+    margin = value - old_value if mode == "max" else old_value - value
+    if margin > TIE_TOLERANCE:
+        return True, (f"champion: {objective} {value:.6g} beats champion version {champion_version}'s "
+                      f"{old_value:.6g} ({mode})")
+    return False, (f"not champion: {objective} {value:.6g} does not beat champion version {champion_version}'s "
+                   f"{old_value:.6g} ({mode}; a tie keeps the champion)")
+
+
+def register_backbone(tracking_uri: str, model: nn.Module, example: np.ndarray, *, name: str, run_id: str,
+                      objective: str, mode: str, value: float, tags: Mapping[str, str] | None = None,
+                      config_files: Mapping[str, str] | None = None, description: str = "") -> Registration:
+    """Log ``model`` (an embedding module in eval mode) as a model of run ``run_id``, register it as a new version
+    of ``name`` and move the alias ``champion`` to it if it wins (``champion_decision``).
+
+    ``example``: a float32 batch of at least two inputs of the data's shape (the signature and input example).
+    ``tags``: further version tags; ``config_files``: file name -> text, saved with the model in ``extra_files/``.
+    """
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.get_run(run_id).info.experiment_id
+    model = model.eval()
+    example = np.ascontiguousarray(example, dtype=np.float32)
+    with torch.no_grad():
+        embeddings = model(torch.from_numpy(example)).cpu().numpy()
+    signature = infer_signature(example, embeddings)
+    version_tags = {**(tags or {}), OBJECTIVE_TAG: objective, OBJECTIVE_MODE_TAG: mode,
+                    OBJECTIVE_VALUE_TAG: repr(float(value)),
+                    "sslsweep.input_shape": json.dumps([-1, *example.shape[1:]]),
+                    "sslsweep.embedding_dim": str(embeddings.shape[-1])}
+    # The logged model is created here, in the run's experiment: left to MLflow (no active run) it would go to
+    # the Default experiment, whose artifacts sqlite stores keep in ./mlruns of the working directory.
+    logged = client.create_logged_model(experiment_id, name="backbone", source_run_id=run_id, tags=version_tags,
+                                        params={key: str(v) for key, v in client.get_run(run_id).data.params.items()})
+    with tempfile.TemporaryDirectory(prefix="sslsweep-registry-") as directory, tracking_uri_set_to(tracking_uri):
+        extra_files = []
+        for file_name, text in (config_files or {}).items():
+            path = Path(directory, file_name)
+            path.write_text(text)
+            extra_files.append(str(path))
+        with warnings.catch_warnings():
+            # nn.GRU re-assigns its list of flat weights in forward; the exported graph reads the parameters.
+            warnings.filterwarnings("ignore", message=r"The tensor attributes .* were assigned during export")
+            info = mlflow.pytorch.log_model(
+                model, name="backbone", model_id=logged.model_id, run_id=run_id, signature=signature,
+                input_example=example, serialization_format="pt2", extra_files=extra_files or None,
+                pip_requirements=[f"mlflow=={mlflow.__version__}", f"torch=={torch.__version__.split('+')[0]}"],
+                registered_model_name=name, tags=version_tags, await_registration_for=60)
+    version = str(info.registered_model_version)
+    _describe_registered_model(client, name, {key: version_tags[key] for key in MODEL_TAGS if key in version_tags})
+    if description:
+        client.update_model_version(name, version, description)
+    return _decide(client, name, version, objective, mode, float(value))
+
+
+def _describe_registered_model(client: MlflowClient, name: str, tags: Mapping[str, str]) -> None:
+    """A description and filterable tags on a registered model the first sweep created."""
+    if client.get_registered_model(name).description:
+        return
+    client.update_registered_model(name, description=(
+        f"The sslsweep backbones of one method, backbone and downstream data, one version per sweep; alias "
+        f"'{CHAMPION_ALIAS}': the best on its objective. Load it with "
+        f"mlflow.pytorch.load_model('models:/{name}@{CHAMPION_ALIAS}')."))
+    for key, value in tags.items():
+        client.set_registered_model_tag(name, key, value)
+
+
+def _decide(client: MlflowClient, name: str, version: str, objective: str, mode: str, value: float
+            ) -> Registration:
+    champion = client.get_registered_model(name).aliases.get(CHAMPION_ALIAS)
+    champion = None if champion is None else str(champion)
+    champion_tags = client.get_model_version(name, champion).tags if champion is not None else {}
+    promote, decision = champion_decision(objective, mode, value, champion, champion_tags)
+    client.set_model_version_tag(name, version, DECISION_TAG, decision)
+    if promote:
+        client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+        if champion is not None:
+            client.set_model_version_tag(name, champion, SUPERSEDED_TAG, version)
+    return Registration(name, version, promote, decision)
+
+
+# ------------------------------------------------------------------------------------------- sweeps
+
+def backbone_weights(run: Mapping[str, Any]) -> Path | None:
+    """The ``backbone.pt`` of a child run's last checkpoint (tag ``sslsweep.checkpoint_path``), where the
+    driver can read it; None otherwise (e.g. checkpoints in S3)."""
+    path = run.get(f"tags.{CHECKPOINT_TAG}")
+    if not isinstance(path, str) or not path:
+        return None
+    weights = Path(path, BACKBONE_FILE)
+    return weights if weights.is_file() else None
+
+
+def trained_backbone(spec: SweepSpec, params: Mapping[str, Any], data: PreparedData, weights: Path) -> nn.Module:
+    """The trial's backbone with the weights in ``weights``, as evaluation called it, in eval mode on the CPU:
+    built by the method's own builder for these hyperparameters and this data's shape, so it is exactly the
+    module ``backbone.pt`` was saved from, then wrapped by ``Domain.evaluation_model``."""
+    shared, own = split_trial_params(spec.method, dict(params), spec.domain.name)
+    backbone = build_method(spec, shared, own, data_shape(data)).backbone
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    if state.get("backbone", shared.backbone) != shared.backbone:
+        raise ValueError(f"{weights} holds a {state['backbone']} backbone, the trial's is {shared.backbone}")
+    backbone.load_state_dict(state["state_dict"])
+    return spec.domain.evaluation_model(backbone, shared).eval()
+
+
+def example_batch(data: PreparedData, size: int = EXAMPLE_BATCH) -> np.ndarray:
+    """The first ``size`` validation inputs (training inputs where validation has fewer), float32."""
+    x = data.validation.x if len(data.validation.x) >= size else data.train.x
+    return np.array(x[:size], dtype=np.float32)
+
+
+def register_sweep_backbones(tracking_uri: str, sweep: SweepRuns, spec: SweepSpec,
+                             trial_params: Mapping[str, dict], prepared: Callable[[dict], PreparedData]
+                             ) -> list[Registration]:
+    """Register the trial the report selects on validation for each backbone of ``sweep`` (see the module
+    docstring). ``trial_params``: Tune trial id -> the trial's hyperparameters; ``prepared(params)``: the sweep's
+    data for a trial with those hyperparameters. Never raises: what cannot be registered is a warning."""
+    try:
+        selections = select([sweep])
+    except Exception as error:  # ReportError: the sweep selects on test data, or records no objective
+        _warn(f"no backbone of sweep '{sweep.name}' registered in the MLflow Model Registry: {error}")
+        return []
+    registrations = []
+    for selection in selections:
+        try:
+            registrations.append(_register_selected(tracking_uri, sweep, spec, selection.run, trial_params,
+                                                    prepared))
+        except Exception as error:  # the sweep's results stay whatever the registry says
+            _warn(f"backbone {selection.backbone} of sweep '{sweep.name}' (run {selection.run['run_id']}) not "
+                  f"registered in the MLflow Model Registry: {type(error).__name__}: {error}")
+    return registrations
+
+
+def _register_selected(tracking_uri: str, sweep: SweepRuns, spec: SweepSpec, run, trial_params, prepared
+                       ) -> Registration:
+    weights = backbone_weights(run)
+    if weights is None:
+        raise FileNotFoundError(f"no {BACKBONE_FILE} readable here at {CHECKPOINT_TAG} "
+                                f"{run.get(f'tags.{CHECKPOINT_TAG}')!r}")
+    trial_id = run["tags.sslsweep.trial_id"]
+    params = trial_params.get(trial_id)
+    if params is None:
+        raise KeyError(f"Tune returned no hyperparameters for trial {trial_id}")
+    data = prepared(params)
+    model = trained_backbone(spec, params, data, weights)
+    backbone = str(run["backbone"])
+    downstream = sweep.tags.get("sslsweep.downstream_data") or spec.data.downstream.label()
+    name = registered_model_name(sweep.method, backbone, downstream)
+    value = float(run[sweep.objective_column])
+    tags = {"sslsweep.sweep": sweep.name, "sslsweep.parent_run_id": sweep.parent_run_id,
+            "sslsweep.trial_run_id": run["run_id"], "sslsweep.trial_id": trial_id,
+            "sslsweep.method": sweep.method, "sslsweep.backbone": backbone,
+            "sslsweep.pretext_data": sweep.tags.get("sslsweep.pretext_data", spec.data.pretext.label()),
+            "sslsweep.downstream_data": downstream, "sslsweep.domain": spec.domain.name,
+            "sslsweep.params": json.dumps(params, sort_keys=True, default=str)}
+    config_files = {"trial_params.json": json.dumps(params, indent=2, sort_keys=True, default=str),
+                    "sweep_spec.json": spec.model_dump_json(indent=2)}
+    search_space = _logged_search_space(tracking_uri, sweep.parent_run_id)
+    if search_space is not None:
+        config_files["searchspace.yaml"] = search_space
+    description = (f"{sweep.method} / {backbone} pretrained on {tags['sslsweep.pretext_data']}, selected on "
+                   f"{downstream} validation: {sweep.objective} = {value:.4f} ({sweep.mode}); sweep "
+                   f"'{sweep.name}', parent run {sweep.parent_run_id}, trial run {run['run_id']}.")
+    return register_backbone(tracking_uri, model, example_batch(data), name=name, run_id=run["run_id"],
+                             objective=sweep.objective, mode=sweep.mode, value=value, tags=tags,
+                             config_files=config_files, description=description)
+
+
+def _logged_search_space(tracking_uri: str, parent_run_id: str) -> str | None:
+    """The search-space file as the sweep's parent run logged it."""
+    with tempfile.TemporaryDirectory(prefix="sslsweep-registry-") as directory:
+        try:
+            path = MlflowClient(tracking_uri).download_artifacts(parent_run_id, "searchspace.yaml", directory)
+        except (MlflowException, OSError):
+            return None
+        return Path(path).read_text()
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
