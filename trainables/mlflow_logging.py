@@ -44,13 +44,16 @@ def sweep_tags(spec: SweepSpec) -> dict[str, str]:
     }
 
 
-def ensure_experiment(tracking_uri: str, name: str, artifact_location: str) -> str:
-    """The experiment id; created with an absolute artifact location (MLflow's default is ./mlruns)."""
+def ensure_experiment(tracking_uri: str, name: str, artifact_location: str | None) -> str:
+    """The experiment id; created with an absolute artifact location under ``artifact_location`` (MLflow's default
+    for a local store is ./mlruns in the working directory), or, given None (a tracking server), where the server
+    keeps artifacts."""
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=f"{artifact_location}/{name}")
+    location = f"{artifact_location}/{name}" if artifact_location else None
+    return client.create_experiment(name, artifact_location=location)
 
 
 class SweepMLflowCallback(MLflowLoggerCallback):

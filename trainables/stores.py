@@ -25,7 +25,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 class Stores:
     home: Path
     mlflow_uri: str
-    mlflow_artifacts: str
+    mlflow_artifacts: str | None   # None with a tracking server: the server's own artifact store decides
     optuna_url: str
     ray_storage: str
     reports_dir: Path
@@ -40,11 +40,17 @@ def resolve_stores() -> Stores:
     return Stores(
         home=home,
         mlflow_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}",
-        mlflow_artifacts=(home / "mlartifacts").as_uri(),
+        mlflow_artifacts=None if _is_server(os.environ.get("MLFLOW_TRACKING_URI")) else (home / "mlartifacts").as_uri(),
         optuna_url=os.environ.get("SSLSWEEP_OPTUNA_STORAGE") or f"sqlite:///{home / 'optuna.db'}",
         ray_storage=os.environ.get("SSLSWEEP_RAY_STORAGE") or str(home / "ray_results"),
         reports_dir=Path(os.environ.get("SSLSWEEP_REPORTS_DIR") or _default_reports_dir(home)).expanduser().resolve(),
     )
+
+
+def _is_server(tracking_uri: str | None) -> bool:
+    """An MLflow tracking server keeps artifacts where it is told (``--artifacts-destination``, e.g. S3); a
+    ``file://`` location chosen here would put them on this machine's disk, lost with a cluster's driver pod."""
+    return bool(tracking_uri) and tracking_uri.startswith(("http://", "https://"))
 
 
 def _default_reports_dir(home: Path) -> Path:
