@@ -17,6 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(p for p in (ROOT / "searchspaces").glob("*.yaml") if p.name != "nightly.yaml")
 
 
+def assert_one_line_error(capsys, path, words) -> None:
+    """What tune.py printed is one line, ``error: <file>: ...``, holding every expected word."""
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, f"expected one line, got: {err}"
+    assert err.startswith(f"error: {path}: ")
+    for word in words:
+        assert word in err, f"{word!r} missing from: {err}"
+
+
 def base_spec() -> dict:
     return yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
 
@@ -240,11 +249,7 @@ def test_bad_searchspace_is_refused_with_a_clear_line(tmp_path, capsys, machine,
         assert tune.main([str(path), "--dry-run"]) == 0
         return
     assert tune.main([str(path)] + (["--dry-run"] if dry_run else [])) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0, f"expected one line, got: {err}"
-    assert err.startswith(f"error: {path}: ")
-    for word in words:
-        assert word in err, f"{word!r} missing from: {err}"
+    assert_one_line_error(capsys, path, words)
     assert not ray.is_initialized()
 
 
@@ -287,11 +292,7 @@ def test_unreadable_searchspace_file_is_one_line(tmp_path, capsys, machine, case
     elif content != "missing":
         path.write_bytes(content)
     assert tune.main([str(path)] + (["--dry-run"] if dry_run else [])) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0, f"expected one line, got: {err}"
-    assert err.startswith(f"error: {path}: ")
-    for word in words:
-        assert word in err, f"{word!r} missing from: {err}"
+    assert_one_line_error(capsys, path, words)
 
 
 def test_a_repeated_key_names_both_lines(tmp_path):
