@@ -3,7 +3,7 @@
     python tune.py searchspaces/barlow.yaml             run the sweep (local Ray, or RAY_ADDRESS)
     python tune.py searchspaces/barlow.yaml --dry-run   validate and show the plan, start nothing
     python tune.py report <sweep> [<sweep> ...]         tables, figures and an HTML page for recorded sweeps
-    python tune.py nightly searchspaces/nightly.yaml    the nightly list of sweeps, compared with the last night
+    python tune.py nightly schedules/nightly.yaml    the nightly list of sweeps, compared with the last night
     python tune.py ui [--port 5000]                     the MLflow UI on the store the sweeps use (127.0.0.1)
 
 Exit codes: 0 success, 1 the sweep ran but no trial finished (nightly: a sweep failed or a score regressed),
@@ -60,7 +60,7 @@ def parse_nightly_args(argv: list[str]) -> argparse.Namespace:
                     "compare each sweep's best validation and test scores with its previous nightly run, write "
                     "reports/nightly-DATE/ and log it to MLflow. Exit 1 when a sweep failed or a score regressed "
                     "beyond the file's tolerance.")
-    parser.add_argument("file", type=Path, help="a nightly file, e.g. searchspaces/nightly.yaml")
+    parser.add_argument("file", type=Path, help="a nightly file, e.g. schedules/nightly.yaml")
     parser.add_argument("--date", help="the night's date, YYYY-MM-DD (default: today, UTC)")
     return parser.parse_args(argv)
 

@@ -165,9 +165,9 @@ def ray_excludes_matcher(patterns: list[str]):
 
 
 def project_source_files() -> list[str]:
-    """What a job needs from the working tree: the library, the glue, the command and the search spaces."""
+    """What a job needs from the working tree: the library, the glue, the command, search spaces, schedules."""
     files = ["tune.py", "pyproject.toml"]
-    for folder in ("ssl", "trainables", "searchspaces"):
+    for folder in ("ssl", "trainables", "searchspaces", "schedules"):
         files += [str(p.relative_to(ROOT)) for p in (ROOT / folder).rglob("*")
                   if p.is_file() and "__pycache__" not in p.parts]
     return files
@@ -251,7 +251,7 @@ def test_rayjobs_shut_their_cluster_down_after_the_job():
         assert spec["entrypoint"].startswith("python tune.py "), name
     entrypoints = {spec["entrypoint"] for _, spec in job_specs()}
     assert "python tune.py searchspaces/barlow.yaml" in entrypoints
-    assert "python tune.py nightly searchspaces/nightly.yaml" in entrypoints
+    assert "python tune.py nightly schedules/nightly.yaml" in entrypoints
 
 
 def test_raycronjob_names_its_feature_gate_in_a_comment_the_operator_values_and_the_readme():
@@ -320,7 +320,7 @@ def test_namespaced_objects_live_in_the_sslsweep_namespace():
 
 def test_every_tune_command_names_an_existing_search_space():
     """Every `python tune.py [nightly] FILE` in cluster/ (entrypoints, commands, comments) names a file
-    that exists. searchspaces/nightly.yaml (the nightly list of sweeps) has to be created for this to pass."""
+    that exists (search spaces, and the nightly list schedules/nightly.yaml)."""
     found = []
     for path in yaml_files() + [CLUSTER / "Dockerfile", LOCAL_SH, CLUSTER / "README.md"]:
         for nightly, target in TUNE_COMMAND.findall(path.read_text()):
@@ -329,7 +329,7 @@ def test_every_tune_command_names_an_existing_search_space():
                 continue  # `tune.py report ...`, `tune.py --help`
             found.append((path.name, nightly, target))
     assert any(t == "searchspaces/barlow.yaml" for _, _, t in found)
-    assert any(n and t == "searchspaces/nightly.yaml" for _, n, t in found)
+    assert any(n and t == "schedules/nightly.yaml" for _, n, t in found)
     missing = sorted({f"{name}: tune.py {n + ' ' if n else ''}{t}" for name, n, t in found
                       if not (ROOT / t).is_file()})
     assert not missing, f"search-space files that do not exist: {missing}"
@@ -391,7 +391,7 @@ def test_dockerfile_installs_the_project_as_a_non_root_user_without_secrets():
     copied = {part for ln in lines if ln.startswith("COPY ") for part in ln.split()[1:] if not part.startswith("--")}
     assert not any(re.match(r"COPY\s+(--\S+\s+)*\.\s", ln) for ln in lines), "copy named paths, not the whole context"
     project = pyproject()
-    needed = {"pyproject.toml", project["project"]["readme"], "tune.py", "searchspaces", "trainables", "ssl"}
+    needed = {"pyproject.toml", project["project"]["readme"], "tune.py", "searchspaces", "schedules", "trainables", "ssl"}
     assert needed <= copied, f"not copied: {needed - copied}"
     run = " ".join(ln for ln in lines if ln.startswith("RUN ") or not ln.split()[0].isupper())
     assert re.search(r"pip install\b[^&]*\s\.(\s|$)", run), "pip install . (the project and its dependencies)"

@@ -122,6 +122,6 @@ def test_the_shipped_nightly_file_names_shipped_sweeps_that_validate():
     from selfsup.config import load_sweep
     from trainables.nightly import load_nightly
 
-    plan = load_nightly(ROOT / "searchspaces" / "nightly.yaml")
+    plan = load_nightly(ROOT / "schedules" / "nightly.yaml")
     names = [load_sweep(path).name for path in plan.sweep_files]
     assert len(names) == len(set(names)) >= 2 and plan.spec.tolerance > 0

@@ -1,12 +1,12 @@
 """Nightly sweeps: a named list of sweeps run one after another, each compared with its previous nightly run.
 
-    python tune.py nightly searchspaces/nightly.yaml [--date 2026-11-23]
+    python tune.py nightly schedules/nightly.yaml [--date 2026-11-23]
 
 The nightly file names the sweeps (search-space files, validated before Ray starts, like any sweep), an
 optional budget override for all of them, and the tolerance of the regression check::
 
     name: nightly
-    sweeps: [barlow.yaml, vicreg.yaml]          # relative to this file
+    sweeps: [../searchspaces/barlow.yaml, ../searchspaces/vicreg.yaml]   # relative to this file
     budget: {trials: 4, epochs: 6}              # optional, for every sweep
     tolerance: 0.02                             # how far a score may fall before it is a regression
 
