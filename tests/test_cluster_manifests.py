@@ -391,7 +391,8 @@ def test_dockerfile_installs_the_project_as_a_non_root_user_without_secrets():
     copied = {part for ln in lines if ln.startswith("COPY ") for part in ln.split()[1:] if not part.startswith("--")}
     assert not any(re.match(r"COPY\s+(--\S+\s+)*\.\s", ln) for ln in lines), "copy named paths, not the whole context"
     project = pyproject()
-    needed = {"pyproject.toml", project["project"]["readme"], "tune.py", "searchspaces", "schedules", "trainables", "ssl"}
+    needed = {"pyproject.toml", project["project"]["readme"], "tune.py", "searchspaces", "schedules", "trainables",
+              "ssl"}
     assert needed <= copied, f"not copied: {needed - copied}"
     run = " ".join(ln for ln in lines if ln.startswith("RUN ") or not ln.split()[0].isupper())
     assert re.search(r"pip install\b[^&]*\s\.(\s|$)", run), "pip install . (the project and its dependencies)"
