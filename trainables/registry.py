@@ -41,7 +41,6 @@ from typing import Any, Callable, Mapping
 import mlflow
 import numpy as np
 import torch
-from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from torch import nn
@@ -275,25 +274,14 @@ def _register_selected(tracking_uri: str, sweep: SweepRuns, spec: SweepSpec, run
             "sslsweep.params": json.dumps(params, sort_keys=True, default=str)}
     config_files = {"trial_params.json": json.dumps(params, indent=2, sort_keys=True, default=str),
                     "sweep_spec.json": spec.model_dump_json(indent=2)}
-    search_space = _logged_search_space(tracking_uri, sweep.parent_run_id)
-    if search_space is not None:
-        config_files["searchspace.yaml"] = search_space
+    if sweep.search_space_text is not None:
+        config_files["searchspace.yaml"] = sweep.search_space_text
     description = (f"{sweep.method} / {backbone} pretrained on {tags['sslsweep.pretext_data']}, selected on "
                    f"{downstream} validation: {sweep.objective} = {value:.4f} ({sweep.mode}); sweep "
                    f"'{sweep.name}', parent run {sweep.parent_run_id}, trial run {run['run_id']}.")
     return register_backbone(tracking_uri, model, example_batch(data), name=name, run_id=run["run_id"],
                              objective=sweep.objective, mode=sweep.mode, value=value, tags=tags,
                              config_files=config_files, description=description)
-
-
-def _logged_search_space(tracking_uri: str, parent_run_id: str) -> str | None:
-    """The search-space file as the sweep's parent run logged it."""
-    with tempfile.TemporaryDirectory(prefix="sslsweep-registry-") as directory:
-        try:
-            path = MlflowClient(tracking_uri).download_artifacts(parent_run_id, "searchspace.yaml", directory)
-        except (MlflowException, OSError):
-            return None
-        return Path(path).read_text()
 
 
 def _warn(message: str) -> None:

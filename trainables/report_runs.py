@@ -19,6 +19,7 @@ import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import mlflow
@@ -72,8 +73,13 @@ class SweepRuns:
     objective: str
     mode: str
     mode_source: str                 # "tag sslsweep.objective_mode", "searchspace.yaml" or "assumed"
-    search_space: dict | None        # the search-space file as logged, parsed; None when missing
+    search_space_text: str | None    # the search-space file as logged (comments kept); None when missing
     runs: pd.DataFrame = field(repr=False)
+
+    @cached_property
+    def search_space(self) -> dict | None:
+        """The logged search-space file, parsed; None when it was not logged or does not parse."""
+        return _parsed_mapping(self.search_space_text)
 
     @property
     def method(self) -> str:
@@ -233,7 +239,8 @@ def _read_sweep(tracking_uri: str, parent: pd.Series) -> SweepRuns:
     tags, params = dict(run.data.tags), dict(run.data.params)
     name = tags.get(SWEEP_TAG, run.info.run_name)
     objective = tags.get(OBJECTIVE_TAG, "")
-    search_space = _search_space(tracking_uri, run.info.run_id)
+    search_space_text = _search_space_text(tracking_uri, run.info.run_id)
+    search_space = _parsed_mapping(search_space_text)
     if tags.get(OBJECTIVE_MODE_TAG) in ("max", "min"):
         mode, mode_source = tags[OBJECTIVE_MODE_TAG], f"tag {OBJECTIVE_MODE_TAG}"
     elif search_space is not None:
@@ -245,17 +252,25 @@ def _read_sweep(tracking_uri: str, parent: pd.Series) -> SweepRuns:
     runs = child_runs_frame(tracking_uri, run.info.experiment_id, run.info.run_id, name, tags.get(METHOD_TAG, ""))
     return SweepRuns(name=name, parent_run_id=run.info.run_id, parent_run_name=run.info.run_name,
                      experiment_id=run.info.experiment_id, tags=tags, params=params, objective=objective,
-                     mode=mode, mode_source=mode_source, search_space=search_space, runs=runs)
+                     mode=mode, mode_source=mode_source, search_space_text=search_space_text,
+                     runs=runs)
 
 
-def _search_space(tracking_uri: str, run_id: str) -> dict | None:
-    """The parent run's logged search-space file, parsed; None when it was not logged or does not parse."""
+def _search_space_text(tracking_uri: str, run_id: str) -> str | None:
+    """The parent run's logged search-space file; None when it was not logged or cannot be read."""
     with tempfile.TemporaryDirectory() as directory:
         path = download_artifact(tracking_uri, run_id, SEARCH_SPACE_ARTIFACT, directory)
         try:
-            parsed = yaml.safe_load(path.read_text()) if path is not None else None
-        except (OSError, yaml.YAMLError):
+            return path.read_text() if path is not None else None
+        except (OSError, UnicodeDecodeError):
             return None
+
+
+def _parsed_mapping(text: str | None) -> dict | None:
+    try:
+        parsed = yaml.safe_load(text) if text is not None else None
+    except yaml.YAMLError:
+        return None
     return parsed if isinstance(parsed, dict) else None
 
 
