@@ -45,9 +45,9 @@ from selfsup.evaluation.metric_names import HEALTH_METRICS, RANDOM_INIT_PREFIX, 
 from trainables import report_figures as figures
 from trainables.report_runs import ReportError, SweepRuns, download_artifact, metric_histories, resolve_sweeps
 from trainables.report_tables import (HEADLINE_METRICS, METRIC_LABELS, Selected, Table, parameter_label,
-                                      parameter_values, per_class_iou,
-                                      pretext_configurations, report_protocol, search_grid, segmentation_by_fraction,
-                                      select, ssl_vs_supervised, technique_by_backbone)
+                                      parameter_values, per_class_iou, pretext_configurations, report_protocol,
+                                      search_grid, segmentation_by_fraction, select, ssl_vs_supervised,
+                                      technique_by_backbone, test_scores)
 from trainables.results import EMBEDDINGS_FILE, FINISHED, PRUNED, SEGMENTATION_EXAMPLE_FILE, TRIAL_ARTIFACTS
 
 REPORTS_EXPERIMENT = "sslsweep/reports"
@@ -325,10 +325,10 @@ class _Builder:
         values = parameter_values(finished[f"params.{parameter}"])
         rows = []
         for value in sorted(values.dropna().unique()):
-            best = finished[values == value].iloc[0]  # finished_trials is best first
-            for fraction, score in _test_scores(best, protocol, metric).items():
+            best = finished[values == value].iloc[[0]]  # finished_trials is best first
+            for fraction, score in test_scores(best, protocol, metric).items():
                 rows.append({"series": f"{parameter}={parameter_label(value)}", "fraction": fraction, "value": score})
-        for fraction, score in _test_scores(finished.iloc[0], protocol, metric, RANDOM_INIT_PREFIX).items():
+        for fraction, score in test_scores(finished.iloc[[0]], protocol, metric, RANDOM_INIT_PREFIX).items():
             rows.append({"series": "random init", "fraction": fraction, "value": score, "kind": "random_init"})
         scores = pd.DataFrame(rows)
         if scores.empty or scores["fraction"].nunique() < 2:
@@ -463,19 +463,6 @@ def _single_dimension(sweep: SweepRuns) -> str | None:
     """The parameter of a sweep that searched exactly one (lfr_seismic.yaml's number of projectors)."""
     searched = [d for d in sweep.searched if f"params.{d}" in sweep.trials]
     return searched[0] if len(searched) == 1 else None
-
-
-def _test_scores(run: pd.Series, protocol: str, metric: str, prefix: str = "") -> dict[float, float]:
-    from selfsup.evaluation.metric_names import parse_eval_metric_name
-
-    scores = {}
-    for column, value in run.items():
-        if isinstance(column, str) and column.startswith("metrics.") and pd.notna(value):
-            parsed = parse_eval_metric_name(column.removeprefix("metrics."))
-            if parsed is not None and (parsed.split, parsed.protocol, parsed.metric, parsed.prefix) == (
-                    "test", protocol, metric, prefix):
-                scores[parsed.fraction] = float(value)
-    return dict(sorted(scores.items()))
 
 
 def _by_task_and_data(selections: list[Selected]) -> dict[tuple[str, str], list[Selected]]:

@@ -273,6 +273,12 @@ def _fractions(runs: pd.DataFrame, split: str, protocol: str, metric: str, prefi
                    == (split, protocol, metric, prefix)})
 
 
+def test_scores(runs: pd.DataFrame, protocol: str, metric: str, prefix: str = "") -> dict[float, float]:
+    """Label fraction -> the mean test ``metric`` of ``runs`` with ``protocol``, at every fraction they evaluated."""
+    return {fraction: _summary(runs, f"metrics.{eval_metric_name('test', protocol, metric, fraction, prefix)}").mean
+            for fraction in _fractions(runs, "test", protocol, metric, prefix)}
+
+
 def report_protocol(sweep: SweepRuns) -> str:
     """The objective's protocol; for objectives without one (train/loss, health/...), the preferred protocol
     the finished trials were tested with."""
