@@ -54,6 +54,16 @@ def test_each_sweep_is_compared_with_its_latest_earlier_night(store):
     assert not night_failed(table[table["sweep"] == "steady"])
 
 
+def test_a_night_without_a_finished_trial_is_skipped_for_the_one_before(store):
+    night(store, "ok", "flaky", "2026-11-21", 0.80, 0.70)
+    night(store, "broken", "flaky", "2026-11-22", None, 0.0)
+    now = night(store, "now", "flaky", "2026-11-23", 0.80, 0.50)
+    table = regression_table(store.uri, {"flaky": resolve_sweeps(store.uri, [now])[0]}, "2026-11-23", 0.02)
+    assert set(table["previous night"]) == {"2026-11-21"}
+    assert table.set_index(table["score"].str.split(" ").str[0])["verdict"].to_dict() == {
+        "validation": "ok", "test": "regressed"}
+
+
 def test_a_minimised_objective_regresses_when_it_rises(store):
     night(store, "prev", "loss-sweep", "2026-11-22", 0.30, 0.70, mode="min")
     now = night(store, "now", "loss-sweep", "2026-11-23", 0.40, 0.70, mode="min")

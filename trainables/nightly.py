@@ -86,21 +86,20 @@ def load_nightly(path: str | Path) -> NightlyPlan:
 # ------------------------------------------------------------------------------------------------ regression
 
 def previous_nightly(tracking_uri: str, sweep: str, date: str) -> SweepRuns | None:
-    """The latest nightly run of ``sweep`` tagged with a date before ``date`` (its last parent run that day),
-    or None. A run without a finished trial counts: its scores are then missing."""
+    """The latest nightly run of ``sweep`` tagged with a date before ``date`` that finished a trial (a failed
+    night has no scores to compare with; the one before it is taken), or None."""
     parents = parent_runs(tracking_uri, f"tags.{SWEEP_TAG} = '{sweep}'")
     column = f"tags.{NIGHTLY_TAG}"
     if column not in parents:
         return None
     earlier = parents[parents[column].notna() & (parents[column] < date)]
-    if earlier.empty:
-        return None
-    latest = earlier.sort_values([column, "start_time", "run_id"], ascending=False, kind="stable").iloc[0]
-    try:
-        (previous,) = resolve_sweeps(tracking_uri, [latest["run_id"]])
-    except ReportError:
-        return None
-    return previous
+    for _, parent in earlier.sort_values([column, "start_time", "run_id"], ascending=False, kind="stable").iterrows():
+        try:
+            (previous,) = resolve_sweeps(tracking_uri, [parent["run_id"]])
+        except ReportError:  # no finished trial that night
+            continue
+        return previous
+    return None
 
 
 def headline_scores(sweep: SweepRuns) -> dict[str, float]:
@@ -126,7 +125,7 @@ def regression_table(tracking_uri: str, current: dict[str, SweepRuns | None], da
     rows = []
     for name, sweep in current.items():
         previous = previous_nightly(tracking_uri, name, date)
-        before = headline_scores(previous) if previous is not None and not previous.finished_trials.empty else {}
+        before = headline_scores(previous) if previous is not None else {}
         when = previous.tags.get(NIGHTLY_TAG, "") if previous is not None else ""
         if sweep is None or sweep.finished_trials.empty:
             rows.append({"sweep": name, "score": "", "previous night": when, "previous": math.nan,
