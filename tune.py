@@ -101,22 +101,23 @@ def fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def load(args: argparse.Namespace):
+def load(searchspace: Path, trials: int | None = None, epochs: int | None = None):
+    """The validated sweep, with command-line budget overrides; ``SearchSpaceError`` (one line) otherwise."""
     from selfsup.config import SearchSpaceError, load_sweep
 
-    spec = load_sweep(args.searchspace)
-    overrides = {k: v for k, v in (("trials", args.trials), ("epochs", args.epochs)) if v is not None}
+    spec = load_sweep(searchspace)
+    overrides = {k: v for k, v in (("trials", trials), ("epochs", epochs)) if v is not None}
     if overrides:
         try:
             spec = spec.model_validate({**spec.model_dump(), "budget": {**spec.budget.model_dump(), **overrides}})
         except ValueError as error:
-            raise SearchSpaceError(f"{args.searchspace}: command-line override: {error}") from None
+            raise SearchSpaceError(f"{searchspace}: command-line override: {error}") from None
     from trainables.resources import ResourceError, check_local_gpus
 
     try:
         check_local_gpus(spec)  # GPUs asked of a machine without them, before a local Ray starts (dry run too)
     except ResourceError as error:
-        raise SearchSpaceError(f"{args.searchspace}: {error}") from None
+        raise SearchSpaceError(f"{searchspace}: {error}") from None
     return spec
 
 
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     from selfsup.config import SearchSpaceError
 
     try:
-        spec = load(args)
+        spec = load(args.searchspace, args.trials, args.epochs)
     except SearchSpaceError as error:
         return fail(str(error))
 
@@ -264,8 +265,7 @@ def nightly(args: argparse.Namespace) -> int:
     specs = []
     for path in plan.sweep_files:
         try:
-            spec = load(argparse.Namespace(searchspace=path, trials=plan.spec.budget.trials,
-                                           epochs=plan.spec.budget.epochs))
+            spec = load(path, plan.spec.budget.trials, plan.spec.budget.epochs)
             spec.domain.check_data(spec.data)
             check_configurations_fit_data(spec)
         except (SearchSpaceError, ValueError) as error:
