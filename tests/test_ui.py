@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -12,15 +11,9 @@ import time
 
 import pytest
 from report_store import Store, barlow
+from test_report import CHROMIUM, free_port
 from test_sweep_e2e import ROOT
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for(port: int, server: subprocess.Popen, seconds: float = 90) -> None:
