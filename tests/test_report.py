@@ -177,6 +177,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_for_port(port: int, server: subprocess.Popen, what: str, seconds: float = 90) -> None:
+    """Until ``server`` (started by the test, output piped) listens on 127.0.0.1:``port``; fails if it exits."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            output = (server.stdout or server.stderr).read()
+            pytest.fail(f"{what} exited with {server.returncode}: {output[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"{what} did not listen on 127.0.0.1:{port} within {seconds} s")
+
+
 def test_a_report_is_rebuilt_through_a_remote_tracking_server(store, tmp_path):
     """The same report read over MLflow's REST API (an ``mlflow server`` on the store) as from the database."""
     local, _ = build(store, tmp_path / "local", sweeps=["barlow-har", "lfr-seismic"], name="r")
@@ -186,14 +201,7 @@ def test_a_report_is_rebuilt_through_a_remote_tracking_server(store, tmp_path):
                                "--port", str(port), "--workers", "1"],
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        for _ in range(120):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not start: " + server.stderr.read()[-2000:])
+        wait_for_port(port, server, "mlflow server")
         remote, run_id = build(store, tmp_path / "remote", sweeps=["barlow-har", "lfr-seismic"], name="r",
                                tracking_uri=f"http://127.0.0.1:{port}")
     finally:

@@ -4,29 +4,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 from report_store import Store, barlow
-from test_report import CHROMIUM, free_port
+from test_report import CHROMIUM, free_port, wait_for_port
 from test_sweep_e2e import ROOT
-
-
-
-def wait_for(port: int, server: subprocess.Popen, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"tune.py ui exited with {server.returncode}: {server.stdout.read()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"the MLflow UI did not listen on 127.0.0.1:{port} within {seconds} s")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)")
@@ -44,7 +28,7 @@ def test_the_ui_lists_a_sweeps_runs_in_a_browser(tmp_path):
     server = subprocess.Popen([sys.executable, "tune.py", "ui", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        wait_for(port, server)
+        wait_for_port(port, server, "tune.py ui")
         page = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
                                "--dump-dom", f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs"],
                               capture_output=True, text=True, timeout=180).stdout
