@@ -89,6 +89,8 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     # fewer processes ran the trials than there were trials, and every status above is still true.
     assert "finished" in outcomes and "pruned" in outcomes, outcomes
     assert len(_trial_pids(home)) < trials
+    # Where each trial trained: one local node here (tests/test_multinode.py spreads a sweep over two).
+    assert children["tags.sslsweep.node_id"].notna().all() and children["tags.sslsweep.node_id"].nunique() == 1
 
     for _, child in children.iterrows():
         history = client.get_metric_history(child.run_id, "train/loss")

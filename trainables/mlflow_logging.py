@@ -23,7 +23,7 @@ from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PATH
 
 from selfsup.config import SweepSpec
-from trainables.results import (BASELINE_OF_KEY, FAILED, FINISHED, PRUNED, REPEAT_OF_KEY, TRIAL_ARTIFACTS,
+from trainables.results import (BASELINE_OF_KEY, FAILED, FINISHED, NODE_ID, PRUNED, REPEAT_OF_KEY, TRIAL_ARTIFACTS,
                                 failure_reason, outcome, split_bookkeeping)
 from trainables.selection import TRIAL_INDEX_TAG, creation_index
 
@@ -62,6 +62,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         self.parent_run_id = parent_run_id
         self.outcomes: dict[str, str] = {}
         self._checkpoint_paths: dict[Trial, str] = {}  # each trial's latest checkpoint directory
+        self._node_ids: dict[Trial, str] = {}          # the Ray node each trial's rank 0 last reported from
 
     @property
     def client(self) -> MlflowClient:
@@ -99,6 +100,9 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         run_id = self._trial_runs[trial]
         for start in range(0, len(metrics), 500):  # MLflow's per-batch metric limit
             self.client.log_batch(run_id, metrics=metrics[start:start + 500])
+        if result.get(NODE_ID) and self._node_ids.get(trial) != result[NODE_ID]:
+            self._node_ids[trial] = result[NODE_ID]
+            self.client.set_tag(run_id, "sslsweep.node_id", result[NODE_ID])
         if result.get(CHECKPOINT_PATH):  # the trial's latest checkpoint, for logging the best backbone
             self._checkpoint_paths[trial] = str(result[CHECKPOINT_PATH])
             self.client.set_tag(run_id, "sslsweep.checkpoint_path", str(result[CHECKPOINT_PATH]))

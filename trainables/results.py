@@ -13,6 +13,9 @@ from typing import Any
 EPOCH = "epoch"
 EVALUATION_DONE = "evaluation_done"
 FAILURE_REASON = "failure_reason"
+# The Ray node that ran the trial's rank 0 (``ray.get_runtime_context().get_node_id()``); MLflow tag
+# ``sslsweep.node_id`` of the trial's run, so a multi-node sweep shows where each trial trained.
+NODE_ID = "node_id"
 # The frozen embeddings of the evaluation units, in a finished trial's last checkpoint (Parquet), logged to
 # the trial's MLflow run under embeddings/ for the report's t-SNE maps.
 EMBEDDINGS_FILE = "embeddings.parquet"

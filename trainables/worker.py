@@ -25,7 +25,8 @@ from selfsup.mixed_precision import check_precision_supported
 from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, data_sample, data_shape,
                               evaluate_backbone, to_channels_last, train_one_epoch, training_loader, training_windows,
                               unwrap, validation_metrics)
-from trainables.results import EMBEDDINGS_FILE, EPOCH, EVALUATION_DONE, FAILURE_REASON, SEGMENTATION_EXAMPLE_FILE
+from trainables.results import (EMBEDDINGS_FILE, EPOCH, EVALUATION_DONE, FAILURE_REASON, NODE_ID,
+                                SEGMENTATION_EXAMPLE_FILE)
 from trainables.selection import tie_broken
 from trainables.trial_context import TrainWorkerContext, TrialContext
 
@@ -82,7 +83,8 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
         metrics: dict[str, Any] = {}
         failure = None
         if rank == 0:
-            metrics = {EPOCH: epoch + 1, **losses, **epoch_evaluation(scored_backbone, data, spec, device)}
+            metrics = {EPOCH: epoch + 1, NODE_ID: ray.get_runtime_context().get_node_id(), **losses,
+                       **epoch_evaluation(scored_backbone, data, spec, device)}
             try:
                 check_health(metrics, spec, epoch)
             except RuntimeError as error:
