@@ -16,7 +16,8 @@ from selfsup.backbones import BACKBONES
 class TrialParams(BaseModel):
     """Hyperparameters every method shares on every domain. Each can be fixed or searched by its name."""
 
-    model_config = ConfigDict(extra="forbid")
+    # No hyperparameter means anything at infinity or NaN (fixed: {lr: .inf}, a choice of .nan).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     backbone: str = "conv1d"
     lr: float = Field(1e-3, gt=0)

@@ -34,7 +34,8 @@ METHODS: Registry = Registry("method")
 class MethodParams(BaseModel):
     """Method-specific hyperparameters; subclasses add fields (all of them searchable by name)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # No hyperparameter means anything at infinity or NaN (fixed: {lambda_offdiag: .inf}, a choice of .nan).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 @dataclass
