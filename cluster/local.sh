@@ -27,16 +27,18 @@ start N   a Ray head and N worker nodes on 127.0.0.1 (N >= 0), each a separate `
   --object-store-mb M   object store per node in MiB (default 512)
   --agent-port P        the head's dashboard agent port, which runs submitted jobs (default 52365)
   --timeout S           seconds to wait for each node (default 120)
-  --temp-dir DIR        Ray's temp dir for every node (default Ray's, /tmp/ray). A separate one keeps a
-                        plain ray.init() elsewhere on the machine from attaching to this cluster.
+  --temp-dir DIR        the head's Ray temp dir (default Ray's, /tmp/ray); worker i uses DIR/worker_i.
+                        A separate one keeps a plain ray.init() elsewhere on the machine from attaching
+                        to this cluster. Keep it short: it holds Unix sockets (at most 107 bytes a path).
 stop      stop the nodes recorded by `start` (only those process groups)
 status    list the recorded nodes
 
 Every node offers a custom resource naming it (local_head: 1, local_worker_1: 1, ...), so a task can be
 pinned to a node: @ray.remote(resources={"local_worker_1": 0.01}).
 
-Token authentication is on (RAY_AUTH_MODE=token on every node; the token is ~/.ray/auth_token, created
-if missing). Submit with:
+Token authentication is on (RAY_AUTH_MODE=token on every node). The token is RAY_AUTH_TOKEN, else the
+file RAY_AUTH_TOKEN_PATH names, else ~/.ray/auth_token (created if missing); clients need the same one.
+Submit with:
   RAY_AUTH_MODE=token ray job submit --address http://127.0.0.1:8265 \
       --runtime-env cluster/runtime_env.yaml -- python tune.py searchspaces/barlow.yaml
 
@@ -276,7 +278,7 @@ cmd_start() {
     shift
     is_uint "$n" || die "N must be a whole number >= 0, got '$n'"
     local head_cpus=1 worker_cpus=1 port=6379 dash_port=8265 store_mb=512 timeout=120 agent_port=52365
-    local -a temp_args=()
+    local temp_root=""
     while [[ $# -gt 0 ]]; do
         case "$1" in
             --head-cpus) head_cpus="${2:-}"; shift 2 || die "--head-cpus needs a value" ;;
@@ -287,7 +289,7 @@ cmd_start() {
             --timeout) timeout="${2:-}"; shift 2 || die "--timeout needs a value" ;;
             --agent-port) agent_port="${2:-}"; shift 2 || die "--agent-port needs a value" ;;
             --temp-dir) [[ -n "${2:-}" ]] || die "--temp-dir needs a value"
-                        temp_args=(--temp-dir "$2"); shift 2 ;;
+                        temp_root="$2"; shift 2 ;;
             *) die "unknown option '$1' (see --help)" ;;
         esac
     done
@@ -311,13 +313,30 @@ cmd_start() {
     : >"$STATE_FILE"
 
     # Token authentication on every node (Ray 2.60 reads RAY_AUTH_MODE on each `ray start`; workers and
-    # submitters need the same token, here the one in ~/.ray/auth_token).
+    # submitters need the same token: RAY_AUTH_TOKEN, else the file RAY_AUTH_TOKEN_PATH names, else
+    # ~/.ray/auth_token, which is created if missing).
     export RAY_AUTH_MODE=token
     # On SIGTERM a `ray start --block` node first drains for up to 30 s (for Serve); nothing here needs it.
     export RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="${RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S:-0}"
-    if [[ -z "${RAY_AUTH_TOKEN:-}" && -z "${RAY_AUTH_TOKEN_PATH:-}" && ! -s "$HOME/.ray/auth_token" ]]; then
+    local token_source="~/.ray/auth_token"
+    if [[ -n "${RAY_AUTH_TOKEN:-}" ]]; then
+        token_source="\$RAY_AUTH_TOKEN"
+    elif [[ -n "${RAY_AUTH_TOKEN_PATH:-}" ]]; then
+        # `ray get-auth-token --generate` only writes ~/.ray/auth_token: a file named here must hold a token.
+        [[ -s "$RAY_AUTH_TOKEN_PATH" ]] || die "RAY_AUTH_TOKEN_PATH names '$RAY_AUTH_TOKEN_PATH', which holds no token; write one there first"
+        token_source="$RAY_AUTH_TOKEN_PATH (RAY_AUTH_TOKEN_PATH)"
+    elif [[ ! -s "$HOME/.ray/auth_token" ]]; then
         "$RAY_BIN" get-auth-token --generate >/dev/null
     fi
+
+    # Every node gets a Ray temp dir of its own: nodes that share one share its session directory, and with
+    # it runtime_resources/, where each node's runtime-env agent unpacks a job's working_dir. A worker node
+    # that sets up the job's working_dir (its first task of the job) would delete the copy the driver on the
+    # head runs in (Ray re-creates a working_dir with overwrite=True), and the job fails on a missing cwd.
+    # Without --temp-dir the head keeps Ray's default, computed as Ray does (_common/utils.py).
+    local worker_temp_root="${temp_root:-${RAY_TMPDIR:-${TMPDIR:-/tmp}}/ray}"
+    local -a temp_args=()
+    [[ -z "$temp_root" ]] || temp_args=(--temp-dir "$temp_root")
 
     # On failure after this point, stop whatever was started.
     trap 'echo "local.sh: start failed; stopping what was started" >&2; stop_nodes 10 || true' ERR
@@ -340,14 +359,14 @@ cmd_start() {
     for (( i = 1; i <= n; i++ )); do
         wlog="$STATE_DIR/worker_$i.log"
         # Several raylets on one address: let each pick free ports for its node manager, workers and
-        # dashboard agent, and keep one log monitor (the head's) so that driver logs are not duplicated.
+        # dashboard agent. Each node's log monitor forwards the worker output of its own session directory
+        # to the drivers (they are separate, see above, so nothing is forwarded twice).
         start_node "worker_$i" "$wlog" \
             --address "127.0.0.1:$port" --node-ip-address 127.0.0.1 \
             --num-cpus "$worker_cpus" --num-gpus 0 --resources "{\"local_worker_$i\": 1}" \
             --object-store-memory "$store_bytes" \
             --node-manager-port 0 --min-worker-port 0 --max-worker-port 0 \
-            --dashboard-agent-listen-port 0 --include-log-monitor False \
-            "${temp_args[@]+"${temp_args[@]}"}"
+            --dashboard-agent-listen-port 0 --temp-dir "$worker_temp_root/worker_$i"
         wpid="$(awk -v w="worker_$i" '$1 == w {print $2}' "$STATE_FILE")"
         wait_for_log "$wlog" "$wpid" "$timeout"
     done
@@ -357,8 +376,8 @@ cmd_start() {
 Ray cluster up: head + $n worker node(s) on 127.0.0.1 (head ${head_cpus} CPU, workers ${worker_cpus} CPU each).
   Dashboard / job API: http://127.0.0.1:$dash_port
   GCS address:         127.0.0.1:$port
-  Token auth is on: the token is in ~/.ray/auth_token (print it with 'ray get-auth-token'; the dashboard
-  asks for it in the browser). Every client needs RAY_AUTH_MODE=token:
+  Token auth is on: the token is $token_source (print it with 'ray get-auth-token'; the
+  dashboard asks for it in the browser). Every client needs RAY_AUTH_MODE=token and that token:
     RAY_AUTH_MODE=token ray job submit --address http://127.0.0.1:$dash_port \\
         --runtime-env cluster/runtime_env.yaml -- python tune.py searchspaces/barlow.yaml
     RAY_AUTH_MODE=token ray status --address 127.0.0.1:$port
