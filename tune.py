@@ -6,17 +6,22 @@
     python tune.py nightly schedules/nightly.yaml    the nightly list of sweeps, compared with the last night
     python tune.py ui [--port 5000]                     the MLflow UI on the store the sweeps use (127.0.0.1)
 
+    python tune.py searchspaces/barlow.yaml --resume    carry on an interrupted sweep (Ctrl-C, a killed driver)
+
 Exit codes: 0 success, 1 the sweep ran but no trial finished (nightly: a sweep failed or a score regressed),
-2 bad search-space file, data or report request.
+2 bad search-space file, data or report request (or nothing to resume), 130 interrupted (Ctrl-C; the command
+to resume is printed).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 EXIT_NO_TRIAL_FINISHED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # the shell's code for a command ended by SIGINT (Ctrl-C)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,6 +35,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="validate the file and print the resolved search space, budget and resources")
     parser.add_argument("--trials", type=int, help="override budget.trials")
     parser.add_argument("--epochs", type=int, help="override budget.epochs")
+    parser.add_argument("--resume", action="store_true",
+                        help="carry on the sweep's latest run that did not finish (Ctrl-C, a killed driver): finished "
+                             "trials kept, unfinished ones continued from their last checkpoint in their own MLflow "
+                             "runs, the Optuna study continued; same file and --trials/--epochs as that run")
     return parser.parse_args(argv)
 
 
@@ -183,20 +192,32 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(spec, stores))
         return 0
 
+    from trainables.preflight import UnreachableError, check_stores_reachable
+
+    try:  # a store or Ray address that cannot be reached: one line within seconds, before MLflow is read
+        check_stores_reachable(stores, os.environ.get("RAY_ADDRESS"))
+    except UnreachableError as error:
+        return fail(str(error))
+
+    from trainables.resume import ResumeError, SweepInterrupted, find_interrupted_sweep
     from trainables.sweep import run_sweep
 
     try:
+        resume_from = find_interrupted_sweep(spec, args.searchspace, stores) if args.resume else None
         spec.domain.check_data(spec.data)
         check_configurations_fit_data(spec)
     except ValueError as error:  # DataError, or a configuration the method cannot run on this data (MoCo's queue)
-        return fail(f"{args.searchspace}: {error}")
+        return fail(str(error) if isinstance(error, ResumeError) else f"{args.searchspace}: {error}")
 
     from trainables.resources import ResourceError
 
     try:
-        outcome = run_sweep(spec, args.searchspace, stores)
+        outcome = run_sweep(spec, args.searchspace, stores, resume_from=resume_from)
     except ResourceError as error:  # the cluster Ray joined cannot hold one trial; checked before any recording
         return fail(f"{args.searchspace}: {error}")
+    except SweepInterrupted as interrupted:
+        print(f"\n{interrupted}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(summary(spec, outcome, stores))
     return 0 if outcome.sweep is not None else EXIT_NO_TRIAL_FINISHED
 
@@ -275,9 +296,15 @@ def nightly(args: argparse.Namespace) -> int:
     if len(set(names)) < len(names):
         return fail(f"{args.file}: sweeps: two files share a sweep name ({', '.join(names)}); nights compare by name")
 
+    from trainables.preflight import UnreachableError, check_stores_reachable
+    from trainables.resume import SweepInterrupted
     from trainables.sweep import run_sweep
 
     stores = resolve_stores()
+    try:
+        check_stores_reachable(stores, os.environ.get("RAY_ADDRESS"))
+    except UnreachableError as error:
+        return fail(str(error))
     tonight = {}
     for spec, path in specs:
         try:
@@ -287,6 +314,9 @@ def nightly(args: argparse.Namespace) -> int:
         except ResourceError as error:  # the cluster cannot run this sweep: one line, a failed sweep tonight
             print(f"error: {path}: {error}", file=sys.stderr)
             tonight[spec.name] = None
+        except SweepInterrupted as interrupted:  # Ctrl-C ends the night, not just this sweep
+            print(f"\n{interrupted}\nthe night {date} stopped at {path}", file=sys.stderr)
+            return EXIT_INTERRUPTED
         except Exception:  # noqa: BLE001 - one broken sweep is a failed night, not a lost one
             traceback.print_exc()
             tonight[spec.name] = None
@@ -357,5 +387,15 @@ def _gain(best, column: str) -> str:
     return f"   (untrained backbone {baseline:.4f}, gain {best[column] - baseline:+.4f})"
 
 
+def run(argv: list[str] | None = None) -> int:
+    """``main``, with a Ctrl-C that came before a sweep recorded anything (imports, data checks, Ray's start) as
+    one line; once a sweep has its parent run, ``run_sweep`` closes its records itself (``SweepInterrupted``)."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted (Ctrl-C) before a sweep began: nothing was recorded", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -453,6 +453,7 @@ def test_a_cluster_without_gpus_is_one_line_and_records_nothing(tmp_path, capsys
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kwargs: joined.append(kwargs))
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 0.0})
+    monkeypatch.setattr("trainables.preflight._check_ray_address", lambda address, timeout: None)  # it answers
     path = _gpu_sweep(tmp_path)
     assert tune.main([str(path)]) == 2
     err = capsys.readouterr().err.strip()

@@ -23,11 +23,12 @@ from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PATH
 
 from selfsup.config import SweepSpec
-from trainables.results import (BASELINE_OF_KEY, FAILED, FINISHED, NODE_ID, PRUNED, REPEAT_OF_KEY, TRIAL_ARTIFACTS,
-                                failure_reason, outcome, split_bookkeeping)
+from trainables.results import (BASELINE_OF_KEY, EPOCH, FAILED, FINISHED, INTERRUPTED, NODE_ID, PRUNED,
+                                REPEAT_OF_KEY, TRIAL_ARTIFACTS, failure_reason, outcome, split_bookkeeping)
 from trainables.selection import TRIAL_INDEX_TAG, creation_index
 
 STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
+OUTCOME_TAG = "sslsweep.outcome"
 # Tune bookkeeping that is not a metric worth a time series.
 _SKIP = {"config", "trial_id", "date", "hostname", "node_ip", "pid", "experiment_tag", "checkpoint_path",
          "done", "should_checkpoint", "timestamp"}
@@ -60,13 +61,22 @@ class SweepMLflowCallback(MLflowLoggerCallback):
     def __init__(self, spec: SweepSpec, tracking_uri: str, experiment_name: str, parent_run_id: str) -> None:
         super().__init__(tracking_uri=tracking_uri, experiment_name=experiment_name, tags=sweep_tags(spec))
         self.parent_run_id = parent_run_id
-        self.outcomes: dict[str, str] = {}
         self._checkpoint_paths: dict[Trial, str] = {}  # each trial's latest checkpoint directory
         self._node_ids: dict[Trial, str] = {}          # the Ray node each trial's rank 0 last reported from
+        self._ended: set[str] = set()                  # trial ids whose runs log_trial_end closed
+        self._earlier_runs: dict[str, Any] = {}
+        self._adopted: set[str] = set()
 
     @property
     def client(self) -> MlflowClient:
         return MlflowClient(self.tracking_uri)
+
+    def setup(self, *args, **kwargs) -> None:
+        super().setup(*args, **kwargs)
+        # Runs this parent already has: a resumed sweep (``tune.py --resume``) carries on in them.
+        self._earlier_runs = {run.data.tags.get("sslsweep.trial_id"): run for run in self.client.search_runs(
+            [self.mlflow_util.experiment_id], f"tags.mlflow.parentRunId = '{self.parent_run_id}'", max_results=50_000)}
+        self._adopted: set[str] = set()
 
     def log_trial_start(self, trial: Trial) -> None:
         if trial in self._trial_runs:
@@ -85,14 +95,49 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         if BASELINE_OF_KEY in bookkeeping:
             tags.update({"sslsweep.role": "supervised_baseline", "sslsweep.method": "supervised",
                          "sslsweep.baseline_of": bookkeeping[BASELINE_OF_KEY]})
-        run = self.mlflow_util.start_run(tags=tags, run_name=f"{self.tags['sslsweep.sweep']}-{trial.trial_id}")
-        self._trial_runs[trial] = run.info.run_id
-        self.mlflow_util.log_params(run_id=run.info.run_id, params_to_log={
-            **params, **{key.removeprefix("sslsweep_"): value for key, value in bookkeeping.items()
-                         if key not in (REPEAT_OF_KEY, BASELINE_OF_KEY)}})
+        logged_params = {**params, **{key.removeprefix("sslsweep_"): value for key, value in bookkeeping.items()
+                                      if key not in (REPEAT_OF_KEY, BASELINE_OF_KEY)}}
+        run_id = self._resumed_run(trial, logged_params)
+        if run_id is None:
+            run_id = self.mlflow_util.start_run(
+                tags=tags, run_name=f"{self.tags['sslsweep.sweep']}-{trial.trial_id}").info.run_id
+        else:
+            self.client.update_run(run_id, status="RUNNING")
+            for key, value in tags.items():
+                self.client.set_tag(run_id, key, value)
+        self._trial_runs[trial] = run_id
+        self.mlflow_util.log_params(run_id=run_id, params_to_log=logged_params)
+
+    def _resumed_run(self, trial: Trial, logged_params: dict[str, Any]) -> str | None:
+        """The run a trial of a resumed sweep carries on in, reopened: its own (same Tune trial id), or the open run
+        of a trial the interrupted driver started after Tune last saved its state, which Tune has now created again
+        with the same configuration (same Optuna trial number, see ``PruningAwareOptunaSearch``) under a new id."""
+        run = self._earlier_runs.get(trial.trial_id)
+        if run is None:
+            wanted = {key: str(value) for key, value in logged_params.items()}
+            run = next((earlier for earlier in self._earlier_runs.values()
+                        if earlier.info.run_id not in self._adopted and _still_open(earlier)
+                        and earlier.data.params == wanted), None)
+        if run is None:
+            return None
+        self._adopted.add(run.info.run_id)
+        if OUTCOME_TAG in run.data.tags:
+            self.client.delete_tag(run.info.run_id, OUTCOME_TAG)
+        self.client.set_tag(run.info.run_id, "sslsweep.resumed", "true")
+        return run.info.run_id
+
+    def on_experiment_end(self, trials: list[Trial], **info) -> None:
+        """Tune ends an interrupted experiment (Ctrl-C) without ending its running trials: their runs are closed
+        here, KILLED with ``sslsweep.outcome = interrupted``; ``tune.py --resume`` reopens them."""
+        super().on_experiment_end(trials, **info)
+        for trial, run_id in self._trial_runs.items():
+            if trial.trial_id not in self._ended:
+                close_interrupted_run(self.client, run_id)
 
     def log_trial_result(self, iteration: int, trial: Trial, result: dict[str, Any]) -> None:
-        step = int(result.get("training_iteration", iteration))
+        # The epoch: a trial resumed from a checkpoint (a restarted worker group, ``--resume``) logs the epochs
+        # after it again, at the same steps (the report keeps the later value).
+        step = int(result.get(EPOCH) or result.get("training_iteration", iteration))
         now = int(time.time() * 1000)
         metrics = [Metric(key, float(value), now, step) for key, value in result.items()
                    if key not in _SKIP and isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -119,8 +164,8 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             return
         result = trial.last_result or {}
         ended = outcome(result, failed)
-        self.outcomes[trial.trial_id] = ended
-        self.client.set_tag(run_id, "sslsweep.outcome", ended)
+        self._ended.add(trial.trial_id)
+        self.client.set_tag(run_id, OUTCOME_TAG, ended)
         if ended == FINISHED and trial in self._checkpoint_paths:
             for name, artifact_path in TRIAL_ARTIFACTS.items():
                 path = Path(self._checkpoint_paths[trial], name)
@@ -131,6 +176,16 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         elif ended == PRUNED:
             self.client.set_tag(run_id, "sslsweep.pruned_at_epoch", str(result.get("epoch", "")))
         self.client.set_terminated(run_id, status=STATUS[ended])
+
+
+def _still_open(run) -> bool:
+    """A child run its trial did not end: RUNNING (the driver was killed) or closed by an interruption."""
+    return run.info.status == "RUNNING" or run.data.tags.get(OUTCOME_TAG) == INTERRUPTED
+
+
+def close_interrupted_run(client: MlflowClient, run_id: str) -> None:
+    client.set_tag(run_id, OUTCOME_TAG, INTERRUPTED)
+    client.set_terminated(run_id, status="KILLED")
 
 
 def _error_text(trial: Trial) -> str | None:

@@ -7,6 +7,11 @@ would then treat a 2-epoch score as a finished observation. Here a trial is COMP
 downstream evaluation, PRUNED when the scheduler stopped it (its per-epoch values stay in the study as
 intermediate values, which is how Optuna's samplers use pruned trials), FAIL when it raised.
 
+A sweep resumed after its driver died (``tune.py --resume``) gets back the searcher Tune last saved; trials the
+dead driver asked Optuna for after that save are still RUNNING in the study. ``restore`` finds them and
+``suggest`` hands them out first, so the resumed sweep runs those points rather than asking for new ones: the
+study never holds an abandoned copy of a point beside the one that ran.
+
 It also hands each trial its Optuna trial number (``selection.TRIAL_NUMBER_KEY`` in the config), which the
 trial folds into its final objective value as the tie-break of ``selection.py``.
 """
@@ -24,7 +29,18 @@ _STATES = {FINISHED: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: Tri
 
 
 class PruningAwareOptunaSearch(OptunaSearch):
+    _orphans: list[int] = []  # Optuna trial ids asked for after the last save a resumed sweep restored
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        known = {trial.number for trial in self._ot_trials.values()}
+        self._orphans = [trial._trial_id for trial in self._ot_study.get_trials(deepcopy=False,
+                                                                               states=(TrialState.RUNNING,))
+                         if trial.number not in known]
+
     def suggest(self, trial_id: str) -> Optional[dict]:
+        if trial_id not in self._ot_trials and self._orphans:
+            self._ot_trials[trial_id] = optuna.Trial(self._ot_study, self._orphans.pop(0))
         config = super().suggest(trial_id)
         if isinstance(config, dict):
             config[TRIAL_NUMBER_KEY] = self._ot_trials[trial_id].number

@@ -308,9 +308,11 @@ def child_runs_frame(tracking_uri: str, experiment_id: str, parent_run_id: str, 
 
 def metric_histories(tracking_uri: str, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
     """Every logged value of the given metrics of the given runs, long: ``run_id``, ``key``, ``step``, ``value``
-    (ordered by run as given, key as given, then step); a run without a key contributes no rows."""
+    (ordered by run as given, key as given, then step); a run without a key contributes no rows. A step logged
+    twice (a resumed trial repeats the epochs after its last checkpoint) keeps its later value."""
     client = MlflowClient(tracking_uri)
     rows = [(run_id, key, metric.step, metric.value)
             for run_id in run_ids for key in keys
             for metric in sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))]
-    return pd.DataFrame(rows, columns=["run_id", "key", "step", "value"])
+    frame = pd.DataFrame(rows, columns=["run_id", "key", "step", "value"])
+    return frame.drop_duplicates(["run_id", "key", "step"], keep="last", ignore_index=True)

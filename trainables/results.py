@@ -3,7 +3,8 @@
 A trial is
 - finished: its last result carries ``evaluation_done`` (it ran every epoch and the downstream evaluation);
 - pruned: it ended without error but without that flag (ASHA stopped it early);
-- failed: it raised (NaN loss, collapse, a crash), with the reason in ``failure_reason`` when we know it.
+- failed: sslsweep stopped it (NaN loss, collapse: the reason in its last result's ``failure_reason``) or it
+  raised (a crash, after ``resources.max_failures`` restarts).
 """
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ SEGMENTATION_EXAMPLE_FILE = "segmentation_example.npz"
 TRIAL_ARTIFACTS = {EMBEDDINGS_FILE: "embeddings", SEGMENTATION_EXAMPLE_FILE: "examples"}
 
 FINISHED, PRUNED, FAILED = "finished", "pruned", "failed"
+# A trial a Ctrl-C (or a killed driver) left unfinished: its run is KILLED with this outcome until
+# ``tune.py --resume`` carries the trial on.
+INTERRUPTED = "interrupted"
 
 # Keys sslsweep adds to a trial's config; they are not hyperparameters (``split_bookkeeping``).
 TRIAL_NUMBER_KEY = "sslsweep_trial_number"     # Optuna's trial number: the tie-break (selection.py)
@@ -44,7 +48,7 @@ def split_bookkeeping(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
 
 
 def outcome(last_result: dict[str, Any] | None, errored: bool) -> str:
-    if errored:
+    if errored or (last_result and last_result.get(FAILURE_REASON)):
         return FAILED
     if last_result and last_result.get(EVALUATION_DONE):
         return FINISHED

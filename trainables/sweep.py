@@ -23,7 +23,10 @@ from trainables.registry import Registration, backbone_weights, register_sweep_b
 from trainables.report import OPTUNA_STUDY_TAG, Report, write_sweep_report
 from trainables.report_runs import SweepRuns, child_runs_frame
 from trainables.resources import ResourceError, gpus_per_trial
-from trainables.results import BASELINE_OF_KEY, FINISHED, REPEAT_OF_KEY, TRAINING_SEED_KEY, split_bookkeeping
+from trainables.resume import (InterruptedSweep, SweepInterrupted, close_open_child_runs, reopen_parent,
+                               resume_command)
+from trainables.results import (BASELINE_OF_KEY, EPOCH, FINISHED, REPEAT_OF_KEY, TRAINING_SEED_KEY,
+                                split_bookkeeping)
 from trainables.selection import best_first, best_per_backbone
 from trainables.stores import Stores
 from trainables.trial import make_trainable, trial_resources
@@ -85,14 +88,21 @@ def _searcher(spec: SweepSpec, stores: Stores, study_name: str):
 def _scheduler(spec: SweepSpec):
     if spec.scheduler.type == "fifo":
         return FIFOScheduler()
-    return ASHAScheduler(time_attr="training_iteration", max_t=spec.budget.epochs,
+    # Rungs by epoch, not by Tune's count of results: a trial whose Ray Train worker group restarted from a
+    # checkpoint reports some epochs twice, and would otherwise reach max_t before its last epoch.
+    return ASHAScheduler(time_attr=EPOCH, max_t=spec.budget.epochs,
                          grace_period=min(spec.scheduler.grace_period, spec.budget.epochs),
                          reduction_factor=spec.scheduler.reduction_factor)
 
 
-def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dict[str, str] | None = None
-              ) -> SweepOutcome:
-    """Run one sweep to its end and its report; ``parent_tags`` go on its MLflow parent run (the nightly date)."""
+def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dict[str, str] | None = None,
+              resume_from: InterruptedSweep | None = None) -> SweepOutcome:
+    """Run one sweep to its end and its report; ``parent_tags`` go on its MLflow parent run (the nightly date).
+    ``resume_from`` (``tune.py --resume``) carries an interrupted sweep on instead (``resume.py``). A Ctrl-C ends
+    the sweep with ``SweepInterrupted``, its records closed."""
+    # Tune saves its experiment state (trials, their latest checkpoints, the searcher) at most every 10 s by
+    # default; a driver killed in between is resumed from older checkpoints. The state is small: save every 2 s.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     if not ray.is_initialized():
         # Connects to RAY_ADDRESS (set by `ray job submit`) or a running local cluster, else starts one.
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
@@ -100,28 +110,38 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
 
     experiment_name = f"sslsweep/{spec.name}"
     experiment_id = ensure_experiment(stores.mlflow_uri, experiment_name, stores.mlflow_artifacts)
-    parent_run_id = start_parent_run(spec, stores.mlflow_uri, experiment_id, Path(spec_path).read_text(),
-                                     parent_tags)
-    split = spec.domain.split_record(spec.data, spec.seed)
-    if split is not None:  # e.g. seismic inline blocks: which inlines validation and test came from
-        MlflowClient(stores.mlflow_uri).log_dict(parent_run_id, split, "data/split.json")
-    study_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{parent_run_id[:8]}"
-    MlflowClient(stores.mlflow_uri).set_tag(parent_run_id, OPTUNA_STUDY_TAG, study_name)
-    callback = SweepMLflowCallback(spec, stores.mlflow_uri, experiment_name, parent_run_id)
-    data_cache = start_data_cache()
+    if resume_from is None:
+        parent_run_id = start_parent_run(spec, stores.mlflow_uri, experiment_id, Path(spec_path).read_text(),
+                                         parent_tags)
+        study_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{parent_run_id[:8]}"
+    else:
+        parent_run_id, study_name = resume_from.parent_run_id, resume_from.study_name
+        reopen_parent(stores.mlflow_uri, resume_from)
 
     status = "FAILED"
     registrations: list[Registration] = []
     try:
+        if resume_from is None:
+            MlflowClient(stores.mlflow_uri).set_tag(parent_run_id, OPTUNA_STUDY_TAG, study_name)
+            split = spec.domain.split_record(spec.data, spec.seed)
+            if split is not None:  # e.g. seismic inline blocks: which inlines validation and test came from
+                MlflowClient(stores.mlflow_uri).log_dict(parent_run_id, split, "data/split.json")
+        callback = SweepMLflowCallback(spec, stores.mlflow_uri, experiment_name, parent_run_id)
+        data_cache = start_data_cache()
         trainable = make_trainable(spec, stores.ray_storage, data_cache)
-        results = _tuner(spec, trainable, study_name, stores, callback, concurrency,
-                         search_alg=_searcher(spec, stores, study_name), scheduler=_scheduler(spec),
-                         num_samples=spec.budget.trials).fit()
+        if resume_from is None or resume_from.experiment_path is None:
+            search = _tuner(spec, trainable, study_name, stores, callback, concurrency,
+                            search_alg=_searcher(spec, stores, study_name), scheduler=_scheduler(spec),
+                            num_samples=spec.budget.trials)
+        else:  # Tune's saved experiment: its searcher, scheduler, trials and this sweep's callback
+            search = tune.Tuner.restore(resume_from.experiment_path, trainable, resume_unfinished=True)
+        results = _fit(search, spec.budget.trials)
         if spec.final.repeats:
-            _run_final_repeats(spec, trainable, study_name, stores, callback, concurrency, parent_run_id, results)
+            _run_final_repeats(spec, trainable, study_name, stores, callback, concurrency, parent_run_id, results,
+                               resuming=resume_from is not None)
         if spec.evaluation.supervised_baseline:
             _run_supervised_baselines(spec, study_name, stores, callback, concurrency, parent_run_id, results,
-                                      data_cache)
+                                      data_cache, resuming=resume_from is not None)
         data_preparations = ray.get(data_cache.preparations.remote())
         MlflowClient(stores.mlflow_uri).log_metric(parent_run_id, "sweep/data_preparations", data_preparations)
         sweep, report = write_sweep_report(stores.mlflow_uri, parent_run_id, stores.reports_dir, stores.optuna_url)
@@ -134,11 +154,29 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
             status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
-        raise
+        close_open_child_runs(stores.mlflow_uri, parent_run_id)
+        raise SweepInterrupted(parent_run_id, resume_command(spec, spec_path)) from None
     finally:
         MlflowClient(stores.mlflow_uri).set_terminated(parent_run_id, status=status)
-    return SweepOutcome(parent_run_id, experiment_name, study_name, sweep, report, dict(callback.outcomes),
-                        data_preparations, registrations)
+    return SweepOutcome(parent_run_id, experiment_name, study_name, sweep, report,
+                        _outcomes(stores.mlflow_uri, experiment_id, parent_run_id), data_preparations, registrations)
+
+
+def _fit(tuner: tune.Tuner, trials: int) -> tune.ResultGrid:
+    """``tuner.fit()``, raising ``KeyboardInterrupt`` where Tune swallowed one: on a first Ctrl-C Tune saves its
+    state, stops the running trials and returns as if done, with trials neither terminated nor errored, or fewer
+    trials than asked for."""
+    results = tuner.fit()
+    if len(results) < trials or results.num_terminated + results.num_errors < len(results):
+        raise KeyboardInterrupt
+    return results
+
+
+def _outcomes(tracking_uri: str, experiment_id: str, parent_run_id: str) -> dict[str, str]:
+    """Tune trial id -> how it ended (finished, pruned, failed), for every child run of the sweep."""
+    runs = MlflowClient(tracking_uri).search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                                                  max_results=50_000)
+    return {run.data.tags.get("sslsweep.trial_id"): run.data.tags.get("sslsweep.outcome") for run in runs}
 
 
 def _tuner(spec: SweepSpec, trainable, name: str, stores: Stores, callback, concurrency: int, *, search_alg,
@@ -153,12 +191,16 @@ def _tuner(spec: SweepSpec, trainable, name: str, stores: Stores, callback, conc
             # stops is parked in its report call, which Tune's reset ends within its 2 s timeout.
             reuse_actors=not spec.resources.uses_ray_train,
         ),
-        run_config=tune.RunConfig(name=name, storage_path=stores.ray_storage, callbacks=[callback]),
+        run_config=tune.RunConfig(
+            name=name, storage_path=stores.ray_storage, callbacks=[callback],
+            # A crashed in-trial trial restarts from its last checkpoint; Ray Train trials retry in their trainer.
+            failure_config=tune.FailureConfig(
+                max_failures=0 if spec.resources.uses_ray_train else spec.resources.max_failures)),
     )
 
 
 def _run_final_repeats(spec: SweepSpec, trainable, study_name: str, stores: Stores, callback, concurrency: int,
-                       parent_run_id: str, results: tune.ResultGrid) -> None:
+                       parent_run_id: str, results: tune.ResultGrid, resuming: bool) -> None:
     """``final.repeats``: the ``final.top_k`` best finished trials (selection.py's rule, read from MLflow) run
     again with training seeds seed+1, seed+2, ...: new trials of the same sweep, tagged ``sslsweep.role =
     repeat`` and ``sslsweep.repeat_of = <run id>``, each for the full budget, not told to Optuna."""
@@ -167,11 +209,11 @@ def _run_final_repeats(spec: SweepSpec, trainable, study_name: str, stores: Stor
     points = [{**params[run["tags.sslsweep.trial_id"]], TRAINING_SEED_KEY: spec.seed + repeat,
                REPEAT_OF_KEY: run["run_id"]}
               for _, run in best.iterrows() for repeat in range(1, spec.final.repeats + 1)]
-    _run_points(spec, trainable, f"{study_name}-repeats", stores, callback, concurrency, points)
+    _run_points(spec, trainable, f"{study_name}-repeats", stores, callback, concurrency, points, resuming)
 
 
 def _run_supervised_baselines(spec: SweepSpec, study_name: str, stores: Stores, callback, concurrency: int,
-                              parent_run_id: str, results: tune.ResultGrid, data_cache) -> None:
+                              parent_run_id: str, results: tune.ResultGrid, data_cache, resuming: bool) -> None:
     """``evaluation.supervised_baseline``: for the best finished trial of each backbone and each label fraction
     of the evaluation, the same backbone trained from scratch with cross-entropy on that fraction's labels
     (its optimiser, learning rate, batch and augmentations), tagged ``sslsweep.role = supervised_baseline``
@@ -184,7 +226,7 @@ def _run_supervised_baselines(spec: SweepSpec, study_name: str, stores: Stores, 
               for run in best for fraction in spec.evaluation.label_fractions]
     baseline = spec.supervised_baseline_spec()
     _run_points(baseline, make_trainable(baseline, stores.ray_storage, data_cache), f"{study_name}-supervised",
-                stores, callback, concurrency, points)
+                stores, callback, concurrency, points, resuming)
 
 
 def _finished_search_trials(spec: SweepSpec, stores: Stores, parent_run_id: str):
@@ -201,13 +243,20 @@ def _trial_params(results: tune.ResultGrid) -> dict[str, dict]:
 
 
 def _run_points(spec: SweepSpec, trainable, name: str, stores: Stores, callback, concurrency: int,
-                points: list[dict]) -> None:
-    """Run these exact configurations once each, after the search (FIFO, no searcher: not told to Optuna)."""
-    if points:
-        _tuner(spec, trainable, name, stores, callback, concurrency,
-               search_alg=BasicVariantGenerator(points_to_evaluate=points), scheduler=FIFOScheduler(),
-               # Tune only lets points set keys the space has: every point sets every key of the first.
-               num_samples=len(points), param_space=points[0]).fit()
+                points: list[dict], resuming: bool) -> None:
+    """Run these exact configurations once each, after the search (FIFO, no searcher: not told to Optuna); a
+    resumed sweep carries on with Tune's saved experiment of them when the interruption came after it began."""
+    if not points:
+        return
+    path = f"{stores.ray_storage.rstrip('/')}/{name}"
+    if resuming and tune.Tuner.can_restore(path):
+        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True)
+    else:
+        tuner = _tuner(spec, trainable, name, stores, callback, concurrency,
+                       search_alg=BasicVariantGenerator(points_to_evaluate=points), scheduler=FIFOScheduler(),
+                       # Tune only lets points set keys the space has: every point sets every key of the first.
+                       num_samples=len(points), param_space=points[0])
+    _fit(tuner, len(points))
 
 
 def _log_best_backbone(tracking_uri: str, parent_run_id: str, best) -> None:

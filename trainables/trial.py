@@ -80,7 +80,8 @@ def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: st
             name=f"{spec.name}-{trial_id}",
             storage_path=storage_path,
             callbacks=[TuneReportCallback()],
-            failure_config=FailureConfig(max_failures=0),
+            # A dead worker: the group restarts and the loop resumes from the last reported checkpoint.
+            failure_config=FailureConfig(max_failures=spec.resources.max_failures),
         ),
     )
     trainer.fit()

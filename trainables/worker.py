@@ -105,9 +105,10 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                 metrics[objective] = tie_broken(metrics[objective], config.get("trial_number"), spec.objective.mode)
         failure = _broadcast(failure, world)
         if failure is not None:
-            # Reported first so the reason reaches Tune and MLflow, then raised so the trial ends as failed.
+            # The trial ends with its reason in its last result (results.outcome: failed), without raising: an
+            # exception would read as a crash, which Ray Train and Tune retry (resources.max_failures).
             context.report({**metrics, FAILURE_REASON: failure} if rank == 0 else {})
-            raise RuntimeError(f"sslsweep trial stopped: {failure}")
+            return
 
         with tempfile.TemporaryDirectory(prefix="sslsweep-checkpoint-") as checkpoint_dir:
             saved = rank == 0 and (last or (epoch + 1) % spec.budget.checkpoint_every == 0)

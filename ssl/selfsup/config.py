@@ -279,6 +279,10 @@ class ResourcesSpec(_Strict):
     # Backbone weights and 4-D batches in channels-last (NHWC) layout, which cuDNN's tensor-core convolutions
     # read without transposes; images and seismic only (time-series batches are 3-D).
     channels_last: bool = False
+    # How many times a trial that crashed (a Ray Train worker or the trial's process died: a lost node, an
+    # out-of-memory kill) is restarted from its last checkpoint: Ray Train's FailureConfig for worker groups,
+    # Tune's for in-trial trials. A trial sslsweep itself stops (a NaN loss, a collapse) is not retried.
+    max_failures: int = Field(2, ge=0)
 
     @model_validator(mode="after")
     def _one_process_in_trial(self) -> "ResourcesSpec":

@@ -1,0 +1,213 @@
+"""Interrupted sweeps, for real: a Ctrl-C to the driver's process group, a SIGKILL of the driver, then
+``tune.py --resume``; and the records (MLflow, the Optuna study, Tune's experiment, the report) checked for what
+was lost or duplicated. A second test kills one of a trial's two Ray Train workers and lets Train recover it."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from test_sweep_e2e import _children, _parent, _sweep_file
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _environment(home: Path) -> dict[str, str]:
+    env = {**os.environ, "SSLSWEEP_HOME": str(home), "SSLSWEEP_REPORTS_DIR": str(home / "reports")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def _start(path: Path, home: Path, *extra: str) -> subprocess.Popen:
+    # A session of its own: the test's Ctrl-C goes to the driver's process group, as a terminal's does.
+    return subprocess.Popen([sys.executable, "tune.py", str(path), *extra], cwd=ROOT, env=_environment(home),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _epochs_reported(home: Path) -> dict[str, int]:
+    """Tune trial id -> the last epoch it reported (its result.json), for every trial that reported."""
+    reported = {}
+    for path in home.glob("ray_results/*/run_trial_*/result.json"):
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if lines:
+            reported[lines[-1]["trial_id"]] = lines[-1]["epoch"]
+    return reported
+
+
+def _wait_until(condition, what: str, process: subprocess.Popen, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"the sweep ended before {what}: {out[-2000:]}{err[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {seconds} s")
+        time.sleep(0.2)
+
+
+def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_doubled(tmp_path):
+    home = tmp_path / "home"
+    trials, epochs = 4, 24
+    path = _sweep_file(
+        tmp_path, "resume-e2e",
+        objective={"metric": "train/loss", "mode": "min"},
+        budget={"trials": trials, "epochs": epochs, "checkpoint_every": 2, "max_concurrent": 2},
+        scheduler={"type": "fifo"},
+    )
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+
+    def midway(epochs_reported: dict[str, int], before: dict[str, int]) -> bool:
+        """A trial past a checkpoint, far from its end, that moved since ``before``."""
+        return any(3 <= e < epochs - 12 and e != before.get(t) for t, e in epochs_reported.items())
+
+    # 1. Ctrl-C while trials run, once one has finished and another is past a checkpoint.
+    driver = _start(path, home)
+    _wait_until(lambda: epochs in _epochs_reported(home).values() and midway(_epochs_reported(home), {}),
+                "finished trial and a trial past its first checkpoint", driver)
+    os.killpg(driver.pid, signal.SIGINT)
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, out[-2000:] + err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert f"python tune.py {path} --resume" in err
+    _, parent = _parent(home, "resume-e2e")
+    assert parent.info.status == "KILLED"
+    children = _children(home, parent.info.run_id)
+    assert "RUNNING" not in set(children["status"])
+    interrupted = children[children["tags.sslsweep.outcome"] == "interrupted"]
+    assert len(interrupted) >= 1 and set(interrupted["status"]) == {"KILLED"}
+    finished_first = children.loc[children["tags.sslsweep.outcome"] == "finished", "run_id"].tolist()
+    finished_end_times = {run_id: client.get_run(run_id).info.end_time for run_id in finished_first}
+
+    # 2. Resume, and SIGKILL the driver (only the driver: its Ray processes die with it) once a resumed or new
+    # trial has a checkpoint newer than Tune's last saved state can have missed (saved every 2 s).
+    driver = _start(path, home, "--resume")
+    before = _epochs_reported(home)
+    _wait_until(lambda: midway(_epochs_reported(home), before), "trial past a checkpoint after resuming", driver)
+    time.sleep(2.5)
+    driver.kill()
+    driver.communicate(timeout=60)
+    _, parent = _parent(home, "resume-e2e")
+    assert parent.info.status == "RUNNING"  # a dead driver closes nothing: that is what --resume is for
+
+    # 3. Resume to the end.
+    driver = _start(path, home, "--resume")
+    out, err = driver.communicate(timeout=600)
+    assert driver.returncode == 0, out[-3000:] + err[-3000:]
+
+    _, parent = _parent(home, "resume-e2e")
+    assert parent.info.status == "FINISHED" and parent.data.tags["sslsweep.resumes"] == "2"
+    children = _children(home, parent.info.run_id)
+    # The budget, once: one run per trial, no run left open, every trial finished.
+    assert len(children) == trials and children["tags.sslsweep.trial_id"].is_unique
+    assert set(children["status"]) == {"FINISHED"} and set(children["tags.sslsweep.outcome"]) == {"finished"}
+    assert sorted(children["params.trial_number"].astype(int)) == list(range(trials))
+    # Trials that had finished before the Ctrl-C were not run again.
+    for run_id, end_time in finished_end_times.items():
+        assert client.get_run(run_id).info.end_time == end_time
+    # Every trial has every epoch; at least one resumed trial carried on from a checkpoint (its first result after
+    # a restore came at a later epoch), none started over where a checkpoint existed.
+    carried_on = 0
+    for _, child in children.iterrows():
+        steps = {m.step for m in client.get_metric_history(child.run_id, "train/loss")}
+        assert steps == set(range(1, epochs + 1)), child.run_id
+        restarts = [m.step for m in client.get_metric_history(child.run_id, "iterations_since_restore")
+                    if m.value == 1]
+        carried_on += any(step > 1 for step in restarts)
+    assert carried_on >= 1
+    # The Optuna study: the budget, each point once, all complete.
+    study = optuna.load_study(study_name=parent.data.tags["sslsweep.optuna_study"],
+                              storage=f"sqlite:///{home / 'optuna.db'}")
+    assert len(study.trials) == trials
+    assert {t.state for t in study.trials} == {optuna.trial.TrialState.COMPLETE}
+    assert len({json.dumps(t.params, sort_keys=True) for t in study.trials}) == trials
+    # The report agrees with MLflow.
+    configurations = pd.read_csv(home / "reports" / "resume-e2e" / "tables" / "resume-e2e_configurations.csv")
+    assert set(configurations["trial"]) == set(children["tags.sslsweep.trial_id"])
+
+    again = subprocess.run([sys.executable, "tune.py", str(path), "--resume"], cwd=ROOT, env=_environment(home),
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and [line for line in again.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {path}: --resume: the latest sweep 'resume-e2e' (parent run {parent.info.run_id}) finished; "
+        f"expected an interrupted one (run it without --resume for a new sweep)"]
+
+
+def test_resume_refuses_a_sweep_that_finished_or_never_ran(tmp_path):
+    home = tmp_path / "home"
+    path = _sweep_file(tmp_path, "resume-nothing", budget={"trials": 1, "epochs": 1}, search={},
+                       scheduler={"type": "fifo"})
+    run = subprocess.run([sys.executable, "tune.py", str(path), "--resume"], cwd=ROOT, env=_environment(home),
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert [line for line in run.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {path}: --resume: no sweep named 'resume-nothing' in sqlite:///{home / 'mlflow.db'}; expected one "
+        f"started before (run it without --resume)"]
+
+
+def _descendants(root: int) -> list[int]:
+    """Process ids under ``root`` (children, grandchildren, ...), read from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def _train_workers(driver: subprocess.Popen) -> list[int]:
+    workers = []
+    for pid in _descendants(driver.pid):
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::RayTrainWorker"):
+                workers.append(pid)
+        except OSError:
+            continue
+    return workers
+
+
+def test_a_killed_ray_train_worker_is_replaced_and_its_trial_finishes(tmp_path):
+    """SIGKILL one of a trial's two DDP workers mid-trial: Ray Train (``resources.max_failures``) restarts the
+    worker group, the loop resumes from the last reported checkpoint, and the trial ends with every epoch."""
+    home = tmp_path / "home"
+    epochs = 12
+    path = _sweep_file(
+        tmp_path, "worker-kill", search={}, budget={"trials": 1, "epochs": epochs, "checkpoint_every": 2},
+        resources={"workers": 2, "cpus_per_worker": 1}, scheduler={"type": "fifo"},
+        objective={"metric": "train/loss", "mode": "min"})
+    driver = _start(path, home)
+    _wait_until(lambda: any(3 <= e <= epochs - 4 for e in _epochs_reported(home).values()) and
+                len(_train_workers(driver)) == 2, "trial past its first checkpoint", driver)
+    victim = _train_workers(driver)[-1]
+    os.kill(victim, signal.SIGKILL)
+    out, err = driver.communicate(timeout=600)
+    assert driver.returncode == 0, out[-3000:] + err[-3000:]
+    assert not Path(f"/proc/{victim}").exists()
+    assert "[FailurePolicy] RETRY" in out + err  # Ray Train's controller chose to restart the group
+
+    client, parent = _parent(home, "worker-kill")
+    (child,) = [row for _, row in _children(home, parent.info.run_id).iterrows()]
+    assert child["status"] == "FINISHED" and child["tags.sslsweep.outcome"] == "finished"
+    assert child["metrics.epoch"] == epochs and child["metrics.evaluation_done"] == 1
+    history = client.get_metric_history(child.run_id, "train/loss")
+    assert {m.step for m in history} == set(range(1, epochs + 1))
+    # It carried on from a checkpoint (the first is after epoch 2, the kill came later): epochs logged twice, if any,
+    # are ones after that checkpoint, never the first two as a restart from scratch would replay.
+    replayed = [step for step in {m.step for m in history} if sum(m.step == step for m in history) > 1]
+    assert all(step > 2 for step in replayed), replayed

@@ -1,0 +1,136 @@
+"""Interrupted sweeps and ``tune.py --resume``: what a sweep leaves behind when it stops early, and how it carries on.
+
+A sweep is interrupted by a Ctrl-C (SIGINT; Tune saves its experiment state and stops the running trials) or by
+its driver dying (SIGKILL, a lost head node: nothing is closed). Either way the record stays true:
+
+- the parent run ends KILLED (a dead driver leaves it RUNNING), its open child runs KILLED with
+  ``sslsweep.outcome = interrupted`` (``close_open_child_runs``);
+- ``python tune.py <file> --resume`` finds the sweep's latest parent run that did not finish
+  (``find_interrupted_sweep``), reopens it, and restores Tune's experiment from ``SSLSWEEP_RAY_STORAGE``: trials
+  that had finished are not rerun, unfinished trials carry on from their last checkpoint, in their own MLflow runs
+  (``SweepMLflowCallback`` reopens a run by trial id), and the Optuna study continues with the searcher Tune saved
+  (``PruningAwareOptunaSearch.restore``: points asked for after that save are run, not asked for again).
+
+Errored trials are not rerun: their failure is recorded (MLflow FAILED with its reason, Optuna FAIL), and a
+seeded trial that failed on its own (a NaN loss, a collapse) fails the same way again. A trial that lost its
+Ray Train worker is retried within the sweep (``resources.max_failures``), not by a resume.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from selfsup.config import SweepSpec
+from trainables.mlflow_logging import close_interrupted_run
+from trainables.report import OPTUNA_STUDY_TAG
+from trainables.stores import Stores
+
+
+class ResumeError(ValueError):
+    """``--resume`` has nothing to resume (one line, exit 2, nothing started)."""
+
+
+class SweepInterrupted(Exception):
+    """The sweep stopped before its end; its records are closed and it can be resumed."""
+
+    def __init__(self, parent_run_id: str, resume_command: str) -> None:
+        super().__init__(f"sweep interrupted: parent run {parent_run_id} is KILLED, its unfinished trials "
+                         f"closed; to carry on:\n    {resume_command}")
+        self.parent_run_id = parent_run_id
+        self.resume_command = resume_command
+
+
+@dataclass(frozen=True)
+class InterruptedSweep:
+    parent_run_id: str
+    study_name: str             # also the name of Tune's experiment directory under SSLSWEEP_RAY_STORAGE
+    experiment_path: str | None  # None: interrupted before Tune first saved its state (no trial had started)
+    resumes: int                # how many times it was resumed before
+
+
+def resume_command(spec: SweepSpec, spec_path: Path) -> str:
+    """The command that carries this sweep on: its file, the budget it ran with where the file's differs."""
+    from selfsup.config import load_sweep
+
+    try:
+        written = load_sweep(spec_path).budget
+    except Exception:  # noqa: BLE001 - the file changed since; state the budget
+        written = None
+    overrides = [f"--{name} {getattr(spec.budget, name)}" for name in ("trials", "epochs")
+                 if written is None or getattr(written, name) != getattr(spec.budget, name)]
+    return " ".join(["python tune.py", shlex.quote(str(spec_path)), *overrides, "--resume"])
+
+
+def find_interrupted_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> InterruptedSweep:
+    """The latest parent run of ``spec.name`` when it did not finish, and Tune's saved experiment for it; the
+    sweep recorded there must be the one ``spec`` describes (same file, same budget)."""
+    from ray import tune
+
+    client = MlflowClient(stores.mlflow_uri)
+    experiment = client.get_experiment_by_name(f"sslsweep/{spec.name}")
+    parents = [] if experiment is None else client.search_runs(
+        [experiment.experiment_id], "tags.`sslsweep.role` = 'sweep'", order_by=["attributes.start_time DESC"],
+        max_results=1)
+    if not parents:
+        raise ResumeError(f"{spec_path}: --resume: no sweep named {spec.name!r} in {stores.mlflow_uri}; "
+                          f"expected one started before (run it without --resume)")
+    parent = parents[0]
+    if parent.info.status == "FINISHED":
+        raise ResumeError(f"{spec_path}: --resume: the latest sweep {spec.name!r} (parent run {parent.info.run_id}) "
+                          f"finished; expected an interrupted one (run it without --resume for a new sweep)")
+    study_name = parent.data.tags.get(OPTUNA_STUDY_TAG)
+    if not study_name:  # interrupted before it named its study: nothing ran
+        raise ResumeError(f"{spec_path}: --resume: sweep {spec.name!r} (parent run {parent.info.run_id}) stopped "
+                          f"before its search began; expected an interrupted search (run it without --resume)")
+    experiment_path = f"{stores.ray_storage.rstrip('/')}/{study_name}"
+    saved = tune.Tuner.can_restore(experiment_path)
+    if not saved and client.search_runs([experiment.experiment_id],
+                                        f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=1):
+        raise ResumeError(f"{spec_path}: --resume: Tune saved no state for sweep {spec.name!r} (parent run "
+                          f"{parent.info.run_id}) at {experiment_path}; expected the SSLSWEEP_RAY_STORAGE it ran with")
+    recorded = _recorded_spec(client, parent)
+    if recorded is not None and recorded != spec.model_dump(mode="json"):
+        raise ResumeError(f"{spec_path}: --resume: the file or --trials/--epochs differ from what sweep "
+                          f"{spec.name!r} (parent run {parent.info.run_id}) started with; expected the same")
+    return InterruptedSweep(parent.info.run_id, study_name, experiment_path if saved else None,
+                            int(parent.data.tags.get(RESUMES_TAG, "0")))
+
+
+RESUMES_TAG = "sslsweep.resumes"
+
+
+def _recorded_spec(client: MlflowClient, parent) -> dict | None:
+    """The spec the parent run started with: its searchspace.yaml with the budget it logged."""
+    import tempfile
+
+    from selfsup.config import load_sweep
+
+    with tempfile.TemporaryDirectory() as directory:
+        try:
+            path = Path(client.download_artifacts(parent.info.run_id, "searchspace.yaml", directory))
+            spec = load_sweep(path)
+        except Exception:  # noqa: BLE001 - an unreadable record cannot be compared; Tune's own checks remain
+            return None
+    budget = {**spec.budget.model_dump(), "trials": int(parent.data.params["trials"]),
+              "epochs": int(parent.data.params["epochs"])}
+    return spec.model_validate({**spec.model_dump(), "budget": budget}).model_dump(mode="json")
+
+
+def reopen_parent(tracking_uri: str, sweep: InterruptedSweep) -> None:
+    client = MlflowClient(tracking_uri)
+    client.update_run(sweep.parent_run_id, status="RUNNING")
+    client.set_tag(sweep.parent_run_id, RESUMES_TAG, str(sweep.resumes + 1))
+
+
+def close_open_child_runs(tracking_uri: str, parent_run_id: str) -> int:
+    """Every child run of the parent still RUNNING, closed as interrupted; how many were."""
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    open_runs = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}' and "
+                                                    "attributes.status = 'RUNNING'", max_results=50_000)
+    for run in open_runs:
+        close_interrupted_run(client, run.info.run_id)
+    return len(open_runs)
