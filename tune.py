@@ -121,10 +121,11 @@ def load(searchspace: Path, trials: int | None = None, epochs: int | None = None
             spec = spec.model_validate({**spec.model_dump(), "budget": {**spec.budget.model_dump(), **overrides}})
         except ValueError as error:
             raise SearchSpaceError(f"{searchspace}: command-line override: {error}") from None
-    from trainables.resources import ResourceError, check_local_gpus
+    from trainables.resources import ResourceError, check_local_cpus, check_local_gpus
 
-    try:
-        check_local_gpus(spec)  # GPUs asked of a machine without them, before a local Ray starts (dry run too)
+    try:  # GPUs or CPUs asked of a machine without them, before a local Ray starts (dry run too)
+        check_local_gpus(spec)
+        check_local_cpus(spec)
     except ResourceError as error:
         raise SearchSpaceError(f"{searchspace}: {error}") from None
     return spec

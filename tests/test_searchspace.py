@@ -430,6 +430,25 @@ def test_local_gpu_check_counts_this_machine_only_when_ray_would_start_here(tmp_
     resources.check_local_gpus(load_sweep(ROOT / "searchspaces" / "barlow.yaml"))  # no GPU asked
 
 
+def test_more_cpus_than_this_machine_has_are_refused_before_ray_starts(tmp_path, capsys, machine):
+    import trainables.resources as resources
+
+    machine.setattr(resources, "running_local_cluster", lambda: None)
+    machine.setattr(resources.os, "cpu_count", lambda: 2)
+    path = tmp_path / "cpus.yaml"
+    path.write_text(yaml.safe_dump(_set(base_spec(), "resources", {"workers": 2, "cpus_per_worker": 1.5})))
+    for extra in ([], ["--dry-run"]):
+        assert tune.main([str(path), *extra]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"error: {path}: resources.cpus_per_worker: one trial asks for 3 CPU (2 worker(s) x 1.5), but this "
+            f"machine has 2 CPUs and Ray would start here (RAY_ADDRESS is not set); expected workers x "
+            f"cpus_per_worker of at most 2, or RAY_ADDRESS naming a larger cluster")
+    machine.setattr(resources.os, "cpu_count", lambda: 4)
+    resources.check_local_cpus(load_sweep(path))  # fits
+    machine.setattr(resources.os, "cpu_count", lambda: 2)
+    resources.check_local_cpus(load_sweep(path), environ={"RAY_ADDRESS": "ray://cluster:10001"})  # checked there
+
+
 def test_a_gpu_sweep_dry_runs_for_a_cluster(tmp_path, capsys, machine):
     path = _gpu_sweep(tmp_path)
     assert tune.main([str(path), "--dry-run"]) == 2

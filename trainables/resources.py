@@ -1,7 +1,8 @@
 """What a sweep asks of the machine or cluster, checked before anything is recorded.
 
-``check_local_gpus`` runs before Ray starts (dry run included): when Ray would start on this machine, a sweep
-that asks for more GPUs than the machine has is refused at once instead of starting Ray and failing there.
+``check_local_gpus`` and ``check_local_cpus`` run before Ray starts (dry run included): when Ray would start on
+this machine, a sweep whose one trial asks for more GPUs or CPUs than the machine has is refused at once instead
+of starting Ray and failing (or waiting forever for a placement) there.
 ``trainables.sweep.trial_concurrency`` checks the same on the cluster Ray connected to, before the sweep's
 MLflow parent run is created. Both raise ``ResourceError``: one line naming the field, what was asked and
 what there is (``tune.py`` prints it, exit code 2). Imports Ray only to look for a running local cluster, when
@@ -53,3 +54,21 @@ def check_local_gpus(spec, environ=os.environ) -> None:
                         f"worker(s) x {resources.gpus_per_worker:g}), but this machine has {have} GPU"
                         f"{'' if have == 1 else 's'} and Ray would start here (RAY_ADDRESS is not set); expected "
                         f"gpus_per_worker: 0 to train on CPU, or RAY_ADDRESS naming a cluster with GPUs")
+
+
+def cpus_per_trial(spec) -> float:
+    """CPUs one trial's training holds: its Ray Train workers', or its own process's (one worker)."""
+    return spec.resources.workers * spec.resources.cpus_per_worker
+
+
+def check_local_cpus(spec, environ=os.environ) -> None:
+    """``ResourceError`` when Ray would start on this machine (as ``check_local_gpus``) and one trial asks for
+    more CPUs than the machine has (``os.cpu_count()``, the count a local ``ray.init()`` offers)."""
+    needed, have = cpus_per_trial(spec), os.cpu_count() or 1
+    if needed <= have or environ.get("RAY_ADDRESS") or running_local_cluster():
+        return
+    resources = spec.resources
+    raise ResourceError(f"resources.cpus_per_worker: one trial asks for {needed:g} CPU ({resources.workers} "
+                        f"worker(s) x {resources.cpus_per_worker:g}), but this machine has {have} CPU"
+                        f"{'' if have == 1 else 's'} and Ray would start here (RAY_ADDRESS is not set); expected "
+                        f"workers x cpus_per_worker of at most {have}, or RAY_ADDRESS naming a larger cluster")
