@@ -126,23 +126,37 @@ def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_ur
     assert float(tags["sslsweep.objective_value"]) == best.data.metrics["val/knn/acc/frac_1.0"]
     assert json.loads(tags["sslsweep.params"])["lr"] == pytest.approx(float(best.data.params["lr"]))
 
-    # The README's three lines, on the sweep's own data (standardised as the sweep prepared it).
+    # The README's three lines, on raw windows of BasicMotions' test series (as aeon gives them, not standardised):
+    # the model standardises them with the sweep's training statistics, so it embeds them exactly as the trial's
+    # evaluation embedded the prepared windows.
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
     info = mlflow.models.get_model_info(f"models:/{name}@{CHAMPION_ALIAS}")
     assert info.signature is not None and info.signature.inputs.inputs[0].shape == (-1, 6, 50)
     from selfsup.config import load_sweep
+    from selfsup.data.sources import load_splits
+    from selfsup.data.windows import sliding_windows
     from trainables.data_cache import data_request, prepare_requested
+    from trainables.registry import backbone_weights, trained_backbone
 
     spec = load_sweep(path)
-    x = prepare_requested(data_request(spec, json.loads(tags["sslsweep.params"]))).test.x[:7]
+    params = json.loads(tags["sslsweep.params"])
+    prepared = prepare_requested(data_request(spec, params))
+    window = spec.data.window
+    raw = sliding_windows(load_splits(spec.data.downstream)["test"], window.length, window.overlap).x[:7]
+    assert np.abs(raw - prepared.test.x[:7]).max() > 0.1  # really not standardised
 
     encoder = mlflow.pytorch.load_model(f"models:/{name}@champion")
-    embeddings = encoder(torch.as_tensor(x, dtype=torch.float32))
+    embeddings = encoder(torch.as_tensor(raw, dtype=torch.float32))
     assert tuple(embeddings.shape) == (7, int(tags["sslsweep.embedding_dim"]))
-    assert torch.isfinite(embeddings).all()
+    trained = trained_backbone(spec, params, prepared, backbone_weights(
+        {"tags.sslsweep.checkpoint_path": best.data.tags["sslsweep.checkpoint_path"]}))
+    with torch.no_grad():
+        expected = trained(torch.as_tensor(prepared.test.x[:7]))
+    assert embeddings.detach().numpy() == pytest.approx(expected.numpy(), abs=1e-4)
     # The configuration that produced it travels with the model.
     model_dir = mlflow.artifacts.download_artifacts(f"models:/{name}@{CHAMPION_ALIAS}", dst_path=str(tmp_path / "m"))
     extra = tmp_path / "m" / "extra_files"
-    assert {p.name for p in extra.iterdir()} == {"searchspace.yaml", "sweep_spec.json", "trial_params.json"}, model_dir
+    assert {p.name for p in extra.iterdir()} == {"searchspace.yaml", "sweep_spec.json", "trial_params.json",
+                                                 "input_standardisation.json"}, model_dir
     assert json.loads((extra / "trial_params.json").read_text()) == json.loads(tags["sslsweep.params"])
     assert "e2e-registry" in (extra / "searchspace.yaml").read_text()

@@ -11,8 +11,10 @@ evaluation saw it (``Domain.evaluation_model``: images are resized to the trial'
 
 The model is saved in MLflow's ``pt2`` format (``torch.export``: no pickle, no ``selfsup`` import needed to load
 it), with a signature inferred from two examples of the sweep's validation data (batch size free, the other
-dimensions those of the sweep's windows, images or patches) and their embeddings. The model takes data prepared
-as the sweep prepared it (per-channel standardised; ``sslsweep.input_shape``). With it go the configuration that
+dimensions those of the sweep's windows, images or patches) and their embeddings. The model takes raw inputs, as
+the data source gives them (``sslsweep.input_shape``): where the sweep standardised its data (time series per
+channel, seismic amplitudes), the model does the same first, with the sweep's training statistics
+(``StandardisedInputs``; ``extra_files/input_standardisation.json``). With it go the configuration that
 produced it (``extra_files/``: the search-space file as logged, the validated sweep spec with every default, the
 trial's hyperparameters) and version tags naming the sweep, its parent run, the trial's run, the objective, its
 mode and value, and the hyperparameters.
@@ -223,9 +225,34 @@ def trained_backbone(spec: SweepSpec, params: Mapping[str, Any], data: PreparedD
 
 
 def example_batch(data: PreparedData, size: int = EXAMPLE_BATCH) -> np.ndarray:
-    """The first ``size`` validation inputs (training inputs where validation has fewer), float32."""
-    x = data.validation.x if len(data.validation.x) >= size else data.train.x
-    return np.array(x[:size], dtype=np.float32)
+    """The first ``size`` validation inputs (training inputs where validation has fewer), raw (as loaded), float32."""
+    x = np.array((data.validation.x if len(data.validation.x) >= size else data.train.x)[:size], dtype=np.float32)
+    if data.input_mean is None:
+        return x
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return (x * data.input_std.reshape(shape) + data.input_mean.reshape(shape)).astype(np.float32)
+
+
+class StandardisedInputs(nn.Module):
+    """``model((x - mean) / std)`` with per-channel statistics (dimension 1): the sweep's own standardisation, so the
+    registered model takes inputs as the data source gives them. The statistics are buffers, exported with it."""
+
+    def __init__(self, model: nn.Module, mean: np.ndarray, std: np.ndarray, input_ndim: int) -> None:
+        super().__init__()
+        self.model = model
+        shape = (1, -1) + (1,) * (input_ndim - 2)
+        self.register_buffer("mean", torch.tensor(np.asarray(mean), dtype=torch.float32).reshape(shape))
+        self.register_buffer("std", torch.tensor(np.asarray(std), dtype=torch.float32).reshape(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean) / self.std)
+
+
+def registered_module(model: nn.Module, data: PreparedData) -> nn.Module:
+    """The module registered for a trained backbone: raw inputs in (standardised inside where the sweep did)."""
+    if data.input_mean is None:
+        return model
+    return StandardisedInputs(model, data.input_mean, data.input_std, data.validation.x.ndim).eval()
 
 
 def register_sweep_backbones(tracking_uri: str, sweep: SweepRuns, spec: SweepSpec,
@@ -261,7 +288,7 @@ def _register_selected(tracking_uri: str, sweep: SweepRuns, spec: SweepSpec, run
     if params is None:
         raise KeyError(f"Tune returned no hyperparameters for trial {trial_id}")
     data = prepared(params)
-    model = trained_backbone(spec, params, data, weights)
+    model = registered_module(trained_backbone(spec, params, data, weights), data)
     backbone = str(run["backbone"])
     downstream = sweep.tags.get("sslsweep.downstream_data") or spec.data.downstream.label()
     name = registered_model_name(sweep.method, backbone, downstream)
@@ -271,11 +298,17 @@ def _register_selected(tracking_uri: str, sweep: SweepRuns, spec: SweepSpec, run
             "sslsweep.method": sweep.method, "sslsweep.backbone": backbone,
             "sslsweep.pretext_data": sweep.tags.get("sslsweep.pretext_data", spec.data.pretext.label()),
             "sslsweep.downstream_data": downstream, "sslsweep.domain": spec.domain.name,
+            "sslsweep.input_standardisation": (
+                "none: inputs as loaded" if data.input_mean is None else
+                "per channel (x - mean) / std inside the model; extra_files/input_standardisation.json"),
             "sslsweep.params": json.dumps(params, sort_keys=True, default=str)}
     config_files = {"trial_params.json": json.dumps(params, indent=2, sort_keys=True, default=str),
                     "sweep_spec.json": spec.model_dump_json(indent=2)}
     if sweep.search_space_text is not None:
         config_files["searchspace.yaml"] = sweep.search_space_text
+    if data.input_mean is not None:
+        config_files["input_standardisation.json"] = json.dumps(
+            {"mean": data.input_mean.tolist(), "std": data.input_std.tolist()}, indent=2)
     description = (f"{sweep.method} / {backbone} pretrained on {tags['sslsweep.pretext_data']}, selected on "
                    f"{downstream} validation: {sweep.objective} = {value:.4f} ({sweep.mode}); sweep "
                    f"'{sweep.name}', parent run {sweep.parent_run_id}, trial run {run['run_id']}.")

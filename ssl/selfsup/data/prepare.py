@@ -34,6 +34,11 @@ class PreparedData:
     train_series_labels: np.ndarray       # one label per series, for series-level evaluation
     validation_series_labels: np.ndarray
     test_series_labels: np.ndarray
+    # The per-channel statistics the downstream inputs were standardised with, prepared = (raw - mean) / std
+    # (fitted on the training split); None where inputs are used as loaded (images, in [0, 1]). A registered
+    # backbone applies them itself, so it takes raw inputs (trainables/registry.py).
+    input_mean: np.ndarray | None = None  # (channels,) float32
+    input_std: np.ndarray | None = None
 
 
 def dataset_channels(spec: Any) -> int:
@@ -109,4 +114,5 @@ def prepare_data(pretext: Any, downstream: Any, window_length: int, window_overl
         n_channels=train.n_channels, n_classes=len(train.class_names), class_names=list(train.class_names),
         train_series_labels=train.labels, validation_series_labels=splits["validation"].labels,
         test_series_labels=splits["test"].labels,
+        input_mean=scaler.mean.astype(np.float32), input_std=scaler.std.astype(np.float32),
     )

@@ -227,7 +227,8 @@ class SeismicDomain(Domain):
         return PreparedData(train=train, validation=evaluation["validation"], test=evaluation["test"],
                             pretext=pretext_examples, n_channels=1, n_classes=len(volume.class_names),
                             class_names=list(volume.class_names), train_series_labels=None,
-                            validation_series_labels=None, test_series_labels=None)
+                            validation_series_labels=None, test_series_labels=None,
+                            input_mean=np.array([mean], dtype=np.float32), input_std=np.array([std], dtype=np.float32))
 
     def build_augmenter(self, params: SeismicTrialParams, seed: int) -> SeismicAugmenter:
         return SeismicAugmenter(params, seed=seed)  # SeismicTrialParams is a SeismicAugmentationParams
