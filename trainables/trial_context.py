@@ -22,6 +22,7 @@ from typing import Any, Iterator
 
 import torch
 
+import ray
 import ray.train
 import ray.train.torch
 import ray.tune
@@ -44,6 +45,11 @@ class TrialContext:
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:
         raise NotImplementedError
+
+    @property
+    def node_id(self) -> str | None:
+        """The Ray node this process runs on (None outside Ray, e.g. a test driving the loop itself)."""
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
     @contextmanager
     def restored_checkpoint(self) -> Iterator[str | None]:

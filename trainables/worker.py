@@ -83,8 +83,9 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
         metrics: dict[str, Any] = {}
         failure = None
         if rank == 0:
-            metrics = {EPOCH: epoch + 1, NODE_ID: ray.get_runtime_context().get_node_id(), **losses,
-                       **epoch_evaluation(scored_backbone, data, spec, device)}
+            metrics = {EPOCH: epoch + 1, **losses, **epoch_evaluation(scored_backbone, data, spec, device)}
+            if context.node_id is not None:
+                metrics[NODE_ID] = context.node_id
             try:
                 check_health(metrics, spec, epoch)
             except RuntimeError as error:
