@@ -20,11 +20,9 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import optuna
@@ -33,6 +31,8 @@ import pytest
 import yaml
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
+
+from test_report import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_SH = ROOT / "cluster" / "local.sh"
@@ -47,28 +47,6 @@ FOREIGN = ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PAT
            "SSLSWEEP_LOCAL_CLUSTER_DIR")
 
 pytestmark = pytest.mark.slow
-
-
-# The same helpers as tests/test_report.py's, with the server's output going to a file (a pipe nobody reads
-# would fill up and block a server that logs every request).
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, server: subprocess.Popen, what: str, log: Path, seconds: float = 90) -> None:
-    """Until ``server`` (started by the test, output in ``log``) listens on 127.0.0.1:``port``; fails if it exits."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"{what} exited with {server.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"{what} did not listen on 127.0.0.1:{port} within {seconds} s: {log.read_text()[-2000:]}")
 
 
 def _clean_env(**updates: str) -> dict[str, str]:
@@ -302,7 +280,7 @@ def mlflow_server(tmp_path):
              "--workers", "1"],
             cwd=directory, env=_clean_env(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for_port(port, server, "mlflow server", log)
+        wait_for_port(port, server, "mlflow server", log=log)
         yield {"uri": f"http://127.0.0.1:{port}", "artifacts": directory / "artifacts"}
     finally:
         try:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -177,19 +178,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for_port(port: int, server: subprocess.Popen, what: str, seconds: float = 90) -> None:
-    """Until ``server`` (started by the test, output piped) listens on 127.0.0.1:``port``; fails if it exits."""
+def wait_for_port(port: int, server: subprocess.Popen, what: str, seconds: float = 90, log: Path | None = None
+                  ) -> None:
+    """Until ``server`` (started by the test, output piped or written to ``log``) listens on 127.0.0.1:``port``;
+    fails if it exits."""
+
+    def output() -> str:
+        return (log.read_text() if log is not None else (server.stdout or server.stderr).read())[-2000:]
+
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            output = (server.stdout or server.stderr).read()
-            pytest.fail(f"{what} exited with {server.returncode}: {output[-2000:]}")
+            pytest.fail(f"{what} exited with {server.returncode}: {output()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
             time.sleep(0.5)
-    pytest.fail(f"{what} did not listen on 127.0.0.1:{port} within {seconds} s")
+    pytest.fail(f"{what} did not listen on 127.0.0.1:{port} within {seconds} s" +
+                (f": {output()}" if log is not None else ""))
 
 
 def test_a_report_is_rebuilt_through_a_remote_tracking_server(store, tmp_path):

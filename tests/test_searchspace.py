@@ -81,7 +81,7 @@ def test_sampler_short_and_long_forms(tmp_path, monkeypatch):
     path = tmp_path / "sampler.yaml"
     path.write_text(yaml.safe_dump({**base_spec(), "sampler": {"type": "tpe", "startup_trials": 3}}))
     spec = load_sweep(path)
-    searcher = _searcher(spec, resolve_stores(), "study")
+    searcher = _searcher(spec, resolve_stores(), "study", concurrency=2).searcher  # inside the ConcurrencyLimiter
     assert searcher._sampler._n_startup_trials == 3  # what Optuna's TPE is given, not just what we parsed
     path.write_text(yaml.safe_dump({**base_spec(), "sampler": "random"}))
     assert load_sweep(path).sampler.type == "random"

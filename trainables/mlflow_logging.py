@@ -29,6 +29,7 @@ from trainables.selection import TRIAL_INDEX_TAG, creation_index
 
 STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
 OUTCOME_TAG = "sslsweep.outcome"
+FAILURE_REASON_TAG = "sslsweep.failure_reason"
 # Tune bookkeeping that is not a metric worth a time series.
 _SKIP = {"config", "trial_id", "date", "hostname", "node_ip", "pid", "experiment_tag", "checkpoint_path",
          "done", "should_checkpoint", "timestamp"}
@@ -121,8 +122,9 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         if run is None:
             return None
         self._adopted.add(run.info.run_id)
-        if OUTCOME_TAG in run.data.tags:
-            self.client.delete_tag(run.info.run_id, OUTCOME_TAG)
+        for stale in (OUTCOME_TAG, FAILURE_REASON_TAG):  # how it ended before: it goes on now
+            if stale in run.data.tags:
+                self.client.delete_tag(run.info.run_id, stale)
         self.client.set_tag(run.info.run_id, "sslsweep.resumed", "true")
         return run.info.run_id
 
@@ -172,7 +174,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
                 if path.is_file():
                     self.client.log_artifact(run_id, str(path), artifact_path)
         if ended == FAILED:
-            self.client.set_tag(run_id, "sslsweep.failure_reason", failure_reason(_error_text(trial), result))
+            self.client.set_tag(run_id, FAILURE_REASON_TAG, failure_reason(_error_text(trial), result))
         elif ended == PRUNED:
             self.client.set_tag(run_id, "sslsweep.pruned_at_epoch", str(result.get("epoch", "")))
         self.client.set_terminated(run_id, status=STATUS[ended])

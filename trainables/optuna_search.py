@@ -5,12 +5,15 @@ Ray's ``OptunaSearch.on_trial_complete`` tells Optuna COMPLETE with the last rep
 last result has the metric, including trials ASHA stopped after a few epochs and trials that raised. TPE
 would then treat a 2-epoch score as a finished observation. Here a trial is COMPLETE only when it ran its
 downstream evaluation, PRUNED when the scheduler stopped it (its per-epoch values stay in the study as
-intermediate values, which is how Optuna's samplers use pruned trials), FAIL when it raised.
+intermediate values, which is how Optuna's samplers use pruned trials), FAIL when it failed.
 
 A sweep resumed after its driver died (``tune.py --resume``) gets back the searcher Tune last saved; trials the
 dead driver asked Optuna for after that save are still RUNNING in the study. ``restore`` finds them and
 ``suggest`` hands them out first, so the resumed sweep runs those points rather than asking for new ones: the
-study never holds an abandoned copy of a point beside the one that ran.
+study never holds an abandoned copy of a point beside the one that ran. Trials that crashed (told FAIL, marked
+``sslsweep_crashed``) are resumed by Tune from their checkpoints; a finished Optuna trial cannot be reopened, so
+each carries on in a new Optuna trial of the same point, marked ``sslsweep_retry_of`` (what Optuna's own
+``RetryFailedTrialCallback`` does for trials whose heartbeat stopped).
 
 It also hands each trial its Optuna trial number (``selection.TRIAL_NUMBER_KEY`` in the config), which the
 trial folds into its final objective value as the tie-break of ``selection.py``.
@@ -21,18 +24,38 @@ from typing import Optional
 
 import optuna
 from optuna.trial import TrialState
+from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from trainables.results import FAILED, FINISHED, PRUNED, TRIAL_NUMBER_KEY, outcome
 
 _STATES = {FINISHED: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL}
+CRASHED_ATTR = "sslsweep_crashed"    # a FAIL that was a crash (Tune resumes it), not sslsweep's own verdict
+RETRY_OF_ATTR = "sslsweep_retry_of"  # the number of the crashed Optuna trial a retry carries on
 
 
 class PruningAwareOptunaSearch(OptunaSearch):
     _orphans: list[int] = []  # Optuna trial ids asked for after the last save a resumed sweep restored
+    reopened: set[str] = set()  # Tune trial ids of crashed trials a resumed sweep carries on (retries)
 
     def restore(self, checkpoint_path: str) -> None:
         super().restore(checkpoint_path)
+        trials = self._ot_study.get_trials(deepcopy=False)
+        by_number = {trial.number: trial for trial in trials}
+        # A retry an earlier resume began (its driver died too before Tune saved the searcher again) goes on.
+        open_retries = {trial.user_attrs[RETRY_OF_ATTR]: trial for trial in trials
+                        if RETRY_OF_ATTR in trial.user_attrs and trial.state == TrialState.RUNNING}
+        for trial_id, ot_trial in list(self._ot_trials.items()):
+            frozen = by_number[ot_trial.number]
+            if frozen.state == TrialState.FAIL and frozen.user_attrs.get(CRASHED_ATTR):
+                if frozen.number in open_retries:
+                    retry = optuna.Trial(self._ot_study, open_retries[frozen.number]._trial_id)
+                else:
+                    self._ot_study.enqueue_trial(frozen.params, user_attrs={RETRY_OF_ATTR: frozen.number})
+                    retry = self._ot_study.ask(fixed_distributions=self._space)
+                self._ot_trials[trial_id] = retry
+                self._completed_trials.discard(trial_id)
+                self.reopened = {*self.reopened, trial_id}
         known = {trial.number for trial in self._ot_trials.values()}
         self._orphans = [trial._trial_id for trial in self._ot_study.get_trials(deepcopy=False,
                                                                                states=(TrialState.RUNNING,))
@@ -54,8 +77,26 @@ class PruningAwareOptunaSearch(OptunaSearch):
         ot_trial = self._ot_trials[trial_id]
         if state == TrialState.COMPLETE and value is None:
             state = TrialState.FAIL  # finished without the objective: nothing to learn from
+        if error:
+            ot_trial.set_user_attr(CRASHED_ATTR, True)
         self._ot_study.tell(ot_trial, value, state=state)
         self._completed_trials.add(trial_id)
+
+
+class ResumableConcurrencyLimiter(ConcurrencyLimiter):
+    """Ray's ``ConcurrencyLimiter``, letting the end of a resumed crashed trial reach the searcher.
+
+    The limiter drops the completion of a trial it no longer counts as live, and a trial that crashed left that
+    set when it ended. When ``tune.py --resume`` has Tune carry such a trial on, its end would never reach Optuna
+    and the retry ``PruningAwareOptunaSearch.restore`` opened for it would stay RUNNING.
+    """
+
+    def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
+        reopened = getattr(self.searcher, "reopened", set())
+        if trial_id not in self.live_trials and trial_id in reopened:
+            self.searcher.reopened = reopened - {trial_id}
+            return self.searcher.on_trial_complete(trial_id, result=result, error=error)
+        return super().on_trial_complete(trial_id, result=result, error=error)
 
 
 class AskTellGridSampler(optuna.samplers.GridSampler):

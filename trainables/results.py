@@ -31,6 +31,8 @@ FINISHED, PRUNED, FAILED = "finished", "pruned", "failed"
 # A trial a Ctrl-C (or a killed driver) left unfinished: its run is KILLED with this outcome until
 # ``tune.py --resume`` carries the trial on.
 INTERRUPTED = "interrupted"
+# A run a dead driver left open whose trial a resumed sweep did not carry on (Tune had not saved it): KILLED.
+ABANDONED = "abandoned"
 
 # Keys sslsweep adds to a trial's config; they are not hyperparameters (``split_bookkeeping``).
 TRIAL_NUMBER_KEY = "sslsweep_trial_number"     # Optuna's trial number: the tie-break (selection.py)

@@ -11,9 +11,11 @@ its driver dying (SIGKILL, a lost head node: nothing is closed). Either way the 
   (``SweepMLflowCallback`` reopens a run by trial id), and the Optuna study continues with the searcher Tune saved
   (``PruningAwareOptunaSearch.restore``: points asked for after that save are run, not asked for again).
 
-Errored trials are not rerun: their failure is recorded (MLflow FAILED with its reason, Optuna FAIL), and a
-seeded trial that failed on its own (a NaN loss, a collapse) fails the same way again. A trial that lost its
-Ray Train worker is retried within the sweep (``resources.max_failures``), not by a resume.
+Trials that crashed (an exception, a dead process, after ``resources.max_failures`` restarts within the sweep)
+are resumed from their checkpoints too, in their own MLflow runs; in Optuna the crash stays FAIL and the trial
+carries on as a retry of the same point (``optuna_search.py``). Trials sslsweep failed itself (a NaN loss, a
+collapse) ended normally with their reason and are not rerun. A run the dead driver opened for a trial Tune never
+saved, which no resumed trial carried on, ends KILLED as ``abandoned`` (``abandon_open_child_runs``).
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from selfsup.config import SweepSpec
-from trainables.mlflow_logging import close_interrupted_run
+from trainables.mlflow_logging import OUTCOME_TAG, close_interrupted_run
+from trainables.results import ABANDONED, INTERRUPTED
 from trainables.report import OPTUNA_STUDY_TAG
 from trainables.stores import Stores
 
@@ -134,3 +137,18 @@ def close_open_child_runs(tracking_uri: str, parent_run_id: str) -> int:
     for run in open_runs:
         close_interrupted_run(client, run.info.run_id)
     return len(open_runs)
+
+
+def abandon_open_child_runs(tracking_uri: str, parent_run_id: str) -> int:
+    """After a resumed search: child runs still open (RUNNING, or closed as interrupted) belong to no trial of the
+    sweep (a trial the dead driver started after Tune's last save, not carried on): KILLED with
+    ``sslsweep.outcome = abandoned``, kept for what they logged; how many there were."""
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    runs = [run for run in client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                                              max_results=50_000)
+            if run.info.status == "RUNNING" or run.data.tags.get(OUTCOME_TAG) == INTERRUPTED]
+    for run in runs:
+        client.set_tag(run.info.run_id, OUTCOME_TAG, ABANDONED)
+        client.set_terminated(run.info.run_id, status="KILLED")
+    return len(runs)

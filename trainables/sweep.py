@@ -18,14 +18,14 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 from selfsup.config import SweepSpec
 from trainables.data_cache import fetch_prepared_data, start_data_cache
 from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, start_parent_run
-from trainables.optuna_search import AskTellGridSampler, PruningAwareOptunaSearch
+from trainables.optuna_search import AskTellGridSampler, PruningAwareOptunaSearch, ResumableConcurrencyLimiter
 from trainables.registry import Registration, backbone_weights, register_sweep_backbones
 from trainables.report import OPTUNA_STUDY_TAG, Report, write_sweep_report
 from trainables.report_runs import SweepRuns, child_runs_frame
 from trainables.resources import ResourceError, gpus_per_trial
-from trainables.resume import (InterruptedSweep, SweepInterrupted, close_open_child_runs, reopen_parent,
-                               resume_command)
-from trainables.results import (BASELINE_OF_KEY, EPOCH, FINISHED, REPEAT_OF_KEY, TRAINING_SEED_KEY,
+from trainables.resume import (InterruptedSweep, SweepInterrupted, abandon_open_child_runs,
+                               close_open_child_runs, reopen_parent, resume_command)
+from trainables.results import (BASELINE_OF_KEY, EPOCH, FINISHED, INTERRUPTED, REPEAT_OF_KEY, TRAINING_SEED_KEY,
                                 split_bookkeeping)
 from trainables.selection import best_first, best_per_backbone
 from trainables.stores import Stores
@@ -69,7 +69,7 @@ def trial_concurrency(spec: SweepSpec, resources: dict[str, float]) -> int:
     return min(limit, spec.budget.max_concurrent) if spec.budget.max_concurrent else limit
 
 
-def _searcher(spec: SweepSpec, stores: Stores, study_name: str):
+def _searcher(spec: SweepSpec, stores: Stores, study_name: str, concurrency: int):
     if not spec.search:
         return None  # nothing to search: num_samples repeats of the fixed configuration
     storage = optuna.storages.RDBStorage(stores.optuna_url)
@@ -80,9 +80,10 @@ def _searcher(spec: SweepSpec, stores: Stores, study_name: str):
     else:
         startup = {"n_startup_trials": spec.sampler.startup_trials} if spec.sampler.startup_trials else {}
         sampler = optuna.samplers.TPESampler(seed=spec.seed, **startup)
-    return PruningAwareOptunaSearch(space=spec.optuna_space(), metric=spec.objective.metric,
-                                    mode=spec.objective.mode, sampler=sampler,
-                                    study_name=study_name, storage=storage)
+    return ResumableConcurrencyLimiter(
+        PruningAwareOptunaSearch(space=spec.optuna_space(), metric=spec.objective.metric, mode=spec.objective.mode,
+                                 sampler=sampler, study_name=study_name, storage=storage),
+        max_concurrent=concurrency)
 
 
 def _scheduler(spec: SweepSpec):
@@ -131,11 +132,15 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
         trainable = make_trainable(spec, stores.ray_storage, data_cache)
         if resume_from is None or resume_from.experiment_path is None:
             search = _tuner(spec, trainable, study_name, stores, callback, concurrency,
-                            search_alg=_searcher(spec, stores, study_name), scheduler=_scheduler(spec),
+                            search_alg=_searcher(spec, stores, study_name, concurrency),
+                            scheduler=_scheduler(spec),
                             num_samples=spec.budget.trials)
         else:  # Tune's saved experiment: its searcher, scheduler, trials and this sweep's callback
-            search = tune.Tuner.restore(resume_from.experiment_path, trainable, resume_unfinished=True)
-        results = _fit(search, spec.budget.trials)
+            search = tune.Tuner.restore(resume_from.experiment_path, trainable, resume_unfinished=True,
+                                        resume_errored=True)
+        results = _fit(search, spec.budget.trials, stores.mlflow_uri, parent_run_id)
+        if resume_from is not None:  # runs of trials the dead driver started that no trial carried on
+            abandon_open_child_runs(stores.mlflow_uri, parent_run_id)
         if spec.final.repeats:
             _run_final_repeats(spec, trainable, study_name, stores, callback, concurrency, parent_run_id, results,
                                resuming=resume_from is not None)
@@ -162,14 +167,25 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
                         _outcomes(stores.mlflow_uri, experiment_id, parent_run_id), data_preparations, registrations)
 
 
-def _fit(tuner: tune.Tuner, trials: int) -> tune.ResultGrid:
-    """``tuner.fit()``, raising ``KeyboardInterrupt`` where Tune swallowed one: on a first Ctrl-C Tune saves its
-    state, stops the running trials and returns as if done, with trials neither terminated nor errored, or fewer
-    trials than asked for."""
+def _fit(tuner: tune.Tuner, trials: int, tracking_uri: str, parent_run_id: str) -> tune.ResultGrid:
+    """``tuner.fit()``, raising ``KeyboardInterrupt`` where Tune swallowed one. On a first Ctrl-C Tune saves its
+    state, stops the running trials, marks them TERMINATED and returns as if done; what shows the interruption:
+    fewer trials than asked for, a trial that never reported, or a run ``SweepMLflowCallback`` closed as
+    interrupted (a trial that started but never ended)."""
     results = tuner.fit()
-    if len(results) < trials or results.num_terminated + results.num_errors < len(results):
+    never_ran = any(not result.metrics and result.error is None for result in results)
+    trial_ids = {result.metrics.get("trial_id") for result in results if result.metrics}
+    if len(results) < trials or never_ran or trial_ids & _interrupted_trials(tracking_uri, parent_run_id):
         raise KeyboardInterrupt
     return results
+
+
+def _interrupted_trials(tracking_uri: str, parent_run_id: str) -> set[str]:
+    client = MlflowClient(tracking_uri)
+    runs = client.search_runs([client.get_run(parent_run_id).info.experiment_id],
+                              f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.`sslsweep.outcome` = "
+                              f"'{INTERRUPTED}'", max_results=50_000)
+    return {run.data.tags.get("sslsweep.trial_id") for run in runs}
 
 
 def _outcomes(tracking_uri: str, experiment_id: str, parent_run_id: str) -> dict[str, str]:
@@ -209,7 +225,8 @@ def _run_final_repeats(spec: SweepSpec, trainable, study_name: str, stores: Stor
     points = [{**params[run["tags.sslsweep.trial_id"]], TRAINING_SEED_KEY: spec.seed + repeat,
                REPEAT_OF_KEY: run["run_id"]}
               for _, run in best.iterrows() for repeat in range(1, spec.final.repeats + 1)]
-    _run_points(spec, trainable, f"{study_name}-repeats", stores, callback, concurrency, points, resuming)
+    _run_points(spec, trainable, f"{study_name}-repeats", stores, callback, concurrency, points, parent_run_id,
+                resuming)
 
 
 def _run_supervised_baselines(spec: SweepSpec, study_name: str, stores: Stores, callback, concurrency: int,
@@ -226,7 +243,7 @@ def _run_supervised_baselines(spec: SweepSpec, study_name: str, stores: Stores, 
               for run in best for fraction in spec.evaluation.label_fractions]
     baseline = spec.supervised_baseline_spec()
     _run_points(baseline, make_trainable(baseline, stores.ray_storage, data_cache), f"{study_name}-supervised",
-                stores, callback, concurrency, points, resuming)
+                stores, callback, concurrency, points, parent_run_id, resuming)
 
 
 def _finished_search_trials(spec: SweepSpec, stores: Stores, parent_run_id: str):
@@ -243,20 +260,20 @@ def _trial_params(results: tune.ResultGrid) -> dict[str, dict]:
 
 
 def _run_points(spec: SweepSpec, trainable, name: str, stores: Stores, callback, concurrency: int,
-                points: list[dict], resuming: bool) -> None:
+                points: list[dict], parent_run_id: str, resuming: bool) -> None:
     """Run these exact configurations once each, after the search (FIFO, no searcher: not told to Optuna); a
     resumed sweep carries on with Tune's saved experiment of them when the interruption came after it began."""
     if not points:
         return
     path = f"{stores.ray_storage.rstrip('/')}/{name}"
     if resuming and tune.Tuner.can_restore(path):
-        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True)
+        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
     else:
         tuner = _tuner(spec, trainable, name, stores, callback, concurrency,
                        search_alg=BasicVariantGenerator(points_to_evaluate=points), scheduler=FIFOScheduler(),
                        # Tune only lets points set keys the space has: every point sets every key of the first.
                        num_samples=len(points), param_space=points[0])
-    _fit(tuner, len(points))
+    _fit(tuner, len(points), stores.mlflow_uri, parent_run_id)
 
 
 def _log_best_backbone(tracking_uri: str, parent_run_id: str, best) -> None:
