@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A multi-node Ray cluster on one machine: a head and N worker nodes, each its own `ray start` process
 # (its own raylet, own CPU count, own custom resource), all on 127.0.0.1 with token authentication.
-# The nodes advertise 127.0.0.1 and the dashboard listens on 127.0.0.1 only; Ray's gRPC servers still
-# bind every interface, which the token guards.
+# The nodes are started with --node-ip-address 127.0.0.1 (Ray 2.60 still advertises the machine's address)
+# and the dashboard listens on 127.0.0.1 only; Ray's gRPC servers bind every interface, which the token guards.
 #
 #   cluster/local.sh start N [options]     start the head and N workers, record what was started
 #   cluster/local.sh stop                  stop exactly the processes recorded by `start`
