@@ -25,10 +25,10 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PAT
 from selfsup.config import SweepSpec
 from trainables.results import (BASELINE_OF_KEY, EPOCH, FAILED, FINISHED, INTERRUPTED, NODE_ID, PRUNED,
                                 REPEAT_OF_KEY, TRIAL_ARTIFACTS, failure_reason, outcome, split_bookkeeping)
+from trainables.report_runs import OUTCOME_TAG
 from trainables.selection import TRIAL_INDEX_TAG, creation_index
 
 STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
-OUTCOME_TAG = "sslsweep.outcome"
 FAILURE_REASON_TAG = "sslsweep.failure_reason"
 # Tune bookkeeping that is not a metric worth a time series.
 _SKIP = {"config", "trial_id", "date", "hostname", "node_ip", "pid", "experiment_tag", "checkpoint_path",
@@ -75,8 +75,8 @@ class SweepMLflowCallback(MLflowLoggerCallback):
     def setup(self, *args, **kwargs) -> None:
         super().setup(*args, **kwargs)
         # Runs this parent already has: a resumed sweep (``tune.py --resume``) carries on in them.
-        self._earlier_runs = {run.data.tags.get("sslsweep.trial_id"): run for run in self.client.search_runs(
-            [self.mlflow_util.experiment_id], f"tags.mlflow.parentRunId = '{self.parent_run_id}'", max_results=50_000)}
+        self._earlier_runs = {run.data.tags.get("sslsweep.trial_id"): run
+                              for run in child_runs(self.client, self.parent_run_id)}
         self._adopted: set[str] = set()
 
     def log_trial_start(self, trial: Trial) -> None:
@@ -117,7 +117,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         if run is None:
             wanted = {key: str(value) for key, value in logged_params.items()}
             run = next((earlier for earlier in self._earlier_runs.values()
-                        if earlier.info.run_id not in self._adopted and _still_open(earlier)
+                        if earlier.info.run_id not in self._adopted and still_open(earlier)
                         and earlier.data.params == wanted), None)
         if run is None:
             return None
@@ -134,7 +134,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         super().on_experiment_end(trials, **info)
         for trial, run_id in self._trial_runs.items():
             if trial.trial_id not in self._ended:
-                close_interrupted_run(self.client, run_id)
+                close_run(self.client, run_id, INTERRUPTED)
 
     def log_trial_result(self, iteration: int, trial: Trial, result: dict[str, Any]) -> None:
         # The epoch: a trial resumed from a checkpoint (a restarted worker group, ``--resume``) logs the epochs
@@ -180,13 +180,20 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         self.client.set_terminated(run_id, status=STATUS[ended])
 
 
-def _still_open(run) -> bool:
+def child_runs(client: MlflowClient, parent_run_id: str) -> list:
+    """Every child run of a sweep's parent run."""
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    return client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=50_000)
+
+
+def still_open(run) -> bool:
     """A child run its trial did not end: RUNNING (the driver was killed) or closed by an interruption."""
     return run.info.status == "RUNNING" or run.data.tags.get(OUTCOME_TAG) == INTERRUPTED
 
 
-def close_interrupted_run(client: MlflowClient, run_id: str) -> None:
-    client.set_tag(run_id, OUTCOME_TAG, INTERRUPTED)
+def close_run(client: MlflowClient, run_id: str, ended: str) -> None:
+    """A run whose trial did not end on its own (``interrupted``, ``abandoned``): KILLED, with why."""
+    client.set_tag(run_id, OUTCOME_TAG, ended)
     client.set_terminated(run_id, status="KILLED")
 
 

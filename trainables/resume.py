@@ -15,7 +15,7 @@ Trials that crashed (an exception, a dead process, after ``resources.max_failure
 are resumed from their checkpoints too, in their own MLflow runs; in Optuna the crash stays FAIL and the trial
 carries on as a retry of the same point (``optuna_search.py``). Trials sslsweep failed itself (a NaN loss, a
 collapse) ended normally with their reason and are not rerun. A run the dead driver opened for a trial Tune never
-saved, which no resumed trial carried on, ends KILLED as ``abandoned`` (``abandon_open_child_runs``).
+saved, which no resumed trial carried on, ends KILLED as ``abandoned`` (``close_open_child_runs``).
 """
 from __future__ import annotations
 
@@ -26,8 +26,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from selfsup.config import SweepSpec
-from trainables.mlflow_logging import OUTCOME_TAG, close_interrupted_run
-from trainables.results import ABANDONED, INTERRUPTED
+from trainables.mlflow_logging import child_runs, close_run, still_open
 from trainables.report import OPTUNA_STUDY_TAG
 from trainables.stores import Stores
 
@@ -128,27 +127,12 @@ def reopen_parent(tracking_uri: str, sweep: InterruptedSweep) -> None:
     client.set_tag(sweep.parent_run_id, RESUMES_TAG, str(sweep.resumes + 1))
 
 
-def close_open_child_runs(tracking_uri: str, parent_run_id: str) -> int:
-    """Every child run of the parent still RUNNING, closed as interrupted; how many were."""
+def close_open_child_runs(tracking_uri: str, parent_run_id: str, ended: str) -> int:
+    """Every child run of the parent still open (``still_open``), closed KILLED with ``sslsweep.outcome = ended``;
+    how many there were. ``interrupted`` after a Ctrl-C; ``abandoned`` after a resumed search, for runs no trial of
+    the sweep carried on (a trial the dead driver started after Tune's last save), kept for what they logged."""
     client = MlflowClient(tracking_uri)
-    experiment_id = client.get_run(parent_run_id).info.experiment_id
-    open_runs = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}' and "
-                                                    "attributes.status = 'RUNNING'", max_results=50_000)
-    for run in open_runs:
-        close_interrupted_run(client, run.info.run_id)
-    return len(open_runs)
-
-
-def abandon_open_child_runs(tracking_uri: str, parent_run_id: str) -> int:
-    """After a resumed search: child runs still open (RUNNING, or closed as interrupted) belong to no trial of the
-    sweep (a trial the dead driver started after Tune's last save, not carried on): KILLED with
-    ``sslsweep.outcome = abandoned``, kept for what they logged; how many there were."""
-    client = MlflowClient(tracking_uri)
-    experiment_id = client.get_run(parent_run_id).info.experiment_id
-    runs = [run for run in client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'",
-                                              max_results=50_000)
-            if run.info.status == "RUNNING" or run.data.tags.get(OUTCOME_TAG) == INTERRUPTED]
+    runs = [run for run in child_runs(client, parent_run_id) if still_open(run)]
     for run in runs:
-        client.set_tag(run.info.run_id, OUTCOME_TAG, ABANDONED)
-        client.set_terminated(run.info.run_id, status="KILLED")
+        close_run(client, run.info.run_id, ended)
     return len(runs)

@@ -17,16 +17,16 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from selfsup.config import SweepSpec
 from trainables.data_cache import fetch_prepared_data, start_data_cache
-from trainables.mlflow_logging import SweepMLflowCallback, ensure_experiment, start_parent_run
+from trainables.mlflow_logging import SweepMLflowCallback, child_runs, ensure_experiment, start_parent_run
 from trainables.optuna_search import AskTellGridSampler, PruningAwareOptunaSearch, ResumableConcurrencyLimiter
 from trainables.registry import Registration, backbone_weights, register_sweep_backbones
 from trainables.report import OPTUNA_STUDY_TAG, Report, write_sweep_report
-from trainables.report_runs import SweepRuns, child_runs_frame
+from trainables.report_runs import OUTCOME_TAG, SweepRuns, child_runs_frame
 from trainables.resources import ResourceError, gpus_per_trial
-from trainables.resume import (InterruptedSweep, SweepInterrupted, abandon_open_child_runs,
-                               close_open_child_runs, reopen_parent, resume_command)
-from trainables.results import (BASELINE_OF_KEY, EPOCH, FINISHED, INTERRUPTED, REPEAT_OF_KEY, TRAINING_SEED_KEY,
-                                split_bookkeeping)
+from trainables.resume import (InterruptedSweep, SweepInterrupted, close_open_child_runs, reopen_parent,
+                               resume_command)
+from trainables.results import (ABANDONED, BASELINE_OF_KEY, EPOCH, FINISHED, INTERRUPTED, REPEAT_OF_KEY,
+                                TRAINING_SEED_KEY, split_bookkeeping)
 from trainables.selection import best_first, best_per_backbone
 from trainables.stores import Stores
 from trainables.trial import make_trainable, trial_resources
@@ -140,7 +140,7 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
                                         resume_errored=True)
         results = _fit(search, spec.budget.trials, stores.mlflow_uri, parent_run_id)
         if resume_from is not None:  # runs of trials the dead driver started that no trial carried on
-            abandon_open_child_runs(stores.mlflow_uri, parent_run_id)
+            close_open_child_runs(stores.mlflow_uri, parent_run_id, ABANDONED)
         if spec.final.repeats:
             _run_final_repeats(spec, trainable, study_name, stores, callback, concurrency, parent_run_id, results,
                                resuming=resume_from is not None)
@@ -159,12 +159,12 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
             status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
-        close_open_child_runs(stores.mlflow_uri, parent_run_id)
+        close_open_child_runs(stores.mlflow_uri, parent_run_id, INTERRUPTED)
         raise SweepInterrupted(parent_run_id, resume_command(spec, spec_path)) from None
     finally:
         MlflowClient(stores.mlflow_uri).set_terminated(parent_run_id, status=status)
     return SweepOutcome(parent_run_id, experiment_name, study_name, sweep, report,
-                        _outcomes(stores.mlflow_uri, experiment_id, parent_run_id), data_preparations, registrations)
+                        _outcomes(stores.mlflow_uri, parent_run_id), data_preparations, registrations)
 
 
 def _fit(tuner: tune.Tuner, trials: int, tracking_uri: str, parent_run_id: str) -> tune.ResultGrid:
@@ -175,24 +175,16 @@ def _fit(tuner: tune.Tuner, trials: int, tracking_uri: str, parent_run_id: str) 
     results = tuner.fit()
     never_ran = any(not result.metrics and result.error is None for result in results)
     trial_ids = {result.metrics.get("trial_id") for result in results if result.metrics}
-    if len(results) < trials or never_ran or trial_ids & _interrupted_trials(tracking_uri, parent_run_id):
+    interrupted = {trial for trial, ended in _outcomes(tracking_uri, parent_run_id).items() if ended == INTERRUPTED}
+    if len(results) < trials or never_ran or trial_ids & interrupted:
         raise KeyboardInterrupt
     return results
 
 
-def _interrupted_trials(tracking_uri: str, parent_run_id: str) -> set[str]:
-    client = MlflowClient(tracking_uri)
-    runs = client.search_runs([client.get_run(parent_run_id).info.experiment_id],
-                              f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.`sslsweep.outcome` = "
-                              f"'{INTERRUPTED}'", max_results=50_000)
-    return {run.data.tags.get("sslsweep.trial_id") for run in runs}
-
-
-def _outcomes(tracking_uri: str, experiment_id: str, parent_run_id: str) -> dict[str, str]:
-    """Tune trial id -> how it ended (finished, pruned, failed), for every child run of the sweep."""
-    runs = MlflowClient(tracking_uri).search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'",
-                                                  max_results=50_000)
-    return {run.data.tags.get("sslsweep.trial_id"): run.data.tags.get("sslsweep.outcome") for run in runs}
+def _outcomes(tracking_uri: str, parent_run_id: str) -> dict[str, str]:
+    """Tune trial id -> how it ended (finished, pruned, failed, interrupted, ...), for every child run of the sweep."""
+    return {run.data.tags.get("sslsweep.trial_id"): run.data.tags.get(OUTCOME_TAG)
+            for run in child_runs(MlflowClient(tracking_uri), parent_run_id)}
 
 
 def _tuner(spec: SweepSpec, trainable, name: str, stores: Stores, callback, concurrency: int, *, search_alg,
