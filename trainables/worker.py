@@ -71,6 +71,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     scored_backbone = spec.domain.evaluation_model(unwrap(model).backbone, shared)
     loader = context.prepare_loader(training_loader(windows, shared.batch_size, world))
     start_epoch = _restore(context, model, optimizer)
+    node_id = context.node_id  # reported with every epoch: where rank 0 trains (MLflow tag sslsweep.node_id)
     epochs = spec.budget.epochs
     embeddings = example = None
     for epoch in range(start_epoch, epochs):
@@ -84,8 +85,8 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
         failure = None
         if rank == 0:
             metrics = {EPOCH: epoch + 1, **losses, **epoch_evaluation(scored_backbone, data, spec, device)}
-            if context.node_id is not None:
-                metrics[NODE_ID] = context.node_id
+            if node_id is not None:
+                metrics[NODE_ID] = node_id
             try:
                 check_health(metrics, spec, epoch)
             except RuntimeError as error:
