@@ -42,6 +42,22 @@ def test_pruned_and_failed_trials_reach_optuna_as_such(tmp_path):
     assert study.best_trial.number == 0
 
 
+def test_a_trial_run_again_after_a_resume_keeps_its_first_verdict(tmp_path):
+    """A trial that ended after Tune last saved its state, before the driver died, is run again on --resume: the
+    restored searcher tells Optuna a second time, which must not fail the trial; Optuna keeps the first verdict."""
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    searcher = PruningAwareOptunaSearch(space={"lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)},
+                                        metric=METRIC, mode="max", study_name="s", storage=storage)
+    searcher.suggest("t")
+    searcher.on_trial_complete("t", {METRIC: 0.9, "training_iteration": 2, EVALUATION_DONE: 1})
+    searcher._completed_trials.discard("t")  # as restored from the state Tune saved before the trial ended
+    searcher.on_trial_complete("t", {METRIC: 0.8, "training_iteration": 2, EVALUATION_DONE: 1})
+    searcher._completed_trials.discard("t")
+    searcher.on_trial_complete("t", None, error=True)
+    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == pytest.approx(0.9)
+
+
 def test_rays_own_searcher_still_has_the_bug_we_fix(tmp_path):
     # If Ray fixes this upstream, this test fails and PruningAwareOptunaSearch can be retired.
     study = _drive(OptunaSearch, tmp_path)

@@ -77,9 +77,16 @@ class PruningAwareOptunaSearch(OptunaSearch):
         ot_trial = self._ot_trials[trial_id]
         if state == TrialState.COMPLETE and value is None:
             state = TrialState.FAIL  # finished without the objective: nothing to learn from
-        if error:
-            ot_trial.set_user_attr(CRASHED_ATTR, True)
-        self._ot_study.tell(ot_trial, value, state=state)
+        try:
+            if error:
+                ot_trial.set_user_attr(CRASHED_ATTR, True)
+            self._ot_study.tell(ot_trial, value, state=state)
+        except (ValueError, RuntimeError):  # "Cannot tell a COMPLETE trial", UpdateFinishedTrialError
+            # Told already: the trial ended after Tune last saved its state and before the driver died, so the
+            # resumed sweep ran it again; Optuna keeps its first verdict.
+            if not any(t.number == ot_trial.number and t.state.is_finished()
+                       for t in self._ot_study.get_trials(deepcopy=False)):
+                raise
         self._completed_trials.add(trial_id)
 
 
