@@ -31,11 +31,13 @@ import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, field_validator
-from torchvision.transforms import v2
+
+if TYPE_CHECKING:
+    from torchvision.transforms import v2
 
 #: Threshold of BYOL's solarization for images in [0, 1] (pixels >= 0.5 are inverted; 128 of 255 in the paper).
 SOLARIZE_THRESHOLD = 0.5
@@ -169,6 +171,10 @@ def build_pipeline(recipe: ViewRecipe, input_size: int, channels: int) -> v2.Com
     Steps with probability or strength 0 are left out. On 1-channel images saturation, hue and grayscale do
     nothing (torchvision returns the image unchanged), so they are left out too.
     """
+    # Imported here, not at the top: torchvision costs a process about a second (it pulls in torch._dynamo),
+    # and the parameter models above are validated by every process that reads a search space.
+    from torchvision.transforms import v2
+
     if channels not in (1, 3):
         raise ValueError(f"image augmentations need 1- or 3-channel images, got {channels} channels")
     colour = channels == 3
@@ -228,7 +234,9 @@ class ResizedInput(torch.nn.Module):
     def resize(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[-2:]) == (self.size, self.size):
             return x
-        return v2.functional.resize(x, [self.size, self.size], antialias=True)
+        from torchvision.transforms.v2.functional import resize  # see build_pipeline
+
+        return resize(x, [self.size, self.size], antialias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.resize(x))

@@ -2,8 +2,6 @@
 Semantic Image Segmentation", arXiv:1706.05587, 2017), as torchvision's ``deeplabv3_resnet50`` builds it."""
 from __future__ import annotations
 
-from torchvision.models import resnet50
-
 from selfsup.backbones import BACKBONES
 from selfsup.backbones.resnet import TorchvisionResNetBackbone
 
@@ -25,7 +23,7 @@ class DeepLabResNet50(TorchvisionResNetBackbone):
     """
 
     backbone_name = "deeplab_resnet50"
-    build_torchvision = staticmethod(resnet50)
+    torchvision_builder = "resnet50"
 
     def __init__(self, in_channels: int = 1) -> None:
         super().__init__(in_channels, small_image_stem=False, replace_stride_with_dilation=(False, True, True))

@@ -2,12 +2,12 @@
 Residual Learning for Image Recognition", CVPR 2016), randomly initialised, classifier removed."""
 from __future__ import annotations
 
+import importlib
 import math
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
-from torchvision.models import ResNet, resnet18, resnet50
 
 from selfsup.backbones import BACKBONES
 
@@ -49,15 +49,18 @@ class TorchvisionResNetBackbone(nn.Module):
 
     domains: ClassVar[tuple[str, ...]] = IMAGE_DOMAINS
     backbone_name: ClassVar[str]
-    build_torchvision: ClassVar[Callable[..., ResNet]]
+    # The builder in ``torchvision.models``, by name: torchvision is imported when a ResNet is built, not when
+    # the registry loads, since importing it costs every process about a second (it pulls in torch._dynamo)
+    # and time-series trials, whose Ray Train workers start on the critical path, never use it.
+    torchvision_builder: ClassVar[str]
 
     def __init__(self, in_channels: int, small_image_stem: bool = False,
                  replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False)) -> None:
         super().__init__()
         if in_channels < 1:
             raise ValueError(f"{self.backbone_name} needs in_channels >= 1, got {in_channels}")
-        net = type(self).build_torchvision(weights=None,
-                                           replace_stride_with_dilation=list(replace_stride_with_dilation))
+        build = getattr(importlib.import_module("torchvision.models"), self.torchvision_builder)
+        net = build(weights=None, replace_stride_with_dilation=list(replace_stride_with_dilation))
         self.in_channels = in_channels
         self.small_image_stem = small_image_stem
         if small_image_stem:
@@ -98,7 +101,7 @@ class ResNet18(TorchvisionResNetBackbone):
     ``small_image_stem=True``."""
 
     backbone_name = "resnet18"
-    build_torchvision = staticmethod(resnet18)
+    torchvision_builder = "resnet18"
 
     def __init__(self, in_channels: int, small_image_stem: bool = False) -> None:
         super().__init__(in_channels, small_image_stem=small_image_stem)
@@ -110,7 +113,7 @@ class ResNet50(TorchvisionResNetBackbone):
     ``small_image_stem=True``."""
 
     backbone_name = "resnet50"
-    build_torchvision = staticmethod(resnet50)
+    torchvision_builder = "resnet50"
 
     def __init__(self, in_channels: int, small_image_stem: bool = False) -> None:
         super().__init__(in_channels, small_image_stem=small_image_stem)
@@ -124,7 +127,7 @@ class ResNet18Small(TorchvisionResNetBackbone):
     """ResNet-18 with the small-image (CIFAR) stem: output stride 8, 32x32 -> 4x4 feature map."""
 
     backbone_name = "resnet18_small"
-    build_torchvision = staticmethod(resnet18)
+    torchvision_builder = "resnet18"
 
     def __init__(self, in_channels: int) -> None:
         super().__init__(in_channels, small_image_stem=True)
@@ -135,7 +138,7 @@ class ResNet50Small(TorchvisionResNetBackbone):
     """ResNet-50 with the small-image (CIFAR) stem: output stride 8, 32x32 -> 4x4 feature map."""
 
     backbone_name = "resnet50_small"
-    build_torchvision = staticmethod(resnet50)
+    torchvision_builder = "resnet50"
 
     def __init__(self, in_channels: int) -> None:
         super().__init__(in_channels, small_image_stem=True)
