@@ -2,6 +2,7 @@
 
     python benchmarks/method_comparison.py [--dataset PickupGestureWiimoteZ] [--methods simclr byol ...]
                                            [--trials 8] [--epochs 12] [--fractions 0.1 1.0] [--home DIR]
+                                           [--series-length 128 --window 96 0.875]
 
 For every method: its `searchspaces/<method>.yaml` as shipped, with only the data set changed (pretext and
 downstream), the linear probe at 10 % and 100 % labels, and `evaluation.supervised_baseline: true`; a real
@@ -10,7 +11,9 @@ sweep (Ray Tune + Optuna + ASHA + MLflow) in a temporary home, or in ``--home`` 
 configuration is selected on the YAML's objective (validation data only). Printed from each sweep's
 ``ssl_vs_supervised`` report table (generated from MLflow): per method and backbone, test accuracy untrained,
 supervised on the same labels, pretrained, and the gains in points. Default data: PickupGestureWiimoteZ (10
-gestures; untrained Conv1D about 0.63, 1-NN DTW 0.70, MiniRocket 0.78). It prints figures; nothing is asserted.
+gestures; untrained Conv1D about 0.63, 1-NN DTW 0.70, MiniRocket 0.78). ``--series-length`` and ``--window``
+replace each YAML's series length and window too (whole gestures, as ``searchspaces/vicreg_gestures.yaml``:
+``--series-length 128 --window 96 0.875``). It prints figures; nothing is asserted.
 """
 from __future__ import annotations
 
@@ -63,10 +66,15 @@ def gains(comparison: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
 
 
 def compare(method: str, dataset: str, trials: int | None, epochs: int | None, fractions: list[float],
-            home: Path | None = None) -> tuple[pd.DataFrame, float]:
+            home: Path | None = None, series_length: int | None = None,
+            window: tuple[int, float] | None = None) -> tuple[pd.DataFrame, float]:
     raw = yaml.safe_load((ROOT / "searchspaces" / f"{YAML_NAME.get(method, method)}.yaml").read_text())
     raw["name"] = f"compare-{method}"
     raw["data"]["pretext"] = raw["data"]["downstream"] = {"source": "aeon", "name": dataset}
+    if series_length is not None:
+        raw["data"]["series_length"] = series_length
+    if window is not None:
+        raw["data"]["window"] = {"length": int(window[0]), "overlap": float(window[1])}
     raw["search"].update(DATA_OVERRIDES.get((dataset, method), {}))
     raw["evaluation"] = {**raw.get("evaluation", {}), "protocols": ["linear"], "label_fractions": fractions,
                          "compare_random_init": True, "supervised_baseline": True}
@@ -85,12 +93,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override each YAML's budget.epochs")
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.1, 1.0], help="label fractions evaluated")
     parser.add_argument("--home", type=Path, help="keep the sweeps' stores here (default: a temporary directory)")
+    parser.add_argument("--series-length", type=int, help="resize every series to this many steps (data.series_length)")
+    parser.add_argument("--window", type=float, nargs=2, metavar=("LENGTH", "OVERLAP"),
+                        help="replace each YAML's data.window")
     args = parser.parse_args()
 
     rows = []
     for method in args.methods:
         table, elapsed = compare(method, args.dataset, args.trials, args.epochs, args.fractions,
-                                 args.home.resolve() if args.home else None)
+                                 args.home.resolve() if args.home else None, args.series_length, args.window)
         table["sweep s"] = round(elapsed)
         rows.append(table)
         print(table.to_string(index=False), flush=True)

@@ -55,6 +55,30 @@ def test_unequal_length_sets_load_and_window(name):
     assert np.isfinite(windows.x).all()
 
 
+def test_series_length_resizes_every_series_of_every_split_to_one_window():
+    """``data.series_length``: whole gestures of 29 to 361 steps, each resized by linear interpolation over its
+    whole duration (first and last steps kept), then standardised with the training statistics."""
+    pickup = {"source": "aeon", "name": "PickupGestureWiimoteZ", "path": None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is edge-padded
+        data = prepare_data(pickup, pickup, 32, 0.0, 0.2, seed=0, series_length=32)
+    assert (len(data.train), len(data.validation), len(data.test), len(data.pretext)) == (40, 10, 50, 40)
+    for windows in (data.train, data.validation, data.test, data.pretext):
+        assert windows.x.shape[1:] == (1, 32)
+        assert windows.series_index.tolist() == list(range(len(windows)))  # one window per series
+    raw_test = load_splits(pickup)["test"].series
+    for i in (0, 7, 49):
+        raw = raw_test[i][0].astype(np.float64)
+        expected = [np.interp(t * (len(raw) - 1) / 31, np.arange(len(raw)), raw) for t in range(32)]
+        restored = data.test.x[i, 0] * data.input_std[0] + data.input_mean[0]
+        np.testing.assert_allclose(restored, expected, rtol=1e-4, atol=1e-4)
+        assert (restored[0], restored[-1]) == pytest.approx((raw[0], raw[-1]), abs=1e-4)
+
+    # Shorter windows slide over the resized series: (32 - 16) / 8 + 1 = 3 per series.
+    data = prepare_data(pickup, pickup, 16, 0.5, 0.2, seed=0, series_length=32)
+    assert np.bincount(data.test.series_index).tolist() == [3] * 50
+
+
 def test_unknown_aeon_name_fails_fast_without_download():
     start = time.perf_counter()
     with pytest.raises(DataError, match="aeon has no bundled data set 'NoSuchSet'; bundled: .*BasicMotions"):

@@ -81,6 +81,9 @@ def test_pretext_and_downstream_data_must_share_a_domain_and_windows_are_for_tim
     with pytest.raises(ValueError, match="'window' cuts time series into windows, but data digits is images"):
         SweepSpec.model_validate({"name": "t", "method": "simclr",
                                   "data": {"pretext": DIGITS, "downstream": DIGITS, "window": {"length": 8, "overlap": 0.5}}})
+    with pytest.raises(ValueError, match="'series_length' resizes time series, but data digits is images; remove it"):
+        SweepSpec.model_validate({"name": "t", "method": "simclr",
+                                  "data": {"pretext": DIGITS, "downstream": DIGITS, "series_length": 64}})
     with pytest.raises(ValueError, match=r"source 'cifar10' needs a 'path' \(the root holding cifar-10-batches-py/\)"):
         SweepSpec.model_validate(_spec({"source": "cifar10"}))
 

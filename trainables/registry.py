@@ -302,6 +302,9 @@ def _register_selected(tracking_uri: str, sweep: SweepRuns, spec: SweepSpec, run
                 "none: inputs as loaded" if data.input_mean is None else
                 "per channel (x - mean) / std inside the model; extra_files/input_standardisation.json"),
             "sslsweep.params": json.dumps(params, sort_keys=True, default=str)}
+    if spec.data.series_length is not None:  # the model was trained on series of this length, not raw ones
+        tags["sslsweep.series_length"] = (f"{spec.data.series_length}: resize each series to it (linear "
+                                          "interpolation, aeon's Resizer) before the model")
     config_files = {"trial_params.json": json.dumps(params, indent=2, sort_keys=True, default=str),
                     "sweep_spec.json": spec.model_dump_json(indent=2)}
     if sweep.search_space_text is not None:

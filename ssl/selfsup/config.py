@@ -92,6 +92,10 @@ class DataSpec(_Strict):
     window: WindowSpec = WindowSpec()        # time series only
     sections: SectionSpec = SectionSpec()    # seismic only: patches, inline-block splits
     validation_fraction: float = Field(0.2, gt=0, lt=1)  # time series and images
+    # Time series only: every series of every split (pretext and downstream) resized to this many steps by
+    # linear interpolation before it is windowed. Unequal-length sets (gestures of 29 to 361 steps) can then
+    # be learned from whole: with window.length equal to it, each series is one window.
+    series_length: int | None = Field(None, ge=4)
 
     @model_validator(mode="after")
     def _one_domain(self) -> "DataSpec":
@@ -103,6 +107,9 @@ class DataSpec(_Strict):
         # does) has every field set.
         if self.window != WindowSpec() and downstream.name != "timeseries":
             raise ValueError(f"'window' cuts time series into windows, but data {self.downstream.source} is "
+                             f"{downstream.description}; remove it")
+        if self.series_length is not None and downstream.name != "timeseries":
+            raise ValueError(f"'series_length' resizes time series, but data {self.downstream.source} is "
                              f"{downstream.description}; remove it")
         if self.sections != SectionSpec() and downstream.name != "seismic":
             raise ValueError(f"'sections' cuts seismic volumes into patches, but data {self.downstream.source} is "

@@ -62,11 +62,17 @@ def longest_series(spec: Any) -> int:
     return max((series.shape[1] for series in load_splits(spec, train_only=True)["train"].series), default=0)
 
 
-def check_window_fits(spec: Any, window_length: int, field: str) -> None:
+def check_window_fits(spec: Any, window_length: int, field: str, series_length: int | None = None) -> None:
     """``DataError`` when windows of ``window_length`` steps are longer than every training series of the data
     set: windowing would only edge-pad each whole series (``sliding_windows``), so the sweep would search
     over padding. A window longer than some series but not all is fine: only those are padded (with a warning
-    when the data is prepared), as unequal-length sets need."""
+    when the data is prepared), as unequal-length sets need. With ``series_length`` (``data.series_length``)
+    every series has that many steps."""
+    if series_length is not None:
+        if window_length > series_length:
+            raise DataError(f"{field}: a window of {window_length} steps is longer than the series, which "
+                            f"data.series_length resizes to {series_length} steps; expected at most {series_length}")
+        return
     longest = longest_series(spec)
     if window_length > longest:
         raise DataError(f"{field}: a window of {window_length} steps is longer than every series of "
@@ -75,29 +81,34 @@ def check_window_fits(spec: Any, window_length: int, field: str) -> None:
 
 
 def _pretext_windows(pretext: Any, n_channels: int, downstream: Any, window_length: int,
-                     window_overlap: float) -> Windows:
+                     window_overlap: float, series_length: int | None) -> Windows:
     """Unlabelled windows from the training split of another data set, standardised with its own statistics."""
     name = describe(pretext)
     train = load_splits(pretext, train_only=True)["train"].unlabelled()
     require_same_channels(pretext, train.n_channels, downstream, n_channels)
     train = fill_missing_with_warning({"train": train}, name)["train"]
+    if series_length is not None:
+        train = train.resized(series_length)
     train = ChannelStandardizer().fit_transform(train)
     return sliding_windows(train, window_length, window_overlap, f"{name} train")
 
 
 def prepare_data(pretext: Any, downstream: Any, window_length: int, window_overlap: float,
-                 validation_fraction: float, seed: int) -> PreparedData:
+                 validation_fraction: float, seed: int, series_length: int | None = None) -> PreparedData:
     """Load, clean, split, standardise and window the downstream data, and build the pretext windows.
 
     Downstream: its own validation split if it has one, else one carved from train (stratified, seeded);
     missing values filled (with a warning); a ChannelStandardizer fitted on train only and applied to all
     three splits. Pretext: the downstream TRAIN windows when both specs name the same data (validation and
     test never reach the SSL method); otherwise the pretext set's training split, standardised on itself.
+    With ``series_length`` every series of both is first resized to that many steps (``SeriesSet.resized``).
     """
     name = describe(downstream)
     splits = fill_missing_with_warning(load_splits(downstream), name)
     if "validation" not in splits:
         splits["train"], splits["validation"] = carve_validation(splits["train"], validation_fraction, seed)
+    if series_length is not None:
+        splits = {split: sets.resized(series_length) for split, sets in splits.items()}
     scaler = ChannelStandardizer().fit(splits["train"])  # training statistics only
     splits = {split: scaler.transform(sets) for split, sets in splits.items()}
     windows = {split: sliding_windows(sets, window_length, window_overlap, f"{name} {split}")
@@ -107,7 +118,8 @@ def prepare_data(pretext: Any, downstream: Any, window_length: int, window_overl
     if same_dataset(pretext, downstream):
         pretext_windows = windows["train"]  # never validation or test windows
     else:
-        pretext_windows = _pretext_windows(pretext, train.n_channels, downstream, window_length, window_overlap)
+        pretext_windows = _pretext_windows(pretext, train.n_channels, downstream, window_length, window_overlap,
+                                           series_length)
 
     return PreparedData(
         train=windows["train"], validation=windows["validation"], test=windows["test"], pretext=pretext_windows,

@@ -41,6 +41,17 @@ class SeriesSet:
         """The same labels and groups over new series values (after cleaning or scaling)."""
         return SeriesSet(series, self.labels, self.class_names, self.groups)
 
+    def resized(self, length: int) -> "SeriesSet":
+        """Every series resized to ``length`` steps by linear interpolation over its whole duration (first and
+        last values kept), channel by channel: aeon's ``Resizer``, the usual way to make an unequal-length
+        UCR/UEA set equal-length."""
+        if not self.series:
+            return self
+        from aeon.transformations.collection.unequal_length import Resizer
+
+        resized = Resizer(resized_length=length).fit_transform([s.astype(np.float64) for s in self.series])
+        return self.with_series([np.ascontiguousarray(s, dtype=np.float32) for s in resized])
+
     def unlabelled(self) -> "SeriesSet":
         """The same series without labels (pretext data: the SSL method never sees its labels)."""
         return SeriesSet(self.series, None, [], self.groups)

@@ -94,7 +94,7 @@ class TimeSeriesDomain(Domain):
         sets = [data.downstream] + ([] if same_dataset(data.pretext, data.downstream) else [data.pretext])
         for dataset in sets:
             if not bundled_only or dataset.source in self.bundled_sources:
-                check_window_fits(dataset, max(lengths), field)
+                check_window_fits(dataset, max(lengths), field, data.series_length)
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"pretext": data.pretext.model_dump(mode="json"),
@@ -102,6 +102,7 @@ class TimeSeriesDomain(Domain):
                 "window_length": params.get("window_length") or data.window.length,
                 "window_overlap": data.window.overlap,
                 "validation_fraction": data.validation_fraction,
+                "series_length": data.series_length,
                 "seed": seed}
 
     def prepare_data(self, **arguments):
