@@ -81,6 +81,11 @@ def test_pretext_and_downstream_data_must_share_a_domain_and_windows_are_for_tim
     with pytest.raises(ValueError, match="'window' cuts time series into windows, but data digits is images"):
         SweepSpec.model_validate({"name": "t", "method": "simclr",
                                   "data": {"pretext": DIGITS, "downstream": DIGITS, "window": {"length": 8, "overlap": 0.5}}})
+    with pytest.raises(ValueError, match="evaluation.refit_on_validation refits the frozen-feature readouts; the "
+                                         "finetune protocol trains on training units only"):
+        SweepSpec.model_validate(_spec(data=BASIC, evaluation={"protocols": ["linear", "finetune"],
+                                                               "refit_on_validation": True}))
+    SweepSpec.model_validate(_spec(data=BASIC, evaluation={"protocols": ["linear"], "refit_on_validation": True}))
     with pytest.raises(ValueError, match="'series_length' resizes time series, but data digits is images; remove it"):
         SweepSpec.model_validate({"name": "t", "method": "simclr",
                                   "data": {"pretext": DIGITS, "downstream": DIGITS, "series_length": 64}})

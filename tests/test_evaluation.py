@@ -248,6 +248,29 @@ def test_evaluate_embeddings_without_test_omits_test_keys():
     assert set(metrics) == _expected_keys(("val",), [0.5, 1.0])
 
 
+def test_test_readouts_refitted_on_training_and_validation_units():
+    """``test_fit`` (evaluation.refit_on_validation): test scores are those of readouts fitted on the given
+    units, drawn per fraction as from training alone; validation scores stay fitted on training units."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = make_blobs(n_samples=150, centers=3, n_features=8, cluster_std=10.0, random_state=4)
+    train, val, test = (x[:30], y[:30]), (x[30:75], y[30:75]), (x[75:], y[75:])
+    both = (np.concatenate([train[0], val[0]]), np.concatenate([train[1], val[1]]))
+    kwargs = dict(protocols=["linear", "knn"], fractions=[0.2, 1.0], seed=0, knn_k=5)
+    refitted = evaluate_embeddings(train, val, test, test_fit=both, **kwargs)
+    plain = evaluate_embeddings(train, val, test, **kwargs)
+    on_both = evaluate_embeddings(both, val, test, **kwargs)
+    assert set(refitted) == set(plain)
+    for name, value in refitted.items():
+        assert value == (on_both if name.startswith("test/") else plain)[name], name
+    # At 100 % labels the linear readout is a standardised logistic regression on all 75 labelled units.
+    reference = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(*both)
+    assert refitted["test/linear/acc/frac_1.0"] == pytest.approx(reference.score(*test), abs=0.02)
+    assert refitted["test/linear/acc/frac_1.0"] != plain["test/linear/acc/frac_1.0"]  # 75 units, not 30
+
+
 def test_evaluate_embeddings_uses_the_given_subset_selector():
     train, val, test = _embedded_splits()
     calls = []

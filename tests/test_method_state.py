@@ -165,6 +165,27 @@ def test_supervised_trains_on_the_probes_label_subset():
     assert data.pretext.y is not None  # (they exist: pretext and downstream are the same data here)
 
 
+def test_supervised_baseline_of_a_refitted_sweep_trains_on_training_and_validation_series():
+    from selfsup.pretrain import training_windows
+
+    spec = load_sweep(ROOT / "searchspaces" / "barlow.yaml")
+    data = prepare_data(spec.data.pretext, spec.data.downstream, 50, 0.5, 0.2, spec.seed)
+    cls = METHODS.get("supervised")
+    full = training_windows(cls, cls.Params(label_fraction=1.0), data, "series", spec.seed, refit_on_validation=True)
+    assert np.array_equal(full.x, np.concatenate([data.train.x, data.validation.x]))
+    assert np.array_equal(full.y, np.concatenate([data.train.y, data.validation.y]))
+    n_train = len(data.train.series)  # validation series numbered after the training ones
+    assert np.array_equal(full.series_index, np.concatenate([data.train.series_index,
+                                                             data.validation.series_index + n_train]))
+    # 50 % of the labels: the probes' subset of the 40 training + validation series, in that order.
+    from selfsup.data.splits import label_fraction_indices
+
+    half = training_windows(cls, cls.Params(label_fraction=0.5), data, "series", spec.seed, refit_on_validation=True)
+    labels = np.concatenate([data.train_series_labels, data.validation_series_labels])
+    assert np.array_equal(np.unique(half.series_index), np.sort(label_fraction_indices(labels, [0.5], spec.seed)[0.5]))
+    assert (np.unique(half.series_index) >= n_train).any()  # validation series are drawn too
+
+
 def test_supervised_needs_labels_and_learns_them():
     model = _method("supervised")
     with pytest.raises(ValueError, match="labelled batches"):

@@ -336,7 +336,11 @@ def _selection_note(sweeps: list[SweepRuns]) -> str:
              f"{', mode assumed: no searchspace.yaml logged' if source == 'assumed' else ''}; "
              f"{', '.join(sorted(names))})"
              for (objective, mode, source), names in sorted(groups.items())]
-    return "Selected on validation: " + "; ".join(parts) + "; test scores only report."
+    refitted = sorted(sweep.name for sweep in sweeps
+                      if ((sweep.search_space or {}).get("evaluation") or {}).get("refit_on_validation"))
+    refit = (f" Test readouts fitted on training + validation units after selection "
+             f"(evaluation.refit_on_validation; {', '.join(refitted)})." if refitted else "")
+    return "Selected on validation: " + "; ".join(parts) + "; test scores only report." + refit
 
 
 def _percent(fraction: float) -> str:

@@ -55,7 +55,8 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     if isinstance(data, ray.ObjectRef):  # the sweep's shared copy; tests and notebooks may pass the data itself
         data = ray.get(data)
 
-    windows = training_windows(METHODS.get(spec.method), own, data, spec.evaluation.unit, spec.seed)
+    windows = training_windows(METHODS.get(spec.method), own, data, spec.evaluation.unit, spec.seed,
+                               spec.evaluation.refit_on_validation)
     method = build_method(spec, shared, own, data_shape(data))
     random_init_backbone = copy.deepcopy(method.backbone) if spec.evaluation.compare_random_init else None
     method.initialise_from_data(data_sample(windows.x, seed))  # same sample on every rank, before DDP and restore

@@ -144,6 +144,12 @@ class EvaluationSpec(_Strict):
     # After the search: the best trial of each backbone trained supervised from scratch (same backbone,
     # optimiser, batch and augmentations) on each label fraction, scored with the same probes.
     supervised_baseline: bool = False
+    # Test scores from readouts fitted on the training AND validation units (each label fraction drawn over
+    # both) instead of the training units alone: once the sweep has selected (a cv/ objective already uses
+    # both), every labelled series counts, as UCR/UEA figures use the whole training split. Validation scores
+    # stay fitted on training units only; the supervised baseline trains on both. Classification, frozen-
+    # feature protocols.
+    refit_on_validation: bool = False
     # Segmentation (seismic): the head's training at each label fraction (selfsup.evaluation.segmentation).
     # The reference report trained its head with batch 8 and lr 0.007 (SGD); Adam at 1e-3 is the default here.
     segmentation_epochs: int = Field(30, ge=1)
@@ -499,6 +505,19 @@ class SweepSpec(_Strict):
                 raise ValueError(f"evaluation.protocols: '{protocol}' does not apply to {data}, which is "
                                  f"{domain.description} ({domain.task}); its protocols: {', '.join(domain.protocols)}"
                                  f"{hint}")
+
+    @model_validator(mode="after")
+    def _refit_for_frozen_classification(self) -> "SweepSpec":
+        if not self.evaluation.refit_on_validation:
+            return self
+        domain = self.domain
+        if domain.task != "classification":
+            raise ValueError(f"evaluation.refit_on_validation refits classification readouts; data "
+                             f"{self.data.downstream.source} is {domain.description} ({domain.task}); remove it")
+        if FINETUNE_PROTOCOL in self.evaluation.protocols:
+            raise ValueError("evaluation.refit_on_validation refits the frozen-feature readouts; the finetune "
+                             "protocol trains on training units only: remove one of them")
+        return self
 
     @model_validator(mode="after")
     def _baseline_needs_an_ssl_method(self) -> "SweepSpec":

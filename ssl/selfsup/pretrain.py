@@ -49,21 +49,27 @@ def data_sample(windows: np.ndarray, seed: int) -> torch.Tensor:
 
 
 def training_windows(method: type[SSLMethod], own: MethodParams, data: PreparedData, unit: str,
-                     seed: int) -> Windows:
+                     seed: int, refit_on_validation: bool = False) -> Windows:
     """What a method trains on: the unlabelled pretext windows, or for a method with ``uses_labels`` the
     labelled training windows of the ``label_fraction`` subset the probes use at that fraction (chosen per
-    series, or per window with ``evaluation.unit: window``)."""
+    series, or per window with ``evaluation.unit: window``). With ``refit_on_validation`` the labelled units
+    are the training and validation ones, as the test readouts' (``evaluation.refit_on_validation``)."""
     if not method.uses_labels:
         return dataclasses.replace(data.pretext, y=None)  # the method never sees pretext labels
     from selfsup.data.splits import label_fraction_indices
+    from selfsup.data.windows import concatenated
 
+    labelled, series_labels = data.train, data.train_series_labels
+    if refit_on_validation:
+        labelled = concatenated(data.train, data.validation, f"{data.train.name} + validation")
+        series_labels = np.concatenate([data.train_series_labels, data.validation_series_labels])
     fraction = own.label_fraction
     if unit == "window":
-        return data.train.subset(label_fraction_indices(data.train.y, [fraction], seed)[fraction])
+        return labelled.subset(label_fraction_indices(labelled.y, [fraction], seed)[fraction])
     # The probes see series in pool_by_series order (sorted series index); pick the same series here.
-    series = np.unique(data.train.series_index)
-    chosen_series = series[label_fraction_indices(data.train_series_labels[series], [fraction], seed)[fraction]]
-    return data.train.subset(np.isin(data.train.series_index, chosen_series))
+    series = np.unique(labelled.series_index)
+    chosen_series = series[label_fraction_indices(series_labels[series], [fraction], seed)[fraction]]
+    return labelled.subset(np.isin(labelled.series_index, chosen_series))
 
 
 def training_loader(windows: Windows, batch_size: int, world: int = 1) -> torch.utils.data.DataLoader:
@@ -94,7 +100,8 @@ def check_method_fits_data(spec: SweepSpec, prepared: Callable[[dict], PreparedD
     candidates = [base] + [{**base, key: value} for key, dim in spec.search.items() for value in dim.extremes()]
     for values in candidates:
         shared, own = split_trial_params(spec.method, values, spec.domain.name)
-        windows = training_windows(method, own, prepared(shared.model_dump()), spec.evaluation.unit, spec.seed)
+        windows = training_windows(method, own, prepared(shared.model_dump()), spec.evaluation.unit, spec.seed,
+                                   spec.evaluation.refit_on_validation)
         method.check_pretext_data(own, windows, shared)
 
 

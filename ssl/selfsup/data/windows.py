@@ -36,6 +36,17 @@ class Windows:
                        None if self.starts is None else self.starts[keep], self.series, self.name)
 
 
+def concatenated(first: Windows, second: Windows, name: str) -> Windows:
+    """The windows of ``first`` then ``second`` (two splits of one data set) as one set; ``second``'s series
+    are numbered after ``first``'s, so series indices stay distinct and ordered: first's, then second's."""
+    offset = len(first.series) if first.series is not None else len(first)
+    labels = None if first.y is None or second.y is None else np.concatenate([first.y, second.y])
+    starts = None if first.starts is None or second.starts is None else np.concatenate([first.starts, second.starts])
+    series = None if first.series is None or second.series is None else list(first.series) + list(second.series)
+    return Windows(np.concatenate([first.x, second.x]), labels,
+                   np.concatenate([first.series_index, second.series_index + offset]), starts, series, name)
+
+
 def window_starts(series_length: int, length: int, step: int) -> list[int]:
     """Window starts from 0 every ``step``, plus one window aligned to the end if the tail would be dropped.
 

@@ -81,9 +81,13 @@ def evaluate_classification(backbone: nn.Module, data, spec, device: torch.devic
     e.g. untrained, backbone)."""
     splits = embed_splits(backbone, data, device, unit, include_test)
     frozen = [protocol for protocol in spec.evaluation.protocols if protocol != FINETUNE_PROTOCOL]
+    # evaluation.refit_on_validation: test readouts fitted on training then validation units (the order the
+    # supervised baseline's labelled subsets are drawn in, selfsup.pretrain.training_windows).
+    test_fit = (tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
+                if spec.evaluation.refit_on_validation else None)
     scores = evaluate_embeddings(splits.train, splits.val, splits.test, protocols=frozen,
                                  fractions=spec.evaluation.label_fractions, seed=spec.seed, prefix=prefix,
-                                 include_test=include_test, metrics=metrics,
+                                 include_test=include_test, metrics=metrics, test_fit=test_fit,
                                  **_probe_options(spec, device)) if frozen else {}
     if FINETUNE_PROTOCOL in spec.evaluation.protocols:
         scores.update(finetune_classification(backbone, data, spec, device, unit, metrics,

@@ -65,30 +65,38 @@ def evaluate_embeddings(train: LabelledSet, val: LabelledSet, test: LabelledSet,
                         fractions: Sequence[float], seed: int, prefix: str = "", include_test: bool = True, *,
                         knn_k: int = 20, mlp_epochs: int = 200, mlp_device: str = "cpu",
                         select_labelled: SubsetSelector | None = None,
-                        metrics: Sequence[str] = EVAL_METRICS) -> dict[str, float]:
+                        metrics: Sequence[str] = EVAL_METRICS, test_fit: LabelledSet | None = None) -> dict[str, float]:
     """Every protocol at every label fraction, scored on val (and test): a flat ``{metric name: value}``.
 
     ``train``/``val``/``test`` are ``(embeddings, labels)`` pairs, already pooled to the evaluation unit.
     Keys are ``{prefix}{split}/{protocol}/{metric}/frac_{fraction}`` for each of ``metrics`` (default
     accuracy and macro-F1; images add ``top5``); test keys only when ``include_test``.
     ``select_labelled`` picks the labelled training subset per fraction (default:
-    ``selfsup.data.splits.label_fraction_indices``).
+    ``selfsup.data.splits.label_fraction_indices``). ``test_fit``: the units the test readouts are fitted on
+    (their subsets drawn the same way), e.g. training + validation (``evaluation.refit_on_validation``);
+    default ``train``, which the val readouts are always fitted on.
     """
     _check_protocols(protocols)
-    train_x, train_y = train
     select = select_labelled or default_label_selector()
-    subsets = select(train_y, list(fractions), seed)
-    eval_sets = {"val": val, **({"test": test} if include_test else {})}
     options = _probe_options(knn_k, mlp_epochs, mlp_device)
+    # (units the readouts are fitted on, the splits they score)
+    if not include_test:
+        readouts = [(train, {"val": val})]
+    elif test_fit is None:
+        readouts = [(train, {"val": val, "test": test})]
+    else:
+        readouts = [(train, {"val": val}), (test_fit, {"test": test})]
 
     results: dict[str, float] = {}
-    for fraction in fractions:
-        indices = subset_for_fraction(subsets, fraction)
-        for protocol in protocols:
-            scores = PROBES[protocol](train_x[indices], train_y[indices], eval_sets, seed, **options[protocol])
-            for split, split_scores in scores.items():
-                for metric in metrics:
-                    results[eval_metric_name(split, protocol, metric, fraction, prefix)] = split_scores[metric]
+    for (fit_x, fit_y), eval_sets in readouts:
+        subsets = select(fit_y, list(fractions), seed)
+        for fraction in fractions:
+            indices = subset_for_fraction(subsets, fraction)
+            for protocol in protocols:
+                scores = PROBES[protocol](fit_x[indices], fit_y[indices], eval_sets, seed, **options[protocol])
+                for split, split_scores in scores.items():
+                    for metric in metrics:
+                        results[eval_metric_name(split, protocol, metric, fraction, prefix)] = split_scores[metric]
     return results
 
 
