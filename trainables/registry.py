@@ -229,8 +229,13 @@ def example_batch(data: PreparedData, size: int = EXAMPLE_BATCH) -> np.ndarray:
     x = np.array((data.validation.x if len(data.validation.x) >= size else data.train.x)[:size], dtype=np.float32)
     if data.input_mean is None:
         return x
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    return (x * data.input_std.reshape(shape) + data.input_mean.reshape(shape)).astype(np.float32)
+    mean, std = (_per_channel(np.asarray(stat, dtype=np.float32), x.ndim) for stat in (data.input_mean, data.input_std))
+    return x * std + mean
+
+
+def _per_channel(statistic, ndim: int):
+    """A (channels,) statistic shaped to broadcast over (batch, channels, ...) inputs of ``ndim`` dimensions."""
+    return statistic.reshape((1, -1) + (1,) * (ndim - 2))
 
 
 class StandardisedInputs(nn.Module):
@@ -240,9 +245,8 @@ class StandardisedInputs(nn.Module):
     def __init__(self, model: nn.Module, mean: np.ndarray, std: np.ndarray, input_ndim: int) -> None:
         super().__init__()
         self.model = model
-        shape = (1, -1) + (1,) * (input_ndim - 2)
-        self.register_buffer("mean", torch.tensor(np.asarray(mean), dtype=torch.float32).reshape(shape))
-        self.register_buffer("std", torch.tensor(np.asarray(std), dtype=torch.float32).reshape(shape))
+        self.register_buffer("mean", _per_channel(torch.tensor(np.asarray(mean), dtype=torch.float32), input_ndim))
+        self.register_buffer("std", _per_channel(torch.tensor(np.asarray(std), dtype=torch.float32), input_ndim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model((x - self.mean) / self.std)

@@ -2,7 +2,6 @@
 Residual Learning for Image Recognition", CVPR 2016), randomly initialised, classifier removed."""
 from __future__ import annotations
 
-import importlib
 import math
 from typing import ClassVar
 
@@ -59,7 +58,9 @@ class TorchvisionResNetBackbone(nn.Module):
         super().__init__()
         if in_channels < 1:
             raise ValueError(f"{self.backbone_name} needs in_channels >= 1, got {in_channels}")
-        build = getattr(importlib.import_module("torchvision.models"), self.torchvision_builder)
+        from torchvision import models  # on first build, see torchvision_builder
+
+        build = getattr(models, self.torchvision_builder)
         net = build(weights=None, replace_stride_with_dilation=list(replace_stride_with_dilation))
         self.in_channels = in_channels
         self.small_image_stem = small_image_stem

@@ -84,7 +84,7 @@ def evaluate_classification(backbone: nn.Module, data, spec, device: torch.devic
     # evaluation.refit_on_validation: test readouts fitted on training then validation units (the order the
     # supervised baseline's labelled subsets are drawn in, selfsup.pretrain.training_windows).
     test_fit = (tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
-                if spec.evaluation.refit_on_validation else None)
+                if spec.evaluation.refit_on_validation and include_test else None)
     scores = evaluate_embeddings(splits.train, splits.val, splits.test, protocols=frozen,
                                  fractions=spec.evaluation.label_fractions, seed=spec.seed, prefix=prefix,
                                  include_test=include_test, metrics=metrics, test_fit=test_fit,
