@@ -195,3 +195,14 @@ def test_one_row_never_compares_trials_selected_on_different_objectives(sweeps):
     knn = dataclasses.replace(sweeps["lfr-har"], name="lfr-har-knn", objective="val/knn/acc/frac_1.0")
     with pytest.raises(ReportError, match="lfr / conv1d: sweeps lfr-har, lfr-har-knn select on different objectives"):
         technique_by_backbone([sweeps["lfr-har"], knn])
+
+
+def test_captions_say_which_sweeps_refitted_their_test_readouts(sweeps):
+    """``evaluation.refit_on_validation`` is read from the search-space file the sweep logged."""
+    barlow = sweeps["barlow-har"]
+    assert barlow.search_space_text and "refit_on_validation" not in barlow.search_space_text
+    assert "refit_on_validation" not in ssl_vs_supervised([barlow]).caption
+    refitted = dataclasses.replace(barlow, search_space_text=barlow.search_space_text +
+                                   "evaluation:\n  refit_on_validation: true\n")
+    assert ("Test readouts fitted on training + validation units after selection (evaluation.refit_on_validation; "
+            "barlow-har).") in ssl_vs_supervised([refitted]).caption
