@@ -131,12 +131,20 @@ def load(searchspace: Path, trials: int | None = None, epochs: int | None = None
     return spec
 
 
+def _time_series_windows(data) -> str:
+    text = f"series resized to {data.series_length} steps; " if data.series_length is not None else ""
+    text += f"windows {data.window.length} steps, overlap {data.window.overlap:g}; "
+    if data.evaluation_window is not None:
+        text += (f"evaluated on windows of {data.evaluation_window.length} steps, "
+                 f"overlap {data.evaluation_window.overlap:g}; ")
+    return text
+
+
 def describe(spec, stores) -> str:
     lines = [f"sweep      {spec.name}: method {spec.method}, seed {spec.seed}",
              f"data       {spec.domain.description}: pretext {spec.data.pretext.source}:{spec.data.pretext.label()} -> "
              f"downstream {spec.data.downstream.source}:{spec.data.downstream.label()}; " +
-             (f"windows {spec.data.window.length} steps, overlap {spec.data.window.overlap:g}; "
-              if spec.domain.name == "timeseries" else "") +
+             (_time_series_windows(spec.data) if spec.domain.name == "timeseries" else "") +
              f"validation {spec.data.validation_fraction:g} of train",
              f"evaluate   {', '.join(spec.evaluation.protocols)} at label fractions "
              f"{', '.join(f'{f:g}' for f in spec.evaluation.label_fractions)}" +

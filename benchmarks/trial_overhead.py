@@ -83,6 +83,7 @@ def _sweep(raw: dict, home: Path):
     from trainables.stores import resolve_stores
     from trainables.sweep import run_sweep
 
+    home.mkdir(parents=True, exist_ok=True)  # --home may name a folder that does not exist yet
     path = home / "searchspace.yaml"
     path.write_text(yaml.safe_dump(raw))
     os.environ.update(SSLSWEEP_HOME=str(home), SSLSWEEP_REPORTS_DIR=str(home / "reports"))

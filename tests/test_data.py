@@ -14,6 +14,7 @@ from selfsup.data import (DataError, SeriesSet, bundled_aeon_datasets, dataset_c
 from selfsup.data.cleaning import ChannelStandardizer, fill_missing
 from selfsup.data.splits import carve_validation, label_fraction_indices
 from selfsup.data.windows import window_starts
+from selfsup.pretrain import data_shape
 
 BASIC = {"source": "aeon", "name": "BasicMotions", "path": None}
 
@@ -77,6 +78,26 @@ def test_series_length_resizes_every_series_of_every_split_to_one_window():
     # Shorter windows slide over the resized series: (32 - 16) / 8 + 1 = 3 per series.
     data = prepare_data(pickup, pickup, 16, 0.5, 0.2, seed=0, series_length=32)
     assert np.bincount(data.test.series_index).tolist() == [3] * 50
+
+
+def test_evaluation_window_cuts_the_downstream_splits_and_leaves_the_pretext_windows():
+    """``data.evaluation_window``: the method trains on 16-step windows of the resized training gestures while
+    every downstream split (train, validation, test) is cut into its own windows, here each series whole."""
+    pickup = {"source": "aeon", "name": "PickupGestureWiimoteZ", "path": None}
+    windowed = prepare_data(pickup, pickup, 16, 0.5, 0.2, seed=0, series_length=32)
+    data = prepare_data(pickup, pickup, 16, 0.5, 0.2, seed=0, series_length=32, evaluation_window=(32, 0.0))
+    for split in ("train", "validation", "test"):
+        windows = getattr(data, split)
+        assert windows.x.shape[1:] == (1, 32)
+        assert windows.series_index.tolist() == list(range(len(windows)))  # one whole series each
+    assert data.pretext.x.shape == windowed.pretext.x.shape == (40 * 3, 1, 16)
+    np.testing.assert_array_equal(data.pretext.x, windowed.pretext.x)  # the pretext windows are unchanged
+    np.testing.assert_array_equal(data.pretext.series_index, windowed.pretext.series_index)
+    # Windows of training series only: a whole training series holds each of its pretext windows.
+    for i in (0, 41, 119):
+        series, start = data.pretext.series_index[i], 8 * (i % 3)
+        np.testing.assert_array_equal(data.pretext.x[i], data.train.x[series][:, start:start + 16])
+    assert data_shape(data).window_length == 16  # what the method is built for
 
 
 def test_unknown_aeon_name_fails_fast_without_download():

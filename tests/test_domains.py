@@ -86,6 +86,10 @@ def test_pretext_and_downstream_data_must_share_a_domain_and_windows_are_for_tim
         SweepSpec.model_validate(_spec(data=BASIC, evaluation={"protocols": ["linear", "finetune"],
                                                                "refit_on_validation": True}))
     SweepSpec.model_validate(_spec(data=BASIC, evaluation={"protocols": ["linear"], "refit_on_validation": True}))
+    with pytest.raises(ValueError, match="'evaluation_window' cuts time series into windows, but data digits is "
+                                         "images; remove it"):
+        SweepSpec.model_validate({"name": "t", "method": "simclr", "data": {
+            "pretext": DIGITS, "downstream": DIGITS, "evaluation_window": {"length": 8, "overlap": 0.0}}})
     with pytest.raises(ValueError, match="'series_length' resizes time series, but data digits is images; remove it"):
         SweepSpec.model_validate({"name": "t", "method": "simclr",
                                   "data": {"pretext": DIGITS, "downstream": DIGITS, "series_length": 64}})
@@ -239,3 +243,19 @@ def test_seismic_example_prediction_is_the_evaluations_head_on_the_first_test_se
                               [f"facies_{i}" for i in range(data.n_classes)])
     for metric in ("pixel_acc", "miou", "iou_facies_0"):
         assert own[metric] == pytest.approx(evaluated[eval_metric_name("test", protocol, metric, 1.0)], abs=1e-9), metric
+
+
+def test_a_sweeps_evaluation_window_reaches_the_prepared_data():
+    """``data.evaluation_window`` travels with the sweep's data request (the per-sweep cache key) into
+    ``prepare_data``: BasicMotions' 100-step recordings scored whole, the method training on 50-step windows."""
+    from trainables.data_cache import data_request, prepare_requested
+
+    spec = SweepSpec.model_validate(_spec(data=BASIC, method="barlow_twins") | {"data": {
+        "pretext": BASIC, "downstream": BASIC, "window": {"length": 50, "overlap": 0.5},
+        "evaluation_window": {"length": 100, "overlap": 0.0}}})
+    data = prepare_requested(data_request(spec))
+    assert data.train.x.shape[1:] == data.test.x.shape[1:] == (6, 100)
+    assert len(data.test) == 40 and data.pretext.x.shape[1:] == (6, 50)
+    assert len(data.pretext) == 3 * len(data.train)  # starts 0, 25, 50 of every training recording
+    plain = spec.model_copy(update={"data": spec.data.model_copy(update={"evaluation_window": None})})
+    assert data_request(plain) != data_request(spec)

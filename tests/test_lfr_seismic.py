@@ -235,7 +235,7 @@ def test_data_shape_carries_the_height_of_patches_only():
     from selfsup.pretrain import data_shape
 
     def prepared(shape):
-        return SimpleNamespace(n_channels=shape[1], n_classes=6, train=SimpleNamespace(x=np.zeros(shape)))
+        return SimpleNamespace(n_channels=shape[1], n_classes=6, pretext=SimpleNamespace(x=np.zeros(shape)))
 
     assert data_shape(prepared((2, 1, 80, 72))) == DataShape(1, 72, 6, height=80)
     assert data_shape(prepared((2, 3, 40))) == DataShape(3, 40, 6, height=None)

@@ -61,9 +61,21 @@ def test_shipped_searchspaces_validate_and_dry_run(path, capsys, machine):
     assert spec.name in out and spec.objective.metric in out
     for key in spec.search:
         assert key in out
+    if spec.domain.name == "timeseries":
+        assert f"windows {spec.data.window.length} steps, overlap {spec.data.window.overlap:g}" in out
+        assert ("series resized to 128 steps" in out) == (spec.data.series_length == 128)
     # A method with heads of its own lists no projector settings (they would change nothing).
     from selfsup.methods import METHODS
     assert ("projector_dim" in out) == METHODS.get(spec.method).uses_projector
+
+
+def test_dry_run_names_the_evaluation_windows(tmp_path, capsys, machine):
+    path = tmp_path / "whole.yaml"
+    path.write_text(yaml.safe_dump(_apply(base_spec(), [("data.series_length", 64), ("data.window.length", 48),
+                                                         ("data.window.overlap", 0.5), ("data.evaluation_window", {"length": 64, "overlap": 0})])))
+    assert tune.main([str(path), "--dry-run"]) == 0
+    assert ("series resized to 64 steps; windows 48 steps, overlap 0.5; evaluated on windows of 64 steps, "
+            "overlap 0;") in capsys.readouterr().out
 
 
 def test_cv_objective_validates_at_any_label_fraction(tmp_path):
@@ -223,6 +235,12 @@ BAD_FILES = [
      ["fixed.window_length", "30 steps", "aeon:ItalyPowerDemand", "expected at most 24"]),
     ("window longer than the resized series", [("data.series_length", 40), ("data.window.length", 64)],
      ["data.window.length", "64 steps", "data.series_length resizes to 40 steps", "expected at most 40"]),
+    ("evaluation window longer than the resized series",
+     [("data.series_length", 40), ("data.window.length", 32), ("data.evaluation_window", {"length": 48, "overlap": 0})],
+     ["data.evaluation_window.length", "48 steps", "data.series_length resizes to 40 steps", "expected at most 40"]),
+    ("evaluation window longer than every series", [("data", {**ITALY, "window": {"length": 20, "overlap": 0.5},
+                                                              "evaluation_window": {"length": 30, "overlap": 0}})],
+     ["data.evaluation_window.length", "30 steps", "aeon:ItalyPowerDemand", "expected at most 24"]),
     ("series length of three steps", ("data.series_length", 3), ["data.series_length", "greater than or equal to 4"]),
     ("validation fraction of all", ("data.validation_fraction", 1.0), ["data.validation_fraction", "less than 1"]),
     ("aeon with a path", ("data.pretext.path", "/data/BasicMotions"), ["data.pretext", "takes no 'path'", "/data/BasicMotions"]),

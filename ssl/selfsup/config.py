@@ -96,6 +96,11 @@ class DataSpec(_Strict):
     # linear interpolation before it is windowed. Unequal-length sets (gestures of 29 to 361 steps) can then
     # be learned from whole: with window.length equal to it, each series is one window.
     series_length: int | None = Field(None, ge=4)
+    # Time series only: the windows the downstream splits (probes, objective, supervised baseline, test) are
+    # cut into, when they differ from the pretext windows (data.window, or a searched window_length). With
+    # series_length N, {length: N, overlap: 0} scores each series whole while the method trains on shorter
+    # windows of it, as image SSL trains on crops and evaluates whole images. Default: data.window.
+    evaluation_window: WindowSpec | None = None
 
     @model_validator(mode="after")
     def _one_domain(self) -> "DataSpec":
@@ -108,6 +113,9 @@ class DataSpec(_Strict):
         if self.window != WindowSpec() and downstream.name != "timeseries":
             raise ValueError(f"'window' cuts time series into windows, but data {self.downstream.source} is "
                              f"{downstream.description}; remove it")
+        if self.evaluation_window is not None and downstream.name != "timeseries":
+            raise ValueError(f"'evaluation_window' cuts time series into windows, but data "
+                             f"{self.downstream.source} is {downstream.description}; remove it")
         if self.series_length is not None and downstream.name != "timeseries":
             raise ValueError(f"'series_length' resizes time series, but data {self.downstream.source} is "
                              f"{downstream.description}; remove it")

@@ -37,7 +37,9 @@ def build_method(spec: SweepSpec, shared: TrialParams, own: MethodParams, data: 
 
 
 def data_shape(data: PreparedData) -> DataShape:
-    x = data.train.x  # windows (N, C, T), or images and seismic patches (N, C, H, W)
+    # The pretext windows: what a method's length-dependent parts (CPC's horizon, LFR's projectors) see. The
+    # downstream windows may be longer (data.evaluation_window); the backbones pool over time.
+    x = data.pretext.x  # windows (N, C, T), or images and seismic patches (N, C, H, W)
     return DataShape(n_channels=data.n_channels, window_length=x.shape[-1], n_classes=data.n_classes,
                      height=x.shape[-2] if x.ndim == 4 else None)
 

@@ -94,7 +94,8 @@ def _pretext_windows(pretext: Any, n_channels: int, downstream: Any, window_leng
 
 
 def prepare_data(pretext: Any, downstream: Any, window_length: int, window_overlap: float,
-                 validation_fraction: float, seed: int, series_length: int | None = None) -> PreparedData:
+                 validation_fraction: float, seed: int, series_length: int | None = None,
+                 evaluation_window: tuple[int, float] | None = None) -> PreparedData:
     """Load, clean, split, standardise and window the downstream data, and build the pretext windows.
 
     Downstream: its own validation split if it has one, else one carved from train (stratified, seeded);
@@ -102,6 +103,8 @@ def prepare_data(pretext: Any, downstream: Any, window_length: int, window_overl
     three splits. Pretext: the downstream TRAIN windows when both specs name the same data (validation and
     test never reach the SSL method); otherwise the pretext set's training split, standardised on itself.
     With ``series_length`` every series of both is first resized to that many steps (``SeriesSet.resized``).
+    ``evaluation_window`` (length, overlap): the downstream splits' windows, when they differ from the pretext
+    windows (``window_length``, ``window_overlap``).
     """
     name = describe(downstream)
     splits = fill_missing_with_warning(load_splits(downstream), name)
@@ -111,12 +114,14 @@ def prepare_data(pretext: Any, downstream: Any, window_length: int, window_overl
         splits = {split: sets.resized(series_length) for split, sets in splits.items()}
     scaler = ChannelStandardizer().fit(splits["train"])  # training statistics only
     splits = {split: scaler.transform(sets) for split, sets in splits.items()}
-    windows = {split: sliding_windows(sets, window_length, window_overlap, f"{name} {split}")
+    evaluation_length, evaluation_overlap = evaluation_window or (window_length, window_overlap)
+    windows = {split: sliding_windows(sets, evaluation_length, evaluation_overlap, f"{name} {split}")
                for split, sets in splits.items()}
 
     train = splits["train"]
-    if same_dataset(pretext, downstream):
-        pretext_windows = windows["train"]  # never validation or test windows
+    if same_dataset(pretext, downstream):  # never validation or test windows
+        pretext_windows = windows["train"] if evaluation_window is None else \
+            sliding_windows(train, window_length, window_overlap, f"{name} train")
     else:
         pretext_windows = _pretext_windows(pretext, train.n_channels, downstream, window_length, window_overlap,
                                            series_length)

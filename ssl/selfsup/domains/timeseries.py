@@ -95,6 +95,9 @@ class TimeSeriesDomain(Domain):
         for dataset in sets:
             if not bundled_only or dataset.source in self.bundled_sources:
                 check_window_fits(dataset, max(lengths), field, data.series_length)
+        if data.evaluation_window is not None and (not bundled_only or data.downstream.source in self.bundled_sources):
+            check_window_fits(data.downstream, data.evaluation_window.length, "data.evaluation_window.length",
+                              data.series_length)
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"pretext": data.pretext.model_dump(mode="json"),
@@ -103,6 +106,8 @@ class TimeSeriesDomain(Domain):
                 "window_overlap": data.window.overlap,
                 "validation_fraction": data.validation_fraction,
                 "series_length": data.series_length,
+                "evaluation_window": None if data.evaluation_window is None else
+                (data.evaluation_window.length, data.evaluation_window.overlap),
                 "seed": seed}
 
     def prepare_data(self, **arguments):
