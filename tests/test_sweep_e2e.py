@@ -249,17 +249,50 @@ def test_tune_optuna_and_the_report_pick_the_same_best_trial_among_ties(tmp_path
     assert "(n=3)" in (home / "reports" / "e2e-ties" / "tables" / "technique_by_backbone.md").read_text()
 
 
+def _linear_test_accuracy(spec: dict, run: pd.Series) -> tuple[float, float]:
+    """A trial's linear-probe test accuracy at 100 % labels recomputed with scikit-learn from its logged
+    backbone: the probe fitted on the training series alone, and on training + validation series."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from selfsup.backbones import build_backbone
+    from selfsup.config import SweepSpec
+    from selfsup.evaluation.classification import embed_splits
+    from trainables.data_cache import data_request, prepare_requested
+
+    sweep = SweepSpec.model_validate(spec)
+    data = prepare_requested(data_request(sweep, {"window_length": int(run["params.window_length"])}))
+    saved = torch.load(Path(run["tags.sslsweep.checkpoint_path"]) / "backbone.pt", weights_only=True)
+    backbone = build_backbone(saved["backbone"], in_channels=data.n_channels)
+    backbone.load_state_dict(saved["state_dict"])
+    splits = embed_splits(backbone, data, torch.device("cpu"), "series")
+
+    def accuracy(x, y) -> float:
+        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, random_state=sweep.seed))
+        return probe.fit(x, y).score(*splits.test)
+
+    (train_x, train_y), (val_x, val_y) = splits.train, splits.val
+    return accuracy(train_x, train_y), accuracy(np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y]))
+
+
 def test_moco_sweep_with_supervised_baselines(tmp_path):
     """A method with a momentum encoder and a queue, end to end, then the supervised baseline of its best trial
-    at each label fraction: tagged child runs, never told to Optuna, never selected, in the report's gain table."""
+    at each label fraction: tagged child runs, never told to Optuna, never selected, in the report's gain table.
+    With ``evaluation.refit_on_validation`` (gestures, where accuracies have headroom): the test readouts are
+    fitted on training + validation series."""
     home = tmp_path / "home"
     spec = yaml.safe_load((ROOT / "searchspaces" / "moco.yaml").read_text())
+    gestures = {"source": "aeon", "name": "PickupGestureWiimoteZ"}
+    spec["data"].update(pretext=gestures, downstream=gestures, series_length=64)
     spec.update(name="e2e-moco", budget={"trials": 2, "epochs": 2, "max_concurrent": 2},
                 scheduler={"type": "fifo"},
                 search={"temperature": {"type": "float", "low": 0.1, "high": 0.3, "log": True},
                         "window_length": {"type": "categorical", "choices": [40, 50]}},
                 evaluation={"protocols": ["linear"], "label_fractions": [0.5, 1.0], "unit": "series",
-                            "supervised_baseline": True})
+                            "supervised_baseline": True, "refit_on_validation": True})
     spec["fixed"]["queue_size"] = 64
     path = tmp_path / "moco.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -292,6 +325,11 @@ def test_moco_sweep_with_supervised_baselines(tmp_path):
         baseline = baselines[baselines["params.label_fraction"].astype(float) == fraction].iloc[0]
         assert row["supervised acc"] == pytest.approx(baseline[f"metrics.test/linear/acc/frac_{fraction}"])
         assert row["SSL acc"] == pytest.approx(best[f"metrics.test/linear/acc/frac_{fraction}"])
+    assert "Test readouts fitted on training + validation units" in \
+        (home / "reports" / "e2e-moco" / "tables" / "ssl_vs_supervised.md").read_text()
+    train_only, refitted = _linear_test_accuracy(spec, best)
+    print(f"best trial's test accuracy: probe on training series {train_only}, on training + validation {refitted}")
+    assert best["metrics.test/linear/acc/frac_1.0"] == pytest.approx(refitted)
 
 
 def test_grid_sampler_runs_every_combination_once(tmp_path):
