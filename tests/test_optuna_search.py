@@ -44,13 +44,15 @@ def test_pruned_and_failed_trials_reach_optuna_as_such(tmp_path):
 
 def test_a_trial_run_again_after_a_resume_keeps_its_first_verdict(tmp_path):
     """A trial that ended after Tune last saved its state, before the driver died, is run again on --resume: the
-    restored searcher tells Optuna a second time, which must not fail the trial; Optuna keeps the first verdict."""
+    restored searcher reports its epochs and tells Optuna a second time, which must not fail the trial (nor
+    the sweep); Optuna keeps the first verdict."""
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
     searcher = PruningAwareOptunaSearch(space={"lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)},
                                         metric=METRIC, mode="max", study_name="s", storage=storage)
     searcher.suggest("t")
     searcher.on_trial_complete("t", {METRIC: 0.9, "training_iteration": 2, EVALUATION_DONE: 1})
     searcher._completed_trials.discard("t")  # as restored from the state Tune saved before the trial ended
+    searcher.on_trial_result("t", {METRIC: 0.7, "training_iteration": 2})  # its epochs are reported again
     searcher.on_trial_complete("t", {METRIC: 0.8, "training_iteration": 2, EVALUATION_DONE: 1})
     searcher._completed_trials.discard("t")
     searcher.on_trial_complete("t", None, error=True)

@@ -69,6 +69,14 @@ class PruningAwareOptunaSearch(OptunaSearch):
             config[TRIAL_NUMBER_KEY] = self._ot_trials[trial_id].number
         return config
 
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        try:
+            super().on_trial_result(trial_id, result)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # The trial ended after Tune last saved its state and before the driver died, so the resumed sweep
+            # runs it again from its checkpoint (see on_trial_complete); Optuna already has its values.
+            pass
+
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return super().on_trial_complete(trial_id, result, error)
