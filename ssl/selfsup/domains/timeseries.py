@@ -92,12 +92,12 @@ class TimeSeriesDomain(Domain):
         field, lengths = window_lengths(spec)
         data = spec.data
         sets = [data.downstream] + ([] if same_dataset(data.pretext, data.downstream) else [data.pretext])
-        for dataset in sets:
+        checks = [(dataset, max(lengths), field) for dataset in sets]
+        if data.evaluation_window is not None:  # cuts the downstream splits only
+            checks.append((data.downstream, data.evaluation_window.length, "data.evaluation_window.length"))
+        for dataset, length, name in checks:
             if not bundled_only or dataset.source in self.bundled_sources:
-                check_window_fits(dataset, max(lengths), field, data.series_length)
-        if data.evaluation_window is not None and (not bundled_only or data.downstream.source in self.bundled_sources):
-            check_window_fits(data.downstream, data.evaluation_window.length, "data.evaluation_window.length",
-                              data.series_length)
+                check_window_fits(dataset, length, name, data.series_length)
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"pretext": data.pretext.model_dump(mode="json"),
