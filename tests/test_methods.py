@@ -33,6 +33,36 @@ def test_conv1d_matches_the_reference_architecture():
         (6, 32, 7, 2, 3), (32, 64, 3, 1, 1), (64, 128, 3, 1, 1), (128, 256, 3, 1, 1)]
 
 
+def test_dilated_conv1d_matches_ts2vec_encoder():
+    encoder = build_backbone("dilated_conv1d", 3)
+    convs = [m for m in encoder.modules() if isinstance(m, torch.nn.Conv1d) and m.kernel_size[0] == 3]
+    assert [c.dilation[0] for c in convs] == [2 ** (i // 2) for i in range(22)]  # two per block, 11 blocks
+    assert [c.out_channels for c in convs] == [64] * 20 + [320] * 2
+    assert encoder.input_layer.kernel_size[0] == 1 and encoder.input_layer.out_channels == 64
+    # A 1x1 projection on the residual path of the last block only (the one that changes width).
+    assert [block.projection is not None for block in encoder.blocks] == [False] * 10 + [True]
+    # TS2Vec's TSEncoder with 3 input channels, weights + biases: input layer, 10 blocks, output block.
+    expected = ((3 * 64 + 64) + 10 * 2 * (64 * 64 * 3 + 64)
+                + (64 * 320 * 3 + 320) + (320 * 320 * 3 + 320) + (64 * 320 + 320))
+    assert sum(p.numel() for p in encoder.parameters()) == expected
+
+
+@pytest.mark.parametrize("length", [7, 29, 96])
+def test_dilated_conv1d_keeps_the_length_and_sees_the_whole_window(length):
+    encoder = build_backbone("dilated_conv1d", 2).eval()
+    x = torch.randn(4, 2, length, requires_grad=True)
+    sequence = encoder.forward_sequence(x)
+    assert sequence.shape == (4, 320, length) and encoder(x).shape == (4, 320) and encoder.output_dim == 320
+    # The first output step depends on the last input step: the receptive field spans the window (conv1d's
+    # 19-step field does not, beyond 10 steps).
+    sequence[:, :, 0].sum().backward()
+    assert x.grad[:, :, -1].abs().sum() > 0
+    if length > 10:
+        x_local = x.detach().clone().requires_grad_(True)
+        build_backbone("conv1d", 2).eval().forward_sequence(x_local)[:, :, 0].sum().backward()
+        assert x_local.grad[:, :, 10:].abs().sum() == 0
+
+
 def test_gru_matches_the_reference_architecture():
     gru = build_backbone("gru", 6)
     assert gru.gru.bidirectional and gru.gru.hidden_size == 100 and gru.gru.input_size == 6
@@ -42,7 +72,7 @@ def test_gru_matches_the_reference_architecture():
 def test_backbone_rejects_wrong_rank_and_unknown_names():
     with pytest.raises(ValueError, match=r"\(batch, channels, length\)"):
         build_backbone("conv1d", 6)(torch.randn(6, 60))
-    with pytest.raises(UnknownNameError, match="unknown backbone 'resnet9000'; known: cnn5, conv1d, deeplab_resnet50, gru, resnet18"):
+    with pytest.raises(UnknownNameError, match="unknown backbone 'resnet9000'; known: cnn5, conv1d, deeplab_resnet50, dilated_conv1d, gru, resnet18"):
         BACKBONES.get("resnet9000")
 
 
@@ -165,9 +195,9 @@ def test_per_epoch_cross_validated_objective_uses_train_and_validation_never_tes
     assert again[spec.objective.metric] == value
 
 
-@pytest.mark.parametrize("backbone", ["conv1d", "gru"])
+@pytest.mark.parametrize("backbone", ["conv1d", "dilated_conv1d", "gru"])
 @pytest.mark.parametrize("method", METHODS.names())
-def test_every_method_trains_a_step_with_both_time_series_backbones(method, backbone):
+def test_every_method_trains_a_step_with_every_time_series_backbone(method, backbone):
     torch.manual_seed(0)
     cls = METHODS.get(method)
     model = cls(build_backbone(backbone, 3), ProjectorSpec(TOY_PROJECTOR_DIM.get(method, 32), 2),

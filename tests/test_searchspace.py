@@ -181,7 +181,7 @@ BAD_FILES = [
     ("unknown data source", ("data.pretext.source", "parquet"), ["data.pretext.source", "parquet", "ucr_files"]),
     # --- added with the resource, window and file checks
     ("backbone of another domain", ("search.backbone.choices", ["conv1d", "resnet18"]),
-     ["backbone 'resnet18'", "images", "time series backbones: conv1d, gru"]),
+     ["backbone 'resnet18'", "images", "time series backbones: conv1d, dilated_conv1d, gru"]),
     ("hyperparameter of another domain", ("fixed.input_size", 32), ["'input_size'", "images", "time series"]),
     ("negative epochs", ("budget.epochs", -1), ["budget.epochs", "greater than or equal to 1"]),
     ("zero trials", ("budget.trials", 0), ["budget.trials", "greater than or equal to 1"]),

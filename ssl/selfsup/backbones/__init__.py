@@ -10,7 +10,7 @@ from selfsup.registry import Registry
 
 BACKBONES: Registry = Registry("backbone")
 
-from selfsup.backbones import cnn5, conv1d, deeplab_resnet50, gru, resnet  # noqa: E402,F401  (registration side effect)
+from selfsup.backbones import cnn5, conv1d, deeplab_resnet50, dilated_conv1d, gru, resnet  # noqa: E402,F401  (registration side effect)
 
 
 def build_backbone(name: str, in_channels: int):

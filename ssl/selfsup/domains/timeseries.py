@@ -1,9 +1,9 @@
 """The time-series domain: wearable-sensor and UCR/UEA series cut into windows, classified per series.
 
 Sources: aeon's bundled UCR/UEA sets, UCR/UEA ``.ts`` files, CSV sensor logs (``selfsup.data.sources``).
-Backbones read (batch, channels, length) windows (conv1d, gru). Augmentations are the batched time-series
-family of ``selfsup.augmentations.timeseries``, each with a strength (0 switches it off). The input size is
-the window length (``window_length``, searchable; each distinct value is windowed once per sweep).
+Backbones read (batch, channels, length) windows (conv1d, dilated_conv1d, gru). Augmentations are the batched
+time-series family of ``selfsup.augmentations.timeseries``, each with a strength (0 switches it off). The input
+size is the window length (``window_length``, searchable; each distinct value is windowed once per sweep).
 Evaluation: readouts on frozen features, or (``finetune``, opt-in) the backbone fine-tuned with a linear
 head, per series (window embeddings, or fine-tuned logits, averaged, as UCR/UEA scores are) or per window
 (``evaluation.unit: window``).

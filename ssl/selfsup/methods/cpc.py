@@ -26,10 +26,10 @@ K = 28 could never fit the default windows; the default is the paper's 12 (the H
 too). K must be smaller than the latent length L: checked when the method is built (from the ``DataShape``,
 by running the backbone on zeros) and again at every step.
 
-Caveat: with the ``gru`` backbone (bidirectional, whole-window receptive field) every z_s has seen the whole
-window, so c_t and z_{t+k} share information beyond the prediction task. conv1d's latents see 19 input steps
-(z_s: inputs 2s - 9 .. 2s + 9), so targets up to k = 9 share input samples with the context; the HAR
-encoder's 7-step field does the same up to k = 6.
+Caveat: with the ``gru`` backbone (bidirectional) or ``dilated_conv1d`` (a receptive field of over 8000
+steps, both ways) every z_s has seen the whole window, so c_t and z_{t+k} share information beyond the
+prediction task. conv1d's latents see 19 input steps (z_s: inputs 2s - 9 .. 2s + 9), so targets up to k = 9
+share input samples with the context; the HAR encoder's 7-step field does the same up to k = 6.
 
 The anchor time must be the same on every DDP rank (the gathered candidates are predictions of the same
 step from the same t), but torch's global generator is seeded per (seed, epoch, rank) by the worker loop:
