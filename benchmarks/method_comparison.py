@@ -2,7 +2,7 @@
 
     python benchmarks/method_comparison.py [--dataset PickupGestureWiimoteZ] [--methods simclr byol ...]
                                            [--trials 8] [--epochs 12] [--fractions 0.1 1.0] [--home DIR]
-                                           [--series-length 128 --window 96 0.875]
+                                           [--series-length 128 --window 96 0.875] [--backbone dilated_conv1d]
 
 For every method: its `searchspaces/<method>.yaml` as shipped, with only the data set changed (pretext and
 downstream), the linear probe at 10 % and 100 % labels, and `evaluation.supervised_baseline: true`; a real
@@ -13,7 +13,8 @@ configuration is selected on the YAML's objective (validation data only). Printe
 supervised on the same labels, pretrained, and the gains in points. Default data: PickupGestureWiimoteZ (10
 gestures; untrained Conv1D about 0.63, 1-NN DTW 0.70, MiniRocket 0.78). ``--series-length`` and ``--window``
 replace each YAML's series length and window too (whole gestures, as ``searchspaces/vicreg_gestures.yaml``:
-``--series-length 128 --window 96 0.875``). It prints figures; nothing is asserted.
+``--series-length 128 --window 96 0.875``), and ``--backbone`` fixes every sweep's backbone (a searched one
+included). It prints figures; nothing is asserted.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def gains(comparison: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
 
 def compare(method: str, dataset: str, trials: int | None, epochs: int | None, fractions: list[float],
             home: Path | None = None, series_length: int | None = None,
-            window: tuple[int, float] | None = None) -> tuple[pd.DataFrame, float]:
+            window: tuple[int, float] | None = None, backbone: str | None = None) -> tuple[pd.DataFrame, float]:
     raw = yaml.safe_load((ROOT / "searchspaces" / f"{YAML_NAME.get(method, method)}.yaml").read_text())
     raw["name"] = f"compare-{method}"
     raw["data"]["pretext"] = raw["data"]["downstream"] = {"source": "aeon", "name": dataset}
@@ -75,6 +76,9 @@ def compare(method: str, dataset: str, trials: int | None, epochs: int | None, f
         raw["data"]["series_length"] = series_length
     if window is not None:
         raw["data"]["window"] = {"length": int(window[0]), "overlap": float(window[1])}
+    if backbone is not None:
+        raw["search"].pop("backbone", None)
+        raw["fixed"] = {**raw.get("fixed", {}), "backbone": backbone}
     raw["search"].update(DATA_OVERRIDES.get((dataset, method), {}))
     raw["evaluation"] = {**raw.get("evaluation", {}), "protocols": ["linear"], "label_fractions": fractions,
                          "compare_random_init": True, "supervised_baseline": True}
@@ -96,12 +100,14 @@ def main() -> None:
     parser.add_argument("--series-length", type=int, help="resize every series to this many steps (data.series_length)")
     parser.add_argument("--window", type=float, nargs=2, metavar=("LENGTH", "OVERLAP"),
                         help="replace each YAML's data.window")
+    parser.add_argument("--backbone", help="fix every sweep's backbone (e.g. dilated_conv1d)")
     args = parser.parse_args()
 
     rows = []
     for method in args.methods:
         table, elapsed = compare(method, args.dataset, args.trials, args.epochs, args.fractions,
-                                 args.home.resolve() if args.home else None, args.series_length, args.window)
+                                 args.home.resolve() if args.home else None, args.series_length, args.window,
+                                 args.backbone)
         table["sweep s"] = round(elapsed)
         rows.append(table)
         print(table.to_string(index=False), flush=True)
