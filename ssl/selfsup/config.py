@@ -108,20 +108,19 @@ class DataSpec(_Strict):
         if pretext is not downstream:
             raise ValueError(f"pretext data {self.pretext.source} is {pretext.description} but downstream data "
                              f"{self.downstream.source} is {downstream.description}; both must be one domain")
-        # Checked against the defaults, not model_fields_set: a spec dumped and validated again (every trial
-        # does) has every field set.
-        if self.window != WindowSpec() and downstream.name != "timeseries":
-            raise ValueError(f"'window' cuts time series into windows, but data {self.downstream.source} is "
-                             f"{downstream.description}; remove it")
-        if self.evaluation_window is not None and downstream.name != "timeseries":
-            raise ValueError(f"'evaluation_window' cuts time series into windows, but data "
-                             f"{self.downstream.source} is {downstream.description}; remove it")
-        if self.series_length is not None and downstream.name != "timeseries":
-            raise ValueError(f"'series_length' resizes time series, but data {self.downstream.source} is "
-                             f"{downstream.description}; remove it")
-        if self.sections != SectionSpec() and downstream.name != "seismic":
-            raise ValueError(f"'sections' cuts seismic volumes into patches, but data {self.downstream.source} is "
-                             f"{downstream.description}; remove it")
+        # Fields that belong to one domain: (field, set, the domain it belongs to, what it does). Checked against
+        # the defaults, not model_fields_set: a spec dumped and validated again (every trial does) has every
+        # field set.
+        one_domain_fields = [
+            ("window", self.window != WindowSpec(), "timeseries", "cuts time series into windows"),
+            ("evaluation_window", self.evaluation_window is not None, "timeseries", "cuts time series into windows"),
+            ("series_length", self.series_length is not None, "timeseries", "resizes time series"),
+            ("sections", self.sections != SectionSpec(), "seismic", "cuts seismic volumes into patches"),
+        ]
+        for field, is_set, domain, purpose in one_domain_fields:
+            if is_set and downstream.name != domain:
+                raise ValueError(f"'{field}' {purpose}, but data {self.downstream.source} is "
+                                 f"{downstream.description}; remove it")
         if self.validation_fraction != DataSpec.model_fields["validation_fraction"].default \
                 and downstream.name == "seismic":
             raise ValueError("'validation_fraction' does not apply to seismic data: validation is an inline block "
