@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,10 +25,29 @@ pytestmark = pytest.mark.slow
 
 
 def _environment(home: Path) -> dict[str, str]:
-    env = {**os.environ, "SSLSWEEP_HOME": str(home), "SSLSWEEP_REPORTS_DIR": str(home / "reports")}
+    env = {**os.environ, "SSLSWEEP_HOME": str(home), "SSLSWEEP_REPORTS_DIR": str(home / "reports"),
+           "RAY_TMPDIR": str(_ray_temp_dir(home))}
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("RAY_ADDRESS", None)
     return env
+
+
+def _ray_temp_dir(home: Path) -> Path:
+    """The Ray temporary directory of the sweeps this test starts, so it can read their trials' results as Tune
+    writes them. It is outside pytest's tmp_path: Ray's socket paths under it must stay within the 107 characters
+    a Unix socket's path may have."""
+    link = home.parent / "ray_tmp"
+    if not link.exists():
+        home.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(tempfile.mkdtemp(prefix="sslsweep-ray-"))
+    return link.resolve()
+
+
+@pytest.fixture(autouse=True)
+def _remove_ray_temp_dir(tmp_path):
+    yield
+    if (tmp_path / "ray_tmp").is_symlink():
+        shutil.rmtree((tmp_path / "ray_tmp").resolve(), ignore_errors=True)
 
 
 def _start(path: Path, home: Path, *extra: str) -> subprocess.Popen:
@@ -36,12 +57,22 @@ def _start(path: Path, home: Path, *extra: str) -> subprocess.Popen:
 
 
 def _last_results(home: Path) -> dict[str, dict]:
-    """Tune trial id -> its last reported result (its result.json), for every trial that reported."""
-    reported = {}
-    for path in home.glob("ray_results/*/run_trial_*/result.json"):
-        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if lines:
-            reported[lines[-1]["trial_id"]] = lines[-1]
+    """Tune trial id -> its last reported result, for every trial that reported.
+
+    Read from the driver's staging copy of each trial's result.json, which Tune appends to as each result
+    arrives; the copy under SSLSWEEP_RAY_STORAGE is refreshed only with the experiment state (every 2 s), by when
+    a trial of 0.15 s epochs can have gone through the whole window a wait looks for. Each driver start (a
+    resume) has a new Ray session with a new copy of the whole file: the newest copy wins."""
+    reported, written = {}, {}
+    for path in _ray_temp_dir(home).glob("ray/session_*/artifacts/*/*/driver_artifacts/run_trial_*/result.json"):
+        try:
+            mtime, text = path.stat().st_mtime, path.read_text()
+        except OSError:  # a session's files removed while reading
+            continue
+        complete = text[:text.rfind("\n") + 1]  # a line Tune is still writing waits for the next look
+        lines = [json.loads(line) for line in complete.splitlines() if line.strip()]
+        if lines and mtime >= written.get(lines[-1]["trial_id"], 0):
+            reported[lines[-1]["trial_id"]], written[lines[-1]["trial_id"]] = lines[-1], mtime
     return reported
 
 
@@ -130,7 +161,7 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
     # The budget, once: one run per trial, no run left open, every trial finished.
     assert len(children) == trials and children["tags.sslsweep.trial_id"].is_unique
     assert set(children["status"]) == {"FINISHED"} and set(children["tags.sslsweep.outcome"]) == {"finished"}
-    assert sorted(children["params.trial_number"].astype(int)) == list(range(trials))
+    assert children["params.trial_number"].is_unique
     # Trials that had finished before the Ctrl-C were not run again.
     for run_id, end_time in finished_end_times.items():
         assert client.get_run(run_id).info.end_time == end_time
@@ -158,6 +189,11 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
     assert failed.user_attrs["sslsweep_crashed"] and failed.number == int(crash["params.trial_number"])
     (retry,) = [t for t in complete if t.user_attrs.get("sslsweep_retry_of") == failed.number]
     assert retry.params == failed.params
+    # Each run names the Optuna trial that proposed its point: the crash's run the failed trial (its retry carries
+    # on in that run), every other run a completed trial. Whether the retry's number comes before the last new
+    # trial's depends on whether that trial was proposed before the Ctrl-C.
+    assert sorted(children["params.trial_number"].astype(int)) == sorted(
+        [t.number for t in complete if t is not retry] + [failed.number])
     # The report agrees with MLflow.
     configurations = pd.read_csv(home / "reports" / "resume-e2e" / "tables" / "resume-e2e_configurations.csv")
     assert set(configurations["trial"]) == set(children["tags.sslsweep.trial_id"])
