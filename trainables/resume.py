@@ -19,6 +19,8 @@ saved, which no resumed trial carried on, ends KILLED as ``abandoned`` (``close_
 """
 from __future__ import annotations
 
+import fnmatch
+import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +121,36 @@ def _recorded_spec(client: MlflowClient, parent) -> dict | None:
     budget = {**spec.budget.model_dump(), "trials": int(parent.data.params["trials"]),
               "epochs": int(parent.data.params["epochs"])}
     return spec.model_validate({**spec.model_dump(), "budget": budget}).model_dump(mode="json")
+
+
+def restore_tuner(experiment_path: str, trainable) -> "tune.Tuner":
+    """Tune's saved experiment, to carry on: unfinished trials and crashed ones (``resume_errored``) resume from
+    their last checkpoints.
+
+    Ray 2.60's ``TuneController`` saves, with its state, the decisions it holds back until a checkpoint save in
+    flight resolves (``_cached_trial_decisions``; ``_queued_trial_decisions`` likewise wait on results in
+    flight). A trial whose process dies while its checkpoint is being saved leaves a STOP there, and
+    ``Tuner.restore`` brings it back although nothing is in flight after a restart: the crashed trial, resumed,
+    is stopped at the first checkpoint it saves, as if done, and reads as pruned. Within a sweep, Tune's own
+    retry of a crashed trial drops the decision (``TuneController._try_recover``); here the saved state loses
+    them before Tune reads it.
+    """
+    import pyarrow.fs
+    from ray import tune
+
+    filesystem, directory = pyarrow.fs.FileSystem.from_uri(experiment_path)
+    names = [info.base_name for info in filesystem.get_file_info(pyarrow.fs.FileSelector(directory))]
+    saved = fnmatch.filter(names, "experiment_state-*.json")
+    if saved:  # the newest, which Tune restores from (``_find_newest_experiment_checkpoint``)
+        path = f"{directory.rstrip('/')}/{max(saved)}"
+        with filesystem.open_input_stream(path) as stream:
+            state = json.loads(stream.read())
+        decisions = ("_cached_trial_decisions", "_queued_trial_decisions")
+        if any(state["runner_data"].get(key) for key in decisions):
+            state["runner_data"].update({key: {} for key in decisions})
+            with filesystem.open_output_stream(path) as stream:
+                stream.write(json.dumps(state).encode())
+    return tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True, resume_errored=True)
 
 
 def reopen_parent(tracking_uri: str, sweep: InterruptedSweep) -> None:

@@ -24,7 +24,7 @@ from trainables.report import OPTUNA_STUDY_TAG, Report, write_sweep_report
 from trainables.report_runs import OUTCOME_TAG, SweepRuns, child_runs_frame
 from trainables.resources import ResourceError, gpus_per_trial
 from trainables.resume import (InterruptedSweep, SweepInterrupted, close_open_child_runs, reopen_parent,
-                               resume_command)
+                               restore_tuner, resume_command)
 from trainables.results import (ABANDONED, BASELINE_OF_KEY, EPOCH, FINISHED, INTERRUPTED, REPEAT_OF_KEY,
                                 TRAINING_SEED_KEY, split_bookkeeping)
 from trainables.selection import best_first, best_per_backbone
@@ -136,8 +136,7 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
                             scheduler=_scheduler(spec),
                             num_samples=spec.budget.trials)
         else:  # Tune's saved experiment: its searcher, scheduler, trials and this sweep's callback
-            search = tune.Tuner.restore(resume_from.experiment_path, trainable, resume_unfinished=True,
-                                        resume_errored=True)
+            search = restore_tuner(resume_from.experiment_path, trainable)
         results = _fit(search, spec.budget.trials, stores.mlflow_uri, parent_run_id)
         if resume_from is not None:  # runs of trials the dead driver started that no trial carried on
             close_open_child_runs(stores.mlflow_uri, parent_run_id, ABANDONED)
@@ -259,7 +258,7 @@ def _run_points(spec: SweepSpec, trainable, name: str, stores: Stores, callback,
         return
     path = f"{stores.ray_storage.rstrip('/')}/{name}"
     if resuming and tune.Tuner.can_restore(path):
-        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
+        tuner = restore_tuner(path, trainable)
     else:
         tuner = _tuner(spec, trainable, name, stores, callback, concurrency,
                        search_alg=BasicVariantGenerator(points_to_evaluate=points), scheduler=FIFOScheduler(),
