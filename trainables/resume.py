@@ -138,7 +138,9 @@ def restore_tuner(experiment_path: str, trainable) -> "tune.Tuner":
     import pyarrow.fs
     from ray import tune
 
-    filesystem, directory = pyarrow.fs.FileSystem.from_uri(experiment_path)
+    local = "://" not in experiment_path  # pyarrow takes absolute local paths only
+    filesystem, directory = pyarrow.fs.FileSystem.from_uri(str(Path(experiment_path).resolve()) if local
+                                                           else experiment_path)
     names = [info.base_name for info in filesystem.get_file_info(pyarrow.fs.FileSelector(directory))]
     saved = fnmatch.filter(names, "experiment_state-*.json")
     if saved:  # the newest, which Tune restores from (``_find_newest_experiment_checkpoint``)
