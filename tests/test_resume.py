@@ -225,13 +225,15 @@ def train(config):
             raise RuntimeError("the trial's process died")
         with tempfile.TemporaryDirectory() as directory:
             Path(directory, "epoch").write_text(str(epoch))
-            tune.report({"epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(directory) if epoch % 2 == 0 else None)
+            saved = tune.Checkpoint.from_directory(directory) if epoch % 2 == 0 else None
+            tune.report({"epoch": epoch}, checkpoint=saved)
 
 ray.init(num_cpus=1, include_dashboard=False)
 tune.Tuner(train, run_config=tune.RunConfig(name="crashed", storage_path=str(root))).fit()
 last_epochs = {}
-for name, restore in [("ray", lambda path: tune.Tuner.restore(path, train, resume_unfinished=True, resume_errored=True)),
-                      ("sslsweep", lambda path: restore_tuner(path, train))]:
+restores = {"ray": lambda path: tune.Tuner.restore(path, train, resume_unfinished=True, resume_errored=True),
+            "sslsweep": lambda path: restore_tuner(path, train)}
+for name, restore in restores.items():
     path = root / name
     shutil.copytree(root / "crashed", path)
     state_file = max(path.glob("experiment_state-*.json"))
