@@ -19,7 +19,6 @@ saved, which no resumed trial carried on, ends KILLED as ``abandoned`` (``close_
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import shlex
 from dataclasses import dataclass
@@ -137,14 +136,13 @@ def restore_tuner(experiment_path: str, trainable) -> "tune.Tuner":
     """
     import pyarrow.fs
     from ray import tune
+    from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
 
     local = "://" not in experiment_path  # pyarrow takes absolute local paths only
     filesystem, directory = pyarrow.fs.FileSystem.from_uri(str(Path(experiment_path).resolve()) if local
                                                            else experiment_path)
-    names = [info.base_name for info in filesystem.get_file_info(pyarrow.fs.FileSelector(directory))]
-    saved = fnmatch.filter(names, "experiment_state-*.json")
-    if saved:  # the newest, which Tune restores from (``_find_newest_experiment_checkpoint``)
-        path = f"{directory.rstrip('/')}/{max(saved)}"
+    path = _find_newest_experiment_checkpoint(directory, fs=filesystem)  # the state file Tune restores from
+    if path is not None:
         with filesystem.open_input_stream(path) as stream:
             state = json.loads(stream.read())
         decisions = ("_cached_trial_decisions", "_queued_trial_decisions")
