@@ -1,7 +1,9 @@
 """Image data: the ``ImageSet`` type and its validation carve-out, scikit-learn's digits, CIFAR-10/100 written
-by the tests in the real pickle format, class-per-folder PNG trees and a small Tiny-ImageNet-200 tree."""
+by the tests in the real pickle format (vouched for by their md5s in ``checksums``; anything else must match
+the official archive before it is unpickled), class-per-folder PNG trees and a small Tiny-ImageNet-200 tree."""
 from __future__ import annotations
 
+import hashlib
 import pickle
 
 import numpy as np
@@ -77,9 +79,14 @@ def _write_cifar10(root):
     return folder, names
 
 
-def test_a_local_cifar10_copy_loads_without_the_md5_check(tmp_path):
+def _md5s(folder) -> dict[str, str]:
+    """The md5 of every file in ``folder``: what a user who made (and trusts) the copy puts in ``checksums``."""
+    return {file.name: hashlib.md5(file.read_bytes()).hexdigest() for file in sorted(folder.iterdir())}
+
+
+def test_a_local_cifar10_copy_the_user_vouches_for_loads(tmp_path):
     folder, names = _write_cifar10(tmp_path)
-    splits = load_cifar10("cifar10", str(tmp_path))
+    splits = load_cifar10("cifar10", str(tmp_path), checksums=_md5s(folder))
     train, test = splits["train"], splits["test"]
     assert train.images.shape == (10, 3, 32, 32) and test.images.shape == (3, 3, 32, 32)
     assert train.images.dtype == np.float32 and 0 <= train.images.min() and train.images.max() <= 1
@@ -90,7 +97,7 @@ def test_a_local_cifar10_copy_loads_without_the_md5_check(tmp_path):
     assert np.allclose(train.images[1, 2, 5, 7], rows[1, 2 * 1024 + 5 * 32 + 7] / 255)
     assert np.allclose(train.images[0].reshape(-1), rows[0] / 255)
     # the extracted folder itself is accepted too; train_only reads only the batches
-    assert set(load_cifar10(None, str(folder), train_only=True)) == {"train"}
+    assert set(load_cifar10(None, str(folder), train_only=True, checksums=_md5s(folder))) == {"train"}
 
 
 def test_a_local_cifar100_copy_uses_the_fine_labels(tmp_path):
@@ -102,7 +109,7 @@ def test_a_local_cifar100_copy_uses_the_fine_labels(tmp_path):
                               "fine_labels": [1, 2], "coarse_labels": [0, 0], "data": _pixels(2, 3)})
     fine_names = [f"fine{i}" for i in range(100)]
     _pickle(folder / "meta", {"fine_label_names": fine_names, "coarse_label_names": [f"c{i}" for i in range(20)]})
-    splits = load_cifar100("cifar100", str(tmp_path))
+    splits = load_cifar100("cifar100", str(tmp_path), checksums=_md5s(folder))
     assert splits["train"].images.shape == (4, 3, 32, 32) and splits["test"].images.shape == (2, 3, 32, 32)
     assert splits["train"].labels.tolist() == [0, 99, 42, 7] and splits["test"].labels.tolist() == [1, 2]
     assert splits["train"].class_names == splits["test"].class_names == fine_names
@@ -121,9 +128,89 @@ def test_missing_cifar_files_name_the_folder_and_the_download(tmp_path):
     (folder / "test_batch").unlink()
     with pytest.raises(DataError, match="missing test_batch"):
         load_cifar10("cifar10", str(tmp_path))
-    (folder / "test_batch").write_bytes(b"not a pickle")
-    with pytest.raises(DataError, match="cannot read the test files"):
-        load_cifar10("cifar10", str(tmp_path))
+    (folder / "test_batch").write_bytes(b"not a pickle")  # vouched for, but not a pickle: still one line
+    with pytest.raises(DataError, match="cannot read the test files") as unreadable:
+        load_cifar10("cifar10", str(tmp_path), checksums=_md5s(folder))
+    assert "\n" not in str(unreadable.value)
+
+
+class _OpensAFile:
+    """Unpickled, this calls ``open(marker, "w")``: what a crafted batch file can make ``pickle.load`` do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def _crafted_cifar10(root, marker) -> dict[str, str]:
+    """A small CIFAR-10 copy whose ``data_batch_1`` runs code when unpickled; the md5s of the other files."""
+    folder, _ = _write_cifar10(root)
+    _pickle(folder / "data_batch_1", _OpensAFile(marker))
+    return {file: md5 for file, md5 in _md5s(folder).items() if file != "data_batch_1"}
+
+
+def test_a_crafted_cifar_batch_is_refused_by_its_checksum_before_it_is_unpickled(tmp_path):
+    from torchvision.datasets import CIFAR10
+
+    marker = tmp_path / "code-ran"
+    others = _crafted_cifar10(tmp_path / "root", marker)
+    published = dict(CIFAR10.train_list)["data_batch_1"]
+    for checksums in (others, None):  # the other files vouched for, or nothing: the official md5 is asked for
+        with pytest.raises(DataError) as refused:
+            load_cifar10("cifar10", str(tmp_path / "root"), train_only=True, checksums=checksums)
+        message = str(refused.value)
+        assert "data_batch_1" in message and published in message and "\n" not in message
+        assert "not the official archive's file" in message and "checksums" in message
+        assert "cifar-10-python.tar.gz" in message  # what to do: extract the archive again
+        assert not marker.exists()
+
+
+def test_torchvision_itself_checks_the_same_md5s_before_it_unpickles(tmp_path, monkeypatch):
+    import selfsup.data.cifar as cifar
+
+    marker = tmp_path / "code-ran"
+    others = _crafted_cifar10(tmp_path / "root", marker)
+    monkeypatch.setattr(cifar, "_verify", lambda *args: None)  # without our own check, torchvision's still refuses
+    with pytest.raises(DataError, match="cannot read the train files .* corrupted"):
+        load_cifar10("cifar10", str(tmp_path / "root"), train_only=True, checksums=others)
+    assert not marker.exists()
+
+
+def test_a_wrong_checksums_entry_is_one_line_naming_the_file(tmp_path):
+    folder, _ = _write_cifar10(tmp_path)
+    checksums = {**_md5s(folder), "test_batch": "0" * 32}
+    with pytest.raises(DataError) as wrong:
+        load_cifar10("cifar10", str(tmp_path), checksums=checksums)
+    message = str(wrong.value)
+    assert message.startswith(f"cifar10: test_batch under {folder} does not have the md5 its options.checksums")
+    assert "0" * 32 in message and "\n" not in message
+    # A name that is not one of the source's files is refused too, listing the files.
+    with pytest.raises(DataError, match=r"options.checksums names data_batch_6, which is not a file of "
+                                        r"cifar-10-batches-py/ \(data_batch_1, .*batches.meta\)"):
+        load_cifar10("cifar10", str(tmp_path), checksums={**_md5s(folder), "data_batch_6": "0" * 32})
+
+
+def test_cifar_checksums_reach_the_loader_from_the_sweep_spec(tmp_path):
+    from selfsup.config import DatasetSpec
+    from selfsup.data.sources import same_dataset
+    from selfsup.domains.images import load_image_splits
+
+    folder, _ = _write_cifar10(tmp_path)
+    md5s = _md5s(folder)
+    upper = {file: md5.upper() for file, md5 in reversed(md5s.items())}
+    spec = DatasetSpec(source="cifar10", path=str(tmp_path), options={"checksums": upper})
+    assert spec.options == {"checksums": md5s}  # lower-cased, in one order
+    assert same_dataset(spec, DatasetSpec(source="cifar10", path=str(tmp_path), options={"checksums": md5s}))
+    assert load_image_splits(spec, train_only=True)["train"].images.shape == (10, 3, 32, 32)
+    assert len(load_image_splits(spec.model_dump(mode="json"))["test"]) == 3  # as the data cache's actor gets it
+    with pytest.raises(DataError, match="data_batch_1 under .* is not the official archive's file"):
+        load_image_splits(DatasetSpec(source="cifar10", path=str(tmp_path)), train_only=True)
+    with pytest.raises(ValueError, match=r"options of source 'cifar100': checksums.train: should be an md5"):
+        DatasetSpec(source="cifar100", path=str(tmp_path), options={"checksums": {"train": "not an md5"}})
+    with pytest.raises(ValueError, match=r"options of source 'cifar10': .*md5s"):
+        DatasetSpec(source="cifar10", path=str(tmp_path), options={"md5s": {}})
 
 
 # --- class-per-folder trees --------------------------------------------------------------------------------

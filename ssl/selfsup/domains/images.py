@@ -12,9 +12,12 @@ reference reports' CIFAR-10 and Tiny-ImageNet tables report top-1 and top-5).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+import re
+from typing import Annotated, Any, Mapping
 
 import numpy as np
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+from pydantic_core import PydanticCustomError
 
 from selfsup.augmentations.images import ImageAugmentationParams, ImageAugmenter
 from selfsup.domains import DOMAINS
@@ -27,6 +30,27 @@ class ImageTrialParams(TrialParams, ImageAugmentationParams):
     """The shared hyperparameters plus the crop size and the image augmentations."""
 
     backbone: str = "resnet18_small"
+
+
+def _md5(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{32}", value):
+        raise PydanticCustomError("md5", "should be an md5 (32 hexadecimal digits), got '{value}'", {"value": value})
+    return value.lower()  # as torchvision compares them
+
+
+class CifarOptions(BaseModel):
+    """``options`` of the ``cifar10`` / ``cifar100`` sources. ``checksums``: file name -> md5 of a file the user
+    vouches for (a re-packed copy), accepted instead of the official archive's md5 for that file; every other
+    file must match the archive. The files are pickles, which run code when read (``selfsup.data.cifar``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checksums: dict[str, Annotated[str, AfterValidator(_md5)]] = {}
+
+    @field_validator("checksums")
+    @classmethod
+    def _sorted(cls, checksums: dict[str, str]) -> dict[str, str]:
+        return dict(sorted(checksums.items()))  # one order, so that same_dataset compares the files, not the order
 
 
 def _image_loaders() -> dict:
@@ -42,8 +66,11 @@ def load_image_splits(spec: Any, *, train_only: bool = False) -> dict:
     """``{"train", "test"[, "validation"]: ImageSet}`` of a ``DatasetSpec`` (or dict) of this domain."""
     from selfsup.data.sources import spec_field
 
-    loader = _image_loaders()[spec_field(spec, "source")]
-    return loader(spec_field(spec, "name"), spec_field(spec, "path"), train_only=train_only)
+    source = spec_field(spec, "source")
+    options = ImageDomain.sources[source].options  # the model of the source's options, if it takes any
+    keywords = options(**(spec_field(spec, "options") or {})).model_dump() if options else {}
+    return _image_loaders()[source](spec_field(spec, "name"), spec_field(spec, "path"), train_only=train_only,
+                                    **keywords)
 
 
 def _examples(images, name: str):
@@ -60,8 +87,10 @@ class ImageDomain(Domain):
     description = "images"
     Params = ImageTrialParams
     sources = {"digits": SourceFields(),
-               "cifar10": SourceFields(needs_path=True, path_hint="the root holding cifar-10-batches-py/"),
-               "cifar100": SourceFields(needs_path=True, path_hint="the root holding cifar-100-python/"),
+               "cifar10": SourceFields(needs_path=True, path_hint="the root holding cifar-10-batches-py/",
+                                       options=CifarOptions),
+               "cifar100": SourceFields(needs_path=True, path_hint="the root holding cifar-100-python/",
+                                        options=CifarOptions),
                "tiny_imagenet": SourceFields(needs_path=True, path_hint="the tiny-imagenet-200/ directory"),
                "image_folder": SourceFields(needs_path=True, path_hint="a directory with train/<class>/ folders")}
     task = "classification"
