@@ -87,20 +87,24 @@ def ui(args: argparse.Namespace) -> int:
     (put an authenticating proxy in front of ``mlflow server`` for that; cluster/README.md)."""
     import subprocess
 
-    from trainables.stores import resolve_stores
+    from trainables.stores import redact, resolve_stores
 
     if not 0 < args.port < 65536:
         return fail(f"--port {args.port}: expected 1-65535")
     stores = resolve_stores()
     if stores.mlflow_uri.startswith(("http://", "https://")):
-        print(f"the sweeps use the tracking server {stores.mlflow_uri}: open it in a browser")
+        print(f"the sweeps use the tracking server {redact(stores.mlflow_uri)}: open it in a browser")
         return 0
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", stores.mlflow_uri,
-               "--default-artifact-root", stores.mlflow_artifacts, "--host", "127.0.0.1", "--port", str(args.port),
+    # The store goes to the server through its environment (mlflow server's own variables), not its command
+    # line, which every local user can read in `ps`.
+    environment = {**os.environ, "MLFLOW_BACKEND_STORE_URI": stores.mlflow_uri,
+                   "MLFLOW_DEFAULT_ARTIFACT_ROOT": stores.mlflow_artifacts}
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(args.port),
                "--workers", "1"]
-    print(f"MLflow UI on http://127.0.0.1:{args.port} over {stores.mlflow_uri} (Ctrl-C stops it)", flush=True)
+    print(f"MLflow UI on http://127.0.0.1:{args.port} over {redact(stores.mlflow_uri)} (Ctrl-C stops it)",
+          flush=True)
     try:
-        return subprocess.run(command).returncode
+        return subprocess.run(command, env=environment).returncode
     except KeyboardInterrupt:
         return 0
 
@@ -141,6 +145,8 @@ def _time_series_windows(data) -> str:
 
 
 def describe(spec, stores) -> str:
+    from trainables.stores import redact
+
     lines = [f"sweep      {spec.name}: method {spec.method}, seed {spec.seed}",
              f"data       {spec.domain.description}: pretext {spec.data.pretext.source}:{spec.data.pretext.label()} -> "
              f"downstream {spec.data.downstream.source}:{spec.data.downstream.label()}; " +
@@ -169,13 +175,23 @@ def describe(spec, stores) -> str:
                  f"training seed(s)"] if spec.final.repeats else []),
               *(["baseline   the best trial of each backbone trained supervised from scratch at each label fraction"]
                 if spec.evaluation.supervised_baseline else []),
-              f"mlflow     {stores.mlflow_uri}",
-              f"optuna     {stores.optuna_url}"]
+              f"mlflow     {redact(stores.mlflow_uri)}",
+              f"optuna     {redact(stores.optuna_url)}"]
     return "\n".join(lines)
+
+
+def keep_local_ray_on_loopback() -> None:
+    """A sweep without ``RAY_ADDRESS`` starts a Ray of its own, which nobody else should reach: its GCS, raylet
+    and workers listen on the node address Ray picks, every interface by default. Ray's single-machine mode
+    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) picks the loopback; Ray reads it when first imported, hence here.
+    A cluster's own exposure is the cluster's (docs/security.md)."""
+    if not os.environ.get("RAY_ADDRESS"):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    keep_local_ray_on_loopback()
     if argv[:1] == ["report"]:
         return report(parse_report_args(argv[1:]))
     if argv[:1] == ["nightly"]:
@@ -254,6 +270,12 @@ def report(args: argparse.Namespace) -> int:
         if not grid[0] or not grid[1]:
             return fail(f"--grid {args.grid!r}: expected ROWS/COLUMNS, e.g. backbone,projector_dim/lambda_offdiag")
     stores = resolve_stores()
+    from trainables.preflight import UnreachableError, check_records_reachable
+
+    try:  # an unreachable tracking server: one line within seconds, not MLflow's minutes of retries
+        check_records_reachable(stores)
+    except UnreachableError as error:
+        return fail(str(error))
     options = ReportOptions(grid=grid, lines_by=args.lines_by, optuna_storage=stores.optuna_url)
     try:
         built, run_id = report_sweeps(stores.mlflow_uri, selectors, stores.reports_dir,
@@ -365,6 +387,8 @@ def check_configurations_fit_data(spec) -> None:
 
 
 def summary(spec, outcome, stores) -> str:
+    from trainables.stores import redact
+
     counts = {k: list(outcome.outcomes.values()).count(k) for k in ("finished", "pruned", "failed")}
     lines = ["", f"sweep {spec.name}: {counts['finished']} finished, {counts['pruned']} pruned, "
                  f"{counts['failed']} failed"]
@@ -384,7 +408,7 @@ def summary(spec, outcome, stores) -> str:
     lines += [f"registry   {registration.uri}: {registration.decision}" for registration in outcome.registrations]
     lines += [
               f"mlflow     experiment '{outcome.experiment_name}', parent run {outcome.parent_run_id}",
-              f"optuna     study '{outcome.study_name}' in {stores.optuna_url}",
+              f"optuna     study '{outcome.study_name}' in {redact(stores.optuna_url)}",
               f"open the MLflow UI:  {stores.ui_command()}"]
     return "\n".join(lines)
 

@@ -13,6 +13,7 @@ lives in a temporary file (``RAY_AUTH_TOKEN_PATH``).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -214,6 +215,15 @@ def _postgres_bin() -> Path | None:
 @pytest.fixture
 def postgres():
     """A throwaway PostgreSQL cluster on 127.0.0.1 (trust auth, loopback only) with an empty database; its URL."""
+    with postgres_cluster(databases=("optuna",)) as urls:
+        yield urls["optuna"]
+
+
+@contextlib.contextmanager
+def postgres_cluster(databases: tuple[str, ...], password: str | None = None):
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (loopback only) with the empty ``databases``; a URL per
+    database. With ``password``, TCP connections must give it (scram-sha-256) and the URLs carry it; without,
+    trust. Skips, with the reason, where the server binaries or the driver are missing."""
     bindir = _postgres_bin()
     if bindir is None or not (bindir / "initdb").exists():
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install -y postgresql")
@@ -241,8 +251,9 @@ def postgres():
         return subprocess.run([*as_user, *args], cwd=root, capture_output=True, text=True, timeout=timeout)
 
     try:
-        init = pg(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--locale=C", "--no-sync")
+        host_auth = "scram-sha-256" if password else "trust"
+        init = pg(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+                  f"--auth-host={host_auth}", "-E", "UTF8", "--locale=C", "--no-sync")
         if init.returncode != 0:
             pytest.skip(f"initdb could not create a PostgreSQL cluster here: {(init.stdout + init.stderr)[-1500:]}")
         started = pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o",
@@ -250,14 +261,19 @@ def postgres():
         if started.returncode != 0:
             output = started.stdout + started.stderr + (log.read_text() if log.exists() else "")
             pytest.skip(f"PostgreSQL could not start here: {output[-1500:]}")
-        connection = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
+        # Over the Unix socket (trust), where the password is set before anyone needs it.
+        connection = psycopg2.connect(host=str(root), port=port, user="postgres", dbname="postgres")
         try:
             connection.autocommit = True
             with connection.cursor() as cursor:
-                cursor.execute("CREATE DATABASE optuna")
+                if password:
+                    cursor.execute("ALTER USER postgres PASSWORD %s", (password,))
+                for database in databases:
+                    cursor.execute(f"CREATE DATABASE {database}")
         finally:
             connection.close()
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/optuna"
+        user_part = f"postgres:{password}" if password else "postgres"
+        yield {database: f"postgresql+psycopg2://{user_part}@127.0.0.1:{port}/{database}" for database in databases}
     finally:
         if (data / "postmaster.pid").exists():
             stopped = pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop")

@@ -19,7 +19,8 @@ import pytest
 from test_report import free_port, wait_for_port
 
 from trainables import preflight
-from trainables.preflight import UnreachableError, check_stores_reachable, hide_password
+from trainables.preflight import UnreachableError, check_stores_reachable
+from trainables.stores import redact
 from trainables.stores import resolve_stores
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,7 +133,7 @@ def test_an_unreachable_store_is_one_line_within_10_s(home, ports, monkeypatch, 
     monkeypatch.setenv(variable, value)
     message, seconds = _refused(resolve_stores(), os.environ.get("RAY_ADDRESS"))
     assert seconds < LIMIT_S
-    assert message.startswith(f"{variable} {hide_password(value)}: ") and "\n" not in message
+    assert message.startswith(f"{variable} {redact(value)}: ") and "\n" not in message
     assert "secret" not in message
     for word in words:
         assert word in message, f"{word!r} missing from: {message}"
@@ -185,8 +186,8 @@ def test_a_default_store_is_named_as_the_default(home):
     ("sqlite:////home/me/.sslsweep/optuna.db", "sqlite:////home/me/.sslsweep/optuna.db"),
     ("10.0.0.1:6379", "10.0.0.1:6379"),
 ])
-def test_passwords_are_hidden(url, shown):
-    assert hide_password(url) == shown
+def test_passwords_are_redacted(url, shown):
+    assert redact(url) == shown
 
 
 # ------------------------------------------------------------------------------------------ reachable
@@ -254,7 +255,7 @@ def test_the_command_refuses_an_unreachable_store_before_any_trial(tmp_path, var
                          text=True, timeout=120)
     seconds = time.monotonic() - start
     assert run.returncode == 2, run.stderr[-2000:]
-    assert run.stderr.startswith(f"error: {variable} {hide_password(value)}: ") and run.stderr.count("\n") == 1
+    assert run.stderr.startswith(f"error: {variable} {redact(value)}: ") and run.stderr.count("\n") == 1
     assert "Traceback" not in run.stderr and "secret" not in run.stderr
     assert not (tmp_path / "home" / "ray_results").exists() or not any((tmp_path / "home" / "ray_results").iterdir())
     assert seconds < 30

@@ -27,6 +27,7 @@ from trainables.results import (BASELINE_OF_KEY, EPOCH, FAILED, FINISHED, INTERR
                                 REPEAT_OF_KEY, TRIAL_ARTIFACTS, failure_reason, outcome, split_bookkeeping)
 from trainables.report_runs import OUTCOME_TAG
 from trainables.selection import TRIAL_INDEX_TAG, creation_index
+from trainables.stores import MLFLOW_VARIABLE, redact, with_credentials
 
 STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
 FAILURE_REASON_TAG = "sslsweep.failure_reason"
@@ -72,7 +73,13 @@ class SweepMLflowCallback(MLflowLoggerCallback):
     def client(self) -> MlflowClient:
         return MlflowClient(self.tracking_uri)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Tune pickles its callbacks into ``tuner.pkl`` (shared storage, and a copy in Ray's session directory):
+        the tracking URI goes there without its password, which ``setup`` reads back from the environment."""
+        return {**self.__dict__, "tracking_uri": redact(self.tracking_uri)}
+
     def setup(self, *args, **kwargs) -> None:
+        self.tracking_uri = with_credentials(self.tracking_uri, MLFLOW_VARIABLE)
         super().setup(*args, **kwargs)
         # Runs this parent already has: a resumed sweep (``tune.py --resume``) carries on in them.
         self._earlier_runs = {run.data.tags.get("sslsweep.trial_id"): run

@@ -28,10 +28,26 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from trainables.results import FAILED, FINISHED, PRUNED, TRIAL_NUMBER_KEY, outcome
+from trainables.stores import OPTUNA_VARIABLE, redact, with_credentials
 
 _STATES = {FINISHED: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL}
 CRASHED_ATTR = "sslsweep_crashed"    # a FAIL that was a crash (Tune resumes it), not sslsweep's own verdict
 RETRY_OF_ATTR = "sslsweep_retry_of"  # the number of the crashed Optuna trial a retry carries on
+
+
+class CredentialFreeRDBStorage(optuna.storages.RDBStorage):
+    """Optuna's ``RDBStorage``, pickled without the password of its URL.
+
+    Tune pickles the searcher, and with it the study's storage, into ``searcher-state-*.pkl`` under
+    ``SSLSWEEP_RAY_STORAGE`` (often shared storage). The pickle keeps the redacted URL; unpickled (``--resume``),
+    the storage reads the full one from ``SSLSWEEP_OPTUNA_STORAGE`` where it runs (``stores.with_credentials``).
+    """
+
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "url": redact(self.url)}
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__({**state, "url": with_credentials(state["url"], OPTUNA_VARIABLE)})
 
 
 class PruningAwareOptunaSearch(OptunaSearch):

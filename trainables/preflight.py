@@ -10,7 +10,6 @@ hidden) and what was expected there. It only looks: nothing is recorded, no Ray 
 from __future__ import annotations
 
 import os
-import re
 import socket
 import tempfile
 import threading
@@ -20,10 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-# The variable each store comes from (``trainables.stores``); unset, the store is the default under SSLSWEEP_HOME.
-MLFLOW_VARIABLE = "MLFLOW_TRACKING_URI"
-OPTUNA_VARIABLE = "SSLSWEEP_OPTUNA_STORAGE"
-RAY_STORAGE_VARIABLE = "SSLSWEEP_RAY_STORAGE"
+from trainables.stores import MLFLOW_VARIABLE, OPTUNA_VARIABLE, RAY_STORAGE_VARIABLE, redact
+
 RAY_ADDRESS_VARIABLE = "RAY_ADDRESS"
 
 # Database backends a network URL may name: what the server is called and its usual port.
@@ -51,10 +48,7 @@ def check_stores_reachable(stores, ray_address: str | None, timeout: float = 5.0
     """``UnreachableError`` for the first of the MLflow tracking store, the Optuna storage, the Ray storage and
     the Ray address (in that order) that cannot be reached; all are tried at once, within ``timeout`` + 1 s."""
     checks = [
-        _Check(_variable(MLFLOW_VARIABLE, stores.mlflow_uri), stores.mlflow_uri, "a reachable MLflow tracking store",
-               _check_tracking_uri),
-        _Check(_variable(OPTUNA_VARIABLE, stores.optuna_url), stores.optuna_url, "a reachable Optuna database",
-               _check_optuna_storage),
+        *_record_checks(stores),
         _Check(_variable(RAY_STORAGE_VARIABLE, stores.ray_storage), stores.ray_storage, "a writable directory",
                _check_ray_storage),
         _Check(RAY_ADDRESS_VARIABLE, ray_address or "", "a running Ray cluster", _check_ray_address),
@@ -64,10 +58,20 @@ def check_stores_reachable(stores, ray_address: str | None, timeout: float = 5.0
         raise UnreachableError(problem)
 
 
-def hide_password(url: str) -> str:
-    """``url`` with the password of its user part, and any ``password=`` query value, replaced by ``***``."""
-    url = re.sub(r"(://[^/@:?#]*):[^/@?#]*@", r"\1:***@", url)
-    return re.sub(r"(?i)([?&](?:password|passwd|pwd)=)[^&#]*", r"\1***", url)
+def check_records_reachable(stores, timeout: float = 5.0) -> None:
+    """``check_stores_reachable`` for what a report reads: the MLflow tracking store and the Optuna storage."""
+    problem = _first_problem(_record_checks(stores), timeout)
+    if problem:
+        raise UnreachableError(problem)
+
+
+def _record_checks(stores) -> list[_Check]:
+    return [
+        _Check(_variable(MLFLOW_VARIABLE, stores.mlflow_uri), stores.mlflow_uri, "a reachable MLflow tracking store",
+               _check_tracking_uri),
+        _Check(_variable(OPTUNA_VARIABLE, stores.optuna_url), stores.optuna_url, "a reachable Optuna database",
+               _check_optuna_storage),
+    ]
 
 
 def _variable(name: str, value: str) -> str:
@@ -95,7 +99,7 @@ def _first_problem(checks: list[_Check], timeout: float) -> str | None:
     for index, check in enumerate(checks):
         problem = found[index] if index in found else f"no answer within {timeout:g} s; expected {check.expected}"
         if problem:
-            return f"{check.variable} {hide_password(check.value)}: {problem}"
+            return f"{check.variable} {redact(check.value)}: {problem}"
     return None
 
 
@@ -299,7 +303,7 @@ def _reason(error: BaseException) -> str:
             return "timed out"
     innermost = chain[-1]
     text = (getattr(innermost, "strerror", None) or str(innermost) or type(innermost).__name__).strip()
-    return hide_password(text.splitlines()[0] if text else type(innermost).__name__)[:200]
+    return redact(text.splitlines()[0] if text else type(innermost).__name__)[:200]
 
 
 def _causes(error: BaseException) -> list[BaseException]:

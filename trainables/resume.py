@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 from selfsup.config import SweepSpec
 from trainables.mlflow_logging import child_runs, close_run, still_open
 from trainables.report import OPTUNA_STUDY_TAG
-from trainables.stores import Stores
+from trainables.stores import Stores, redact
 
 
 class ResumeError(ValueError):
@@ -78,7 +78,7 @@ def find_interrupted_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> 
         [experiment.experiment_id], "tags.`sslsweep.role` = 'sweep'", order_by=["attributes.start_time DESC"],
         max_results=1)
     if not parents:
-        raise ResumeError(f"{spec_path}: --resume: no sweep named {spec.name!r} in {stores.mlflow_uri}; "
+        raise ResumeError(f"{spec_path}: --resume: no sweep named {spec.name!r} in {redact(stores.mlflow_uri)}; "
                           f"expected one started before (run it without --resume)")
     parent = parents[0]
     if parent.info.status == "FINISHED":
@@ -93,7 +93,7 @@ def find_interrupted_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> 
     if not saved and client.search_runs([experiment.experiment_id],
                                         f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=1):
         raise ResumeError(f"{spec_path}: --resume: Tune saved no state for sweep {spec.name!r} (parent run "
-                          f"{parent.info.run_id}) at {experiment_path}; expected the SSLSWEEP_RAY_STORAGE it ran with")
+                          f"{parent.info.run_id}) at {redact(experiment_path)}; expected the SSLSWEEP_RAY_STORAGE it ran with")
     recorded = _recorded_spec(client, parent)
     if recorded is not None and recorded != spec.model_dump(mode="json"):
         raise ResumeError(f"{spec_path}: --resume: the file or --trials/--epochs differ from what sweep "

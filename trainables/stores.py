@@ -10,15 +10,53 @@ relative to the working directory is lost with it. Everything therefore lives un
 - Ray:     ``SSLSWEEP_RAY_STORAGE``   default ``$SSLSWEEP_HOME/ray_results`` (shared storage or s3:// on clusters).
 - Reports: ``SSLSWEEP_REPORTS_DIR``   default ``reports/`` beside tune.py, or ``$SSLSWEEP_HOME/reports`` in a
   Ray job that uploaded its working directory (that copy is deleted after the job). Also logged to MLflow.
+
+A store URI may carry a password (``postgresql://user:secret@db/optuna``). It lives in the environment of the
+processes that use it and nowhere else: every message prints ``redact(uri)``, child processes get it through
+their environment, and the objects Ray pickles into its experiment state (the MLflow callback, the Optuna
+searcher's storage) keep only the redacted form and read the full URI back from the variable where they run
+(``with_credentials``), so no file Ray writes holds a password.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# The variable each store comes from; unset, the store is the default under SSLSWEEP_HOME.
+MLFLOW_VARIABLE = "MLFLOW_TRACKING_URI"
+OPTUNA_VARIABLE = "SSLSWEEP_OPTUNA_STORAGE"
+RAY_STORAGE_VARIABLE = "SSLSWEEP_RAY_STORAGE"
+HIDDEN = "***"  # what a password becomes in a redacted URI
+
+
+class CredentialsError(ValueError):
+    """A redacted store URI whose password is not in the environment where it is needed; one line."""
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every URI's user part (``scheme://user:PASSWORD@host``) and every
+    ``password=`` query value replaced by ``***``: the one form in which a store URI is printed, logged, raised
+    or pickled."""
+    text = re.sub(r"(://[^/@:?#\s]*):[^/?#\s]*@", lambda match: f"{match[1]}:{HIDDEN}@", text)
+    return re.sub(r"(?i)([?&](?:password|passwd|pwd)=)[^&#\s]*", lambda match: f"{match[1]}{HIDDEN}", text)
+
+
+def with_credentials(uri: str, variable: str) -> str:
+    """The full URI behind ``uri``, a store URI as pickled (``redact``ed), read from ``variable`` where this
+    runs; ``uri`` itself when it hides nothing. ``CredentialsError`` when the variable is unset or names another
+    store (only the password may differ: a rotated password is picked up)."""
+    if redact(uri) != uri or HIDDEN not in uri:
+        return uri
+    value = os.environ.get(variable, "")
+    if redact(value) != uri:
+        found = f"it holds {redact(value)}" if value else "it is unset"
+        raise CredentialsError(f"{variable}: expected {uri} with its password where the sweep runs ({found})")
+    return value
 
 
 @dataclass(frozen=True)
@@ -31,7 +69,10 @@ class Stores:
     reports_dir: Path
 
     def ui_command(self) -> str:
-        return f"mlflow ui --backend-store-uri '{self.mlflow_uri}' --host 127.0.0.1 --port 5000"
+        """The command that opens the MLflow UI on this store; it names no password (``tune.py ui`` reads it)."""
+        if _is_server(self.mlflow_uri):
+            return f"open {redact(self.mlflow_uri)} in a browser"
+        return "python tune.py ui --port 5000"
 
 
 def resolve_stores() -> Stores:
@@ -39,10 +80,10 @@ def resolve_stores() -> Stores:
     home.mkdir(parents=True, exist_ok=True)
     return Stores(
         home=home,
-        mlflow_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}",
-        mlflow_artifacts=None if _is_server(os.environ.get("MLFLOW_TRACKING_URI")) else (home / "mlartifacts").as_uri(),
-        optuna_url=os.environ.get("SSLSWEEP_OPTUNA_STORAGE") or f"sqlite:///{home / 'optuna.db'}",
-        ray_storage=os.environ.get("SSLSWEEP_RAY_STORAGE") or str(home / "ray_results"),
+        mlflow_uri=os.environ.get(MLFLOW_VARIABLE) or f"sqlite:///{home / 'mlflow.db'}",
+        mlflow_artifacts=None if _is_server(os.environ.get(MLFLOW_VARIABLE)) else (home / "mlartifacts").as_uri(),
+        optuna_url=os.environ.get(OPTUNA_VARIABLE) or f"sqlite:///{home / 'optuna.db'}",
+        ray_storage=os.environ.get(RAY_STORAGE_VARIABLE) or str(home / "ray_results"),
         reports_dir=Path(os.environ.get("SSLSWEEP_REPORTS_DIR") or _default_reports_dir(home)).expanduser().resolve(),
     )
 

@@ -18,7 +18,8 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 from selfsup.config import SweepSpec
 from trainables.data_cache import fetch_prepared_data, start_data_cache
 from trainables.mlflow_logging import SweepMLflowCallback, child_runs, ensure_experiment, start_parent_run
-from trainables.optuna_search import AskTellGridSampler, PruningAwareOptunaSearch, ResumableConcurrencyLimiter
+from trainables.optuna_search import (AskTellGridSampler, CredentialFreeRDBStorage, PruningAwareOptunaSearch,
+                                      ResumableConcurrencyLimiter)
 from trainables.registry import Registration, backbone_weights, register_sweep_backbones
 from trainables.report import OPTUNA_STUDY_TAG, Report, write_sweep_report
 from trainables.report_runs import OUTCOME_TAG, SweepRuns, child_runs_frame
@@ -72,7 +73,7 @@ def trial_concurrency(spec: SweepSpec, resources: dict[str, float]) -> int:
 def _searcher(spec: SweepSpec, stores: Stores, study_name: str, concurrency: int):
     if not spec.search:
         return None  # nothing to search: num_samples repeats of the fixed configuration
-    storage = optuna.storages.RDBStorage(stores.optuna_url)
+    storage = CredentialFreeRDBStorage(stores.optuna_url)
     if spec.sampler.type == "random":
         sampler = optuna.samplers.RandomSampler(seed=spec.seed)
     elif spec.sampler.type == "grid":
