@@ -284,6 +284,17 @@ def test_optuna_figures_skips_importances_with_one_trial():
     assert set(figures) == {"optimization_history"}
 
 
+def test_optuna_figures_skips_importances_when_every_trial_scored_the_same():
+    # Two trials at different points with one score (a short sweep whose probes agree): fANOVA would raise
+    # "zero total variance" and end `tune.py report` in a traceback.
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    # The scores differ by the selection tie-break only (a hair per trial number), as in a real sweep.
+    study.optimize(lambda t: 0.5 - 1e-12 * t.number + 0 * t.suggest_categorical("projector_dim", [64, 128]),
+                   n_trials=4)
+    assert len({t.params["projector_dim"] for t in study.trials}) == 2
+    assert set(rf.optuna_figures(study)) == {"optimization_history", "parallel_coordinate"}
+
+
 # ------------------------------------------------------------------------------------ segmentation
 
 def test_segmentation_panel_layout_and_shape_check():

@@ -438,7 +438,7 @@ def _detach_pyplot_figure(fig: Figure) -> Figure:
 
 def optuna_figures(study: Any, target_name: str | None = None) -> dict[str, Figure]:
     """Optuna's own plots of ``study``: ``optimization_history``, ``param_importances`` (only with >= 2
-    completed trials and >= 1 parameter that varied across them; fANOVA with a fixed seed, so the
+    completed trials, >= 1 parameter and the objective varying across them; fANOVA with a fixed seed, so the
     figure is reproducible) and ``parallel_coordinate`` (with >= 2 completed trials that have parameters:
     one trial's single line shows nothing and makes Optuna warn about singular axis limits).
 
@@ -476,8 +476,12 @@ def optuna_figures(study: Any, target_name: str | None = None) -> dict[str, Figu
             figures["optimization_history"] = _detach_pyplot_figure(
                 ovm.plot_optimization_history(study, **kwargs).figure)
             if len(completed) >= 2 and varied:
-                figures["param_importances"] = _detach_pyplot_figure(ovm.plot_param_importances(
-                    study, evaluator=FanovaImportanceEvaluator(seed=0), **kwargs).figure)
+                try:
+                    figures["param_importances"] = _detach_pyplot_figure(ovm.plot_param_importances(
+                        study, evaluator=FanovaImportanceEvaluator(seed=0), **kwargs).figure)
+                except RuntimeError as error:  # fANOVA: "zero total variance", every trial scored (about) the same
+                    if "variance" not in str(error):
+                        raise
             if sum(bool(t.params) for t in completed) >= 2:
                 figures["parallel_coordinate"] = _detach_pyplot_figure(
                     ovm.plot_parallel_coordinate(study, **kwargs).figure)
