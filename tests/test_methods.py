@@ -13,6 +13,7 @@ from selfsup.losses import BarlowTwinsLoss, MarginContrastiveLoss, NTXentLoss, T
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
 from selfsup.pretrain import NonFiniteLossError, train_one_epoch, training_loader
 from selfsup.registry import UnknownNameError
+from before_ray import refused  # noqa: F401  (a fixture)
 from toy_data import sine_recording_windows
 
 
@@ -212,3 +213,91 @@ def test_every_method_trains_a_step_with_every_time_series_backbone(method, back
     assert torch.isfinite(output.loss)
     trained = [p for p in model.backbone.parameters() if p.requires_grad]
     assert trained and all(p.grad is not None and torch.isfinite(p.grad).all() for p in trained)
+
+
+# ------------------------------------------------ configurations checked against the data before Ray starts
+def _shipped(name: str) -> dict:
+    from pathlib import Path
+
+    import yaml
+
+    return yaml.safe_load((Path(__file__).resolve().parents[1] / "searchspaces" / f"{name}.yaml").read_text())
+
+
+def _combination_case(case: str) -> tuple[dict, list[str]]:
+    """A shipped sweep whose two searched dimensions fit the data one at a time (each at each extreme with the
+    other at its first) but not together, and the words its refusal must hold."""
+    if case == "cpc_horizon_with_the_shortest_window":  # conv1d halves time: 30 steps -> 15 latents < 16
+        spec = _shipped("cpc")
+        spec["search"] = {"window_length": {"type": "categorical", "choices": [70, 30]},
+                          "prediction_steps": {"type": "int", "low": 4, "high": 16}}
+        spec["fixed"]["backbone"] = "conv1d"
+        words = ["prediction_steps=16, window_length=30 together", "cpc prediction_steps 16 does not fit windows of "
+                 "30 steps", "15 latent steps"]
+    elif case == "wmse_block_with_the_smallest_batch":
+        spec = _shipped("wmse")
+        spec["search"] = {"batch_size": {"type": "categorical", "choices": [64, 16]},
+                          "w_size": {"type": "categorical", "choices": [8, 32]}}
+        del spec["fixed"]["batch_size"]
+        spec["fixed"]["projector_dim"] = 8
+        words = ["batch_size=16, w_size=32 together", "wmse w_size 32 exceeds the batch of 16 windows"]
+    else:  # a MoCo queue smaller than the largest batch
+        spec = _shipped("moco")
+        spec["search"] = {"queue_size": {"type": "categorical", "choices": [128, 32]},
+                          "batch_size": {"type": "categorical", "choices": [16, 64]}}
+        del spec["fixed"]["batch_size"]
+        words = ["batch_size=64, queue_size=32 together", "moco queue_size 32 is smaller than batch_size 64"]
+    return spec, words
+
+
+COMBINATION_CASES = ["cpc_horizon_with_the_shortest_window", "wmse_block_with_the_smallest_batch",
+                     "moco_queue_below_the_largest_batch"]
+
+
+@pytest.mark.parametrize("case", COMBINATION_CASES)
+def test_searched_extremes_are_checked_together_before_ray(case, refused):
+    import tune
+    from selfsup.config import SweepSpec
+
+    spec, words = _combination_case(case)
+    # Each dimension alone fits: searched at both extremes with the other fixed at its first extreme.
+    for key, dimension in spec["search"].items():
+        (other, other_dimension), = [(k, d) for k, d in spec["search"].items() if k != key]
+        first = other_dimension["choices"][0] if "choices" in other_dimension else other_dimension["low"]
+        alone = {**spec, "search": {key: dimension}, "fixed": {**spec["fixed"], other: first}}
+        tune.check_configurations_fit_data(SweepSpec.model_validate(alone))
+    message = refused(spec)
+    for word in words:
+        assert word in message, f"{word!r} missing from: {message}"
+
+
+def test_every_method_that_checks_its_data_names_what_its_check_reads():
+    """The product of extremes runs over the declared hyperparameters (and input sizes): a check that reads an
+    undeclared one would be checked with it at its first extreme only."""
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        if cls.constrains_data():
+            assert cls.pretext_check_params is not None, name
+            known = set(cls.Params.model_fields) | {"batch_size", "backbone", "label_fraction"}
+            assert cls.pretext_check_params <= known, name
+
+
+def test_the_product_is_bounded_and_a_stepped_range_checks_the_top_it_can_draw(monkeypatch):
+    """Over MAX_CHECKED_COMBINATIONS, each dimension's extremes are checked alone (with a warning); an int range
+    with a step draws at most the top of its grid, not ``high``."""
+    import selfsup.pretrain as pretrain
+    import tune
+    from selfsup.config import Dimension, SweepSpec
+
+    assert pretrain.drawable_extremes(Dimension(type="int", low=20, high=85, step=20)) == [20, 80]
+    assert pretrain.drawable_extremes(Dimension(type="float", low=0.1, high=0.45, step=0.1)) == [0.1, 0.4]
+    assert pretrain.drawable_extremes(Dimension(type="categorical", choices=[3, 1, 2])) == [3, 1, 2]
+    # A queue that fits every window count the stepped range can draw (its top is 64, not 70).
+    spec = _shipped("moco")
+    spec["search"]["batch_size"] = {"type": "int", "low": 32, "high": 70, "step": 32}
+    del spec["fixed"]["batch_size"]
+    tune.check_configurations_fit_data(SweepSpec.model_validate(spec))
+    spec, _ = _combination_case("wmse_block_with_the_smallest_batch")
+    monkeypatch.setattr(pretrain, "MAX_CHECKED_COMBINATIONS", 3)
+    with pytest.warns(UserWarning, match=r"4 combinations of the searched extremes of batch_size, w_size exceed 3"):
+        tune.check_configurations_fit_data(SweepSpec.model_validate(spec))  # the combination slips through

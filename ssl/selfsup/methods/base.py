@@ -103,6 +103,10 @@ class SSLMethod(nn.Module):
     # Whether some steps leave parameters without gradients on purpose (e.g. LFR's predictor-only steps).
     # DDP must then look for unused parameters after each backward pass, which costs a graph traversal.
     skips_parameters_on_some_steps: ClassVar[bool] = False
+    # The hyperparameters ``check_pretext_data`` reads (method or shared ones, e.g. batch_size), besides the
+    # windows themselves: the searched ones are checked in every combination of their extremes, with every
+    # searched input size (``selfsup.pretrain.check_method_fits_data``). None: it may read any of them.
+    pretext_check_params: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, backbone: nn.Module, projector: ProjectorSpec, params: MethodParams,
                  data: DataShape | None = None) -> None:
@@ -143,7 +147,8 @@ class SSLMethod(nn.Module):
         """Raise ValueError when ``params`` (with the shared ``TrialParams`` ``shared``: batch size, backbone)
         cannot work on these training ``windows`` (e.g. a MoCo queue larger than the data set, a TNC window
         longer than half a series, a CPC horizon beyond the backbone's latent sequence). Called before a
-        sweep starts, for every window length it can draw; the default accepts anything."""
+        sweep starts, for every combination of the extremes of the searched input sizes and of the searched
+        ``pretext_check_params`` it can draw; the default accepts anything."""
 
     @classmethod
     def constrains_data(cls) -> bool:

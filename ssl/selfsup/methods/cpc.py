@@ -75,6 +75,7 @@ class CPC(SSLMethod):
     n_views = 1              # reads the raw windows; never draws views
     uses_projector = False   # g_ar and the W_k are its heads
     domains = ("timeseries",)  # predicts along time
+    pretext_check_params = frozenset({"prediction_steps", "backbone"})
 
     def __init__(self, backbone, projector, params: CPCParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

@@ -270,6 +270,7 @@ class LFR(SSLMethod):
     # Windows (B, C, T): vector targets; seismic patches (B, C, H, W): dense target maps (module docstring).
     domains = ("timeseries", "seismic")
     skips_parameters_on_some_steps = True    # encoder steps leave the predictors out, predictor steps f
+    pretext_check_params = frozenset({"target_arch", "target_map_height", "target_map_width"})
 
     def __init__(self, backbone, projector, params: LFRParams, data: DataShape | None = None) -> None:
         super().__init__(backbone, projector, params, data)

@@ -34,6 +34,7 @@ class MoCoParams(MethodParams):
 @METHODS.register("moco")
 class MoCo(SSLMethod):
     Params = MoCoParams
+    pretext_check_params = frozenset({"queue_size", "batch_size"})
 
     def __init__(self, backbone, projector, params: MoCoParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

@@ -115,6 +115,7 @@ class TNC(SSLMethod):
     Params = TNCParams
     uses_projector = False  # the discriminator is its head
     domains = ("timeseries",)  # neighbourhoods along time
+    pretext_check_params = frozenset()  # the windows alone (their length against the series)
 
     def __init__(self, backbone, projector, params: TNCParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

@@ -29,6 +29,7 @@ class WMSEParams(MethodParams):
 @METHODS.register("wmse")
 class WMSE(SSLMethod):
     Params = WMSEParams
+    pretext_check_params = frozenset({"w_size", "batch_size"})
 
     def __init__(self, backbone, projector, params: WMSEParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)
