@@ -144,3 +144,25 @@ def filled_store(directory) -> Store:
     store.child("e0", "empty", 0, "pruned", {"backbone": "conv1d"}, {"val/knn/acc/frac_1.0": 0.5})
     store.child("e1", "empty", 1, "failed", {"backbone": "gru"}, {})
     return store
+
+
+# Markup where sslsweep writes Markdown: raw HTML, a javascript: link, a table cell's end, a line break.
+HOSTILE = "<img src=x onerror=alert(1)>|[x](javascript:alert(1))"
+HOSTILE_VALUE = "<img src=x onerror=alert(1)>|conv\nrow"
+
+
+def hostile(store: Store) -> str:
+    """A sweep whose name, a searched parameter value (the backbone, so a row label of every table) and a trial
+    id carry ``HOSTILE`` markup; its parent run id (a name with markup is no selector to type)."""
+    objective = "val/linear/acc/frac_1.0"
+    search = {"backbone": {"type": "categorical", "choices": [HOSTILE_VALUE, "gru"]},
+              "projector_dim": {"type": "categorical", "choices": [256, 512]}}
+    store.parent("hostile", HOSTILE, "simclr", objective, mode="max", search=search)
+    for key, index, backbone, dim, value, acc in [(f"<b>h0</b>|{HOSTILE}", 0, HOSTILE_VALUE, 256, 0.80, 0.70),
+                                                  ("h1", 1, "gru", 512, 0.70, 0.60),
+                                                  ("h2", 2, HOSTILE_VALUE, 512, 0.75, 0.65)]:
+        store.child(key, "hostile", index, "finished", {"backbone": backbone, "projector_dim": dim}, {
+            objective: value, "train/loss": 1 - value, **scores("linear", {0.1: (acc - 0.2, acc - 0.3),
+                                                                           1.0: (acc, acc - 0.1)}),
+            **scores("linear", {1.0: (acc - 0.1, acc - 0.2)}, prefix="random_init/")})
+    return store.ids["hostile"]

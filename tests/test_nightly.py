@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-from report_store import Store, scores
+from report_store import HOSTILE, Store, scores
 from test_sweep_e2e import ROOT, _sweep_file
 
-from trainables.nightly import night_failed, regression_table
+from trainables.nightly import night_failed, regression_markdown_frame, regression_table
+from trainables.report import text_table
 from trainables.report_runs import NIGHTLY_TAG, resolve_sweeps
 
 OBJECTIVE = "val/linear/acc/frac_1.0"
@@ -70,6 +71,20 @@ def test_a_minimised_objective_regresses_when_it_rises(store):
     table = regression_table(store.uri, {"loss-sweep": resolve_sweeps(store.uri, [now])[0]}, "2026-11-23", 0.05)
     assert table.set_index(table["score"].str.split(" ").str[0])["verdict"].to_dict() == {
         "validation": "regressed", "test": "ok"}
+
+
+def test_the_regression_table_in_markdown_keeps_a_sweep_name_with_markup_as_text(store):
+    """What ``tune.py nightly`` prints and puts first in the night's report.md and tables/regression.md."""
+    night(store, "prev", HOSTILE, "2026-11-22", 0.80, 0.70)
+    now = night(store, "now", HOSTILE, "2026-11-23", 0.80, 0.60)
+    table = regression_table(store.uri, {HOSTILE: resolve_sweeps(store.uri, [now])[0], "broken\n<b>x</b>": None},
+                             "2026-11-23", 0.02)
+    markdown = text_table(regression_markdown_frame(table), "regression", f"Night of {HOSTILE}.").to_markdown()
+    assert "<img" not in markdown and "<b>" not in markdown and "\\[x\\](javascript" in markdown
+    caption, blank, header, rule, *rows = markdown.splitlines()
+    assert len(rows) == 3 and rows[0].startswith(r"| &lt;img src=x onerror=alert(1)&gt;\|\[x\](javascript:alert(1)) |")
+    assert rows[2].startswith("| broken &lt;b&gt;x&lt;/b&gt; |") and rows[1].endswith("| regressed |")
+    assert {line.replace("\\|", "").count("|") for line in (header, rule, *rows)} == {8}
 
 
 def tune_nightly(tmp_path, *args):

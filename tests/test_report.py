@@ -18,7 +18,7 @@ import optuna
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
-from report_store import filled_store
+from report_store import HOSTILE, HOSTILE_VALUE, Store, filled_store, hostile
 
 from trainables import report as report_module
 from trainables.report import OPTUNA_STUDY_TAG, REPORT_PARENT_RUNS_TAG, REPORT_SWEEPS_TAG, ReportOptions, report_sweeps
@@ -230,6 +230,69 @@ def test_a_sweep_whose_report_fails_keeps_its_result_and_says_how_to_rebuild_it(
     assert sweep.name == "cpc-har" and report is None
     assert f"python tune.py report {store.ids['cpc']}" in capsys.readouterr().err
     assert list((tmp_path / "reports").iterdir()) == []  # no half-written report directory
+
+
+LIVE_LINK = re.compile(r"(?<!\\)\]\(javascript")  # a link's end, unless its bracket is escaped
+
+
+def unescaped_pipes(line: str) -> int:
+    """The ``|`` of a Markdown line that delimit cells (not ``\\|``): a table row's column count + 1."""
+    count, escaped = 0, False
+    for char in line:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "|":
+            count += 1
+    return count
+
+
+def markdown_tables(text: str) -> list[list[str]]:
+    """Each run of consecutive lines starting with ``|``."""
+    tables, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def test_markup_in_a_sweep_name_parameter_values_and_trial_ids_stays_text_wherever_markdown_is_written(tmp_path):
+    """Raw HTML, a javascript: link, a ``|`` and a line break in what a sweep records: text in report.md, every
+    tables/*.md and the report run's note (Markdown in MLflow's UI), each table keeping its columns; the HTML page
+    escapes the same text once."""
+    store = Store(f"sqlite:///{tmp_path / 'mlflow.db'}", (tmp_path / "artifacts").as_uri())
+    report, run_id = report_sweeps(store.uri, [hostile(store)], tmp_path / "reports", artifact_root=store.artifacts)
+    shown = "&lt;img src=x onerror=alert(1)&gt;"
+    files = [report.directory / "report.md", *sorted((report.directory / "tables").glob("*.md"))]
+    stems = {path.stem for path in files}
+    assert {"report", "sweeps", "technique_by_backbone", "ssl_vs_supervised"} <= stems and len(stems) == 6
+    assert {"search_grid", "configurations"} <= {stem.rsplit("__", 1)[-1] for stem in stems}
+    for path in files:
+        text = path.read_text()
+        assert "<img" not in text and "<b>" not in text and not LIVE_LINK.search(text), path.name
+        assert shown in text, path.name
+        tables = markdown_tables(text)
+        assert tables, path.name
+        for table in tables:
+            assert len({unescaped_pipes(line) for line in table}) == 1, (path.name, table)
+    # One row per selection in Table 3: the line break inside the backbone value split none.
+    technique = (report.directory / "tables" / "technique_by_backbone.md").read_text()
+    assert len(markdown_tables(technique)[0]) == 2 + len(report.tables["technique_by_backbone"].frame)
+    assert f"| simclr | {shown}\\|conv row |" in technique
+    markdown = (report.directory / "report.md").read_text()
+    assert f"## Sweep {shown}\\|\\[x\\](javascript:alert(1))" in markdown
+    note = MlflowClient(store.uri).get_run(run_id).data.tags["mlflow.note.content"]
+    assert "<img" not in note and not LIVE_LINK.search(note) and note.startswith(f"sslsweep report {shown}")
+    page = (report.directory / "index.html").read_text()
+    assert "<img src=x" not in page and "&amp;lt;" not in page and "<b>" not in page
+    assert page.count(f"{shown}|[x](javascript:alert(1))") >= 3  # title, section, captions: escaped once
+    assert f"<td>{shown}|conv" in page  # a table cell (pandas writes the line break as \\n)
+    # The report keeps the text itself: escaping belongs to the output.
+    assert HOSTILE in report.title and HOSTILE_VALUE in report.tables["technique_by_backbone"].frame.index[0]
 
 
 def test_best_first_orders_by_objective_then_creation_for_min_and_missing_values():

@@ -5,14 +5,16 @@ supervised baselines, a missing label fraction, a re-run sweep name, a sweep wit
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pandas as pd
 import pytest
-from report_store import BARLOW_OBJECTIVE, Store, filled_store
+from report_store import BARLOW_OBJECTIVE, HOSTILE, HOSTILE_VALUE, Store, filled_store
 
+from trainables.report_markdown import markdown_text
 from trainables.report_runs import ReportError, metric_histories, resolve_sweeps
-from trainables.report_tables import (per_class_iou, pretext_configurations, search_grid, segmentation_by_fraction,
-                                      ssl_vs_supervised, technique_by_backbone)
+from trainables.report_tables import (Table, per_class_iou, pretext_configurations, search_grid,
+                                      segmentation_by_fraction, ssl_vs_supervised, technique_by_backbone)
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +208,37 @@ def test_captions_say_which_sweeps_refitted_their_test_readouts(sweeps):
                                    "evaluation:\n  refit_on_validation: true\n")
     assert ("Test readouts fitted on training + validation units after selection (evaluation.refit_on_validation; "
             "barlow-har).") in ssl_vs_supervised([refitted]).caption
+
+
+# ------------------------------------------------------------------------------------------------ Markdown escaping
+
+def test_markdown_text_leaves_no_markup_and_plain_names_as_they_are():
+    assert markdown_text(HOSTILE) == r"&lt;img src=x onerror=alert(1)&gt;\|\[x\](javascript:alert(1))"
+    assert markdown_text("a & b <script>x</script>\r\nc\nd") == "a &amp; b &lt;script&gt;x&lt;/script&gt; c d"
+    assert markdown_text(r"*b* `c` \ _i_ __u__ [l]") == r"\*b\* \`c\` \\ \_i\_ \_\_u\_\_ \[l\]"
+    # An underscore between letters or digits never starts emphasis: names stay readable.
+    for plain in ("barlow_twins", "val/linear/acc/frac_0.1", "lambda_offdiag=0.001", "0.601 ± 0.018 (n=3)", "+4.2"):
+        assert markdown_text(plain) == plain
+    assert markdown_text(0.5) == "0.5"
+
+
+def test_a_class_label_and_a_parameter_value_with_markup_stay_one_cell_in_markdown_and_escaped_once_in_html():
+    index = pd.MultiIndex.from_tuples([(HOSTILE_VALUE, "sand"), ("gru", f"<b>{HOSTILE}</b>")],
+                                      names=["backbone", "class"])
+    frame = pd.DataFrame({"pretrained IoU": [0.8, 0.6], "gain | (pts)": [30.0, -5.0]}, index=index)
+    table = Table("per_class_iou", f"{HOSTILE}: test IoU per class", frame,
+                  counts=pd.DataFrame(1, index=index, columns=frame.columns),
+                  spread=pd.DataFrame(math.nan, index=index, columns=frame.columns),
+                  best=frame.eq(frame.max()), gain_columns=("gain | (pts)",))
+    markdown = table.to_markdown()
+    assert "<img" not in markdown and "<b>" not in markdown and "](javascript" not in markdown.replace(r"\](", "")
+    caption, blank, *rows = markdown.splitlines()
+    assert caption.startswith("&lt;img src=x onerror=alert(1)&gt;\\|\\[x\\]") and blank == ""
+    assert rows == [r"| backbone | class | pretrained IoU | gain \| (pts) |", "|---|---|---:|---:|",
+                    r"| &lt;img src=x onerror=alert(1)&gt;\|conv row | sand | **0.800** | **+30.0** |",
+                    r"| gru | &lt;b&gt;&lt;img src=x onerror=alert(1)&gt;\|\[x\](javascript:alert(1))&lt;/b&gt; "
+                    r"| 0.600 | -5.0 |"]
+    assert table.to_markdown(caption=False) == "\n".join(rows) + "\n"
+    html = table.to_html()
+    assert "<img" not in html and "<b>" not in html and "&amp;" not in html
+    assert "<td>&lt;img src=x onerror=alert(1)&gt;|conv" in html and "<th>gain | (pts)</th>" in html

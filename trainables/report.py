@@ -43,6 +43,7 @@ from mlflow.tracking import MlflowClient
 
 from selfsup.evaluation.metric_names import HEALTH_METRICS, RANDOM_INIT_PREFIX, SEGMENTATION_PROTOCOLS
 from trainables import report_figures as figures
+from trainables.report_markdown import markdown_text
 from trainables.report_runs import ReportError, SweepRuns, download_artifact, metric_histories, resolve_sweeps
 from trainables.report_tables import (HEADLINE_METRICS, METRIC_LABELS, Selected, Table, parameter_label,
                                       parameter_values, per_class_iou, pretext_configurations, report_protocol,
@@ -170,7 +171,9 @@ def log_report_run(tracking_uri: str, report: Report, artifact_root: str | None 
     run = client.create_run(experiment_id, run_name=report.name, tags={
         "sslsweep.role": "report", REPORT_SWEEPS_TAG: ",".join(sweep.name for sweep in sweeps),
         REPORT_PARENT_RUNS_TAG: ",".join(sweep.parent_run_id for sweep in sweeps),
-        "mlflow.note.content": f"{report.title}: " + ", ".join(f"{s.name} ({s.parent_run_id})" for s in sweeps)})
+        # The run's description, which MLflow's UI renders as Markdown: sweep names are text there.
+        "mlflow.note.content": markdown_text(f"{report.title}: " + ", ".join(f"{s.name} ({s.parent_run_id})"
+                                                                             for s in sweeps))})
     client.log_artifacts(run.info.run_id, str(report.directory))
     client.set_terminated(run.info.run_id)
     return run.info.run_id
@@ -546,12 +549,11 @@ class _TextTable:
     frame: pd.DataFrame
 
     def to_markdown(self, caption: bool = True) -> str:
-        header = "| " + " | ".join(self.frame.columns) + " |"
+        header = "| " + " | ".join(markdown_text(column) for column in self.frame.columns) + " |"
         rule = "|" + "|".join("---" for _ in self.frame.columns) + "|"
-        body = ["| " + " | ".join(str(v).replace("|", r"\|") for v in row) + " |"
-                for row in self.frame.itertuples(index=False)]
+        body = ["| " + " | ".join(markdown_text(v) for v in row) + " |" for row in self.frame.itertuples(index=False)]
         text = "\n".join([header, rule, *body])
-        return f"{self.caption}\n\n{text}\n" if caption else f"{text}\n"
+        return f"{markdown_text(self.caption)}\n\n{text}\n" if caption else f"{text}\n"
 
     def to_html(self) -> str:
         return self.frame.to_html(index=False, border=0)
@@ -585,19 +587,21 @@ def _write_tables(report: Report) -> None:
 
 
 def render_markdown(report: Report) -> str:
-    lines = [f"# {report.title}", ""]
+    """``report.md``: every title, caption, text block and note escaped (``markdown_text``), as the tables escape
+    their cells; figure links point at ``safe_name`` files."""
+    lines = [f"# {markdown_text(report.title)}", ""]
     for section in report.sections:
-        lines += [f"## {section.title}", ""]
+        lines += [f"## {markdown_text(section.title)}", ""]
         for block in section.blocks:
             if isinstance(block, ReportFigure):
-                lines += [f"![{block.name}](figures/{block.png.name})", "", f"*{block.caption}* "
-                          f"([SVG](figures/{block.svg.name}))", ""]
+                lines += [f"![{markdown_text(block.name)}](figures/{block.png.name})", "",
+                          f"*{markdown_text(block.caption)}* ([SVG](figures/{block.svg.name}))", ""]
             elif isinstance(block, str):
-                lines += [block, ""]
+                lines += [markdown_text(block), ""]
             else:
                 lines += [block.to_markdown(), ""]
     if report.notes:
-        lines += ["## Notes", "", *[f"- {note}" for note in report.notes], ""]
+        lines += ["## Notes", "", *[f"- {markdown_text(note)}" for note in report.notes], ""]
     return "\n".join(lines)
 
 
@@ -637,7 +641,8 @@ def render_html(report: Report) -> str:
             elif isinstance(block, str):
                 parts.append(f"<p>{html.escape(block)}</p>")
             else:
-                parts.append(f'<figure id="{block.name}" class="table"><figcaption>{html.escape(block.caption)}'
+                parts.append(f'<figure id="{safe_name(block.name)}" class="table"><figcaption>'
+                             f'{html.escape(block.caption)}'
                              f'</figcaption><div class="scroll">{block.to_html()}</div></figure>')
         parts.append("</section>")
     if report.notes:

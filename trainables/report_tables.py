@@ -31,6 +31,7 @@ import pandas as pd
 
 from selfsup.evaluation.metric_names import (ALL_PROTOCOLS, RANDOM_INIT_PREFIX, SEGMENTATION_PROTOCOLS,
                                              eval_metric_name, parse_eval_metric_name)
+from trainables.report_markdown import markdown_text
 from trainables.report_runs import ReportError, SweepRuns
 from trainables.results import FINISHED
 from trainables.selection import best_first, best_per_backbone
@@ -90,16 +91,17 @@ class Table:
         return pd.concat([labels, pd.DataFrame(values)], axis=1)
 
     def to_markdown(self, caption: bool = True) -> str:
-        """A GitHub pipe table (caption above it), values right-aligned, best cells in ``**bold**``.
+        """A GitHub pipe table (caption above it), values right-aligned, best cells in ``**bold**``; the caption,
+        labels and column names escaped (``markdown_text``: a sweep name or parameter value is text, never markup).
 
         Written here rather than with ``DataFrame.to_markdown``, which needs ``tabulate`` (not a dependency)."""
-        table = self.display(mark=lambda text: f"**{text}**", escape=lambda text: text.replace("|", r"\|"))
+        table = self.display(mark=lambda text: f"**{text}**", escape=markdown_text)
         label_count = self.frame.index.nlevels
         header = "| " + " | ".join(table.columns) + " |"
         rule = "|" + "|".join("---" if i < label_count else "---:" for i in range(len(table.columns))) + "|"
         body = ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
         text = "\n".join([header, rule, *body])
-        return f"{self.caption}\n\n{text}\n" if caption else f"{text}\n"
+        return f"{markdown_text(self.caption)}\n\n{text}\n" if caption else f"{text}\n"
 
     def to_html(self) -> str:
         """A plain ``<table>`` (the caption stays with the page), best cells in ``<strong>``."""
