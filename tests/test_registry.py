@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
+from report_store import HOSTILE, HOSTILE_VALUE
 from torch import nn
 
 from test_sweep_e2e import _parent, _run, _sweep_file
@@ -87,6 +88,28 @@ def test_champion_moves_only_when_strictly_better_on_the_same_objective(tmp_path
     assert signature.inputs.inputs[0].shape == (-1, 3, 8) and signature.outputs.inputs[0].shape == (-1, 4)
     loaded = mlflow.pytorch.load_model(f"models:/{name}@{CHAMPION_ALIAS}")
     assert tuple(loaded(torch.zeros(5, 3, 8)).shape) == (5, 4)
+
+
+def test_a_version_description_with_markup_is_text_in_mlflows_markdown(tmp_path, tracking_uri):
+    """The description register_sweep_backbone writes names the sweep and its values; MLflow's UI renders it as
+    Markdown, so markup there is escaped (the registered model's own description keeps its plain text)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("sslsweep/registry", artifact_location=str(tmp_path / "artifacts"))
+    run_id = client.create_run(experiment).info.run_id
+    client.set_terminated(run_id)
+    example = np.random.default_rng(0).normal(size=(2, 3, 8)).astype(np.float32)
+    name = registered_model_name("simclr", "tiny_conv", "toy")
+    registration = register_backbone(
+        uri, _TinyEncoder(), example, name=name, run_id=run_id, objective="val/linear/acc/frac_1.0", mode="max",
+        value=0.5, description=f"simclr / {HOSTILE_VALUE} pretrained on toy; sweep '{HOSTILE}'.")
+    description = client.get_model_version(name, registration.version).description
+    assert "<img" not in description and "\n" not in description and "](javascript" not in description.replace(
+        r"\](", "")
+    assert description == (r"simclr / &lt;img src=x onerror=alert(1)&gt;\|conv row pretrained on toy; sweep "
+                           r"'&lt;img src=x onerror=alert(1)&gt;\|\[x\](javascript:alert(1))'.")
+    assert client.get_registered_model(name).description.endswith(
+        "mlflow.pytorch.load_model('models:/sslsweep-simclr-tiny_conv-toy@champion').")
 
 
 def test_champion_decision_in_min_mode_and_without_a_recorded_value():

@@ -50,6 +50,7 @@ from torch import nn
 from selfsup.config import SweepSpec, split_trial_params
 from selfsup.data.prepare import PreparedData
 from selfsup.pretrain import build_method, data_shape
+from trainables.report_markdown import markdown_text
 from trainables.report_runs import SweepRuns, tracking_uri_set_to
 from trainables.report_tables import select
 from trainables.selection import TIE_BREAK_STEP
@@ -136,6 +137,8 @@ def register_backbone(tracking_uri: str, model: nn.Module, example: np.ndarray, 
 
     ``example``: a float32 batch of at least two inputs of the data's shape (the signature and input example).
     ``tags``: further version tags; ``config_files``: file name -> text, saved with the model in ``extra_files/``.
+    ``description``: plain text for the version's description, which MLflow's UI renders as Markdown: escaped
+    (``markdown_text``), so a sweep name or parameter value in it stays text.
     """
     client = MlflowClient(tracking_uri)
     experiment_id = client.get_run(run_id).info.experiment_id
@@ -169,7 +172,7 @@ def register_backbone(tracking_uri: str, model: nn.Module, example: np.ndarray, 
     version = str(info.registered_model_version)
     _describe_registered_model(client, name, {key: version_tags[key] for key in MODEL_TAGS if key in version_tags})
     if description:
-        client.update_model_version(name, version, description)
+        client.update_model_version(name, version, markdown_text(description))
     return _decide(client, name, version, objective, mode, float(value))
 
 
@@ -177,7 +180,7 @@ def _describe_registered_model(client: MlflowClient, name: str, tags: Mapping[st
     """A description and filterable tags on a registered model the first sweep created."""
     if client.get_registered_model(name).description:
         return
-    client.update_registered_model(name, description=(
+    client.update_registered_model(name, description=markdown_text(
         f"The sslsweep backbones of one method, backbone and downstream data, one version per sweep; alias "
         f"'{CHAMPION_ALIAS}': the best on its objective. Load it with "
         f"mlflow.pytorch.load_model('models:/{name}@{CHAMPION_ALIAS}')."))
