@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import tomllib
 from pathlib import Path
@@ -461,6 +462,91 @@ def test_mlflow_allowed_hosts_admit_the_service_names_and_reject_others():
         assert is_allowed_host_header(allowed, host), host
     for host in ("evil.example.com", f"evil.example.com:{port}", f"{name}.other-namespace.svc:{port}"):
         assert not is_allowed_host_header(allowed, host), host
+
+
+def _pod_templates(node) -> list[dict]:
+    """Every pod template (``{metadata, spec: {containers}}``) anywhere in ``node``."""
+    found = []
+    if isinstance(node, dict):
+        if isinstance(node.get("spec"), dict) and "containers" in node["spec"] and "metadata" in node:
+            found.append(node)
+        for value in node.values():
+            found += _pod_templates(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _pod_templates(value)
+    return found
+
+
+def test_mlflow_server_asks_for_credentials_and_admits_only_sslsweep_pods():
+    deployment, _ = _mlflow_deployment_and_service()
+    pod = deployment["spec"]["template"]
+    (container,) = containers(pod["spec"])
+    assert _server_args(container)["--app-name"] == "basic-auth"
+    env = {e["name"]: e for e in container["env"]}
+    for name, key in (("MLFLOW_AUTH_ADMIN_PASSWORD", "admin-password"),
+                      ("MLFLOW_FLASK_SERVER_SECRET_KEY", "flask-secret-key")):
+        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "mlflow-auth", "key": key}
+    # The auth settings (their user database URI holds a password) come from the Secret, mounted read-only.
+    config = Path(env["MLFLOW_AUTH_CONFIG_PATH"]["value"])
+    (mount,) = [m for m in container["volumeMounts"] if config.is_relative_to(m["mountPath"])]
+    (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == mount["name"]]
+    assert mount.get("readOnly") is True and volume["secret"]["secretName"] == "mlflow-auth"
+    assert [item["path"] for item in volume["secret"]["items"]] == [str(config.relative_to(mount["mountPath"]))]
+
+    (policy,) = [d for d in load_docs(CLUSTER / "mlflow" / "mlflow.yaml") if d["kind"] == "NetworkPolicy"]
+    assert policy["apiVersion"] == "networking.k8s.io/v1" and policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": int(_server_args(container)["--port"])}]
+    (source,) = rule["from"]
+    assert set(source) == {"podSelector"}, "only pods of this namespace; no ipBlock, no other namespace"
+    admitted = source["podSelector"]["matchLabels"]
+    # Every pod that is given the tracking URI (the sslsweep-env ConfigMap) is one the policy admits.
+    given_uri = [(path, template) for path, doc in all_docs() for template in _pod_templates(doc)
+                 if "sslsweep-env" in strings_in(template)]
+    assert len(given_uri) >= 4
+    for path, template in given_uri:
+        assert admitted.items() <= template["metadata"].get("labels", {}).items(), path
+
+
+def test_the_mlflow_server_arguments_of_the_manifest_refuse_requests_without_credentials(tmp_path):
+    """The manifest's --app-name and auth variables, given to a real ``mlflow server`` here: a request without
+    credentials is refused, the admin's is answered, /health (the probes) answers without."""
+    import requests
+
+    from test_report import free_port, wait_for_port
+
+    deployment, _ = _mlflow_deployment_and_service()
+    (container,) = containers(deployment["spec"]["template"]["spec"])
+    args = _server_args(container)
+    env_names = {e["name"] for e in container["env"]}
+    config = tmp_path / "basic_auth.ini"
+    config.write_text(f"[mlflow]\ndefault_permission = NO_PERMISSIONS\ndatabase_uri = sqlite:///{tmp_path}/auth.db\n"
+                      "admin_username = admin\n"
+                      "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+    secrets_here = {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_PASSWORD": "a-long-admin-password-1",
+                    "MLFLOW_FLASK_SERVER_SECRET_KEY": "flask-key", "MLFLOW_BACKEND_STORE_URI":
+                    f"sqlite:///{tmp_path}/mlflow.db"}
+    assert set(secrets_here) <= env_names
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | secrets_here
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", f"--app-name={args['--app-name']}",
+                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                               "--artifacts-destination", str(tmp_path / "artifacts")],
+                              cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, start_new_session=True)
+    try:
+        wait_for_port(port, server, "mlflow server --app-name basic-auth")
+        url = f"http://127.0.0.1:{port}"
+        search = f"{url}/api/2.0/mlflow/experiments/search?max_results=1"
+        assert requests.get(f"{url}/health", timeout=30).status_code == 200
+        assert requests.get(search, timeout=30).status_code == 401
+        assert requests.get(search, auth=("admin", "wrong"), timeout=30).status_code == 401
+        assert requests.get(search, auth=("admin", "a-long-admin-password-1"), timeout=30).status_code == 200
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.communicate(timeout=60)
 
 
 def test_no_secret_values_are_committed():
