@@ -2,8 +2,10 @@
 code 2 and one line naming the file, the field and what was expected."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -543,3 +545,180 @@ def test_window_lengths_the_sweep_can_draw():
         ("search.window_length", [50, 70])
     assert window_lengths(spec("search.window_length", {"type": "int", "low": 20, "high": 85, "step": 20})) == \
         ("search.window_length", [20, 40, 60, 80])
+
+
+# ------------------------------------------------------------------------- files that are no plain YAML sweep
+BARLOW_TEXT = (ROOT / "searchspaces" / "barlow.yaml").read_text()
+END = BARLOW_TEXT.count("\n") + 1  # the line of what is appended to it
+
+
+def _line(start: str) -> int:
+    """The line of barlow.yaml that starts with ``start``."""
+    return next(n for n, line in enumerate(BARLOW_TEXT.splitlines(), 1) if line.startswith(start))
+
+
+def _alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """A few hundred bytes whose aliases stand for width ** levels values ("billion laughs")."""
+    lines = ["laughs:", f"  - &l0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"  - &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+BAD_YAML = [
+    # (id, file text, words of the one-line message)
+    ("integer key at the top level", BARLOW_TEXT + "1: a\n",
+     [f"top level: key 1 (line {END}) is a number", "expected a name (quote it if it is one: '1')"]),
+    ("integer key in search", BARLOW_TEXT.replace("search:\n", "search:\n  2: {type: int, low: 1, high: 3}\n"),
+     [f"search: key 2 (line {_line('search:') + 1}) is a number", "expected a name"]),
+    ("null key", "~: x\n" + BARLOW_TEXT, ["top level: key ~ (line 1) is null", "expected a name"]),
+    ("boolean key", BARLOW_TEXT.replace("fixed:\n", "fixed:\n  on: 1\n"),
+     [f"fixed: key on (line {_line('fixed:') + 1}) is a boolean", "expected a name"]),
+    ("list as a key", BARLOW_TEXT + "? [a, b]\n: 1\n", [f"top level: a key (line {END}) is a list", "expected a name"]),
+    ("5,000 nested lists", BARLOW_TEXT.replace("description: Barlow", "description: " + "[" * 5000 + "]" * 5000 +
+                                              "\nx: Barlow"),
+     [f"line {_line('description:')}: nested deeper than 32 levels of mappings and lists"]),
+    ("5,000 nested mappings", BARLOW_TEXT + "fixed2: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n",
+     [f"line {END}: nested deeper than 32 levels"]),
+    ("an alias inside the node it names", BARLOW_TEXT.replace("fixed:\n", "fixed: &fixed\n  again: *fixed\n"),
+     [f"fixed.again (line {_line('fixed:')}): an alias of a node that holds it"]),
+    ("a long value", BARLOW_TEXT.replace("seed: 0", "seed: " + "x" * 5000),
+     ["seed: Input should be a valid integer", f"(got '{'x' * 30}", "x...x", f"{'x' * 30}')"]),
+    ("a line break in a value", BARLOW_TEXT.replace("method: barlow_twins", 'method: "barlow\\ntwins"'),
+     ["method", "barlow\\ntwins"]),
+]
+
+
+@pytest.mark.parametrize("case_id,text,words", BAD_YAML, ids=[c[0] for c in BAD_YAML])
+def test_yaml_that_is_no_plain_mapping_of_names_is_one_line(tmp_path, capsys, machine, case_id, text, words):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert tune.main([str(path), "--dry-run"]) == 2
+    assert_one_line_error(capsys, path, words)
+
+
+def test_no_message_quotes_more_than_an_excerpt(tmp_path, capsys, machine):
+    """A value thousands of characters long is quoted by its first 80 characters or so."""
+    path = tmp_path / "long.yaml"
+    path.write_text(BARLOW_TEXT.replace("seed: 0", f"seed: [{', '.join(['x' * 1000] * 1000)}]"))
+    assert tune.main([str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < len(f"error: {path}: ") + 200, err
+
+
+def test_a_recursion_error_of_the_yaml_composer_is_one_line(tmp_path, machine):
+    """Past the depth bound PyYAML's composer recurses until Python stops it; that is one line too."""
+    import selfsup.config
+
+    machine.setattr(selfsup.config, "MAX_YAML_DEPTH", 10**6)
+    path = tmp_path / "deep.yaml"
+    path.write_text("name: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(SearchSpaceError, match=r"deep.yaml: nested too deeply to be read") as info:
+        load_sweep(path)
+    assert "\n" not in str(info.value)
+
+
+def test_aliases_and_merge_keys_still_read(tmp_path):
+    """Aliases within the bound keep working: the same data set twice, a mapping merged into another."""
+    text = BARLOW_TEXT.replace("  pretext:    {source: aeon, name: BasicMotions}",
+                               "  pretext:    &basic {source: aeon, name: BasicMotions}")
+    text = text.replace("  downstream: {source: aeon, name: BasicMotions}", "  downstream: {<<: *basic}")
+    text = text.replace("  batch_size:     {type: categorical, choices: [32, 64]}",
+                        "  batch_size:     &batches {type: categorical, choices: [32, 64]}")
+    path = tmp_path / "aliases.yaml"
+    path.write_text(text)
+    spec = load_sweep(path)
+    assert spec.data.downstream.name == spec.data.pretext.name == "BasicMotions"
+    assert spec.search["batch_size"].choices == [32, 64]
+
+
+def test_an_alias_bomb_is_refused_in_milliseconds(tmp_path, machine, capsys):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_alias_bomb() + BARLOW_TEXT.replace("seed: 0", "seed: *l8"))
+    assert len(_alias_bomb()) < 600  # bytes, standing for 9 ** 9 values
+    started = time.perf_counter()
+    assert tune.main([str(path), "--dry-run"]) == 2
+    assert time.perf_counter() - started < 2
+    assert_one_line_error(capsys, path, ["aliases (*name) expand the", "values written to 926,", "expected aliases to "
+                                         "add at most 10,000 values"])
+
+
+def _special_file(tmp_path, kind: str) -> Path:
+    if kind == "fifo":
+        path = tmp_path / "sweep.yaml"
+        os.mkfifo(path)
+        return path
+    if kind == "device":
+        return Path("/dev/zero")
+    if kind == "symlink loop":
+        (tmp_path / "a.yaml").symlink_to(tmp_path / "b.yaml")
+        (tmp_path / "b.yaml").symlink_to(tmp_path / "a.yaml")
+        return tmp_path / "a.yaml"
+    if kind == "dangling symlink":
+        (tmp_path / "sweep.yaml").symlink_to(tmp_path / "gone.yaml")
+        return tmp_path / "sweep.yaml"
+    if kind == "oversized":
+        path = tmp_path / "sweep.yaml"
+        path.write_text(BARLOW_TEXT + "#" * (256 * 1024))
+        return path
+    raise ValueError(kind)
+
+
+SPECIAL_FILES = [
+    # (kind, words of the one-line message, with KIND for search-space / nightly)
+    ("fifo", ["is a named pipe (FIFO); expected a KIND YAML file"]),
+    ("device", ["is a character device; expected a KIND YAML file"]),
+    ("symlink loop", ["is a symlink loop", "expected a KIND YAML file"]),
+    ("dangling symlink", ["is a dangling symlink (its target does not exist)"]),
+    ("oversized", ["larger than 256 KiB; expected a KIND YAML file"]),
+]
+
+
+@pytest.mark.parametrize("kind,words", SPECIAL_FILES, ids=[c[0] for c in SPECIAL_FILES])
+def test_a_path_that_is_no_regular_file_is_one_line_without_reading_it(tmp_path, capsys, machine, kind, words):
+    """A FIFO would block the read forever and /dev/zero never ends: neither is read. Search spaces and nightly
+    files go through the same reader."""
+    from trainables.nightly import NightlyError, load_nightly
+
+    path = _special_file(tmp_path, kind)
+    started = time.perf_counter()
+    assert tune.main([str(path), "--dry-run"]) == 2
+    assert_one_line_error(capsys, path, [w.replace("KIND", "search-space") for w in words])
+    with pytest.raises(NightlyError) as info:
+        load_nightly(path)
+    assert time.perf_counter() - started < 2
+    assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+    for word in words:
+        assert word.replace("KIND", "nightly") in str(info.value)
+
+
+def test_a_nightly_file_is_read_with_the_search_space_bounds(tmp_path):
+    from trainables.nightly import NightlyError, load_nightly
+
+    nightly = tmp_path / "nightly.yaml"
+    for text, message in [("1: x\nsweeps: [a.yaml]\n", "top level: key 1 (line 1) is a number"),
+                          (_alias_bomb() + "sweeps: *l8\n", "expected aliases to add at most 10,000 values"),
+                          ("sweeps: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 32 levels"),
+                          ("sweeps: [a.yaml]\nsweeps: [b.yaml]\n", "sweeps: given twice (line 1 and line 2)"),
+                          ("", "the file is empty; expected a mapping with 'sweeps'")]:
+        nightly.write_text(text)
+        with pytest.raises(NightlyError) as info:
+            load_nightly(nightly)
+        assert str(info.value).startswith(f"{nightly}: ") and message in str(info.value), info.value
+        assert "\n" not in str(info.value)
+    (tmp_path / "dir.yaml").mkdir()  # there, but no file: the search-space reader names it when tune.py loads it
+    nightly.write_text("sweeps: [dir.yaml]\n")
+    assert load_nightly(nightly).sweep_files == [tmp_path / "dir.yaml"]
+    with pytest.raises(SearchSpaceError, match=r"dir.yaml: is a directory; expected a search-space YAML file"):
+        load_sweep(load_nightly(nightly).sweep_files[0])
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "bomb"])
+def test_the_cli_refuses_what_would_hang_or_exhaust_memory_from_a_fresh_process(tmp_path, kind):
+    path = tmp_path / "bomb.yaml" if kind == "bomb" else _special_file(tmp_path, kind)
+    if kind == "bomb":
+        path.write_text(_alias_bomb() + BARLOW_TEXT.replace("seed: 0", "seed: *l8"))
+    run = subprocess.run([sys.executable, "tune.py", str(path), "--dry-run"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.startswith(f"error: {path}: ")
+

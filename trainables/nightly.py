@@ -20,19 +20,23 @@ exits 1 when a sweep failed or any score regressed beyond the tolerance, 0 other
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from selfsup.config import SearchSpaceError, one_line, parse_yaml, read_searchspace_text
 from trainables.report_runs import NIGHTLY_TAG, SWEEP_TAG, ReportError, SweepRuns, parent_runs, resolve_sweeps
 from trainables.report_tables import HEADLINE_METRICS, METRIC_LABELS, report_protocol, select
 
 
 class NightlyError(ValueError):
     """A nightly file that cannot run; one line naming the file, the field and what was expected."""
+
+
+_NIGHTLY_CONTENTS = "a mapping with 'sweeps' (a list of search-space files)"
 
 
 class NightlyBudget(BaseModel):
@@ -59,28 +63,32 @@ class NightlyPlan:
 def load_nightly(path: str | Path) -> NightlyPlan:
     """Read and validate a nightly file (not the sweeps it names: ``tune.py`` loads each as a search space)."""
     path = Path(path)
-    if not path.is_file():
-        raise NightlyError(f"{path}: no such nightly file")
-    try:
-        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise NightlyError(f"{path}: not UTF-8 text") from None
-    except yaml.YAMLError as error:
-        raise NightlyError(f"{path}: malformed YAML: {str(error).splitlines()[0]}") from None
+    try:  # the search-space reader's bounds: a regular UTF-8 file of at most 256 KiB, plain bounded YAML
+        raw = parse_yaml(path, read_searchspace_text(path, kind="nightly", contents=_NIGHTLY_CONTENTS))
+    except SearchSpaceError as error:
+        raise NightlyError(one_line(str(error))) from None
     if not isinstance(raw, dict):
-        raise NightlyError(f"{path}: expected a mapping with 'sweeps' (a list of search-space files)")
+        raise NightlyError(one_line(f"{path}: expected {_NIGHTLY_CONTENTS}"))
     try:
         spec = NightlySpec(**raw)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise NightlyError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
-    files = [(path.parent / name).resolve() for name in spec.sweeps]
-    missing = [name for name, file in zip(spec.sweeps, files) if not file.is_file()]
+        raise NightlyError(one_line(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}")) from None
+    files = [_absolute(path.parent / name) for name in spec.sweeps]
+    # Only what is not there at all: a directory, a FIFO or a symlink loop is named by the search-space reader.
+    missing = [name for name, file in zip(spec.sweeps, files) if not os.path.lexists(file)]
     if missing:
-        raise NightlyError(f"{path}: sweeps: no such search-space file {', '.join(missing)} (relative to "
-                           f"{path.parent})")
+        raise NightlyError(one_line(f"{path}: sweeps: no such search-space file {', '.join(missing)} (relative to "
+                                    f"{path.parent})"))
     return NightlyPlan(spec, path, files)
+
+
+def _absolute(file: Path) -> Path:
+    try:
+        return file.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13), refused when it is read
+        return file.absolute()
 
 
 # ------------------------------------------------------------------------------------------------ regression
