@@ -260,6 +260,11 @@ BAD_FILES = [
     ("unknown scheduler", ("scheduler.type", "hyperband"), ["scheduler.type", "'asha' or 'fifo'", "hyperband"]),
     ("ASHA reduction factor of 1", ("scheduler.reduction_factor", 1), ["scheduler.reduction_factor", "greater than 1"]),
     ("final top-k of zero", ("final", {"repeats": 1, "top_k": 0}), ["final.top_k", "greater than or equal to 1"]),
+    # Once lowered by Tune and the final re-runs without a word, while the dry run printed the value asked for.
+    ("ASHA grace period above the epochs", ("scheduler.grace_period", 13),
+     ["scheduler.grace_period is 13 epochs, above budget.epochs 12", "expected at most 12"]),
+    ("final top-k above the trials", ("final", {"repeats": 1, "top_k": 9}),
+     ["final.top_k is 9 configurations to re-run, above budget.trials 8", "expected at most 8"]),
     ("missing data files", [("data.pretext", {"source": "csv", "path": "/nonexistent/har"}),
                             ("data.downstream", {"source": "csv", "path": "/nonexistent/har"})],
      ["/nonexistent/har", "train.csv"]),
@@ -722,3 +727,68 @@ def test_the_cli_refuses_what_would_hang_or_exhaust_memory_from_a_fresh_process(
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
     assert run.stderr.startswith(f"error: {path}: ")
 
+
+# ------------------------------------------------------------------------------ command-line budget overrides
+GRID_FILE = {"sampler": "grid", "search": GRID, "budget": {"trials": 6, "epochs": 12}}
+
+BAD_OVERRIDES = [
+    # (id, edits of barlow.yaml, command-line arguments, words of the one-line message)
+    ("negative trials", [], ["--trials", "-3"], ["--trials -3: expected a whole number of trials of at least 1"]),
+    ("zero epochs", [], ["--epochs", "0"], ["--epochs 0: expected a whole number of epochs of at least 1"]),
+    ("trials of a grid", list(GRID_FILE.items()), ["--trials", "5"],
+     ["--trials 5: sampler grid runs each of its 6 points once, so its trials are fixed at 6", "no --trials"]),
+    ("epochs below the ASHA grace period", [], ["--epochs", "2"],
+     ["--epochs 2: fewer epochs than scheduler.grace_period 3", "expected --epochs of at least 3"]),
+    ("trials below the final top-k", [("final", {"repeats": 1, "top_k": 3})], ["--trials", "2"],
+     ["--trials 2: fewer trials than final.top_k 3", "expected --trials of at least 3"]),
+]
+
+
+@pytest.mark.parametrize("case_id,edit,args,words", BAD_OVERRIDES, ids=[c[0] for c in BAD_OVERRIDES])
+def test_a_bad_command_line_override_is_one_line_naming_the_flag(tmp_path, capsys, machine, case_id, edit, args,
+                                                                 words):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(_apply(base_spec(), edit)))
+    assert tune.main([str(path), "--dry-run", *args]) == 2
+    assert_one_line_error(capsys, path, words)
+    assert "budget." not in capsys.readouterr().err
+
+
+def test_overrides_that_fit_are_taken(tmp_path, capsys, machine):
+    """The grid's own size, epochs down to the grace period, and the default grace period (2 epochs) in a
+    one-epoch budget, which becomes 1 (the dry run says so); FIFO has no grace period to fit."""
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(_apply(base_spec(), list(GRID_FILE.items()))))
+    assert tune.main([str(path), "--dry-run", "--trials", "6", "--epochs", "3"]) == 0
+    assert "6 trials x up to 3 epochs" in capsys.readouterr().out
+    path.write_text(yaml.safe_dump(_apply(base_spec(), ("scheduler", {"type": "asha"}))))
+    assert tune.main([str(path), "--dry-run", "--epochs", "1"]) == 0
+    assert "asha (grace 1 epochs" in capsys.readouterr().out
+    path.write_text(yaml.safe_dump(_apply(base_spec(), ("scheduler", {"type": "fifo", "grace_period": 5}))))
+    assert tune.main([str(path), "--dry-run", "--epochs", "2"]) == 0
+    assert tune.load(path, 2, 3, flags={"trials": "the nightly budget.trials"}).budget.trials == 2
+    with pytest.raises(SearchSpaceError, match=r": the nightly budget.epochs 2: fewer epochs than "
+                                               r"scheduler.grace_period 3"):
+        tune.load(ROOT / "searchspaces" / "barlow.yaml", None, 2, flags={"epochs": "the nightly budget.epochs"})
+
+
+def test_what_the_budget_bounds_leaves_alone():
+    from selfsup.config import SweepSpec
+
+    raw = base_spec()
+    raw.pop("scheduler")
+    raw["budget"] = {"trials": 2, "epochs": 1}
+    raw["final"] = {"repeats": 0, "top_k": 5}  # no re-runs: top_k is not used
+    spec = SweepSpec.model_validate(raw)
+    assert spec.scheduler.grace_period == 1 and spec.final.top_k == 5
+    assert SweepSpec.model_validate(spec.model_dump()).scheduler.grace_period == 1  # every trial validates again
+
+
+def test_the_shipped_nightly_runs_within_the_bounds_with_its_commented_budget():
+    """schedules/nightly.yaml's commented budget (4 trials x 6 epochs) fits every sweep it names."""
+    from selfsup.config import override_budget
+    from trainables.nightly import load_nightly
+
+    assert "# budget: {trials: 4, epochs: 6}" in (ROOT / "schedules" / "nightly.yaml").read_text()
+    for path in load_nightly(ROOT / "schedules" / "nightly.yaml").sweep_files:
+        assert override_budget(load_sweep(path), path, 4, 6).budget.epochs == 6

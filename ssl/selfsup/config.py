@@ -330,12 +330,15 @@ class ResourcesSpec(_Strict):
 
 class SchedulerSpec(_Strict):
     type: Literal["asha", "fifo"] = "asha"
+    # Epochs every trial runs before ASHA compares it: at most budget.epochs (SweepSpec._within_the_budget);
+    # the default, 2, becomes 1 in a one-epoch budget.
     grace_period: int = Field(2, ge=1)
     reduction_factor: float = Field(2.0, gt=1)
 
 
 class FinalSpec(_Strict):
-    """After the search: the ``top_k`` best configurations re-run ``repeats`` times with new training seeds."""
+    """After the search: the ``top_k`` best configurations re-run ``repeats`` times with new training seeds
+    (``top_k`` at most ``budget.trials``: SweepSpec._within_the_budget)."""
 
     repeats: int = Field(0, ge=0)
     top_k: int = Field(1, ge=1)
@@ -543,6 +546,22 @@ class SweepSpec(_Strict):
         if self.evaluation.supervised_baseline and METHODS.get(self.method).uses_labels:
             raise ValueError(f"evaluation.supervised_baseline compares an SSL method with supervised training; "
                              f"method '{self.method}' already trains on labels")
+        return self
+
+    @model_validator(mode="after")
+    def _within_the_budget(self) -> "SweepSpec":
+        """Settings counted in epochs or trials fit the budget: Tune and the final re-runs would otherwise lower
+        them without a word while the dry run printed what was asked."""
+        scheduler, epochs = self.scheduler, self.budget.epochs
+        if scheduler.type == "asha" and scheduler.grace_period > epochs:
+            if scheduler.grace_period != SchedulerSpec.model_fields["grace_period"].default:
+                raise ValueError(f"scheduler.grace_period is {scheduler.grace_period} epochs, above budget.epochs "
+                                 f"{epochs} (ASHA compares trials after grace_period epochs); expected at most "
+                                 f"{epochs}")
+            self.scheduler = scheduler.model_copy(update={"grace_period": epochs})  # the default, in one epoch
+        if self.final.repeats and self.final.top_k > self.budget.trials:
+            raise ValueError(f"final.top_k is {self.final.top_k} configurations to re-run, above budget.trials "
+                             f"{self.budget.trials}; expected at most {self.budget.trials}")
         return self
 
     def _check_objective(self) -> None:
@@ -883,3 +902,40 @@ def _read_sweep(path: Path) -> SweepSpec:
     except ValidationError as error:
         raise SearchSpaceError(f"{path}: {_explain(error)}") from None
 
+
+def override_budget(spec: SweepSpec, path: str | Path, trials: int | None = None, epochs: int | None = None,
+                    flags: dict[str, str] | None = None) -> SweepSpec:
+    """``spec`` with its budget's trials and/or epochs replaced (``tune.py --trials/--epochs``), or
+    ``SearchSpaceError`` in one line that names the override as ``flags`` does (default: the command-line flags)
+    and what it must be: at least 1, the grid's size for a grid sweep, and room for what the file counts in
+    epochs and trials (scheduler.grace_period, final.top_k)."""
+    flags = {"trials": "--trials", "epochs": "--epochs", **(flags or {})}
+    overrides = {key: value for key, value in (("trials", trials), ("epochs", epochs)) if value is not None}
+    for key, value in overrides.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SearchSpaceError(one_line(f"{path}: {flags[key]} {value}: expected a whole number of {key} of "
+                                             f"at least 1"))
+    if "trials" in overrides and spec.sampler.type == "grid":
+        size = math.prod(len(values) for values in spec.grid().values())
+        if overrides["trials"] != size:
+            raise SearchSpaceError(one_line(
+                f"{path}: {flags['trials']} {overrides['trials']}: sampler grid runs each of its {size} points once, "
+                f"so its trials are fixed at {size}; expected no {flags['trials']} (or {size})"))
+    # What the file counts in epochs and trials, named from the override's side (SweepSpec._within_the_budget).
+    grace, top_k = spec.scheduler.grace_period, spec.final.top_k
+    if overrides.get("epochs", grace) < grace and spec.scheduler.type == "asha" \
+            and grace != SchedulerSpec.model_fields["grace_period"].default:
+        raise SearchSpaceError(one_line(
+            f"{path}: {flags['epochs']} {overrides['epochs']}: fewer epochs than scheduler.grace_period {grace} "
+            f"(ASHA compares trials after grace_period epochs); expected {flags['epochs']} of at least {grace}"))
+    if overrides.get("trials", top_k) < top_k and spec.final.repeats:
+        raise SearchSpaceError(one_line(
+            f"{path}: {flags['trials']} {overrides['trials']}: fewer trials than final.top_k {top_k} (the best "
+            f"configurations re-run after the search); expected {flags['trials']} of at least {top_k}"))
+    if not overrides:
+        return spec
+    try:
+        return SweepSpec.model_validate({**spec.model_dump(), "budget": {**spec.budget.model_dump(), **overrides}})
+    except ValidationError as error:
+        named = ", ".join(f"{flags[key]} {value}" for key, value in overrides.items())
+        raise SearchSpaceError(one_line(f"{path}: {named}: {_explain(error)}")) from None
