@@ -265,6 +265,11 @@ BAD_FILES = [
      ["scheduler.grace_period is 13 epochs, above budget.epochs 12", "expected at most 12"]),
     ("final top-k above the trials", ("final", {"repeats": 1, "top_k": 9}),
      ["final.top_k is 9 configurations to re-run, above budget.trials 8", "expected at most 8"]),
+    # Once a TypeError traceback: the backbone checks put what they are given in a set.
+    ("backbone that is a list", [("search.backbone", _DELETE), ("fixed.backbone", [1])],
+     ["backbone", "Input should be a valid string"]),
+    ("backbone choices that are mappings", ("search.backbone.choices", [{"a": 1}, {"b": 2}]),
+     ["search.backbone", "Input should be a valid string"]),
     ("missing data files", [("data.pretext", {"source": "csv", "path": "/nonexistent/har"}),
                             ("data.downstream", {"source": "csv", "path": "/nonexistent/har"})],
      ["/nonexistent/har", "train.csv"]),

@@ -495,10 +495,11 @@ class SweepSpec(_Strict):
         if domain.name not in method.domains:
             raise ValueError(f"method '{self.method}' trains on {_list_domains(method.domains)}, but {data} is "
                              f"{domain.description}")
-        backbones = {self.fixed.get("backbone", domain.Params.model_fields["backbone"].default)}
+        # As text: a list or mapping given as a backbone is unhashable (the trial parameters refuse it by name).
+        backbones = {str(self.fixed.get("backbone", domain.Params.model_fields["backbone"].default))}
         if "backbone" in self.search and self.search["backbone"].choices:
-            backbones = set(self.search["backbone"].choices)
-        for name in sorted(map(str, backbones)):
+            backbones = set(map(str, self.search["backbone"].choices))
+        for name in sorted(backbones):
             if name in BACKBONES and domain.name not in BACKBONES.get(name).domains:
                 fitting = [b for b in BACKBONES if domain.name in BACKBONES.get(b).domains]
                 raise ValueError(f"backbone '{name}' reads {_list_domains(BACKBONES.get(name).domains)}, but {data} "
