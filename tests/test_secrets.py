@@ -107,6 +107,8 @@ def test_a_sweep_keeps_store_passwords_out_of_output_files_and_records(password_
 
         # Commands that print store locations or fail with them: report, a refused --resume.
         assert tune("report", "secret-stores").returncode == 0, printed[-1][-3000:]
+        missing = tune("report", "no-such-sweep")
+        assert missing.returncode == 2 and "postgres:***@127.0.0.1" in missing.stderr, missing.stderr
         assert tune(str(path), "--resume").returncode == 2
 
         # `tune.py ui` over a database store: the password is not on the server's command line (`ps` shows it).

@@ -50,6 +50,7 @@ from trainables.report_tables import (HEADLINE_METRICS, METRIC_LABELS, Selected,
                                       search_grid, segmentation_by_fraction, select, ssl_vs_supervised,
                                       technique_by_backbone, test_scores)
 from trainables.results import EMBEDDINGS_FILE, FINISHED, PRUNED, SEGMENTATION_EXAMPLE_FILE, TRIAL_ARTIFACTS
+from trainables.stores import redact
 
 REPORTS_EXPERIMENT = "sslsweep/reports"
 OPTUNA_STUDY_TAG = "sslsweep.optuna_study"
@@ -354,7 +355,7 @@ class _Builder:
             return []
         study = _load_study(study_name, storage)
         if study is None:
-            self.notes.append(f"{sweep.name}: no Optuna views (study {study_name} is not in {_hide_password(storage)})")
+            self.notes.append(f"{sweep.name}: no Optuna views (study {study_name} is not in {redact(storage)})")
             return []
         captions = {"optimization_history": "the objective of each completed trial in order, and the best so far",
                     "param_importances": "fANOVA importance of each searched parameter for the objective",
@@ -534,10 +535,6 @@ def _load_study(study_name: str, storage: str):
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         return None
-
-
-def _hide_password(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from mlflow.tracking import MlflowClient
 
 from trainables.results import FINISHED
 from trainables.selection import TRIAL_INDEX_TAG, best_first
+from trainables.stores import redact
 
 SWEEP_TAG = "sslsweep.sweep"
 ROLE_TAG = "sslsweep.role"
@@ -174,7 +175,7 @@ def resolve_sweeps(tracking_uri: str, selectors: list[str]) -> list[SweepRuns]:
     sweeps without a finished search trial (naming them): there is nothing to select from.
     """
     if not selectors:
-        raise ReportError(f"no sweep selected; sweeps in {tracking_uri}: {_listing(tracking_uri)}")
+        raise ReportError(f"no sweep selected; sweeps in {redact(tracking_uri)}: {_listing(tracking_uri)}")
     chosen: dict[str, pd.Series] = {}
     for selector in selectors:
         for parent in _select_parents(tracking_uri, selector):
@@ -202,7 +203,7 @@ def _select_parents(tracking_uri: str, selector: str) -> list[pd.Series]:
             parents = by_id if len(by_id) else parents[parents[f"tags.{SWEEP_TAG}"] == selector]
     if parents.empty:
         raise ReportError(f"no sweep matches {selector!r}{_child_hint(tracking_uri, selector)}; sweeps in "
-                          f"{tracking_uri}: {_listing(tracking_uri)}")
+                          f"{redact(tracking_uri)}: {_listing(tracking_uri)}")
     # Latest parent run of each sweep name; the run id breaks start-time ties so the choice is repeatable.
     latest = parents.sort_values(["start_time", "run_id"], ascending=False, kind="stable")
     latest = latest.drop_duplicates(f"tags.{SWEEP_TAG}", keep="first")
