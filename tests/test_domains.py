@@ -11,6 +11,7 @@ import yaml
 
 from selfsup.config import SearchSpaceError, SweepSpec, load_sweep, split_trial_params
 from selfsup.domains import DOMAINS, domain_of_source
+from before_ray import refused  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = {"source": "digits"}
@@ -259,3 +260,95 @@ def test_a_sweeps_evaluation_window_reaches_the_prepared_data():
     assert len(data.pretext) == 3 * len(data.train)  # starts 0, 25, 50 of every training recording
     plain = spec.model_copy(update={"data": spec.data.model_copy(update={"evaluation_window": None})})
     assert data_request(plain) != data_request(spec)
+
+
+# ------------------------------------------------ data-dependent refusals: one line, exit 2, before Ray starts
+def _seismic_sweep(data=SYNTHETIC, pretext=None, sections=None, objective="val/seg_frozen/miou/frac_0.05") -> dict:
+    return {"name": "s", "method": "simclr", "fixed": {"backbone": "cnn5"},
+            "data": {"pretext": dict(pretext or data), "downstream": dict(data), **({"sections": sections} if sections
+                                                                                  else {})},
+            "objective": {"metric": objective}}
+
+
+def test_a_patch_larger_than_the_sections_is_refused_in_the_dry_run_and_before_ray(refused):
+    shallow = {**SYNTHETIC, "options": {"n_depth": 48}}
+    for dry_run in (True, False):
+        assert refused(_seismic_sweep(shallow), dry_run) == (
+            "data.sections.patch_size 80 is larger than the inline sections of downstream data synthetic_seismic "
+            "(48 deep x 96 wide); expected patch_size <= 48")
+    # Crossline patches are cut from the training block alone: 0.6 of the 96 - 2 x 5 usable inlines.
+    message = refused(_seismic_sweep(sections={"orientation": "both"}), dry_run=True)
+    assert message == ("data.sections.patch_size 80 is larger than the crossline sections of the 52-inline training "
+                       "block of downstream data synthetic_seismic (128 deep x 52 wide); expected patch_size <= 52")
+    narrow = {**SYNTHETIC, "options": {"n_crossline": 70}}
+    assert "than the inline sections of pretext data synthetic_seismic (128 deep x 70 wide)" in refused(
+        _seismic_sweep(pretext=narrow), dry_run=True)
+    SweepSpec.model_validate(_seismic_sweep(sections={"orientation": "both", "patch_size": 64, "train": 0.8}))
+
+
+def test_a_patch_larger_than_the_sections_of_f3_files_is_refused_before_ray(tmp_path, refused):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for prefix, shape in (("train", (40, 72, 70)), ("test1", (10, 72, 70))):
+        np.save(tmp_path / f"{prefix}_seismic.npy", rng.normal(size=shape).astype(np.float32))
+        np.save(tmp_path / f"{prefix}_labels.npy", rng.integers(0, 6, size=shape))
+    f3 = {"source": "f3", "path": str(tmp_path)}
+    assert refused(_seismic_sweep(f3)) == (
+        f"data.sections.patch_size 80 is larger than the inline sections of downstream data f3:{tmp_path} (70 deep x "
+        f"72 wide); expected patch_size <= 70")
+    spec = load_sweep_from(tmp_path, _seismic_sweep(f3, sections={"patch_size": 64}))
+    spec.domain.check_data(spec.data)  # fits
+
+
+def load_sweep_from(tmp_path, spec: dict):
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return load_sweep(path)
+
+
+def test_an_objective_naming_a_facies_the_data_lacks_is_refused_in_the_dry_run(refused):
+    message = refused(_seismic_sweep(objective="val/seg_frozen/iou_facies_6/frac_0.05"), dry_run=True)
+    assert message == ("objective.metric 'val/seg_frozen/iou_facies_6/frac_0.05' names class 'facies_6', which data "
+                       "synthetic_seismic does not have; its classes: facies_0, facies_1, facies_2, facies_3, "
+                       "facies_4, facies_5 (per-class metrics are iou_<class>)")
+    f3 = {"source": "f3", "path": "/nowhere/f3"}  # F3's six units are known without its files
+    assert "names class 'chalk', which data f3:/nowhere/f3 does not have; its classes: upper_ns, middle_ns" in refused(
+        _seismic_sweep(f3, objective="val/seg_frozen/iou_chalk/frac_0.05"), dry_run=True)
+    more = {**SYNTHETIC, "options": {"n_facies": 8}}
+    spec = SweepSpec.model_validate(_seismic_sweep(more, objective="val/seg_frozen/iou_facies_7/frac_0.05"))
+    spec.domain.check_input_sizes(spec, bundled_only=True)
+    assert "n_depth 24 is too small for n_facies 8" in _refusal(data={**SYNTHETIC, "options": {"n_depth": 24,
+                                                                                                  "n_facies": 8}},
+                                                                fixed={"backbone": "cnn5"})
+
+
+def test_an_image_input_size_is_bounded(refused):
+    message = refused(_spec(fixed={"backbone": "cnn5", "input_size": 40000}), dry_run=True)
+    assert "input_size 40000 is larger than 1024" in message and "17.9 GiB" in message
+    message = refused(_spec(fixed={"backbone": "cnn5"}, search={"input_size": {"type": "int", "low": 8,
+                                                                                "high": 100000}}), dry_run=True)
+    assert message.startswith("search.input_size: ") and "input_size 100000 is larger than 1024" in message
+    SweepSpec.model_validate(_spec(fixed={"backbone": "cnn5", "input_size": 1024}))
+
+
+def test_more_cv_folds_than_the_smallest_class_has_labelled_units_are_refused(refused):
+    """cross_validated_metric would lower the folds to the smallest class's count without a word."""
+    objective = {"metric": "cv/linear/f1/frac_0.1"}
+    message = refused(_spec(BASIC, method="barlow_twins", evaluation={"cv_folds": 11}, objective=objective),
+                      dry_run=True)
+    assert message == ("evaluation.cv_folds 11 is more than objective cv/linear/f1/frac_0.1 can use: the 40 labelled "
+                       "series of aeon:BasicMotions (training + validation) hold 10 of their smallest class, and every "
+                       "stratified fold needs one of each class; expected cv_folds <= 10")
+    assert refused(_spec(BASIC, method="barlow_twins", evaluation={"cv_folds": 11}, objective=objective)) == message
+    # Per window: 100-step recordings in 50-step windows overlapping by 0.5 give 3 windows each.
+    windows = _spec(BASIC, method="barlow_twins", evaluation={"cv_folds": 31, "unit": "window"}, objective=objective)
+    assert "the 120 labelled windows of aeon:BasicMotions (training + validation) hold 30 of their smallest class" in \
+        refused(windows, dry_run=True)
+    message = refused(_spec(evaluation={"cv_folds": 200}, objective={"metric": "cv/linear/acc/frac_0.1"},
+                            fixed={"backbone": "cnn5"}), dry_run=True)
+    assert "the 1347 labelled images of digits (training + validation) hold 131 of their smallest class" in message
+    # A val/ objective never folds: cv_folds is not read.
+    spec = SweepSpec.model_validate(_spec(BASIC, method="barlow_twins", evaluation={"cv_folds": 11},
+                                          objective={"metric": "val/linear/f1/frac_1.0"}))
+    spec.domain.check_input_sizes(spec, bundled_only=True)

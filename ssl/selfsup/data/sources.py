@@ -43,8 +43,10 @@ def same_dataset(a: Any, b: Any) -> bool:
 
 
 def describe(spec: Any) -> str:
-    """A short display name for messages: ``aeon:BasicMotions``, ``csv:/data/har``."""
-    return f"{spec_field(spec, 'source')}:{spec_field(spec, 'name') or spec_field(spec, 'path')}"
+    """A short display name for messages: ``aeon:BasicMotions``, ``csv:/data/har``; the source alone for one that
+    needs neither name nor path (``digits``, ``synthetic_seismic``)."""
+    where = spec_field(spec, "name") or spec_field(spec, "path")
+    return f"{spec_field(spec, 'source')}:{where}" if where else str(spec_field(spec, "source"))
 
 
 def load_splits(source: Any, name: str | None = None, path: str | None = None, *,

@@ -144,6 +144,11 @@ def _draw_faults(rng: np.random.Generator, n_faults: int, n_inline: int, n_cross
     return faults
 
 
+def facies_names(n_facies: int) -> list[str]:
+    """The class names of a synthetic volume's ``n_facies`` layers (known without generating it)."""
+    return [f"facies_{c}" for c in range(n_facies)]
+
+
 def synthetic_seismic(n_inline: int = 64, n_crossline: int = 64, n_depth: int = 128, n_facies: int = 6,
                       n_faults: int = 2, fold_amplitude: float = 6.0, noise: float = 0.1,
                       peak_frequency: float = 25.0, seed: int = 0) -> SyntheticSeismic:
@@ -206,7 +211,7 @@ def synthetic_seismic(n_inline: int = 64, n_crossline: int = 64, n_depth: int = 
         seismic = seismic + noise * seismic.std() * noise_rng.standard_normal(seismic.shape)
     amplitude = (seismic - seismic.mean()) / seismic.std()
 
-    volume = SeismicVolume(amplitude.astype(np.float32), labels, [f"facies_{c}" for c in range(n_facies)],
+    volume = SeismicVolume(amplitude.astype(np.float32), labels, facies_names(n_facies),
                            name=f"synthetic seismic (seed {seed})")
     return SyntheticSeismic(volume, impedance.astype(np.float32), reflectivity.astype(np.float32), depth_shift,
                             faults, wavelet)

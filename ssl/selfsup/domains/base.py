@@ -24,6 +24,37 @@ from pydantic import BaseModel
 from selfsup.trial_params import TrialParams
 
 
+def cross_validated(spec) -> bool:
+    """Whether the sweep's objective is a cross-validated metric (``cv/...``)."""
+    from selfsup.evaluation.metric_names import parse_eval_metric_name
+
+    parsed = parse_eval_metric_name(spec.objective.metric or "")
+    return parsed is not None and parsed.split == "cv"
+
+
+def check_cv_folds(spec, labels, units: str, data: str) -> None:
+    """``DataError`` when a cross-validated objective (``cv/...``) asks for more ``evaluation.cv_folds`` than
+    its labelled units allow: the folds are stratified, so each holds every class only while there are no more
+    folds than units of the smallest class (``labels``: the class of every labelled unit, training and
+    validation; ``units``: "series", "windows" or "images"). ``cross_validated_metric`` would otherwise lower
+    the folds to that count without a word."""
+    import numpy as np
+
+    from selfsup.data.errors import DataError
+
+    if not cross_validated(spec):
+        return
+    counts = np.bincount(np.asarray(labels, dtype=np.int64))
+    counts = counts[counts > 0]
+    smallest = int(counts.min()) if len(counts) else 0
+    folds = spec.evaluation.cv_folds
+    if folds > max(2, smallest):  # the folds cross_validated_metric would run with otherwise
+        raise DataError(f"evaluation.cv_folds {folds} is more than objective {spec.objective.metric} can use: the "
+                        f"{int(counts.sum())} labelled {units} of {data} (training + validation) hold {smallest} of "
+                        f"their smallest class, and every stratified fold needs one of each class; expected "
+                        f"cv_folds <= {max(2, smallest)}")
+
+
 @dataclass(frozen=True)
 class SourceFields:
     """What a data source needs in its ``DatasetSpec``: a ``name`` (e.g. an aeon set), a ``path`` (a directory
@@ -70,10 +101,13 @@ class Domain:
         raise NotImplementedError
 
     def check_input_sizes(self, spec, *, bundled_only: bool = False) -> None:
-        """Raise ``DataError`` when an input size the sweep can draw (fixed, searched or the data's default)
-        does not fit its data, e.g. a time-series window longer than every series. Runs before Ray starts,
-        after ``check_data``; ``bundled_only`` (the dry run) looks only at data shipped with the installed
-        packages, so planning a sweep needs no data files. The default accepts anything."""
+        """Raise ``DataError`` when something the sweep can draw or names does not fit its data: an input size
+        (fixed, searched or the data's default), e.g. a time-series window longer than every series or a
+        seismic patch larger than a section; an objective's class the data lacks; more cross-validation folds
+        than the labelled units allow (``check_cv_folds``). Runs before Ray starts, after ``check_data``;
+        ``bundled_only`` (the dry run) looks only at data shipped with the installed packages (or, as for
+        synthetic seismic, made from the file's options), so planning a sweep needs no data files. The default
+        accepts anything."""
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
         """The JSON-serialisable arguments of ``prepare_data`` for a trial with ``params`` (read only where a

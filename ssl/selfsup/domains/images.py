@@ -21,15 +21,30 @@ from pydantic_core import PydanticCustomError
 
 from selfsup.augmentations.images import ImageAugmentationParams, ImageAugmenter
 from selfsup.domains import DOMAINS
-from selfsup.domains.base import Domain, SourceFields
+from selfsup.domains.base import Domain, SourceFields, check_cv_folds, cross_validated
 from selfsup.evaluation.metric_names import CLASSIFICATION_METRICS, CLASSIFICATION_PROTOCOLS
 from selfsup.trial_params import TrialParams
+
+
+#: The largest ``input_size`` (side of the square views, in pixels): about 21 times the area of ImageNet's 224 crops.
+#: A batch of views is batch x views x channels x side^2 floats: 1024 is 12 MiB per RGB view, 40,000 would be
+#: 18 GiB per view, a size no sweep means.
+MAX_IMAGE_INPUT_SIZE = 1024
 
 
 class ImageTrialParams(TrialParams, ImageAugmentationParams):
     """The shared hyperparameters plus the crop size and the image augmentations."""
 
     backbone: str = "resnet18_small"
+
+    @field_validator("input_size")
+    @classmethod
+    def _input_size_bounded(cls, value: int) -> int:
+        if value > MAX_IMAGE_INPUT_SIZE:
+            raise ValueError(f"input_size {value} is larger than {MAX_IMAGE_INPUT_SIZE} (the side of the square "
+                             f"views in pixels: one RGB view of {value} x {value} floats is "
+                             f"{3 * 4 * value * value / 2**30:.1f} GiB); expected at most {MAX_IMAGE_INPUT_SIZE}")
+        return value
 
 
 def _md5(value: str) -> str:
@@ -93,6 +108,7 @@ class ImageDomain(Domain):
                                         options=CifarOptions),
                "tiny_imagenet": SourceFields(needs_path=True, path_hint="the tiny-imagenet-200/ directory"),
                "image_folder": SourceFields(needs_path=True, path_hint="a directory with train/<class>/ folders")}
+    bundled_sources = ("digits",)  # shipped with scikit-learn: checked in a dry run as well
     task = "classification"
     protocols = CLASSIFICATION_PROTOCOLS  # readouts on frozen features, and fine-tuning (opt-in)
     default_protocols = ("linear", "knn")
@@ -113,6 +129,18 @@ class ImageDomain(Domain):
         if pretext != downstream:
             raise DataError(f"pretext data {describe(data.pretext)} has {pretext} channels but "
                             f"downstream data {describe(data.downstream)} has {downstream}")
+
+    def check_input_sizes(self, spec, *, bundled_only: bool = False) -> None:
+        """A cross-validated objective's ``evaluation.cv_folds`` against the labelled (training and validation)
+        images of each class; in the dry run for the bundled digits only (the other sets are files)."""
+        from selfsup.data.sources import describe
+
+        downstream = spec.data.downstream
+        if not cross_validated(spec) or (bundled_only and downstream.source not in self.bundled_sources):
+            return
+        splits = load_image_splits(downstream)
+        labels = np.concatenate([splits[name].labels for name in ("train", "validation") if name in splits])
+        check_cv_folds(spec, labels, "images", describe(downstream))
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"pretext": data.pretext.model_dump(mode="json"),

@@ -28,7 +28,7 @@ import json
 from typing import Any, Literal, Mapping
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from selfsup.augmentations.seismic import REFUSED_FOR_SEISMIC, SeismicAugmentationParams, SeismicAugmenter
 from selfsup.domains import DOMAINS
@@ -52,6 +52,13 @@ class SyntheticSeismicOptions(BaseModel):
     noise: float = Field(0.1, ge=0)
     peak_frequency: float = Field(25.0, gt=0, lt=125)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _layers_fit_the_depth(self) -> "SyntheticSeismicOptions":
+        if self.n_depth < 4 * self.n_facies:  # the generator's own limit, refused when the file is read
+            raise ValueError(f"n_depth {self.n_depth} is too small for n_facies {self.n_facies} (at least 4 samples "
+                             f"per layer); expected n_depth >= {4 * self.n_facies}")
+        return self
 
 
 class SectionSpec(BaseModel):
@@ -103,6 +110,67 @@ def _labelled_volumes(spec_json: str) -> dict:
                     f"(downstream seismic data: synthetic_seismic or f3)")
 
 
+def labelled_class_names(spec: Mapping[str, Any]) -> list[str] | None:
+    """The facies names of a labelled source as its loader names them, known without reading any data: the
+    synthetic generator's ``facies_<i>`` of its ``n_facies`` option, F3's six units; None for other sources."""
+    from selfsup.data.f3_facies import F3_CLASS_NAMES
+    from selfsup.data.synthetic_seismic import facies_names
+
+    if spec["source"] == "synthetic_seismic":
+        return facies_names(SyntheticSeismicOptions(**(spec.get("options") or {})).n_facies)
+    if spec["source"] == "f3":
+        return list(F3_CLASS_NAMES)
+    return None
+
+
+def synthetic_shape(spec: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(inline, crossline, depth) of the synthetic volume ``spec`` names, from its options alone."""
+    options = SyntheticSeismicOptions(**(spec.get("options") or {}))
+    return options.n_inline, options.n_crossline, options.n_depth
+
+
+def labelled_training_sections(shape: tuple[int, int, int], sections: Mapping[str, Any], *,
+                               held_out_test: bool) -> list[tuple[str, int, int]]:
+    """(which, height, width) of every kind of section ``prepare_data`` cuts training patches from in the
+    labelled volume of ``shape`` (inline, crossline, depth): its inline sections (depth x crossline) and, with
+    ``orientation: both``, its crossline sections restricted to the training block (depth x the block's inlines;
+    ``held_out_test``: the test block is carved from this volume too, as for synthetic data)."""
+    from selfsup.data.inline_blocks import inline_block_split
+
+    n_inline, n_crossline, n_depth = shape
+    found = [("inline sections", n_depth, n_crossline)]
+    if sections["orientation"] == "both":
+        fractions = {"train": sections["train"], "validation": sections["validation"]}
+        if held_out_test:
+            fractions["test"] = sections["test"]
+        block = len(inline_block_split(n_inline, fractions, sections["gap"])["train"])
+        found.append((f"crossline sections of the {block}-inline training block", n_depth, block))
+    return found
+
+
+def pretext_training_sections(shape: tuple[int, int, int], sections: Mapping[str, Any]) -> list[tuple[str, int, int]]:
+    """The same for a pretext volume of another source, every inline of which is cut into patches."""
+    n_inline, n_crossline, n_depth = shape
+    found = [("inline sections", n_depth, n_crossline)]
+    if sections["orientation"] == "both":
+        found.append(("crossline sections", n_depth, n_inline))
+    return found
+
+
+def check_patches_fit(sections: Mapping[str, Any], found: list[tuple[str, int, int]], spec: Mapping[str, Any],
+                      role: str) -> None:
+    """``DataError`` when ``data.sections.patch_size`` is larger than a section of the ``role`` (pretext or
+    downstream) data ``spec`` it would be cut from."""
+    from selfsup.data.errors import DataError
+    from selfsup.data.sources import describe
+
+    data, size = f"{role} data {describe(spec)}", sections["patch_size"]
+    for which, height, width in found:
+        if size > min(height, width):
+            raise DataError(f"data.sections.patch_size {size} is larger than the {which} of {data} ({height} deep "
+                            f"x {width} wide); expected patch_size <= {min(height, width)}")
+
+
 def load_pretext_volume(spec: Mapping[str, Any]):
     from selfsup.data.f3_facies import load_f3
     from selfsup.data.seismic_volume import load_unlabelled_volume
@@ -152,10 +220,46 @@ class SeismicDomain(Domain):
     def check_data(self, data) -> None:
         from selfsup.data.sources import same_dataset
 
-        volumes = load_labelled_volumes(data.downstream.model_dump(mode="json"))
-        self._split(volumes, data.sections.model_dump())  # a volume too small for the blocks fails here
+        downstream = data.downstream.model_dump(mode="json")
+        volumes = load_labelled_volumes(downstream)
+        sections = data.sections.model_dump()
+        self._split(volumes, sections)  # a volume too small for the blocks fails here
+        check_patches_fit(sections, labelled_training_sections(volumes["volume"].shape, sections,
+                                                               held_out_test="test" not in volumes),
+                          downstream, "downstream")
         if not same_dataset(data.pretext, data.downstream):
-            load_pretext_volume(data.pretext.model_dump(mode="json"))
+            pretext = data.pretext.model_dump(mode="json")
+            check_patches_fit(sections, pretext_training_sections(load_pretext_volume(pretext).shape, sections),
+                              pretext, "pretext")
+
+    def check_input_sizes(self, spec, *, bundled_only: bool = False) -> None:
+        """What needs no data files, so the dry run checks it too: the patches against the sections of a
+        synthetic volume (its size is its options), and a per-class objective (``iou_<class>``) against the
+        facies the data has. ``check_data`` checks the patches of volumes read from files."""
+        from selfsup.data.errors import DataError
+        from selfsup.data.sources import describe, same_dataset
+        from selfsup.evaluation.metric_names import PER_CLASS_IOU_PREFIX, parse_eval_metric_name
+        from selfsup.evaluation.segmentation import metric_class_names
+
+        data = spec.data
+        sections = data.sections.model_dump()
+        downstream = data.downstream.model_dump(mode="json")
+        if downstream["source"] == "synthetic_seismic":
+            check_patches_fit(sections, labelled_training_sections(synthetic_shape(downstream), sections,
+                                                                   held_out_test=True), downstream, "downstream")
+        pretext = data.pretext.model_dump(mode="json")
+        if pretext["source"] == "synthetic_seismic" and not same_dataset(data.pretext, data.downstream):
+            check_patches_fit(sections, pretext_training_sections(synthetic_shape(pretext), sections), pretext,
+                              "pretext")
+        parsed = parse_eval_metric_name(spec.objective.metric or "")
+        names = labelled_class_names(downstream)
+        if parsed is not None and parsed.metric.startswith(PER_CLASS_IOU_PREFIX) and names is not None:
+            known = metric_class_names(names)
+            if parsed.metric.removeprefix(PER_CLASS_IOU_PREFIX) not in known:
+                raise DataError(f"objective.metric '{spec.objective.metric}' names class "
+                                f"'{parsed.metric.removeprefix(PER_CLASS_IOU_PREFIX)}', which data "
+                                f"{describe(downstream)} does not have; its classes: {', '.join(known)} "
+                                f"(per-class metrics are {PER_CLASS_IOU_PREFIX}<class>)")
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"pretext": data.pretext.model_dump(mode="json"),

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from selfsup.augmentations.timeseries import AUGMENTATIONS, TimeSeriesAugmenter, check_strength
 from selfsup.domains import DOMAINS
-from selfsup.domains.base import Domain, SourceFields
+from selfsup.domains.base import Domain, SourceFields, check_cv_folds, cross_validated
 from selfsup.evaluation.metric_names import CLASSIFICATION_PROTOCOLS, EVAL_METRICS, PROTOCOLS
 from selfsup.trial_params import TrialParams
 
@@ -62,6 +63,33 @@ def window_lengths(spec) -> tuple[str, list[int]]:
     return "data.window.length", [default]
 
 
+def labelled_units(spec) -> tuple[np.ndarray, str]:
+    """The class of every labelled downstream unit a cross-validated objective folds (training and validation;
+    a carved validation split keeps the training series' classes) and what the units are: series, or with
+    ``evaluation.unit: window`` the windows they are cut into (at the drawn window length that cuts the
+    fewest). Reads only labels and series lengths (``cv_folds`` is checked against them before Ray starts)."""
+    from selfsup.data.sources import load_splits
+    from selfsup.data.windows import window_starts
+
+    splits = load_splits(spec.data.downstream)
+    labelled = [splits[name] for name in ("train", "validation") if name in splits]
+    labels = np.concatenate([sets.labels for sets in labelled])
+    if spec.evaluation.unit == "series":
+        return labels, "series"
+    data = spec.data
+    if data.evaluation_window is not None:
+        cuts = [(data.evaluation_window.length, data.evaluation_window.overlap)]
+    else:
+        cuts = [(length, data.window.overlap) for length in window_lengths(spec)[1]]
+    lengths = np.concatenate([[data.series_length or series.shape[1] for series in sets.series] for sets in labelled])
+    candidates = []
+    for window, overlap in cuts:
+        step = max(1, round(window * (1 - overlap)))
+        counts = [len(window_starts(max(int(n), window), window, step)) for n in lengths]  # short ones: padded
+        candidates.append(np.repeat(labels, counts))
+    return min(candidates, key=lambda y: np.bincount(y)[np.unique(y)].min()), "windows"
+
+
 class TimeSeriesDomain(Domain):
     name = "timeseries"
     description = "time series"
@@ -87,7 +115,7 @@ class TimeSeriesDomain(Domain):
         """Refuse a window longer than every training series of the pretext or downstream data (longer than
         only some is fine: those are edge-padded); ``bundled_only``: aeon's bundled sets only."""
         from selfsup.data.prepare import check_window_fits
-        from selfsup.data.sources import same_dataset
+        from selfsup.data.sources import describe, same_dataset
 
         field, lengths = window_lengths(spec)
         data = spec.data
@@ -98,6 +126,9 @@ class TimeSeriesDomain(Domain):
         for dataset, length, name in checks:
             if not bundled_only or dataset.source in self.bundled_sources:
                 check_window_fits(dataset, length, name, data.series_length)
+        if cross_validated(spec) and (not bundled_only or data.downstream.source in self.bundled_sources):
+            labels, units = labelled_units(spec)
+            check_cv_folds(spec, labels, units, describe(data.downstream))
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"pretext": data.pretext.model_dump(mode="json"),
