@@ -15,6 +15,7 @@ from selfsup.data.cleaning import ChannelStandardizer, fill_missing
 from selfsup.data.splits import carve_validation, label_fraction_indices
 from selfsup.data.windows import window_starts
 from selfsup.pretrain import data_shape
+from before_ray import refused  # noqa: F401  (a fixture)
 
 BASIC = {"source": "aeon", "name": "BasicMotions", "path": None}
 
@@ -239,6 +240,28 @@ def test_csv_errors_name_file_and_column(tmp_path):
     _log(10, [("a", 1)]).assign(ax="x").to_csv(tmp_path / "train.csv", index=False)
     with pytest.raises(DataError, match="train.csv: channel column.* ax are not numeric"):
         load_splits({"source": "csv", "path": str(tmp_path)})
+
+
+def test_a_csv_class_the_training_file_lacks_is_refused_as_image_folders_refuse_it(tmp_path, refused):
+    """A class only in test.csv could never be predicted (test accuracy capped below 1): refused when the data is
+    loaded and by a sweep's check before Ray starts, which loads the training split only (``check_data``)."""
+    spec = _write_logs(tmp_path)
+    _log(20, [("sit", 3), ("run", 3), ("jump", 3)]).to_csv(tmp_path / "test.csv", index=False)
+    expected = (f"{tmp_path / 'test.csv'}: label(s) jump, run are not among the training classes of "
+                f"{tmp_path / 'train.csv'} (sit, walk); every class needs training rows")
+    for train_only in (False, True):
+        with pytest.raises(DataError) as error:
+            load_splits(spec, train_only=train_only)
+        assert str(error.value) == expected
+    sweep = {"name": "csv", "method": "barlow_twins", "data": {"pretext": spec, "downstream": spec,
+                                                               "window": {"length": 8, "overlap": 0.5}}}
+    assert refused(sweep) == expected
+    _write_logs(tmp_path)
+    _log(20, [("walk", 4), ("run", 4)], seed=2).to_csv(tmp_path / "validation.csv", index=False)
+    with pytest.raises(DataError, match=r"validation.csv: label\(s\) run are not among the training classes"):
+        dataset_channels(spec)
+    _write_logs(tmp_path)
+    assert load_splits(spec)["test"].class_names == ["sit", "walk"]
 
 
 # --- standardisation ---------------------------------------------------------------------------------------

@@ -14,8 +14,10 @@ time step, in time order:
 
 Consecutive rows with the same label (and the same session/subject) form one series, a *segment*: a new
 segment starts whenever the label or the session/subject changes. Windows are cut inside segments, so a
-window never mixes two activities or two sessions. Classes are the sorted labels of all files, so a class
-has the same index in every split. Example::
+window never mixes two activities or two sessions. Classes are the sorted labels of the training file, so a
+class has the same index in every split; a label of ``validation.csv`` or ``test.csv`` that ``train.csv`` never
+has is an error (nothing could learn it, and test accuracy would be capped below 1), as a test class folder
+unknown to training is for image folders. Example::
 
     acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,label,session
     0.12,-9.71,0.33,0.01,0.00,-0.02,walking,1
@@ -87,6 +89,23 @@ def _segments(frame: pd.DataFrame, channels: list[str]) -> tuple[list[np.ndarray
     return series, segment_labels, groups
 
 
+def _label_values(file: Path) -> set[str]:
+    """The distinct labels of one file, read from its ``label`` column alone (empty when the column is missing
+    or the file unreadable: a full load names that problem)."""
+    try:
+        return set(pd.read_csv(file, usecols=[LABEL])[LABEL].dropna().astype(str))
+    except Exception:  # noqa: BLE001 - reported by the full load, with the file's other checks
+        return set()
+
+
+def _check_classes_are_trained(labels: dict[Path, set[str]], train_file: Path, trained: set[str]) -> None:
+    for file, found in labels.items():
+        unknown = sorted(found - trained)
+        if unknown:
+            raise DataError(f"{file}: label(s) {', '.join(unknown)} are not among the training classes of "
+                            f"{train_file} ({', '.join(sorted(trained))}); every class needs training rows")
+
+
 def load_csv_logs(name: str | None, path: str | None, *, train_only: bool = False,
                   channels: Sequence[str] | None = None) -> dict[str, SeriesSet]:
     """Splits of the sensor-log directory ``path`` (``name`` is only a display name; see module docstring).
@@ -111,6 +130,12 @@ def load_csv_logs(name: str | None, path: str | None, *, train_only: bool = Fals
             raise DataError(f"{file} has channel columns {columns} but {files['train']} has {first_channels}")
         parsed[split] = _segments(frame, columns)
 
+    # Classes come from train.csv. With ``train_only`` (a sweep's check before it starts) the other files' labels
+    # are read too, so a class the training file lacks is refused there, not in a trial.
+    others = {file: set(parsed[split][1]) for split, file in files.items() if split != "train"}
+    if train_only:
+        others = {file: _label_values(file) for file in (root / "validation.csv", root / "test.csv") if file.is_file()}
+    _check_classes_are_trained(others, files["train"], set(parsed["train"][1]))
     encoded_labels, class_names = encode_labels(*(labels for _, labels, _ in parsed.values()))
     has_groups = all(groups is not None for _, _, groups in parsed.values())
     encoded_groups = (encode_labels(*(groups for _, _, groups in parsed.values()))[0] if has_groups
