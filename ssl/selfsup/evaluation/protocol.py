@@ -130,7 +130,8 @@ def cross_validated_metric(metric_name: str, labelled: LabelledSet, seed: int, *
 
     Every unit is scored R times instead of once, so on small labelled sets the value is far less noisy
     than a single carved validation split, and configurations rarely tie. Folds are capped at the smallest
-    class's count (at least 2).
+    class's count (at least 2); a sweep whose ``evaluation.cv_folds`` exceeds that cap is refused before it
+    starts (``selfsup.domains.base.check_cv_folds``), so the cap never changes a sweep's folds.
     """
     parsed = parse_eval_metric_name(metric_name)
     if parsed is None or parsed.prefix or parsed.split != "cv":
