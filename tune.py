@@ -114,17 +114,13 @@ def fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def load(searchspace: Path, trials: int | None = None, epochs: int | None = None):
-    """The validated sweep, with command-line budget overrides; ``SearchSpaceError`` (one line) otherwise."""
-    from selfsup.config import SearchSpaceError, load_sweep
+def load(searchspace: Path, trials: int | None = None, epochs: int | None = None,
+         flags: dict[str, str] | None = None):
+    """The validated sweep, with budget overrides (named ``flags`` in messages; default --trials, --epochs);
+    ``SearchSpaceError`` (one line) otherwise."""
+    from selfsup.config import SearchSpaceError, load_sweep, override_budget
 
-    spec = load_sweep(searchspace)
-    overrides = {k: v for k, v in (("trials", trials), ("epochs", epochs)) if v is not None}
-    if overrides:
-        try:
-            spec = spec.model_validate({**spec.model_dump(), "budget": {**spec.budget.model_dump(), **overrides}})
-        except ValueError as error:
-            raise SearchSpaceError(f"{searchspace}: command-line override: {error}") from None
+    spec = override_budget(load_sweep(searchspace), searchspace, trials, epochs, flags)
     from trainables.resources import ResourceError, check_local_cpus, check_local_gpus
 
     try:  # GPUs or CPUs asked of a machine without them, before a local Ray starts (dry run too)
@@ -184,14 +180,36 @@ def keep_local_ray_on_loopback() -> None:
     """A sweep without ``RAY_ADDRESS`` starts a Ray of its own, which nobody else should reach: its GCS, raylet
     and workers listen on the node address Ray picks, every interface by default. Ray's single-machine mode
     (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) picks the loopback; Ray reads it when first imported, hence here.
-    A cluster's own exposure is the cluster's (docs/security.md)."""
-    if not os.environ.get("RAY_ADDRESS"):
+    Not when ``ray start`` runs on this machine: ``ray.init()`` joins that cluster, on its node address. A
+    cluster's own exposure is the cluster's (docs/security.md). Called by ``run`` (the command), so that a
+    process that only calls ``main`` (tests) keeps its environment."""
+    if not os.environ.get("RAY_ADDRESS") and not _ray_started_here():
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+def _ray_started_here() -> bool:
+    """A GCS server of a ``ray start`` cluster runs on this machine (what ``ray.init()`` looks for, read from
+    /proc before Ray is imported; False where there is no /proc)."""
+    for process in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if process.read_text().strip() == "gcs_server":
+                return True
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    keep_local_ray_on_loopback()
+    from trainables.stores import StoresError
+
+    try:
+        return _command(argv)
+    except StoresError as error:  # SSLSWEEP_HOME that cannot be created, a password missing on --resume
+        return fail(str(error))
+
+
+def _command(argv: list[str]) -> int:
     if argv[:1] == ["report"]:
         return report(parse_report_args(argv[1:]))
     if argv[:1] == ["nightly"]:
@@ -210,10 +228,16 @@ def main(argv: list[str] | None = None) -> int:
 
     stores = resolve_stores()
     if args.dry_run:
+        from trainables.preflight import UnreachableError, check_reports_writable
+
         try:  # what needs no data files: window lengths against aeon's bundled sets
             spec.domain.check_input_sizes(spec, bundled_only=True)
         except ValueError as error:
             return fail(f"{args.searchspace}: {error}")
+        try:  # local, so the dry run can: a sweep that cannot write its report would lose it after training
+            check_reports_writable(stores)
+        except UnreachableError as error:
+            return fail(str(error))
         print(describe(spec, stores))
         return 0
 
@@ -317,7 +341,8 @@ def nightly(args: argparse.Namespace) -> int:
     specs = []
     for path in plan.sweep_files:
         try:
-            spec = load(path, plan.spec.budget.trials, plan.spec.budget.epochs)
+            spec = load(path, plan.spec.budget.trials, plan.spec.budget.epochs,
+                        flags={"trials": "nightly budget.trials", "epochs": "nightly budget.epochs"})
             spec.domain.check_data(spec.data)
             check_configurations_fit_data(spec)
         except (SearchSpaceError, ValueError) as error:
@@ -423,6 +448,7 @@ def _gain(best, column: str) -> str:
 def run(argv: list[str] | None = None) -> int:
     """``main``, with a Ctrl-C that came before a sweep recorded anything (imports, data checks, Ray's start) as
     one line; once a sweep has its parent run, ``run_sweep`` closes its records itself (``SweepInterrupted``)."""
+    keep_local_ray_on_loopback()
     try:
         return main(argv)
     except KeyboardInterrupt:

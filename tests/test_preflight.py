@@ -259,3 +259,53 @@ def test_the_command_refuses_an_unreachable_store_before_any_trial(tmp_path, var
     assert "Traceback" not in run.stderr and "secret" not in run.stderr
     assert not (tmp_path / "home" / "ray_results").exists() or not any((tmp_path / "home" / "ray_results").iterdir())
     assert seconds < 30
+
+
+# ------------------------------------------------------------------------- places a sweep writes, reports
+def _command(tmp_path, *args: str, **variables: str) -> subprocess.CompletedProcess:
+    env = {key: val for key, val in os.environ.items() if key not in VARIABLES}
+    env.update({"SSLSWEEP_HOME": str(tmp_path / "home"), **variables})
+    return subprocess.run([sys.executable, "tune.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _one_line_refusal(run: subprocess.CompletedProcess, start: str) -> None:
+    assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]
+    assert run.stderr.startswith(f"error: {start}") and run.stderr.count("\n") == 1, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+
+
+def test_every_command_refuses_an_sslsweep_home_that_cannot_be_created(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    home = blocker / "home"
+    nightly = tmp_path / "nightly.yaml"
+    nightly.write_text(f"sweeps: [{ROOT / 'searchspaces' / 'barlow.yaml'}]\n")
+    for args in ([str(ROOT / "searchspaces" / "barlow.yaml"), "--dry-run"], ["report", "barlow"], ["ui"],
+                 ["nightly", str(nightly)]):
+        run = _command(tmp_path, *args, SSLSWEEP_HOME=str(home))
+        _one_line_refusal(run, f"SSLSWEEP_HOME {home}: cannot be created (")
+        assert "expected a writable directory" in run.stderr
+
+
+def test_an_unwritable_reports_directory_is_refused_in_the_dry_run_and_before_the_sweep(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    reports = blocker / "reports"
+    searchspace = str(ROOT / "searchspaces" / "barlow.yaml")
+    for args in ([searchspace, "--dry-run"], [searchspace], ["report", "barlow"]):
+        run = _command(tmp_path, *args, SSLSWEEP_REPORTS_DIR=str(reports))
+        _one_line_refusal(run, f"SSLSWEEP_REPORTS_DIR {reports}: ")
+        assert "cannot be" in run.stderr and "expected a writable directory for the reports" in run.stderr
+        if args == [searchspace]:  # refused before the sweep recorded or trained anything
+            assert not list((tmp_path / "home").glob("ray_results/*"))
+            assert not list((tmp_path / "home").glob("mlartifacts/*"))
+
+
+def test_a_report_against_an_unreachable_tracking_server_is_one_line_within_seconds(tmp_path):
+    value = f"http://alice:secret@127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    run = _command(tmp_path, "report", "barlow", MLFLOW_TRACKING_URI=value)
+    assert time.monotonic() - start < 30
+    _one_line_refusal(run, f"MLFLOW_TRACKING_URI {redact(value)}: ")
+    assert "secret" not in run.stderr + run.stdout

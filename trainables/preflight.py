@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from trainables.stores import MLFLOW_VARIABLE, OPTUNA_VARIABLE, RAY_STORAGE_VARIABLE, redact
+from trainables.stores import MLFLOW_VARIABLE, OPTUNA_VARIABLE, RAY_STORAGE_VARIABLE, REPORTS_VARIABLE, redact
 
 RAY_ADDRESS_VARIABLE = "RAY_ADDRESS"
 
@@ -52,6 +52,7 @@ def check_stores_reachable(stores, ray_address: str | None, timeout: float = 5.0
         _Check(_variable(RAY_STORAGE_VARIABLE, stores.ray_storage), stores.ray_storage, "a writable directory",
                _check_ray_storage),
         _Check(RAY_ADDRESS_VARIABLE, ray_address or "", "a running Ray cluster", _check_ray_address),
+        _reports_check(stores),
     ]
     problem = _first_problem(checks, timeout)
     if problem:
@@ -59,10 +60,35 @@ def check_stores_reachable(stores, ray_address: str | None, timeout: float = 5.0
 
 
 def check_records_reachable(stores, timeout: float = 5.0) -> None:
-    """``check_stores_reachable`` for what a report reads: the MLflow tracking store and the Optuna storage."""
-    problem = _first_problem(_record_checks(stores), timeout)
+    """``check_stores_reachable`` for what a report reads and writes: the MLflow tracking store, the Optuna
+    storage and the reports directory."""
+    problem = _first_problem([*_record_checks(stores), _reports_check(stores)], timeout)
     if problem:
         raise UnreachableError(problem)
+
+
+def check_reports_writable(stores) -> None:
+    """``UnreachableError`` when the reports directory could not be written (a sweep would train, then lose its
+    report): the directory, or the nearest folder above it that exists, must be a writable directory. Creates
+    nothing, so the dry run makes this check too."""
+    directory = Path(stores.reports_dir)
+    existing = next((folder for folder in (directory, *directory.parents) if folder.exists()), None)
+    problem = None
+    if existing is None or not existing.is_dir():
+        problem = f"{existing} is not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable"
+    if problem:
+        check = _reports_check(stores)
+        raise UnreachableError(f"{check.variable} {directory}: cannot be written ({problem}); expected a writable "
+                               f"directory for the reports")
+
+
+def _reports_check(stores) -> _Check:
+    variable = REPORTS_VARIABLE if os.environ.get(REPORTS_VARIABLE) else f"{REPORTS_VARIABLE} (unset, the default)"
+    return _Check(variable, str(stores.reports_dir),
+                  "a writable directory", lambda directory, timeout: _writable_directory(Path(directory),
+                                                                                         "for the reports"))
 
 
 def _record_checks(stores) -> list[_Check]:

@@ -31,10 +31,16 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MLFLOW_VARIABLE = "MLFLOW_TRACKING_URI"
 OPTUNA_VARIABLE = "SSLSWEEP_OPTUNA_STORAGE"
 RAY_STORAGE_VARIABLE = "SSLSWEEP_RAY_STORAGE"
+REPORTS_VARIABLE = "SSLSWEEP_REPORTS_DIR"
+HOME_VARIABLE = "SSLSWEEP_HOME"
 HIDDEN = "***"  # what a password becomes in a redacted URI
 
 
-class CredentialsError(ValueError):
+class StoresError(ValueError):
+    """A store location that cannot be used (``SSLSWEEP_HOME`` that cannot be created); one line."""
+
+
+class CredentialsError(StoresError):
     """A redacted store URI whose password is not in the environment where it is needed; one line."""
 
 
@@ -76,15 +82,21 @@ class Stores:
 
 
 def resolve_stores() -> Stores:
-    home = Path(os.environ.get("SSLSWEEP_HOME", Path.home() / ".sslsweep")).expanduser().resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    """Where this sweep's stores are, from the environment; ``StoresError`` when ``SSLSWEEP_HOME`` cannot be
+    created."""
+    home = Path(os.environ.get(HOME_VARIABLE, Path.home() / ".sslsweep")).expanduser().resolve()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoresError(f"{HOME_VARIABLE} {home}: cannot be created ({error.strerror or error}); expected a "
+                          f"writable directory for sslsweep's stores") from None
     return Stores(
         home=home,
         mlflow_uri=os.environ.get(MLFLOW_VARIABLE) or f"sqlite:///{home / 'mlflow.db'}",
         mlflow_artifacts=None if _is_server(os.environ.get(MLFLOW_VARIABLE)) else (home / "mlartifacts").as_uri(),
         optuna_url=os.environ.get(OPTUNA_VARIABLE) or f"sqlite:///{home / 'optuna.db'}",
         ray_storage=os.environ.get(RAY_STORAGE_VARIABLE) or str(home / "ray_results"),
-        reports_dir=Path(os.environ.get("SSLSWEEP_REPORTS_DIR") or _default_reports_dir(home)).expanduser().resolve(),
+        reports_dir=Path(os.environ.get(REPORTS_VARIABLE) or _default_reports_dir(home)).expanduser().resolve(),
     )
 
 

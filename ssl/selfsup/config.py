@@ -404,7 +404,9 @@ def split_trial_params(method: str, values: dict[str, Any],
 
 # ------------------------------------------------------------------------------------------- sweep
 class SweepSpec(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    # The name becomes a directory name (the Ray experiment's, with a date and id appended; the report's) and
+    # part of the MLflow experiment's (256 characters at most): 128 leaves room for what is appended.
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=128)
     description: str = ""
     method: str
     seed: int = Field(0, ge=0, lt=2**31)  # NumPy and Optuna refuse negative seeds (final repeats add to it)
