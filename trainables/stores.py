@@ -75,10 +75,13 @@ class Stores:
     reports_dir: Path
 
     def ui_command(self) -> str:
-        """The command that opens the MLflow UI on this store; it names no password (``tune.py ui`` reads it)."""
+        """The command that opens the MLflow UI on this store; it names no password (``tune.py ui`` reads the
+        store from the environment)."""
         if _is_server(self.mlflow_uri):
             return f"open {redact(self.mlflow_uri)} in a browser"
-        return "python tune.py ui --port 5000"
+        if redact(self.mlflow_uri) != self.mlflow_uri:
+            return f"python tune.py ui --port 5000   (with {MLFLOW_VARIABLE} set as for the sweep)"
+        return f"mlflow ui --backend-store-uri '{self.mlflow_uri}' --host 127.0.0.1 --port 5000"
 
 
 def resolve_stores() -> Stores:
