@@ -183,20 +183,10 @@ def keep_local_ray_on_loopback() -> None:
     Not when ``ray start`` runs on this machine: ``ray.init()`` joins that cluster, on its node address. A
     cluster's own exposure is the cluster's (docs/security.md). Called by ``run`` (the command), so that a
     process that only calls ``main`` (tests) keeps its environment."""
-    if not os.environ.get("RAY_ADDRESS") and not _ray_started_here():
+    from trainables.resources import running_local_cluster
+
+    if os.environ.get("RAY_ADDRESS", "") in ("", "local") and not running_local_cluster():
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-
-
-def _ray_started_here() -> bool:
-    """A GCS server of a ``ray start`` cluster runs on this machine (what ``ray.init()`` looks for, read from
-    /proc before Ray is imported; False where there is no /proc)."""
-    for process in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if process.read_text().strip() == "gcs_server":
-                return True
-        except OSError:  # ended meanwhile, or not ours to read
-            continue
-    return False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -510,10 +510,14 @@ def test_mlflow_server_asks_for_credentials_and_admits_only_sslsweep_pods():
         assert admitted.items() <= template["metadata"].get("labels", {}).items(), path
 
 
-def test_the_mlflow_server_arguments_of_the_manifest_refuse_requests_without_credentials(tmp_path):
+def test_the_mlflow_server_arguments_of_the_manifest_refuse_requests_without_credentials(tmp_path, monkeypatch):
     """The manifest's --app-name and auth variables, given to a real ``mlflow server`` here: a request without
-    credentials is refused, the admin's is answered, /health (the probes) answers without."""
+    credentials is refused, the admin's is answered, /health (the probes) answers without; a sweep's pre-flight
+    refuses wrong credentials in one line and passes the right ones."""
     import requests
+
+    from trainables.preflight import UnreachableError, check_records_reachable
+    from trainables.stores import resolve_stores
 
     from test_report import free_port, wait_for_port
 
@@ -544,6 +548,18 @@ def test_the_mlflow_server_arguments_of_the_manifest_refuse_requests_without_cre
         assert requests.get(search, timeout=30).status_code == 401
         assert requests.get(search, auth=("admin", "wrong"), timeout=30).status_code == 401
         assert requests.get(search, auth=("admin", "a-long-admin-password-1"), timeout=30).status_code == 200
+        for name in ("MLFLOW_TRACKING_TOKEN", "SSLSWEEP_OPTUNA_STORAGE", "SSLSWEEP_REPORTS_DIR"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong")
+        with pytest.raises(UnreachableError, match=r"^MLFLOW_TRACKING_URI http://127.0.0.1:\d+: GET "
+                                                   r"/api/2.0/mlflow/experiments/search answered HTTP 401: .*"
+                                                   r"MLFLOW_TRACKING_USERNAME/PASSWORD"):
+            check_records_reachable(resolve_stores())
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "a-long-admin-password-1")
+        check_records_reachable(resolve_stores())
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.communicate(timeout=60)

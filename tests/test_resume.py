@@ -271,6 +271,36 @@ def test_resume_refuses_a_sweep_that_finished_or_never_ran(tmp_path):
         f"started before (run it without --resume)"]
 
 
+def test_resume_refuses_a_sweep_whose_study_is_not_in_the_optuna_storage_before_ray(tmp_path, monkeypatch):
+    """An interrupted sweep resumed without the SSLSWEEP_OPTUNA_STORAGE it ran with (a password variable left
+    unset in a new shell) is one line before Ray starts, not an error inside Tune's restore."""
+    from selfsup.config import load_sweep
+    from trainables.mlflow_logging import ensure_experiment, start_parent_run
+    from trainables.report import OPTUNA_STUDY_TAG
+    from trainables.resume import ResumeError, find_interrupted_sweep
+    from trainables.stores import resolve_stores
+
+    for name in ("MLFLOW_TRACKING_URI", "SSLSWEEP_OPTUNA_STORAGE", "SSLSWEEP_RAY_STORAGE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path / "home"))
+    path = _sweep_file(tmp_path, "resume-elsewhere", budget={"trials": 2, "epochs": 1}, scheduler={"type": "fifo"},
+                       search={"projector_dim": {"type": "categorical", "choices": [64, 128]}})
+    spec, stores = load_sweep(path), resolve_stores()
+    experiment = ensure_experiment(stores.mlflow_uri, f"sslsweep/{spec.name}", stores.mlflow_artifacts)
+    parent = start_parent_run(spec, stores.mlflow_uri, experiment, path.read_text())  # left RUNNING: interrupted
+    MlflowClient(stores.mlflow_uri).set_tag(parent, OPTUNA_STUDY_TAG, "resume-elsewhere-20260101-000000-abcd")
+    with pytest.raises(ResumeError) as refused:
+        find_interrupted_sweep(spec, path, stores)
+    assert str(refused.value) == (
+        f"{path}: --resume: sweep 'resume-elsewhere' (parent run {parent}) searched with Optuna study "
+        f"'resume-elsewhere-20260101-000000-abcd', which is not in {stores.optuna_url}; expected "
+        f"SSLSWEEP_OPTUNA_STORAGE set as when it ran (with its password)")
+    optuna.create_study(study_name="resume-elsewhere-20260101-000000-abcd", storage=stores.optuna_url)
+    with pytest.raises(ResumeError, match="Tune saved no state"):  # the next check: the study is found
+        MlflowClient(stores.mlflow_uri).create_run(experiment, tags={"mlflow.parentRunId": parent})
+        find_interrupted_sweep(spec, path, stores)
+
+
 def _descendants(root: int) -> list[int]:
     """Process ids under ``root`` (children, grandchildren, ...), read from /proc."""
     parents = {}

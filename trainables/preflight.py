@@ -133,6 +133,9 @@ def _first_problem(checks: list[_Check], timeout: float) -> str | None:
 def _check_tracking_uri(uri: str, timeout: float) -> str | None:
     scheme = uri.partition(":")[0].lower() if "://" in uri else ""
     if scheme in ("http", "https"):
+        if urlsplit(uri).password is not None:
+            return ("a password in the URL, which MLflow's client prints in its error messages; expected the URL "
+                    "without it and the credentials in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD")
         return _check_tracking_server(uri, timeout)
     if scheme.startswith("sqlite") or scheme.split("+")[0] in _DATABASES:
         return _check_database(uri, timeout)
@@ -141,7 +144,8 @@ def _check_tracking_uri(uri: str, timeout: float) -> str | None:
 
 def _check_tracking_server(uri: str, timeout: float) -> str | None:
     """``GET <uri>/health``: a running ``mlflow server`` answers 200 "OK". Sent with the credentials and TLS
-    settings MLflow's client takes from the environment, so a server behind authentication answers too."""
+    settings MLflow's client takes from the environment, so a server behind authentication answers too; then a
+    search of one experiment, which MLflow's basic-auth app (unlike /health) answers only to a known user."""
     import requests
 
     url = uri.rstrip("/") + "/health"
@@ -154,7 +158,19 @@ def _check_tracking_server(uri: str, timeout: float) -> str | None:
         return (f"GET /health answered HTTP {response.status_code} {response.reason or ''}".rstrip()
                 + "; expected 200 from a running `mlflow server` there (a wrong address, or credentials missing "
                   "from MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN?)")
+    try:
+        response = requests.get(uri.rstrip("/") + _AUTHENTICATED_PATH, params={"max_results": 1}, timeout=timeout,
+                                **_mlflow_request_options())
+    except requests.RequestException as error:
+        return f"the server stopped answering within {timeout:g} s ({_reason(error)}); expected a running server"
+    if response.status_code in (401, 403):
+        return (f"GET {_AUTHENTICATED_PATH} answered HTTP {response.status_code}: the server does not accept the "
+                f"credentials sent (or their absence); expected MLFLOW_TRACKING_USERNAME/PASSWORD (or "
+                f"MLFLOW_TRACKING_TOKEN) of one of its users")
     return None
+
+
+_AUTHENTICATED_PATH = "/api/2.0/mlflow/experiments/search"  # what a sweep's first call to the server reads
 
 
 def _mlflow_request_options() -> dict:

@@ -11,6 +11,9 @@ this machine's GPUs fall short.
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
+from pathlib import Path
 
 
 class ResourceError(ValueError):
@@ -23,14 +26,23 @@ def gpus_per_trial(spec) -> float:
     return spec.resources.workers * spec.resources.gpus_per_worker
 
 
-def running_local_cluster() -> str | None:
-    """The address of a cluster started on this machine with ``ray start`` (which ``ray.init()`` without an
-    address joins, and whose other nodes may have GPUs), or None when ``ray.init()`` would start a new Ray here."""
+def running_local_cluster(environ=os.environ) -> str | None:
+    """The address of a cluster this machine joined with ``ray start`` (which ``ray.init()`` without an address
+    joins, and whose other nodes may have GPUs), or None when ``ray.init()`` would start a new Ray here.
+
+    Ray's own rule (``ray._private.services.get_ray_address_from_environment``: the file ``ray start`` writes,
+    ``ray_current_cluster`` in Ray's temporary directory), read without importing Ray: ``tune.py`` asks before
+    Ray is imported (``keep_local_ray_on_loopback``)."""
+    if environ.get("RAY_TMPDIR"):
+        temporary = environ["RAY_TMPDIR"]
+    elif sys.platform.startswith("linux") and environ.get("TMPDIR"):
+        temporary = environ["TMPDIR"]
+    else:
+        temporary = "/tmp" if sys.platform.startswith(("linux", "darwin")) else tempfile.gettempdir()
     try:
-        from ray._private.utils import read_ray_address  # Ray's own lookup of /tmp/ray/ray_current_cluster
-    except ImportError:  # pragma: no cover - Ray moved it: assume no running cluster
+        return (Path(temporary) / "ray" / "ray_current_cluster").read_text().strip() or None
+    except OSError:
         return None
-    return read_ray_address() or None
 
 
 def local_gpu_count() -> int:

@@ -88,12 +88,17 @@ def find_interrupted_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> 
     if not study_name:  # interrupted before it named its study: nothing ran
         raise ResumeError(f"{spec_path}: --resume: sweep {spec.name!r} (parent run {parent.info.run_id}) stopped "
                           f"before its search began; expected an interrupted search (run it without --resume)")
+    if spec.search and study_name not in _study_names(stores.optuna_url):
+        raise ResumeError(f"{spec_path}: --resume: sweep {spec.name!r} (parent run {parent.info.run_id}) searched "
+                          f"with Optuna study {study_name!r}, which is not in {redact(stores.optuna_url)}; expected "
+                          f"SSLSWEEP_OPTUNA_STORAGE set as when it ran (with its password)")
     experiment_path = f"{stores.ray_storage.rstrip('/')}/{study_name}"
     saved = tune.Tuner.can_restore(experiment_path)
     if not saved and client.search_runs([experiment.experiment_id],
                                         f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=1):
         raise ResumeError(f"{spec_path}: --resume: Tune saved no state for sweep {spec.name!r} (parent run "
-                          f"{parent.info.run_id}) at {redact(experiment_path)}; expected the SSLSWEEP_RAY_STORAGE it ran with")
+                          f"{parent.info.run_id}) at {redact(experiment_path)}; expected the SSLSWEEP_RAY_STORAGE it "
+                          f"ran with")
     recorded = _recorded_spec(client, parent)
     if recorded is not None and recorded != spec.model_dump(mode="json"):
         raise ResumeError(f"{spec_path}: --resume: the file or --trials/--epochs differ from what sweep "
@@ -103,6 +108,12 @@ def find_interrupted_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> 
 
 
 RESUMES_TAG = "sslsweep.resumes"
+
+
+def _study_names(optuna_url: str) -> set[str]:
+    import optuna
+
+    return set(optuna.get_all_study_names(storage=optuna_url))
 
 
 def _recorded_spec(client: MlflowClient, parent) -> dict | None:

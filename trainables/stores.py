@@ -48,7 +48,8 @@ def redact(text: str) -> str:
     """``text`` with the password of every URI's user part (``scheme://user:PASSWORD@host``) and every
     ``password=`` query value replaced by ``***``: the one form in which a store URI is printed, logged, raised
     or pickled."""
-    text = re.sub(r"(://[^/@:?#\s]*):[^/?#\s]*@", lambda match: f"{match[1]}:{HIDDEN}@", text)
+    # The password runs to the '@' before the host, as database drivers read it: it may hold '/', '?' or '#'.
+    text = re.sub(r"(://[^/@:?#\s]*):[^@\s]*@", lambda match: f"{match[1]}:{HIDDEN}@", text)
     return re.sub(r"(?i)([?&](?:password|passwd|pwd)=)[^&#\s]*", lambda match: f"{match[1]}{HIDDEN}", text)
 
 
@@ -87,7 +88,7 @@ class Stores:
 def resolve_stores() -> Stores:
     """Where this sweep's stores are, from the environment; ``StoresError`` when ``SSLSWEEP_HOME`` cannot be
     created."""
-    home = Path(os.environ.get(HOME_VARIABLE, Path.home() / ".sslsweep")).expanduser().resolve()
+    home = _resolved(HOME_VARIABLE, Path(os.environ.get(HOME_VARIABLE, Path.home() / ".sslsweep")))
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -99,8 +100,17 @@ def resolve_stores() -> Stores:
         mlflow_artifacts=None if _is_server(os.environ.get(MLFLOW_VARIABLE)) else (home / "mlartifacts").as_uri(),
         optuna_url=os.environ.get(OPTUNA_VARIABLE) or f"sqlite:///{home / 'optuna.db'}",
         ray_storage=os.environ.get(RAY_STORAGE_VARIABLE) or str(home / "ray_results"),
-        reports_dir=Path(os.environ.get(REPORTS_VARIABLE) or _default_reports_dir(home)).expanduser().resolve(),
+        reports_dir=_resolved(REPORTS_VARIABLE, Path(os.environ.get(REPORTS_VARIABLE) or _default_reports_dir(home))),
     )
+
+
+def _resolved(variable: str, path: Path) -> Path:
+    """``path`` made absolute, links followed; ``StoresError`` for a symlink loop."""
+    try:
+        return path.expanduser().resolve()
+    except (OSError, RuntimeError) as error:  # RuntimeError: Python < 3.13's "Symlink loop"
+        raise StoresError(f"{variable} {path}: cannot be resolved ({error}); expected a directory, not a symlink "
+                          f"loop") from None
 
 
 def _is_server(tracking_uri: str | None) -> bool:

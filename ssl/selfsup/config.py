@@ -78,7 +78,7 @@ class DatasetSpec(_Strict):
             try:
                 self.options = needs.options(**self.options).model_dump()
             except ValidationError as error:
-                raise ValueError(f"options of source '{self.source}': {_first_message(error)}") from None
+                raise ValueError(f"options of source '{self.source}': {first_message(error)}") from None
         if self.source == "aeon":
             bundled = bundled_aeon_datasets()
             if self.name not in bundled:
@@ -451,7 +451,7 @@ class SweepSpec(_Strict):
                 try:
                     split_trial_params(self.method, {**self.fixed, key: value}, domain.name)
                 except ValueError as error:
-                    raise ValueError(f"search.{key}: {_first_message(error)}") from None
+                    raise ValueError(f"search.{key}: {first_message(error)}") from None
             if dimension.type == "float":  # bounds can be whole numbers; what is drawn between them is not
                 inside = dimension.low + min(0.5, (dimension.high - dimension.low) / 2)
                 try:
@@ -631,7 +631,8 @@ def _list_domains(names) -> str:
     return " and ".join(DOMAINS.get(name).description if name in DOMAINS else name for name in names)
 
 
-def _first_message(error: Exception) -> str:
+def first_message(error: Exception) -> str:
+    """The first problem of ``error`` as "location: message" (a ``ValidationError``), else its text."""
     if isinstance(error, ValidationError):
         first = error.errors()[0]
         loc = ".".join(str(part) for part in first["loc"])

@@ -120,13 +120,9 @@ def _keys_that_matter(spec: SweepSpec, method: type[SSLMethod], extremes: dict[s
 
 
 def _one_line(error: Exception) -> str:
-    from pydantic import ValidationError
+    from selfsup.config import first_message
 
-    if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return f"{where}: {first['msg']}" if where else first["msg"]
-    return " ".join(str(error).split())
+    return " ".join(first_message(error).split())
 
 
 def check_method_fits_data(spec: SweepSpec, prepared: Callable[[dict], PreparedData]) -> None:
