@@ -149,5 +149,5 @@ def test_tune_refuses_windows_longer_than_half_a_recording_before_ray(tmp_path, 
     assert tune.main([str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and not ray.is_initialized()
-    assert err.startswith(f"error: {path}: tnc: series 0 of aeon:BasicMotions train has 100 steps, fewer than "
-                          f"2 x window_length = 120")
+    assert err.startswith(f"error: {path}: the search can draw window_length=60: tnc: series 0 of aeon:BasicMotions "
+                          f"train has 100 steps, fewer than 2 x window_length = 120")

@@ -69,26 +69,30 @@ def check_records_reachable(stores, timeout: float = 5.0) -> None:
 
 def check_reports_writable(stores) -> None:
     """``UnreachableError`` when the reports directory could not be written (a sweep would train, then lose its
-    report): the directory, or the nearest folder above it that exists, must be a writable directory. Creates
-    nothing, so the dry run makes this check too."""
-    directory = Path(stores.reports_dir)
-    existing = next((folder for folder in (directory, *directory.parents) if folder.exists()), None)
-    problem = None
-    if existing is None or not existing.is_dir():
-        problem = f"{existing} is not a directory"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        problem = f"{existing} is not writable"
+    report); a local check that creates nothing, so the dry run makes it too."""
+    check = _reports_check(stores)
+    problem = check.run(check.value, 0.0)
     if problem:
-        check = _reports_check(stores)
-        raise UnreachableError(f"{check.variable} {directory}: cannot be written ({problem}); expected a writable "
-                               f"directory for the reports")
+        raise UnreachableError(f"{check.variable} {check.value}: {problem}")
 
 
 def _reports_check(stores) -> _Check:
     variable = REPORTS_VARIABLE if os.environ.get(REPORTS_VARIABLE) else f"{REPORTS_VARIABLE} (unset, the default)"
-    return _Check(variable, str(stores.reports_dir),
-                  "a writable directory", lambda directory, timeout: _writable_directory(Path(directory),
-                                                                                         "for the reports"))
+    return _Check(variable, str(stores.reports_dir), "a writable directory", _check_reports_dir)
+
+
+def _check_reports_dir(directory: str, timeout: float) -> str | None:
+    """The directory, or the nearest folder above it that exists, is a writable directory (the report makes the
+    rest when it is written). Creates nothing: a refused command leaves no folder behind."""
+    path = Path(directory)
+    existing = next((folder for folder in (path, *path.parents) if folder.exists()), None)
+    if existing is None or not existing.is_dir():
+        reason = f"{existing} is not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        reason = f"{existing} is not writable"
+    else:
+        return None
+    return f"cannot be written ({reason}); expected a writable directory for the reports"
 
 
 def _record_checks(stores) -> list[_Check]:
