@@ -1,6 +1,6 @@
 """Where a trial's training loop runs: inside the Tune trial, or in a Ray Train worker group.
 
-``trainables/worker.py`` holds the one training loop (``run_trial_loop``). It talks to Ray only through a
+``trainables/trial/worker.py`` holds the one training loop (``run_trial_loop``). It talks to Ray only through a
 ``TrialContext``, so the two ways of running it cannot drift apart:
 
 - ``InTrialContext``: the loop runs in the Tune trial's own process (one worker). Nothing else starts, so a

@@ -28,9 +28,9 @@ import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from trainables.results import FINISHED
-from trainables.selection import TRIAL_INDEX_TAG, best_first
-from trainables.stores import redact
+from trainables.records.results import FINISHED
+from trainables.records.selection import TRIAL_INDEX_TAG, best_first
+from trainables.tracking.stores import redact
 
 SWEEP_TAG = "sslsweep.sweep"
 ROLE_TAG = "sslsweep.role"

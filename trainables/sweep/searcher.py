@@ -27,8 +27,8 @@ from optuna.trial import TrialState
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from trainables.results import FAILED, FINISHED, PRUNED, TRIAL_NUMBER_KEY, outcome
-from trainables.stores import OPTUNA_VARIABLE, redact, with_credentials
+from trainables.records.results import FAILED, FINISHED, PRUNED, TRIAL_NUMBER_KEY, outcome
+from trainables.tracking.stores import OPTUNA_VARIABLE, redact, with_credentials
 
 _STATES = {FINISHED: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL}
 CRASHED_ATTR = "sslsweep_crashed"    # a FAIL that was a crash (Tune resumes it), not sslsweep's own verdict

@@ -23,11 +23,11 @@ from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PATH
 
 from selfsup.config import SweepSpec
-from trainables.results import (BASELINE_OF_KEY, EPOCH, FAILED, FINISHED, INTERRUPTED, NODE_ID, PRUNED,
+from trainables.records.results import (BASELINE_OF_KEY, EPOCH, FAILED, FINISHED, INTERRUPTED, NODE_ID, PRUNED,
                                 REPEAT_OF_KEY, TRIAL_ARTIFACTS, failure_reason, outcome, split_bookkeeping)
-from trainables.report_runs import OUTCOME_TAG
-from trainables.selection import TRIAL_INDEX_TAG, creation_index
-from trainables.stores import MLFLOW_VARIABLE, redact, with_credentials
+from trainables.tracking.runs import OUTCOME_TAG
+from trainables.records.selection import TRIAL_INDEX_TAG, creation_index
+from trainables.tracking.stores import MLFLOW_VARIABLE, redact, with_credentials
 
 STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
 FAILURE_REASON_TAG = "sslsweep.failure_reason"

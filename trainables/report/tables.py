@@ -31,10 +31,10 @@ import pandas as pd
 
 from selfsup.evaluation.metric_names import (ALL_PROTOCOLS, RANDOM_INIT_PREFIX, SEGMENTATION_PROTOCOLS,
                                              eval_metric_name, parse_eval_metric_name)
-from trainables.report_markdown import markdown_text
-from trainables.report_runs import ReportError, SweepRuns
-from trainables.results import FINISHED
-from trainables.selection import best_first, best_per_backbone
+from trainables.report.markdown import markdown_text
+from trainables.tracking.runs import ReportError, SweepRuns
+from trainables.records.results import FINISHED
+from trainables.records.selection import best_first, best_per_backbone
 
 SCORE_DECIMALS = 3
 GAIN_DECIMALS = 1

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # trainables/tracking/stores.py -> the checkout
 
 # The variable each store comes from; unset, the store is the default under SSLSWEEP_HOME.
 MLFLOW_VARIABLE = "MLFLOW_TRACKING_URI"

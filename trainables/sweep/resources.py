@@ -3,7 +3,7 @@
 ``check_local_gpus`` and ``check_local_cpus`` run before Ray starts (dry run included): when Ray would start on
 this machine, a sweep whose one trial asks for more GPUs or CPUs than the machine has is refused at once instead
 of starting Ray and failing (or waiting forever for a placement) there.
-``trainables.sweep.trial_concurrency`` checks the same on the cluster Ray connected to, before the sweep's
+``trainables.sweep.driver.trial_concurrency`` checks the same on the cluster Ray connected to, before the sweep's
 MLflow parent run is created. Both raise ``ResourceError``: one line naming the field, what was asked and
 what there is (``tune.py`` prints it, exit code 2). Imports Ray only to look for a running local cluster, when
 this machine's GPUs fall short.

@@ -42,15 +42,15 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from selfsup.evaluation.metric_names import HEALTH_METRICS, RANDOM_INIT_PREFIX, SEGMENTATION_PROTOCOLS
-from trainables import report_figures as figures
-from trainables.report_markdown import markdown_text
-from trainables.report_runs import ReportError, SweepRuns, download_artifact, metric_histories, resolve_sweeps
-from trainables.report_tables import (HEADLINE_METRICS, METRIC_LABELS, Selected, Table, parameter_label,
+from trainables.report import figures
+from trainables.report.markdown import markdown_text
+from trainables.tracking.runs import ReportError, SweepRuns, download_artifact, metric_histories, resolve_sweeps
+from trainables.report.tables import (HEADLINE_METRICS, METRIC_LABELS, Selected, Table, parameter_label,
                                       parameter_values, per_class_iou, pretext_configurations, report_protocol,
                                       search_grid, segmentation_by_fraction, select, ssl_vs_supervised,
                                       technique_by_backbone, test_scores)
-from trainables.results import EMBEDDINGS_FILE, FINISHED, PRUNED, SEGMENTATION_EXAMPLE_FILE, TRIAL_ARTIFACTS
-from trainables.stores import redact
+from trainables.records.results import EMBEDDINGS_FILE, FINISHED, PRUNED, SEGMENTATION_EXAMPLE_FILE, TRIAL_ARTIFACTS
+from trainables.tracking.stores import redact
 
 REPORTS_EXPERIMENT = "sslsweep/reports"
 OPTUNA_STUDY_TAG = "sslsweep.optuna_study"

@@ -28,8 +28,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from selfsup.config import SearchSpaceError, one_line, parse_yaml, read_searchspace_text
-from trainables.report_runs import NIGHTLY_TAG, SWEEP_TAG, ReportError, SweepRuns, parent_runs, resolve_sweeps
-from trainables.report_tables import HEADLINE_METRICS, METRIC_LABELS, report_protocol, select
+from trainables.tracking.runs import NIGHTLY_TAG, SWEEP_TAG, ReportError, SweepRuns, parent_runs, resolve_sweeps
+from trainables.report.tables import HEADLINE_METRICS, METRIC_LABELS, report_protocol, select
 
 
 class NightlyError(ValueError):

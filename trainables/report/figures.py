@@ -1,7 +1,7 @@
 """Report figures in the reference reports' shape, drawn from plain pandas DataFrames (no MLflow, no Ray).
 
-The reading of MLflow runs into these frames lives elsewhere (``trainables.report_runs`` /
-``trainables.report_tables``); every function here takes a small long-format frame and returns a
+The reading of MLflow runs into these frames lives elsewhere (``trainables.tracking.runs`` /
+``trainables.report.tables``); every function here takes a small long-format frame and returns a
 ``matplotlib.figure.Figure``, and ``save_figure`` writes it as PNG (150 dpi) and SVG, byte-identical on
 every save (no creation date, fixed SVG id salt) so regenerated reports diff cleanly.
 

@@ -25,10 +25,10 @@ from selfsup.mixed_precision import check_precision_supported
 from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, data_sample, data_shape,
                               evaluate_backbone, to_channels_last, train_one_epoch, training_loader, training_windows,
                               unwrap, validation_metrics)
-from trainables.results import (EMBEDDINGS_FILE, EPOCH, EVALUATION_DONE, FAILURE_REASON, NODE_ID,
+from trainables.records.results import (EMBEDDINGS_FILE, EPOCH, EVALUATION_DONE, FAILURE_REASON, NODE_ID,
                                 SEGMENTATION_EXAMPLE_FILE)
-from trainables.selection import tie_broken
-from trainables.trial_context import TrainWorkerContext, TrialContext
+from trainables.records.selection import tie_broken
+from trainables.trial.context import TrainWorkerContext, TrialContext
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Entry point of each Ray Train worker (``TorchTrainer(train_loop_per_worker, ...)``)."""

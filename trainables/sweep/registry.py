@@ -50,10 +50,10 @@ from torch import nn
 from selfsup.config import SweepSpec, split_trial_params
 from selfsup.data.prepare import PreparedData
 from selfsup.pretrain import build_method, data_shape
-from trainables.report_markdown import markdown_text
-from trainables.report_runs import SweepRuns, tracking_uri_set_to
-from trainables.report_tables import select
-from trainables.selection import TIE_BREAK_STEP
+from trainables.report.markdown import markdown_text
+from trainables.tracking.runs import SweepRuns, tracking_uri_set_to
+from trainables.report.tables import select
+from trainables.records.selection import TIE_BREAK_STEP
 
 CHAMPION_ALIAS = "champion"
 MODEL_NAME_PREFIX = "sslsweep"

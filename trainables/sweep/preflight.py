@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from trainables.stores import MLFLOW_VARIABLE, OPTUNA_VARIABLE, RAY_STORAGE_VARIABLE, REPORTS_VARIABLE, redact
+from trainables.tracking.stores import MLFLOW_VARIABLE, OPTUNA_VARIABLE, RAY_STORAGE_VARIABLE, REPORTS_VARIABLE, redact
 
 RAY_ADDRESS_VARIABLE = "RAY_ADDRESS"
 

@@ -6,12 +6,12 @@ Trials ASHA stopped early never count for the report or Optuna: their values are
 
 Neither library breaks ties that way by itself: Optuna's RDB storage picks among equal best values in no
 set order, and Tune's ``ExperimentAnalysis`` walks trials in the order of a set. So the tie-break is put
-into the value itself, once, where the trial reports its final result (``trainables/worker.py``): the last
+into the value itself, once, where the trial reports its final result (``trainables/trial/worker.py``): the last
 epoch's objective is ``tie_broken(value, trial_number)``, a millionth of the objective's resolution worse
 per trial number (accuracies and cross-validated scores differ by 1e-5 or more; the offset stays below 1e-9
 for the first thousand trials). Tune's best result, Optuna's best trial (told that value) and MLflow's final
 metric then all order equal objectives by creation. The trial number is Optuna's, handed to the trial in its
-config (``trainables.results.TRIAL_NUMBER_KEY``) by the searcher; the report also sorts by Tune's creation counter
+config (``trainables.records.results.TRIAL_NUMBER_KEY``) by the searcher; the report also sorts by Tune's creation counter
 (``best_first``), for sweeps without a searcher.
 """
 from __future__ import annotations

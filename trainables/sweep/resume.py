@@ -27,9 +27,9 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from selfsup.config import SweepSpec
-from trainables.mlflow_logging import child_runs, close_run, still_open
-from trainables.report import OPTUNA_STUDY_TAG
-from trainables.stores import Stores, redact
+from trainables.tracking.mlflow_callback import child_runs, close_run, still_open
+from trainables.report.builder import OPTUNA_STUDY_TAG
+from trainables.tracking.stores import Stores, redact
 
 
 class ResumeError(ValueError):

@@ -18,10 +18,10 @@ from ray.train.torch import TorchConfig, TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from selfsup.config import SweepSpec
-from trainables.data_cache import fetch_prepared_data
-from trainables.results import TRAINING_SEED_KEY, TRIAL_NUMBER_KEY, split_bookkeeping
-from trainables.trial_context import InTrialContext
-from trainables.worker import run_trial_loop, train_loop_per_worker
+from trainables.trial.data_cache import fetch_prepared_data
+from trainables.records.results import TRAINING_SEED_KEY, TRIAL_NUMBER_KEY, split_bookkeeping
+from trainables.trial.context import InTrialContext
+from trainables.trial.worker import run_trial_loop, train_loop_per_worker
 
 # A launching Tune trial only waits on its TorchTrainer, so it holds no CPU: every core goes to Train
 # workers, and two 1-CPU trials run at once on 2 cores (with {"CPU": 0.01} they need 2.02 and run one at a

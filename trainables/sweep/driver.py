@@ -16,21 +16,21 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from selfsup.config import SweepSpec
-from trainables.data_cache import fetch_prepared_data, start_data_cache
-from trainables.mlflow_logging import SweepMLflowCallback, child_runs, ensure_experiment, start_parent_run
-from trainables.optuna_search import (AskTellGridSampler, CredentialFreeRDBStorage, PruningAwareOptunaSearch,
+from trainables.trial.data_cache import fetch_prepared_data, start_data_cache
+from trainables.tracking.mlflow_callback import SweepMLflowCallback, child_runs, ensure_experiment, start_parent_run
+from trainables.sweep.searcher import (AskTellGridSampler, CredentialFreeRDBStorage, PruningAwareOptunaSearch,
                                       ResumableConcurrencyLimiter)
-from trainables.registry import Registration, backbone_weights, register_sweep_backbones
-from trainables.report import OPTUNA_STUDY_TAG, Report, write_sweep_report
-from trainables.report_runs import OUTCOME_TAG, SweepRuns, child_runs_frame
-from trainables.resources import ResourceError, gpus_per_trial
-from trainables.resume import (InterruptedSweep, SweepInterrupted, close_open_child_runs, reopen_parent,
+from trainables.sweep.registry import Registration, backbone_weights, register_sweep_backbones
+from trainables.report.builder import OPTUNA_STUDY_TAG, Report, write_sweep_report
+from trainables.tracking.runs import OUTCOME_TAG, SweepRuns, child_runs_frame
+from trainables.sweep.resources import ResourceError, gpus_per_trial
+from trainables.sweep.resume import (InterruptedSweep, SweepInterrupted, close_open_child_runs, reopen_parent,
                                restore_tuner, resume_command)
-from trainables.results import (ABANDONED, BASELINE_OF_KEY, EPOCH, FINISHED, INTERRUPTED, REPEAT_OF_KEY,
+from trainables.records.results import (ABANDONED, BASELINE_OF_KEY, EPOCH, FINISHED, INTERRUPTED, REPEAT_OF_KEY,
                                 TRAINING_SEED_KEY, split_bookkeeping)
-from trainables.selection import best_first, best_per_backbone
-from trainables.stores import Stores
-from trainables.trial import make_trainable, trial_resources
+from trainables.records.selection import best_first, best_per_backbone
+from trainables.tracking.stores import Stores
+from trainables.trial.trainable import make_trainable, trial_resources
 
 
 @dataclass
@@ -42,7 +42,7 @@ class SweepOutcome:
     report: Report | None      # the sweep's own report; None when no trial finished
     outcomes: dict[str, str]
     data_preparations: int
-    # Model versions registered for the selected backbones (trainables/registry.py); empty when none was.
+    # Model versions registered for the selected backbones (trainables/sweep/registry.py); empty when none was.
     registrations: list[Registration] = field(default_factory=list)
 
 
