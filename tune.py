@@ -19,6 +19,8 @@ import os
 import sys
 from pathlib import Path
 
+from trainables.records.tags import METHOD_TAG, NIGHTLY_TAG, TRIAL_ID_TAG, tag_column
+
 EXIT_NO_TRIAL_FINISHED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # the shell's code for a command ended by SIGINT (Ctrl-C)
@@ -50,9 +52,9 @@ def parse_report_args(argv: list[str]) -> argparse.Namespace:
                     "own in MLflow experiment sslsweep/reports.")
     parser.add_argument("sweeps", nargs="*", metavar="sweep",
                         help="a sweep name (its latest run), a parent run id, or an MLflow filter string over parent "
-                             "runs, e.g. \"tags.sslsweep.method = 'lfr'\"")
+                             f"runs, e.g. \"{tag_column(METHOD_TAG)} = 'lfr'\"")
     parser.add_argument("--nightly", metavar="DATE",
-                        help="the sweeps of the nightly run of DATE (YYYY-MM-DD; parent runs tagged sslsweep.nightly)")
+                        help=f"the sweeps of the nightly run of DATE (YYYY-MM-DD; parent runs tagged {NIGHTLY_TAG})")
     parser.add_argument("--name", help="the report's name and directory (default: the sweep names)")
     parser.add_argument("--grid", metavar="ROWS/COLUMNS",
                         help="search-grid dimensions for every sweep that searched them, e.g. "
@@ -65,7 +67,7 @@ def parse_report_args(argv: list[str]) -> argparse.Namespace:
 def parse_nightly_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="tune.py nightly",
-        description="Run the nightly list of sweeps (each its own MLflow parent run tagged sslsweep.nightly = DATE), "
+        description=f"Run the nightly list of sweeps (each its own MLflow parent run tagged {NIGHTLY_TAG} = DATE), "
                     "compare each sweep's best validation and test scores with its previous nightly run, write "
                     "reports/nightly-DATE/ and log it to MLflow. Exit 1 when a sweep failed or a score regressed "
                     "beyond the file's tolerance.")
@@ -87,7 +89,7 @@ def ui(args: argparse.Namespace) -> int:
     (put an authenticating proxy in front of ``mlflow server`` for that; cluster/README.md)."""
     import subprocess
 
-    from trainables.stores import redact, resolve_stores
+    from trainables.tracking.stores import redact, resolve_stores
 
     if not 0 < args.port < 65536:
         return fail(f"--port {args.port}: expected 1-65535")
@@ -121,7 +123,7 @@ def load(searchspace: Path, trials: int | None = None, epochs: int | None = None
     from selfsup.config import SearchSpaceError, load_sweep, override_budget
 
     spec = override_budget(load_sweep(searchspace), searchspace, trials, epochs, flags)
-    from trainables.resources import ResourceError, check_local_cpus, check_local_gpus
+    from trainables.sweep.resources import ResourceError, check_local_cpus, check_local_gpus
 
     try:  # GPUs or CPUs asked of a machine without them, before a local Ray starts (dry run too)
         check_local_gpus(spec)
@@ -141,7 +143,7 @@ def _time_series_windows(data) -> str:
 
 
 def describe(spec, stores) -> str:
-    from trainables.stores import redact
+    from trainables.tracking.stores import redact
 
     lines = [f"sweep      {spec.name}: method {spec.method}, seed {spec.seed}",
              f"data       {spec.domain.description}: pretext {spec.data.pretext.source}:{spec.data.pretext.label()} -> "
@@ -183,7 +185,7 @@ def keep_local_ray_on_loopback() -> None:
     Not when ``ray start`` runs on this machine: ``ray.init()`` joins that cluster, on its node address. A
     cluster's own exposure is the cluster's (docs/security.md). Called by ``run`` (the command), so that a
     process that only calls ``main`` (tests) keeps its environment."""
-    from trainables.resources import running_local_cluster
+    from trainables.sweep.resources import running_local_cluster
 
     if os.environ.get("RAY_ADDRESS", "") in ("", "local") and not running_local_cluster():
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -191,7 +193,7 @@ def keep_local_ray_on_loopback() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from trainables.stores import StoresError
+    from trainables.tracking.stores import StoresError
 
     try:
         return _command(argv)
@@ -214,11 +216,11 @@ def _command(argv: list[str]) -> int:
     except SearchSpaceError as error:
         return fail(str(error))
 
-    from trainables.stores import resolve_stores
+    from trainables.tracking.stores import resolve_stores
 
     stores = resolve_stores()
     if args.dry_run:
-        from trainables.preflight import UnreachableError, check_reports_writable
+        from trainables.sweep.preflight import UnreachableError, check_reports_writable
 
         try:  # what needs no data files: window lengths against aeon's bundled sets
             spec.domain.check_input_sizes(spec, bundled_only=True)
@@ -231,15 +233,15 @@ def _command(argv: list[str]) -> int:
         print(describe(spec, stores))
         return 0
 
-    from trainables.preflight import UnreachableError, check_stores_reachable
+    from trainables.sweep.preflight import UnreachableError, check_stores_reachable
 
     try:  # a store or Ray address that cannot be reached: one line within seconds, before MLflow is read
         check_stores_reachable(stores, os.environ.get("RAY_ADDRESS"))
     except UnreachableError as error:
         return fail(str(error))
 
-    from trainables.resume import ResumeError, SweepInterrupted, find_interrupted_sweep
-    from trainables.sweep import run_sweep
+    from trainables.sweep.resume import ResumeError, SweepInterrupted, find_interrupted_sweep
+    from trainables.sweep.driver import run_sweep
 
     try:
         resume_from = find_interrupted_sweep(spec, args.searchspace, stores) if args.resume else None
@@ -248,7 +250,7 @@ def _command(argv: list[str]) -> int:
     except ValueError as error:  # DataError, or a configuration the method cannot run on this data (MoCo's queue)
         return fail(str(error) if isinstance(error, ResumeError) else f"{args.searchspace}: {error}")
 
-    from trainables.resources import ResourceError
+    from trainables.sweep.resources import ResourceError
 
     try:
         outcome = run_sweep(spec, args.searchspace, stores, resume_from=resume_from)
@@ -266,9 +268,9 @@ def report(args: argparse.Namespace) -> int:
     and exit 2 (no Ray is started)."""
     import datetime
 
-    from trainables.report import ReportOptions, report_sweeps
-    from trainables.report_runs import NIGHTLY_TAG, ReportError
-    from trainables.stores import resolve_stores
+    from trainables.report.builder import ReportOptions, report_sweeps
+    from trainables.tracking.runs import ReportError
+    from trainables.tracking.stores import resolve_stores
 
     selectors = list(args.sweeps)
     if args.nightly:
@@ -276,7 +278,7 @@ def report(args: argparse.Namespace) -> int:
             datetime.date.fromisoformat(args.nightly)
         except ValueError:
             return fail(f"--nightly {args.nightly!r}: not a date (YYYY-MM-DD)")
-        selectors.append(f"tags.{NIGHTLY_TAG} = '{args.nightly}'")
+        selectors.append(f"{tag_column(NIGHTLY_TAG)} = '{args.nightly}'")
     grid = None
     if args.grid:
         rows, _, columns = args.grid.partition("/")
@@ -284,7 +286,7 @@ def report(args: argparse.Namespace) -> int:
         if not grid[0] or not grid[1]:
             return fail(f"--grid {args.grid!r}: expected ROWS/COLUMNS, e.g. backbone,projector_dim/lambda_offdiag")
     stores = resolve_stores()
-    from trainables.preflight import UnreachableError, check_records_reachable
+    from trainables.sweep.preflight import UnreachableError, check_records_reachable
 
     try:  # an unreachable tracking server: one line within seconds, not MLflow's minutes of retries
         check_records_reachable(stores)
@@ -315,12 +317,12 @@ def nightly(args: argparse.Namespace) -> int:
     import traceback
 
     from selfsup.config import SearchSpaceError
-    from trainables.nightly import (NightlyError, load_nightly, night_failed, regression_markdown_frame,
+    from trainables.sweep.nightly import (NightlyError, load_nightly, night_failed, regression_markdown_frame,
                                     regression_table)
-    from trainables.report import ReportOptions, Section, report_sweeps, text_table
-    from trainables.report_runs import NIGHTLY_TAG, ReportError
-    from trainables.resources import ResourceError
-    from trainables.stores import resolve_stores
+    from trainables.report.builder import ReportOptions, Section, report_sweeps, text_table
+    from trainables.tracking.runs import ReportError
+    from trainables.sweep.resources import ResourceError
+    from trainables.tracking.stores import resolve_stores
 
     date = args.date or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     try:
@@ -342,9 +344,9 @@ def nightly(args: argparse.Namespace) -> int:
     if len(set(names)) < len(names):
         return fail(f"{args.file}: sweeps: two files share a sweep name ({', '.join(names)}); nights compare by name")
 
-    from trainables.preflight import UnreachableError, check_stores_reachable
-    from trainables.resume import SweepInterrupted
-    from trainables.sweep import run_sweep
+    from trainables.sweep.preflight import UnreachableError, check_stores_reachable
+    from trainables.sweep.resume import SweepInterrupted
+    from trainables.sweep.driver import run_sweep
 
     stores = resolve_stores()
     try:
@@ -393,7 +395,7 @@ def check_configurations_fit_data(spec) -> None:
 
     from selfsup.methods import METHODS
     from selfsup.pretrain import check_method_fits_data as check
-    from trainables.data_cache import data_request, prepare_requested
+    from trainables.trial.data_cache import data_request, prepare_requested
 
     spec.domain.check_input_sizes(spec)
     if METHODS.get(spec.method).constrains_data():
@@ -402,7 +404,7 @@ def check_configurations_fit_data(spec) -> None:
 
 
 def summary(spec, outcome, stores) -> str:
-    from trainables.stores import redact
+    from trainables.tracking.stores import redact
 
     counts = {k: list(outcome.outcomes.values()).count(k) for k in ("finished", "pruned", "failed")}
     lines = ["", f"sweep {spec.name}: {counts['finished']} finished, {counts['pruned']} pruned, "
@@ -410,7 +412,7 @@ def summary(spec, outcome, stores) -> str:
     if outcome.sweep is not None:
         best = outcome.sweep.finished_trials.iloc[0]
         params = {k.removeprefix("params."): v for k, v in best.items() if k.startswith("params.")}
-        lines.append(f"best trial {best.get('tags.sslsweep.trial_id')}: " +
+        lines.append(f"best trial {best.get(tag_column(TRIAL_ID_TAG))}: " +
                      ", ".join(f"{k}={params[k]}" for k in sorted(spec.search) if k in params))
         lines.append(f"  validation {spec.objective.metric} = {best.get('metrics.' + spec.objective.metric):.4f}")
         headline = f"/{spec.domain.report_metrics[0]}/"  # acc, or miou for segmentation

@@ -81,7 +81,7 @@ def write_csv_sets(directory: Path, seed: int = 0) -> tuple[Path, Path]:
 
 def run(method: str, backbone: str, pretext: Path, downstream: Path, trials: int, epochs: int) -> dict:
     from trial_overhead import _sweep
-    from trainables.report_tables import select
+    from trainables.report.tables import select
 
     raw = yaml.safe_load((ROOT / "searchspaces" / f"{YAML_NAME.get(method, method)}.yaml").read_text())
     raw["name"] = f"har-{method}-{backbone}"

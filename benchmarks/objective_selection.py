@@ -28,6 +28,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "ssl"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from trainables.records.results import FINISHED  # noqa: E402 - after the path set-up
+from trainables.records.tags import CHECKPOINT_TAG, OUTCOME_TAG, TRIAL_INDEX_TAG  # noqa: E402
+
 CANDIDATES = ["val/knn/acc/frac_1.0", "val/linear/acc/frac_1.0", "cv/knn/acc/frac_1.0", "cv/linear/acc/frac_1.0",
               "cv/linear/f1/frac_1.0", "cv/linear/f1/frac_0.1", "health/rankme"]
 TARGET = "test/linear/acc/frac_1.0"
@@ -65,13 +68,13 @@ def candidate_values(raw: dict, home: Path, outcome) -> list[dict]:
     experiment = client.get_experiment_by_name(outcome.experiment_name).experiment_id
     rows = []
     for run in client.search_runs([experiment], f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'"):
-        if run.data.tags.get("sslsweep.outcome") != "finished":
+        if run.data.tags.get(OUTCOME_TAG) != FINISHED:
             continue
-        state = torch.load(Path(run.data.tags["sslsweep.checkpoint_path"]) / "backbone.pt", weights_only=True)
+        state = torch.load(Path(run.data.tags[CHECKPOINT_TAG]) / "backbone.pt", weights_only=True)
         backbone = build_backbone(state["backbone"], in_channels=data.n_channels)
         backbone.load_state_dict(state["state_dict"])
         values = validation_metrics(backbone, data, spec, torch.device("cpu"), CANDIDATES)
-        rows.append({"index": int(run.data.tags["sslsweep.trial_index"]), "backbone": state["backbone"],
+        rows.append({"index": int(run.data.tags[TRIAL_INDEX_TAG]), "backbone": state["backbone"],
                      TARGET: run.data.metrics[TARGET], **{name: values[name] for name in CANDIDATES}})
     return sorted(rows, key=lambda row: row["index"])
 

@@ -32,6 +32,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "ssl"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from trainables.records.results import FINISHED  # noqa: E402 - after the path set-up
+from trainables.records.tags import OUTCOME_TAG  # noqa: E402
+
 OBJECTIVE = "cv/linear/acc/frac_1.0"
 TEST = "test/linear/acc/frac_1.0"
 SPACE = {
@@ -60,7 +63,7 @@ def run_strategy(label: str, settings: dict, seed: int, dataset: str, trials: in
     from mlflow.tracking import MlflowClient
     from ray.tune.search.optuna import OptunaSearch
 
-    import trainables.sweep
+    import trainables.sweep.driver
     from trial_overhead import _sweep
 
     raw = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
@@ -71,9 +74,9 @@ def run_strategy(label: str, settings: dict, seed: int, dataset: str, trials: in
     raw["fixed"] = {k: v for k, v in raw["fixed"].items() if k not in SPACE}
     raw["data"]["pretext"] = raw["data"]["downstream"] = {"source": "aeon", "name": dataset}
     raw["evaluation"] = {"protocols": ["linear"], "label_fractions": [1.0], "compare_random_init": False}
-    searcher = trainables.sweep.PruningAwareOptunaSearch
+    searcher = trainables.sweep.driver.PruningAwareOptunaSearch
     if label.startswith("(d)"):
-        trainables.sweep.PruningAwareOptunaSearch = OptunaSearch  # Ray's own bookkeeping, for comparison
+        trainables.sweep.driver.PruningAwareOptunaSearch = OptunaSearch  # Ray's own bookkeeping, for comparison
     try:
         with tempfile.TemporaryDirectory() as home:
             _, outcome = _sweep(raw, Path(home))
@@ -82,11 +85,11 @@ def run_strategy(label: str, settings: dict, seed: int, dataset: str, trials: in
             runs = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'")
             ended = [{"end": run.info.end_time,
                       "epochs": len(client.get_metric_history(run.info.run_id, "train/loss")),
-                      "finished": run.data.tags.get("sslsweep.outcome") == "finished",
+                      "finished": run.data.tags.get(OUTCOME_TAG) == FINISHED,
                       "objective": run.data.metrics.get(OBJECTIVE), "test": run.data.metrics.get(TEST)}
                      for run in runs]
     finally:
-        trainables.sweep.PruningAwareOptunaSearch = searcher
+        trainables.sweep.driver.PruningAwareOptunaSearch = searcher
     return sorted(ended, key=lambda trial: trial["end"])
 
 

@@ -44,7 +44,7 @@ def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
     from selfsup.data.prepare import prepare_data
     from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, data_shape, evaluate_backbone,
                                   train_one_epoch, training_loader)
-    from trainables.worker import epoch_evaluation
+    from trainables.trial.worker import epoch_evaluation
 
     timings = {}
     start = time.perf_counter()
@@ -80,8 +80,8 @@ def _sweep(raw: dict, home: Path):
     import yaml
 
     from selfsup.config import load_sweep
-    from trainables.stores import resolve_stores
-    from trainables.sweep import run_sweep
+    from trainables.tracking.stores import resolve_stores
+    from trainables.sweep.driver import run_sweep
 
     home.mkdir(parents=True, exist_ok=True)  # --home may name a folder that does not exist yet
     path = home / "searchspace.yaml"

@@ -12,7 +12,7 @@ import yaml
 def refused(monkeypatch, tmp_path, capsys):
     """``refused(spec, dry_run=False) -> str``: the one line tune.py printed, after asserting exit code 2, one
     line, the ``error: <file>: `` prefix, and that Ray (``run_sweep``) was never reached."""
-    import trainables.sweep
+    import trainables.sweep.driver
     import tune
 
     monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path / "home"))
@@ -22,7 +22,7 @@ def refused(monkeypatch, tmp_path, capsys):
     def tripwire(*args, **kwargs):
         raise AssertionError("the file got past every check: run_sweep (Ray) was reached")
 
-    monkeypatch.setattr(trainables.sweep, "run_sweep", tripwire)
+    monkeypatch.setattr(trainables.sweep.driver, "run_sweep", tripwire)
     count = iter(range(1000))
 
     def run(spec: dict, dry_run: bool = False) -> str:

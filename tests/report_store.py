@@ -10,7 +10,7 @@ import yaml
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
-from trainables.selection import TRIAL_INDEX_TAG
+from trainables.records.tags import TRIAL_INDEX_TAG
 
 STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 

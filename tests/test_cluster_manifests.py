@@ -516,8 +516,8 @@ def test_the_mlflow_server_arguments_of_the_manifest_refuse_requests_without_cre
     refuses wrong credentials in one line and passes the right ones."""
     import requests
 
-    from trainables.preflight import UnreachableError, check_records_reachable
-    from trainables.stores import resolve_stores
+    from trainables.sweep.preflight import UnreachableError, check_records_reachable
+    from trainables.tracking.stores import resolve_stores
 
     from test_report import free_port, wait_for_port
 

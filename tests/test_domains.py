@@ -249,7 +249,7 @@ def test_seismic_example_prediction_is_the_evaluations_head_on_the_first_test_se
 def test_a_sweeps_evaluation_window_reaches_the_prepared_data():
     """``data.evaluation_window`` travels with the sweep's data request (the per-sweep cache key) into
     ``prepare_data``: BasicMotions' 100-step recordings scored whole, the method training on 50-step windows."""
-    from trainables.data_cache import data_request, prepare_requested
+    from trainables.trial.data_cache import data_request, prepare_requested
 
     spec = SweepSpec.model_validate(_spec(data=BASIC, method="barlow_twins") | {"data": {
         "pretext": BASIC, "downstream": BASIC, "window": {"length": 50, "overlap": 0.5},

@@ -19,8 +19,8 @@ from selfsup.data import prepare_data
 from selfsup.data.windows import Windows
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
 from selfsup.methods.momentum import cosine_momentum
-from trainables.trial_context import TrialContext
-from trainables.worker import run_trial_loop
+from trainables.trial.context import TrialContext
+from trainables.trial.worker import run_trial_loop
 
 ROOT = Path(__file__).resolve().parents[1]
 

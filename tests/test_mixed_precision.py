@@ -144,7 +144,7 @@ def test_the_trial_loop_trains_with_the_sweeps_precision_and_layout(tmp_path):
     """``resources`` reaches the one training loop: bf16 changes the loss in the last digits, channels-last
     shows in the checkpointed weights."""
     from test_method_state import LocalContext
-    from trainables.worker import run_trial_loop
+    from trainables.trial.worker import run_trial_loop
 
     reports, states = {}, {}
     for name, resources in {"fp32": {}, "bf16": {"precision": "bf16", "channels_last": True}}.items():

@@ -13,9 +13,10 @@ from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, Store, scores
 from test_sweep_e2e import ROOT, _sweep_file
 
-from trainables.nightly import night_failed, regression_markdown_frame, regression_table
-from trainables.report import text_table
-from trainables.report_runs import NIGHTLY_TAG, resolve_sweeps
+from trainables.sweep.nightly import night_failed, regression_markdown_frame, regression_table
+from trainables.report.builder import text_table
+from trainables.tracking.runs import resolve_sweeps
+from trainables.records.tags import NIGHTLY_TAG
 
 OBJECTIVE = "val/linear/acc/frac_1.0"
 
@@ -145,7 +146,7 @@ def test_two_nights_of_a_small_sweep_compare_and_report(tmp_path):
 
 def test_the_shipped_nightly_file_names_shipped_sweeps_that_validate():
     from selfsup.config import load_sweep
-    from trainables.nightly import load_nightly
+    from trainables.sweep.nightly import load_nightly
 
     plan = load_nightly(ROOT / "schedules" / "nightly.yaml")
     names = [load_sweep(path).name for path in plan.sweep_files]

@@ -6,9 +6,9 @@ import optuna
 import pytest
 from ray.tune.search.optuna import OptunaSearch
 
-from trainables.optuna_search import PruningAwareOptunaSearch
-from trainables.results import EVALUATION_DONE, FAILURE_REASON, TRIAL_NUMBER_KEY, failure_reason
-from trainables.selection import tie_broken
+from trainables.sweep.searcher import PruningAwareOptunaSearch
+from trainables.records.results import EVALUATION_DONE, FAILURE_REASON, TRIAL_NUMBER_KEY, failure_reason
+from trainables.records.selection import tie_broken
 
 METRIC = "val/knn/acc/frac_1.0"
 

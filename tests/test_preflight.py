@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from test_report import free_port, wait_for_port
 
-from trainables import preflight
-from trainables.preflight import UnreachableError, check_stores_reachable
-from trainables.stores import redact
-from trainables.stores import resolve_stores
+from trainables.sweep import preflight
+from trainables.sweep.preflight import UnreachableError, check_stores_reachable
+from trainables.tracking.stores import redact
+from trainables.tracking.stores import resolve_stores
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT_S = 10  # the issue's limit: an unreachable store fails at start within 10 s
@@ -318,7 +318,7 @@ def test_a_local_ray_keeps_to_the_loopback_unless_it_joins_a_cluster(tmp_path, m
     """What ``ray.init()`` would do, decided before Ray is imported: start its own Ray (on the loopback) or join
     the cluster ``ray start`` recorded in Ray's temporary directory (on that cluster's addresses)."""
     import tune
-    from trainables.resources import running_local_cluster
+    from trainables.sweep.resources import running_local_cluster
 
     switch = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))

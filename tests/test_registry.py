@@ -1,4 +1,4 @@
-"""The MLflow Model Registry (trainables/registry.py): every sweep's selected backbone is a new version of
+"""The MLflow Model Registry (trainables/sweep/registry.py): every sweep's selected backbone is a new version of
 sslsweep-<method>-<backbone>-<downstream data>; the alias champion moves only to a version strictly better on the
 same objective. Against real sqlite stores: registered with the real helper, and after a real tiny sweep."""
 from __future__ import annotations
@@ -15,8 +15,9 @@ from report_store import HOSTILE, HOSTILE_VALUE
 from torch import nn
 
 from test_sweep_e2e import _parent, _run, _sweep_file
-from trainables.registry import (CHAMPION_ALIAS, DECISION_TAG, TIE_TOLERANCE, champion_decision,
-                                 register_backbone, registered_model_name)
+from trainables.sweep.registry import (CHAMPION_ALIAS, TIE_TOLERANCE, champion_decision, register_backbone,
+                                       registered_model_name)
+from trainables.records.tags import DECISION_TAG
 
 
 @pytest.fixture
@@ -158,8 +159,8 @@ def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_ur
     from selfsup.config import load_sweep
     from selfsup.data.sources import load_splits
     from selfsup.data.windows import sliding_windows
-    from trainables.data_cache import data_request, prepare_requested
-    from trainables.registry import backbone_weights, trained_backbone
+    from trainables.trial.data_cache import data_request, prepare_requested
+    from trainables.sweep.registry import backbone_weights, trained_backbone
 
     spec = load_sweep(path)
     params = json.loads(tags["sslsweep.params"])

@@ -20,10 +20,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, HOSTILE_VALUE, Store, filled_store, hostile
 
-from trainables import report as report_module
-from trainables.report import OPTUNA_STUDY_TAG, REPORT_PARENT_RUNS_TAG, REPORT_SWEEPS_TAG, ReportOptions, report_sweeps
-from trainables.report_runs import NIGHTLY_TAG
-from trainables.selection import TRIAL_INDEX_TAG, best_first
+from trainables.report import builder as report_module
+from trainables.report.builder import ReportOptions, report_sweeps
+from trainables.records.tags import OPTUNA_STUDY_TAG, REPORT_PARENT_RUNS_TAG, REPORT_SWEEPS_TAG
+from trainables.records.tags import NIGHTLY_TAG
+from trainables.records.selection import best_first
+from trainables.records.tags import TRIAL_INDEX_TAG
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEPS = ["barlow-har", "lfr-har", "cpc-har", "lfr-seismic"]

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from report_store import BARLOW_OBJECTIVE, HOSTILE, HOSTILE_VALUE, Store, filled_store
 
-from trainables.report_markdown import markdown_text
-from trainables.report_runs import ReportError, metric_histories, resolve_sweeps
-from trainables.report_tables import (Table, per_class_iou, pretext_configurations, search_grid,
+from trainables.report.markdown import markdown_text
+from trainables.tracking.runs import ReportError, metric_histories, resolve_sweeps
+from trainables.report.tables import (Table, per_class_iou, pretext_configurations, search_grid,
                                       segmentation_by_fraction, ssl_vs_supervised, technique_by_backbone)
 
 

@@ -210,7 +210,7 @@ import json, shutil, sys, tempfile
 from pathlib import Path
 import ray
 from ray import tune
-from trainables.resume import restore_tuner
+from trainables.sweep.resume import restore_tuner
 
 root = Path(sys.argv[1])
 
@@ -275,10 +275,10 @@ def test_resume_refuses_a_sweep_whose_study_is_not_in_the_optuna_storage_before_
     """An interrupted sweep resumed without the SSLSWEEP_OPTUNA_STORAGE it ran with (a password variable left
     unset in a new shell) is one line before Ray starts, not an error inside Tune's restore."""
     from selfsup.config import load_sweep
-    from trainables.mlflow_logging import ensure_experiment, start_parent_run
-    from trainables.report import OPTUNA_STUDY_TAG
-    from trainables.resume import ResumeError, find_interrupted_sweep
-    from trainables.stores import resolve_stores
+    from trainables.tracking.mlflow_callback import ensure_experiment, start_parent_run
+    from trainables.records.tags import OPTUNA_STUDY_TAG
+    from trainables.sweep.resume import ResumeError, find_interrupted_sweep
+    from trainables.tracking.stores import resolve_stores
 
     for name in ("MLFLOW_TRACKING_URI", "SSLSWEEP_OPTUNA_STORAGE", "SSLSWEEP_RAY_STORAGE"):
         monkeypatch.delenv(name, raising=False)

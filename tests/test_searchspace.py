@@ -36,19 +36,19 @@ def machine(monkeypatch, tmp_path):
     """This machine as the checks see it: no GPUs, no RAY_ADDRESS, no running ``ray start`` cluster, stores in
     a temporary home; and ``run_sweep`` replaced by a tripwire, so a check that lets a bad file through fails
     the test instead of starting Ray."""
-    import trainables.resources
-    import trainables.sweep
+    import trainables.sweep.resources
+    import trainables.sweep.driver
 
     monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.setattr(trainables.resources, "local_gpu_count", lambda: 0)
-    monkeypatch.setattr(trainables.resources, "running_local_cluster", lambda: None)
+    monkeypatch.setattr(trainables.sweep.resources, "local_gpu_count", lambda: 0)
+    monkeypatch.setattr(trainables.sweep.resources, "running_local_cluster", lambda: None)
 
     def tripwire(*args, **kwargs):
         raise AssertionError("the file got past every check: run_sweep (Ray) was reached")
 
-    monkeypatch.setattr(trainables.sweep, "run_sweep", tripwire)
+    monkeypatch.setattr(trainables.sweep.driver, "run_sweep", tripwire)
     return monkeypatch
 
 
@@ -88,8 +88,8 @@ def test_cv_objective_validates_at_any_label_fraction(tmp_path):
 
 
 def test_sampler_short_and_long_forms(tmp_path, monkeypatch):
-    from trainables.stores import resolve_stores
-    from trainables.sweep import _searcher
+    from trainables.tracking.stores import resolve_stores
+    from trainables.sweep.driver import _searcher
 
     monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path))
     path = tmp_path / "sampler.yaml"
@@ -400,7 +400,7 @@ def test_cli_exit_code_and_help_from_a_fresh_process(tmp_path):
 
 
 def test_stores_are_absolute_and_reports_survive_a_ray_job(tmp_path, monkeypatch):
-    from trainables.stores import resolve_stores
+    from trainables.tracking.stores import resolve_stores
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SSLSWEEP_HOME", "relative-home")
@@ -447,7 +447,7 @@ def _gpu_sweep(tmp_path, gpus=1, workers=1) -> Path:
 
 
 def test_local_gpu_check_counts_this_machine_only_when_ray_would_start_here(tmp_path, machine):
-    import trainables.resources as resources
+    import trainables.sweep.resources as resources
 
     spec = load_sweep(_gpu_sweep(tmp_path, gpus=0.5, workers=2))
     with pytest.raises(resources.ResourceError, match=r"^resources.gpus_per_worker: one trial asks for 1 GPU \(2 "
@@ -464,7 +464,7 @@ def test_local_gpu_check_counts_this_machine_only_when_ray_would_start_here(tmp_
 
 
 def test_more_cpus_than_this_machine_has_are_refused_before_ray_starts(tmp_path, capsys, machine):
-    import trainables.resources as resources
+    import trainables.sweep.resources as resources
 
     machine.setattr(resources, "running_local_cluster", lambda: None)
     machine.setattr(resources.os, "cpu_count", lambda: 2)
@@ -496,7 +496,7 @@ def test_a_cluster_without_gpus_is_one_line_and_records_nothing(tmp_path, capsys
     import ray
     from mlflow.tracking import MlflowClient
 
-    from trainables.stores import resolve_stores
+    from trainables.tracking.stores import resolve_stores
 
     monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -505,7 +505,7 @@ def test_a_cluster_without_gpus_is_one_line_and_records_nothing(tmp_path, capsys
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kwargs: joined.append(kwargs))
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 0.0})
-    monkeypatch.setattr("trainables.preflight._check_ray_address", lambda address, timeout: None)  # it answers
+    monkeypatch.setattr("trainables.sweep.preflight._check_ray_address", lambda address, timeout: None)  # it answers
     path = _gpu_sweep(tmp_path)
     assert tune.main([str(path)]) == 2
     err = capsys.readouterr().err.strip()
@@ -518,8 +518,8 @@ def test_a_cluster_without_gpus_is_one_line_and_records_nothing(tmp_path, capsys
 
 
 def test_a_cluster_with_too_few_cpus_names_cpus_per_worker():
-    from trainables.resources import ResourceError
-    from trainables.sweep import trial_concurrency
+    from trainables.sweep.resources import ResourceError
+    from trainables.sweep.driver import trial_concurrency
 
     spec = load_sweep(ROOT / "searchspaces" / "barlow.yaml")
     spec = spec.model_validate({**spec.model_dump(), "resources": {"cpus_per_worker": 8}})
@@ -687,7 +687,7 @@ SPECIAL_FILES = [
 def test_a_path_that_is_no_regular_file_is_one_line_without_reading_it(tmp_path, capsys, machine, kind, words):
     """A FIFO would block the read forever and /dev/zero never ends: neither is read. Search spaces and nightly
     files go through the same reader."""
-    from trainables.nightly import NightlyError, load_nightly
+    from trainables.sweep.nightly import NightlyError, load_nightly
 
     path = _special_file(tmp_path, kind)
     started = time.perf_counter()
@@ -702,7 +702,7 @@ def test_a_path_that_is_no_regular_file_is_one_line_without_reading_it(tmp_path,
 
 
 def test_a_nightly_file_is_read_with_the_search_space_bounds(tmp_path):
-    from trainables.nightly import NightlyError, load_nightly
+    from trainables.sweep.nightly import NightlyError, load_nightly
 
     nightly = tmp_path / "nightly.yaml"
     for text, message in [("1: x\nsweeps: [a.yaml]\n", "top level: key 1 (line 1) is a number"),
@@ -792,7 +792,7 @@ def test_what_the_budget_bounds_leaves_alone():
 def test_the_shipped_nightly_runs_within_the_bounds_with_its_commented_budget():
     """schedules/nightly.yaml's commented budget (4 trials x 6 epochs) fits every sweep it names."""
     from selfsup.config import override_budget
-    from trainables.nightly import load_nightly
+    from trainables.sweep.nightly import load_nightly
 
     assert "# budget: {trials: 4, epochs: 6}" in (ROOT / "schedules" / "nightly.yaml").read_text()
     for path in load_nightly(ROOT / "schedules" / "nightly.yaml").sweep_files:

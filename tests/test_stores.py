@@ -1,8 +1,8 @@
 """Where a sweep records: absolute locations under SSLSWEEP_HOME, and a tracking server's own artifact store."""
 from __future__ import annotations
 
-from trainables.mlflow_logging import ensure_experiment
-from trainables.stores import resolve_stores
+from trainables.tracking.mlflow_callback import ensure_experiment
+from trainables.tracking.stores import resolve_stores
 
 
 def test_a_local_store_keeps_artifacts_under_the_home_and_a_server_keeps_its_own(tmp_path, monkeypatch):

@@ -200,7 +200,7 @@ def test_in_trial_and_ray_train_paths_give_the_same_trial(tmp_path):
 
 def test_tune_optuna_and_the_report_pick_the_same_best_trial_among_ties(tmp_path):
     """Eight validation series: several trials tie at the same kNN accuracy. The documented rule (best value,
-    then the earliest trial; trainables/selection.py) must give one answer in all three places."""
+    then the earliest trial; trainables/records/selection.py) must give one answer in all three places."""
     from ray.tune import ExperimentAnalysis
 
     home = tmp_path / "home"
@@ -261,7 +261,7 @@ def _linear_test_accuracy(spec: dict, run: pd.Series) -> tuple[float, float]:
     from selfsup.backbones import build_backbone
     from selfsup.config import SweepSpec
     from selfsup.evaluation.classification import embed_splits
-    from trainables.data_cache import data_request, prepare_requested
+    from trainables.trial.data_cache import data_request, prepare_requested
 
     sweep = SweepSpec.model_validate(spec)
     data = prepare_requested(data_request(sweep, {"window_length": int(run["params.window_length"])}))

@@ -17,13 +17,12 @@ config (``trainables.records.results.TRIAL_NUMBER_KEY``) by the searcher; the re
 from __future__ import annotations
 
 import pandas as pd
+from trainables.records.tags import TRIAL_INDEX_TAG
+from trainables.records.tags import tag_column
 
 
 # Size of the per-trial-number offset (see the module docstring).
 TIE_BREAK_STEP = 1e-12
-
-# Tune's creation counter of each trial (the number its experiment tag starts with), on every child run.
-TRIAL_INDEX_TAG = "sslsweep.trial_index"
 
 
 def tie_broken(value: float, trial_number: int | None, mode: str) -> float:
@@ -43,7 +42,7 @@ def best_first(runs: pd.DataFrame, objective_column: str, mode: str) -> pd.DataF
     """MLflow child runs sorted best first: objective (missing last), then creation (earlier first)."""
     if runs.empty or objective_column not in runs:
         return runs
-    index_column = f"tags.{TRIAL_INDEX_TAG}"
+    index_column = tag_column(TRIAL_INDEX_TAG)
     created = (pd.to_numeric(runs[index_column], errors="coerce") if index_column in runs
                else pd.Series(float("nan"), index=runs.index))
     ordered = runs.assign(_created=created).sort_values(

@@ -51,11 +51,10 @@ from trainables.report.tables import (HEADLINE_METRICS, METRIC_LABELS, Selected,
                                       technique_by_backbone, test_scores)
 from trainables.records.results import EMBEDDINGS_FILE, FINISHED, PRUNED, SEGMENTATION_EXAMPLE_FILE, TRIAL_ARTIFACTS
 from trainables.tracking.stores import redact
+from trainables.records.tags import (DOWNSTREAM_DATA_TAG, OPTUNA_STUDY_TAG, PRETEXT_DATA_TAG, REPORT_PARENT_RUNS_TAG,
+                                     REPORT_ROLE, REPORT_SWEEPS_TAG, ROLE_TAG, TRIAL_ID_TAG, tag_column)
 
 REPORTS_EXPERIMENT = "sslsweep/reports"
-OPTUNA_STUDY_TAG = "sslsweep.optuna_study"
-REPORT_SWEEPS_TAG = "sslsweep.report.sweeps"
-REPORT_PARENT_RUNS_TAG = "sslsweep.report.parent_runs"
 EMBEDDINGS_ARTIFACT = f"{TRIAL_ARTIFACTS[EMBEDDINGS_FILE]}/{EMBEDDINGS_FILE}"
 SEGMENTATION_EXAMPLE_ARTIFACT = f"{TRIAL_ARTIFACTS[SEGMENTATION_EXAMPLE_FILE]}/{SEGMENTATION_EXAMPLE_FILE}"
 # A searched dimension with at most this many values among the finished runs can be a grid axis.
@@ -170,7 +169,7 @@ def log_report_run(tracking_uri: str, report: Report, artifact_root: str | None 
         REPORTS_EXPERIMENT, artifact_location=f"{artifact_root}/{REPORTS_EXPERIMENT}" if artifact_root else None))
     sweeps = sorted(report.sweeps, key=lambda sweep: sweep.name)
     run = client.create_run(experiment_id, run_name=report.name, tags={
-        "sslsweep.role": "report", REPORT_SWEEPS_TAG: ",".join(sweep.name for sweep in sweeps),
+        ROLE_TAG: REPORT_ROLE, REPORT_SWEEPS_TAG: ",".join(sweep.name for sweep in sweeps),
         REPORT_PARENT_RUNS_TAG: ",".join(sweep.parent_run_id for sweep in sweeps),
         # The run's description, which MLflow's UI renders as Markdown: sweep names are text there.
         "mlflow.note.content": markdown_text(f"{report.title}: " + ", ".join(f"{s.name} ({s.parent_run_id})"
@@ -262,8 +261,8 @@ class _Builder:
         for sweep in self.sweeps:
             trials = sweep.trials["outcome"].fillna("unended").value_counts()
             rows.append({"sweep": sweep.name, "method": sweep.method,
-                         "data": f"{sweep.tags.get('sslsweep.pretext_data', '?')} -> "
-                                 f"{sweep.tags.get('sslsweep.downstream_data', '?')}",
+                         "data": f"{sweep.tags.get(PRETEXT_DATA_TAG, '?')} -> "
+                                 f"{sweep.tags.get(DOWNSTREAM_DATA_TAG, '?')}",
                          "objective (validation)": f"{sweep.objective} ({sweep.mode})",
                          "trials": ", ".join(f"{count} {outcome}" for outcome, count in sorted(trials.items())),
                          "repeats": str(len(sweep.repeats)), "supervised baselines": str(len(sweep.baselines)),
@@ -370,9 +369,9 @@ class _Builder:
         runs = []
         for sweep in self.sweeps:
             best = sweep.finished_trials.iloc[0]
-            runs.append((best["run_id"], f"{sweep.name} {best.get('tags.sslsweep.trial_id')}", sweep.method, False))
+            runs.append((best["run_id"], f"{sweep.name} {best.get(tag_column(TRIAL_ID_TAG))}", sweep.method, False))
             pruned = sweep.trials[sweep.trials["outcome"] == PRUNED]
-            runs += [(run["run_id"], f"{sweep.name} {run.get('tags.sslsweep.trial_id')}", sweep.method, True)
+            runs += [(run["run_id"], f"{sweep.name} {run.get(tag_column(TRIAL_ID_TAG))}", sweep.method, True)
                      for _, run in pruned.iterrows()]
         history = metric_histories(self.tracking_uri, [run_id for run_id, *_ in runs], list(CURVE_KEYS))
         if history.empty:
@@ -393,7 +392,7 @@ class _Builder:
         for selection in selections:
             if selection.task != task:
                 continue
-            trial = selection.run.get("tags.sslsweep.trial_id")
+            trial = selection.run.get(tag_column(TRIAL_ID_TAG))
             path = self.download(selection.run["run_id"], artifact, scratch)
             if path is None:
                 self.notes.append(f"{selection.method} / {selection.backbone}: trial {trial} of "
@@ -472,7 +471,7 @@ def _single_dimension(sweep: SweepRuns) -> str | None:
 def _by_task_and_data(selections: list[Selected]) -> dict[tuple[str, str], list[Selected]]:
     groups: dict[tuple[str, str], list[Selected]] = {}
     for selection in selections:
-        data = selection.sweep.tags.get("sslsweep.downstream_data", "data")
+        data = selection.sweep.tags.get(DOWNSTREAM_DATA_TAG, "data")
         groups.setdefault((selection.task, data), []).append(selection)
     return dict(sorted(groups.items()))
 

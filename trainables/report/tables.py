@@ -35,6 +35,7 @@ from trainables.report.markdown import markdown_text
 from trainables.tracking.runs import ReportError, SweepRuns
 from trainables.records.results import FINISHED
 from trainables.records.selection import best_first, best_per_backbone
+from trainables.records.tags import BASELINE_OF_TAG, TRIAL_ID_TAG, tag_column
 
 SCORE_DECIMALS = 3
 GAIN_DECIMALS = 1
@@ -231,9 +232,9 @@ class Selected:
     def baselines(self) -> pd.DataFrame:
         """This trial's finished supervised baselines (``sslsweep.baseline_of`` = its run id), one per fraction."""
         baselines = self.sweep.baselines
-        if "tags.sslsweep.baseline_of" not in baselines or "params.label_fraction" not in baselines:
+        if tag_column(BASELINE_OF_TAG) not in baselines or "params.label_fraction" not in baselines:
             return baselines.iloc[0:0]
-        return baselines[(baselines["tags.sslsweep.baseline_of"] == self.run["run_id"])
+        return baselines[(baselines[tag_column(BASELINE_OF_TAG)] == self.run["run_id"])
                          & (baselines["outcome"] == FINISHED)]
 
     def supervised_fractions(self) -> list[float]:
@@ -251,7 +252,7 @@ class Selected:
                         f"metrics.{eval_metric_name('test', self.protocol, metric, fraction)}")
 
     def source(self) -> dict[str, str]:
-        return {"sweep": self.sweep.name, "trial": self.run.get("tags.sslsweep.trial_id"),
+        return {"sweep": self.sweep.name, "trial": self.run.get(tag_column(TRIAL_ID_TAG)),
                 "run_id": self.run["run_id"]}
 
 
@@ -538,7 +539,7 @@ def per_class_iou(sweep: SweepRuns) -> Table:
                       "gain (pts)": _points(pretrained, untrained)}))
     columns = ["pretrained IoU", "random init IoU", "gain (pts)"]
     caption = (f"{sweep.name}: test IoU per class ({protocol}, {_percent(fraction)} of the labels) of the best trial "
-               f"{best.get('tags.sslsweep.trial_id')}, pretrained and randomly initialised; gain in percentage "
+               f"{best.get(tag_column(TRIAL_ID_TAG))}, pretrained and randomly initialised; gain in percentage "
                f"points. {_selection_note([sweep])}")
     return _from_cells("per_class_iou", caption, ["class"], rows, columns, {c: "max" for c in columns}, ["gain (pts)"])
 
@@ -564,7 +565,7 @@ def pretext_configurations(sweep: SweepRuns) -> Table:
     rows = []
     for position in range(len(trials)):
         trial = trials.iloc[[position]]
-        key = (trial["tags.sslsweep.trial_id"].iloc[0],) + tuple(shown.iloc[position])
+        key = (trial[tag_column(TRIAL_ID_TAG)].iloc[0],) + tuple(shown.iloc[position])
         cells = {loss_column: _summary(trial, "metrics.train/loss")}
         if validation_column:
             cells[validation_column] = _summary(trial, f"metrics.{validation}")

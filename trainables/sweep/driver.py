@@ -21,8 +21,10 @@ from trainables.tracking.mlflow_callback import SweepMLflowCallback, child_runs,
 from trainables.sweep.searcher import (AskTellGridSampler, CredentialFreeRDBStorage, PruningAwareOptunaSearch,
                                       ResumableConcurrencyLimiter)
 from trainables.sweep.registry import Registration, backbone_weights, register_sweep_backbones
-from trainables.report.builder import OPTUNA_STUDY_TAG, Report, write_sweep_report
-from trainables.tracking.runs import OUTCOME_TAG, SweepRuns, child_runs_frame
+from trainables.report.builder import Report, write_sweep_report
+from trainables.records.tags import OPTUNA_STUDY_TAG, TRIAL_ROLE
+from trainables.tracking.runs import SweepRuns, child_runs_frame
+from trainables.records.tags import OUTCOME_TAG
 from trainables.sweep.resources import ResourceError, gpus_per_trial
 from trainables.sweep.resume import (InterruptedSweep, SweepInterrupted, close_open_child_runs, reopen_parent,
                                restore_tuner, resume_command)
@@ -31,6 +33,7 @@ from trainables.records.results import (ABANDONED, BASELINE_OF_KEY, EPOCH, FINIS
 from trainables.records.selection import best_first, best_per_backbone
 from trainables.tracking.stores import Stores
 from trainables.trial.trainable import make_trainable, trial_resources
+from trainables.records.tags import BEST_RUN_TAG, TRIAL_ID_TAG, tag_column
 
 
 @dataclass
@@ -183,7 +186,7 @@ def _fit(tuner: tune.Tuner, trials: int, tracking_uri: str, parent_run_id: str) 
 
 def _outcomes(tracking_uri: str, parent_run_id: str) -> dict[str, str]:
     """Tune trial id -> how it ended (finished, pruned, failed, interrupted, ...), for every child run of the sweep."""
-    return {run.data.tags.get("sslsweep.trial_id"): run.data.tags.get(OUTCOME_TAG)
+    return {run.data.tags.get(TRIAL_ID_TAG): run.data.tags.get(OUTCOME_TAG)
             for run in child_runs(MlflowClient(tracking_uri), parent_run_id)}
 
 
@@ -214,7 +217,7 @@ def _run_final_repeats(spec: SweepSpec, trainable, study_name: str, stores: Stor
     repeat`` and ``sslsweep.repeat_of = <run id>``, each for the full budget, not told to Optuna."""
     best = _finished_search_trials(spec, stores, parent_run_id).head(spec.final.top_k)
     params = _trial_params(results)
-    points = [{**params[run["tags.sslsweep.trial_id"]], TRAINING_SEED_KEY: spec.seed + repeat,
+    points = [{**params[run[tag_column(TRIAL_ID_TAG)]], TRAINING_SEED_KEY: spec.seed + repeat,
                REPEAT_OF_KEY: run["run_id"]}
               for _, run in best.iterrows() for repeat in range(1, spec.final.repeats + 1)]
     _run_points(spec, trainable, f"{study_name}-repeats", stores, callback, concurrency, points, parent_run_id,
@@ -230,7 +233,7 @@ def _run_supervised_baselines(spec: SweepSpec, study_name: str, stores: Stores, 
     best = best_per_backbone(_finished_search_trials(spec, stores, parent_run_id)).values()
     params = _trial_params(results)
     shared_keys = set(spec.domain.Params.model_fields)
-    points = [{**{k: v for k, v in params[run["tags.sslsweep.trial_id"]].items() if k in shared_keys},
+    points = [{**{k: v for k, v in params[run[tag_column(TRIAL_ID_TAG)]].items() if k in shared_keys},
                "label_fraction": fraction, BASELINE_OF_KEY: run["run_id"]}
               for run in best for fraction in spec.evaluation.label_fractions]
     baseline = spec.supervised_baseline_spec()
@@ -242,7 +245,7 @@ def _finished_search_trials(spec: SweepSpec, stores: Stores, parent_run_id: str)
     """The sweep's finished search trials (not repeats or baselines), best first (selection.py's rule)."""
     experiment_id = MlflowClient(stores.mlflow_uri).get_run(parent_run_id).info.experiment_id
     runs = child_runs_frame(stores.mlflow_uri, experiment_id, parent_run_id, spec.name, spec.method)
-    finished = runs[(runs["outcome"] == FINISHED) & (runs["role"] == "trial")]
+    finished = runs[(runs["outcome"] == FINISHED) & (runs["role"] == TRIAL_ROLE)]
     return best_first(finished, f"metrics.{spec.objective.metric}", spec.objective.mode)
 
 
@@ -277,5 +280,5 @@ def _log_best_backbone(tracking_uri: str, parent_run_id: str, best) -> None:
     client = MlflowClient(tracking_uri)
     client.log_artifact(best_run_id, str(weights), "backbone")
     client.log_artifact(parent_run_id, str(weights), "best_backbone")
-    client.set_tag(parent_run_id, "sslsweep.best_run_id", best_run_id)
+    client.set_tag(parent_run_id, BEST_RUN_TAG, best_run_id)
 

@@ -28,8 +28,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from selfsup.config import SearchSpaceError, one_line, parse_yaml, read_searchspace_text
-from trainables.tracking.runs import NIGHTLY_TAG, SWEEP_TAG, ReportError, SweepRuns, parent_runs, resolve_sweeps
+from trainables.tracking.runs import ReportError, SweepRuns, parent_runs, resolve_sweeps
+from trainables.records.tags import NIGHTLY_TAG, SWEEP_TAG
 from trainables.report.tables import HEADLINE_METRICS, METRIC_LABELS, report_protocol, select
+from trainables.records.tags import tag_column
 
 
 class NightlyError(ValueError):
@@ -96,8 +98,8 @@ def _absolute(file: Path) -> Path:
 def previous_nightly(tracking_uri: str, sweep: str, date: str) -> SweepRuns | None:
     """The latest nightly run of ``sweep`` tagged with a date before ``date`` that finished a trial (a failed
     night has no scores to compare with; the one before it is taken), or None."""
-    parents = parent_runs(tracking_uri, f"tags.{SWEEP_TAG} = '{sweep}'")
-    column = f"tags.{NIGHTLY_TAG}"
+    parents = parent_runs(tracking_uri, f"{tag_column(SWEEP_TAG)} = '{sweep}'")
+    column = tag_column(NIGHTLY_TAG)
     if column not in parents:
         return None
     earlier = parents[parents[column].notna() & (parents[column] < date)]

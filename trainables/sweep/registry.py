@@ -54,23 +54,21 @@ from trainables.report.markdown import markdown_text
 from trainables.tracking.runs import SweepRuns, tracking_uri_set_to
 from trainables.report.tables import select
 from trainables.records.selection import TIE_BREAK_STEP
+from trainables.records.tags import (BACKBONE_TAG, CHECKPOINT_TAG, DECISION_TAG, DOMAIN_TAG, DOWNSTREAM_DATA_TAG,
+                                     EMBEDDING_DIM_TAG, INPUT_SHAPE_TAG, INPUT_STANDARDISATION_TAG, METHOD_TAG,
+                                     OBJECTIVE_MODE_TAG, OBJECTIVE_TAG, OBJECTIVE_VALUE_TAG, PARAMS_TAG,
+                                     PARENT_RUN_TAG, PRETEXT_DATA_TAG, SERIES_LENGTH_TAG, SUPERSEDED_TAG, SWEEP_TAG,
+                                     TRIAL_ID_TAG, TRIAL_RUN_TAG, tag_column)
 
 CHAMPION_ALIAS = "champion"
 MODEL_NAME_PREFIX = "sslsweep"
 BACKBONE_FILE = "backbone.pt"           # what ``worker._save_checkpoint`` writes for users
-CHECKPOINT_TAG = "sslsweep.checkpoint_path"
 # A challenger must beat the champion by more than this: final objectives carry a tie-break offset of
 # TIE_BREAK_STEP per trial number (selection.py), which must not decide between two sweeps' equal scores.
 TIE_TOLERANCE = TIE_BREAK_STEP * 10_000
-# Model version tags (also on the logged model).
-OBJECTIVE_TAG = "sslsweep.objective"
-OBJECTIVE_MODE_TAG = "sslsweep.objective_mode"
-OBJECTIVE_VALUE_TAG = "sslsweep.objective_value"
-DECISION_TAG = "sslsweep.champion_decision"
-SUPERSEDED_TAG = "sslsweep.superseded_by_version"
 EXAMPLE_BATCH = 2                       # > 1, so that torch.export keeps the batch dimension free
 # Version tags also set on the registered model when a sweep creates it (filters in the UI).
-MODEL_TAGS = ("sslsweep.method", "sslsweep.backbone", "sslsweep.downstream_data", "sslsweep.domain")
+MODEL_TAGS = (METHOD_TAG, BACKBONE_TAG, DOWNSTREAM_DATA_TAG, DOMAIN_TAG)
 
 
 @dataclass(frozen=True)
@@ -149,8 +147,8 @@ def register_backbone(tracking_uri: str, model: nn.Module, example: np.ndarray, 
     signature = infer_signature(example, embeddings)
     version_tags = {**(tags or {}), OBJECTIVE_TAG: objective, OBJECTIVE_MODE_TAG: mode,
                     OBJECTIVE_VALUE_TAG: repr(float(value)),
-                    "sslsweep.input_shape": json.dumps([-1, *example.shape[1:]]),
-                    "sslsweep.embedding_dim": str(embeddings.shape[-1])}
+                    INPUT_SHAPE_TAG: json.dumps([-1, *example.shape[1:]]),
+                    EMBEDDING_DIM_TAG: str(embeddings.shape[-1])}
     # The logged model is created here, in the run's experiment: left to MLflow (no active run) it would go to
     # the Default experiment, whose artifacts sqlite stores keep in ./mlruns of the working directory.
     logged = client.create_logged_model(experiment_id, name="backbone", source_run_id=run_id, tags=version_tags,
@@ -207,7 +205,7 @@ def _decide(client: MlflowClient, name: str, version: str, objective: str, mode:
 def backbone_weights(run: Mapping[str, Any]) -> Path | None:
     """The ``backbone.pt`` of a child run's last checkpoint (tag ``sslsweep.checkpoint_path``), where the
     driver can read it; None otherwise (e.g. checkpoints in S3)."""
-    path = run.get(f"tags.{CHECKPOINT_TAG}")
+    path = run.get(tag_column(CHECKPOINT_TAG))
     if not isinstance(path, str) or not path:
         return None
     weights = Path(path, BACKBONE_FILE)
@@ -289,28 +287,28 @@ def _register_selected(tracking_uri: str, sweep: SweepRuns, spec: SweepSpec, run
     weights = backbone_weights(run)
     if weights is None:
         raise FileNotFoundError(f"no {BACKBONE_FILE} readable here at {CHECKPOINT_TAG} "
-                                f"{run.get(f'tags.{CHECKPOINT_TAG}')!r}")
-    trial_id = run["tags.sslsweep.trial_id"]
+                                f"{run.get(tag_column(CHECKPOINT_TAG))!r}")
+    trial_id = run[tag_column(TRIAL_ID_TAG)]
     params = trial_params.get(trial_id)
     if params is None:
         raise KeyError(f"Tune returned no hyperparameters for trial {trial_id}")
     data = prepared(params)
     model = registered_module(trained_backbone(spec, params, data, weights), data)
     backbone = str(run["backbone"])
-    downstream = sweep.tags.get("sslsweep.downstream_data") or spec.data.downstream.label()
+    downstream = sweep.tags.get(DOWNSTREAM_DATA_TAG) or spec.data.downstream.label()
     name = registered_model_name(sweep.method, backbone, downstream)
     value = float(run[sweep.objective_column])
-    tags = {"sslsweep.sweep": sweep.name, "sslsweep.parent_run_id": sweep.parent_run_id,
-            "sslsweep.trial_run_id": run["run_id"], "sslsweep.trial_id": trial_id,
-            "sslsweep.method": sweep.method, "sslsweep.backbone": backbone,
-            "sslsweep.pretext_data": sweep.tags.get("sslsweep.pretext_data", spec.data.pretext.label()),
-            "sslsweep.downstream_data": downstream, "sslsweep.domain": spec.domain.name,
-            "sslsweep.input_standardisation": (
+    tags = {SWEEP_TAG: sweep.name, PARENT_RUN_TAG: sweep.parent_run_id,
+            TRIAL_RUN_TAG: run["run_id"], TRIAL_ID_TAG: trial_id,
+            METHOD_TAG: sweep.method, BACKBONE_TAG: backbone,
+            PRETEXT_DATA_TAG: sweep.tags.get(PRETEXT_DATA_TAG, spec.data.pretext.label()),
+            DOWNSTREAM_DATA_TAG: downstream, DOMAIN_TAG: spec.domain.name,
+            INPUT_STANDARDISATION_TAG: (
                 "none: inputs as loaded" if data.input_mean is None else
                 "per channel (x - mean) / std inside the model; extra_files/input_standardisation.json"),
-            "sslsweep.params": json.dumps(params, sort_keys=True, default=str)}
+            PARAMS_TAG: json.dumps(params, sort_keys=True, default=str)}
     if spec.data.series_length is not None:  # the model was trained on series of this length, not raw ones
-        tags["sslsweep.series_length"] = (f"{spec.data.series_length}: resize each series to it (linear "
+        tags[SERIES_LENGTH_TAG] = (f"{spec.data.series_length}: resize each series to it (linear "
                                           "interpolation, aeon's Resizer) before the model")
     config_files = {"trial_params.json": json.dumps(params, indent=2, sort_keys=True, default=str),
                     "sweep_spec.json": spec.model_dump_json(indent=2)}
@@ -319,7 +317,7 @@ def _register_selected(tracking_uri: str, sweep: SweepRuns, spec: SweepSpec, run
     if data.input_mean is not None:
         config_files["input_standardisation.json"] = json.dumps(
             {"mean": data.input_mean.tolist(), "std": data.input_std.tolist()}, indent=2)
-    description = (f"{sweep.method} / {backbone} pretrained on {tags['sslsweep.pretext_data']}, selected on "
+    description = (f"{sweep.method} / {backbone} pretrained on {tags[PRETEXT_DATA_TAG]}, selected on "
                    f"{downstream} validation: {sweep.objective} = {value:.4f} ({sweep.mode}); sweep "
                    f"'{sweep.name}', parent run {sweep.parent_run_id}, trial run {run['run_id']}.")
     return register_backbone(tracking_uri, model, example_batch(data), name=name, run_id=run["run_id"],

@@ -28,8 +28,9 @@ from mlflow.tracking import MlflowClient
 
 from selfsup.config import SweepSpec
 from trainables.tracking.mlflow_callback import child_runs, close_run, still_open
-from trainables.report.builder import OPTUNA_STUDY_TAG
+from trainables.records.tags import OPTUNA_STUDY_TAG
 from trainables.tracking.stores import Stores, redact
+from trainables.records.tags import RESUMES_TAG, ROLE_TAG, SWEEP_ROLE, tag_column
 
 
 class ResumeError(ValueError):
@@ -75,7 +76,7 @@ def find_interrupted_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> 
     client = MlflowClient(stores.mlflow_uri)
     experiment = client.get_experiment_by_name(f"sslsweep/{spec.name}")
     parents = [] if experiment is None else client.search_runs(
-        [experiment.experiment_id], "tags.`sslsweep.role` = 'sweep'", order_by=["attributes.start_time DESC"],
+        [experiment.experiment_id], f"{tag_column(ROLE_TAG)} = '{SWEEP_ROLE}'", order_by=["attributes.start_time DESC"],
         max_results=1)
     if not parents:
         raise ResumeError(f"{spec_path}: --resume: no sweep named {spec.name!r} in {redact(stores.mlflow_uri)}; "
@@ -105,9 +106,6 @@ def find_interrupted_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> 
                           f"{spec.name!r} (parent run {parent.info.run_id}) started with; expected the same")
     return InterruptedSweep(parent.info.run_id, study_name, experiment_path if saved else None,
                             int(parent.data.tags.get(RESUMES_TAG, "0")))
-
-
-RESUMES_TAG = "sslsweep.resumes"
 
 
 def _study_names(optuna_url: str) -> set[str]:

@@ -25,12 +25,16 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PAT
 from selfsup.config import SweepSpec
 from trainables.records.results import (BASELINE_OF_KEY, EPOCH, FAILED, FINISHED, INTERRUPTED, NODE_ID, PRUNED,
                                 REPEAT_OF_KEY, TRIAL_ARTIFACTS, failure_reason, outcome, split_bookkeeping)
-from trainables.tracking.runs import OUTCOME_TAG
-from trainables.records.selection import TRIAL_INDEX_TAG, creation_index
+from trainables.records.tags import BASELINE_ROLE, OUTCOME_TAG, REPEAT_ROLE, SWEEP_ROLE, TRIAL_ROLE
+from trainables.records.selection import creation_index
+from trainables.records.tags import TRIAL_INDEX_TAG
 from trainables.tracking.stores import MLFLOW_VARIABLE, redact, with_credentials
+from trainables.records.tags import (BACKBONE_TAG, BASELINE_OF_TAG, CHECKPOINT_TAG, DOWNSTREAM_DATA_TAG,
+                                     FAILURE_REASON_TAG, METHOD_TAG, NODE_ID_TAG, OBJECTIVE_MODE_TAG, OBJECTIVE_TAG,
+                                     PRETEXT_DATA_TAG, PRUNED_AT_EPOCH_TAG, REPEAT_OF_TAG, RESUMED_TAG, ROLE_TAG,
+                                     SWEEP_TAG, TRIAL_ID_TAG)
 
 STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
-FAILURE_REASON_TAG = "sslsweep.failure_reason"
 # Tune bookkeeping that is not a metric worth a time series.
 _SKIP = {"config", "trial_id", "date", "hostname", "node_ip", "pid", "experiment_tag", "checkpoint_path",
          "done", "should_checkpoint", "timestamp"}
@@ -38,12 +42,12 @@ _SKIP = {"config", "trial_id", "date", "hostname", "node_ip", "pid", "experiment
 
 def sweep_tags(spec: SweepSpec) -> dict[str, str]:
     return {
-        "sslsweep.sweep": spec.name,
-        "sslsweep.method": spec.method,
-        "sslsweep.pretext_data": spec.data.pretext.label(),
-        "sslsweep.downstream_data": spec.data.downstream.label(),
-        "sslsweep.objective": spec.objective.metric,
-        "sslsweep.objective_mode": spec.objective.mode,
+        SWEEP_TAG: spec.name,
+        METHOD_TAG: spec.method,
+        PRETEXT_DATA_TAG: spec.data.pretext.label(),
+        DOWNSTREAM_DATA_TAG: spec.data.downstream.label(),
+        OBJECTIVE_TAG: spec.objective.metric,
+        OBJECTIVE_MODE_TAG: spec.objective.mode,
     }
 
 
@@ -82,7 +86,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         self.tracking_uri = with_credentials(self.tracking_uri, MLFLOW_VARIABLE)
         super().setup(*args, **kwargs)
         # Runs this parent already has: a resumed sweep (``tune.py --resume``) carries on in them.
-        self._earlier_runs = {run.data.tags.get("sslsweep.trial_id"): run
+        self._earlier_runs = {run.data.tags.get(TRIAL_ID_TAG): run
                               for run in child_runs(self.client, self.parent_run_id)}
         self._adopted: set[str] = set()
 
@@ -92,23 +96,23 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         tags = {
             **self.tags,
             "mlflow.parentRunId": self.parent_run_id,
-            "sslsweep.trial_id": trial.trial_id,
+            TRIAL_ID_TAG: trial.trial_id,
             TRIAL_INDEX_TAG: str(creation_index(trial.experiment_tag)),
-            "sslsweep.backbone": str(trial.config.get("backbone", "")),
-            "sslsweep.role": "trial",
+            BACKBONE_TAG: str(trial.config.get("backbone", "")),
+            ROLE_TAG: TRIAL_ROLE,
         }
         params, bookkeeping = split_bookkeeping(trial.config)
         if REPEAT_OF_KEY in bookkeeping:
-            tags.update({"sslsweep.role": "repeat", "sslsweep.repeat_of": bookkeeping[REPEAT_OF_KEY]})
+            tags.update({ROLE_TAG: REPEAT_ROLE, REPEAT_OF_TAG: bookkeeping[REPEAT_OF_KEY]})
         if BASELINE_OF_KEY in bookkeeping:
-            tags.update({"sslsweep.role": "supervised_baseline", "sslsweep.method": "supervised",
-                         "sslsweep.baseline_of": bookkeeping[BASELINE_OF_KEY]})
+            tags.update({ROLE_TAG: BASELINE_ROLE, METHOD_TAG: "supervised",
+                         BASELINE_OF_TAG: bookkeeping[BASELINE_OF_KEY]})
         logged_params = {**params, **{key.removeprefix("sslsweep_"): value for key, value in bookkeeping.items()
                                       if key not in (REPEAT_OF_KEY, BASELINE_OF_KEY)}}
         run_id = self._resumed_run(trial, logged_params)
         if run_id is None:
             run_id = self.mlflow_util.start_run(
-                tags=tags, run_name=f"{self.tags['sslsweep.sweep']}-{trial.trial_id}").info.run_id
+                tags=tags, run_name=f"{self.tags[SWEEP_TAG]}-{trial.trial_id}").info.run_id
         else:
             self.client.update_run(run_id, status="RUNNING")
             for key, value in tags.items():
@@ -132,7 +136,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         for stale in (OUTCOME_TAG, FAILURE_REASON_TAG):  # how it ended before: it goes on now
             if stale in run.data.tags:
                 self.client.delete_tag(run.info.run_id, stale)
-        self.client.set_tag(run.info.run_id, "sslsweep.resumed", "true")
+        self.client.set_tag(run.info.run_id, RESUMED_TAG, "true")
         return run.info.run_id
 
     def on_experiment_end(self, trials: list[Trial], **info) -> None:
@@ -156,16 +160,16 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             self.client.log_batch(run_id, metrics=metrics[start:start + 500])
         if result.get(NODE_ID) and self._node_ids.get(trial) != result[NODE_ID]:
             self._node_ids[trial] = result[NODE_ID]
-            self.client.set_tag(run_id, "sslsweep.node_id", result[NODE_ID])
+            self.client.set_tag(run_id, NODE_ID_TAG, result[NODE_ID])
         if result.get(CHECKPOINT_PATH):  # the trial's latest checkpoint, for logging the best backbone
             self._checkpoint_paths[trial] = str(result[CHECKPOINT_PATH])
-            self.client.set_tag(run_id, "sslsweep.checkpoint_path", str(result[CHECKPOINT_PATH]))
+            self.client.set_tag(run_id, CHECKPOINT_TAG, str(result[CHECKPOINT_PATH]))
 
     def log_trial_save(self, trial: Trial) -> None:
         # Trials that train in-process checkpoint through Tune itself (Ray Train trials report the path).
         if trial in self._trial_runs and trial.checkpoint is not None:
             self._checkpoint_paths[trial] = trial.checkpoint.path
-            self.client.set_tag(self._trial_runs[trial], "sslsweep.checkpoint_path", trial.checkpoint.path)
+            self.client.set_tag(self._trial_runs[trial], CHECKPOINT_TAG, trial.checkpoint.path)
 
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
         run_id = self._trial_runs.get(trial)
@@ -183,7 +187,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         if ended == FAILED:
             self.client.set_tag(run_id, FAILURE_REASON_TAG, failure_reason(_error_text(trial), result))
         elif ended == PRUNED:
-            self.client.set_tag(run_id, "sslsweep.pruned_at_epoch", str(result.get("epoch", "")))
+            self.client.set_tag(run_id, PRUNED_AT_EPOCH_TAG, str(result.get("epoch", "")))
         self.client.set_terminated(run_id, status=STATUS[ended])
 
 
@@ -215,7 +219,7 @@ def start_parent_run(spec: SweepSpec, tracking_uri: str, experiment_id: str, sea
                      extra_tags: dict[str, str] | None = None) -> str:
     client = MlflowClient(tracking_uri)
     run = client.create_run(experiment_id, run_name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                            tags={**sweep_tags(spec), "sslsweep.role": "sweep", **(extra_tags or {})})
+                            tags={**sweep_tags(spec), ROLE_TAG: SWEEP_ROLE, **(extra_tags or {})})
     client.log_text(run.info.run_id, search_space_text, "searchspace.yaml")
     for key, value in {"method": spec.method, "trials": spec.budget.trials, "epochs": spec.budget.epochs,
                        "workers_per_trial": spec.resources.workers, "seed": spec.seed,

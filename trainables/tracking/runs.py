@@ -29,17 +29,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from trainables.records.results import FINISHED
-from trainables.records.selection import TRIAL_INDEX_TAG, best_first
+from trainables.records.selection import best_first
+from trainables.records.tags import BASELINE_ROLE, REPEAT_ROLE, SWEEP_ROLE, TRIAL_INDEX_TAG, TRIAL_ROLE
 from trainables.tracking.stores import redact
+from trainables.records.tags import (BACKBONE_TAG, METHOD_TAG, OBJECTIVE_MODE_TAG, OBJECTIVE_TAG, OUTCOME_TAG,
+                                     REPEAT_OF_TAG, ROLE_TAG, SWEEP_TAG, tag_column)
 
-SWEEP_TAG = "sslsweep.sweep"
-ROLE_TAG = "sslsweep.role"
-OUTCOME_TAG = "sslsweep.outcome"
-OBJECTIVE_TAG = "sslsweep.objective"
-OBJECTIVE_MODE_TAG = "sslsweep.objective_mode"
-METHOD_TAG = "sslsweep.method"
-# The date (YYYY-MM-DD) of the nightly run a sweep belongs to: ``tune.py report --nightly DATE`` selects on it.
-NIGHTLY_TAG = "sslsweep.nightly"
 SEARCH_SPACE_ARTIFACT = "searchspace.yaml"
 # selfsup.config.ObjectiveSpec.mode's default: what a sweep used when its file set no mode. Not imported from
 # there: selfsup.config loads every domain (and torch) only to read one literal.
@@ -102,7 +97,7 @@ class SweepRuns:
     @property
     def trials(self) -> pd.DataFrame:
         """Search trials (not repeats or supervised baselines), in creation order."""
-        return self.runs[self.runs["role"] == "trial"]
+        return self.runs[self.runs["role"] == TRIAL_ROLE]
 
     @property
     def finished_trials(self) -> pd.DataFrame:
@@ -111,18 +106,18 @@ class SweepRuns:
 
     @property
     def repeats(self) -> pd.DataFrame:
-        return self.runs[self.runs["role"] == "repeat"]
+        return self.runs[self.runs["role"] == REPEAT_ROLE]
 
     @property
     def baselines(self) -> pd.DataFrame:
-        return self.runs[self.runs["role"] == "supervised_baseline"]
+        return self.runs[self.runs["role"] == BASELINE_ROLE]
 
     def finished_repeats_of(self, run_id: str) -> pd.DataFrame:
         """The finished final repeats (other training seeds) of one trial."""
         repeats = self.repeats
-        if "tags.sslsweep.repeat_of" not in repeats:
+        if tag_column(REPEAT_OF_TAG) not in repeats:
             return repeats.iloc[0:0]
-        return repeats[(repeats["tags.sslsweep.repeat_of"] == run_id) & (repeats["outcome"] == FINISHED)]
+        return repeats[(repeats[tag_column(REPEAT_OF_TAG)] == run_id) & (repeats["outcome"] == FINISHED)]
 
 
 @contextmanager
@@ -144,16 +139,16 @@ def _search(tracking_uri: str, filter_string: str, experiment_ids: list[str] | N
 
 def parent_runs(tracking_uri: str, filter_string: str = "") -> pd.DataFrame:
     """Every sweep's parent run (role ``sweep``) in every experiment, optionally narrowed by a filter."""
-    condition = f"tags.{ROLE_TAG} = 'sweep'" + (f" and {filter_string}" if filter_string else "")
+    condition = f"{tag_column(ROLE_TAG)} = '{SWEEP_ROLE}'" + (f" and {filter_string}" if filter_string else "")
     parents = _search(tracking_uri, condition)
-    if f"tags.{SWEEP_TAG}" not in parents:  # no parent at all: the frame has no tag columns
-        parents[f"tags.{SWEEP_TAG}"] = pd.Series(dtype="object")
+    if tag_column(SWEEP_TAG) not in parents:  # no parent at all: the frame has no tag columns
+        parents[tag_column(SWEEP_TAG)] = pd.Series(dtype="object")
     return parents
 
 
 def sweep_names(tracking_uri: str) -> list[str]:
     parents = parent_runs(tracking_uri)
-    return sorted(parents[f"tags.{SWEEP_TAG}"].dropna().unique())
+    return sorted(parents[tag_column(SWEEP_TAG)].dropna().unique())
 
 
 def is_filter(selector: str) -> bool:
@@ -200,14 +195,14 @@ def _select_parents(tracking_uri: str, selector: str) -> list[pd.Series]:
         parents = parent_runs(tracking_uri)
         if len(parents):
             by_id = parents[parents["run_id"] == selector]
-            parents = by_id if len(by_id) else parents[parents[f"tags.{SWEEP_TAG}"] == selector]
+            parents = by_id if len(by_id) else parents[parents[tag_column(SWEEP_TAG)] == selector]
     if parents.empty:
         raise ReportError(f"no sweep matches {selector!r}{_child_hint(tracking_uri, selector)}; sweeps in "
                           f"{redact(tracking_uri)}: {_listing(tracking_uri)}")
     # Latest parent run of each sweep name; the run id breaks start-time ties so the choice is repeatable.
     latest = parents.sort_values(["start_time", "run_id"], ascending=False, kind="stable")
-    latest = latest.drop_duplicates(f"tags.{SWEEP_TAG}", keep="first")
-    return [row for _, row in latest.sort_values(f"tags.{SWEEP_TAG}", kind="stable").iterrows()]
+    latest = latest.drop_duplicates(tag_column(SWEEP_TAG), keep="first")
+    return [row for _, row in latest.sort_values(tag_column(SWEEP_TAG), kind="stable").iterrows()]
 
 
 def _child_hint(tracking_uri: str, selector: str) -> str:
@@ -297,11 +292,11 @@ def child_runs_frame(tracking_uri: str, experiment_id: str, parent_run_id: str, 
 
     runs = runs.assign(
         sweep=sweep,
-        method=column(f"tags.{METHOD_TAG}").fillna(method),
-        backbone=column("params.backbone").fillna(column("tags.sslsweep.backbone")),
-        role=column(f"tags.{ROLE_TAG}").fillna("trial"),
-        outcome=column(f"tags.{OUTCOME_TAG}"),
-        _created=pd.to_numeric(column(f"tags.{TRIAL_INDEX_TAG}"), errors="coerce"),
+        method=column(tag_column(METHOD_TAG)).fillna(method),
+        backbone=column("params.backbone").fillna(column(tag_column(BACKBONE_TAG))),
+        role=column(tag_column(ROLE_TAG)).fillna(TRIAL_ROLE),
+        outcome=column(tag_column(OUTCOME_TAG)),
+        _created=pd.to_numeric(column(tag_column(TRIAL_INDEX_TAG)), errors="coerce"),
     )
     order = [name for name in ("_created", "start_time", "run_id") if name in runs]
     return runs.sort_values(order, kind="stable", na_position="last").drop(columns="_created").reset_index(drop=True)
