@@ -292,7 +292,7 @@ class Dimension(_Strict):
 class BudgetSpec(_Strict):
     trials: int = Field(8, ge=1)
     epochs: int = Field(20, ge=1)
-    # None: as many trials at once as the cluster's CPUs/GPUs fit (trainables.sweep.trial_concurrency).
+    # None: as many trials at once as the cluster's CPUs/GPUs fit (trainables.sweep.driver.trial_concurrency).
     max_concurrent: int | None = Field(None, ge=1)
     checkpoint_every: int = Field(5, ge=1)
 

@@ -1,6 +1,6 @@
 """Pretraining and evaluation of one configuration, independent of Ray.
 
-``trainables/worker.py`` runs these inside Ray Train workers (DDP); tests and notebooks can run them
+``trainables/trial/worker.py`` runs these inside Ray Train workers (DDP); tests and notebooks can run them
 in-process. Nothing here knows about Tune, Optuna or MLflow.
 """
 from __future__ import annotations

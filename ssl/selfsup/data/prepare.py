@@ -36,7 +36,7 @@ class PreparedData:
     test_series_labels: np.ndarray
     # The per-channel statistics the downstream inputs were standardised with, prepared = (raw - mean) / std
     # (fitted on the training split); None where inputs are used as loaded (images, in [0, 1]). A registered
-    # backbone applies them itself, so it takes raw inputs (trainables/registry.py).
+    # backbone applies them itself, so it takes raw inputs (trainables/sweep/registry.py).
     input_mean: np.ndarray | None = None  # (channels,) float32
     input_std: np.ndarray | None = None
 
