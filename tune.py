@@ -116,23 +116,6 @@ def fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def load(searchspace: Path, trials: int | None = None, epochs: int | None = None,
-         flags: dict[str, str] | None = None):
-    """The validated sweep, with budget overrides (named ``flags`` in messages; default --trials, --epochs);
-    ``SearchSpaceError`` (one line) otherwise."""
-    from selfsup.config import SearchSpaceError, load_sweep, override_budget
-
-    spec = override_budget(load_sweep(searchspace), searchspace, trials, epochs, flags)
-    from trainables.sweep.resources import ResourceError, check_local_cpus, check_local_gpus
-
-    try:  # GPUs or CPUs asked of a machine without them, before a local Ray starts (dry run too)
-        check_local_gpus(spec)
-        check_local_cpus(spec)
-    except ResourceError as error:
-        raise SearchSpaceError(f"{searchspace}: {error}") from None
-    return spec
-
-
 def _time_series_windows(data) -> str:
     text = f"series resized to {data.series_length} steps; " if data.series_length is not None else ""
     text += f"windows {data.window.length} steps, overlap {data.window.overlap:g}; "
@@ -210,9 +193,10 @@ def _command(argv: list[str]) -> int:
         return ui(parse_ui_args(argv[1:]))
     args = parse_args(argv)
     from selfsup.config import SearchSpaceError
+    from trainables.sweep.prepare import prepare_sweep
 
-    try:
-        spec = load(args.searchspace, args.trials, args.epochs)
+    try:  # the dry run reads no data files
+        spec = prepare_sweep(args.searchspace, trials=args.trials, epochs=args.epochs, read_data=not args.dry_run)
     except SearchSpaceError as error:
         return fail(str(error))
 
@@ -222,10 +206,6 @@ def _command(argv: list[str]) -> int:
     if args.dry_run:
         from trainables.sweep.preflight import UnreachableError, check_reports_writable
 
-        try:  # what needs no data files: window lengths against aeon's bundled sets
-            spec.domain.check_input_sizes(spec, bundled_only=True)
-        except ValueError as error:
-            return fail(f"{args.searchspace}: {error}")
         try:  # local, so the dry run can: a sweep that cannot write its report would lose it after training
             check_reports_writable(stores)
         except UnreachableError as error:
@@ -245,10 +225,8 @@ def _command(argv: list[str]) -> int:
 
     try:
         resume_from = find_interrupted_sweep(spec, args.searchspace, stores) if args.resume else None
-        spec.domain.check_data(spec.data)
-        check_configurations_fit_data(spec)
-    except ValueError as error:  # DataError, or a configuration the method cannot run on this data (MoCo's queue)
-        return fail(str(error) if isinstance(error, ResumeError) else f"{args.searchspace}: {error}")
+    except ResumeError as error:
+        return fail(str(error))
 
     from trainables.sweep.resources import ResourceError
 
@@ -322,6 +300,7 @@ def nightly(args: argparse.Namespace) -> int:
     from trainables.report.builder import ReportOptions, Section, report_sweeps, text_table
     from trainables.tracking.runs import ReportError
     from trainables.sweep.resources import ResourceError
+    from trainables.sweep.prepare import prepare_sweep
     from trainables.tracking.stores import resolve_stores
 
     date = args.date or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
@@ -333,12 +312,10 @@ def nightly(args: argparse.Namespace) -> int:
     specs = []
     for path in plan.sweep_files:
         try:
-            spec = load(path, plan.spec.budget.trials, plan.spec.budget.epochs,
-                        flags={"trials": "nightly budget.trials", "epochs": "nightly budget.epochs"})
-            spec.domain.check_data(spec.data)
-            check_configurations_fit_data(spec)
-        except (SearchSpaceError, ValueError) as error:
-            return fail(f"{args.file}: {error}" if isinstance(error, SearchSpaceError) else f"{path}: {error}")
+            spec = prepare_sweep(path, trials=plan.spec.budget.trials, epochs=plan.spec.budget.epochs,
+                                 flags={"trials": "nightly budget.trials", "epochs": "nightly budget.epochs"})
+        except SearchSpaceError as error:
+            return fail(f"{args.file}: {error}")
         specs.append((spec, path))
     names = [spec.name for spec, _ in specs]
     if len(set(names)) < len(names):
@@ -385,22 +362,6 @@ def nightly(args: argparse.Namespace) -> int:
         except ReportError as error:
             print(f"warning: no nightly report: {error}", file=sys.stderr)
     return EXIT_NO_TRIAL_FINISHED if night_failed(table) else 0
-
-
-def check_configurations_fit_data(spec) -> None:
-    """Every input size the sweep can draw against its data (``Domain.check_input_sizes``: no window longer
-    than every series), then prepare the data before Ray starts (once per input size), only for a method that
-    puts limits on it (``SSLMethod.check_pretext_data``)."""
-    import functools
-
-    from selfsup.methods import METHODS
-    from selfsup.pretrain import check_method_fits_data as check
-    from trainables.trial.data_cache import data_request, prepare_requested
-
-    spec.domain.check_input_sizes(spec)
-    if METHODS.get(spec.method).constrains_data():
-        prepared = functools.cache(prepare_requested)
-        check(spec, lambda params: prepared(data_request(spec, params)))
 
 
 def summary(spec, outcome, stores) -> str:

@@ -256,7 +256,7 @@ COMBINATION_CASES = ["cpc_horizon_with_the_shortest_window", "wmse_block_with_th
 
 @pytest.mark.parametrize("case", COMBINATION_CASES)
 def test_searched_extremes_are_checked_together_before_ray(case, refused):
-    import tune
+    from trainables.sweep.prepare import check_configurations_fit_data
     from selfsup.config import SweepSpec
 
     spec, words = _combination_case(case)
@@ -265,7 +265,7 @@ def test_searched_extremes_are_checked_together_before_ray(case, refused):
         (other, other_dimension), = [(k, d) for k, d in spec["search"].items() if k != key]
         first = other_dimension["choices"][0] if "choices" in other_dimension else other_dimension["low"]
         alone = {**spec, "search": {key: dimension}, "fixed": {**spec["fixed"], other: first}}
-        tune.check_configurations_fit_data(SweepSpec.model_validate(alone))
+        check_configurations_fit_data(SweepSpec.model_validate(alone))
     message = refused(spec)
     for word in words:
         assert word in message, f"{word!r} missing from: {message}"
@@ -286,7 +286,7 @@ def test_the_product_is_bounded_and_a_stepped_range_checks_the_top_it_can_draw(m
     """Over MAX_CHECKED_COMBINATIONS, each dimension's extremes are checked alone (with a warning); an int range
     with a step draws at most the top of its grid, not ``high``."""
     import selfsup.pretrain as pretrain
-    import tune
+    from trainables.sweep.prepare import check_configurations_fit_data
     from selfsup.config import Dimension, SweepSpec
 
     assert pretrain.drawable_extremes(Dimension(type="int", low=20, high=85, step=20)) == [20, 80]
@@ -296,8 +296,8 @@ def test_the_product_is_bounded_and_a_stepped_range_checks_the_top_it_can_draw(m
     spec = _shipped("moco")
     spec["search"]["batch_size"] = {"type": "int", "low": 32, "high": 70, "step": 32}
     del spec["fixed"]["batch_size"]
-    tune.check_configurations_fit_data(SweepSpec.model_validate(spec))
+    check_configurations_fit_data(SweepSpec.model_validate(spec))
     spec, _ = _combination_case("wmse_block_with_the_smallest_batch")
     monkeypatch.setattr(pretrain, "MAX_CHECKED_COMBINATIONS", 3)
     with pytest.warns(UserWarning, match=r"4 combinations of the searched extremes of batch_size, w_size exceed 3"):
-        tune.check_configurations_fit_data(SweepSpec.model_validate(spec))  # the combination slips through
+        check_configurations_fit_data(SweepSpec.model_validate(spec))  # the combination slips through

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import tune
+from trainables.sweep.prepare import check_configurations_fit_data, prepare_sweep
 from selfsup.config import SearchSpaceError, load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -539,7 +540,7 @@ def test_a_window_longer_than_only_some_series_is_allowed(tmp_path, capsys, mach
     path = tmp_path / "pickup.yaml"
     path.write_text(yaml.safe_dump(spec))
     assert tune.main([str(path), "--dry-run"]) == 0
-    tune.check_configurations_fit_data(load_sweep(path))  # what the run checks before Ray
+    check_configurations_fit_data(load_sweep(path))  # what the run checks before Ray
 
 
 def test_window_lengths_the_sweep_can_draw():
@@ -771,10 +772,12 @@ def test_overrides_that_fit_are_taken(tmp_path, capsys, machine):
     assert "asha (grace 1 epochs" in capsys.readouterr().out
     path.write_text(yaml.safe_dump(_apply(base_spec(), ("scheduler", {"type": "fifo", "grace_period": 5}))))
     assert tune.main([str(path), "--dry-run", "--epochs", "2"]) == 0
-    assert tune.load(path, 2, 3, flags={"trials": "the nightly budget.trials"}).budget.trials == 2
+    assert prepare_sweep(path, trials=2, epochs=3, flags={"trials": "the nightly budget.trials"},
+                         read_data=False).budget.trials == 2
     with pytest.raises(SearchSpaceError, match=r": the nightly budget.epochs 2: fewer epochs than "
                                                r"scheduler.grace_period 3"):
-        tune.load(ROOT / "searchspaces" / "barlow.yaml", None, 2, flags={"epochs": "the nightly budget.epochs"})
+        prepare_sweep(ROOT / "searchspaces" / "barlow.yaml", epochs=2, flags={"epochs": "the nightly budget.epochs"},
+                      read_data=False)
 
 
 def test_what_the_budget_bounds_leaves_alone():
