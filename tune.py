@@ -409,5 +409,18 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def console() -> int:
+    """The ``sslsweep`` command that ``pip install`` puts on the PATH (pyproject.toml): ``sslsweep run FILE ...``
+    is ``python tune.py FILE ...``; ``sslsweep report|nightly|ui ...`` as in tune.py."""
+    argv = sys.argv[1:]
+    if argv[:1] == ["run"]:
+        return run(argv[1:])
+    if argv[:1] in (["report"], ["nightly"], ["ui"]):
+        return run(argv)
+    print("usage: sslsweep run FILE [--dry-run] [--trials N] [--epochs N] [--resume] | sslsweep report ... | "
+          "sslsweep nightly FILE | sslsweep ui [--port N]", file=sys.stderr)
+    return 0 if argv[:1] in (["-h"], ["--help"]) else EXIT_BAD_INPUT
+
+
 if __name__ == "__main__":
     sys.exit(run())
