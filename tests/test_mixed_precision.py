@@ -1,7 +1,7 @@
 """bf16 autocast, float32 losses and channels-last layout (``selfsup.mixed_precision``, ``resources``).
 
 CPU autocast runs the same bfloat16 casts as CUDA's, so the convention is tested here; the CUDA path
-(tensor cores, NCCL, pinned memory) is measured on a GPU machine (README, benchmarks/method_throughput.py).
+(tensor cores, NCCL, pinned memory) is measured on a GPU machine (docs/measurements.md, benchmarks/method_throughput.py).
 """
 from __future__ import annotations
 

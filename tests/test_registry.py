@@ -22,7 +22,7 @@ from trainables.records.tags import DECISION_TAG
 
 @pytest.fixture
 def tracking_uri():
-    """Put back MLflow's global tracking URI that a test sets (as the README's lines do)."""
+    """Put back MLflow's global tracking URI that a test sets (as the lines in docs/guide/results.md do)."""
     previous = mlflow.get_tracking_uri()
     yield
     mlflow.set_tracking_uri(previous)
@@ -150,7 +150,7 @@ def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_ur
     assert float(tags["sslsweep.objective_value"]) == best.data.metrics["val/knn/acc/frac_1.0"]
     assert json.loads(tags["sslsweep.params"])["lr"] == pytest.approx(float(best.data.params["lr"]))
 
-    # The README's three lines, on raw windows of BasicMotions' test series (as aeon gives them, not standardised):
+    # The three lines of docs/guide/results.md, on raw windows of BasicMotions' test series (as aeon gives them, not standardised):
     # the model standardises them with the sweep's training statistics, so it embeds them exactly as the trial's
     # evaluation embedded the prepared windows.
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")

@@ -207,7 +207,7 @@ class EvaluationSpec(_Strict):
 
 class ObjectiveSpec(_Strict):
     # None: the domain's default (time series: cv/linear/f1/frac_0.1, cross-validated, so small labelled sets
-    # can still rank configurations; README: choosing an objective).
+    # can still rank configurations; docs/guide/objectives.md: choosing an objective).
     metric: str | None = None
     mode: Literal["min", "max"] = "max"
 

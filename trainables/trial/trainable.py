@@ -30,7 +30,7 @@ LAUNCHER_RESOURCES = {"CPU": 0, "memory": 256 * 1024**2}
 
 # Ray Train switches sslsweep sets. benchmarks/train_startup.py measures these and the ones left at Ray's
 # defaults: switching off the preemption watcher, Train metrics or state reconciliation saved nothing
-# beyond run-to-run noise on 2 cores (README).
+# beyond run-to-run noise on 2 cores (docs/measurements.md).
 TRAIN_ENVIRONMENT = {
     # The controller collects worker reports when it polls them (every 2 s by default), and a worker's next
     # report waits for that: with epochs of a fraction of a second the poll interval was the epoch time

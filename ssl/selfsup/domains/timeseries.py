@@ -102,7 +102,7 @@ class TimeSeriesDomain(Domain):
     protocols = CLASSIFICATION_PROTOCOLS  # readouts on frozen features, and fine-tuning (opt-in)
     default_protocols = PROTOCOLS         # the frozen-feature readouts: linear, knn, mlp
     metrics = EVAL_METRICS
-    # Cross-validated, so small labelled sets can still rank configurations (README: choosing an objective).
+    # Cross-validated, so small labelled sets can still rank configurations (docs/guide/objectives.md: choosing an objective).
     report_metrics = ("acc", "f1")  # the report's columns; the first is the headline (gains)
     default_objective = "cv/linear/f1/frac_0.1"
 
