@@ -296,7 +296,7 @@ def nightly(args: argparse.Namespace) -> int:
 
     from selfsup.config import SearchSpaceError
     from trainables.sweep.nightly import (NightlyError, load_nightly, night_failed, regression_markdown_frame,
-                                    regression_table)
+                                          regression_table)
     from trainables.report.builder import ReportOptions, Section, report_sweeps, text_table
     from trainables.tracking.runs import ReportError
     from trainables.sweep.resources import ResourceError

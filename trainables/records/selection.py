@@ -17,8 +17,7 @@ config (``trainables.records.results.TRIAL_NUMBER_KEY``) by the searcher; the re
 from __future__ import annotations
 
 import pandas as pd
-from trainables.records.tags import TRIAL_INDEX_TAG
-from trainables.records.tags import tag_column
+from trainables.records.tags import TRIAL_INDEX_TAG, tag_column
 
 
 # Size of the per-trial-number offset (see the module docstring).

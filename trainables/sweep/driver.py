@@ -19,21 +19,19 @@ from selfsup.config import SweepSpec
 from trainables.trial.data_cache import fetch_prepared_data, start_data_cache
 from trainables.tracking.mlflow_callback import SweepMLflowCallback, child_runs, ensure_experiment, start_parent_run
 from trainables.sweep.searcher import (AskTellGridSampler, CredentialFreeRDBStorage, PruningAwareOptunaSearch,
-                                      ResumableConcurrencyLimiter)
+                                       ResumableConcurrencyLimiter)
 from trainables.sweep.registry import Registration, backbone_weights, register_sweep_backbones
 from trainables.report.builder import Report, write_sweep_report
-from trainables.records.tags import OPTUNA_STUDY_TAG, TRIAL_ROLE
 from trainables.tracking.runs import SweepRuns, child_runs_frame
-from trainables.records.tags import OUTCOME_TAG
 from trainables.sweep.resources import ResourceError, gpus_per_trial
 from trainables.sweep.resume import (InterruptedSweep, SweepInterrupted, close_open_child_runs, reopen_parent,
-                               restore_tuner, resume_command)
+                                     restore_tuner, resume_command)
 from trainables.records.results import (ABANDONED, BASELINE_OF_KEY, EPOCH, FINISHED, INTERRUPTED, REPEAT_OF_KEY,
-                                TRAINING_SEED_KEY, split_bookkeeping)
+                                        TRAINING_SEED_KEY, split_bookkeeping)
 from trainables.records.selection import best_first, best_per_backbone
 from trainables.tracking.stores import Stores
 from trainables.trial.trainable import make_trainable, trial_resources
-from trainables.records.tags import BEST_RUN_TAG, TRIAL_ID_TAG, tag_column
+from trainables.records.tags import BEST_RUN_TAG, OPTUNA_STUDY_TAG, OUTCOME_TAG, TRIAL_ID_TAG, TRIAL_ROLE, tag_column
 
 
 @dataclass
@@ -96,7 +94,7 @@ def _scheduler(spec: SweepSpec):
     # Rungs by epoch, not by Tune's count of results: a trial whose Ray Train worker group restarted from a
     # checkpoint reports some epochs twice, and would otherwise reach max_t before its last epoch.
     return ASHAScheduler(time_attr=EPOCH, max_t=spec.budget.epochs,
-                         grace_period=min(spec.scheduler.grace_period, spec.budget.epochs),
+                         grace_period=spec.scheduler.grace_period,  # at most the epochs (SweepSpec)
                          reduction_factor=spec.scheduler.reduction_factor)
 
 

@@ -28,9 +28,8 @@ from mlflow.tracking import MlflowClient
 
 from selfsup.config import SweepSpec
 from trainables.tracking.mlflow_callback import child_runs, close_run, still_open
-from trainables.records.tags import OPTUNA_STUDY_TAG
+from trainables.records.tags import OPTUNA_STUDY_TAG, RESUMES_TAG, ROLE_TAG, SWEEP_ROLE, tag_column
 from trainables.tracking.stores import Stores, redact
-from trainables.records.tags import RESUMES_TAG, ROLE_TAG, SWEEP_ROLE, tag_column
 
 
 class ResumeError(ValueError):

@@ -24,15 +24,14 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PAT
 
 from selfsup.config import SweepSpec
 from trainables.records.results import (BASELINE_OF_KEY, EPOCH, FAILED, FINISHED, INTERRUPTED, NODE_ID, PRUNED,
-                                REPEAT_OF_KEY, TRIAL_ARTIFACTS, failure_reason, outcome, split_bookkeeping)
-from trainables.records.tags import BASELINE_ROLE, OUTCOME_TAG, REPEAT_ROLE, SWEEP_ROLE, TRIAL_ROLE
-from trainables.records.selection import creation_index
-from trainables.records.tags import TRIAL_INDEX_TAG
-from trainables.tracking.stores import MLFLOW_VARIABLE, redact, with_credentials
-from trainables.records.tags import (BACKBONE_TAG, BASELINE_OF_TAG, CHECKPOINT_TAG, DOWNSTREAM_DATA_TAG,
+                                        REPEAT_OF_KEY, TRIAL_ARTIFACTS, failure_reason, outcome, split_bookkeeping)
+from trainables.records.tags import (BACKBONE_TAG, BASELINE_OF_TAG, BASELINE_ROLE, CHECKPOINT_TAG, DOWNSTREAM_DATA_TAG,
                                      FAILURE_REASON_TAG, METHOD_TAG, NODE_ID_TAG, OBJECTIVE_MODE_TAG, OBJECTIVE_TAG,
-                                     PRETEXT_DATA_TAG, PRUNED_AT_EPOCH_TAG, REPEAT_OF_TAG, RESUMED_TAG, ROLE_TAG,
-                                     SWEEP_TAG, TRIAL_ID_TAG)
+                                     OUTCOME_TAG, PRETEXT_DATA_TAG, PRUNED_AT_EPOCH_TAG, REPEAT_OF_TAG, REPEAT_ROLE,
+                                     RESUMED_TAG, ROLE_TAG, SWEEP_ROLE, SWEEP_TAG, TRIAL_ID_TAG, TRIAL_INDEX_TAG,
+                                     TRIAL_ROLE)
+from trainables.records.selection import creation_index
+from trainables.tracking.stores import MLFLOW_VARIABLE, redact, with_credentials
 
 STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
 # Tune bookkeeping that is not a metric worth a time series.

@@ -30,10 +30,10 @@ from mlflow.tracking import MlflowClient
 
 from trainables.records.results import FINISHED
 from trainables.records.selection import best_first
-from trainables.records.tags import BASELINE_ROLE, REPEAT_ROLE, SWEEP_ROLE, TRIAL_INDEX_TAG, TRIAL_ROLE
+from trainables.records.tags import (BACKBONE_TAG, BASELINE_ROLE, METHOD_TAG, OBJECTIVE_MODE_TAG, OBJECTIVE_TAG,
+                                     OUTCOME_TAG, REPEAT_OF_TAG, REPEAT_ROLE, ROLE_TAG, SWEEP_ROLE, SWEEP_TAG,
+                                     TRIAL_INDEX_TAG, TRIAL_ROLE, tag_column)
 from trainables.tracking.stores import redact
-from trainables.records.tags import (BACKBONE_TAG, METHOD_TAG, OBJECTIVE_MODE_TAG, OBJECTIVE_TAG, OUTCOME_TAG,
-                                     REPEAT_OF_TAG, ROLE_TAG, SWEEP_TAG, tag_column)
 
 SEARCH_SPACE_ARTIFACT = "searchspace.yaml"
 # selfsup.config.ObjectiveSpec.mode's default: what a sweep used when its file set no mode. Not imported from

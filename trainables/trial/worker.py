@@ -26,7 +26,7 @@ from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, ch
                               evaluate_backbone, to_channels_last, train_one_epoch, training_loader, training_windows,
                               unwrap, validation_metrics)
 from trainables.records.results import (EMBEDDINGS_FILE, EPOCH, EVALUATION_DONE, FAILURE_REASON, NODE_ID,
-                                SEGMENTATION_EXAMPLE_FILE)
+                                        SEGMENTATION_EXAMPLE_FILE)
 from trainables.records.selection import tie_broken
 from trainables.trial.context import TrainWorkerContext, TrialContext
 
