@@ -12,6 +12,7 @@ Exit codes: 0 success, 1 the sweep ran but no trial finished (nightly: a sweep f
 2 bad search-space file, data or report request (or nothing to resume), 130 interrupted (Ctrl-C; the command
 to resume is printed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,19 +29,27 @@ EXIT_INTERRUPTED = 130  # the shell's code for a command ended by SIGINT (Ctrl-C
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="tune.py", description=__doc__.split("\n\n")[0],
+        prog="tune.py",
+        description=__doc__.split("\n\n")[0],
         epilog="Reports over recorded sweeps: python tune.py report --help. Stores: SSLSWEEP_HOME (default ~/.sslsweep) holds the MLflow sqlite store, the Optuna study "
-               "and Ray results; MLFLOW_TRACKING_URI, SSLSWEEP_OPTUNA_STORAGE, SSLSWEEP_RAY_STORAGE and "
-               "SSLSWEEP_REPORTS_DIR override each. RAY_ADDRESS selects a running cluster.")
+        "and Ray results; MLFLOW_TRACKING_URI, SSLSWEEP_OPTUNA_STORAGE, SSLSWEEP_RAY_STORAGE and "
+        "SSLSWEEP_REPORTS_DIR override each. RAY_ADDRESS selects a running cluster.",
+    )
     parser.add_argument("searchspace", type=Path, help="a search-space YAML file, e.g. searchspaces/barlow.yaml")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="validate the file and print the resolved search space, budget and resources")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the file and print the resolved search space, budget and resources",
+    )
     parser.add_argument("--trials", type=int, help="override budget.trials")
     parser.add_argument("--epochs", type=int, help="override budget.epochs")
-    parser.add_argument("--resume", action="store_true",
-                        help="carry on the sweep's latest run that did not finish (Ctrl-C, a killed driver): finished "
-                             "trials kept, unfinished ones continued from their last checkpoint in their own MLflow "
-                             "runs, the Optuna study continued; same file and --trials/--epochs as that run")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="carry on the sweep's latest run that did not finish (Ctrl-C, a killed driver): finished "
+        "trials kept, unfinished ones continued from their last checkpoint in their own MLflow "
+        "runs, the Optuna study continued; same file and --trials/--epochs as that run",
+    )
     return parser.parse_args(argv)
 
 
@@ -48,19 +57,33 @@ def parse_report_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="tune.py report",
         description="Tables, figures and one HTML page for any set of recorded sweeps, rebuilt from MLflow "
-                    "(MLFLOW_TRACKING_URI or SSLSWEEP_HOME), written to reports/<name>/ and logged to a run of its "
-                    "own in MLflow experiment sslsweep/reports.")
-    parser.add_argument("sweeps", nargs="*", metavar="sweep",
-                        help="a sweep name (its latest run), a parent run id, or an MLflow filter string over parent "
-                             f"runs, e.g. \"{tag_column(METHOD_TAG)} = 'lfr'\"")
-    parser.add_argument("--nightly", metavar="DATE",
-                        help=f"the sweeps of the nightly run of DATE (YYYY-MM-DD; parent runs tagged {NIGHTLY_TAG})")
+        "(MLFLOW_TRACKING_URI or SSLSWEEP_HOME), written to reports/<name>/ and logged to a run of its "
+        "own in MLflow experiment sslsweep/reports.",
+    )
+    parser.add_argument(
+        "sweeps",
+        nargs="*",
+        metavar="sweep",
+        help="a sweep name (its latest run), a parent run id, or an MLflow filter string over parent "
+        f"runs, e.g. \"{tag_column(METHOD_TAG)} = 'lfr'\"",
+    )
+    parser.add_argument(
+        "--nightly",
+        metavar="DATE",
+        help=f"the sweeps of the nightly run of DATE (YYYY-MM-DD; parent runs tagged {NIGHTLY_TAG})",
+    )
     parser.add_argument("--name", help="the report's name and directory (default: the sweep names)")
-    parser.add_argument("--grid", metavar="ROWS/COLUMNS",
-                        help="search-grid dimensions for every sweep that searched them, e.g. "
-                             "backbone,projector_dim/lambda_offdiag (default: chosen per sweep)")
-    parser.add_argument("--lines-by", metavar="PARAM",
-                        help="a searched parameter: one line per value in a label-fraction figure per sweep")
+    parser.add_argument(
+        "--grid",
+        metavar="ROWS/COLUMNS",
+        help="search-grid dimensions for every sweep that searched them, e.g. "
+        "backbone,projector_dim/lambda_offdiag (default: chosen per sweep)",
+    )
+    parser.add_argument(
+        "--lines-by",
+        metavar="PARAM",
+        help="a searched parameter: one line per value in a label-fraction figure per sweep",
+    )
     return parser.parse_args(argv)
 
 
@@ -68,9 +91,10 @@ def parse_nightly_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="tune.py nightly",
         description=f"Run the nightly list of sweeps (each its own MLflow parent run tagged {NIGHTLY_TAG} = DATE), "
-                    "compare each sweep's best validation and test scores with its previous nightly run, write "
-                    "reports/nightly-DATE/ and log it to MLflow. Exit 1 when a sweep failed or a score regressed "
-                    "beyond the file's tolerance.")
+        "compare each sweep's best validation and test scores with its previous nightly run, write "
+        "reports/nightly-DATE/ and log it to MLflow. Exit 1 when a sweep failed or a score regressed "
+        "beyond the file's tolerance.",
+    )
     parser.add_argument("file", type=Path, help="a nightly file, e.g. schedules/nightly.yaml")
     parser.add_argument("--date", help="the night's date, YYYY-MM-DD (default: today, UTC)")
     return parser.parse_args(argv)
@@ -78,8 +102,10 @@ def parse_nightly_args(argv: list[str]) -> argparse.Namespace:
 
 def parse_ui_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="tune.py ui", description="Start the MLflow UI (mlflow server) on 127.0.0.1 over the tracking store the "
-                                       "sweeps use (MLFLOW_TRACKING_URI or SSLSWEEP_HOME); Ctrl-C stops it.")
+        prog="tune.py ui",
+        description="Start the MLflow UI (mlflow server) on 127.0.0.1 over the tracking store the "
+        "sweeps use (MLFLOW_TRACKING_URI or SSLSWEEP_HOME); Ctrl-C stops it.",
+    )
     parser.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000)")
     return parser.parse_args(argv)
 
@@ -99,12 +125,24 @@ def ui(args: argparse.Namespace) -> int:
         return 0
     # The store goes to the server through its environment (mlflow server's own variables), not its command
     # line, which every local user can read in `ps`.
-    environment = {**os.environ, "MLFLOW_BACKEND_STORE_URI": stores.mlflow_uri,
-                   "MLFLOW_DEFAULT_ARTIFACT_ROOT": stores.mlflow_artifacts}
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(args.port),
-               "--workers", "1"]
-    print(f"MLflow UI on http://127.0.0.1:{args.port} over {redact(stores.mlflow_uri)} (Ctrl-C stops it)",
-          flush=True)
+    environment = {
+        **os.environ,
+        "MLFLOW_BACKEND_STORE_URI": stores.mlflow_uri,
+        "MLFLOW_DEFAULT_ARTIFACT_ROOT": stores.mlflow_artifacts,
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.port),
+        "--workers",
+        "1",
+    ]
+    print(f"MLflow UI on http://127.0.0.1:{args.port} over {redact(stores.mlflow_uri)} (Ctrl-C stops it)", flush=True)
     try:
         return subprocess.run(command, env=environment).returncode
     except KeyboardInterrupt:
@@ -120,44 +158,64 @@ def _time_series_windows(data) -> str:
     text = f"series resized to {data.series_length} steps; " if data.series_length is not None else ""
     text += f"windows {data.window.length} steps, overlap {data.window.overlap:g}; "
     if data.evaluation_window is not None:
-        text += (f"evaluated on windows of {data.evaluation_window.length} steps, "
-                 f"overlap {data.evaluation_window.overlap:g}; ")
+        text += (
+            f"evaluated on windows of {data.evaluation_window.length} steps, "
+            f"overlap {data.evaluation_window.overlap:g}; "
+        )
     return text
 
 
 def describe(spec, stores) -> str:
     from trainables.tracking.stores import redact
 
-    lines = [f"sweep      {spec.name}: method {spec.method}, seed {spec.seed}",
-             f"data       {spec.domain.description}: pretext {spec.data.pretext.source}:{spec.data.pretext.label()} -> "
-             f"downstream {spec.data.downstream.source}:{spec.data.downstream.label()}; " +
-             (_time_series_windows(spec.data) if spec.domain.name == "timeseries" else "") +
-             f"validation {spec.data.validation_fraction:g} of train",
-             f"evaluate   {', '.join(spec.evaluation.protocols)} at label fractions "
-             f"{', '.join(f'{f:g}' for f in spec.evaluation.label_fractions)}" +
-             (f" (per {spec.evaluation.unit})" if spec.domain.name == "timeseries" else ""),
-             f"objective  {spec.objective.mode} {spec.objective.metric}",
-             f"search     Optuna {spec.sampler.describe()} sampler over"]
+    lines = [
+        f"sweep      {spec.name}: method {spec.method}, seed {spec.seed}",
+        f"data       {spec.domain.description}: pretext {spec.data.pretext.source}:{spec.data.pretext.label()} -> "
+        f"downstream {spec.data.downstream.source}:{spec.data.downstream.label()}; "
+        + (_time_series_windows(spec.data) if spec.domain.name == "timeseries" else "")
+        + f"validation {spec.data.validation_fraction:g} of train",
+        f"evaluate   {', '.join(spec.evaluation.protocols)} at label fractions "
+        f"{', '.join(f'{f:g}' for f in spec.evaluation.label_fractions)}"
+        + (f" (per {spec.evaluation.unit})" if spec.domain.name == "timeseries" else ""),
+        f"objective  {spec.objective.mode} {spec.objective.metric}",
+        f"search     Optuna {spec.sampler.describe()} sampler over",
+    ]
     lines += [f"  {key:<22} {dimension.describe()}" for key, dimension in spec.search.items()] or ["  (nothing)"]
     lines.append("fixed")
     # None for an image augmentation means "the preset's value" (selfsup.augmentations.images).
-    lines += [f"  {key:<22} {'(preset)' if value is None and key.startswith('aug_') else repr(value)}"
-              for key, value in sorted(spec.default_params().items())]
-    lines += [f"budget     {spec.budget.trials} trials x up to {spec.budget.epochs} epochs, concurrency "
-              f"{spec.budget.max_concurrent or 'from cluster resources'}",
-              f"resources  {spec.resources.workers} worker(s) per trial x {spec.resources.cpus_per_worker:g} CPU, "
-              f"{spec.resources.gpus_per_worker:g} GPU, "
-              f"{'in a Ray Train worker group' if spec.resources.uses_ray_train else 'in the Tune trial process'}"
-              f"; {spec.resources.precision}{', channels-last' if spec.resources.channels_last else ''}",
-              f"scheduler  {spec.scheduler.type}" + (f" (grace {spec.scheduler.grace_period} epochs, reduction "
-                                                     f"{spec.scheduler.reduction_factor:g})"
-                                                     if spec.scheduler.type == "asha" else ""),
-              *([f"final      the best {spec.final.top_k} configuration(s) re-run with {spec.final.repeats} more "
-                 f"training seed(s)"] if spec.final.repeats else []),
-              *(["baseline   the best trial of each backbone trained supervised from scratch at each label fraction"]
-                if spec.evaluation.supervised_baseline else []),
-              f"mlflow     {redact(stores.mlflow_uri)}",
-              f"optuna     {redact(stores.optuna_url)}"]
+    lines += [
+        f"  {key:<22} {'(preset)' if value is None and key.startswith('aug_') else repr(value)}"
+        for key, value in sorted(spec.default_params().items())
+    ]
+    lines += [
+        f"budget     {spec.budget.trials} trials x up to {spec.budget.epochs} epochs, concurrency "
+        f"{spec.budget.max_concurrent or 'from cluster resources'}",
+        f"resources  {spec.resources.workers} worker(s) per trial x {spec.resources.cpus_per_worker:g} CPU, "
+        f"{spec.resources.gpus_per_worker:g} GPU, "
+        f"{'in a Ray Train worker group' if spec.resources.uses_ray_train else 'in the Tune trial process'}"
+        f"; {spec.resources.precision}{', channels-last' if spec.resources.channels_last else ''}",
+        f"scheduler  {spec.scheduler.type}"
+        + (
+            f" (grace {spec.scheduler.grace_period} epochs, reduction {spec.scheduler.reduction_factor:g})"
+            if spec.scheduler.type == "asha"
+            else ""
+        ),
+        *(
+            [
+                f"final      the best {spec.final.top_k} configuration(s) re-run with {spec.final.repeats} more "
+                f"training seed(s)"
+            ]
+            if spec.final.repeats
+            else []
+        ),
+        *(
+            ["baseline   the best trial of each backbone trained supervised from scratch at each label fraction"]
+            if spec.evaluation.supervised_baseline
+            else []
+        ),
+        f"mlflow     {redact(stores.mlflow_uri)}",
+        f"optuna     {redact(stores.optuna_url)}",
+    ]
     return "\n".join(lines)
 
 
@@ -220,8 +278,8 @@ def _command(argv: list[str]) -> int:
     except UnreachableError as error:
         return fail(str(error))
 
-    from trainables.sweep.resume import ResumeError, SweepInterrupted, find_interrupted_sweep
     from trainables.sweep.driver import run_sweep
+    from trainables.sweep.resume import ResumeError, SweepInterrupted, find_interrupted_sweep
 
     try:
         resume_from = find_interrupted_sweep(spec, args.searchspace, stores) if args.resume else None
@@ -272,10 +330,14 @@ def report(args: argparse.Namespace) -> int:
         return fail(str(error))
     options = ReportOptions(grid=grid, lines_by=args.lines_by, optuna_storage=stores.optuna_url)
     try:
-        built, run_id = report_sweeps(stores.mlflow_uri, selectors, stores.reports_dir,
-                                      name=args.name or (f"nightly-{args.nightly}" if args.nightly and not args.sweeps
-                                                         else None),
-                                      options=options, artifact_root=stores.mlflow_artifacts)
+        built, run_id = report_sweeps(
+            stores.mlflow_uri,
+            selectors,
+            stores.reports_dir,
+            name=args.name or (f"nightly-{args.nightly}" if args.nightly and not args.sweeps else None),
+            options=options,
+            artifact_root=stores.mlflow_artifacts,
+        )
     except ReportError as error:
         return fail(str(error))
     for name, table in built.tables.items():
@@ -295,12 +357,17 @@ def nightly(args: argparse.Namespace) -> int:
     import traceback
 
     from selfsup.config import SearchSpaceError
-    from trainables.sweep.nightly import (NightlyError, load_nightly, night_failed, regression_markdown_frame,
-                                          regression_table)
     from trainables.report.builder import ReportOptions, Section, report_sweeps, text_table
-    from trainables.tracking.runs import ReportError
-    from trainables.sweep.resources import ResourceError
+    from trainables.sweep.nightly import (
+        NightlyError,
+        load_nightly,
+        night_failed,
+        regression_markdown_frame,
+        regression_table,
+    )
     from trainables.sweep.prepare import prepare_sweep
+    from trainables.sweep.resources import ResourceError
+    from trainables.tracking.runs import ReportError
     from trainables.tracking.stores import resolve_stores
 
     date = args.date or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
@@ -312,8 +379,12 @@ def nightly(args: argparse.Namespace) -> int:
     specs = []
     for path in plan.sweep_files:
         try:
-            spec = prepare_sweep(path, trials=plan.spec.budget.trials, epochs=plan.spec.budget.epochs,
-                                 flags={"trials": "nightly budget.trials", "epochs": "nightly budget.epochs"})
+            spec = prepare_sweep(
+                path,
+                trials=plan.spec.budget.trials,
+                epochs=plan.spec.budget.epochs,
+                flags={"trials": "nightly budget.trials", "epochs": "nightly budget.epochs"},
+            )
         except SearchSpaceError as error:
             return fail(f"{args.file}: {error}")
         specs.append((spec, path))
@@ -321,9 +392,9 @@ def nightly(args: argparse.Namespace) -> int:
     if len(set(names)) < len(names):
         return fail(f"{args.file}: sweeps: two files share a sweep name ({', '.join(names)}); nights compare by name")
 
+    from trainables.sweep.driver import run_sweep
     from trainables.sweep.preflight import UnreachableError, check_stores_reachable
     from trainables.sweep.resume import SweepInterrupted
-    from trainables.sweep.driver import run_sweep
 
     stores = resolve_stores()
     try:
@@ -346,18 +417,26 @@ def nightly(args: argparse.Namespace) -> int:
             traceback.print_exc()
             tonight[spec.name] = None
     table = regression_table(stores.mlflow_uri, tonight, date, plan.spec.tolerance)
-    regression = text_table(regression_markdown_frame(table), "regression",
-                            f"Night {date} against each sweep's previous nightly run: the best validation objective "
-                            f"and the selected trial's test score; regressed = worse by more than "
-                            f"{plan.spec.tolerance:g}; failed = no finished trial tonight.")
+    regression = text_table(
+        regression_markdown_frame(table),
+        "regression",
+        f"Night {date} against each sweep's previous nightly run: the best validation objective "
+        f"and the selected trial's test score; regressed = worse by more than "
+        f"{plan.spec.tolerance:g}; failed = no finished trial tonight.",
+    )
     print("\n" + regression.to_markdown())
     finished = [sweep.parent_run_id for sweep in tonight.values() if sweep is not None]
     if finished:
         try:
-            built, run_id = report_sweeps(stores.mlflow_uri, finished, stores.reports_dir, name=f"nightly-{date}",
-                                          options=ReportOptions(optuna_storage=stores.optuna_url),
-                                          artifact_root=stores.mlflow_artifacts,
-                                          leading=[Section("Regression against the previous night", [regression])])
+            built, run_id = report_sweeps(
+                stores.mlflow_uri,
+                finished,
+                stores.reports_dir,
+                name=f"nightly-{date}",
+                options=ReportOptions(optuna_storage=stores.optuna_url),
+                artifact_root=stores.mlflow_artifacts,
+                leading=[Section("Regression against the previous night", [regression])],
+            )
             print(f"report     {built.directory}/index.html\nmlflow     experiment 'sslsweep/reports', run {run_id}")
         except ReportError as error:
             print(f"warning: no nightly report: {error}", file=sys.stderr)
@@ -368,26 +447,30 @@ def summary(spec, outcome, stores) -> str:
     from trainables.tracking.stores import redact
 
     counts = {k: list(outcome.outcomes.values()).count(k) for k in ("finished", "pruned", "failed")}
-    lines = ["", f"sweep {spec.name}: {counts['finished']} finished, {counts['pruned']} pruned, "
-                 f"{counts['failed']} failed"]
+    lines = [
+        "",
+        f"sweep {spec.name}: {counts['finished']} finished, {counts['pruned']} pruned, {counts['failed']} failed",
+    ]
     if outcome.sweep is not None:
         best = outcome.sweep.finished_trials.iloc[0]
         params = {k.removeprefix("params."): v for k, v in best.items() if k.startswith("params.")}
-        lines.append(f"best trial {best.get(tag_column(TRIAL_ID_TAG))}: " +
-                     ", ".join(f"{k}={params[k]}" for k in sorted(spec.search) if k in params))
+        lines.append(
+            f"best trial {best.get(tag_column(TRIAL_ID_TAG))}: "
+            + ", ".join(f"{k}={params[k]}" for k in sorted(spec.search) if k in params)
+        )
         lines.append(f"  validation {spec.objective.metric} = {best.get('metrics.' + spec.objective.metric):.4f}")
         headline = f"/{spec.domain.report_metrics[0]}/"  # acc, or miou for segmentation
         test_cols = sorted(c for c in best.index if c.startswith("metrics.test/") and headline in c)
         for column in test_cols:
-            lines.append(f"  {column.removeprefix('metrics.')} = {best[column]:.4f}"
-                         + _gain(best, column))
+            lines.append(f"  {column.removeprefix('metrics.')} = {best[column]:.4f}" + _gain(best, column))
     if outcome.report is not None:
         lines.append(f"report     {outcome.report.directory}/index.html (tables/, figures/, report.md)")
     lines += [f"registry   {registration.uri}: {registration.decision}" for registration in outcome.registrations]
     lines += [
-              f"mlflow     experiment '{outcome.experiment_name}', parent run {outcome.parent_run_id}",
-              f"optuna     study '{outcome.study_name}' in {redact(stores.optuna_url)}",
-              f"open the MLflow UI:  {stores.ui_command()}"]
+        f"mlflow     experiment '{outcome.experiment_name}', parent run {outcome.parent_run_id}",
+        f"optuna     study '{outcome.study_name}' in {redact(stores.optuna_url)}",
+        f"open the MLflow UI:  {stores.ui_command()}",
+    ]
     return "\n".join(lines)
 
 
@@ -417,8 +500,11 @@ def console() -> int:
         return run(argv[1:])
     if argv[:1] in (["report"], ["nightly"], ["ui"]):
         return run(argv)
-    print("usage: sslsweep run FILE [--dry-run] [--trials N] [--epochs N] [--resume] | sslsweep report ... | "
-          "sslsweep nightly FILE | sslsweep ui [--port N]", file=sys.stderr)
+    print(
+        "usage: sslsweep run FILE [--dry-run] [--trials N] [--epochs N] [--resume] | sslsweep report ... | "
+        "sslsweep nightly FILE | sslsweep ui [--port N]",
+        file=sys.stderr,
+    )
     return 0 if argv[:1] in (["-h"], ["--help"]) else EXIT_BAD_INPUT
 
 

@@ -12,6 +12,7 @@
 The configuration is selected on each YAML's objective (validation data); test data only reports. It prints
 figures; nothing is asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,9 @@ def raw_pixel_probe(raw: dict) -> dict[float, float]:
     def flat(examples):
         return examples.x.reshape(len(examples.x), -1), examples.y
 
-    scores = evaluate_embeddings(flat(data.train), flat(data.validation), flat(data.test), ["linear"],
-                                 spec.evaluation.label_fractions, spec.seed)
+    scores = evaluate_embeddings(
+        flat(data.train), flat(data.validation), flat(data.test), ["linear"], spec.evaluation.label_fractions, spec.seed
+    )
     return {f: scores[f"test/linear/acc/frac_{f!r}"] for f in spec.evaluation.label_fractions}
 
 
@@ -64,8 +66,10 @@ def main() -> None:
     for domain in args.domains:
         table, elapsed, raw = sweep_gain(SEARCHSPACES[domain], args.trials, args.epochs)
         metric = "test accuracy, linear probe" if domain == "digits" else "test mIoU, head on the frozen backbone"
-        print(f"\n{SEARCHSPACES[domain]}: {metric}; sweep {elapsed:.0f} s "
-              f"({raw['budget']['trials']} trials x up to {raw['budget']['epochs']} epochs)")
+        print(
+            f"\n{SEARCHSPACES[domain]}: {metric}; sweep {elapsed:.0f} s "
+            f"({raw['budget']['trials']} trials x up to {raw['budget']['epochs']} epochs)"
+        )
         columns = ["labels", "untrained", "pretrained", "gain over untrained (pts)"]
         if domain == "digits":
             pixels = {f"{f * 100:g} %": score for f, score in raw_pixel_probe(raw).items()}  # the tables' labels
@@ -76,9 +80,12 @@ def main() -> None:
         print("| backbone | " + " | ".join(columns) + " |")
         print("|---" * (len(columns) + 1) + "|")
         for _, row in table.iterrows():
-            cells = [row["backbone"]] + [row[c] if isinstance(row[c], str) else
-                                         ("" if pd.isna(row[c]) else f"{row[c]:+.1f}" if "gain" in c else f"{row[c]:.3f}")
-                                         for c in columns]
+            cells = [row["backbone"]] + [
+                row[c]
+                if isinstance(row[c], str)
+                else ("" if pd.isna(row[c]) else f"{row[c]:+.1f}" if "gain" in c else f"{row[c]:.3f}")
+                for c in columns
+            ]
             print("| " + " | ".join(map(str, cells)) + " |", flush=True)
 
 

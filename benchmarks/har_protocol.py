@@ -19,6 +19,7 @@
    Table 4 (supervised vs SSL at 1, 50, 100 % labels), both read from each sweep's report tables, which the
    platform generates from MLflow. It prints figures; nothing is asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,13 +75,15 @@ def write_csv_sets(directory: Path, seed: int = 0) -> tuple[Path, Path]:
         splits["validation"] += list(members[5:7])
         splits["test"] += list(members[7:])
     for split, members in splits.items():
-        _frame([x_test[i] for i in members], [y_test[i] for i in members],
-               [f"{split}{i}" for i in members]).to_csv(downstream / f"{split}.csv", index=False)
+        _frame([x_test[i] for i in members], [y_test[i] for i in members], [f"{split}{i}" for i in members]).to_csv(
+            downstream / f"{split}.csv", index=False
+        )
     return pretext, downstream
 
 
 def run(method: str, backbone: str, pretext: Path, downstream: Path, trials: int, epochs: int) -> dict:
     from trial_overhead import _sweep
+
     from trainables.report.tables import select
 
     raw = yaml.safe_load((ROOT / "searchspaces" / f"{YAML_NAME.get(method, method)}.yaml").read_text())
@@ -89,9 +92,13 @@ def run(method: str, backbone: str, pretext: Path, downstream: Path, trials: int
     raw["data"]["downstream"] = {"source": "csv", "name": "BasicMotions-lab", "path": str(downstream)}
     raw["search"].pop("backbone", None)
     raw["fixed"] = {**raw.get("fixed", {}), "backbone": backbone}
-    raw["evaluation"] = {**raw.get("evaluation", {}), "protocols": ["mlp", "linear"],
-                         "label_fractions": LABEL_FRACTIONS, "compare_random_init": True,
-                         "supervised_baseline": True}
+    raw["evaluation"] = {
+        **raw.get("evaluation", {}),
+        "protocols": ["mlp", "linear"],
+        "label_fractions": LABEL_FRACTIONS,
+        "compare_random_init": True,
+        "supervised_baseline": True,
+    }
     raw["budget"].update(trials=trials, epochs=epochs)
     with tempfile.TemporaryDirectory() as home:
         elapsed, outcome = _sweep(raw, Path(home))  # seconds inside run_sweep
@@ -137,17 +144,28 @@ def main() -> None:
     print("| technique | backbone | accuracy | F1 | untrained accuracy | sweep s |")
     print("|---|---|---|---|---|---|")
     for _, r in table.iterrows():
-        print(f"| {r['technique']} | {r['backbone']} | {r['acc 100%']:.3f} | {r['f1 100%']:.3f} | "
-              f"{r['untrained acc 100%']:.3f} | {r['sweep s']} |")
-    print("\nTable 4 (supervised vs SSL by label fraction: test accuracy / F1, MLP head; supervised = the same "
-          "backbone trained with those labels, linear probe)")
-    print("| technique | backbone | " + " | ".join(f"n = {f:.0%}" for f in LABEL_FRACTIONS) + " | " +
-          " | ".join(f"supervised {f:.0%}" for f in LABEL_FRACTIONS) + " |")
+        print(
+            f"| {r['technique']} | {r['backbone']} | {r['acc 100%']:.3f} | {r['f1 100%']:.3f} | "
+            f"{r['untrained acc 100%']:.3f} | {r['sweep s']} |"
+        )
+    print(
+        "\nTable 4 (supervised vs SSL by label fraction: test accuracy / F1, MLP head; supervised = the same "
+        "backbone trained with those labels, linear probe)"
+    )
+    print(
+        "| technique | backbone | "
+        + " | ".join(f"n = {f:.0%}" for f in LABEL_FRACTIONS)
+        + " | "
+        + " | ".join(f"supervised {f:.0%}" for f in LABEL_FRACTIONS)
+        + " |"
+    )
     print("|---|---|" + "---|" * (2 * len(LABEL_FRACTIONS)))
     for _, r in table.iterrows():
         ssl = [f"{r[f'acc {f:.0%}']:.3f} / {r[f'f1 {f:.0%}']:.3f}" for f in LABEL_FRACTIONS]
-        sup = [f"{r[f'supervised (linear) acc {f:.0%}']:.3f}" if pd.notna(r[f'supervised (linear) acc {f:.0%}'])
-               else "" for f in LABEL_FRACTIONS]
+        sup = [
+            f"{r[f'supervised (linear) acc {f:.0%}']:.3f}" if pd.notna(r[f"supervised (linear) acc {f:.0%}"]) else ""
+            for f in LABEL_FRACTIONS
+        ]
         print(f"| {r['technique']} | {r['backbone']} | " + " | ".join(ssl + sup) + " |")
 
 

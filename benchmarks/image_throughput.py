@@ -15,6 +15,7 @@ CPU the fraction is not printed. It prints figures; nothing is asserted.
 On a 2-core CPU, a quick check of the script: ``--backbone resnet18_small --input-size 32 --stored-size 32
 --batch 32 --images 128``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,16 @@ from selfsup.mixed_precision import autocast  # noqa: E402
 from selfsup.pretrain import build_optimizer, to_channels_last, train_one_epoch, training_loader  # noqa: E402
 
 # Dense bf16 tensor-core peaks (TFLOP/s, without sparsity) from the vendors' data sheets, by device name.
-BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 80GB HBM3": 989.0, "H100 PCIe": 756.0,
-                    "H100 NVL": 835.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}
+BF16_PEAK_TFLOPS = {
+    "H200": 989.0,
+    "H100 SXM": 989.0,
+    "H100 80GB HBM3": 989.0,
+    "H100 PCIe": 756.0,
+    "H100 NVL": 835.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "A10": 125.0,
+}
 
 
 def device_peak_tflops(device: torch.device, override: float | None) -> float | None:
@@ -53,11 +62,17 @@ def device_peak_tflops(device: torch.device, override: float | None) -> float | 
 def build(args, device: torch.device, channels_last: bool):
     torch.manual_seed(0)
     cls = METHODS.get(args.method)
-    params = DOMAINS.get("images").Params(backbone=args.backbone, input_size=args.input_size,
-                                          augmentation_preset="byol", batch_size=args.batch, optimizer="adamw",
-                                          lr=1e-3)
-    model = cls(build_backbone(args.backbone, 3), ProjectorSpec(256, 2, 4096), cls.Params(),
-                DataShape(3, args.stored_size, 10))
+    params = DOMAINS.get("images").Params(
+        backbone=args.backbone,
+        input_size=args.input_size,
+        augmentation_preset="byol",
+        batch_size=args.batch,
+        optimizer="adamw",
+        lr=1e-3,
+    )
+    model = cls(
+        build_backbone(args.backbone, 3), ProjectorSpec(256, 2, 4096), cls.Params(), DataShape(3, args.stored_size, 10)
+    )
     if channels_last:
         to_channels_last(model)
     model = model.to(device)
@@ -94,22 +109,30 @@ def main() -> None:
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     peak = device_peak_tflops(device, args.peak_tflops)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"{args.method} + {args.backbone}, {args.input_size}x{args.input_size} views of {args.stored_size}x"
-          f"{args.stored_size} images, batch {args.batch}, epoch of {args.images} images, on {name}"
-          + (f" (bf16 peak {peak:g} TFLOP/s)" if peak else ""))
+    print(
+        f"{args.method} + {args.backbone}, {args.input_size}x{args.input_size} views of {args.stored_size}x"
+        f"{args.stored_size} images, batch {args.batch}, epoch of {args.images} images, on {name}"
+        + (f" (bf16 peak {peak:g} TFLOP/s)" if peak else "")
+    )
     rng = np.random.default_rng(0)
-    images = Windows(x=rng.random((args.images, 3, args.stored_size, args.stored_size), dtype=np.float32), y=None,
-                     series_index=np.arange(args.images), name="random images")
-    print(f"{'precision':<9} {'layout':<13} {'images/s':>9} {'s/epoch':>8} {'views %':>8} {'TFLOP/s':>8} "
-          f"{'of peak':>8}")
+    images = Windows(
+        x=rng.random((args.images, 3, args.stored_size, args.stored_size), dtype=np.float32),
+        y=None,
+        series_index=np.arange(args.images),
+        name="random images",
+    )
+    print(
+        f"{'precision':<9} {'layout':<13} {'images/s':>9} {'s/epoch':>8} {'views %':>8} {'TFLOP/s':>8} {'of peak':>8}"
+    )
     for precision in args.precisions:
         for channels_last in (False, True):
             model, optimizer, augmenter = build(args, device, channels_last)
             loader = training_loader(images, args.batch)
-            x = torch.as_tensor(images.x[:args.batch]).to(device)
+            x = torch.as_tensor(images.x[: args.batch]).to(device)
             flops = step_flops(model, augmenter, x, images, device, precision)
-            train_one_epoch(model, loader, images, augmenter, optimizer, device, 0, 2, precision,
-                            channels_last)  # warm-up epoch: allocator, cuDNN autotuning
+            train_one_epoch(
+                model, loader, images, augmenter, optimizer, device, 0, 2, precision, channels_last
+            )  # warm-up epoch: allocator, cuDNN autotuning
             _synchronize(device)
             start = time.perf_counter()
             train_one_epoch(model, loader, images, augmenter, optimizer, device, 1, 2, precision, channels_last)
@@ -120,10 +143,15 @@ def main() -> None:
             achieved = flops * steps / seconds / 1e12
             fraction = f"{achieved / peak:8.1%}" if peak else f"{'n/a':>8}"
             layout = "channels-last" if channels_last else "NCHW"
-            print(f"{precision:<9} {layout:<13} {steps * args.batch / seconds:9.1f} {seconds:8.2f} "
-                  f"{view_seconds / seconds:8.0%} {achieved:8.2f} {fraction}", flush=True)
-    print("(views %: time making the two views of each batch, over the epoch; TFLOP/s and of peak: the step's "
-          "counted FLOPs over its measured time)")
+            print(
+                f"{precision:<9} {layout:<13} {steps * args.batch / seconds:9.1f} {seconds:8.2f} "
+                f"{view_seconds / seconds:8.0%} {achieved:8.2f} {fraction}",
+                flush=True,
+            )
+    print(
+        "(views %: time making the two views of each batch, over the epoch; TFLOP/s and of peak: the step's "
+        "counted FLOPs over its measured time)"
+    )
 
 
 def _synchronize(device: torch.device) -> None:

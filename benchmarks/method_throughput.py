@@ -11,6 +11,7 @@ gradients; TNC encodes 1 + 2 x mc_sample_size windows per anchor; CPC runs its G
 sequence). Windows are BasicMotions-shaped (6 channels x 50 steps), cut from 200-step series (TNC draws its
 neighbours there). It prints figures; nothing is asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,12 @@ def backbone_step_seconds(name: str, batch: int, steps: int, device: torch.devic
 def method_step_seconds(method: str, backbone: str, batch: int, steps: int, device: torch.device) -> float:
     torch.manual_seed(0)
     cls = METHODS.get(method)
-    model = cls(build_backbone(backbone, CHANNELS), PROJECTOR.get(method, ProjectorSpec(256, 2)),
-                cls.Params(**PARAMS.get(method, {})), DataShape(CHANNELS, LENGTH, CLASSES)).to(device)
+    model = cls(
+        build_backbone(backbone, CHANNELS),
+        PROJECTOR.get(method, ProjectorSpec(256, 2)),
+        cls.Params(**PARAMS.get(method, {})),
+        DataShape(CHANNELS, LENGTH, CLASSES),
+    ).to(device)
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     augmenter = TimeSeriesAugmenter({"jitter": 0.1, "scaling": 0.1, "time_warp": 0.2, "crop_resize": 0.3}, seed=0)

@@ -11,6 +11,7 @@ beside its test accuracy, which MLflow recorded (linear probe, 100 % labels). Fo
 - Spearman's rho between the candidate and test accuracy over the trials.
 Ties are broken as the platform does (earliest trial first). It prints figures; nothing is asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from trainables.records.results import FINISHED  # noqa: E402 - after the path set-up
 from trainables.records.tags import CHECKPOINT_TAG, OUTCOME_TAG, TRIAL_INDEX_TAG  # noqa: E402
 
-CANDIDATES = ["val/knn/acc/frac_1.0", "val/linear/acc/frac_1.0", "cv/knn/acc/frac_1.0", "cv/linear/acc/frac_1.0",
-              "cv/linear/f1/frac_1.0", "cv/linear/f1/frac_0.1", "health/rankme"]
+CANDIDATES = [
+    "val/knn/acc/frac_1.0",
+    "val/linear/acc/frac_1.0",
+    "cv/knn/acc/frac_1.0",
+    "cv/linear/acc/frac_1.0",
+    "cv/linear/f1/frac_1.0",
+    "cv/linear/f1/frac_0.1",
+    "health/rankme",
+]
 TARGET = "test/linear/acc/frac_1.0"
 
 
@@ -62,8 +70,14 @@ def candidate_values(raw: dict, home: Path, outcome) -> list[dict]:
     from selfsup.pretrain import validation_metrics
 
     spec = SweepSpec.model_validate({**raw, "evaluation": {**raw["evaluation"], "protocols": ["linear", "knn"]}})
-    data = prepare_data(spec.data.pretext, spec.data.downstream, spec.data.window.length, spec.data.window.overlap,
-                        spec.data.validation_fraction, spec.seed)
+    data = prepare_data(
+        spec.data.pretext,
+        spec.data.downstream,
+        spec.data.window.length,
+        spec.data.window.overlap,
+        spec.data.validation_fraction,
+        spec.seed,
+    )
     client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(outcome.experiment_name).experiment_id
     rows = []
@@ -74,15 +88,22 @@ def candidate_values(raw: dict, home: Path, outcome) -> list[dict]:
         backbone = build_backbone(state["backbone"], in_channels=data.n_channels)
         backbone.load_state_dict(state["state_dict"])
         values = validation_metrics(backbone, data, spec, torch.device("cpu"), CANDIDATES)
-        rows.append({"index": int(run.data.tags[TRIAL_INDEX_TAG]), "backbone": state["backbone"],
-                     TARGET: run.data.metrics[TARGET], **{name: values[name] for name in CANDIDATES}})
+        rows.append(
+            {
+                "index": int(run.data.tags[TRIAL_INDEX_TAG]),
+                "backbone": state["backbone"],
+                TARGET: run.data.metrics[TARGET],
+                **{name: values[name] for name in CANDIDATES},
+            }
+        )
     return sorted(rows, key=lambda row: row["index"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", nargs="+",
-                        default=["BasicMotions", "ArrowHead", "GunPoint", "PickupGestureWiimoteZ"])
+    parser.add_argument(
+        "--datasets", nargs="+", default=["BasicMotions", "ArrowHead", "GunPoint", "PickupGestureWiimoteZ"]
+    )
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=12)
     args = parser.parse_args()
@@ -93,8 +114,10 @@ def main() -> None:
             raw, outcome = sweep_one(dataset, args.trials, args.epochs, Path(home))
             rows = candidate_values(raw, Path(home), outcome)
         test = np.array([row[TARGET] for row in rows])
-        print(f"\n{dataset}: {len(rows)} finished trials, test accuracy {test.min():.3f}-{test.max():.3f} "
-              f"(linear probe, 100 % labels)")
+        print(
+            f"\n{dataset}: {len(rows)} finished trials, test accuracy {test.min():.3f}-{test.max():.3f} "
+            f"(linear probe, 100 % labels)"
+        )
         print(f"  {'objective':<26} {'selected trial':>15} {'its test acc':>13} {'regret':>7} {'hit':>4} {'rho':>6}")
         for name in CANDIDATES:
             values = np.array([row[name] for row in rows])
@@ -102,8 +125,10 @@ def main() -> None:
             regret = test.max() - test[chosen]
             rho = spearmanr(values, test).statistic if len(set(values)) > 1 else float("nan")
             summary[name].append((regret, regret == 0, rho))
-            print(f"  {name:<26} {rows[chosen]['index']:>15} {test[chosen]:13.3f} {regret:7.3f} "
-                  f"{'yes' if regret == 0 else 'no':>4} {rho:6.2f}")
+            print(
+                f"  {name:<26} {rows[chosen]['index']:>15} {test[chosen]:13.3f} {regret:7.3f} "
+                f"{'yes' if regret == 0 else 'no':>4} {rho:6.2f}"
+            )
     print(f"\nover {len(args.datasets)} data sets: mean regret, hits, mean Spearman rho")
     for name, results in summary.items():
         regrets, hits, rhos = zip(*results)

@@ -9,6 +9,7 @@ none of them, they are first made with ``method_comparison.py`` on PickupGesture
 each, labels at 5/10/25/50/100 %; a few minutes on 2 cores), which is not timed. Prints figures; nothing is
 asserted. Target (issue 13): under 60 s on 2 CPU cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,28 @@ METHODS = ["barlow_twins", "vicreg", "cpc"]
 
 
 def make_sweeps(home: Path, methods: list[str]) -> None:
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "method_comparison.py"), "--methods", *methods,
-                    "--trials", "4", "--epochs", "6", "--fractions", "0.05", "0.1", "0.25", "0.5", "1.0",
-                    "--home", str(home)], check=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "method_comparison.py"),
+            "--methods",
+            *methods,
+            "--trials",
+            "4",
+            "--epochs",
+            "6",
+            "--fractions",
+            "0.05",
+            "0.1",
+            "0.25",
+            "0.5",
+            "1.0",
+            "--home",
+            str(home),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
 
 
 def main() -> None:
@@ -46,15 +66,22 @@ def main() -> None:
         seconds = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            run = subprocess.run([sys.executable, "tune.py", "report", *args.sweeps, "--name", "benchmark"],
-                                 cwd=ROOT, env=env, capture_output=True, text=True)
+            run = subprocess.run(
+                [sys.executable, "tune.py", "report", *args.sweeps, "--name", "benchmark"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             seconds.append(time.perf_counter() - start)
             if run.returncode != 0:
                 sys.exit(f"tune.py report failed:\n{run.stderr[-3000:]}")
         print(run.stdout)
-        print(f"tune.py report over {len(args.sweeps)} sweeps ({', '.join(args.sweeps)}): "
-              f"median {statistics.median(seconds):.1f} s of {args.repeats} runs "
-              f"({', '.join(f'{s:.1f}' for s in seconds)}) on {os.cpu_count()} CPU cores; target < 60 s")
+        print(
+            f"tune.py report over {len(args.sweeps)} sweeps ({', '.join(args.sweeps)}): "
+            f"median {statistics.median(seconds):.1f} s of {args.repeats} runs "
+            f"({', '.join(f'{s:.1f}' for s in seconds)}) on {os.cpu_count()} CPU cores; target < 60 s"
+        )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ reaches (a)'s final best with at most 40 % of (a)'s epochs. TPE's random start-u
 trials to ``--startup-trials`` so that a 16-trial sweep has trials left for the model. It prints figures;
 nothing is asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,25 +51,36 @@ SPACE = {
 STRATEGIES = {
     "(a) random, full budget": {"sampler": "random", "scheduler": {"type": "fifo"}},
     "(b) TPE, no pruning": {"sampler": "tpe", "scheduler": {"type": "fifo"}},
-    "(c) TPE + ASHA, PRUNED (ours)": {"sampler": "tpe", "scheduler": {"type": "asha", "grace_period": 2,
-                                                                     "reduction_factor": 3}},
-    "(d) TPE + ASHA, Ray's OptunaSearch": {"sampler": "tpe", "scheduler": {"type": "asha", "grace_period": 2,
-                                                                          "reduction_factor": 3}},
+    "(c) TPE + ASHA, PRUNED (ours)": {
+        "sampler": "tpe",
+        "scheduler": {"type": "asha", "grace_period": 2, "reduction_factor": 3},
+    },
+    "(d) TPE + ASHA, Ray's OptunaSearch": {
+        "sampler": "tpe",
+        "scheduler": {"type": "asha", "grace_period": 2, "reduction_factor": 3},
+    },
 }
 
 
-def run_strategy(label: str, settings: dict, seed: int, dataset: str, trials: int, epochs: int,
-                 startup_trials: int) -> list[dict]:
+def run_strategy(
+    label: str, settings: dict, seed: int, dataset: str, trials: int, epochs: int, startup_trials: int
+) -> list[dict]:
     """One sweep; its trials in the order they ended: epochs run, objective and test accuracy (finished only)."""
     from mlflow.tracking import MlflowClient
     from ray.tune.search.optuna import OptunaSearch
-
-    import trainables.sweep.driver
     from trial_overhead import _sweep
 
+    import trainables.sweep.driver
+
     raw = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
-    raw.update(name=f"efficiency-{seed}", seed=seed, search=SPACE, objective={"metric": OBJECTIVE, "mode": "max"},
-               budget={"trials": trials, "epochs": epochs}, **settings)
+    raw.update(
+        name=f"efficiency-{seed}",
+        seed=seed,
+        search=SPACE,
+        objective={"metric": OBJECTIVE, "mode": "max"},
+        budget={"trials": trials, "epochs": epochs},
+        **settings,
+    )
     if settings["sampler"] == "tpe":
         raw["sampler"] = {"type": "tpe", "startup_trials": startup_trials}
     raw["fixed"] = {k: v for k, v in raw["fixed"].items() if k not in SPACE}
@@ -83,11 +95,16 @@ def run_strategy(label: str, settings: dict, seed: int, dataset: str, trials: in
             client = MlflowClient(f"sqlite:///{Path(home) / 'mlflow.db'}")
             experiment = client.get_experiment_by_name(outcome.experiment_name).experiment_id
             runs = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'")
-            ended = [{"end": run.info.end_time,
-                      "epochs": len(client.get_metric_history(run.info.run_id, "train/loss")),
-                      "finished": run.data.tags.get(OUTCOME_TAG) == FINISHED,
-                      "objective": run.data.metrics.get(OBJECTIVE), "test": run.data.metrics.get(TEST)}
-                     for run in runs]
+            ended = [
+                {
+                    "end": run.info.end_time,
+                    "epochs": len(client.get_metric_history(run.info.run_id, "train/loss")),
+                    "finished": run.data.tags.get(OUTCOME_TAG) == FINISHED,
+                    "objective": run.data.metrics.get(OBJECTIVE),
+                    "test": run.data.metrics.get(TEST),
+                }
+                for run in runs
+            ]
     finally:
         trainables.sweep.driver.PruningAwareOptunaSearch = searcher
     return sorted(ended, key=lambda trial: trial["end"])
@@ -126,36 +143,52 @@ def main() -> None:
     curves = {label: {} for label in STRATEGIES}
     for seed in args.seeds:
         for label, settings in STRATEGIES.items():
-            curves[label][seed] = trajectory(run_strategy(label, settings, seed, args.dataset, args.trials,
-                                                          args.epochs, args.startup_trials))
+            curves[label][seed] = trajectory(
+                run_strategy(label, settings, seed, args.dataset, args.trials, args.epochs, args.startup_trials)
+            )
             spent, value, test = curves[label][seed][-1]
-            print(f"seed {seed} {label:<36} epochs {spent:4d}  best {OBJECTIVE} {value:.4f}  its test {test:.4f}",
-                  flush=True)
+            print(
+                f"seed {seed} {label:<36} epochs {spent:4d}  best {OBJECTIVE} {value:.4f}  its test {test:.4f}",
+                flush=True,
+            )
 
-    print(f"\n{args.dataset}, {args.trials} trials x up to {args.epochs} epochs, seeds {args.seeds}; medians over "
-          f"seeds (selection on {OBJECTIVE}, test = {TEST})")
-    print(f"  {'strategy':<36} {'best val':>9} {'its test':>9} {'epochs':>7} {'epochs to (a) best':>19} "
-          f"{'share of (a)':>13}")
+    print(
+        f"\n{args.dataset}, {args.trials} trials x up to {args.epochs} epochs, seeds {args.seeds}; medians over "
+        f"seeds (selection on {OBJECTIVE}, test = {TEST})"
+    )
+    print(
+        f"  {'strategy':<36} {'best val':>9} {'its test':>9} {'epochs':>7} {'epochs to (a) best':>19} "
+        f"{'share of (a)':>13}"
+    )
     for label in STRATEGIES:
         finals = [curves[label][seed][-1] for seed in args.seeds]
-        reach = [epochs_to_reach(curves[label][seed], curves["(a) random, full budget"][seed][-1][1])
-                 for seed in args.seeds]
+        reach = [
+            epochs_to_reach(curves[label][seed], curves["(a) random, full budget"][seed][-1][1]) for seed in args.seeds
+        ]
         share = [r / curves["(a) random, full budget"][seed][-1][0] for r, seed in zip(reach, args.seeds)]
-        print(f"  {label:<36} {statistics.median(f[1] for f in finals):9.4f} "
-              f"{statistics.median(f[2] for f in finals):9.4f} {statistics.median(f[0] for f in finals):7.0f} "
-              f"{statistics.median(reach):19.0f} {statistics.median(share):12.0%}")
+        print(
+            f"  {label:<36} {statistics.median(f[1] for f in finals):9.4f} "
+            f"{statistics.median(f[2] for f in finals):9.4f} {statistics.median(f[0] for f in finals):7.0f} "
+            f"{statistics.median(reach):19.0f} {statistics.median(share):12.0%}"
+        )
     budget = statistics.median(curves["(a) random, full budget"][seed][-1][0] for seed in args.seeds)
     marks = [0.25, 0.5, 0.75, 1.0]
-    print(f"\n  best validation objective (its test accuracy) after a share of (a)'s {budget:.0f} epochs, median over seeds")
+    print(
+        f"\n  best validation objective (its test accuracy) after a share of (a)'s {budget:.0f} epochs, median over seeds"
+    )
     print(f"  {'strategy':<36} " + " ".join(f"{m:>15.0%}" for m in marks))
     for label in STRATEGIES:
         cells = []
         for mark in marks:
             reached = [best_within(curves[label][seed], mark * budget) for seed in args.seeds]
-            cells.append(f"{statistics.median(r[0] for r in reached):.3f} ({statistics.median(r[1] for r in reached):.3f})")
+            cells.append(
+                f"{statistics.median(r[0] for r in reached):.3f} ({statistics.median(r[1] for r in reached):.3f})"
+            )
         print(f"  {label:<36} " + " ".join(f"{c:>15}" for c in cells))
-    print("  (epochs to (a) best: epochs spent until the best finished trial's validation objective reached random "
-          "search's final best of the same seed; inf: never)")
+    print(
+        "  (epochs to (a) best: epochs spent until the best finished trial's validation objective reached random "
+        "search's final best of the same seed; inf: never)"
+    )
 
 
 if __name__ == "__main__":

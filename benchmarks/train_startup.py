@@ -8,6 +8,7 @@ epoch's, from Tune's results (as in trial_overhead.py). The settings are Ray 2.6
 (``ray/train/v2/_internal/constants.py``); sslsweep keeps those that help (``trainables/trial/trainable.py``,
 ``TRAIN_ENVIRONMENT``). It prints figures; nothing is asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,17 +23,26 @@ from trial_overhead import ROOT, breakdown, first_point, through_ray  # noqa: E4
 SETTINGS = {
     "Ray's defaults": {},
     "controller poll 0.2 s": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"},
-    "+ no preemption watcher": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
-                                "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"},
-    "+ no Train metrics": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
-                           "RAY_TRAIN_METRICS_ENABLED": "0"},
-    "+ no state reconciliation": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
-                                  "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_METRICS_ENABLED": "0",
-                                  "RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION": "0"},
+    "+ no preemption watcher": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"},
+    "+ no Train metrics": {
+        "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
+        "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
+        "RAY_TRAIN_METRICS_ENABLED": "0",
+    },
+    "+ no state reconciliation": {
+        "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
+        "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
+        "RAY_TRAIN_METRICS_ENABLED": "0",
+        "RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION": "0",
+    },
     # Ray's raylet starts idle worker processes ahead of need; with this they import torch while idle.
-    "+ torch preloaded": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
-                          "RAY_TRAIN_METRICS_ENABLED": "0", "RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION": "0",
-                          "RAY_preload_python_modules": "torch,selfsup.pretrain,ray.train.torch"},
+    "+ torch preloaded": {
+        "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
+        "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
+        "RAY_TRAIN_METRICS_ENABLED": "0",
+        "RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION": "0",
+        "RAY_preload_python_modules": "torch,selfsup.pretrain,ray.train.torch",
+    },
 }
 
 
@@ -59,14 +69,20 @@ def main() -> None:
             os.environ[name] = environment.get(name, _RAY_DEFAULTS[name])
         figures = through_ray(args.searchspace, spec, params, args.workers, "ray_train")
         parts = [breakdown(iterations, 0.0) for iterations in figures["trials"]]
-        print(f"  {label:<28} {parts[0]['start-up']:13.2f} {parts[1]['start-up']:13.2f} "
-              f"{statistics.median(p['per epoch'] for p in parts):10.3f} "
-              f"{statistics.median(figures['trial totals']):12.2f}")
+        print(
+            f"  {label:<28} {parts[0]['start-up']:13.2f} {parts[1]['start-up']:13.2f} "
+            f"{statistics.median(p['per epoch'] for p in parts):10.3f} "
+            f"{statistics.median(figures['trial totals']):12.2f}"
+        )
 
 
-_RAY_DEFAULTS = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "2.0", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "1",
-                 "RAY_TRAIN_METRICS_ENABLED": "1", "RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION": "1",
-                 "RAY_preload_python_modules": ""}
+_RAY_DEFAULTS = {
+    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "2.0",
+    "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "1",
+    "RAY_TRAIN_METRICS_ENABLED": "1",
+    "RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION": "1",
+    "RAY_preload_python_modules": "",
+}
 
 if __name__ == "__main__":
     main()

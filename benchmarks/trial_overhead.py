@@ -12,6 +12,7 @@
    hyperparameters, each for the epochs it ran) one after another in one process, and compares wall times.
 It prints figures; nothing is asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,11 @@ sys.path.insert(0, str(ROOT / "ssl"))
 def first_point(spec) -> dict:
     point = {}
     for key, dimension in spec.search.items():
-        point[key] = dimension.choices[0] if dimension.type == "categorical" else (
-            int(dimension.low) if dimension.type == "int" else dimension.low)
+        point[key] = (
+            dimension.choices[0]
+            if dimension.type == "categorical"
+            else (int(dimension.low) if dimension.type == "int" else dimension.low)
+        )
     return point
 
 
@@ -42,15 +46,28 @@ def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
     """The trial's work without Ray: the same library calls the training loop makes."""
     from selfsup.config import split_trial_params
     from selfsup.data.prepare import prepare_data
-    from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, data_shape, evaluate_backbone,
-                                  train_one_epoch, training_loader)
+    from selfsup.pretrain import (
+        build_augmenter,
+        build_method,
+        build_optimizer,
+        data_shape,
+        evaluate_backbone,
+        train_one_epoch,
+        training_loader,
+    )
     from trainables.trial.worker import epoch_evaluation
 
     timings = {}
     start = time.perf_counter()
     if data is None:
-        data = prepare_data(spec.data.pretext, spec.data.downstream, spec.data.window.length,
-                            spec.data.window.overlap, spec.data.validation_fraction, spec.seed)
+        data = prepare_data(
+            spec.data.pretext,
+            spec.data.downstream,
+            spec.data.window.length,
+            spec.data.window.overlap,
+            spec.data.validation_fraction,
+            spec.seed,
+        )
     timings["data"] = time.perf_counter() - start
     shared, own = split_trial_params(spec.method, {**spec.default_params(), **params})
     torch.manual_seed(spec.seed)
@@ -80,8 +97,8 @@ def _sweep(raw: dict, home: Path):
     import yaml
 
     from selfsup.config import load_sweep
-    from trainables.tracking.stores import resolve_stores
     from trainables.sweep.driver import run_sweep
+    from trainables.tracking.stores import resolve_stores
 
     home.mkdir(parents=True, exist_ok=True)  # --home may name a folder that does not exist yet
     path = home / "searchspace.yaml"
@@ -110,24 +127,35 @@ def through_ray(spec_path: Path, spec, params: dict, workers: int, execution: st
     import yaml
 
     raw = yaml.safe_load(spec_path.read_text())
-    raw.update(name=f"{spec.name}-overhead", search={}, fixed={**raw.get("fixed", {}), **params},
-               scheduler={"type": "fifo"},
-               resources={"workers": workers, "cpus_per_worker": 1, "execution": execution})
+    raw.update(
+        name=f"{spec.name}-overhead",
+        search={},
+        fixed={**raw.get("fixed", {}), **params},
+        scheduler={"type": "fifo"},
+        resources={"workers": workers, "cpus_per_worker": 1, "execution": execution},
+    )
     # Two trials one after the other: the second shows what a reused trial process costs.
     raw["budget"] = {**raw.get("budget", {}), "trials": 2, "max_concurrent": 1, "epochs": spec.budget.epochs}
     with tempfile.TemporaryDirectory() as home:
         elapsed, _ = _sweep(raw, Path(home))
         trials = _trial_results(Path(home))
-    return {"sweep": elapsed, "trials": [[r["time_this_iter_s"] for r in results] for results in trials],
-            "trial totals": [results[-1]["time_total_s"] for results in trials]}
+    return {
+        "sweep": elapsed,
+        "trials": [[r["time_this_iter_s"] for r in results] for results in trials],
+        "trial totals": [results[-1]["time_total_s"] for results in trials],
+    }
 
 
 def breakdown(iterations: list[float], epoch_in_process: float) -> dict[str, float]:
     """Start-up (first epoch beyond a later epoch's time), per-epoch time, and the final evaluation."""
     middle = iterations[1:-1] or iterations[:1]
     per_epoch = statistics.median(middle)
-    return {"start-up": iterations[0] - per_epoch, "per epoch": per_epoch,
-            "in-process per epoch": epoch_in_process, "last epoch + final evaluation": iterations[-1]}
+    return {
+        "start-up": iterations[0] - per_epoch,
+        "per epoch": per_epoch,
+        "in-process per epoch": epoch_in_process,
+        "last epoch + final evaluation": iterations[-1],
+    }
 
 
 def whole_sweep_vs_serial(spec_path: Path, spec) -> None:
@@ -143,17 +171,30 @@ def whole_sweep_vs_serial(spec_path: Path, spec) -> None:
         client = MlflowClient(f"sqlite:///{Path(home) / 'mlflow.db'}")
         experiment = client.get_experiment_by_name(outcome.experiment_name).experiment_id
         children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'")
-        trials = [({k: yaml.safe_load(v) for k, v in run.data.params.items() if k in spec.search},
-                   len(client.get_metric_history(run.info.run_id, "train/loss"))) for run in children]
+        trials = [
+            (
+                {k: yaml.safe_load(v) for k, v in run.data.params.items() if k in spec.search},
+                len(client.get_metric_history(run.info.run_id, "train/loss")),
+            )
+            for run in children
+        ]
     start = time.perf_counter()
-    data = prepare_data(spec.data.pretext, spec.data.downstream, spec.data.window.length, spec.data.window.overlap,
-                        spec.data.validation_fraction, spec.seed)
+    data = prepare_data(
+        spec.data.pretext,
+        spec.data.downstream,
+        spec.data.window.length,
+        spec.data.window.overlap,
+        spec.data.validation_fraction,
+        spec.seed,
+    )
     for params, epochs in trials:
         in_process(spec, params, epochs, data)
     serial = time.perf_counter() - start
     stopped = sum(ended == "pruned" for ended in outcome.outcomes.values())
-    print(f"\nwhole sweep {spec_path.name}: {len(trials)} trials, {sum(epochs for _, epochs in trials)} epochs in "
-          f"all ({stopped} stopped early)")
+    print(
+        f"\nwhole sweep {spec_path.name}: {len(trials)} trials, {sum(epochs for _, epochs in trials)} epochs in "
+        f"all ({stopped} stopped early)"
+    )
     print(f"  through Ray Tune + Optuna + ASHA + MLflow   {elapsed:8.1f} s")
     print(f"  the same trials serially in one process     {serial:8.1f} s")
     print(f"  ratio                                        {elapsed / serial:8.2f} x")
@@ -180,21 +221,29 @@ def main() -> None:
     epoch_in_process = work["epochs (training + per-epoch validation)"] / epochs
 
     print("\none trial through Ray (two trials in a row; the figures are per trial):")
-    print(f"  {'':<26} {'trial':>6} {'total':>7} {'overhead':>9} {'start-up':>9} {'per epoch':>10} "
-          f"{'last+eval':>10} {'sweep set-up':>13}")
-    for label, workers, execution in (("in the trial, 1 worker", 1, "in_trial"),
-                                      ("Ray Train, 1 worker", 1, "ray_train"),
-                                      ("Ray Train, 2 workers", 2, "ray_train")):
+    print(
+        f"  {'':<26} {'trial':>6} {'total':>7} {'overhead':>9} {'start-up':>9} {'per epoch':>10} "
+        f"{'last+eval':>10} {'sweep set-up':>13}"
+    )
+    for label, workers, execution in (
+        ("in the trial, 1 worker", 1, "in_trial"),
+        ("Ray Train, 1 worker", 1, "ray_train"),
+        ("Ray Train, 2 workers", 2, "ray_train"),
+    ):
         figures = through_ray(args.searchspace, spec, params, workers, execution)
         set_up = figures["sweep"] - sum(figures["trial totals"])
         for index, (iterations, total) in enumerate(zip(figures["trials"], figures["trial totals"])):
             parts = breakdown(iterations, epoch_in_process)
             overhead = total - (work["total"] - work["data"])  # data comes prepared from the sweep's cache
-            print(f"  {label:<26} {index + 1:>6} {total:7.2f} {overhead:9.2f} {parts['start-up']:9.2f} "
-                  f"{parts['per epoch']:10.3f} {parts['last epoch + final evaluation']:10.2f} {set_up:13.2f}")
-    print("  (overhead: the trial's time through Ray minus the same work in-process, data preparation excluded; "
-          "start-up: first epoch minus a later epoch; sweep set-up: the sweep's time outside its two trials: "
-          "Ray Tune, MLflow, Optuna, data preparation, report)")
+            print(
+                f"  {label:<26} {index + 1:>6} {total:7.2f} {overhead:9.2f} {parts['start-up']:9.2f} "
+                f"{parts['per epoch']:10.3f} {parts['last epoch + final evaluation']:10.2f} {set_up:13.2f}"
+            )
+    print(
+        "  (overhead: the trial's time through Ray minus the same work in-process, data preparation excluded; "
+        "start-up: first epoch minus a later epoch; sweep set-up: the sweep's time outside its two trials: "
+        "Ray Tune, MLflow, Optuna, data preparation, report)"
+    )
     if not args.skip_sweep:
         whole_sweep_vs_serial(args.searchspace, spec)
 

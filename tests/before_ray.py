@@ -2,6 +2,7 @@
 under ``tmp_path`` and runs ``tune.main`` on it (the real run, or ``--dry-run``) with the stores in a temporary
 home and ``run_sweep`` replaced by a tripwire, so a check that lets the file through fails the test instead
 of starting Ray. Import it into a test module (``from before_ray import refused``) to use it."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """Test setup: the repository root (for tune.py and trainables) and ssl/ (for selfsup) on sys.path, so
 the suite also runs from a checkout that was not pip-installed. ssl/ itself stays a plain folder."""
+
 import pathlib
 import sys
 

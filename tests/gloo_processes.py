@@ -1,4 +1,5 @@
 """Run a function on two (or more) real torch.distributed gloo processes, for the DDP tests."""
+
 from __future__ import annotations
 
 import time

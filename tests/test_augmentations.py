@@ -1,16 +1,36 @@
 """Batched time-series augmentations and the TimeSeriesAugmenter."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from selfsup.augmentations import (AUGMENTATIONS, TimeSeriesAugmenter, blockout, crop_resize, flip, jitter,
-                                   negate, scaling, smooth, time_warp)
+from selfsup.augmentations import (
+    AUGMENTATIONS,
+    TimeSeriesAugmenter,
+    blockout,
+    crop_resize,
+    flip,
+    jitter,
+    negate,
+    scaling,
+    smooth,
+    time_warp,
+)
 
 NAMES = list(AUGMENTATIONS)
 #: A strength per augmentation that visibly changes a (8, 3, 64) batch; flip / negate certainly at 1.
-STRENGTHS = {"jitter": 0.2, "scaling": 0.2, "magnitude_warp": 0.2, "time_warp": 0.3, "crop_resize": 0.5,
-             "blockout": 0.2, "flip": 1.0, "negate": 1.0, "smooth": 0.5}
+STRENGTHS = {
+    "jitter": 0.2,
+    "scaling": 0.2,
+    "magnitude_warp": 0.2,
+    "time_warp": 0.3,
+    "crop_resize": 0.5,
+    "blockout": 0.2,
+    "flip": 1.0,
+    "negate": 1.0,
+    "smooth": 0.5,
+}
 
 
 def generator(seed: int = 0, device: str | torch.device = "cpu") -> torch.Generator:
@@ -23,8 +43,17 @@ def batch(*shape: int, dtype: torch.dtype = torch.float32, device: str | torch.d
 
 
 def test_registry_order():
-    assert NAMES == ["jitter", "scaling", "magnitude_warp", "time_warp", "crop_resize", "blockout", "flip",
-                     "negate", "smooth"]
+    assert NAMES == [
+        "jitter",
+        "scaling",
+        "magnitude_warp",
+        "time_warp",
+        "crop_resize",
+        "blockout",
+        "flip",
+        "negate",
+        "smooth",
+    ]
     assert set(STRENGTHS) == set(NAMES)
 
 
@@ -201,10 +230,17 @@ def test_augmenter_rejects_unknown_names():
         TimeSeriesAugmenter({"jitter": 0.1, "foo": 0.5})
 
 
-@pytest.mark.parametrize("name, strength, allowed", [
-    ("jitter", -0.1, "[0, inf)"), ("smooth", float("nan"), "[0, inf)"), ("crop_resize", 1.0, "[0, 1)"),
-    ("blockout", 1.5, "[0, 1)"), ("flip", 1.01, "[0, 1]"), ("negate", -1.0, "[0, 1]"),
-])
+@pytest.mark.parametrize(
+    "name, strength, allowed",
+    [
+        ("jitter", -0.1, "[0, inf)"),
+        ("smooth", float("nan"), "[0, inf)"),
+        ("crop_resize", 1.0, "[0, 1)"),
+        ("blockout", 1.5, "[0, 1)"),
+        ("flip", 1.01, "[0, 1]"),
+        ("negate", -1.0, "[0, 1]"),
+    ],
+)
 def test_augmenter_rejects_bad_strengths(name, strength, allowed):
     with pytest.raises(ValueError, match=name) as error:
         TimeSeriesAugmenter({name: strength})

@@ -6,6 +6,7 @@ installed Ray's own schema (ray/autoscaler/ray-schema.json), the runtime env aga
 its exclude matcher, the MLflow server's --allowed-hosts against MLflow's own host check, and local.sh is
 run only with arguments that start nothing (plus a stop of stand-in processes that this test starts).
 """
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,10 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -30,29 +31,75 @@ KUBERAY = CLUSTER / "kuberay"
 LOCAL_SH = CLUSTER / "local.sh"
 
 EXPECTED_FILES = [
-    "local.sh", "runtime_env.yaml", "Dockerfile", "aws.yaml", "gcp.yaml", "namespace.yaml",
-    "kuberay/raycluster.yaml", "kuberay/rayjob-barlow.yaml", "kuberay/raycronjob-nightly.yaml",
-    "kuberay/cronjob-fallback.yaml", "kuberay/operator-values.yaml", "kuberay/sslsweep-env.yaml",
-    "mlflow/mlflow.yaml", "README.md",
+    "local.sh",
+    "runtime_env.yaml",
+    "Dockerfile",
+    "aws.yaml",
+    "gcp.yaml",
+    "namespace.yaml",
+    "kuberay/raycluster.yaml",
+    "kuberay/rayjob-barlow.yaml",
+    "kuberay/raycronjob-nightly.yaml",
+    "kuberay/cronjob-fallback.yaml",
+    "kuberay/operator-values.yaml",
+    "kuberay/sslsweep-env.yaml",
+    "mlflow/mlflow.yaml",
+    "README.md",
 ]
 FEATURE_GATE = "RayCronJob"
 
 # json field names of KubeRay v1.6 (ray-operator/apis/ray/v1/rayjob_types.go, raycluster_types.go,
 # raycronjob_types.go): a misspelt field would be dropped by the API server without a word.
 RAYJOB_SPEC_FIELDS = {
-    "activeDeadlineSeconds", "backoffLimit", "rayClusterSpec", "submitterPodTemplate", "metadata",
-    "clusterSelector", "submitterConfig", "managedBy", "deletionStrategy", "entrypoint", "runtimeEnvYAML",
-    "jobId", "submissionMode", "entrypointResources", "entrypointNumCpus", "entrypointNumGpus",
-    "ttlSecondsAfterFinished", "preRunningDeadlineSeconds", "shutdownAfterJobFinishes", "suspend",
+    "activeDeadlineSeconds",
+    "backoffLimit",
+    "rayClusterSpec",
+    "submitterPodTemplate",
+    "metadata",
+    "clusterSelector",
+    "submitterConfig",
+    "managedBy",
+    "deletionStrategy",
+    "entrypoint",
+    "runtimeEnvYAML",
+    "jobId",
+    "submissionMode",
+    "entrypointResources",
+    "entrypointNumCpus",
+    "entrypointNumGpus",
+    "ttlSecondsAfterFinished",
+    "preRunningDeadlineSeconds",
+    "shutdownAfterJobFinishes",
+    "suspend",
 }
 RAYCLUSTER_SPEC_FIELDS = {
-    "upgradeStrategy", "authOptions", "suspend", "managedBy", "autoscalerOptions", "headServiceAnnotations",
-    "enableInTreeAutoscaling", "gcsFaultToleranceOptions", "headGroupSpec", "rayVersion", "workerGroupSpecs",
+    "upgradeStrategy",
+    "authOptions",
+    "suspend",
+    "managedBy",
+    "autoscalerOptions",
+    "headServiceAnnotations",
+    "enableInTreeAutoscaling",
+    "gcsFaultToleranceOptions",
+    "headGroupSpec",
+    "rayVersion",
+    "workerGroupSpecs",
 }
-HEAD_GROUP_FIELDS = {"template", "headService", "enableIngress", "resources", "labels", "rayStartParams",
-                     "serviceType"}
-WORKER_GROUP_FIELDS = {"suspend", "groupName", "replicas", "minReplicas", "maxReplicas", "idleTimeoutSeconds",
-                       "resources", "labels", "rayStartParams", "template", "scaleStrategy", "numOfHosts"}
+HEAD_GROUP_FIELDS = {"template", "headService", "enableIngress", "resources", "labels", "rayStartParams", "serviceType"}
+WORKER_GROUP_FIELDS = {
+    "suspend",
+    "groupName",
+    "replicas",
+    "minReplicas",
+    "maxReplicas",
+    "idleTimeoutSeconds",
+    "resources",
+    "labels",
+    "rayStartParams",
+    "template",
+    "scaleStrategy",
+    "numOfHosts",
+}
 RAYCRONJOB_SPEC_FIELDS = {"jobTemplate", "schedule", "suspend"}  # timeZone arrives in KubeRay 1.7
 TUNE_COMMAND = re.compile(r"python\s+tune\.py\s+(?:(nightly)\s+)?(\S+)")
 
@@ -144,8 +191,9 @@ def cluster_specs() -> list[tuple[str, dict]]:
     """Every RayCluster spec: RayClusters, RayJobs' rayClusterSpec, RayCronJobs' jobTemplate's."""
     specs = [(f"{p.name}:RayCluster", d["spec"]) for p, d in kuberay_objects("RayCluster")]
     specs += [(f"{p.name}:RayJob", d["spec"]["rayClusterSpec"]) for p, d in kuberay_objects("RayJob")]
-    specs += [(f"{p.name}:RayCronJob", d["spec"]["jobTemplate"]["rayClusterSpec"])
-              for p, d in kuberay_objects("RayCronJob")]
+    specs += [
+        (f"{p.name}:RayCronJob", d["spec"]["jobTemplate"]["rayClusterSpec"]) for p, d in kuberay_objects("RayCronJob")
+    ]
     return specs
 
 
@@ -161,6 +209,7 @@ def containers(pod_spec: dict) -> list[dict]:
 
 def ray_excludes_matcher(patterns: list[str]):
     from ray._private.thirdparty.pathspec import PathSpec  # the matcher Ray applies to runtime_env excludes
+
     spec = PathSpec.from_lines("gitwildmatch", patterns)
     return spec.match_file
 
@@ -169,8 +218,9 @@ def project_source_files() -> list[str]:
     """What a job needs from the working tree: the library, the glue, the command, search spaces, schedules."""
     files = ["tune.py", "pyproject.toml"]
     for folder in ("ssl", "trainables", "searchspaces", "schedules"):
-        files += [str(p.relative_to(ROOT)) for p in (ROOT / folder).rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts]
+        files += [
+            str(p.relative_to(ROOT)) for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        ]
     return files
 
 
@@ -227,19 +277,28 @@ def test_ray_clusters_have_token_auth_a_head_and_a_gpu_worker_group():
         assert spec.get("authOptions", {}).get("mode") == "token", name
         assert Version(spec["rayVersion"]) >= Version("2.52.0"), name
         head = containers(spec["headGroupSpec"]["template"]["spec"])
-        assert head and head[0].get("workingDir") == "/home/ray/sslsweep", \
+        assert head and head[0].get("workingDir") == "/home/ray/sslsweep", (
             f"{name}: the head's workingDir is where `python tune.py` runs (the image's WORKDIR)"
-        gpu_groups = [g for g in spec["workerGroupSpecs"]
-                      if any("nvidia.com/gpu" in (c.get("resources", {}).get("limits") or {})
-                             for c in containers(g["template"]["spec"]))]
+        )
+        gpu_groups = [
+            g
+            for g in spec["workerGroupSpecs"]
+            if any(
+                "nvidia.com/gpu" in (c.get("resources", {}).get("limits") or {})
+                for c in containers(g["template"]["spec"])
+            )
+        ]
         assert gpu_groups, f"{name}: a worker group with an nvidia.com/gpu limit"
         for group in spec["workerGroupSpecs"]:
             assert group["minReplicas"] <= group.get("replicas", group["minReplicas"]) <= group["maxReplicas"], name
         for pod in [spec["headGroupSpec"]] + spec["workerGroupSpecs"]:
             pod_spec = pod["template"]["spec"]
             assert pod_spec.get("securityContext", {}).get("runAsNonRoot") is True, name
-            refs = [src.get("configMapRef", src.get("secretRef", {})).get("name")
-                    for c in containers(pod_spec) for src in c.get("envFrom", [])]
+            refs = [
+                src.get("configMapRef", src.get("secretRef", {})).get("name")
+                for c in containers(pod_spec)
+                for src in c.get("envFrom", [])
+            ]
             assert {"sslsweep-env", "sslsweep-stores"} <= set(refs), f"{name}: the store settings reach every pod"
 
 
@@ -247,8 +306,12 @@ def test_rayjobs_shut_their_cluster_down_after_the_job():
     for name, spec in job_specs():
         assert spec["shutdownAfterJobFinishes"] is True, name
         assert isinstance(spec["ttlSecondsAfterFinished"], int) and spec["ttlSecondsAfterFinished"] > 0, name
-        assert spec.get("submissionMode", "K8sJobMode") in ("K8sJobMode", "HTTPMode", "InteractiveMode",
-                                                            "SidecarMode"), name
+        assert spec.get("submissionMode", "K8sJobMode") in (
+            "K8sJobMode",
+            "HTTPMode",
+            "InteractiveMode",
+            "SidecarMode",
+        ), name
         assert spec["entrypoint"].startswith("python tune.py "), name
     entrypoints = {spec["entrypoint"] for _, spec in job_specs()}
     assert "python tune.py searchspaces/barlow.yaml" in entrypoints
@@ -280,10 +343,16 @@ def test_fallback_cronjob_creates_the_rayjob_with_only_the_rights_it_needs():
     assert "create" in verbs and not verbs & {"*", "delete", "deletecollection", "update", "patch", "escalate"}
 
     binding, sa, cron = docs["RoleBinding"], docs["ServiceAccount"], docs["CronJob"]
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                  "name": docs["Role"]["metadata"]["name"]}
-    assert {"kind": "ServiceAccount", "name": sa["metadata"]["name"],
-            "namespace": sa["metadata"]["namespace"]} in binding["subjects"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": docs["Role"]["metadata"]["name"],
+    }
+    assert {
+        "kind": "ServiceAccount",
+        "name": sa["metadata"]["name"],
+        "namespace": sa["metadata"]["namespace"],
+    } in binding["subjects"]
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == sa["metadata"]["name"]
     assert pod["restartPolicy"] in ("Never", "OnFailure")
@@ -296,14 +365,15 @@ def test_fallback_cronjob_creates_the_rayjob_with_only_the_rights_it_needs():
     mount = next(m for m in container["volumeMounts"] if argv[3].startswith(m["mountPath"].rstrip("/") + "/"))
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
     assert volume["configMap"]["name"] == docs["ConfigMap"]["metadata"]["name"]
-    key = argv[3][len(mount["mountPath"].rstrip("/")) + 1:]
+    key = argv[3][len(mount["mountPath"].rstrip("/")) + 1 :]
     (rayjob,) = yaml.safe_load_all(docs["ConfigMap"]["data"][key])
     assert rayjob["kind"] == "RayJob" and rayjob["metadata"]["generateName"]
     assert rayjob["metadata"]["namespace"] == sa["metadata"]["namespace"]
 
     cronjob_nightly = kuberay_objects("RayCronJob")[0][1]
-    assert rayjob["spec"] == cronjob_nightly["spec"]["jobTemplate"], \
+    assert rayjob["spec"] == cronjob_nightly["spec"]["jobTemplate"], (
         "the fallback runs the same RayJob as the RayCronJob"
+    )
     assert cron["spec"]["schedule"] == cronjob_nightly["spec"]["schedule"]
 
 
@@ -331,8 +401,7 @@ def test_every_tune_command_names_an_existing_search_space():
             found.append((path.name, nightly, target))
     assert any(t == "searchspaces/barlow.yaml" for _, _, t in found)
     assert any(n and t == "schedules/nightly.yaml" for _, n, t in found)
-    missing = sorted({f"{name}: tune.py {n + ' ' if n else ''}{t}" for name, n, t in found
-                      if not (ROOT / t).is_file()})
+    missing = sorted({f"{name}: tune.py {n + ' ' if n else ''}{t}" for name, n, t in found if not (ROOT / t).is_file()})
     assert not missing, f"search-space files that do not exist: {missing}"
 
 
@@ -392,8 +461,15 @@ def test_dockerfile_installs_the_project_as_a_non_root_user_without_secrets():
     copied = {part for ln in lines if ln.startswith("COPY ") for part in ln.split()[1:] if not part.startswith("--")}
     assert not any(re.match(r"COPY\s+(--\S+\s+)*\.\s", ln) for ln in lines), "copy named paths, not the whole context"
     project = pyproject()
-    needed = {"pyproject.toml", project["project"]["readme"], "tune.py", "searchspaces", "schedules", "trainables",
-              "ssl"}
+    needed = {
+        "pyproject.toml",
+        project["project"]["readme"],
+        "tune.py",
+        "searchspaces",
+        "schedules",
+        "trainables",
+        "ssl",
+    }
     assert needed <= copied, f"not copied: {needed - copied}"
     run = " ".join(ln for ln in lines if ln.startswith("RUN ") or not ln.split()[0].isupper())
     assert re.search(r"pip install\b[^&]*\s\.(\s|$)", run), "pip install . (the project and its dependencies)"
@@ -430,8 +506,8 @@ def test_mlflow_server_args_env_and_service():
     (container,) = containers(deployment["spec"]["template"]["spec"])
     args = _server_args(container)
     assert "--allowed-hosts" in args and args["--allowed-hosts"]
-    assert args["--host"] == "0.0.0.0"                     # inside the pod only ...
-    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"   # ... reached through a ClusterIP Service
+    assert args["--host"] == "0.0.0.0"  # inside the pod only ...
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"  # ... reached through a ClusterIP Service
     assert args["--artifacts-destination"].startswith("s3://")
     assert "--backend-store-uri" not in args, "the database URI (with its password) comes from a Secret"
     env = {e["name"]: e for e in container["env"]}
@@ -452,13 +528,21 @@ def test_mlflow_allowed_hosts_admit_the_service_names_and_reject_others():
     from mlflow.server.security_utils import is_allowed_host_header  # MLflow's own Host-header check
 
     deployment, service = _mlflow_deployment_and_service()
-    allowed = [h.strip() for h in _server_args(containers(deployment["spec"]["template"]["spec"])[0])
-               ["--allowed-hosts"].split(",")]
+    allowed = [
+        h.strip()
+        for h in _server_args(containers(deployment["spec"]["template"]["spec"])[0])["--allowed-hosts"].split(",")
+    ]
     assert "*" not in allowed
     name, ns = service["metadata"]["name"], service["metadata"]["namespace"]
     port = service["spec"]["ports"][0]["port"]
-    for host in (f"{name}:{port}", f"{name}.{ns}:{port}", f"{name}.{ns}.svc:{port}",
-                 f"{name}.{ns}.svc.cluster.local:{port}", f"localhost:{port}", f"127.0.0.1:{port}"):
+    for host in (
+        f"{name}:{port}",
+        f"{name}.{ns}:{port}",
+        f"{name}.{ns}.svc:{port}",
+        f"{name}.{ns}.svc.cluster.local:{port}",
+        f"localhost:{port}",
+        f"127.0.0.1:{port}",
+    ):
         assert is_allowed_host_header(allowed, host), host
     for host in ("evil.example.com", f"evil.example.com:{port}", f"{name}.other-namespace.svc:{port}"):
         assert not is_allowed_host_header(allowed, host), host
@@ -484,8 +568,10 @@ def test_mlflow_server_asks_for_credentials_and_admits_only_sslsweep_pods():
     (container,) = containers(pod["spec"])
     assert _server_args(container)["--app-name"] == "basic-auth"
     env = {e["name"]: e for e in container["env"]}
-    for name, key in (("MLFLOW_AUTH_ADMIN_PASSWORD", "admin-password"),
-                      ("MLFLOW_FLASK_SERVER_SECRET_KEY", "flask-secret-key")):
+    for name, key in (
+        ("MLFLOW_AUTH_ADMIN_PASSWORD", "admin-password"),
+        ("MLFLOW_FLASK_SERVER_SECRET_KEY", "flask-secret-key"),
+    ):
         assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "mlflow-auth", "key": key}
     # The auth settings (their user database URI holds a password) come from the Secret, mounted read-only.
     config = Path(env["MLFLOW_AUTH_CONFIG_PATH"]["value"])
@@ -503,8 +589,12 @@ def test_mlflow_server_asks_for_credentials_and_admits_only_sslsweep_pods():
     assert set(source) == {"podSelector"}, "only pods of this namespace; no ipBlock, no other namespace"
     admitted = source["podSelector"]["matchLabels"]
     # Every pod that is given the tracking URI (the sslsweep-env ConfigMap) is one the policy admits.
-    given_uri = [(path, template) for path, doc in all_docs() for template in _pod_templates(doc)
-                 if "sslsweep-env" in strings_in(template)]
+    given_uri = [
+        (path, template)
+        for path, doc in all_docs()
+        for template in _pod_templates(doc)
+        if "sslsweep-env" in strings_in(template)
+    ]
     assert len(given_uri) >= 4
     for path, template in given_uri:
         assert admitted.items() <= template["metadata"].get("labels", {}).items(), path
@@ -515,31 +605,53 @@ def test_the_mlflow_server_arguments_of_the_manifest_refuse_requests_without_cre
     credentials is refused, the admin's is answered, /health (the probes) answers without; a sweep's pre-flight
     refuses wrong credentials in one line and passes the right ones."""
     import requests
+    from test_report import free_port, wait_for_port
 
     from trainables.sweep.preflight import UnreachableError, check_records_reachable
     from trainables.tracking.stores import resolve_stores
-
-    from test_report import free_port, wait_for_port
 
     deployment, _ = _mlflow_deployment_and_service()
     (container,) = containers(deployment["spec"]["template"]["spec"])
     args = _server_args(container)
     env_names = {e["name"] for e in container["env"]}
     config = tmp_path / "basic_auth.ini"
-    config.write_text(f"[mlflow]\ndefault_permission = NO_PERMISSIONS\ndatabase_uri = sqlite:///{tmp_path}/auth.db\n"
-                      "admin_username = admin\n"
-                      "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
-    secrets_here = {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_PASSWORD": "a-long-admin-password-1",
-                    "MLFLOW_FLASK_SERVER_SECRET_KEY": "flask-key", "MLFLOW_BACKEND_STORE_URI":
-                    f"sqlite:///{tmp_path}/mlflow.db"}
+    config.write_text(
+        f"[mlflow]\ndefault_permission = NO_PERMISSIONS\ndatabase_uri = sqlite:///{tmp_path}/auth.db\n"
+        "admin_username = admin\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    secrets_here = {
+        "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        "MLFLOW_AUTH_ADMIN_PASSWORD": "a-long-admin-password-1",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "flask-key",
+        "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path}/mlflow.db",
+    }
     assert set(secrets_here) <= env_names
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | secrets_here
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", f"--app-name={args['--app-name']}",
-                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                               "--artifacts-destination", str(tmp_path / "artifacts")],
-                              cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, start_new_session=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            f"--app-name={args['--app-name']}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+        ],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         wait_for_port(port, server, "mlflow server --app-name basic-auth")
         url = f"http://127.0.0.1:{port}"
@@ -554,9 +666,12 @@ def test_the_mlflow_server_arguments_of_the_manifest_refuse_requests_without_cre
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong")
-        with pytest.raises(UnreachableError, match=r"^MLFLOW_TRACKING_URI http://127.0.0.1:\d+: GET "
-                                                   r"/api/2.0/mlflow/experiments/search answered HTTP 401: .*"
-                                                   r"MLFLOW_TRACKING_USERNAME/PASSWORD"):
+        with pytest.raises(
+            UnreachableError,
+            match=r"^MLFLOW_TRACKING_URI http://127.0.0.1:\d+: GET "
+            r"/api/2.0/mlflow/experiments/search answered HTTP 401: .*"
+            r"MLFLOW_TRACKING_USERNAME/PASSWORD",
+        ):
             check_records_reachable(resolve_stores())
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "a-long-admin-password-1")
         check_records_reachable(resolve_stores())
@@ -594,9 +709,19 @@ def test_runtime_env_is_valid_for_ray_and_ships_the_library_but_not_the_stores(m
         assert var in text, f"{var} is documented in the runtime env"
 
     excluded = ray_excludes_matcher(env["excludes"])
-    for path in (".git/HEAD", "reports/barlow/index.html", ".venv/bin/python", "venv/lib/x.py",
-                 "sslsweep.egg-info/PKG-INFO", "trainables/__pycache__/x.pyc", ".pytest_cache/v/x",
-                 "optuna.db", "mlruns/0/meta.yaml", "mlartifacts/1/x", "data/cifar/x.bin"):
+    for path in (
+        ".git/HEAD",
+        "reports/barlow/index.html",
+        ".venv/bin/python",
+        "venv/lib/x.py",
+        "sslsweep.egg-info/PKG-INFO",
+        "trainables/__pycache__/x.pyc",
+        ".pytest_cache/v/x",
+        "optuna.db",
+        "mlruns/0/meta.yaml",
+        "mlartifacts/1/x",
+        "data/cifar/x.bin",
+    ):
         assert excluded(path), f"{path} would be uploaded with every job"
     shipped = [f for f in project_source_files() if not excluded(f)]
     dropped = sorted(set(project_source_files()) - set(shipped))
@@ -651,8 +776,7 @@ def test_launcher_config_matches_rays_schema_and_installs_the_project(name):
 
 def _local_sh(*args, env_extra=None, timeout=60):
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run(["bash", str(LOCAL_SH), *args], capture_output=True, text=True, timeout=timeout,
-                          env=env)
+    return subprocess.run(["bash", str(LOCAL_SH), *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def test_local_sh_is_valid_bash_and_stops_only_what_it_started():
@@ -673,8 +797,13 @@ def test_local_sh_help_and_bad_arguments_start_nothing(tmp_path):
     env = {"SSLSWEEP_LOCAL_CLUSTER_DIR": str(tmp_path / "state"), "RAY": str(tmp_path / "no-ray-here")}
     result = _local_sh("--help", env_extra=env)
     assert result.returncode == 0 and "start N" in result.stdout and "RAY_AUTH_MODE=token" in result.stdout
-    for args in (["start"], ["start", "two"], ["start", "1", "--worker-cpus", "x"], ["start", "1", "--bogus"],
-                 ["frobnicate"]):
+    for args in (
+        ["start"],
+        ["start", "two"],
+        ["start", "1", "--worker-cpus", "x"],
+        ["start", "1", "--bogus"],
+        ["frobnicate"],
+    ):
         result = _local_sh(*args, env_extra=env)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
     assert not (tmp_path / "state").exists(), "argument errors are found before anything is started"
@@ -689,8 +818,11 @@ def _start_time(pid: int) -> str:
 
 def _group_members(pgid: int) -> list[int]:
     out = subprocess.run(["ps", "-e", "-o", "pid=,pgid=,stat="], capture_output=True, text=True).stdout
-    return [int(p) for p, g, s in (line.split()[:3] for line in out.splitlines()) if int(g) == pgid
-            and not s.startswith("Z")]
+    return [
+        int(p)
+        for p, g, s in (line.split()[:3] for line in out.splitlines())
+        if int(g) == pgid and not s.startswith("Z")
+    ]
 
 
 def _alive(pid: int, start: str | None = None) -> bool:
@@ -720,7 +852,10 @@ def test_local_sh_stop_signals_the_recorded_groups_and_their_strays_only(tmp_pat
     try:
         node = subprocess.Popen(
             ["setsid", "bash", "-c", 'sleep 300 & setsid sleep 301 & exec -a "ray start --block" sleep 302'],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         procs.append(node)
         ours[node.pid] = _start_time(node.pid)
         unrelated = subprocess.Popen(["sleep", "303"], start_new_session=True)
@@ -737,7 +872,8 @@ def test_local_sh_stop_signals_the_recorded_groups_and_their_strays_only(tmp_pat
         assert len(strays) == 1, "the setsid child left the group"
         (state / "nodes").write_text(
             f"head {node.pid} {ours[node.pid]} {tmp_path}/head.log\n"
-            f"worker_1 {unrelated.pid} 1 {tmp_path}/worker_1.log\n")   # wrong start time: a reused pid
+            f"worker_1 {unrelated.pid} 1 {tmp_path}/worker_1.log\n"
+        )  # wrong start time: a reused pid
 
         result = _local_sh("stop", env_extra={"SSLSWEEP_LOCAL_CLUSTER_DIR": str(state)}, timeout=90)
         assert result.returncode == 0, result.stdout + result.stderr

@@ -2,6 +2,7 @@
 scalar-loop reference and a transcription of the HAR code, the reference procedure (anchor time, context,
 futures), both backbones, the latent-length check, training on toy data, the DDP meaning on two gloo ranks,
 and a resumed trial equal to an uninterrupted one."""
+
 from __future__ import annotations
 
 import math
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-
 from gloo_processes import run_on_gloo_ranks
 from toy_data import sine_windows
+
 from selfsup.backbones import build_backbone
 from selfsup.evaluation.health import embedding_std
 from selfsup.losses.cpc import cpc_info_nce
@@ -29,12 +30,14 @@ def _no_views(x, n):
 def _cpc(backbone: str = "conv1d", channels: int = 3, length: int = 30, dtype=torch.float32, **params):
     torch.manual_seed(0)
     cls = METHODS.get("cpc")
-    model = cls(build_backbone(backbone, channels), ProjectorSpec(16, 2), cls.Params(**params),
-                DataShape(channels, length, 4))
+    model = cls(
+        build_backbone(backbone, channels), ProjectorSpec(16, 2), cls.Params(**params), DataShape(channels, length, 4)
+    )
     return model.to(dtype)
 
 
 # ------------------------------------------------------------------------------------------------ the loss
+
 
 def naive_cpc(predictions: torch.Tensor, futures: torch.Tensor, softmax_over: str) -> tuple[float, float]:
     """Loops over step k, anchor i and candidate j, with s_k(i, j) = z_{t+k}^i . W_k c_t^j and the
@@ -88,12 +91,15 @@ def test_loss_matches_naive_reference(steps, n, softmax_over):
 def test_contexts_form_is_the_har_code_and_futures_form_its_transpose():
     predictions, futures = _pair(3, 4, 6)
     assert cpc_info_nce(predictions, futures, "contexts").loss.item() == pytest.approx(
-        har_code_nce(predictions, futures).item(), abs=TOL)
+        har_code_nce(predictions, futures).item(), abs=TOL
+    )
     # Normalising over futures for each context is the code's form with the roles of the two swapped.
     assert cpc_info_nce(predictions, futures, "futures").loss.item() == pytest.approx(
-        har_code_nce(futures, predictions).item(), abs=TOL)
+        har_code_nce(futures, predictions).item(), abs=TOL
+    )
     assert cpc_info_nce(predictions, futures, "contexts").loss.item() != pytest.approx(
-        cpc_info_nce(predictions, futures, "futures").loss.item(), abs=1e-3)
+        cpc_info_nce(predictions, futures, "futures").loss.item(), abs=1e-3
+    )
 
 
 def test_loss_sends_gradients_to_predictions_and_futures():
@@ -102,19 +108,23 @@ def test_loss_sends_gradients_to_predictions_and_futures():
     assert predictions.grad.abs().sum() > 0 and futures.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("bad,message", [
-    (lambda: cpc_info_nce(torch.randn(3, 4), torch.randn(3, 4)), r"\(K steps, n windows, D\)"),
-    (lambda: cpc_info_nce(torch.randn(3, 4, 5), torch.randn(2, 4, 5)), "same shape"),
-    (lambda: cpc_info_nce(torch.randn(3, 1, 5), torch.randn(3, 1, 5)), "at least 2 windows"),
-    (lambda: cpc_info_nce(torch.randn(0, 4, 5), torch.randn(0, 4, 5)), "at least one step"),
-    (lambda: cpc_info_nce(torch.randn(3, 4, 5), torch.randn(3, 4, 5), "samples"), "softmax_over"),
-])
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        (lambda: cpc_info_nce(torch.randn(3, 4), torch.randn(3, 4)), r"\(K steps, n windows, D\)"),
+        (lambda: cpc_info_nce(torch.randn(3, 4, 5), torch.randn(2, 4, 5)), "same shape"),
+        (lambda: cpc_info_nce(torch.randn(3, 1, 5), torch.randn(3, 1, 5)), "at least 2 windows"),
+        (lambda: cpc_info_nce(torch.randn(0, 4, 5), torch.randn(0, 4, 5)), "at least one step"),
+        (lambda: cpc_info_nce(torch.randn(3, 4, 5), torch.randn(3, 4, 5), "samples"), "softmax_over"),
+    ],
+)
 def test_bad_inputs_raise_clear_errors(bad, message):
     with pytest.raises(ValueError, match=message):
         bad()
 
 
 # ------------------------------------------------------------------------------------------------ the method
+
 
 def test_forward_follows_the_reference_procedure():
     """t ~ U{0..L-K-1} from the global generator; c_t = g_ar(z_0..z_t)[-1]; futures z_{t+1}..z_{t+K}."""
@@ -127,7 +137,7 @@ def test_forward_follows_the_reference_procedure():
     assert z.shape[1] == 15  # conv1d halves time
     torch.manual_seed(7)
     t = int(torch.randint(15 - 5, (1,)))
-    c_t = model.autoregressive(z[:, :t + 1])[0][:, -1]
+    c_t = model.autoregressive(z[:, : t + 1])[0][:, -1]
     predictions = torch.stack([w(c_t) for w in model.predictors])
     futures = torch.stack([z[:, t + k] for k in range(1, 6)])
     expected = naive_cpc(predictions, futures, "contexts")
@@ -147,8 +157,13 @@ def test_defaults_heads_and_state():
     assert (params.prediction_steps, params.ar_hidden, params.ar_layers, params.ar_dropout) == (12, 256, 2, 0.2)
     assert params.softmax_over == "contexts"
     gru = model.autoregressive
-    assert (gru.input_size, gru.hidden_size, gru.num_layers, gru.dropout, gru.bidirectional) == (256, 256, 2, 0.2,
-                                                                                               False)
+    assert (gru.input_size, gru.hidden_size, gru.num_layers, gru.dropout, gru.bidirectional) == (
+        256,
+        256,
+        2,
+        0.2,
+        False,
+    )
     assert len(model.predictors) == 12
     assert all((w.in_features, w.out_features) == (256, 256) for w in model.predictors)
     assert model.projector is None
@@ -195,8 +210,11 @@ def test_both_backbones_train_a_step(backbone):
 
 @pytest.mark.parametrize("backbone,length,latent", [("conv1d", 30, 15), ("conv1d", 29, 15), ("gru", 30, 30)])
 def test_prediction_steps_must_fit_the_latent_length(backbone, length, latent):
-    with pytest.raises(ValueError, match=rf"cpc prediction_steps {latent} does not fit windows of {length} steps"
-                                         rf".*{latent} latent steps.*prediction_steps <= {latent - 1}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"cpc prediction_steps {latent} does not fit windows of {length} steps"
+        rf".*{latent} latent steps.*prediction_steps <= {latent - 1}",
+    ):
         _cpc(backbone, length=length, prediction_steps=latent)
     model = _cpc(backbone, length=length, prediction_steps=latent - 1)  # t = 0 is then the only anchor
     model(PretextBatch(torch.randn(4, 3, length), _no_views)).loss.backward()
@@ -257,7 +275,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str, x_full: tor
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         n = len(x_full) // world
-        local = x_full[rank * n:(rank + 1) * n]
+        local = x_full[rank * n : (rank + 1) * n]
         results = {}
         torch.manual_seed(SEED + rank)
         results["anchor_times"] = [shared_anchor_time(1000, torch.device("cpu")) for _ in range(5)]
@@ -268,8 +286,11 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str, x_full: tor
             torch.manual_seed(SEED + rank)
             output = ddp(PretextBatch(local, _no_views))
             output.loss.backward()  # DDP averages the gradients over the ranks
-            results[name] = (output.loss.detach(), output.terms["accuracy"],
-                             {k: p.grad.clone() for k, p in model.named_parameters()})
+            results[name] = (
+                output.loss.detach(),
+                output.terms["accuracy"],
+                {k: p.grad.clone() for k, p in model.named_parameters()},
+            )
         torch.save(results, f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -278,12 +299,14 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str, x_full: tor
 def test_ddp_equals_one_process_on_the_concatenated_batch(tmp_path):
     x_full = torch.randn(8, 3, LENGTH, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     # Without the broadcast the ranks would anchor at different times (the test would then fail).
-    draws = [torch.randint(high, (1,), generator=torch.Generator().manual_seed(SEED + r)).item()
-             for high in (LENGTH // 2 - 4, LENGTH - 6) for r in range(WORLD)]
+    draws = [
+        torch.randint(high, (1,), generator=torch.Generator().manual_seed(SEED + r)).item()
+        for high in (LENGTH // 2 - 4, LENGTH - 6)
+        for r in range(WORLD)
+    ]
     assert draws[0] != draws[1] and draws[2] != draws[3]
 
-    run_on_gloo_ranks(_ddp_worker, (WORLD, str(tmp_path / "init"), str(tmp_path), x_full), world=WORLD,
-                      timeout_s=90.0)
+    run_on_gloo_ranks(_ddp_worker, (WORLD, str(tmp_path / "init"), str(tmp_path), x_full), world=WORLD, timeout_s=90.0)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
     assert ranks[0]["anchor_times"] == ranks[1]["anchor_times"]
 
@@ -309,8 +332,11 @@ def test_a_horizon_beyond_the_latent_sequence_is_refused_before_the_sweep():
 
     cls = METHODS.get("cpc")
     windows = Windows(np.zeros((10, 3, 30), np.float32), None, np.arange(10))
-    with pytest.raises(ValueError, match=r"cpc prediction_steps 15 does not fit windows of 30 steps: .* 15 latent "
-                                         r"steps .* prediction_steps <= 14"):
+    with pytest.raises(
+        ValueError,
+        match=r"cpc prediction_steps 15 does not fit windows of 30 steps: .* 15 latent "
+        r"steps .* prediction_steps <= 14",
+    ):
         cls.check_pretext_data(cls.Params(prediction_steps=15), windows, TrialParams(backbone="conv1d"))
     cls.check_pretext_data(cls.Params(prediction_steps=15), windows, TrialParams(backbone="gru"))  # 30 latents
     assert cls.constrains_data()

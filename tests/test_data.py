@@ -1,5 +1,6 @@
 """Data: aeon bundled sets, UCR/UEA files and CSV sensor logs written by the tests; cleaning, standardisation,
 windows, validation carve-out, label-fraction subsets and the trainer's entry point ``prepare_data``."""
+
 from __future__ import annotations
 
 import time
@@ -8,19 +9,27 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from before_ray import refused  # noqa: F401  (a fixture)
 
-from selfsup.data import (DataError, SeriesSet, bundled_aeon_datasets, dataset_channels, load_splits,
-                          prepare_data, sliding_windows)
+from selfsup.data import (
+    DataError,
+    SeriesSet,
+    bundled_aeon_datasets,
+    dataset_channels,
+    load_splits,
+    prepare_data,
+    sliding_windows,
+)
 from selfsup.data.cleaning import ChannelStandardizer, fill_missing
 from selfsup.data.splits import carve_validation, label_fraction_indices
 from selfsup.data.windows import window_starts
 from selfsup.pretrain import data_shape
-from before_ray import refused  # noqa: F401  (a fixture)
 
 BASIC = {"source": "aeon", "name": "BasicMotions", "path": None}
 
 
 # --- aeon bundled sets -------------------------------------------------------------------------------------
+
 
 def test_basicmotions_from_aeon_shares_the_label_mapping():
     splits = load_splits("aeon", "BasicMotions", None)
@@ -97,7 +106,7 @@ def test_evaluation_window_cuts_the_downstream_splits_and_leaves_the_pretext_win
     # Windows of training series only: a whole training series holds each of its pretext windows.
     for i in (0, 41, 119):
         series, start = data.pretext.series_index[i], 8 * (i % 3)
-        np.testing.assert_array_equal(data.pretext.x[i], data.train.x[series][:, start:start + 16])
+        np.testing.assert_array_equal(data.pretext.x[i], data.train.x[series][:, start : start + 16])
     assert data_shape(data).window_length == 16  # what the method is built for
 
 
@@ -136,8 +145,9 @@ def _ts_row(k: int, label: str) -> str:
 
 
 def test_ucr_files_load(tmp_path):
-    (tmp_path / "Tiny_TRAIN.ts").write_text(TS_HEADER + "\n".join([_ts_row(1, "a"), _ts_row(2, "b"),
-                                                                    _ts_row(3, "a")]) + "\n")
+    (tmp_path / "Tiny_TRAIN.ts").write_text(
+        TS_HEADER + "\n".join([_ts_row(1, "a"), _ts_row(2, "b"), _ts_row(3, "a")]) + "\n"
+    )
     (tmp_path / "Tiny_TEST.ts").write_text(TS_HEADER + _ts_row(4, "b") + "\n")
     splits = load_splits("ucr_files", "Tiny", str(tmp_path))
     assert len(splits["train"]) == 3 and len(splits["test"]) == 1 and splits["train"].n_channels == 2
@@ -158,6 +168,7 @@ def test_ucr_files_missing_file_names_the_path(tmp_path):
 
 # --- CSV sensor logs ---------------------------------------------------------------------------------------
 
+
 def _log(rows_per_segment, segments, seed=0, nan_at=()):
     """A sensor log: for each (label, session) in ``segments``, that many rows of 3 channels ax, ay, az."""
     rng = np.random.default_rng(seed)
@@ -176,7 +187,8 @@ def _write_logs(folder, nan_at=(), test_seed=1):
     """train: 5 runs of 20 rows (the first two merge: same label and session); validation and test: 2 each."""
     folder.mkdir(exist_ok=True)
     _log(20, [("walk", 1), ("walk", 1), ("sit", 1), ("sit", 2), ("walk", 2)], nan_at=nan_at).to_csv(
-        folder / "train.csv", index=False)
+        folder / "train.csv", index=False
+    )
     _log(20, [("walk", 4), ("sit", 4)], seed=2).to_csv(folder / "validation.csv", index=False)
     _log(20, [("sit", 3), ("walk", 3)], seed=test_seed).to_csv(folder / "test.csv", index=False)
     return {"source": "csv", "name": None, "path": str(folder)}
@@ -189,7 +201,7 @@ def test_csv_segments_split_at_label_and_session_changes(tmp_path):
     assert train.n_channels == 3
     assert [s.shape[1] for s in train.series] == [40, 20, 20, 20]
     assert train.class_names == ["sit", "walk"] and train.labels.tolist() == [1, 0, 0, 1]
-    assert train.groups.tolist() == [0, 0, 1, 1]          # sessions 1, 2 (3 and 4 are in test/validation)
+    assert train.groups.tolist() == [0, 0, 1, 1]  # sessions 1, 2 (3 and 4 are in test/validation)
     assert splits["test"].groups.tolist() == [2, 2] and splits["validation"].groups.tolist() == [3, 3]
     raw = pd.read_csv(tmp_path / "train.csv")
     np.testing.assert_array_equal(train.series[1], raw.loc[40:59, ["ax", "ay", "az"]].to_numpy(np.float32).T)
@@ -199,12 +211,12 @@ def test_csv_windows_never_mix_labels_or_sessions(tmp_path):
     train = load_splits(_write_logs(tmp_path))["train"]
     raw = pd.read_csv(tmp_path / "train.csv")
     windows = sliding_windows(train, 8, 0.5)
-    assert len(windows) == 9 + 4 + 4 + 4                 # 40 steps -> starts 0..32 by 4; 20 -> 0, 4, 8, 12
+    assert len(windows) == 9 + 4 + 4 + 4  # 40 steps -> starts 0..32 by 4; 20 -> 0, 4, 8, 12
     for x, y, index in zip(windows.x, windows.y, windows.series_index):
         assert y == train.labels[index]
         # the window's rows are consecutive rows of the CSV with one label and one session
         row = np.flatnonzero(np.isclose(raw["ax"].to_numpy(), x[0, 0]))[0]
-        block = raw.iloc[row:row + 8]
+        block = raw.iloc[row : row + 8]
         np.testing.assert_allclose(block[["ax", "ay", "az"]].to_numpy().T, x, rtol=1e-6)
         assert block["label"].nunique() == 1 and block["session"].nunique() == 1
         assert block["label"].iloc[0] == train.class_names[y]
@@ -216,7 +228,7 @@ def test_csv_missing_values_are_filled_forward_then_backward(tmp_path):
     filled, count = fill_missing(train)
     assert count == 4
     assert not np.isnan(np.concatenate(filled.series, axis=1)).any()
-    np.testing.assert_array_equal(filled.series[0][0, :3], [train.series[0][0, 2]] * 3)   # backward at start
+    np.testing.assert_array_equal(filled.series[0][0, :3], [train.series[0][0, 2]] * 3)  # backward at start
     np.testing.assert_array_equal(filled.series[1][1, 5:7], [train.series[1][1, 4]] * 2)  # forward in gap
     with pytest.warns(UserWarning, match=f"csv:{tmp_path}: filled 4 missing values forward then backward"):
         data = prepare_data(spec, spec, 8, 0.5, 0.5, seed=0)
@@ -247,14 +259,19 @@ def test_a_csv_class_the_training_file_lacks_is_refused_as_image_folders_refuse_
     loaded and by a sweep's check before Ray starts, which loads the training split only (``check_data``)."""
     spec = _write_logs(tmp_path)
     _log(20, [("sit", 3), ("run", 3), ("jump", 3)]).to_csv(tmp_path / "test.csv", index=False)
-    expected = (f"{tmp_path / 'test.csv'}: label(s) jump, run are not among the training classes of "
-                f"{tmp_path / 'train.csv'} (sit, walk); every class needs training rows")
+    expected = (
+        f"{tmp_path / 'test.csv'}: label(s) jump, run are not among the training classes of "
+        f"{tmp_path / 'train.csv'} (sit, walk); every class needs training rows"
+    )
     for train_only in (False, True):
         with pytest.raises(DataError) as error:
             load_splits(spec, train_only=train_only)
         assert str(error.value) == expected
-    sweep = {"name": "csv", "method": "barlow_twins", "data": {"pretext": spec, "downstream": spec,
-                                                               "window": {"length": 8, "overlap": 0.5}}}
+    sweep = {
+        "name": "csv",
+        "method": "barlow_twins",
+        "data": {"pretext": spec, "downstream": spec, "window": {"length": 8, "overlap": 0.5}},
+    }
     assert refused(sweep) == expected
     _write_logs(tmp_path)
     _log(20, [("walk", 4), ("run", 4)], seed=2).to_csv(tmp_path / "validation.csv", index=False)
@@ -265,6 +282,7 @@ def test_a_csv_class_the_training_file_lacks_is_refused_as_image_folders_refuse_
 
 
 # --- standardisation ---------------------------------------------------------------------------------------
+
 
 def test_standardizer_uses_training_statistics_only():
     rng = np.random.default_rng(0)
@@ -277,8 +295,9 @@ def test_standardizer_uses_training_statistics_only():
     mean_before = scaler.mean.copy()
     scaled_test = scaler.transform(test)
     np.testing.assert_array_equal(scaler.mean, mean_before)
-    np.testing.assert_allclose(scaled_test.series[0], (test.series[0] - mean_before[:, None]) / scaler.std[:, None],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        scaled_test.series[0], (test.series[0] - mean_before[:, None]) / scaler.std[:, None], rtol=1e-5
+    )
 
 
 def test_prepare_data_ignores_test_statistics(tmp_path):
@@ -297,6 +316,7 @@ def test_prepare_data_ignores_test_statistics(tmp_path):
 
 
 # --- windows -----------------------------------------------------------------------------------------------
+
 
 def test_window_starts_cover_the_series():
     assert window_starts(10, 4, 2) == [0, 2, 4, 6]
@@ -324,6 +344,7 @@ def test_short_series_are_edge_padded_with_a_warning():
 
 # --- splits ------------------------------------------------------------------------------------------------
 
+
 def test_validation_carve_is_stratified_seeded_and_disjoint():
     train = load_splits(BASIC)["train"]
     kept, val = carve_validation(train, 0.2, seed=3)
@@ -331,7 +352,10 @@ def test_validation_carve_is_stratified_seeded_and_disjoint():
     other_kept, _ = carve_validation(train, 0.2, seed=4)
     assert len(val) == 8 and len(kept) == 32
     assert np.bincount(val.labels).tolist() == [2, 2, 2, 2]
-    ids = lambda s: {id(x) for x in s.series}
+
+    def ids(split):
+        return {id(x) for x in split.series}
+
     assert not ids(kept) & ids(val) and ids(kept) | ids(val) == ids(train)
     assert [x.tobytes() for x in val.series] == [x.tobytes() for x in again_val.series]
     assert [x.tobytes() for x in kept.series] != [x.tobytes() for x in other_kept.series]
@@ -364,6 +388,7 @@ def test_label_fractions_are_stratified_nested_and_seeded():
 
 # --- prepare_data ------------------------------------------------------------------------------------------
 
+
 def test_prepare_data_on_basicmotions():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # BasicMotions has no missing values and no short series
@@ -386,7 +411,7 @@ def test_prepare_data_with_another_pretext_set():
     gunpoint, arrowhead = {"source": "aeon", "name": "GunPoint"}, {"source": "aeon", "name": "ArrowHead"}
     data = prepare_data(arrowhead, gunpoint, 30, 0.0, 0.25, seed=1)
     assert data.pretext.y is None and data.pretext.x.shape[1:] == (1, 30)
-    assert len(set(data.pretext.series_index.tolist())) == 36    # ArrowHead's 36 training series
+    assert len(set(data.pretext.series_index.tolist())) == 36  # ArrowHead's 36 training series
     assert data.n_classes == 2 and data.class_names == ["1", "2"]
     pretext = data.pretext.x.reshape(-1)
     assert abs(pretext.mean()) < 0.2 and abs(pretext.std() - 1) < 0.2  # standardised on itself
@@ -394,6 +419,7 @@ def test_prepare_data_with_another_pretext_set():
 
 def test_channel_mismatch_names_both_sets():
     assert dataset_channels(BASIC) == 6
-    with pytest.raises(DataError, match="pretext data aeon:GunPoint has 1 channels but downstream data "
-                                        "aeon:BasicMotions has 6"):
+    with pytest.raises(
+        DataError, match="pretext data aeon:GunPoint has 1 channels but downstream data aeon:BasicMotions has 6"
+    ):
         prepare_data({"source": "aeon", "name": "GunPoint"}, BASIC, 50, 0.5, 0.2, seed=0)

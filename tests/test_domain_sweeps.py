@@ -1,5 +1,6 @@
 """End to end on the other two domains: real sweeps through `python tune.py` (Ray Tune + Optuna + MLflow) on
 scikit-learn's digits (image classification) and on synthetic seismic (facies segmentation)."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from test_sweep_e2e import ROOT, _parent, _run
 
 pytestmark = pytest.mark.slow
@@ -17,8 +17,12 @@ pytestmark = pytest.mark.slow
 
 def _shrunk(tmp_path, searchspace: str, name: str, **overrides):
     spec = yaml.safe_load((ROOT / "searchspaces" / searchspace).read_text())
-    spec.update(name=name, budget={"trials": 2, "epochs": 2, "checkpoint_every": 2, "max_concurrent": 1},
-                scheduler={"type": "fifo"}, **overrides)
+    spec.update(
+        name=name,
+        budget={"trials": 2, "epochs": 2, "checkpoint_every": 2, "max_concurrent": 1},
+        scheduler={"type": "fifo"},
+        **overrides,
+    )
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -26,8 +30,9 @@ def _shrunk(tmp_path, searchspace: str, name: str, **overrides):
 
 def _child_runs(home, parent):
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
-    return mlflow.search_runs([parent.info.experiment_id],
-                              filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    return mlflow.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
 
 
 def test_digits_sweep_reports_top1_top5_and_the_untrained_encoder(tmp_path):
@@ -36,8 +41,16 @@ def test_digits_sweep_reports_top1_top5_and_the_untrained_encoder(tmp_path):
     # and are then ended by the health check, as they should be).
     spec = yaml.safe_load((ROOT / "searchspaces" / "simclr_digits.yaml").read_text())
     fixed = {**spec["fixed"], "input_size": 8, "batch_size": 64, "aug_crop_scale_min": 0.5}
-    run = _run(_shrunk(tmp_path, "simclr_digits.yaml", "e2e-digits", fixed=fixed,
-                       search={"temperature": {"type": "float", "low": 0.3, "high": 0.6}}), home)
+    run = _run(
+        _shrunk(
+            tmp_path,
+            "simclr_digits.yaml",
+            "e2e-digits",
+            fixed=fixed,
+            search={"temperature": {"type": "float", "low": 0.3, "high": 0.6}},
+        ),
+        home,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     _, parent = _parent(home, "e2e-digits")
     runs = _child_runs(home, parent)
@@ -54,12 +67,23 @@ def test_digits_sweep_reports_top1_top5_and_the_untrained_encoder(tmp_path):
 
 def test_synthetic_seismic_sweep_records_segmentation_scores_and_the_split(tmp_path):
     home = tmp_path / "home"
-    data = {"pretext": {"source": "synthetic_seismic", "options": {"n_inline": 48, "n_crossline": 64}},
-            "downstream": {"source": "synthetic_seismic", "options": {"n_inline": 48, "n_crossline": 64}},
-            "sections": {"patch_size": 64, "patch_stride": 32, "gap": 3}}
-    path = _shrunk(tmp_path, "simclr_seismic.yaml", "e2e-seismic", data=data,
-                   evaluation={"protocols": ["seg_frozen"], "label_fractions": [0.05, 1.0],
-                               "segmentation_epochs": 2, "segmentation_head_channels": 16})
+    data = {
+        "pretext": {"source": "synthetic_seismic", "options": {"n_inline": 48, "n_crossline": 64}},
+        "downstream": {"source": "synthetic_seismic", "options": {"n_inline": 48, "n_crossline": 64}},
+        "sections": {"patch_size": 64, "patch_stride": 32, "gap": 3},
+    }
+    path = _shrunk(
+        tmp_path,
+        "simclr_seismic.yaml",
+        "e2e-seismic",
+        data=data,
+        evaluation={
+            "protocols": ["seg_frozen"],
+            "label_fractions": [0.05, 1.0],
+            "segmentation_epochs": 2,
+            "segmentation_head_channels": 16,
+        },
+    )
     run = _run(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     client, parent = _parent(home, "e2e-seismic")
@@ -78,8 +102,15 @@ def test_synthetic_seismic_sweep_records_segmentation_scores_and_the_split(tmp_p
         assert client.list_artifacts(run_id, "embeddings") == []
         local = client.download_artifacts(run_id, "examples/segmentation_example.npz", str(tmp_path / run_id))
         with np.load(local, allow_pickle=False) as example:
-            assert set(example.files) == {"section", "truth", "prediction", "class_names", "protocol", "fraction",
-                                          "index"}
+            assert set(example.files) == {
+                "section",
+                "truth",
+                "prediction",
+                "class_names",
+                "protocol",
+                "fraction",
+                "index",
+            }
             assert example["section"].shape == example["truth"].shape == example["prediction"].shape == (128, 64)
             assert example["class_names"].tolist() == [f"facies_{i}" for i in range(6)]
             assert 0 <= example["prediction"].min() and example["prediction"].max() < 6
@@ -95,4 +126,5 @@ def test_synthetic_seismic_sweep_records_segmentation_scores_and_the_split(tmp_p
     assert set(by_fraction["encoder"]) == {"pretrained", "random init"}
     assert by_fraction[["5 %", "100 %"]].notna().all().all()
     assert {f"segmentation_simclr_{backbone}.png" for backbone in by_fraction["backbone"]} <= {
-        path.name for path in (report / "figures").iterdir()}
+        path.name for path in (report / "figures").iterdir()
+    }

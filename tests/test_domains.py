@@ -1,5 +1,6 @@
 """The data domain decides what fits: a sweep that mixes a backbone, augmentation, method or evaluation of
 another domain fails validation (and tune.py exits 2) with a message naming both sides."""
+
 from __future__ import annotations
 
 import subprocess
@@ -8,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from before_ray import refused  # noqa: F401  (a fixture)
 
 from selfsup.config import SearchSpaceError, SweepSpec, load_sweep, split_trial_params
 from selfsup.domains import DOMAINS, domain_of_source
-from before_ray import refused  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = {"source": "digits"}
@@ -34,7 +35,11 @@ def test_the_data_source_picks_the_domain_and_its_defaults():
     assert images.domain is DOMAINS.get("images")
     assert images.objective.metric == "val/linear/acc/frac_1.0" and images.evaluation.protocols == ["linear", "knn"]
     series = SweepSpec.model_validate(_spec(BASIC))
-    assert series.objective.metric == "cv/linear/f1/frac_0.1" and series.evaluation.protocols == ["linear", "knn", "mlp"]
+    assert series.objective.metric == "cv/linear/f1/frac_0.1" and series.evaluation.protocols == [
+        "linear",
+        "knn",
+        "mlp",
+    ]
     # Defaults are filled per spec: one sweep's domain never leaks into another's.
     assert SweepSpec.model_validate(_spec()).evaluation.protocols == ["linear", "knn"]
     # Each domain's own hyperparameters, with its own default backbone.
@@ -80,20 +85,36 @@ def test_pretext_and_downstream_data_must_share_a_domain_and_windows_are_for_tim
     with pytest.raises(ValueError, match="pretext data aeon is time series but downstream data digits is images"):
         SweepSpec.model_validate({"name": "t", "method": "simclr", "data": {"pretext": BASIC, "downstream": DIGITS}})
     with pytest.raises(ValueError, match="'window' cuts time series into windows, but data digits is images"):
-        SweepSpec.model_validate({"name": "t", "method": "simclr",
-                                  "data": {"pretext": DIGITS, "downstream": DIGITS, "window": {"length": 8, "overlap": 0.5}}})
-    with pytest.raises(ValueError, match="evaluation.refit_on_validation refits the frozen-feature readouts; the "
-                                         "finetune protocol trains on training units only"):
-        SweepSpec.model_validate(_spec(data=BASIC, evaluation={"protocols": ["linear", "finetune"],
-                                                               "refit_on_validation": True}))
+        SweepSpec.model_validate(
+            {
+                "name": "t",
+                "method": "simclr",
+                "data": {"pretext": DIGITS, "downstream": DIGITS, "window": {"length": 8, "overlap": 0.5}},
+            }
+        )
+    with pytest.raises(
+        ValueError,
+        match="evaluation.refit_on_validation refits the frozen-feature readouts; the "
+        "finetune protocol trains on training units only",
+    ):
+        SweepSpec.model_validate(
+            _spec(data=BASIC, evaluation={"protocols": ["linear", "finetune"], "refit_on_validation": True})
+        )
     SweepSpec.model_validate(_spec(data=BASIC, evaluation={"protocols": ["linear"], "refit_on_validation": True}))
-    with pytest.raises(ValueError, match="'evaluation_window' cuts time series into windows, but data digits is "
-                                         "images; remove it"):
-        SweepSpec.model_validate({"name": "t", "method": "simclr", "data": {
-            "pretext": DIGITS, "downstream": DIGITS, "evaluation_window": {"length": 8, "overlap": 0.0}}})
+    with pytest.raises(
+        ValueError, match="'evaluation_window' cuts time series into windows, but data digits is images; remove it"
+    ):
+        SweepSpec.model_validate(
+            {
+                "name": "t",
+                "method": "simclr",
+                "data": {"pretext": DIGITS, "downstream": DIGITS, "evaluation_window": {"length": 8, "overlap": 0.0}},
+            }
+        )
     with pytest.raises(ValueError, match="'series_length' resizes time series, but data digits is images; remove it"):
-        SweepSpec.model_validate({"name": "t", "method": "simclr",
-                                  "data": {"pretext": DIGITS, "downstream": DIGITS, "series_length": 64}})
+        SweepSpec.model_validate(
+            {"name": "t", "method": "simclr", "data": {"pretext": DIGITS, "downstream": DIGITS, "series_length": 64}}
+        )
     with pytest.raises(ValueError, match=r"source 'cifar10' needs a 'path' \(the root holding cifar-10-batches-py/\)"):
         SweepSpec.model_validate(_spec({"source": "cifar10"}))
 
@@ -101,8 +122,9 @@ def test_pretext_and_downstream_data_must_share_a_domain_and_windows_are_for_tim
 def test_tune_exits_2_with_one_line_naming_both_sides(tmp_path):
     path = tmp_path / "mixed.yaml"
     path.write_text(yaml.safe_dump(_spec(fixed={"backbone": "gru"})))
-    run = subprocess.run([sys.executable, "tune.py", str(path), "--dry-run"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "tune.py", str(path), "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "backbone 'gru' reads time series" in lines[0] and "digits is images" in lines[0]
@@ -117,8 +139,9 @@ def test_colour_and_blur_are_refused_for_seismic_with_the_reason():
     message = _refusal(data=SYNTHETIC, fixed={"backbone": "cnn5", "aug_brightness": 0.4})
     assert "'aug_brightness' is refused for seismic sections (data synthetic_seismic)" in message
     assert "amplitudes" in message  # says why
-    message = _refusal(data=SYNTHETIC, search={"aug_blur_p": {"type": "float", "low": 0.0, "high": 0.5}},
-                       fixed={"backbone": "cnn5"})
+    message = _refusal(
+        data=SYNTHETIC, search={"aug_blur_p": {"type": "float", "low": 0.0, "high": 0.5}}, fixed={"backbone": "cnn5"}
+    )
     assert "'aug_blur_p' is refused for seismic sections" in message and "reflectors" in message
 
 
@@ -129,18 +152,23 @@ def test_seismic_sweeps_segment_and_check_their_crops_and_sources():
     assert spec.evaluation.label_fractions == [0.01, 0.05, 0.1, 0.25, 0.5, 1.0]
     # mIoU only where something is segmented, accuracy only where something is classified.
     assert "does not apply to data synthetic_seismic" in _refusal(
-        data=SYNTHETIC, fixed={"backbone": "cnn5"}, objective={"metric": "val/linear/acc/frac_1.0"})
+        data=SYNTHETIC, fixed={"backbone": "cnn5"}, objective={"metric": "val/linear/acc/frac_1.0"}
+    )
     assert "'linear' does not apply to data synthetic_seismic" in _refusal(
-        data=SYNTHETIC, fixed={"backbone": "cnn5"}, evaluation={"protocols": ["linear"]})
+        data=SYNTHETIC, fixed={"backbone": "cnn5"}, evaluation={"protocols": ["linear"]}
+    )
     assert "'seg_frozen' does not apply to data aeon" in _refusal(data=BASIC, evaluation={"protocols": ["seg_frozen"]})
     # A crop larger than the patches it is cut from, and unlabelled data downstream.
     assert "input_size 96 is larger than data.sections.patch_size 80" in _refusal(
-        data=SYNTHETIC, search={"input_size": {"type": "categorical", "choices": [64, 96]}}, fixed={"backbone": "cnn5"})
-    assert "has no facies labels" in _refusal(data={"source": "seismic_volume", "path": "x.npy"},
-                                              fixed={"backbone": "cnn5"})
+        data=SYNTHETIC, search={"input_size": {"type": "categorical", "choices": [64, 96]}}, fixed={"backbone": "cnn5"}
+    )
+    assert "has no facies labels" in _refusal(
+        data={"source": "seismic_volume", "path": "x.npy"}, fixed={"backbone": "cnn5"}
+    )
     # The generator's options are validated by name.
-    assert "options of source 'synthetic_seismic'" in _refusal(data={**SYNTHETIC, "options": {"n_inlines": 3}},
-                                                              fixed={"backbone": "cnn5"})
+    assert "options of source 'synthetic_seismic'" in _refusal(
+        data={**SYNTHETIC, "options": {"n_inlines": 3}}, fixed={"backbone": "cnn5"}
+    )
     assert "source 'digits' takes no 'options'" in _refusal(data={"source": "digits", "options": {"a": 1}})
 
 
@@ -179,14 +207,29 @@ def test_image_evaluation_shows_the_encoder_images_at_its_training_view_size():
 
 def _small_seismic_spec(objective: str | None = None, **evaluation) -> SweepSpec:
     data = {**SYNTHETIC, "options": {"n_inline": 48, "n_crossline": 64, "n_depth": 96}}
-    evaluation = {"protocols": ["seg_frozen"], "label_fractions": [0.05, 1.0], "segmentation_epochs": 2,
-                  "segmentation_head_channels": 16, **evaluation}
+    evaluation = {
+        "protocols": ["seg_frozen"],
+        "label_fractions": [0.05, 1.0],
+        "segmentation_epochs": 2,
+        "segmentation_head_channels": 16,
+        **evaluation,
+    }
     objective = objective or f"val/{evaluation['protocols'][0]}/miou/frac_{evaluation['label_fractions'][0]}"
-    return SweepSpec.model_validate({
-        "name": "t", "method": "simclr", "seed": 3, "objective": {"metric": objective, "mode": "max"},
-        "data": {"pretext": data, "downstream": dict(data), "sections": {"patch_size": 64, "patch_stride": 32,
-                                                                         "gap": 3}},
-        "fixed": {"backbone": "cnn5", "input_size": 64}, "evaluation": evaluation})
+    return SweepSpec.model_validate(
+        {
+            "name": "t",
+            "method": "simclr",
+            "seed": 3,
+            "objective": {"metric": objective, "mode": "max"},
+            "data": {
+                "pretext": data,
+                "downstream": dict(data),
+                "sections": {"patch_size": 64, "patch_stride": 32, "gap": 3},
+            },
+            "fixed": {"backbone": "cnn5", "input_size": 64},
+            "evaluation": evaluation,
+        }
+    )
 
 
 def test_the_report_head_and_fraction_of_the_stored_example():
@@ -238,12 +281,17 @@ def test_seismic_example_prediction_is_the_evaluations_head_on_the_first_test_se
     assert (str(example["protocol"]), float(example["fraction"]), int(example["index"])) == (protocol, 1.0, 0)
 
     one_section = dataclasses.replace(data, test=data.test.subset([0]))
-    evaluated = evaluate_segmentation(backbone, one_section, spec, cpu, protocols=[protocol], fractions=[1.0],
-                                      splits=["test"])
-    own = segmentation_scores(confusion_matrix(example["truth"], example["prediction"], data.n_classes),
-                              [f"facies_{i}" for i in range(data.n_classes)])
+    evaluated = evaluate_segmentation(
+        backbone, one_section, spec, cpu, protocols=[protocol], fractions=[1.0], splits=["test"]
+    )
+    own = segmentation_scores(
+        confusion_matrix(example["truth"], example["prediction"], data.n_classes),
+        [f"facies_{i}" for i in range(data.n_classes)],
+    )
     for metric in ("pixel_acc", "miou", "iou_facies_0"):
-        assert own[metric] == pytest.approx(evaluated[eval_metric_name("test", protocol, metric, 1.0)], abs=1e-9), metric
+        assert own[metric] == pytest.approx(evaluated[eval_metric_name("test", protocol, metric, 1.0)], abs=1e-9), (
+            metric
+        )
 
 
 def test_a_sweeps_evaluation_window_reaches_the_prepared_data():
@@ -251,9 +299,17 @@ def test_a_sweeps_evaluation_window_reaches_the_prepared_data():
     ``prepare_data``: BasicMotions' 100-step recordings scored whole, the method training on 50-step windows."""
     from trainables.trial.data_cache import data_request, prepare_requested
 
-    spec = SweepSpec.model_validate(_spec(data=BASIC, method="barlow_twins") | {"data": {
-        "pretext": BASIC, "downstream": BASIC, "window": {"length": 50, "overlap": 0.5},
-        "evaluation_window": {"length": 100, "overlap": 0.0}}})
+    spec = SweepSpec.model_validate(
+        _spec(data=BASIC, method="barlow_twins")
+        | {
+            "data": {
+                "pretext": BASIC,
+                "downstream": BASIC,
+                "window": {"length": 50, "overlap": 0.5},
+                "evaluation_window": {"length": 100, "overlap": 0.0},
+            }
+        }
+    )
     data = prepare_requested(data_request(spec))
     assert data.train.x.shape[1:] == data.test.x.shape[1:] == (6, 100)
     assert len(data.test) == 40 and data.pretext.x.shape[1:] == (6, 50)
@@ -264,10 +320,17 @@ def test_a_sweeps_evaluation_window_reaches_the_prepared_data():
 
 # ------------------------------------------------ data-dependent refusals: one line, exit 2, before Ray starts
 def _seismic_sweep(data=SYNTHETIC, pretext=None, sections=None, objective="val/seg_frozen/miou/frac_0.05") -> dict:
-    return {"name": "s", "method": "simclr", "fixed": {"backbone": "cnn5"},
-            "data": {"pretext": dict(pretext or data), "downstream": dict(data), **({"sections": sections} if sections
-                                                                                  else {})},
-            "objective": {"metric": objective}}
+    return {
+        "name": "s",
+        "method": "simclr",
+        "fixed": {"backbone": "cnn5"},
+        "data": {
+            "pretext": dict(pretext or data),
+            "downstream": dict(data),
+            **({"sections": sections} if sections else {}),
+        },
+        "objective": {"metric": objective},
+    }
 
 
 def test_a_patch_larger_than_the_sections_is_refused_in_the_dry_run_and_before_ray(refused):
@@ -275,14 +338,18 @@ def test_a_patch_larger_than_the_sections_is_refused_in_the_dry_run_and_before_r
     for dry_run in (True, False):
         assert refused(_seismic_sweep(shallow), dry_run) == (
             "data.sections.patch_size 80 is larger than the inline sections of downstream data synthetic_seismic "
-            "(48 deep x 96 wide); expected patch_size <= 48")
+            "(48 deep x 96 wide); expected patch_size <= 48"
+        )
     # Crossline patches are cut from the training block alone: 0.6 of the 96 - 2 x 5 usable inlines.
     message = refused(_seismic_sweep(sections={"orientation": "both"}), dry_run=True)
-    assert message == ("data.sections.patch_size 80 is larger than the crossline sections of the 52-inline training "
-                       "block of downstream data synthetic_seismic (128 deep x 52 wide); expected patch_size <= 52")
+    assert message == (
+        "data.sections.patch_size 80 is larger than the crossline sections of the 52-inline training "
+        "block of downstream data synthetic_seismic (128 deep x 52 wide); expected patch_size <= 52"
+    )
     narrow = {**SYNTHETIC, "options": {"n_crossline": 70}}
     assert "than the inline sections of pretext data synthetic_seismic (128 deep x 70 wide)" in refused(
-        _seismic_sweep(pretext=narrow), dry_run=True)
+        _seismic_sweep(pretext=narrow), dry_run=True
+    )
     SweepSpec.model_validate(_seismic_sweep(sections={"orientation": "both", "patch_size": 64, "train": 0.8}))
 
 
@@ -296,7 +363,8 @@ def test_a_patch_larger_than_the_sections_of_f3_files_is_refused_before_ray(tmp_
     f3 = {"source": "f3", "path": str(tmp_path)}
     assert refused(_seismic_sweep(f3)) == (
         f"data.sections.patch_size 80 is larger than the inline sections of downstream data f3:{tmp_path} (70 deep x "
-        f"72 wide); expected patch_size <= 70")
+        f"72 wide); expected patch_size <= 70"
+    )
     spec = load_sweep_from(tmp_path, _seismic_sweep(f3, sections={"patch_size": 64}))
     spec.domain.check_data(spec.data)  # fits
 
@@ -309,25 +377,30 @@ def load_sweep_from(tmp_path, spec: dict):
 
 def test_an_objective_naming_a_facies_the_data_lacks_is_refused_in_the_dry_run(refused):
     message = refused(_seismic_sweep(objective="val/seg_frozen/iou_facies_6/frac_0.05"), dry_run=True)
-    assert message == ("objective.metric 'val/seg_frozen/iou_facies_6/frac_0.05' names class 'facies_6', which data "
-                       "synthetic_seismic does not have; its classes: facies_0, facies_1, facies_2, facies_3, "
-                       "facies_4, facies_5 (per-class metrics are iou_<class>)")
+    assert message == (
+        "objective.metric 'val/seg_frozen/iou_facies_6/frac_0.05' names class 'facies_6', which data "
+        "synthetic_seismic does not have; its classes: facies_0, facies_1, facies_2, facies_3, "
+        "facies_4, facies_5 (per-class metrics are iou_<class>)"
+    )
     f3 = {"source": "f3", "path": "/nowhere/f3"}  # F3's six units are known without its files
     assert "names class 'chalk', which data f3:/nowhere/f3 does not have; its classes: upper_ns, middle_ns" in refused(
-        _seismic_sweep(f3, objective="val/seg_frozen/iou_chalk/frac_0.05"), dry_run=True)
+        _seismic_sweep(f3, objective="val/seg_frozen/iou_chalk/frac_0.05"), dry_run=True
+    )
     more = {**SYNTHETIC, "options": {"n_facies": 8}}
     spec = SweepSpec.model_validate(_seismic_sweep(more, objective="val/seg_frozen/iou_facies_7/frac_0.05"))
     spec.domain.check_input_sizes(spec, bundled_only=True)
-    assert "n_depth 24 is too small for n_facies 8" in _refusal(data={**SYNTHETIC, "options": {"n_depth": 24,
-                                                                                                  "n_facies": 8}},
-                                                                fixed={"backbone": "cnn5"})
+    assert "n_depth 24 is too small for n_facies 8" in _refusal(
+        data={**SYNTHETIC, "options": {"n_depth": 24, "n_facies": 8}}, fixed={"backbone": "cnn5"}
+    )
 
 
 def test_an_image_input_size_is_bounded(refused):
     message = refused(_spec(fixed={"backbone": "cnn5", "input_size": 40000}), dry_run=True)
     assert "input_size 40000 is larger than 1024" in message and "17.9 GiB" in message
-    message = refused(_spec(fixed={"backbone": "cnn5"}, search={"input_size": {"type": "int", "low": 8,
-                                                                                "high": 100000}}), dry_run=True)
+    message = refused(
+        _spec(fixed={"backbone": "cnn5"}, search={"input_size": {"type": "int", "low": 8, "high": 100000}}),
+        dry_run=True,
+    )
     assert message.startswith("search.input_size: ") and "input_size 100000 is larger than 1024" in message
     SweepSpec.model_validate(_spec(fixed={"backbone": "cnn5", "input_size": 1024}))
 
@@ -335,20 +408,28 @@ def test_an_image_input_size_is_bounded(refused):
 def test_more_cv_folds_than_the_smallest_class_has_labelled_units_are_refused(refused):
     """cross_validated_metric would lower the folds to the smallest class's count without a word."""
     objective = {"metric": "cv/linear/f1/frac_0.1"}
-    message = refused(_spec(BASIC, method="barlow_twins", evaluation={"cv_folds": 11}, objective=objective),
-                      dry_run=True)
-    assert message == ("evaluation.cv_folds 11 is more than objective cv/linear/f1/frac_0.1 can use: the 40 labelled "
-                       "series of aeon:BasicMotions (training + validation) hold 10 of their smallest class, and every "
-                       "stratified fold needs one of each class; expected cv_folds <= 10")
+    message = refused(
+        _spec(BASIC, method="barlow_twins", evaluation={"cv_folds": 11}, objective=objective), dry_run=True
+    )
+    assert message == (
+        "evaluation.cv_folds 11 is more than objective cv/linear/f1/frac_0.1 can use: the 40 labelled "
+        "series of aeon:BasicMotions (training + validation) hold 10 of their smallest class, and every "
+        "stratified fold needs one of each class; expected cv_folds <= 10"
+    )
     assert refused(_spec(BASIC, method="barlow_twins", evaluation={"cv_folds": 11}, objective=objective)) == message
     # Per window: 100-step recordings in 50-step windows overlapping by 0.5 give 3 windows each.
     windows = _spec(BASIC, method="barlow_twins", evaluation={"cv_folds": 31, "unit": "window"}, objective=objective)
-    assert "the 120 labelled windows of aeon:BasicMotions (training + validation) hold 30 of their smallest class" in \
-        refused(windows, dry_run=True)
-    message = refused(_spec(evaluation={"cv_folds": 200}, objective={"metric": "cv/linear/acc/frac_0.1"},
-                            fixed={"backbone": "cnn5"}), dry_run=True)
+    assert (
+        "the 120 labelled windows of aeon:BasicMotions (training + validation) hold 30 of their smallest class"
+        in refused(windows, dry_run=True)
+    )
+    message = refused(
+        _spec(evaluation={"cv_folds": 200}, objective={"metric": "cv/linear/acc/frac_0.1"}, fixed={"backbone": "cnn5"}),
+        dry_run=True,
+    )
     assert "the 1347 labelled images of digits (training + validation) hold 131 of their smallest class" in message
     # A val/ objective never folds: cv_folds is not read.
-    spec = SweepSpec.model_validate(_spec(BASIC, method="barlow_twins", evaluation={"cv_folds": 11},
-                                          objective={"metric": "val/linear/f1/frac_1.0"}))
+    spec = SweepSpec.model_validate(
+        _spec(BASIC, method="barlow_twins", evaluation={"cv_folds": 11}, objective={"metric": "val/linear/f1/frac_1.0"})
+    )
     spec.domain.check_input_sizes(spec, bundled_only=True)

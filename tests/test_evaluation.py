@@ -1,4 +1,5 @@
 """Evaluation of frozen embeddings: metric names, health metrics, probes and the protocol."""
+
 from __future__ import annotations
 
 import itertools
@@ -15,11 +16,28 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from selfsup.evaluation import (CLASSIFICATION_METRICS, EVAL_METRICS, HEALTH_METRICS, PROBES, PROTOCOLS, SPLITS, EvalMetricName,
-                                classification_scores, embedding_std, eval_metric_name, evaluate_embeddings,
-                                format_fraction, knn_probe, linear_probe, mlp_readout, objective_only,
-                                cross_validated_metric,
-                                parse_eval_metric_name, pool_by_series, rankme)
+from selfsup.evaluation import (
+    CLASSIFICATION_METRICS,
+    EVAL_METRICS,
+    HEALTH_METRICS,
+    PROBES,
+    PROTOCOLS,
+    SPLITS,
+    EvalMetricName,
+    classification_scores,
+    cross_validated_metric,
+    embedding_std,
+    eval_metric_name,
+    evaluate_embeddings,
+    format_fraction,
+    knn_probe,
+    linear_probe,
+    mlp_readout,
+    objective_only,
+    parse_eval_metric_name,
+    pool_by_series,
+    rankme,
+)
 
 MLFLOW_KEY = re.compile(r"^[/\w.\- ]*$")
 FRACTIONS = (1.0, 0.5, 0.25, 0.1, 0.01, 0.05)
@@ -27,8 +45,9 @@ PREFIXES = ("", "random_init/")
 
 
 # ------------------------------------------------------------------------------------------- metric names
-@pytest.mark.parametrize("fraction, text", [(1.0, "1.0"), (1, "1.0"), (0.5, "0.5"), (0.01, "0.01"),
-                                            (0.25, "0.25"), (0.1, "0.1")])
+@pytest.mark.parametrize(
+    "fraction, text", [(1.0, "1.0"), (1, "1.0"), (0.5, "0.5"), (0.01, "0.01"), (0.25, "0.25"), (0.1, "0.1")]
+)
 def test_format_fraction(fraction, text):
     assert format_fraction(fraction) == text
 
@@ -36,14 +55,16 @@ def test_format_fraction(fraction, text):
 def test_eval_metric_name_examples():
     assert eval_metric_name("val", "knn", "acc", 1.0) == "val/knn/acc/frac_1.0"
     assert eval_metric_name("test", "linear", "f1", 0.01) == "test/linear/f1/frac_0.01"
-    assert eval_metric_name("test", "linear", "acc", 1.0, prefix="random_init/") == \
-        "random_init/test/linear/acc/frac_1.0"
+    assert (
+        eval_metric_name("test", "linear", "acc", 1.0, prefix="random_init/") == "random_init/test/linear/acc/frac_1.0"
+    )
 
 
 def test_metric_names_round_trip_for_every_combination():
     names = set()
     for prefix, split, protocol, metric, fraction in itertools.product(
-            PREFIXES, SPLITS, PROTOCOLS, EVAL_METRICS, FRACTIONS):
+        PREFIXES, SPLITS, PROTOCOLS, EVAL_METRICS, FRACTIONS
+    ):
         name = eval_metric_name(split, protocol, metric, fraction, prefix=prefix)
         assert MLFLOW_KEY.match(name), name
         parsed = parse_eval_metric_name(name)
@@ -59,18 +80,38 @@ def test_health_and_training_names_are_valid_keys_and_not_eval_metrics():
         assert parse_eval_metric_name(name) is None
 
 
-@pytest.mark.parametrize("name", [
-    "val/knn/acc", "val/knn/acc/frac_", "val/knn/acc/frac_1", "val/knn/acc/frac_abc", "val/knn/acc/frac_0.0",
-    "val/knn/acc/frac_1.5", "val/knn/acc/frac_nan", "train/knn/acc/frac_1.0", "val/svm/acc/frac_1.0",
-    "val/knn/auc/frac_1.0", "val/knn/acc/frac_1.0/extra", "valknn/acc/frac_1.0", "",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "val/knn/acc",
+        "val/knn/acc/frac_",
+        "val/knn/acc/frac_1",
+        "val/knn/acc/frac_abc",
+        "val/knn/acc/frac_0.0",
+        "val/knn/acc/frac_1.5",
+        "val/knn/acc/frac_nan",
+        "train/knn/acc/frac_1.0",
+        "val/svm/acc/frac_1.0",
+        "val/knn/auc/frac_1.0",
+        "val/knn/acc/frac_1.0/extra",
+        "valknn/acc/frac_1.0",
+        "",
+    ],
+)
 def test_non_eval_names_parse_to_none(name):
     assert parse_eval_metric_name(name) is None
 
 
-@pytest.mark.parametrize("args", [("train", "knn", "acc", 1.0), ("val", "svm", "acc", 1.0),
-                                  ("val", "knn", "auc", 1.0), ("val", "knn", "acc", 0.0),
-                                  ("val", "knn", "acc", 1.5)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("train", "knn", "acc", 1.0),
+        ("val", "svm", "acc", 1.0),
+        ("val", "knn", "auc", 1.0),
+        ("val", "knn", "acc", 0.0),
+        ("val", "knn", "acc", 1.5),
+    ],
+)
 def test_eval_metric_name_rejects_unknown_parts(args):
     with pytest.raises(ValueError):
         eval_metric_name(*args)
@@ -139,13 +180,13 @@ def test_rankme_matches_the_formula(shape):
 # ------------------------------------------------------------------------------------------------ probes
 def _blobs(n=600, d=8, seed=0, n_classes=3):
     x, y = make_blobs(n_samples=n, centers=n_classes, n_features=d, cluster_std=1.0, random_state=seed)
-    return (x[: n // 2].astype(np.float32), y[: n // 2]), (x[n // 2:].astype(np.float32), y[n // 2:])
+    return (x[: n // 2].astype(np.float32), y[: n // 2]), (x[n // 2 :].astype(np.float32), y[n // 2 :])
 
 
 def _random_labels(n=600, d=16, seed=0):
     rng = np.random.default_rng(seed)
     x, y = rng.normal(size=(n, d)).astype(np.float32), rng.integers(0, 3, size=n)
-    return (x[: n // 2], y[: n // 2]), (x[n // 2:], y[n // 2:])
+    return (x[: n // 2], y[: n // 2]), (x[n // 2 :], y[n // 2 :])
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -226,16 +267,19 @@ def _embedded_splits(seed=0):
 
 
 def _expected_keys(splits, fractions, prefix=""):
-    return {eval_metric_name(split, protocol, metric, fraction, prefix)
-            for split, protocol, metric, fraction in itertools.product(splits, PROTOCOLS, EVAL_METRICS, fractions)}
+    return {
+        eval_metric_name(split, protocol, metric, fraction, prefix)
+        for split, protocol, metric, fraction in itertools.product(splits, PROTOCOLS, EVAL_METRICS, fractions)
+    }
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_evaluate_embeddings_reports_every_protocol_fraction_and_split(prefix):
     train, val, test = _embedded_splits()
     fractions = [0.1, 1.0]
-    metrics = evaluate_embeddings(train, val, test, protocols=list(PROTOCOLS), fractions=fractions, seed=0,
-                                  prefix=prefix, mlp_epochs=20)
+    metrics = evaluate_embeddings(
+        train, val, test, protocols=list(PROTOCOLS), fractions=fractions, seed=0, prefix=prefix, mlp_epochs=20
+    )
     assert set(metrics) == _expected_keys(("val", "test"), fractions, prefix)
     assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in metrics.values())
     assert metrics[eval_metric_name("test", "linear", "acc", 1.0, prefix)] > 0.95
@@ -243,8 +287,9 @@ def test_evaluate_embeddings_reports_every_protocol_fraction_and_split(prefix):
 
 def test_evaluate_embeddings_without_test_omits_test_keys():
     train, val, test = _embedded_splits()
-    metrics = evaluate_embeddings(train, val, test, protocols=list(PROTOCOLS), fractions=[0.5, 1.0], seed=0,
-                                  include_test=False, mlp_epochs=20)
+    metrics = evaluate_embeddings(
+        train, val, test, protocols=list(PROTOCOLS), fractions=[0.5, 1.0], seed=0, include_test=False, mlp_epochs=20
+    )
     assert set(metrics) == _expected_keys(("val",), [0.5, 1.0])
 
 
@@ -279,8 +324,9 @@ def test_evaluate_embeddings_uses_the_given_subset_selector():
         calls.append((list(fractions), seed))
         return {f: np.arange(max(3, math.ceil(f * len(labels)))) for f in fractions}
 
-    metrics = evaluate_embeddings(train, val, test, protocols=["knn"], fractions=[0.5], seed=3,
-                                  select_labelled=first_rows)
+    metrics = evaluate_embeddings(
+        train, val, test, protocols=["knn"], fractions=[0.5], seed=3, select_labelled=first_rows
+    )
     assert calls == [([0.5], 3)]
     expected = knn_probe(train[0][:30], train[1][:30], {"val": val, "test": test})
     assert metrics["val/knn/acc/frac_0.5"] == expected["val"]["acc"]
@@ -320,7 +366,7 @@ def _naive_cross_validation(x, y, protocol_fit_score, fraction, seed, folds, rep
             chosen = []
             for label in np.unique(y[fit_part]):
                 members = rng.permutation(np.flatnonzero(y[fit_part] == label))
-                chosen.extend(members[:max(1, math.ceil(fraction * len(members) - 1e-9))])
+                chosen.extend(members[: max(1, math.ceil(fraction * len(members) - 1e-9))])
             chosen = fit_part[np.sort(np.asarray(chosen))]
             scores.append(protocol_fit_score(x[chosen], y[chosen], x[held_out], y[held_out], seed + repeat))
     return sum(scores) / len(scores)
@@ -348,8 +394,9 @@ def test_cross_validated_metric_caps_folds_at_the_smallest_class_and_is_less_noi
     value = cross_validated_metric(name, (x, y), seed=0, folds=5, repeats=2, knn_k=5)
     assert 0 <= value <= 1
     # Over 20 seeds, the cv value of one data set varies far less than single 20 % validation splits do.
-    cv_values = [cross_validated_metric(eval_metric_name("cv", "linear", "acc", 1.0), (x, y), seed=s)
-                 for s in range(20)]
+    cv_values = [
+        cross_validated_metric(eval_metric_name("cv", "linear", "acc", 1.0), (x, y), seed=s) for s in range(20)
+    ]
     split_values = []
     for s in range(20):
         order = np.random.default_rng(s).permutation(len(x))
@@ -358,8 +405,10 @@ def test_cross_validated_metric_caps_folds_at_the_smallest_class_and_is_less_noi
     assert np.std(cv_values) < 0.5 * np.std(split_values)
 
 
-@pytest.mark.parametrize("name", ["val/linear/acc/frac_1.0", "test/linear/acc/frac_1.0",
-                                  "random_init/cv/linear/acc/frac_1.0", "cv/linear/acc"])
+@pytest.mark.parametrize(
+    "name",
+    ["val/linear/acc/frac_1.0", "test/linear/acc/frac_1.0", "random_init/cv/linear/acc/frac_1.0", "cv/linear/acc"],
+)
 def test_cross_validated_metric_refuses_other_names(name):
     x, y = make_blobs(n_samples=30, centers=2, random_state=0)
     with pytest.raises(ValueError, match="not a cross-validated metric"):
@@ -394,15 +443,18 @@ def test_embedding_table_holds_every_split_capped_and_reduced_by_pca():
     from selfsup.config import SweepSpec
     from selfsup.evaluation.classification import embedding_table
 
-    spec = SweepSpec.model_validate({"name": "t", "method": "simclr",
-                                     "data": {"pretext": {"source": "digits"}, "downstream": {"source": "digits"}}})
+    spec = SweepSpec.model_validate(
+        {"name": "t", "method": "simclr", "data": {"pretext": {"source": "digits"}, "downstream": {"source": "digits"}}}
+    )
     data = spec.domain.prepare_data(**spec.domain.data_arguments(spec.data, 0, spec.default_params()))
     torch.manual_seed(0)
     backbone = build_backbone("cnn5", 1)
     table = embedding_table(backbone, data, torch.device("cpu"), "example", seed=0, rows_per_split=250)
     again = embedding_table(backbone, data, torch.device("cpu"), "example", seed=0, rows_per_split=250)
     assert table.groupby("split").size().to_dict() == {"train": 250, "validation": 250, "test": 250}
-    assert list(table.columns[:3]) == ["split", "label", "unit"] and list(table.columns[3:]) == [f"f{i}" for i in range(50)]
+    assert list(table.columns[:3]) == ["split", "label", "unit"] and list(table.columns[3:]) == [
+        f"f{i}" for i in range(50)
+    ]
     assert set(table["label"]) == set(data.class_names)
     test_rows = table[table["split"] == "test"]
     assert (test_rows["label"].to_numpy() == np.asarray(data.class_names)[data.test.y[test_rows["unit"]]]).all()

@@ -1,5 +1,6 @@
 """The ``finetune`` classification protocol (images and time series): a copy of the backbone and a linear head
 trained end to end on the probes' labelled subset at each label fraction, scored like the frozen probes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,10 +15,20 @@ from selfsup.data.series import SeriesSet
 from selfsup.data.splits import label_fraction_indices
 from selfsup.data.windows import Windows, sliding_windows
 from selfsup.domains import DOMAINS
-from selfsup.evaluation import (CLASSIFICATION_METRICS, EVAL_METRICS, EvalMetricName, eval_metric_name,
-                                parse_eval_metric_name, pool_by_series)
-from selfsup.evaluation.classification import (classification_validation_metrics, embed, embed_splits,
-                                               evaluate_classification)
+from selfsup.evaluation import (
+    CLASSIFICATION_METRICS,
+    EVAL_METRICS,
+    EvalMetricName,
+    eval_metric_name,
+    parse_eval_metric_name,
+    pool_by_series,
+)
+from selfsup.evaluation.classification import (
+    classification_validation_metrics,
+    embed,
+    embed_splits,
+    evaluate_classification,
+)
 from selfsup.evaluation.finetune import finetune_model, fraction_subsets, unit_logits
 
 CPU = torch.device("cpu")
@@ -30,25 +41,39 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
 DIGITS = {"source": "digits"}
 BASIC = {"source": "aeon", "name": "BasicMotions"}
 SYNTHETIC = {"source": "synthetic_seismic"}
 
 
 def _spec(data=DIGITS, backbone="cnn5", objective=None, **evaluation) -> SweepSpec:
-    raw = {"name": "t", "method": "simclr", "data": {"pretext": dict(data), "downstream": dict(data)},
-           "fixed": {"backbone": backbone}, "evaluation": {"compare_random_init": False, **evaluation}}
+    raw = {
+        "name": "t",
+        "method": "simclr",
+        "data": {"pretext": dict(data), "downstream": dict(data)},
+        "fixed": {"backbone": backbone},
+        "evaluation": {"compare_random_init": False, **evaluation},
+    }
     if objective:
         raw["objective"] = {"metric": objective}
     return SweepSpec.model_validate(raw)
 
 
 def _prepared(parts: dict[str, Windows], series_labels: dict[str, np.ndarray], n_classes: int) -> PreparedData:
-    return PreparedData(train=parts["train"], validation=parts["validation"], test=parts["test"],
-                        pretext=parts["train"], n_channels=1, n_classes=n_classes,
-                        class_names=[str(c) for c in range(n_classes)], train_series_labels=series_labels["train"],
-                        validation_series_labels=series_labels["validation"],
-                        test_series_labels=series_labels["test"])
+    return PreparedData(
+        train=parts["train"],
+        validation=parts["validation"],
+        test=parts["test"],
+        pretext=parts["train"],
+        n_channels=1,
+        n_classes=n_classes,
+        class_names=[str(c) for c in range(n_classes)],
+        train_series_labels=series_labels["train"],
+        validation_series_labels=series_labels["validation"],
+        test_series_labels=series_labels["test"],
+    )
 
 
 def _stripe_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +87,7 @@ def _stripe_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     for i, label in enumerate(y):
         x[i, 0] += 0.3 * (stripes if label == 0 else stripes.T) * rng.choice([-1, 1])
         row, column = rng.integers(0, 6, 2)
-        x[i, 0, row:row + 3, column:column + 3] += 2.0 * rng.uniform(0.5, 1.5)
+        x[i, 0, row : row + 3, column : column + 3] += 2.0 * rng.uniform(0.5, 1.5)
     return x, y.astype(np.int64)
 
 
@@ -87,7 +112,7 @@ def _alternating_series(n: int, seed: int, length: int = 32) -> SeriesSet:
         s = 0.3 * wave * rng.choice([-1, 1]) + 0.3 * rng.standard_normal(length)
         for _ in range(2):
             start = rng.integers(0, length - 4)
-            s[start:start + 4] += 4.0 * rng.uniform(0.5, 1.5)
+            s[start : start + 4] += 4.0 * rng.uniform(0.5, 1.5)
         series.append(s[None].astype(np.float32))
     return SeriesSet(series, y.astype(np.int64))
 
@@ -116,24 +141,37 @@ def _unchanged(module: torch.nn.Module, before: dict[str, torch.Tensor]) -> bool
 
 
 # ------------------------------------------------------------------------------------------------ learning
-@pytest.mark.parametrize("domain, backbone, unit, make_data", [
-    ("images", "cnn5", "example", _images),
-    ("timeseries", "conv1d", "series", _series),
-])
-def test_finetuning_learns_what_frozen_random_features_miss_and_leaves_the_backbone_alone(domain, backbone, unit,
-                                                                                          make_data):
+@pytest.mark.parametrize(
+    "domain, backbone, unit, make_data",
+    [
+        ("images", "cnn5", "example", _images),
+        ("timeseries", "conv1d", "series", _series),
+    ],
+)
+def test_finetuning_learns_what_frozen_random_features_miss_and_leaves_the_backbone_alone(
+    domain, backbone, unit, make_data
+):
     data = make_data()
-    spec = _spec(DIGITS if domain == "images" else BASIC, backbone, protocols=["linear", "knn", "finetune"],
-                 label_fractions=[0.5, 1.0], finetune_epochs=20)
+    spec = _spec(
+        DIGITS if domain == "images" else BASIC,
+        backbone,
+        protocols=["linear", "knn", "finetune"],
+        label_fractions=[0.5, 1.0],
+        finetune_epochs=20,
+    )
     metrics = DOMAINS.get(domain).metrics
     model = _backbone(backbone)
     before, rng_before = _state(model), torch.get_rng_state()
     scores = evaluate_classification(model, data, spec, CPU, unit, metrics, include_test=True)
 
     # The scheme's names, for every split, metric and fraction, beside the probes'.
-    expected = {eval_metric_name(split, protocol, metric, fraction)
-                for split in ("val", "test") for protocol in ("linear", "knn", "finetune")
-                for metric in metrics for fraction in (0.5, 1.0)}
+    expected = {
+        eval_metric_name(split, protocol, metric, fraction)
+        for split in ("val", "test")
+        for protocol in ("linear", "knn", "finetune")
+        for metric in metrics
+        for fraction in (0.5, 1.0)
+    }
     assert expected <= set(scores) and all(np.isfinite(scores[name]) for name in expected)
     if domain == "images":
         assert "test/finetune/top5/frac_0.5" in scores
@@ -149,26 +187,48 @@ def test_finetuning_learns_what_frozen_random_features_miss_and_leaves_the_backb
 
 
 def test_the_untrained_baseline_is_prefixed_and_has_no_health_metrics():
-    spec = _spec(protocols=["finetune"], label_fractions=[1.0], finetune_epochs=2,
-                 objective="val/finetune/acc/frac_1.0")
-    scores = evaluate_classification(_backbone("cnn5"), _images(sizes=(40, 20, 20)), spec, CPU, "example",
-                                     CLASSIFICATION_METRICS, include_test=True, prefix="random_init/")
-    assert set(scores) == {f"random_init/{split}/finetune/{metric}/frac_1.0"
-                           for split in ("val", "test") for metric in CLASSIFICATION_METRICS}
+    spec = _spec(
+        protocols=["finetune"], label_fractions=[1.0], finetune_epochs=2, objective="val/finetune/acc/frac_1.0"
+    )
+    scores = evaluate_classification(
+        _backbone("cnn5"),
+        _images(sizes=(40, 20, 20)),
+        spec,
+        CPU,
+        "example",
+        CLASSIFICATION_METRICS,
+        include_test=True,
+        prefix="random_init/",
+    )
+    assert set(scores) == {
+        f"random_init/{split}/finetune/{metric}/frac_1.0"
+        for split in ("val", "test")
+        for metric in CLASSIFICATION_METRICS
+    }
 
 
 def test_the_same_seed_gives_the_same_metrics():
     data = _series(sizes=(30, 15, 15))
-    spec = _spec(BASIC, "conv1d", protocols=["finetune"], label_fractions=[0.5, 1.0], finetune_epochs=3,
-                 objective="val/finetune/acc/frac_1.0")
+    spec = _spec(
+        BASIC,
+        "conv1d",
+        protocols=["finetune"],
+        label_fractions=[0.5, 1.0],
+        finetune_epochs=3,
+        objective="val/finetune/acc/frac_1.0",
+    )
     first = evaluate_classification(_backbone("conv1d"), data, spec, CPU, "series", EVAL_METRICS, include_test=True)
     torch.manual_seed(123)  # the caller's random state does not matter
     second = evaluate_classification(_backbone("conv1d"), data, spec, CPU, "series", EVAL_METRICS, include_test=True)
     assert first == second
     # Bit for bit: the fine-tuned weights themselves are equal.
     chosen = fraction_subsets(data.train, data.train_series_labels, "series", [0.5], spec.seed)[0.5]
-    models = [finetune_model(_backbone("conv1d"), data.train.x[chosen], data.train.y[chosen], 2, spec.evaluation,
-                             spec.seed, CPU) for _ in range(2)]
+    models = [
+        finetune_model(
+            _backbone("conv1d"), data.train.x[chosen], data.train.y[chosen], 2, spec.evaluation, spec.seed, CPU
+        )
+        for _ in range(2)
+    ]
     assert all(torch.equal(a, b) for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()))
 
 
@@ -201,8 +261,9 @@ def test_probes_and_finetuning_draw_their_subsets_from_one_call_pattern(monkeypa
 
     monkeypatch.setattr(splits_module, "label_fraction_indices", recording)
     spec = _spec(BASIC, "conv1d", protocols=["linear", "finetune"], label_fractions=[0.5], finetune_epochs=1)
-    evaluate_classification(_backbone("conv1d"), _series(sizes=(20, 10, 10)), spec, CPU, "series", EVAL_METRICS,
-                            include_test=False)
+    evaluate_classification(
+        _backbone("conv1d"), _series(sizes=(20, 10, 10)), spec, CPU, "series", EVAL_METRICS, include_test=False
+    )
     assert len(calls) == 2
     (probe_labels, *probe_rest), (finetune_labels, *finetune_rest) = calls
     assert np.array_equal(probe_labels, finetune_labels) and probe_rest == finetune_rest == [[0.5], spec.seed]
@@ -223,12 +284,18 @@ def test_series_are_scored_on_mean_logits_which_is_the_head_on_the_mean_window_e
 # ---------------------------------------------------------------------------------------- per-epoch path
 def test_a_val_finetune_objective_is_computed_per_epoch_as_in_the_final_evaluation():
     data = _images(sizes=(40, 20, 20))
-    spec = _spec(protocols=["linear", "finetune"], label_fractions=[0.5, 1.0], finetune_epochs=3,
-                 objective="val/finetune/f1/frac_0.5")
-    final = evaluate_classification(_backbone("cnn5"), data, spec, CPU, "example", CLASSIFICATION_METRICS,
-                                    include_test=False)
-    per_epoch = classification_validation_metrics(_backbone("cnn5"), data, spec, CPU, "example",
-                                                  ["val/finetune/f1/frac_0.5", "val/linear/acc/frac_1.0"])
+    spec = _spec(
+        protocols=["linear", "finetune"],
+        label_fractions=[0.5, 1.0],
+        finetune_epochs=3,
+        objective="val/finetune/f1/frac_0.5",
+    )
+    final = evaluate_classification(
+        _backbone("cnn5"), data, spec, CPU, "example", CLASSIFICATION_METRICS, include_test=False
+    )
+    per_epoch = classification_validation_metrics(
+        _backbone("cnn5"), data, spec, CPU, "example", ["val/finetune/f1/frac_0.5", "val/linear/acc/frac_1.0"]
+    )
     assert per_epoch["val/finetune/f1/frac_0.5"] == final["val/finetune/f1/frac_0.5"]
     assert per_epoch["val/linear/acc/frac_1.0"] == final["val/linear/acc/frac_1.0"]
     assert not any("finetune" in name and name != "val/finetune/f1/frac_0.5" for name in per_epoch)
@@ -244,8 +311,13 @@ def test_finetune_is_an_opt_in_classification_protocol():
         assert "finetune" not in _spec(data, backbone).evaluation.protocols  # never a default
         assert "finetune" not in spec.domain.default_protocols
     options = _spec().evaluation
-    assert (options.finetune_epochs, options.finetune_lr, options.finetune_backbone_lr, options.finetune_batch_size,
-            options.finetune_weight_decay) == (20, 1e-3, None, 64, 0.0)
+    assert (
+        options.finetune_epochs,
+        options.finetune_lr,
+        options.finetune_backbone_lr,
+        options.finetune_batch_size,
+        options.finetune_weight_decay,
+    ) == (20, 1e-3, None, 64, 0.0)
     with pytest.raises(ValueError, match="finetune_lr"):
         _spec(protocols=["finetune"], finetune_lr=0)
 
@@ -256,8 +328,9 @@ def test_seismic_refuses_finetune_and_points_to_seg_finetune():
     message = str(error.value)
     assert "'finetune' does not apply to data synthetic_seismic, which is seismic sections (segmentation)" in message
     assert "seg_finetune" in message
-    with pytest.raises(ValueError, match="'seg_finetune' does not apply to data digits.*fine-tuning on images is "
-                                         "'finetune'"):
+    with pytest.raises(
+        ValueError, match="'seg_finetune' does not apply to data digits.*fine-tuning on images is 'finetune'"
+    ):
         _spec(protocols=["seg_finetune"])
 
 
@@ -268,7 +341,10 @@ def test_a_cross_validated_finetune_objective_is_refused():
 
 def test_finetune_metric_names_parse():
     assert parse_eval_metric_name("test/finetune/acc/frac_0.1") == EvalMetricName("", "test", "finetune", "acc", 0.1)
-    assert parse_eval_metric_name("random_init/val/finetune/top5/frac_1.0") == \
-        EvalMetricName("random_init/", "val", "finetune", "top5", 1.0)
-    assert eval_metric_name("test", "finetune", "f1", 0.01, prefix="random_init/") == \
-        "random_init/test/finetune/f1/frac_0.01"
+    assert parse_eval_metric_name("random_init/val/finetune/top5/frac_1.0") == EvalMetricName(
+        "random_init/", "val", "finetune", "top5", 1.0
+    )
+    assert (
+        eval_metric_name("test", "finetune", "f1", 0.01, prefix="random_init/")
+        == "random_init/test/finetune/f1/frac_0.01"
+    )

@@ -1,4 +1,5 @@
 """Image (SimCLR / BYOL / none presets on torchvision v2) and seismic augmenters."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -63,7 +64,7 @@ def test_different_seeds_and_calls_differ_and_reseed_restarts(preset):
     augmenter = image_augmenter(seed=0, augmentation_preset=preset)
     first = augmenter.views(x, 2)
     assert not same(first, image_augmenter(seed=1, augmentation_preset=preset).views(x, 2))
-    assert not same(first, augmenter.views(x, 2))   # the stream advances
+    assert not same(first, augmenter.views(x, 2))  # the stream advances
     augmenter.reseed(0)
     assert same(first, augmenter.views(x, 2))
 
@@ -96,8 +97,7 @@ def test_byol_views_differ_in_behaviour():
     x = images(batch=64, height=16, width=16)
     quiet = dict(aug_crop_scale_min=1.0, aug_hflip=0.0, aug_color_jitter_p=0.0, aug_grayscale_p=0.0)
     views = image_augmenter(augmentation_preset="byol", **quiet).views(x, 4)
-    unchanged = [(~torch.isclose(view, x, atol=1e-6)).flatten(1).sum(1).eq(0).float().mean().item()
-                 for view in views]
+    unchanged = [(~torch.isclose(view, x, atol=1e-6)).flatten(1).sum(1).eq(0).float().mean().item() for view in views]
     # sigma near 0.1 makes a 3 x 3 blur an exact identity in float32, hence not exactly 0 for the blurred views
     assert unchanged[0] < 0.1 and unchanged[2] < 0.1
     assert 0.5 < unchanged[1] < 0.95 and 0.5 < unchanged[3] < 0.95
@@ -157,12 +157,25 @@ def test_blur_kernel_is_about_a_tenth_of_the_side_odd_and_at_least_3():
     assert [blur_kernel_size(size) for size in (4, 32, 64, 96, 224)] == [3, 3, 7, 11, 23]
 
 
-@pytest.mark.parametrize("field,value", [
-    ("input_size", 2), ("aug_crop_scale_min", 0.0), ("aug_crop_scale_min", 1.5), ("aug_hflip", 1.5),
-    ("aug_rotation", -5.0), ("aug_brightness", -0.1), ("aug_contrast", float("nan")), ("aug_hue", 0.6),
-    ("aug_color_jitter_p", -0.1), ("aug_grayscale_p", 2.0), ("aug_blur_p", 1.01), ("aug_solarize_p", 7.0),
-    ("augmentation_preset", "mocov3"), ("aug_sharpness", 0.5),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("input_size", 2),
+        ("aug_crop_scale_min", 0.0),
+        ("aug_crop_scale_min", 1.5),
+        ("aug_hflip", 1.5),
+        ("aug_rotation", -5.0),
+        ("aug_brightness", -0.1),
+        ("aug_contrast", float("nan")),
+        ("aug_hue", 0.6),
+        ("aug_color_jitter_p", -0.1),
+        ("aug_grayscale_p", 2.0),
+        ("aug_blur_p", 1.01),
+        ("aug_solarize_p", 7.0),
+        ("augmentation_preset", "mocov3"),
+        ("aug_sharpness", 0.5),
+    ],
+)
 def test_invalid_image_params_name_the_field(field, value):
     with pytest.raises(ValidationError, match=field):
         ImageAugmentationParams(**{field: value})
@@ -208,7 +221,7 @@ def test_seismic_crop_is_a_window_of_the_section_possibly_flipped_and_scaled():
     batch, height, width, size = 40, 90, 110, 64
     x = coordinate_sections(batch, height, width)
     view = seismic_augmenter(seed=3, aug_noise=0.0, aug_amplitude_scale=0.3).views(x, 1)[0][:, 0]
-    factors = (view[:, 1, 0] - view[:, 0, 0]) / 1000       # a row step is 1000 before scaling
+    factors = (view[:, 1, 0] - view[:, 0, 0]) / 1000  # a row step is 1000 before scaling
     assert ((factors >= 0.7 - 1e-9) & (factors <= 1.3 + 1e-9)).all()
     original = torch.round(view / factors[:, None, None])  # undo the scaling: the coordinate code
     assert torch.allclose(view, factors[:, None, None] * original)
@@ -218,15 +231,15 @@ def test_seismic_crop_is_a_window_of_the_section_possibly_flipped_and_scaled():
     rows, columns = torch.div(local, 1000, rounding_mode="floor"), local % 1000
     steps = torch.arange(size, dtype=local.dtype)
     top, left_edge = rows[:, 0, 0], columns[:, 0, 0]
-    assert torch.equal(rows, (top[:, None] + steps)[:, :, None].expand(-1, -1, size))     # contiguous rows
+    assert torch.equal(rows, (top[:, None] + steps)[:, :, None].expand(-1, -1, size))  # contiguous rows
     flipped = (columns[:, 0, 0] - columns[:, 0, 1]) == 1
     expected = torch.where(flipped[:, None], left_edge[:, None] - steps, left_edge[:, None] + steps)
-    assert torch.equal(columns, expected[:, None, :].expand(-1, size, -1))                 # contiguous columns
+    assert torch.equal(columns, expected[:, None, :].expand(-1, size, -1))  # contiguous columns
     assert (top >= 0).all() and (top + size <= height).all()
     left = torch.where(flipped, left_edge - (size - 1), left_edge)
     assert (left >= 0).all() and (left + size <= width).all()
     assert 0 < flipped.sum() < batch
-    assert len(set(top.tolist())) > 5 and len(set(left.tolist())) > 5                     # offsets vary per section
+    assert len(set(top.tolist())) > 5 and len(set(left.tolist())) > 5  # offsets vary per section
 
 
 @pytest.mark.parametrize("probability", [0.0, 0.3, 1.0])
@@ -275,9 +288,16 @@ def test_seismic_section_smaller_than_input_size_refused():
         augmenter.views(torch.randn(2, 1, 60, 100))
 
 
-@pytest.mark.parametrize("field,value", [("aug_hflip", 1.5), ("aug_amplitude_scale", 1.0),
-                                         ("aug_amplitude_scale", -0.1), ("aug_noise", -0.01),
-                                         ("aug_brightness", 0.4)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("aug_hflip", 1.5),
+        ("aug_amplitude_scale", 1.0),
+        ("aug_amplitude_scale", -0.1),
+        ("aug_noise", -0.01),
+        ("aug_brightness", 0.4),
+    ],
+)
 def test_invalid_seismic_params_name_the_field(field, value):
     with pytest.raises(ValidationError, match=field):
         SeismicAugmentationParams(**{field: value})
@@ -287,8 +307,15 @@ def test_refused_for_seismic_covers_the_image_only_parameters():
     image_fields = set(ImageAugmentationParams.model_fields)
     seismic_fields = set(SeismicAugmentationParams.model_fields)
     assert set(REFUSED_FOR_SEISMIC) == image_fields - seismic_fields
-    for name in ("aug_brightness", "aug_contrast", "aug_saturation", "aug_hue", "aug_color_jitter_p",
-                 "aug_grayscale_p", "aug_solarize_p"):
+    for name in (
+        "aug_brightness",
+        "aug_contrast",
+        "aug_saturation",
+        "aug_hue",
+        "aug_color_jitter_p",
+        "aug_grayscale_p",
+        "aug_solarize_p",
+    ):
         assert "geology" in REFUSED_FOR_SEISMIC[name]
     assert "thin reflectors" in REFUSED_FOR_SEISMIC["aug_blur_p"]
     assert "depth axis" in REFUSED_FOR_SEISMIC["aug_rotation"]

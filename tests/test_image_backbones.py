@@ -1,5 +1,6 @@
 """Image backbones (ResNet-18/50 with both stems, the 5-layer CNN, DeepLabV3's dilated ResNet-50) and the
 segmentation head/model: shapes, output strides, dilation, parameter count, frozen backbone, errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -80,6 +81,7 @@ def test_adapted_first_convolution_keeps_kernel_stride_padding(name):
 
 def test_resnet_state_dict_matches_torchvision_without_fc():
     from torchvision.models import resnet18
+
     reference = {key for key in resnet18(weights=None).state_dict() if not key.startswith("fc.")}
     assert set(build_backbone("resnet18", 3).state_dict()) == reference
 
@@ -110,6 +112,7 @@ def test_deeplab_backbone_is_dilated_like_torchvision_deeplabv3():
 
     # the same layout as the backbone of torchvision.models.segmentation.deeplabv3_resnet50
     from torchvision.models.segmentation import deeplabv3_resnet50
+
     reference = deeplabv3_resnet50(weights=None, weights_backbone=None).backbone
     assert [block.conv2.dilation for block in reference.layer4] == [block.conv2.dilation for block in backbone.layer4]
 

@@ -1,6 +1,7 @@
 """Image data: the ``ImageSet`` type and its validation carve-out, scikit-learn's digits, CIFAR-10/100 written
 by the tests in the real pickle format (vouched for by their md5s in ``checksums``; anything else must match
 the official archive before it is unpickled), class-per-folder PNG trees and a small Tiny-ImageNet-200 tree."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,8 @@ from selfsup.data.errors import DataError
 from selfsup.data.image_folder import load_image_folder, load_tiny_imagenet
 from selfsup.data.image_sets import ImageSet, carve_image_validation
 
-
 # --- ImageSet ----------------------------------------------------------------------------------------------
+
 
 def test_image_set_checks_its_shape_and_labels():
     images = np.zeros((3, 1, 4, 4), np.float32)
@@ -35,6 +36,7 @@ def test_image_set_checks_its_shape_and_labels():
 
 
 # --- digits ------------------------------------------------------------------------------------------------
+
 
 def test_digits_are_8x8_in_unit_range_with_a_fixed_stratified_split():
     splits = load_digits_images("digits", None)
@@ -55,6 +57,7 @@ def test_digits_are_8x8_in_unit_range_with_a_fixed_stratified_split():
 
 # --- CIFAR -------------------------------------------------------------------------------------------------
 
+
 def _pickle(file, content):
     with open(file, "wb") as handle:
         pickle.dump(content, handle)
@@ -69,11 +72,24 @@ def _write_cifar10(root):
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     for batch in range(1, 6):
-        _pickle(folder / f"data_batch_{batch}", {"batch_label": f"training batch {batch} of 5",
-                                                  "labels": [batch - 1, batch + 4], "data": _pixels(2, batch),
-                                                  "filenames": ["a.png", "b.png"]})
-    _pickle(folder / "test_batch", {"batch_label": "testing batch 1 of 1", "labels": [9, 0, 3],
-                                    "data": _pixels(3, 7), "filenames": ["c.png", "d.png", "e.png"]})
+        _pickle(
+            folder / f"data_batch_{batch}",
+            {
+                "batch_label": f"training batch {batch} of 5",
+                "labels": [batch - 1, batch + 4],
+                "data": _pixels(2, batch),
+                "filenames": ["a.png", "b.png"],
+            },
+        )
+    _pickle(
+        folder / "test_batch",
+        {
+            "batch_label": "testing batch 1 of 1",
+            "labels": [9, 0, 3],
+            "data": _pixels(3, 7),
+            "filenames": ["c.png", "d.png", "e.png"],
+        },
+    )
     names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     _pickle(folder / "batches.meta", {"num_cases_per_batch": 2, "label_names": names, "num_vis": 3072})
     return folder, names
@@ -103,10 +119,26 @@ def test_a_local_cifar10_copy_the_user_vouches_for_loads(tmp_path):
 def test_a_local_cifar100_copy_uses_the_fine_labels(tmp_path):
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
-    _pickle(folder / "train", {"filenames": ["a", "b", "c", "d"], "batch_label": "training batch 1 of 1",
-                               "fine_labels": [0, 99, 42, 7], "coarse_labels": [4, 1, 2, 3], "data": _pixels(4, 0)})
-    _pickle(folder / "test", {"filenames": ["e", "f"], "batch_label": "testing batch 1 of 1",
-                              "fine_labels": [1, 2], "coarse_labels": [0, 0], "data": _pixels(2, 3)})
+    _pickle(
+        folder / "train",
+        {
+            "filenames": ["a", "b", "c", "d"],
+            "batch_label": "training batch 1 of 1",
+            "fine_labels": [0, 99, 42, 7],
+            "coarse_labels": [4, 1, 2, 3],
+            "data": _pixels(4, 0),
+        },
+    )
+    _pickle(
+        folder / "test",
+        {
+            "filenames": ["e", "f"],
+            "batch_label": "testing batch 1 of 1",
+            "fine_labels": [1, 2],
+            "coarse_labels": [0, 0],
+            "data": _pixels(2, 3),
+        },
+    )
     fine_names = [f"fine{i}" for i in range(100)]
     _pickle(folder / "meta", {"fine_label_names": fine_names, "coarse_label_names": [f"c{i}" for i in range(20)]})
     splits = load_cifar100("cifar100", str(tmp_path), checksums=_md5s(folder))
@@ -187,8 +219,11 @@ def test_a_wrong_checksums_entry_is_one_line_naming_the_file(tmp_path):
     assert message.startswith(f"cifar10: test_batch under {folder} does not have the md5 its options.checksums")
     assert "0" * 32 in message and "\n" not in message
     # A name that is not one of the source's files is refused too, listing the files.
-    with pytest.raises(DataError, match=r"options.checksums names data_batch_6, which is not a file of "
-                                        r"cifar-10-batches-py/ \(data_batch_1, .*batches.meta\)"):
+    with pytest.raises(
+        DataError,
+        match=r"options.checksums names data_batch_6, which is not a file of "
+        r"cifar-10-batches-py/ \(data_batch_1, .*batches.meta\)",
+    ):
         load_cifar10("cifar10", str(tmp_path), checksums={**_md5s(folder), "data_batch_6": "0" * 32})
 
 
@@ -215,6 +250,7 @@ def test_cifar_checksums_reach_the_loader_from_the_sweep_spec(tmp_path):
 
 # --- class-per-folder trees --------------------------------------------------------------------------------
 
+
 def _png(file, mode="RGB", size=(6, 5), value=0):
     file.parent.mkdir(parents=True, exist_ok=True)
     Image.new(mode, size, (value, 0, 255) if mode == "RGB" else value).save(file)
@@ -223,9 +259,9 @@ def _png(file, mode="RGB", size=(6, 5), value=0):
 def test_an_image_folder_tree_loads_with_one_class_mapping(tmp_path):
     _png(tmp_path / "train" / "cat" / "1.png", value=255)
     _png(tmp_path / "train" / "cat" / "2.png")
-    _png(tmp_path / "train" / "dog" / "1.png", mode="L", value=51)   # grayscale among RGB: converted to RGB
+    _png(tmp_path / "train" / "dog" / "1.png", mode="L", value=51)  # grayscale among RGB: converted to RGB
     _png(tmp_path / "val" / "dog" / "1.png")
-    _png(tmp_path / "test" / "dog" / "1.jpg")                       # test lacks "cat": indices go by name
+    _png(tmp_path / "test" / "dog" / "1.jpg")  # test lacks "cat": indices go by name
     splits = load_image_folder("pets", str(tmp_path))
     assert set(splits) == {"train", "validation", "test"}
     train = splits["train"]
@@ -242,7 +278,7 @@ def test_an_all_grayscale_tree_has_one_channel_and_size_resizes(tmp_path):
     _png(tmp_path / "test" / "a" / "1.png", mode="L", size=(8, 6), value=255)
     with pytest.raises(DataError, match=r"differ in size .*4x4 \(1 image,.*8x6 .*size=N"):
         load_image_folder(None, str(tmp_path))
-    with pytest.raises(DataError, match="differ in size"):   # train_only fails where the full load would
+    with pytest.raises(DataError, match="differ in size"):  # train_only fails where the full load would
         load_image_folder(None, str(tmp_path), train_only=True)
     splits = load_image_folder(None, str(tmp_path), size=3)
     assert splits["train"].images.shape == splits["test"].images.shape == (1, 1, 3, 3)
@@ -268,27 +304,30 @@ def test_image_folder_errors_name_the_culprit(tmp_path):
 
 # --- Tiny-ImageNet-200 -------------------------------------------------------------------------------------
 
+
 def _write_tiny_imagenet(root):
-    wnids = ["n02124075", "n01443537", "n09999999"]   # not sorted, as in the real wnids.txt
+    wnids = ["n02124075", "n01443537", "n09999999"]  # not sorted, as in the real wnids.txt
     root.mkdir(parents=True)
     (root / "wnids.txt").write_text("\n".join(wnids) + "\n")
-    (root / "words.txt").write_text("n01443537\tgoldfish, Carassius auratus\nn02124075\tEgyptian cat\n"
-                                    "n00001740\tentity\n")
+    (root / "words.txt").write_text(
+        "n01443537\tgoldfish, Carassius auratus\nn02124075\tEgyptian cat\nn00001740\tentity\n"
+    )
     for number, wnid in enumerate(wnids):
         for i in range(2):
             _png(root / "train" / wnid / "images" / f"{wnid}_{i}.JPEG", size=(64, 64), value=40 * number)
         (root / "train" / wnid / f"{wnid}_boxes.txt").write_text("ignored\n")
     annotations = [("val_0.JPEG", "n09999999"), ("val_1.JPEG", "n01443537"), ("val_2.JPEG", "n02124075")]
     for file_name, _ in annotations:
-        _png(root / "val" / "images" / file_name, mode="L", size=(64, 64))   # grayscale files become RGB
+        _png(root / "val" / "images" / file_name, mode="L", size=(64, 64))  # grayscale files become RGB
     (root / "val" / "val_annotations.txt").write_text(
-        "".join(f"{file_name}\t{wnid}\t0\t0\t63\t63\n" for file_name, wnid in annotations))
-    _png(root / "test" / "images" / "test_0.JPEG", size=(64, 64))            # unlabelled: never read
+        "".join(f"{file_name}\t{wnid}\t0\t0\t63\t63\n" for file_name, wnid in annotations)
+    )
+    _png(root / "test" / "images" / "test_0.JPEG", size=(64, 64))  # unlabelled: never read
 
 
 def test_a_tiny_imagenet_tree_returns_val_as_test(tmp_path):
     _write_tiny_imagenet(tmp_path / "tiny-imagenet-200")
-    splits = load_tiny_imagenet(None, str(tmp_path))   # the folder holding tiny-imagenet-200 is accepted too
+    splits = load_tiny_imagenet(None, str(tmp_path))  # the folder holding tiny-imagenet-200 is accepted too
     train, test = splits["train"], splits["test"]
     assert set(splits) == {"train", "test"}
     assert train.images.shape == (6, 3, 64, 64) and test.images.shape == (3, 3, 64, 64)
@@ -311,8 +350,9 @@ def test_tiny_imagenet_errors_name_the_path_and_the_download(tmp_path):
 
 # --- validation carve-out ----------------------------------------------------------------------------------
 
+
 def test_carve_image_validation_is_stratified_and_seeded():
-    labels = np.array([0] * 20 + [1] * 10 + [2])   # class 2 has a single image: it stays in train
+    labels = np.array([0] * 20 + [1] * 10 + [2])  # class 2 has a single image: it stays in train
     images = np.arange(len(labels), dtype=np.float32).reshape(-1, 1, 1, 1)
     train = ImageSet(images, labels, ["a", "b", "c"], "toy")
     kept, validation = carve_image_validation(train, 0.2, seed=3)

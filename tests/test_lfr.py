@@ -1,6 +1,7 @@
 """LFR (Learning from Randomness): the barlow-batch loss against its element-wise definition, the DPP selection
 against brute-force determinants, the encoder / predictor alternation (what each step may change), toy
 training, a resumed trial equal to an uninterrupted one, and two DDP ranks staying identical."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from gloo_processes import run_on_gloo_ranks
+from toy_data import sine_windows
+
 from selfsup.backbones import build_backbone
 from selfsup.losses.lfr import batch_barlow_loss, dpp_greedy, projector_similarity_kernel
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
 from selfsup.methods.lfr import DPP_WINDOWS, RandomCNNProjector, RandomMLPProjector
-from toy_data import sine_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = DataShape(3, 40, 4)
@@ -55,6 +56,7 @@ def _same(module: torch.nn.Module, before: dict[str, torch.Tensor]) -> bool:
 
 # ------------------------------------------------------------------------------------------------ loss
 
+
 def _naive_batch_barlow(p: torch.Tensor, z: torch.Tensor, lambd: float) -> float:
     """``bt_loss_bs`` (LFR, utils/trainers.py) written out element by element."""
     n, d = p.shape
@@ -65,7 +67,7 @@ def _naive_batch_barlow(p: torch.Tensor, z: torch.Tensor, lambd: float) -> float
             norm_p = sum(float(p[i, k]) ** 2 for k in range(d)) ** 0.5
             norm_z = sum(float(z[j, k]) ** 2 for k in range(d)) ** 0.5
             c = dot / (norm_p * norm_z)
-            loss += (1.0 - c) ** 2 if i == j else lambd * c ** 2
+            loss += (1.0 - c) ** 2 if i == j else lambd * c**2
     return loss
 
 
@@ -91,12 +93,14 @@ def test_method_loss_is_the_mean_over_projectors_of_predictor_vs_projector(loss_
     per_projector = []
     for predictor, projector in zip(model.predictors, model.random_projectors):
         p, z = predictor(features), projector(x)
-        per_projector.append(-F.cosine_similarity(p, z, dim=1).mean() if loss_type == "cosine"
-                             else batch_barlow_loss(p, z, 0.2))
+        per_projector.append(
+            -F.cosine_similarity(p, z, dim=1).mean() if loss_type == "cosine" else batch_barlow_loss(p, z, 0.2)
+        )
     assert output.loss.item() == pytest.approx(torch.stack(per_projector).mean().item(), rel=1e-5)
 
 
 # ------------------------------------------------------------------------------------------------ DPP
+
 
 def _brute_force_greedy(kernel: np.ndarray, k: int, epsilon: float = 1e-10) -> list[int]:
     """Greedy MAP by its definition: start at the largest L_ii, then add the item with the largest
@@ -104,8 +108,9 @@ def _brute_force_greedy(kernel: np.ndarray, k: int, epsilon: float = 1e-10) -> l
     chosen = [int(np.argmax(np.diag(kernel)))]
     while len(chosen) < k:
         current = np.linalg.det(kernel[np.ix_(chosen, chosen)])
-        dets = {j: np.linalg.det(kernel[np.ix_(chosen + [j], chosen + [j])])
-                for j in range(len(kernel)) if j not in chosen}
+        dets = {
+            j: np.linalg.det(kernel[np.ix_(chosen + [j], chosen + [j])]) for j in range(len(kernel)) if j not in chosen
+        }
         best = max(dets, key=lambda j: (dets[j], -j))
         if dets[best] / current < epsilon:
             break
@@ -171,7 +176,11 @@ def test_pool_is_reduced_to_the_dpp_choice_with_projector_k_paired_to_predictor_
 def test_random_projector_architectures():
     mlp = RandomMLPProjector(DataShape(9, 128, 6), 64)
     assert [(m.in_features, m.out_features) for m in mlp if isinstance(m, torch.nn.Linear)] == [
-        (9 * 128, 256), (256, 256), (256, 256), (256, 64)]
+        (9 * 128, 256),
+        (256, 256),
+        (256, 256),
+        (256, 64),
+    ]
     cnn = RandomCNNProjector(DataShape(9, 128, 6), 64)
     assert cnn.mlp[0].in_features == 32 * 34  # the LFR code's HARCnnTarget on HAR's 9 x 128 windows
     for length in (4, 29, 50):
@@ -179,6 +188,7 @@ def test_random_projector_architectures():
 
 
 # ------------------------------------------------------------------------------------------------ alternation
+
 
 def test_encoder_steps_and_predictor_steps_change_only_their_part():
     model = _lfr(num_projectors=3, pool_ratio=2, predictor_steps=2, predictor_layers=2)
@@ -242,8 +252,12 @@ def test_a_few_epochs_lower_the_loss_without_collapse():
     loader = training_loader(toy, 32)
     loader.generator.manual_seed(0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = [train_one_epoch(model, loader, toy, TimeSeriesAugmenter({}, seed=0), optimizer, torch.device("cpu"),
-                              epoch, 8)["train/loss"] for epoch in range(8)]
+    losses = [
+        train_one_epoch(model, loader, toy, TimeSeriesAugmenter({}, seed=0), optimizer, torch.device("cpu"), epoch, 8)[
+            "train/loss"
+        ]
+        for epoch in range(8)
+    ]
     assert losses[-1] < 0.5 * losses[0], losses
     model.eval()
     with torch.no_grad():
@@ -251,6 +265,7 @@ def test_a_few_epochs_lower_the_loss_without_collapse():
 
 
 # ------------------------------------------------------------------------------------------------ sweep file
+
 
 def test_shipped_searchspace_validates():
     from selfsup.config import load_sweep, split_trial_params
@@ -260,12 +275,22 @@ def test_shipped_searchspace_validates():
     assert {"pool_ratio", "predictor_layers", "lr", "backbone"} <= set(spec.search)
     assert spec.search["backbone"].choices == ["conv1d", "gru"]
     assert (spec.budget.trials, spec.budget.epochs) == (8, 30)
-    shared, own = split_trial_params("lfr", {**spec.default_params(), "num_projectors": 16, "pool_ratio": 10,
-                                             "predictor_layers": 2, "lr": 1e-3, "backbone": "gru"})
+    shared, own = split_trial_params(
+        "lfr",
+        {
+            **spec.default_params(),
+            "num_projectors": 16,
+            "pool_ratio": 10,
+            "predictor_layers": 2,
+            "lr": 1e-3,
+            "backbone": "gru",
+        },
+    )
     assert own.num_projectors == 16 and shared.backbone == "gru"
 
 
 # ------------------------------------------------------------------------------------------------ two ranks
+
 
 def _train_on_two_ranks(rank: int) -> None:
     import torch.distributed as dist
@@ -316,8 +341,8 @@ def _rank_barlow_batch(rank: int, init_file: str, out_dir: str, prediction, targ
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     try:
-        mine = prediction[rank * 4:(rank + 1) * 4].clone().requires_grad_(True)
-        loss = batch_barlow_loss(mine, target[rank * 4:(rank + 1) * 4], lambda_offdiag=0.05)
+        mine = prediction[rank * 4 : (rank + 1) * 4].clone().requires_grad_(True)
+        loss = batch_barlow_loss(mine, target[rank * 4 : (rank + 1) * 4], lambda_offdiag=0.05)
         loss.backward()
         torch.save({"loss": loss.detach(), "grad": mine.grad}, f"{out_dir}/rank{rank}.pt")
     finally:
@@ -337,4 +362,4 @@ def test_two_ranks_compute_the_batch_matrix_over_the_concatenated_batch(tmp_path
     expected.backward()
     for rank, result in enumerate(ranks):
         assert result["loss"].item() == pytest.approx(expected.item(), rel=1e-12)
-        assert torch.allclose(result["grad"] / 2, whole.grad[rank * 4:(rank + 1) * 4], rtol=1e-10, atol=1e-12)
+        assert torch.allclose(result["grad"] / 2, whole.grad[rank * 4 : (rank + 1) * 4], rtol=1e-10, atol=1e-12)

@@ -2,6 +2,7 @@
 stride 2 and 1 conv, both resized to 100 x 50), the loss on flattened maps against a hand computation, which
 part each step trains, the DPP selection on dense targets, refusals naming both sides, and the shipped
 ``lfr_seismic.yaml``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,13 +12,18 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_lfr import _no_views, _step
 
 from selfsup.backbones import build_backbone
 from selfsup.losses.lfr import batch_barlow_loss, dpp_greedy, projector_similarity_kernel
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
-from selfsup.methods.lfr import (DPP_PATCHES, SEISMIC_TARGET_DIM, DensePredictor, RandomConvProjector,
-                                 dense_similarity_kernel)
-from test_lfr import _no_views, _step
+from selfsup.methods.lfr import (
+    DPP_PATCHES,
+    SEISMIC_TARGET_DIM,
+    DensePredictor,
+    RandomConvProjector,
+    dense_similarity_kernel,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PATCHES = DataShape(1, 64, 6, height=64)  # (B, 1, 64, 64) seismic patches
@@ -40,8 +46,6 @@ def _patches(n: int, seed: int = 0, size: int = 64) -> torch.Tensor:
     return x[:, None]
 
 
-
-
 def _copy(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().clone() for name, tensor in module.state_dict().items()}
 
@@ -51,6 +55,7 @@ def _same(module: torch.nn.Module, before: dict[str, torch.Tensor]) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ shapes
+
 
 @pytest.mark.parametrize("backbone", ["cnn5", "resnet18", "deeplab_resnet50"])
 def test_dense_targets_and_predictions_are_d_x_100_x_50_maps(backbone):
@@ -73,13 +78,13 @@ def test_conv_projector_is_three_kernel_5_stride_2_convs_then_a_bilinear_resize(
     x = torch.randn(3, 1, 80, 72)
     out = projector(x)
     assert out.shape == (3, 24, 100, 50)
-    assert torch.allclose(out, F.interpolate(projector.conv(x), size=(100, 50), mode="bilinear",
-                                             align_corners=False))
+    assert torch.allclose(out, F.interpolate(projector.conv(x), size=(100, 50), mode="bilinear", align_corners=False))
     assert RandomConvProjector(DataShape(1, 72, 6, height=80), 8, (30, 20))(x).shape == (3, 8, 30, 20)
     # The predictor: one 1x1 conv with bias, or (1x1 conv, BatchNorm2d, ReLU) blocks first; the same resize.
     one = DensePredictor(256, 24, layers=1, hidden_dim=32)
     assert [(m.kernel_size, m.bias is not None) for m in one.modules() if isinstance(m, torch.nn.Conv2d)] == [
-        ((1, 1), True)]
+        ((1, 1), True)
+    ]
     two = DensePredictor(256, 24, layers=2, hidden_dim=32, map_size=(7, 5))
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in two.modules()) == 1
     assert two(torch.randn(3, 256, 8, 8)).shape == (3, 24, 7, 5)
@@ -94,6 +99,7 @@ def test_map_size_and_target_dim_are_parameters():
 
 # ------------------------------------------------------------------------------------------------ loss
 
+
 def _naive_map_loss(p: torch.Tensor, z: torch.Tensor, loss_type: str, lambd: float) -> float:
     """One projector's loss written out: each patch's (D, h, w) map as one vector, then the barlow-batch
     loss (sum over the (B, B) cosines) or minus the mean cosine of each patch's own pair."""
@@ -107,20 +113,30 @@ def _naive_map_loss(p: torch.Tensor, z: torch.Tensor, loss_type: str, lambd: flo
     n = len(p)
     if loss_type == "cosine":
         return -sum(cos(p[i], z[i]) for i in range(n)) / n
-    return sum((1.0 - cos(p[i], z[j])) ** 2 if i == j else lambd * cos(p[i], z[j]) ** 2
-               for i in range(n) for j in range(n))
+    return sum(
+        (1.0 - cos(p[i], z[j])) ** 2 if i == j else lambd * cos(p[i], z[j]) ** 2 for i in range(n) for j in range(n)
+    )
 
 
 @pytest.mark.parametrize("loss_type", ["barlow_batch", "cosine"])
 def test_loss_is_the_mean_over_projectors_of_the_loss_on_flattened_maps(loss_type):
-    model = _lfr(num_projectors=3, pool_ratio=1, loss_type=loss_type, lambda_offdiag=0.3, target_dim=3,
-                 target_map_height=6, target_map_width=4).eval()
+    model = _lfr(
+        num_projectors=3,
+        pool_ratio=1,
+        loss_type=loss_type,
+        lambda_offdiag=0.3,
+        target_dim=3,
+        target_map_height=6,
+        target_map_width=4,
+    ).eval()
     x = _patches(4)
     with torch.no_grad():
         loss = model(PretextBatch(x, _no_views)).loss.item()
         features = model.backbone.forward_features(x)
-        per_projector = [_naive_map_loss(predictor(features), projector(x), loss_type, 0.3)
-                         for predictor, projector in zip(model.predictors, model.random_projectors, strict=True)]
+        per_projector = [
+            _naive_map_loss(predictor(features), projector(x), loss_type, 0.3)
+            for predictor, projector in zip(model.predictors, model.random_projectors, strict=True)
+        ]
     assert loss == pytest.approx(sum(per_projector) / 3, rel=1e-5)
 
 
@@ -130,13 +146,18 @@ def test_loss_at_the_default_map_size_is_batch_barlow_on_b_x_d_h_w():
     with torch.no_grad():
         loss = model(PretextBatch(x, _no_views)).loss
         features = model.backbone.forward_features(x)
-        expected = torch.stack([batch_barlow_loss(h(features).reshape(5, -1), g(x).reshape(5, -1), 0.01)
-                                for h, g in zip(model.predictors, model.random_projectors, strict=True)]).mean()
+        expected = torch.stack(
+            [
+                batch_barlow_loss(h(features).reshape(5, -1), g(x).reshape(5, -1), 0.01)
+                for h, g in zip(model.predictors, model.random_projectors, strict=True)
+            ]
+        ).mean()
     assert model.random_projectors[0](x).reshape(5, -1).shape == (5, SEISMIC_TARGET_DIM * 100 * 50)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------ steps
+
 
 def test_projectors_stay_frozen_and_each_step_trains_only_its_part():
     model = _lfr(num_projectors=2, pool_ratio=2, predictor_steps=1, predictor_layers=2, predictor_hidden_dim=16)
@@ -167,6 +188,7 @@ def test_projectors_stay_frozen_and_each_step_trains_only_its_part():
 
 
 # ------------------------------------------------------------------------------------------------ DPP
+
 
 def test_dense_kernel_is_the_projector_similarity_kernel_of_the_flattened_maps():
     pool = [RandomConvProjector(PATCHES, 4, (10, 6)).eval() for _ in range(5)]
@@ -203,17 +225,23 @@ def test_dpp_keeps_k_distinct_projectors_of_the_pool_on_seismic_patches():
 
 # ------------------------------------------------------------------------------------------------ refusals
 
+
 @pytest.mark.parametrize("arch", ["mlp", "cnn"])
 def test_a_time_series_projector_on_seismic_patches_is_refused_naming_both(arch):
-    with pytest.raises(ValueError, match=f"target_arch '{arch}' is a projector of time-series windows, but the "
-                                         f"data are seismic patches of 1 channel"):
+    with pytest.raises(
+        ValueError,
+        match=f"target_arch '{arch}' is a projector of time-series windows, but the "
+        f"data are seismic patches of 1 channel",
+    ):
         _lfr(target_arch=arch, pool_ratio=1)
 
 
 def test_seismic_settings_on_windows_are_refused_naming_both():
     windows = DataShape(3, 40, 4)
-    with pytest.raises(ValueError, match="'conv' is the projector of seismic patches, but the data are "
-                                         "time-series windows of 3 channel"):
+    with pytest.raises(
+        ValueError,
+        match="'conv' is the projector of seismic patches, but the data are time-series windows of 3 channel",
+    ):
         _lfr("conv1d", data=windows, target_arch="conv", pool_ratio=1)
     with pytest.raises(ValueError, match="target_map_height sizes the dense target maps of seismic patches"):
         _lfr("conv1d", data=windows, target_map_height=100, pool_ratio=1)
@@ -231,6 +259,7 @@ def test_a_patch_of_another_size_is_refused():
 
 # ------------------------------------------------------------------------------------------------ wiring
 
+
 def test_data_shape_carries_the_height_of_patches_only():
     from selfsup.pretrain import data_shape
 
@@ -246,8 +275,9 @@ def test_lfr_is_accepted_on_seismic_and_cpc_still_refused():
 
     data = {"pretext": {"source": "synthetic_seismic"}, "downstream": {"source": "synthetic_seismic"}}
     SweepSpec.model_validate({"name": "t", "method": "lfr", "data": data, "fixed": {"backbone": "cnn5"}})
-    with pytest.raises(ValueError, match="method 'cpc' trains on time series, but data synthetic_seismic is "
-                                         "seismic sections"):
+    with pytest.raises(
+        ValueError, match="method 'cpc' trains on time series, but data synthetic_seismic is seismic sections"
+    ):
         SweepSpec.model_validate({"name": "t", "method": "cpc", "data": data, "fixed": {"backbone": "cnn5"}})
 
 

@@ -1,6 +1,7 @@
 """SimCLR's NT-Xent, MoCo's InfoNCE with a queue, BYOL/SimSiam's negative cosine: naive scalar-loop references
 of the published formulas, and under a real two-process gloo group the DDP meaning (gathered negatives, one
 shared MoCo queue, shuffle BN that gives every rank its own keys back)."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,8 @@ import math
 import pytest
 import torch
 import torch.distributed as dist
-
 from gloo_processes import run_on_gloo_ranks
+
 from selfsup.losses import NTXentLoss, info_nce_with_queue, negative_cosine
 
 TOL = 1e-10
@@ -26,12 +27,12 @@ def naive_nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, tau: float) -> float:
     for a, b in zip(z_a.tolist(), z_b.tolist()):
         views += [a, b]
 
-    def l(i: int, j: int) -> float:
+    def pair_loss(i: int, j: int) -> float:
         denominator = sum(math.exp(_cos(views[i], views[k]) / tau) for k in range(len(views)) if k != i)
         return -math.log(math.exp(_cos(views[i], views[j]) / tau) / denominator)
 
     n = len(z_a)
-    return sum(l(2 * k, 2 * k + 1) + l(2 * k + 1, 2 * k) for k in range(n)) / (2 * n)
+    return sum(pair_loss(2 * k, 2 * k + 1) + pair_loss(2 * k + 1, 2 * k) for k in range(n)) / (2 * n)
 
 
 def naive_info_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, tau: float) -> float:
@@ -66,8 +67,10 @@ def test_nt_xent_ranks_the_positive_first_when_views_agree():
 @pytest.mark.parametrize("tau", [0.07, 0.2, 1.0])
 def test_info_nce_with_queue_matches_naive_reference(tau):
     generator = torch.Generator().manual_seed(0)
-    q, k = (torch.nn.functional.normalize(torch.randn(4, 3, generator=generator, dtype=torch.float64), dim=1)
-            for _ in range(2))
+    q, k = (
+        torch.nn.functional.normalize(torch.randn(4, 3, generator=generator, dtype=torch.float64), dim=1)
+        for _ in range(2)
+    )
     queue = torch.nn.functional.normalize(torch.randn(3, 7, generator=generator, dtype=torch.float64), dim=0)
     assert info_nce_with_queue(q, k, queue, tau).item() == pytest.approx(naive_info_nce(q, k, queue, tau), abs=TOL)
 
@@ -89,17 +92,28 @@ def test_negative_cosine_is_simsiam_d_and_stops_the_target_gradient():
     loss.backward()
     assert z.grad is None and p.grad is not None
     # BYOL's form: || p/|p| - z/|z| ||^2 = 2 - 2 cos = 2 + 2 * negative_cosine
-    byol = sum(sum((a / math.sqrt(sum(x * x for x in pa)) - b / math.sqrt(sum(x * x for x in zb))) ** 2
-                   for a, b in zip(pa, zb)) for pa, zb in zip(p.tolist(), z.tolist())) / 5
+    byol = (
+        sum(
+            sum(
+                (a / math.sqrt(sum(x * x for x in pa)) - b / math.sqrt(sum(x * x for x in zb))) ** 2
+                for a, b in zip(pa, zb)
+            )
+            for pa, zb in zip(p.tolist(), z.tolist())
+        )
+        / 5
+    )
     assert 2 + 2 * loss.item() == pytest.approx(byol, abs=TOL)
 
 
-@pytest.mark.parametrize("bad", [
-    lambda: NTXentLoss(0.0),
-    lambda: NTXentLoss()(torch.randn(4, 3), torch.randn(5, 3)),
-    lambda: info_nce_with_queue(torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 9), 0.2),
-    lambda: negative_cosine(torch.randn(4, 3), torch.randn(4)),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda: NTXentLoss(0.0),
+        lambda: NTXentLoss()(torch.randn(4, 3), torch.randn(5, 3)),
+        lambda: info_nce_with_queue(torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 9), 0.2),
+        lambda: negative_cosine(torch.randn(4, 3), torch.randn(4)),
+    ],
+)
 def test_bad_inputs_raise_value_error(bad):
     with pytest.raises(ValueError):
         bad()
@@ -145,8 +159,12 @@ def test_ddp_gathered_negatives_and_shared_queue(tmp_path):
 
     z_a_full, z_b_full = _views(7, n=8)
     x_full = torch.randn(8, 3, 20, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    run_on_gloo_ranks(_ddp_worker, (WORLD, str(tmp_path / "init"), str(tmp_path), z_a_full, z_b_full, x_full),
-                      world=WORLD, timeout_s=60.0)
+    run_on_gloo_ranks(
+        _ddp_worker,
+        (WORLD, str(tmp_path / "init"), str(tmp_path), z_a_full, z_b_full, x_full),
+        world=WORLD,
+        timeout_s=60.0,
+    )
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
     # NT-Xent: the mean of the rank losses is the single-process loss on the concatenated batch, and the

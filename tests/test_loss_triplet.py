@@ -1,14 +1,14 @@
 """Triplet loss (batch-hard, semi-hard, all) and margin contrastive loss: a naive loop reference of the
 published rules (TF Addons' semi-hard semantics), hand-built cases with known picks, properties, and the
 gathered negatives / gradients under a real two-process gloo group."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 import torch
 import torch.distributed as dist
-
 from gloo_processes import run_on_gloo_ranks
+
 from selfsup.losses.triplet import MarginContrastiveLoss, TripletLoss
 
 TOL = 1e-10
@@ -22,6 +22,7 @@ VIEW_CASES = [(seed, 0.5) for seed in SEEDS] + [(seed, 10.0) for seed in (0, 1, 
 
 
 # ----------------------------------------------------------------------------- naive reference (loops only)
+
 
 def _naive_normalise(z: torch.Tensor) -> list[torch.Tensor]:
     rows = []
@@ -39,8 +40,9 @@ def _relu(x: torch.Tensor) -> torch.Tensor:
     return x if x > 0 else x * 0.0  # keeps the graph (zero gradient), as relu does
 
 
-def naive_per_anchor(z_a: torch.Tensor, z_b: torch.Tensor, kind: str, margin: float, normalize: bool = True
-                     ) -> list[torch.Tensor]:
+def naive_per_anchor(
+    z_a: torch.Tensor, z_b: torch.Tensor, kind: str, margin: float, normalize: bool = True
+) -> list[torch.Tensor]:
     """Per-anchor losses (0-dim tensors, differentiable) for the 2N anchors a_0..a_{N-1}, b_0..b_{N-1}.
 
     Single process; explicit loops over anchors and candidates. ``kind``: a triplet mining mode or
@@ -61,7 +63,7 @@ def naive_per_anchor(z_a: torch.Tensor, z_b: torch.Tensor, kind: str, margin: fl
             total = 0.0
             for d in negatives:
                 total = total + _relu(margin - d) ** 2
-            out.append(d_ap ** 2 + total / len(negatives))
+            out.append(d_ap**2 + total / len(negatives))
         elif kind == "all":
             total = 0.0
             for d in negatives:
@@ -114,6 +116,7 @@ def _line(*xs: float) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- against the naive reference
+
 
 def _fallback_anchors(z_a: torch.Tensor, z_b: torch.Tensor) -> int:
     """How many anchors (normalised embeddings) have no negative farther than their positive."""
@@ -241,7 +244,7 @@ def test_hand_built_normalised_distances():
     # and 2 (180 degrees); scaling the inputs must not change anything when normalising.
     z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
     scale = torch.tensor([[3.0], [0.5], [7.0]], dtype=torch.float64)
-    r2 = 2 ** 0.5
+    r2 = 2**0.5
     m = 1.5
     # every anchor: hardest negative sqrt(2) -> m - sqrt(2); semi-hard: closest > 0 is also sqrt(2)
     for mining in ("batch_hard", "semi_hard"):
@@ -259,6 +262,7 @@ def test_hand_built_normalised_distances():
 
 # ----------------------------------------------------------------------------- properties
 
+
 @pytest.mark.parametrize("kind", MODES + ["contrastive"])
 def test_well_separated_embeddings_give_zero_loss(kind):
     # Orthogonal windows, identical views: d_ap = 0, every negative at sqrt(2) > margin.
@@ -268,7 +272,8 @@ def test_well_separated_embeddings_give_zero_loss(kind):
     # Unnormalised: windows 10 apart, views 0.1 apart.
     z_a = 10.0 * torch.arange(5, dtype=torch.float64)[:, None].repeat(1, 3)
     assert _criterion(kind, 1.0, normalize=False)(z_a, z_a + 0.1).item() == pytest.approx(
-        0.0 if kind != "contrastive" else 3 * 0.01, abs=1e-12)
+        0.0 if kind != "contrastive" else 3 * 0.01, abs=1e-12
+    )
 
 
 @pytest.mark.parametrize("kind", MODES + ["contrastive"])
@@ -327,13 +332,13 @@ def test_unknown_mining_raises_listing_the_options():
 # ----------------------------------------------------------------------------- two gloo processes
 
 WORLD = 2
-DDP_CASES = [(kind, margin) for kind in MODES for margin in (0.2, 1.0)] + [("contrastive", 0.5),
-                                                                           ("contrastive", 1.5)]
+DDP_CASES = [(kind, margin) for kind in MODES for margin in (0.2, 1.0)] + [("contrastive", 0.5), ("contrastive", 1.5)]
 SPLITS = {"even": [4, 4], "uneven": [5, 3]}
 
 
-def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str, z_a_full: torch.Tensor,
-                z_b_full: torch.Tensor) -> None:
+def _ddp_worker(
+    rank: int, world: int, init_file: str, out_dir: str, z_a_full: torch.Tensor, z_b_full: torch.Tensor
+) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         results: dict = {}
@@ -366,8 +371,9 @@ def test_ddp_gathered_negatives_and_gradients(tmp_path):
     """
     z_a_full, z_b_full = _views(11, n=8)
 
-    run_on_gloo_ranks(_ddp_worker, (WORLD, str(tmp_path / "init"), str(tmp_path), z_a_full, z_b_full),
-                      world=WORLD, timeout_s=90.0)
+    run_on_gloo_ranks(
+        _ddp_worker, (WORLD, str(tmp_path / "init"), str(tmp_path), z_a_full, z_b_full), world=WORLD, timeout_s=90.0
+    )
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
     n_total = z_a_full.shape[0]
 

@@ -1,5 +1,6 @@
 """W-MSE loss: a naive loop reference of the published formula, a transcription of the official
 ``WMSE.forward`` / ``Whitening2d``, whitening properties, singular covariances, gradients and input checks."""
+
 from __future__ import annotations
 
 import math
@@ -23,6 +24,7 @@ def _views(num_views: int, n: int, d: int, seed: int = 0, dtype: torch.dtype = t
 
 
 # ----------------------------------------------------------------------------- naive reference (loops only)
+
 
 def naive_whiten_rows(rows: list[list[float]], eps: float) -> list[list[float]]:
     """Centre, covariance as an explicit double-loop sum / (n - 1), shrinkage, Cholesky-Banachiewicz and
@@ -63,7 +65,7 @@ def naive_wmse(views: list[torch.Tensor], w_size: int, w_iter: int, eps: float, 
         kept = (n // w_size) * w_size
         white = [[None] * kept for _ in range(num_views)]
         for start in range(0, kept, w_size):
-            idx = perm[start:start + w_size]
+            idx = perm[start : start + w_size]
             for v in range(num_views):
                 rows = naive_whiten_rows([data[v][r] for r in idx], eps)
                 for pos, row in zip(range(start, start + w_size), rows):
@@ -79,13 +81,16 @@ def naive_wmse(views: list[torch.Tensor], w_size: int, w_iter: int, eps: float, 
 
 
 @pytest.mark.parametrize("num_views", [2, 4])
-@pytest.mark.parametrize("w_size, w_iter, eps, n, d", [
-    (6, 1, 0.0, 18, 4),     # N divisible by w_size: nothing dropped
-    (8, 3, 0.0, 21, 3),     # 21 mod 8 = 5 rows dropped per iteration
-    (21, 2, 0.0, 21, 5),    # one sub-batch = the whole batch
-    (5, 2, 0.1, 17, 3),     # shrinkage
-    (4, 1, 0.3, 12, 6),     # w_size <= D is fine with shrinkage
-])
+@pytest.mark.parametrize(
+    "w_size, w_iter, eps, n, d",
+    [
+        (6, 1, 0.0, 18, 4),  # N divisible by w_size: nothing dropped
+        (8, 3, 0.0, 21, 3),  # 21 mod 8 = 5 rows dropped per iteration
+        (21, 2, 0.0, 21, 5),  # one sub-batch = the whole batch
+        (5, 2, 0.1, 17, 3),  # shrinkage
+        (4, 1, 0.3, 12, 6),  # w_size <= D is fine with shrinkage
+    ],
+)
 def test_matches_naive_reference(num_views, w_size, w_iter, eps, n, d):
     views = _views(num_views, n, d, seed=w_size + n)
     got = WMSELoss(w_size=w_size, w_iter=w_iter, eps=eps)(views, generator=torch.Generator().manual_seed(7))
@@ -96,9 +101,11 @@ def test_matches_naive_reference(num_views, w_size, w_iter, eps, n, d):
 
 # ----------------------------------------------------------------------------- official code, transcribed
 
+
 def official_wmse(h_views: list[torch.Tensor], w_size: int, w_iter: int, w_eps: float) -> torch.Tensor:
     """htdt/self-supervised methods/w_mse.py WMSE.forward + methods/whitening.py Whitening2d (training mode,
     track_running_stats=False) + methods/norm_mse.py norm_mse_loss, on CPU, without the encoder and head."""
+
     def whitening2d(x):
         num_features = x.shape[1]
         x = x.unsqueeze(2).unsqueeze(3)
@@ -127,7 +134,7 @@ def official_wmse(h_views: list[torch.Tensor], w_size: int, w_iter: int, w_eps: 
                 z[idx + i * bs] = whitening2d(h[idx + i * bs])
         for i in range(num - 1):
             for j in range(i + 1, num):
-                loss += norm_mse_loss(z[i * bs:(i + 1) * bs], z[j * bs:(j + 1) * bs])
+                loss += norm_mse_loss(z[i * bs : (i + 1) * bs], z[j * bs : (j + 1) * bs])
     return loss / (w_iter * num * (num - 1) // 2)
 
 
@@ -152,6 +159,7 @@ def test_official_defaults():
 
 
 # ----------------------------------------------------------------------------- properties
+
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
 def test_whiten_identity_covariance_zero_mean(dtype, tol):
@@ -183,8 +191,9 @@ def test_whiten_half_precision_and_autocast_run_in_float32():
 def test_identical_views_give_zero_loss(num_views, w_iter):
     """Identical views whiten identically (same sub-batch rows), so every cosine is 1 and the loss is 0."""
     view = _views(1, 30, 4, seed=9)[0]
-    loss = WMSELoss(w_size=10, w_iter=w_iter)([view.clone() for _ in range(num_views)],
-                                              generator=torch.Generator().manual_seed(0))
+    loss = WMSELoss(w_size=10, w_iter=w_iter)(
+        [view.clone() for _ in range(num_views)], generator=torch.Generator().manual_seed(0)
+    )
     assert abs(loss.item()) < 1e-12
 
 
@@ -198,6 +207,7 @@ def test_generator_makes_it_reproducible():
 
 
 # ----------------------------------------------------------------------------- singular covariances
+
 
 @pytest.mark.parametrize("w_size, d", [(4, 4), (3, 8)])
 def test_w_size_not_above_dimension_raises(w_size, d):
@@ -241,6 +251,7 @@ def test_non_finite_input_raises():
 
 # ----------------------------------------------------------------------------- gradients
 
+
 def test_gradcheck():
     views = [v.requires_grad_() for v in _views(3, 10, 3, seed=6)]
 
@@ -262,6 +273,7 @@ def test_gradients_finite_and_dropped_rows_get_none():
 
 # ----------------------------------------------------------------------------- input checks
 
+
 def test_bad_inputs_raise():
     a, b = _views(2, 16, 3)
     loss = WMSELoss(w_size=8)
@@ -281,8 +293,10 @@ def test_bad_inputs_raise():
         whiten(a[0], 0.0)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"w_size": 1}, "w_size"), ({"w_iter": 0}, "w_iter"),
-                                           ({"eps": -0.1}, "eps"), ({"eps": 1.5}, "eps")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"w_size": 1}, "w_size"), ({"w_iter": 0}, "w_iter"), ({"eps": -0.1}, "eps"), ({"eps": 1.5}, "eps")],
+)
 def test_bad_hyperparameters_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         WMSELoss(**kwargs)

@@ -1,5 +1,6 @@
 """Barlow Twins and VICReg losses: naive loop references of the published formulas, properties, and the
 global-batch statistics / gradients under a real two-process gloo group."""
+
 from __future__ import annotations
 
 import math
@@ -7,11 +8,10 @@ import math
 import pytest
 import torch
 import torch.distributed as dist
-
 from gloo_processes import run_on_gloo_ranks
+
 from selfsup import distributed
-from selfsup.losses import (BarlowTwinsLoss, MarginContrastiveLoss, NTXentLoss, TripletLoss, VICRegLoss,
-                            off_diagonal)
+from selfsup.losses import BarlowTwinsLoss, MarginContrastiveLoss, NTXentLoss, TripletLoss, VICRegLoss, off_diagonal
 
 N, D = 8, 5
 TOL = 1e-10
@@ -20,6 +20,7 @@ VICREG_COEFFS = [(25.0, 25.0, 1.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0,
 
 
 # ----------------------------------------------------------------------------- naive references (loops only)
+
 
 def naive_barlow(z_a: torch.Tensor, z_b: torch.Tensor, lam: float, eps: float = 1e-5) -> float:
     """Zbontar et al. 2021, written with scalar loops: BN(affine=False) per dimension, C = a^T b / N."""
@@ -40,7 +41,7 @@ def naive_barlow(z_a: torch.Tensor, z_b: torch.Tensor, lam: float, eps: float = 
     for i in range(d):
         for j in range(d):
             c_ij = sum(a[k][i] * b[k][j] for k in range(n)) / n
-            loss += (1.0 - c_ij) ** 2 if i == j else lam * c_ij ** 2
+            loss += (1.0 - c_ij) ** 2 if i == j else lam * c_ij**2
     return loss
 
 
@@ -67,7 +68,7 @@ def naive_vicreg_terms(z_a: torch.Tensor, z_b: torch.Tensor, eps: float = 1e-4) 
             for j in range(d):
                 if i != j:
                     cov_ij = sum(z[k][i] * z[k][j] for k in range(n)) / (n - 1)
-                    total += cov_ij ** 2
+                    total += cov_ij**2
         return total / d
 
     a, b = centre(a), centre(b)
@@ -97,6 +98,7 @@ def _whitened(n: int = N, d: int = D, seed: int = 1) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- against the references
+
 
 @pytest.mark.parametrize("lam", LAMBDAS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -174,6 +176,7 @@ def test_off_diagonal():
 
 
 # ----------------------------------------------------------------------------- properties
+
 
 def test_barlow_identical_whitened_views_give_zero_loss():
     z = _whitened()
@@ -259,8 +262,9 @@ DDP_VICREG = [(25.0, 25.0, 1.0), (5.0, 10.0, 2.0)]
 SPLITS = {"even": [4, 4], "uneven": [5, 3]}
 
 
-def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str, z_a_full: torch.Tensor,
-                z_b_full: torch.Tensor) -> None:
+def _ddp_worker(
+    rank: int, world: int, init_file: str, out_dir: str, z_a_full: torch.Tensor, z_b_full: torch.Tensor
+) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         results: dict = {"world_size": distributed.world_size(), "rank": distributed.rank()}
@@ -270,8 +274,10 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str, z_a_full: t
             out: dict = {"gathered": distributed.gather_batch(z_a_full[start:stop]).detach()}
 
             def local_views():
-                return (z_a_full[start:stop].clone().requires_grad_(True),
-                        z_b_full[start:stop].clone().requires_grad_(True))
+                return (
+                    z_a_full[start:stop].clone().requires_grad_(True),
+                    z_b_full[start:stop].clone().requires_grad_(True),
+                )
 
             for lam in DDP_LAMBDAS:
                 z_a, z_b = local_views()
@@ -301,8 +307,9 @@ def _full_batch(loss_fn, z_a_full, z_b_full):
 def test_ddp_global_batch_statistics_and_gradients(tmp_path):
     z_a_full, z_b_full = _views(11)
 
-    run_on_gloo_ranks(_ddp_worker, (WORLD, str(tmp_path / "init"), str(tmp_path), z_a_full, z_b_full),
-                      world=WORLD, timeout_s=50.0)
+    run_on_gloo_ranks(
+        _ddp_worker, (WORLD, str(tmp_path / "init"), str(tmp_path), z_a_full, z_b_full), world=WORLD, timeout_s=50.0
+    )
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
     for r, res in enumerate(ranks):
@@ -321,7 +328,7 @@ def test_ddp_global_batch_statistics_and_gradients(tmp_path):
                 loss, grads = res[split][("barlow", lam)]
                 assert abs(loss.item() - full_loss.item()) < TOL, (split, lam, r)
                 for g_local, g_full in zip(grads, full_grads):
-                    assert torch.allclose(g_local / WORLD, g_full[bounds[r]:bounds[r + 1]], rtol=0, atol=TOL)
+                    assert torch.allclose(g_local / WORLD, g_full[bounds[r] : bounds[r + 1]], rtol=0, atol=TOL)
 
         # VICReg: variance and covariance are global (identical on every rank, equal to single process);
         # invariance is the local MSE, as in the official code.

@@ -1,12 +1,13 @@
 """Masked reconstruction: the masked MSE against a loop over hidden steps, the two mask modes, the global
 mean under two ranks, and that training lowers the reconstruction error."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-
 from gloo_processes import run_on_gloo_ranks
+
 from selfsup.backbones import build_backbone
 from selfsup.losses.masked_mse import masked_mse
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
@@ -87,11 +88,13 @@ def test_training_lowers_the_reconstruction_error(backbone):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     t = np.arange(40)
-    x = torch.as_tensor(np.sin(2 * np.pi * rng.integers(1, 4, (64, 1, 1)) * t / 40 + rng.uniform(0, 6, (64, 2, 1))),
-                        dtype=torch.float32)
+    x = torch.as_tensor(
+        np.sin(2 * np.pi * rng.integers(1, 4, (64, 1, 1)) * t / 40 + rng.uniform(0, 6, (64, 2, 1))), dtype=torch.float32
+    )
     cls = METHODS.get("masked_reconstruction")
-    model = cls(build_backbone(backbone, 2), ProjectorSpec(), cls.Params(mask_ratio=0.5, span_length=4),
-                DataShape(2, 40, 3))
+    model = cls(
+        build_backbone(backbone, 2), ProjectorSpec(), cls.Params(mask_ratio=0.5, span_length=4), DataShape(2, 40, 3)
+    )
     assert model.projector is None  # the decoder is its head
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []

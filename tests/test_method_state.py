@@ -1,6 +1,7 @@
 """State that methods carry between steps (BYOL's EMA target, MoCo's key encoder and queue) and the supervised
 baseline's labels: updated as the papers say, saved in checkpoints, and a trial resumed from a checkpoint
 continues exactly as one that never stopped."""
+
 from __future__ import annotations
 
 import shutil
@@ -11,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from gloo_processes import run_on_gloo_ranks
+
 from selfsup.backbones import build_backbone
 from selfsup.config import TrialParams, load_sweep
 from selfsup.data import prepare_data
@@ -39,6 +40,7 @@ def _batch(n: int = 8, seed: int = 0, labels: bool = False) -> PretextBatch:
 
 
 # ------------------------------------------------------------------------------------------------ BYOL
+
 
 def test_byol_cosine_momentum_schedule():
     assert cosine_momentum(0.996, 0.0) == pytest.approx(0.996)
@@ -82,6 +84,7 @@ def test_byol_loss_is_the_symmetric_normalised_squared_distance():
 
 
 # ------------------------------------------------------------------------------------------------ MoCo
+
 
 def test_moco_queue_is_a_ring_buffer_of_keys():
     model = _method("moco", queue_size=10)
@@ -127,8 +130,11 @@ def test_tune_refuses_a_queue_larger_than_the_data_before_ray(tmp_path, capsys):
     import tune
 
     raw = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
-    raw.update(method="moco", search={"queue_size": {"type": "categorical", "choices": [64, 100000]}},
-               fixed={k: v for k, v in raw["fixed"].items() if k != "lambda_offdiag"})
+    raw.update(
+        method="moco",
+        search={"queue_size": {"type": "categorical", "choices": [64, 100000]}},
+        fixed={k: v for k, v in raw["fixed"].items() if k != "lambda_offdiag"},
+    )
     path = tmp_path / "moco.yaml"
     path.write_text(yaml.safe_dump(raw))
     assert tune.main([str(path)]) == 2
@@ -139,6 +145,7 @@ def test_tune_refuses_a_queue_larger_than_the_data_before_ray(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------------ supervised
+
 
 def test_supervised_trains_on_the_probes_label_subset():
     from selfsup.data.splits import label_fraction_indices
@@ -160,8 +167,9 @@ def test_supervised_trains_on_the_probes_label_subset():
     assert set(labels) == set(data.train.y)  # every class keeps at least one series
     full = training_windows(cls, cls.Params(label_fraction=1.0), data, "series", spec.seed)
     assert len(full) == len(data.train.x)
-    pretext = training_windows(METHODS.get("barlow_twins"), METHODS.get("barlow_twins").Params(), data,
-                               "series", spec.seed)
+    pretext = training_windows(
+        METHODS.get("barlow_twins"), METHODS.get("barlow_twins").Params(), data, "series", spec.seed
+    )
     assert pretext.x is data.pretext.x and pretext.y is None  # pretext labels never reach an SSL method
     assert data.pretext.y is not None  # (they exist: pretext and downstream are the same data here)
 
@@ -176,8 +184,9 @@ def test_supervised_baseline_of_a_refitted_sweep_trains_on_training_and_validati
     assert np.array_equal(full.x, np.concatenate([data.train.x, data.validation.x]))
     assert np.array_equal(full.y, np.concatenate([data.train.y, data.validation.y]))
     n_train = len(data.train.series)  # validation series numbered after the training ones
-    assert np.array_equal(full.series_index, np.concatenate([data.train.series_index,
-                                                             data.validation.series_index + n_train]))
+    assert np.array_equal(
+        full.series_index, np.concatenate([data.train.series_index, data.validation.series_index + n_train])
+    )
     # 50 % of the labels: the probes' subset of the 40 training + validation series, in that order.
     from selfsup.data.splits import label_fraction_indices
 
@@ -204,6 +213,7 @@ def test_supervised_needs_labels_and_learns_them():
 
 # ------------------------------------------------------------------------------------------------ resume
 
+
 class LocalContext(TrialContext):
     """The training loop in this process: reports recorded, checkpoints kept in a folder, optional crash."""
 
@@ -228,28 +238,44 @@ def _small_trial_config(tmp_path: Path, method: str, params: dict, epochs: int, 
     """``run_trial_loop``'s config for one small configuration on BasicMotions (kNN objective, no random init)."""
     raw = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
     projector = {"projector_dim": 32} if METHODS.get(method).uses_projector else {}
-    raw.update(method=method, search={}, fixed={"batch_size": 16, **projector, **params},
-               budget={"trials": 1, "epochs": epochs, "checkpoint_every": checkpoint_every},
-               evaluation={"protocols": ["knn"], "label_fractions": [1.0], "compare_random_init": False},
-               objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"},
-               scheduler={"type": "fifo"})  # one trial, no rungs (ASHA's grace may not exceed these few epochs)
+    raw.update(
+        method=method,
+        search={},
+        fixed={"batch_size": 16, **projector, **params},
+        budget={"trials": 1, "epochs": epochs, "checkpoint_every": checkpoint_every},
+        evaluation={"protocols": ["knn"], "label_fractions": [1.0], "compare_random_init": False},
+        objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"},
+        scheduler={"type": "fifo"},
+    )  # one trial, no rungs (ASHA's grace may not exceed these few epochs)
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(raw))
     spec = load_sweep(path)
-    data = prepare_data(spec.data.pretext, spec.data.downstream, spec.data.window.length, spec.data.window.overlap,
-                        spec.data.validation_fraction, spec.seed)
+    data = prepare_data(
+        spec.data.pretext,
+        spec.data.downstream,
+        spec.data.window.length,
+        spec.data.window.overlap,
+        spec.data.validation_fraction,
+        spec.seed,
+    )
     return {"sweep": spec.model_dump(mode="json"), "params": spec.default_params(), "data": data}
 
 
-@pytest.mark.parametrize("method,params", [("byol", {"base_momentum": 0.9}), ("moco", {"queue_size": 32}),
-                                           ("barlow_twins", {}), ("tnc", {"mc_sample_size": 4}),
-                                           ("masked_reconstruction", {}),
-                                           # Two GRU layers, so dropout masks are part of what resumes.
-                                           ("cpc", {"prediction_steps": 4, "ar_hidden": 32, "batch_size": 32}),
-                                           # 192 windows / 32 = 6 steps per epoch; a cycle of 5 steps puts the
-                                           # restart (step 12) mid-cycle, on a predictor step.
-                                           ("lfr", {"batch_size": 32, "num_projectors": 3, "pool_ratio": 3,
-                                                    "predictor_steps": 4, "predictor_layers": 2})])
+@pytest.mark.parametrize(
+    "method,params",
+    [
+        ("byol", {"base_momentum": 0.9}),
+        ("moco", {"queue_size": 32}),
+        ("barlow_twins", {}),
+        ("tnc", {"mc_sample_size": 4}),
+        ("masked_reconstruction", {}),
+        # Two GRU layers, so dropout masks are part of what resumes.
+        ("cpc", {"prediction_steps": 4, "ar_hidden": 32, "batch_size": 32}),
+        # 192 windows / 32 = 6 steps per epoch; a cycle of 5 steps puts the
+        # restart (step 12) mid-cycle, on a predictor step.
+        ("lfr", {"batch_size": 32, "num_projectors": 3, "pool_ratio": 3, "predictor_steps": 4, "predictor_layers": 2}),
+    ],
+)
 def test_resumed_trial_equals_an_uninterrupted_one(tmp_path, method, params):
     config = _small_trial_config(tmp_path, method, params, epochs=4, checkpoint_every=2)
 
@@ -271,12 +297,14 @@ def test_resumed_trial_equals_an_uninterrupted_one(tmp_path, method, params):
     if method == "lfr":  # the step counter that alternates the steps, and the DPP's choice from the pool of 9
         assert int(final["method"]["steps_done"]) == 24 and final["method"]["selected"].tolist() != [0, 1, 2]
     if method == "moco":
-        assert "queue" in final["method"] and not torch.equal(final["method"]["queue"],
-                                                              torch.load(tmp_path / "crashed" / "epoch2" / "trial_state.pt",
-                                                                         weights_only=True)["method"]["queue"])
+        assert "queue" in final["method"] and not torch.equal(
+            final["method"]["queue"],
+            torch.load(tmp_path / "crashed" / "epoch2" / "trial_state.pt", weights_only=True)["method"]["queue"],
+        )
 
 
 # ------------------------------------------------------------------------------------------------ two ranks
+
 
 class DDPContext(LocalContext):
     """The training loop on one of two gloo ranks, wrapped in DistributedDataParallel as Ray Train does."""
@@ -290,8 +318,9 @@ class DDPContext(LocalContext):
 
     def prepare_loader(self, loader):
         sampler = torch.utils.data.DistributedSampler(loader.dataset, num_replicas=2, rank=self.rank, shuffle=True)
-        return torch.utils.data.DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler,
-                                           drop_last=True)
+        return torch.utils.data.DataLoader(
+            loader.dataset, batch_size=loader.batch_size, sampler=sampler, drop_last=True
+        )
 
     def report(self, metrics, checkpoint_dir=None):
         if checkpoint_dir:
@@ -315,15 +344,24 @@ def _two_rank_worker(rank: int, init_file: str, store: str, config: dict) -> Non
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("method,params", [("moco", {"queue_size": 64}), ("byol", {}), ("simclr", {}),
-                                           ("tnc", {"mc_sample_size": 4}), ("masked_reconstruction", {}),
-                                           ("lfr", {"num_projectors": 3, "pool_ratio": 3, "predictor_steps": 1})])
+@pytest.mark.parametrize(
+    "method,params",
+    [
+        ("moco", {"queue_size": 64}),
+        ("byol", {}),
+        ("simclr", {}),
+        ("tnc", {"mc_sample_size": 4}),
+        ("masked_reconstruction", {}),
+        ("lfr", {"num_projectors": 3, "pool_ratio": 3, "predictor_steps": 1}),
+    ],
+)
 def test_two_gloo_ranks_train_one_model(tmp_path, method, params):
     """Ray Train's DDP path on two CPU processes: the method's collectives (gathered negatives, MoCo's shuffle
     BN and shared queue) run, both ranks report the same mean loss, and rank 0's checkpoint holds the state."""
     config = _small_trial_config(tmp_path, method, params, epochs=2, checkpoint_every=1)
-    run_on_gloo_ranks(_two_rank_worker, (str(tmp_path / "init"), str(tmp_path / "store"), config),
-                      world=2, timeout_s=120.0)
+    run_on_gloo_ranks(
+        _two_rank_worker, (str(tmp_path / "init"), str(tmp_path / "store"), config), world=2, timeout_s=120.0
+    )
     reports = [torch.load(tmp_path / "store" / f"rank{r}_final.pt", weights_only=False)["reports"] for r in (0, 1)]
     losses = [r["train/loss"] for r in reports[0]]
     assert len(losses) == 2 and all(np.isfinite(losses))

@@ -1,9 +1,12 @@
 """Backbones, projector and methods: shapes, the registered interface, and that a few optimisation steps
 on toy data lower the loss without collapsing."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from before_ray import refused  # noqa: F401  (a fixture)
+from toy_data import sine_recording_windows
 
 from selfsup.augmentations import TimeSeriesAugmenter
 from selfsup.backbones import BACKBONES, build_backbone
@@ -13,8 +16,6 @@ from selfsup.losses import BarlowTwinsLoss, MarginContrastiveLoss, NTXentLoss, T
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
 from selfsup.pretrain import NonFiniteLossError, train_one_epoch, training_loader
 from selfsup.registry import UnknownNameError
-from before_ray import refused  # noqa: F401  (a fixture)
-from toy_data import sine_recording_windows
 
 
 @pytest.mark.parametrize("name", ["conv1d", "gru"])
@@ -31,7 +32,11 @@ def test_backbone_shapes(name, channels, length):
 def test_conv1d_matches_the_reference_architecture():
     convs = [m for m in build_backbone("conv1d", 6).modules() if isinstance(m, torch.nn.Conv1d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0], c.padding[0]) for c in convs] == [
-        (6, 32, 7, 2, 3), (32, 64, 3, 1, 1), (64, 128, 3, 1, 1), (128, 256, 3, 1, 1)]
+        (6, 32, 7, 2, 3),
+        (32, 64, 3, 1, 1),
+        (64, 128, 3, 1, 1),
+        (128, 256, 3, 1, 1),
+    ]
 
 
 def test_dilated_conv1d_matches_ts2vec_encoder():
@@ -43,8 +48,9 @@ def test_dilated_conv1d_matches_ts2vec_encoder():
     # A 1x1 projection on the residual path of the last block only (the one that changes width).
     assert [block.projection is not None for block in encoder.blocks] == [False] * 10 + [True]
     # TS2Vec's TSEncoder with 3 input channels, weights + biases: input layer, 10 blocks, output block.
-    expected = ((3 * 64 + 64) + 10 * 2 * (64 * 64 * 3 + 64)
-                + (64 * 320 * 3 + 320) + (320 * 320 * 3 + 320) + (64 * 320 + 320))
+    expected = (
+        (3 * 64 + 64) + 10 * 2 * (64 * 64 * 3 + 64) + (64 * 320 * 3 + 320) + (320 * 320 * 3 + 320) + (64 * 320 + 320)
+    )
     assert sum(p.numel() for p in encoder.parameters()) == expected
 
 
@@ -73,25 +79,31 @@ def test_gru_matches_the_reference_architecture():
 def test_backbone_rejects_wrong_rank_and_unknown_names():
     with pytest.raises(ValueError, match=r"\(batch, channels, length\)"):
         build_backbone("conv1d", 6)(torch.randn(6, 60))
-    with pytest.raises(UnknownNameError, match="unknown backbone 'resnet9000'; known: cnn5, conv1d, deeplab_resnet50, dilated_conv1d, gru, resnet18"):
+    with pytest.raises(
+        UnknownNameError,
+        match="unknown backbone 'resnet9000'; known: cnn5, conv1d, deeplab_resnet50, dilated_conv1d, gru, resnet18",
+    ):
         BACKBONES.get("resnet9000")
 
 
 def test_projection_head_layers():
     head = ProjectionHead(256, 1024, layers=3, hidden_dim=512)
     linears = [m for m in head if isinstance(m, torch.nn.Linear)]
-    assert [(l.in_features, l.out_features) for l in linears] == [(256, 512), (512, 512), (512, 1024)]
+    assert [(linear.in_features, linear.out_features) for linear in linears] == [(256, 512), (512, 512), (512, 1024)]
     assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in head) == 2
     assert head(torch.randn(4, 256)).shape == (4, 1024)
 
 
-@pytest.mark.parametrize("method,criterion", [
-    ("barlow_twins", lambda p: BarlowTwinsLoss(p.lambda_offdiag)),
-    ("vicreg", lambda p: VICRegLoss(p.sim_coeff, p.std_coeff, p.cov_coeff)),
-    ("simclr", lambda p: NTXentLoss(p.temperature)),
-    ("triplet", lambda p: TripletLoss(p.margin, p.mining)),
-    ("margin_contrastive", lambda p: MarginContrastiveLoss(p.margin)),
-])
+@pytest.mark.parametrize(
+    "method,criterion",
+    [
+        ("barlow_twins", lambda p: BarlowTwinsLoss(p.lambda_offdiag)),
+        ("vicreg", lambda p: VICRegLoss(p.sim_coeff, p.std_coeff, p.cov_coeff)),
+        ("simclr", lambda p: NTXentLoss(p.temperature)),
+        ("triplet", lambda p: TripletLoss(p.margin, p.mining)),
+        ("margin_contrastive", lambda p: MarginContrastiveLoss(p.margin)),
+    ],
+)
 def test_method_loss_is_its_criterion_on_projected_views(method, criterion):
     torch.manual_seed(0)
     cls = METHODS.get(method)
@@ -114,17 +126,22 @@ TOY_PROJECTOR_DIM = {"wmse": 16}  # W-MSE whitens w_size rows, so the embedding 
 def test_a_few_epochs_lower_the_loss_without_collapse(method):
     torch.manual_seed(0)
     cls = METHODS.get(method)
-    model = cls(build_backbone("conv1d", 3), ProjectorSpec(TOY_PROJECTOR_DIM.get(method, 128), 2),
-                cls.Params(**TOY_PARAMS.get(method, {})),
-                DataShape(3, 40, 4))
+    model = cls(
+        build_backbone("conv1d", 3),
+        ProjectorSpec(TOY_PROJECTOR_DIM.get(method, 128), 2),
+        cls.Params(**TOY_PARAMS.get(method, {})),
+        DataShape(3, 40, 4),
+    )
     toy = sine_recording_windows()
     windows = torch.as_tensor(toy.x)
     loader = training_loader(toy, 32)
     loader.generator.manual_seed(0)
     augmenter = TimeSeriesAugmenter({"jitter": 0.1, "scaling": 0.1, "crop_resize": 0.3}, seed=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = [train_one_epoch(model, loader, toy, augmenter, optimizer, torch.device("cpu"), e, 8)["train/loss"]
-              for e in range(8)]
+    losses = [
+        train_one_epoch(model, loader, toy, augmenter, optimizer, torch.device("cpu"), e, 8)["train/loss"]
+        for e in range(8)
+    ]
     if method == "moco":
         # The first epoch meets a queue of random vectors (easy negatives); from the second on it is full of
         # real keys, and the task is harder: judge from there.
@@ -143,8 +160,9 @@ def test_nan_loss_stops_training_with_epoch_and_step():
     toy.x[:] = float("nan")
     optimizer = torch.optim.Adam(model.parameters())
     with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 3, step 1"):
-        train_one_epoch(model, training_loader(toy, 32), toy, TimeSeriesAugmenter({}, seed=0), optimizer,
-                        torch.device("cpu"), 2, 5)
+        train_one_epoch(
+            model, training_loader(toy, 32), toy, TimeSeriesAugmenter({}, seed=0), optimizer, torch.device("cpu"), 2, 5
+        )
 
 
 def test_per_epoch_validation_metrics_equal_the_final_evaluation():
@@ -162,8 +180,13 @@ def test_per_epoch_validation_metrics_equal_the_final_evaluation():
     names = ["val/linear/f1/frac_0.5", "val/knn/acc/frac_1.0", "val/mlp/acc/frac_0.01", "health/rankme"]
     per_epoch = validation_metrics(backbone, data, spec, torch.device("cpu"), names)
     final = evaluate_backbone(backbone, data, spec, torch.device("cpu"), include_test=False)
-    assert set(per_epoch) == {"val/linear/f1/frac_0.5", "val/knn/acc/frac_1.0", "val/mlp/acc/frac_0.01",
-                              "health/rankme", "health/embedding_std"}
+    assert set(per_epoch) == {
+        "val/linear/f1/frac_0.5",
+        "val/knn/acc/frac_1.0",
+        "val/mlp/acc/frac_0.01",
+        "health/rankme",
+        "health/embedding_std",
+    }
     for name, value in per_epoch.items():
         assert value == pytest.approx(final[name], abs=1e-9), name
 
@@ -184,13 +207,22 @@ def test_per_epoch_cross_validated_objective_uses_train_and_validation_never_tes
     data = prepare_data(spec.data.pretext, spec.data.downstream, 50, 0.5, 0.2, spec.seed)
     torch.manual_seed(0)
     backbone = build_method(spec, *split_trial_params(spec.method, {}), data_shape(data)).backbone
-    value = validation_metrics(backbone, data, spec, torch.device("cpu"), [spec.objective.metric])[spec.objective.metric]
+    value = validation_metrics(backbone, data, spec, torch.device("cpu"), [spec.objective.metric])[
+        spec.objective.metric
+    ]
     splits = embed_splits(backbone, data, torch.device("cpu"), "series", include_test=False)
     labelled = tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
     assert len(labelled[0]) == len(data.train_series_labels) + len(data.validation_series_labels)
-    assert value == pytest.approx(cross_validated_metric(spec.objective.metric, labelled, spec.seed,
-                                                         folds=spec.evaluation.cv_folds,
-                                                         repeats=spec.evaluation.cv_repeats), abs=1e-12)
+    assert value == pytest.approx(
+        cross_validated_metric(
+            spec.objective.metric,
+            labelled,
+            spec.seed,
+            folds=spec.evaluation.cv_folds,
+            repeats=spec.evaluation.cv_repeats,
+        ),
+        abs=1e-12,
+    )
     data.test.x[:] = 0.0  # test windows are never read for selection
     again = validation_metrics(backbone, data, spec, torch.device("cpu"), [spec.objective.metric])
     assert again[spec.objective.metric] == value
@@ -201,8 +233,12 @@ def test_per_epoch_cross_validated_objective_uses_train_and_validation_never_tes
 def test_every_method_trains_a_step_with_every_time_series_backbone(method, backbone):
     torch.manual_seed(0)
     cls = METHODS.get(method)
-    model = cls(build_backbone(backbone, 3), ProjectorSpec(TOY_PROJECTOR_DIM.get(method, 32), 2),
-                cls.Params(**TOY_PARAMS.get(method, {})), DataShape(3, 40, 4))
+    model = cls(
+        build_backbone(backbone, 3),
+        ProjectorSpec(TOY_PROJECTOR_DIM.get(method, 32), 2),
+        cls.Params(**TOY_PARAMS.get(method, {})),
+        DataShape(3, 40, 4),
+    )
     augmenter = TimeSeriesAugmenter({"jitter": 0.1, "crop_resize": 0.3}, seed=0)
     windows = sine_recording_windows()
     index = torch.randperm(len(windows))[:32]
@@ -229,40 +265,52 @@ def _combination_case(case: str) -> tuple[dict, list[str]]:
     other at its first) but not together, and the words its refusal must hold."""
     if case == "cpc_horizon_with_the_shortest_window":  # conv1d halves time: 30 steps -> 15 latents < 16
         spec = _shipped("cpc")
-        spec["search"] = {"window_length": {"type": "categorical", "choices": [70, 30]},
-                          "prediction_steps": {"type": "int", "low": 4, "high": 16}}
+        spec["search"] = {
+            "window_length": {"type": "categorical", "choices": [70, 30]},
+            "prediction_steps": {"type": "int", "low": 4, "high": 16},
+        }
         spec["fixed"]["backbone"] = "conv1d"
-        words = ["prediction_steps=16, window_length=30 together", "cpc prediction_steps 16 does not fit windows of "
-                 "30 steps", "15 latent steps"]
+        words = [
+            "prediction_steps=16, window_length=30 together",
+            "cpc prediction_steps 16 does not fit windows of 30 steps",
+            "15 latent steps",
+        ]
     elif case == "wmse_block_with_the_smallest_batch":
         spec = _shipped("wmse")
-        spec["search"] = {"batch_size": {"type": "categorical", "choices": [64, 16]},
-                          "w_size": {"type": "categorical", "choices": [8, 32]}}
+        spec["search"] = {
+            "batch_size": {"type": "categorical", "choices": [64, 16]},
+            "w_size": {"type": "categorical", "choices": [8, 32]},
+        }
         del spec["fixed"]["batch_size"]
         spec["fixed"]["projector_dim"] = 8
         words = ["batch_size=16, w_size=32 together", "wmse w_size 32 exceeds the batch of 16 windows"]
     else:  # a MoCo queue smaller than the largest batch
         spec = _shipped("moco")
-        spec["search"] = {"queue_size": {"type": "categorical", "choices": [128, 32]},
-                          "batch_size": {"type": "categorical", "choices": [16, 64]}}
+        spec["search"] = {
+            "queue_size": {"type": "categorical", "choices": [128, 32]},
+            "batch_size": {"type": "categorical", "choices": [16, 64]},
+        }
         del spec["fixed"]["batch_size"]
         words = ["batch_size=64, queue_size=32 together", "moco queue_size 32 is smaller than batch_size 64"]
     return spec, words
 
 
-COMBINATION_CASES = ["cpc_horizon_with_the_shortest_window", "wmse_block_with_the_smallest_batch",
-                     "moco_queue_below_the_largest_batch"]
+COMBINATION_CASES = [
+    "cpc_horizon_with_the_shortest_window",
+    "wmse_block_with_the_smallest_batch",
+    "moco_queue_below_the_largest_batch",
+]
 
 
 @pytest.mark.parametrize("case", COMBINATION_CASES)
 def test_searched_extremes_are_checked_together_before_ray(case, refused):
-    from trainables.sweep.prepare import check_configurations_fit_data
     from selfsup.config import SweepSpec
+    from trainables.sweep.prepare import check_configurations_fit_data
 
     spec, words = _combination_case(case)
     # Each dimension alone fits: searched at both extremes with the other fixed at its first extreme.
     for key, dimension in spec["search"].items():
-        (other, other_dimension), = [(k, d) for k, d in spec["search"].items() if k != key]
+        ((other, other_dimension),) = [(k, d) for k, d in spec["search"].items() if k != key]
         first = other_dimension["choices"][0] if "choices" in other_dimension else other_dimension["low"]
         alone = {**spec, "search": {key: dimension}, "fixed": {**spec["fixed"], other: first}}
         check_configurations_fit_data(SweepSpec.model_validate(alone))
@@ -286,8 +334,8 @@ def test_the_product_is_bounded_and_a_stepped_range_checks_the_top_it_can_draw(m
     """Over MAX_CHECKED_COMBINATIONS, each dimension's extremes are checked alone (with a warning); an int range
     with a step draws at most the top of its grid, not ``high``."""
     import selfsup.pretrain as pretrain
-    from trainables.sweep.prepare import check_configurations_fit_data
     from selfsup.config import Dimension, SweepSpec
+    from trainables.sweep.prepare import check_configurations_fit_data
 
     assert pretrain.drawable_extremes(Dimension(type="int", low=20, high=85, step=20)) == [20, 80]
     assert pretrain.drawable_extremes(Dimension(type="float", low=0.1, high=0.45, step=0.1)) == [0.1, 0.4]

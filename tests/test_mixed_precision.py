@@ -3,6 +3,7 @@
 CPU autocast runs the same bfloat16 casts as CUDA's, so the convention is tested here; the CUDA path
 (tensor cores, NCCL, pinned memory) is measured on a GPU machine (docs/measurements.md, benchmarks/method_throughput.py).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,7 +38,7 @@ def test_losses_run_in_float32_inside_a_bf16_autocast_region(name):
     with autocast(CPU, "bf16"):
         inside = LOSSES[name](z_a, z_b)
         # Without full_precision the same matrix products would run in bfloat16 (8-bit mantissa).
-        demoted = (z_a.T @ z_b)
+        demoted = z_a.T @ z_b
     assert demoted.dtype == torch.bfloat16
     assert inside.dtype == torch.float32
     torch.testing.assert_close(inside, outside, rtol=1e-6, atol=1e-6)
@@ -67,8 +68,9 @@ def test_full_precision_passes_non_tensor_arguments_through():
 
 def _digit_images(n: int = 64, seed: int = 0) -> Windows:
     rng = np.random.default_rng(seed)
-    return Windows(x=rng.random((n, 1, 16, 16), dtype=np.float32), y=None,
-                   series_index=np.arange(n), name="random images")
+    return Windows(
+        x=rng.random((n, 1, 16, 16), dtype=np.float32), y=None, series_index=np.arange(n), name="random images"
+    )
 
 
 def _simclr_on_images(channels_last: bool) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
@@ -105,8 +107,9 @@ def test_channels_last_changes_the_layout_not_the_result():
         model, optimizer = _simclr_on_images(channels_last)
         loader = training_loader(images, 32)
         loader.generator.manual_seed(0)
-        results[channels_last] = train_one_epoch(model, loader, images, _augmenter(), optimizer, CPU, 0, 1,
-                                                 channels_last=channels_last)["train/loss"]
+        results[channels_last] = train_one_epoch(
+            model, loader, images, _augmenter(), optimizer, CPU, 0, 1, channels_last=channels_last
+        )["train/loss"]
         # A 3x3 convolution over several channels (with one input channel both layouts coincide).
         weight = next(p for p in model.backbone.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[2] > 1)
         assert weight.is_contiguous(memory_format=torch.channels_last) == channels_last
@@ -114,19 +117,39 @@ def test_channels_last_changes_the_layout_not_the_result():
 
 
 def test_channels_last_is_refused_for_time_series_and_unknown_precisions_name_the_choices():
-    with pytest.raises(ValueError, match=r"resources.channels_last lays out 4-D image batches, but data aeon is "
-                                         r"time series"):
-        SweepSpec.model_validate({"name": "t", "method": "simclr",
-                                  "data": {"pretext": {"source": "aeon", "name": "BasicMotions"},
-                                           "downstream": {"source": "aeon", "name": "BasicMotions"}},
-                                  "resources": {"channels_last": True}})
+    with pytest.raises(
+        ValueError,
+        match=r"resources.channels_last lays out 4-D image batches, but data aeon is "
+        r"time series",
+    ):
+        SweepSpec.model_validate(
+            {
+                "name": "t",
+                "method": "simclr",
+                "data": {
+                    "pretext": {"source": "aeon", "name": "BasicMotions"},
+                    "downstream": {"source": "aeon", "name": "BasicMotions"},
+                },
+                "resources": {"channels_last": True},
+            }
+        )
     with pytest.raises(ValueError, match=r"'fp32' or 'bf16'"):
-        SweepSpec.model_validate({"name": "t", "method": "simclr",
-                                  "data": {"pretext": {"source": "digits"}, "downstream": {"source": "digits"}},
-                                  "resources": {"precision": "fp16"}})
-    spec = SweepSpec.model_validate({"name": "t", "method": "simclr",
-                                     "data": {"pretext": {"source": "digits"}, "downstream": {"source": "digits"}},
-                                     "resources": {"precision": "bf16", "channels_last": True}})
+        SweepSpec.model_validate(
+            {
+                "name": "t",
+                "method": "simclr",
+                "data": {"pretext": {"source": "digits"}, "downstream": {"source": "digits"}},
+                "resources": {"precision": "fp16"},
+            }
+        )
+    spec = SweepSpec.model_validate(
+        {
+            "name": "t",
+            "method": "simclr",
+            "data": {"pretext": {"source": "digits"}, "downstream": {"source": "digits"}},
+            "resources": {"precision": "bf16", "channels_last": True},
+        }
+    )
     assert spec.resources.precision == "bf16" and spec.resources.channels_last
 
 
@@ -144,22 +167,27 @@ def test_the_trial_loop_trains_with_the_sweeps_precision_and_layout(tmp_path):
     """``resources`` reaches the one training loop: bf16 changes the loss in the last digits, channels-last
     shows in the checkpointed weights."""
     from test_method_state import LocalContext
+
     from trainables.trial.worker import run_trial_loop
 
     reports, states = {}, {}
     for name, resources in {"fp32": {}, "bf16": {"precision": "bf16", "channels_last": True}}.items():
-        spec = SweepSpec.model_validate({
-            "name": "t", "method": "simclr", "seed": 0,
-            "data": {"pretext": {"source": "digits"}, "downstream": {"source": "digits"}},
-            "fixed": {"backbone": "cnn5", "batch_size": 128, "input_size": 8, "projector_dim": 32},
-            "budget": {"trials": 1, "epochs": 1, "checkpoint_every": 1},
-            "evaluation": {"protocols": ["knn"], "label_fractions": [1.0], "compare_random_init": False},
-            "objective": {"metric": "val/knn/acc/frac_1.0", "mode": "max"},
-            "resources": resources})
+        spec = SweepSpec.model_validate(
+            {
+                "name": "t",
+                "method": "simclr",
+                "seed": 0,
+                "data": {"pretext": {"source": "digits"}, "downstream": {"source": "digits"}},
+                "fixed": {"backbone": "cnn5", "batch_size": 128, "input_size": 8, "projector_dim": 32},
+                "budget": {"trials": 1, "epochs": 1, "checkpoint_every": 1},
+                "evaluation": {"protocols": ["knn"], "label_fractions": [1.0], "compare_random_init": False},
+                "objective": {"metric": "val/knn/acc/frac_1.0", "mode": "max"},
+                "resources": resources,
+            }
+        )
         data = spec.domain.prepare_data(**spec.domain.data_arguments(spec.data, spec.seed, spec.default_params()))
         context = LocalContext(tmp_path / name)
-        run_trial_loop({"sweep": spec.model_dump(mode="json"), "params": spec.default_params(), "data": data},
-                       context)
+        run_trial_loop({"sweep": spec.model_dump(mode="json"), "params": spec.default_params(), "data": data}, context)
         reports[name] = context.reports[-1]
         states[name] = torch.load(tmp_path / name / "epoch1" / "trial_state.pt", weights_only=True)["method"]
     assert reports["bf16"]["train/loss"] != reports["fp32"]["train/loss"]

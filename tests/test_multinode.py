@@ -11,6 +11,7 @@ the cluster with ``cluster/local.sh stop`` (by recorded process id), the MLflow 
 it was started in, PostgreSQL with ``pg_ctl stop``. Nothing is written to the user's home: the Ray token
 lives in a temporary file (``RAY_AUTH_TOKEN_PATH``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,7 +33,6 @@ import pytest
 import yaml
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
-
 from test_report import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,12 +40,24 @@ LOCAL_SH = ROOT / "cluster" / "local.sh"
 # The `ray` command of this Python's environment (the one Ray and sslsweep are installed in).
 RAY = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray") or "ray"
 EXPECTED_STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
-EXPECTED_OPTUNA_STATE = {"finished": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
-                         "failed": optuna.trial.TrialState.FAIL}
+EXPECTED_OPTUNA_STATE = {
+    "finished": optuna.trial.TrialState.COMPLETE,
+    "pruned": optuna.trial.TrialState.PRUNED,
+    "failed": optuna.trial.TrialState.FAIL,
+}
 # Variables of the caller's shell that would point a sweep (or Ray) somewhere else than this test's stores.
-FOREIGN = ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "MLFLOW_TRACKING_URI",
-           "SSLSWEEP_HOME", "SSLSWEEP_OPTUNA_STORAGE", "SSLSWEEP_RAY_STORAGE", "SSLSWEEP_REPORTS_DIR",
-           "SSLSWEEP_LOCAL_CLUSTER_DIR")
+FOREIGN = (
+    "RAY_ADDRESS",
+    "RAY_AUTH_MODE",
+    "RAY_AUTH_TOKEN",
+    "RAY_AUTH_TOKEN_PATH",
+    "MLFLOW_TRACKING_URI",
+    "SSLSWEEP_HOME",
+    "SSLSWEEP_OPTUNA_STORAGE",
+    "SSLSWEEP_RAY_STORAGE",
+    "SSLSWEEP_REPORTS_DIR",
+    "SSLSWEEP_LOCAL_CLUSTER_DIR",
+)
 
 pytestmark = pytest.mark.slow
 
@@ -83,8 +95,9 @@ def _parent(client: MlflowClient, sweep: str) -> Run:
 
 
 def _children(client: MlflowClient, parent: Run) -> list[Run]:
-    return client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
-                              max_results=1000)
+    return client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=1000
+    )
 
 
 def _check_children(children: list[Run], trials: int) -> list[str]:
@@ -100,6 +113,7 @@ def _check_children(children: list[Run], trials: int) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------
 # 1. ray job submit to a head and one worker node (cluster/local.sh)
 # ---------------------------------------------------------------------------------------------------------
+
 
 def _home_token() -> tuple | None:
     path = Path.home() / ".ray" / "auth_token"
@@ -119,15 +133,40 @@ def local_cluster(tmp_path):
     token.chmod(0o600)
     home = tmp_path / "home"
     ports = {name: free_port() for name in ("port", "dashboard", "agent")}
-    env = _clean_env(SSLSWEEP_HOME=str(home), SSLSWEEP_REPORTS_DIR=str(home / "reports"),
-                     SSLSWEEP_LOCAL_CLUSTER_DIR=str(tmp_path / "local-cluster"), RAY_AUTH_TOKEN_PATH=str(token),
-                     RAY=RAY, RAY_USAGE_STATS_ENABLED="0")
+    env = _clean_env(
+        SSLSWEEP_HOME=str(home),
+        SSLSWEEP_REPORTS_DIR=str(home / "reports"),
+        SSLSWEEP_LOCAL_CLUSTER_DIR=str(tmp_path / "local-cluster"),
+        RAY_AUTH_TOKEN_PATH=str(token),
+        RAY=RAY,
+        RAY_USAGE_STATS_ENABLED="0",
+    )
     try:
         start = subprocess.run(
-            [str(LOCAL_SH), "start", "1", "--head-cpus", "1", "--worker-cpus", "1", "--port", str(ports["port"]),
-             "--dashboard-port", str(ports["dashboard"]), "--agent-port", str(ports["agent"]),
-             "--object-store-mb", "256", "--temp-dir", str(ray_tmp)],
-            env=env, capture_output=True, text=True, timeout=300)
+            [
+                str(LOCAL_SH),
+                "start",
+                "1",
+                "--head-cpus",
+                "1",
+                "--worker-cpus",
+                "1",
+                "--port",
+                str(ports["port"]),
+                "--dashboard-port",
+                str(ports["dashboard"]),
+                "--agent-port",
+                str(ports["agent"]),
+                "--object-store-mb",
+                "256",
+                "--temp-dir",
+                str(ray_tmp),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert start.returncode == 0, start.stdout[-3000:] + start.stderr[-3000:]
         yield {"env": env, "home": home, "address": f"http://127.0.0.1:{ports['dashboard']}", "token": token}
     finally:
@@ -142,9 +181,14 @@ def _ray_cli(cluster, *args: str, timeout: float = 120, **env: str) -> subproces
     args = list(args)
     at = args.index("--") if "--" in args else len(args)
     args[at:at] = ["--address", cluster["address"]]
-    return subprocess.run([RAY, *args], cwd=ROOT,
-                          env={**cluster["env"], "RAY_AUTH_MODE": "token", **env}, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [RAY, *args],
+        cwd=ROOT,
+        env={**cluster["env"], "RAY_AUTH_MODE": "token", **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_a_sweep_submitted_with_ray_job_submit_runs_on_both_nodes(local_cluster, tmp_path):
@@ -152,8 +196,14 @@ def test_a_sweep_submitted_with_ray_job_submit_runs_on_both_nodes(local_cluster,
     home_token = _home_token()
 
     # Token auth is really on: a client without RAY_AUTH_MODE=token, or with another token, is refused.
-    without = subprocess.run([RAY, "job", "list", "--address", cluster["address"]], cwd=ROOT,
-                             env=_clean_env(), capture_output=True, text=True, timeout=120)
+    without = subprocess.run(
+        [RAY, "job", "list", "--address", cluster["address"]],
+        cwd=ROOT,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert without.returncode != 0 and "Authentication required" in without.stderr, without.stderr[-2000:]
     wrong = _ray_cli(cluster, "job", "list", RAY_AUTH_TOKEN=secrets.token_hex(32))
     assert wrong.returncode != 0 and "Invalid authentication token" in wrong.stderr, wrong.stderr[-2000:]
@@ -167,17 +217,35 @@ def test_a_sweep_submitted_with_ray_job_submit_runs_on_both_nodes(local_cluster,
     # finished trial's process (reuse_actors) and hands it to a pending trial whose own process has not
     # started yet, so a worker node much slower to start its first trial process than the head is to finish
     # a trial would lose every trial to the head: epochs (about 0.2 s each here) keep a trial well above that.
-    path = _sweep_file(tmp_path, "multinode-job", budget={"trials": trials, "epochs": epochs, "max_concurrent": 2},
-                       search={"lr": {"type": "float", "low": 0.0005, "high": 0.002, "log": True}})
+    path = _sweep_file(
+        tmp_path,
+        "multinode-job",
+        budget={"trials": trials, "epochs": epochs, "max_concurrent": 2},
+        search={"lr": {"type": "float", "low": 0.0005, "high": 0.002, "log": True}},
+    )
     submission_id = f"multinode-{secrets.token_hex(4)}"
-    submit = _ray_cli(cluster, "job", "submit", "--submission-id", submission_id, "--working-dir", str(ROOT),
-                      "--runtime-env", "cluster/runtime_env.yaml", "--", "python", "tune.py", str(path),
-                      timeout=600)
+    submit = _ray_cli(
+        cluster,
+        "job",
+        "submit",
+        "--submission-id",
+        submission_id,
+        "--working-dir",
+        str(ROOT),
+        "--runtime-env",
+        "cluster/runtime_env.yaml",
+        "--",
+        "python",
+        "tune.py",
+        str(path),
+        timeout=600,
+    )
     assert submit.returncode == 0, submit.stdout[-4000:] + submit.stderr[-3000:]
     assert f"Job '{submission_id}' succeeded" in submit.stdout + submit.stderr, submit.stdout[-3000:]
     status = _ray_cli(cluster, "job", "status", submission_id)
-    assert status.returncode == 0 and f"Job '{submission_id}' succeeded" in status.stdout + status.stderr, \
-        status.stdout + status.stderr  # the CLI's words for JobStatus.SUCCEEDED
+    assert status.returncode == 0 and f"Job '{submission_id}' succeeded" in status.stdout + status.stderr, (
+        status.stdout + status.stderr
+    )  # the CLI's words for JobStatus.SUCCEEDED
 
     # Everything went to SSLSWEEP_HOME (exported before `start`, so the job's driver saw it), not to the
     # uploaded copy of the working directory that Ray deleted.
@@ -188,12 +256,14 @@ def test_a_sweep_submitted_with_ray_job_submit_runs_on_both_nodes(local_cluster,
     outcomes = _check_children(children, trials)
     assert outcomes == ["finished"] * trials  # FIFO: every trial runs to its end
     trial_nodes = [c.data.tags.get("sslsweep.node_id") for c in children]
-    trial_lines = [line for line in submit.stdout.splitlines()
-                   if re.match(r"Trial run_trial_\w+ (started|completed)", line)]
+    trial_lines = [
+        line for line in submit.stdout.splitlines() if re.match(r"Trial run_trial_\w+ (started|completed)", line)
+    ]
     assert set(trial_nodes) == set(nodes), (trial_nodes, list(nodes), trial_lines)
     assert (home / "reports" / "multinode-job" / "index.html").is_file()
-    study = optuna.load_study(study_name=parent.data.tags["sslsweep.optuna_study"],
-                              storage=f"sqlite:///{home / 'optuna.db'}")
+    study = optuna.load_study(
+        study_name=parent.data.tags["sslsweep.optuna_study"], storage=f"sqlite:///{home / 'optuna.db'}"
+    )
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * trials
 
     assert _home_token() == home_token, "the test left ~/.ray/auth_token as it was"
@@ -203,9 +273,12 @@ def test_a_sweep_submitted_with_ray_job_submit_runs_on_both_nodes(local_cluster,
 # 2. an MLflow tracking server and an Optuna study in PostgreSQL
 # ---------------------------------------------------------------------------------------------------------
 
+
 def _postgres_bin() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
-                   key=lambda p: [int(x) for x in re.findall(r"\d+", p.parent.parent.name)] or [0])
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+        key=lambda p: [int(x) for x in re.findall(r"\d+", p.parent.parent.name)] or [0],
+    )
     if found:
         return found[-1].parent
     pg_ctl = shutil.which("pg_ctl")
@@ -252,12 +325,34 @@ def postgres_cluster(databases: tuple[str, ...], password: str | None = None):
 
     try:
         host_auth = "scram-sha-256" if password else "trust"
-        init = pg(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
-                  f"--auth-host={host_auth}", "-E", "UTF8", "--locale=C", "--no-sync")
+        init = pg(
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            f"--auth-host={host_auth}",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
         if init.returncode != 0:
             pytest.skip(f"initdb could not create a PostgreSQL cluster here: {(init.stdout + init.stderr)[-1500:]}")
-        started = pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o",
-                     f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off", "start")
+        started = pg(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off",
+            "start",
+        )
         if started.returncode != 0:
             output = started.stdout + started.stderr + (log.read_text() if log.exists() else "")
             pytest.skip(f"PostgreSQL could not start here: {output[-1500:]}")
@@ -291,10 +386,28 @@ def mlflow_server(tmp_path):
     with log.open("w") as output:
         # A session of its own: `mlflow server` runs uvicorn as a child process; the group is stopped as one.
         server = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{directory / 'mlflow.db'}",
-             "--artifacts-destination", str(directory / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1"],
-            cwd=directory, env=_clean_env(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{directory / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(directory / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            cwd=directory,
+            env=_clean_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for_port(port, server, "mlflow server", log=log)
         yield {"uri": f"http://127.0.0.1:{port}", "artifacts": directory / "artifacts"}
@@ -316,13 +429,22 @@ def mlflow_server(tmp_path):
 
 def test_a_sweep_against_an_mlflow_server_and_a_postgresql_optuna_storage(postgres, mlflow_server, tmp_path):
     home, trials = tmp_path / "home", 3
-    path = _sweep_file(tmp_path, "server-postgres", budget={"trials": trials, "epochs": 2, "max_concurrent": 2},
-                       # Something to search, so that the study is Optuna's (TPE) and stored in PostgreSQL.
-                       search={"projector_dim": {"type": "categorical", "choices": [64, 128, 256]}})
-    env = _clean_env(SSLSWEEP_HOME=str(home), SSLSWEEP_REPORTS_DIR=str(home / "reports"),
-                     MLFLOW_TRACKING_URI=mlflow_server["uri"], SSLSWEEP_OPTUNA_STORAGE=postgres)
-    run = subprocess.run([sys.executable, "tune.py", str(path)], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=600)
+    path = _sweep_file(
+        tmp_path,
+        "server-postgres",
+        budget={"trials": trials, "epochs": 2, "max_concurrent": 2},
+        # Something to search, so that the study is Optuna's (TPE) and stored in PostgreSQL.
+        search={"projector_dim": {"type": "categorical", "choices": [64, 128, 256]}},
+    )
+    env = _clean_env(
+        SSLSWEEP_HOME=str(home),
+        SSLSWEEP_REPORTS_DIR=str(home / "reports"),
+        MLFLOW_TRACKING_URI=mlflow_server["uri"],
+        SSLSWEEP_OPTUNA_STORAGE=postgres,
+    )
+    run = subprocess.run(
+        [sys.executable, "tune.py", str(path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     # Neither MLflow nor Optuna fell back to the sqlite files of SSLSWEEP_HOME.
     assert not (home / "mlflow.db").exists() and not (home / "optuna.db").exists()
@@ -346,8 +468,9 @@ def test_a_sweep_against_an_mlflow_server_and_a_postgresql_optuna_storage(postgr
 
     # The Optuna study, read back from PostgreSQL: one trial per child run, in the state its outcome says.
     study_name = parent.data.tags["sslsweep.optuna_study"]
-    assert any(line.startswith("optuna") and f"'{study_name}'" in line for line in run.stdout.splitlines()), \
-        run.stdout[-3000:]
+    assert any(line.startswith("optuna") and f"'{study_name}'" in line for line in run.stdout.splitlines()), run.stdout[
+        -3000:
+    ]
     study = optuna.load_study(study_name=study_name, storage=postgres)
     assert len(study.trials) == trials
     by_state = sorted(t.state.name for t in study.trials)

@@ -1,5 +1,6 @@
 """Nightly sweeps: the regression check against a store whose scores we know, the nightly file's one-line
 errors, and two real nights of one small sweep end to end."""
+
 from __future__ import annotations
 
 import os
@@ -13,10 +14,10 @@ from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, Store, scores
 from test_sweep_e2e import ROOT, _sweep_file
 
-from trainables.sweep.nightly import night_failed, regression_markdown_frame, regression_table
-from trainables.report.builder import text_table
-from trainables.tracking.runs import resolve_sweeps
 from trainables.records.tags import NIGHTLY_TAG
+from trainables.report.builder import text_table
+from trainables.sweep.nightly import night_failed, regression_markdown_frame, regression_table
+from trainables.tracking.runs import resolve_sweeps
 
 OBJECTIVE = "val/linear/acc/frac_1.0"
 
@@ -25,8 +26,14 @@ def night(store: Store, key: str, sweep: str, date: str, objective: float | None
     store.parent(key, sweep, "barlow_twins", OBJECTIVE, mode=mode)
     store.client.set_tag(store.ids[key], NIGHTLY_TAG, date)
     outcome = "finished" if objective is not None else "failed"
-    store.child(f"{key}-t0", key, 0, outcome, {"backbone": "conv1d"},
-                {OBJECTIVE: objective, **scores("linear", {1.0: (test, test)})} if objective is not None else {})
+    store.child(
+        f"{key}-t0",
+        key,
+        0,
+        outcome,
+        {"backbone": "conv1d"},
+        {OBJECTIVE: objective, **scores("linear", {1.0: (test, test)})} if objective is not None else {},
+    )
     return store.ids[key]
 
 
@@ -36,19 +43,25 @@ def store(tmp_path):
 
 
 def test_each_sweep_is_compared_with_its_latest_earlier_night(store):
-    night(store, "a-old", "steady", "2026-11-20", 0.50, 0.50)        # older than the previous night: ignored
+    night(store, "a-old", "steady", "2026-11-20", 0.50, 0.50)  # older than the previous night: ignored
     night(store, "a-prev", "steady", "2026-11-22", 0.80, 0.70)
-    a = night(store, "a-now", "steady", "2026-11-23", 0.79, 0.69)    # within the tolerance: ok
+    a = night(store, "a-now", "steady", "2026-11-23", 0.79, 0.69)  # within the tolerance: ok
     night(store, "b-prev", "slipping", "2026-11-22", 0.80, 0.70)
     b = night(store, "b-now", "slipping", "2026-11-23", 0.80, 0.60)  # test 10 points down: regressed
     c = night(store, "c-now", "brand-new", "2026-11-23", 0.60, 0.60)  # no earlier night
-    night(store, "d-later", "steady", "2026-11-24", 0.10, 0.10)      # a later night never counts
+    night(store, "d-later", "steady", "2026-11-24", 0.10, 0.10)  # a later night never counts
     tonight = {sweep.name: sweep for sweep in resolve_sweeps(store.uri, [a, b, c])}
     table = regression_table(store.uri, {**tonight, "broken": None}, "2026-11-23", tolerance=0.02)
     verdicts = {(row.sweep, row.score.split(" ")[0]): row.verdict for row in table.itertuples()}
-    assert verdicts == {("steady", "validation"): "ok", ("steady", "test"): "ok",
-                        ("slipping", "validation"): "ok", ("slipping", "test"): "regressed",
-                        ("brand-new", "validation"): "new", ("brand-new", "test"): "new", ("broken", ""): "failed"}
+    assert verdicts == {
+        ("steady", "validation"): "ok",
+        ("steady", "test"): "ok",
+        ("slipping", "validation"): "ok",
+        ("slipping", "test"): "regressed",
+        ("brand-new", "validation"): "new",
+        ("brand-new", "test"): "new",
+        ("broken", ""): "failed",
+    }
     steady = table[(table["sweep"] == "steady") & table["score"].str.startswith("test")].iloc[0]
     assert (steady["previous night"], steady["previous"], steady["tonight"]) == ("2026-11-22", 0.70, 0.69)
     assert steady["change"] == pytest.approx(-0.01)
@@ -63,7 +76,9 @@ def test_a_night_without_a_finished_trial_is_skipped_for_the_one_before(store):
     table = regression_table(store.uri, {"flaky": resolve_sweeps(store.uri, [now])[0]}, "2026-11-23", 0.02)
     assert set(table["previous night"]) == {"2026-11-21"}
     assert table.set_index(table["score"].str.split(" ").str[0])["verdict"].to_dict() == {
-        "validation": "ok", "test": "regressed"}
+        "validation": "ok",
+        "test": "regressed",
+    }
 
 
 def test_a_minimised_objective_regresses_when_it_rises(store):
@@ -71,15 +86,18 @@ def test_a_minimised_objective_regresses_when_it_rises(store):
     now = night(store, "now", "loss-sweep", "2026-11-23", 0.40, 0.70, mode="min")
     table = regression_table(store.uri, {"loss-sweep": resolve_sweeps(store.uri, [now])[0]}, "2026-11-23", 0.05)
     assert table.set_index(table["score"].str.split(" ").str[0])["verdict"].to_dict() == {
-        "validation": "regressed", "test": "ok"}
+        "validation": "regressed",
+        "test": "ok",
+    }
 
 
 def test_the_regression_table_in_markdown_keeps_a_sweep_name_with_markup_as_text(store):
     """What ``tune.py nightly`` prints and puts first in the night's report.md and tables/regression.md."""
     night(store, "prev", HOSTILE, "2026-11-22", 0.80, 0.70)
     now = night(store, "now", HOSTILE, "2026-11-23", 0.80, 0.60)
-    table = regression_table(store.uri, {HOSTILE: resolve_sweeps(store.uri, [now])[0], "broken\n<b>x</b>": None},
-                             "2026-11-23", 0.02)
+    table = regression_table(
+        store.uri, {HOSTILE: resolve_sweeps(store.uri, [now])[0], "broken\n<b>x</b>": None}, "2026-11-23", 0.02
+    )
     markdown = text_table(regression_markdown_frame(table), "regression", f"Night of {HOSTILE}.").to_markdown()
     assert "<img" not in markdown and "<b>" not in markdown and "\\[x\\](javascript" in markdown
     caption, blank, header, rule, *rows = markdown.splitlines()
@@ -92,18 +110,27 @@ def tune_nightly(tmp_path, *args):
     env = {**os.environ, "SSLSWEEP_HOME": str(tmp_path / "home"), "SSLSWEEP_REPORTS_DIR": str(tmp_path / "reports")}
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("RAY_ADDRESS", None)
-    return subprocess.run([sys.executable, "tune.py", "nightly", *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "tune.py", "nightly", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
-@pytest.mark.parametrize("content, message", [
-    ({"sweeps": ["missing.yaml"]}, "sweeps: no such search-space file missing.yaml"),
-    ({"sweeps": []}, "sweeps: List should have at least 1 item"),
-    ({"sweeps": ["small.yaml"], "tolerance": -1}, "tolerance: Input should be greater than or equal to 0"),
-    ({"sweeps": ["small.yaml"], "when": "nightly"}, "when: Extra inputs are not permitted"),
-    ({"sweeps": ["small.yaml", "small.yaml"]}, "two files share a sweep name"),
-    ({"sweeps": ["bad.yaml"]}, "budget.trials: Input should be greater than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ({"sweeps": ["missing.yaml"]}, "sweeps: no such search-space file missing.yaml"),
+        ({"sweeps": []}, "sweeps: List should have at least 1 item"),
+        ({"sweeps": ["small.yaml"], "tolerance": -1}, "tolerance: Input should be greater than or equal to 0"),
+        ({"sweeps": ["small.yaml"], "when": "nightly"}, "when: Extra inputs are not permitted"),
+        ({"sweeps": ["small.yaml", "small.yaml"]}, "two files share a sweep name"),
+        ({"sweeps": ["bad.yaml"]}, "budget.trials: Input should be greater than or equal to 1"),
+    ],
+)
 def test_a_bad_nightly_file_is_one_line_and_exit_2_before_ray(tmp_path, content, message):
     _sweep_file(tmp_path, "small")
     bad = yaml.safe_load((tmp_path / "small.yaml").read_text())
@@ -124,8 +151,9 @@ def test_a_bad_date_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_two_nights_of_a_small_sweep_compare_and_report(tmp_path):
-    _sweep_file(tmp_path, "nightly-small", budget={"trials": 2, "epochs": 2, "max_concurrent": 2},
-                scheduler={"type": "fifo"})
+    _sweep_file(
+        tmp_path, "nightly-small", budget={"trials": 2, "epochs": 2, "max_concurrent": 2}, scheduler={"type": "fifo"}
+    )
     (tmp_path / "nightly.yaml").write_text(yaml.safe_dump({"sweeps": ["nightly-small.yaml"], "tolerance": 0.0}))
     first = tune_nightly(tmp_path, tmp_path / "nightly.yaml", "--date", "2026-11-22")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -137,8 +165,9 @@ def test_two_nights_of_a_small_sweep_compare_and_report(tmp_path):
     assert set(table["verdict"]) == {"ok"} and set(table["previous night"]) == {"2026-11-22"}
     assert len(table) == 2 and (table["previous"] == table["tonight"]).all()
     client = MlflowClient(f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}")
-    parents = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                                 "tags.`sslsweep.role` = 'sweep'")
+    parents = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "tags.`sslsweep.role` = 'sweep'"
+    )
     assert sorted(run.data.tags[NIGHTLY_TAG] for run in parents) == ["2026-11-22", "2026-11-23"]
     reports = client.search_runs([client.get_experiment_by_name("sslsweep/reports").experiment_id])
     assert {run.info.run_name for run in reports} == {"nightly-2026-11-22", "nightly-2026-11-23"}

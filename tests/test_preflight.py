@@ -1,6 +1,7 @@
 """A tracking store, Optuna storage, Ray storage or Ray address that cannot be reached fails at start within 10 s
 (the issue's limit) with one line naming the variable and its value, passwords hidden; reachable ones (a real
 ``mlflow server``, a listening port as the cluster's GCS, writable directories) pass. No Ray is started."""
+
 from __future__ import annotations
 
 import base64
@@ -20,8 +21,7 @@ from test_report import free_port, wait_for_port
 
 from trainables.sweep import preflight
 from trainables.sweep.preflight import UnreachableError, check_stores_reachable
-from trainables.tracking.stores import redact
-from trainables.tracking.stores import resolve_stores
+from trainables.tracking.stores import redact, resolve_stores
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT_S = 10  # the issue's limit: an unreachable store fails at start within 10 s
@@ -68,8 +68,13 @@ def ports():
     servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) for handler in (NotMlflow, Guarded)]
     for web in servers:
         threading.Thread(target=web.serve_forever, daemon=True).start()
-    yield {"closed": free_port(), "listening": listening.getsockname()[1], "dropped": dropped.getsockname()[1],
-           "http501": servers[0].server_address[1], "guarded": servers[1].server_address[1]}
+    yield {
+        "closed": free_port(),
+        "listening": listening.getsockname()[1],
+        "dropped": dropped.getsockname()[1],
+        "http501": servers[0].server_address[1],
+        "guarded": servers[1].server_address[1],
+    }
     for web in servers:
         web.shutdown()
         web.server_close()
@@ -79,39 +84,91 @@ def ports():
 
 UNREACHABLE = [
     # (id, variable, value ({closed}, {listening}, {dropped}, {http501}: ports; {afile}: a plain file), words)
-    ("tracking server refused", "MLFLOW_TRACKING_URI", "http://127.0.0.1:{closed}",
-     ["no MLflow tracking server answered within 5 s (connection refused)", "expected a running `mlflow server`"]),
+    (
+        "tracking server refused",
+        "MLFLOW_TRACKING_URI",
+        "http://127.0.0.1:{closed}",
+        ["no MLflow tracking server answered within 5 s (connection refused)", "expected a running `mlflow server`"],
+    ),
     ("tracking server silent", "MLFLOW_TRACKING_URI", "http://127.0.0.1:{listening}", ["(timed out)"]),
     ("tracking server dropped", "MLFLOW_TRACKING_URI", "http://127.0.0.1:{dropped}", ["(timed out)"]),
-    ("not a tracking server", "MLFLOW_TRACKING_URI", "http://127.0.0.1:{http501}",
-     ["GET /health answered HTTP 501", "expected 200 from a running `mlflow server`"]),
-    ("tracking server without its credentials", "MLFLOW_TRACKING_URI", "http://127.0.0.1:{guarded}",
-     ["GET /health answered HTTP 401", "MLFLOW_TRACKING_USERNAME/PASSWORD"]),
+    (
+        "not a tracking server",
+        "MLFLOW_TRACKING_URI",
+        "http://127.0.0.1:{http501}",
+        ["GET /health answered HTTP 501", "expected 200 from a running `mlflow server`"],
+    ),
+    (
+        "tracking server without its credentials",
+        "MLFLOW_TRACKING_URI",
+        "http://127.0.0.1:{guarded}",
+        ["GET /health answered HTTP 401", "MLFLOW_TRACKING_USERNAME/PASSWORD"],
+    ),
     ("unknown tracking host", "MLFLOW_TRACKING_URI", "http://no-such-host.invalid:5000", ["(unknown host)"]),
-    ("tracking server with a password in its URL", "MLFLOW_TRACKING_URI", "https://alice:secret@127.0.0.1:{closed}",
-     ["alice:***@", "a password in the URL", "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"]),
-    ("tracking database refused", "MLFLOW_TRACKING_URI", "postgresql://mlflow:secret@127.0.0.1:{closed}/mlflow",
-     ["mlflow:***@", "no PostgreSQL server answered at 127.0.0.1:", "(connection refused)"]),
-    ("tracking sqlite under a file", "MLFLOW_TRACKING_URI", "sqlite:///{afile}/mlflow.db",
-     ["directory", "cannot be created", "expected a writable directory for the sqlite database"]),
-    ("optuna database refused", "SSLSWEEP_OPTUNA_STORAGE",
-     "postgresql+psycopg2://optuna:secret@127.0.0.1:{closed}/optuna", ["optuna:***@", "(connection refused)"]),
-    ("optuna database dropped", "SSLSWEEP_OPTUNA_STORAGE", "postgresql://optuna:secret@127.0.0.1:{dropped}/optuna",
-     ["optuna:***@", "no PostgreSQL server answered", "(timed out)"]),
-    ("optuna mysql refused", "SSLSWEEP_OPTUNA_STORAGE", "mysql://optuna:secret@127.0.0.1:{closed}/optuna",
-     ["no MySQL server answered", "(connection refused)"]),
-    ("optuna storage not a URL", "SSLSWEEP_OPTUNA_STORAGE", "optuna.db",
-     ["not a database URL", "expected e.g. sqlite:////absolute/path.db"]),
+    (
+        "tracking server with a password in its URL",
+        "MLFLOW_TRACKING_URI",
+        "https://alice:secret@127.0.0.1:{closed}",
+        ["alice:***@", "a password in the URL", "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"],
+    ),
+    (
+        "tracking database refused",
+        "MLFLOW_TRACKING_URI",
+        "postgresql://mlflow:secret@127.0.0.1:{closed}/mlflow",
+        ["mlflow:***@", "no PostgreSQL server answered at 127.0.0.1:", "(connection refused)"],
+    ),
+    (
+        "tracking sqlite under a file",
+        "MLFLOW_TRACKING_URI",
+        "sqlite:///{afile}/mlflow.db",
+        ["directory", "cannot be created", "expected a writable directory for the sqlite database"],
+    ),
+    (
+        "optuna database refused",
+        "SSLSWEEP_OPTUNA_STORAGE",
+        "postgresql+psycopg2://optuna:secret@127.0.0.1:{closed}/optuna",
+        ["optuna:***@", "(connection refused)"],
+    ),
+    (
+        "optuna database dropped",
+        "SSLSWEEP_OPTUNA_STORAGE",
+        "postgresql://optuna:secret@127.0.0.1:{dropped}/optuna",
+        ["optuna:***@", "no PostgreSQL server answered", "(timed out)"],
+    ),
+    (
+        "optuna mysql refused",
+        "SSLSWEEP_OPTUNA_STORAGE",
+        "mysql://optuna:secret@127.0.0.1:{closed}/optuna",
+        ["no MySQL server answered", "(connection refused)"],
+    ),
+    (
+        "optuna storage not a URL",
+        "SSLSWEEP_OPTUNA_STORAGE",
+        "optuna.db",
+        ["not a database URL", "expected e.g. sqlite:////absolute/path.db"],
+    ),
     ("optuna sqlite under a file", "SSLSWEEP_OPTUNA_STORAGE", "sqlite:///{afile}/optuna.db", ["cannot be created"]),
-    ("ray storage under a file", "SSLSWEEP_RAY_STORAGE", "{afile}/ray_results",
-     ["cannot be created", "expected a writable directory for Ray's trial results"]),
+    (
+        "ray storage under a file",
+        "SSLSWEEP_RAY_STORAGE",
+        "{afile}/ray_results",
+        ["cannot be created", "expected a writable directory for Ray's trial results"],
+    ),
     ("ray storage file URL under a file", "SSLSWEEP_RAY_STORAGE", "file://{afile}/ray_results", ["cannot be created"]),
-    ("ray address refused", "RAY_ADDRESS", "127.0.0.1:{closed}",
-     ["no Ray cluster answered at 127.0.0.1:", "(connection refused)", "GCS port 6379"]),
+    (
+        "ray address refused",
+        "RAY_ADDRESS",
+        "127.0.0.1:{closed}",
+        ["no Ray cluster answered at 127.0.0.1:", "(connection refused)", "GCS port 6379"],
+    ),
     ("ray client address refused", "RAY_ADDRESS", "ray://127.0.0.1:{closed}", ["(connection refused)"]),
     ("ray address dropped", "RAY_ADDRESS", "127.0.0.1:{dropped}", ["(timed out)"]),
-    ("ray dashboard address", "RAY_ADDRESS", "http://127.0.0.1:8265",
-     ["dashboard", "expected the GCS address host:6379 (or ray://host:10001)"]),
+    (
+        "ray dashboard address",
+        "RAY_ADDRESS",
+        "http://127.0.0.1:8265",
+        ["dashboard", "expected the GCS address host:6379 (or ray://host:10001)"],
+    ),
     ("ray address without a port", "RAY_ADDRESS", "head-node", ["not a Ray address", "host:port"]),
     ("ray address with a named port", "RAY_ADDRESS", "head-node:gcs", ["not a Ray address"]),
 ]
@@ -146,9 +203,11 @@ def test_a_missing_database_driver_names_the_package_to_install(home, ports, mon
     url = f"postgresql+pg8000://optuna:secret@127.0.0.1:{ports['listening']}/optuna"
     monkeypatch.setenv("SSLSWEEP_OPTUNA_STORAGE", url)
     message, _ = _refused(resolve_stores())
-    assert message == ("SSLSWEEP_OPTUNA_STORAGE postgresql+pg8000://optuna:***@127.0.0.1:"
-                       f"{ports['listening']}/optuna: the database driver pg8000 is not installed; expected "
-                       "`pip install pg8000`")
+    assert message == (
+        "SSLSWEEP_OPTUNA_STORAGE postgresql+pg8000://optuna:***@127.0.0.1:"
+        f"{ports['listening']}/optuna: the database driver pg8000 is not installed; expected "
+        "`pip install pg8000`"
+    )
 
 
 def test_every_store_unreachable_at_once_still_fails_within_10_s_naming_the_first(home, ports, monkeypatch):
@@ -157,8 +216,10 @@ def test_every_store_unreachable_at_once_still_fails_within_10_s_naming_the_firs
     monkeypatch.setenv("SSLSWEEP_OPTUNA_STORAGE", f"postgresql://u:secret@127.0.0.1:{ports['dropped']}/optuna")
     message, seconds = _refused(resolve_stores(), f"127.0.0.1:{ports['dropped']}")
     assert seconds < LIMIT_S
-    assert message.startswith(f"MLFLOW_TRACKING_URI http://127.0.0.1:{ports['listening']}: no MLflow tracking "
-                              f"server answered within 5 s (timed out)")
+    assert message.startswith(
+        f"MLFLOW_TRACKING_URI http://127.0.0.1:{ports['listening']}: no MLflow tracking "
+        f"server answered within 5 s (timed out)"
+    )
 
 
 def test_a_check_that_never_returns_counts_as_unreachable_at_the_deadline(home, monkeypatch):
@@ -172,24 +233,33 @@ def test_a_default_store_is_named_as_the_default(home):
     (home / "home").mkdir()
     (home / "home" / "ray_results").write_text("a file where Ray's directory goes")
     message, _ = _refused(resolve_stores())
-    assert message.startswith(f"SSLSWEEP_RAY_STORAGE (unset, the default under SSLSWEEP_HOME) "
-                              f"{home / 'home' / 'ray_results'}: directory {home / 'home' / 'ray_results'} cannot be "
-                              f"created")
+    assert message.startswith(
+        f"SSLSWEEP_RAY_STORAGE (unset, the default under SSLSWEEP_HOME) "
+        f"{home / 'home' / 'ray_results'}: directory {home / 'home' / 'ray_results'} cannot be "
+        f"created"
+    )
 
 
-@pytest.mark.parametrize("url,shown", [
-    ("postgresql://user:secret@db:5432/optuna", "postgresql://user:***@db:5432/optuna"),
-    ("postgresql+psycopg2://optuna:p%40ss:w0rd@postgres.svc/optuna?sslmode=require",
-     "postgresql+psycopg2://optuna:***@postgres.svc/optuna?sslmode=require"),
-    ("https://alice:secret@mlflow.example.org", "https://alice:***@mlflow.example.org"),
-    ("postgresql://db/optuna?user=u&password=secret&sslmode=require",
-     "postgresql://db/optuna?user=u&password=***&sslmode=require"),
-    ("mysql://user@db/optuna", "mysql://user@db/optuna"),
-    # A generated password may hold '/', '+', '=', '?' or '#': the driver reads it up to the '@'.
-    ("postgresql://optuna:a/b+c=?d#e@db:5432/optuna", "postgresql://optuna:***@db:5432/optuna"),
-    ("sqlite:////home/me/.sslsweep/optuna.db", "sqlite:////home/me/.sslsweep/optuna.db"),
-    ("10.0.0.1:6379", "10.0.0.1:6379"),
-])
+@pytest.mark.parametrize(
+    "url,shown",
+    [
+        ("postgresql://user:secret@db:5432/optuna", "postgresql://user:***@db:5432/optuna"),
+        (
+            "postgresql+psycopg2://optuna:p%40ss:w0rd@postgres.svc/optuna?sslmode=require",
+            "postgresql+psycopg2://optuna:***@postgres.svc/optuna?sslmode=require",
+        ),
+        ("https://alice:secret@mlflow.example.org", "https://alice:***@mlflow.example.org"),
+        (
+            "postgresql://db/optuna?user=u&password=secret&sslmode=require",
+            "postgresql://db/optuna?user=u&password=***&sslmode=require",
+        ),
+        ("mysql://user@db/optuna", "mysql://user@db/optuna"),
+        # A generated password may hold '/', '+', '=', '?' or '#': the driver reads it up to the '@'.
+        ("postgresql://optuna:a/b+c=?d#e@db:5432/optuna", "postgresql://optuna:***@db:5432/optuna"),
+        ("sqlite:////home/me/.sslsweep/optuna.db", "sqlite:////home/me/.sslsweep/optuna.db"),
+        ("10.0.0.1:6379", "10.0.0.1:6379"),
+    ],
+)
 def test_passwords_are_redacted(url, shown):
     assert redact(url) == shown
 
@@ -200,11 +270,28 @@ def mlflow_server(tmp_path_factory):
     """A real ``mlflow server`` on a free loopback port over a sqlite store; its URL."""
     directory = tmp_path_factory.mktemp("mlflow")
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-                               f"sqlite:///{directory / 'mlflow.db'}", "--artifacts-destination",
-                               (directory / "artifacts").as_uri(), "--host", "127.0.0.1", "--port", str(port),
-                               "--workers", "1"],
-                              cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{directory / 'mlflow.db'}",
+            "--artifacts-destination",
+            (directory / "artifacts").as_uri(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for_port(port, server, "mlflow server")
         yield f"http://127.0.0.1:{port}"
@@ -235,7 +322,7 @@ def test_a_tracking_server_is_asked_with_the_credentials_mlflow_would_send(home,
 def test_the_default_stores_and_remote_or_unknown_ones_pass(home, monkeypatch):
     check_stores_reachable(resolve_stores(), None)  # sqlite files and ray_results under SSLSWEEP_HOME
     monkeypatch.setenv("SSLSWEEP_RAY_STORAGE", "s3://bucket/sslsweep")  # Ray's to reach, with its credentials
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "databricks")               # MLflow's to judge
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "databricks")  # MLflow's to judge
     check_stores_reachable(resolve_stores(), None)
 
 
@@ -255,8 +342,9 @@ def test_the_command_refuses_an_unreachable_store_before_any_trial(tmp_path, var
     env = {key: val for key, val in os.environ.items() if key not in VARIABLES}
     env.update({"SSLSWEEP_HOME": str(tmp_path / "home"), variable: value})
     start = time.monotonic()
-    run = subprocess.run([sys.executable, "tune.py", str(searchspace)], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "tune.py", str(searchspace)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     seconds = time.monotonic() - start
     assert run.returncode == 2, run.stderr[-2000:]
     assert run.stderr.startswith(f"error: {variable} {redact(value)}: ") and run.stderr.count("\n") == 1
@@ -269,8 +357,9 @@ def test_the_command_refuses_an_unreachable_store_before_any_trial(tmp_path, var
 def _command(tmp_path, *args: str, **variables: str) -> subprocess.CompletedProcess:
     env = {key: val for key, val in os.environ.items() if key not in VARIABLES}
     env.update({"SSLSWEEP_HOME": str(tmp_path / "home"), **variables})
-    return subprocess.run([sys.executable, "tune.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "tune.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def _one_line_refusal(run: subprocess.CompletedProcess, start: str) -> None:
@@ -285,8 +374,12 @@ def test_every_command_refuses_an_sslsweep_home_that_cannot_be_created(tmp_path)
     home = blocker / "home"
     nightly = tmp_path / "nightly.yaml"
     nightly.write_text(f"sweeps: [{ROOT / 'searchspaces' / 'barlow.yaml'}]\n")
-    for args in ([str(ROOT / "searchspaces" / "barlow.yaml"), "--dry-run"], ["report", "barlow"], ["ui"],
-                 ["nightly", str(nightly)]):
+    for args in (
+        [str(ROOT / "searchspaces" / "barlow.yaml"), "--dry-run"],
+        ["report", "barlow"],
+        ["ui"],
+        ["nightly", str(nightly)],
+    ):
         run = _command(tmp_path, *args, SSLSWEEP_HOME=str(home))
         _one_line_refusal(run, f"SSLSWEEP_HOME {home}: cannot be created (")
         assert "expected a writable directory" in run.stderr
@@ -333,9 +426,9 @@ def test_a_local_ray_keeps_to_the_loopback_unless_it_joins_a_cluster(tmp_path, m
         return os.environ.get(switch)
 
     assert running_local_cluster() is None
-    assert decided(None) == "0" and decided("local") == "0"   # a Ray of its own: loopback only
-    assert decided("10.0.0.2:6379") is None                    # a cluster named by RAY_ADDRESS
+    assert decided(None) == "0" and decided("local") == "0"  # a Ray of its own: loopback only
+    assert decided("10.0.0.2:6379") is None  # a cluster named by RAY_ADDRESS
     (tmp_path / "ray").mkdir()
     (tmp_path / "ray" / "ray_current_cluster").write_text("10.0.0.1:6379\n")
     assert running_local_cluster() == "10.0.0.1:6379"
-    assert decided(None) is None                               # ray.init() joins the `ray start` cluster
+    assert decided(None) is None  # ray.init() joins the `ray start` cluster

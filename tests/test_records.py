@@ -1,6 +1,7 @@
 """The record schema (trainables/records/tags.py) is the one place a tag is spelled: no other module of the
 project holds a string with ``sslsweep.`` in it (docstrings aside), so a tag renamed there is renamed for every
 writer and reader."""
+
 from __future__ import annotations
 
 import ast
@@ -20,26 +21,42 @@ def _project_python_files() -> list[Path]:
 
 
 def _strings_outside_docstrings(tree: ast.AST) -> list[ast.Constant]:
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
-    return [node for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
 
 
 def test_no_module_but_the_schema_spells_a_tag():
     files = _project_python_files()
     assert len(files) > 50 and (ROOT / "tune.py") in files
-    spelled = [f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}" for path in files
-               for node in _strings_outside_docstrings(ast.parse(path.read_text())) if "sslsweep." in node.value]
+    spelled = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}"
+        for path in files
+        for node in _strings_outside_docstrings(ast.parse(path.read_text()))
+        if "sslsweep." in node.value
+    ]
     assert spelled == []
 
 
 def test_the_check_finds_a_spelled_tag():
-    tree = ast.parse('"""A docstring may name sslsweep.role."""\nrole = run.data.tags["sslsweep.role"]\n'
-                     'query = f"tags.sslsweep.sweep = \'{name}\'"\n')
+    tree = ast.parse(
+        '"""A docstring may name sslsweep.role."""\nrole = run.data.tags["sslsweep.role"]\n'
+        "query = f\"tags.sslsweep.sweep = '{name}'\"\n"
+    )
     assert [node.value for node in _strings_outside_docstrings(tree) if "sslsweep." in node.value] == [
-        "sslsweep.role", "tags.sslsweep.sweep = '"]
+        "sslsweep.role",
+        "tags.sslsweep.sweep = '",
+    ]
 
 
 def test_every_tag_is_named_once_under_the_sslsweep_prefix():

@@ -1,6 +1,7 @@
 """The MLflow Model Registry (trainables/sweep/registry.py): every sweep's selected backbone is a new version of
 sslsweep-<method>-<backbone>-<downstream data>; the alias champion moves only to a version strictly better on the
 same objective. Against real sqlite stores: registered with the real helper, and after a real tiny sweep."""
+
 from __future__ import annotations
 
 import json
@@ -12,12 +13,17 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, HOSTILE_VALUE
+from test_sweep_e2e import _parent, _run, _sweep_file
 from torch import nn
 
-from test_sweep_e2e import _parent, _run, _sweep_file
-from trainables.sweep.registry import (CHAMPION_ALIAS, TIE_TOLERANCE, champion_decision, register_backbone,
-                                       registered_model_name)
 from trainables.records.tags import DECISION_TAG
+from trainables.sweep.registry import (
+    CHAMPION_ALIAS,
+    TIE_TOLERANCE,
+    champion_decision,
+    register_backbone,
+    registered_model_name,
+)
 
 
 @pytest.fixture
@@ -38,8 +44,12 @@ class _TinyEncoder(nn.Module):
 
 
 def test_registered_model_names_keep_mlflow_characters():
-    assert registered_model_name("barlow_twins", "conv1d", "BasicMotions") == "sslsweep-barlow_twins-conv1d-BasicMotions"
-    assert registered_model_name("simclr", "resnet18", "data/my logs:v2@x") == "sslsweep-simclr-resnet18-data-my-logs-v2-x"
+    assert (
+        registered_model_name("barlow_twins", "conv1d", "BasicMotions") == "sslsweep-barlow_twins-conv1d-BasicMotions"
+    )
+    assert (
+        registered_model_name("simclr", "resnet18", "data/my logs:v2@x") == "sslsweep-simclr-resnet18-data-my-logs-v2-x"
+    )
 
 
 def test_champion_moves_only_when_strictly_better_on_the_same_objective(tmp_path, tracking_uri):
@@ -53,9 +63,18 @@ def test_champion_moves_only_when_strictly_better_on_the_same_objective(tmp_path
     name = registered_model_name("barlow_twins", "tiny", "toy")
 
     def register(value: float, objective: str = "val/linear/acc/frac_1.0", mode: str = "max"):
-        return register_backbone(uri, _TinyEncoder(), example, name=name, run_id=run_id, objective=objective,
-                                 mode=mode, value=value, tags={"sslsweep.sweep": "toy"},
-                                 config_files={"trial_params.json": json.dumps({"lr": 0.001})})
+        return register_backbone(
+            uri,
+            _TinyEncoder(),
+            example,
+            name=name,
+            run_id=run_id,
+            objective=objective,
+            mode=mode,
+            value=value,
+            tags={"sslsweep.sweep": "toy"},
+            config_files={"trial_params.json": json.dumps({"lr": 0.001})},
+        )
 
     def champion() -> str:
         return str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version)
@@ -63,10 +82,10 @@ def test_champion_moves_only_when_strictly_better_on_the_same_objective(tmp_path
     started = time.perf_counter()
     first = register(0.80)
     assert first.champion and champion() == first.version == "1"
-    assert [register(0.70).champion, champion()] == [False, "1"]                       # worse
-    assert [register(0.80).champion, champion()] == [False, "1"]                       # equal
+    assert [register(0.70).champion, champion()] == [False, "1"]  # worse
+    assert [register(0.80).champion, champion()] == [False, "1"]  # equal
     assert [register(0.80 + TIE_TOLERANCE / 10).champion, champion()] == [False, "1"]  # a tie-break offset
-    other = register(0.99, objective="cv/linear/f1/frac_0.1")                          # another metric
+    other = register(0.99, objective="cv/linear/f1/frac_0.1")  # another metric
     assert not other.champion and champion() == "1"
     assert "not comparable" in client.get_model_version(name, other.version).tags[DECISION_TAG]
     better = register(0.85)
@@ -102,22 +121,34 @@ def test_a_version_description_with_markup_is_text_in_mlflows_markdown(tmp_path,
     example = np.random.default_rng(0).normal(size=(2, 3, 8)).astype(np.float32)
     name = registered_model_name("simclr", "tiny_conv", "toy")
     registration = register_backbone(
-        uri, _TinyEncoder(), example, name=name, run_id=run_id, objective="val/linear/acc/frac_1.0", mode="max",
-        value=0.5, description=f"simclr / {HOSTILE_VALUE} pretrained on toy; sweep '{HOSTILE}'.")
+        uri,
+        _TinyEncoder(),
+        example,
+        name=name,
+        run_id=run_id,
+        objective="val/linear/acc/frac_1.0",
+        mode="max",
+        value=0.5,
+        description=f"simclr / {HOSTILE_VALUE} pretrained on toy; sweep '{HOSTILE}'.",
+    )
     description = client.get_model_version(name, registration.version).description
-    assert "<img" not in description and "\n" not in description and "](javascript" not in description.replace(
-        r"\](", "")
-    assert description == (r"simclr / &lt;img src=x onerror=alert(1)&gt;\|conv row pretrained on toy; sweep "
-                           r"'&lt;img src=x onerror=alert(1)&gt;\|\[x\](javascript:alert(1))'.")
+    assert (
+        "<img" not in description and "\n" not in description and "](javascript" not in description.replace(r"\](", "")
+    )
+    assert description == (
+        r"simclr / &lt;img src=x onerror=alert(1)&gt;\|conv row pretrained on toy; sweep "
+        r"'&lt;img src=x onerror=alert(1)&gt;\|\[x\](javascript:alert(1))'."
+    )
     assert client.get_registered_model(name).description.endswith(
-        "mlflow.pytorch.load_model('models:/sslsweep-simclr-tiny_conv-toy@champion').")
+        "mlflow.pytorch.load_model('models:/sslsweep-simclr-tiny_conv-toy@champion')."
+    )
 
 
 def test_champion_decision_in_min_mode_and_without_a_recorded_value():
     tags = {"sslsweep.objective": "train/loss", "sslsweep.objective_mode": "min", "sslsweep.objective_value": "1.0"}
     assert champion_decision("train/loss", "min", 0.9, "3", tags)[0]
     assert not champion_decision("train/loss", "min", 1.1, "3", tags)[0]
-    assert not champion_decision("train/loss", "max", 2.0, "3", tags)[0]          # same metric, other mode
+    assert not champion_decision("train/loss", "max", 2.0, "3", tags)[0]  # same metric, other mode
     assert not champion_decision("train/loss", "min", 0.1, "3", {**tags, "sslsweep.objective_value": "nan"})[0]
     assert champion_decision("train/loss", "min", 5.0, None, {})[0]
 
@@ -126,7 +157,8 @@ def test_champion_decision_in_min_mode_and_without_a_recorded_value():
 def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_uri):
     home = tmp_path / "home"
     path = _sweep_file(
-        tmp_path, "e2e-registry",
+        tmp_path,
+        "e2e-registry",
         search={"lr": {"type": "float", "low": 0.0005, "high": 0.002, "log": True}},
         fixed={"backbone": "conv1d", "projector_dim": 256, "batch_size": 32},
         budget={"trials": 2, "epochs": 2, "max_concurrent": 2},
@@ -159,8 +191,8 @@ def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_ur
     from selfsup.config import load_sweep
     from selfsup.data.sources import load_splits
     from selfsup.data.windows import sliding_windows
-    from trainables.trial.data_cache import data_request, prepare_requested
     from trainables.sweep.registry import backbone_weights, trained_backbone
+    from trainables.trial.data_cache import data_request, prepare_requested
 
     spec = load_sweep(path)
     params = json.loads(tags["sslsweep.params"])
@@ -172,15 +204,23 @@ def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_ur
     encoder = mlflow.pytorch.load_model(f"models:/{name}@champion")
     embeddings = encoder(torch.as_tensor(raw, dtype=torch.float32))
     assert tuple(embeddings.shape) == (7, int(tags["sslsweep.embedding_dim"]))
-    trained = trained_backbone(spec, params, prepared, backbone_weights(
-        {"tags.sslsweep.checkpoint_path": best.data.tags["sslsweep.checkpoint_path"]}))
+    trained = trained_backbone(
+        spec,
+        params,
+        prepared,
+        backbone_weights({"tags.sslsweep.checkpoint_path": best.data.tags["sslsweep.checkpoint_path"]}),
+    )
     with torch.no_grad():
         expected = trained(torch.as_tensor(prepared.test.x[:7]))
     assert embeddings.detach().numpy() == pytest.approx(expected.numpy(), abs=1e-4)
     # The configuration that produced it travels with the model.
     model_dir = mlflow.artifacts.download_artifacts(f"models:/{name}@{CHAMPION_ALIAS}", dst_path=str(tmp_path / "m"))
     extra = tmp_path / "m" / "extra_files"
-    assert {p.name for p in extra.iterdir()} == {"searchspace.yaml", "sweep_spec.json", "trial_params.json",
-                                                 "input_standardisation.json"}, model_dir
+    assert {p.name for p in extra.iterdir()} == {
+        "searchspace.yaml",
+        "sweep_spec.json",
+        "trial_params.json",
+        "input_standardisation.json",
+    }, model_dir
     assert json.loads((extra / "trial_params.json").read_text()) == json.loads(tags["sslsweep.params"])
     assert "e2e-registry" in (extra / "searchspace.yaml").read_text()

@@ -1,6 +1,7 @@
 """Reports over several sweeps, built from a real sqlite MLflow store (tests/report_store.py) with the artifacts
 a sweep leaves (embeddings, an example section, an Optuna study): the files, the run of its own, determinism,
 the HTML page in a real browser, and the command's one-line errors."""
+
 from __future__ import annotations
 
 import filecmp
@@ -20,12 +21,16 @@ import pytest
 from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, HOSTILE_VALUE, Store, filled_store, hostile
 
+from trainables.records.selection import best_first
+from trainables.records.tags import (
+    NIGHTLY_TAG,
+    OPTUNA_STUDY_TAG,
+    REPORT_PARENT_RUNS_TAG,
+    REPORT_SWEEPS_TAG,
+    TRIAL_INDEX_TAG,
+)
 from trainables.report import builder as report_module
 from trainables.report.builder import ReportOptions, report_sweeps
-from trainables.records.tags import OPTUNA_STUDY_TAG, REPORT_PARENT_RUNS_TAG, REPORT_SWEEPS_TAG
-from trainables.records.tags import NIGHTLY_TAG
-from trainables.records.selection import best_first
-from trainables.records.tags import TRIAL_INDEX_TAG
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEPS = ["barlow-har", "lfr-har", "cpc-har", "lfr-seismic"]
@@ -39,47 +44,88 @@ def store(tmp_path_factory):
     store = filled_store(directory)
     client = MlflowClient(store.uri)
     rng = np.random.default_rng(0)
-    rows = [{"split": split, "label": ["walk", "run", "stand"][i % 3], "unit": i,
-             **{f"f{j}": float(v) for j, v in enumerate(rng.normal(i % 3, 0.3, 6))}}
-            for split, count in (("train", 24), ("validation", 6), ("test", 12)) for i in range(count)]
+    rows = [
+        {
+            "split": split,
+            "label": ["walk", "run", "stand"][i % 3],
+            "unit": i,
+            **{f"f{j}": float(v) for j, v in enumerate(rng.normal(i % 3, 0.3, 6))},
+        }
+        for split, count in (("train", 24), ("validation", 6), ("test", 12))
+        for i in range(count)
+    ]
     pd.DataFrame(rows).to_parquet(directory / "embeddings.parquet", index=False)
     client.log_artifact(store.ids["t1"], str(directory / "embeddings.parquet"), "embeddings")
     truth = np.repeat(np.arange(3), 8)[:, None].repeat(16, axis=1)
-    np.savez_compressed(directory / "segmentation_example.npz", section=rng.normal(size=truth.shape).astype("float32"),
-                        truth=truth, prediction=np.roll(truth, 1, axis=0),
-                        class_names=np.array(["sand", "shale", "salt"]))
+    np.savez_compressed(
+        directory / "segmentation_example.npz",
+        section=rng.normal(size=truth.shape).astype("float32"),
+        truth=truth,
+        prediction=np.roll(truth, 1, axis=0),
+        class_names=np.array(["sand", "shale", "salt"]),
+    )
     client.log_artifact(store.ids["p0"], str(directory / "segmentation_example.npz"), "examples")
     storage = f"sqlite:///{directory / 'optuna.db'}"
-    study = optuna.create_study(study_name="barlow-har-study", storage=storage, direction="maximize",
-                                sampler=optuna.samplers.RandomSampler(seed=0))
-    study.optimize(lambda trial: trial.suggest_float("lambda_offdiag", 0.001, 0.01, log=True)
-                   + trial.suggest_categorical("projector_dim", [256, 512]) / 1000, n_trials=6)
+    study = optuna.create_study(
+        study_name="barlow-har-study",
+        storage=storage,
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+    )
+    study.optimize(
+        lambda trial: (
+            trial.suggest_float("lambda_offdiag", 0.001, 0.01, log=True)
+            + trial.suggest_categorical("projector_dim", [256, 512]) / 1000
+        ),
+        n_trials=6,
+    )
     client.set_tag(store.ids["barlow"], OPTUNA_STUDY_TAG, "barlow-har-study")
     store.optuna = storage
     return store
 
 
 def build(store, directory, *, sweeps=SWEEPS, name="four", tracking_uri=None):
-    return report_sweeps(tracking_uri or store.uri, sweeps, directory, name=name,
-                         options=ReportOptions(optuna_storage=store.optuna), artifact_root=store.artifacts)
+    return report_sweeps(
+        tracking_uri or store.uri,
+        sweeps,
+        directory,
+        name=name,
+        options=ReportOptions(optuna_storage=store.optuna),
+        artifact_root=store.artifacts,
+    )
 
 
 def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_of_its_own(store, tmp_path):
     report, run_id = build(store, tmp_path)
     assert report.directory == tmp_path / "four"
     # Classification and segmentation sweeps: Tables 3 and 4 once per task.
-    assert {"sweeps", "technique_by_backbone_classification", "ssl_vs_supervised_classification",
-            "technique_by_backbone_segmentation", "ssl_vs_supervised_segmentation", "barlow-har_search_grid",
-            "lfr-har_configurations", "segmentation_by_fraction", "lfr-seismic_per_class_iou"} <= {
-        path.stem for path in (report.directory / "tables").glob("*.csv")}
+    assert {
+        "sweeps",
+        "technique_by_backbone_classification",
+        "ssl_vs_supervised_classification",
+        "technique_by_backbone_segmentation",
+        "ssl_vs_supervised_segmentation",
+        "barlow-har_search_grid",
+        "lfr-har_configurations",
+        "segmentation_by_fraction",
+        "lfr-seismic_per_class_iou",
+    } <= {path.stem for path in (report.directory / "tables").glob("*.csv")}
     assert {"technique_by_backbone_segmentation", "barlow-har_search_grid", "segmentation_by_fraction"} <= set(
-        report.tables)
+        report.tables
+    )
     segmentation = report.tables["technique_by_backbone_segmentation"].frame
     assert list(segmentation.index) == [("lfr", "resnet50")] and "SSL acc" not in segmentation
     figures = set(report.figures)
-    assert {"label_fraction_classification_aeon_BasicMotions", "barlow-har_search_grid", "training_curves",
-            "tsne_barlow_twins_conv1d", "segmentation_lfr_resnet50", "lfr-seismic_by_num_projectors",
-            "barlow-har_optuna_optimization_history", "barlow-har_optuna_param_importances"} <= figures
+    assert {
+        "label_fraction_classification_aeon_BasicMotions",
+        "barlow-har_search_grid",
+        "training_curves",
+        "tsne_barlow_twins_conv1d",
+        "segmentation_lfr_resnet50",
+        "lfr-seismic_by_num_projectors",
+        "barlow-har_optuna_optimization_history",
+        "barlow-har_optuna_param_importances",
+    } <= figures
     for figure in report.figures.values():
         assert figure.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.svg.read_text().startswith("<?xml")
     # What could not be drawn is said: the other selections recorded no embeddings, lfr-seismic no study.
@@ -93,9 +139,14 @@ def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_
     assert client.get_experiment(run.info.experiment_id).name == "sslsweep/reports"
     assert run.data.tags[REPORT_SWEEPS_TAG] == "barlow-har,cpc-har,lfr-har,lfr-seismic"
     assert set(run.data.tags[REPORT_PARENT_RUNS_TAG].split(",")) == {
-        store.ids[key] for key in ("barlow", "cpc", "lfr", "seismic")}
-    logged = {a.path for folder in ("", "tables", "figures") for a in client.list_artifacts(run_id, folder or None)
-              if not a.is_dir}
+        store.ids[key] for key in ("barlow", "cpc", "lfr", "seismic")
+    }
+    logged = {
+        a.path
+        for folder in ("", "tables", "figures")
+        for a in client.list_artifacts(run_id, folder or None)
+        if not a.is_dir
+    }
     written = {str(path.relative_to(report.directory)) for path in report.directory.rglob("*") if path.is_file()}
     assert logged == written
 
@@ -129,12 +180,29 @@ def test_the_html_page_opens_in_headless_chromium_with_every_image_loaded(store,
     assert images == len(report.figures) and "http" not in page  # self-contained: nothing from the network
     # The page has no script of its own; a copy gets one that records, after load, how many images decoded.
     probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("</body>", "<script>window.addEventListener('load', () => { const loaded = "
-                                  "[...document.images].filter(i => i.complete && i.naturalWidth > 0).length; "
-                                  "document.body.dataset.loaded = loaded + '/' + document.images.length; });"
-                                  "</script></body>"))
-    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
-                          "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
+    probe.write_text(
+        page.replace(
+            "</body>",
+            "<script>window.addEventListener('load', () => { const loaded = "
+            "[...document.images].filter(i => i.complete && i.naturalWidth > 0).length; "
+            "document.body.dataset.loaded = loaded + '/' + document.images.length; });"
+            "</script></body>",
+        )
+    )
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     loaded = re.search(r'data-loaded="(\d+)/(\d+)"', dom.stdout)
     assert loaded is not None, dom.stderr[-2000:]
     assert loaded.groups() == (str(images), str(images))
@@ -142,19 +210,28 @@ def test_the_html_page_opens_in_headless_chromium_with_every_image_loaded(store,
 
 
 def tune_report(store, tmp_path, *args):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store.uri, "SSLSWEEP_HOME": str(tmp_path / "home"),
-           "SSLSWEEP_REPORTS_DIR": str(tmp_path / "reports"), "SSLSWEEP_OPTUNA_STORAGE": store.optuna}
-    return subprocess.run([sys.executable, "tune.py", "report", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": store.uri,
+        "SSLSWEEP_HOME": str(tmp_path / "home"),
+        "SSLSWEEP_REPORTS_DIR": str(tmp_path / "reports"),
+        "SSLSWEEP_OPTUNA_STORAGE": store.optuna,
+    }
+    return subprocess.run(
+        [sys.executable, "tune.py", "report", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["no-such-sweep"], "error: no sweep matches 'no-such-sweep'; sweeps in "),
-    (["empty-sweep"], "error: no finished trial to select from in sweep 'empty-sweep'"),
-    (["barlow-har", "--grid", "backbone/lamda"], "error: no sweep recorded parameter(s) lamda; recorded: "),
-    (["--nightly", "23-11-2026"], "error: --nightly '23-11-2026': not a date (YYYY-MM-DD)"),
-    (["--nightly", "2026-11-22"], "error: no sweep matches \"tags.sslsweep.nightly = '2026-11-22'\""),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["no-such-sweep"], "error: no sweep matches 'no-such-sweep'; sweeps in "),
+        (["empty-sweep"], "error: no finished trial to select from in sweep 'empty-sweep'"),
+        (["barlow-har", "--grid", "backbone/lamda"], "error: no sweep recorded parameter(s) lamda; recorded: "),
+        (["--nightly", "23-11-2026"], "error: --nightly '23-11-2026': not a date (YYYY-MM-DD)"),
+        (["--nightly", "2026-11-22"], "error: no sweep matches \"tags.sslsweep.nightly = '2026-11-22'\""),
+    ],
+)
 def test_the_report_command_refuses_what_it_cannot_report_in_one_line_with_exit_2(store, tmp_path, args, message):
     run = tune_report(store, tmp_path, *args)
     assert run.returncode == 2, run.stdout + run.stderr
@@ -180,8 +257,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for_port(port: int, server: subprocess.Popen, what: str, seconds: float = 90, log: Path | None = None
-                  ) -> None:
+def wait_for_port(port: int, server: subprocess.Popen, what: str, seconds: float = 90, log: Path | None = None) -> None:
     """Until ``server`` (started by the test, output piped or written to ``log``) listens on 127.0.0.1:``port``;
     fails if it exits."""
 
@@ -197,22 +273,46 @@ def wait_for_port(port: int, server: subprocess.Popen, what: str, seconds: float
                 return
         except OSError:
             time.sleep(0.5)
-    pytest.fail(f"{what} did not listen on 127.0.0.1:{port} within {seconds} s" +
-                (f": {output()}" if log is not None else ""))
+    pytest.fail(
+        f"{what} did not listen on 127.0.0.1:{port} within {seconds} s" + (f": {output()}" if log is not None else "")
+    )
 
 
 def test_a_report_is_rebuilt_through_a_remote_tracking_server(store, tmp_path):
     """The same report read over MLflow's REST API (an ``mlflow server`` on the store) as from the database."""
     local, _ = build(store, tmp_path / "local", sweeps=["barlow-har", "lfr-seismic"], name="r")
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store.uri,
-                               "--artifacts-destination", (tmp_path / "served").as_uri(), "--host", "127.0.0.1",
-                               "--port", str(port), "--workers", "1"],
-                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            store.uri,
+            "--artifacts-destination",
+            (tmp_path / "served").as_uri(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for_port(port, server, "mlflow server")
-        remote, run_id = build(store, tmp_path / "remote", sweeps=["barlow-har", "lfr-seismic"], name="r",
-                               tracking_uri=f"http://127.0.0.1:{port}")
+        remote, run_id = build(
+            store,
+            tmp_path / "remote",
+            sweeps=["barlow-har", "lfr-seismic"],
+            name="r",
+            tracking_uri=f"http://127.0.0.1:{port}",
+        )
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -222,8 +322,7 @@ def test_a_report_is_rebuilt_through_a_remote_tracking_server(store, tmp_path):
     assert MlflowClient(store.uri).get_run(run_id).data.tags[REPORT_SWEEPS_TAG] == "barlow-har,lfr-seismic"
 
 
-def test_a_sweep_whose_report_fails_keeps_its_result_and_says_how_to_rebuild_it(store, tmp_path, monkeypatch,
-                                                                               capsys):
+def test_a_sweep_whose_report_fails_keeps_its_result_and_says_how_to_rebuild_it(store, tmp_path, monkeypatch, capsys):
     def broken(self, directory):
         raise RuntimeError("a figure broke")
 
@@ -298,7 +397,12 @@ def test_markup_in_a_sweep_name_parameter_values_and_trial_ids_stays_text_wherev
 
 
 def test_best_first_orders_by_objective_then_creation_for_min_and_missing_values():
-    runs = pd.DataFrame({"metrics.loss": [0.3, 0.1, None, 0.1], f"tags.{TRIAL_INDEX_TAG}": ["4", "3", "1", "2"],
-                         "run_id": ["a", "b", "c", "d"]})
+    runs = pd.DataFrame(
+        {
+            "metrics.loss": [0.3, 0.1, None, 0.1],
+            f"tags.{TRIAL_INDEX_TAG}": ["4", "3", "1", "2"],
+            "run_id": ["a", "b", "c", "d"],
+        }
+    )
     assert list(best_first(runs, "metrics.loss", "min")["run_id"]) == ["d", "b", "a", "c"]
     assert list(best_first(runs, "metrics.loss", "max")["run_id"]) == ["a", "d", "b", "c"]

@@ -1,5 +1,6 @@
 """Report figures (trainables.report.figures) on small synthetic frames: labels, styles, markers, the
 deterministic PNG/SVG files, t-SNE coordinates, Optuna figures without leaked pyplot state, shape checks."""
+
 import warnings
 
 import matplotlib
@@ -23,13 +24,37 @@ def _scores() -> pd.DataFrame:
     rows = []
     for k, base in ((12, 0.60), (16, 0.62)):
         for f in FRACTIONS:
-            rows.append({"series": f"lfr K={k}", "group": f"K={k}", "kind": "pretrained", "fraction": f,
-                         "value": base + 0.05 * np.log10(f), "std": 0.01})
-            rows.append({"series": f"lfr K={k} random init", "group": f"K={k}", "kind": "random_init",
-                         "fraction": f, "value": base - 0.1 + 0.05 * np.log10(f), "std": 0.02})
+            rows.append(
+                {
+                    "series": f"lfr K={k}",
+                    "group": f"K={k}",
+                    "kind": "pretrained",
+                    "fraction": f,
+                    "value": base + 0.05 * np.log10(f),
+                    "std": 0.01,
+                }
+            )
+            rows.append(
+                {
+                    "series": f"lfr K={k} random init",
+                    "group": f"K={k}",
+                    "kind": "random_init",
+                    "fraction": f,
+                    "value": base - 0.1 + 0.05 * np.log10(f),
+                    "std": 0.02,
+                }
+            )
     for f in FRACTIONS:
-        rows.append({"series": "supervised", "group": "supervised", "kind": "supervised", "fraction": f,
-                     "value": 0.4 + 0.1 * f, "std": np.nan})
+        rows.append(
+            {
+                "series": "supervised",
+                "group": "supervised",
+                "kind": "supervised",
+                "fraction": f,
+                "value": 0.4 + 0.1 * f,
+                "std": np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -43,6 +68,7 @@ def _marker_path(marker: str):
 
 
 # ---------------------------------------------------------------------------------- label fractions
+
 
 def test_label_fraction_figure_axes_styles_and_legend():
     fig = rf.label_fraction_figure(_scores(), "test mIoU", "LFR on F3")
@@ -85,13 +111,11 @@ def test_label_fraction_figure_rejects_bad_fraction_and_kind():
 
 # ------------------------------------------------------------------------------------------- heatmap
 
+
 def _grid() -> pd.DataFrame:
     index = pd.MultiIndex.from_product([["Conv", "GRU"], [256, 1024]], names=["backbone", "projector_dim"])
     columns = pd.Index([0.001, 0.005, 0.01], name="lambda")
-    values = np.array([[0.50, 0.52, 0.51],
-                       [0.583, 0.55, np.nan],
-                       [0.45, 0.47, 0.46],
-                       [0.49, 0.48, 0.44]])
+    values = np.array([[0.50, 0.52, 0.51], [0.583, 0.55, np.nan], [0.45, 0.47, 0.46], [0.49, 0.48, 0.44]])
     return pd.DataFrame(values, index=index, columns=columns)
 
 
@@ -123,16 +147,23 @@ def test_grid_heatmap_min_mode_outlines_lowest():
 
 # ---------------------------------------------------------------------------------- training curves
 
+
 def _history() -> pd.DataFrame:
     rows = []
-    runs = [("bt-1", "barlow_twins", False, 10), ("bt-2", "barlow_twins", True, 3),
-            ("simclr-1", "simclr", False, 10), ("simclr-2", "simclr", True, 4)]
+    runs = [
+        ("bt-1", "barlow_twins", False, 10),
+        ("bt-2", "barlow_twins", True, 3),
+        ("simclr-1", "simclr", False, 10),
+        ("simclr-2", "simclr", True, 4),
+    ]
     for run, group, pruned, epochs in runs:
         for step in range(epochs):
-            for key, value in (("train/loss", 2.0 / (step + 1)), ("health/embedding_std", 0.9),
-                               ("health/rankme", 20.0 + step)):
-                rows.append({"run": run, "group": group, "key": key, "step": step, "value": value,
-                             "pruned": pruned})
+            for key, value in (
+                ("train/loss", 2.0 / (step + 1)),
+                ("health/embedding_std", 0.9),
+                ("health/rankme", 20.0 + step),
+            ):
+                rows.append({"run": run, "group": group, "key": key, "step": step, "value": value, "pruned": pruned})
     return pd.DataFrame(rows)
 
 
@@ -165,6 +196,7 @@ def test_training_curves_without_pruned_column():
 
 # ------------------------------------------------------------------------------------------- t-SNE
 
+
 def _embeddings(n_per_split=(30, 12, 6), n_classes=3, dim=8, seed=0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     centres = rng.normal(scale=5.0, size=(n_classes, dim))
@@ -191,8 +223,9 @@ def test_tsne_coordinates_rows_kept_and_deterministic():
 
 def test_tsne_coordinates_refuses_embedding_column_and_unknown_split():
     emb = _embeddings()
-    arrays = pd.DataFrame({"split": emb["split"], "label": emb["label"],
-                           "embedding": list(emb.filter(like="f").to_numpy())})
+    arrays = pd.DataFrame(
+        {"split": emb["split"], "label": emb["label"], "embedding": list(emb.filter(like="f").to_numpy())}
+    )
     with pytest.raises(ValueError, match="f0"):
         rf.tsne_coordinates(arrays)
     with pytest.raises(ValueError, match="unknown split"):
@@ -220,6 +253,7 @@ def test_tsne_figure_markers_legends_and_bold_test_diamonds():
 
 # ------------------------------------------------------------------------------------------ saving
 
+
 def test_save_figure_png_svg_and_byte_identical(tmp_path):
     fig = rf.label_fraction_figure(_scores(), "test mIoU", "LFR on F3")
     paths = rf.save_figure(fig, tmp_path / "figs", "label_fractions")
@@ -245,11 +279,13 @@ def test_save_figure_leaves_rcparams_alone(tmp_path):
 
 # ------------------------------------------------------------------------------------------ Optuna
 
+
 def _study(n_trials=6) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    study.optimize(lambda t: (t.suggest_float("x", -3, 3) - 1) ** 2 + (t.suggest_float("y", -3, 3)) ** 2,
-                   n_trials=n_trials)
+    study.optimize(
+        lambda t: (t.suggest_float("x", -3, 3) - 1) ** 2 + (t.suggest_float("y", -3, 3)) ** 2, n_trials=n_trials
+    )
     return study
 
 
@@ -289,13 +325,13 @@ def test_optuna_figures_skips_importances_when_every_trial_scored_the_same():
     # "zero total variance" and end `tune.py report` in a traceback.
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     # The scores differ by the selection tie-break only (a hair per trial number), as in a real sweep.
-    study.optimize(lambda t: 0.5 - 1e-12 * t.number + 0 * t.suggest_categorical("projector_dim", [64, 128]),
-                   n_trials=4)
+    study.optimize(lambda t: 0.5 - 1e-12 * t.number + 0 * t.suggest_categorical("projector_dim", [64, 128]), n_trials=4)
     assert len({t.params["projector_dim"] for t in study.trials}) == 2
     assert set(rf.optuna_figures(study)) == {"optimization_history", "parallel_coordinate"}
 
 
 # ------------------------------------------------------------------------------------ segmentation
+
 
 def test_segmentation_panel_layout_and_shape_check():
     rng = np.random.default_rng(0)

@@ -2,6 +2,7 @@
 (parent run per sweep with ``start_parent_run``'s tags, params and searchspace.yaml; child runs with the
 callback's tags), with metrics we know: selection on validation, traps with better test scores, repeats,
 supervised baselines, a missing label fraction, a re-run sweep name, a sweep without finished trials."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,9 +13,16 @@ import pytest
 from report_store import BARLOW_OBJECTIVE, HOSTILE, HOSTILE_VALUE, Store, filled_store
 
 from trainables.report.markdown import markdown_text
+from trainables.report.tables import (
+    Table,
+    per_class_iou,
+    pretext_configurations,
+    search_grid,
+    segmentation_by_fraction,
+    ssl_vs_supervised,
+    technique_by_backbone,
+)
 from trainables.tracking.runs import ReportError, metric_histories, resolve_sweeps
-from trainables.report.tables import (Table, per_class_iou, pretext_configurations, search_grid,
-                                      segmentation_by_fraction, ssl_vs_supervised, technique_by_backbone)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +40,7 @@ def row_cells(markdown: str, *labels: str) -> list[str]:
     """The cells of the Markdown row whose leading cells are ``labels``."""
     for line in markdown.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if cells[:len(labels)] == list(labels):
+        if cells[: len(labels)] == list(labels):
             return cells
     raise AssertionError(f"no row {labels} in\n{markdown}")
 
@@ -42,6 +50,7 @@ def column_cell(table, markdown: str, column: str, *labels: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ reading runs
+
 
 def test_sweep_names_resolve_to_their_latest_parent_with_the_recorded_objective_mode(store, sweeps):
     assert sweeps["lfr-har"].parent_run_id == store.ids["lfr"]
@@ -59,8 +68,10 @@ def test_run_ids_and_filter_strings_select_parent_runs(store):
     [old] = resolve_sweeps(store.uri, [store.ids["lfr-old"]])
     assert old.parent_run_id == store.ids["lfr-old"] and list(old.runs["tags.sslsweep.trial_id"]) == ["old0"]
     by_method = resolve_sweeps(store.uri, ["tags.sslsweep.method = 'lfr'"])
-    assert [(s.name, s.parent_run_id) for s in by_method] == [("lfr-har", store.ids["lfr"]),
-                                                             ("lfr-seismic", store.ids["seismic"])]
+    assert [(s.name, s.parent_run_id) for s in by_method] == [
+        ("lfr-har", store.ids["lfr"]),
+        ("lfr-seismic", store.ids["seismic"]),
+    ]
 
 
 def test_an_unknown_selector_names_itself_and_the_sweeps_that_exist(store):
@@ -88,10 +99,15 @@ def test_metric_histories_are_long_per_step(store):
 
 # ------------------------------------------------------------------------------------------------ tables
 
+
 def test_technique_by_backbone_selects_on_validation_over_two_methods(store, sweeps):
     table = technique_by_backbone([sweeps["barlow-har"], sweeps["lfr-har"]])
-    assert list(table.frame.index) == [("barlow_twins", "conv1d"), ("barlow_twins", "gru"), ("lfr", "conv1d"),
-                                       ("lfr", "gru")]
+    assert list(table.frame.index) == [
+        ("barlow_twins", "conv1d"),
+        ("barlow_twins", "gru"),
+        ("lfr", "conv1d"),
+        ("lfr", "gru"),
+    ]
     # t1 (validation 0.85) is chosen, not the trap t2 (validation 0.80, test 0.95) nor the pruned t4 (0.99).
     assert table.sources.loc[("barlow_twins", "conv1d"), "run_id"] == store.ids["t1"]
     assert table.sources.loc[("barlow_twins", "gru"), "run_id"] == store.ids["t3"]
@@ -145,8 +161,10 @@ def test_markdown_is_identical_when_built_twice_from_the_store(store, sweeps):
     again = {s.name: s for s in resolve_sweeps(store.uri, ["lfr-har", "barlow-har"])}
     first = technique_by_backbone([sweeps["barlow-har"], sweeps["lfr-har"]]).to_markdown()
     assert technique_by_backbone([again["barlow-har"], again["lfr-har"]]).to_markdown() == first
-    assert (ssl_vs_supervised([sweeps["barlow-har"]]).to_markdown()
-            == ssl_vs_supervised([again["barlow-har"]]).to_markdown())
+    assert (
+        ssl_vs_supervised([sweeps["barlow-har"]]).to_markdown()
+        == ssl_vs_supervised([again["barlow-har"]]).to_markdown()
+    )
 
 
 def test_search_grid_puts_each_validation_mean_in_its_cell(sweeps):
@@ -157,7 +175,7 @@ def test_search_grid_puts_each_validation_mean_in_its_cell(sweeps):
     assert frame.loc[("conv1d", "1024"), "lambda_offdiag=0.001"] == pytest.approx(0.85)  # t1, r6, r7
     assert frame.loc[("conv1d", "512"), "lambda_offdiag=0.005"] == pytest.approx(0.80)
     assert frame.loc[("gru", "256"), "lambda_offdiag=0.005"] == pytest.approx(0.75)
-    assert pd.isna(frame.loc[("gru", "256"), "lambda_offdiag=0.001"])   # pruned/failed runs never enter
+    assert pd.isna(frame.loc[("gru", "256"), "lambda_offdiag=0.001"])  # pruned/failed runs never enter
     markdown = table.to_markdown()
     assert row_cells(markdown, "conv1d", "1024")[2] == "**0.850 ± 0.010 (n=3)**"
     assert row_cells(markdown, "conv1d", "256") == ["conv1d", "256", "0.700", ""]
@@ -188,7 +206,7 @@ def test_segmentation_tables(store, sweeps):
     configurations = pretext_configurations(seismic)
     assert list(configurations.frame.index) == [("p0", "12"), ("p1", "16")]
     markdown = configurations.to_markdown()
-    assert row_cells(markdown, "p0", "12")[2:] == ["0.600", "**0.700**"]   # the lowest loss and best validation
+    assert row_cells(markdown, "p0", "12")[2:] == ["0.600", "**0.700**"]  # the lowest loss and best validation
     assert row_cells(markdown, "p1", "16")[2:] == ["**0.500**", "0.650"]
     assert "One run per cell." in configurations.caption
 
@@ -204,13 +222,17 @@ def test_captions_say_which_sweeps_refitted_their_test_readouts(sweeps):
     barlow = sweeps["barlow-har"]
     assert barlow.search_space_text and "refit_on_validation" not in barlow.search_space_text
     assert "refit_on_validation" not in ssl_vs_supervised([barlow]).caption
-    refitted = dataclasses.replace(barlow, search_space_text=barlow.search_space_text +
-                                   "evaluation:\n  refit_on_validation: true\n")
-    assert ("Test readouts fitted on training + validation units after selection (evaluation.refit_on_validation; "
-            "barlow-har).") in ssl_vs_supervised([refitted]).caption
+    refitted = dataclasses.replace(
+        barlow, search_space_text=barlow.search_space_text + "evaluation:\n  refit_on_validation: true\n"
+    )
+    assert (
+        "Test readouts fitted on training + validation units after selection (evaluation.refit_on_validation; "
+        "barlow-har)."
+    ) in ssl_vs_supervised([refitted]).caption
 
 
 # ------------------------------------------------------------------------------------------------ Markdown escaping
+
 
 def test_markdown_text_leaves_no_markup_and_plain_names_as_they_are():
     assert markdown_text(HOSTILE) == r"&lt;img src=x onerror=alert(1)&gt;\|\[x\](javascript:alert(1))"
@@ -223,21 +245,30 @@ def test_markdown_text_leaves_no_markup_and_plain_names_as_they_are():
 
 
 def test_a_class_label_and_a_parameter_value_with_markup_stay_one_cell_in_markdown_and_escaped_once_in_html():
-    index = pd.MultiIndex.from_tuples([(HOSTILE_VALUE, "sand"), ("gru", f"<b>{HOSTILE}</b>")],
-                                      names=["backbone", "class"])
+    index = pd.MultiIndex.from_tuples(
+        [(HOSTILE_VALUE, "sand"), ("gru", f"<b>{HOSTILE}</b>")], names=["backbone", "class"]
+    )
     frame = pd.DataFrame({"pretrained IoU": [0.8, 0.6], "gain | (pts)": [30.0, -5.0]}, index=index)
-    table = Table("per_class_iou", f"{HOSTILE}: test IoU per class", frame,
-                  counts=pd.DataFrame(1, index=index, columns=frame.columns),
-                  spread=pd.DataFrame(math.nan, index=index, columns=frame.columns),
-                  best=frame.eq(frame.max()), gain_columns=("gain | (pts)",))
+    table = Table(
+        "per_class_iou",
+        f"{HOSTILE}: test IoU per class",
+        frame,
+        counts=pd.DataFrame(1, index=index, columns=frame.columns),
+        spread=pd.DataFrame(math.nan, index=index, columns=frame.columns),
+        best=frame.eq(frame.max()),
+        gain_columns=("gain | (pts)",),
+    )
     markdown = table.to_markdown()
     assert "<img" not in markdown and "<b>" not in markdown and "](javascript" not in markdown.replace(r"\](", "")
     caption, blank, *rows = markdown.splitlines()
     assert caption.startswith("&lt;img src=x onerror=alert(1)&gt;\\|\\[x\\]") and blank == ""
-    assert rows == [r"| backbone | class | pretrained IoU | gain \| (pts) |", "|---|---|---:|---:|",
-                    r"| &lt;img src=x onerror=alert(1)&gt;\|conv row | sand | **0.800** | **+30.0** |",
-                    r"| gru | &lt;b&gt;&lt;img src=x onerror=alert(1)&gt;\|\[x\](javascript:alert(1))&lt;/b&gt; "
-                    r"| 0.600 | -5.0 |"]
+    assert rows == [
+        r"| backbone | class | pretrained IoU | gain \| (pts) |",
+        "|---|---|---:|---:|",
+        r"| &lt;img src=x onerror=alert(1)&gt;\|conv row | sand | **0.800** | **+30.0** |",
+        r"| gru | &lt;b&gt;&lt;img src=x onerror=alert(1)&gt;\|\[x\](javascript:alert(1))&lt;/b&gt; "
+        r"| 0.600 | -5.0 |",
+    ]
     assert table.to_markdown(caption=False) == "\n".join(rows) + "\n"
     html = table.to_html()
     assert "<img" not in html and "<b>" not in html and "&amp;" not in html

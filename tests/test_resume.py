@@ -1,6 +1,7 @@
 """Interrupted sweeps, for real: a Ctrl-C to the driver's process group, a SIGKILL of the driver, then
 ``tune.py --resume``; and the records (MLflow, the Optuna study, Tune's experiment, the report) checked for what
 was lost or duplicated. A second test kills one of a trial's two Ray Train workers and lets Train recover it."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,6 @@ import optuna
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
-
 from test_sweep_e2e import _children, _parent, _sweep_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,8 +25,12 @@ pytestmark = pytest.mark.slow
 
 
 def _environment(home: Path) -> dict[str, str]:
-    env = {**os.environ, "SSLSWEEP_HOME": str(home), "SSLSWEEP_REPORTS_DIR": str(home / "reports"),
-           "RAY_TMPDIR": str(_ray_temp_dir(home))}
+    env = {
+        **os.environ,
+        "SSLSWEEP_HOME": str(home),
+        "SSLSWEEP_REPORTS_DIR": str(home / "reports"),
+        "RAY_TMPDIR": str(_ray_temp_dir(home)),
+    }
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("RAY_ADDRESS", None)
     return env
@@ -52,8 +56,15 @@ def _remove_ray_temp_dir(tmp_path):
 
 def _start(path: Path, home: Path, *extra: str) -> subprocess.Popen:
     # A session of its own: the test's Ctrl-C goes to the driver's process group, as a terminal's does.
-    return subprocess.Popen([sys.executable, "tune.py", str(path), *extra], cwd=ROOT, env=_environment(home),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "tune.py", str(path), *extra],
+        cwd=ROOT,
+        env=_environment(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _last_results(home: Path) -> dict[str, dict]:
@@ -69,7 +80,7 @@ def _last_results(home: Path) -> dict[str, dict]:
             mtime, text = path.stat().st_mtime, path.read_text()
         except OSError:  # a session's files removed while reading
             continue
-        complete = text[:text.rfind("\n") + 1]  # a line Tune is still writing waits for the next look
+        complete = text[: text.rfind("\n") + 1]  # a line Tune is still writing waits for the next look
         lines = [json.loads(line) for line in complete.splitlines() if line.strip()]
         if lines and mtime >= written.get(lines[-1]["trial_id"], 0):
             reported[lines[-1]["trial_id"]], written[lines[-1]["trial_id"]] = lines[-1], mtime
@@ -96,7 +107,8 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
     home = tmp_path / "home"
     trials, epochs = 4, 24
     path = _sweep_file(
-        tmp_path, "resume-e2e",
+        tmp_path,
+        "resume-e2e",
         objective={"metric": "train/loss", "mode": "min"},
         budget={"trials": trials, "epochs": epochs, "checkpoint_every": 2, "max_concurrent": 2},
         scheduler={"type": "fifo"},
@@ -113,12 +125,16 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
     # one is past a checkpoint.
     driver = _start(path, home)
     _wait_until(lambda: midway(_epochs_reported(home), {}), "trial past its first checkpoint", driver)
-    crashed_id, crashed = next((trial_id, result) for trial_id, result in _last_results(home).items()
-                               if 3 <= result["epoch"] <= epochs - 12)
+    crashed_id, crashed = next(
+        (trial_id, result) for trial_id, result in _last_results(home).items() if 3 <= result["epoch"] <= epochs - 12
+    )
     os.kill(crashed["pid"], signal.SIGKILL)
     at_crash = _epochs_reported(home)
-    _wait_until(lambda: epochs in _epochs_reported(home).values() and midway(_epochs_reported(home), at_crash),
-                "finished trial and a trial past its first checkpoint", driver)
+    _wait_until(
+        lambda: epochs in _epochs_reported(home).values() and midway(_epochs_reported(home), at_crash),
+        "finished trial and a trial past its first checkpoint",
+        driver,
+    )
     os.killpg(driver.pid, signal.SIGINT)
     out, err = driver.communicate(timeout=120)
     assert driver.returncode == 130, out[-2000:] + err[-3000:]
@@ -142,8 +158,11 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
     before = _epochs_reported(home)
     # A trial interrupted at epoch e resumes from its checkpoint at e - 1 or e and reports e again: the window
     # reaches past where step 1 interrupted trials.
-    _wait_until(lambda: midway(_epochs_reported(home), before, last=epochs - 6), "trial past a checkpoint after "
-                "resuming", driver)
+    _wait_until(
+        lambda: midway(_epochs_reported(home), before, last=epochs - 6),
+        "trial past a checkpoint after resuming",
+        driver,
+    )
     time.sleep(2.5)
     driver.kill()
     driver.communicate(timeout=60)
@@ -171,8 +190,7 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
     for _, child in children.iterrows():
         steps = {m.step for m in client.get_metric_history(child.run_id, "train/loss")}
         assert steps == set(range(1, epochs + 1)), child.run_id
-        restarts = [m.step for m in client.get_metric_history(child.run_id, "iterations_since_restore")
-                    if m.value == 1]
+        restarts = [m.step for m in client.get_metric_history(child.run_id, "iterations_since_restore") if m.value == 1]
         carried_on += any(step > 1 for step in restarts)
     assert carried_on >= 1
     # The crashed trial carried on in its own run, which no longer says it failed.
@@ -180,8 +198,9 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
     assert crash["tags.sslsweep.resumed"] == "true" and pd.isna(crash.get("tags.sslsweep.failure_reason"))
     # The Optuna study: the budget completed, each point once; the crash stays FAIL (a finished Optuna trial cannot
     # be reopened) beside the retry of its point that completed.
-    study = optuna.load_study(study_name=parent.data.tags["sslsweep.optuna_study"],
-                              storage=f"sqlite:///{home / 'optuna.db'}")
+    study = optuna.load_study(
+        study_name=parent.data.tags["sslsweep.optuna_study"], storage=f"sqlite:///{home / 'optuna.db'}"
+    )
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     (failed,) = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     assert len(study.trials) == trials + 1 and len(complete) == trials
@@ -193,16 +212,24 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
     # on in that run), every other run a completed trial. Whether the retry's number comes before the last new
     # trial's depends on whether that trial was proposed before the Ctrl-C.
     assert sorted(children["params.trial_number"].astype(int)) == sorted(
-        [t.number for t in complete if t is not retry] + [failed.number])
+        [t.number for t in complete if t is not retry] + [failed.number]
+    )
     # The report agrees with MLflow.
     configurations = pd.read_csv(home / "reports" / "resume-e2e" / "tables" / "resume-e2e_configurations.csv")
     assert set(configurations["trial"]) == set(children["tags.sslsweep.trial_id"])
 
-    again = subprocess.run([sys.executable, "tune.py", str(path), "--resume"], cwd=ROOT, env=_environment(home),
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "tune.py", str(path), "--resume"],
+        cwd=ROOT,
+        env=_environment(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 2 and [line for line in again.stderr.splitlines() if line.startswith("error:")] == [
         f"error: {path}: --resume: the latest sweep 'resume-e2e' (parent run {parent.info.run_id}) finished; "
-        f"expected an interrupted one (run it without --resume for a new sweep)"]
+        f"expected an interrupted one (run it without --resume for a new sweep)"
+    ]
 
 
 _CRASH_DURING_SAVE = """
@@ -253,38 +280,57 @@ def test_a_trial_that_crashed_while_saving_a_checkpoint_resumes_to_its_end(tmp_p
     ``Tuner.restore`` brings back; the crashed trial, resumed, was stopped at its first checkpoint and read as
     pruned. The same state, made here by a trial that raises at epoch 4 and that STOP written in: Ray's restore
     stops it at epoch 4 of 6, ``restore_tuner`` carries it to its end."""
-    run = subprocess.run([sys.executable, "-c", _CRASH_DURING_SAVE, str(tmp_path)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300, env={**_environment(tmp_path / "home"), "PYTHONPATH": str(ROOT)})
+    run = subprocess.run(
+        [sys.executable, "-c", _CRASH_DURING_SAVE, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**_environment(tmp_path / "home"), "PYTHONPATH": str(ROOT)},
+    )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     assert json.loads(run.stdout.strip().splitlines()[-1]) == {"ray": 4, "sslsweep": 6}
 
 
 def test_resume_refuses_a_sweep_that_finished_or_never_ran(tmp_path):
     home = tmp_path / "home"
-    path = _sweep_file(tmp_path, "resume-nothing", budget={"trials": 1, "epochs": 1}, search={},
-                       scheduler={"type": "fifo"})
-    run = subprocess.run([sys.executable, "tune.py", str(path), "--resume"], cwd=ROOT, env=_environment(home),
-                         capture_output=True, text=True, timeout=120)
+    path = _sweep_file(
+        tmp_path, "resume-nothing", budget={"trials": 1, "epochs": 1}, search={}, scheduler={"type": "fifo"}
+    )
+    run = subprocess.run(
+        [sys.executable, "tune.py", str(path), "--resume"],
+        cwd=ROOT,
+        env=_environment(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert [line for line in run.stderr.splitlines() if line.startswith("error:")] == [
         f"error: {path}: --resume: no sweep named 'resume-nothing' in sqlite:///{home / 'mlflow.db'}; expected one "
-        f"started before (run it without --resume)"]
+        f"started before (run it without --resume)"
+    ]
 
 
 def test_resume_refuses_a_sweep_whose_study_is_not_in_the_optuna_storage_before_ray(tmp_path, monkeypatch):
     """An interrupted sweep resumed without the SSLSWEEP_OPTUNA_STORAGE it ran with (a password variable left
     unset in a new shell) is one line before Ray starts, not an error inside Tune's restore."""
     from selfsup.config import load_sweep
-    from trainables.tracking.mlflow_callback import ensure_experiment, start_parent_run
     from trainables.records.tags import OPTUNA_STUDY_TAG
     from trainables.sweep.resume import ResumeError, find_interrupted_sweep
+    from trainables.tracking.mlflow_callback import ensure_experiment, start_parent_run
     from trainables.tracking.stores import resolve_stores
 
     for name in ("MLFLOW_TRACKING_URI", "SSLSWEEP_OPTUNA_STORAGE", "SSLSWEEP_RAY_STORAGE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path / "home"))
-    path = _sweep_file(tmp_path, "resume-elsewhere", budget={"trials": 2, "epochs": 1}, scheduler={"type": "fifo"},
-                       search={"projector_dim": {"type": "categorical", "choices": [64, 128]}})
+    path = _sweep_file(
+        tmp_path,
+        "resume-elsewhere",
+        budget={"trials": 2, "epochs": 1},
+        scheduler={"type": "fifo"},
+        search={"projector_dim": {"type": "categorical", "choices": [64, 128]}},
+    )
     spec, stores = load_sweep(path), resolve_stores()
     experiment = ensure_experiment(stores.mlflow_uri, f"sslsweep/{spec.name}", stores.mlflow_artifacts)
     parent = start_parent_run(spec, stores.mlflow_uri, experiment, path.read_text())  # left RUNNING: interrupted
@@ -294,7 +340,8 @@ def test_resume_refuses_a_sweep_whose_study_is_not_in_the_optuna_storage_before_
     assert str(refused.value) == (
         f"{path}: --resume: sweep 'resume-elsewhere' (parent run {parent}) searched with Optuna study "
         f"'resume-elsewhere-20260101-000000-abcd', which is not in {stores.optuna_url}; expected "
-        f"SSLSWEEP_OPTUNA_STORAGE set as when it ran (with its password)")
+        f"SSLSWEEP_OPTUNA_STORAGE set as when it ran (with its password)"
+    )
     optuna.create_study(study_name="resume-elsewhere-20260101-000000-abcd", storage=stores.optuna_url)
     with pytest.raises(ResumeError, match="Tune saved no state"):  # the next check: the study is found
         MlflowClient(stores.mlflow_uri).create_run(experiment, tags={"mlflow.parentRunId": parent})
@@ -335,12 +382,22 @@ def test_a_killed_ray_train_worker_is_replaced_and_its_trial_finishes(tmp_path):
     home = tmp_path / "home"
     epochs = 24
     path = _sweep_file(
-        tmp_path, "worker-kill", search={}, budget={"trials": 1, "epochs": epochs, "checkpoint_every": 2},
-        resources={"workers": 2, "cpus_per_worker": 1}, scheduler={"type": "fifo"},
-        objective={"metric": "train/loss", "mode": "min"})
+        tmp_path,
+        "worker-kill",
+        search={},
+        budget={"trials": 1, "epochs": epochs, "checkpoint_every": 2},
+        resources={"workers": 2, "cpus_per_worker": 1},
+        scheduler={"type": "fifo"},
+        objective={"metric": "train/loss", "mode": "min"},
+    )
     driver = _start(path, home)
-    _wait_until(lambda: any(3 <= e <= epochs - 12 for e in _epochs_reported(home).values()) and
-                len(_train_workers(driver)) == 2, "trial past its first checkpoint", driver)
+    _wait_until(
+        lambda: (
+            any(3 <= e <= epochs - 12 for e in _epochs_reported(home).values()) and len(_train_workers(driver)) == 2
+        ),
+        "trial past its first checkpoint",
+        driver,
+    )
     victim = _train_workers(driver)[-1]
     os.kill(victim, signal.SIGKILL)
     out, err = driver.communicate(timeout=600)

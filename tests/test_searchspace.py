@@ -1,5 +1,6 @@
 """Search-space files: the shipped ones validate; each kind of bad file fails before Ray starts with exit
 code 2 and one line naming the file, the field and what was expected."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,8 @@ import pytest
 import yaml
 
 import tune
-from trainables.sweep.prepare import check_configurations_fit_data, prepare_sweep
 from selfsup.config import SearchSpaceError, load_sweep
+from trainables.sweep.prepare import check_configurations_fit_data, prepare_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "searchspaces").glob("*.yaml"))
@@ -37,8 +38,8 @@ def machine(monkeypatch, tmp_path):
     """This machine as the checks see it: no GPUs, no RAY_ADDRESS, no running ``ray start`` cluster, stores in
     a temporary home; and ``run_sweep`` replaced by a tripwire, so a check that lets a bad file through fails
     the test instead of starting Ray."""
-    import trainables.sweep.resources
     import trainables.sweep.driver
+    import trainables.sweep.resources
 
     monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -69,16 +70,29 @@ def test_shipped_searchspaces_validate_and_dry_run(path, capsys, machine):
         assert ("series resized to 128 steps" in out) == (spec.data.series_length == 128)
     # A method with heads of its own lists no projector settings (they would change nothing).
     from selfsup.methods import METHODS
+
     assert ("projector_dim" in out) == METHODS.get(spec.method).uses_projector
 
 
 def test_dry_run_names_the_evaluation_windows(tmp_path, capsys, machine):
     path = tmp_path / "whole.yaml"
-    path.write_text(yaml.safe_dump(_apply(base_spec(), [("data.series_length", 64), ("data.window.length", 48),
-                                                         ("data.window.overlap", 0.5), ("data.evaluation_window", {"length": 64, "overlap": 0})])))
+    path.write_text(
+        yaml.safe_dump(
+            _apply(
+                base_spec(),
+                [
+                    ("data.series_length", 64),
+                    ("data.window.length", 48),
+                    ("data.window.overlap", 0.5),
+                    ("data.evaluation_window", {"length": 64, "overlap": 0}),
+                ],
+            )
+        )
+    )
     assert tune.main([str(path), "--dry-run"]) == 0
-    assert ("series resized to 64 steps; windows 48 steps, overlap 0.5; evaluated on windows of 64 steps, "
-            "overlap 0;") in capsys.readouterr().out
+    assert (
+        "series resized to 64 steps; windows 48 steps, overlap 0.5; evaluated on windows of 64 steps, overlap 0;"
+    ) in capsys.readouterr().out
 
 
 def test_cv_objective_validates_at_any_label_fraction(tmp_path):
@@ -89,8 +103,8 @@ def test_cv_objective_validates_at_any_label_fraction(tmp_path):
 
 
 def test_sampler_short_and_long_forms(tmp_path, monkeypatch):
-    from trainables.tracking.stores import resolve_stores
     from trainables.sweep.driver import _searcher
+    from trainables.tracking.stores import resolve_stores
 
     monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path))
     path = tmp_path / "sampler.yaml"
@@ -137,42 +151,75 @@ _DELETE = object()
 
 def _apply(spec: dict, edit) -> dict:
     """One edit (dotted key, value) or a list of them; the value ``_DELETE`` removes the key."""
-    for dotted, value in (edit if isinstance(edit, list) else [edit]):
+    for dotted, value in edit if isinstance(edit, list) else [edit]:
         _set(spec, dotted, value)
     return spec
 
 
-ITALY = {"pretext": {"source": "aeon", "name": "ItalyPowerDemand"},    # bundled; every series 24 steps
-         "downstream": {"source": "aeon", "name": "ItalyPowerDemand"}, "window": {"length": 50, "overlap": 0.8}}
-GRID = {"backbone": {"type": "categorical", "choices": ["conv1d", "gru"]},
-        "projector_dim": {"type": "categorical", "choices": [256, 512, 1024]}}
+ITALY = {
+    "pretext": {"source": "aeon", "name": "ItalyPowerDemand"},  # bundled; every series 24 steps
+    "downstream": {"source": "aeon", "name": "ItalyPowerDemand"},
+    "window": {"length": 50, "overlap": 0.8},
+}
+GRID = {
+    "backbone": {"type": "categorical", "choices": ["conv1d", "gru"]},
+    "projector_dim": {"type": "categorical", "choices": [256, 512, 1024]},
+}
 
 BAD_FILES = [
     # (id, edit, words the one-line message must contain)
     ("unknown top-level key", ("epochz", 3), ["epochz", "unknown key", "budget"]),
     ("unknown nested key", ("budget.trails", 3), ["budget.trails", "unknown key", "trials"]),
     ("unknown method", ("method", "barlow_twinz"), ["method", "barlow_twinz", "barlow_twins"]),
-    ("unknown backbone choice", ("search.backbone.choices", ["conv1d", "resnet9000"]),
-     ["search.backbone", "resnet9000", "conv1d"]),
+    (
+        "unknown backbone choice",
+        ("search.backbone.choices", ["conv1d", "resnet9000"]),
+        ["search.backbone", "resnet9000", "conv1d"],
+    ),
     ("unknown aeon dataset", ("data.downstream.name", "NoSuchSet"), ["data.downstream", "NoSuchSet", "BasicMotions"]),
     ("wrong type", ("budget.trials", "many"), ["budget.trials", "integer", "many"]),
     ("empty choices", ("search.projector_dim.choices", []), ["search.projector_dim", "choices"]),
     ("low above high", ("search.lr.low", 0.1), ["search.lr", "low must be < high"]),
     ("log range not positive", ("search.lambda_offdiag.low", 0.0), ["search.lambda_offdiag", "log range", "low > 0"]),
-    ("label fraction above 1", ("evaluation.label_fractions", [0.5, 1.5]), ["evaluation.label_fractions", "1.5", "(0, 1]"]),
+    (
+        "label fraction above 1",
+        ("evaluation.label_fractions", [0.5, 1.5]),
+        ["evaluation.label_fractions", "1.5", "(0, 1]"],
+    ),
     ("label fraction zero", ("evaluation.label_fractions", [0.0, 1.0]), ["evaluation.label_fractions", "(0, 1]"]),
-    ("objective no protocol produces", ("objective.metric", "val/svm/acc/frac_1.0"), ["objective.metric", "val/svm", "produced by no protocol"]),
+    (
+        "objective no protocol produces",
+        ("objective.metric", "val/svm/acc/frac_1.0"),
+        ["objective.metric", "val/svm", "produced by no protocol"],
+    ),
     ("objective protocol not run", ("evaluation.protocols", ["knn"]), ["objective.metric", "linear", "protocols"]),
-    ("objective fraction not evaluated", ("objective.metric", "val/knn/acc/frac_0.25"), ["objective.metric", "0.25", "label_fractions"]),
-    ("objective on test data", ("objective.metric", "test/knn/acc/frac_1.0"), ["objective.metric", "test data only reports"]),
-    ("cv objective of the untrained backbone", ("objective.metric", "random_init/cv/linear/acc/frac_1.0"),
-     ["objective.metric", "produced by no protocol", "cv/"]),
+    (
+        "objective fraction not evaluated",
+        ("objective.metric", "val/knn/acc/frac_0.25"),
+        ["objective.metric", "0.25", "label_fractions"],
+    ),
+    (
+        "objective on test data",
+        ("objective.metric", "test/knn/acc/frac_1.0"),
+        ["objective.metric", "test data only reports"],
+    ),
+    (
+        "cv objective of the untrained backbone",
+        ("objective.metric", "random_init/cv/linear/acc/frac_1.0"),
+        ["objective.metric", "produced by no protocol", "cv/"],
+    ),
     ("cv folds below two", ("evaluation.cv_folds", 1), ["evaluation.cv_folds", "greater than or equal to 2"]),
-    ("in-trial execution with two workers", ("resources", {"workers": 2, "execution": "in_trial"}),
-     ["resources", "in_trial", "ray_train"]),
+    (
+        "in-trial execution with two workers",
+        ("resources", {"workers": 2, "execution": "in_trial"}),
+        ["resources", "in_trial", "ray_train"],
+    ),
     ("unknown sampler", ("sampler", "cmaes"), ["sampler", "cmaes", "tpe", "random"]),
-    ("start-up trials for random search", ("sampler", {"type": "random", "startup_trials": 3}),
-     ["sampler", "startup_trials", "tpe"]),
+    (
+        "start-up trials for random search",
+        ("sampler", {"type": "random", "startup_trials": 3}),
+        ["sampler", "startup_trials", "tpe"],
+    ),
     ("unknown hyperparameter", ("fixed.lamda", 0.1), ["lamda", "unknown hyperparameter", "lambda_offdiag"]),
     ("hyperparameter of another method", ("fixed.sim_coeff", 25.0), ["sim_coeff", "barlow_twins"]),
     ("searched and fixed", ("fixed.lr", 0.001), ["lr", "both searched and fixed"]),
@@ -183,8 +230,11 @@ BAD_FILES = [
     ("csv without path", ("data.pretext", {"source": "csv"}), ["data.pretext", "path"]),
     ("unknown data source", ("data.pretext.source", "parquet"), ["data.pretext.source", "parquet", "ucr_files"]),
     # --- added with the resource, window and file checks
-    ("backbone of another domain", ("search.backbone.choices", ["conv1d", "resnet18"]),
-     ["backbone 'resnet18'", "images", "time series backbones: conv1d, dilated_conv1d, gru"]),
+    (
+        "backbone of another domain",
+        ("search.backbone.choices", ["conv1d", "resnet18"]),
+        ["backbone 'resnet18'", "images", "time series backbones: conv1d, dilated_conv1d, gru"],
+    ),
     ("hyperparameter of another domain", ("fixed.input_size", 32), ["'input_size'", "images", "time series"]),
     ("negative epochs", ("budget.epochs", -1), ["budget.epochs", "greater than or equal to 1"]),
     ("zero trials", ("budget.trials", 0), ["budget.trials", "greater than or equal to 1"]),
@@ -194,86 +244,186 @@ BAD_FILES = [
     ("negative seed", ("seed", -1), ["seed", "greater than or equal to 0"]),
     ("unknown dimension type", ("search.lr.type", "loguniform"), ["search.lr.type", "'categorical', 'int' or 'float'"]),
     ("log range with a step", ("search.lr.step", 0.001), ["search.lr", "'step' cannot be combined with log=true"]),
-    ("int dimension with fractional bounds", ("search.batch_size", {"type": "int", "low": 16.5, "high": 64}),
-     ["search.batch_size", "int dimension needs integer bounds"]),
-    ("int dimension with a fractional step", ("search.batch_size", {"type": "int", "low": 16, "high": 64, "step": 2.5}),
-     ["search.batch_size", "int dimension needs an integer step", "2.5"]),
-    ("zero step", ("search.lr", {"type": "float", "low": 0.0003, "high": 0.003, "step": 0}),
-     ["search.lr", "step must be > 0"]),
-    ("step on a categorical dimension", ("search.batch_size.step", 32),
-     ["search.batch_size", "categorical dimension takes 'choices', not low/high/log/step"]),
-    ("repeated choice", ("search.batch_size.choices", [32, 64, 32]),
-     ["search.batch_size", "choices repeat 32", "each choice once"]),
+    (
+        "int dimension with fractional bounds",
+        ("search.batch_size", {"type": "int", "low": 16.5, "high": 64}),
+        ["search.batch_size", "int dimension needs integer bounds"],
+    ),
+    (
+        "int dimension with a fractional step",
+        ("search.batch_size", {"type": "int", "low": 16, "high": 64, "step": 2.5}),
+        ["search.batch_size", "int dimension needs an integer step", "2.5"],
+    ),
+    (
+        "zero step",
+        ("search.lr", {"type": "float", "low": 0.0003, "high": 0.003, "step": 0}),
+        ["search.lr", "step must be > 0"],
+    ),
+    (
+        "step on a categorical dimension",
+        ("search.batch_size.step", 32),
+        ["search.batch_size", "categorical dimension takes 'choices', not low/high/log/step"],
+    ),
+    (
+        "repeated choice",
+        ("search.batch_size.choices", [32, 64, 32]),
+        ["search.batch_size", "choices repeat 32", "each choice once"],
+    ),
     ("infinite bound", ("search.lr.high", float("inf")), ["search.lr.high", "finite number"]),
     ("NaN bound", ("search.lr.low", float("nan")), ["search.lr.low", "finite number", "nan"]),
-    ("infinite fixed learning rate", [("search.lr", _DELETE), ("fixed.lr", float("inf"))],
-     ["lr", "finite number", "got inf"]),
-    ("NaN fixed method hyperparameter", [("search.lambda_offdiag", _DELETE), ("fixed.lambda_offdiag", float("nan"))],
-     ["lambda_offdiag", "finite number", "got nan"]),
+    (
+        "infinite fixed learning rate",
+        [("search.lr", _DELETE), ("fixed.lr", float("inf"))],
+        ["lr", "finite number", "got inf"],
+    ),
+    (
+        "NaN fixed method hyperparameter",
+        [("search.lambda_offdiag", _DELETE), ("fixed.lambda_offdiag", float("nan"))],
+        ["lambda_offdiag", "finite number", "got nan"],
+    ),
     ("infinite fixed weight decay", ("fixed.weight_decay", float("inf")), ["weight_decay", "finite number", "got inf"]),
-    ("infinite choice", ("search.lambda_offdiag", {"type": "categorical", "choices": [0.001, float("inf")]}),
-     ["search.lambda_offdiag", "finite number"]),
-    ("float dimension of an integer hyperparameter", ("search.batch_size", {"type": "float", "low": 32, "high": 64}),
-     ["search.batch_size", "fractional values", "batch_size takes whole numbers", "type: int"]),
-    ("grid over a continuous dimension", ("sampler", "grid"),
-     ["search.lambda_offdiag", "a grid needs a finite set of values", "categorical"]),
-    ("grid size is not the trial budget", [("sampler", "grid"), ("search", GRID)],
-     ["sampler grid", "6 points", "budget.trials is 8", "set budget.trials: 6"]),
+    (
+        "infinite choice",
+        ("search.lambda_offdiag", {"type": "categorical", "choices": [0.001, float("inf")]}),
+        ["search.lambda_offdiag", "finite number"],
+    ),
+    (
+        "float dimension of an integer hyperparameter",
+        ("search.batch_size", {"type": "float", "low": 32, "high": 64}),
+        ["search.batch_size", "fractional values", "batch_size takes whole numbers", "type: int"],
+    ),
+    (
+        "grid over a continuous dimension",
+        ("sampler", "grid"),
+        ["search.lambda_offdiag", "a grid needs a finite set of values", "categorical"],
+    ),
+    (
+        "grid size is not the trial budget",
+        [("sampler", "grid"), ("search", GRID)],
+        ["sampler grid", "6 points", "budget.trials is 8", "set budget.trials: 6"],
+    ),
     ("zero workers", ("resources.workers", 0), ["resources.workers", "greater than or equal to 1"]),
     ("negative cpus per worker", ("resources.cpus_per_worker", -1), ["resources.cpus_per_worker", "greater than 0"]),
     ("unknown precision", ("resources.precision", "fp16"), ["resources.precision", "'fp32' or 'bf16'", "fp16"]),
     ("unknown execution", ("resources.execution", "gpu"), ["resources.execution", "'auto', 'in_trial' or 'ray_train'"]),
-    ("channels-last on time series", ("resources.channels_last", True), ["resources.channels_last", "3-D", "remove it"]),
-    ("GPU on a machine without GPUs", ("resources.gpus_per_worker", 1),
-     ["resources.gpus_per_worker", "one trial asks for 1 GPU", "this machine has 0 GPUs", "RAY_ADDRESS"]),
+    (
+        "channels-last on time series",
+        ("resources.channels_last", True),
+        ["resources.channels_last", "3-D", "remove it"],
+    ),
+    (
+        "GPU on a machine without GPUs",
+        ("resources.gpus_per_worker", 1),
+        ["resources.gpus_per_worker", "one trial asks for 1 GPU", "this machine has 0 GPUs", "RAY_ADDRESS"],
+    ),
     ("negative overlap", ("data.window.overlap", -0.1), ["data.window.overlap", "greater than or equal to 0"]),
     ("window shorter than four steps", ("data.window.length", 3), ["data.window.length", "greater than or equal to 4"]),
-    ("window longer than every series", ("data", ITALY),
-     ["data.window.length", "50 steps", "every series of aeon:ItalyPowerDemand", "24 steps", "expected at most 24"]),
-    ("searched window longer than every series", [("data", {**ITALY, "window": {"length": 20, "overlap": 0.5}}),
-                                                  ("search.window_length", {"type": "categorical", "choices": [16, 32]})],
-     ["search.window_length", "32 steps", "aeon:ItalyPowerDemand", "expected at most 24"]),
-    ("fixed window longer than every series", [("data", {**ITALY, "window": {"length": 20, "overlap": 0.5}}),
-                                               ("fixed.window_length", 30)],
-     ["fixed.window_length", "30 steps", "aeon:ItalyPowerDemand", "expected at most 24"]),
-    ("window longer than the resized series", [("data.series_length", 40), ("data.window.length", 64)],
-     ["data.window.length", "64 steps", "data.series_length resizes to 40 steps", "expected at most 40"]),
-    ("evaluation window longer than the resized series",
-     [("data.series_length", 40), ("data.window.length", 32), ("data.evaluation_window", {"length": 48, "overlap": 0})],
-     ["data.evaluation_window.length", "48 steps", "data.series_length resizes to 40 steps", "expected at most 40"]),
-    ("evaluation window longer than every series", [("data", {**ITALY, "window": {"length": 20, "overlap": 0.5},
-                                                              "evaluation_window": {"length": 30, "overlap": 0}})],
-     ["data.evaluation_window.length", "30 steps", "aeon:ItalyPowerDemand", "expected at most 24"]),
+    (
+        "window longer than every series",
+        ("data", ITALY),
+        ["data.window.length", "50 steps", "every series of aeon:ItalyPowerDemand", "24 steps", "expected at most 24"],
+    ),
+    (
+        "searched window longer than every series",
+        [
+            ("data", {**ITALY, "window": {"length": 20, "overlap": 0.5}}),
+            ("search.window_length", {"type": "categorical", "choices": [16, 32]}),
+        ],
+        ["search.window_length", "32 steps", "aeon:ItalyPowerDemand", "expected at most 24"],
+    ),
+    (
+        "fixed window longer than every series",
+        [("data", {**ITALY, "window": {"length": 20, "overlap": 0.5}}), ("fixed.window_length", 30)],
+        ["fixed.window_length", "30 steps", "aeon:ItalyPowerDemand", "expected at most 24"],
+    ),
+    (
+        "window longer than the resized series",
+        [("data.series_length", 40), ("data.window.length", 64)],
+        ["data.window.length", "64 steps", "data.series_length resizes to 40 steps", "expected at most 40"],
+    ),
+    (
+        "evaluation window longer than the resized series",
+        [
+            ("data.series_length", 40),
+            ("data.window.length", 32),
+            ("data.evaluation_window", {"length": 48, "overlap": 0}),
+        ],
+        ["data.evaluation_window.length", "48 steps", "data.series_length resizes to 40 steps", "expected at most 40"],
+    ),
+    (
+        "evaluation window longer than every series",
+        [
+            (
+                "data",
+                {**ITALY, "window": {"length": 20, "overlap": 0.5}, "evaluation_window": {"length": 30, "overlap": 0}},
+            )
+        ],
+        ["data.evaluation_window.length", "30 steps", "aeon:ItalyPowerDemand", "expected at most 24"],
+    ),
     ("series length of three steps", ("data.series_length", 3), ["data.series_length", "greater than or equal to 4"]),
     ("validation fraction of all", ("data.validation_fraction", 1.0), ["data.validation_fraction", "less than 1"]),
-    ("aeon with a path", ("data.pretext.path", "/data/BasicMotions"), ["data.pretext", "takes no 'path'", "/data/BasicMotions"]),
+    (
+        "aeon with a path",
+        ("data.pretext.path", "/data/BasicMotions"),
+        ["data.pretext", "takes no 'path'", "/data/BasicMotions"],
+    ),
     ("aeon without a name", ("data.downstream", {"source": "aeon"}), ["data.downstream", "needs a 'name'"]),
-    ("two domains", ("data.pretext", {"source": "digits"}), ["data", "images", "time series", "both must be one domain"]),
-    ("unknown evaluation unit", ("evaluation.unit", "recording"), ["evaluation.unit", "'series' or 'window'", "recording"]),
+    (
+        "two domains",
+        ("data.pretext", {"source": "digits"}),
+        ["data", "images", "time series", "both must be one domain"],
+    ),
+    (
+        "unknown evaluation unit",
+        ("evaluation.unit", "recording"),
+        ["evaluation.unit", "'series' or 'window'", "recording"],
+    ),
     ("no protocols", ("evaluation.protocols", []), ["evaluation.protocols", "at least 1"]),
-    ("segmentation protocol on time series", ("evaluation.protocols", ["linear", "seg_frozen"]),
-     ["evaluation.protocols", "'seg_frozen' does not apply", "time series"]),
+    (
+        "segmentation protocol on time series",
+        ("evaluation.protocols", ["linear", "seg_frozen"]),
+        ["evaluation.protocols", "'seg_frozen' does not apply", "time series"],
+    ),
     ("zero neighbours", ("evaluation.knn_k", 0), ["evaluation.knn_k", "greater than or equal to 1"]),
     ("unknown objective mode", ("objective.mode", "maximize"), ["objective.mode", "'min' or 'max'", "maximize"]),
-    ("cross-validated fine-tuning objective", [("evaluation.protocols", ["linear", "finetune"]),
-                                               ("objective.metric", "cv/finetune/acc/frac_0.1")],
-     ["objective.metric", "fine-tuning is not cross-validated"]),
+    (
+        "cross-validated fine-tuning objective",
+        [("evaluation.protocols", ["linear", "finetune"]), ("objective.metric", "cv/finetune/acc/frac_0.1")],
+        ["objective.metric", "fine-tuning is not cross-validated"],
+    ),
     ("unknown scheduler", ("scheduler.type", "hyperband"), ["scheduler.type", "'asha' or 'fifo'", "hyperband"]),
     ("ASHA reduction factor of 1", ("scheduler.reduction_factor", 1), ["scheduler.reduction_factor", "greater than 1"]),
     ("final top-k of zero", ("final", {"repeats": 1, "top_k": 0}), ["final.top_k", "greater than or equal to 1"]),
     # Once lowered by Tune and the final re-runs without a word, while the dry run printed the value asked for.
-    ("ASHA grace period above the epochs", ("scheduler.grace_period", 13),
-     ["scheduler.grace_period is 13 epochs, above budget.epochs 12", "expected at most 12"]),
-    ("final top-k above the trials", ("final", {"repeats": 1, "top_k": 9}),
-     ["final.top_k is 9 configurations to re-run, above budget.trials 8", "expected at most 8"]),
+    (
+        "ASHA grace period above the epochs",
+        ("scheduler.grace_period", 13),
+        ["scheduler.grace_period is 13 epochs, above budget.epochs 12", "expected at most 12"],
+    ),
+    (
+        "final top-k above the trials",
+        ("final", {"repeats": 1, "top_k": 9}),
+        ["final.top_k is 9 configurations to re-run, above budget.trials 8", "expected at most 8"],
+    ),
     # Once a TypeError traceback: the backbone checks put what they are given in a set.
-    ("backbone that is a list", [("search.backbone", _DELETE), ("fixed.backbone", [1])],
-     ["backbone", "Input should be a valid string"]),
-    ("backbone choices that are mappings", ("search.backbone.choices", [{"a": 1}, {"b": 2}]),
-     ["search.backbone", "Input should be a valid string"]),
-    ("missing data files", [("data.pretext", {"source": "csv", "path": "/nonexistent/har"}),
-                            ("data.downstream", {"source": "csv", "path": "/nonexistent/har"})],
-     ["/nonexistent/har", "train.csv"]),
+    (
+        "backbone that is a list",
+        [("search.backbone", _DELETE), ("fixed.backbone", [1])],
+        ["backbone", "Input should be a valid string"],
+    ),
+    (
+        "backbone choices that are mappings",
+        ("search.backbone.choices", [{"a": 1}, {"b": 2}]),
+        ["search.backbone", "Input should be a valid string"],
+    ),
+    (
+        "missing data files",
+        [
+            ("data.pretext", {"source": "csv", "path": "/nonexistent/har"}),
+            ("data.downstream", {"source": "csv", "path": "/nonexistent/har"}),
+        ],
+        ["/nonexistent/har", "train.csv"],
+    ),
 ]
 # Refused only when the sweep is run: the dry run plans without the data files (they may live on the cluster).
 ONLY_THE_RUN_REFUSES = {"missing data files"}
@@ -300,9 +450,16 @@ def test_the_table_of_bad_files_is_large_and_unique():
 
 BAD_TEXTS = [
     # (id, file content (bytes), or "directory" / "missing", words of the one-line message)
-    ("Latin-1 bytes", "name: caf\u00e9\nmethod: barlow_twins\n".encode("latin-1"),
-     ["not UTF-8 text", "byte 0xe9 at line 1", "expected a UTF-8 YAML file"]),
-    ("binary file", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", ["not UTF-8 text", "byte 0x89", "expected a UTF-8"]),
+    (
+        "Latin-1 bytes",
+        "name: caf\u00e9\nmethod: barlow_twins\n".encode("latin-1"),
+        ["not UTF-8 text", "byte 0xe9 at line 1", "expected a UTF-8 YAML file"],
+    ),
+    (
+        "binary file",
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
+        ["not UTF-8 text", "byte 0x89", "expected a UTF-8"],
+    ),
     ("UTF-16 file", "name: x\nmethod: simclr\n".encode("utf-16"), ["not UTF-8 text", "expected a UTF-8 YAML file"]),
     ("NUL bytes", b"name: x\n\x00\x00\x00\x00", ["not UTF-8 text", "NUL byte at line 2", "expected a UTF-8"]),
     ("empty file", b"", ["the file is empty", "expected a mapping of sweep settings"]),
@@ -327,9 +484,13 @@ def test_unreadable_searchspace_file_is_one_line(tmp_path, capsys, machine, case
     elif content == "duplicate-search":  # a second search block would silently replace the first
         path.write_text(text + "\nsearch:\n  lr: {type: float, low: 0.0003, high: 0.003, log: true}\n")
     elif content == "duplicate-lr":
-        path.write_text(text.replace("  batch_size:     {type: categorical, choices: [32, 64]}",
-                                     "  batch_size:     {type: categorical, choices: [32, 64]}\n"
-                                     "  lr:             {type: float, low: 0.001, high: 0.01, log: true}"))
+        path.write_text(
+            text.replace(
+                "  batch_size:     {type: categorical, choices: [32, 64]}",
+                "  batch_size:     {type: categorical, choices: [32, 64]}\n"
+                "  lr:             {type: float, low: 0.001, high: 0.01, log: true}",
+            )
+        )
     elif content != "missing":
         path.write_bytes(content)
     assert tune.main([str(path)] + (["--dry-run"] if dry_run else [])) == 2
@@ -346,16 +507,20 @@ def test_a_repeated_key_names_both_lines(tmp_path):
 def test_the_cli_refuses_a_non_utf8_file_from_a_fresh_process(tmp_path):
     bad = tmp_path / "latin1.yaml"
     bad.write_bytes("name: caf\u00e9\n".encode("latin-1"))
-    run = subprocess.run([sys.executable, "tune.py", str(bad), "--dry-run"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "tune.py", str(bad), "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
     assert run.stderr.startswith(f"error: {bad}: not UTF-8 text")
 
 
-@pytest.mark.parametrize("text,words", [
-    ("name: x\nmethod: [unclosed\n", ["malformed YAML", "line"]),
-    ("- just\n- a list\n", ["expected a mapping", "list"]),
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("name: x\nmethod: [unclosed\n", ["malformed YAML", "line"]),
+        ("- just\n- a list\n", ["expected a mapping", "list"]),
+    ],
+)
 def test_malformed_yaml(tmp_path, text, words):
     path = tmp_path / "broken.yaml"
     path.write_text(text)
@@ -392,11 +557,13 @@ def test_channel_mismatch_fails_before_ray(tmp_path, capsys):
 def test_cli_exit_code_and_help_from_a_fresh_process(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(_set(base_spec(), "method", "nope")))
-    run = subprocess.run([sys.executable, "tune.py", str(bad), "--dry-run"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "tune.py", str(bad), "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 2 and "unknown method 'nope'" in run.stderr
-    helped = subprocess.run([sys.executable, "tune.py", "--help"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    helped = subprocess.run(
+        [sys.executable, "tune.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert helped.returncode == 0 and "--dry-run" in helped.stdout
 
 
@@ -421,22 +588,41 @@ def test_a_grid_needs_finite_dimensions_and_exactly_its_size_in_trials():
     from selfsup.config import SweepSpec
 
     def spec(search, trials):
-        return {"name": "g", "method": "barlow_twins", "sampler": "grid", "budget": {"trials": trials},
-                "data": {"pretext": {"source": "aeon", "name": "BasicMotions"},
-                         "downstream": {"source": "aeon", "name": "BasicMotions"}}, "search": search}
+        return {
+            "name": "g",
+            "method": "barlow_twins",
+            "sampler": "grid",
+            "budget": {"trials": trials},
+            "data": {
+                "pretext": {"source": "aeon", "name": "BasicMotions"},
+                "downstream": {"source": "aeon", "name": "BasicMotions"},
+            },
+            "search": search,
+        }
 
-    grid = {"projector_dim": {"type": "categorical", "choices": [256, 512, 1024]},
-            "lambda_offdiag": {"type": "float", "low": 0.001, "high": 0.005, "step": 0.002},
-            "batch_size": {"type": "int", "low": 32, "high": 64, "step": 32}}
+    grid = {
+        "projector_dim": {"type": "categorical", "choices": [256, 512, 1024]},
+        "lambda_offdiag": {"type": "float", "low": 0.001, "high": 0.005, "step": 0.002},
+        "batch_size": {"type": "int", "low": 32, "high": 64, "step": 32},
+    }
     accepted = SweepSpec.model_validate(spec(grid, 18))
-    assert accepted.grid() == {"projector_dim": [256, 512, 1024], "lambda_offdiag": [0.001, 0.003, 0.005],
-                               "batch_size": [32, 64]}
-    with pytest.raises(ValueError, match=r"sampler grid: the grid has 18 points \(3 projector_dim x 3 "
-                                         r"lambda_offdiag x 2 batch_size\), but budget.trials is 8; set "
-                                         r"budget.trials: 18"):
+    assert accepted.grid() == {
+        "projector_dim": [256, 512, 1024],
+        "lambda_offdiag": [0.001, 0.003, 0.005],
+        "batch_size": [32, 64],
+    }
+    with pytest.raises(
+        ValueError,
+        match=r"sampler grid: the grid has 18 points \(3 projector_dim x 3 "
+        r"lambda_offdiag x 2 batch_size\), but budget.trials is 8; set "
+        r"budget.trials: 18",
+    ):
         SweepSpec.model_validate(spec(grid, 8))
-    with pytest.raises(ValueError, match=r"search.lr: a grid needs a finite set of values, but log float "
-                                         r"\[0.0001, 0.01\] is continuous"):
+    with pytest.raises(
+        ValueError,
+        match=r"search.lr: a grid needs a finite set of values, but log float "
+        r"\[0.0001, 0.01\] is continuous",
+    ):
         SweepSpec.model_validate(spec({"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}, 4))
 
 
@@ -451,8 +637,11 @@ def test_local_gpu_check_counts_this_machine_only_when_ray_would_start_here(tmp_
     import trainables.sweep.resources as resources
 
     spec = load_sweep(_gpu_sweep(tmp_path, gpus=0.5, workers=2))
-    with pytest.raises(resources.ResourceError, match=r"^resources.gpus_per_worker: one trial asks for 1 GPU \(2 "
-                                                      r"worker\(s\) x 0.5\), but this machine has 0 GPUs"):
+    with pytest.raises(
+        resources.ResourceError,
+        match=r"^resources.gpus_per_worker: one trial asks for 1 GPU \(2 "
+        r"worker\(s\) x 0.5\), but this machine has 0 GPUs",
+    ):
         resources.check_local_gpus(spec)
     machine.setattr(resources, "local_gpu_count", lambda: 1)
     resources.check_local_gpus(spec)  # enough here
@@ -476,7 +665,8 @@ def test_more_cpus_than_this_machine_has_are_refused_before_ray_starts(tmp_path,
         assert capsys.readouterr().err.strip() == (
             f"error: {path}: resources.cpus_per_worker: one trial asks for 3 CPU (2 worker(s) x 1.5), but this "
             f"machine has 2 CPUs and Ray would start here (RAY_ADDRESS is not set); expected workers x "
-            f"cpus_per_worker of at most 2, or RAY_ADDRESS naming a larger cluster")
+            f"cpus_per_worker of at most 2, or RAY_ADDRESS naming a larger cluster"
+        )
     machine.setattr(resources.os, "cpu_count", lambda: 4)
     resources.check_local_cpus(load_sweep(path))  # fits
     machine.setattr(resources.os, "cpu_count", lambda: 2)
@@ -510,17 +700,19 @@ def test_a_cluster_without_gpus_is_one_line_and_records_nothing(tmp_path, capsys
     path = _gpu_sweep(tmp_path)
     assert tune.main([str(path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"error: {path}: resources.gpus_per_worker: one trial asks for 1 GPU (1 worker(s) x 1), but the "
-                   f"Ray cluster at ray://gpu-less:10001 has 0 GPU; expected at most 0 GPU per trial there, or a "
-                   f"cluster with GPUs")
+    assert err == (
+        f"error: {path}: resources.gpus_per_worker: one trial asks for 1 GPU (1 worker(s) x 1), but the "
+        f"Ray cluster at ray://gpu-less:10001 has 0 GPU; expected at most 0 GPU per trial there, or a "
+        f"cluster with GPUs"
+    )
     assert joined == [{"address": "ray://gpu-less:10001", "log_to_driver": True}]
     client = MlflowClient(resolve_stores().mlflow_uri)
     assert client.get_experiment_by_name(f"sslsweep/{load_sweep(path).name}") is None  # no parent run at all
 
 
 def test_a_cluster_with_too_few_cpus_names_cpus_per_worker():
-    from trainables.sweep.resources import ResourceError
     from trainables.sweep.driver import trial_concurrency
+    from trainables.sweep.resources import ResourceError
 
     spec = load_sweep(ROOT / "searchspaces" / "barlow.yaml")
     spec = spec.model_validate({**spec.model_dump(), "resources": {"cpus_per_worker": 8}})
@@ -552,10 +744,14 @@ def test_window_lengths_the_sweep_can_draw():
 
     assert window_lengths(spec()) == ("data.window.length", [50])
     assert window_lengths(spec("fixed.window_length", 30)) == ("fixed.window_length", [30])
-    assert window_lengths(spec("search.window_length", {"type": "categorical", "choices": [None, 70]})) == \
-        ("search.window_length", [50, 70])
-    assert window_lengths(spec("search.window_length", {"type": "int", "low": 20, "high": 85, "step": 20})) == \
-        ("search.window_length", [20, 40, 60, 80])
+    assert window_lengths(spec("search.window_length", {"type": "categorical", "choices": [None, 70]})) == (
+        "search.window_length",
+        [50, 70],
+    )
+    assert window_lengths(spec("search.window_length", {"type": "int", "low": 20, "high": 85, "step": 20})) == (
+        "search.window_length",
+        [20, 40, 60, 80],
+    )
 
 
 # ------------------------------------------------------------------------- files that are no plain YAML sweep
@@ -577,25 +773,48 @@ def _alias_bomb(levels: int = 9, width: int = 9) -> str:
 
 BAD_YAML = [
     # (id, file text, words of the one-line message)
-    ("integer key at the top level", BARLOW_TEXT + "1: a\n",
-     [f"top level: key 1 (line {END}) is a number", "expected a name (quote it if it is one: '1')"]),
-    ("integer key in search", BARLOW_TEXT.replace("search:\n", "search:\n  2: {type: int, low: 1, high: 3}\n"),
-     [f"search: key 2 (line {_line('search:') + 1}) is a number", "expected a name"]),
+    (
+        "integer key at the top level",
+        BARLOW_TEXT + "1: a\n",
+        [f"top level: key 1 (line {END}) is a number", "expected a name (quote it if it is one: '1')"],
+    ),
+    (
+        "integer key in search",
+        BARLOW_TEXT.replace("search:\n", "search:\n  2: {type: int, low: 1, high: 3}\n"),
+        [f"search: key 2 (line {_line('search:') + 1}) is a number", "expected a name"],
+    ),
     ("null key", "~: x\n" + BARLOW_TEXT, ["top level: key ~ (line 1) is null", "expected a name"]),
-    ("boolean key", BARLOW_TEXT.replace("fixed:\n", "fixed:\n  on: 1\n"),
-     [f"fixed: key on (line {_line('fixed:') + 1}) is a boolean", "expected a name"]),
+    (
+        "boolean key",
+        BARLOW_TEXT.replace("fixed:\n", "fixed:\n  on: 1\n"),
+        [f"fixed: key on (line {_line('fixed:') + 1}) is a boolean", "expected a name"],
+    ),
     ("list as a key", BARLOW_TEXT + "? [a, b]\n: 1\n", [f"top level: a key (line {END}) is a list", "expected a name"]),
-    ("5,000 nested lists", BARLOW_TEXT.replace("description: Barlow", "description: " + "[" * 5000 + "]" * 5000 +
-                                              "\nx: Barlow"),
-     [f"line {_line('description:')}: nested deeper than 32 levels of mappings and lists"]),
-    ("5,000 nested mappings", BARLOW_TEXT + "fixed2: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n",
-     [f"line {END}: nested deeper than 32 levels"]),
-    ("an alias inside the node it names", BARLOW_TEXT.replace("fixed:\n", "fixed: &fixed\n  again: *fixed\n"),
-     [f"fixed.again (line {_line('fixed:')}): an alias of a node that holds it"]),
-    ("a long value", BARLOW_TEXT.replace("seed: 0", "seed: " + "x" * 5000),
-     ["seed: Input should be a valid integer", f"(got '{'x' * 30}", "x...x", f"{'x' * 30}')"]),
-    ("a line break in a value", BARLOW_TEXT.replace("method: barlow_twins", 'method: "barlow\\ntwins"'),
-     ["method", "barlow\\ntwins"]),
+    (
+        "5,000 nested lists",
+        BARLOW_TEXT.replace("description: Barlow", "description: " + "[" * 5000 + "]" * 5000 + "\nx: Barlow"),
+        [f"line {_line('description:')}: nested deeper than 32 levels of mappings and lists"],
+    ),
+    (
+        "5,000 nested mappings",
+        BARLOW_TEXT + "fixed2: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n",
+        [f"line {END}: nested deeper than 32 levels"],
+    ),
+    (
+        "an alias inside the node it names",
+        BARLOW_TEXT.replace("fixed:\n", "fixed: &fixed\n  again: *fixed\n"),
+        [f"fixed.again (line {_line('fixed:')}): an alias of a node that holds it"],
+    ),
+    (
+        "a long value",
+        BARLOW_TEXT.replace("seed: 0", "seed: " + "x" * 5000),
+        ["seed: Input should be a valid integer", f"(got '{'x' * 30}", "x...x", f"{'x' * 30}')"],
+    ),
+    (
+        "a line break in a value",
+        BARLOW_TEXT.replace("method: barlow_twins", 'method: "barlow\\ntwins"'),
+        ["method", "barlow\\ntwins"],
+    ),
 ]
 
 
@@ -630,11 +849,14 @@ def test_a_recursion_error_of_the_yaml_composer_is_one_line(tmp_path, machine):
 
 def test_aliases_and_merge_keys_still_read(tmp_path):
     """Aliases within the bound keep working: the same data set twice, a mapping merged into another."""
-    text = BARLOW_TEXT.replace("  pretext:    {source: aeon, name: BasicMotions}",
-                               "  pretext:    &basic {source: aeon, name: BasicMotions}")
+    text = BARLOW_TEXT.replace(
+        "  pretext:    {source: aeon, name: BasicMotions}", "  pretext:    &basic {source: aeon, name: BasicMotions}"
+    )
     text = text.replace("  downstream: {source: aeon, name: BasicMotions}", "  downstream: {<<: *basic}")
-    text = text.replace("  batch_size:     {type: categorical, choices: [32, 64]}",
-                        "  batch_size:     &batches {type: categorical, choices: [32, 64]}")
+    text = text.replace(
+        "  batch_size:     {type: categorical, choices: [32, 64]}",
+        "  batch_size:     &batches {type: categorical, choices: [32, 64]}",
+    )
     path = tmp_path / "aliases.yaml"
     path.write_text(text)
     spec = load_sweep(path)
@@ -649,8 +871,11 @@ def test_an_alias_bomb_is_refused_in_milliseconds(tmp_path, machine, capsys):
     started = time.perf_counter()
     assert tune.main([str(path), "--dry-run"]) == 2
     assert time.perf_counter() - started < 2
-    assert_one_line_error(capsys, path, ["aliases (*name) expand the", "values written to 926,", "expected aliases to "
-                                         "add at most 10,000 values"])
+    assert_one_line_error(
+        capsys,
+        path,
+        ["aliases (*name) expand the", "values written to 926,", "expected aliases to add at most 10,000 values"],
+    )
 
 
 def _special_file(tmp_path, kind: str) -> Path:
@@ -706,11 +931,13 @@ def test_a_nightly_file_is_read_with_the_search_space_bounds(tmp_path):
     from trainables.sweep.nightly import NightlyError, load_nightly
 
     nightly = tmp_path / "nightly.yaml"
-    for text, message in [("1: x\nsweeps: [a.yaml]\n", "top level: key 1 (line 1) is a number"),
-                          (_alias_bomb() + "sweeps: *l8\n", "expected aliases to add at most 10,000 values"),
-                          ("sweeps: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 32 levels"),
-                          ("sweeps: [a.yaml]\nsweeps: [b.yaml]\n", "sweeps: given twice (line 1 and line 2)"),
-                          ("", "the file is empty; expected a mapping with 'sweeps'")]:
+    for text, message in [
+        ("1: x\nsweeps: [a.yaml]\n", "top level: key 1 (line 1) is a number"),
+        (_alias_bomb() + "sweeps: *l8\n", "expected aliases to add at most 10,000 values"),
+        ("sweeps: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 32 levels"),
+        ("sweeps: [a.yaml]\nsweeps: [b.yaml]\n", "sweeps: given twice (line 1 and line 2)"),
+        ("", "the file is empty; expected a mapping with 'sweeps'"),
+    ]:
         nightly.write_text(text)
         with pytest.raises(NightlyError) as info:
             load_nightly(nightly)
@@ -728,8 +955,9 @@ def test_the_cli_refuses_what_would_hang_or_exhaust_memory_from_a_fresh_process(
     path = tmp_path / "bomb.yaml" if kind == "bomb" else _special_file(tmp_path, kind)
     if kind == "bomb":
         path.write_text(_alias_bomb() + BARLOW_TEXT.replace("seed: 0", "seed: *l8"))
-    run = subprocess.run([sys.executable, "tune.py", str(path), "--dry-run"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "tune.py", str(path), "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
     assert run.stderr.startswith(f"error: {path}: ")
 
@@ -741,18 +969,29 @@ BAD_OVERRIDES = [
     # (id, edits of barlow.yaml, command-line arguments, words of the one-line message)
     ("negative trials", [], ["--trials", "-3"], ["--trials -3: expected a whole number of trials of at least 1"]),
     ("zero epochs", [], ["--epochs", "0"], ["--epochs 0: expected a whole number of epochs of at least 1"]),
-    ("trials of a grid", list(GRID_FILE.items()), ["--trials", "5"],
-     ["--trials 5: sampler grid runs each of its 6 points once, so its trials are fixed at 6", "no --trials"]),
-    ("epochs below the ASHA grace period", [], ["--epochs", "2"],
-     ["--epochs 2: fewer epochs than scheduler.grace_period 3", "expected --epochs of at least 3"]),
-    ("trials below the final top-k", [("final", {"repeats": 1, "top_k": 3})], ["--trials", "2"],
-     ["--trials 2: fewer trials than final.top_k 3", "expected --trials of at least 3"]),
+    (
+        "trials of a grid",
+        list(GRID_FILE.items()),
+        ["--trials", "5"],
+        ["--trials 5: sampler grid runs each of its 6 points once, so its trials are fixed at 6", "no --trials"],
+    ),
+    (
+        "epochs below the ASHA grace period",
+        [],
+        ["--epochs", "2"],
+        ["--epochs 2: fewer epochs than scheduler.grace_period 3", "expected --epochs of at least 3"],
+    ),
+    (
+        "trials below the final top-k",
+        [("final", {"repeats": 1, "top_k": 3})],
+        ["--trials", "2"],
+        ["--trials 2: fewer trials than final.top_k 3", "expected --trials of at least 3"],
+    ),
 ]
 
 
 @pytest.mark.parametrize("case_id,edit,args,words", BAD_OVERRIDES, ids=[c[0] for c in BAD_OVERRIDES])
-def test_a_bad_command_line_override_is_one_line_naming_the_flag(tmp_path, capsys, machine, case_id, edit, args,
-                                                                 words):
+def test_a_bad_command_line_override_is_one_line_naming_the_flag(tmp_path, capsys, machine, case_id, edit, args, words):
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(_apply(base_spec(), edit)))
     assert tune.main([str(path), "--dry-run", *args]) == 2
@@ -772,12 +1011,23 @@ def test_overrides_that_fit_are_taken(tmp_path, capsys, machine):
     assert "asha (grace 1 epochs" in capsys.readouterr().out
     path.write_text(yaml.safe_dump(_apply(base_spec(), ("scheduler", {"type": "fifo", "grace_period": 5}))))
     assert tune.main([str(path), "--dry-run", "--epochs", "2"]) == 0
-    assert prepare_sweep(path, trials=2, epochs=3, flags={"trials": "the nightly budget.trials"},
-                         read_data=False).budget.trials == 2
-    with pytest.raises(SearchSpaceError, match=r": the nightly budget.epochs 2: fewer epochs than "
-                                               r"scheduler.grace_period 3"):
-        prepare_sweep(ROOT / "searchspaces" / "barlow.yaml", epochs=2, flags={"epochs": "the nightly budget.epochs"},
-                      read_data=False)
+    assert (
+        prepare_sweep(
+            path, trials=2, epochs=3, flags={"trials": "the nightly budget.trials"}, read_data=False
+        ).budget.trials
+        == 2
+    )
+    with pytest.raises(
+        SearchSpaceError,
+        match=r": the nightly budget.epochs 2: fewer epochs than "
+        r"scheduler.grace_period 3",
+    ):
+        prepare_sweep(
+            ROOT / "searchspaces" / "barlow.yaml",
+            epochs=2,
+            flags={"epochs": "the nightly budget.epochs"},
+            read_data=False,
+        )
 
 
 def test_what_the_budget_bounds_leaves_alone():

@@ -6,6 +6,7 @@ both the MLflow tracking store and the Optuna study; then every file under the R
 directory, SSLSWEEP_HOME (MLflow's artifacts) and the reports, every MLflow record and everything the commands
 printed is searched for the password.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,6 @@ from pathlib import Path
 import psutil
 import pytest
 from mlflow.tracking import MlflowClient
-
 from test_multinode import ROOT, _clean_env, _sweep_file, postgres_cluster
 from test_report import free_port, wait_for_port
 
@@ -66,24 +66,38 @@ class ListeningSockets:
 
 def _files_holding(text: str, *roots: Path) -> list[str]:
     needle = text.encode()
-    return [str(path) for root in roots for path in root.rglob("*")
-            if path.is_file() and not path.is_symlink() and needle in path.read_bytes()]
+    return [
+        str(path)
+        for root in roots
+        for path in root.rglob("*")
+        if path.is_file() and not path.is_symlink() and needle in path.read_bytes()
+    ]
 
 
 def test_a_sweep_keeps_store_passwords_out_of_output_files_and_records(password_stores, tmp_path):
     password, urls = password_stores
     home = tmp_path / "home"
     ray_tmp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's session directory; a short socket path
-    env = _clean_env(SSLSWEEP_HOME=str(home), SSLSWEEP_REPORTS_DIR=str(home / "reports"),
-                     SSLSWEEP_RAY_STORAGE=str(home / "ray_results"), RAY_TMPDIR=str(ray_tmp),
-                     MLFLOW_TRACKING_URI=urls["mlflow"], SSLSWEEP_OPTUNA_STORAGE=urls["optuna"])
-    path = _sweep_file(tmp_path, "secret-stores", budget={"trials": 2, "epochs": 1, "max_concurrent": 1},
-                       search={"projector_dim": {"type": "categorical", "choices": [64, 128]}})
+    env = _clean_env(
+        SSLSWEEP_HOME=str(home),
+        SSLSWEEP_REPORTS_DIR=str(home / "reports"),
+        SSLSWEEP_RAY_STORAGE=str(home / "ray_results"),
+        RAY_TMPDIR=str(ray_tmp),
+        MLFLOW_TRACKING_URI=urls["mlflow"],
+        SSLSWEEP_OPTUNA_STORAGE=urls["optuna"],
+    )
+    path = _sweep_file(
+        tmp_path,
+        "secret-stores",
+        budget={"trials": 2, "epochs": 1, "max_concurrent": 1},
+        search={"projector_dim": {"type": "categorical", "choices": [64, 128]}},
+    )
     printed = []
 
     def tune(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        run = subprocess.run([sys.executable, "tune.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                             timeout=timeout)
+        run = subprocess.run(
+            [sys.executable, "tune.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        )
         printed.append(run.stdout + run.stderr)
         return run
 
@@ -92,8 +106,14 @@ def test_a_sweep_keeps_store_passwords_out_of_output_files_and_records(password_
         assert dry.returncode == 0, dry.stderr
         assert "postgres:***@127.0.0.1" in dry.stdout  # the store is named, its password is not
 
-        sweep = subprocess.Popen([sys.executable, "tune.py", str(path)], cwd=ROOT, env=env, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        sweep = subprocess.Popen(
+            [sys.executable, "tune.py", str(path)],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         sockets = ListeningSockets(sweep.pid)
         output, _ = sweep.communicate(timeout=600)
         listening = sockets.stop()
@@ -113,12 +133,21 @@ def test_a_sweep_keeps_store_passwords_out_of_output_files_and_records(password_
 
         # `tune.py ui` over a database store: the password is not on the server's command line (`ps` shows it).
         port = free_port()
-        ui = subprocess.Popen([sys.executable, "tune.py", "ui", "--port", str(port)], cwd=ROOT, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        ui = subprocess.Popen(
+            [sys.executable, "tune.py", "ui", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             wait_for_port(port, ui, "tune.py ui")
-            command_lines = [" ".join(p.cmdline()) for p in [psutil.Process(ui.pid),
-                                                             *psutil.Process(ui.pid).children(recursive=True)]]
+            command_lines = [
+                " ".join(p.cmdline())
+                for p in [psutil.Process(ui.pid), *psutil.Process(ui.pid).children(recursive=True)]
+            ]
         finally:
             os.killpg(ui.pid, 15)
             printed.append(ui.communicate(timeout=60)[0])

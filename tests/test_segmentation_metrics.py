@@ -1,5 +1,6 @@
 """Segmentation metrics: the confusion matrix against a double loop, the scores against a hand-computed
 example, absent classes, accumulation over batches, ignore_index, and empty input."""
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,9 @@ def test_confusion_matrix_matches_a_double_loop(seed):
     assert confusion.dtype == np.int64 and confusion.shape == (n_classes, n_classes)
     np.testing.assert_array_equal(confusion, naive_confusion(y_true, y_pred, n_classes))
     # torch tensors give the same matrix
-    np.testing.assert_array_equal(confusion_matrix(torch.from_numpy(y_true), torch.from_numpy(y_pred), n_classes),
-                                  confusion)
+    np.testing.assert_array_equal(
+        confusion_matrix(torch.from_numpy(y_true), torch.from_numpy(y_pred), n_classes), confusion
+    )
 
 
 def test_rows_are_truth_and_columns_prediction():
@@ -45,7 +47,7 @@ def test_sum_of_batch_matrices_equals_the_whole_split():
     y_pred = rng.integers(0, 4, size=(10, 6, 6))
     accumulated = np.zeros((4, 4), dtype=np.int64)
     for start in range(0, 10, 3):  # batches of 3, 3, 3, 1
-        accumulated += confusion_matrix(y_true[start:start + 3], y_pred[start:start + 3], 4)
+        accumulated += confusion_matrix(y_true[start : start + 3], y_pred[start : start + 3], 4)
     np.testing.assert_array_equal(accumulated, confusion_matrix(y_true, y_pred, 4))
 
 
@@ -72,12 +74,14 @@ def test_out_of_range_and_mismatched_labels_are_errors():
 
 def test_scores_of_a_hand_computed_example():
     # rows true, columns predicted; class "d" is absent from both truth and prediction
-    confusion = np.array([
-        [5, 1, 0, 0],   # a: 6 true pixels
-        [2, 3, 1, 0],   # b: 6 true pixels
-        [0, 0, 4, 0],   # c: 4 true pixels
-        [0, 0, 0, 0],   # d: none
-    ])
+    confusion = np.array(
+        [
+            [5, 1, 0, 0],  # a: 6 true pixels
+            [2, 3, 1, 0],  # b: 6 true pixels
+            [0, 0, 4, 0],  # c: 4 true pixels
+            [0, 0, 0, 0],  # d: none
+        ]
+    )
     # a: TP 5, FP 2 (column 7 - 5), FN 1 -> IoU 5/8,  F1 10/13
     # b: TP 3, FP 1 (column 4 - 3), FN 3 -> IoU 3/7,  F1 6/10
     # c: TP 4, FP 1 (column 5 - 4), FN 0 -> IoU 4/5,  F1 8/9

@@ -1,6 +1,7 @@
 """Seismic data for facies segmentation: ``SeismicVolume`` checks, sections and patches, the F3 benchmark and
 unlabelled-volume loaders (on small files written here), the synthetic generator's physics, and the
 inline-block split."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,14 @@ import pytest
 from selfsup.data.errors import DataError
 from selfsup.data.f3_facies import F3_CLASS_NAMES, load_f3
 from selfsup.data.inline_blocks import describe_split, inline_block_split
-from selfsup.data.seismic_volume import (SeismicVolume, load_unlabelled_volume, load_volume_npy, load_volume_segy,
-                                         patches, sections)
+from selfsup.data.seismic_volume import (
+    SeismicVolume,
+    load_unlabelled_volume,
+    load_volume_npy,
+    load_volume_segy,
+    patches,
+    sections,
+)
 from selfsup.data.synthetic_seismic import ricker_wavelet, synthetic_seismic, synthetic_seismic_volume
 from selfsup.data.windows import window_starts
 
@@ -22,11 +29,13 @@ def coded_volume(n_inline=5, n_crossline=7, n_depth=9, labelled=True) -> Seismic
     """amplitude = 10000 i + 100 j + k, so every voxel says where it came from; labels = k // 3 (3 classes)."""
     i, j, k = np.meshgrid(np.arange(n_inline), np.arange(n_crossline), np.arange(n_depth), indexing="ij")
     labels = (k * 3 // n_depth) if labelled else None
-    return SeismicVolume((10000 * i + 100 * j + k).astype(np.float64), labels,
-                         ["a", "b", "c"] if labelled else [], name="coded")
+    return SeismicVolume(
+        (10000 * i + 100 * j + k).astype(np.float64), labels, ["a", "b", "c"] if labelled else [], name="coded"
+    )
 
 
 # --- SeismicVolume -----------------------------------------------------------------------------------------
+
 
 def test_volume_casts_dtypes_and_reports_shape():
     volume = coded_volume()
@@ -34,14 +43,17 @@ def test_volume_casts_dtypes_and_reports_shape():
     assert volume.shape == (5, 7, 9) and volume.n_classes == 3
 
 
-@pytest.mark.parametrize("amplitude, labels, names, message", [
-    (np.zeros((4, 5)), None, [], "must be 3-D"),
-    (np.zeros((2, 3, 4)), np.zeros((2, 3, 5), np.int64), ["a"], "labels shape (2, 3, 5) differs"),
-    (np.zeros((2, 3, 4)), np.full((2, 3, 4), 2), ["a", "b"], "label ids span [2, 2] but there are 2 classes"),
-    (np.zeros((2, 3, 4)), np.full((2, 3, 4), -1), ["a", "b"], "label ids span [-1, -1]"),
-    (np.zeros((2, 3, 4)), np.zeros((2, 3, 4)), [], "needs class_names"),
-    (np.full((2, 3, 4), np.nan), None, [], "NaN/inf"),
-])
+@pytest.mark.parametrize(
+    "amplitude, labels, names, message",
+    [
+        (np.zeros((4, 5)), None, [], "must be 3-D"),
+        (np.zeros((2, 3, 4)), np.zeros((2, 3, 5), np.int64), ["a"], "labels shape (2, 3, 5) differs"),
+        (np.zeros((2, 3, 4)), np.full((2, 3, 4), 2), ["a", "b"], "label ids span [2, 2] but there are 2 classes"),
+        (np.zeros((2, 3, 4)), np.full((2, 3, 4), -1), ["a", "b"], "label ids span [-1, -1]"),
+        (np.zeros((2, 3, 4)), np.zeros((2, 3, 4)), [], "needs class_names"),
+        (np.full((2, 3, 4), np.nan), None, [], "NaN/inf"),
+    ],
+)
 def test_volume_validation_names_the_volume_and_the_problem(amplitude, labels, names, message):
     with pytest.raises(DataError) as error:
         SeismicVolume(amplitude, labels, names, name="vol-x")
@@ -49,6 +61,7 @@ def test_volume_validation_names_the_volume_and_the_problem(amplitude, labels, n
 
 
 # --- sections ----------------------------------------------------------------------------------------------
+
 
 def test_inline_sections_are_transposed_to_depth_by_crossline():
     volume = coded_volume()
@@ -64,7 +77,7 @@ def test_inline_sections_are_transposed_to_depth_by_crossline():
 
 def test_crossline_sections_keep_only_the_chosen_inlines():
     volume = coded_volume()
-    chosen = np.array([3, 1, 2])                       # used in increasing order
+    chosen = np.array([3, 1, 2])  # used in increasing order
     x, y, origin = sections(volume, inlines=chosen, orientation="crossline")
     assert x.shape == (7, 1, 9, 3) and y.shape == (7, 9, 3)
     np.testing.assert_array_equal(origin, np.stack([np.ones(7), np.arange(7)], axis=1))
@@ -93,9 +106,15 @@ def test_both_orientations_need_equal_widths():
     np.testing.assert_array_equal(x[7:], sections(square, orientation="crossline")[0])
 
 
-@pytest.mark.parametrize("inlines, message", [(np.array([0, 5]), "span"), (np.array([1, 1]), "duplicates"),
-                                              (np.array([], np.int64), "non-empty"),
-                                              (np.array([0.5]), "integer")])
+@pytest.mark.parametrize(
+    "inlines, message",
+    [
+        (np.array([0, 5]), "span"),
+        (np.array([1, 1]), "duplicates"),
+        (np.array([], np.int64), "non-empty"),
+        (np.array([0.5]), "integer"),
+    ],
+)
 def test_sections_reject_bad_inlines(inlines, message):
     with pytest.raises(ValueError, match=message):
         sections(coded_volume(), inlines=inlines)
@@ -103,17 +122,18 @@ def test_sections_reject_bad_inlines(inlines, message):
 
 # --- patches -----------------------------------------------------------------------------------------------
 
+
 def test_patches_cover_every_pixel_and_carry_their_source():
-    x, y, _ = sections(coded_volume(n_inline=3, n_crossline=13, n_depth=10))   # sections 10 x 13
+    x, y, _ = sections(coded_volume(n_inline=3, n_crossline=13, n_depth=10))  # sections 10 x 13
     px, py, source = patches(x, y, size=4, stride=3)
     tops, lefts = window_starts(10, 4, 3), window_starts(13, 4, 3)
     assert (tops, lefts) == ([0, 3, 6], [0, 3, 6, 9])
     assert px.shape == (3 * 12, 1, 4, 4) and py.shape == (3 * 12, 4, 4) and source.shape == (36, 3)
     covered = np.zeros((3, 10, 13), dtype=int)
     for n, (section, top, left) in enumerate(source):
-        np.testing.assert_array_equal(px[n], x[section, :, top:top + 4, left:left + 4])
-        np.testing.assert_array_equal(py[n], y[section, top:top + 4, left:left + 4])
-        covered[section, top:top + 4, left:left + 4] += 1
+        np.testing.assert_array_equal(px[n], x[section, :, top : top + 4, left : left + 4])
+        np.testing.assert_array_equal(py[n], y[section, top : top + 4, left : left + 4])
+        covered[section, top : top + 4, left : left + 4] += 1
     assert covered.min() >= 1
     # section-major, then top, then left
     np.testing.assert_array_equal(source[:12, 0], 0)
@@ -124,7 +144,7 @@ def test_patches_edge_aligned_patch_and_unlabelled():
     x = np.random.default_rng(0).normal(size=(2, 1, 11, 11)).astype(np.float32)
     px, py, source = patches(x, None, size=5, stride=5)
     assert py is None
-    assert sorted({int(t) for t in source[:, 1]}) == [0, 5, 6]      # 0, 5 and one aligned to the bottom edge
+    assert sorted({int(t) for t in source[:, 1]}) == [0, 5, 6]  # 0, 5 and one aligned to the bottom edge
     np.testing.assert_array_equal(px[-1, 0], x[1, 0, 6:, 6:])
 
 
@@ -161,8 +181,11 @@ def test_f3_loads_every_split_in_both_layouts(tmp_path, flat):
     for split, shape in shapes.items():
         volume = load_f3(tmp_path, split)
         assert volume.shape == shape and volume.amplitude.dtype == np.float32 and volume.labels.dtype == np.int64
-        assert volume.class_names == F3_CLASS_NAMES == ["upper_ns", "middle_ns", "lower_ns", "rijnland_chalk",
-                                                        "scruff", "zechstein"]
+        assert (
+            volume.class_names
+            == F3_CLASS_NAMES
+            == ["upper_ns", "middle_ns", "lower_ns", "rijnland_chalk", "scruff", "zechstein"]
+        )
         prefix = F3_FILES[split][1]
         folder = tmp_path if flat else tmp_path / F3_FILES[split][0]
         np.testing.assert_array_equal(volume.labels, np.load(folder / f"{prefix}_labels.npy"))
@@ -194,7 +217,7 @@ def test_f3_missing_file_lists_both_layouts(tmp_path):
     message = str(error.value)
     assert str(tmp_path / "test_once" / "test2_labels.npy") in message
     assert str(tmp_path / "test2_labels.npy") in message and "facies_classification_benchmark" in message
-    load_f3(tmp_path, "test1")                                     # the other splits are unaffected
+    load_f3(tmp_path, "test1")  # the other splits are unaffected
 
 
 def test_f3_rejects_bad_contents(tmp_path):
@@ -210,6 +233,7 @@ def test_f3_rejects_bad_contents(tmp_path):
 
 
 # --- unlabelled volumes ------------------------------------------------------------------------------------
+
 
 def test_npy_volume_loads_unlabelled(tmp_path):
     file = tmp_path / "survey.npy"
@@ -234,7 +258,7 @@ def test_npy_volume_errors_name_the_file(tmp_path):
 def test_segy_without_segyio_says_how_to_install(tmp_path, monkeypatch, name):
     file = tmp_path / name
     file.write_bytes(b"\0" * 3600)
-    monkeypatch.setitem(sys.modules, "segyio", None)              # makes `import segyio` raise ImportError
+    monkeypatch.setitem(sys.modules, "segyio", None)  # makes `import segyio` raise ImportError
     with pytest.raises(DataError, match=f"{name} needs segyio.*pip install segyio"):
         load_unlabelled_volume(file)
     with pytest.raises(DataError, match="missing seismic volume"):
@@ -243,11 +267,12 @@ def test_segy_without_segyio_says_how_to_install(tmp_path, monkeypatch, name):
 
 # --- synthetic generator -----------------------------------------------------------------------------------
 
+
 def test_ricker_wavelet_formula():
     wavelet = ricker_wavelet(25.0)
     half = len(wavelet) // 2
     t = 0.004 * np.arange(-half, half + 1)
-    np.testing.assert_allclose(wavelet, (1 - 2 * np.pi ** 2 * 625 * t ** 2) * np.exp(-np.pi ** 2 * 625 * t ** 2))
+    np.testing.assert_allclose(wavelet, (1 - 2 * np.pi**2 * 625 * t**2) * np.exp(-(np.pi**2) * 625 * t**2))
     assert wavelet[half] == 1.0 and abs(wavelet[0]) < 1e-4 and len(wavelet) % 2 == 1
 
 
@@ -272,7 +297,7 @@ def test_synthetic_labels_are_layered_in_unfaulted_traces():
     shift = synthetic.depth_shift
     whole_trace_one_block = (shift == shift[..., :1]).all(axis=-1)
     assert whole_trace_one_block.sum() > 100
-    labels = synthetic.volume.labels[whole_trace_one_block]        # (traces, depth)
+    labels = synthetic.volume.labels[whole_trace_one_block]  # (traces, depth)
     assert (np.diff(labels, axis=-1) >= 0).all()
     # in a trace untouched by faults every facies appears, top to bottom
     assert all(np.array_equal(np.unique(trace), np.arange(6)) for trace in labels)
@@ -283,17 +308,17 @@ def test_synthetic_reflectors_sit_exactly_on_label_boundaries(seed):
     synthetic = synthetic_seismic(seed=seed)
     labels, reflectivity = synthetic.volume.labels, np.abs(synthetic.reflectivity)
     boundary = np.zeros(labels.shape, dtype=bool)
-    boundary[..., :-1] = labels[..., 1:] != labels[..., :-1]      # r(k) is the interface between k and k + 1
+    boundary[..., :-1] = labels[..., 1:] != labels[..., :-1]  # r(k) is the interface between k and k + 1
     assert boundary.any()
-    assert reflectivity[boundary].min() > 0.075                 # facies contrast, documented bound 0.08
+    assert reflectivity[boundary].min() > 0.075  # facies contrast, documented bound 0.08
     inside = reflectivity[~boundary]
-    assert inside.max() < 0.021                                 # fine layering only, documented bound 0.021
+    assert inside.max() < 0.021  # fine layering only, documented bound 0.021
     assert np.count_nonzero(inside > 1e-3) > 0.1 * inside.size  # ... which is there: the seismic has texture
 
 
 def test_synthetic_fault_moves_labels_and_impedance_together():
     faulted = synthetic_seismic(n_faults=1, noise=0.0, seed=3)
-    plain = synthetic_seismic(n_faults=0, noise=0.0, seed=3)        # same earth model, no fault
+    plain = synthetic_seismic(n_faults=0, noise=0.0, seed=3)  # same earth model, no fault
     throw = faulted.faults[0].throw
     assert 3 <= throw <= 10
     shift = faulted.depth_shift
@@ -312,20 +337,27 @@ def test_synthetic_fault_moves_labels_and_impedance_together():
 def test_synthetic_fault_shift_that_aligns_labels_also_aligns_amplitudes():
     faulted = synthetic_seismic(n_faults=1, noise=0.0, seed=3)
     plain = synthetic_seismic(n_faults=0, noise=0.0, seed=3)
-    moved_traces = (faulted.depth_shift == faulted.faults[0].throw).all(axis=-1)   # wholly in the hanging wall
+    moved_traces = (faulted.depth_shift == faulted.faults[0].throw).all(axis=-1)  # wholly in the hanging wall
     assert moved_traces.sum() >= 10
-    window = slice(20, 128 - 16)         # clear of the wavelet's reach into the volume's top and bottom
+    window = slice(20, 128 - 16)  # clear of the wavelet's reach into the volume's top and bottom
     label_match, amplitude_corr = [], []
     for shift in range(16):
         depth = np.arange(128)[window]
-        label_match.append(np.mean(faulted.volume.labels[moved_traces][:, depth]
-                                   == plain.volume.labels[moved_traces][:, depth - shift]))
-        amplitude_corr.append(np.corrcoef(faulted.volume.amplitude[moved_traces][:, depth].ravel(),
-                                          plain.volume.amplitude[moved_traces][:, depth - shift].ravel())[0, 1])
+        label_match.append(
+            np.mean(
+                faulted.volume.labels[moved_traces][:, depth] == plain.volume.labels[moved_traces][:, depth - shift]
+            )
+        )
+        amplitude_corr.append(
+            np.corrcoef(
+                faulted.volume.amplitude[moved_traces][:, depth].ravel(),
+                plain.volume.amplitude[moved_traces][:, depth - shift].ravel(),
+            )[0, 1]
+        )
     best = int(np.argmax(label_match))
     assert best == faulted.faults[0].throw and label_match[best] == 1.0
     assert int(np.argmax(amplitude_corr)) == best and amplitude_corr[best] > 0.999
-    assert amplitude_corr[0] < 0.9                                 # unshifted, the traces do not line up
+    assert amplitude_corr[0] < 0.9  # unshifted, the traces do not line up
 
 
 def test_synthetic_rejects_bad_arguments():
@@ -339,6 +371,7 @@ def test_synthetic_rejects_bad_arguments():
 
 # --- inline-block split ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("seed", range(6))
 def test_inline_blocks_are_disjoint_contiguous_and_gapped(seed):
     split = inline_block_split(401, gap=5, seed=seed)
@@ -351,7 +384,7 @@ def test_inline_blocks_are_disjoint_contiguous_and_gapped(seed):
     assert sum(len(v) for v in split.values()) == usable
     blocks = sorted(split.values(), key=lambda b: b[0])
     for before, after in zip(blocks, blocks[1:]):
-        assert after[0] - before[-1] - 1 >= 5                      # at least `gap` unused inlines between
+        assert after[0] - before[-1] - 1 >= 5  # at least `gap` unused inlines between
     all_inlines = np.concatenate(blocks)
     assert len(np.unique(all_inlines)) == len(all_inlines) and all_inlines.min() >= 0 and all_inlines.max() < 401
 

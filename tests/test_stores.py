@@ -1,4 +1,5 @@
 """Where a sweep records: absolute locations under SSLSWEEP_HOME, and a tracking server's own artifact store."""
+
 from __future__ import annotations
 
 from trainables.tracking.mlflow_callback import ensure_experiment

@@ -1,5 +1,6 @@
 """End to end: real sweeps through `python tune.py` (Ray Tune + Ray Train + Optuna + ASHA + MLflow) on the
 bundled BasicMotions data, then assertions on what MLflow, the Optuna study and the report files hold."""
+
 from __future__ import annotations
 
 import json
@@ -35,14 +36,19 @@ def _run(path: Path, home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "SSLSWEEP_HOME": str(home), "SSLSWEEP_REPORTS_DIR": str(home / "reports")}
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("RAY_ADDRESS", None)
-    return subprocess.run([sys.executable, "tune.py", str(path)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "tune.py", str(path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 def _trial_pids(home: Path) -> set[int]:
     """The process ids that reported trial results (Tune's result.json files)."""
-    return {json.loads(line)["pid"] for path in home.glob("ray_results/*/run_trial_*/result.json")
-            for line in path.read_text().splitlines() if line.strip()}
+    return {
+        json.loads(line)["pid"]
+        for path in home.glob("ray_results/*/run_trial_*/result.json")
+        for line in path.read_text().splitlines()
+        if line.strip()
+    }
 
 
 def _children(home: Path, parent_run_id: str) -> pd.DataFrame:
@@ -65,7 +71,8 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     home = tmp_path / "home"
     trials, epochs = 6, 4
     path = _sweep_file(
-        tmp_path, "e2e-barlow",
+        tmp_path,
+        "e2e-barlow",
         # A label-free objective whose values differ between configurations, so ASHA has something to cut.
         objective={"metric": "train/loss", "mode": "min"},
         budget={"trials": trials, "epochs": epochs, "checkpoint_every": 2, "max_concurrent": 2},
@@ -106,8 +113,14 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
             assert table.groupby("split").size().to_dict() == {"train": 32, "validation": 8, "test": 40}
             assert set(table["label"]) == {"badminton", "running", "standing", "walking"}
             assert table[[c for c in table.columns if c.startswith("f")]].notna().all().all()
-            for name in ("test/linear/acc/frac_0.5", "test/knn/f1/frac_1.0", "val/linear/acc/frac_1.0",
-                         "random_init/test/linear/acc/frac_1.0", "health/rankme", "health/embedding_std"):
+            for name in (
+                "test/linear/acc/frac_0.5",
+                "test/knn/f1/frac_1.0",
+                "val/linear/acc/frac_1.0",
+                "random_init/test/linear/acc/frac_1.0",
+                "health/rankme",
+                "health/embedding_std",
+            ):
                 assert 0 <= child[f"metrics.{name}"] <= 256, name
         elif child["tags.sslsweep.outcome"] == "pruned":
             assert len(history) < epochs and embeddings == []
@@ -127,8 +140,9 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     # trial's backbone beside itself untrained, a t-SNE map per backbone selected, Optuna's views of the study.
     report_dir = home / "reports" / "e2e-barlow"
     configurations = pd.read_csv(report_dir / "tables" / "e2e-barlow_configurations.csv")
-    assert set(configurations["trial"]) == set(children.loc[children["tags.sslsweep.outcome"] == "finished",
-                                                            "tags.sslsweep.trial_id"])
+    assert set(configurations["trial"]) == set(
+        children.loc[children["tags.sslsweep.outcome"] == "finished", "tags.sslsweep.trial_id"]
+    )
     techniques = pd.read_csv(report_dir / "tables" / "technique_by_backbone.csv")
     assert set(techniques["method"]) == {"barlow_twins"}
     assert {"SSL acc", "untrained acc", "gain acc (pts)"} <= set(techniques.columns)
@@ -145,7 +159,8 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
 def test_collapsed_trial_fails_with_its_reason_and_two_gloo_workers(tmp_path):
     home = tmp_path / "home"
     path = _sweep_file(
-        tmp_path, "e2e-collapse",
+        tmp_path,
+        "e2e-collapse",
         search={"lambda_offdiag": {"type": "float", "low": 0.001, "high": 0.01, "log": True}},
         budget={"trials": 1, "epochs": 3},
         resources={"workers": 2, "cpus_per_worker": 1, "gpus_per_worker": 0},
@@ -173,9 +188,19 @@ def test_in_trial_and_ray_train_paths_give_the_same_trial(tmp_path):
     for execution in ("in_trial", "ray_train"):
         name = f"e2e-paths-{execution.replace('_', '-')}"
         path = _sweep_file(
-            tmp_path, name, search={}, budget={"trials": 1, "epochs": 3, "checkpoint_every": 3},
-            fixed={"backbone": "conv1d", "projector_dim": 256, "batch_size": 32, "lr": 0.001,
-                   "lambda_offdiag": 0.005, "aug_jitter": 0.1, "aug_crop_resize": 0.3},
+            tmp_path,
+            name,
+            search={},
+            budget={"trials": 1, "epochs": 3, "checkpoint_every": 3},
+            fixed={
+                "backbone": "conv1d",
+                "projector_dim": 256,
+                "batch_size": 32,
+                "lr": 0.001,
+                "lambda_offdiag": 0.005,
+                "aug_jitter": 0.1,
+                "aug_crop_resize": 0.3,
+            },
             resources={"workers": 1, "cpus_per_worker": 1, "execution": execution},
             scheduler={"type": "fifo"},
             # The label-free objective (RankMe) runs end to end here too.
@@ -188,9 +213,11 @@ def test_in_trial_and_ray_train_paths_give_the_same_trial(tmp_path):
         assert child["tags.sslsweep.outcome"] == "finished"
         history = sorted(client.get_metric_history(child.run_id, "train/loss"), key=lambda m: m.step)
         histories[execution] = [m.value for m in history]
-        finals[execution] = {key.removeprefix("metrics."): child[key] for key in child.index
-                             if key.startswith(("metrics.test/", "metrics.val/", "metrics.random_init/",
-                                                "metrics.health/"))}
+        finals[execution] = {
+            key.removeprefix("metrics."): child[key]
+            for key in child.index
+            if key.startswith(("metrics.test/", "metrics.val/", "metrics.random_init/", "metrics.health/"))
+        }
     assert len(histories["in_trial"]) == 3
     assert histories["in_trial"] == pytest.approx(histories["ray_train"], rel=1e-5)
     assert finals["in_trial"].keys() == finals["ray_train"].keys() and len(finals["in_trial"]) > 20
@@ -205,7 +232,8 @@ def test_tune_optuna_and_the_report_pick_the_same_best_trial_among_ties(tmp_path
 
     home = tmp_path / "home"
     path = _sweep_file(
-        tmp_path, "e2e-ties",
+        tmp_path,
+        "e2e-ties",
         search={"lr": {"type": "float", "low": 0.0005, "high": 0.002, "log": True}},
         fixed={"backbone": "conv1d", "projector_dim": 256, "batch_size": 32},
         budget={"trials": 4, "epochs": 2, "max_concurrent": 2},
@@ -240,8 +268,10 @@ def test_tune_optuna_and_the_report_pick_the_same_best_trial_among_ties(tmp_path
     assert len(repeats) == 2 and set(repeats["tags.sslsweep.repeat_of"]) == {best_run_id}
     assert sorted(repeats["params.training_seed"]) == ["1", "2"]
     assert set(repeats["status"]) == {"FINISHED"} and set(repeats["params.lr"]) == {best["params.lr"]}
-    losses = {run_id: [m.value for m in client.get_metric_history(run_id, "train/loss")]
-              for run_id in [best_run_id, *repeats["run_id"]]}
+    losses = {
+        run_id: [m.value for m in client.get_metric_history(run_id, "train/loss")]
+        for run_id in [best_run_id, *repeats["run_id"]]
+    }
     assert len({tuple(history) for history in losses.values()}) == 3, "other seeds train differently"
     # The report's cells for that configuration average the trial and its repeats: mean, std and n = 3 seeds.
     table = pd.read_csv(home / "reports" / "e2e-ties" / "tables" / "technique_by_backbone.csv")
@@ -287,12 +317,22 @@ def test_moco_sweep_with_supervised_baselines(tmp_path):
     spec = yaml.safe_load((ROOT / "searchspaces" / "moco.yaml").read_text())
     gestures = {"source": "aeon", "name": "PickupGestureWiimoteZ"}
     spec["data"].update(pretext=gestures, downstream=gestures, series_length=64)
-    spec.update(name="e2e-moco", budget={"trials": 2, "epochs": 2, "max_concurrent": 2},
-                scheduler={"type": "fifo"},
-                search={"temperature": {"type": "float", "low": 0.1, "high": 0.3, "log": True},
-                        "window_length": {"type": "categorical", "choices": [40, 50]}},
-                evaluation={"protocols": ["linear"], "label_fractions": [0.5, 1.0], "unit": "series",
-                            "supervised_baseline": True, "refit_on_validation": True})
+    spec.update(
+        name="e2e-moco",
+        budget={"trials": 2, "epochs": 2, "max_concurrent": 2},
+        scheduler={"type": "fifo"},
+        search={
+            "temperature": {"type": "float", "low": 0.1, "high": 0.3, "log": True},
+            "window_length": {"type": "categorical", "choices": [40, 50]},
+        },
+        evaluation={
+            "protocols": ["linear"],
+            "label_fractions": [0.5, 1.0],
+            "unit": "series",
+            "supervised_baseline": True,
+            "refit_on_validation": True,
+        },
+    )
     spec["fixed"]["queue_size"] = 64
     path = tmp_path / "moco.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -325,8 +365,10 @@ def test_moco_sweep_with_supervised_baselines(tmp_path):
         baseline = baselines[baselines["params.label_fraction"].astype(float) == fraction].iloc[0]
         assert row["supervised acc"] == pytest.approx(baseline[f"metrics.test/linear/acc/frac_{fraction}"])
         assert row["SSL acc"] == pytest.approx(best[f"metrics.test/linear/acc/frac_{fraction}"])
-    assert "Test readouts fitted on training + validation units" in \
-        (home / "reports" / "e2e-moco" / "tables" / "ssl_vs_supervised.md").read_text()
+    assert (
+        "Test readouts fitted on training + validation units"
+        in (home / "reports" / "e2e-moco" / "tables" / "ssl_vs_supervised.md").read_text()
+    )
     train_only, refitted = _linear_test_accuracy(spec, best)
     print(f"best trial's test accuracy: probe on training series {train_only}, on training + validation {refitted}")
     assert best["metrics.test/linear/acc/frac_1.0"] == pytest.approx(refitted)
@@ -337,9 +379,12 @@ def test_grid_sampler_runs_every_combination_once(tmp_path):
     each cell once, in MLflow and in the Optuna study alike."""
     home = tmp_path / "home"
     path = _sweep_file(
-        tmp_path, "e2e-grid",
-        search={"projector_dim": {"type": "categorical", "choices": [64, 128]},
-                "batch_size": {"type": "int", "low": 16, "high": 32, "step": 16}},
+        tmp_path,
+        "e2e-grid",
+        search={
+            "projector_dim": {"type": "categorical", "choices": [64, 128]},
+            "batch_size": {"type": "int", "low": 16, "high": 32, "step": 16},
+        },
         fixed={"backbone": "conv1d", "lr": 0.001},
         sampler="grid",
         budget={"trials": 4, "epochs": 1, "max_concurrent": 2},
@@ -355,5 +400,9 @@ def test_grid_sampler_runs_every_combination_once(tmp_path):
     study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
     assert sorted((t.params["projector_dim"], t.params["batch_size"]) for t in study.trials) == [
-        (64, 16), (64, 32), (128, 16), (128, 32)]
+        (64, 16),
+        (64, 32),
+        (128, 16),
+        (128, 32),
+    ]
     assert {t.state for t in study.trials} == {optuna.trial.TrialState.COMPLETE}

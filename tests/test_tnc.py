@@ -1,5 +1,6 @@
 """TNC: the positive-unlabelled discriminator loss against its formula, the ADF neighbourhood width, where
 neighbours and non-neighbours are drawn, and the refusal of series too short for a neighbourhood."""
+
 from __future__ import annotations
 
 import math
@@ -19,12 +20,14 @@ from selfsup.methods.tnc import adf_neighbourhood_width, neighbour_starts, non_n
 
 def _naive_tnc_loss(neighbour_logits, distant_logits, w):
     """The original's form: sigmoid, then BCELoss means, one pair at a time."""
+
     def bce(logits, label):
         total = 0.0
         for logit in logits.tolist():
             p = 1 / (1 + math.exp(-logit))
             total += -(label * math.log(p) + (1 - label) * math.log(1 - p))
         return total / len(logits)
+
     return (bce(neighbour_logits, 1) + w * bce(distant_logits, 1) + (1 - w) * bce(distant_logits, 0)) / 2
 
 
@@ -48,8 +51,8 @@ def test_adf_width_is_wide_for_stationary_noise_and_narrow_for_a_random_walk():
     rng = np.random.default_rng(0)
     noise = rng.standard_normal((2, 600))
     walk = rng.standard_normal((2, 600)).cumsum(axis=1)
-    assert adf_neighbourhood_width(noise, 300, 50) == 3      # stationary at every width: the widest
-    assert adf_neighbourhood_width(walk, 300, 50) == 1       # a unit root already at one window
+    assert adf_neighbourhood_width(noise, 300, 50) == 3  # stationary at every width: the widest
+    assert adf_neighbourhood_width(walk, 300, 50) == 1  # a unit root already at one window
 
 
 def test_neighbours_follow_the_gaussian_and_non_neighbours_stay_far():
@@ -85,8 +88,11 @@ def _windows(lengths, window=20, channels=2, seed=0):
 def test_a_series_too_short_for_a_neighbourhood_is_refused_by_name():
     cls = METHODS.get("tnc")
     windows = _windows([80, 39, 120])
-    with pytest.raises(ValueError, match=r"^tnc: series 1 of toy train has 39 steps, fewer than 2 x window_length "
-                                         r"= 40: .*lower window_length to at most 19"):
+    with pytest.raises(
+        ValueError,
+        match=r"^tnc: series 1 of toy train has 39 steps, fewer than 2 x window_length "
+        r"= 40: .*lower window_length to at most 19",
+    ):
         cls.check_pretext_data(cls.Params(), windows, TrialParams())
     cls.check_pretext_data(cls.Params(), _windows([80, 40, 120]), TrialParams())
 
@@ -124,8 +130,9 @@ def test_a_few_steps_teach_the_discriminator_temporal_neighbourhoods():
     accuracies = []
     for step in range(40):
         index = torch.randperm(len(windows))[:32]
-        output = model(PretextBatch(torch.as_tensor(windows.x[index.numpy()]), lambda x, n: [x] * n,
-                                    index=index, windows=windows))
+        output = model(
+            PretextBatch(torch.as_tensor(windows.x[index.numpy()]), lambda x, n: [x] * n, index=index, windows=windows)
+        )
         optimizer.zero_grad()
         output.loss.backward()
         optimizer.step()
@@ -149,5 +156,7 @@ def test_tune_refuses_windows_longer_than_half_a_recording_before_ray(tmp_path, 
     assert tune.main([str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and not ray.is_initialized()
-    assert err.startswith(f"error: {path}: the search can draw window_length=60: tnc: series 0 of aeon:BasicMotions "
-                          f"train has 100 steps, fewer than 2 x window_length = 120")
+    assert err.startswith(
+        f"error: {path}: the search can draw window_length=60: tnc: series 0 of aeon:BasicMotions "
+        f"train has 100 steps, fewer than 2 x window_length = 120"
+    )

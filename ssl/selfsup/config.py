@@ -4,6 +4,7 @@ Data flows one way: YAML -> ``SweepSpec`` (this module) -> trial hyperparameters
 method's own ``Params``) -> trainable -> library -> metrics. Every error is one line that names the file,
 the field and what was expected (``SearchSpaceError``).
 """
+
 from __future__ import annotations
 
 import errno
@@ -21,8 +22,14 @@ from selfsup.backbones import BACKBONES
 from selfsup.data import bundled_aeon_datasets
 from selfsup.domains import DOMAINS, Domain, domain_of_source
 from selfsup.domains.seismic import SectionSpec
-from selfsup.evaluation.metric_names import (ALL_PROTOCOLS, FINETUNE_PROTOCOL, HEALTH_METRICS, SELECTION_SPLITS,
-                                             format_fraction, parse_eval_metric_name)
+from selfsup.evaluation.metric_names import (
+    ALL_PROTOCOLS,
+    FINETUNE_PROTOCOL,
+    HEALTH_METRICS,
+    SELECTION_SPLITS,
+    format_fraction,
+    parse_eval_metric_name,
+)
 from selfsup.methods import METHODS, MethodParams
 from selfsup.trial_params import PROJECTOR_PARAMS, TrialParams
 
@@ -30,11 +37,11 @@ TRAINING_METRICS = ("train/loss",)
 
 # Bounds on a search-space (or nightly) file, each refused in one line before anything is built from it: a
 # search space is a few kilobytes, about five levels deep, and rarely uses an alias at all.
-MAX_FILE_BYTES = 256 << 10    # 256 KiB: PyYAML reads about 100 KiB a second, the largest shipped file is 3 KiB
-MAX_YAML_DEPTH = 32           # nested mappings and lists
-MAX_ALIAS_VALUES = 10_000     # values YAML aliases may add to what the file spells out
-EXCERPT_CHARS = 80            # the most of a given value a message quotes
-MESSAGE_CHARS = 2_000         # the most any message says
+MAX_FILE_BYTES = 256 << 10  # 256 KiB: PyYAML reads about 100 KiB a second, the largest shipped file is 3 KiB
+MAX_YAML_DEPTH = 32  # nested mappings and lists
+MAX_ALIAS_VALUES = 10_000  # values YAML aliases may add to what the file spells out
+EXCERPT_CHARS = 80  # the most of a given value a message quotes
+MESSAGE_CHARS = 2_000  # the most any message says
 
 
 class SearchSpaceError(ValueError):
@@ -101,8 +108,8 @@ class WindowSpec(_Strict):
 class DataSpec(_Strict):
     pretext: DatasetSpec
     downstream: DatasetSpec
-    window: WindowSpec = WindowSpec()        # time series only
-    sections: SectionSpec = SectionSpec()    # seismic only: patches, inline-block splits
+    window: WindowSpec = WindowSpec()  # time series only
+    sections: SectionSpec = SectionSpec()  # seismic only: patches, inline-block splits
     validation_fraction: float = Field(0.2, gt=0, lt=1)  # time series and images
     # Time series only: every series of every split (pretext and downstream) resized to this many steps by
     # linear interpolation before it is windowed. Unequal-length sets (gestures of 29 to 361 steps) can then
@@ -118,8 +125,10 @@ class DataSpec(_Strict):
     def _one_domain(self) -> "DataSpec":
         pretext, downstream = self.pretext.domain, self.downstream.domain
         if pretext is not downstream:
-            raise ValueError(f"pretext data {self.pretext.source} is {pretext.description} but downstream data "
-                             f"{self.downstream.source} is {downstream.description}; both must be one domain")
+            raise ValueError(
+                f"pretext data {self.pretext.source} is {pretext.description} but downstream data "
+                f"{self.downstream.source} is {downstream.description}; both must be one domain"
+            )
         # Fields that belong to one domain: (field, set, the domain it belongs to, what it does). Checked against
         # the defaults, not model_fields_set: a spec dumped and validated again (every trial does) has every
         # field set.
@@ -131,12 +140,17 @@ class DataSpec(_Strict):
         ]
         for field, is_set, domain, purpose in one_domain_fields:
             if is_set and downstream.name != domain:
-                raise ValueError(f"'{field}' {purpose}, but data {self.downstream.source} is "
-                                 f"{downstream.description}; remove it")
-        if self.validation_fraction != DataSpec.model_fields["validation_fraction"].default \
-                and downstream.name == "seismic":
-            raise ValueError("'validation_fraction' does not apply to seismic data: validation is an inline block "
-                             "(data.sections.validation)")
+                raise ValueError(
+                    f"'{field}' {purpose}, but data {self.downstream.source} is {downstream.description}; remove it"
+                )
+        if (
+            self.validation_fraction != DataSpec.model_fields["validation_fraction"].default
+            and downstream.name == "seismic"
+        ):
+            raise ValueError(
+                "'validation_fraction' does not apply to seismic data: validation is an inline block "
+                "(data.sections.validation)"
+            )
         return self
 
     @property
@@ -232,8 +246,10 @@ class Dimension(_Strict):
                 raise ValueError("categorical dimension takes 'choices', not low/high/log/step")
             repeats = [c for i, c in enumerate(self.choices) if c in self.choices[:i]]
             if repeats:
-                raise ValueError(f"categorical choices repeat {repeats[0]!r}; expected each choice once (a repeat "
-                                 f"weighs it twice in TPE and runs it twice in a grid)")
+                raise ValueError(
+                    f"categorical choices repeat {repeats[0]!r}; expected each choice once (a repeat "
+                    f"weighs it twice in TPE and runs it twice in a grid)"
+                )
             return self
         if self.choices is not None:
             raise ValueError(f"{self.type} dimension takes low/high, not 'choices'")
@@ -276,8 +292,10 @@ class Dimension(_Strict):
         if self.type == "int" and not self.log:
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
         if self.step is None or self.log:
-            raise ValueError(f"a grid needs a finite set of values, but {self.describe()} is continuous; give it "
-                             f"choices (type: categorical) or a step")
+            raise ValueError(
+                f"a grid needs a finite set of values, but {self.describe()} is continuous; give it "
+                f"choices (type: categorical) or a step"
+            )
         count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
         return [round(self.low + i * self.step, 12) for i in range(count)]
 
@@ -319,8 +337,10 @@ class ResourcesSpec(_Strict):
     @model_validator(mode="after")
     def _one_process_in_trial(self) -> "ResourcesSpec":
         if self.execution == "in_trial" and self.workers > 1:
-            raise ValueError(f"execution 'in_trial' runs one process, but workers is {self.workers}; "
-                             f"use 'ray_train' (or 'auto') for data-parallel trials")
+            raise ValueError(
+                f"execution 'in_trial' runs one process, but workers is {self.workers}; "
+                f"use 'ray_train' (or 'auto') for data-parallel trials"
+            )
         return self
 
     @property
@@ -385,8 +405,9 @@ class HealthSpec(_Strict):
 # ``TrialParams`` (selfsup.trial_params) is shared by every domain; each domain's ``Params`` extends it.
 
 
-def split_trial_params(method: str, values: dict[str, Any],
-                       domain: str = "timeseries") -> tuple[TrialParams, MethodParams]:
+def split_trial_params(
+    method: str, values: dict[str, Any], domain: str = "timeseries"
+) -> tuple[TrialParams, MethodParams]:
     """Validate a flat hyperparameter dict into the shared ones (the ``domain``'s ``Params``: optimiser,
     backbone, input size, augmentations) and the method's own parameters."""
     method_params_cls = METHODS.get(method).Params
@@ -395,8 +416,10 @@ def split_trial_params(method: str, values: dict[str, Any],
     shared_keys = set(shared_cls.model_fields)
     unknown = sorted(set(values) - method_keys - shared_keys)
     if unknown:
-        raise ValueError(f"unknown hyperparameter '{unknown[0]}' for method '{method}'; known: "
-                         f"{', '.join(sorted(method_keys | shared_keys))}")
+        raise ValueError(
+            f"unknown hyperparameter '{unknown[0]}' for method '{method}'; known: "
+            f"{', '.join(sorted(method_keys | shared_keys))}"
+        )
     shared = shared_cls(**{k: v for k, v in values.items() if k in shared_keys})
     own = method_params_cls(**{k: v for k, v in values.items() if k in method_keys})
     return shared, own
@@ -442,8 +465,10 @@ class SweepSpec(_Strict):
         if not METHODS.get(self.method).uses_projector:
             unused = sorted(k for k in {**self.search, **self.fixed} if k in PROJECTOR_PARAMS)
             if unused:  # searching it would only spend trials on a dimension that changes nothing
-                raise ValueError(f"'{unused[0]}' does nothing: {self.method} has no shared projector (its heads "
-                                 f"are its own); remove it")
+                raise ValueError(
+                    f"'{unused[0]}' does nothing: {self.method} has no shared projector (its heads "
+                    f"are its own); remove it"
+                )
         # Every searched value must be a valid hyperparameter value: check each choice and both bounds.
         split_trial_params(self.method, self.fixed, domain.name)
         for key, dimension in self.search.items():
@@ -457,8 +482,10 @@ class SweepSpec(_Strict):
                 try:
                     split_trial_params(self.method, {**self.fixed, key: inside}, domain.name)
                 except ValueError:
-                    raise ValueError(f"search.{key}: a float dimension draws fractional values such as {inside:g}, "
-                                     f"but {key} takes whole numbers; expected type: int (or categorical)") from None
+                    raise ValueError(
+                        f"search.{key}: a float dimension draws fractional values such as {inside:g}, "
+                        f"but {key} takes whole numbers; expected type: int (or categorical)"
+                    ) from None
         self._check_objective()
         if self.sampler.type == "grid":
             self._check_grid()
@@ -480,9 +507,11 @@ class SweepSpec(_Strict):
         size = math.prod(len(values) for values in grid.values())
         if self.budget.trials != size:
             shape = " x ".join(f"{len(values)} {key}" for key, values in grid.items())
-            raise ValueError(f"sampler grid: the grid has {size} points ({shape}), but budget.trials is "
-                             f"{self.budget.trials}; set budget.trials: {size} (final.repeats re-runs the best with "
-                             f"new seeds)")
+            raise ValueError(
+                f"sampler grid: the grid has {size} points ({shape}), but budget.trials is "
+                f"{self.budget.trials}; set budget.trials: {size} (final.repeats re-runs the best with "
+                f"new seeds)"
+            )
 
     @property
     def domain(self) -> Domain:
@@ -495,8 +524,9 @@ class SweepSpec(_Strict):
         domain, data = self.domain, f"data {self.data.downstream.source}"
         method = METHODS.get(self.method)
         if domain.name not in method.domains:
-            raise ValueError(f"method '{self.method}' trains on {_list_domains(method.domains)}, but {data} is "
-                             f"{domain.description}")
+            raise ValueError(
+                f"method '{self.method}' trains on {_list_domains(method.domains)}, but {data} is {domain.description}"
+            )
         # As text: a list or mapping given as a backbone is unhashable (the trial parameters refuse it by name).
         backbones = {str(self.fixed.get("backbone", domain.Params.model_fields["backbone"].default))}
         if "backbone" in self.search and self.search["backbone"].choices:
@@ -504,8 +534,10 @@ class SweepSpec(_Strict):
         for name in sorted(backbones):
             if name in BACKBONES and domain.name not in BACKBONES.get(name).domains:
                 fitting = [b for b in BACKBONES if domain.name in BACKBONES.get(b).domains]
-                raise ValueError(f"backbone '{name}' reads {_list_domains(BACKBONES.get(name).domains)}, but {data} "
-                                 f"is {domain.description}; {domain.description} backbones: {', '.join(fitting)}")
+                raise ValueError(
+                    f"backbone '{name}' reads {_list_domains(BACKBONES.get(name).domains)}, but {data} "
+                    f"is {domain.description}; {domain.description} backbones: {', '.join(fitting)}"
+                )
         own_keys = set(domain.Params.model_fields) | set(method.Params.model_fields)
         for key in [*self.fixed, *self.search]:
             if key in domain.refused_params:
@@ -514,22 +546,34 @@ class SweepSpec(_Strict):
                 continue
             owners = [other for other in DOMAINS if key in DOMAINS.get(other).Params.model_fields]
             if owners:
-                raise ValueError(f"'{key}' is a hyperparameter of {_list_domains(owners)}, but {data} is "
-                                 f"{domain.description}; {domain.description} hyperparameters: "
-                                 f"{', '.join(sorted(set(domain.Params.model_fields) - set(TrialParams.model_fields)))}")
+                raise ValueError(
+                    f"'{key}' is a hyperparameter of {_list_domains(owners)}, but {data} is "
+                    f"{domain.description}; {domain.description} hyperparameters: "
+                    f"{', '.join(sorted(set(domain.Params.model_fields) - set(TrialParams.model_fields)))}"
+                )
         if self.resources.channels_last and domain.name == "timeseries":
-            raise ValueError(f"resources.channels_last lays out 4-D image batches, but {data} is "
-                             f"{domain.description}, whose batches are 3-D (batch, channels, time); remove it")
+            raise ValueError(
+                f"resources.channels_last lays out 4-D image batches, but {data} is "
+                f"{domain.description}, whose batches are 3-D (batch, channels, time); remove it"
+            )
         domain.check_sweep(self)
         for protocol in self.evaluation.protocols:
             if protocol not in domain.protocols:
                 # finetune (classification) and seg_finetune (segmentation) both fine-tune: point to the other.
-                twin = next((p for p in domain.protocols
-                             if protocol.endswith(FINETUNE_PROTOCOL) and p.endswith(FINETUNE_PROTOCOL)), None)
+                twin = next(
+                    (
+                        p
+                        for p in domain.protocols
+                        if protocol.endswith(FINETUNE_PROTOCOL) and p.endswith(FINETUNE_PROTOCOL)
+                    ),
+                    None,
+                )
                 hint = f" (fine-tuning on {domain.description} is '{twin}')" if twin else ""
-                raise ValueError(f"evaluation.protocols: '{protocol}' does not apply to {data}, which is "
-                                 f"{domain.description} ({domain.task}); its protocols: {', '.join(domain.protocols)}"
-                                 f"{hint}")
+                raise ValueError(
+                    f"evaluation.protocols: '{protocol}' does not apply to {data}, which is "
+                    f"{domain.description} ({domain.task}); its protocols: {', '.join(domain.protocols)}"
+                    f"{hint}"
+                )
 
     @model_validator(mode="after")
     def _refit_for_frozen_classification(self) -> "SweepSpec":
@@ -537,18 +581,24 @@ class SweepSpec(_Strict):
             return self
         domain = self.domain
         if domain.task != "classification":
-            raise ValueError(f"evaluation.refit_on_validation refits classification readouts; data "
-                             f"{self.data.downstream.source} is {domain.description} ({domain.task}); remove it")
+            raise ValueError(
+                f"evaluation.refit_on_validation refits classification readouts; data "
+                f"{self.data.downstream.source} is {domain.description} ({domain.task}); remove it"
+            )
         if FINETUNE_PROTOCOL in self.evaluation.protocols:
-            raise ValueError("evaluation.refit_on_validation refits the frozen-feature readouts; the finetune "
-                             "protocol trains on training units only: remove one of them")
+            raise ValueError(
+                "evaluation.refit_on_validation refits the frozen-feature readouts; the finetune "
+                "protocol trains on training units only: remove one of them"
+            )
         return self
 
     @model_validator(mode="after")
     def _baseline_needs_an_ssl_method(self) -> "SweepSpec":
         if self.evaluation.supervised_baseline and METHODS.get(self.method).uses_labels:
-            raise ValueError(f"evaluation.supervised_baseline compares an SSL method with supervised training; "
-                             f"method '{self.method}' already trains on labels")
+            raise ValueError(
+                f"evaluation.supervised_baseline compares an SSL method with supervised training; "
+                f"method '{self.method}' already trains on labels"
+            )
         return self
 
     @model_validator(mode="after")
@@ -558,13 +608,17 @@ class SweepSpec(_Strict):
         scheduler, epochs = self.scheduler, self.budget.epochs
         if scheduler.type == "asha" and scheduler.grace_period > epochs:
             if scheduler.grace_period != SchedulerSpec.model_fields["grace_period"].default:
-                raise ValueError(f"scheduler.grace_period is {scheduler.grace_period} epochs, above budget.epochs "
-                                 f"{epochs} (ASHA compares trials after grace_period epochs); expected at most "
-                                 f"{epochs}")
+                raise ValueError(
+                    f"scheduler.grace_period is {scheduler.grace_period} epochs, above budget.epochs "
+                    f"{epochs} (ASHA compares trials after grace_period epochs); expected at most "
+                    f"{epochs}"
+                )
             self.scheduler = scheduler.model_copy(update={"grace_period": epochs})  # the default, in one epoch
         if self.final.repeats and self.final.top_k > self.budget.trials:
-            raise ValueError(f"final.top_k is {self.final.top_k} configurations to re-run, above budget.trials "
-                             f"{self.budget.trials}; expected at most {self.budget.trials}")
+            raise ValueError(
+                f"final.top_k is {self.final.top_k} configurations to re-run, above budget.trials "
+                f"{self.budget.trials}; expected at most {self.budget.trials}"
+            )
         return self
 
     def _check_objective(self) -> None:
@@ -576,34 +630,51 @@ class SweepSpec(_Strict):
         domain = self.domain
         scores = "|".join(domain.metrics)
         cross_validated = [p for p in self.evaluation.protocols if p != FINETUNE_PROTOCOL]
-        produced = (f"val/<{'|'.join(self.evaluation.protocols)}>/<{scores}>/frac_<{fractions}>, " +
-                    (f"cv/<{'|'.join(cross_validated)}>/<{scores}>/frac_<fraction>, "
-                     if domain.task == "classification" and cross_validated else "") +
-                    f"{', '.join(HEALTH_METRICS + TRAINING_METRICS)}")
+        produced = (
+            f"val/<{'|'.join(self.evaluation.protocols)}>/<{scores}>/frac_<{fractions}>, "
+            + (
+                f"cv/<{'|'.join(cross_validated)}>/<{scores}>/frac_<fraction>, "
+                if domain.task == "classification" and cross_validated
+                else ""
+            )
+            + f"{', '.join(HEALTH_METRICS + TRAINING_METRICS)}"
+        )
         if parsed is None or parsed.prefix:
             raise ValueError(f"objective.metric '{metric}' is produced by no protocol; expected one of {produced}")
         if parsed.split not in SELECTION_SPLITS:
-            raise ValueError(f"objective.metric '{metric}' selects on {parsed.split} data; test data only "
-                             f"reports, select on a val/ or cv/ metric")
+            raise ValueError(
+                f"objective.metric '{metric}' selects on {parsed.split} data; test data only "
+                f"reports, select on a val/ or cv/ metric"
+            )
         if not domain.metric_applies(parsed.protocol, parsed.metric):
-            raise ValueError(f"objective.metric '{metric}' does not apply to data {self.data.downstream.source}, "
-                             f"which is {domain.description} ({domain.task}); expected one of {produced}")
+            raise ValueError(
+                f"objective.metric '{metric}' does not apply to data {self.data.downstream.source}, "
+                f"which is {domain.description} ({domain.task}); expected one of {produced}"
+            )
         if parsed.split == "cv" and domain.task != "classification":
-            raise ValueError(f"objective.metric '{metric}': cross-validated objectives are for classification; "
-                             f"data {self.data.downstream.source} is {domain.description}, select on a val/ metric")
+            raise ValueError(
+                f"objective.metric '{metric}': cross-validated objectives are for classification; "
+                f"data {self.data.downstream.source} is {domain.description}, select on a val/ metric"
+            )
         if parsed.split == "cv" and parsed.protocol == FINETUNE_PROTOCOL:
-            raise ValueError(f"objective.metric '{metric}': fine-tuning is not cross-validated (it would train "
-                             f"{self.evaluation.cv_folds} folds x {self.evaluation.cv_repeats} repeats backbone "
-                             f"copies per evaluation, every epoch); select on "
-                             f"val/finetune/{parsed.metric}/frac_<fraction> or a cv/ metric of a frozen-feature "
-                             f"protocol")
+            raise ValueError(
+                f"objective.metric '{metric}': fine-tuning is not cross-validated (it would train "
+                f"{self.evaluation.cv_folds} folds x {self.evaluation.cv_repeats} repeats backbone "
+                f"copies per evaluation, every epoch); select on "
+                f"val/finetune/{parsed.metric}/frac_<fraction> or a cv/ metric of a frozen-feature "
+                f"protocol"
+            )
         if parsed.protocol not in self.evaluation.protocols:
-            raise ValueError(f"objective.metric '{metric}' needs protocol '{parsed.protocol}', which "
-                             f"evaluation.protocols {self.evaluation.protocols} does not run")
+            raise ValueError(
+                f"objective.metric '{metric}' needs protocol '{parsed.protocol}', which "
+                f"evaluation.protocols {self.evaluation.protocols} does not run"
+            )
         # A cv/ objective is computed on its own, at any fraction; a val/ one must be among those evaluated.
         if parsed.split == "val" and not any(math.isclose(parsed.fraction, f) for f in self.evaluation.label_fractions):
-            raise ValueError(f"objective.metric '{metric}' needs label fraction {format_fraction(parsed.fraction)}, "
-                             f"which evaluation.label_fractions [{fractions}] does not include")
+            raise ValueError(
+                f"objective.metric '{metric}' needs label fraction {format_fraction(parsed.fraction)}, "
+                f"which evaluation.label_fractions [{fractions}] does not include"
+            )
 
     # ---- derived views used by tune.py and the trainable
     def default_params(self) -> dict[str, Any]:
@@ -616,12 +687,21 @@ class SweepSpec(_Strict):
 
     def supervised_baseline_spec(self) -> "SweepSpec":
         """This sweep with the supervised baseline as its method: same data, evaluation and budget."""
-        return SweepSpec.model_validate({
-            **self.model_dump(mode="json"), "method": "supervised", "search": {}, "fixed": {},
-            # The untrained backbone is already scored in the SSL trial it is matched with.
-            "evaluation": {**self.evaluation.model_dump(mode="json"), "supervised_baseline": False,
-                           "compare_random_init": False},
-            "final": FinalSpec().model_dump()})
+        return SweepSpec.model_validate(
+            {
+                **self.model_dump(mode="json"),
+                "method": "supervised",
+                "search": {},
+                "fixed": {},
+                # The untrained backbone is already scored in the SSL trial it is matched with.
+                "evaluation": {
+                    **self.evaluation.model_dump(mode="json"),
+                    "supervised_baseline": False,
+                    "compare_random_init": False,
+                },
+                "final": FinalSpec().model_dump(),
+            }
+        )
 
     def optuna_space(self) -> dict[str, Any]:
         return {key: dimension.optuna_distribution() for key, dimension in self.search.items()}
@@ -666,7 +746,7 @@ def _excerpt(value: Any) -> str:
     """``repr(value)`` cut to ``EXCERPT_CHARS``, in time and memory bounded whatever the value's size (reprlib
     looks at a few items of each level only)."""
     text = _BRIEF.repr(value)
-    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS - 3] + "..."
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 3] + "..."
 
 
 def one_line(message: str) -> str:
@@ -696,9 +776,13 @@ _SWEEP_SETTINGS = "a mapping of sweep settings (name, method, data, ...)"
 
 def _not_a_regular_file(mode: int) -> str | None:
     """What a path is when it is no regular file (what ``os.stat`` read: links followed), else None."""
-    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
+    for test, what in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return what
     return None if stat.S_ISREG(mode) else "not a regular file"
@@ -733,18 +817,23 @@ def read_searchspace_text(path: Path, kind: str = "search-space", contents: str 
     if what:
         raise SearchSpaceError(f"{path}: is {what}; expected a {kind} YAML file")
     if len(data) > MAX_FILE_BYTES:
-        raise SearchSpaceError(f"{path}: larger than {MAX_FILE_BYTES >> 10} KiB; expected a {kind} YAML file "
-                               f"(a few kilobytes)")
+        raise SearchSpaceError(
+            f"{path}: larger than {MAX_FILE_BYTES >> 10} KiB; expected a {kind} YAML file (a few kilobytes)"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        raise SearchSpaceError(f"{path}: not UTF-8 text (byte 0x{data[error.start]:02x} at line {line} cannot be "
-                               f"decoded); expected a UTF-8 YAML file (re-save it as UTF-8)") from None
+        raise SearchSpaceError(
+            f"{path}: not UTF-8 text (byte 0x{data[error.start]:02x} at line {line} cannot be "
+            f"decoded); expected a UTF-8 YAML file (re-save it as UTF-8)"
+        ) from None
     if "\x00" in text:  # valid UTF-8, but no text file holds NUL bytes (UTF-16 and binary files do)
         line = text.count("\n", 0, text.index("\x00")) + 1
-        raise SearchSpaceError(f"{path}: not UTF-8 text (a NUL byte at line {line}: a binary or UTF-16 file?); "
-                               f"expected a UTF-8 YAML file (re-save it as UTF-8)")
+        raise SearchSpaceError(
+            f"{path}: not UTF-8 text (a NUL byte at line {line}: a binary or UTF-16 file?); "
+            f"expected a UTF-8 YAML file (re-save it as UTF-8)"
+        )
     if not text.strip():
         raise SearchSpaceError(f"{path}: the file is empty; expected {contents}")
     return text
@@ -800,20 +889,28 @@ class _BoundedLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-_KEY_KINDS = {"tag:yaml.org,2002:int": "a number", "tag:yaml.org,2002:float": "a number",
-              "tag:yaml.org,2002:null": "null", "tag:yaml.org,2002:timestamp": "a date",
-              "tag:yaml.org,2002:bool": "a boolean (YAML reads yes, no, on, off, true and false as booleans)"}
+_KEY_KINDS = {
+    "tag:yaml.org,2002:int": "a number",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:null": "null",
+    "tag:yaml.org,2002:timestamp": "a date",
+    "tag:yaml.org,2002:bool": "a boolean (YAML reads yes, no, on, off, true and false as booleans)",
+}
 _STR_TAG, _MERGE_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
 
 
 def _key_problem(key: yaml.Node, where: str) -> str:
     where, line = where or "top level", key.start_mark.line + 1
     if not isinstance(key, yaml.ScalarNode):
-        return (f"{where}: a key (line {line}) is {'a list' if isinstance(key, yaml.SequenceNode) else 'a mapping'}; "
-                f"expected a name")
-    text = key.value if len(key.value) <= EXCERPT_CHARS else key.value[:EXCERPT_CHARS - 3] + "..."
-    return (f"{where}: key {text or '(empty)'} (line {line}) is {_KEY_KINDS.get(key.tag, f'tagged {key.tag}')}; "
-            f"expected a name (quote it if it is one: '{text}')")
+        return (
+            f"{where}: a key (line {line}) is {'a list' if isinstance(key, yaml.SequenceNode) else 'a mapping'}; "
+            f"expected a name"
+        )
+    text = key.value if len(key.value) <= EXCERPT_CHARS else key.value[: EXCERPT_CHARS - 3] + "..."
+    return (
+        f"{where}: key {text or '(empty)'} (line {line}) is {_KEY_KINDS.get(key.tag, f'tagged {key.tag}')}; "
+        f"expected a name (quote it if it is one: '{text}')"
+    )
 
 
 def _node_problem(root: yaml.Node) -> str | None:
@@ -827,8 +924,13 @@ def _node_problem(root: yaml.Node) -> str | None:
     stack: list[tuple[yaml.Node, str, bool]] = [(root, "", False)]
     while stack:
         node, where, finished = stack.pop()
-        children = ([part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) else
-                    node.value if isinstance(node, yaml.SequenceNode) else [])
+        children = (
+            [part for pair in node.value for part in pair]
+            if isinstance(node, yaml.MappingNode)
+            else node.value
+            if isinstance(node, yaml.SequenceNode)
+            else []
+        )
         if finished:
             ancestors.discard(id(node))
             expanded[id(node)] = 1 + sum(expanded[id(child)] for child in children)
@@ -836,8 +938,10 @@ def _node_problem(root: yaml.Node) -> str | None:
         if id(node) in expanded:
             continue
         if id(node) in ancestors:
-            return (f"{where or 'top level'} (line {node.start_mark.line + 1}): an alias of a node that holds it "
-                    f"(it would never end); expected plain values")
+            return (
+                f"{where or 'top level'} (line {node.start_mark.line + 1}): an alias of a node that holds it "
+                f"(it would never end); expected plain values"
+            )
         ancestors.add(id(node))
         written += 1
         stack.append((node, where, True))
@@ -849,8 +953,10 @@ def _node_problem(root: yaml.Node) -> str | None:
         elif isinstance(node, yaml.SequenceNode):
             stack += [(item, f"{where}[{index}]", False) for index, item in reversed(list(enumerate(node.value)))]
     if expanded[id(root)] - written > MAX_ALIAS_VALUES:
-        return (f"aliases (*name) expand the {written:,} values written to {expanded[id(root)]:,}; expected "
-                f"aliases to add at most {MAX_ALIAS_VALUES:,} values (a search space repeats a few)")
+        return (
+            f"aliases (*name) expand the {written:,} values written to {expanded[id(root)]:,}; expected "
+            f"aliases to add at most {MAX_ALIAS_VALUES:,} values (a search space repeats a few)"
+        )
     return None
 
 
@@ -867,15 +973,20 @@ def parse_yaml(path: Path, text: str):
         duplicate = node is not None and _duplicate_key(node)
         if duplicate:
             key, line, first = duplicate
-            raise SearchSpaceError(f"{path}: {key}: given twice (line {first} and line {line}); expected each key "
-                                   f"once (YAML would keep only the last)")
+            raise SearchSpaceError(
+                f"{path}: {key}: given twice (line {first} and line {line}); expected each key "
+                f"once (YAML would keep only the last)"
+            )
         return None if node is None else loader.construct_document(node)
     except _TooDeep as error:
-        raise SearchSpaceError(f"{path}: line {error.mark.line + 1}: nested deeper than {MAX_YAML_DEPTH} levels of "
-                               f"mappings and lists; expected a few (a search space uses about 5)") from None
+        raise SearchSpaceError(
+            f"{path}: line {error.mark.line + 1}: nested deeper than {MAX_YAML_DEPTH} levels of "
+            f"mappings and lists; expected a few (a search space uses about 5)"
+        ) from None
     except RecursionError:  # a guard: the depth bound keeps PyYAML well inside Python's recursion limit
-        raise SearchSpaceError(f"{path}: nested too deeply to be read; expected a few levels of mappings and "
-                               f"lists") from None
+        raise SearchSpaceError(
+            f"{path}: nested too deeply to be read; expected a few levels of mappings and lists"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -896,19 +1007,27 @@ def load_sweep(path: str | Path) -> SweepSpec:
 def _read_sweep(path: Path) -> SweepSpec:
     raw = parse_yaml(path, read_searchspace_text(path))
     if raw is None:
-        raise SearchSpaceError(f"{path}: the file holds no settings (only comments or null); expected a mapping of sweep settings "
-                               f"(name, method, data, ...)")
+        raise SearchSpaceError(
+            f"{path}: the file holds no settings (only comments or null); expected a mapping of sweep settings "
+            f"(name, method, data, ...)"
+        )
     if not isinstance(raw, dict):
-        raise SearchSpaceError(f"{path}: expected a mapping of sweep settings at the top level, "
-                               f"got {type(raw).__name__}")
+        raise SearchSpaceError(
+            f"{path}: expected a mapping of sweep settings at the top level, got {type(raw).__name__}"
+        )
     try:
         return SweepSpec(**raw)
     except ValidationError as error:
         raise SearchSpaceError(f"{path}: {_explain(error)}") from None
 
 
-def override_budget(spec: SweepSpec, path: str | Path, trials: int | None = None, epochs: int | None = None,
-                    flags: dict[str, str] | None = None) -> SweepSpec:
+def override_budget(
+    spec: SweepSpec,
+    path: str | Path,
+    trials: int | None = None,
+    epochs: int | None = None,
+    flags: dict[str, str] | None = None,
+) -> SweepSpec:
     """``spec`` with its budget's trials and/or epochs replaced (``tune.py --trials/--epochs``), or
     ``SearchSpaceError`` in one line that names the override as ``flags`` does (default: the command-line flags)
     and what it must be: at least 1, the grid's size for a grid sweep, and room for what the file counts in
@@ -917,25 +1036,38 @@ def override_budget(spec: SweepSpec, path: str | Path, trials: int | None = None
     overrides = {key: value for key, value in (("trials", trials), ("epochs", epochs)) if value is not None}
     for key, value in overrides.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise SearchSpaceError(one_line(f"{path}: {flags[key]} {value}: expected a whole number of {key} of "
-                                             f"at least 1"))
+            raise SearchSpaceError(
+                one_line(f"{path}: {flags[key]} {value}: expected a whole number of {key} of at least 1")
+            )
     if "trials" in overrides and spec.sampler.type == "grid":
         size = math.prod(len(values) for values in spec.grid().values())
         if overrides["trials"] != size:
-            raise SearchSpaceError(one_line(
-                f"{path}: {flags['trials']} {overrides['trials']}: sampler grid runs each of its {size} points once, "
-                f"so its trials are fixed at {size}; expected no {flags['trials']} (or {size})"))
+            raise SearchSpaceError(
+                one_line(
+                    f"{path}: {flags['trials']} {overrides['trials']}: sampler grid runs each of its {size} points once, "
+                    f"so its trials are fixed at {size}; expected no {flags['trials']} (or {size})"
+                )
+            )
     # What the file counts in epochs and trials, named from the override's side (SweepSpec._within_the_budget).
     grace, top_k = spec.scheduler.grace_period, spec.final.top_k
-    if overrides.get("epochs", grace) < grace and spec.scheduler.type == "asha" \
-            and grace != SchedulerSpec.model_fields["grace_period"].default:
-        raise SearchSpaceError(one_line(
-            f"{path}: {flags['epochs']} {overrides['epochs']}: fewer epochs than scheduler.grace_period {grace} "
-            f"(ASHA compares trials after grace_period epochs); expected {flags['epochs']} of at least {grace}"))
+    if (
+        overrides.get("epochs", grace) < grace
+        and spec.scheduler.type == "asha"
+        and grace != SchedulerSpec.model_fields["grace_period"].default
+    ):
+        raise SearchSpaceError(
+            one_line(
+                f"{path}: {flags['epochs']} {overrides['epochs']}: fewer epochs than scheduler.grace_period {grace} "
+                f"(ASHA compares trials after grace_period epochs); expected {flags['epochs']} of at least {grace}"
+            )
+        )
     if overrides.get("trials", top_k) < top_k and spec.final.repeats:
-        raise SearchSpaceError(one_line(
-            f"{path}: {flags['trials']} {overrides['trials']}: fewer trials than final.top_k {top_k} (the best "
-            f"configurations re-run after the search); expected {flags['trials']} of at least {top_k}"))
+        raise SearchSpaceError(
+            one_line(
+                f"{path}: {flags['trials']} {overrides['trials']}: fewer trials than final.top_k {top_k} (the best "
+                f"configurations re-run after the search); expected {flags['trials']} of at least {top_k}"
+            )
+        )
     if not overrides:
         return spec
     try:

@@ -25,6 +25,7 @@ Gloo (CPU) and NCCL both work: only ``all_gather`` and ``all_reduce`` are used (
 ``reduce_scatter``). Ranks may hold different batch sizes; :func:`gather_batch` pads to the largest one
 before gathering and drops the padding afterwards.
 """
+
 from __future__ import annotations
 
 import torch
@@ -94,7 +95,7 @@ def gather_batch_with_offset(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     sizes = [torch.zeros_like(local_n) for _ in range(world_size())]
     dist.all_gather(sizes, local_n)
     sizes = [int(s.item()) for s in sizes]
-    offset = sum(sizes[:rank()])
+    offset = sum(sizes[: rank()])
     max_n = max(sizes)
     if all(n == max_n for n in sizes):
         return torch.cat(GatherLayer.apply(x), dim=0), offset

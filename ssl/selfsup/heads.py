@@ -1,4 +1,5 @@
 """Projection heads: the MLPs that map backbone features to the space the SSL loss sees."""
+
 from __future__ import annotations
 
 from torch import nn
@@ -14,8 +15,15 @@ class ProjectionHead(nn.Sequential):
     projectors on time series. ``hidden_dim`` defaults to ``output_dim`` as in those papers.
     """
 
-    def __init__(self, input_dim: int, output_dim: int, layers: int = 2, hidden_dim: int | None = None,
-                 batch_norm: bool = True, output_batch_norm: bool = False) -> None:
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        layers: int = 2,
+        hidden_dim: int | None = None,
+        batch_norm: bool = True,
+        output_batch_norm: bool = False,
+    ) -> None:
         if layers < 1:
             raise ValueError(f"projector needs at least one layer, got {layers}")
         hidden_dim = hidden_dim or output_dim

@@ -18,6 +18,7 @@ and it keeps a trial's metrics comparable across precisions.
 ``precision: fp32`` (the default) runs everything in float32. bf16 works on the CPU too (autocast's CPU
 path), but is only faster there on CPUs with bfloat16 matrix units.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -43,8 +44,10 @@ def check_precision_supported(device: torch.device, precision: Precision) -> Non
     """RuntimeError when ``device`` cannot run ``precision`` (bf16 on a CUDA GPU older than Ampere)."""
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
         name = torch.cuda.get_device_name(device)
-        raise RuntimeError(f"resources.precision bf16 needs a GPU with bfloat16 support (Ampere or later), but "
-                           f"{device} is a {name}; use precision fp32")
+        raise RuntimeError(
+            f"resources.precision bf16 needs a GPU with bfloat16 support (Ampere or later), but "
+            f"{device} is a {name}; use precision fp32"
+        )
 
 
 def no_autocast(device_type: str) -> contextlib.AbstractContextManager:

@@ -3,6 +3,7 @@
 ``trainables/trial/worker.py`` runs these inside Ray Train workers (DDP); tests and notebooks can run them
 in-process. Nothing here knows about Tune, Optuna or MLflow.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,8 +41,12 @@ def data_shape(data: PreparedData) -> DataShape:
     # The pretext windows: what a method's length-dependent parts (CPC's horizon, LFR's projectors) see. The
     # downstream windows may be longer (data.evaluation_window); the backbones pool over time.
     x = data.pretext.x  # windows (N, C, T), or images and seismic patches (N, C, H, W)
-    return DataShape(n_channels=data.n_channels, window_length=x.shape[-1], n_classes=data.n_classes,
-                     height=x.shape[-2] if x.ndim == 4 else None)
+    return DataShape(
+        n_channels=data.n_channels,
+        window_length=x.shape[-1],
+        n_classes=data.n_classes,
+        height=x.shape[-2] if x.ndim == 4 else None,
+    )
 
 
 def data_sample(windows: np.ndarray, seed: int) -> torch.Tensor:
@@ -50,8 +55,14 @@ def data_sample(windows: np.ndarray, seed: int) -> torch.Tensor:
     return torch.tensor(windows[chosen.sort().values.numpy()])
 
 
-def training_windows(method: type[SSLMethod], own: MethodParams, data: PreparedData, unit: str,
-                     seed: int, refit_on_validation: bool = False) -> Windows:
+def training_windows(
+    method: type[SSLMethod],
+    own: MethodParams,
+    data: PreparedData,
+    unit: str,
+    seed: int,
+    refit_on_validation: bool = False,
+) -> Windows:
     """What a method trains on: the unlabelled pretext windows, or for a method with ``uses_labels`` the
     labelled training windows of the ``label_fraction`` subset the probes use at that fraction (chosen per
     series, or per window with ``evaluation.unit: window``). With ``refit_on_validation`` the labelled units
@@ -83,9 +94,14 @@ def training_loader(windows: Windows, batch_size: int, world: int = 1) -> torch.
     tensors = [torch.tensor(windows.x), torch.arange(len(windows))]
     if windows.y is not None:
         tensors.append(torch.tensor(windows.y))
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*tensors), batch_size=per_worker,
-                                       shuffle=True, drop_last=True, generator=torch.Generator(),
-                                       pin_memory=torch.cuda.is_available())
+    return torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(*tensors),
+        batch_size=per_worker,
+        shuffle=True,
+        drop_last=True,
+        generator=torch.Generator(),
+        pin_memory=torch.cuda.is_available(),
+    )
 
 
 #: The most combinations of searched extremes ``check_method_fits_data`` checks one by one. The product runs only
@@ -111,12 +127,16 @@ def _keys_that_matter(spec: SweepSpec, method: type[SSLMethod], extremes: dict[s
     reference = spec.domain.data_arguments(spec.data, spec.seed, base)
 
     def changes_data(key: str) -> bool:
-        return any(spec.domain.data_arguments(spec.data, spec.seed, {**base, key: value}) != reference
-                   for value in extremes[key])
+        return any(
+            spec.domain.data_arguments(spec.data, spec.seed, {**base, key: value}) != reference
+            for value in extremes[key]
+        )
 
-    return [key for key in spec.search
-            if declared is None or key in declared or (method.uses_labels and key == "label_fraction")
-            or changes_data(key)]
+    return [
+        key
+        for key in spec.search
+        if declared is None or key in declared or (method.uses_labels and key == "label_fraction") or changes_data(key)
+    ]
 
 
 def _one_line(error: Exception) -> str:
@@ -151,17 +171,26 @@ def check_method_fits_data(spec: SweepSpec, prepared: Callable[[dict], PreparedD
     if count <= MAX_CHECKED_COMBINATIONS:
         combinations = [dict(zip(keys, values)) for values in itertools.product(*(extremes[key] for key in keys))]
     else:
-        warnings.warn(f"{count} combinations of the searched extremes of {', '.join(keys)} exceed "
-                      f"{MAX_CHECKED_COMBINATIONS}: method '{spec.method}' is checked against each dimension's "
-                      f"extremes alone", stacklevel=2)
+        warnings.warn(
+            f"{count} combinations of the searched extremes of {', '.join(keys)} exceed "
+            f"{MAX_CHECKED_COMBINATIONS}: method '{spec.method}' is checked against each dimension's "
+            f"extremes alone",
+            stacklevel=2,
+        )
         combinations = [{}] + [{key: value} for key in keys for value in extremes[key]]
     for drawn in combinations:
         try:
             shared, own = split_trial_params(spec.method, {**base, **drawn}, spec.domain.name)
         except ValueError as error:  # a model validator across two searched fields
             raise ValueError(f"{_drawn_together(drawn)}{_one_line(error)}") from None
-        windows = training_windows(method, own, prepared(shared.model_dump()), spec.evaluation.unit, spec.seed,
-                                   spec.evaluation.refit_on_validation)
+        windows = training_windows(
+            method,
+            own,
+            prepared(shared.model_dump()),
+            spec.evaluation.unit,
+            spec.seed,
+            spec.evaluation.refit_on_validation,
+        )
         try:
             method.check_pretext_data(own, windows, shared)
         except ValueError as error:
@@ -200,9 +229,18 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def train_one_epoch(model: nn.Module, loader, windows: Windows, augmenter,
-                    optimizer: torch.optim.Optimizer, device: torch.device, epoch: int,
-                    epochs: int, precision: Precision = "fp32", channels_last: bool = False) -> dict[str, float]:
+def train_one_epoch(
+    model: nn.Module,
+    loader,
+    windows: Windows,
+    augmenter,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    epoch: int,
+    epochs: int,
+    precision: Precision = "fp32",
+    channels_last: bool = False,
+) -> dict[str, float]:
     """One pass over the training ``windows`` (``loader`` yields (x, index[, labels]) batches of them);
     returns the mean loss and loss terms over this rank's steps.
 
@@ -237,15 +275,23 @@ def train_one_epoch(model: nn.Module, loader, windows: Windows, augmenter,
     return {name: total / steps for name, total in sums.items()}
 
 
-def evaluate_backbone(backbone: nn.Module, data: PreparedData, spec: SweepSpec, device: torch.device, *,
-                      include_test: bool, prefix: str = "") -> dict[str, float]:
+def evaluate_backbone(
+    backbone: nn.Module,
+    data: PreparedData,
+    spec: SweepSpec,
+    device: torch.device,
+    *,
+    include_test: bool,
+    prefix: str = "",
+) -> dict[str, float]:
     """The domain's evaluation of a frozen backbone (readouts, or segmentation heads) at each label fraction,
     plus health (``Domain.evaluate``)."""
     return spec.domain.evaluate(backbone, data, spec, device, include_test=include_test, prefix=prefix)
 
 
-def validation_metrics(backbone: nn.Module, data: PreparedData, spec: SweepSpec, device: torch.device,
-                       names: list[str]) -> dict[str, float]:
+def validation_metrics(
+    backbone: nn.Module, data: PreparedData, spec: SweepSpec, device: torch.device, names: list[str]
+) -> dict[str, float]:
     """The health metrics plus the named ``val/...`` and ``cv/...`` metrics only: the per-epoch evaluation.
 
     Each named metric is computed exactly as in ``evaluate_backbone`` (same subset, same probe), so a
@@ -259,5 +305,7 @@ def check_health(metrics: dict[str, float], spec: SweepSpec, epoch: int) -> None
     if std is None or epoch < spec.health.grace_epochs:
         return
     if not math.isfinite(std) or std < spec.health.collapse_std_floor:
-        raise CollapseError(f"embeddings collapsed at epoch {epoch + 1}: health/embedding_std {std:.4g} "
-                            f"< collapse_std_floor {spec.health.collapse_std_floor}")
+        raise CollapseError(
+            f"embeddings collapsed at epoch {epoch + 1}: health/embedding_std {std:.4g} "
+            f"< collapse_std_floor {spec.health.collapse_std_floor}"
+        )

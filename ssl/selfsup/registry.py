@@ -3,6 +3,7 @@
 Names are resolved through these tables and nothing else: a search-space file can never make us
 import an arbitrary module path.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Generic, Iterator, TypeVar
@@ -35,9 +36,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownNameError(
-                f"unknown {self.kind} '{name}'; known: {', '.join(sorted(self._entries))}"
-            ) from None
+            raise UnknownNameError(f"unknown {self.kind} '{name}'; known: {', '.join(sorted(self._entries))}") from None
 
     def check(self, name: str) -> str:
         """``name`` if registered, else ``UnknownNameError`` (a ValueError, so pydantic reports it)."""

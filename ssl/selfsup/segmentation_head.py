@@ -1,5 +1,6 @@
 """Dense prediction on top of an image backbone's feature map: the reference report's segmentation head and
 the backbone + head model, optionally with a frozen backbone (frozen-feature segmentation evaluation)."""
+
 from __future__ import annotations
 
 import torch
@@ -37,8 +38,10 @@ class SegmentationHead(nn.Module):
 
     def forward(self, features: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
         if features.dim() != 4 or features.shape[1] != self.in_channels:
-            raise ValueError(f"SegmentationHead expects (batch, {self.in_channels}, height, width) features, "
-                             f"got shape {tuple(features.shape)}")
+            raise ValueError(
+                f"SegmentationHead expects (batch, {self.in_channels}, height, width) features, "
+                f"got shape {tuple(features.shape)}"
+            )
         logits = self.layers(features)
         return F.interpolate(logits, size=tuple(output_size), mode="bilinear", align_corners=False)
 
@@ -54,12 +57,15 @@ class SegmentationModel(nn.Module):
     The backbone must be an image backbone: ``forward_features`` and ``feature_channels``.
     """
 
-    def __init__(self, backbone: nn.Module, n_classes: int, freeze_backbone: bool = False,
-                 hidden_channels: int = 512) -> None:
+    def __init__(
+        self, backbone: nn.Module, n_classes: int, freeze_backbone: bool = False, hidden_channels: int = 512
+    ) -> None:
         super().__init__()
         if not (hasattr(backbone, "forward_features") and hasattr(backbone, "feature_channels")):
-            raise ValueError(f"SegmentationModel needs a backbone with forward_features and feature_channels "
-                             f"(an image backbone), got {type(backbone).__name__}")
+            raise ValueError(
+                f"SegmentationModel needs a backbone with forward_features and feature_channels "
+                f"(an image backbone), got {type(backbone).__name__}"
+            )
         self.backbone = backbone
         self.head = SegmentationHead(backbone.feature_channels, n_classes, hidden_channels=hidden_channels)
         self.freeze_backbone = freeze_backbone

@@ -4,6 +4,7 @@ Each data domain (``selfsup.domains``) extends :class:`TrialParams` with its own
 strengths (``TimeSeriesTrialParams``, ``ImageTrialParams``, ``SeismicTrialParams``), and each method adds its
 own ``Params``; ``selfsup.config.split_trial_params`` splits a flat dict of hyperparameters between the two.
 """
+
 from __future__ import annotations
 
 from typing import Literal

@@ -6,6 +6,7 @@ A trial is
 - failed: sslsweep stopped it (NaN loss, collapse: the reason in its last result's ``failure_reason``) or it
   raised (a crash, after ``resources.max_failures`` restarts).
 """
+
 from __future__ import annotations
 
 import re
@@ -35,18 +36,20 @@ INTERRUPTED = "interrupted"
 ABANDONED = "abandoned"
 
 # Keys sslsweep adds to a trial's config; they are not hyperparameters (``split_bookkeeping``).
-TRIAL_NUMBER_KEY = "sslsweep_trial_number"     # Optuna's trial number: the tie-break (selection.py)
-TRAINING_SEED_KEY = "sslsweep_training_seed"   # seeds initialisation, views and shuffling (final repeats)
-REPEAT_OF_KEY = "sslsweep_repeat_of"           # the MLflow run id of the trial a final repeat re-runs
-BASELINE_OF_KEY = "sslsweep_baseline_of"       # the MLflow run id of the trial a supervised baseline matches
+TRIAL_NUMBER_KEY = "sslsweep_trial_number"  # Optuna's trial number: the tie-break (selection.py)
+TRAINING_SEED_KEY = "sslsweep_training_seed"  # seeds initialisation, views and shuffling (final repeats)
+REPEAT_OF_KEY = "sslsweep_repeat_of"  # the MLflow run id of the trial a final repeat re-runs
+BASELINE_OF_KEY = "sslsweep_baseline_of"  # the MLflow run id of the trial a supervised baseline matches
 BOOKKEEPING_KEYS = (TRIAL_NUMBER_KEY, TRAINING_SEED_KEY, REPEAT_OF_KEY, BASELINE_OF_KEY)
 # MLflow tag sslsweep.role: "sweep" (the parent run), "trial", "repeat", "supervised_baseline".
 
 
 def split_bookkeeping(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A trial config -> (hyperparameters, sslsweep's own keys)."""
-    return ({k: v for k, v in config.items() if k not in BOOKKEEPING_KEYS},
-            {k: v for k, v in config.items() if k in BOOKKEEPING_KEYS})
+    return (
+        {k: v for k, v in config.items() if k not in BOOKKEEPING_KEYS},
+        {k: v for k, v in config.items() if k in BOOKKEEPING_KEYS},
+    )
 
 
 def outcome(last_result: dict[str, Any] | None, errored: bool) -> str:

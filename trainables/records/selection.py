@@ -14,11 +14,12 @@ metric then all order equal objectives by creation. The trial number is Optuna's
 config (``trainables.records.results.TRIAL_NUMBER_KEY``) by the searcher; the report also sorts by Tune's creation counter
 (``best_first``), for sweeps without a searcher.
 """
+
 from __future__ import annotations
 
 import pandas as pd
-from trainables.records.tags import TRIAL_INDEX_TAG, tag_column
 
+from trainables.records.tags import TRIAL_INDEX_TAG, tag_column
 
 # Size of the per-trial-number offset (see the module docstring).
 TIE_BREAK_STEP = 1e-12
@@ -42,10 +43,14 @@ def best_first(runs: pd.DataFrame, objective_column: str, mode: str) -> pd.DataF
     if runs.empty or objective_column not in runs:
         return runs
     index_column = tag_column(TRIAL_INDEX_TAG)
-    created = (pd.to_numeric(runs[index_column], errors="coerce") if index_column in runs
-               else pd.Series(float("nan"), index=runs.index))
+    created = (
+        pd.to_numeric(runs[index_column], errors="coerce")
+        if index_column in runs
+        else pd.Series(float("nan"), index=runs.index)
+    )
     ordered = runs.assign(_created=created).sort_values(
-        [objective_column, "_created"], ascending=[mode == "min", True], na_position="last", kind="stable")
+        [objective_column, "_created"], ascending=[mode == "min", True], na_position="last", kind="stable"
+    )
     return ordered.drop(columns="_created").reset_index(drop=True)
 
 

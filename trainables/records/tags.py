@@ -5,36 +5,37 @@ final repeat (``repeat``) and per supervised baseline (``supervised_baseline``);
 of role ``report``; a champion backbone is a registered model version. ``tag_column(tag)`` is the tag's name in
 MLflow's run frames and filter strings (``tags.<tag>``).
 """
+
 from __future__ import annotations
 
 # ------------------------------------------------------------------------------- every run of a sweep
-SWEEP_TAG = "sslsweep.sweep"                    # the sweep's name (searchspace ``name``)
-ROLE_TAG = "sslsweep.role"                      # one of ROLES
+SWEEP_TAG = "sslsweep.sweep"  # the sweep's name (searchspace ``name``)
+ROLE_TAG = "sslsweep.role"  # one of ROLES
 METHOD_TAG = "sslsweep.method"
 BACKBONE_TAG = "sslsweep.backbone"
-DOMAIN_TAG = "sslsweep.domain"                  # timeseries, images, seismic
-PRETEXT_DATA_TAG = "sslsweep.pretext_data"      # source:name of the data the method trains on
+DOMAIN_TAG = "sslsweep.domain"  # timeseries, images, seismic
+PRETEXT_DATA_TAG = "sslsweep.pretext_data"  # source:name of the data the method trains on
 DOWNSTREAM_DATA_TAG = "sslsweep.downstream_data"
-OBJECTIVE_TAG = "sslsweep.objective"            # the metric the search optimises
+OBJECTIVE_TAG = "sslsweep.objective"  # the metric the search optimises
 OBJECTIVE_MODE_TAG = "sslsweep.objective_mode"  # max or min
 
 # ----------------------------------------------------------------------------------- the parent run
-OPTUNA_STUDY_TAG = "sslsweep.optuna_study"      # the Optuna study (and Ray experiment) of the sweep
-NIGHTLY_TAG = "sslsweep.nightly"                # YYYY-MM-DD of the nightly run the sweep belongs to
-RESUMES_TAG = "sslsweep.resumes"                # how many times ``tune.py --resume`` carried it on
-BEST_RUN_TAG = "sslsweep.best_run_id"           # the run of the selected trial
+OPTUNA_STUDY_TAG = "sslsweep.optuna_study"  # the Optuna study (and Ray experiment) of the sweep
+NIGHTLY_TAG = "sslsweep.nightly"  # YYYY-MM-DD of the nightly run the sweep belongs to
+RESUMES_TAG = "sslsweep.resumes"  # how many times ``tune.py --resume`` carried it on
+BEST_RUN_TAG = "sslsweep.best_run_id"  # the run of the selected trial
 
 # ------------------------------------------------------------------------------------ a trial's run
-TRIAL_ID_TAG = "sslsweep.trial_id"              # Tune's trial id
-TRIAL_INDEX_TAG = "sslsweep.trial_index"        # Tune's creation counter: the tie-break (records.selection)
-OUTCOME_TAG = "sslsweep.outcome"                # one of the outcomes of records.results
+TRIAL_ID_TAG = "sslsweep.trial_id"  # Tune's trial id
+TRIAL_INDEX_TAG = "sslsweep.trial_index"  # Tune's creation counter: the tie-break (records.selection)
+OUTCOME_TAG = "sslsweep.outcome"  # one of the outcomes of records.results
 FAILURE_REASON_TAG = "sslsweep.failure_reason"  # why a failed trial failed, one line
 PRUNED_AT_EPOCH_TAG = "sslsweep.pruned_at_epoch"
-NODE_ID_TAG = "sslsweep.node_id"                # the Ray node its rank 0 trained on
-CHECKPOINT_TAG = "sslsweep.checkpoint_path"     # its latest checkpoint directory
-RESUMED_TAG = "sslsweep.resumed"                # carried on by ``tune.py --resume``
-REPEAT_OF_TAG = "sslsweep.repeat_of"            # a final repeat: the run of the trial it re-runs
-BASELINE_OF_TAG = "sslsweep.baseline_of"        # a supervised baseline: the run of the trial it matches
+NODE_ID_TAG = "sslsweep.node_id"  # the Ray node its rank 0 trained on
+CHECKPOINT_TAG = "sslsweep.checkpoint_path"  # its latest checkpoint directory
+RESUMED_TAG = "sslsweep.resumed"  # carried on by ``tune.py --resume``
+REPEAT_OF_TAG = "sslsweep.repeat_of"  # a final repeat: the run of the trial it re-runs
+BASELINE_OF_TAG = "sslsweep.baseline_of"  # a supervised baseline: the run of the trial it matches
 
 # ------------------------------------------------------------------------------------- a report run
 REPORT_SWEEPS_TAG = "sslsweep.report.sweeps"
@@ -42,7 +43,7 @@ REPORT_PARENT_RUNS_TAG = "sslsweep.report.parent_runs"
 
 # ------------------------------------------------------------------------ a registered model version
 OBJECTIVE_VALUE_TAG = "sslsweep.objective_value"
-DECISION_TAG = "sslsweep.champion_decision"     # why it became the champion, or why not
+DECISION_TAG = "sslsweep.champion_decision"  # why it became the champion, or why not
 SUPERSEDED_TAG = "sslsweep.superseded_by_version"
 PARENT_RUN_TAG = "sslsweep.parent_run_id"
 TRIAL_RUN_TAG = "sslsweep.trial_run_id"
@@ -50,11 +51,16 @@ INPUT_SHAPE_TAG = "sslsweep.input_shape"
 EMBEDDING_DIM_TAG = "sslsweep.embedding_dim"
 INPUT_STANDARDISATION_TAG = "sslsweep.input_standardisation"
 SERIES_LENGTH_TAG = "sslsweep.series_length"
-PARAMS_TAG = "sslsweep.params"                  # the trial's hyperparameters, as JSON
+PARAMS_TAG = "sslsweep.params"  # the trial's hyperparameters, as JSON
 
 # ---------------------------------------------------------------------------------- values of ROLE_TAG
 SWEEP_ROLE, TRIAL_ROLE, REPEAT_ROLE, BASELINE_ROLE, REPORT_ROLE = (
-    "sweep", "trial", "repeat", "supervised_baseline", "report")
+    "sweep",
+    "trial",
+    "repeat",
+    "supervised_baseline",
+    "report",
+)
 ROLES = (SWEEP_ROLE, TRIAL_ROLE, REPEAT_ROLE, BASELINE_ROLE, REPORT_ROLE)
 
 

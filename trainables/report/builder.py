@@ -25,6 +25,7 @@ Every sweep writes its own report at its end (``write_sweep_report``, also logge
 parent run); ``tune.py report`` logs its report to a run of its own in experiment ``sslsweep/reports``,
 tagged with the sweeps it covers. The same store gives byte-identical files: no clock, no run order.
 """
+
 from __future__ import annotations
 
 import base64
@@ -42,17 +43,39 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from selfsup.evaluation.metric_names import HEALTH_METRICS, RANDOM_INIT_PREFIX, SEGMENTATION_PROTOCOLS
+from trainables.records.results import EMBEDDINGS_FILE, FINISHED, PRUNED, SEGMENTATION_EXAMPLE_FILE, TRIAL_ARTIFACTS
+from trainables.records.tags import (
+    DOWNSTREAM_DATA_TAG,
+    OPTUNA_STUDY_TAG,
+    PRETEXT_DATA_TAG,
+    REPORT_PARENT_RUNS_TAG,
+    REPORT_ROLE,
+    REPORT_SWEEPS_TAG,
+    ROLE_TAG,
+    TRIAL_ID_TAG,
+    tag_column,
+)
 from trainables.report import figures
 from trainables.report.markdown import markdown_text
+from trainables.report.tables import (
+    HEADLINE_METRICS,
+    METRIC_LABELS,
+    Selected,
+    Table,
+    parameter_label,
+    parameter_values,
+    per_class_iou,
+    pretext_configurations,
+    report_protocol,
+    search_grid,
+    segmentation_by_fraction,
+    select,
+    ssl_vs_supervised,
+    technique_by_backbone,
+    test_scores,
+)
 from trainables.tracking.runs import ReportError, SweepRuns, download_artifact, metric_histories, resolve_sweeps
-from trainables.report.tables import (HEADLINE_METRICS, METRIC_LABELS, Selected, Table, parameter_label,
-                                      parameter_values, per_class_iou, pretext_configurations, report_protocol,
-                                      search_grid, segmentation_by_fraction, select, ssl_vs_supervised,
-                                      technique_by_backbone, test_scores)
-from trainables.records.results import EMBEDDINGS_FILE, FINISHED, PRUNED, SEGMENTATION_EXAMPLE_FILE, TRIAL_ARTIFACTS
 from trainables.tracking.stores import redact
-from trainables.records.tags import (DOWNSTREAM_DATA_TAG, OPTUNA_STUDY_TAG, PRETEXT_DATA_TAG, REPORT_PARENT_RUNS_TAG,
-                                     REPORT_ROLE, REPORT_SWEEPS_TAG, ROLE_TAG, TRIAL_ID_TAG, tag_column)
 
 REPORTS_EXPERIMENT = "sslsweep/reports"
 EMBEDDINGS_ARTIFACT = f"{TRIAL_ARTIFACTS[EMBEDDINGS_FILE]}/{EMBEDDINGS_FILE}"
@@ -102,32 +125,50 @@ class Report:
 
     @property
     def tables(self) -> dict[str, Table]:
-        return {block.name: block for section in self.sections for block in section.blocks
-                if isinstance(block, Table)}
+        return {block.name: block for section in self.sections for block in section.blocks if isinstance(block, Table)}
 
     @property
     def figures(self) -> dict[str, ReportFigure]:
-        return {block.name: block for section in self.sections for block in section.blocks
-                if isinstance(block, ReportFigure)}
+        return {
+            block.name: block
+            for section in self.sections
+            for block in section.blocks
+            if isinstance(block, ReportFigure)
+        }
 
 
 # ------------------------------------------------------------------------------------------------ entry points
 
-def report_sweeps(tracking_uri: str, selectors: list[str], reports_dir: Path, *, name: str | None = None,
-                  options: ReportOptions = ReportOptions(), artifact_root: str | None = None,
-                  leading: list[Section] = ()) -> tuple[Report, str]:
+
+def report_sweeps(
+    tracking_uri: str,
+    selectors: list[str],
+    reports_dir: Path,
+    *,
+    name: str | None = None,
+    options: ReportOptions = ReportOptions(),
+    artifact_root: str | None = None,
+    leading: list[Section] = (),
+) -> tuple[Report, str]:
     """``tune.py report``: resolve the selectors (``report_runs.resolve_sweeps``), build the report into
     ``reports_dir/<name>`` (``leading`` sections first: the nightly regression table) and log it to a run of its
     own; the report and that run's id."""
     sweeps = resolve_sweeps(tracking_uri, selectors)
     name = name or default_report_name(sweeps)
-    report = build_report(tracking_uri, sweeps, reports_dir / safe_name(name), title=f"sslsweep report {name}",
-                          options=options, leading=leading)
+    report = build_report(
+        tracking_uri,
+        sweeps,
+        reports_dir / safe_name(name),
+        title=f"sslsweep report {name}",
+        options=options,
+        leading=leading,
+    )
     return report, log_report_run(tracking_uri, report, artifact_root)
 
 
-def write_sweep_report(tracking_uri: str, parent_run_id: str, reports_dir: Path,
-                       optuna_storage: str | None = None) -> tuple[SweepRuns | None, Report | None]:
+def write_sweep_report(
+    tracking_uri: str, parent_run_id: str, reports_dir: Path, optuna_storage: str | None = None
+) -> tuple[SweepRuns | None, Report | None]:
     """A sweep's own report at its end, read back from MLflow like any other, into ``reports_dir/<sweep>`` and
     under ``report/`` of its parent run. Without a finished trial there is nothing to report: (sweep, None)."""
     try:
@@ -135,12 +176,20 @@ def write_sweep_report(tracking_uri: str, parent_run_id: str, reports_dir: Path,
     except ReportError:
         return None, None
     try:
-        report = build_report(tracking_uri, [sweep], reports_dir / safe_name(sweep.name),
-                              title=f"sweep {sweep.name}", options=ReportOptions(optuna_storage=optuna_storage))
+        report = build_report(
+            tracking_uri,
+            [sweep],
+            reports_dir / safe_name(sweep.name),
+            title=f"sweep {sweep.name}",
+            options=ReportOptions(optuna_storage=optuna_storage),
+        )
     except Exception:  # noqa: BLE001 - the trials are recorded; a report that fails must not fail the sweep
         traceback.print_exc()
-        print(f"warning: the report of sweep {sweep.name} could not be built (above); its runs are all in MLflow: "
-              f"python tune.py report {parent_run_id}", file=sys.stderr)
+        print(
+            f"warning: the report of sweep {sweep.name} could not be built (above); its runs are all in MLflow: "
+            f"python tune.py report {parent_run_id}",
+            file=sys.stderr,
+        )
         return sweep, None
     MlflowClient(tracking_uri).log_artifacts(parent_run_id, str(report.directory), "report")
     return sweep, report
@@ -165,15 +214,27 @@ def log_report_run(tracking_uri: str, report: Report, artifact_root: str | None 
     ``./mlruns`` for a local database)."""
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(REPORTS_EXPERIMENT)
-    experiment_id = (experiment.experiment_id if experiment is not None else client.create_experiment(
-        REPORTS_EXPERIMENT, artifact_location=f"{artifact_root}/{REPORTS_EXPERIMENT}" if artifact_root else None))
+    experiment_id = (
+        experiment.experiment_id
+        if experiment is not None
+        else client.create_experiment(
+            REPORTS_EXPERIMENT, artifact_location=f"{artifact_root}/{REPORTS_EXPERIMENT}" if artifact_root else None
+        )
+    )
     sweeps = sorted(report.sweeps, key=lambda sweep: sweep.name)
-    run = client.create_run(experiment_id, run_name=report.name, tags={
-        ROLE_TAG: REPORT_ROLE, REPORT_SWEEPS_TAG: ",".join(sweep.name for sweep in sweeps),
-        REPORT_PARENT_RUNS_TAG: ",".join(sweep.parent_run_id for sweep in sweeps),
-        # The run's description, which MLflow's UI renders as Markdown: sweep names are text there.
-        "mlflow.note.content": markdown_text(f"{report.title}: " + ", ".join(f"{s.name} ({s.parent_run_id})"
-                                                                             for s in sweeps))})
+    run = client.create_run(
+        experiment_id,
+        run_name=report.name,
+        tags={
+            ROLE_TAG: REPORT_ROLE,
+            REPORT_SWEEPS_TAG: ",".join(sweep.name for sweep in sweeps),
+            REPORT_PARENT_RUNS_TAG: ",".join(sweep.parent_run_id for sweep in sweeps),
+            # The run's description, which MLflow's UI renders as Markdown: sweep names are text there.
+            "mlflow.note.content": markdown_text(
+                f"{report.title}: " + ", ".join(f"{s.name} ({s.parent_run_id})" for s in sweeps)
+            ),
+        },
+    )
     client.log_artifacts(run.info.run_id, str(report.directory))
     client.set_terminated(run.info.run_id)
     return run.info.run_id
@@ -181,8 +242,16 @@ def log_report_run(tracking_uri: str, report: Report, artifact_root: str | None 
 
 # ------------------------------------------------------------------------------------------------ building
 
-def build_report(tracking_uri: str, sweeps: list[SweepRuns], directory: Path, *, title: str,
-                 options: ReportOptions = ReportOptions(), leading: list[Section] = ()) -> Report:
+
+def build_report(
+    tracking_uri: str,
+    sweeps: list[SweepRuns],
+    directory: Path,
+    *,
+    title: str,
+    options: ReportOptions = ReportOptions(),
+    leading: list[Section] = (),
+) -> Report:
     """Build every table and figure for ``sweeps`` and write them to ``directory`` (replaced as a whole, so no
     file of an earlier build survives)."""
     directory = Path(directory)
@@ -204,9 +273,14 @@ def build_report(tracking_uri: str, sweeps: list[SweepRuns], directory: Path, *,
         raise
     report.directory = directory
     for section in report.sections:  # the figure paths now live in the final directory
-        section.blocks = [ReportFigure(b.name, b.caption, directory / b.png.relative_to(staging),
-                                       directory / b.svg.relative_to(staging)) if isinstance(b, ReportFigure) else b
-                          for b in section.blocks]
+        section.blocks = [
+            ReportFigure(
+                b.name, b.caption, directory / b.png.relative_to(staging), directory / b.svg.relative_to(staging)
+            )
+            if isinstance(b, ReportFigure)
+            else b
+            for b in section.blocks
+        ]
     return report
 
 
@@ -238,14 +312,21 @@ class _Builder:
 
     def check_options(self) -> None:
         """A requested grid or line parameter that no sweep recorded is a mistyped name, not a silent default."""
-        recorded = {column.removeprefix("params.") for sweep in self.sweeps for column in sweep.runs
-                    if column.startswith("params.")}
-        asked = [*(self.options.grid[0] + self.options.grid[1] if self.options.grid else ()),
-                 *([self.options.lines_by] if self.options.lines_by else [])]
+        recorded = {
+            column.removeprefix("params.")
+            for sweep in self.sweeps
+            for column in sweep.runs
+            if column.startswith("params.")
+        }
+        asked = [
+            *(self.options.grid[0] + self.options.grid[1] if self.options.grid else ()),
+            *([self.options.lines_by] if self.options.lines_by else []),
+        ]
         unknown = [name for name in asked if name not in recorded]
         if unknown:
-            raise ReportError(f"no sweep recorded parameter(s) {', '.join(unknown)}; recorded: "
-                              f"{', '.join(sorted(recorded))}")
+            raise ReportError(
+                f"no sweep recorded parameter(s) {', '.join(unknown)}; recorded: {', '.join(sorted(recorded))}"
+            )
 
     # ---- helpers
     def figure(self, fig, name: str, caption: str) -> ReportFigure:
@@ -260,15 +341,22 @@ class _Builder:
         rows = []
         for sweep in self.sweeps:
             trials = sweep.trials["outcome"].fillna("unended").value_counts()
-            rows.append({"sweep": sweep.name, "method": sweep.method,
-                         "data": f"{sweep.tags.get(PRETEXT_DATA_TAG, '?')} -> "
-                                 f"{sweep.tags.get(DOWNSTREAM_DATA_TAG, '?')}",
-                         "objective (validation)": f"{sweep.objective} ({sweep.mode})",
-                         "trials": ", ".join(f"{count} {outcome}" for outcome, count in sorted(trials.items())),
-                         "repeats": str(len(sweep.repeats)), "supervised baselines": str(len(sweep.baselines)),
-                         "parent run": sweep.parent_run_id})
-        return Section("Sweeps", [text_table(pd.DataFrame(rows), "sweeps",
-                                              "The sweeps this report covers, as MLflow recorded them.")])
+            rows.append(
+                {
+                    "sweep": sweep.name,
+                    "method": sweep.method,
+                    "data": f"{sweep.tags.get(PRETEXT_DATA_TAG, '?')} -> {sweep.tags.get(DOWNSTREAM_DATA_TAG, '?')}",
+                    "objective (validation)": f"{sweep.objective} ({sweep.mode})",
+                    "trials": ", ".join(f"{count} {outcome}" for outcome, count in sorted(trials.items())),
+                    "repeats": str(len(sweep.repeats)),
+                    "supervised baselines": str(len(sweep.baselines)),
+                    "parent run": sweep.parent_run_id,
+                }
+            )
+        return Section(
+            "Sweeps",
+            [text_table(pd.DataFrame(rows), "sweeps", "The sweeps this report covers, as MLflow recorded them.")],
+        )
 
     def techniques(self, selections: list[Selected]) -> Section:
         """Tables 3 and 4 (one pair per task where a report mixes classification and segmentation, so no row
@@ -276,8 +364,7 @@ class _Builder:
         section = Section("Techniques and backbones")
         tasks = sorted({selection.task for selection in selections})
         for task in tasks:
-            sweeps = [sweep for sweep in self.sweeps
-                      if any(s.sweep is sweep and s.task == task for s in selections)]
+            sweeps = [sweep for sweep in self.sweeps if any(s.sweep is sweep and s.task == task for s in selections)]
             for table in (technique_by_backbone(sweeps), ssl_vs_supervised(sweeps)):
                 if len(tasks) > 1:
                     table.name = f"{table.name}_{task}"
@@ -288,12 +375,15 @@ class _Builder:
             if scores["fraction"].nunique() < 2:
                 continue
             label = f"test {METRIC_LABELS[metric]} ({', '.join(sorted({s.protocol for s in group}))})"
-            section.blocks.append(self.figure(
-                figures.label_fraction_figure(scores, label, f"{data}: {METRIC_LABELS[metric]} against labels"),
-                f"label_fraction_{task}_{data}",
-                f"Test {METRIC_LABELS[metric]} on {data} against the fraction of labelled training data (log axis), "
-                f"per technique and backbone (the trial selected on validation): pretrained solid, the same backbone "
-                f"untrained dashed, trained supervised from scratch dotted."))
+            section.blocks.append(
+                self.figure(
+                    figures.label_fraction_figure(scores, label, f"{data}: {METRIC_LABELS[metric]} against labels"),
+                    f"label_fraction_{task}_{data}",
+                    f"Test {METRIC_LABELS[metric]} on {data} against the fraction of labelled training data (log axis), "
+                    f"per technique and backbone (the trial selected on validation): pretrained solid, the same backbone "
+                    f"untrained dashed, trained supervised from scratch dotted.",
+                )
+            )
         return section
 
     def sweep_section(self, sweep: SweepRuns) -> Section:
@@ -304,11 +394,15 @@ class _Builder:
             grid.name = f"{sweep.name}_search_grid"
             section.blocks.append(grid)
             if grid.frame.notna().any().any():
-                section.blocks.append(self.figure(
-                    figures.grid_heatmap(grid.frame, f"validation {sweep.objective}",
-                                         f"{sweep.name}: search grid", sweep.mode),
-                    f"{sweep.name}_search_grid",
-                    f"{sweep.name}: the search grid of the table above as a heatmap; best cell outlined."))
+                section.blocks.append(
+                    self.figure(
+                        figures.grid_heatmap(
+                            grid.frame, f"validation {sweep.objective}", f"{sweep.name}: search grid", sweep.mode
+                        ),
+                        f"{sweep.name}_search_grid",
+                        f"{sweep.name}: the search grid of the table above as a heatmap; best cell outlined.",
+                    )
+                )
         configurations = pretext_configurations(sweep)
         configurations.name = f"{sweep.name}_configurations"
         section.blocks.append(configurations)
@@ -337,12 +431,14 @@ class _Builder:
         if scores.empty or scores["fraction"].nunique() < 2:
             return None
         return self.figure(
-            figures.label_fraction_figure(scores, f"test {METRIC_LABELS[metric]} ({protocol})",
-                                          f"{sweep.name}: by {parameter}"),
+            figures.label_fraction_figure(
+                scores, f"test {METRIC_LABELS[metric]} ({protocol})", f"{sweep.name}: by {parameter}"
+            ),
             f"{sweep.name}_by_{parameter}",
             f"{sweep.name}: test {METRIC_LABELS[metric]} against label fraction, one line per value of {parameter} "
             f"(the best finished trial with that value on validation {sweep.objective}), and the best trial's backbone "
-            f"randomly initialised (dashed).")
+            f"randomly initialised (dashed).",
+        )
 
     def optuna(self, sweep: SweepRuns) -> list[ReportFigure]:
         study_name = sweep.tags.get(OPTUNA_STUDY_TAG)
@@ -356,12 +452,19 @@ class _Builder:
         if study is None:
             self.notes.append(f"{sweep.name}: no Optuna views (study {study_name} is not in {redact(storage)})")
             return []
-        captions = {"optimization_history": "the objective of each completed trial in order, and the best so far",
-                    "param_importances": "fANOVA importance of each searched parameter for the objective",
-                    "parallel_coordinate": "each completed trial's parameters and objective"}
-        return [self.figure(fig, f"{sweep.name}_optuna_{key}", f"{sweep.name}: Optuna's {key.replace('_', ' ')}: "
-                                                               f"{captions[key]} (study {study_name}).")
-                for key, fig in figures.optuna_figures(study, target_name=sweep.objective).items()]
+        captions = {
+            "optimization_history": "the objective of each completed trial in order, and the best so far",
+            "param_importances": "fANOVA importance of each searched parameter for the objective",
+            "parallel_coordinate": "each completed trial's parameters and objective",
+        }
+        return [
+            self.figure(
+                fig,
+                f"{sweep.name}_optuna_{key}",
+                f"{sweep.name}: Optuna's {key.replace('_', ' ')}: {captions[key]} (study {study_name}).",
+            )
+            for key, fig in figures.optuna_figures(study, target_name=sweep.objective).items()
+        ]
 
     def training_curves(self) -> Section:
         """Pretext loss and the collapse monitors against epoch: the best finished trial of each sweep (solid)
@@ -371,20 +474,31 @@ class _Builder:
             best = sweep.finished_trials.iloc[0]
             runs.append((best["run_id"], f"{sweep.name} {best.get(tag_column(TRIAL_ID_TAG))}", sweep.method, False))
             pruned = sweep.trials[sweep.trials["outcome"] == PRUNED]
-            runs += [(run["run_id"], f"{sweep.name} {run.get(tag_column(TRIAL_ID_TAG))}", sweep.method, True)
-                     for _, run in pruned.iterrows()]
+            runs += [
+                (run["run_id"], f"{sweep.name} {run.get(tag_column(TRIAL_ID_TAG))}", sweep.method, True)
+                for _, run in pruned.iterrows()
+            ]
         history = metric_histories(self.tracking_uri, [run_id for run_id, *_ in runs], list(CURVE_KEYS))
         if history.empty:
             self.notes.append("no per-epoch metrics recorded: no training curves")
             return Section("Training curves")
         labels = {run_id: (label, group, pruned) for run_id, label, group, pruned in runs}
-        history = history.assign(run=history["run_id"].map(lambda r: labels[r][0]),
-                                 group=history["run_id"].map(lambda r: labels[r][1]),
-                                 pruned=history["run_id"].map(lambda r: labels[r][2]))
-        return Section("Training curves", [self.figure(
-            figures.training_curves(history, "pretext loss and collapse monitors"), "training_curves",
-            "Pretext loss, embedding std (x sqrt(D); 0 = collapsed) and RankMe against epoch for the best finished "
-            "trial of each sweep (solid), coloured by method; trials stopped early by ASHA faint.")])
+        history = history.assign(
+            run=history["run_id"].map(lambda r: labels[r][0]),
+            group=history["run_id"].map(lambda r: labels[r][1]),
+            pruned=history["run_id"].map(lambda r: labels[r][2]),
+        )
+        return Section(
+            "Training curves",
+            [
+                self.figure(
+                    figures.training_curves(history, "pretext loss and collapse monitors"),
+                    "training_curves",
+                    "Pretext loss, embedding std (x sqrt(D); 0 = collapsed) and RankMe against epoch for the best finished "
+                    "trial of each sweep (solid), coloured by method; trials stopped early by ASHA faint.",
+                )
+            ],
+        )
 
     def selected_artifacts(self, selections: list[Selected], task: str, artifact: str, scratch: str, missing: str):
         """(selection, trial id, local path) of each selected trial of ``task`` that stored ``artifact``; a trial
@@ -395,24 +509,30 @@ class _Builder:
             trial = selection.run.get(tag_column(TRIAL_ID_TAG))
             path = self.download(selection.run["run_id"], artifact, scratch)
             if path is None:
-                self.notes.append(f"{selection.method} / {selection.backbone}: trial {trial} of "
-                                  f"{selection.sweep.name} recorded no {artifact}: {missing}")
+                self.notes.append(
+                    f"{selection.method} / {selection.backbone}: trial {trial} of "
+                    f"{selection.sweep.name} recorded no {artifact}: {missing}"
+                )
                 continue
             yield selection, trial, path
 
     def embeddings(self, selections: list[Selected]) -> Section:
         section = Section("Embeddings")
         with tempfile.TemporaryDirectory() as scratch:
-            for selection, trial, path in self.selected_artifacts(selections, "classification", EMBEDDINGS_ARTIFACT,
-                                                                  scratch, "no t-SNE"):
+            for selection, trial, path in self.selected_artifacts(
+                selections, "classification", EMBEDDINGS_ARTIFACT, scratch, "no t-SNE"
+            ):
                 table = subsample_splits(pd.read_parquet(path), TSNE_MAX_PER_SPLIT)
-                section.blocks.append(self.figure(
-                    figures.tsne_figure(table, f"{selection.method} / {selection.backbone} ({trial})"),
-                    f"tsne_{selection.method}_{selection.backbone}",
-                    f"t-SNE of the frozen embeddings of {selection.method} / {selection.backbone} (trial {trial} of "
-                    f"{selection.sweep.name}, selected on validation): train, validation and test units mapped "
-                    f"together, coloured by class; test as diamonds with bold edges; at most {TSNE_MAX_PER_SPLIT} "
-                    f"units per split."))
+                section.blocks.append(
+                    self.figure(
+                        figures.tsne_figure(table, f"{selection.method} / {selection.backbone} ({trial})"),
+                        f"tsne_{selection.method}_{selection.backbone}",
+                        f"t-SNE of the frozen embeddings of {selection.method} / {selection.backbone} (trial {trial} of "
+                        f"{selection.sweep.name}, selected on validation): train, validation and test units mapped "
+                        f"together, coloured by class; test as diamonds with bold edges; at most {TSNE_MAX_PER_SPLIT} "
+                        f"units per split.",
+                    )
+                )
         return section
 
     def segmentation(self, selections: list[Selected]) -> Section:
@@ -427,21 +547,31 @@ class _Builder:
             except ReportError as error:
                 self.notes.append(str(error))
         with tempfile.TemporaryDirectory() as scratch:
-            for selection, trial, path in self.selected_artifacts(selections, "segmentation",
-                                                                  SEGMENTATION_EXAMPLE_ARTIFACT, scratch,
-                                                                  "no example section"):
+            for selection, trial, path in self.selected_artifacts(
+                selections, "segmentation", SEGMENTATION_EXAMPLE_ARTIFACT, scratch, "no example section"
+            ):
                 with np.load(path, allow_pickle=False) as example:
                     names = [str(name) for name in example["class_names"]]
-                    fig = figures.segmentation_panel(example["section"], example["truth"], example["prediction"],
-                                                     names, f"{selection.method} / {selection.backbone} ({trial})")
-                section.blocks.append(self.figure(
-                    fig, f"segmentation_{selection.method}_{selection.backbone}",
-                    f"A test section, its ground-truth facies and the prediction of {selection.method} / "
-                    f"{selection.backbone} (trial {trial}, selected on validation)."))
+                    fig = figures.segmentation_panel(
+                        example["section"],
+                        example["truth"],
+                        example["prediction"],
+                        names,
+                        f"{selection.method} / {selection.backbone} ({trial})",
+                    )
+                section.blocks.append(
+                    self.figure(
+                        fig,
+                        f"segmentation_{selection.method}_{selection.backbone}",
+                        f"A test section, its ground-truth facies and the prediction of {selection.method} / "
+                        f"{selection.backbone} (trial {trial}, selected on validation).",
+                    )
+                )
         return section
 
 
 # ------------------------------------------------------------------------------------------------ pieces
+
 
 def grid_dimensions(sweep: SweepRuns, requested=None) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """Rows and columns of a sweep's search grid: ``requested`` where the sweep recorded all its parameters;
@@ -452,9 +582,13 @@ def grid_dimensions(sweep: SweepRuns, requested=None) -> tuple[tuple[str, ...], 
     if requested is not None and all(f"params.{d}" in finished for d in (*requested[0], *requested[1])):
         return tuple(requested[0]), tuple(requested[1])
     space = (sweep.search_space or {}).get("search") or {}
-    candidates = [d for d in sweep.searched if f"params.{d}" in finished
-                  and 2 <= finished[f"params.{d}"].nunique() <= GRID_MAX_VALUES
-                  and (not space or (space.get(d) or {}).get("type") in ("categorical", "int"))]
+    candidates = [
+        d
+        for d in sweep.searched
+        if f"params.{d}" in finished
+        and 2 <= finished[f"params.{d}"].nunique() <= GRID_MAX_VALUES
+        and (not space or (space.get(d) or {}).get("type") in ("categorical", "int"))
+    ]
     candidates.sort(key=lambda d: d != "backbone")  # stable: file order otherwise
     if len(candidates) < 2:
         return None
@@ -486,14 +620,24 @@ def label_fraction_scores(selections: list[Selected], metric: str) -> pd.DataFra
         series = f"{selection.method} / {selection.backbone}"
         for fraction in selection.test_fractions():
             cell = selection.test(metric, fraction)
-            rows.append({"series": series, "fraction": fraction, "value": cell.mean,
-                         "std": cell.std if cell.n > 1 else np.nan, "kind": "pretrained", "group": series})
+            rows.append(
+                {
+                    "series": series,
+                    "fraction": fraction,
+                    "value": cell.mean,
+                    "std": cell.std if cell.n > 1 else np.nan,
+                    "kind": "pretrained",
+                    "group": series,
+                }
+            )
     for kind, label in (("random_init", "untrained"), ("supervised", "supervised")):
         lines: dict[str, list[tuple[Selected, dict[float, float]]]] = {}
         for selection in selections:
             if kind == "random_init":
-                values = {f: selection.test(metric, f, RANDOM_INIT_PREFIX).mean
-                          for f in selection.test_fractions(RANDOM_INIT_PREFIX)}
+                values = {
+                    f: selection.test(metric, f, RANDOM_INIT_PREFIX).mean
+                    for f in selection.test_fractions(RANDOM_INIT_PREFIX)
+                }
             else:
                 values = {f: selection.supervised(metric, f).mean for f in selection.supervised_fractions()}
             values = {f: v for f, v in values.items() if pd.notna(v)}
@@ -506,10 +650,13 @@ def label_fraction_scores(selections: list[Selected], metric: str) -> pd.DataFra
                 curves.setdefault(tuple(sorted(values.items())), []).append(selection)
             for curve, sharing in curves.items():
                 series = f"{label} {backbone}" + (
-                    "" if len(curves) == 1 else f" ({', '.join(sorted({s.method for s in sharing}))})")
+                    "" if len(curves) == 1 else f" ({', '.join(sorted({s.method for s in sharing}))})"
+                )
                 group = f"{sharing[0].method} / {backbone}" if len(sharing) == 1 and len(curves) > 1 else series
-                rows += [{"series": series, "fraction": f, "value": v, "std": np.nan, "kind": kind, "group": group}
-                         for f, v in curve]
+                rows += [
+                    {"series": series, "fraction": f, "value": v, "std": np.nan, "kind": kind, "group": group}
+                    for f, v in curve
+                ]
     return pd.DataFrame(rows, columns=["series", "fraction", "value", "std", "kind", "group"])
 
 
@@ -566,6 +713,7 @@ def text_table(frame: pd.DataFrame, name: str, caption: str) -> _TextTable:
 
 # ------------------------------------------------------------------------------------------------ writing
 
+
 def _tables(report: Report):
     for section in report.sections:
         for block in section.blocks:
@@ -590,8 +738,12 @@ def render_markdown(report: Report) -> str:
         lines += [f"## {markdown_text(section.title)}", ""]
         for block in section.blocks:
             if isinstance(block, ReportFigure):
-                lines += [f"![{markdown_text(block.name)}](figures/{block.png.name})", "",
-                          f"*{markdown_text(block.caption)}* ([SVG](figures/{block.svg.name}))", ""]
+                lines += [
+                    f"![{markdown_text(block.name)}](figures/{block.png.name})",
+                    "",
+                    f"*{markdown_text(block.caption)}* ([SVG](figures/{block.svg.name}))",
+                    "",
+                ]
             elif isinstance(block, str):
                 lines += [markdown_text(block), ""]
             else:
@@ -618,31 +770,48 @@ nav li { display: inline; margin-right: 1em; }
 def render_html(report: Report) -> str:
     """One self-contained page: tables inline, figures as PNG data URIs (the page works when downloaded alone
     from MLflow), no scripts, nothing from the network."""
+
     def anchor(title: str) -> str:
         return safe_name(title.lower())
 
-    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-             f"<title>{html.escape(report.title)}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
-             f"<h1>{html.escape(report.title)}</h1>",
-             "<nav><ul>" + "".join(f'<li><a href="#{anchor(s.title)}">{html.escape(s.title)}</a></li>'
-                                   for s in report.sections) + "</ul></nav>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f"<title>{html.escape(report.title)}</title>",
+        f"<style>{_STYLE}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{html.escape(report.title)}</h1>",
+        "<nav><ul>"
+        + "".join(f'<li><a href="#{anchor(s.title)}">{html.escape(s.title)}</a></li>' for s in report.sections)
+        + "</ul></nav>",
+    ]
     for section in report.sections:
         parts.append(f'<section id="{anchor(section.title)}"><h2>{html.escape(section.title)}</h2>')
         for block in section.blocks:
             if isinstance(block, ReportFigure):
                 data = base64.b64encode(block.png.read_bytes()).decode("ascii")
-                parts.append(f'<figure id="{block.name}"><figcaption>{html.escape(block.caption)}</figcaption>'
-                             f'<img src="data:image/png;base64,{data}" alt="{html.escape(block.caption)}">'
-                             f"</figure>")
+                parts.append(
+                    f'<figure id="{block.name}"><figcaption>{html.escape(block.caption)}</figcaption>'
+                    f'<img src="data:image/png;base64,{data}" alt="{html.escape(block.caption)}">'
+                    f"</figure>"
+                )
             elif isinstance(block, str):
                 parts.append(f"<p>{html.escape(block)}</p>")
             else:
-                parts.append(f'<figure id="{safe_name(block.name)}" class="table"><figcaption>'
-                             f'{html.escape(block.caption)}'
-                             f'</figcaption><div class="scroll">{block.to_html()}</div></figure>')
+                parts.append(
+                    f'<figure id="{safe_name(block.name)}" class="table"><figcaption>'
+                    f"{html.escape(block.caption)}"
+                    f'</figcaption><div class="scroll">{block.to_html()}</div></figure>'
+                )
         parts.append("</section>")
     if report.notes:
-        parts.append('<section id="notes"><h2>Notes</h2><ul>'
-                     + "".join(f"<li>{html.escape(note)}</li>" for note in report.notes) + "</ul></section>")
+        parts.append(
+            '<section id="notes"><h2>Notes</h2><ul>'
+            + "".join(f"<li>{html.escape(note)}</li>" for note in report.notes)
+            + "</ul></section>"
+        )
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)

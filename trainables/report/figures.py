@@ -27,6 +27,7 @@ every save (no creation date, fixed SVG id salt) so regenerated reports diff cle
 Figures are built on ``matplotlib.figure.Figure`` with an Agg canvas attached, never through pyplot's
 global figure manager, so nothing needs a display, calls never share state and nothing accumulates.
 """
+
 from __future__ import annotations
 
 import math
@@ -70,6 +71,7 @@ _FEATURE_COLUMN = re.compile(r"^f(\d+)$")
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+
 
 def _new_figure(figsize: tuple[float, float]) -> Figure:
     fig = Figure(figsize=figsize, layout="constrained")
@@ -125,6 +127,7 @@ def _join_label(value: Any) -> str:
 
 # ----------------------------------------------------------------------------------------------- saving
 
+
 def save_figure(fig: Figure, directory: str | Path, name: str) -> list[Path]:
     """Write ``name.png`` (150 dpi) and ``name.svg`` into ``directory`` (created), return both paths.
 
@@ -144,6 +147,7 @@ def save_figure(fig: Figure, directory: str | Path, name: str) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------------- 1. label fractions
+
 
 def label_fraction_figure(scores: pd.DataFrame, metric_label: str, title: str) -> Figure:
     """Metric against label fraction, one line per ``series``.
@@ -178,8 +182,10 @@ def label_fraction_figure(scores: pd.DataFrame, metric_label: str, title: str) -
     ax = fig.add_subplot()
     # Lines in a stable order: pretrained, then random init, then supervised; by series name within.
     kind_rank = {k: i for i, k in enumerate(KIND_STYLES)}
-    order = sorted(frame.groupby("series", sort=False).groups,
-                   key=lambda s: (kind_rank[frame.loc[frame["series"] == s, "kind"].iloc[0]], str(s)))
+    order = sorted(
+        frame.groupby("series", sort=False).groups,
+        key=lambda s: (kind_rank[frame.loc[frame["series"] == s, "kind"].iloc[0]], str(s)),
+    )
     for series in order:
         rows = frame[frame["series"] == series].sort_values("fraction")
         kinds = set(rows["kind"])
@@ -187,13 +193,27 @@ def label_fraction_figure(scores: pd.DataFrame, metric_label: str, title: str) -
             raise ValueError(f"series '{series}' mixes kinds {sorted(kinds)}; one kind per line")
         kind = kinds.pop()
         colour = colours[rows["group"].iloc[0]]
-        ax.plot(rows["fraction"], rows["value"], linestyle=KIND_STYLES[kind], marker="o", markersize=4,
-                color=colour, linewidth=1.8, label=str(series))
+        ax.plot(
+            rows["fraction"],
+            rows["value"],
+            linestyle=KIND_STYLES[kind],
+            marker="o",
+            markersize=4,
+            color=colour,
+            linewidth=1.8,
+            label=str(series),
+        )
         if "std" in rows.columns and rows["std"].notna().any():
             std = pd.to_numeric(rows["std"], errors="coerce").fillna(0.0).to_numpy(float)
             # A band, not error bars: it keeps ax.lines one per series and reads better on a log axis.
-            ax.fill_between(rows["fraction"].to_numpy(float), rows["value"].to_numpy(float) - std,
-                            rows["value"].to_numpy(float) + std, color=colour, alpha=0.15, linewidth=0)
+            ax.fill_between(
+                rows["fraction"].to_numpy(float),
+                rows["value"].to_numpy(float) - std,
+                rows["value"].to_numpy(float) + std,
+                color=colour,
+                alpha=0.15,
+                linewidth=0,
+            )
 
     fractions = sorted(set(frame["fraction"].tolist()))
     ax.set_xscale("log")
@@ -215,6 +235,7 @@ def label_fraction_figure(scores: pd.DataFrame, metric_label: str, title: str) -
 
 
 # -------------------------------------------------------------------------------------- 2. grid heatmap
+
 
 def grid_heatmap(grid: pd.DataFrame, value_label: str, title: str, mode: str = "max") -> Figure:
     """A pivoted grid as a heatmap: every cell annotated to 3 decimals, NaN cells grey and blank, the best
@@ -251,17 +272,39 @@ def grid_heatmap(grid: pd.DataFrame, value_label: str, title: str, mode: str = "
                 continue  # NaN: not run / pruned; left blank on grey rather than a misleading number
             # Dark text on the bright end of viridis, white on the dark end.
             luminance = np.dot(cmap((v - vmin) / (vmax - vmin))[:3], [0.299, 0.587, 0.114])
-            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize="small",
-                    color="black" if luminance > 0.5 else "white")
+            ax.text(
+                j,
+                i,
+                f"{v:.3f}",
+                ha="center",
+                va="center",
+                fontsize="small",
+                color="black" if luminance > 0.5 else "white",
+            )
     if finite.size:
         flat = np.where(np.isfinite(values), values, -np.inf if mode == "max" else np.inf)
         best = int(np.argmax(flat) if mode == "max" else np.argmin(flat))  # ties: first in reading order
         bi, bj = divmod(best, n_cols)
-        ax.add_patch(Rectangle((bj - 0.5, bi - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=3,
-                               gid=BEST_CELL_GID, label=f"best ({mode})", clip_on=False))
+        ax.add_patch(
+            Rectangle(
+                (bj - 0.5, bi - 0.5),
+                1,
+                1,
+                fill=False,
+                edgecolor="black",
+                linewidth=3,
+                gid=BEST_CELL_GID,
+                label=f"best ({mode})",
+                clip_on=False,
+            )
+        )
 
-    ax.set_xticks(range(n_cols), col_labels, rotation=30 if max(map(len, col_labels)) > 6 else 0,
-                  ha="right" if max(map(len, col_labels)) > 6 else "center")
+    ax.set_xticks(
+        range(n_cols),
+        col_labels,
+        rotation=30 if max(map(len, col_labels)) > 6 else 0,
+        ha="right" if max(map(len, col_labels)) > 6 else "center",
+    )
     ax.set_yticks(range(n_rows), row_labels)
     ax.set_xlabel(_join_label(tuple(n for n in grid.columns.names if n is not None)) or "setting")
     ax.set_ylabel(_join_label(tuple(n for n in grid.index.names if n is not None)) or "setting")
@@ -270,6 +313,7 @@ def grid_heatmap(grid: pd.DataFrame, value_label: str, title: str, mode: str = "
 
 
 # ----------------------------------------------------------------------------------- 3. training curves
+
 
 def _key_order(key: str) -> tuple[int, str]:
     # Loss first, other loss terms, then the collapse monitors, then anything else: panels in the
@@ -306,15 +350,22 @@ def training_curves(history: pd.DataFrame, title: str) -> Figure:
     for ax, key in zip(axes, keys):
         rows = frame[frame["key"] == key]
         # Pruned runs first so finished ones are drawn on top of them.
-        runs = sorted(rows.groupby("run", sort=False).groups,
-                      key=lambda r: (not rows.loc[rows["run"] == r, "pruned"].any(), str(r)))
+        runs = sorted(
+            rows.groupby("run", sort=False).groups,
+            key=lambda r: (not rows.loc[rows["run"] == r, "pruned"].any(), str(r)),
+        )
         for run in runs:
             line = rows[rows["run"] == run].dropna(subset=["value"]).sort_values("step")
             pruned = bool(line["pruned"].any())
-            ax.plot(line["step"], line["value"], color=colours[line["group"].iloc[0]] if len(line) else "grey",
-                    alpha=PRUNED_ALPHA if pruned else FINISHED_ALPHA,
-                    linewidth=PRUNED_LINEWIDTH if pruned else FINISHED_LINEWIDTH,
-                    label=str(run), gid="pruned" if pruned else "finished")
+            ax.plot(
+                line["step"],
+                line["value"],
+                color=colours[line["group"].iloc[0]] if len(line) else "grey",
+                alpha=PRUNED_ALPHA if pruned else FINISHED_ALPHA,
+                linewidth=PRUNED_LINEWIDTH if pruned else FINISHED_LINEWIDTH,
+                label=str(run),
+                gid="pruned" if pruned else "finished",
+            )
         ax.set_title(key, fontsize="medium")
         ax.set_ylabel(CURVE_YLABELS.get(key, key))
         ax.grid(True, alpha=0.3)
@@ -326,25 +377,31 @@ def training_curves(history: pd.DataFrame, title: str) -> Figure:
         # Legend of groups, not runs: dozens of trial names would hide the curves.
         handles = [Line2D([], [], color=c, linewidth=FINISHED_LINEWIDTH, label=str(g)) for g, c in colours.items()]
         if frame["pruned"].any():
-            handles.append(Line2D([], [], color="grey", alpha=PRUNED_ALPHA, linewidth=PRUNED_LINEWIDTH,
-                                  label="pruned"))
+            handles.append(Line2D([], [], color="grey", alpha=PRUNED_ALPHA, linewidth=PRUNED_LINEWIDTH, label="pruned"))
         axes[0].legend(handles=handles, loc="best", fontsize="small")
     return fig
 
 
 # ---------------------------------------------------------------------------------------------- 4. t-SNE
 
+
 def _feature_columns(embeddings: pd.DataFrame) -> list[str]:
-    numbered = sorted(((int(m.group(1)), c) for c in embeddings.columns
-                       if isinstance(c, str) and (m := _FEATURE_COLUMN.match(c))))
+    numbered = sorted(
+        ((int(m.group(1)), c) for c in embeddings.columns if isinstance(c, str) and (m := _FEATURE_COLUMN.match(c)))
+    )
     if not numbered:
-        hint = (" (an 'embedding' column of arrays is not read: expand it with "
-                "pd.DataFrame(np.stack(df['embedding']), index=df.index).add_prefix('f'))"
-                if "embedding" in embeddings.columns else "")
+        hint = (
+            " (an 'embedding' column of arrays is not read: expand it with "
+            "pd.DataFrame(np.stack(df['embedding']), index=df.index).add_prefix('f'))"
+            if "embedding" in embeddings.columns
+            else ""
+        )
         raise ValueError(f"embeddings need feature columns f0..f{{d-1}}{hint}; has {list(embeddings.columns)}")
     indices = [i for i, _ in numbered]
     if indices != list(range(len(indices))):
-        raise ValueError(f"feature columns must be f0..f{len(indices) - 1} without gaps; got {[c for _, c in numbered]}")
+        raise ValueError(
+            f"feature columns must be f0..f{len(indices) - 1} without gaps; got {[c for _, c in numbered]}"
+        )
     return [c for _, c in numbered]
 
 
@@ -401,30 +458,57 @@ def tsne_figure(embeddings: pd.DataFrame, title: str, seed: int = 0) -> Figure:
         if rows.empty:
             continue
         is_test = split == "test"
-        ax.scatter(rows["tsne_x"], rows["tsne_y"], c=[colours[v] for v in rows["label"]], marker=marker,
-                   s=46 if is_test else 22, alpha=1.0 if is_test else 0.75,
-                   edgecolors="black" if is_test else "none", linewidths=TEST_EDGE_WIDTH if is_test else 0.0,
-                   label=split, gid=split, zorder=zorder)
+        ax.scatter(
+            rows["tsne_x"],
+            rows["tsne_y"],
+            c=[colours[v] for v in rows["label"]],
+            marker=marker,
+            s=46 if is_test else 22,
+            alpha=1.0 if is_test else 0.75,
+            edgecolors="black" if is_test else "none",
+            linewidths=TEST_EDGE_WIDTH if is_test else 0.0,
+            label=split,
+            gid=split,
+            zorder=zorder,
+        )
     ax.set_xlabel("t-SNE dimension 1 (arbitrary units)")
     ax.set_ylabel("t-SNE dimension 2 (arbitrary units)")
     ax.set_title(title)
 
-    class_handles = [Line2D([], [], linestyle="none", marker="o", markersize=7, color=colours[c], label=str(c))
-                     for c in classes]
-    class_legend = Legend(ax, class_handles, [h.get_label() for h in class_handles], title="class",
-                          loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
+    class_handles = [
+        Line2D([], [], linestyle="none", marker="o", markersize=7, color=colours[c], label=str(c)) for c in classes
+    ]
+    class_legend = Legend(
+        ax,
+        class_handles,
+        [h.get_label() for h in class_handles],
+        title="class",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        fontsize="small",
+    )
     ax.add_artist(class_legend)
     present = [s for s in SPLIT_MARKERS if (coords["split"] == s).any()]
-    split_handles = [Line2D([], [], linestyle="none", marker=SPLIT_MARKERS[s], markersize=7,
-                            markerfacecolor="lightgrey",
-                            markeredgecolor="black" if s == "test" else "grey",
-                            markeredgewidth=TEST_EDGE_WIDTH if s == "test" else 0.5, label=s) for s in present]
-    ax.legend(handles=split_handles, title="split", loc="lower left", bbox_to_anchor=(1.02, 0.0),
-              fontsize="small")
+    split_handles = [
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker=SPLIT_MARKERS[s],
+            markersize=7,
+            markerfacecolor="lightgrey",
+            markeredgecolor="black" if s == "test" else "grey",
+            markeredgewidth=TEST_EDGE_WIDTH if s == "test" else 0.5,
+            label=s,
+        )
+        for s in present
+    ]
+    ax.legend(handles=split_handles, title="split", loc="lower left", bbox_to_anchor=(1.02, 0.0), fontsize="small")
     return fig
 
 
 # --------------------------------------------------------------------------------------------- 5. Optuna
+
 
 def _detach_pyplot_figure(fig: Figure) -> Figure:
     """Remove a figure made by pyplot from pyplot's manager (no accumulation across calls) and give it an
@@ -460,8 +544,11 @@ def optuna_figures(study: Any, target_name: str | None = None) -> dict[str, Figu
         kwargs["target_name"] = target_name or names[0]
     elif len(study.directions) > 1:
         kwargs["target_name"] = "objective 0"
-    varied = [name for name in sorted({p for t in completed for p in t.params})
-              if len({repr(t.params.get(name)) for t in completed}) > 1]
+    varied = [
+        name
+        for name in sorted({p for t in completed for p in t.params})
+        if len({repr(t.params.get(name)) for t in completed}) > 1
+    ]
 
     figures: dict[str, Figure] = {}
     # Optuna's matplotlib plots call plt.style.use("ggplot"), which rewrites the global rcParams: the
@@ -474,17 +561,20 @@ def optuna_figures(study: Any, target_name: str | None = None) -> dict[str, Figu
         before = set(plt.get_fignums())
         try:
             figures["optimization_history"] = _detach_pyplot_figure(
-                ovm.plot_optimization_history(study, **kwargs).figure)
+                ovm.plot_optimization_history(study, **kwargs).figure
+            )
             if len(completed) >= 2 and varied:
                 try:
-                    figures["param_importances"] = _detach_pyplot_figure(ovm.plot_param_importances(
-                        study, evaluator=FanovaImportanceEvaluator(seed=0), **kwargs).figure)
+                    figures["param_importances"] = _detach_pyplot_figure(
+                        ovm.plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0), **kwargs).figure
+                    )
                 except RuntimeError as error:  # fANOVA: "zero total variance", every trial scored (about) the same
                     if "variance" not in str(error):
                         raise
             if sum(bool(t.params) for t in completed) >= 2:
                 figures["parallel_coordinate"] = _detach_pyplot_figure(
-                    ovm.plot_parallel_coordinate(study, **kwargs).figure)
+                    ovm.plot_parallel_coordinate(study, **kwargs).figure
+                )
         finally:
             # Anything else a failed plot left open in pyplot (and only that) is closed too.
             for number in set(plt.get_fignums()) - before:
@@ -494,8 +584,10 @@ def optuna_figures(study: Any, target_name: str | None = None) -> dict[str, Figu
 
 # ------------------------------------------------------------------------------------- 6. segmentation
 
-def segmentation_panel(section: np.ndarray, truth: np.ndarray, prediction: np.ndarray,
-                       class_names: list[str], title: str) -> Figure:
+
+def segmentation_panel(
+    section: np.ndarray, truth: np.ndarray, prediction: np.ndarray, class_names: list[str], title: str
+) -> Figure:
     """Seismic section (grayscale, colour limits symmetric about 0 at the 99th percentile of |amplitude|,
     so a few spikes do not wash the section out), ground-truth facies and predicted facies side by side.
     ``truth`` and ``prediction`` hold class indices 0..len(class_names)-1 and share one categorical
@@ -503,8 +595,10 @@ def segmentation_panel(section: np.ndarray, truth: np.ndarray, prediction: np.nd
     """
     section, truth, prediction = np.asarray(section), np.asarray(truth), np.asarray(prediction)
     if section.ndim != 2 or truth.shape != section.shape or prediction.shape != section.shape:
-        raise ValueError(f"section, truth and prediction must be 2-D arrays of one shape; got section "
-                         f"{section.shape}, truth {truth.shape}, prediction {prediction.shape}")
+        raise ValueError(
+            f"section, truth and prediction must be 2-D arrays of one shape; got section "
+            f"{section.shape}, truth {truth.shape}, prediction {prediction.shape}"
+        )
     n_classes = len(class_names)
     if n_classes == 0:
         raise ValueError("class_names is empty")
@@ -514,8 +608,9 @@ def segmentation_panel(section: np.ndarray, truth: np.ndarray, prediction: np.nd
                 raise ValueError(f"{name} must hold integer class indices")
         outside = np.unique(labels[(labels < 0) | (labels >= n_classes)])
         if outside.size:
-            raise ValueError(f"{name} has class indices {outside[:10].tolist()} outside 0..{n_classes - 1} "
-                             f"({n_classes} class names)")
+            raise ValueError(
+                f"{name} has class indices {outside[:10].tolist()} outside 0..{n_classes - 1} ({n_classes} class names)"
+            )
 
     amplitude = float(np.nanpercentile(np.abs(section), 99)) if np.isfinite(section).any() else 0.0
     if not math.isfinite(amplitude) or amplitude == 0.0:
@@ -529,8 +624,9 @@ def segmentation_panel(section: np.ndarray, truth: np.ndarray, prediction: np.nd
     panel_width = min(3.8, max(2.4, 3.0 * width / max(height, 1)))
     fig = _new_figure((3 * panel_width + 1.2, 4.0))
     axes = fig.subplots(1, 3, sharex=True, sharey=True)
-    image = axes[0].imshow(section, cmap="gray", vmin=-amplitude, vmax=amplitude, aspect="auto",
-                           interpolation="nearest")
+    image = axes[0].imshow(
+        section, cmap="gray", vmin=-amplitude, vmax=amplitude, aspect="auto", interpolation="nearest"
+    )
     fig.colorbar(image, ax=axes[0], label="amplitude", shrink=0.8)
     for ax, labels, panel_title in ((axes[1], truth, "ground truth"), (axes[2], prediction, "prediction")):
         ax.imshow(labels, cmap=class_cmap, norm=class_norm, aspect="auto", interpolation="nearest")
@@ -539,8 +635,12 @@ def segmentation_panel(section: np.ndarray, truth: np.ndarray, prediction: np.nd
     for ax in axes:
         ax.set_xlabel("trace (index)")
     axes[0].set_ylabel("depth (sample)")
-    fig.legend(handles=[Patch(facecolor=c, edgecolor="black", linewidth=0.5, label=n)
-                        for c, n in zip(colours, class_names)],
-               loc="outside lower center", ncols=min(n_classes, 6), fontsize="small", title="facies")
+    fig.legend(
+        handles=[Patch(facecolor=c, edgecolor="black", linewidth=0.5, label=n) for c, n in zip(colours, class_names)],
+        loc="outside lower center",
+        ncols=min(n_classes, 6),
+        fontsize="small",
+        title="facies",
+    )
     fig.suptitle(title)
     return fig

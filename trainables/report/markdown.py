@@ -15,6 +15,7 @@ markup, not text. ``markdown_text`` turns such a value into Markdown that render
 
 The HTML page (``index.html``) never goes through it: it escapes with ``html.escape`` on its own path.
 """
+
 from __future__ import annotations
 
 import re

@@ -19,6 +19,7 @@ A ``Table`` keeps the numbers (``frame``, for CSV and figures) apart from their 
 decimals, gains as signed percentage points with 1 decimal (``+4.2``), missing values as empty cells (never
 0), the best value of each column (as displayed) in bold. The same store gives byte-identical Markdown.
 """
+
 from __future__ import annotations
 
 import html
@@ -29,24 +30,37 @@ from pathlib import Path
 
 import pandas as pd
 
-from selfsup.evaluation.metric_names import (ALL_PROTOCOLS, RANDOM_INIT_PREFIX, SEGMENTATION_PROTOCOLS,
-                                             eval_metric_name, parse_eval_metric_name)
-from trainables.report.markdown import markdown_text
-from trainables.tracking.runs import ReportError, SweepRuns
+from selfsup.evaluation.metric_names import (
+    ALL_PROTOCOLS,
+    RANDOM_INIT_PREFIX,
+    SEGMENTATION_PROTOCOLS,
+    eval_metric_name,
+    parse_eval_metric_name,
+)
 from trainables.records.results import FINISHED
 from trainables.records.selection import best_first, best_per_backbone
 from trainables.records.tags import BASELINE_OF_TAG, TRIAL_ID_TAG, tag_column
+from trainables.report.markdown import markdown_text
+from trainables.tracking.runs import ReportError, SweepRuns
 
 SCORE_DECIMALS = 3
 GAIN_DECIMALS = 1
 HEADLINE_METRICS = {"classification": ("acc", "f1"), "segmentation": ("miou", "mf1")}
-METRIC_LABELS = {"acc": "acc", "f1": "F1", "top5": "top-5", "miou": "mIoU", "mf1": "mF1", "pixel_acc": "pixel acc",
-                 "fwiou": "fwIoU"}
+METRIC_LABELS = {
+    "acc": "acc",
+    "f1": "F1",
+    "top5": "top-5",
+    "miou": "mIoU",
+    "mf1": "mF1",
+    "pixel_acc": "pixel acc",
+    "fwiou": "fwIoU",
+}
 # Where the objective names no protocol (train/loss, health/...), the probe reported: the reference reports'.
 PROTOCOL_PREFERENCE = ("linear", "seg_frozen") + ALL_PROTOCOLS
 
 
 # ------------------------------------------------------------------------------------------------ Table
+
 
 @dataclass
 class Table:
@@ -87,8 +101,9 @@ class Table:
         values = {}
         for column in self.frame.columns:
             texts = [escape(self.cell_text(row, column)) for row in range(len(self.frame))]
-            values[escape(str(column))] = [mark(text) if text and best else text
-                                           for text, best in zip(texts, self.best[column])]
+            values[escape(str(column))] = [
+                mark(text) if text and best else text for text, best in zip(texts, self.best[column])
+            ]
         return pd.concat([labels, pd.DataFrame(values)], axis=1)
 
     def to_markdown(self, caption: bool = True) -> str:
@@ -151,47 +166,95 @@ def _points(a: Cell, b: Cell) -> Cell:
     return Cell(100 * (a.mean - b.mean), math.nan, 1)
 
 
-def _table(name: str, caption: str, frame: pd.DataFrame, counts: pd.DataFrame, spread: pd.DataFrame,
-           directions: dict[str, str], gain_columns=(), within: str | None = None,
-           sources: pd.DataFrame | None = None) -> Table:
+def _table(
+    name: str,
+    caption: str,
+    frame: pd.DataFrame,
+    counts: pd.DataFrame,
+    spread: pd.DataFrame,
+    directions: dict[str, str],
+    gain_columns=(),
+    within: str | None = None,
+    sources: pd.DataFrame | None = None,
+) -> Table:
     """A Table with columns no run measured dropped, the best cells of each column marked (within each group
     of index level ``within`` if given) and the caption told whether cells average repeats."""
     measured = [column for column in frame.columns if frame[column].notna().any()]
     frame, counts, spread = frame[measured], counts[measured], spread[measured]
     directions = {column: mode for column, mode in directions.items() if column in measured}
     best = _best_cells(frame, directions, gain_columns, within)
-    repeats_note = (" Cells over repeated configurations: mean ± std over training seeds (n runs)."
-                    if (counts > 1).any().any() else " One run per cell.")
-    return Table(name, caption + repeats_note, frame, counts, spread, best,
-                 tuple(column for column in gain_columns if column in measured), sources)
+    repeats_note = (
+        " Cells over repeated configurations: mean ± std over training seeds (n runs)."
+        if (counts > 1).any().any()
+        else " One run per cell."
+    )
+    return Table(
+        name,
+        caption + repeats_note,
+        frame,
+        counts,
+        spread,
+        best,
+        tuple(column for column in gain_columns if column in measured),
+        sources,
+    )
 
 
-def _from_cells(name: str, caption: str, index_names: list[str], rows: list[tuple[tuple, dict[str, Cell]]],
-                columns: list[str], directions: dict[str, str], gain_columns=(), within: str | None = None,
-                sources: pd.DataFrame | None = None) -> Table:
+def _from_cells(
+    name: str,
+    caption: str,
+    index_names: list[str],
+    rows: list[tuple[tuple, dict[str, Cell]]],
+    columns: list[str],
+    directions: dict[str, str],
+    gain_columns=(),
+    within: str | None = None,
+    sources: pd.DataFrame | None = None,
+) -> Table:
     index = pd.MultiIndex.from_tuples([key for key, _ in rows], names=index_names)
 
     def part(attribute: str) -> pd.DataFrame:
-        return pd.DataFrame([[getattr(cells.get(column, EMPTY), attribute) for column in columns] for _, cells in rows],
-                            index=index, columns=columns, dtype=float)
+        return pd.DataFrame(
+            [[getattr(cells.get(column, EMPTY), attribute) for column in columns] for _, cells in rows],
+            index=index,
+            columns=columns,
+            dtype=float,
+        )
 
-    return _table(name, caption, part("mean"), part("n").fillna(0).astype(int), part("std"), directions,
-                  gain_columns, within, sources)
+    return _table(
+        name,
+        caption,
+        part("mean"),
+        part("n").fillna(0).astype(int),
+        part("std"),
+        directions,
+        gain_columns,
+        within,
+        sources,
+    )
 
 
-def _best_cells(frame: pd.DataFrame, directions: dict[str, str], gain_columns=(), within: str | None = None,
-                ) -> pd.DataFrame:
+def _best_cells(
+    frame: pd.DataFrame,
+    directions: dict[str, str],
+    gain_columns=(),
+    within: str | None = None,
+) -> pd.DataFrame:
     """Per column, the cells whose displayed value is the best (all of them on a displayed tie)."""
     best = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     for column, mode in directions.items():
         shown = frame[column].round(GAIN_DECIMALS if column in gain_columns else SCORE_DECIMALS)
-        target = (shown.groupby(level=within, sort=False).transform(mode) if within else
-                  pd.Series(shown.agg(mode), index=shown.index))
+        target = (
+            shown.groupby(level=within, sort=False).transform(mode)
+            if within
+            else pd.Series(shown.agg(mode), index=shown.index)
+        )
         best[column] = shown.eq(target)
     return best
 
 
 # ------------------------------------------------------------------------------------------------ selection
+
 
 @dataclass(frozen=True)
 class Selected:
@@ -199,9 +262,9 @@ class Selected:
 
     sweep: SweepRuns
     run: pd.Series
-    members: pd.DataFrame   # the trial and its finished repeats: what the row's test cells average
+    members: pd.DataFrame  # the trial and its finished repeats: what the row's test cells average
     protocol: str
-    task: str               # "classification" | "segmentation"
+    task: str  # "classification" | "segmentation"
 
     @property
     def method(self) -> str:
@@ -234,12 +297,16 @@ class Selected:
         baselines = self.sweep.baselines
         if tag_column(BASELINE_OF_TAG) not in baselines or "params.label_fraction" not in baselines:
             return baselines.iloc[0:0]
-        return baselines[(baselines[tag_column(BASELINE_OF_TAG)] == self.run["run_id"])
-                         & (baselines["outcome"] == FINISHED)]
+        return baselines[
+            (baselines[tag_column(BASELINE_OF_TAG)] == self.run["run_id"]) & (baselines["outcome"] == FINISHED)
+        ]
 
     def supervised_fractions(self) -> list[float]:
-        return sorted(pd.to_numeric(self.baselines.get("params.label_fraction", pd.Series(dtype=float)),
-                                    errors="coerce").dropna().unique())
+        return sorted(
+            pd.to_numeric(self.baselines.get("params.label_fraction", pd.Series(dtype=float)), errors="coerce")
+            .dropna()
+            .unique()
+        )
 
     def supervised(self, metric: str, fraction: float) -> Cell:
         """The supervised baseline trained on ``fraction`` of the labels, scored with the probe at that fraction
@@ -248,12 +315,13 @@ class Selected:
         if baselines.empty:
             return EMPTY
         trained_on = pd.to_numeric(baselines["params.label_fraction"], errors="coerce")
-        return _summary(baselines[(trained_on - fraction).abs() < 1e-9],
-                        f"metrics.{eval_metric_name('test', self.protocol, metric, fraction)}")
+        return _summary(
+            baselines[(trained_on - fraction).abs() < 1e-9],
+            f"metrics.{eval_metric_name('test', self.protocol, metric, fraction)}",
+        )
 
     def source(self) -> dict[str, str]:
-        return {"sweep": self.sweep.name, "trial": self.run.get(tag_column(TRIAL_ID_TAG)),
-                "run_id": self.run["run_id"]}
+        return {"sweep": self.sweep.name, "trial": self.run.get(tag_column(TRIAL_ID_TAG)), "run_id": self.run["run_id"]}
 
 
 def _with_repeats(sweep: SweepRuns, run_id: str) -> pd.DataFrame:
@@ -271,15 +339,21 @@ def _eval_columns(runs: pd.DataFrame):
 
 
 def _fractions(runs: pd.DataFrame, split: str, protocol: str, metric: str, prefix: str = "") -> list[float]:
-    return sorted({parsed.fraction for _, parsed in _eval_columns(runs)
-                   if (parsed.split, parsed.protocol, parsed.metric, parsed.prefix)
-                   == (split, protocol, metric, prefix)})
+    return sorted(
+        {
+            parsed.fraction
+            for _, parsed in _eval_columns(runs)
+            if (parsed.split, parsed.protocol, parsed.metric, parsed.prefix) == (split, protocol, metric, prefix)
+        }
+    )
 
 
 def test_scores(runs: pd.DataFrame, protocol: str, metric: str, prefix: str = "") -> dict[float, float]:
     """Label fraction -> the mean test ``metric`` of ``runs`` with ``protocol``, at every fraction they evaluated."""
-    return {fraction: _summary(runs, f"metrics.{eval_metric_name('test', protocol, metric, fraction, prefix)}").mean
-            for fraction in _fractions(runs, "test", protocol, metric, prefix)}
+    return {
+        fraction: _summary(runs, f"metrics.{eval_metric_name('test', protocol, metric, fraction, prefix)}").mean
+        for fraction in _fractions(runs, "test", protocol, metric, prefix)
+    }
 
 
 def report_protocol(sweep: SweepRuns) -> str:
@@ -298,8 +372,9 @@ def report_protocol(sweep: SweepRuns) -> str:
 def _check_selects_on_validation(sweep: SweepRuns) -> None:
     parsed = parse_eval_metric_name(sweep.objective)
     if not sweep.objective or (parsed is not None and parsed.split == "test"):
-        raise ReportError(f"sweep '{sweep.name}' records objective '{sweep.objective}': a report selects on "
-                          f"validation only")
+        raise ReportError(
+            f"sweep '{sweep.name}' records objective '{sweep.objective}': a report selects on validation only"
+        )
 
 
 def select(sweeps: list[SweepRuns]) -> list[Selected]:
@@ -317,9 +392,11 @@ def select(sweeps: list[SweepRuns]) -> list[Selected]:
     for (method, backbone), entries in sorted(candidates.items()):
         objectives = sorted({(sweep.objective, sweep.mode) for sweep, _ in entries})
         if len(objectives) > 1:
-            raise ReportError(f"{method} / {backbone}: sweeps {', '.join(sorted(s.name for s, _ in entries))} select "
-                              f"on different objectives ({', '.join(f'{o} {m}' for o, m in objectives)}); report "
-                              f"them in separate tables")
+            raise ReportError(
+                f"{method} / {backbone}: sweeps {', '.join(sorted(s.name for s, _ in entries))} select "
+                f"on different objectives ({', '.join(f'{o} {m}' for o, m in objectives)}); report "
+                f"them in separate tables"
+            )
         sweep0 = entries[0][0]
         pooled = pd.DataFrame([run for _, run in entries]).assign(_entry=range(len(entries)))
         sweep, run = entries[int(best_first(pooled, sweep0.objective_column, sweep0.mode).iloc[0]["_entry"])]
@@ -335,14 +412,23 @@ def _selection_note(sweeps: list[SweepRuns]) -> str:
     groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for sweep in sweeps:
         groups[(sweep.objective, sweep.mode, sweep.mode_source)].append(sweep.name)
-    parts = [f"{objective} ({'higher' if mode == 'max' else 'lower'} is better"
-             f"{', mode assumed: no searchspace.yaml logged' if source == 'assumed' else ''}; "
-             f"{', '.join(sorted(names))})"
-             for (objective, mode, source), names in sorted(groups.items())]
-    refitted = sorted(sweep.name for sweep in sweeps
-                      if ((sweep.search_space or {}).get("evaluation") or {}).get("refit_on_validation"))
-    refit = (f" Test readouts fitted on training + validation units after selection "
-             f"(evaluation.refit_on_validation; {', '.join(refitted)})." if refitted else "")
+    parts = [
+        f"{objective} ({'higher' if mode == 'max' else 'lower'} is better"
+        f"{', mode assumed: no searchspace.yaml logged' if source == 'assumed' else ''}; "
+        f"{', '.join(sorted(names))})"
+        for (objective, mode, source), names in sorted(groups.items())
+    ]
+    refitted = sorted(
+        sweep.name
+        for sweep in sweeps
+        if ((sweep.search_space or {}).get("evaluation") or {}).get("refit_on_validation")
+    )
+    refit = (
+        f" Test readouts fitted on training + validation units after selection "
+        f"(evaluation.refit_on_validation; {', '.join(refitted)})."
+        if refitted
+        else ""
+    )
     return "Selected on validation: " + "; ".join(parts) + "; test scores only report." + refit
 
 
@@ -356,11 +442,13 @@ def _labels(metrics) -> list[str]:
 
 
 def _sources(index_names: list[str], keys: list[tuple], selections: list[Selected]) -> pd.DataFrame:
-    return pd.DataFrame([s.source() for s in selections],
-                        index=pd.MultiIndex.from_tuples(keys, names=index_names) if keys else None)
+    return pd.DataFrame(
+        [s.source() for s in selections], index=pd.MultiIndex.from_tuples(keys, names=index_names) if keys else None
+    )
 
 
 # ------------------------------------------------------------------------------------------------ tables
+
 
 def technique_by_backbone(sweeps: list[SweepRuns]) -> Table:
     """Reference Table 3: rows method x backbone; test headline scores (acc and macro-F1, or mIoU and mF1) of
@@ -377,24 +465,40 @@ def technique_by_backbone(sweeps: list[SweepRuns]) -> Table:
             for metric in selection.metrics:
                 label = METRIC_LABELS[metric]
                 ssl, untrained = selection.test(metric, fraction), selection.test(metric, fraction, RANDOM_INIT_PREFIX)
-                cells.update({f"SSL {label}": ssl, f"untrained {label}": untrained,
-                              f"supervised {label}": selection.supervised(metric, fraction),
-                              f"gain {label} (pts)": _points(ssl, untrained)})
+                cells.update(
+                    {
+                        f"SSL {label}": ssl,
+                        f"untrained {label}": untrained,
+                        f"supervised {label}": selection.supervised(metric, fraction),
+                        f"gain {label} (pts)": _points(ssl, untrained),
+                    }
+                )
         keys.append((selection.method, selection.backbone))
         rows.append((keys[-1], cells))
     groups = ("SSL", "untrained", "supervised", "gain")
-    columns = [f"{group} {label} (pts)" if group == "gain" else f"{group} {label}"
-               for group in groups for label in metrics]
+    columns = [
+        f"{group} {label} (pts)" if group == "gain" else f"{group} {label}" for group in groups for label in metrics
+    ]
     gains = [column for column in columns if column.startswith("gain ")]
-    fractions_note = ("100 % of the labels" + (f" (where not evaluated, the largest fraction: {'; '.join(off_full)})"
-                                               if off_full else ""))
-    caption = (f"Test scores per technique and backbone ({', '.join(sorted({s.protocol for s in selections}))} "
-               f"protocol, {fractions_note}) of the best finished trial. {_selection_note(sweeps)} Untrained: the "
-               f"same backbone randomly initialised; supervised: trained from scratch on the same labels; gain: SSL "
-               f"minus untrained, in percentage points. Best per column in bold.")
-    return _from_cells("technique_by_backbone", caption, ["method", "backbone"], rows, columns,
-                       {column: "max" for column in columns}, gains,
-                       sources=_sources(["method", "backbone"], keys, selections))
+    fractions_note = "100 % of the labels" + (
+        f" (where not evaluated, the largest fraction: {'; '.join(off_full)})" if off_full else ""
+    )
+    caption = (
+        f"Test scores per technique and backbone ({', '.join(sorted({s.protocol for s in selections}))} "
+        f"protocol, {fractions_note}) of the best finished trial. {_selection_note(sweeps)} Untrained: the "
+        f"same backbone randomly initialised; supervised: trained from scratch on the same labels; gain: SSL "
+        f"minus untrained, in percentage points. Best per column in bold."
+    )
+    return _from_cells(
+        "technique_by_backbone",
+        caption,
+        ["method", "backbone"],
+        rows,
+        columns,
+        {column: "max" for column in columns},
+        gains,
+        sources=_sources(["method", "backbone"], keys, selections),
+    )
 
 
 def ssl_vs_supervised(sweeps: list[SweepRuns]) -> Table:
@@ -404,9 +508,9 @@ def ssl_vs_supervised(sweeps: list[SweepRuns]) -> Table:
     selections = select(sweeps)
     fractions_by_task: dict[str, set[float]] = defaultdict(set)
     for selection in selections:
-        fractions_by_task[selection.task].update(selection.test_fractions(),
-                                                 selection.test_fractions(RANDOM_INIT_PREFIX),
-                                                 selection.supervised_fractions())
+        fractions_by_task[selection.task].update(
+            selection.test_fractions(), selection.test_fractions(RANDOM_INIT_PREFIX), selection.supervised_fractions()
+        )
     metrics = _labels({m for s in selections for m in s.metrics})
     rows, keys, row_selections = [], [], []
     for selection in selections:
@@ -417,23 +521,41 @@ def ssl_vs_supervised(sweeps: list[SweepRuns]) -> Table:
                 ssl = selection.test(metric, fraction)
                 untrained = selection.test(metric, fraction, RANDOM_INIT_PREFIX)
                 supervised = selection.supervised(metric, fraction)
-                cells.update({f"supervised {label}": supervised, f"untrained {label}": untrained, f"SSL {label}": ssl,
-                              f"gain over supervised {label} (pts)": _points(ssl, supervised),
-                              f"gain over untrained {label} (pts)": _points(ssl, untrained)})
+                cells.update(
+                    {
+                        f"supervised {label}": supervised,
+                        f"untrained {label}": untrained,
+                        f"SSL {label}": ssl,
+                        f"gain over supervised {label} (pts)": _points(ssl, supervised),
+                        f"gain over untrained {label} (pts)": _points(ssl, untrained),
+                    }
+                )
             keys.append((selection.method, selection.backbone, _percent(fraction)))
             rows.append((keys[-1], cells))
             row_selections.append(selection)
-    columns = ([f"{group} {label}" for group in ("supervised", "untrained", "SSL") for label in metrics]
-               + [f"gain over {base} {label} (pts)" for base in ("supervised", "untrained") for label in metrics])
+    columns = [f"{group} {label}" for group in ("supervised", "untrained", "SSL") for label in metrics] + [
+        f"gain over {base} {label} (pts)" for base in ("supervised", "untrained") for label in metrics
+    ]
     gains = [column for column in columns if column.startswith("gain ")]
-    caption = (f"Supervised vs self-supervised by label fraction: test scores "
-               f"({', '.join(sorted({s.protocol for s in selections}))} protocol) of the best finished trial per "
-               f"technique and backbone, the same backbone untrained, and trained supervised from scratch on the "
-               f"same labels; gains of SSL in percentage points. {_selection_note(sweeps)} Best per column and label "
-               f"fraction in bold; empty: not evaluated.")
+    caption = (
+        f"Supervised vs self-supervised by label fraction: test scores "
+        f"({', '.join(sorted({s.protocol for s in selections}))} protocol) of the best finished trial per "
+        f"technique and backbone, the same backbone untrained, and trained supervised from scratch on the "
+        f"same labels; gains of SSL in percentage points. {_selection_note(sweeps)} Best per column and label "
+        f"fraction in bold; empty: not evaluated."
+    )
     names = ["method", "backbone", "labels"]
-    return _from_cells("ssl_vs_supervised", caption, names, rows, columns, {column: "max" for column in columns},
-                       gains, within="labels", sources=_sources(names, keys, row_selections))
+    return _from_cells(
+        "ssl_vs_supervised",
+        caption,
+        names,
+        rows,
+        columns,
+        {column: "max" for column in columns},
+        gains,
+        within="labels",
+        sources=_sources(names, keys, row_selections),
+    )
 
 
 def search_grid(sweep: SweepRuns, rows: list[str], columns: list[str]) -> Table:
@@ -446,9 +568,11 @@ def search_grid(sweep: SweepRuns, rows: list[str], columns: list[str]) -> Table:
     dimensions = list(rows) + list(columns)
     missing = [d for d in dimensions if f"params.{d}" not in runs]
     if missing or not rows or not columns or len(set(dimensions)) < len(dimensions):
-        raise ReportError(f"sweep '{sweep.name}': search grid rows {rows} x columns {columns} needs distinct "
-                          f"recorded parameters{f' (not recorded: {missing})' if missing else ''}; searched: "
-                          f"{', '.join(sweep.searched) or 'none'}")
+        raise ReportError(
+            f"sweep '{sweep.name}': search grid rows {rows} x columns {columns} needs distinct "
+            f"recorded parameters{f' (not recorded: {missing})' if missing else ''}; searched: "
+            f"{', '.join(sweep.searched) or 'none'}"
+        )
     if sweep.objective_column not in runs:
         raise ReportError(f"sweep '{sweep.name}': no finished run recorded its objective {sweep.objective}")
     values = pd.DataFrame({d: parameter_values(runs[f"params.{d}"]) for d in dimensions})
@@ -460,17 +584,23 @@ def search_grid(sweep: SweepRuns, rows: list[str], columns: list[str]) -> Table:
         return table.unstack(columns) if len(rows) else table
 
     mean, spread, counts = pivot("mean"), pivot("std"), pivot("count").fillna(0).astype(int)
-    labels = [", ".join(f"{d}={parameter_label(v)}" for d, v in zip(columns, key if isinstance(key, tuple) else (key,)))
-              for key in mean.columns]
-    index = pd.MultiIndex.from_tuples([tuple(parameter_label(v) for v in (key if isinstance(key, tuple) else (key,)))
-                                       for key in mean.index], names=rows)
+    labels = [
+        ", ".join(f"{d}={parameter_label(v)}" for d, v in zip(columns, key if isinstance(key, tuple) else (key,)))
+        for key in mean.columns
+    ]
+    index = pd.MultiIndex.from_tuples(
+        [tuple(parameter_label(v) for v in (key if isinstance(key, tuple) else (key,))) for key in mean.index],
+        names=rows,
+    )
     for frame in (mean, spread, counts):
         frame.columns, frame.index = labels, index
     shown = mean.round(SCORE_DECIMALS)
     target = shown.max().max() if sweep.mode == "max" else shown.min().min()
-    caption = (f"{sweep.name}: validation {sweep.objective} ({'higher' if sweep.mode == 'max' else 'lower'} is "
-               f"better) of the finished runs by {' x '.join(rows)} (rows) and {' x '.join(columns)} (columns); "
-               f"mean over the runs in a cell where several; empty: not tried. Best cell in bold.")
+    caption = (
+        f"{sweep.name}: validation {sweep.objective} ({'higher' if sweep.mode == 'max' else 'lower'} is "
+        f"better) of the finished runs by {' x '.join(rows)} (rows) and {' x '.join(columns)} (columns); "
+        f"mean over the runs in a cell where several; empty: not tried. Best cell in bold."
+    )
     table = _table("search_grid", caption, mean, counts, spread, {})
     table.best = shown.eq(target)[table.frame.columns]
     return table
@@ -505,12 +635,21 @@ def segmentation_by_fraction(sweeps: list[SweepRuns]) -> Table:
             keys.append((selection.method, selection.backbone, encoder))
             rows.append((keys[-1], {_percent(f): selection.test("miou", f, prefix) for f in fractions}))
             row_selections.append(selection)
-    caption = (f"Test mIoU ({', '.join(sorted({s.protocol for s in selections}))}) by label fraction of the best "
-               f"finished trial per technique and backbone, pretrained and randomly initialised. "
-               f"{_selection_note(sweeps)} Best per label fraction in bold; empty: not evaluated.")
+    caption = (
+        f"Test mIoU ({', '.join(sorted({s.protocol for s in selections}))}) by label fraction of the best "
+        f"finished trial per technique and backbone, pretrained and randomly initialised. "
+        f"{_selection_note(sweeps)} Best per label fraction in bold; empty: not evaluated."
+    )
     names = ["method", "backbone", "encoder"]
-    return _from_cells("segmentation_by_fraction", caption, names, rows, columns, {c: "max" for c in columns},
-                       sources=_sources(names, keys, row_selections))
+    return _from_cells(
+        "segmentation_by_fraction",
+        caption,
+        names,
+        rows,
+        columns,
+        {c: "max" for c in columns},
+        sources=_sources(names, keys, row_selections),
+    )
 
 
 def per_class_iou(sweep: SweepRuns) -> Table:
@@ -520,27 +659,43 @@ def per_class_iou(sweep: SweepRuns) -> Table:
     best = sweep.finished_trials.iloc[0]
     members = _with_repeats(sweep, best["run_id"])
     protocol = report_protocol(sweep)
-    per_class = [parsed for _, parsed in _eval_columns(members)
-                 if parsed.split == "test" and parsed.protocol == protocol and not parsed.prefix
-                 and parsed.metric.startswith("iou_")]
+    per_class = [
+        parsed
+        for _, parsed in _eval_columns(members)
+        if parsed.split == "test"
+        and parsed.protocol == protocol
+        and not parsed.prefix
+        and parsed.metric.startswith("iou_")
+    ]
     if not per_class:
-        raise ReportError(f"sweep '{sweep.name}': its best trial records no per-class test IoU "
-                          f"(test/{protocol}/iou_<class>/frac_<f>)")
+        raise ReportError(
+            f"sweep '{sweep.name}': its best trial records no per-class test IoU (test/{protocol}/iou_<class>/frac_<f>)"
+        )
     fractions = {parsed.fraction for parsed in per_class}
     fraction = 1.0 if 1.0 in fractions else max(fractions)
     classes = sorted({parsed.metric for parsed in per_class if parsed.fraction == fraction})
     rows = []
     for metric in classes:
         pretrained = _summary(members, f"metrics.{eval_metric_name('test', protocol, metric, fraction)}")
-        untrained = _summary(members,
-                             f"metrics.{eval_metric_name('test', protocol, metric, fraction, RANDOM_INIT_PREFIX)}")
-        rows.append(((metric.removeprefix("iou_"),),
-                     {"pretrained IoU": pretrained, "random init IoU": untrained,
-                      "gain (pts)": _points(pretrained, untrained)}))
+        untrained = _summary(
+            members, f"metrics.{eval_metric_name('test', protocol, metric, fraction, RANDOM_INIT_PREFIX)}"
+        )
+        rows.append(
+            (
+                (metric.removeprefix("iou_"),),
+                {
+                    "pretrained IoU": pretrained,
+                    "random init IoU": untrained,
+                    "gain (pts)": _points(pretrained, untrained),
+                },
+            )
+        )
     columns = ["pretrained IoU", "random init IoU", "gain (pts)"]
-    caption = (f"{sweep.name}: test IoU per class ({protocol}, {_percent(fraction)} of the labels) of the best trial "
-               f"{best.get(tag_column(TRIAL_ID_TAG))}, pretrained and randomly initialised; gain in percentage "
-               f"points. {_selection_note([sweep])}")
+    caption = (
+        f"{sweep.name}: test IoU per class ({protocol}, {_percent(fraction)} of the labels) of the best trial "
+        f"{best.get(tag_column(TRIAL_ID_TAG))}, pretrained and randomly initialised; gain in percentage "
+        f"points. {_selection_note([sweep])}"
+    )
     return _from_cells("per_class_iou", caption, ["class"], rows, columns, {c: "max" for c in columns}, ["gain (pts)"])
 
 
@@ -560,8 +715,9 @@ def pretext_configurations(sweep: SweepRuns) -> Table:
         validation = eval_metric_name("val", protocol, metric, max(fractions)) if fractions else None
         validation_mode = "max"
     loss_column, validation_column = "final train/loss", validation
-    shown = pd.DataFrame({d: parameter_values(trials[f"params.{d}"]).map(parameter_label) for d in searched},
-                         index=trials.index)
+    shown = pd.DataFrame(
+        {d: parameter_values(trials[f"params.{d}"]).map(parameter_label) for d in searched}, index=trials.index
+    )
     rows = []
     for position in range(len(trials)):
         trial = trials.iloc[[position]]
@@ -572,6 +728,8 @@ def pretext_configurations(sweep: SweepRuns) -> Table:
         rows.append((key, cells))
     columns = [loss_column] + ([validation_column] if validation_column else [])
     directions = {loss_column: "min", **({validation_column: validation_mode} if validation_column else {})}
-    caption = (f"{sweep.name}: the pretext configurations tried (finished trials, creation order), final training "
-               f"loss and validation score; best per column in bold (lowest loss). {_selection_note([sweep])}")
+    caption = (
+        f"{sweep.name}: the pretext configurations tried (finished trials, creation order), final training "
+        f"loss and validation score; best per column in bold (lowest loss). {_selection_note([sweep])}"
+    )
     return _from_cells("pretext_configurations", caption, ["trial"] + searched, rows, columns, directions)

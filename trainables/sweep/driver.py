@@ -1,5 +1,6 @@
 """The sweep driver: validated spec -> Ray Tune (OptunaSearch + ASHA) over TorchTrainer trials -> MLflow ->
 report. ``tune.py`` is its command line."""
+
 from __future__ import annotations
 
 import math
@@ -16,22 +17,40 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from selfsup.config import SweepSpec
-from trainables.trial.data_cache import fetch_prepared_data, start_data_cache
-from trainables.tracking.mlflow_callback import SweepMLflowCallback, child_runs, ensure_experiment, start_parent_run
-from trainables.sweep.searcher import (AskTellGridSampler, CredentialFreeRDBStorage, PruningAwareOptunaSearch,
-                                       ResumableConcurrencyLimiter)
-from trainables.sweep.registry import Registration, backbone_weights, register_sweep_backbones
-from trainables.report.builder import Report, write_sweep_report
-from trainables.tracking.runs import SweepRuns, child_runs_frame
-from trainables.sweep.resources import ResourceError, gpus_per_trial
-from trainables.sweep.resume import (InterruptedSweep, SweepInterrupted, close_open_child_runs, reopen_parent,
-                                     restore_tuner, resume_command)
-from trainables.records.results import (ABANDONED, BASELINE_OF_KEY, EPOCH, FINISHED, INTERRUPTED, REPEAT_OF_KEY,
-                                        TRAINING_SEED_KEY, split_bookkeeping)
+from trainables.records.results import (
+    ABANDONED,
+    BASELINE_OF_KEY,
+    EPOCH,
+    FINISHED,
+    INTERRUPTED,
+    REPEAT_OF_KEY,
+    TRAINING_SEED_KEY,
+    split_bookkeeping,
+)
 from trainables.records.selection import best_first, best_per_backbone
-from trainables.tracking.stores import Stores
-from trainables.trial.trainable import make_trainable, trial_resources
 from trainables.records.tags import BEST_RUN_TAG, OPTUNA_STUDY_TAG, OUTCOME_TAG, TRIAL_ID_TAG, TRIAL_ROLE, tag_column
+from trainables.report.builder import Report, write_sweep_report
+from trainables.sweep.registry import Registration, backbone_weights, register_sweep_backbones
+from trainables.sweep.resources import ResourceError, gpus_per_trial
+from trainables.sweep.resume import (
+    InterruptedSweep,
+    SweepInterrupted,
+    close_open_child_runs,
+    reopen_parent,
+    restore_tuner,
+    resume_command,
+)
+from trainables.sweep.searcher import (
+    AskTellGridSampler,
+    CredentialFreeRDBStorage,
+    PruningAwareOptunaSearch,
+    ResumableConcurrencyLimiter,
+)
+from trainables.tracking.mlflow_callback import SweepMLflowCallback, child_runs, ensure_experiment, start_parent_run
+from trainables.tracking.runs import SweepRuns, child_runs_frame
+from trainables.tracking.stores import Stores
+from trainables.trial.data_cache import fetch_prepared_data, start_data_cache
+from trainables.trial.trainable import make_trainable, trial_resources
 
 
 @dataclass
@@ -39,8 +58,8 @@ class SweepOutcome:
     parent_run_id: str
     experiment_name: str
     study_name: str
-    sweep: SweepRuns | None    # read back from MLflow; None when no trial finished
-    report: Report | None      # the sweep's own report; None when no trial finished
+    sweep: SweepRuns | None  # read back from MLflow; None when no trial finished
+    report: Report | None  # the sweep's own report; None when no trial finished
     outcomes: dict[str, str]
     data_preparations: int
     # Model versions registered for the selected backbones (trainables/sweep/registry.py); empty when none was.
@@ -54,19 +73,25 @@ def trial_concurrency(spec: SweepSpec, resources: dict[str, float]) -> int:
     per_trial_cpu = trial_resources(spec).get("CPU", 0) + train_workers_cpu
     fits = math.floor(resources.get("CPU", 0) / per_trial_cpu)
     if spec.resources.gpus_per_worker > 0:
-        fits = min(fits, math.floor(resources.get("GPU", 0) / (spec.resources.workers * spec.resources.gpus_per_worker)))
+        fits = min(
+            fits, math.floor(resources.get("GPU", 0) / (spec.resources.workers * spec.resources.gpus_per_worker))
+        )
     if fits < 1:  # raised before the sweep records anything (run_sweep creates its parent run after this)
         asked = spec.resources
         cluster = f"the Ray cluster{' at ' + os.environ['RAY_ADDRESS'] if os.environ.get('RAY_ADDRESS') else ''}"
         if resources.get("GPU", 0) < gpus_per_trial(spec):
-            raise ResourceError(f"resources.gpus_per_worker: one trial asks for {gpus_per_trial(spec):g} GPU "
-                                f"({asked.workers} worker(s) x {asked.gpus_per_worker:g}), but {cluster} has "
-                                f"{resources.get('GPU', 0):g} GPU; expected at most {resources.get('GPU', 0):g} GPU "
-                                f"per trial there, or a cluster with GPUs")
-        raise ResourceError(f"resources.cpus_per_worker: one trial asks for {per_trial_cpu:g} CPU "
-                            f"({asked.workers} worker(s) x {asked.cpus_per_worker:g}), but {cluster} has "
-                            f"{resources.get('CPU', 0):g} CPU; expected at most {resources.get('CPU', 0):g} CPU per "
-                            f"trial there")
+            raise ResourceError(
+                f"resources.gpus_per_worker: one trial asks for {gpus_per_trial(spec):g} GPU "
+                f"({asked.workers} worker(s) x {asked.gpus_per_worker:g}), but {cluster} has "
+                f"{resources.get('GPU', 0):g} GPU; expected at most {resources.get('GPU', 0):g} GPU "
+                f"per trial there, or a cluster with GPUs"
+            )
+        raise ResourceError(
+            f"resources.cpus_per_worker: one trial asks for {per_trial_cpu:g} CPU "
+            f"({asked.workers} worker(s) x {asked.cpus_per_worker:g}), but {cluster} has "
+            f"{resources.get('CPU', 0):g} CPU; expected at most {resources.get('CPU', 0):g} CPU per "
+            f"trial there"
+        )
     limit = min(fits, spec.budget.trials)
     return min(limit, spec.budget.max_concurrent) if spec.budget.max_concurrent else limit
 
@@ -83,9 +108,16 @@ def _searcher(spec: SweepSpec, stores: Stores, study_name: str, concurrency: int
         startup = {"n_startup_trials": spec.sampler.startup_trials} if spec.sampler.startup_trials else {}
         sampler = optuna.samplers.TPESampler(seed=spec.seed, **startup)
     return ResumableConcurrencyLimiter(
-        PruningAwareOptunaSearch(space=spec.optuna_space(), metric=spec.objective.metric, mode=spec.objective.mode,
-                                 sampler=sampler, study_name=study_name, storage=storage),
-        max_concurrent=concurrency)
+        PruningAwareOptunaSearch(
+            space=spec.optuna_space(),
+            metric=spec.objective.metric,
+            mode=spec.objective.mode,
+            sampler=sampler,
+            study_name=study_name,
+            storage=storage,
+        ),
+        max_concurrent=concurrency,
+    )
 
 
 def _scheduler(spec: SweepSpec):
@@ -93,13 +125,21 @@ def _scheduler(spec: SweepSpec):
         return FIFOScheduler()
     # Rungs by epoch, not by Tune's count of results: a trial whose Ray Train worker group restarted from a
     # checkpoint reports some epochs twice, and would otherwise reach max_t before its last epoch.
-    return ASHAScheduler(time_attr=EPOCH, max_t=spec.budget.epochs,
-                         grace_period=spec.scheduler.grace_period,  # at most the epochs (SweepSpec)
-                         reduction_factor=spec.scheduler.reduction_factor)
+    return ASHAScheduler(
+        time_attr=EPOCH,
+        max_t=spec.budget.epochs,
+        grace_period=spec.scheduler.grace_period,  # at most the epochs (SweepSpec)
+        reduction_factor=spec.scheduler.reduction_factor,
+    )
 
 
-def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dict[str, str] | None = None,
-              resume_from: InterruptedSweep | None = None) -> SweepOutcome:
+def run_sweep(
+    spec: SweepSpec,
+    spec_path: Path,
+    stores: Stores,
+    parent_tags: dict[str, str] | None = None,
+    resume_from: InterruptedSweep | None = None,
+) -> SweepOutcome:
     """Run one sweep to its end and its report; ``parent_tags`` go on its MLflow parent run (the nightly date).
     ``resume_from`` (``tune.py --resume``) carries an interrupted sweep on instead (``resume.py``). A Ctrl-C ends
     the sweep with ``SweepInterrupted``, its records closed."""
@@ -114,8 +154,9 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
     experiment_name = f"sslsweep/{spec.name}"
     experiment_id = ensure_experiment(stores.mlflow_uri, experiment_name, stores.mlflow_artifacts)
     if resume_from is None:
-        parent_run_id = start_parent_run(spec, stores.mlflow_uri, experiment_id, Path(spec_path).read_text(),
-                                         parent_tags)
+        parent_run_id = start_parent_run(
+            spec, stores.mlflow_uri, experiment_id, Path(spec_path).read_text(), parent_tags
+        )
         study_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{parent_run_id[:8]}"
     else:
         parent_run_id, study_name = resume_from.parent_run_id, resume_from.study_name
@@ -133,21 +174,46 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
         data_cache = start_data_cache()
         trainable = make_trainable(spec, stores.ray_storage, data_cache)
         if resume_from is None or resume_from.experiment_path is None:
-            search = _tuner(spec, trainable, study_name, stores, callback, concurrency,
-                            search_alg=_searcher(spec, stores, study_name, concurrency),
-                            scheduler=_scheduler(spec),
-                            num_samples=spec.budget.trials)
+            search = _tuner(
+                spec,
+                trainable,
+                study_name,
+                stores,
+                callback,
+                concurrency,
+                search_alg=_searcher(spec, stores, study_name, concurrency),
+                scheduler=_scheduler(spec),
+                num_samples=spec.budget.trials,
+            )
         else:  # Tune's saved experiment: its searcher, scheduler, trials and this sweep's callback
             search = restore_tuner(resume_from.experiment_path, trainable)
         results = _fit(search, spec.budget.trials, stores.mlflow_uri, parent_run_id)
         if resume_from is not None:  # runs of trials the dead driver started that no trial carried on
             close_open_child_runs(stores.mlflow_uri, parent_run_id, ABANDONED)
         if spec.final.repeats:
-            _run_final_repeats(spec, trainable, study_name, stores, callback, concurrency, parent_run_id, results,
-                               resuming=resume_from is not None)
+            _run_final_repeats(
+                spec,
+                trainable,
+                study_name,
+                stores,
+                callback,
+                concurrency,
+                parent_run_id,
+                results,
+                resuming=resume_from is not None,
+            )
         if spec.evaluation.supervised_baseline:
-            _run_supervised_baselines(spec, study_name, stores, callback, concurrency, parent_run_id, results,
-                                      data_cache, resuming=resume_from is not None)
+            _run_supervised_baselines(
+                spec,
+                study_name,
+                stores,
+                callback,
+                concurrency,
+                parent_run_id,
+                results,
+                data_cache,
+                resuming=resume_from is not None,
+            )
         data_preparations = ray.get(data_cache.preparations.remote())
         MlflowClient(stores.mlflow_uri).log_metric(parent_run_id, "sweep/data_preparations", data_preparations)
         sweep, report = write_sweep_report(stores.mlflow_uri, parent_run_id, stores.reports_dir, stores.optuna_url)
@@ -155,8 +221,12 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
             _log_best_backbone(stores.mlflow_uri, parent_run_id, sweep.finished_trials.iloc[0])
             # Search trials only: the Model Registry's versions and champions (never raises; warns).
             registrations = register_sweep_backbones(
-                stores.mlflow_uri, sweep, spec, _trial_params(results),
-                lambda params: ray.get(fetch_prepared_data(data_cache, spec, params)))
+                stores.mlflow_uri,
+                sweep,
+                spec,
+                _trial_params(results),
+                lambda params: ray.get(fetch_prepared_data(data_cache, spec, params)),
+            )
             status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -164,8 +234,16 @@ def run_sweep(spec: SweepSpec, spec_path: Path, stores: Stores, parent_tags: dic
         raise SweepInterrupted(parent_run_id, resume_command(spec, spec_path)) from None
     finally:
         MlflowClient(stores.mlflow_uri).set_terminated(parent_run_id, status=status)
-    return SweepOutcome(parent_run_id, experiment_name, study_name, sweep, report,
-                        _outcomes(stores.mlflow_uri, parent_run_id), data_preparations, registrations)
+    return SweepOutcome(
+        parent_run_id,
+        experiment_name,
+        study_name,
+        sweep,
+        report,
+        _outcomes(stores.mlflow_uri, parent_run_id),
+        data_preparations,
+        registrations,
+    )
 
 
 def _fit(tuner: tune.Tuner, trials: int, tracking_uri: str, parent_run_id: str) -> tune.ResultGrid:
@@ -184,46 +262,88 @@ def _fit(tuner: tune.Tuner, trials: int, tracking_uri: str, parent_run_id: str) 
 
 def _outcomes(tracking_uri: str, parent_run_id: str) -> dict[str, str]:
     """Tune trial id -> how it ended (finished, pruned, failed, interrupted, ...), for every child run of the sweep."""
-    return {run.data.tags.get(TRIAL_ID_TAG): run.data.tags.get(OUTCOME_TAG)
-            for run in child_runs(MlflowClient(tracking_uri), parent_run_id)}
+    return {
+        run.data.tags.get(TRIAL_ID_TAG): run.data.tags.get(OUTCOME_TAG)
+        for run in child_runs(MlflowClient(tracking_uri), parent_run_id)
+    }
 
 
-def _tuner(spec: SweepSpec, trainable, name: str, stores: Stores, callback, concurrency: int, *, search_alg,
-           scheduler, num_samples: int, param_space: dict | None = None) -> tune.Tuner:
+def _tuner(
+    spec: SweepSpec,
+    trainable,
+    name: str,
+    stores: Stores,
+    callback,
+    concurrency: int,
+    *,
+    search_alg,
+    scheduler,
+    num_samples: int,
+    param_space: dict | None = None,
+) -> tune.Tuner:
     return tune.Tuner(
         trainable,
         param_space=spec.default_params() if param_space is None else param_space,
         tune_config=tune.TuneConfig(
-            metric=spec.objective.metric, mode=spec.objective.mode, search_alg=search_alg, scheduler=scheduler,
-            num_samples=num_samples, max_concurrent_trials=concurrency,
+            metric=spec.objective.metric,
+            mode=spec.objective.mode,
+            search_alg=search_alg,
+            scheduler=scheduler,
+            num_samples=num_samples,
+            max_concurrent_trials=concurrency,
             # In-trial trials keep their process (and its imported torch) for the next trial. A trial ASHA
             # stops is parked in its report call, which Tune's reset ends within its 2 s timeout.
             reuse_actors=not spec.resources.uses_ray_train,
         ),
         run_config=tune.RunConfig(
-            name=name, storage_path=stores.ray_storage, callbacks=[callback],
+            name=name,
+            storage_path=stores.ray_storage,
+            callbacks=[callback],
             # A crashed in-trial trial restarts from its last checkpoint; Ray Train trials retry in their trainer.
             failure_config=tune.FailureConfig(
-                max_failures=0 if spec.resources.uses_ray_train else spec.resources.max_failures)),
+                max_failures=0 if spec.resources.uses_ray_train else spec.resources.max_failures
+            ),
+        ),
     )
 
 
-def _run_final_repeats(spec: SweepSpec, trainable, study_name: str, stores: Stores, callback, concurrency: int,
-                       parent_run_id: str, results: tune.ResultGrid, resuming: bool) -> None:
+def _run_final_repeats(
+    spec: SweepSpec,
+    trainable,
+    study_name: str,
+    stores: Stores,
+    callback,
+    concurrency: int,
+    parent_run_id: str,
+    results: tune.ResultGrid,
+    resuming: bool,
+) -> None:
     """``final.repeats``: the ``final.top_k`` best finished trials (selection.py's rule, read from MLflow) run
     again with training seeds seed+1, seed+2, ...: new trials of the same sweep, tagged ``sslsweep.role =
     repeat`` and ``sslsweep.repeat_of = <run id>``, each for the full budget, not told to Optuna."""
     best = _finished_search_trials(spec, stores, parent_run_id).head(spec.final.top_k)
     params = _trial_params(results)
-    points = [{**params[run[tag_column(TRIAL_ID_TAG)]], TRAINING_SEED_KEY: spec.seed + repeat,
-               REPEAT_OF_KEY: run["run_id"]}
-              for _, run in best.iterrows() for repeat in range(1, spec.final.repeats + 1)]
-    _run_points(spec, trainable, f"{study_name}-repeats", stores, callback, concurrency, points, parent_run_id,
-                resuming)
+    points = [
+        {**params[run[tag_column(TRIAL_ID_TAG)]], TRAINING_SEED_KEY: spec.seed + repeat, REPEAT_OF_KEY: run["run_id"]}
+        for _, run in best.iterrows()
+        for repeat in range(1, spec.final.repeats + 1)
+    ]
+    _run_points(
+        spec, trainable, f"{study_name}-repeats", stores, callback, concurrency, points, parent_run_id, resuming
+    )
 
 
-def _run_supervised_baselines(spec: SweepSpec, study_name: str, stores: Stores, callback, concurrency: int,
-                              parent_run_id: str, results: tune.ResultGrid, data_cache, resuming: bool) -> None:
+def _run_supervised_baselines(
+    spec: SweepSpec,
+    study_name: str,
+    stores: Stores,
+    callback,
+    concurrency: int,
+    parent_run_id: str,
+    results: tune.ResultGrid,
+    data_cache,
+    resuming: bool,
+) -> None:
     """``evaluation.supervised_baseline``: for the best finished trial of each backbone and each label fraction
     of the evaluation, the same backbone trained from scratch with cross-entropy on that fraction's labels
     (its optimiser, learning rate, batch and augmentations), tagged ``sslsweep.role = supervised_baseline``
@@ -231,12 +351,27 @@ def _run_supervised_baselines(spec: SweepSpec, study_name: str, stores: Stores, 
     best = best_per_backbone(_finished_search_trials(spec, stores, parent_run_id)).values()
     params = _trial_params(results)
     shared_keys = set(spec.domain.Params.model_fields)
-    points = [{**{k: v for k, v in params[run[tag_column(TRIAL_ID_TAG)]].items() if k in shared_keys},
-               "label_fraction": fraction, BASELINE_OF_KEY: run["run_id"]}
-              for run in best for fraction in spec.evaluation.label_fractions]
+    points = [
+        {
+            **{k: v for k, v in params[run[tag_column(TRIAL_ID_TAG)]].items() if k in shared_keys},
+            "label_fraction": fraction,
+            BASELINE_OF_KEY: run["run_id"],
+        }
+        for run in best
+        for fraction in spec.evaluation.label_fractions
+    ]
     baseline = spec.supervised_baseline_spec()
-    _run_points(baseline, make_trainable(baseline, stores.ray_storage, data_cache), f"{study_name}-supervised",
-                stores, callback, concurrency, points, parent_run_id, resuming)
+    _run_points(
+        baseline,
+        make_trainable(baseline, stores.ray_storage, data_cache),
+        f"{study_name}-supervised",
+        stores,
+        callback,
+        concurrency,
+        points,
+        parent_run_id,
+        resuming,
+    )
 
 
 def _finished_search_trials(spec: SweepSpec, stores: Stores, parent_run_id: str):
@@ -252,8 +387,17 @@ def _trial_params(results: tune.ResultGrid) -> dict[str, dict]:
     return {result.metrics["trial_id"]: split_bookkeeping(result.config)[0] for result in results if result.metrics}
 
 
-def _run_points(spec: SweepSpec, trainable, name: str, stores: Stores, callback, concurrency: int,
-                points: list[dict], parent_run_id: str, resuming: bool) -> None:
+def _run_points(
+    spec: SweepSpec,
+    trainable,
+    name: str,
+    stores: Stores,
+    callback,
+    concurrency: int,
+    points: list[dict],
+    parent_run_id: str,
+    resuming: bool,
+) -> None:
     """Run these exact configurations once each, after the search (FIFO, no searcher: not told to Optuna); a
     resumed sweep carries on with Tune's saved experiment of them when the interruption came after it began."""
     if not points:
@@ -262,10 +406,19 @@ def _run_points(spec: SweepSpec, trainable, name: str, stores: Stores, callback,
     if resuming and tune.Tuner.can_restore(path):
         tuner = restore_tuner(path, trainable)
     else:
-        tuner = _tuner(spec, trainable, name, stores, callback, concurrency,
-                       search_alg=BasicVariantGenerator(points_to_evaluate=points), scheduler=FIFOScheduler(),
-                       # Tune only lets points set keys the space has: every point sets every key of the first.
-                       num_samples=len(points), param_space=points[0])
+        tuner = _tuner(
+            spec,
+            trainable,
+            name,
+            stores,
+            callback,
+            concurrency,
+            search_alg=BasicVariantGenerator(points_to_evaluate=points),
+            scheduler=FIFOScheduler(),
+            # Tune only lets points set keys the space has: every point sets every key of the first.
+            num_samples=len(points),
+            param_space=points[0],
+        )
     _fit(tuner, len(points), stores.mlflow_uri, parent_run_id)
 
 
@@ -279,4 +432,3 @@ def _log_best_backbone(tracking_uri: str, parent_run_id: str, best) -> None:
     client.log_artifact(best_run_id, str(weights), "backbone")
     client.log_artifact(parent_run_id, str(weights), "best_backbone")
     client.set_tag(parent_run_id, BEST_RUN_TAG, best_run_id)
-

@@ -17,6 +17,7 @@ test score with the latest earlier nightly run of the same sweep name, and the w
 ``reports/nightly-<date>/`` (the cross-sweep report with the regression table first) and on MLflow. The command
 exits 1 when a sweep failed or any score regressed beyond the tolerance, 0 otherwise, 2 on a bad file.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,9 +29,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from selfsup.config import SearchSpaceError, one_line, parse_yaml, read_searchspace_text
-from trainables.tracking.runs import ReportError, SweepRuns, parent_runs, resolve_sweeps
 from trainables.records.tags import NIGHTLY_TAG, SWEEP_TAG, tag_column
 from trainables.report.tables import HEADLINE_METRICS, METRIC_LABELS, report_protocol, select
+from trainables.tracking.runs import ReportError, SweepRuns, parent_runs, resolve_sweeps
 
 
 class NightlyError(ValueError):
@@ -80,8 +81,9 @@ def load_nightly(path: str | Path) -> NightlyPlan:
     # Only what is not there at all: a directory, a FIFO or a symlink loop is named by the search-space reader.
     missing = [name for name, file in zip(spec.sweeps, files) if not os.path.lexists(file)]
     if missing:
-        raise NightlyError(one_line(f"{path}: sweeps: no such search-space file {', '.join(missing)} (relative to "
-                                    f"{path.parent})"))
+        raise NightlyError(
+            one_line(f"{path}: sweeps: no such search-space file {', '.join(missing)} (relative to {path.parent})")
+        )
     return NightlyPlan(spec, path, files)
 
 
@@ -93,6 +95,7 @@ def _absolute(file: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ regression
+
 
 def previous_nightly(tracking_uri: str, sweep: str, date: str) -> SweepRuns | None:
     """The latest nightly run of ``sweep`` tagged with a date before ``date`` that finished a trial (a failed
@@ -126,8 +129,9 @@ def headline_scores(sweep: SweepRuns) -> dict[str, float]:
     return scores
 
 
-def regression_table(tracking_uri: str, current: dict[str, SweepRuns | None], date: str,
-                     tolerance: float) -> pd.DataFrame:
+def regression_table(
+    tracking_uri: str, current: dict[str, SweepRuns | None], date: str, tolerance: float
+) -> pd.DataFrame:
     """One row per sweep and score: this night's value, the previous nightly run's (and its date), the change,
     and the verdict: ``ok``, ``regressed`` (worse by more than ``tolerance`` in the objective's direction; test
     scores are higher-is-better), ``failed`` (no finished trial tonight) or ``new`` (no earlier nightly run)."""
@@ -137,8 +141,17 @@ def regression_table(tracking_uri: str, current: dict[str, SweepRuns | None], da
         before = headline_scores(previous) if previous is not None else {}
         when = previous.tags.get(NIGHTLY_TAG, "") if previous is not None else ""
         if sweep is None or sweep.finished_trials.empty:
-            rows.append({"sweep": name, "score": "", "previous night": when, "previous": math.nan,
-                         "tonight": math.nan, "change": math.nan, "verdict": "failed"})
+            rows.append(
+                {
+                    "sweep": name,
+                    "score": "",
+                    "previous night": when,
+                    "previous": math.nan,
+                    "tonight": math.nan,
+                    "change": math.nan,
+                    "verdict": "failed",
+                }
+            )
             continue
         for score, value in headline_scores(sweep).items():
             old = before.get(score, math.nan)
@@ -146,10 +159,18 @@ def regression_table(tracking_uri: str, current: dict[str, SweepRuns | None], da
             change = value - old
             worse = -change if not lower_is_better else change
             verdict = "new" if math.isnan(old) else "regressed" if worse > tolerance else "ok"
-            rows.append({"sweep": name, "score": score, "previous night": when, "previous": old, "tonight": value,
-                         "change": change, "verdict": verdict})
-    return pd.DataFrame(rows, columns=["sweep", "score", "previous night", "previous", "tonight", "change",
-                                       "verdict"])
+            rows.append(
+                {
+                    "sweep": name,
+                    "score": score,
+                    "previous night": when,
+                    "previous": old,
+                    "tonight": value,
+                    "change": change,
+                    "verdict": verdict,
+                }
+            )
+    return pd.DataFrame(rows, columns=["sweep", "score", "previous night", "previous", "tonight", "change", "verdict"])
 
 
 def regression_markdown_frame(table: pd.DataFrame) -> pd.DataFrame:

@@ -7,6 +7,7 @@ once, all at the same time, each for at most ``timeout`` seconds (one that does 
 unreachable), and raises ``UnreachableError``, whose message names the variable and its value (passwords
 hidden) and what was expected there. It only looks: nothing is recorded, no Ray is started.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,11 +25,23 @@ from trainables.tracking.stores import MLFLOW_VARIABLE, OPTUNA_VARIABLE, RAY_STO
 RAY_ADDRESS_VARIABLE = "RAY_ADDRESS"
 
 # Database backends a network URL may name: what the server is called and its usual port.
-_DATABASES = {"postgresql": ("PostgreSQL", 5432), "mysql": ("MySQL", 3306), "mariadb": ("MariaDB", 3306),
-              "mssql": ("SQL Server", 1433), "oracle": ("Oracle", 1521)}
+_DATABASES = {
+    "postgresql": ("PostgreSQL", 5432),
+    "mysql": ("MySQL", 3306),
+    "mariadb": ("MariaDB", 3306),
+    "mssql": ("SQL Server", 1433),
+    "oracle": ("Oracle", 1521),
+}
 # A missing driver module, and what installs it.
-_DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "psycopg": '"psycopg[binary]"', "MySQLdb": "mysqlclient",
-                    "pymysql": "PyMySQL", "pyodbc": "pyodbc", "pg8000": "pg8000", "oracledb": "oracledb"}
+_DRIVER_PACKAGES = {
+    "psycopg2": "psycopg2-binary",
+    "psycopg": '"psycopg[binary]"',
+    "MySQLdb": "mysqlclient",
+    "pymysql": "PyMySQL",
+    "pyodbc": "pyodbc",
+    "pg8000": "pg8000",
+    "oracledb": "oracledb",
+}
 _GRACE_S = 1.0  # beyond ``timeout``, for a thread to hand back what it found
 
 
@@ -38,10 +51,10 @@ class UnreachableError(ValueError):
 
 @dataclass(frozen=True)
 class _Check:
-    variable: str                               # as the message names it
+    variable: str  # as the message names it
     value: str
-    expected: str                               # what should be there, for a check that does not answer
-    run: Callable[[str, float], str | None]     # (value, timeout) -> the problem, or None when reachable
+    expected: str  # what should be there, for a check that does not answer
+    run: Callable[[str, float], str | None]  # (value, timeout) -> the problem, or None when reachable
 
 
 def check_stores_reachable(stores, ray_address: str | None, timeout: float = 5.0) -> None:
@@ -49,8 +62,12 @@ def check_stores_reachable(stores, ray_address: str | None, timeout: float = 5.0
     the Ray address (in that order) that cannot be reached; all are tried at once, within ``timeout`` + 1 s."""
     checks = [
         *_record_checks(stores),
-        _Check(_variable(RAY_STORAGE_VARIABLE, stores.ray_storage), stores.ray_storage, "a writable directory",
-               _check_ray_storage),
+        _Check(
+            _variable(RAY_STORAGE_VARIABLE, stores.ray_storage),
+            stores.ray_storage,
+            "a writable directory",
+            _check_ray_storage,
+        ),
         _Check(RAY_ADDRESS_VARIABLE, ray_address or "", "a running Ray cluster", _check_ray_address),
         _reports_check(stores),
     ]
@@ -97,10 +114,18 @@ def _check_reports_dir(directory: str, timeout: float) -> str | None:
 
 def _record_checks(stores) -> list[_Check]:
     return [
-        _Check(_variable(MLFLOW_VARIABLE, stores.mlflow_uri), stores.mlflow_uri, "a reachable MLflow tracking store",
-               _check_tracking_uri),
-        _Check(_variable(OPTUNA_VARIABLE, stores.optuna_url), stores.optuna_url, "a reachable Optuna database",
-               _check_optuna_storage),
+        _Check(
+            _variable(MLFLOW_VARIABLE, stores.mlflow_uri),
+            stores.mlflow_uri,
+            "a reachable MLflow tracking store",
+            _check_tracking_uri,
+        ),
+        _Check(
+            _variable(OPTUNA_VARIABLE, stores.optuna_url),
+            stores.optuna_url,
+            "a reachable Optuna database",
+            _check_optuna_storage,
+        ),
     ]
 
 
@@ -119,8 +144,10 @@ def _first_problem(checks: list[_Check], timeout: float) -> str | None:
         except Exception as error:  # noqa: BLE001 - a check that breaks is a store that cannot be used
             found[index] = f"cannot be checked ({_reason(error)}); expected {check.expected}"
 
-    threads = [threading.Thread(target=run, args=(i, c), daemon=True, name=f"preflight-{c.variable.split()[0]}")
-               for i, c in enumerate(checks)]
+    threads = [
+        threading.Thread(target=run, args=(i, c), daemon=True, name=f"preflight-{c.variable.split()[0]}")
+        for i, c in enumerate(checks)
+    ]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + timeout + _GRACE_S
@@ -138,8 +165,10 @@ def _check_tracking_uri(uri: str, timeout: float) -> str | None:
     scheme = uri.partition(":")[0].lower() if "://" in uri else ""
     if scheme in ("http", "https"):
         if urlsplit(uri).password is not None:
-            return ("a password in the URL, which MLflow's client prints in its error messages; expected the URL "
-                    "without it and the credentials in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD")
+            return (
+                "a password in the URL, which MLflow's client prints in its error messages; expected the URL "
+                "without it and the credentials in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD"
+            )
         return _check_tracking_server(uri, timeout)
     if scheme.startswith("sqlite") or scheme.split("+")[0] in _DATABASES:
         return _check_database(uri, timeout)
@@ -156,21 +185,31 @@ def _check_tracking_server(uri: str, timeout: float) -> str | None:
     try:
         response = requests.get(url, timeout=timeout, **_mlflow_request_options())
     except requests.RequestException as error:
-        return (f"no MLflow tracking server answered within {timeout:g} s ({_reason(error)}); expected a running "
-                f"`mlflow server` there")
+        return (
+            f"no MLflow tracking server answered within {timeout:g} s ({_reason(error)}); expected a running "
+            f"`mlflow server` there"
+        )
     if not 200 <= response.status_code < 300:
-        return (f"GET /health answered HTTP {response.status_code} {response.reason or ''}".rstrip()
-                + "; expected 200 from a running `mlflow server` there (a wrong address, or credentials missing "
-                  "from MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN?)")
+        return (
+            f"GET /health answered HTTP {response.status_code} {response.reason or ''}".rstrip()
+            + "; expected 200 from a running `mlflow server` there (a wrong address, or credentials missing "
+            "from MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN?)"
+        )
     try:
-        response = requests.get(uri.rstrip("/") + _AUTHENTICATED_PATH, params={"max_results": 1}, timeout=timeout,
-                                **_mlflow_request_options())
+        response = requests.get(
+            uri.rstrip("/") + _AUTHENTICATED_PATH,
+            params={"max_results": 1},
+            timeout=timeout,
+            **_mlflow_request_options(),
+        )
     except requests.RequestException as error:
         return f"the server stopped answering within {timeout:g} s ({_reason(error)}); expected a running server"
     if response.status_code in (401, 403):
-        return (f"GET {_AUTHENTICATED_PATH} answered HTTP {response.status_code}: the server does not accept the "
-                f"credentials sent (or their absence); expected MLFLOW_TRACKING_USERNAME/PASSWORD (or "
-                f"MLFLOW_TRACKING_TOKEN) of one of its users")
+        return (
+            f"GET {_AUTHENTICATED_PATH} answered HTTP {response.status_code}: the server does not accept the "
+            f"credentials sent (or their absence); expected MLFLOW_TRACKING_USERNAME/PASSWORD (or "
+            f"MLFLOW_TRACKING_TOKEN) of one of its users"
+        )
     return None
 
 
@@ -208,8 +247,10 @@ def _check_database(url: str, timeout: float) -> str | None:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        return ("not a database URL; expected e.g. sqlite:////absolute/path.db or "
-                "postgresql+psycopg2://user:password@host:5432/db")
+        return (
+            "not a database URL; expected e.g. sqlite:////absolute/path.db or "
+            "postgresql+psycopg2://user:password@host:5432/db"
+        )
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _check_sqlite(parsed.database)
@@ -218,8 +259,10 @@ def _check_database(url: str, timeout: float) -> str | None:
         port = parsed.port or default_port
         reason = _tcp_problem(parsed.host, port, timeout)
         if reason:
-            return (f"no {name} server answered at {_host_port(parsed.host, port)} within {timeout:g} s "
-                    f"({reason}); expected a running database there")
+            return (
+                f"no {name} server answered at {_host_port(parsed.host, port)} within {timeout:g} s "
+                f"({reason}); expected a running database there"
+            )
     return _connect(parsed, timeout)
 
 
@@ -244,8 +287,11 @@ def _connect(parsed, timeout: float) -> str | None:
     except ImportError as error:
         module = error.name or str(error)
         package = _DRIVER_PACKAGES.get(module, module)
-        hint = " (SQLAlchemy's default for postgresql://), or postgresql+psycopg2:// with psycopg2-binary" \
-            if module == "psycopg" else ""
+        hint = (
+            " (SQLAlchemy's default for postgresql://), or postgresql+psycopg2:// with psycopg2-binary"
+            if module == "psycopg"
+            else ""
+        )
         return f"the database driver {module} is not installed; expected `pip install {package}`{hint}"
     try:
         with engine.connect() as connection:
@@ -286,8 +332,10 @@ def _check_ray_address(address: str, timeout: float) -> str | None:
     if address.strip().lower() in ("", "auto", "local"):
         return None
     if address.startswith(("http://", "https://")):
-        return ("an http address is the dashboard's (for `ray job submit`), not a driver's; expected the GCS "
-                "address host:6379 (or ray://host:10001), or RAY_ADDRESS unset to start Ray here")
+        return (
+            "an http address is the dashboard's (for `ray job submit`), not a driver's; expected the GCS "
+            "address host:6379 (or ray://host:10001), or RAY_ADDRESS unset to start Ray here"
+        )
     scheme, _, rest = address.rpartition("://")
     if scheme and scheme != "ray":
         return None  # Ray imports a module of that name to connect: a plugin's address
@@ -297,12 +345,16 @@ def _check_ray_address(address: str, timeout: float) -> str | None:
     except ValueError:
         host = port = None
     if not host or port is None or parts.path or parts.query or parts.username:
-        return ("not a Ray address; expected host:port of a running cluster's GCS (e.g. 10.0.0.1:6379), "
-                "ray://host:10001, auto or local")
+        return (
+            "not a Ray address; expected host:port of a running cluster's GCS (e.g. 10.0.0.1:6379), "
+            "ray://host:10001, auto or local"
+        )
     reason = _tcp_problem(host, port, timeout)
     if reason:
-        return (f"no Ray cluster answered at {_host_port(host, port)} within {timeout:g} s ({reason}); expected a "
-                f"running cluster there (`ray start --head`: GCS port 6379, Ray Client ray://host:10001)")
+        return (
+            f"no Ray cluster answered at {_host_port(host, port)} within {timeout:g} s ({reason}); expected a "
+            f"running cluster there (`ray start --head`: GCS port 6379, Ray Client ray://host:10001)"
+        )
     return None
 
 
@@ -324,14 +376,12 @@ def _writable_directory(directory: Path, purpose: str) -> str | None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        return (f"directory {directory} cannot be created ({_reason(error)}); expected a writable directory "
-                f"{purpose}")
+        return f"directory {directory} cannot be created ({_reason(error)}); expected a writable directory {purpose}"
     try:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as error:
-        return (f"directory {directory} cannot be written ({_reason(error)}); expected a writable directory "
-                f"{purpose}")
+        return f"directory {directory} cannot be written ({_reason(error)}); expected a writable directory {purpose}"
     return None
 
 
@@ -344,8 +394,10 @@ def _reason(error: BaseException) -> str:
             return "connection refused"
         if isinstance(cause, socket.gaierror):
             return "unknown host"
-        if isinstance(cause, (TimeoutError, socket.timeout)) or type(cause).__name__ in ("ReadTimeout",
-                                                                                        "ConnectTimeout"):
+        if isinstance(cause, (TimeoutError, socket.timeout)) or type(cause).__name__ in (
+            "ReadTimeout",
+            "ConnectTimeout",
+        ):
             return "timed out"
     innermost = chain[-1]
     text = (getattr(innermost, "strerror", None) or str(innermost) or type(innermost).__name__).strip()

@@ -5,6 +5,7 @@ Bad input is one line (``SearchSpaceError``, exit code 2 in ``tune.py``) naming 
 recorded: the file and its schema, budget overrides, what one trial asks of this machine, and, where the data
 is read (not in the dry run), the data and every configuration the search can draw against it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -14,8 +15,14 @@ from selfsup.config import SearchSpaceError, SweepSpec, load_sweep, one_line, ov
 from trainables.sweep.resources import check_local_cpus, check_local_gpus
 
 
-def prepare_sweep(path: str | Path, *, trials: int | None = None, epochs: int | None = None,
-                  flags: dict[str, str] | None = None, read_data: bool = True) -> SweepSpec:
+def prepare_sweep(
+    path: str | Path,
+    *,
+    trials: int | None = None,
+    epochs: int | None = None,
+    flags: dict[str, str] | None = None,
+    read_data: bool = True,
+) -> SweepSpec:
     """The validated sweep of ``path``, ``trials`` / ``epochs`` overriding its budget (named ``flags`` in
     messages: the command-line flags by default), or ``SearchSpaceError``.
 

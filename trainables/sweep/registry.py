@@ -28,6 +28,7 @@ metric is not comparable: the champion stays and the new version's tag ``sslswee
 A backbone that cannot be registered (no checkpoint on a filesystem the driver reads, an export error, an
 unreachable registry) is a warning on stderr; the sweep and its results are unaffected.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,23 +51,41 @@ from torch import nn
 from selfsup.config import SweepSpec, split_trial_params
 from selfsup.data.prepare import PreparedData
 from selfsup.pretrain import build_method, data_shape
-from trainables.report.markdown import markdown_text
-from trainables.tracking.runs import SweepRuns, tracking_uri_set_to
-from trainables.report.tables import select
 from trainables.records.selection import TIE_BREAK_STEP
-from trainables.records.tags import (BACKBONE_TAG, CHECKPOINT_TAG, DECISION_TAG, DOMAIN_TAG, DOWNSTREAM_DATA_TAG,
-                                     EMBEDDING_DIM_TAG, INPUT_SHAPE_TAG, INPUT_STANDARDISATION_TAG, METHOD_TAG,
-                                     OBJECTIVE_MODE_TAG, OBJECTIVE_TAG, OBJECTIVE_VALUE_TAG, PARAMS_TAG,
-                                     PARENT_RUN_TAG, PRETEXT_DATA_TAG, SERIES_LENGTH_TAG, SUPERSEDED_TAG, SWEEP_TAG,
-                                     TRIAL_ID_TAG, TRIAL_RUN_TAG, tag_column)
+from trainables.records.tags import (
+    BACKBONE_TAG,
+    CHECKPOINT_TAG,
+    DECISION_TAG,
+    DOMAIN_TAG,
+    DOWNSTREAM_DATA_TAG,
+    EMBEDDING_DIM_TAG,
+    INPUT_SHAPE_TAG,
+    INPUT_STANDARDISATION_TAG,
+    METHOD_TAG,
+    OBJECTIVE_MODE_TAG,
+    OBJECTIVE_TAG,
+    OBJECTIVE_VALUE_TAG,
+    PARAMS_TAG,
+    PARENT_RUN_TAG,
+    PRETEXT_DATA_TAG,
+    SERIES_LENGTH_TAG,
+    SUPERSEDED_TAG,
+    SWEEP_TAG,
+    TRIAL_ID_TAG,
+    TRIAL_RUN_TAG,
+    tag_column,
+)
+from trainables.report.markdown import markdown_text
+from trainables.report.tables import select
+from trainables.tracking.runs import SweepRuns, tracking_uri_set_to
 
 CHAMPION_ALIAS = "champion"
 MODEL_NAME_PREFIX = "sslsweep"
-BACKBONE_FILE = "backbone.pt"           # what ``worker._save_checkpoint`` writes for users
+BACKBONE_FILE = "backbone.pt"  # what ``worker._save_checkpoint`` writes for users
 # A challenger must beat the champion by more than this: final objectives carry a tie-break offset of
 # TIE_BREAK_STEP per trial number (selection.py), which must not decide between two sweeps' equal scores.
 TIE_TOLERANCE = TIE_BREAK_STEP * 10_000
-EXAMPLE_BATCH = 2                       # > 1, so that torch.export keeps the batch dimension free
+EXAMPLE_BATCH = 2  # > 1, so that torch.export keeps the batch dimension free
 # Version tags also set on the registered model when a sweep creates it (filters in the UI).
 MODEL_TAGS = (METHOD_TAG, BACKBONE_TAG, DOWNSTREAM_DATA_TAG, DOMAIN_TAG)
 
@@ -78,7 +97,7 @@ class Registration:
     name: str
     version: str
     champion: bool
-    decision: str            # the version's tag sslsweep.champion_decision
+    decision: str  # the version's tag sslsweep.champion_decision
 
     @property
     def uri(self) -> str:
@@ -99,37 +118,55 @@ def registered_model_name(method: str, backbone: str, downstream: str) -> str:
     return name
 
 
-def champion_decision(objective: str, mode: str, value: float, champion_version: str | None,
-                      champion_tags: Mapping[str, str]) -> tuple[bool, str]:
+def champion_decision(
+    objective: str, mode: str, value: float, champion_version: str | None, champion_tags: Mapping[str, str]
+) -> tuple[bool, str]:
     """Whether a new version selected on ``objective`` (``mode``) with ``value`` takes the alias from the champion
     (``champion_version`` with ``champion_tags``; None when the name has none), and why, in one line."""
     if champion_version is None:
         return True, "champion: no champion before"
     old_objective, old_mode = champion_tags.get(OBJECTIVE_TAG), champion_tags.get(OBJECTIVE_MODE_TAG)
     if (old_objective, old_mode) != (objective, mode):
-        return False, (f"not champion: selected on {objective} ({mode}) but champion version {champion_version} "
-                       f"on {old_objective or 'an unrecorded objective'} ({old_mode or '?'}): not comparable; "
-                       f"move the alias by hand to prefer this version")
+        return False, (
+            f"not champion: selected on {objective} ({mode}) but champion version {champion_version} "
+            f"on {old_objective or 'an unrecorded objective'} ({old_mode or '?'}): not comparable; "
+            f"move the alias by hand to prefer this version"
+        )
     try:
         old_value = float(champion_tags[OBJECTIVE_VALUE_TAG])
     except (KeyError, ValueError):
         old_value = float("nan")
     if not math.isfinite(old_value):
-        return False, (f"not champion: champion version {champion_version} records no finite "
-                       f"{OBJECTIVE_VALUE_TAG}: not comparable")
+        return False, (
+            f"not champion: champion version {champion_version} records no finite {OBJECTIVE_VALUE_TAG}: not comparable"
+        )
     if not math.isfinite(value):
         return False, f"not champion: {objective} is {value}"
     margin = value - old_value if mode == "max" else old_value - value
     if margin > TIE_TOLERANCE:
-        return True, (f"champion: {objective} {value:.6g} beats champion version {champion_version}'s "
-                      f"{old_value:.6g} ({mode})")
-    return False, (f"not champion: {objective} {value:.6g} does not beat champion version {champion_version}'s "
-                   f"{old_value:.6g} ({mode}; a tie keeps the champion)")
+        return True, (
+            f"champion: {objective} {value:.6g} beats champion version {champion_version}'s {old_value:.6g} ({mode})"
+        )
+    return False, (
+        f"not champion: {objective} {value:.6g} does not beat champion version {champion_version}'s "
+        f"{old_value:.6g} ({mode}; a tie keeps the champion)"
+    )
 
 
-def register_backbone(tracking_uri: str, model: nn.Module, example: np.ndarray, *, name: str, run_id: str,
-                      objective: str, mode: str, value: float, tags: Mapping[str, str] | None = None,
-                      config_files: Mapping[str, str] | None = None, description: str = "") -> Registration:
+def register_backbone(
+    tracking_uri: str,
+    model: nn.Module,
+    example: np.ndarray,
+    *,
+    name: str,
+    run_id: str,
+    objective: str,
+    mode: str,
+    value: float,
+    tags: Mapping[str, str] | None = None,
+    config_files: Mapping[str, str] | None = None,
+    description: str = "",
+) -> Registration:
     """Log ``model`` (an embedding module in eval mode) as a model of run ``run_id``, register it as a new version
     of ``name`` and move the alias ``champion`` to it if it wins (``champion_decision``).
 
@@ -145,14 +182,23 @@ def register_backbone(tracking_uri: str, model: nn.Module, example: np.ndarray, 
     with torch.no_grad():
         embeddings = model(torch.from_numpy(example)).cpu().numpy()
     signature = infer_signature(example, embeddings)
-    version_tags = {**(tags or {}), OBJECTIVE_TAG: objective, OBJECTIVE_MODE_TAG: mode,
-                    OBJECTIVE_VALUE_TAG: repr(float(value)),
-                    INPUT_SHAPE_TAG: json.dumps([-1, *example.shape[1:]]),
-                    EMBEDDING_DIM_TAG: str(embeddings.shape[-1])}
+    version_tags = {
+        **(tags or {}),
+        OBJECTIVE_TAG: objective,
+        OBJECTIVE_MODE_TAG: mode,
+        OBJECTIVE_VALUE_TAG: repr(float(value)),
+        INPUT_SHAPE_TAG: json.dumps([-1, *example.shape[1:]]),
+        EMBEDDING_DIM_TAG: str(embeddings.shape[-1]),
+    }
     # The logged model is created here, in the run's experiment: left to MLflow (no active run) it would go to
     # the Default experiment, whose artifacts sqlite stores keep in ./mlruns of the working directory.
-    logged = client.create_logged_model(experiment_id, name="backbone", source_run_id=run_id, tags=version_tags,
-                                        params={key: str(v) for key, v in client.get_run(run_id).data.params.items()})
+    logged = client.create_logged_model(
+        experiment_id,
+        name="backbone",
+        source_run_id=run_id,
+        tags=version_tags,
+        params={key: str(v) for key, v in client.get_run(run_id).data.params.items()},
+    )
     with tempfile.TemporaryDirectory(prefix="sslsweep-registry-") as directory, tracking_uri_set_to(tracking_uri):
         extra_files = []
         for file_name, text in (config_files or {}).items():
@@ -163,10 +209,19 @@ def register_backbone(tracking_uri: str, model: nn.Module, example: np.ndarray, 
             # nn.GRU re-assigns its list of flat weights in forward; the exported graph reads the parameters.
             warnings.filterwarnings("ignore", message=r"The tensor attributes .* were assigned during export")
             info = mlflow.pytorch.log_model(
-                model, name="backbone", model_id=logged.model_id, run_id=run_id, signature=signature,
-                input_example=example, serialization_format="pt2", extra_files=extra_files or None,
+                model,
+                name="backbone",
+                model_id=logged.model_id,
+                run_id=run_id,
+                signature=signature,
+                input_example=example,
+                serialization_format="pt2",
+                extra_files=extra_files or None,
                 pip_requirements=[f"mlflow=={mlflow.__version__}", f"torch=={torch.__version__.split('+')[0]}"],
-                registered_model_name=name, tags=version_tags, await_registration_for=60)
+                registered_model_name=name,
+                tags=version_tags,
+                await_registration_for=60,
+            )
     version = str(info.registered_model_version)
     _describe_registered_model(client, name, {key: version_tags[key] for key in MODEL_TAGS if key in version_tags})
     if description:
@@ -178,16 +233,19 @@ def _describe_registered_model(client: MlflowClient, name: str, tags: Mapping[st
     """A description and filterable tags on a registered model the first sweep created."""
     if client.get_registered_model(name).description:
         return
-    client.update_registered_model(name, description=markdown_text(
-        f"The sslsweep backbones of one method, backbone and downstream data, one version per sweep; alias "
-        f"'{CHAMPION_ALIAS}': the best on its objective. Load it with "
-        f"mlflow.pytorch.load_model('models:/{name}@{CHAMPION_ALIAS}')."))
+    client.update_registered_model(
+        name,
+        description=markdown_text(
+            f"The sslsweep backbones of one method, backbone and downstream data, one version per sweep; alias "
+            f"'{CHAMPION_ALIAS}': the best on its objective. Load it with "
+            f"mlflow.pytorch.load_model('models:/{name}@{CHAMPION_ALIAS}')."
+        ),
+    )
     for key, value in tags.items():
         client.set_registered_model_tag(name, key, value)
 
 
-def _decide(client: MlflowClient, name: str, version: str, objective: str, mode: str, value: float
-            ) -> Registration:
+def _decide(client: MlflowClient, name: str, version: str, objective: str, mode: str, value: float) -> Registration:
     champion = client.get_registered_model(name).aliases.get(CHAMPION_ALIAS)
     champion = None if champion is None else str(champion)
     champion_tags = client.get_model_version(name, champion).tags if champion is not None else {}
@@ -201,6 +259,7 @@ def _decide(client: MlflowClient, name: str, version: str, objective: str, mode:
 
 
 # ------------------------------------------------------------------------------------------- sweeps
+
 
 def backbone_weights(run: Mapping[str, Any]) -> Path | None:
     """The ``backbone.pt`` of a child run's last checkpoint (tag ``sslsweep.checkpoint_path``), where the
@@ -260,9 +319,13 @@ def registered_module(model: nn.Module, data: PreparedData) -> nn.Module:
     return StandardisedInputs(model, data.input_mean, data.input_std, data.validation.x.ndim).eval()
 
 
-def register_sweep_backbones(tracking_uri: str, sweep: SweepRuns, spec: SweepSpec,
-                             trial_params: Mapping[str, dict], prepared: Callable[[dict], PreparedData]
-                             ) -> list[Registration]:
+def register_sweep_backbones(
+    tracking_uri: str,
+    sweep: SweepRuns,
+    spec: SweepSpec,
+    trial_params: Mapping[str, dict],
+    prepared: Callable[[dict], PreparedData],
+) -> list[Registration]:
     """Register the trial the report selects on validation for each backbone of ``sweep`` (see the module
     docstring). ``trial_params``: Tune trial id -> the trial's hyperparameters; ``prepared(params)``: the sweep's
     data for a trial with those hyperparameters. Never raises: what cannot be registered is a warning."""
@@ -274,20 +337,23 @@ def register_sweep_backbones(tracking_uri: str, sweep: SweepRuns, spec: SweepSpe
     registrations = []
     for selection in selections:
         try:
-            registrations.append(_register_selected(tracking_uri, sweep, spec, selection.run, trial_params,
-                                                    prepared))
+            registrations.append(_register_selected(tracking_uri, sweep, spec, selection.run, trial_params, prepared))
         except Exception as error:  # the sweep's results stay whatever the registry says
-            _warn(f"backbone {selection.backbone} of sweep '{sweep.name}' (run {selection.run['run_id']}) not "
-                  f"registered in the MLflow Model Registry: {type(error).__name__}: {error}")
+            _warn(
+                f"backbone {selection.backbone} of sweep '{sweep.name}' (run {selection.run['run_id']}) not "
+                f"registered in the MLflow Model Registry: {type(error).__name__}: {error}"
+            )
     return registrations
 
 
-def _register_selected(tracking_uri: str, sweep: SweepRuns, spec: SweepSpec, run, trial_params, prepared
-                       ) -> Registration:
+def _register_selected(
+    tracking_uri: str, sweep: SweepRuns, spec: SweepSpec, run, trial_params, prepared
+) -> Registration:
     weights = backbone_weights(run)
     if weights is None:
-        raise FileNotFoundError(f"no {BACKBONE_FILE} readable here at {CHECKPOINT_TAG} "
-                                f"{run.get(tag_column(CHECKPOINT_TAG))!r}")
+        raise FileNotFoundError(
+            f"no {BACKBONE_FILE} readable here at {CHECKPOINT_TAG} {run.get(tag_column(CHECKPOINT_TAG))!r}"
+        )
     trial_id = run[tag_column(TRIAL_ID_TAG)]
     params = trial_params.get(trial_id)
     if params is None:
@@ -298,31 +364,56 @@ def _register_selected(tracking_uri: str, sweep: SweepRuns, spec: SweepSpec, run
     downstream = sweep.tags.get(DOWNSTREAM_DATA_TAG) or spec.data.downstream.label()
     name = registered_model_name(sweep.method, backbone, downstream)
     value = float(run[sweep.objective_column])
-    tags = {SWEEP_TAG: sweep.name, PARENT_RUN_TAG: sweep.parent_run_id,
-            TRIAL_RUN_TAG: run["run_id"], TRIAL_ID_TAG: trial_id,
-            METHOD_TAG: sweep.method, BACKBONE_TAG: backbone,
-            PRETEXT_DATA_TAG: sweep.tags.get(PRETEXT_DATA_TAG, spec.data.pretext.label()),
-            DOWNSTREAM_DATA_TAG: downstream, DOMAIN_TAG: spec.domain.name,
-            INPUT_STANDARDISATION_TAG: (
-                "none: inputs as loaded" if data.input_mean is None else
-                "per channel (x - mean) / std inside the model; extra_files/input_standardisation.json"),
-            PARAMS_TAG: json.dumps(params, sort_keys=True, default=str)}
+    tags = {
+        SWEEP_TAG: sweep.name,
+        PARENT_RUN_TAG: sweep.parent_run_id,
+        TRIAL_RUN_TAG: run["run_id"],
+        TRIAL_ID_TAG: trial_id,
+        METHOD_TAG: sweep.method,
+        BACKBONE_TAG: backbone,
+        PRETEXT_DATA_TAG: sweep.tags.get(PRETEXT_DATA_TAG, spec.data.pretext.label()),
+        DOWNSTREAM_DATA_TAG: downstream,
+        DOMAIN_TAG: spec.domain.name,
+        INPUT_STANDARDISATION_TAG: (
+            "none: inputs as loaded"
+            if data.input_mean is None
+            else "per channel (x - mean) / std inside the model; extra_files/input_standardisation.json"
+        ),
+        PARAMS_TAG: json.dumps(params, sort_keys=True, default=str),
+    }
     if spec.data.series_length is not None:  # the model was trained on series of this length, not raw ones
-        tags[SERIES_LENGTH_TAG] = (f"{spec.data.series_length}: resize each series to it (linear "
-                                          "interpolation, aeon's Resizer) before the model")
-    config_files = {"trial_params.json": json.dumps(params, indent=2, sort_keys=True, default=str),
-                    "sweep_spec.json": spec.model_dump_json(indent=2)}
+        tags[SERIES_LENGTH_TAG] = (
+            f"{spec.data.series_length}: resize each series to it (linear "
+            "interpolation, aeon's Resizer) before the model"
+        )
+    config_files = {
+        "trial_params.json": json.dumps(params, indent=2, sort_keys=True, default=str),
+        "sweep_spec.json": spec.model_dump_json(indent=2),
+    }
     if sweep.search_space_text is not None:
         config_files["searchspace.yaml"] = sweep.search_space_text
     if data.input_mean is not None:
         config_files["input_standardisation.json"] = json.dumps(
-            {"mean": data.input_mean.tolist(), "std": data.input_std.tolist()}, indent=2)
-    description = (f"{sweep.method} / {backbone} pretrained on {tags[PRETEXT_DATA_TAG]}, selected on "
-                   f"{downstream} validation: {sweep.objective} = {value:.4f} ({sweep.mode}); sweep "
-                   f"'{sweep.name}', parent run {sweep.parent_run_id}, trial run {run['run_id']}.")
-    return register_backbone(tracking_uri, model, example_batch(data), name=name, run_id=run["run_id"],
-                             objective=sweep.objective, mode=sweep.mode, value=value, tags=tags,
-                             config_files=config_files, description=description)
+            {"mean": data.input_mean.tolist(), "std": data.input_std.tolist()}, indent=2
+        )
+    description = (
+        f"{sweep.method} / {backbone} pretrained on {tags[PRETEXT_DATA_TAG]}, selected on "
+        f"{downstream} validation: {sweep.objective} = {value:.4f} ({sweep.mode}); sweep "
+        f"'{sweep.name}', parent run {sweep.parent_run_id}, trial run {run['run_id']}."
+    )
+    return register_backbone(
+        tracking_uri,
+        model,
+        example_batch(data),
+        name=name,
+        run_id=run["run_id"],
+        objective=sweep.objective,
+        mode=sweep.mode,
+        value=value,
+        tags=tags,
+        config_files=config_files,
+        description=description,
+    )
 
 
 def _warn(message: str) -> None:

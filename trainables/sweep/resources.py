@@ -8,6 +8,7 @@ MLflow parent run is created. Both raise ``ResourceError``: one line naming the 
 what there is (``tune.py`` prints it, exit code 2). Imports Ray only to look for a running local cluster, when
 this machine's GPUs fall short.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,10 +63,12 @@ def check_local_gpus(spec, environ=os.environ) -> None:
     if have >= needed or running_local_cluster():
         return
     resources = spec.resources
-    raise ResourceError(f"resources.gpus_per_worker: one trial asks for {needed:g} GPU ({resources.workers} "
-                        f"worker(s) x {resources.gpus_per_worker:g}), but this machine has {have} GPU"
-                        f"{'' if have == 1 else 's'} and Ray would start here (RAY_ADDRESS is not set); expected "
-                        f"gpus_per_worker: 0 to train on CPU, or RAY_ADDRESS naming a cluster with GPUs")
+    raise ResourceError(
+        f"resources.gpus_per_worker: one trial asks for {needed:g} GPU ({resources.workers} "
+        f"worker(s) x {resources.gpus_per_worker:g}), but this machine has {have} GPU"
+        f"{'' if have == 1 else 's'} and Ray would start here (RAY_ADDRESS is not set); expected "
+        f"gpus_per_worker: 0 to train on CPU, or RAY_ADDRESS naming a cluster with GPUs"
+    )
 
 
 def cpus_per_trial(spec) -> float:
@@ -80,7 +83,9 @@ def check_local_cpus(spec, environ=os.environ) -> None:
     if needed <= have or environ.get("RAY_ADDRESS") or running_local_cluster():
         return
     resources = spec.resources
-    raise ResourceError(f"resources.cpus_per_worker: one trial asks for {needed:g} CPU ({resources.workers} "
-                        f"worker(s) x {resources.cpus_per_worker:g}), but this machine has {have} CPU"
-                        f"{'' if have == 1 else 's'} and Ray would start here (RAY_ADDRESS is not set); expected "
-                        f"workers x cpus_per_worker of at most {have}, or RAY_ADDRESS naming a larger cluster")
+    raise ResourceError(
+        f"resources.cpus_per_worker: one trial asks for {needed:g} CPU ({resources.workers} "
+        f"worker(s) x {resources.cpus_per_worker:g}), but this machine has {have} CPU"
+        f"{'' if have == 1 else 's'} and Ray would start here (RAY_ADDRESS is not set); expected "
+        f"workers x cpus_per_worker of at most {have}, or RAY_ADDRESS naming a larger cluster"
+    )

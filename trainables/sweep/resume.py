@@ -17,19 +17,24 @@ carries on as a retry of the same point (``optuna_search.py``). Trials sslsweep 
 collapse) ended normally with their reason and are not rerun. A run the dead driver opened for a trial Tune never
 saved, which no resumed trial carried on, ends KILLED as ``abandoned`` (``close_open_child_runs``).
 """
+
 from __future__ import annotations
 
 import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlflow.tracking import MlflowClient
 
 from selfsup.config import SweepSpec
-from trainables.tracking.mlflow_callback import child_runs, close_run, still_open
 from trainables.records.tags import OPTUNA_STUDY_TAG, RESUMES_TAG, ROLE_TAG, SWEEP_ROLE, tag_column
+from trainables.tracking.mlflow_callback import child_runs, close_run, still_open
 from trainables.tracking.stores import Stores, redact
+
+if TYPE_CHECKING:
+    from ray import tune
 
 
 class ResumeError(ValueError):
@@ -40,8 +45,10 @@ class SweepInterrupted(Exception):
     """The sweep stopped before its end; its records are closed and it can be resumed."""
 
     def __init__(self, parent_run_id: str, resume_command: str) -> None:
-        super().__init__(f"sweep interrupted: parent run {parent_run_id} is KILLED, its unfinished trials "
-                         f"closed; to carry on:\n    {resume_command}")
+        super().__init__(
+            f"sweep interrupted: parent run {parent_run_id} is KILLED, its unfinished trials "
+            f"closed; to carry on:\n    {resume_command}"
+        )
         self.parent_run_id = parent_run_id
         self.resume_command = resume_command
 
@@ -49,9 +56,9 @@ class SweepInterrupted(Exception):
 @dataclass(frozen=True)
 class InterruptedSweep:
     parent_run_id: str
-    study_name: str             # also the name of Tune's experiment directory under SSLSWEEP_RAY_STORAGE
+    study_name: str  # also the name of Tune's experiment directory under SSLSWEEP_RAY_STORAGE
     experiment_path: str | None  # None: interrupted before Tune first saved its state (no trial had started)
-    resumes: int                # how many times it was resumed before
+    resumes: int  # how many times it was resumed before
 
 
 def resume_command(spec: SweepSpec, spec_path: Path) -> str:
@@ -62,8 +69,11 @@ def resume_command(spec: SweepSpec, spec_path: Path) -> str:
         written = load_sweep(spec_path).budget
     except Exception:  # noqa: BLE001 - the file changed since; state the budget
         written = None
-    overrides = [f"--{name} {getattr(spec.budget, name)}" for name in ("trials", "epochs")
-                 if written is None or getattr(written, name) != getattr(spec.budget, name)]
+    overrides = [
+        f"--{name} {getattr(spec.budget, name)}"
+        for name in ("trials", "epochs")
+        if written is None or getattr(written, name) != getattr(spec.budget, name)
+    ]
     return " ".join(["python tune.py", shlex.quote(str(spec_path)), *overrides, "--resume"])
 
 
@@ -74,37 +84,58 @@ def find_interrupted_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> 
 
     client = MlflowClient(stores.mlflow_uri)
     experiment = client.get_experiment_by_name(f"sslsweep/{spec.name}")
-    parents = [] if experiment is None else client.search_runs(
-        [experiment.experiment_id], f"{tag_column(ROLE_TAG)} = '{SWEEP_ROLE}'", order_by=["attributes.start_time DESC"],
-        max_results=1)
+    parents = (
+        []
+        if experiment is None
+        else client.search_runs(
+            [experiment.experiment_id],
+            f"{tag_column(ROLE_TAG)} = '{SWEEP_ROLE}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+    )
     if not parents:
-        raise ResumeError(f"{spec_path}: --resume: no sweep named {spec.name!r} in {redact(stores.mlflow_uri)}; "
-                          f"expected one started before (run it without --resume)")
+        raise ResumeError(
+            f"{spec_path}: --resume: no sweep named {spec.name!r} in {redact(stores.mlflow_uri)}; "
+            f"expected one started before (run it without --resume)"
+        )
     parent = parents[0]
     if parent.info.status == "FINISHED":
-        raise ResumeError(f"{spec_path}: --resume: the latest sweep {spec.name!r} (parent run {parent.info.run_id}) "
-                          f"finished; expected an interrupted one (run it without --resume for a new sweep)")
+        raise ResumeError(
+            f"{spec_path}: --resume: the latest sweep {spec.name!r} (parent run {parent.info.run_id}) "
+            f"finished; expected an interrupted one (run it without --resume for a new sweep)"
+        )
     study_name = parent.data.tags.get(OPTUNA_STUDY_TAG)
     if not study_name:  # interrupted before it named its study: nothing ran
-        raise ResumeError(f"{spec_path}: --resume: sweep {spec.name!r} (parent run {parent.info.run_id}) stopped "
-                          f"before its search began; expected an interrupted search (run it without --resume)")
+        raise ResumeError(
+            f"{spec_path}: --resume: sweep {spec.name!r} (parent run {parent.info.run_id}) stopped "
+            f"before its search began; expected an interrupted search (run it without --resume)"
+        )
     if spec.search and study_name not in _study_names(stores.optuna_url):
-        raise ResumeError(f"{spec_path}: --resume: sweep {spec.name!r} (parent run {parent.info.run_id}) searched "
-                          f"with Optuna study {study_name!r}, which is not in {redact(stores.optuna_url)}; expected "
-                          f"SSLSWEEP_OPTUNA_STORAGE set as when it ran (with its password)")
+        raise ResumeError(
+            f"{spec_path}: --resume: sweep {spec.name!r} (parent run {parent.info.run_id}) searched "
+            f"with Optuna study {study_name!r}, which is not in {redact(stores.optuna_url)}; expected "
+            f"SSLSWEEP_OPTUNA_STORAGE set as when it ran (with its password)"
+        )
     experiment_path = f"{stores.ray_storage.rstrip('/')}/{study_name}"
     saved = tune.Tuner.can_restore(experiment_path)
-    if not saved and client.search_runs([experiment.experiment_id],
-                                        f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=1):
-        raise ResumeError(f"{spec_path}: --resume: Tune saved no state for sweep {spec.name!r} (parent run "
-                          f"{parent.info.run_id}) at {redact(experiment_path)}; expected the SSLSWEEP_RAY_STORAGE it "
-                          f"ran with")
+    if not saved and client.search_runs(
+        [experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=1
+    ):
+        raise ResumeError(
+            f"{spec_path}: --resume: Tune saved no state for sweep {spec.name!r} (parent run "
+            f"{parent.info.run_id}) at {redact(experiment_path)}; expected the SSLSWEEP_RAY_STORAGE it "
+            f"ran with"
+        )
     recorded = _recorded_spec(client, parent)
     if recorded is not None and recorded != spec.model_dump(mode="json"):
-        raise ResumeError(f"{spec_path}: --resume: the file or --trials/--epochs differ from what sweep "
-                          f"{spec.name!r} (parent run {parent.info.run_id}) started with; expected the same")
-    return InterruptedSweep(parent.info.run_id, study_name, experiment_path if saved else None,
-                            int(parent.data.tags.get(RESUMES_TAG, "0")))
+        raise ResumeError(
+            f"{spec_path}: --resume: the file or --trials/--epochs differ from what sweep "
+            f"{spec.name!r} (parent run {parent.info.run_id}) started with; expected the same"
+        )
+    return InterruptedSweep(
+        parent.info.run_id, study_name, experiment_path if saved else None, int(parent.data.tags.get(RESUMES_TAG, "0"))
+    )
 
 
 def _study_names(optuna_url: str) -> set[str]:
@@ -125,8 +156,11 @@ def _recorded_spec(client: MlflowClient, parent) -> dict | None:
             spec = load_sweep(path)
         except Exception:  # noqa: BLE001 - an unreadable record cannot be compared; Tune's own checks remain
             return None
-    budget = {**spec.budget.model_dump(), "trials": int(parent.data.params["trials"]),
-              "epochs": int(parent.data.params["epochs"])}
+    budget = {
+        **spec.budget.model_dump(),
+        "trials": int(parent.data.params["trials"]),
+        "epochs": int(parent.data.params["epochs"]),
+    }
     return spec.model_validate({**spec.model_dump(), "budget": budget}).model_dump(mode="json")
 
 
@@ -147,8 +181,9 @@ def restore_tuner(experiment_path: str, trainable) -> "tune.Tuner":
     from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
 
     local = "://" not in experiment_path  # pyarrow takes absolute local paths only
-    filesystem, directory = pyarrow.fs.FileSystem.from_uri(str(Path(experiment_path).resolve()) if local
-                                                           else experiment_path)
+    filesystem, directory = pyarrow.fs.FileSystem.from_uri(
+        str(Path(experiment_path).resolve()) if local else experiment_path
+    )
     path = _find_newest_experiment_checkpoint(directory, fs=filesystem)  # the state file Tune restores from
     if path is not None:
         with filesystem.open_input_stream(path) as stream:

@@ -18,6 +18,7 @@ each carries on in a new Optuna trial of the same point, marked ``sslsweep_retry
 It also hands each trial its Optuna trial number (``selection.TRIAL_NUMBER_KEY`` in the config), which the
 trial folds into its final objective value as the tie-break of ``selection.py``.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -31,7 +32,7 @@ from trainables.records.results import FAILED, FINISHED, PRUNED, TRIAL_NUMBER_KE
 from trainables.tracking.stores import OPTUNA_VARIABLE, redact, with_credentials
 
 _STATES = {FINISHED: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL}
-CRASHED_ATTR = "sslsweep_crashed"    # a FAIL that was a crash (Tune resumes it), not sslsweep's own verdict
+CRASHED_ATTR = "sslsweep_crashed"  # a FAIL that was a crash (Tune resumes it), not sslsweep's own verdict
 RETRY_OF_ATTR = "sslsweep_retry_of"  # the number of the crashed Optuna trial a retry carries on
 
 
@@ -59,8 +60,11 @@ class PruningAwareOptunaSearch(OptunaSearch):
         trials = self._ot_study.get_trials(deepcopy=False)
         by_number = {trial.number: trial for trial in trials}
         # A retry an earlier resume began (its driver died too before Tune saved the searcher again) goes on.
-        open_retries = {trial.user_attrs[RETRY_OF_ATTR]: trial for trial in trials
-                        if RETRY_OF_ATTR in trial.user_attrs and trial.state == TrialState.RUNNING}
+        open_retries = {
+            trial.user_attrs[RETRY_OF_ATTR]: trial
+            for trial in trials
+            if RETRY_OF_ATTR in trial.user_attrs and trial.state == TrialState.RUNNING
+        }
         for trial_id, ot_trial in list(self._ot_trials.items()):
             frozen = by_number[ot_trial.number]
             if frozen.state == TrialState.FAIL and frozen.user_attrs.get(CRASHED_ATTR):
@@ -73,9 +77,11 @@ class PruningAwareOptunaSearch(OptunaSearch):
                 self._completed_trials.discard(trial_id)
                 self.reopened = {*self.reopened, trial_id}
         known = {trial.number for trial in self._ot_trials.values()}
-        self._orphans = [trial._trial_id for trial in self._ot_study.get_trials(deepcopy=False,
-                                                                               states=(TrialState.RUNNING,))
-                         if trial.number not in known]
+        self._orphans = [
+            trial._trial_id
+            for trial in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if trial.number not in known
+        ]
 
     def suggest(self, trial_id: str) -> Optional[dict]:
         if trial_id not in self._ot_trials and self._orphans:
@@ -108,8 +114,9 @@ class PruningAwareOptunaSearch(OptunaSearch):
         except (ValueError, RuntimeError):  # "Cannot tell a COMPLETE trial", UpdateFinishedTrialError
             # Told already: the trial ended after Tune last saved its state and before the driver died, so the
             # resumed sweep ran it again; Optuna keeps its first verdict.
-            if not any(t.number == ot_trial.number and t.state.is_finished()
-                       for t in self._ot_study.get_trials(deepcopy=False)):
+            if not any(
+                t.number == ot_trial.number and t.state.is_finished() for t in self._ot_study.get_trials(deepcopy=False)
+            ):
                 raise
         self._completed_trials.add(trial_id)
 

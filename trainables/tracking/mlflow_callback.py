@@ -9,6 +9,7 @@ driver reads) go with its run (``results.TRIAL_ARTIFACTS``): its frozen embeddin
 (``embeddings/embeddings.parquet``) for the report's t-SNE maps, and on segmentation data its example prediction
 (``examples/segmentation_example.npz``) for the report's "section | truth | prediction" figure.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,20 +24,62 @@ from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PATH
 
 from selfsup.config import SweepSpec
-from trainables.records.results import (BASELINE_OF_KEY, EPOCH, FAILED, FINISHED, INTERRUPTED, NODE_ID, PRUNED,
-                                        REPEAT_OF_KEY, TRIAL_ARTIFACTS, failure_reason, outcome, split_bookkeeping)
-from trainables.records.tags import (BACKBONE_TAG, BASELINE_OF_TAG, BASELINE_ROLE, CHECKPOINT_TAG, DOWNSTREAM_DATA_TAG,
-                                     FAILURE_REASON_TAG, METHOD_TAG, NODE_ID_TAG, OBJECTIVE_MODE_TAG, OBJECTIVE_TAG,
-                                     OUTCOME_TAG, PRETEXT_DATA_TAG, PRUNED_AT_EPOCH_TAG, REPEAT_OF_TAG, REPEAT_ROLE,
-                                     RESUMED_TAG, ROLE_TAG, SWEEP_ROLE, SWEEP_TAG, TRIAL_ID_TAG, TRIAL_INDEX_TAG,
-                                     TRIAL_ROLE)
+from trainables.records.results import (
+    BASELINE_OF_KEY,
+    EPOCH,
+    FAILED,
+    FINISHED,
+    INTERRUPTED,
+    NODE_ID,
+    PRUNED,
+    REPEAT_OF_KEY,
+    TRIAL_ARTIFACTS,
+    failure_reason,
+    outcome,
+    split_bookkeeping,
+)
 from trainables.records.selection import creation_index
+from trainables.records.tags import (
+    BACKBONE_TAG,
+    BASELINE_OF_TAG,
+    BASELINE_ROLE,
+    CHECKPOINT_TAG,
+    DOWNSTREAM_DATA_TAG,
+    FAILURE_REASON_TAG,
+    METHOD_TAG,
+    NODE_ID_TAG,
+    OBJECTIVE_MODE_TAG,
+    OBJECTIVE_TAG,
+    OUTCOME_TAG,
+    PRETEXT_DATA_TAG,
+    PRUNED_AT_EPOCH_TAG,
+    REPEAT_OF_TAG,
+    REPEAT_ROLE,
+    RESUMED_TAG,
+    ROLE_TAG,
+    SWEEP_ROLE,
+    SWEEP_TAG,
+    TRIAL_ID_TAG,
+    TRIAL_INDEX_TAG,
+    TRIAL_ROLE,
+)
 from trainables.tracking.stores import MLFLOW_VARIABLE, redact, with_credentials
 
 STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
 # Tune bookkeeping that is not a metric worth a time series.
-_SKIP = {"config", "trial_id", "date", "hostname", "node_ip", "pid", "experiment_tag", "checkpoint_path",
-         "done", "should_checkpoint", "timestamp"}
+_SKIP = {
+    "config",
+    "trial_id",
+    "date",
+    "hostname",
+    "node_ip",
+    "pid",
+    "experiment_tag",
+    "checkpoint_path",
+    "done",
+    "should_checkpoint",
+    "timestamp",
+}
 
 
 def sweep_tags(spec: SweepSpec) -> dict[str, str]:
@@ -67,8 +110,8 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         super().__init__(tracking_uri=tracking_uri, experiment_name=experiment_name, tags=sweep_tags(spec))
         self.parent_run_id = parent_run_id
         self._checkpoint_paths: dict[Trial, str] = {}  # each trial's latest checkpoint directory
-        self._node_ids: dict[Trial, str] = {}          # the Ray node each trial's rank 0 last reported from
-        self._ended: set[str] = set()                  # trial ids whose runs log_trial_end closed
+        self._node_ids: dict[Trial, str] = {}  # the Ray node each trial's rank 0 last reported from
+        self._ended: set[str] = set()  # trial ids whose runs log_trial_end closed
         self._earlier_runs: dict[str, Any] = {}
         self._adopted: set[str] = set()
 
@@ -85,8 +128,9 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         self.tracking_uri = with_credentials(self.tracking_uri, MLFLOW_VARIABLE)
         super().setup(*args, **kwargs)
         # Runs this parent already has: a resumed sweep (``tune.py --resume``) carries on in them.
-        self._earlier_runs = {run.data.tags.get(TRIAL_ID_TAG): run
-                              for run in child_runs(self.client, self.parent_run_id)}
+        self._earlier_runs = {
+            run.data.tags.get(TRIAL_ID_TAG): run for run in child_runs(self.client, self.parent_run_id)
+        }
         self._adopted: set[str] = set()
 
     def log_trial_start(self, trial: Trial) -> None:
@@ -104,14 +148,22 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         if REPEAT_OF_KEY in bookkeeping:
             tags.update({ROLE_TAG: REPEAT_ROLE, REPEAT_OF_TAG: bookkeeping[REPEAT_OF_KEY]})
         if BASELINE_OF_KEY in bookkeeping:
-            tags.update({ROLE_TAG: BASELINE_ROLE, METHOD_TAG: "supervised",
-                         BASELINE_OF_TAG: bookkeeping[BASELINE_OF_KEY]})
-        logged_params = {**params, **{key.removeprefix("sslsweep_"): value for key, value in bookkeeping.items()
-                                      if key not in (REPEAT_OF_KEY, BASELINE_OF_KEY)}}
+            tags.update(
+                {ROLE_TAG: BASELINE_ROLE, METHOD_TAG: "supervised", BASELINE_OF_TAG: bookkeeping[BASELINE_OF_KEY]}
+            )
+        logged_params = {
+            **params,
+            **{
+                key.removeprefix("sslsweep_"): value
+                for key, value in bookkeeping.items()
+                if key not in (REPEAT_OF_KEY, BASELINE_OF_KEY)
+            },
+        }
         run_id = self._resumed_run(trial, logged_params)
         if run_id is None:
             run_id = self.mlflow_util.start_run(
-                tags=tags, run_name=f"{self.tags[SWEEP_TAG]}-{trial.trial_id}").info.run_id
+                tags=tags, run_name=f"{self.tags[SWEEP_TAG]}-{trial.trial_id}"
+            ).info.run_id
         else:
             self.client.update_run(run_id, status="RUNNING")
             for key, value in tags.items():
@@ -126,9 +178,16 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         run = self._earlier_runs.get(trial.trial_id)
         if run is None:
             wanted = {key: str(value) for key, value in logged_params.items()}
-            run = next((earlier for earlier in self._earlier_runs.values()
-                        if earlier.info.run_id not in self._adopted and still_open(earlier)
-                        and earlier.data.params == wanted), None)
+            run = next(
+                (
+                    earlier
+                    for earlier in self._earlier_runs.values()
+                    if earlier.info.run_id not in self._adopted
+                    and still_open(earlier)
+                    and earlier.data.params == wanted
+                ),
+                None,
+            )
         if run is None:
             return None
         self._adopted.add(run.info.run_id)
@@ -151,12 +210,17 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         # after it again, at the same steps (the report keeps the later value).
         step = int(result.get(EPOCH) or result.get("training_iteration", iteration))
         now = int(time.time() * 1000)
-        metrics = [Metric(key, float(value), now, step) for key, value in result.items()
-                   if key not in _SKIP and isinstance(value, (int, float)) and not isinstance(value, bool)
-                   and math.isfinite(value)]
+        metrics = [
+            Metric(key, float(value), now, step)
+            for key, value in result.items()
+            if key not in _SKIP
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+        ]
         run_id = self._trial_runs[trial]
         for start in range(0, len(metrics), 500):  # MLflow's per-batch metric limit
-            self.client.log_batch(run_id, metrics=metrics[start:start + 500])
+            self.client.log_batch(run_id, metrics=metrics[start : start + 500])
         if result.get(NODE_ID) and self._node_ids.get(trial) != result[NODE_ID]:
             self._node_ids[trial] = result[NODE_ID]
             self.client.set_tag(run_id, NODE_ID_TAG, result[NODE_ID])
@@ -214,15 +278,27 @@ def _error_text(trial: Trial) -> str | None:
         return None
 
 
-def start_parent_run(spec: SweepSpec, tracking_uri: str, experiment_id: str, search_space_text: str,
-                     extra_tags: dict[str, str] | None = None) -> str:
+def start_parent_run(
+    spec: SweepSpec,
+    tracking_uri: str,
+    experiment_id: str,
+    search_space_text: str,
+    extra_tags: dict[str, str] | None = None,
+) -> str:
     client = MlflowClient(tracking_uri)
-    run = client.create_run(experiment_id, run_name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                            tags={**sweep_tags(spec), ROLE_TAG: SWEEP_ROLE, **(extra_tags or {})})
+    run = client.create_run(
+        experiment_id,
+        run_name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        tags={**sweep_tags(spec), ROLE_TAG: SWEEP_ROLE, **(extra_tags or {})},
+    )
     client.log_text(run.info.run_id, search_space_text, "searchspace.yaml")
-    for key, value in {"method": spec.method, "trials": spec.budget.trials, "epochs": spec.budget.epochs,
-                       "workers_per_trial": spec.resources.workers, "seed": spec.seed,
-                       "scheduler": spec.scheduler.type}.items():
+    for key, value in {
+        "method": spec.method,
+        "trials": spec.budget.trials,
+        "epochs": spec.budget.epochs,
+        "workers_per_trial": spec.resources.workers,
+        "seed": spec.seed,
+        "scheduler": spec.scheduler.type,
+    }.items():
         client.log_param(run.info.run_id, key, value)
     return run.info.run_id
-

@@ -12,6 +12,7 @@ before that tag existed have the search-space file as given (artifact ``searchsp
 default is ``max``). Only where both are missing is it assumed: ``min`` for ``train/...`` objectives
 (losses), ``max`` for everything else (accuracies, F1, IoU, RankMe).
 """
+
 from __future__ import annotations
 
 import os
@@ -30,9 +31,22 @@ from mlflow.tracking import MlflowClient
 
 from trainables.records.results import FINISHED
 from trainables.records.selection import best_first
-from trainables.records.tags import (BACKBONE_TAG, BASELINE_ROLE, METHOD_TAG, OBJECTIVE_MODE_TAG, OBJECTIVE_TAG,
-                                     OUTCOME_TAG, REPEAT_OF_TAG, REPEAT_ROLE, ROLE_TAG, SWEEP_ROLE, SWEEP_TAG,
-                                     TRIAL_INDEX_TAG, TRIAL_ROLE, tag_column)
+from trainables.records.tags import (
+    BACKBONE_TAG,
+    BASELINE_ROLE,
+    METHOD_TAG,
+    OBJECTIVE_MODE_TAG,
+    OBJECTIVE_TAG,
+    OUTCOME_TAG,
+    REPEAT_OF_TAG,
+    REPEAT_ROLE,
+    ROLE_TAG,
+    SWEEP_ROLE,
+    SWEEP_TAG,
+    TRIAL_INDEX_TAG,
+    TRIAL_ROLE,
+    tag_column,
+)
 from trainables.tracking.stores import redact
 
 SEARCH_SPACE_ARTIFACT = "searchspace.yaml"
@@ -68,8 +82,8 @@ class SweepRuns:
     params: dict[str, str]
     objective: str
     mode: str
-    mode_source: str                 # "tag sslsweep.objective_mode", "searchspace.yaml" or "assumed"
-    search_space_text: str | None    # the search-space file as logged (comments kept); None when missing
+    mode_source: str  # "tag sslsweep.objective_mode", "searchspace.yaml" or "assumed"
+    search_space_text: str | None  # the search-space file as logged (comments kept); None when missing
     runs: pd.DataFrame = field(repr=False)
 
     @cached_property
@@ -133,8 +147,12 @@ def tracking_uri_set_to(tracking_uri: str):
 
 def _search(tracking_uri: str, filter_string: str, experiment_ids: list[str] | None = None) -> pd.DataFrame:
     with tracking_uri_set_to(tracking_uri):
-        return mlflow.search_runs(experiment_ids, filter_string=filter_string, output_format="pandas",
-                                  search_all_experiments=experiment_ids is None)
+        return mlflow.search_runs(
+            experiment_ids,
+            filter_string=filter_string,
+            output_format="pandas",
+            search_all_experiments=experiment_ids is None,
+        )
 
 
 def parent_runs(tracking_uri: str, filter_string: str = "") -> pd.DataFrame:
@@ -176,8 +194,11 @@ def resolve_sweeps(tracking_uri: str, selectors: list[str]) -> list[SweepRuns]:
         for parent in _select_parents(tracking_uri, selector):
             chosen.setdefault(parent["run_id"], parent)
     sweeps = [_read_sweep(tracking_uri, parent) for parent in chosen.values()]
-    empty = [f"'{sweep.name}' (parent run {sweep.parent_run_id}: {_outcome_counts(sweep)})"
-             for sweep in sweeps if sweep.finished_trials.empty]
+    empty = [
+        f"'{sweep.name}' (parent run {sweep.parent_run_id}: {_outcome_counts(sweep)})"
+        for sweep in sweeps
+        if sweep.finished_trials.empty
+    ]
     if empty:
         raise ReportError(f"no finished trial to select from in sweep {', '.join(empty)}")
     return sweeps
@@ -189,16 +210,19 @@ def _select_parents(tracking_uri: str, selector: str) -> list[pd.Series]:
         try:
             parents = parent_runs(tracking_uri, selector)
         except MlflowException as error:
-            raise ReportError(f"selector {selector!r} is not a valid MLflow filter: "
-                              f"{str(error.message).splitlines()[0]}") from None
+            raise ReportError(
+                f"selector {selector!r} is not a valid MLflow filter: {str(error.message).splitlines()[0]}"
+            ) from None
     else:
         parents = parent_runs(tracking_uri)
         if len(parents):
             by_id = parents[parents["run_id"] == selector]
             parents = by_id if len(by_id) else parents[parents[tag_column(SWEEP_TAG)] == selector]
     if parents.empty:
-        raise ReportError(f"no sweep matches {selector!r}{_child_hint(tracking_uri, selector)}; sweeps in "
-                          f"{redact(tracking_uri)}: {_listing(tracking_uri)}")
+        raise ReportError(
+            f"no sweep matches {selector!r}{_child_hint(tracking_uri, selector)}; sweeps in "
+            f"{redact(tracking_uri)}: {_listing(tracking_uri)}"
+        )
     # Latest parent run of each sweep name; the run id breaks start-time ties so the choice is repeatable.
     latest = parents.sort_values(["start_time", "run_id"], ascending=False, kind="stable")
     latest = latest.drop_duplicates(tag_column(SWEEP_TAG), keep="first")
@@ -246,10 +270,19 @@ def _read_sweep(tracking_uri: str, parent: pd.Series) -> SweepRuns:
         mode = "min" if objective.startswith("train/") else DEFAULT_OBJECTIVE_MODE
         mode_source = "assumed"
     runs = child_runs_frame(tracking_uri, run.info.experiment_id, run.info.run_id, name, tags.get(METHOD_TAG, ""))
-    return SweepRuns(name=name, parent_run_id=run.info.run_id, parent_run_name=run.info.run_name,
-                     experiment_id=run.info.experiment_id, tags=tags, params=params, objective=objective,
-                     mode=mode, mode_source=mode_source, search_space_text=search_space_text,
-                     runs=runs)
+    return SweepRuns(
+        name=name,
+        parent_run_id=run.info.run_id,
+        parent_run_name=run.info.run_name,
+        experiment_id=run.info.experiment_id,
+        tags=tags,
+        params=params,
+        objective=objective,
+        mode=mode,
+        mode_source=mode_source,
+        search_space_text=search_space_text,
+        runs=runs,
+    )
 
 
 def _search_space_text(tracking_uri: str, run_id: str) -> str | None:
@@ -276,14 +309,18 @@ def download_artifact(tracking_uri: str, run_id: str, artifact_path: str, direct
     # Without this MLflow draws a progress bar per file, a line of noise per downloaded artifact.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
-        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path,
-                                                        dst_path=directory, tracking_uri=tracking_uri))
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=artifact_path, dst_path=directory, tracking_uri=tracking_uri
+            )
+        )
     except (MlflowException, OSError):
         return None
 
 
-def child_runs_frame(tracking_uri: str, experiment_id: str, parent_run_id: str, sweep: str,
-                     method: str) -> pd.DataFrame:
+def child_runs_frame(
+    tracking_uri: str, experiment_id: str, parent_run_id: str, sweep: str, method: str
+) -> pd.DataFrame:
     """The parent's child runs with the convenience columns, in creation order (then start time, run id)."""
     runs = _search(tracking_uri, f"tags.mlflow.parentRunId = '{parent_run_id}'", [experiment_id])
 
@@ -307,8 +344,11 @@ def metric_histories(tracking_uri: str, run_ids: list[str], keys: list[str]) -> 
     (ordered by run as given, key as given, then step); a run without a key contributes no rows. A step logged
     twice (a resumed trial repeats the epochs after its last checkpoint) keeps its later value."""
     client = MlflowClient(tracking_uri)
-    rows = [(run_id, key, metric.step, metric.value)
-            for run_id in run_ids for key in keys
-            for metric in sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))]
+    rows = [
+        (run_id, key, metric.step, metric.value)
+        for run_id in run_ids
+        for key in keys
+        for metric in sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
+    ]
     frame = pd.DataFrame(rows, columns=["run_id", "key", "step", "value"])
     return frame.drop_duplicates(["run_id", "key", "step"], keep="last", ignore_index=True)

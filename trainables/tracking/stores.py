@@ -17,6 +17,7 @@ their environment, and the objects Ray pickles into its experiment state (the ML
 searcher's storage) keep only the redacted form and read the full URI back from the variable where they run
 (``with_credentials``), so no file Ray writes holds a password.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,7 +71,7 @@ def with_credentials(uri: str, variable: str) -> str:
 class Stores:
     home: Path
     mlflow_uri: str
-    mlflow_artifacts: str | None   # None with a tracking server: the server's own artifact store decides
+    mlflow_artifacts: str | None  # None with a tracking server: the server's own artifact store decides
     optuna_url: str
     ray_storage: str
     reports_dir: Path
@@ -92,8 +93,10 @@ def resolve_stores() -> Stores:
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise StoresError(f"{HOME_VARIABLE} {home}: cannot be created ({error.strerror or error}); expected a "
-                          f"writable directory for sslsweep's stores") from None
+        raise StoresError(
+            f"{HOME_VARIABLE} {home}: cannot be created ({error.strerror or error}); expected a "
+            f"writable directory for sslsweep's stores"
+        ) from None
     return Stores(
         home=home,
         mlflow_uri=os.environ.get(MLFLOW_VARIABLE) or f"sqlite:///{home / 'mlflow.db'}",
@@ -109,8 +112,9 @@ def _resolved(variable: str, path: Path) -> Path:
     try:
         return path.expanduser().resolve()
     except (OSError, RuntimeError) as error:  # RuntimeError: Python < 3.13's "Symlink loop"
-        raise StoresError(f"{variable} {path}: cannot be resolved ({error}); expected a directory, not a symlink "
-                          f"loop") from None
+        raise StoresError(
+            f"{variable} {path}: cannot be resolved ({error}); expected a directory, not a symlink loop"
+        ) from None
 
 
 def _is_server(tracking_uri: str | None) -> bool:

@@ -14,18 +14,18 @@
 Ray Train's own local mode (``num_workers=0``) cannot stand in for the first path: ``ray.train.report``
 refuses to run inside a Tune session.
 """
+
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-import torch
-
 import ray
 import ray.train
 import ray.train.torch
 import ray.tune
+import torch
 
 
 class TrialContext:
@@ -72,8 +72,10 @@ class InTrialContext(TrialContext):
         # Ray sets CUDA_VISIBLE_DEVICES to the trial's GPU, so it is always cuda:0 in this process.
         self.device = torch.device("cuda:0" if use_gpu and torch.cuda.is_available() else "cpu")
         if use_gpu and self.device.type != "cuda":
-            raise RuntimeError("the trial asked for a GPU but torch sees none in its process "
-                               f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r})")
+            raise RuntimeError(
+                "the trial asked for a GPU but torch sees none in its process "
+                f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r})"
+            )
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:
         checkpoint = ray.tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
@@ -109,4 +111,3 @@ class TrainWorkerContext(TrialContext):
 
     def _latest_checkpoint(self):
         return ray.train.get_checkpoint()
-

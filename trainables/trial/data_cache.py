@@ -9,6 +9,7 @@ nodes pull one copy each. The actor lives as long as the driver holds its handle
 
 The actor is pinned to the driver's node: that is where ``tune.py`` checked that the data files exist.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ def data_request(spec: SweepSpec, params: Mapping[str, Any] | None = None) -> st
     (``params``: a trial's hyperparameters; only those that change the data count, e.g. a searched window
     length, see ``Domain.data_arguments``)."""
     domain = spec.domain
-    return json.dumps({"domain": domain.name,
-                       "arguments": domain.data_arguments(spec.data, spec.seed, params or {})}, sort_keys=True)
+    return json.dumps(
+        {"domain": domain.name, "arguments": domain.data_arguments(spec.data, spec.seed, params or {})}, sort_keys=True
+    )
 
 
 def prepare_requested(request: str):

@@ -7,6 +7,7 @@
   ``TuneReportCallback``.
 Either way the trial's data comes prepared from the sweep's ``PreparedDataCache`` (once per sweep).
 """
+
 from __future__ import annotations
 
 import os
@@ -18,9 +19,9 @@ from ray.train.torch import TorchConfig, TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from selfsup.config import SweepSpec
-from trainables.trial.data_cache import fetch_prepared_data
 from trainables.records.results import TRAINING_SEED_KEY, TRIAL_NUMBER_KEY, split_bookkeeping
 from trainables.trial.context import InTrialContext
+from trainables.trial.data_cache import fetch_prepared_data
 from trainables.trial.worker import run_trial_loop, train_loop_per_worker
 
 # A launching Tune trial only waits on its TorchTrainer, so it holds no CPU: every core goes to Train
@@ -60,10 +61,13 @@ def scaling_config(spec: SweepSpec) -> ScalingConfig:
 def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: str, data_cache) -> None:
     spec = SweepSpec.model_validate(sweep)
     params, bookkeeping = split_bookkeeping(params)
-    loop_config = {"sweep": sweep, "params": params,
-                   "data": fetch_prepared_data(data_cache, spec, params),
-                   "trial_number": bookkeeping.get(TRIAL_NUMBER_KEY),
-                   "training_seed": bookkeeping.get(TRAINING_SEED_KEY, spec.seed)}
+    loop_config = {
+        "sweep": sweep,
+        "params": params,
+        "data": fetch_prepared_data(data_cache, spec, params),
+        "trial_number": bookkeeping.get(TRIAL_NUMBER_KEY),
+        "training_seed": bookkeeping.get(TRAINING_SEED_KEY, spec.seed),
+    }
     if not spec.resources.uses_ray_train:
         run_trial_loop(loop_config, InTrialContext(use_gpu=spec.resources.gpus_per_worker > 0))
         return
@@ -88,6 +92,7 @@ def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: st
 
 
 def make_trainable(spec: SweepSpec, storage_path: str, data_cache):
-    trainable = ray.tune.with_parameters(run_trial, sweep=spec.model_dump(mode="json"), storage_path=storage_path,
-                                         data_cache=data_cache)
+    trainable = ray.tune.with_parameters(
+        run_trial, sweep=spec.model_dump(mode="json"), storage_path=storage_path, data_cache=data_cache
+    )
     return ray.tune.with_resources(trainable, trial_resources(spec))

@@ -5,6 +5,7 @@ health metrics, the online kNN accuracy and the sweep's objective on validation 
 (Tune, ASHA and Optuna read rank 0's report). The last epoch's report also carries the full downstream
 evaluation, so a trial that ASHA lets finish always has it, and a trial that ASHA stops never claims it.
 """
+
 from __future__ import annotations
 
 import copy
@@ -13,22 +14,40 @@ import tempfile
 from typing import Any
 
 import numpy as np
+import ray
 import torch
 import torch.distributed as dist
-
-import ray
 
 from selfsup.config import SweepSpec, split_trial_params
 from selfsup.data.prepare import PreparedData
 from selfsup.methods import METHODS
 from selfsup.mixed_precision import check_precision_supported
-from selfsup.pretrain import (build_augmenter, build_method, build_optimizer, check_health, data_sample, data_shape,
-                              evaluate_backbone, to_channels_last, train_one_epoch, training_loader, training_windows,
-                              unwrap, validation_metrics)
-from trainables.records.results import (EMBEDDINGS_FILE, EPOCH, EVALUATION_DONE, FAILURE_REASON, NODE_ID,
-                                        SEGMENTATION_EXAMPLE_FILE)
+from selfsup.pretrain import (
+    build_augmenter,
+    build_method,
+    build_optimizer,
+    check_health,
+    data_sample,
+    data_shape,
+    evaluate_backbone,
+    to_channels_last,
+    train_one_epoch,
+    training_loader,
+    training_windows,
+    unwrap,
+    validation_metrics,
+)
+from trainables.records.results import (
+    EMBEDDINGS_FILE,
+    EPOCH,
+    EVALUATION_DONE,
+    FAILURE_REASON,
+    NODE_ID,
+    SEGMENTATION_EXAMPLE_FILE,
+)
 from trainables.records.selection import tie_broken
 from trainables.trial.context import TrainWorkerContext, TrialContext
+
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Entry point of each Ray Train worker (``TorchTrainer(train_loop_per_worker, ...)``)."""
@@ -55,8 +74,9 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     if isinstance(data, ray.ObjectRef):  # the sweep's shared copy; tests and notebooks may pass the data itself
         data = ray.get(data)
 
-    windows = training_windows(METHODS.get(spec.method), own, data, spec.evaluation.unit, spec.seed,
-                               spec.evaluation.refit_on_validation)
+    windows = training_windows(
+        METHODS.get(spec.method), own, data, spec.evaluation.unit, spec.seed, spec.evaluation.refit_on_validation
+    )
     method = build_method(spec, shared, own, data_shape(data))
     random_init_backbone = copy.deepcopy(method.backbone) if spec.evaluation.compare_random_init else None
     method.initialise_from_data(data_sample(windows.x, seed))  # same sample on every rank, before DDP and restore
@@ -77,8 +97,18 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     embeddings = example = None
     for epoch in range(start_epoch, epochs):
         _seed_epoch(loader, augmenter, seed, epoch, rank, world)
-        losses = train_one_epoch(model, loader, windows, augmenter, optimizer, device, epoch, epochs,
-                                 resources.precision, resources.channels_last)
+        losses = train_one_epoch(
+            model,
+            loader,
+            windows,
+            augmenter,
+            optimizer,
+            device,
+            epoch,
+            epochs,
+            resources.precision,
+            resources.channels_last,
+        )
         losses = _mean_over_ranks(losses, device, world)
         last = epoch == epochs - 1
 
@@ -96,8 +126,9 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                 metrics.update(evaluate_backbone(scored_backbone, data, spec, device, include_test=True))
                 if random_init_backbone is not None:
                     untrained = spec.domain.evaluation_model(random_init_backbone.to(device), shared)
-                    metrics.update(evaluate_backbone(untrained, data, spec, device,
-                                                     include_test=True, prefix="random_init/"))
+                    metrics.update(
+                        evaluate_backbone(untrained, data, spec, device, include_test=True, prefix="random_init/")
+                    )
                 metrics[EVALUATION_DONE] = 1
                 # For the report's t-SNE maps: kept with the last checkpoint, logged to MLflow with the run.
                 embeddings = spec.domain.embedding_table(scored_backbone, data, spec, device)
@@ -131,8 +162,9 @@ def epoch_evaluation(backbone, data, spec: SweepSpec, device) -> dict[str, float
     The objective is computed the same way at every epoch (same protocol, same label fraction, same
     validation data), so what ASHA compares at a rung is what Optuna optimises at the end.
     """
-    return validation_metrics(backbone, data, spec, device, sorted({*spec.domain.online_metrics,
-                                                                    spec.objective.metric}))
+    return validation_metrics(
+        backbone, data, spec, device, sorted({*spec.domain.online_metrics, spec.objective.metric})
+    )
 
 
 def _seed_epoch(loader, augmenter, seed: int, epoch: int, rank: int, world: int) -> None:
@@ -167,11 +199,14 @@ def _broadcast(value, world: int):
 
 def _save_checkpoint(directory: str, model, optimizer, epoch: int, backbone_name: str) -> None:
     method = unwrap(model)
-    torch.save({"epoch": epoch, "method": method.state_dict(), "optimizer": optimizer.state_dict()},
-               os.path.join(directory, "trial_state.pt"))
+    torch.save(
+        {"epoch": epoch, "method": method.state_dict(), "optimizer": optimizer.state_dict()},
+        os.path.join(directory, "trial_state.pt"),
+    )
     # The backbone alone is what users take away (logged to MLflow for the best trial).
-    torch.save({"backbone": backbone_name, "state_dict": method.backbone.state_dict()},
-               os.path.join(directory, "backbone.pt"))
+    torch.save(
+        {"backbone": backbone_name, "state_dict": method.backbone.state_dict()}, os.path.join(directory, "backbone.pt")
+    )
 
 
 def _restore(context: TrialContext, model, optimizer) -> int:

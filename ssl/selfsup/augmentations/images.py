@@ -24,6 +24,7 @@ Randomness: torchvision's v2 transforms draw their parameters from torch's globa
 seed per view from it, and runs the transforms with the global generator forked and seeded with that seed, so
 views are reproducible given the augmenter's seed and the caller's global RNG state is neither read nor changed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,26 +51,59 @@ class ViewRecipe:
     """The strengths and probabilities of one view's pipeline; a probability or strength of 0 leaves its step
     out. Fields mirror the ``aug_*`` fields of :class:`ImageAugmentationParams`."""
 
-    crop_scale_min: float      # RandomResizedCrop keeps a fraction in [crop_scale_min, 1] of the image's area
-    hflip: float               # probability of a horizontal flip
-    rotation: float            # RandomRotation by an angle uniform in [-rotation, rotation] degrees
-    brightness: float          # ColorJitter's strengths ...
+    crop_scale_min: float  # RandomResizedCrop keeps a fraction in [crop_scale_min, 1] of the image's area
+    hflip: float  # probability of a horizontal flip
+    rotation: float  # RandomRotation by an angle uniform in [-rotation, rotation] degrees
+    brightness: float  # ColorJitter's strengths ...
     contrast: float
     saturation: float
     hue: float
-    color_jitter_p: float      # ... applied with this probability
+    color_jitter_p: float  # ... applied with this probability
     grayscale_p: float
     blur_p: float
     solarize_p: float
 
 
-_SIMCLR = ViewRecipe(crop_scale_min=0.08, hflip=0.5, rotation=0.0, brightness=0.8, contrast=0.8,
-                     saturation=0.8, hue=0.2, color_jitter_p=0.8, grayscale_p=0.2, blur_p=0.5, solarize_p=0.0)
-_BYOL_FIRST = ViewRecipe(crop_scale_min=0.08, hflip=0.5, rotation=0.0, brightness=0.4, contrast=0.4,
-                         saturation=0.2, hue=0.1, color_jitter_p=0.8, grayscale_p=0.2, blur_p=1.0, solarize_p=0.0)
+_SIMCLR = ViewRecipe(
+    crop_scale_min=0.08,
+    hflip=0.5,
+    rotation=0.0,
+    brightness=0.8,
+    contrast=0.8,
+    saturation=0.8,
+    hue=0.2,
+    color_jitter_p=0.8,
+    grayscale_p=0.2,
+    blur_p=0.5,
+    solarize_p=0.0,
+)
+_BYOL_FIRST = ViewRecipe(
+    crop_scale_min=0.08,
+    hflip=0.5,
+    rotation=0.0,
+    brightness=0.4,
+    contrast=0.4,
+    saturation=0.2,
+    hue=0.1,
+    color_jitter_p=0.8,
+    grayscale_p=0.2,
+    blur_p=1.0,
+    solarize_p=0.0,
+)
 _BYOL_SECOND = dataclasses.replace(_BYOL_FIRST, blur_p=0.1, solarize_p=0.2)
-_NONE = ViewRecipe(crop_scale_min=1.0, hflip=0.0, rotation=0.0, brightness=0.0, contrast=0.0, saturation=0.0,
-                   hue=0.0, color_jitter_p=0.0, grayscale_p=0.0, blur_p=0.0, solarize_p=0.0)
+_NONE = ViewRecipe(
+    crop_scale_min=1.0,
+    hflip=0.0,
+    rotation=0.0,
+    brightness=0.0,
+    contrast=0.0,
+    saturation=0.0,
+    hue=0.0,
+    color_jitter_p=0.0,
+    grayscale_p=0.0,
+    blur_p=0.0,
+    solarize_p=0.0,
+)
 
 #: Each preset's view recipes; view ``i`` follows ``PRESETS[preset][i % len(PRESETS[preset])]``.
 PRESETS: dict[str, tuple[ViewRecipe, ...]] = {
@@ -141,8 +175,10 @@ class ImageAugmentationParams(BaseModel):
     @classmethod
     def _check_jitter_strength(cls, value: float | None, info) -> float | None:
         if value is not None and not 0 <= value < math.inf:
-            raise ValueError(f"{info.field_name} must be a finite strength >= 0 (ColorJitter scales by a factor "
-                             f"in [max(0, 1 - s), 1 + s]), got {value}")
+            raise ValueError(
+                f"{info.field_name} must be a finite strength >= 0 (ColorJitter scales by a factor "
+                f"in [max(0, 1 - s), 1 + s]), got {value}"
+            )
         return value
 
     @field_validator("aug_hue")
@@ -154,8 +190,11 @@ class ImageAugmentationParams(BaseModel):
 
     def recipes(self) -> tuple[ViewRecipe, ...]:
         """The preset's view recipes with the overrides that are set applied to each."""
-        overrides = {recipe_field: getattr(self, name) for name, recipe_field in OVERRIDE_FIELDS.items()
-                     if getattr(self, name) is not None}
+        overrides = {
+            recipe_field: getattr(self, name)
+            for name, recipe_field in OVERRIDE_FIELDS.items()
+            if getattr(self, name) is not None
+        }
         return tuple(dataclasses.replace(recipe, **overrides) for recipe in PRESETS[self.augmentation_preset])
 
 
@@ -179,14 +218,19 @@ def build_pipeline(recipe: ViewRecipe, input_size: int, channels: int) -> v2.Com
         raise ValueError(f"image augmentations need 1- or 3-channel images, got {channels} channels")
     colour = channels == 3
     steps: list[torch.nn.Module] = [
-        v2.RandomResizedCrop(input_size, scale=(recipe.crop_scale_min, 1.0), antialias=True)]
+        v2.RandomResizedCrop(input_size, scale=(recipe.crop_scale_min, 1.0), antialias=True)
+    ]
     if recipe.hflip > 0:
         steps.append(v2.RandomHorizontalFlip(p=recipe.hflip))
     if recipe.rotation > 0:
         # Bilinear rather than the default nearest, so rotated edges are not jagged; the corners are filled with 0.
         steps.append(v2.RandomRotation(recipe.rotation, interpolation=v2.InterpolationMode.BILINEAR))
-    jitter = {"brightness": recipe.brightness, "contrast": recipe.contrast,
-              "saturation": recipe.saturation if colour else 0.0, "hue": recipe.hue if colour else 0.0}
+    jitter = {
+        "brightness": recipe.brightness,
+        "contrast": recipe.contrast,
+        "saturation": recipe.saturation if colour else 0.0,
+        "hue": recipe.hue if colour else 0.0,
+    }
     if recipe.color_jitter_p > 0 and any(strength > 0 for strength in jitter.values()):
         steps.append(v2.RandomApply([v2.ColorJitter(**jitter)], p=recipe.color_jitter_p))
     if colour and recipe.grayscale_p > 0:
@@ -212,8 +256,9 @@ def describe_recipe(recipe: ViewRecipe, input_size: int) -> str:
     if recipe.grayscale_p > 0:
         steps.append(f"grayscale(p {recipe.grayscale_p:g})")
     if recipe.blur_p > 0:
-        steps.append(f"blur(k {blur_kernel_size(input_size)}, sigma {BLUR_SIGMA[0]:g}-{BLUR_SIGMA[1]:g}; "
-                     f"p {recipe.blur_p:g})")
+        steps.append(
+            f"blur(k {blur_kernel_size(input_size)}, sigma {BLUR_SIGMA[0]:g}-{BLUR_SIGMA[1]:g}; p {recipe.blur_p:g})"
+        )
     if recipe.solarize_p > 0:
         steps.append(f"solarize(>= {SOLARIZE_THRESHOLD:g}; p {recipe.solarize_p:g})")
     return " > ".join(steps)
@@ -256,8 +301,9 @@ def _private_global_rng(device: torch.device, seed: int) -> Iterator[None]:
     initialised yet it queues the seed for later, which would leak past the fork into the caller's stream.
     """
     accelerator = device.type != "cpu"
-    with torch.random.fork_rng(devices=[device] if accelerator else [],
-                               device_type=device.type if accelerator else None):
+    with torch.random.fork_rng(
+        devices=[device] if accelerator else [], device_type=device.type if accelerator else None
+    ):
         torch.random.default_generator.manual_seed(seed)
         if accelerator:
             module = torch.get_device_module(device.type)
@@ -316,8 +362,9 @@ class ImageAugmenter:
         if n < 1:
             raise ValueError(f"views needs n >= 1, got {n}")
         if x.dim() != 4:
-            raise ValueError(f"ImageAugmenter expects a (batch, channels, height, width) tensor, got shape "
-                             f"{tuple(x.shape)}")
+            raise ValueError(
+                f"ImageAugmenter expects a (batch, channels, height, width) tensor, got shape {tuple(x.shape)}"
+            )
         if not x.is_floating_point():
             raise ValueError(f"ImageAugmenter expects a floating-point tensor in [0, 1], got {x.dtype}")
         batch, channels = x.shape[:2]
@@ -353,8 +400,10 @@ class ImageAugmenter:
         else:
             step = len(lines)
             body = "; ".join(f"views {index}, {index + step}, ... = {line}" for index, line in enumerate(lines))
-        colour_only = any(recipe.grayscale_p > 0 or (recipe.color_jitter_p > 0 and recipe.saturation + recipe.hue > 0)
-                          for recipe in self.recipes)
+        colour_only = any(
+            recipe.grayscale_p > 0 or (recipe.color_jitter_p > 0 and recipe.saturation + recipe.hue > 0)
+            for recipe in self.recipes
+        )
         note = " (1-channel input skips saturation, hue and grayscale)" if colour_only else ""
         return f"{head}: {body}{note}"
 

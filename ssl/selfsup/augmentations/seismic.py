@@ -8,6 +8,7 @@ horizontal flips; this module adds a per-view amplitude scale and small Gaussian
 reflector geometry intact. :data:`REFUSED_FOR_SEISMIC` gives the reason for each image-only parameter, so that a
 seismic sweep can refuse it with an explanation.
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,10 +17,14 @@ from pydantic import BaseModel, ConfigDict, field_validator
 #: Smallest crop side: the reference report found that smaller crops lose the geology.
 MIN_SEISMIC_INPUT_SIZE = 64
 
-_COLOUR_REASON = ("seismic amplitudes are signed physical reflection strengths, not colours; changing them "
-                  "changes the geology they encode")
-_GEOMETRY_REASON = ("the reference report kept only random crops and horizontal flips: anything else distorts "
-                    "the depth axis, so dips and layer thicknesses become unphysical")
+_COLOUR_REASON = (
+    "seismic amplitudes are signed physical reflection strengths, not colours; changing them "
+    "changes the geology they encode"
+)
+_GEOMETRY_REASON = (
+    "the reference report kept only random crops and horizontal flips: anything else distorts "
+    "the depth axis, so dips and layer thicknesses become unphysical"
+)
 
 #: Image-only augmentation parameters (fields of ImageAugmentationParams) -> why a seismic sweep refuses them.
 REFUSED_FOR_SEISMIC: dict[str, str] = {
@@ -33,9 +38,9 @@ REFUSED_FOR_SEISMIC: dict[str, str] = {
     "aug_blur_p": "blurring erases the thin reflectors that separate facies",
     "aug_rotation": "rotating tilts the depth axis; " + _GEOMETRY_REASON,
     "aug_crop_scale_min": "a resized crop stretches the depth axis; seismic views are fixed-size crops without "
-                          "resizing (input_size); " + _GEOMETRY_REASON,
+    "resizing (input_size); " + _GEOMETRY_REASON,
     "augmentation_preset": "the SimCLR / BYOL presets are recipes for colour photographs; seismic views are "
-                           "crops, flips, amplitude scaling and noise (aug_hflip, aug_amplitude_scale, aug_noise)",
+    "crops, flips, amplitude scaling and noise (aug_hflip, aug_amplitude_scale, aug_noise)",
 }
 
 
@@ -57,8 +62,10 @@ class SeismicAugmentationParams(BaseModel):
     @classmethod
     def _check_input_size(cls, value: int) -> int:
         if value < MIN_SEISMIC_INPUT_SIZE:
-            raise ValueError(f"input_size must be >= {MIN_SEISMIC_INPUT_SIZE} for seismic sections: the reference "
-                             f"report found that smaller crops lose the geology, got {value}")
+            raise ValueError(
+                f"input_size must be >= {MIN_SEISMIC_INPUT_SIZE} for seismic sections: the reference "
+                f"report found that smaller crops lose the geology, got {value}"
+            )
         return value
 
     @field_validator("aug_hflip")
@@ -73,8 +80,9 @@ class SeismicAugmentationParams(BaseModel):
     def _check_amplitude_scale(cls, value: float) -> float:
         # At 1 a factor could reach 0 and wipe the section out.
         if not 0 <= value < 1:
-            raise ValueError(f"aug_amplitude_scale must be in [0, 1) (factors in [1 - s, 1 + s] stay positive), "
-                             f"got {value}")
+            raise ValueError(
+                f"aug_amplitude_scale must be in [0, 1) (factors in [1 - s, 1 + s] stay positive), got {value}"
+            )
         return value
 
     @field_validator("aug_noise")
@@ -137,13 +145,15 @@ class SeismicAugmenter:
         lefts = torch.randint(0, width - size + 1, (batch,), generator=generator, device=device)
         flipped = torch.rand(batch, generator=generator, device=device) < self.params.aug_hflip
         offsets = torch.arange(size, device=device)
-        rows = tops[:, None] + offsets                                               # (B, s)
+        rows = tops[:, None] + offsets  # (B, s)
         # Mirroring is folded into the gather: a flipped crop reads its columns right to left.
-        columns = lefts[:, None] + torch.where(flipped[:, None], offsets.flip(0), offsets)   # (B, s)
-        crops = x[torch.arange(batch, device=device)[:, None, None, None],
-                  torch.arange(channels, device=device)[None, :, None, None],
-                  rows[:, None, :, None],
-                  columns[:, None, None, :]].to(compute_dtype)                       # (B, C, s, s)
+        columns = lefts[:, None] + torch.where(flipped[:, None], offsets.flip(0), offsets)  # (B, s)
+        crops = x[
+            torch.arange(batch, device=device)[:, None, None, None],
+            torch.arange(channels, device=device)[None, :, None, None],
+            rows[:, None, :, None],
+            columns[:, None, None, :],
+        ].to(compute_dtype)  # (B, C, s, s)
 
         strength = self.params.aug_amplitude_scale
         if strength > 0:
@@ -162,14 +172,17 @@ class SeismicAugmenter:
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4:
-            raise ValueError(f"SeismicAugmenter expects a (batch, channels, height, width) tensor, got shape "
-                             f"{tuple(x.shape)}")
+            raise ValueError(
+                f"SeismicAugmenter expects a (batch, channels, height, width) tensor, got shape {tuple(x.shape)}"
+            )
         if not x.is_floating_point():
             raise ValueError(f"SeismicAugmenter expects a floating-point tensor, got {x.dtype}")
         height, width = x.shape[-2:]
         if height < self.input_size or width < self.input_size:
-            raise ValueError(f"sections of {height} x {width} are smaller than the crops of input_size "
-                             f"{self.input_size} x {self.input_size}")
+            raise ValueError(
+                f"sections of {height} x {width} are smaller than the crops of input_size "
+                f"{self.input_size} x {self.input_size}"
+            )
 
     def describe(self) -> str:
         """Every view's pipeline in one line, for dry runs."""

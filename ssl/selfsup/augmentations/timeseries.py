@@ -15,6 +15,7 @@ sensor data for Parkinson's disease monitoring using convolutional neural networ
 survey of Iwana & Uchida, "An empirical survey of data augmentation for time series classification with
 neural networks", PLOS ONE 2021.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,9 +30,9 @@ Augmentation = Callable[[torch.Tensor, float, torch.Generator], torch.Tensor]
 #: Augmentations not listed accept any finite non-negative strength.
 _STRENGTH_UPPER_BOUNDS: dict[str, tuple[float, bool]] = {
     "crop_resize": (1.0, False),  # a crop of length L * (1 - strength) must keep at least part of the series
-    "blockout": (1.0, False),     # blocking out the whole series leaves nothing to learn from
-    "flip": (1.0, True),          # probability
-    "negate": (1.0, True),        # probability
+    "blockout": (1.0, False),  # blocking out the whole series leaves nothing to learn from
+    "flip": (1.0, True),  # probability
+    "negate": (1.0, True),  # probability
 }
 
 
@@ -118,13 +119,11 @@ def scaling(x: torch.Tensor, strength: float, generator: torch.Generator) -> tor
         return x.clone()
     values = x.to(_compute_dtype(x))
     batch, channels, _ = values.shape
-    factors = 1 + strength * torch.randn(batch, channels, 1, generator=generator, device=x.device,
-                                         dtype=values.dtype)
+    factors = 1 + strength * torch.randn(batch, channels, 1, generator=generator, device=x.device, dtype=values.dtype)
     return (factors * values).to(x.dtype)
 
 
-def magnitude_warp(x: torch.Tensor, strength: float, generator: torch.Generator, *,
-                   num_knots: int = 4) -> torch.Tensor:
+def magnitude_warp(x: torch.Tensor, strength: float, generator: torch.Generator, *, num_knots: int = 4) -> torch.Tensor:
     """Multiply each series by a smooth random curve (Um et al. 2017; Iwana & Uchida 2021)::
 
         k[b, c, j] ~ N(1, strength^2)                          j = 0 .. num_knots - 1, evenly spaced over time
@@ -141,16 +140,16 @@ def magnitude_warp(x: torch.Tensor, strength: float, generator: torch.Generator,
         return x.clone()
     values = x.to(_compute_dtype(x))
     batch, channels, length = values.shape
-    knots = 1 + strength * torch.randn(batch * channels, 1, 1, num_knots, generator=generator,
-                                       device=x.device, dtype=values.dtype)
+    knots = 1 + strength * torch.randn(
+        batch * channels, 1, 1, num_knots, generator=generator, device=x.device, dtype=values.dtype
+    )
     # 1-D cubic interpolation through a (N, 1, 1, K) image of height 1; align_corners puts the first and
     # last knot exactly on the first and last time step.
     curves = F.interpolate(knots, size=(1, length), mode="bicubic", align_corners=True)
     return (curves.reshape(batch, channels, length) * values).to(x.dtype)
 
 
-def time_warp(x: torch.Tensor, strength: float, generator: torch.Generator, *,
-              num_knots: int = 4) -> torch.Tensor:
+def time_warp(x: torch.Tensor, strength: float, generator: torch.Generator, *, num_knots: int = 4) -> torch.Tensor:
     """Resample each series along a smooth random monotonic time axis (Um et al. 2017; Iwana & Uchida 2021)::
 
         v[b, j] = max(0.1, N(1, strength^2))                   knot speeds, j = 0 .. num_knots - 1
@@ -169,8 +168,9 @@ def time_warp(x: torch.Tensor, strength: float, generator: torch.Generator, *,
         return x.clone()
     values = x.to(_compute_dtype(x))
     batch, _, length = values.shape
-    knot_speeds = (1 + strength * torch.randn(batch, 1, num_knots, generator=generator, device=x.device,
-                                              dtype=values.dtype)).clamp_min(0.1)
+    knot_speeds = (
+        1 + strength * torch.randn(batch, 1, num_knots, generator=generator, device=x.device, dtype=values.dtype)
+    ).clamp_min(0.1)
     # Linear (not cubic) interpolation cannot undershoot the knots, so speeds stay >= 0.1 and tau monotonic;
     # tau, the integral of a piecewise-linear speed, is still smooth.
     speeds = F.interpolate(knot_speeds, size=length, mode="linear", align_corners=True).squeeze(1)
@@ -227,7 +227,7 @@ def blockout(x: torch.Tensor, strength: float, generator: torch.Generator) -> to
 def flip(x: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
     """Reverse the time axis of each sample with probability ``strength`` in [0, 1]::
 
-        out[b] = x[b, :, ::-1] if u[b] < strength else x[b],   u[b] ~ U(0, 1)
+    out[b] = x[b, :, ::-1] if u[b] < strength else x[b],   u[b] ~ U(0, 1)
     """
     if _is_identity("flip", x, strength):
         return x.clone()
@@ -238,7 +238,7 @@ def flip(x: torch.Tensor, strength: float, generator: torch.Generator) -> torch.
 def negate(x: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
     """Multiply each whole sample by -1 with probability ``strength`` in [0, 1]::
 
-        out[b] = -x[b] if u[b] < strength else x[b],   u[b] ~ U(0, 1)
+    out[b] = -x[b] if u[b] < strength else x[b],   u[b] ~ U(0, 1)
     """
     if _is_identity("negate", x, strength):
         return x.clone()
@@ -307,8 +307,9 @@ class TimeSeriesAugmenter:
         for name in strengths:
             if name not in AUGMENTATIONS:
                 raise ValueError(f"unknown augmentation {name!r}; known: {', '.join(AUGMENTATIONS)}")
-        self.strengths: dict[str, float] = {name: check_strength(name, strengths[name])
-                                            for name in AUGMENTATIONS if name in strengths}
+        self.strengths: dict[str, float] = {
+            name: check_strength(name, strengths[name]) for name in AUGMENTATIONS if name in strengths
+        }
         self.seed = seed
         self._generators: dict[torch.device, torch.Generator] = {}
 

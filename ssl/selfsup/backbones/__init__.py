@@ -6,6 +6,7 @@ also expose ``forward_features`` (the feature map segmentation heads use), ``fea
 
 Adding a backbone: one module here with ``@BACKBONES.register("name")`` and one import line below.
 """
+
 from selfsup.registry import Registry
 
 BACKBONES: Registry = Registry("backbone")

@@ -1,4 +1,5 @@
 """The coursework's 5-layer convolutional image encoder."""
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -46,7 +47,7 @@ class CNN5Encoder(nn.Module):
         self.in_channels = in_channels
         self.feature_channels = self.channels[-1]
         self.output_dim = self.feature_channels
-        self.output_stride = 2 ** self.pooled_blocks
+        self.output_stride = 2**self.pooled_blocks
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch("cnn5", x, self.in_channels)

@@ -1,4 +1,5 @@
 """The reference report's 1-D convolutional HAR encoder."""
+
 from __future__ import annotations
 
 from typing import ClassVar

@@ -1,5 +1,6 @@
 """The dilated ResNet-50 of DeepLabV3 (Chen, Papandreou, Schroff & Adam, "Rethinking Atrous Convolution for
 Semantic Image Segmentation", arXiv:1706.05587, 2017), as torchvision's ``deeplabv3_resnet50`` builds it."""
+
 from __future__ import annotations
 
 from selfsup.backbones import BACKBONES

@@ -13,6 +13,7 @@ channels, a final block to 320 channels with a 1x1 projection on its residual pa
 convolution, dropout 0.1 on the output. TS2Vec's timestamp masking belongs to its training method, not
 the encoder, and is left out.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -31,8 +32,7 @@ class _SamePadConv(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int) -> None:
         super().__init__()
         receptive_field = (kernel_size - 1) * dilation + 1
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding=receptive_field // 2,
-                              dilation=dilation)
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding=receptive_field // 2, dilation=dilation)
         self.trim = 1 if receptive_field % 2 == 0 else 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,8 +45,7 @@ class _ResidualBlock(nn.Module):
         super().__init__()
         self.conv1 = _SamePadConv(in_channels, out_channels, kernel_size, dilation)
         self.conv2 = _SamePadConv(out_channels, out_channels, kernel_size, dilation)
-        self.projection = (nn.Conv1d(in_channels, out_channels, 1)
-                           if in_channels != out_channels or final else None)
+        self.projection = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels or final else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = x if self.projection is None else self.projection(x)
@@ -63,16 +62,24 @@ class DilatedConv1dEncoder(nn.Module):
 
     domains: ClassVar[tuple[str, ...]] = ("timeseries",)
 
-    def __init__(self, in_channels: int, hidden_channels: int = 64, output_dim: int = 320,
-                 depth: int = 10, kernel_size: int = 3) -> None:
+    def __init__(
+        self, in_channels: int, hidden_channels: int = 64, output_dim: int = 320, depth: int = 10, kernel_size: int = 3
+    ) -> None:
         super().__init__()
         self.input_layer = nn.Conv1d(in_channels, hidden_channels, 1)  # TS2Vec's per-step nn.Linear
         widths = [hidden_channels] * depth + [output_dim]
-        self.blocks = nn.Sequential(*[
-            _ResidualBlock(widths[i - 1] if i > 0 else hidden_channels, widths[i], kernel_size,
-                           dilation=2 ** i, final=i == len(widths) - 1)
-            for i in range(len(widths))
-        ])
+        self.blocks = nn.Sequential(
+            *[
+                _ResidualBlock(
+                    widths[i - 1] if i > 0 else hidden_channels,
+                    widths[i],
+                    kernel_size,
+                    dilation=2**i,
+                    final=i == len(widths) - 1,
+                )
+                for i in range(len(widths))
+            ]
+        )
         self.dropout = nn.Dropout(0.1)
         self.output_dim = output_dim
 

@@ -1,5 +1,6 @@
 """ResNet-18 / ResNet-50 image encoders built from torchvision's definitions (He, Zhang, Ren & Sun, "Deep
 Residual Learning for Image Recognition", CVPR 2016), randomly initialised, classifier removed."""
+
 from __future__ import annotations
 
 import math
@@ -53,8 +54,12 @@ class TorchvisionResNetBackbone(nn.Module):
     # and time-series trials, whose Ray Train workers start on the critical path, never use it.
     torchvision_builder: ClassVar[str]
 
-    def __init__(self, in_channels: int, small_image_stem: bool = False,
-                 replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False)) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        small_image_stem: bool = False,
+        replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False),
+    ) -> None:
         super().__init__()
         if in_channels < 1:
             raise ValueError(f"{self.backbone_name} needs in_channels >= 1, got {in_channels}")
@@ -70,8 +75,13 @@ class TorchvisionResNetBackbone(nn.Module):
         else:
             if in_channels != 3:
                 original = net.conv1
-                net.conv1 = _kaiming_conv(in_channels, original.out_channels, kernel=original.kernel_size[0],
-                                          stride=original.stride[0], padding=original.padding[0])
+                net.conv1 = _kaiming_conv(
+                    in_channels,
+                    original.out_channels,
+                    kernel=original.kernel_size[0],
+                    stride=original.stride[0],
+                    padding=original.padding[0],
+                )
             self.conv1 = net.conv1
             self.maxpool = net.maxpool
         self.bn1, self.relu = net.bn1, net.relu
@@ -92,8 +102,10 @@ class TorchvisionResNetBackbone(nn.Module):
         return self.forward_features(x).mean(dim=(2, 3))
 
     def extra_repr(self) -> str:
-        return f"in_channels={self.in_channels}, small_image_stem={self.small_image_stem}, " \
-               f"output_stride={self.output_stride}"
+        return (
+            f"in_channels={self.in_channels}, small_image_stem={self.small_image_stem}, "
+            f"output_stride={self.output_stride}"
+        )
 
 
 @BACKBONES.register("resnet18")
@@ -122,6 +134,7 @@ class ResNet50(TorchvisionResNetBackbone):
 
 # The small-stem variants under their own names, so a search-space file picks the stem by backbone name.
 # They take no small_image_stem option: "resnet18_small" with the ImageNet stem would be a contradiction.
+
 
 @BACKBONES.register("resnet18_small")
 class ResNet18Small(TorchvisionResNetBackbone):

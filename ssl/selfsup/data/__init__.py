@@ -8,6 +8,7 @@
 - seismic: ``synthetic_seismic`` (the offline generator), ``f3_facies`` (the F3 benchmark layout),
   ``seismic_volume`` (volumes, sections and patches; unlabelled .npy / SEG-Y), ``inline_blocks`` (splits).
 """
+
 from selfsup.data.aeon_sets import bundled_aeon_datasets
 from selfsup.data.cleaning import ChannelStandardizer, fill_missing, fill_missing_with_warning
 from selfsup.data.errors import DataError
@@ -17,7 +18,21 @@ from selfsup.data.sources import DATA_SOURCES, load_splits
 from selfsup.data.splits import carve_validation, label_fraction_indices
 from selfsup.data.windows import Windows, sliding_windows
 
-__all__ = ["ChannelStandardizer", "DATA_SOURCES", "DataError", "PreparedData", "SeriesSet", "Windows",
-           "bundled_aeon_datasets", "carve_validation", "check_data", "dataset_channels", "fill_missing",
-           "fill_missing_with_warning", "label_fraction_indices", "load_splits", "prepare_data",
-           "sliding_windows"]
+__all__ = [
+    "ChannelStandardizer",
+    "DATA_SOURCES",
+    "DataError",
+    "PreparedData",
+    "SeriesSet",
+    "Windows",
+    "bundled_aeon_datasets",
+    "carve_validation",
+    "check_data",
+    "dataset_channels",
+    "fill_missing",
+    "fill_missing_with_warning",
+    "label_fraction_indices",
+    "load_splits",
+    "prepare_data",
+    "sliding_windows",
+]

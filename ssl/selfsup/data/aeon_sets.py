@@ -6,6 +6,7 @@ downloads from Zenodo. We check the bundled list first, so an unknown name fails
 on a download. Only classification sets count (the ``.ts`` header says ``@classLabel true``; regression
 sets such as Covid3Month are left out).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -78,5 +79,7 @@ def load_aeon(name: str | None, path: str | None = None, *, train_only: bool = F
             message = " ".join(str(error).split())
             raise DataError(f"aeon data set '{name}' ({split}) cannot be loaded: {message}") from None
     encoded, class_names = encode_labels(*(y for _, y in loaded.values()))
-    return {split: SeriesSet(as_series_list(X), labels, class_names)
-            for (split, (X, _)), labels in zip(loaded.items(), encoded)}
+    return {
+        split: SeriesSet(as_series_list(X), labels, class_names)
+        for (split, (X, _)), labels in zip(loaded.items(), encoded)
+    }

@@ -14,6 +14,7 @@ per file, the md5 to accept instead of the published one (files not named keep t
 torchvision's own integrity check then runs with the same values. CIFAR-100 labels are the 100 fine classes
 (torchvision's default), not the 20 superclasses.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,8 +39,10 @@ def _expected_md5s(source: str, base, checksums: Mapping[str, str] | None) -> di
     checksums = {file: md5.lower() for file, md5 in (checksums or {}).items()}
     unknown = sorted(set(checksums) - set(published))
     if unknown:
-        raise DataError(f"{source}: options.checksums names {', '.join(unknown)}, which is not a file of "
-                        f"{base.base_folder}/ ({', '.join(published)})")
+        raise DataError(
+            f"{source}: options.checksums names {', '.join(unknown)}, which is not a file of "
+            f"{base.base_folder}/ ({', '.join(published)})"
+        )
     return {**published, **checksums}
 
 
@@ -49,6 +52,7 @@ def _with_md5s(base, expected: Mapping[str, str]):
     torchvision checks every file with ``check_integrity(path, md5)`` before it unpickles any; the file names
     and the parsing stay torchvision's.
     """
+
     class Checked(base):
         train_list = [[file, expected[file]] for file, _ in base.train_list]
         test_list = [[file, expected[file]] for file, _ in base.test_list]
@@ -65,24 +69,38 @@ def _verify(source: str, folder: Path, base, expected: Mapping[str, str], vouche
         if check_integrity(str(folder / file), md5):
             continue
         if file in vouched:
-            raise DataError(f"{source}: {file} under {folder} does not have the md5 its options.checksums entry "
-                            f"gives ({md5}), so it was not read; check the file, or the md5 you gave for it")
-        raise DataError(f"{source}: {file} under {folder} is not the official archive's file (expected md5 {md5}), "
-                        f"so it was not read (unpickling a file can run code): extract {base.filename} from "
-                        f"{CIFAR_URL} there again, or, only for a copy you made and trust, give its md5 in the "
-                        f"source's options as checksums: {{{file}: <md5>}}")
+            raise DataError(
+                f"{source}: {file} under {folder} does not have the md5 its options.checksums entry "
+                f"gives ({md5}), so it was not read; check the file, or the md5 you gave for it"
+            )
+        raise DataError(
+            f"{source}: {file} under {folder} is not the official archive's file (expected md5 {md5}), "
+            f"so it was not read (unpickling a file can run code): extract {base.filename} from "
+            f"{CIFAR_URL} there again, or, only for a copy you made and trust, give its md5 in the "
+            f"source's options as checksums: {{{file}: <md5>}}"
+        )
 
 
 def _cifar_files(dataset_class) -> list[str]:
     return [name for name, _ in dataset_class.train_list + dataset_class.test_list] + [dataset_class.meta["filename"]]
 
 
-def _load_cifar(source: str, files_title: str, looked_for: str, base, name: str | None, path: str | None,
-                train_only: bool, checksums: Mapping[str, str] | None) -> ImageSplits:
+def _load_cifar(
+    source: str,
+    files_title: str,
+    looked_for: str,
+    base,
+    name: str | None,
+    path: str | None,
+    train_only: bool,
+    checksums: Mapping[str, str] | None,
+) -> ImageSplits:
     """Shared body of the two loaders; ``source`` names the loader in messages, ``files_title`` its files."""
     if not path:
-        raise DataError(f"source '{source}' needs a path (the folder holding {base.base_folder}/); "
-                        f"download {base.filename} from {CIFAR_URL} and extract it there")
+        raise DataError(
+            f"source '{source}' needs a path (the folder holding {base.base_folder}/); "
+            f"download {base.filename} from {CIFAR_URL} and extract it there"
+        )
     expected = _expected_md5s(source, base, checksums)
     root = Path(path).expanduser()
     if root.name == base.base_folder:  # the user pointed at the extracted folder itself
@@ -92,8 +110,10 @@ def _load_cifar(source: str, files_title: str, looked_for: str, base, name: str 
     if missing:
         # Checked here rather than by catching torchvision's RuntimeError, so the message can list what is absent.
         partly = "" if len(missing) == len(_cifar_files(base)) else f"; missing {', '.join(missing)}"
-        raise DataError(f"{source}: no {files_title} under {folder} (looked for {looked_for}{partly}); "
-                        f"download {base.filename} from {CIFAR_URL} and extract it there")
+        raise DataError(
+            f"{source}: no {files_title} under {folder} (looked for {looked_for}{partly}); "
+            f"download {base.filename} from {CIFAR_URL} and extract it there"
+        )
     _verify(source, folder, base, expected, {file: expected[file] for file in (checksums or {})})
     dataset_class = _with_md5s(base, expected)
     splits = {"train": True} if train_only else {"train": True, "test": False}
@@ -107,28 +127,48 @@ def _load_cifar(source: str, files_title: str, looked_for: str, base, name: str 
         # torchvision holds uint8 (n, 32, 32, 3); we want float32 (n, 3, 32, 32) in [0, 1].
         images = np.ascontiguousarray(dataset.data.transpose(0, 3, 1, 2), dtype=np.float32)
         images /= 255.0
-        loaded[split] = ImageSet(images, np.asarray(dataset.targets, dtype=np.int64), list(dataset.classes),
-                                 name or source)
+        loaded[split] = ImageSet(
+            images, np.asarray(dataset.targets, dtype=np.int64), list(dataset.classes), name or source
+        )
     return loaded
 
 
-def load_cifar10(name: str | None = None, path: str | None = None, *, train_only: bool = False,
-                 checksums: Mapping[str, str] | None = None) -> ImageSplits:
+def load_cifar10(
+    name: str | None = None,
+    path: str | None = None,
+    *,
+    train_only: bool = False,
+    checksums: Mapping[str, str] | None = None,
+) -> ImageSplits:
     """CIFAR-10 train (50,000) and test (10,000): (n, 3, 32, 32) float32 in [0, 1], the 10 class names.
 
     ``checksums``: file name -> md5 the user vouches for, accepted instead of the official archive's."""
     from torchvision.datasets import CIFAR10
 
-    return _load_cifar("cifar10", "CIFAR-10 python batches", "data_batch_1..5, test_batch, batches.meta", CIFAR10,
-                       name, path, train_only, checksums)
+    return _load_cifar(
+        "cifar10",
+        "CIFAR-10 python batches",
+        "data_batch_1..5, test_batch, batches.meta",
+        CIFAR10,
+        name,
+        path,
+        train_only,
+        checksums,
+    )
 
 
-def load_cifar100(name: str | None = None, path: str | None = None, *, train_only: bool = False,
-                  checksums: Mapping[str, str] | None = None) -> ImageSplits:
+def load_cifar100(
+    name: str | None = None,
+    path: str | None = None,
+    *,
+    train_only: bool = False,
+    checksums: Mapping[str, str] | None = None,
+) -> ImageSplits:
     """CIFAR-100 train (50,000) and test (10,000): (n, 3, 32, 32) float32 in [0, 1], the 100 fine class names.
 
     ``checksums``: file name -> md5 the user vouches for, accepted instead of the official archive's."""
     from torchvision.datasets import CIFAR100
 
-    return _load_cifar("cifar100", "CIFAR-100 python files", "train, test, meta", CIFAR100, name, path, train_only,
-                       checksums)
+    return _load_cifar(
+        "cifar100", "CIFAR-100 python files", "train, test, meta", CIFAR100, name, path, train_only, checksums
+    )

@@ -1,4 +1,5 @@
 """Missing values (filled forward then backward) and per-channel standardisation (training statistics only)."""
+
 from __future__ import annotations
 
 import warnings
@@ -52,7 +53,7 @@ class ChannelStandardizer:
 
     def __init__(self, std_floor: float = 1e-8) -> None:
         self.std_floor = std_floor
-        self.mean: np.ndarray | None = None   # (channels,) float64
+        self.mean: np.ndarray | None = None  # (channels,) float64
         self.std: np.ndarray | None = None
 
     def fit(self, train: SeriesSet) -> "ChannelStandardizer":

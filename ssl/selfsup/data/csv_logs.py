@@ -24,6 +24,7 @@ unknown to training is for image folders. Example::
     0.15,-9.69,,0.02,0.01,-0.02,walking,1
     0.02,-9.80,0.10,0.00,0.00,0.00,sitting,1
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,7 +37,7 @@ from selfsup.data.errors import DataError
 from selfsup.data.series import SeriesSet, encode_labels
 
 LABEL = "label"
-GROUP_COLUMNS = ("session", "subject")   # the first one present is the series' group id
+GROUP_COLUMNS = ("session", "subject")  # the first one present is the series' group id
 
 
 def _read(file: Path, channels: Sequence[str] | None) -> tuple[pd.DataFrame, list[str]]:
@@ -75,7 +76,7 @@ def _segments(frame: pd.DataFrame, channels: list[str]) -> tuple[list[np.ndarray
     """
     labels = frame[LABEL].astype(str)
     present = [c for c in GROUP_COLUMNS if c in frame.columns]
-    keys = [labels] + [frame[c].astype(str) for c in present]   # str: an empty session is one value, "nan"
+    keys = [labels] + [frame[c].astype(str) for c in present]  # str: an empty session is one value, "nan"
     starts_new = np.zeros(len(frame), dtype=bool)
     starts_new[0] = True
     for key in keys:
@@ -102,12 +103,15 @@ def _check_classes_are_trained(labels: dict[Path, set[str]], train_file: Path, t
     for file, found in labels.items():
         unknown = sorted(found - trained)
         if unknown:
-            raise DataError(f"{file}: label(s) {', '.join(unknown)} are not among the training classes of "
-                            f"{train_file} ({', '.join(sorted(trained))}); every class needs training rows")
+            raise DataError(
+                f"{file}: label(s) {', '.join(unknown)} are not among the training classes of "
+                f"{train_file} ({', '.join(sorted(trained))}); every class needs training rows"
+            )
 
 
-def load_csv_logs(name: str | None, path: str | None, *, train_only: bool = False,
-                  channels: Sequence[str] | None = None) -> dict[str, SeriesSet]:
+def load_csv_logs(
+    name: str | None, path: str | None, *, train_only: bool = False, channels: Sequence[str] | None = None
+) -> dict[str, SeriesSet]:
     """Splits of the sensor-log directory ``path`` (``name`` is only a display name; see module docstring).
 
     ``channels`` picks the channel columns explicitly (default: every column but label/session/subject).
@@ -138,7 +142,10 @@ def load_csv_logs(name: str | None, path: str | None, *, train_only: bool = Fals
     _check_classes_are_trained(others, files["train"], set(parsed["train"][1]))
     encoded_labels, class_names = encode_labels(*(labels for _, labels, _ in parsed.values()))
     has_groups = all(groups is not None for _, _, groups in parsed.values())
-    encoded_groups = (encode_labels(*(groups for _, _, groups in parsed.values()))[0] if has_groups
-                      else [None] * len(parsed))
-    return {split: SeriesSet(series, labels, class_names, groups)
-            for (split, (series, _, _)), labels, groups in zip(parsed.items(), encoded_labels, encoded_groups)}
+    encoded_groups = (
+        encode_labels(*(groups for _, _, groups in parsed.values()))[0] if has_groups else [None] * len(parsed)
+    )
+    return {
+        split: SeriesSet(series, labels, class_names, groups)
+        for (split, (series, _, _)), labels, groups in zip(parsed.items(), encoded_labels, encoded_groups)
+    }

@@ -8,6 +8,7 @@ a stratified 75/25 split by ``train_test_split(test_size=0.25, random_state=0, s
 part of the data set's definition, so it never depends on a run's seed and every run tests on the same
 450 images.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,13 +28,18 @@ def load_digits_images(name: str | None = None, path: str | None = None, *, trai
     from sklearn.model_selection import train_test_split
 
     digits = load_digits()
-    images = (digits.images.astype(np.float32) / 16.0)[:, None]   # (n, 8, 8) -> (n, 1, 8, 8)
+    images = (digits.images.astype(np.float32) / 16.0)[:, None]  # (n, 8, 8) -> (n, 1, 8, 8)
     labels = digits.target.astype(np.int64)
-    train_indices, test_indices = train_test_split(np.arange(len(labels)), test_size=DIGITS_TEST_FRACTION,
-                                                   random_state=DIGITS_SPLIT_SEED, stratify=labels)
+    train_indices, test_indices = train_test_split(
+        np.arange(len(labels)), test_size=DIGITS_TEST_FRACTION, random_state=DIGITS_SPLIT_SEED, stratify=labels
+    )
     # Sorted so each split keeps the bundled order; the split itself is what the seed fixes.
-    parts = {"train": np.sort(train_indices)} if train_only else {"train": np.sort(train_indices),
-                                                                  "test": np.sort(test_indices)}
+    parts = (
+        {"train": np.sort(train_indices)}
+        if train_only
+        else {"train": np.sort(train_indices), "test": np.sort(test_indices)}
+    )
     class_names = [str(digit) for digit in digits.target_names]
-    return {split: ImageSet(images[indices], labels[indices], class_names, "digits")
-            for split, indices in parts.items()}
+    return {
+        split: ImageSet(images[indices], labels[indices], class_names, "digits") for split, indices in parts.items()
+    }

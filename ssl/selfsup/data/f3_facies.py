@@ -12,6 +12,7 @@ middle and lower North Sea group, Rijnland/Chalk, Scruff, Zechstein). The same s
 directly in the given folder are accepted too. The benchmark asks that the test splits be used once,
 after model selection; validation must come from the train volume (see ``inline_blocks``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,10 @@ F3_CLASS_NAMES = ["upper_ns", "middle_ns", "lower_ns", "rijnland_chalk", "scruff
 # split -> (sub-folder in the benchmark layout, file prefix)
 F3_SPLITS = {"train": ("train", "train"), "test1": ("test_once", "test1"), "test2": ("test_once", "test2")}
 
-F3_SOURCE = ("download data.zip as the README of github.com/yalaudah/facies_classification_benchmark says "
-             "(section 'Dataset') and pass its unzipped data/ folder")
+F3_SOURCE = (
+    "download data.zip as the README of github.com/yalaudah/facies_classification_benchmark says "
+    "(section 'Dataset') and pass its unzipped data/ folder"
+)
 
 
 def _candidate_folders(root: Path, split: str) -> list[Path]:
@@ -52,7 +55,7 @@ def _as_label_ids(labels: np.ndarray, file: Path) -> np.ndarray:
         raise DataError(f"{file} holds {labels.dtype} values; expected integer facies ids 0..5")
     labels = np.asarray(labels)
     rounded = np.rint(labels)
-    if not np.array_equal(rounded, labels):   # also False for NaN
+    if not np.array_equal(rounded, labels):  # also False for NaN
         raise DataError(f"{file} holds non-integer label values; expected facies ids 0..5")
     return rounded.astype(np.int64)
 
@@ -76,9 +79,14 @@ def load_f3(path, split: Literal["train", "test1", "test2"] = "train") -> Seismi
         raise DataError(f"F3 facies {split} split not found in {root} (tried {looked}): {F3_SOURCE}")
     seismic, labels = _load_array(seismic_file), _load_array(labels_file)
     if seismic.ndim != 3:
-        raise DataError(f"{seismic_file} holds an array of shape {seismic.shape}; expected 3-D "
-                        "(inline, crossline, depth)")
+        raise DataError(
+            f"{seismic_file} holds an array of shape {seismic.shape}; expected 3-D (inline, crossline, depth)"
+        )
     if labels.shape != seismic.shape:
         raise DataError(f"{labels_file} has shape {labels.shape} but {seismic_file} has {seismic.shape}")
-    return SeismicVolume(np.asarray(seismic, dtype=np.float32), _as_label_ids(labels, labels_file),
-                         list(F3_CLASS_NAMES), name=f"F3 {split} ({seismic_file.parent})")
+    return SeismicVolume(
+        np.asarray(seismic, dtype=np.float32),
+        _as_label_ids(labels, labels_file),
+        list(F3_CLASS_NAMES),
+        name=f"F3 {split} ({seismic_file.parent})",
+    )

@@ -11,6 +11,7 @@ is one example (there are no recordings to keep whole), so it uses scikit-learn'
 ``train_test_split`` directly (https://scikit-learn.org/stable/modules/generated/
 sklearn.model_selection.train_test_split.html).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,30 +30,33 @@ class ImageSet:
     int64 class indices into ``class_names`` or None (unlabelled); ``name`` is the data set's display name.
     """
 
-    images: np.ndarray                                     # float32 (n, channels, height, width), in [0, 1]
-    labels: np.ndarray | None                              # int64 class index per image, or None (unlabelled)
-    class_names: list[str] = field(default_factory=list)   # class index -> class name
+    images: np.ndarray  # float32 (n, channels, height, width), in [0, 1]
+    labels: np.ndarray | None  # int64 class index per image, or None (unlabelled)
+    class_names: list[str] = field(default_factory=list)  # class index -> class name
     name: str = ""
 
     def __post_init__(self):
         # np.asarray copies only when the dtype differs, so loaders' float32 arrays are kept as they are.
         self.images = np.asarray(self.images, dtype=np.float32)
         if self.images.ndim != 4:
-            raise DataError(f"image set '{self.name}' needs images of shape (n, channels, height, width), "
-                            f"got shape {self.images.shape}")
+            raise DataError(
+                f"image set '{self.name}' needs images of shape (n, channels, height, width), "
+                f"got shape {self.images.shape}"
+            )
         if self.labels is not None:
             labels = np.asarray(self.labels)
             if labels.size and not np.issubdtype(labels.dtype, np.integer):
                 raise DataError(f"image set '{self.name}' needs integer class indices as labels, got {labels.dtype}")
             self.labels = labels.astype(np.int64, copy=False).reshape(-1)
             if len(self.labels) != len(self.images):
-                raise DataError(f"image set '{self.name}' has {len(self.images)} images "
-                                f"but {len(self.labels)} labels")
+                raise DataError(f"image set '{self.name}' has {len(self.images)} images but {len(self.labels)} labels")
             if len(self.labels) and self.labels.min() < 0:
                 raise DataError(f"image set '{self.name}' has a negative label {self.labels.min()}")
             if self.class_names and len(self.labels) and self.labels.max() >= len(self.class_names):
-                raise DataError(f"image set '{self.name}' has label {self.labels.max()} "
-                                f"but only {len(self.class_names)} class names")
+                raise DataError(
+                    f"image set '{self.name}' has label {self.labels.max()} "
+                    f"but only {len(self.class_names)} class names"
+                )
 
     @property
     def n_channels(self) -> int:
@@ -101,9 +105,12 @@ def carve_image_validation(train: ImageSet, fraction: float, seed: int) -> tuple
         splittable, stays = everything[multi], everything[~multi]
         stratify, n_classes = train.labels[multi], int(np.sum(counts >= 2))
     if len(splittable) < 2:
-        raise DataError(f"cannot carve a validation split from {len(train)} training images of '{train.name}' "
-                        "(every class has a single image)")
+        raise DataError(
+            f"cannot carve a validation split from {len(train)} training images of '{train.name}' "
+            "(every class has a single image)"
+        )
     held_out_count = min(len(splittable) - n_classes, max(n_classes, math.floor(fraction * len(splittable) + 0.5)))
-    kept, held_out = train_test_split(splittable, test_size=held_out_count, random_state=seed, shuffle=True,
-                                      stratify=stratify)
+    kept, held_out = train_test_split(
+        splittable, test_size=held_out_count, random_state=seed, shuffle=True, stratify=stratify
+    )
     return train.subset(np.sort(np.concatenate([kept, stays]))), train.subset(np.sort(held_out))

@@ -13,6 +13,7 @@ Here every split is one contiguous block of inlines, the blocks are laid out in 
 Crossline sections must then be restricted to a split's inlines
 (:func:`selfsup.data.seismic_volume.sections` does so through its ``inlines`` argument).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,13 +34,14 @@ def _block_sizes(names: list[str], fractions: Mapping[str, float], usable: int) 
     sizes = {name: math.floor(exact[name]) for name in names}
     # ties go to the split named first, so the result does not depend on float noise between equal fractions
     by_remainder = sorted(names, key=lambda name: (-(exact[name] - sizes[name]), names.index(name)))
-    for name in by_remainder[:usable - sum(sizes.values())]:
+    for name in by_remainder[: usable - sum(sizes.values())]:
         sizes[name] += 1
     return sizes
 
 
-def inline_block_split(n_inline: int, fractions: Mapping[str, float] = DEFAULT_FRACTIONS, gap: int = 5,
-                       seed: int = 0) -> dict[str, np.ndarray]:
+def inline_block_split(
+    n_inline: int, fractions: Mapping[str, float] = DEFAULT_FRACTIONS, gap: int = 5, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Sorted int64 inline indices per split: one contiguous block each, ``gap`` unused inlines between blocks.
 
     ``fractions`` maps split name -> positive weight (normalised, so they need not sum to 1); the result keeps
@@ -58,8 +60,10 @@ def inline_block_split(n_inline: int, fractions: Mapping[str, float] = DEFAULT_F
     sizes = _block_sizes(names, fractions, max(usable, 0))
     empty = [name for name in names if sizes[name] == 0]
     if empty:
-        raise DataError(f"cannot split {n_inline} inlines into {len(names)} blocks with gaps of {gap}: "
-                        f"{usable} usable inlines leave split {empty[0]!r} (fraction {fractions[empty[0]]}) empty")
+        raise DataError(
+            f"cannot split {n_inline} inlines into {len(names)} blocks with gaps of {gap}: "
+            f"{usable} usable inlines leave split {empty[0]!r} (fraction {fractions[empty[0]]}) empty"
+        )
     order = np.random.default_rng(seed).permutation(len(names))
     blocks, start = {}, 0
     for position in order:
@@ -74,6 +78,7 @@ def describe_split(split: Mapping[str, np.ndarray]) -> dict[str, list]:
     described = {}
     for name, inlines in split.items():
         inlines = np.asarray(inlines)
-        described[name] = ([int(inlines.min()), int(inlines.max()), int(len(inlines))] if len(inlines)
-                           else [None, None, 0])
+        described[name] = (
+            [int(inlines.min()), int(inlines.max()), int(len(inlines))] if len(inlines) else [None, None, 0]
+        )
     return described

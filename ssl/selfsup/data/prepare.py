@@ -3,6 +3,7 @@
 A spec ("DatasetSpecLike") is any object or dict with ``source``, ``name`` and ``path`` (the config's
 pydantic ``DatasetSpec``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,22 +17,29 @@ from selfsup.data.sources import describe, load_splits, same_dataset
 from selfsup.data.splits import carve_validation
 from selfsup.data.windows import Windows, sliding_windows
 
-__all__ = ["PreparedData", "Windows", "check_data", "check_window_fits", "dataset_channels", "longest_series",
-           "prepare_data"]
+__all__ = [
+    "PreparedData",
+    "Windows",
+    "check_data",
+    "check_window_fits",
+    "dataset_channels",
+    "longest_series",
+    "prepare_data",
+]
 
 
 @dataclass
 class PreparedData:
     """Everything a trial needs: labelled downstream windows, unlabelled pretext windows, and their sizes."""
 
-    train: Windows            # labelled downstream windows (validation series removed)
+    train: Windows  # labelled downstream windows (validation series removed)
     validation: Windows
     test: Windows
-    pretext: Windows          # windows the SSL method trains on; y is None unless pretext == downstream
+    pretext: Windows  # windows the SSL method trains on; y is None unless pretext == downstream
     n_channels: int
     n_classes: int
     class_names: list[str]
-    train_series_labels: np.ndarray       # one label per series, for series-level evaluation
+    train_series_labels: np.ndarray  # one label per series, for series-level evaluation
     validation_series_labels: np.ndarray
     test_series_labels: np.ndarray
     # The per-channel statistics the downstream inputs were standardised with, prepared = (raw - mean) / std
@@ -48,8 +56,10 @@ def dataset_channels(spec: Any) -> int:
 
 def require_same_channels(pretext: Any, pretext_channels: int, downstream: Any, downstream_channels: int) -> None:
     if pretext_channels != downstream_channels:
-        raise DataError(f"pretext data {describe(pretext)} has {pretext_channels} channels but downstream data "
-                        f"{describe(downstream)} has {downstream_channels}")
+        raise DataError(
+            f"pretext data {describe(pretext)} has {pretext_channels} channels but downstream data "
+            f"{describe(downstream)} has {downstream_channels}"
+        )
 
 
 def check_data(pretext: Any, downstream: Any) -> None:
@@ -70,18 +80,23 @@ def check_window_fits(spec: Any, window_length: int, field: str, series_length: 
     every series has that many steps."""
     if series_length is not None:
         if window_length > series_length:
-            raise DataError(f"{field}: a window of {window_length} steps is longer than the series, which "
-                            f"data.series_length resizes to {series_length} steps; expected at most {series_length}")
+            raise DataError(
+                f"{field}: a window of {window_length} steps is longer than the series, which "
+                f"data.series_length resizes to {series_length} steps; expected at most {series_length}"
+            )
         return
     longest = longest_series(spec)
     if window_length > longest:
-        raise DataError(f"{field}: a window of {window_length} steps is longer than every series of "
-                        f"{describe(spec)} (its longest training series has {longest} steps), so each window would "
-                        f"be one whole series edge-padded to {window_length} steps; expected at most {longest}")
+        raise DataError(
+            f"{field}: a window of {window_length} steps is longer than every series of "
+            f"{describe(spec)} (its longest training series has {longest} steps), so each window would "
+            f"be one whole series edge-padded to {window_length} steps; expected at most {longest}"
+        )
 
 
-def _pretext_windows(pretext: Any, n_channels: int, downstream: Any, window_length: int,
-                     window_overlap: float, series_length: int | None) -> Windows:
+def _pretext_windows(
+    pretext: Any, n_channels: int, downstream: Any, window_length: int, window_overlap: float, series_length: int | None
+) -> Windows:
     """Unlabelled windows from the training split of another data set, standardised with its own statistics."""
     name = describe(pretext)
     train = load_splits(pretext, train_only=True)["train"].unlabelled()
@@ -93,9 +108,16 @@ def _pretext_windows(pretext: Any, n_channels: int, downstream: Any, window_leng
     return sliding_windows(train, window_length, window_overlap, f"{name} train")
 
 
-def prepare_data(pretext: Any, downstream: Any, window_length: int, window_overlap: float,
-                 validation_fraction: float, seed: int, series_length: int | None = None,
-                 evaluation_window: tuple[int, float] | None = None) -> PreparedData:
+def prepare_data(
+    pretext: Any,
+    downstream: Any,
+    window_length: int,
+    window_overlap: float,
+    validation_fraction: float,
+    seed: int,
+    series_length: int | None = None,
+    evaluation_window: tuple[int, float] | None = None,
+) -> PreparedData:
     """Load, clean, split, standardise and window the downstream data, and build the pretext windows.
 
     Downstream: its own validation split if it has one, else one carved from train (stratified, seeded);
@@ -115,21 +137,34 @@ def prepare_data(pretext: Any, downstream: Any, window_length: int, window_overl
     scaler = ChannelStandardizer().fit(splits["train"])  # training statistics only
     splits = {split: scaler.transform(sets) for split, sets in splits.items()}
     evaluation_length, evaluation_overlap = evaluation_window or (window_length, window_overlap)
-    windows = {split: sliding_windows(sets, evaluation_length, evaluation_overlap, f"{name} {split}")
-               for split, sets in splits.items()}
+    windows = {
+        split: sliding_windows(sets, evaluation_length, evaluation_overlap, f"{name} {split}")
+        for split, sets in splits.items()
+    }
 
     train = splits["train"]
     if same_dataset(pretext, downstream):  # never validation or test windows
-        pretext_windows = windows["train"] if evaluation_window is None else \
-            sliding_windows(train, window_length, window_overlap, f"{name} train")
+        pretext_windows = (
+            windows["train"]
+            if evaluation_window is None
+            else sliding_windows(train, window_length, window_overlap, f"{name} train")
+        )
     else:
-        pretext_windows = _pretext_windows(pretext, train.n_channels, downstream, window_length, window_overlap,
-                                           series_length)
+        pretext_windows = _pretext_windows(
+            pretext, train.n_channels, downstream, window_length, window_overlap, series_length
+        )
 
     return PreparedData(
-        train=windows["train"], validation=windows["validation"], test=windows["test"], pretext=pretext_windows,
-        n_channels=train.n_channels, n_classes=len(train.class_names), class_names=list(train.class_names),
-        train_series_labels=train.labels, validation_series_labels=splits["validation"].labels,
+        train=windows["train"],
+        validation=windows["validation"],
+        test=windows["test"],
+        pretext=pretext_windows,
+        n_channels=train.n_channels,
+        n_classes=len(train.class_names),
+        class_names=list(train.class_names),
+        train_series_labels=train.labels,
+        validation_series_labels=splits["validation"].labels,
         test_series_labels=splits["test"].labels,
-        input_mean=scaler.mean.astype(np.float32), input_std=scaler.std.astype(np.float32),
+        input_mean=scaler.mean.astype(np.float32),
+        input_std=scaler.std.astype(np.float32),
     )

@@ -10,6 +10,7 @@ Axes follow the F3 facies benchmark (Alaudah et al., Interpretation 2019): a vol
 so an image batch is x (n, 1, depth, width) and its label maps y (n, depth, width), as in the benchmark's
 section loader.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import numpy as np
 from selfsup.data.errors import DataError
 from selfsup.data.windows import window_starts
 
-ORIENTATION_CODES = {"inline": 0, "crossline": 1}   # first column of ``origin``
+ORIENTATION_CODES = {"inline": 0, "crossline": 1}  # first column of ``origin``
 
 
 @dataclass
@@ -32,16 +33,17 @@ class SeismicVolume:
     label ids are checked on construction, so a volume that exists is usable.
     """
 
-    amplitude: np.ndarray = field(repr=False)       # (n_inline, n_crossline, n_depth) float32
-    labels: np.ndarray | None = field(repr=False)   # same shape, int64 facies id in [0, n_classes), or None
+    amplitude: np.ndarray = field(repr=False)  # (n_inline, n_crossline, n_depth) float32
+    labels: np.ndarray | None = field(repr=False)  # same shape, int64 facies id in [0, n_classes), or None
     class_names: list[str] = field(default_factory=list)
-    name: str = "seismic volume"                    # e.g. "F3 train", for messages
+    name: str = "seismic volume"  # e.g. "F3 train", for messages
 
     def __post_init__(self) -> None:
         self.amplitude = np.asarray(self.amplitude, dtype=np.float32)
         if self.amplitude.ndim != 3:
-            raise DataError(f"{self.name}: amplitude must be 3-D (inline, crossline, depth), "
-                            f"got shape {self.amplitude.shape}")
+            raise DataError(
+                f"{self.name}: amplitude must be 3-D (inline, crossline, depth), got shape {self.amplitude.shape}"
+            )
         if min(self.amplitude.shape) < 1:
             raise DataError(f"{self.name}: amplitude volume is empty, shape {self.amplitude.shape}")
         if not np.isfinite(self.amplitude).all():
@@ -54,13 +56,16 @@ class SeismicVolume:
             raise DataError(f"{self.name}: labelled volume needs class_names")
         self.labels = np.asarray(self.labels)
         if self.labels.shape != self.amplitude.shape:
-            raise DataError(f"{self.name}: labels shape {self.labels.shape} differs from amplitude shape "
-                            f"{self.amplitude.shape}")
+            raise DataError(
+                f"{self.name}: labels shape {self.labels.shape} differs from amplitude shape {self.amplitude.shape}"
+            )
         self.labels = self.labels.astype(np.int64, copy=False)
         low, high = int(self.labels.min()), int(self.labels.max())
         if low < 0 or high >= len(self.class_names):
-            raise DataError(f"{self.name}: label ids span [{low}, {high}] but there are "
-                            f"{len(self.class_names)} classes (ids 0..{len(self.class_names) - 1})")
+            raise DataError(
+                f"{self.name}: label ids span [{low}, {high}] but there are "
+                f"{len(self.class_names)} classes (ids 0..{len(self.class_names) - 1})"
+            )
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -73,6 +78,7 @@ class SeismicVolume:
 
 
 # --- loaders for unlabelled volumes (pretext training) -----------------------------------------------------
+
 
 def load_volume_npy(path) -> SeismicVolume:
     """An unlabelled volume from a .npy file holding a 3-D numeric array [inline, crossline, depth]."""
@@ -108,8 +114,9 @@ def load_volume_segy(path) -> SeismicVolume:
     try:
         cube = segyio.tools.cube(str(path))
     except Exception as error:
-        raise DataError(f"cannot read SEG-Y {path} as an inline/crossline cube: "
-                        f"{' '.join(str(error).split())}") from None
+        raise DataError(
+            f"cannot read SEG-Y {path} as an inline/crossline cube: {' '.join(str(error).split())}"
+        ) from None
     cube = np.asarray(cube)
     if cube.ndim != 3:
         raise DataError(f"SEG-Y {path} gave an array of shape {cube.shape}; expected 3-D (inline, crossline, depth)")
@@ -124,12 +131,15 @@ def load_unlabelled_volume(path) -> SeismicVolume:
     path = Path(path).expanduser()
     loader = VOLUME_LOADERS.get(path.suffix.lower())
     if loader is None:
-        raise DataError(f"unknown seismic volume format {path.suffix or '(no suffix)'!r} for {path}; "
-                        f"expected one of {', '.join(VOLUME_LOADERS)}")
+        raise DataError(
+            f"unknown seismic volume format {path.suffix or '(no suffix)'!r} for {path}; "
+            f"expected one of {', '.join(VOLUME_LOADERS)}"
+        )
     return loader(path)
 
 
 # --- sections and patches -----------------------------------------------------------------------------------
+
 
 def _checked_inlines(inlines, n_inline: int) -> np.ndarray:
     if inlines is None:
@@ -144,9 +154,11 @@ def _checked_inlines(inlines, n_inline: int) -> np.ndarray:
     return np.sort(inlines).astype(np.int64)
 
 
-def sections(volume: SeismicVolume, inlines: np.ndarray | None = None,
-             orientation: Literal["inline", "crossline", "both"] = "inline",
-             ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def sections(
+    volume: SeismicVolume,
+    inlines: np.ndarray | None = None,
+    orientation: Literal["inline", "crossline", "both"] = "inline",
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """2-D sections of ``volume`` as images: x (n, 1, depth, width) float32, y (n, depth, width) int64 or None,
     and origin (n, 2) int64 = (orientation code, index) with code 0 = inline, 1 = crossline.
 
@@ -163,10 +175,12 @@ def sections(volume: SeismicVolume, inlines: np.ndarray | None = None,
     n_inline, n_crossline, n_depth = volume.shape
     inlines = _checked_inlines(inlines, n_inline)
     if orientation == "both" and len(inlines) != n_crossline:
-        raise ValueError(f"orientation 'both' needs inline and crossline sections of one width, but inline "
-                         f"sections are {n_crossline} wide and crossline sections {len(inlines)}; take each "
-                         "orientation separately and cut patches")
-    parts = []   # (x, y, origin) per orientation
+        raise ValueError(
+            f"orientation 'both' needs inline and crossline sections of one width, but inline "
+            f"sections are {n_crossline} wide and crossline sections {len(inlines)}; take each "
+            "orientation separately and cut patches"
+        )
+    parts = []  # (x, y, origin) per orientation
     if orientation in ("inline", "both"):
         # (k, crossline, depth) -> (k, depth, crossline)
         x = volume.amplitude[inlines].transpose(0, 2, 1)
@@ -178,15 +192,19 @@ def sections(volume: SeismicVolume, inlines: np.ndarray | None = None,
         y = None if volume.labels is None else volume.labels[inlines].transpose(1, 2, 0)
         parts.append((x, y, ORIENTATION_CODES["crossline"], np.arange(n_crossline, dtype=np.int64)))
     x = np.ascontiguousarray(np.concatenate([p[0] for p in parts]), dtype=np.float32)[:, None]
-    y = None if volume.labels is None else np.ascontiguousarray(np.concatenate([p[1] for p in parts]),
-                                                                dtype=np.int64)
-    origin = np.concatenate([np.stack([np.full(len(index), code, np.int64), index], axis=1)
-                             for _, _, code, index in parts])
+    y = None if volume.labels is None else np.ascontiguousarray(np.concatenate([p[1] for p in parts]), dtype=np.int64)
+    origin = np.concatenate(
+        [np.stack([np.full(len(index), code, np.int64), index], axis=1) for _, _, code, index in parts]
+    )
     return x, y, origin
 
 
-def patches(x: np.ndarray, y: np.ndarray | None, size: int, stride: int,
-            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def patches(
+    x: np.ndarray,
+    y: np.ndarray | None,
+    size: int,
+    stride: int,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Cut sections x (n, C, H, W) (and label maps y (n, H, W)) into square size x size patches.
 
     Patch corners run every ``stride`` pixels from 0 in both directions, plus one patch aligned to the
@@ -209,13 +227,14 @@ def patches(x: np.ndarray, y: np.ndarray | None, size: int, stride: int,
     tops, lefts = window_starts(height, size, stride), window_starts(width, size, stride)
     corners = [(top, left) for top in tops for left in lefts]
     # (n, corners, C, size, size): one slice per corner over all sections at once, then section-major order
-    x_patches = np.stack([x[:, :, t:t + size, l:l + size] for t, l in corners], axis=1)
+    x_patches = np.stack([x[:, :, top : top + size, left : left + size] for top, left in corners], axis=1)
     x_patches = x_patches.reshape(n * len(corners), channels, size, size).astype(np.float32, copy=False)
     y_patches = None
     if y is not None:
-        y_patches = np.stack([y[:, t:t + size, l:l + size] for t, l in corners], axis=1)
+        y_patches = np.stack([y[:, top : top + size, left : left + size] for top, left in corners], axis=1)
         y_patches = y_patches.reshape(n * len(corners), size, size).astype(np.int64, copy=False)
     corner_array = np.asarray(corners, dtype=np.int64).reshape(-1, 2)
-    source = np.concatenate([np.repeat(np.arange(n, dtype=np.int64), len(corners))[:, None],
-                             np.tile(corner_array, (n, 1))], axis=1)
+    source = np.concatenate(
+        [np.repeat(np.arange(n, dtype=np.int64), len(corners))[:, None], np.tile(corner_array, (n, 1))], axis=1
+    )
     return x_patches, y_patches, source

@@ -1,4 +1,5 @@
 """The in-memory form of a labelled time-series data set before windowing: ``SeriesSet``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,9 +16,9 @@ class SeriesSet:
     """
 
     series: list[np.ndarray]
-    labels: np.ndarray | None                              # int64 class index per series, or None (unlabelled)
-    class_names: list[str] = field(default_factory=list)   # class index -> original label string
-    groups: np.ndarray | None = None                       # subject/session id per series (int64), if known
+    labels: np.ndarray | None  # int64 class index per series, or None (unlabelled)
+    class_names: list[str] = field(default_factory=list)  # class index -> original label string
+    groups: np.ndarray | None = None  # subject/session id per series (int64), if known
 
     @property
     def n_channels(self) -> int:

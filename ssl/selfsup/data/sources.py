@@ -4,6 +4,7 @@ A loader is ``loader(name, path, *, train_only=False) -> {"train", "test"[, "val
 with one class mapping shared by its splits. A new source is one module with such a function plus one
 line here.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,9 @@ def describe(spec: Any) -> str:
     return f"{spec_field(spec, 'source')}:{where}" if where else str(spec_field(spec, "source"))
 
 
-def load_splits(source: Any, name: str | None = None, path: str | None = None, *,
-                train_only: bool = False) -> dict[str, SeriesSet]:
+def load_splits(
+    source: Any, name: str | None = None, path: str | None = None, *, train_only: bool = False
+) -> dict[str, SeriesSet]:
     """Load a data set: ``load_splits("aeon", "BasicMotions")`` or ``load_splits(spec)``.
 
     ``source`` is a source name, or a whole spec (any object or dict with ``source``, ``name``, ``path``).

@@ -1,4 +1,5 @@
 """Validation carve-out and label-fraction subsets: stratified by class, seeded, and (fractions) nested."""
+
 from __future__ import annotations
 
 import math
@@ -30,16 +31,17 @@ def carve_validation(train: SeriesSet, fraction: float, seed: int) -> tuple[Seri
     rng = np.random.default_rng(seed)
     if train.labels is None:
         order = rng.permutation(len(train))
-        held_out = order[:min(len(train) - 1, max(1, math.floor(fraction * len(train) + 0.5)))]
+        held_out = order[: min(len(train) - 1, max(1, math.floor(fraction * len(train) + 0.5)))]
     else:
         held_out = []
         for label in np.unique(train.labels):
             members = rng.permutation(np.flatnonzero(train.labels == label))
-            held_out.extend(members[:_validation_count(len(members), fraction)])
+            held_out.extend(members[: _validation_count(len(members), fraction)])
     held_out = np.sort(np.asarray(held_out, dtype=np.int64))
     if len(held_out) == 0:
-        raise DataError(f"cannot carve a validation split from {len(train)} training series "
-                        "(every class has a single series)")
+        raise DataError(
+            f"cannot carve a validation split from {len(train)} training series (every class has a single series)"
+        )
     kept = np.setdiff1d(np.arange(len(train)), held_out)
     return train.subset(kept), train.subset(held_out)
 
@@ -61,6 +63,6 @@ def label_fraction_indices(labels: np.ndarray, fractions: Sequence[float], seed:
     subsets = {}
     for fraction in fractions:
         # the 1e-9 keeps float noise (0.3 * 10 = 3.0000000000000004) from adding an example
-        chosen = [perm[:max(1, math.ceil(fraction * len(perm) - 1e-9))] for perm in permutations]
+        chosen = [perm[: max(1, math.ceil(fraction * len(perm) - 1e-9))] for perm in permutations]
         subsets[fraction] = np.sort(np.concatenate(chosen)).astype(np.int64) if chosen else np.empty(0, np.int64)
     return subsets

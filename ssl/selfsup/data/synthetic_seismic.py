@@ -33,6 +33,7 @@ Three independent seeded streams draw the earth model, the faults and the noise,
 or ``noise`` leaves the layered model as it was: a fault's effect can be isolated by regenerating with
 ``n_faults=0`` and the same seed.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,14 +44,14 @@ from scipy.ndimage import convolve1d
 
 from selfsup.data.seismic_volume import SeismicVolume
 
-SAMPLE_INTERVAL_S = 0.004        # 4 ms between depth (two-way time) samples, as in F3
-TOP_IMPEDANCE = 2500.0           # of the softest facies (m/s x g/cm^3)
-IMPEDANCE_RATIO = 1.25           # between facies of consecutive impedance rank
-LATERAL_VARIATION = 0.01         # max relative lateral change of a facies' impedance
-TEXTURE_VARIATION = 0.02         # max relative change of impedance by the fine layering
-MEAN_BED_SAMPLES = 2.5           # mean thickness of a fine bed
-BOUNDARY_RELIEF = 0.25           # max undulation of a boundary, as a fraction of the mean layer thickness
-THROW_RANGE = (3, 10)            # fault throw in samples, inclusive
+SAMPLE_INTERVAL_S = 0.004  # 4 ms between depth (two-way time) samples, as in F3
+TOP_IMPEDANCE = 2500.0  # of the softest facies (m/s x g/cm^3)
+IMPEDANCE_RATIO = 1.25  # between facies of consecutive impedance rank
+LATERAL_VARIATION = 0.01  # max relative lateral change of a facies' impedance
+TEXTURE_VARIATION = 0.02  # max relative change of impedance by the fine layering
+MEAN_BED_SAMPLES = 2.5  # mean thickness of a fine bed
+BOUNDARY_RELIEF = 0.25  # max undulation of a boundary, as a fraction of the mean layer thickness
+THROW_RANGE = (3, 10)  # fault throw in samples, inclusive
 DIP_RANGE_DEG = (60.0, 80.0)
 # a fault's dip is an angle in metres: traces 25 m apart (the F3 bin) and depth samples 5 m apart (4 ms of
 # two-way time at 2500 m/s), so a 70-degree plane descends about 14 samples per trace, not 3
@@ -62,18 +63,19 @@ SAMPLE_DEPTH_M = 5.0
 class Fault:
     """A planar normal fault; its hanging wall moved down by ``throw`` samples."""
 
-    strike_deg: float                       # direction of the fault trace, from the inline axis
-    dip_deg: float                          # from horizontal, measured in metres (see TRACE_SPACING_M)
-    dip_side: int                           # +1 or -1: which side of the trace the plane dips towards
-    centre: tuple[float, float, float]      # (inline, crossline, depth) of a point on the plane
-    throw: int                              # samples
+    strike_deg: float  # direction of the fault trace, from the inline axis
+    dip_deg: float  # from horizontal, measured in metres (see TRACE_SPACING_M)
+    dip_side: int  # +1 or -1: which side of the trace the plane dips towards
+    centre: tuple[float, float, float]  # (inline, crossline, depth) of a point on the plane
+    throw: int  # samples
 
     def hanging_wall(self, inline: np.ndarray, crossline: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """True where (inline, crossline, depth) lies above the plane (broadcasting arrays, in samples)."""
         strike = math.radians(self.strike_deg)
         # signed horizontal distance across the trace, positive on the side the plane dips towards
-        across = self.dip_side * ((inline - self.centre[0]) * -math.sin(strike)
-                                  + (crossline - self.centre[1]) * math.cos(strike))
+        across = self.dip_side * (
+            (inline - self.centre[0]) * -math.sin(strike) + (crossline - self.centre[1]) * math.cos(strike)
+        )
         # the plane lies `across x tan(dip)` (in metres) below the centre depth; above it is the hanging wall
         plane_below_centre = across * math.tan(math.radians(self.dip_deg)) * TRACE_SPACING_M / SAMPLE_DEPTH_M
         return depth - self.centre[2] < plane_below_centre
@@ -83,10 +85,10 @@ class Fault:
 class SyntheticSeismic:
     """A synthetic volume and the earth model behind it (all arrays (n_inline, n_crossline, n_depth))."""
 
-    volume: SeismicVolume                       # standardised amplitudes and facies labels
-    impedance: np.ndarray = field(repr=False)   # float32 acoustic impedance after faulting
+    volume: SeismicVolume  # standardised amplitudes and facies labels
+    impedance: np.ndarray = field(repr=False)  # float32 acoustic impedance after faulting
     reflectivity: np.ndarray = field(repr=False)  # float32 r(k) between samples k and k + 1; 0 at the last sample
-    depth_shift: np.ndarray = field(repr=False)   # int64 samples the model was moved down by faults at each voxel
+    depth_shift: np.ndarray = field(repr=False)  # int64 samples the model was moved down by faults at each voxel
     faults: list[Fault] = field(default_factory=list)
     wavelet: np.ndarray = field(default=None, repr=False)  # the Ricker wavelet used, centred, 4 ms samples
 
@@ -99,14 +101,16 @@ def ricker_wavelet(peak_frequency: float, sample_interval: float = SAMPLE_INTERV
     return (1.0 - 2.0 * arg) * np.exp(-arg)
 
 
-def _smooth_surfaces(rng: np.random.Generator, count: int, x: np.ndarray, y: np.ndarray,
-                     n_waves: int = 3) -> np.ndarray:
+def _smooth_surfaces(
+    rng: np.random.Generator, count: int, x: np.ndarray, y: np.ndarray, n_waves: int = 3
+) -> np.ndarray:
     """``count`` smooth random surfaces in [-1, 1], shape (count, n_inline, n_crossline): means of a few
     plane waves of at most 1.2 cycles across the volume."""
     frequency = rng.uniform(-1.2, 1.2, size=(count, n_waves, 2))
     phase = rng.uniform(0.0, 2 * np.pi, size=(count, n_waves))
-    waves = np.cos(2 * np.pi * (frequency[..., 0, None, None] * x + frequency[..., 1, None, None] * y)
-                   + phase[..., None, None])
+    waves = np.cos(
+        2 * np.pi * (frequency[..., 0, None, None] * x + frequency[..., 1, None, None] * y) + phase[..., None, None]
+    )
     return waves.mean(axis=1)
 
 
@@ -117,7 +121,7 @@ def _fold_surface(rng: np.random.Generator, amplitude: float, x: np.ndarray, y: 
     centre = rng.uniform(0.25, 0.75, size=2)
     width = rng.uniform(0.15, 0.3)
     sinusoid = np.sin(2 * np.pi * (frequency[0] * x + frequency[1] * y) + phase)
-    dome = np.exp(-((x - centre[0]) ** 2 + (y - centre[1]) ** 2) / (2 * width ** 2))
+    dome = np.exp(-((x - centre[0]) ** 2 + (y - centre[1]) ** 2) / (2 * width**2))
     # the dome lifts the layers (negative shift), as the anticlines that trap hydrocarbons do
     return amplitude * (0.5 * sinusoid - (dome - 0.5))
 
@@ -130,17 +134,22 @@ def _fine_layering(rng: np.random.Generator, n_facies: int, length: int) -> np.n
     return np.take_along_axis(bed_values, bed_of_sample, axis=1)
 
 
-def _draw_faults(rng: np.random.Generator, n_faults: int, n_inline: int, n_crossline: int,
-                 n_depth: int) -> list[Fault]:
+def _draw_faults(rng: np.random.Generator, n_faults: int, n_inline: int, n_crossline: int, n_depth: int) -> list[Fault]:
     faults = []
-    for _ in range(n_faults):   # one fault after another, so the first faults do not depend on n_faults
-        faults.append(Fault(strike_deg=float(rng.uniform(0.0, 180.0)),
-                            dip_deg=float(rng.uniform(*DIP_RANGE_DEG)),
-                            dip_side=int(rng.choice([-1, 1])),
-                            centre=(float(rng.uniform(0.3, 0.7) * (n_inline - 1)),
-                                    float(rng.uniform(0.3, 0.7) * (n_crossline - 1)),
-                                    float(rng.uniform(0.3, 0.7) * (n_depth - 1))),
-                            throw=int(rng.integers(THROW_RANGE[0], THROW_RANGE[1] + 1))))
+    for _ in range(n_faults):  # one fault after another, so the first faults do not depend on n_faults
+        faults.append(
+            Fault(
+                strike_deg=float(rng.uniform(0.0, 180.0)),
+                dip_deg=float(rng.uniform(*DIP_RANGE_DEG)),
+                dip_side=int(rng.choice([-1, 1])),
+                centre=(
+                    float(rng.uniform(0.3, 0.7) * (n_inline - 1)),
+                    float(rng.uniform(0.3, 0.7) * (n_crossline - 1)),
+                    float(rng.uniform(0.3, 0.7) * (n_depth - 1)),
+                ),
+                throw=int(rng.integers(THROW_RANGE[0], THROW_RANGE[1] + 1)),
+            )
+        )
     return faults
 
 
@@ -149,9 +158,17 @@ def facies_names(n_facies: int) -> list[str]:
     return [f"facies_{c}" for c in range(n_facies)]
 
 
-def synthetic_seismic(n_inline: int = 64, n_crossline: int = 64, n_depth: int = 128, n_facies: int = 6,
-                      n_faults: int = 2, fold_amplitude: float = 6.0, noise: float = 0.1,
-                      peak_frequency: float = 25.0, seed: int = 0) -> SyntheticSeismic:
+def synthetic_seismic(
+    n_inline: int = 64,
+    n_crossline: int = 64,
+    n_depth: int = 128,
+    n_facies: int = 6,
+    n_faults: int = 2,
+    fold_amplitude: float = 6.0,
+    noise: float = 0.1,
+    peak_frequency: float = 25.0,
+    seed: int = 0,
+) -> SyntheticSeismic:
     """A seeded synthetic volume with its impedance, reflectivity, fault shifts and faults (see the module doc)."""
     if min(n_inline, n_crossline) < 1:
         raise ValueError(f"need at least one inline and crossline, got {n_inline} x {n_crossline}")
@@ -167,15 +184,16 @@ def synthetic_seismic(n_inline: int = 64, n_crossline: int = 64, n_depth: int = 
     model_rng, fault_rng, noise_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
 
     # --- layered earth model (depends on model_rng only) ---
-    x = (np.arange(n_inline) / n_inline)[:, None]        # lateral coordinates in [0, 1)
+    x = (np.arange(n_inline) / n_inline)[:, None]  # lateral coordinates in [0, 1)
     y = (np.arange(n_crossline) / n_crossline)[None, :]
     thickness = n_depth / n_facies
     relief = _smooth_surfaces(model_rng, n_facies - 1, x, y)
     fold = _fold_surface(model_rng, fold_amplitude, x, y)
-    boundaries = (thickness * np.arange(1, n_facies)[:, None, None] + BOUNDARY_RELIEF * thickness * relief
-                  + fold)                                              # (n_facies - 1, n_inline, n_crossline)
+    boundaries = (
+        thickness * np.arange(1, n_facies)[:, None, None] + BOUNDARY_RELIEF * thickness * relief + fold
+    )  # (n_facies - 1, n_inline, n_crossline)
     # the top of each layer, from which its fine layering is counted; layer 0 gets a notional top T above
-    tops = np.concatenate([boundaries[:1] - thickness, boundaries])            # (n_facies, n_inline, n_crossline)
+    tops = np.concatenate([boundaries[:1] - thickness, boundaries])  # (n_facies, n_inline, n_crossline)
     facies_impedance = TOP_IMPEDANCE * IMPEDANCE_RATIO ** model_rng.permutation(n_facies)
     lateral = 1.0 + LATERAL_VARIATION * _smooth_surfaces(model_rng, n_facies, x, y)
     # read periodically (below) so its length, and so every draw of model_rng, is the same for any faults
@@ -187,14 +205,14 @@ def synthetic_seismic(n_inline: int = 64, n_crossline: int = 64, n_depth: int = 
     crossline_index = np.arange(n_crossline, dtype=np.float64)[None, :, None]
     depth_index = np.arange(n_depth, dtype=np.int64)
     model_depth = np.broadcast_to(depth_index.astype(np.float64), (n_inline, n_crossline, n_depth))
-    for fault in reversed(faults):   # undo the youngest fault first: its plane is where we see it today
+    for fault in reversed(faults):  # undo the youngest fault first: its plane is where we see it today
         moved = fault.hanging_wall(inline_index, crossline_index, model_depth)
         model_depth = model_depth - fault.throw * moved
     depth_shift = np.rint(depth_index - model_depth).astype(np.int64)
 
     # --- labels and impedance at the (fault-shifted) model depths ---
     labels = np.zeros((n_inline, n_crossline, n_depth), dtype=np.int64)
-    for boundary in boundaries:      # loop over layers only; each step is one vectorised comparison
+    for boundary in boundaries:  # loop over layers only; each step is one vectorised comparison
         labels += model_depth >= boundary[:, :, None]
     ii, jj = np.arange(n_inline)[:, None, None], np.arange(n_crossline)[None, :, None]
     # depth below the layer's top, wrapped onto the fine-layering record: no layer is 2 x n_depth thick, but
@@ -206,20 +224,31 @@ def synthetic_seismic(n_inline: int = 64, n_crossline: int = 64, n_depth: int = 
     reflectivity = np.zeros_like(impedance)
     reflectivity[..., :-1] = (impedance[..., 1:] - impedance[..., :-1]) / (impedance[..., 1:] + impedance[..., :-1])
     wavelet = ricker_wavelet(peak_frequency)
-    seismic = convolve1d(reflectivity, wavelet, axis=2, mode="constant")   # symmetric wavelet: same as correlation
+    seismic = convolve1d(reflectivity, wavelet, axis=2, mode="constant")  # symmetric wavelet: same as correlation
     if noise > 0:
         seismic = seismic + noise * seismic.std() * noise_rng.standard_normal(seismic.shape)
     amplitude = (seismic - seismic.mean()) / seismic.std()
 
-    volume = SeismicVolume(amplitude.astype(np.float32), labels, facies_names(n_facies),
-                           name=f"synthetic seismic (seed {seed})")
-    return SyntheticSeismic(volume, impedance.astype(np.float32), reflectivity.astype(np.float32), depth_shift,
-                            faults, wavelet)
+    volume = SeismicVolume(
+        amplitude.astype(np.float32), labels, facies_names(n_facies), name=f"synthetic seismic (seed {seed})"
+    )
+    return SyntheticSeismic(
+        volume, impedance.astype(np.float32), reflectivity.astype(np.float32), depth_shift, faults, wavelet
+    )
 
 
-def synthetic_seismic_volume(n_inline: int = 64, n_crossline: int = 64, n_depth: int = 128, n_facies: int = 6,
-                             n_faults: int = 2, fold_amplitude: float = 6.0, noise: float = 0.1,
-                             peak_frequency: float = 25.0, seed: int = 0) -> SeismicVolume:
+def synthetic_seismic_volume(
+    n_inline: int = 64,
+    n_crossline: int = 64,
+    n_depth: int = 128,
+    n_facies: int = 6,
+    n_faults: int = 2,
+    fold_amplitude: float = 6.0,
+    noise: float = 0.1,
+    peak_frequency: float = 25.0,
+    seed: int = 0,
+) -> SeismicVolume:
     """Just the labelled volume of :func:`synthetic_seismic` (same arguments)."""
-    return synthetic_seismic(n_inline, n_crossline, n_depth, n_facies, n_faults, fold_amplitude, noise,
-                             peak_frequency, seed).volume
+    return synthetic_seismic(
+        n_inline, n_crossline, n_depth, n_facies, n_faults, fold_amplitude, noise, peak_frequency, seed
+    ).volume

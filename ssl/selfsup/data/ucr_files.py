@@ -1,4 +1,5 @@
 """Local UCR/UEA archive files: ``<path>/<name>_TRAIN.ts`` and ``<path>/<name>_TEST.ts`` (aeon's reader)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,5 +34,7 @@ def load_ucr_files(name: str | None, path: str | None, *, train_only: bool = Fal
     splits = ("train",) if train_only else ("train", "test")
     loaded = {split: _read_ts(root / f"{name}_{split.upper()}.ts") for split in splits}
     encoded, class_names = encode_labels(*(y for _, y in loaded.values()))
-    return {split: SeriesSet(as_series_list(X), labels, class_names)
-            for (split, (X, _)), labels in zip(loaded.items(), encoded)}
+    return {
+        split: SeriesSet(as_series_list(X), labels, class_names)
+        for (split, (X, _)), labels in zip(loaded.items(), encoded)
+    }

@@ -1,4 +1,5 @@
 """Sliding windows over series: the fixed-length unit the SSL methods and the evaluation probes consume."""
+
 from __future__ import annotations
 
 import warnings
@@ -19,12 +20,12 @@ class Windows:
     index), and for seismic ``y`` the (n, height, width) facies maps.
     """
 
-    x: np.ndarray                  # (n, channels, length) float32
-    y: np.ndarray | None           # (n,) int64 label of the source series, or None (unlabelled)
-    series_index: np.ndarray       # (n,) int64 index of the source series in its SeriesSet
-    starts: np.ndarray | None = None         # (n,) int64 first step of each window in its series
-    series: list[np.ndarray] | None = None   # the source series (channels, length_i), as cleaned and scaled
-    name: str = "data"                       # e.g. "BasicMotions train", for messages
+    x: np.ndarray  # (n, channels, length) float32
+    y: np.ndarray | None  # (n,) int64 label of the source series, or None (unlabelled)
+    series_index: np.ndarray  # (n,) int64 index of the source series in its SeriesSet
+    starts: np.ndarray | None = None  # (n,) int64 first step of each window in its series
+    series: list[np.ndarray] | None = None  # the source series (channels, length_i), as cleaned and scaled
+    name: str = "data"  # e.g. "BasicMotions train", for messages
 
     def __len__(self) -> int:
         return len(self.x)
@@ -32,8 +33,14 @@ class Windows:
     def subset(self, keep) -> "Windows":
         """The windows selected by ``keep`` (indices or a boolean mask); the source series are shared."""
         keep = np.asarray(keep)
-        return Windows(self.x[keep], None if self.y is None else self.y[keep], self.series_index[keep],
-                       None if self.starts is None else self.starts[keep], self.series, self.name)
+        return Windows(
+            self.x[keep],
+            None if self.y is None else self.y[keep],
+            self.series_index[keep],
+            None if self.starts is None else self.starts[keep],
+            self.series,
+            self.name,
+        )
 
 
 def concatenated(first: Windows, second: Windows, name: str) -> Windows:
@@ -43,8 +50,14 @@ def concatenated(first: Windows, second: Windows, name: str) -> Windows:
     labels = None if first.y is None or second.y is None else np.concatenate([first.y, second.y])
     starts = None if first.starts is None or second.starts is None else np.concatenate([first.starts, second.starts])
     series = None if first.series is None or second.series is None else list(first.series) + list(second.series)
-    return Windows(np.concatenate([first.x, second.x]), labels,
-                   np.concatenate([first.series_index, second.series_index + offset]), starts, series, name)
+    return Windows(
+        np.concatenate([first.x, second.x]),
+        labels,
+        np.concatenate([first.series_index, second.series_index + offset]),
+        starts,
+        series,
+        name,
+    )
 
 
 def window_starts(series_length: int, length: int, step: int) -> list[int]:
@@ -77,12 +90,13 @@ def sliding_windows(sets: SeriesSet, length: int, overlap: float, name: str = "d
             series = np.pad(series, ((0, 0), (0, length - series.shape[1])), mode="edge")
             padded += 1
         for start in window_starts(series.shape[1], length, step):
-            xs.append(series[:, start:start + length])
+            xs.append(series[:, start : start + length])
             owners.append(index)
             starts.append(start)
     if padded:
-        warnings.warn(f"{name}: {padded} series shorter than the window ({length} steps) were edge-padded",
-                      stacklevel=2)
+        warnings.warn(
+            f"{name}: {padded} series shorter than the window ({length} steps) were edge-padded", stacklevel=2
+        )
     owners = np.asarray(owners, dtype=np.int64)
     x = np.stack(xs).astype(np.float32, copy=False) if xs else np.empty((0, sets.n_channels, length), np.float32)
     y = None if sets.labels is None else np.asarray(sets.labels, dtype=np.int64)[owners]

@@ -2,6 +2,7 @@
 
 A sweep's domain is the one whose ``sources`` include the data source its YAML names.
 """
+
 from selfsup.registry import Registry
 
 DOMAINS: Registry = Registry("domain")

@@ -14,6 +14,7 @@ choices in one object, picked by the data source a search-space file names (``do
 Adding a domain is one module in this package registered with ``@DOMAINS.register``-style registration of
 an instance, plus its import line in ``domains/__init__.py``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,10 +50,12 @@ def check_cv_folds(spec, labels, units: str, data: str) -> None:
     smallest = int(counts.min()) if len(counts) else 0
     folds = spec.evaluation.cv_folds
     if folds > max(2, smallest):  # the folds cross_validated_metric would run with otherwise
-        raise DataError(f"evaluation.cv_folds {folds} is more than objective {spec.objective.metric} can use: the "
-                        f"{int(counts.sum())} labelled {units} of {data} (training + validation) hold {smallest} of "
-                        f"their smallest class, and every stratified fold needs one of each class; expected "
-                        f"cv_folds <= {max(2, smallest)}")
+        raise DataError(
+            f"evaluation.cv_folds {folds} is more than objective {spec.objective.metric} can use: the "
+            f"{int(counts.sum())} labelled {units} of {data} (training + validation) hold {smallest} of "
+            f"their smallest class, and every stratified fold needs one of each class; expected "
+            f"cv_folds <= {max(2, smallest)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -69,16 +72,16 @@ class SourceFields:
 class Domain:
     """One kind of data. Subclasses set the class attributes and implement the data and evaluation hooks."""
 
-    name: ClassVar[str]                   # registry name, e.g. "timeseries"
-    description: ClassVar[str]            # for messages, e.g. "time series"
-    Params: ClassVar[type[TrialParams]]   # shared hyperparameters plus this domain's input size / augmentations
+    name: ClassVar[str]  # registry name, e.g. "timeseries"
+    description: ClassVar[str]  # for messages, e.g. "time series"
+    Params: ClassVar[type[TrialParams]]  # shared hyperparameters plus this domain's input size / augmentations
     sources: ClassVar[Mapping[str, SourceFields]]
-    task: ClassVar[str]                   # "classification" or "segmentation"
+    task: ClassVar[str]  # "classification" or "segmentation"
     # Evaluation protocols that apply, the ones run when a sweep names none, and the metrics each reports.
     protocols: ClassVar[tuple[str, ...]]
     default_protocols: ClassVar[tuple[str, ...]]
     metrics: ClassVar[tuple[str, ...]]
-    report_metrics: ClassVar[tuple[str, ...]]      # the report's columns; the first is the headline (gains)
+    report_metrics: ClassVar[tuple[str, ...]]  # the report's columns; the first is the headline (gains)
     default_label_fractions: ClassVar[tuple[float, ...]] = (1.0,)
     default_objective: ClassVar[str]
     # Hyperparameters of other domains that are refused here with a reason (beyond "not a <domain> parameter").
@@ -161,5 +164,3 @@ class Domain:
 
     def __repr__(self) -> str:
         return f"<domain {self.name}>"
-
-

@@ -10,6 +10,7 @@ simclr / byol / none, each field overridable and searchable; ``input_size`` the 
 backbone fine-tuned with a linear head, at each label fraction; accuracy, top-5 accuracy and macro-F1 (the
 reference reports' CIFAR-10 and Tiny-ImageNet tables report top-1 and top-5).
 """
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,6 @@ from selfsup.domains import DOMAINS
 from selfsup.domains.base import Domain, SourceFields, check_cv_folds, cross_validated
 from selfsup.evaluation.metric_names import CLASSIFICATION_METRICS, CLASSIFICATION_PROTOCOLS
 from selfsup.trial_params import TrialParams
-
 
 #: The largest ``input_size`` (side of the square views, in pixels): about 21 times the area of ImageNet's 224 crops.
 #: A batch of views is batch x views x channels x side^2 floats: 1024 is 12 MiB per RGB view, 40,000 would be
@@ -41,9 +41,11 @@ class ImageTrialParams(TrialParams, ImageAugmentationParams):
     @classmethod
     def _input_size_bounded(cls, value: int) -> int:
         if value > MAX_IMAGE_INPUT_SIZE:
-            raise ValueError(f"input_size {value} is larger than {MAX_IMAGE_INPUT_SIZE} (the side of the square "
-                             f"views in pixels: one RGB view of {value} x {value} floats is "
-                             f"{3 * 4 * value * value / 2**30:.1f} GiB); expected at most {MAX_IMAGE_INPUT_SIZE}")
+            raise ValueError(
+                f"input_size {value} is larger than {MAX_IMAGE_INPUT_SIZE} (the side of the square "
+                f"views in pixels: one RGB view of {value} x {value} floats is "
+                f"{3 * 4 * value * value / 2**30:.1f} GiB); expected at most {MAX_IMAGE_INPUT_SIZE}"
+            )
         return value
 
 
@@ -73,8 +75,13 @@ def _image_loaders() -> dict:
     from selfsup.data.digits import load_digits_images
     from selfsup.data.image_folder import load_image_folder, load_tiny_imagenet
 
-    return {"digits": load_digits_images, "cifar10": load_cifar10, "cifar100": load_cifar100,
-            "tiny_imagenet": load_tiny_imagenet, "image_folder": load_image_folder}
+    return {
+        "digits": load_digits_images,
+        "cifar10": load_cifar10,
+        "cifar100": load_cifar100,
+        "tiny_imagenet": load_tiny_imagenet,
+        "image_folder": load_image_folder,
+    }
 
 
 def load_image_splits(spec: Any, *, train_only: bool = False) -> dict:
@@ -84,30 +91,36 @@ def load_image_splits(spec: Any, *, train_only: bool = False) -> dict:
     source = spec_field(spec, "source")
     options = ImageDomain.sources[source].options  # the model of the source's options, if it takes any
     keywords = options(**(spec_field(spec, "options") or {})).model_dump() if options else {}
-    return _image_loaders()[source](spec_field(spec, "name"), spec_field(spec, "path"), train_only=train_only,
-                                    **keywords)
+    return _image_loaders()[source](
+        spec_field(spec, "name"), spec_field(spec, "path"), train_only=train_only, **keywords
+    )
 
 
 def _examples(images, name: str):
     """An ``ImageSet`` as the trainer's ``Windows``: every image is its own unit (series index = its index)."""
     from selfsup.data.windows import Windows
 
-    return Windows(x=np.ascontiguousarray(images.images, dtype=np.float32),
-                   y=None if images.labels is None else np.asarray(images.labels, dtype=np.int64),
-                   series_index=np.arange(len(images.images), dtype=np.int64), name=name)
+    return Windows(
+        x=np.ascontiguousarray(images.images, dtype=np.float32),
+        y=None if images.labels is None else np.asarray(images.labels, dtype=np.int64),
+        series_index=np.arange(len(images.images), dtype=np.int64),
+        name=name,
+    )
 
 
 class ImageDomain(Domain):
     name = "images"
     description = "images"
     Params = ImageTrialParams
-    sources = {"digits": SourceFields(),
-               "cifar10": SourceFields(needs_path=True, path_hint="the root holding cifar-10-batches-py/",
-                                       options=CifarOptions),
-               "cifar100": SourceFields(needs_path=True, path_hint="the root holding cifar-100-python/",
-                                        options=CifarOptions),
-               "tiny_imagenet": SourceFields(needs_path=True, path_hint="the tiny-imagenet-200/ directory"),
-               "image_folder": SourceFields(needs_path=True, path_hint="a directory with train/<class>/ folders")}
+    sources = {
+        "digits": SourceFields(),
+        "cifar10": SourceFields(
+            needs_path=True, path_hint="the root holding cifar-10-batches-py/", options=CifarOptions
+        ),
+        "cifar100": SourceFields(needs_path=True, path_hint="the root holding cifar-100-python/", options=CifarOptions),
+        "tiny_imagenet": SourceFields(needs_path=True, path_hint="the tiny-imagenet-200/ directory"),
+        "image_folder": SourceFields(needs_path=True, path_hint="a directory with train/<class>/ folders"),
+    }
     bundled_sources = ("digits",)  # shipped with scikit-learn: checked in a dry run as well
     task = "classification"
     protocols = CLASSIFICATION_PROTOCOLS  # readouts on frozen features, and fine-tuning (opt-in)
@@ -118,17 +131,17 @@ class ImageDomain(Domain):
 
     def check_data(self, data) -> None:
         from selfsup.data.errors import DataError
-        from selfsup.data.sources import describe
-
-        from selfsup.data.sources import same_dataset
+        from selfsup.data.sources import describe, same_dataset
 
         downstream = load_image_splits(data.downstream, train_only=True)["train"].n_channels
         if same_dataset(data.pretext, data.downstream):
             return  # loaded once: a set has one channel count
         pretext = load_image_splits(data.pretext, train_only=True)["train"].n_channels
         if pretext != downstream:
-            raise DataError(f"pretext data {describe(data.pretext)} has {pretext} channels but "
-                            f"downstream data {describe(data.downstream)} has {downstream}")
+            raise DataError(
+                f"pretext data {describe(data.pretext)} has {pretext} channels but "
+                f"downstream data {describe(data.downstream)} has {downstream}"
+            )
 
     def check_input_sizes(self, spec, *, bundled_only: bool = False) -> None:
         """A cross-validated objective's ``evaluation.cv_folds`` against the labelled (training and validation)
@@ -143,9 +156,12 @@ class ImageDomain(Domain):
         check_cv_folds(spec, labels, "images", describe(downstream))
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"pretext": data.pretext.model_dump(mode="json"),
-                "downstream": data.downstream.model_dump(mode="json"),
-                "validation_fraction": data.validation_fraction, "seed": seed}
+        return {
+            "pretext": data.pretext.model_dump(mode="json"),
+            "downstream": data.downstream.model_dump(mode="json"),
+            "validation_fraction": data.validation_fraction,
+            "seed": seed,
+        }
 
     def prepare_data(self, pretext: dict, downstream: dict, validation_fraction: float, seed: int):
         """Downstream train / validation / test images (validation carved from train, stratified and seeded,
@@ -159,8 +175,7 @@ class ImageDomain(Domain):
         name = describe(downstream)
         splits = load_image_splits(downstream)
         if "validation" not in splits:
-            splits["train"], splits["validation"] = carve_image_validation(splits["train"], validation_fraction,
-                                                                           seed)
+            splits["train"], splits["validation"] = carve_image_validation(splits["train"], validation_fraction, seed)
         examples = {split: _examples(images, f"{name} {split}") for split, images in splits.items()}
         train = splits["train"]
         if same_dataset(pretext, downstream):
@@ -170,10 +185,17 @@ class ImageDomain(Domain):
             require_same_channels(pretext, other.n_channels, downstream, train.n_channels)
             pretext_examples = _examples(other, f"{describe(pretext)} train")
         return PreparedData(
-            train=examples["train"], validation=examples["validation"], test=examples["test"],
-            pretext=pretext_examples, n_channels=train.n_channels, n_classes=len(train.class_names),
-            class_names=list(train.class_names), train_series_labels=examples["train"].y,
-            validation_series_labels=examples["validation"].y, test_series_labels=examples["test"].y)
+            train=examples["train"],
+            validation=examples["validation"],
+            test=examples["test"],
+            pretext=pretext_examples,
+            n_channels=train.n_channels,
+            n_classes=len(train.class_names),
+            class_names=list(train.class_names),
+            train_series_labels=examples["train"].y,
+            validation_series_labels=examples["validation"].y,
+            test_series_labels=examples["test"].y,
+        )
 
     def build_augmenter(self, params: ImageTrialParams, seed: int) -> ImageAugmenter:
         return ImageAugmenter(params, seed=seed)  # ImageTrialParams is an ImageAugmentationParams
@@ -194,8 +216,9 @@ class ImageDomain(Domain):
     def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
         from selfsup.evaluation.classification import evaluate_classification
 
-        return evaluate_classification(backbone, data, spec, device, "example", self.metrics,
-                                       include_test=include_test, prefix=prefix)
+        return evaluate_classification(
+            backbone, data, spec, device, "example", self.metrics, include_test=include_test, prefix=prefix
+        )
 
     def validation_metrics(self, backbone, data, spec, device, names: list[str]) -> dict[str, float]:
         from selfsup.evaluation.classification import classification_validation_metrics

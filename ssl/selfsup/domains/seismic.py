@@ -21,6 +21,7 @@ Augmentations keep the data physical (``selfsup.augmentations.seismic``): random
 images are refused with the reason. Evaluation: the segmentation head (``selfsup.evaluation.segmentation``);
 a finished trial also keeps the report head's prediction of the first test section (``example_prediction``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -56,8 +57,10 @@ class SyntheticSeismicOptions(BaseModel):
     @model_validator(mode="after")
     def _layers_fit_the_depth(self) -> "SyntheticSeismicOptions":
         if self.n_depth < 4 * self.n_facies:  # the generator's own limit, refused when the file is read
-            raise ValueError(f"n_depth {self.n_depth} is too small for n_facies {self.n_facies} (at least 4 samples "
-                             f"per layer); expected n_depth >= {4 * self.n_facies}")
+            raise ValueError(
+                f"n_depth {self.n_depth} is too small for n_facies {self.n_facies} (at least 4 samples "
+                f"per layer); expected n_depth >= {4 * self.n_facies}"
+            )
         return self
 
 
@@ -72,7 +75,7 @@ class SectionSpec(BaseModel):
     orientation: Literal["inline", "both"] = "inline"
     train: float = Field(0.6, gt=0)
     validation: float = Field(0.2, gt=0)
-    test: float = Field(0.2, gt=0)   # ignored for F3, whose test set is its own volume
+    test: float = Field(0.2, gt=0)  # ignored for F3, whose test set is its own volume
     gap: int = Field(5, ge=0)
 
 
@@ -106,8 +109,10 @@ def _labelled_volumes(spec_json: str) -> dict:
         return {"volume": _synthetic(spec.get("options"))}
     if source == "f3":
         return {"volume": load_f3(spec["path"], "train"), "test": load_f3(spec["path"], "test1")}
-    raise DataError(f"{source}:{spec.get('path')} has no facies labels; it can only be pretext data "
-                    f"(downstream seismic data: synthetic_seismic or f3)")
+    raise DataError(
+        f"{source}:{spec.get('path')} has no facies labels; it can only be pretext data "
+        f"(downstream seismic data: synthetic_seismic or f3)"
+    )
 
 
 def labelled_class_names(spec: Mapping[str, Any]) -> list[str] | None:
@@ -129,8 +134,9 @@ def synthetic_shape(spec: Mapping[str, Any]) -> tuple[int, int, int]:
     return options.n_inline, options.n_crossline, options.n_depth
 
 
-def labelled_training_sections(shape: tuple[int, int, int], sections: Mapping[str, Any], *,
-                               held_out_test: bool) -> list[tuple[str, int, int]]:
+def labelled_training_sections(
+    shape: tuple[int, int, int], sections: Mapping[str, Any], *, held_out_test: bool
+) -> list[tuple[str, int, int]]:
     """(which, height, width) of every kind of section ``prepare_data`` cuts training patches from in the
     labelled volume of ``shape`` (inline, crossline, depth): its inline sections (depth x crossline) and, with
     ``orientation: both``, its crossline sections restricted to the training block (depth x the block's inlines;
@@ -157,8 +163,9 @@ def pretext_training_sections(shape: tuple[int, int, int], sections: Mapping[str
     return found
 
 
-def check_patches_fit(sections: Mapping[str, Any], found: list[tuple[str, int, int]], spec: Mapping[str, Any],
-                      role: str) -> None:
+def check_patches_fit(
+    sections: Mapping[str, Any], found: list[tuple[str, int, int]], spec: Mapping[str, Any], role: str
+) -> None:
     """``DataError`` when ``data.sections.patch_size`` is larger than a section of the ``role`` (pretext or
     downstream) data ``spec`` it would be cut from."""
     from selfsup.data.errors import DataError
@@ -167,8 +174,10 @@ def check_patches_fit(sections: Mapping[str, Any], found: list[tuple[str, int, i
     data, size = f"{role} data {describe(spec)}", sections["patch_size"]
     for which, height, width in found:
         if size > min(height, width):
-            raise DataError(f"data.sections.patch_size {size} is larger than the {which} of {data} ({height} deep "
-                            f"x {width} wide); expected patch_size <= {min(height, width)}")
+            raise DataError(
+                f"data.sections.patch_size {size} is larger than the {which} of {data} ({height} deep "
+                f"x {width} wide); expected patch_size <= {min(height, width)}"
+            )
 
 
 def load_pretext_volume(spec: Mapping[str, Any]):
@@ -187,10 +196,11 @@ class SeismicDomain(Domain):
     name = "seismic"
     description = "seismic sections"
     Params = SeismicTrialParams
-    sources = {"synthetic_seismic": SourceFields(options=SyntheticSeismicOptions),
-               "f3": SourceFields(needs_path=True, path_hint="the F3 facies benchmark directory with train/ and "
-                                                             "test_once/"),
-               "seismic_volume": SourceFields(needs_path=True, path_hint="an unlabelled .npy or SEG-Y volume")}
+    sources = {
+        "synthetic_seismic": SourceFields(options=SyntheticSeismicOptions),
+        "f3": SourceFields(needs_path=True, path_hint="the F3 facies benchmark directory with train/ and test_once/"),
+        "seismic_volume": SourceFields(needs_path=True, path_hint="an unlabelled .npy or SEG-Y volume"),
+    }
     task = "segmentation"
     protocols = SEGMENTATION_PROTOCOLS
     default_protocols = ("seg_frozen",)
@@ -207,15 +217,19 @@ class SeismicDomain(Domain):
 
     def check_sweep(self, spec) -> None:
         if spec.data.downstream.source == "seismic_volume":
-            raise ValueError("data.downstream seismic_volume has no facies labels; it can only be pretext data "
-                             "(downstream: synthetic_seismic or f3)")
+            raise ValueError(
+                "data.downstream seismic_volume has no facies labels; it can only be pretext data "
+                "(downstream: synthetic_seismic or f3)"
+            )
         sizes = [spec.fixed.get("input_size", SeismicAugmentationParams.model_fields["input_size"].default)]
         if "input_size" in spec.search:
             sizes = spec.search["input_size"].extremes()
         patch = spec.data.sections.patch_size
         if max(sizes) > patch:
-            raise ValueError(f"input_size {max(sizes)} is larger than data.sections.patch_size {patch}: views are "
-                             f"random crops of the training patches")
+            raise ValueError(
+                f"input_size {max(sizes)} is larger than data.sections.patch_size {patch}: views are "
+                f"random crops of the training patches"
+            )
 
     def check_data(self, data) -> None:
         from selfsup.data.sources import same_dataset
@@ -224,13 +238,17 @@ class SeismicDomain(Domain):
         volumes = load_labelled_volumes(downstream)
         sections = data.sections.model_dump()
         self._split(volumes, sections)  # a volume too small for the blocks fails here
-        check_patches_fit(sections, labelled_training_sections(volumes["volume"].shape, sections,
-                                                               held_out_test="test" not in volumes),
-                          downstream, "downstream")
+        check_patches_fit(
+            sections,
+            labelled_training_sections(volumes["volume"].shape, sections, held_out_test="test" not in volumes),
+            downstream,
+            "downstream",
+        )
         if not same_dataset(data.pretext, data.downstream):
             pretext = data.pretext.model_dump(mode="json")
-            check_patches_fit(sections, pretext_training_sections(load_pretext_volume(pretext).shape, sections),
-                              pretext, "pretext")
+            check_patches_fit(
+                sections, pretext_training_sections(load_pretext_volume(pretext).shape, sections), pretext, "pretext"
+            )
 
     def check_input_sizes(self, spec, *, bundled_only: bool = False) -> None:
         """What needs no data files, so the dry run checks it too: the patches against the sections of a
@@ -245,26 +263,36 @@ class SeismicDomain(Domain):
         sections = data.sections.model_dump()
         downstream = data.downstream.model_dump(mode="json")
         if downstream["source"] == "synthetic_seismic":
-            check_patches_fit(sections, labelled_training_sections(synthetic_shape(downstream), sections,
-                                                                   held_out_test=True), downstream, "downstream")
+            check_patches_fit(
+                sections,
+                labelled_training_sections(synthetic_shape(downstream), sections, held_out_test=True),
+                downstream,
+                "downstream",
+            )
         pretext = data.pretext.model_dump(mode="json")
         if pretext["source"] == "synthetic_seismic" and not same_dataset(data.pretext, data.downstream):
-            check_patches_fit(sections, pretext_training_sections(synthetic_shape(pretext), sections), pretext,
-                              "pretext")
+            check_patches_fit(
+                sections, pretext_training_sections(synthetic_shape(pretext), sections), pretext, "pretext"
+            )
         parsed = parse_eval_metric_name(spec.objective.metric or "")
         names = labelled_class_names(downstream)
         if parsed is not None and parsed.metric.startswith(PER_CLASS_IOU_PREFIX) and names is not None:
             known = metric_class_names(names)
             if parsed.metric.removeprefix(PER_CLASS_IOU_PREFIX) not in known:
-                raise DataError(f"objective.metric '{spec.objective.metric}' names class "
-                                f"'{parsed.metric.removeprefix(PER_CLASS_IOU_PREFIX)}', which data "
-                                f"{describe(downstream)} does not have; its classes: {', '.join(known)} "
-                                f"(per-class metrics are {PER_CLASS_IOU_PREFIX}<class>)")
+                raise DataError(
+                    f"objective.metric '{spec.objective.metric}' names class "
+                    f"'{parsed.metric.removeprefix(PER_CLASS_IOU_PREFIX)}', which data "
+                    f"{describe(downstream)} does not have; its classes: {', '.join(known)} "
+                    f"(per-class metrics are {PER_CLASS_IOU_PREFIX}<class>)"
+                )
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"pretext": data.pretext.model_dump(mode="json"),
-                "downstream": data.downstream.model_dump(mode="json"),
-                "sections": data.sections.model_dump(mode="json"), "seed": seed}
+        return {
+            "pretext": data.pretext.model_dump(mode="json"),
+            "downstream": data.downstream.model_dump(mode="json"),
+            "sections": data.sections.model_dump(mode="json"),
+            "seed": seed,
+        }
 
     @staticmethod
     def _split(volumes: dict, sections: dict, seed: int = 0) -> dict[str, np.ndarray]:
@@ -283,14 +311,17 @@ class SeismicDomain(Domain):
         from selfsup.data.inline_blocks import describe_split
 
         volumes = load_labelled_volumes(data.downstream.model_dump(mode="json"))
-        return {"inline_blocks": describe_split(self._split(volumes, data.sections.model_dump(), seed)),
-                "gap": data.sections.gap, "test_volume": "f3 test1" if "test" in volumes else "held-out block"}
+        return {
+            "inline_blocks": describe_split(self._split(volumes, data.sections.model_dump(), seed)),
+            "gap": data.sections.gap,
+            "test_volume": "f3 test1" if "test" in volumes else "held-out block",
+        }
 
     def prepare_data(self, pretext: dict, downstream: dict, sections: dict, seed: int):
         from selfsup.data.prepare import PreparedData
         from selfsup.data.seismic_volume import patches
-        from selfsup.data.sources import same_dataset
         from selfsup.data.seismic_volume import sections as cut_sections
+        from selfsup.data.sources import same_dataset
         from selfsup.data.windows import Windows
 
         volumes = load_labelled_volumes(downstream)
@@ -308,8 +339,10 @@ class SeismicDomain(Domain):
             if sections["orientation"] == "both":
                 x, y, _ = cut_sections(source_volume, inlines, "crossline")
                 parts.append(patches(x, y, sections["patch_size"], sections["patch_stride"]))
-            return (np.concatenate([p[0] for p in parts]),
-                    None if parts[0][1] is None else np.concatenate([p[1] for p in parts]))
+            return (
+                np.concatenate([p[0] for p in parts]),
+                None if parts[0][1] is None else np.concatenate([p[1] for p in parts]),
+            )
 
         def examples(x, y, name) -> Windows:
             return Windows(standardised(x), y, np.arange(len(x), dtype=np.int64), name=name)
@@ -328,11 +361,20 @@ class SeismicDomain(Domain):
             # Another survey: standardised with its own statistics, as pretext time series are.
             x = ((x - x.mean()) / (x.std() or 1.0)).astype(np.float32)
             pretext_examples = Windows(x, None, np.arange(len(x), dtype=np.int64), name=f"{other.name} patches")
-        return PreparedData(train=train, validation=evaluation["validation"], test=evaluation["test"],
-                            pretext=pretext_examples, n_channels=1, n_classes=len(volume.class_names),
-                            class_names=list(volume.class_names), train_series_labels=None,
-                            validation_series_labels=None, test_series_labels=None,
-                            input_mean=np.array([mean], dtype=np.float32), input_std=np.array([std], dtype=np.float32))
+        return PreparedData(
+            train=train,
+            validation=evaluation["validation"],
+            test=evaluation["test"],
+            pretext=pretext_examples,
+            n_channels=1,
+            n_classes=len(volume.class_names),
+            class_names=list(volume.class_names),
+            train_series_labels=None,
+            validation_series_labels=None,
+            test_series_labels=None,
+            input_mean=np.array([mean], dtype=np.float32),
+            input_std=np.array([std], dtype=np.float32),
+        )
 
     def build_augmenter(self, params: SeismicTrialParams, seed: int) -> SeismicAugmenter:
         return SeismicAugmenter(params, seed=seed)  # SeismicTrialParams is a SeismicAugmentationParams
@@ -347,10 +389,17 @@ class SeismicDomain(Domain):
     def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
         from selfsup.evaluation.segmentation import evaluate_segmentation
 
-        return evaluate_segmentation(backbone, data, spec, device, protocols=spec.evaluation.protocols,
-                                     fractions=spec.evaluation.label_fractions,
-                                     splits=["val", "test"] if include_test else ["val"], prefix=prefix,
-                                     health=not prefix)
+        return evaluate_segmentation(
+            backbone,
+            data,
+            spec,
+            device,
+            protocols=spec.evaluation.protocols,
+            fractions=spec.evaluation.label_fractions,
+            splits=["val", "test"] if include_test else ["val"],
+            prefix=prefix,
+            health=not prefix,
+        )
 
     def validation_metrics(self, backbone, data, spec, device, names: list[str]) -> dict[str, float]:
         from selfsup.evaluation.metric_names import parse_eval_metric_name
@@ -358,12 +407,29 @@ class SeismicDomain(Domain):
 
         wanted = [parsed for parsed in map(parse_eval_metric_name, names) if parsed and parsed.split == "val"]
         # The health metrics ride on the first evaluation, which computes the validation feature maps anyway.
-        results = evaluate_segmentation(backbone, data, spec, device, protocols=[w.protocol for w in wanted[:1]],
-                                        fractions=[w.fraction for w in wanted[:1]], splits=["val"], health=True)
+        results = evaluate_segmentation(
+            backbone,
+            data,
+            spec,
+            device,
+            protocols=[w.protocol for w in wanted[:1]],
+            fractions=[w.fraction for w in wanted[:1]],
+            splits=["val"],
+            health=True,
+        )
         for parsed in wanted[1:]:
             if parsed.name not in results:
-                results.update(evaluate_segmentation(backbone, data, spec, device, protocols=[parsed.protocol],
-                                                     fractions=[parsed.fraction], splits=["val"]))
+                results.update(
+                    evaluate_segmentation(
+                        backbone,
+                        data,
+                        spec,
+                        device,
+                        protocols=[parsed.protocol],
+                        fractions=[parsed.fraction],
+                        splits=["val"],
+                    )
+                )
         return results
 
 

@@ -8,6 +8,7 @@ Evaluation: readouts on frozen features, or (``finetune``, opt-in) the backbone 
 head, per series (window embeddings, or fine-tuned logits, averaged, as UCR/UEA scores are) or per window
 (``evaluation.unit: window``).
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -94,13 +95,15 @@ class TimeSeriesDomain(Domain):
     name = "timeseries"
     description = "time series"
     Params = TimeSeriesTrialParams
-    sources = {"aeon": SourceFields(needs_name=True),
-               "ucr_files": SourceFields(needs_name=True, needs_path=True),
-               "csv": SourceFields(needs_path=True)}
+    sources = {
+        "aeon": SourceFields(needs_name=True),
+        "ucr_files": SourceFields(needs_name=True, needs_path=True),
+        "csv": SourceFields(needs_path=True),
+    }
     bundled_sources = ("aeon",)  # shipped with the installed packages: checked in a dry run as well
     task = "classification"
     protocols = CLASSIFICATION_PROTOCOLS  # readouts on frozen features, and fine-tuning (opt-in)
-    default_protocols = PROTOCOLS         # the frozen-feature readouts: linear, knn, mlp
+    default_protocols = PROTOCOLS  # the frozen-feature readouts: linear, knn, mlp
     metrics = EVAL_METRICS
     # Cross-validated, so small labelled sets can still rank configurations (docs/guide/objectives.md: choosing an objective).
     report_metrics = ("acc", "f1")  # the report's columns; the first is the headline (gains)
@@ -131,15 +134,18 @@ class TimeSeriesDomain(Domain):
             check_cv_folds(spec, labels, units, describe(data.downstream))
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"pretext": data.pretext.model_dump(mode="json"),
-                "downstream": data.downstream.model_dump(mode="json"),
-                "window_length": params.get("window_length") or data.window.length,
-                "window_overlap": data.window.overlap,
-                "validation_fraction": data.validation_fraction,
-                "series_length": data.series_length,
-                "evaluation_window": None if data.evaluation_window is None else
-                (data.evaluation_window.length, data.evaluation_window.overlap),
-                "seed": seed}
+        return {
+            "pretext": data.pretext.model_dump(mode="json"),
+            "downstream": data.downstream.model_dump(mode="json"),
+            "window_length": params.get("window_length") or data.window.length,
+            "window_overlap": data.window.overlap,
+            "validation_fraction": data.validation_fraction,
+            "series_length": data.series_length,
+            "evaluation_window": None
+            if data.evaluation_window is None
+            else (data.evaluation_window.length, data.evaluation_window.overlap),
+            "seed": seed,
+        }
 
     def prepare_data(self, **arguments):
         from selfsup.data.prepare import prepare_data
@@ -157,8 +163,9 @@ class TimeSeriesDomain(Domain):
     def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
         from selfsup.evaluation.classification import evaluate_classification
 
-        return evaluate_classification(backbone, data, spec, device, spec.evaluation.unit, self.metrics,
-                                       include_test=include_test, prefix=prefix)
+        return evaluate_classification(
+            backbone, data, spec, device, spec.evaluation.unit, self.metrics, include_test=include_test, prefix=prefix
+        )
 
     def validation_metrics(self, backbone, data, spec, device, names: list[str]) -> dict[str, float]:
         from selfsup.evaluation.classification import classification_validation_metrics

@@ -7,6 +7,7 @@ trains a copy of the backbone with a linear head on the same labelled units (``f
 logits the same way. The domains differ only in ``unit`` (whether windows are averaged per series) and in
 the metrics they record (images add top-5 accuracy).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,8 +18,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from selfsup.evaluation.health import embedding_std, rankme
 from selfsup.evaluation.finetune import finetune_classification
+from selfsup.evaluation.health import embedding_std, rankme
 from selfsup.evaluation.metric_names import FINETUNE_PROTOCOL, parse_eval_metric_name
 from selfsup.evaluation.protocol import cross_validated_metric, evaluate_embeddings, objective_only, pool_by_series
 
@@ -29,8 +30,9 @@ def embed(backbone: nn.Module, x: np.ndarray, device: torch.device, batch_size: 
     was_training = backbone.training
     backbone.eval()
     # torch.tensor copies: x may be a read-only array (shared memory of Ray's object store).
-    chunks = [backbone(torch.tensor(x[i:i + batch_size], device=device)).float().cpu()
-              for i in range(0, len(x), batch_size)]
+    chunks = [
+        backbone(torch.tensor(x[i : i + batch_size], device=device)).float().cpu() for i in range(0, len(x), batch_size)
+    ]
     backbone.train(was_training)
     return torch.cat(chunks).numpy()
 
@@ -45,10 +47,12 @@ class EmbeddedSplits:
     val_examples: np.ndarray  # example-level validation embeddings, for the health metrics
 
 
-def embed_splits(backbone: nn.Module, data, device: torch.device, unit: str,
-                 include_test: bool = True) -> EmbeddedSplits:
+def embed_splits(
+    backbone: nn.Module, data, device: torch.device, unit: str, include_test: bool = True
+) -> EmbeddedSplits:
     """Embed ``data``'s train / validation (/ test) examples; with ``unit="series"`` average them per series
     (``pool_by_series``) and label each series, else one row per example."""
+
     def units(examples, series_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         features = embed(backbone, examples.x, device)
         if unit != "series":
@@ -74,8 +78,17 @@ def _probe_options(spec, device) -> dict:
     return {"knn_k": spec.evaluation.knn_k, "mlp_epochs": spec.evaluation.mlp_epochs, "mlp_device": str(device)}
 
 
-def evaluate_classification(backbone: nn.Module, data, spec, device: torch.device, unit: str,
-                            metrics: Sequence[str], *, include_test: bool, prefix: str = "") -> dict[str, float]:
+def evaluate_classification(
+    backbone: nn.Module,
+    data,
+    spec,
+    device: torch.device,
+    unit: str,
+    metrics: Sequence[str],
+    *,
+    include_test: bool,
+    prefix: str = "",
+) -> dict[str, float]:
     """Every protocol of ``spec.evaluation`` at every label fraction (readouts on frozen features, and
     ``finetune`` when named), plus the health metrics of the validation embeddings (not for a ``prefix``ed,
     e.g. untrained, backbone)."""
@@ -83,23 +96,50 @@ def evaluate_classification(backbone: nn.Module, data, spec, device: torch.devic
     frozen = [protocol for protocol in spec.evaluation.protocols if protocol != FINETUNE_PROTOCOL]
     # evaluation.refit_on_validation: test readouts fitted on training then validation units (the order the
     # supervised baseline's labelled subsets are drawn in, selfsup.pretrain.training_windows).
-    test_fit = (tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
-                if spec.evaluation.refit_on_validation and include_test else None)
-    scores = evaluate_embeddings(splits.train, splits.val, splits.test, protocols=frozen,
-                                 fractions=spec.evaluation.label_fractions, seed=spec.seed, prefix=prefix,
-                                 include_test=include_test, metrics=metrics, test_fit=test_fit,
-                                 **_probe_options(spec, device)) if frozen else {}
+    test_fit = (
+        tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
+        if spec.evaluation.refit_on_validation and include_test
+        else None
+    )
+    scores = (
+        evaluate_embeddings(
+            splits.train,
+            splits.val,
+            splits.test,
+            protocols=frozen,
+            fractions=spec.evaluation.label_fractions,
+            seed=spec.seed,
+            prefix=prefix,
+            include_test=include_test,
+            metrics=metrics,
+            test_fit=test_fit,
+            **_probe_options(spec, device),
+        )
+        if frozen
+        else {}
+    )
     if FINETUNE_PROTOCOL in spec.evaluation.protocols:
-        scores.update(finetune_classification(backbone, data, spec, device, unit, metrics,
-                                              fractions=spec.evaluation.label_fractions,
-                                              splits=["val", "test"] if include_test else ["val"], prefix=prefix))
+        scores.update(
+            finetune_classification(
+                backbone,
+                data,
+                spec,
+                device,
+                unit,
+                metrics,
+                fractions=spec.evaluation.label_fractions,
+                splits=["val", "test"] if include_test else ["val"],
+                prefix=prefix,
+            )
+        )
     if not prefix:
         scores.update(health_metrics(splits.val_examples))
     return scores
 
 
-def classification_validation_metrics(backbone: nn.Module, data, spec, device: torch.device, unit: str,
-                                      names: list[str]) -> dict[str, float]:
+def classification_validation_metrics(
+    backbone: nn.Module, data, spec, device: torch.device, unit: str, names: list[str]
+) -> dict[str, float]:
     """The health metrics plus the named ``val/...`` and ``cv/...`` metrics only: the per-epoch evaluation.
 
     Each named metric is computed exactly as in ``evaluate_classification`` (same subset, same probe), so a
@@ -117,14 +157,20 @@ def classification_validation_metrics(backbone: nn.Module, data, spec, device: t
             continue
         if parsed.protocol == FINETUNE_PROTOCOL:
             if parsed.split != "val":
-                raise ValueError(f"'{name}': fine-tuning is scored on the validation split only (val/finetune/...);"
-                                 f" cross-validating it would fine-tune folds x repeats backbones")
-            scores.update(finetune_classification(backbone, data, spec, device, unit, [parsed.metric],
-                                                  fractions=[parsed.fraction], splits=["val"]))
+                raise ValueError(
+                    f"'{name}': fine-tuning is scored on the validation split only (val/finetune/...);"
+                    f" cross-validating it would fine-tune folds x repeats backbones"
+                )
+            scores.update(
+                finetune_classification(
+                    backbone, data, spec, device, unit, [parsed.metric], fractions=[parsed.fraction], splits=["val"]
+                )
+            )
         elif parsed.split == "cv":
             labelled = tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
-            scores[name] = cross_validated_metric(name, labelled, spec.seed, folds=spec.evaluation.cv_folds,
-                                                  repeats=spec.evaluation.cv_repeats, **options)
+            scores[name] = cross_validated_metric(
+                name, labelled, spec.seed, folds=spec.evaluation.cv_folds, repeats=spec.evaluation.cv_repeats, **options
+            )
         else:
             scores[name] = objective_only(name, splits.train, splits.val, spec.seed, **options)
     return scores
@@ -137,9 +183,15 @@ EMBEDDING_ROWS_PER_SPLIT = 1000
 EMBEDDING_DIMENSIONS = 50
 
 
-def embedding_table(backbone: nn.Module, data, device: torch.device, unit: str, seed: int,
-                    rows_per_split: int = EMBEDDING_ROWS_PER_SPLIT,
-                    dimensions: int = EMBEDDING_DIMENSIONS) -> pd.DataFrame:
+def embedding_table(
+    backbone: nn.Module,
+    data,
+    device: torch.device,
+    unit: str,
+    seed: int,
+    rows_per_split: int = EMBEDDING_ROWS_PER_SPLIT,
+    dimensions: int = EMBEDDING_DIMENSIONS,
+) -> pd.DataFrame:
     """The frozen embeddings of train, validation and test evaluation units (series or examples) in one table,
     for the report's t-SNE maps: columns ``split`` (train / validation / test), ``label`` (the class name),
     ``unit`` (the unit's index in its split) and ``f0`` ... ``f{k-1}``: the features projected on their first
@@ -150,9 +202,11 @@ def embedding_table(backbone: nn.Module, data, device: torch.device, unit: str, 
 
     rng = np.random.default_rng(seed)
     parts = []
-    for split, examples, series_labels in [("train", data.train, data.train_series_labels),
-                                           ("validation", data.validation, data.validation_series_labels),
-                                           ("test", data.test, data.test_series_labels)]:
+    for split, examples, series_labels in [
+        ("train", data.train, data.train_series_labels),
+        ("validation", data.validation, data.validation_series_labels),
+        ("test", data.test, data.test_series_labels),
+    ]:
         # Units are drawn first and only their examples embedded: the final evaluation has just embedded the
         # whole data set, and a second full pass (CIFAR through a ResNet-50) would double that cost.
         series = np.unique(examples.series_index) if unit == "series" else None

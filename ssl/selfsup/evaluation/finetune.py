@@ -36,6 +36,7 @@ non-linear vote) would not be.
 Cost: one backbone training per label fraction (and per ``random_init/`` backbone), far more than a probe
 on frozen features, so ``finetune`` is opt-in (in no domain's default protocols).
 """
+
 from __future__ import annotations
 
 import copy
@@ -49,7 +50,7 @@ from torch import nn
 
 from selfsup.evaluation.metric_names import FINETUNE_PROTOCOL, eval_metric_name
 from selfsup.evaluation.probes import classification_scores
-from selfsup.evaluation.protocol import default_label_selector, subset_for_fraction, pool_by_series
+from selfsup.evaluation.protocol import default_label_selector, pool_by_series, subset_for_fraction
 
 EVAL_BATCH = 512
 
@@ -76,19 +77,23 @@ def evaluation_units(examples, series_labels: np.ndarray | None, unit: str) -> t
     return np.asarray(examples.y), np.arange(len(examples))
 
 
-def fraction_subsets(train, series_labels: np.ndarray | None, unit: str, fractions: Sequence[float],
-                     seed: int) -> dict[float, np.ndarray]:
+def fraction_subsets(
+    train, series_labels: np.ndarray | None, unit: str, fractions: Sequence[float], seed: int
+) -> dict[float, np.ndarray]:
     """Sorted indices of the training examples (images or windows) that fine-tune at each label fraction:
     every example of the units the frozen probes fit on at that fraction (``evaluate_embeddings``'s subset
     of the unit labels, same selector and seed)."""
     labels, row_of_example = evaluation_units(train, series_labels, unit)
     subsets = default_label_selector()(labels, list(fractions), seed)
-    return {fraction: np.flatnonzero(np.isin(row_of_example, subset_for_fraction(subsets, fraction)))
-            for fraction in fractions}
+    return {
+        fraction: np.flatnonzero(np.isin(row_of_example, subset_for_fraction(subsets, fraction)))
+        for fraction in fractions
+    }
 
 
-def finetune_model(backbone: nn.Module, x: np.ndarray, y: np.ndarray, n_classes: int, options, seed: int,
-                   device) -> FineTunedClassifier:
+def finetune_model(
+    backbone: nn.Module, x: np.ndarray, y: np.ndarray, n_classes: int, options, seed: int, device
+) -> FineTunedClassifier:
     """A deep copy of ``backbone`` with a linear head, trained end to end on ``(x, y)`` as the module docstring
     says (``options``: the sweep's ``EvaluationSpec``); returned in eval mode."""
     x_all = torch.tensor(x)  # copies: x may be a read-only array (Ray's object store)
@@ -103,9 +108,12 @@ def finetune_model(backbone: nn.Module, x: np.ndarray, y: np.ndarray, n_classes:
         copied = copy.deepcopy(backbone).requires_grad_(True)
         model = FineTunedClassifier(copied, n_classes).to(device)
         optimizer = torch.optim.AdamW(
-            [{"params": model.backbone.parameters(), "lr": backbone_lr},
-             {"params": model.head.parameters(), "lr": options.finetune_lr}],
-            weight_decay=options.finetune_weight_decay)
+            [
+                {"params": model.backbone.parameters(), "lr": backbone_lr},
+                {"params": model.head.parameters(), "lr": options.finetune_lr},
+            ],
+            weight_decay=options.finetune_weight_decay,
+        )
         model.train()
         for _ in range(options.finetune_epochs):
             for batch in torch.tensor_split(torch.randperm(len(x_all)), n_batches):
@@ -117,12 +125,21 @@ def finetune_model(backbone: nn.Module, x: np.ndarray, y: np.ndarray, n_classes:
 
 
 @torch.no_grad()
-def unit_logits(model: nn.Module, examples, series_labels: np.ndarray | None, unit: str,
-                device) -> tuple[np.ndarray, np.ndarray]:
+def unit_logits(
+    model: nn.Module, examples, series_labels: np.ndarray | None, unit: str, device
+) -> tuple[np.ndarray, np.ndarray]:
     """``(logits, labels)`` of the evaluation units: per example, or per series (mean of its windows' logits)."""
     x = examples.x
-    logits = np.concatenate([model(torch.tensor(x[i:i + EVAL_BATCH], device=device)).float().cpu().numpy()
-                             for i in range(0, len(x), EVAL_BATCH)]) if len(x) else np.empty((0, 0), np.float32)
+    logits = (
+        np.concatenate(
+            [
+                model(torch.tensor(x[i : i + EVAL_BATCH], device=device)).float().cpu().numpy()
+                for i in range(0, len(x), EVAL_BATCH)
+            ]
+        )
+        if len(x)
+        else np.empty((0, 0), np.float32)
+    )
     if unit != "series":
         return logits, np.asarray(examples.y)
     if not len(x):
@@ -131,25 +148,38 @@ def unit_logits(model: nn.Module, examples, series_labels: np.ndarray | None, un
     return pooled, np.asarray(series_labels)[order]
 
 
-def finetune_classification(backbone: nn.Module, data, spec, device, unit: str, metrics: Sequence[str], *,
-                            fractions: Sequence[float], splits: Sequence[str],
-                            prefix: str = "") -> dict[str, float]:
+def finetune_classification(
+    backbone: nn.Module,
+    data,
+    spec,
+    device,
+    unit: str,
+    metrics: Sequence[str],
+    *,
+    fractions: Sequence[float],
+    splits: Sequence[str],
+    prefix: str = "",
+) -> dict[str, float]:
     """``{prefix}{split}/finetune/{metric}/frac_{f}`` for every fraction f and split ("val" and/or "test")."""
-    evaluation_sets = {"val": (data.validation, data.validation_series_labels),
-                       "test": (data.test, data.test_series_labels)}
+    evaluation_sets = {
+        "val": (data.validation, data.validation_series_labels),
+        "test": (data.test, data.test_series_labels),
+    }
     subsets = fraction_subsets(data.train, data.train_series_labels, unit, fractions, spec.seed)
     results: dict[str, float] = {}
     for fraction in fractions:
         chosen = subsets[fraction]
-        model = finetune_model(backbone, data.train.x[chosen], data.train.y[chosen], data.n_classes,
-                               spec.evaluation, spec.seed, device)
+        model = finetune_model(
+            backbone, data.train.x[chosen], data.train.y[chosen], data.n_classes, spec.evaluation, spec.seed, device
+        )
         for split in splits:
             examples, series_labels = evaluation_sets[split]
             logits, labels = unit_logits(model, examples, series_labels, unit, device)
             predicted = logits.argmax(axis=1) if len(logits) else np.empty(0, np.int64)
             scores = classification_scores(labels, predicted, logits if len(logits) else None)
             for metric in metrics:
-                results[eval_metric_name(split, FINETUNE_PROTOCOL, metric, fraction, prefix)] = \
-                    scores.get(metric, math.nan)
+                results[eval_metric_name(split, FINETUNE_PROTOCOL, metric, fraction, prefix)] = scores.get(
+                    metric, math.nan
+                )
         del model
     return results

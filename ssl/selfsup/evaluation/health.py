@@ -2,6 +2,7 @@
 
 Both take a torch tensor or a numpy array, compute in float64 and return a Python float.
 """
+
 from __future__ import annotations
 
 import math

@@ -46,6 +46,7 @@ Training metrics (mean over the epoch's steps)::
     train/loss               the method's loss
     train/<term>             each loss term the method reports (e.g. train/invariance)
 """
+
 from __future__ import annotations
 
 import math
@@ -54,15 +55,15 @@ from dataclasses import dataclass
 
 SPLITS = ("val", "test", "cv")
 SELECTION_SPLITS = ("val", "cv")  # what may choose a configuration; test never does
-PROTOCOLS = ("linear", "knn", "mlp")                  # classification readouts on frozen features
-FINETUNE_PROTOCOL = "finetune"                        # classification: the backbone trained with a head
+PROTOCOLS = ("linear", "knn", "mlp")  # classification readouts on frozen features
+FINETUNE_PROTOCOL = "finetune"  # classification: the backbone trained with a head
 CLASSIFICATION_PROTOCOLS = PROTOCOLS + (FINETUNE_PROTOCOL,)
 SEGMENTATION_PROTOCOLS = ("seg_frozen", "seg_finetune")
 ALL_PROTOCOLS = CLASSIFICATION_PROTOCOLS + SEGMENTATION_PROTOCOLS
-EVAL_METRICS = ("acc", "f1")                          # what every classification evaluation records
-CLASSIFICATION_METRICS = EVAL_METRICS + ("top5",)     # top-5 where classes are many (the image domain)
+EVAL_METRICS = ("acc", "f1")  # what every classification evaluation records
+CLASSIFICATION_METRICS = EVAL_METRICS + ("top5",)  # top-5 where classes are many (the image domain)
 SEGMENTATION_METRICS = ("miou", "mf1", "pixel_acc", "fwiou")
-PER_CLASS_IOU_PREFIX = "iou_"                         # iou_<class name>: one class's IoU
+PER_CLASS_IOU_PREFIX = "iou_"  # iou_<class name>: one class's IoU
 _PER_CLASS_PATTERN = re.compile(r"^iou_[A-Za-z0-9_]+$")
 HEALTH_METRICS = ("health/embedding_std", "health/rankme")
 RANDOM_INIT_PREFIX = "random_init/"
@@ -98,8 +99,10 @@ def eval_metric_name(split: str, protocol: str, metric: str, fraction: float, pr
     if protocol not in ALL_PROTOCOLS:
         raise ValueError(f"unknown protocol '{protocol}'; known: {', '.join(ALL_PROTOCOLS)}")
     if not is_known_metric(metric):
-        raise ValueError(f"unknown metric '{metric}'; known: {', '.join(CLASSIFICATION_METRICS + SEGMENTATION_METRICS)}"
-                         f", iou_<class name>")
+        raise ValueError(
+            f"unknown metric '{metric}'; known: {', '.join(CLASSIFICATION_METRICS + SEGMENTATION_METRICS)}"
+            f", iou_<class name>"
+        )
     if not (math.isfinite(fraction) and 0 < fraction <= 1):
         raise ValueError(f"label fraction {fraction} is outside (0, 1]")
     if prefix and not (prefix.endswith("/") and MLFLOW_KEY_PATTERN.match(prefix)):

@@ -9,6 +9,7 @@ accuracy (the true class among the five highest-scoring ones; 1 when there are a
 image domain records it). Labels are ints 0..C-1; classes of an evaluation set that the (label-fraction)
 training subset never shows are simply mispredicted (and never ranked in the top five).
 """
+
 from __future__ import annotations
 
 from typing import Callable, Mapping
@@ -27,8 +28,9 @@ Scores = dict[str, dict[str, float]]
 Probe = Callable[..., Scores]
 
 
-def classification_scores(y_true: np.ndarray, y_pred: np.ndarray,
-                          class_scores: np.ndarray | None = None) -> dict[str, float]:
+def classification_scores(
+    y_true: np.ndarray, y_pred: np.ndarray, class_scores: np.ndarray | None = None
+) -> dict[str, float]:
     """``{"acc": accuracy, "f1": macro-F1[, "top5": top-5 accuracy]}``; macro-F1 averages over the classes in
     y_true ∪ y_pred; ``class_scores`` (n, C), one column per class index 0..C-1 (higher = more likely), gives
     ``top5``."""
@@ -42,8 +44,11 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray,
     }
     if class_scores is not None:
         n_classes = class_scores.shape[1]
-        scores["top5"] = (1.0 if n_classes <= 5 else
-                          float(top_k_accuracy_score(y_true, class_scores, k=5, labels=np.arange(n_classes))))
+        scores["top5"] = (
+            1.0
+            if n_classes <= 5
+            else float(top_k_accuracy_score(y_true, class_scores, k=5, labels=np.arange(n_classes)))
+        )
     return scores
 
 
@@ -55,13 +60,19 @@ def _full_class_scores(scores: np.ndarray, fitted_classes: np.ndarray, n_classes
     return full
 
 
-def _score_eval_sets(predict: Callable[[np.ndarray], np.ndarray], eval_sets: EvalSets,
-                     score: Callable[[np.ndarray], np.ndarray] | None = None,
-                     fitted_classes: np.ndarray | None = None, train_y: np.ndarray | None = None) -> Scores:
+def _score_eval_sets(
+    predict: Callable[[np.ndarray], np.ndarray],
+    eval_sets: EvalSets,
+    score: Callable[[np.ndarray], np.ndarray] | None = None,
+    fitted_classes: np.ndarray | None = None,
+    train_y: np.ndarray | None = None,
+) -> Scores:
     """Scores of ``predict`` on every evaluation set; with ``score`` (x -> (n, len(fitted_classes)) class
     scores) also top-5 accuracy over every class seen in training or evaluation."""
-    n_classes = 1 + max([int(np.max(train_y)) if train_y is not None and len(train_y) else 0]
-                        + [int(np.max(y)) for _, y in eval_sets.values() if len(y)])
+    n_classes = 1 + max(
+        [int(np.max(train_y)) if train_y is not None and len(train_y) else 0]
+        + [int(np.max(y)) for _, y in eval_sets.values() if len(y)]
+    )
     results = {}
     for name, (x, y) in eval_sets.items():
         if not len(x):
@@ -82,8 +93,13 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, eval_sets: EvalSets, 
     """Linear probe: StandardScaler + multinomial LogisticRegression (C=1, lbfgs, max_iter=2000)."""
     only_class = _single_class(train_y)
     if only_class is not None:
-        return _score_eval_sets(lambda x: np.full(len(x), only_class), eval_sets,
-                                lambda x: np.ones((len(x), 1)), np.array([only_class]), train_y)
+        return _score_eval_sets(
+            lambda x: np.full(len(x), only_class),
+            eval_sets,
+            lambda x: np.ones((len(x), 1)),
+            np.array([only_class]),
+            train_y,
+        )
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, random_state=seed))
     model.fit(train_x, train_y)
     return _score_eval_sets(model.predict, eval_sets, model.predict_proba, model.classes_, train_y)
@@ -101,15 +117,26 @@ class MLPReadout(nn.Sequential):
 
     def __init__(self, in_dim: int, hidden: int, n_classes: int) -> None:
         super().__init__(
-            nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-            nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(in_dim, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
             nn.Linear(hidden, n_classes),
         )
 
 
-def mlp_readout(train_x: np.ndarray, train_y: np.ndarray, eval_sets: EvalSets, seed: int, epochs: int = 200,
-                hidden: int = 256, lr: float = 1e-3, device: str | torch.device = "cpu",
-                batch_size: int = 256) -> Scores:
+def mlp_readout(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    eval_sets: EvalSets,
+    seed: int,
+    epochs: int = 200,
+    hidden: int = 256,
+    lr: float = 1e-3,
+    device: str | torch.device = "cpu",
+    batch_size: int = 256,
+) -> Scores:
     """MLP readout (``MLPReadout``) trained with Adam + cross-entropy on standardised features.
 
     Features are standardised with the training mean and std; training runs ``epochs`` passes of
@@ -154,8 +181,7 @@ def mlp_readout(train_x: np.ndarray, train_y: np.ndarray, eval_sets: EvalSets, s
     return _score_eval_sets(lambda x: logits(x).argmax(axis=1), eval_sets, logits, np.arange(n_classes), train_y)
 
 
-def _knn_probe_seeded(train_x: np.ndarray, train_y: np.ndarray, eval_sets: EvalSets, seed: int,
-                      k: int = 20) -> Scores:
+def _knn_probe_seeded(train_x: np.ndarray, train_y: np.ndarray, eval_sets: EvalSets, seed: int, k: int = 20) -> Scores:
     """``knn_probe`` with the common probe signature (kNN has no randomness; the seed is unused)."""
     return knn_probe(train_x, train_y, eval_sets, k=k)
 

@@ -4,6 +4,7 @@ For each label fraction a stratified, nested subset of the labelled training set
 (``selfsup.data.splits.label_fraction_indices``); every protocol (linear / kNN / MLP readout) is fitted on
 it and scored on validation (and test) embeddings. Results are keyed by ``metric_names``.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,6 +41,7 @@ def pool_by_series(embeddings: np.ndarray, series_index: np.ndarray) -> tuple[np
 def default_label_selector() -> SubsetSelector:
     """The labelled subsets every protocol draws (nested, stratified: ``selfsup.data.splits``)."""
     from selfsup.data.splits import label_fraction_indices  # lazy: data/ imports are heavier
+
     return label_fraction_indices
 
 
@@ -61,11 +63,23 @@ def _check_protocols(protocols: Sequence[str]) -> None:
         raise ValueError(f"unknown evaluation protocol(s) {unknown}; known: {', '.join(PROTOCOLS)}")
 
 
-def evaluate_embeddings(train: LabelledSet, val: LabelledSet, test: LabelledSet, protocols: Sequence[str],
-                        fractions: Sequence[float], seed: int, prefix: str = "", include_test: bool = True, *,
-                        knn_k: int = 20, mlp_epochs: int = 200, mlp_device: str = "cpu",
-                        select_labelled: SubsetSelector | None = None,
-                        metrics: Sequence[str] = EVAL_METRICS, test_fit: LabelledSet | None = None) -> dict[str, float]:
+def evaluate_embeddings(
+    train: LabelledSet,
+    val: LabelledSet,
+    test: LabelledSet,
+    protocols: Sequence[str],
+    fractions: Sequence[float],
+    seed: int,
+    prefix: str = "",
+    include_test: bool = True,
+    *,
+    knn_k: int = 20,
+    mlp_epochs: int = 200,
+    mlp_device: str = "cpu",
+    select_labelled: SubsetSelector | None = None,
+    metrics: Sequence[str] = EVAL_METRICS,
+    test_fit: LabelledSet | None = None,
+) -> dict[str, float]:
     """Every protocol at every label fraction, scored on val (and test): a flat ``{metric name: value}``.
 
     ``train``/``val``/``test`` are ``(embeddings, labels)`` pairs, already pooled to the evaluation unit.
@@ -100,9 +114,17 @@ def evaluate_embeddings(train: LabelledSet, val: LabelledSet, test: LabelledSet,
     return results
 
 
-def objective_only(metric_name: str, train: LabelledSet, val: LabelledSet, seed: int, *, knn_k: int = 20,
-                   mlp_epochs: int = 200, mlp_device: str = "cpu",
-                   select_labelled: SubsetSelector | None = None) -> float:
+def objective_only(
+    metric_name: str,
+    train: LabelledSet,
+    val: LabelledSet,
+    seed: int,
+    *,
+    knn_k: int = 20,
+    mlp_epochs: int = 200,
+    mlp_device: str = "cpu",
+    select_labelled: SubsetSelector | None = None,
+) -> float:
     """One validation metric by name, e.g. ``val/knn/acc/frac_1.0``: one protocol, one fraction, val only.
 
     The cheap per-epoch version of ``evaluate_embeddings`` (same subset, same probe, same value).
@@ -110,15 +132,35 @@ def objective_only(metric_name: str, train: LabelledSet, val: LabelledSet, seed:
     parsed = parse_eval_metric_name(metric_name)
     if parsed is None or parsed.prefix or parsed.split != "val":
         raise ValueError(f"'{metric_name}' is not a validation metric of the form val/<protocol>/<metric>/frac_<f>")
-    metrics = evaluate_embeddings(train, val, val, [parsed.protocol], [parsed.fraction], seed,
-                                  include_test=False, knn_k=knn_k, mlp_epochs=mlp_epochs, mlp_device=mlp_device,
-                                  select_labelled=select_labelled, metrics=[parsed.metric])
+    metrics = evaluate_embeddings(
+        train,
+        val,
+        val,
+        [parsed.protocol],
+        [parsed.fraction],
+        seed,
+        include_test=False,
+        knn_k=knn_k,
+        mlp_epochs=mlp_epochs,
+        mlp_device=mlp_device,
+        select_labelled=select_labelled,
+        metrics=[parsed.metric],
+    )
     return metrics[parsed.name]
 
 
-def cross_validated_metric(metric_name: str, labelled: LabelledSet, seed: int, *, folds: int = 5, repeats: int = 3,
-                           knn_k: int = 20, mlp_epochs: int = 200, mlp_device: str = "cpu",
-                           select_labelled: SubsetSelector | None = None) -> float:
+def cross_validated_metric(
+    metric_name: str,
+    labelled: LabelledSet,
+    seed: int,
+    *,
+    folds: int = 5,
+    repeats: int = 3,
+    knn_k: int = 20,
+    mlp_epochs: int = 200,
+    mlp_device: str = "cpu",
+    select_labelled: SubsetSelector | None = None,
+) -> float:
     """One cross-validated metric by name, e.g. ``cv/linear/acc/frac_0.1``, over all labelled non-test units.
 
     ``labelled`` is every labelled unit the sweep may select on (training and validation, never test). For
@@ -149,8 +191,11 @@ def cross_validated_metric(metric_name: str, labelled: LabelledSet, seed: int, *
             warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
             partitions = list(splitter.split(x, y))
         for fit_part, held_out in partitions:
-            chosen = fit_part[subset_for_fraction(select(y[fit_part], [parsed.fraction], seed + repeat), parsed.fraction)]
-            fold_scores = PROBES[parsed.protocol](x[chosen], y[chosen], {"fold": (x[held_out], y[held_out])},
-                                                  seed + repeat, **options)
+            chosen = fit_part[
+                subset_for_fraction(select(y[fit_part], [parsed.fraction], seed + repeat), parsed.fraction)
+            ]
+            fold_scores = PROBES[parsed.protocol](
+                x[chosen], y[chosen], {"fold": (x[held_out], y[held_out])}, seed + repeat, **options
+            )
             scores.append(fold_scores["fold"][parsed.metric])
     return float(np.mean(scores))

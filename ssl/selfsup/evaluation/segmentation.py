@@ -20,6 +20,7 @@ health metrics are measured on feature vectors at random positions of the valida
 ``example_prediction`` trains the report's head once more, as the evaluation trains it, and predicts one
 test section with it: what a finished trial stores for the report's "section | truth | prediction" figure.
 """
+
 from __future__ import annotations
 
 import copy
@@ -45,7 +46,7 @@ def nested_fraction_indices(n: int, fractions: Sequence[float], seed: int) -> di
     """Sorted indices of ceil(f x n) (at least 1) of ``n`` examples per fraction f; the subsets are prefixes of
     one seeded permutation, so the 1 % subset lies inside the 5 % one."""
     order = np.random.default_rng(seed).permutation(n)
-    return {f: np.sort(order[:max(1, math.ceil(f * n - 1e-9))]) for f in fractions}
+    return {f: np.sort(order[: max(1, math.ceil(f * n - 1e-9))]) for f in fractions}
 
 
 def metric_class_names(class_names: Sequence[str]) -> list[str]:
@@ -58,8 +59,10 @@ def _features(backbone: nn.Module, x: np.ndarray, device) -> list[torch.Tensor]:
     """Frozen feature maps in eval mode, in batches (kept on ``device``)."""
     was_training = backbone.training
     backbone.eval()
-    out = [backbone.forward_features(torch.tensor(x[i:i + EVAL_BATCH], device=device))
-           for i in range(0, len(x), EVAL_BATCH)]
+    out = [
+        backbone.forward_features(torch.tensor(x[i : i + EVAL_BATCH], device=device))
+        for i in range(0, len(x), EVAL_BATCH)
+    ]
     backbone.train(was_training)
     return out
 
@@ -74,8 +77,16 @@ def _train(parameters, step, n: int, batch_size: int, epochs: int, lr: float) ->
             optimizer.step()
 
 
-def _frozen_head(backbone: nn.Module, train_features: torch.Tensor, labels: torch.Tensor, chosen: np.ndarray,
-                 n_classes: int, options, seed: int, device) -> SegmentationHead:
+def _frozen_head(
+    backbone: nn.Module,
+    train_features: torch.Tensor,
+    labels: torch.Tensor,
+    chosen: np.ndarray,
+    n_classes: int,
+    options,
+    seed: int,
+    device,
+) -> SegmentationHead:
     """The ``seg_frozen`` head (in eval mode) trained on the frozen feature maps of the training patches
     ``chosen`` (indices into ``train_features`` / ``labels``), seeded with ``seed`` and leaving the caller's
     random state alone."""
@@ -84,20 +95,34 @@ def _frozen_head(backbone: nn.Module, train_features: torch.Tensor, labels: torc
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         head = SegmentationHead(backbone.feature_channels, n_classes, options.segmentation_head_channels).to(device)
-        _train(head.parameters(),
-               lambda batch: F.cross_entropy(head(train_features[chosen[batch]], output_size), labels[chosen[batch]]),
-               len(chosen), options.segmentation_batch_size, options.segmentation_epochs, options.segmentation_lr)
+        _train(
+            head.parameters(),
+            lambda batch: F.cross_entropy(head(train_features[chosen[batch]], output_size), labels[chosen[batch]]),
+            len(chosen),
+            options.segmentation_batch_size,
+            options.segmentation_epochs,
+            options.segmentation_lr,
+        )
     return head.eval()
 
 
-def _finetuned_model(backbone: nn.Module, train_x: np.ndarray, train_y: np.ndarray, chosen: np.ndarray,
-                     n_classes: int, options, seed: int, device) -> SegmentationModel:
+def _finetuned_model(
+    backbone: nn.Module,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    chosen: np.ndarray,
+    n_classes: int,
+    options,
+    seed: int,
+    device,
+) -> SegmentationModel:
     """The ``seg_finetune`` model (in eval mode): a copy of ``backbone`` and a head trained end to end on the
     training patches ``chosen``, seeded with ``seed`` and leaving the caller's random state alone."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = SegmentationModel(copy.deepcopy(backbone), n_classes,
-                                  hidden_channels=options.segmentation_head_channels).to(device)
+        model = SegmentationModel(
+            copy.deepcopy(backbone), n_classes, hidden_channels=options.segmentation_head_channels
+        ).to(device)
         model.train()
         x = torch.tensor(train_x[chosen], device=device)
         y = torch.tensor(train_y[chosen], device=device)
@@ -105,8 +130,14 @@ def _finetuned_model(backbone: nn.Module, train_x: np.ndarray, train_y: np.ndarr
         batch_size = max(2, min(options.segmentation_batch_size, len(chosen)))
         if len(chosen) < 2:
             x, y = x.repeat(2, 1, 1, 1), y.repeat(2, 1, 1)
-        _train(model.parameters(), lambda batch: F.cross_entropy(model(x[batch]), y[batch]),
-               len(x), batch_size, options.segmentation_epochs, options.segmentation_lr)
+        _train(
+            model.parameters(),
+            lambda batch: F.cross_entropy(model(x[batch]), y[batch]),
+            len(x),
+            batch_size,
+            options.segmentation_epochs,
+            options.segmentation_lr,
+        )
     return model.eval()
 
 
@@ -114,13 +145,22 @@ def _confusion(predict, x: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndar
     total = np.zeros((n_classes, n_classes), np.int64)
     for start in range(0, len(x), EVAL_BATCH):
         logits = predict(start)
-        total += confusion_matrix(y[start:start + EVAL_BATCH], logits.argmax(1).cpu().numpy(), n_classes)
+        total += confusion_matrix(y[start : start + EVAL_BATCH], logits.argmax(1).cpu().numpy(), n_classes)
     return total
 
 
-def evaluate_segmentation(backbone: nn.Module, data, spec, device, *, protocols: Sequence[str],
-                          fractions: Sequence[float], splits: Sequence[str], prefix: str = "",
-                          health: bool = False) -> dict[str, float]:
+def evaluate_segmentation(
+    backbone: nn.Module,
+    data,
+    spec,
+    device,
+    *,
+    protocols: Sequence[str],
+    fractions: Sequence[float],
+    splits: Sequence[str],
+    prefix: str = "",
+    health: bool = False,
+) -> dict[str, float]:
     """``{prefix}{split}/{protocol}/{miou|mf1|pixel_acc|fwiou|iou_<class>}/frac_{f}`` for every protocol,
     fraction and split ("val" and/or "test"), plus the health metrics of the pooled validation features
     when ``health``."""
@@ -146,26 +186,34 @@ def evaluate_segmentation(backbone: nn.Module, data, spec, device, *, protocols:
         train_features = torch.cat(_features(backbone, train_x, device))
         labels = torch.tensor(train_y, device=device)
         for fraction in fractions:
-            head = _frozen_head(backbone, train_features, labels, subsets[fraction], n_classes, options,
-                                spec.seed, device)
-            for split in splits:
-                sections = evaluation_sets[split]
-                with torch.no_grad():
-                    confusion = _confusion(lambda start: head(features_of(split)[start // EVAL_BATCH],
-                                                              sections.x.shape[-2:]),
-                                           sections.x, sections.y, n_classes)
-                record(split, "seg_frozen", fraction, confusion)
-
-    if "seg_finetune" in protocols:
-        for fraction in fractions:
-            model = _finetuned_model(backbone, train_x, train_y, subsets[fraction], n_classes, options,
-                                     spec.seed, device)
+            head = _frozen_head(
+                backbone, train_features, labels, subsets[fraction], n_classes, options, spec.seed, device
+            )
             for split in splits:
                 sections = evaluation_sets[split]
                 with torch.no_grad():
                     confusion = _confusion(
-                        lambda start: model(torch.tensor(sections.x[start:start + EVAL_BATCH], device=device)),
-                        sections.x, sections.y, n_classes)
+                        lambda start: head(features_of(split)[start // EVAL_BATCH], sections.x.shape[-2:]),
+                        sections.x,
+                        sections.y,
+                        n_classes,
+                    )
+                record(split, "seg_frozen", fraction, confusion)
+
+    if "seg_finetune" in protocols:
+        for fraction in fractions:
+            model = _finetuned_model(
+                backbone, train_x, train_y, subsets[fraction], n_classes, options, spec.seed, device
+            )
+            for split in splits:
+                sections = evaluation_sets[split]
+                with torch.no_grad():
+                    confusion = _confusion(
+                        lambda start: model(torch.tensor(sections.x[start : start + EVAL_BATCH], device=device)),
+                        sections.x,
+                        sections.y,
+                        n_classes,
+                    )
                 record(split, "seg_finetune", fraction, confusion)
 
     if health:
@@ -208,21 +256,33 @@ def example_prediction(backbone: nn.Module, data, spec, device, index: int = 0) 
     if not 0 <= index < len(sections):
         raise IndexError(f"test section {index} of {len(sections)}")
     chosen = nested_fraction_indices(len(train.x), [fraction], spec.seed)[fraction]
-    x = sections.x[index:index + 1]
+    x = sections.x[index : index + 1]
     if protocol == "seg_frozen":
-        head = _frozen_head(backbone, torch.cat(_features(backbone, train.x, device)),
-                            torch.tensor(train.y, device=device), chosen, data.n_classes, options, spec.seed, device)
+        head = _frozen_head(
+            backbone,
+            torch.cat(_features(backbone, train.x, device)),
+            torch.tensor(train.y, device=device),
+            chosen,
+            data.n_classes,
+            options,
+            spec.seed,
+            device,
+        )
         with torch.no_grad():
             logits = head(_features(backbone, x, device)[0], x.shape[-2:])
     else:
         model = _finetuned_model(backbone, train.x, train.y, chosen, data.n_classes, options, spec.seed, device)
         with torch.no_grad():
             logits = model(torch.tensor(x, device=device))
-    return {"section": np.asarray(x[0, 0], dtype=np.float32),
-            "truth": np.asarray(sections.y[index], dtype=np.int64),
-            "prediction": logits.argmax(1)[0].cpu().numpy().astype(np.int64),
-            "class_names": np.asarray([str(name) for name in data.class_names]),
-            "protocol": np.asarray(protocol), "fraction": np.asarray(float(fraction)), "index": np.asarray(index)}
+    return {
+        "section": np.asarray(x[0, 0], dtype=np.float32),
+        "truth": np.asarray(sections.y[index], dtype=np.int64),
+        "prediction": logits.argmax(1)[0].cpu().numpy().astype(np.int64),
+        "class_names": np.asarray([str(name) for name in data.class_names]),
+        "protocol": np.asarray(protocol),
+        "fraction": np.asarray(float(fraction)),
+        "index": np.asarray(index),
+    }
 
 
 def pixel_features(feature_maps: Sequence[torch.Tensor], seed: int, count: int = HEALTH_PIXELS) -> np.ndarray:

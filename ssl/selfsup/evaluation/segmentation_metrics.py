@@ -11,6 +11,7 @@ weight batches, not pixels)::
         confusion += confusion_matrix(labels, model(images).argmax(dim=1), n_classes, ignore_index=255)
     scores = segmentation_scores(confusion, class_names)
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -29,8 +30,9 @@ def _as_flat_labels(labels: LabelArray) -> np.ndarray:
     return np.asarray(labels).reshape(-1)
 
 
-def confusion_matrix(y_true: LabelArray, y_pred: LabelArray, n_classes: int,
-                     ignore_index: int | None = None) -> np.ndarray:
+def confusion_matrix(
+    y_true: LabelArray, y_pred: LabelArray, n_classes: int, ignore_index: int | None = None
+) -> np.ndarray:
     """Pixel counts ``confusion[t, p]``: pixels of true class ``t`` predicted as ``p`` (rows true, columns
     predicted), an int64 (n_classes, n_classes) array.
 
@@ -49,8 +51,9 @@ def confusion_matrix(y_true: LabelArray, y_pred: LabelArray, n_classes: int,
     for what, labels in (("y_true", true), ("y_pred", pred)):
         # bincount would silently put an out-of-range label in a neighbouring cell (or fail on a negative).
         if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-            raise ValueError(f"confusion_matrix: {what} has labels in [{labels.min()}, {labels.max()}], "
-                             f"outside [0, {n_classes})")
+            raise ValueError(
+                f"confusion_matrix: {what} has labels in [{labels.min()}, {labels.max()}], outside [0, {n_classes})"
+            )
     # One bincount over the pair index t * n_classes + p counts every (true, predicted) cell at once.
     pair_index = true.astype(np.int64) * n_classes + pred.astype(np.int64)
     return np.bincount(pair_index, minlength=n_classes * n_classes).reshape(n_classes, n_classes).astype(np.int64)
@@ -78,8 +81,10 @@ def segmentation_scores(confusion: np.ndarray, class_names: Sequence[str]) -> di
     confusion = np.asarray(confusion, dtype=np.int64)
     n_classes = len(class_names)
     if confusion.shape != (n_classes, n_classes):
-        raise ValueError(f"segmentation_scores: confusion has shape {confusion.shape}, "
-                         f"expected ({n_classes}, {n_classes}) for {n_classes} class names")
+        raise ValueError(
+            f"segmentation_scores: confusion has shape {confusion.shape}, "
+            f"expected ({n_classes}, {n_classes}) for {n_classes} class names"
+        )
     if len(set(class_names)) != n_classes:
         raise ValueError(f"segmentation_scores: class names repeat: {list(class_names)}")
     for name in class_names:
@@ -98,8 +103,9 @@ def segmentation_scores(confusion: np.ndarray, class_names: Sequence[str]) -> di
     iou = np.full(n_classes, np.nan)
     f1 = np.full(n_classes, np.nan)
     iou[present] = true_positive[present] / union[present]
-    f1[present] = 2 * true_positive[present] / (2 * true_positive[present] + false_positive[present]
-                                                + false_negative[present])
+    f1[present] = (
+        2 * true_positive[present] / (2 * true_positive[present] + false_positive[present] + false_negative[present])
+    )
 
     if present.any():
         miou, mf1 = float(iou[present].mean()), float(f1[present].mean())

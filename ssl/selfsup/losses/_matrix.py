@@ -1,4 +1,5 @@
 """Small matrix helpers shared by the losses: (N, D) shape checks and ``off_diagonal``."""
+
 from __future__ import annotations
 
 import torch
@@ -20,15 +21,17 @@ def off_diagonal(matrix: torch.Tensor) -> torch.Tensor:
 def check_two_views(name: str, z_a: torch.Tensor, z_b: torch.Tensor) -> None:
     """Raise ValueError unless ``z_a`` and ``z_b`` are 2-D (N, D) tensors of the same shape."""
     if z_a.ndim != 2 or z_b.ndim != 2:
-        raise ValueError(f"{name} expects 2-D (N, D) embeddings, got shapes {tuple(z_a.shape)} and "
-                         f"{tuple(z_b.shape)}")
+        raise ValueError(f"{name} expects 2-D (N, D) embeddings, got shapes {tuple(z_a.shape)} and {tuple(z_b.shape)}")
     if z_a.shape != z_b.shape:
-        raise ValueError(f"{name} expects both views to have the same shape, got {tuple(z_a.shape)} and "
-                         f"{tuple(z_b.shape)}")
+        raise ValueError(
+            f"{name} expects both views to have the same shape, got {tuple(z_a.shape)} and {tuple(z_b.shape)}"
+        )
 
 
 def check_global_batch(name: str, n_global: int, local_shape: torch.Size) -> None:
     """Raise ValueError when the (gathered) batch has fewer than 2 samples: batch statistics are undefined."""
     if n_global < 2:
-        raise ValueError(f"{name} needs a global batch of at least 2 samples to compute batch statistics, "
-                         f"got N_global={n_global} (local shape {tuple(local_shape)})")
+        raise ValueError(
+            f"{name} needs a global batch of at least 2 samples to compute batch statistics, "
+            f"got N_global={n_global} (local shape {tuple(local_shape)})"
+        )

@@ -1,5 +1,6 @@
 """Barlow Twins loss (Zbontar, Jing, Misra, LeCun & Deny, "Barlow Twins: Self-Supervised Learning via
 Redundancy Reduction", ICML 2021; github.com/facebookresearch/barlowtwins)."""
+
 from __future__ import annotations
 
 import torch

@@ -3,6 +3,7 @@ Contrastive Predictive Coding", arXiv:1807.03748, 2018, eq. (4); Haresamudram, E
 Predictive Coding for Human Activity Recognition", IMWUT 2021, code github.com/harkash/
 contrastive-predictive-coding-for-har, ``model.py`` ``CPC.compute_cpc_loss``, itself based on
 github.com/jefflai108/Contrastive-Predictive-Coding-PyTorch, ``src/model/model.py`` ``CDCK2.forward``)."""
+
 from __future__ import annotations
 
 from typing import Literal, NamedTuple
@@ -17,13 +18,17 @@ SoftmaxOver = Literal["contexts", "futures"]
 
 
 class CPCLoss(NamedTuple):
-    loss: torch.Tensor       # scalar, differentiable
-    accuracy: torch.Tensor   # scalar, detached: share of anchors whose positive has the largest logit
+    loss: torch.Tensor  # scalar, differentiable
+    accuracy: torch.Tensor  # scalar, detached: share of anchors whose positive has the largest logit
 
 
 @full_precision
-def cpc_info_nce(predictions: torch.Tensor, futures: torch.Tensor, softmax_over: SoftmaxOver = "contexts",
-                 gather_distributed: bool = True) -> CPCLoss:
+def cpc_info_nce(
+    predictions: torch.Tensor,
+    futures: torch.Tensor,
+    softmax_over: SoftmaxOver = "contexts",
+    gather_distributed: bool = True,
+) -> CPCLoss:
     """InfoNCE of every future step ``k = 1..K`` with the other windows of the batch as negatives.
 
     ``predictions[k - 1, i] = W_k c_t^i`` (the step-``k`` predictor applied to window ``i``'s context at the
@@ -53,11 +58,15 @@ def cpc_info_nce(predictions: torch.Tensor, futures: torch.Tensor, softmax_over:
     if softmax_over not in ("contexts", "futures"):
         raise ValueError(f"cpc_info_nce softmax_over must be 'contexts' or 'futures', got {softmax_over!r}")
     if predictions.ndim != 3 or futures.ndim != 3:
-        raise ValueError(f"cpc_info_nce expects (K steps, n windows, D) predictions and futures, got shapes "
-                         f"{tuple(predictions.shape)} and {tuple(futures.shape)}")
+        raise ValueError(
+            f"cpc_info_nce expects (K steps, n windows, D) predictions and futures, got shapes "
+            f"{tuple(predictions.shape)} and {tuple(futures.shape)}"
+        )
     if predictions.shape != futures.shape:
-        raise ValueError(f"cpc_info_nce expects predictions and futures of the same shape (K, n, D), got "
-                         f"{tuple(predictions.shape)} and {tuple(futures.shape)}")
+        raise ValueError(
+            f"cpc_info_nce expects predictions and futures of the same shape (K, n, D), got "
+            f"{tuple(predictions.shape)} and {tuple(futures.shape)}"
+        )
     steps, n, _ = predictions.shape
     if steps == 0 or n == 0:
         raise ValueError(f"cpc_info_nce needs at least one step and one window, got shape {tuple(predictions.shape)}")
@@ -71,11 +80,13 @@ def cpc_info_nce(predictions: torch.Tensor, futures: torch.Tensor, softmax_over:
         offset = 0
     n_global = candidates.shape[1]
     if n_global < 2:
-        raise ValueError(f"cpc_info_nce needs a global batch of at least 2 windows (a positive and a negative "
-                         f"per anchor), got N_global={n_global}")
+        raise ValueError(
+            f"cpc_info_nce needs a global batch of at least 2 windows (a positive and a negative "
+            f"per anchor), got N_global={n_global}"
+        )
 
-    logits = torch.bmm(anchors, candidates.transpose(1, 2))                  # (K, n, N): s_k(anchor, candidate)
-    positive = torch.arange(n, device=logits.device) + offset                 # each local window's global row
+    logits = torch.bmm(anchors, candidates.transpose(1, 2))  # (K, n, N): s_k(anchor, candidate)
+    positive = torch.arange(n, device=logits.device) + offset  # each local window's global row
     loss = F.cross_entropy(logits.reshape(steps * n, n_global), positive.repeat(steps))
     accuracy = (logits.detach().argmax(dim=2) == positive).to(logits.dtype).mean()
     return CPCLoss(loss, accuracy)

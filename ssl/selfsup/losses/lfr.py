@@ -9,6 +9,7 @@ ICLR 2024; github.com/layer6ai-labs/lfr, ``utils/trainers.py`` ``bt_loss_bs``, `
 - :func:`dpp_greedy`: the fast greedy MAP inference of a determinantal point process that picks the most
   diverse projectors from a larger random pool.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,9 @@ from selfsup.mixed_precision import full_precision
 
 
 @full_precision
-def batch_barlow_loss(prediction: torch.Tensor, target: torch.Tensor, lambda_offdiag: float = 0.01,
-                      gather_distributed: bool = True) -> torch.Tensor:
+def batch_barlow_loss(
+    prediction: torch.Tensor, target: torch.Tensor, lambda_offdiag: float = 0.01, gather_distributed: bool = True
+) -> torch.Tensor:
     """LFR's "barlow-batch" loss (``bt_loss_bs`` in the LFR code, with its default ``normalize=False``).
 
     For predictions ``p`` and targets ``z`` of shape (N, D), rows L2-normalised (``F.normalize``, eps 1e-12)::
@@ -65,13 +67,14 @@ def projector_similarity_kernel(representations: torch.Tensor, chunk_rows: int =
     in memory. The diagonal is 1 by construction and set to exactly 1.
     """
     if representations.ndim != 3:
-        raise ValueError(f"projector_similarity_kernel expects (projectors, windows, dim), got shape "
-                         f"{tuple(representations.shape)}")
+        raise ValueError(
+            f"projector_similarity_kernel expects (projectors, windows, dim), got shape {tuple(representations.shape)}"
+        )
     r = F.normalize(representations.float(), dim=2)
     m, n, _ = r.shape
     gram = torch.zeros(m, m, dtype=torch.float64, device=r.device)
     for start in range(0, n, chunk_rows):
-        block = torch.einsum("mid,mjd->mij", r[:, start:start + chunk_rows], r).reshape(m, -1)
+        block = torch.einsum("mid,mjd->mij", r[:, start : start + chunk_rows], r).reshape(m, -1)
         gram += (block @ block.T).double()
     norms = gram.diagonal().sqrt().clamp_min(1e-12)
     kernel = gram / norms[:, None] / norms[None, :]

@@ -13,6 +13,7 @@ Under DDP the denominator is the masked count over every rank (span masks hide a
 in each batch), so each rank's loss is its share of the global mean and DDP's average of the gradients is
 the gradient of the global mean (``selfsup.distributed``).
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,11 +26,15 @@ from selfsup.mixed_precision import full_precision
 @full_precision
 def masked_mse(reconstruction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     if reconstruction.shape != target.shape or reconstruction.dim() != 3:
-        raise ValueError(f"reconstruction {tuple(reconstruction.shape)} and target {tuple(target.shape)} must be "
-                         f"the same (batch, channels, length) shape")
+        raise ValueError(
+            f"reconstruction {tuple(reconstruction.shape)} and target {tuple(target.shape)} must be "
+            f"the same (batch, channels, length) shape"
+        )
     if mask.shape != (target.shape[0], target.shape[2]) or mask.dtype != torch.bool:
-        raise ValueError(f"mask must be a (batch, length) = {(target.shape[0], target.shape[2])} bool tensor, got "
-                         f"{tuple(mask.shape)} {mask.dtype}")
+        raise ValueError(
+            f"mask must be a (batch, length) = {(target.shape[0], target.shape[2])} bool tensor, got "
+            f"{tuple(mask.shape)} {mask.dtype}"
+        )
     squared = (reconstruction - target).pow(2).sum(dim=1)  # (B, T): summed over channels
     masked_sum = (squared * mask).sum()
     count = mask.sum().to(squared.dtype)

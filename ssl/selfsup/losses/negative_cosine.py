@@ -1,6 +1,7 @@
 """Negative cosine similarity with a stop-gradient on the target, the loss of BYOL and SimSiam (Grill et al.,
 "Bootstrap Your Own Latent", NeurIPS 2020, github.com/deepmind/deepmind-research/tree/master/byol;
 Chen & He, "Exploring Simple Siamese Representation Learning", CVPR 2021, github.com/facebookresearch/simsiam)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,6 +1,7 @@
 """NT-Xent, SimCLR's loss (Chen, Kornblith, Norouzi & Hinton, "A Simple Framework for Contrastive Learning
 of Visual Representations", ICML 2020; github.com/google-research/simclr, ``objective.py``
 ``add_contrastive_loss``; lightly ``lightly/loss/ntx_ent_loss.py`` for the DDP convention)."""
+
 from __future__ import annotations
 
 import torch
@@ -54,12 +55,12 @@ class NTXentLoss(nn.Module):
         n_global = cand_a.shape[0]
         check_global_batch(type(self).__name__, n_global, z_a.shape)
 
-        anchors = torch.cat([z_a, z_b])                            # (2n, D): views a, then views b
-        candidates = torch.cat([cand_a, cand_b])                   # (2N, D)
-        logits = anchors @ candidates.T / self.temperature         # (2n, 2N)
-        rows = torch.arange(n, device=z_a.device) + offset         # each local window's global row
-        own = torch.cat([rows, rows + n_global])                   # where each anchor sits among candidates
-        positive = torch.cat([rows + n_global, rows])              # the other view of the same window
+        anchors = torch.cat([z_a, z_b])  # (2n, D): views a, then views b
+        candidates = torch.cat([cand_a, cand_b])  # (2N, D)
+        logits = anchors @ candidates.T / self.temperature  # (2n, 2N)
+        rows = torch.arange(n, device=z_a.device) + offset  # each local window's global row
+        own = torch.cat([rows, rows + n_global])  # where each anchor sits among candidates
+        positive = torch.cat([rows + n_global, rows])  # the other view of the same window
         logits[torch.arange(2 * n, device=z_a.device), own] = float("-inf")  # k != i
         return F.cross_entropy(logits, positive)
 

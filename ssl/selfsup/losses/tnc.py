@@ -11,6 +11,7 @@ state), so each is counted as a neighbour with weight w and as a non-neighbour w
 each BCE a mean over its pairs. The original applies a sigmoid and ``BCELoss``; this takes logits and uses
 ``binary_cross_entropy_with_logits`` (the same value, stable for confident scores).
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,9 @@ from selfsup.mixed_precision import full_precision
 @full_precision
 def tnc_loss(neighbour_logits: torch.Tensor, non_neighbour_logits: torch.Tensor, w: float) -> torch.Tensor:
     if neighbour_logits.dim() != 1 or non_neighbour_logits.dim() != 1:
-        raise ValueError(f"tnc_loss takes 1-D logits, got {tuple(neighbour_logits.shape)} and "
-                         f"{tuple(non_neighbour_logits.shape)}")
+        raise ValueError(
+            f"tnc_loss takes 1-D logits, got {tuple(neighbour_logits.shape)} and {tuple(non_neighbour_logits.shape)}"
+        )
     if not 0 <= w <= 1:
         raise ValueError(f"the positive-unlabelled weight w must be in [0, 1], got {w}")
     ones_n, ones_u = torch.ones_like(neighbour_logits), torch.ones_like(non_neighbour_logits)

@@ -26,6 +26,7 @@ each rank returns the mean over its own anchors. With equal local batches the me
 single-process loss on the concatenated batch, and DDP's gradient average is its gradient (see
 :mod:`selfsup.distributed` for the gradient convention).
 """
+
 from __future__ import annotations
 
 from typing import Literal, get_args
@@ -47,8 +48,9 @@ def _check_margin(name: str, margin: float) -> None:
         raise ValueError(f"{name} margin must be > 0, got {margin}")
 
 
-def _anchor_candidate_distances(name: str, z_a: torch.Tensor, z_b: torch.Tensor, normalize: bool,
-                                gather_distributed: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _anchor_candidate_distances(
+    name: str, z_a: torch.Tensor, z_b: torch.Tensor, normalize: bool, gather_distributed: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Distances from the 2n local anchors to the 2N (global) candidates, the positive distances, and the
     negative mask.
 
@@ -69,17 +71,17 @@ def _anchor_candidate_distances(name: str, z_a: torch.Tensor, z_b: torch.Tensor,
     n_global = cand_a.shape[0]
     check_global_batch(name, n_global, z_a.shape)
 
-    anchors = torch.cat([z_a, z_b])                                 # (2n, D)
-    candidates = torch.cat([cand_a, cand_b])                        # (2N, D)
+    anchors = torch.cat([z_a, z_b])  # (2n, D)
+    candidates = torch.cat([cand_a, cand_b])  # (2N, D)
     # The direct (x - y) form, not the |x|^2 + |y|^2 - 2 x.y expansion: exact near d = 0, where positives
     # end up, and cdist's gradient there is 0 rather than NaN.
     dist = torch.cdist(anchors, candidates, compute_mode="donot_use_mm_for_euclid_dist")  # (2n, 2N)
 
     device = z_a.device
-    window = torch.arange(n, device=device) + offset                # global window of each local row
-    anchor_window = torch.cat([window, window])                     # (2n,)
-    positive_col = torch.cat([window + n_global, window])           # the other view of the same window
-    d_ap = dist[torch.arange(2 * n, device=device), positive_col]   # (2n,)
+    window = torch.arange(n, device=device) + offset  # global window of each local row
+    anchor_window = torch.cat([window, window])  # (2n,)
+    positive_col = torch.cat([window + n_global, window])  # the other view of the same window
+    d_ap = dist[torch.arange(2 * n, device=device), positive_col]  # (2n,)
     candidate_window = torch.arange(2 * n_global, device=device) % n_global
     negative = anchor_window[:, None] != candidate_window[None, :]  # (2n, 2N), 2N - 2 per row
     return dist, d_ap, negative
@@ -119,13 +121,13 @@ class TripletLoss(nn.Module):
         gather_distributed: take positives and negatives from the batch of all DDP ranks (anchors stay local).
     """
 
-    def __init__(self, margin: float = 0.2, mining: Mining = "semi_hard", normalize: bool = True,
-                 gather_distributed: bool = True) -> None:
+    def __init__(
+        self, margin: float = 0.2, mining: Mining = "semi_hard", normalize: bool = True, gather_distributed: bool = True
+    ) -> None:
         super().__init__()
         _check_margin(type(self).__name__, margin)
         if mining not in MINING_MODES:
-            raise ValueError(f"TripletLoss mining must be one of {', '.join(map(repr, MINING_MODES))}; "
-                             f"got {mining!r}")
+            raise ValueError(f"TripletLoss mining must be one of {', '.join(map(repr, MINING_MODES))}; got {mining!r}")
         self.margin = margin
         self.mining = mining
         self.normalize = normalize
@@ -134,8 +136,9 @@ class TripletLoss(nn.Module):
     @full_precision
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
         """Scalar loss for two (N, D) embedding batches: the mean over this rank's 2N anchors."""
-        dist, d_ap, negative = _anchor_candidate_distances(type(self).__name__, z_a, z_b, self.normalize,
-                                                           self.gather_distributed)
+        dist, d_ap, negative = _anchor_candidate_distances(
+            type(self).__name__, z_a, z_b, self.normalize, self.gather_distributed
+        )
         if self.mining == "all":
             per_triplet = F.relu(d_ap[:, None] - dist + self.margin)
             return per_triplet[negative].mean()  # same count of negatives per anchor: mean over triplets
@@ -146,7 +149,7 @@ class TripletLoss(nn.Module):
             if self.mining == "batch_hard":
                 chosen = hardest
             else:
-                outside = negative & (dist > d_ap[:, None])               # semi-hard candidates
+                outside = negative & (dist > d_ap[:, None])  # semi-hard candidates
                 closest_outside = torch.where(outside, dist, inf).argmin(dim=1)
                 largest = torch.where(negative, dist, -inf).argmax(dim=1)  # TF Addons' negatives_inside
                 chosen = torch.where(outside.any(dim=1), closest_outside, largest)
@@ -154,8 +157,10 @@ class TripletLoss(nn.Module):
         return F.relu(d_ap - d_an + self.margin).mean()
 
     def extra_repr(self) -> str:
-        return (f"margin={self.margin}, mining={self.mining!r}, normalize={self.normalize}, "
-                f"gather_distributed={self.gather_distributed}")
+        return (
+            f"margin={self.margin}, mining={self.mining!r}, normalize={self.normalize}, "
+            f"gather_distributed={self.gather_distributed}"
+        )
 
 
 class MarginContrastiveLoss(nn.Module):
@@ -195,8 +200,9 @@ class MarginContrastiveLoss(nn.Module):
     @full_precision
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
         """Scalar loss for two (N, D) embedding batches, over this rank's anchors."""
-        dist, d_ap, negative = _anchor_candidate_distances(type(self).__name__, z_a, z_b, self.normalize,
-                                                           self.gather_distributed)
+        dist, d_ap, negative = _anchor_candidate_distances(
+            type(self).__name__, z_a, z_b, self.normalize, self.gather_distributed
+        )
         positive_term = d_ap.pow(2).mean()
         negative_term = F.relu(self.margin - dist[negative]).pow(2).mean()
         return positive_term + negative_term

@@ -1,5 +1,6 @@
 """VICReg loss (Bardes, Ponce & LeCun, "VICReg: Variance-Invariance-Covariance Regularization for
 Self-Supervised Learning", ICLR 2022; github.com/facebookresearch/vicreg, main.py)."""
+
 from __future__ import annotations
 
 import torch
@@ -35,8 +36,14 @@ class VICRegLoss(nn.Module):
         eps: added to the variance before the square root (1e-4 as in the official code).
     """
 
-    def __init__(self, sim_coeff: float = 25.0, std_coeff: float = 25.0, cov_coeff: float = 1.0,
-                 gather_distributed: bool = True, eps: float = 1e-4) -> None:
+    def __init__(
+        self,
+        sim_coeff: float = 25.0,
+        std_coeff: float = 25.0,
+        cov_coeff: float = 1.0,
+        gather_distributed: bool = True,
+        eps: float = 1e-4,
+    ) -> None:
         super().__init__()
         self.sim_coeff = sim_coeff
         self.std_coeff = std_coeff
@@ -51,8 +58,11 @@ class VICRegLoss(nn.Module):
 
     def weighted_sum(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         """sim * invariance + std * variance + cov * covariance, for terms from ``terms``."""
-        return (self.sim_coeff * terms["invariance"] + self.std_coeff * terms["variance"]
-                + self.cov_coeff * terms["covariance"])
+        return (
+            self.sim_coeff * terms["invariance"]
+            + self.std_coeff * terms["variance"]
+            + self.cov_coeff * terms["covariance"]
+        )
 
     def terms(self, z_a: torch.Tensor, z_b: torch.Tensor) -> dict[str, torch.Tensor]:
         """The three unweighted scalar terms: ``invariance``, ``variance``, ``covariance``."""
@@ -75,5 +85,7 @@ class VICRegLoss(nn.Module):
         return {"invariance": invariance, "variance": variance, "covariance": covariance}
 
     def extra_repr(self) -> str:
-        return (f"sim_coeff={self.sim_coeff}, std_coeff={self.std_coeff}, cov_coeff={self.cov_coeff}, "
-                f"gather_distributed={self.gather_distributed}, eps={self.eps}")
+        return (
+            f"sim_coeff={self.sim_coeff}, std_coeff={self.std_coeff}, cov_coeff={self.cov_coeff}, "
+            f"gather_distributed={self.gather_distributed}, eps={self.eps}"
+        )

@@ -1,5 +1,6 @@
 """W-MSE loss (Ermolov, Siarohin, Sangineto & Sebe, "Whitening for Self-Supervised Representation Learning",
 ICML 2021; github.com/htdt/self-supervised, methods/w_mse.py, methods/whitening.py, methods/norm_mse.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -37,17 +38,20 @@ def whiten(x: torch.Tensor, eps: float) -> torch.Tensor:
             factor (rank-deficient embeddings, e.g. a dead dimension, or non-finite values): never NaN.
     """
     if x.ndim < 2:
-        raise ValueError(f"whiten expects (n, D) rows (optionally with leading batch dimensions), got shape "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"whiten expects (n, D) rows (optionally with leading batch dimensions), got shape {tuple(x.shape)}"
+        )
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"whiten: the shrinkage eps (w_eps) must lie in [0, 1], got {eps}")
     n, dim = x.shape[-2], x.shape[-1]
     if n < 2:
         raise ValueError(f"whiten needs at least 2 rows to estimate a covariance, got shape {tuple(x.shape)}")
     if n <= dim and eps == 0.0:
-        raise ValueError(f"whiten: a sub-batch of w_size={n} rows in D={dim} dimensions has a singular covariance "
-                         f"(rank <= w_size - 1 < D); w_size must exceed the embedding dimension D, or use "
-                         f"shrinkage w_eps > 0")
+        raise ValueError(
+            f"whiten: a sub-batch of w_size={n} rows in D={dim} dimensions has a singular covariance "
+            f"(rank <= w_size - 1 < D); w_size must exceed the embedding dimension D, or use "
+            f"shrinkage w_eps > 0"
+        )
 
     dtype = torch.promote_types(x.dtype, torch.float32)
     with no_autocast(x.device.type):
@@ -61,12 +65,16 @@ def whiten(x: torch.Tensor, eps: float) -> torch.Tensor:
             chol = torch.linalg.cholesky(cov)
         except torch.linalg.LinAlgError as err:
             if not torch.isfinite(x).all():
-                raise ValueError("whiten: the sub-batch contains non-finite values (NaN or inf), so its "
-                                 "covariance cannot be whitened") from err
-            raise ValueError(f"whiten: the sub-batch covariance ({dim}x{dim}, from w_size={n} rows) is singular or "
-                             f"not positive definite in {dtype} (rank-deficient or collapsed embeddings, e.g. a "
-                             f"constant dimension), so it has no Cholesky factor; use the documented shrinkage "
-                             f"w_eps > 0 (WMSELoss(eps=...)), which makes it positive definite") from err
+                raise ValueError(
+                    "whiten: the sub-batch contains non-finite values (NaN or inf), so its "
+                    "covariance cannot be whitened"
+                ) from err
+            raise ValueError(
+                f"whiten: the sub-batch covariance ({dim}x{dim}, from w_size={n} rows) is singular or "
+                f"not positive definite in {dtype} (rank-deficient or collapsed embeddings, e.g. a "
+                f"constant dimension), so it has no Cholesky factor; use the documented shrinkage "
+                f"w_eps > 0 (WMSELoss(eps=...)), which makes it positive definite"
+            ) from err
         # X L^T = x_c  <=>  X = x_c L^{-T}
         return torch.linalg.solve_triangular(chol.mT, x_c, upper=True, left=False)
 
@@ -127,16 +135,20 @@ class WMSELoss(nn.Module):
             raise ValueError(f"{name} expects a list of at least 2 (N, D) embedding views, got {got}")
         shapes = [tuple(v.shape) for v in views]
         if any(v.ndim != 2 for v in views) or len(set(shapes)) != 1:
-            raise ValueError(f"{name} expects all views to be 2-D (N, D) embeddings of the same shape, got shapes "
-                             f"{shapes}")
+            raise ValueError(
+                f"{name} expects all views to be 2-D (N, D) embeddings of the same shape, got shapes {shapes}"
+            )
         n, dim = shapes[0]
         if n < self.w_size:
-            raise ValueError(f"{name} needs at least w_size={self.w_size} rows per view for one whitening "
-                             f"sub-batch, got N={n}")
+            raise ValueError(
+                f"{name} needs at least w_size={self.w_size} rows per view for one whitening sub-batch, got N={n}"
+            )
         if self.w_size <= dim and self.eps == 0.0:
-            raise ValueError(f"{name}: w_size={self.w_size} must exceed the embedding dimension D={dim} (the "
-                             f"covariance of w_size centred rows has rank <= w_size - 1 and would be singular), "
-                             f"or use shrinkage eps (w_eps) > 0")
+            raise ValueError(
+                f"{name}: w_size={self.w_size} must exceed the embedding dimension D={dim} (the "
+                f"covariance of w_size centred rows has rank <= w_size - 1 and would be singular), "
+                f"or use shrinkage eps (w_eps) > 0"
+            )
 
         num_sub = n // self.w_size
         stacked = torch.stack(list(views))  # (V, N, D)

@@ -5,6 +5,7 @@ pushed to the identity, ``lambda_offdiag`` weighting the off-diagonal (redundanc
 projector 8192-8192-8192, lambda 0.005; the reference report searched projector 256/512/1024 and lambda
 0.001-0.01 on time series.
 """
+
 from __future__ import annotations
 
 from pydantic import Field

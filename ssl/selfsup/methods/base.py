@@ -15,6 +15,7 @@ The shared base owns the backbone and the projector (solo-learn's ``BaseMethod``
 every checkpoint. Adding a method is one module in this package decorated with ``@METHODS.register("name")``
 plus its import line in ``methods/__init__.py``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ class DataShape:
     baseline, the window length of a method that predicts along time)."""
 
     n_channels: int
-    window_length: int   # time steps of a window (images and seismic: the width of the stored examples)
+    window_length: int  # time steps of a window (images and seismic: the width of the stored examples)
     n_classes: int
     height: int | None = None  # images and seismic: the height of the stored examples; None for time series
 
@@ -108,13 +109,17 @@ class SSLMethod(nn.Module):
     # searched input size (``selfsup.pretrain.check_method_fits_data``). None: it may read any of them.
     pretext_check_params: ClassVar[frozenset[str] | None] = None
 
-    def __init__(self, backbone: nn.Module, projector: ProjectorSpec, params: MethodParams,
-                 data: DataShape | None = None) -> None:
+    def __init__(
+        self, backbone: nn.Module, projector: ProjectorSpec, params: MethodParams, data: DataShape | None = None
+    ) -> None:
         super().__init__()
         self.data_shape = data
         self.backbone = backbone
-        self.projector = (ProjectionHead(backbone.output_dim, projector.output_dim, projector.layers,
-                                         projector.hidden_dim) if self.uses_projector else None)
+        self.projector = (
+            ProjectionHead(backbone.output_dim, projector.output_dim, projector.layers, projector.hidden_dim)
+            if self.uses_projector
+            else None
+        )
         self.params = params
 
     def forward(self, batch: PretextBatch) -> StepOutput:

@@ -12,6 +12,7 @@ The target never receives gradients; its BatchNorm runs in train mode (batch sta
 Paper: projector and predictor 4096 -> 256 (``projector_hidden_dim``, ``projector_dim``,
 ``predictor_hidden_dim``).
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,8 +35,12 @@ class BYOL(SSLMethod):
 
     def __init__(self, backbone, projector, params: BYOLParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)
-        self.predictor = ProjectionHead(projector.output_dim, projector.output_dim, layers=2,
-                                        hidden_dim=params.predictor_hidden_dim or projector.hidden_dim)
+        self.predictor = ProjectionHead(
+            projector.output_dim,
+            projector.output_dim,
+            layers=2,
+            hidden_dim=params.predictor_hidden_dim or projector.hidden_dim,
+        )
         self.target_backbone = frozen_copy(self.backbone)
         self.target_projector = frozen_copy(self.projector)
         self.momentum = params.base_momentum
@@ -45,8 +50,10 @@ class BYOL(SSLMethod):
         predictions = [self.predictor(z) for z in self.embed_views(views)]
         with torch.no_grad():
             targets = [self.target_projector(self.target_backbone(view)) for view in views]
-        terms = {"view_1": 2 + 2 * negative_cosine(predictions[0], targets[1]),
-                 "view_2": 2 + 2 * negative_cosine(predictions[1], targets[0])}
+        terms = {
+            "view_1": 2 + 2 * negative_cosine(predictions[0], targets[1]),
+            "view_2": 2 + 2 * negative_cosine(predictions[1], targets[0]),
+        }
         return StepOutput(terms["view_1"] + terms["view_2"], {"target_momentum": torch.tensor(self.momentum)})
 
     def after_optimizer_step(self, progress: float) -> None:

@@ -36,6 +36,7 @@ step from the same t), but torch's global generator is seeded per (seed, epoch, 
 each rank draws t and rank 0's value is broadcast (:func:`shared_anchor_time`). On one process this is the
 reference's draw from the global generator, so a resumed trial reproduces it (the loop reseeds per epoch).
 """
+
 from __future__ import annotations
 
 import torch
@@ -49,11 +50,11 @@ from selfsup.methods.base import METHODS, MethodParams, PretextBatch, SSLMethod,
 
 
 class CPCParams(MethodParams):
-    prediction_steps: int = Field(12, ge=1)       # K, future latent steps predicted from c_t
-    ar_hidden: int = Field(256, ge=1)             # g_ar GRU units
-    ar_layers: int = Field(2, ge=1)               # g_ar GRU layers
-    ar_dropout: float = Field(0.2, ge=0, lt=1)    # between g_ar's layers (none with one layer)
-    softmax_over: SoftmaxOver = "contexts"        # "contexts": reference code; "futures": the paper's eq. (4)
+    prediction_steps: int = Field(12, ge=1)  # K, future latent steps predicted from c_t
+    ar_hidden: int = Field(256, ge=1)  # g_ar GRU units
+    ar_layers: int = Field(2, ge=1)  # g_ar GRU layers
+    ar_dropout: float = Field(0.2, ge=0, lt=1)  # between g_ar's layers (none with one layer)
+    softmax_over: SoftmaxOver = "contexts"  # "contexts": reference code; "futures": the paper's eq. (4)
 
 
 def shared_anchor_time(high: int, device: torch.device) -> int:
@@ -72,8 +73,8 @@ def shared_anchor_time(high: int, device: torch.device) -> int:
 @METHODS.register("cpc")
 class CPC(SSLMethod):
     Params = CPCParams
-    n_views = 1              # reads the raw windows; never draws views
-    uses_projector = False   # g_ar and the W_k are its heads
+    n_views = 1  # reads the raw windows; never draws views
+    uses_projector = False  # g_ar and the W_k are its heads
     domains = ("timeseries",)  # predicts along time
     pretext_check_params = frozenset({"prediction_steps", "backbone"})
 
@@ -83,20 +84,24 @@ class CPC(SSLMethod):
         if data is not None:
             latent_dim, latent_length = latent_shape(backbone, data.n_channels, data.window_length)
             check_horizon_fits(params.prediction_steps, latent_length, data.window_length, backbone)
-        self.autoregressive = nn.GRU(latent_dim, params.ar_hidden, num_layers=params.ar_layers, batch_first=True,
-                                     dropout=params.ar_dropout if params.ar_layers > 1 else 0.0)
-        self.predictors = nn.ModuleList(nn.Linear(params.ar_hidden, latent_dim)
-                                        for _ in range(params.prediction_steps))
+        self.autoregressive = nn.GRU(
+            latent_dim,
+            params.ar_hidden,
+            num_layers=params.ar_layers,
+            batch_first=True,
+            dropout=params.ar_dropout if params.ar_layers > 1 else 0.0,
+        )
+        self.predictors = nn.ModuleList(nn.Linear(params.ar_hidden, latent_dim) for _ in range(params.prediction_steps))
 
     def forward(self, batch: PretextBatch) -> StepOutput:
         x = batch.x
         steps = self.params.prediction_steps
-        z = self.backbone.forward_sequence(x).transpose(1, 2)                 # (B, L, D)
+        z = self.backbone.forward_sequence(x).transpose(1, 2)  # (B, L, D)
         check_horizon_fits(steps, z.shape[1], x.shape[-1], self.backbone)
-        t = shared_anchor_time(z.shape[1] - steps, x.device)                 # 0 <= t <= L - K - 1
-        c_t = self.autoregressive(z[:, :t + 1])[0][:, -1]                    # (B, ar_hidden)
-        predictions = torch.stack([w_k(c_t) for w_k in self.predictors])     # (K, B, D): W_k c_t
-        futures = z[:, t + 1:t + 1 + steps].transpose(0, 1)                  # (K, B, D): z_{t+1} .. z_{t+K}
+        t = shared_anchor_time(z.shape[1] - steps, x.device)  # 0 <= t <= L - K - 1
+        c_t = self.autoregressive(z[:, : t + 1])[0][:, -1]  # (B, ar_hidden)
+        predictions = torch.stack([w_k(c_t) for w_k in self.predictors])  # (K, B, D): W_k c_t
+        futures = z[:, t + 1 : t + 1 + steps].transpose(0, 1)  # (K, B, D): z_{t+1} .. z_{t+K}
         loss, accuracy = cpc_info_nce(predictions, futures, self.params.softmax_over, gather_distributed=True)
         return StepOutput(loss, {"accuracy": accuracy})
 
@@ -127,7 +132,9 @@ def latent_shape(backbone: nn.Module, n_channels: int, window_length: int) -> tu
 
 def check_horizon_fits(steps: int, latent_length: int, window_length: int, backbone: nn.Module) -> None:
     if steps >= latent_length:
-        raise ValueError(f"cpc prediction_steps {steps} does not fit windows of {window_length} steps: the "
-                         f"{type(backbone).__name__} encodes them to {latent_length} latent steps and predicting "
-                         f"k steps ahead of an anchor needs k < {latent_length}; use prediction_steps <= "
-                         f"{latent_length - 1} or longer windows")
+        raise ValueError(
+            f"cpc prediction_steps {steps} does not fit windows of {window_length} steps: the "
+            f"{type(backbone).__name__} encodes them to {latent_length} latent steps and predicting "
+            f"k steps ahead of an anchor needs k < {latent_length}; use prediction_steps <= "
+            f"{latent_length - 1} or longer windows"
+        )

@@ -112,6 +112,7 @@ batches; on seismic patches, D = 64, the 1x1 predictor kernel and the 32-patch D
 choices (above), not the report's. HAR defaults of the reference not carried by this module: Adam, lr 3e-4,
 weight decay 3e-4, batch 128, 200 epochs, constant learning rates (set in the sweep YAML).
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -134,14 +135,14 @@ DPP_WINDOWS = 256
 # Seismic patches the DPP kernel is computed on: each pool projector costs its forward pass on them and one
 # (n, D h w) x (D h w, n) product, n = 32 patches of 64 x 100 x 50 floats (module docstring).
 DPP_PATCHES = 32
-SEISMIC_TARGET_DIM = 64          # D of the dense target maps when target_dim is None (module docstring)
-SEISMIC_TARGET_MAP = (100, 50)   # the reference report's resize of targets and predictions (height, width)
+SEISMIC_TARGET_DIM = 64  # D of the dense target maps when target_dim is None (module docstring)
+SEISMIC_TARGET_MAP = (100, 50)  # the reference report's resize of targets and predictions (height, width)
 CONV_PROJECTOR_WIDTHS = (16, 32)  # RandomConvProjector's hidden channels (HARCnnTarget's widths)
 
 
 class LFRParams(MethodParams):
-    num_projectors: int = Field(6, ge=1)              # K (--num_targets; HAR script 6)
-    pool_ratio: int = Field(10, ge=1)                 # draw K x this many, keep K by DPP (--target_sample_ratio)
+    num_projectors: int = Field(6, ge=1)  # K (--num_targets; HAR script 6)
+    pool_ratio: int = Field(10, ge=1)  # draw K x this many, keep K by DPP (--target_sample_ratio)
     # Windows: 4-layer MLP (reference report) or the code's HAR CNN; seismic patches: the report's 3 convs.
     # None: "mlp" on windows, "conv" on patches.
     target_arch: Literal["mlp", "cnn", "conv"] | None = None
@@ -150,11 +151,11 @@ class LFRParams(MethodParams):
     # Seismic patches only: the size dense targets and predictions are resized to; None: the report's 100 x 50
     target_map_height: int | None = Field(None, ge=1)
     target_map_width: int | None = Field(None, ge=1)
-    predictor_layers: int = Field(1, ge=1, le=3)      # --pred_layers (HAR script 1: one Linear)
-    predictor_hidden_dim: int = Field(256, ge=1)      # --pred_dim (HAR script 256), for 2 or 3 layers
+    predictor_layers: int = Field(1, ge=1, le=3)  # --pred_layers (HAR script 1: one Linear)
+    predictor_hidden_dim: int = Field(256, ge=1)  # --pred_dim (HAR script 256), for 2 or 3 layers
     loss_type: Literal["barlow_batch", "cosine"] = "barlow_batch"  # --loss (HAR script barlow-batch)
-    lambda_offdiag: float = Field(0.01, ge=0)         # --lambd, barlow_batch's off-diagonal weight
-    predictor_steps: int = Field(5, ge=0)             # predictor-only steps per encoder step (--pred_epochs)
+    lambda_offdiag: float = Field(0.01, ge=0)  # --lambd, barlow_batch's off-diagonal weight
+    predictor_steps: int = Field(5, ge=0)  # predictor-only steps per encoder step (--pred_epochs)
 
 
 class RandomMLPProjector(nn.Sequential):
@@ -162,11 +163,16 @@ class RandomMLPProjector(nn.Sequential):
 
     def __init__(self, data: DataShape, output_dim: int, hidden_dim: int = TARGET_HIDDEN_DIM) -> None:
         width = data.n_channels * data.window_length
-        super().__init__(nn.Flatten(),
-                         nn.Linear(width, hidden_dim), nn.ReLU(inplace=True),
-                         nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
-                         nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
-                         nn.Linear(hidden_dim, output_dim))
+        super().__init__(
+            nn.Flatten(),
+            nn.Linear(width, hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, output_dim),
+        )
 
 
 class RandomCNNProjector(nn.Module):
@@ -175,9 +181,11 @@ class RandomCNNProjector(nn.Module):
     def __init__(self, data: DataShape, output_dim: int, hidden_dim: int = TARGET_HIDDEN_DIM) -> None:
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv1d(data.n_channels, 16, kernel_size=8, stride=1, padding=4, bias=False), nn.ReLU(),
+            nn.Conv1d(data.n_channels, 16, kernel_size=8, stride=1, padding=4, bias=False),
+            nn.ReLU(),
             nn.MaxPool1d(kernel_size=2, stride=2, padding=1),
-            nn.Conv1d(16, 32, kernel_size=8, stride=1, padding=4, bias=False), nn.ReLU(),
+            nn.Conv1d(16, 32, kernel_size=8, stride=1, padding=4, bias=False),
+            nn.ReLU(),
             nn.MaxPool1d(kernel_size=2, stride=2, padding=1),
         )
         length = data.window_length
@@ -194,14 +202,21 @@ class RandomConvProjector(nn.Module):
     kernel 5, stride 2, padding 2, then a bilinear resize to ``map_size`` (height, width): (B, C, H, W) ->
     (B, D, *map_size) for any H, W."""
 
-    def __init__(self, data: DataShape, output_dim: int, map_size: tuple[int, int] = SEISMIC_TARGET_MAP,
-                 widths: tuple[int, int] = CONV_PROJECTOR_WIDTHS) -> None:
+    def __init__(
+        self,
+        data: DataShape,
+        output_dim: int,
+        map_size: tuple[int, int] = SEISMIC_TARGET_MAP,
+        widths: tuple[int, int] = CONV_PROJECTOR_WIDTHS,
+    ) -> None:
         super().__init__()
         self.map_size = tuple(map_size)
         first, second = widths
         self.conv = nn.Sequential(
-            nn.Conv2d(data.n_channels, first, kernel_size=5, stride=2, padding=2), nn.ReLU(),
-            nn.Conv2d(first, second, kernel_size=5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv2d(data.n_channels, first, kernel_size=5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(first, second, kernel_size=5, stride=2, padding=2),
+            nn.ReLU(),
             nn.Conv2d(second, output_dim, kernel_size=5, stride=2, padding=2),
         )
 
@@ -214,15 +229,24 @@ class DensePredictor(nn.Module):
     Linear layers (one with bias, or (conv without bias, BatchNorm2d, ReLU) x (layers - 1) then one with
     bias), then the bilinear resize to ``map_size``: (B, D, *map_size)."""
 
-    def __init__(self, input_channels: int, output_dim: int, layers: int, hidden_dim: int,
-                 map_size: tuple[int, int] = SEISMIC_TARGET_MAP) -> None:
+    def __init__(
+        self,
+        input_channels: int,
+        output_dim: int,
+        layers: int,
+        hidden_dim: int,
+        map_size: tuple[int, int] = SEISMIC_TARGET_MAP,
+    ) -> None:
         super().__init__()
         self.map_size = tuple(map_size)
         modules: list[nn.Module] = []
         width = input_channels
         for _ in range(layers - 1):
-            modules += [nn.Conv2d(width, hidden_dim, kernel_size=1, bias=False), nn.BatchNorm2d(hidden_dim),
-                        nn.ReLU(inplace=True)]
+            modules += [
+                nn.Conv2d(width, hidden_dim, kernel_size=1, bias=False),
+                nn.BatchNorm2d(hidden_dim),
+                nn.ReLU(inplace=True),
+            ]
             width = hidden_dim
         modules.append(nn.Conv2d(width, output_dim, kernel_size=1))
         self.head = nn.Sequential(*modules)
@@ -266,41 +290,51 @@ def build_predictor(input_dim: int, output_dim: int, layers: int, hidden_dim: in
 @METHODS.register("lfr")
 class LFR(SSLMethod):
     Params = LFRParams
-    uses_projector = False                   # the random projectors and the predictors are its heads
+    uses_projector = False  # the random projectors and the predictors are its heads
     # Windows (B, C, T): vector targets; seismic patches (B, C, H, W): dense target maps (module docstring).
     domains = ("timeseries", "seismic")
-    skips_parameters_on_some_steps = True    # encoder steps leave the predictors out, predictor steps f
+    skips_parameters_on_some_steps = True  # encoder steps leave the predictors out, predictor steps f
     pretext_check_params = frozenset({"target_arch", "target_map_height", "target_map_width"})
 
     def __init__(self, backbone, projector, params: LFRParams, data: DataShape | None = None) -> None:
         super().__init__(backbone, projector, params, data)
         if data is None:
-            raise ValueError("lfr builds its random projectors for the windows' channels and length: "
-                             "it needs the DataShape")
+            raise ValueError(
+                "lfr builds its random projectors for the windows' channels and length: it needs the DataShape"
+            )
         # Patches (a DataShape with a height: seismic) get dense projectors and predictors, windows vector ones.
         self.dense = data.height is not None
-        example = (data.n_channels, data.height, data.window_length) if self.dense else (data.n_channels,
-                                                                                           data.window_length)
+        example = (
+            (data.n_channels, data.height, data.window_length) if self.dense else (data.n_channels, data.window_length)
+        )
         arch = self.check_target_arch(params, example)
         if self.dense:
             if not hasattr(backbone, "forward_features"):
-                raise ValueError(f"lfr on seismic patches predicts dense maps from the backbone's feature map, "
-                                 f"but backbone {type(backbone).__name__} has no forward_features")
+                raise ValueError(
+                    f"lfr on seismic patches predicts dense maps from the backbone's feature map, "
+                    f"but backbone {type(backbone).__name__} has no forward_features"
+                )
             dim = params.target_dim or SEISMIC_TARGET_DIM
             size = (params.target_map_height or SEISMIC_TARGET_MAP[0], params.target_map_width or SEISMIC_TARGET_MAP[1])
             pool = [RandomConvProjector(data, dim, size) for _ in range(params.num_projectors * params.pool_ratio)]
-            predictors = [DensePredictor(backbone.feature_channels, dim, params.predictor_layers,
-                                         params.predictor_hidden_dim, size) for _ in range(params.num_projectors)]
+            predictors = [
+                DensePredictor(
+                    backbone.feature_channels, dim, params.predictor_layers, params.predictor_hidden_dim, size
+                )
+                for _ in range(params.num_projectors)
+            ]
         else:
             dim = params.target_dim or backbone.output_dim
             build = RandomMLPProjector if arch == "mlp" else RandomCNNProjector
             pool = [build(data, dim) for _ in range(params.num_projectors * params.pool_ratio)]
-            predictors = [build_predictor(backbone.output_dim, dim, params.predictor_layers,
-                                          params.predictor_hidden_dim) for _ in range(params.num_projectors)]
+            predictors = [
+                build_predictor(backbone.output_dim, dim, params.predictor_layers, params.predictor_hidden_dim)
+                for _ in range(params.num_projectors)
+            ]
         for network in pool:
             network.requires_grad_(False).eval()
         # The first K until initialise_from_data selects (the choice without selection when pool_ratio = 1).
-        self.random_projectors = nn.ModuleList(pool[:params.num_projectors])
+        self.random_projectors = nn.ModuleList(pool[: params.num_projectors])
         self._pool = pool if params.pool_ratio > 1 else None  # never registered: not in state_dict
         self.predictors = nn.ModuleList(predictors)
         self.register_buffer("selected", torch.arange(params.num_projectors))  # pool index of each kept one
@@ -314,19 +348,25 @@ class LFR(SSLMethod):
         if len(example) == 3:
             arch = params.target_arch or "conv"
             if arch != "conv":
-                raise ValueError(f"lfr target_arch '{arch}' is a projector of time-series windows, but the data "
-                                 f"are seismic patches of {example[0]} channel(s) x {example[1]} x {example[2]}; "
-                                 f"patches take target_arch 'conv' (or leave it unset)")
+                raise ValueError(
+                    f"lfr target_arch '{arch}' is a projector of time-series windows, but the data "
+                    f"are seismic patches of {example[0]} channel(s) x {example[1]} x {example[2]}; "
+                    f"patches take target_arch 'conv' (or leave it unset)"
+                )
             return arch
         arch = params.target_arch or "mlp"
         if arch == "conv":
-            raise ValueError(f"lfr target_arch 'conv' is the projector of seismic patches, but the data are "
-                             f"time-series windows of {example[0]} channel(s) x {example[1]} steps; windows take "
-                             f"target_arch 'mlp' or 'cnn'")
+            raise ValueError(
+                f"lfr target_arch 'conv' is the projector of seismic patches, but the data are "
+                f"time-series windows of {example[0]} channel(s) x {example[1]} steps; windows take "
+                f"target_arch 'mlp' or 'cnn'"
+            )
         for name in ("target_map_height", "target_map_width"):
             if getattr(params, name) is not None:
-                raise ValueError(f"lfr {name} sizes the dense target maps of seismic patches; time-series "
-                                 f"windows have vector targets (target_dim): remove it")
+                raise ValueError(
+                    f"lfr {name} sizes the dense target maps of seismic patches; time-series "
+                    f"windows have vector targets (target_dim): remove it"
+                )
         return arch
 
     @classmethod
@@ -359,7 +399,7 @@ class LFR(SSLMethod):
             kernel = projector_similarity_kernel(torch.stack([network.to(device)(sample) for network in self._pool]))
         chosen = dpp_greedy(kernel.cpu().numpy(), self.params.num_projectors)
         # Fewer than K when the kernel runs out of independent directions: fill with the lowest unchosen.
-        chosen += [i for i in range(len(self._pool)) if i not in chosen][:self.params.num_projectors - len(chosen)]
+        chosen += [i for i in range(len(self._pool)) if i not in chosen][: self.params.num_projectors - len(chosen)]
         self.random_projectors = nn.ModuleList(self._pool[i] for i in chosen).eval()
         self.selected.copy_(torch.tensor(chosen, dtype=torch.long))
         self._pool = None
@@ -369,14 +409,18 @@ class LFR(SSLMethod):
         if self.dense:
             expected = (shape.n_channels, shape.height, shape.window_length)
             if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-                raise ValueError(f"lfr's random projectors were built for seismic patches of {expected[0]} "
-                                 f"channel(s) x {expected[1]} x {expected[2]} (the DataShape), got a batch of "
-                                 f"shape {tuple(x.shape)}")
+                raise ValueError(
+                    f"lfr's random projectors were built for seismic patches of {expected[0]} "
+                    f"channel(s) x {expected[1]} x {expected[2]} (the DataShape), got a batch of "
+                    f"shape {tuple(x.shape)}"
+                )
             return
         expected = (shape.n_channels, shape.window_length)
         if x.dim() != 3 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"lfr's random projectors were built for windows of {expected[0]} channels x "
-                             f"{expected[1]} steps, got a batch of shape {tuple(x.shape)}")
+            raise ValueError(
+                f"lfr's random projectors were built for windows of {expected[0]} channels x "
+                f"{expected[1]} steps, got a batch of shape {tuple(x.shape)}"
+            )
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         """What the predictors read: the backbone's feature map on patches, its vector on windows."""
@@ -408,9 +452,10 @@ class LFR(SSLMethod):
         else:
             # The reference's encoder epoch: predictors applied (BatchNorm in train mode) but not trained.
             features = self._features(x)
-            predictions = [functional_call(predictor, {name: p.detach() for name, p in predictor.named_parameters()},
-                                           (features,))
-                           for predictor in self.predictors]
+            predictions = [
+                functional_call(predictor, {name: p.detach() for name, p in predictor.named_parameters()}, (features,))
+                for predictor in self.predictors
+            ]
         losses = [self._criterion(p, z) for p, z in zip(predictions, targets, strict=True)]
         return StepOutput(torch.stack(losses).mean(), {"predictor_step": torch.tensor(float(predictor_step))})
 

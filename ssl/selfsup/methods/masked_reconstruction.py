@@ -13,6 +13,7 @@ hidden step is hidden. The decoder is light on purpose (linear upsampling to T, 
 convolutions), so the representation, not the decoder, has to carry the signal; it is discarded after
 pretraining like any projector. No augmentation: the input is the raw window.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,9 @@ class MaskedReconstructionParams(MethodParams):
     decoder_hidden_dim: int = Field(128, ge=1)
 
 
-def time_step_mask(batch: int, length: int, ratio: float, mode: str, span_length: int,
-                   device: torch.device | None = None) -> torch.Tensor:
+def time_step_mask(
+    batch: int, length: int, ratio: float, mode: str, span_length: int, device: torch.device | None = None
+) -> torch.Tensor:
     """(batch, length) bool mask, True = hidden; at least one step hidden and one visible per window.
     Draws from torch's global generator (seeded per epoch and rank by the training loop)."""
     if mode == "random":
@@ -82,5 +84,4 @@ class MaskedReconstruction(SSLMethod):
         p = self.params
         mask = time_step_mask(x.shape[0], x.shape[-1], p.mask_ratio, p.mask_mode, p.span_length, x.device)
         reconstruction = self.reconstruct(x, mask)
-        return StepOutput(masked_mse(reconstruction, x, mask),
-                          {"masked_fraction": mask.float().mean().detach()})
+        return StepOutput(masked_mse(reconstruction, x, mask), {"masked_fraction": mask.float().mean().detach()})

@@ -11,6 +11,7 @@ Paper values: queue 65536, momentum 0.999, head 2048 -> 128 without BatchNorm, t
 must not hold more keys than there are pretext windows, or a window meets stale copies of itself among its
 negatives; that is checked before the sweep starts.
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,8 +39,13 @@ class MoCo(SSLMethod):
 
     def __init__(self, backbone, projector, params: MoCoParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)
-        self.projector = ProjectionHead(backbone.output_dim, projector.output_dim, projector.layers,
-                                        projector.hidden_dim or backbone.output_dim, batch_norm=False)
+        self.projector = ProjectionHead(
+            backbone.output_dim,
+            projector.output_dim,
+            projector.layers,
+            projector.hidden_dim or backbone.output_dim,
+            batch_norm=False,
+        )
         self.key_backbone = frozen_copy(self.backbone)
         self.key_projector = frozen_copy(self.projector)
         # Buffers, so the queue and its write position are part of every checkpoint.
@@ -50,12 +56,16 @@ class MoCo(SSLMethod):
     def check_pretext_data(cls, params: MoCoParams, windows, shared) -> None:
         n_windows, batch_size = len(windows), shared.batch_size
         if params.queue_size > n_windows:
-            raise ValueError(f"moco queue_size {params.queue_size} exceeds the {n_windows} pretext windows: "
-                             f"windows would meet stale copies of themselves as negatives; use queue_size <= "
-                             f"{n_windows}")
+            raise ValueError(
+                f"moco queue_size {params.queue_size} exceeds the {n_windows} pretext windows: "
+                f"windows would meet stale copies of themselves as negatives; use queue_size <= "
+                f"{n_windows}"
+            )
         if batch_size > params.queue_size:
-            raise ValueError(f"moco queue_size {params.queue_size} is smaller than batch_size {batch_size}: one "
-                             f"batch of keys must fit in the queue")
+            raise ValueError(
+                f"moco queue_size {params.queue_size} is smaller than batch_size {batch_size}: one "
+                f"batch of keys must fit in the queue"
+            )
 
     def forward(self, batch: PretextBatch) -> StepOutput:
         view_q, view_k = batch.views(2)
@@ -79,12 +89,12 @@ class MoCo(SSLMethod):
         everything, offset = gather_batch_with_offset(view)
         permutation = torch.randperm(len(everything), device=view.device)
         dist.broadcast(permutation, src=0)
-        mine = permutation[offset:offset + len(view)]
+        mine = permutation[offset : offset + len(view)]
         keys = F.normalize(self.key_projector(self.key_backbone(everything[mine])), dim=1)
         gathered = gather_batch(keys)  # row j encodes everything[permutation[j]]
         unshuffled = torch.empty_like(gathered)
         unshuffled[permutation] = gathered
-        return unshuffled[offset:offset + len(view)]
+        return unshuffled[offset : offset + len(view)]
 
     @torch.no_grad()
     def _enqueue(self, key: torch.Tensor) -> None:

@@ -5,6 +5,7 @@ each optimiser step as ``target = tau * target + (1 - tau) * online``, parameter
 statistics are its own, from its own forward passes in train mode, as in the BYOL and MoCo code. It is a
 submodule, so it is saved and restored with the method's ``state_dict``.
 """
+
 from __future__ import annotations
 
 import copy

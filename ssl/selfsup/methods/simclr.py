@@ -4,6 +4,7 @@ Two views through backbone and projector; NT-Xent over the 2N views, negatives g
 Paper: 2-layer projector to 128-d (deeper heads help, Appendix B.4; the reference seismic report used a
 4-layer MLP: ``projector_layers``), temperature 0.5 on CIFAR-10 and 0.1 on ImageNet, large batches.
 """
+
 from __future__ import annotations
 
 from pydantic import Field

@@ -8,6 +8,7 @@ BYOL without the target network: a predictor and a stop-gradient are enough to a
 Paper: projector 3 layers ending in a non-affine BatchNorm (2048-d), predictor bottleneck 512 (a quarter of
 the projector width: ``predictor_hidden_dim``).
 """
+
 from __future__ import annotations
 
 from pydantic import Field
@@ -27,10 +28,15 @@ class SimSiam(SSLMethod):
 
     def __init__(self, backbone, projector, params: SimSiamParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)
-        self.projector = ProjectionHead(backbone.output_dim, projector.output_dim, projector.layers,
-                                        projector.hidden_dim, output_batch_norm=True)
-        self.predictor = ProjectionHead(projector.output_dim, projector.output_dim, layers=2,
-                                        hidden_dim=params.predictor_hidden_dim or max(1, projector.output_dim // 4))
+        self.projector = ProjectionHead(
+            backbone.output_dim, projector.output_dim, projector.layers, projector.hidden_dim, output_batch_norm=True
+        )
+        self.predictor = ProjectionHead(
+            projector.output_dim,
+            projector.output_dim,
+            layers=2,
+            hidden_dim=params.predictor_hidden_dim or max(1, projector.output_dim // 4),
+        )
 
     def forward(self, batch: PretextBatch) -> StepOutput:
         z_1, z_2 = self.embed_views(batch.views(2))

@@ -7,6 +7,7 @@ that fraction, so "10 % labels" means the same examples for both). The classifie
 backbone features (in the projector's place); its backbone is then evaluated with the same frozen probes as
 any SSL backbone.
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F

@@ -23,6 +23,7 @@ alike. The anchor is encoded once, where the original encodes ``mc_sample_size``
 widths are cached per window (they depend on the series and the centre only). Randomness comes from torch's
 global generator, which the training loop seeds per (seed, epoch, rank). No augmentation, as the original.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -36,15 +37,15 @@ from selfsup.data.windows import Windows
 from selfsup.losses.tnc import tnc_loss
 from selfsup.methods.base import METHODS, MethodParams, PretextBatch, SSLMethod, StepOutput
 
-ADF_STATIONARY_P = 0.01   # the original's threshold: p below it = stationary (unit root rejected)
-ADF_FAILED_P = 0.6        # the original's value when the test cannot run on a segment
+ADF_STATIONARY_P = 0.01  # the original's threshold: p below it = stationary (unit root rejected)
+ADF_FAILED_P = 0.6  # the original's value when the test cannot run on a segment
 
 
 class TNCParams(MethodParams):
-    w: float = Field(0.05, ge=0, le=1)              # positive-unlabelled weight of non-neighbours
-    mc_sample_size: int = Field(10, ge=1)           # neighbours and non-neighbours per anchor
-    adf: bool = True                                # neighbourhood width by ADF test; else ``epsilon``
-    epsilon: float = Field(3.0, gt=0)               # width in windows when ``adf`` is off (original default)
+    w: float = Field(0.05, ge=0, le=1)  # positive-unlabelled weight of non-neighbours
+    mc_sample_size: int = Field(10, ge=1)  # neighbours and non-neighbours per anchor
+    adf: bool = True  # neighbourhood width by ADF test; else ``epsilon``
+    epsilon: float = Field(3.0, gt=0)  # width in windows when ``adf`` is off (original default)
 
 
 def adf_neighbourhood_width(series: np.ndarray, centre: int, window: int) -> int:
@@ -55,7 +56,7 @@ def adf_neighbourhood_width(series: np.ndarray, centre: int, window: int) -> int
     length = series.shape[-1]
     p_values = []
     for half_width in range(window, 4 * window, window):
-        segment = series[:, max(0, centre - half_width):min(length, centre + half_width)]
+        segment = series[:, max(0, centre - half_width) : min(length, centre + half_width)]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # statsmodels' FutureWarnings and short-sample warnings
@@ -75,9 +76,11 @@ def check_series_long_enough(windows: Windows, window: int, series_indices=None)
     for index in indices:
         length = windows.series[int(index)].shape[-1]
         if length < 2 * window:
-            raise ValueError(f"tnc: series {int(index)} of {windows.name} has {length} steps, fewer than "
-                             f"2 x window_length = {2 * window}: none of its windows has a non-neighbour; "
-                             f"lower window_length to at most {length // 2} or leave the series out")
+            raise ValueError(
+                f"tnc: series {int(index)} of {windows.name} has {length} steps, fewer than "
+                f"2 x window_length = {2 * window}: none of its windows has a non-neighbour; "
+                f"lower window_length to at most {length // 2} or leave the series out"
+            )
 
 
 def neighbour_starts(centre: int, epsilon: float, window: int, length: int, n: int) -> torch.Tensor:
@@ -101,8 +104,9 @@ class Discriminator(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.model = nn.Sequential(nn.Linear(2 * dim, 4 * dim), nn.ReLU(inplace=True), nn.Dropout(0.5),
-                                   nn.Linear(4 * dim, 1))
+        self.model = nn.Sequential(
+            nn.Linear(2 * dim, 4 * dim), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(4 * dim, 1)
+        )
         nn.init.xavier_uniform_(self.model[0].weight)
         nn.init.xavier_uniform_(self.model[3].weight)
 
@@ -132,8 +136,7 @@ class TNC(SSLMethod):
         if index not in self._width_cache:
             window = windows.x.shape[-1]
             series = windows.series[int(windows.series_index[index])]
-            self._width_cache[index] = adf_neighbourhood_width(series, int(windows.starts[index]) + window // 2,
-                                                               window)
+            self._width_cache[index] = adf_neighbourhood_width(series, int(windows.starts[index]) + window // 2, window)
         return self._width_cache[index]
 
     def draw_pairs(self, windows: Windows, index: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -146,9 +149,9 @@ class TNC(SSLMethod):
             centre, length = int(windows.starts[i]) + window // 2, series.shape[-1]
             epsilon = self.neighbourhood_width(windows, i)
             for start in neighbour_starts(centre, epsilon, window, length, n).tolist():
-                neighbours.append(series[:, start:start + window])
+                neighbours.append(series[:, start : start + window])
             for start in non_neighbour_starts(centre, 5 * epsilon * window, window, length, n).tolist():
-                distant.append(series[:, start:start + window])
+                distant.append(series[:, start : start + window])
         return np.stack(neighbours), np.stack(distant)
 
     def forward(self, batch: PretextBatch) -> StepOutput:
@@ -162,5 +165,6 @@ class TNC(SSLMethod):
         neighbour_logits = self.discriminator(z_anchor, z_neighbour)
         distant_logits = self.discriminator(z_anchor, z_distant)
         accuracy = ((neighbour_logits > 0).float().mean() + (distant_logits < 0).float().mean()) / 2
-        return StepOutput(tnc_loss(neighbour_logits, distant_logits, self.params.w),
-                          {"discriminator_accuracy": accuracy.detach()})
+        return StepOutput(
+            tnc_loss(neighbour_logits, distant_logits, self.params.w), {"discriminator_accuracy": accuracy.detach()}
+        )

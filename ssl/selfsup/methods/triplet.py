@@ -7,6 +7,7 @@ batch. ``triplet`` mines negatives per anchor (``semi_hard`` as FaceNet, ``batch
 ``all``); ``margin_contrastive`` pulls positive pairs together and pushes negative pairs beyond the margin.
 Distances are Euclidean between L2-normalised embeddings (in [0, 2]), so margins are on that scale.
 """
+
 from __future__ import annotations
 
 from typing import Literal

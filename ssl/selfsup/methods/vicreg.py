@@ -3,6 +3,7 @@
 Variance (keep each embedding dimension's std above 1), invariance (MSE between views) and covariance
 (decorrelate dimensions) terms, weighted 25 / 25 / 1 in the paper.
 """
+
 from __future__ import annotations
 
 from pydantic import Field

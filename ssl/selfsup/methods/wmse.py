@@ -8,6 +8,7 @@ predictor, keeps the embeddings from collapsing. Paper: embedding 64-d (``projec
 1024, ``w_size`` 128 with batches of 1024 (ImageNet) / 256 (CIFAR), ``w_iter`` 1, no shrinkage.
 ``w_size`` must exceed ``projector_dim`` (or set ``w_eps`` > 0) and fit in one batch.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -41,8 +42,10 @@ class WMSE(SSLMethod):
         n_windows, batch_size = len(windows), shared.batch_size
         usable = min(batch_size, n_windows)
         if params.w_size > usable:
-            raise ValueError(f"wmse w_size {params.w_size} exceeds the batch of {usable} windows (batch_size "
-                             f"{batch_size}, {n_windows} pretext windows); use w_size <= {usable}")
+            raise ValueError(
+                f"wmse w_size {params.w_size} exceeds the batch of {usable} windows (batch_size "
+                f"{batch_size}, {n_windows} pretext windows); use w_size <= {usable}"
+            )
 
     def forward(self, batch: PretextBatch) -> StepOutput:
         views = batch.views(self.n_views)
