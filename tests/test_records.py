@@ -15,9 +15,17 @@ SCHEMA = ROOT / "trainables" / "records" / "tags.py"
 
 
 def _project_python_files() -> list[Path]:
-    listed = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    # Tracked and new files alike (what a commit would hold), as they are on disk.
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     files = [ROOT / name for name in listed] if listed else list(ROOT.rglob("*.py"))  # an export without .git
-    return [path for path in files if "tests" not in path.relative_to(ROOT).parts and path != SCHEMA]
+    return [
+        path for path in files if path.exists() and "tests" not in path.relative_to(ROOT).parts and path != SCHEMA
+    ]
 
 
 def _strings_outside_docstrings(tree: ast.AST) -> list[ast.Constant]:

@@ -323,7 +323,7 @@ def test_a_report_is_rebuilt_through_a_remote_tracking_server(store, tmp_path):
 
 
 def test_a_sweep_whose_report_fails_keeps_its_result_and_says_how_to_rebuild_it(store, tmp_path, monkeypatch, capsys):
-    def broken(self, directory):
+    def broken(self):
         raise RuntimeError("a figure broke")
 
     monkeypatch.setattr(report_module._Builder, "sections", broken)

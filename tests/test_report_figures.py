@@ -358,7 +358,7 @@ def test_segmentation_panel_layout_and_shape_check():
 
 
 def test_class_labels_that_are_numbers_sort_as_numbers():
-    from trainables.report.figures import _sorted_unique
+    from trainables.report.figures._common import sorted_unique
 
-    assert _sorted_unique(["10", "2", "1", "2"]) == ["1", "2", "10"]
-    assert _sorted_unique(["walk", "run", "10"]) == ["10", "run", "walk"]
+    assert sorted_unique(["10", "2", "1", "2"]) == ["1", "2", "10"]
+    assert sorted_unique(["walk", "run", "10"]) == ["10", "run", "walk"]

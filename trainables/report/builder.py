@@ -1,17 +1,14 @@
-"""Reports for any set of sweeps, rebuilt from what MLflow recorded: tables, figures and one HTML page.
+"""Reports for any set of sweeps, rebuilt from what MLflow recorded: the builder reads the runs and chooses what goes
+in; the document it fills (``document``) is then written (``files``) and logged (``mlflow_run``).
 
     python tune.py report barlow-har lfr-har                  two sweeps, by name
     python tune.py report "tags.sslsweep.method = 'lfr'"      every sweep a filter matches
     python tune.py report --nightly 2026-11-23                the sweeps of one nightly run
 
-``build_report`` reads every number back from the tracking store (``report_runs``: metrics, params, tags,
-artifacts; never a sweep's memory, so a report can be rebuilt later, elsewhere, from a remote server), makes
-the tables (``report_tables``) and figures (``report_figures``) and writes ``reports/<name>/``:
-
-    index.html                   one self-contained page: every table and figure (inlined) with its caption
-    report.md                    the same in Markdown, figures linked
-    tables/<table>.md, .csv      each table (best values in bold; CSV holds the numbers)
-    figures/<figure>.png, .svg   each figure (PNG for the page and MLflow, SVG for papers)
+``build_report`` reads every number back from the tracking store (``tracking.runs``: metrics, params, tags,
+artifacts; never a sweep's memory, so a report can be rebuilt later, elsewhere, from a remote server), makes the
+tables (``tables``) and figures (``figures``, from the frames of ``figure_data``) and writes ``reports/<name>/``
+(``files``: ``index.html``, ``report.md``, ``tables/``, ``figures/``).
 
 What it holds: the sweeps covered; technique x backbone and SSL against supervised by label fraction (the
 reference reports' Tables 3 and 4) with metric-against-label-fraction figures; per sweep its search grid
@@ -28,56 +25,41 @@ tagged with the sweeps it covers. The same store gives byte-identical files: no 
 
 from __future__ import annotations
 
-import base64
-import html
-import re
-import shutil
 import sys
 import tempfile
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
-from selfsup.evaluation.metric_names import HEALTH_METRICS, RANDOM_INIT_PREFIX, SEGMENTATION_PROTOCOLS
+from selfsup.evaluation.metric_names import HEALTH_METRICS
 from trainables.records.results import EMBEDDINGS_FILE, FINISHED, PRUNED, SEGMENTATION_EXAMPLE_FILE, TRIAL_ARTIFACTS
-from trainables.records.tags import (
-    DOWNSTREAM_DATA_TAG,
-    OPTUNA_STUDY_TAG,
-    PRETEXT_DATA_TAG,
-    REPORT_PARENT_RUNS_TAG,
-    REPORT_ROLE,
-    REPORT_SWEEPS_TAG,
-    ROLE_TAG,
-    TRIAL_ID_TAG,
-    tag_column,
-)
+from trainables.records.tags import DOWNSTREAM_DATA_TAG, OPTUNA_STUDY_TAG, TRIAL_ID_TAG, tag_column
 from trainables.report import figures
-from trainables.report.markdown import markdown_text
+from trainables.report.document import Report, ReportFigure, Section, safe_name
+from trainables.report.figure_data import label_fraction_scores, scores_by_setting, subsample_splits
+from trainables.report.files import check_replaceable, write_report
+from trainables.report.mlflow_run import log_report_run, log_to_parent_run
 from trainables.report.tables import (
     HEADLINE_METRICS,
     METRIC_LABELS,
     Selected,
-    Table,
-    parameter_label,
-    parameter_values,
     per_class_iou,
     pretext_configurations,
     report_protocol,
+    report_task,
     search_grid,
     segmentation_by_fraction,
     select,
     ssl_vs_supervised,
+    sweeps_covered,
     technique_by_backbone,
-    test_scores,
 )
 from trainables.tracking.runs import ReportError, SweepRuns, download_artifact, metric_histories, resolve_sweeps
 from trainables.tracking.stores import redact
 
-REPORTS_EXPERIMENT = "sslsweep/reports"
 EMBEDDINGS_ARTIFACT = f"{TRIAL_ARTIFACTS[EMBEDDINGS_FILE]}/{EMBEDDINGS_FILE}"
 SEGMENTATION_EXAMPLE_ARTIFACT = f"{TRIAL_ARTIFACTS[SEGMENTATION_EXAMPLE_FILE]}/{SEGMENTATION_EXAMPLE_FILE}"
 # A searched dimension with at most this many values among the finished runs can be a grid axis.
@@ -86,7 +68,6 @@ GRID_MAX_VALUES = 8
 # over three sweeps within a minute on 2 cores.
 TSNE_MAX_PER_SPLIT = 400
 CURVE_KEYS = ("train/loss", *HEALTH_METRICS)
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
 @dataclass(frozen=True)
@@ -98,43 +79,6 @@ class ReportOptions:
     grid: tuple[tuple[str, ...], tuple[str, ...]] | None = None
     lines_by: str | None = None
     optuna_storage: str | None = None
-
-
-@dataclass(frozen=True)
-class ReportFigure:
-    name: str
-    caption: str
-    png: Path
-    svg: Path
-
-
-@dataclass
-class Section:
-    title: str
-    blocks: list[Table | ReportFigure | str] = field(default_factory=list)
-
-
-@dataclass
-class Report:
-    name: str
-    title: str
-    directory: Path
-    sweeps: list[SweepRuns]
-    sections: list[Section]
-    notes: list[str]
-
-    @property
-    def tables(self) -> dict[str, Table]:
-        return {block.name: block for section in self.sections for block in section.blocks if isinstance(block, Table)}
-
-    @property
-    def figures(self) -> dict[str, ReportFigure]:
-        return {
-            block.name: block
-            for section in self.sections
-            for block in section.blocks
-            if isinstance(block, ReportFigure)
-        }
 
 
 # ------------------------------------------------------------------------------------------------ entry points
@@ -150,7 +94,7 @@ def report_sweeps(
     artifact_root: str | None = None,
     leading: list[Section] = (),
 ) -> tuple[Report, str]:
-    """``tune.py report``: resolve the selectors (``report_runs.resolve_sweeps``), build the report into
+    """``tune.py report``: resolve the selectors (``tracking.runs.resolve_sweeps``), build the report into
     ``reports_dir/<name>`` (``leading`` sections first: the nightly regression table) and log it to a run of its
     own; the report and that run's id."""
     sweeps = resolve_sweeps(tracking_uri, selectors)
@@ -191,56 +135,13 @@ def write_sweep_report(
             file=sys.stderr,
         )
         return sweep, None
-    MlflowClient(tracking_uri).log_artifacts(parent_run_id, str(report.directory), "report")
+    log_to_parent_run(tracking_uri, parent_run_id, report)
     return sweep, report
 
 
 def default_report_name(sweeps: list[SweepRuns]) -> str:
     names = sorted(sweep.name for sweep in sweeps)
     return names[0] if len(names) == 1 else "+".join(names) if len(names) <= 4 else f"{names[0]}+{len(names) - 1}-more"
-
-
-def safe_name(name: str) -> str:
-    cleaned = _UNSAFE.sub("_", name).strip("._")
-    if not cleaned:
-        raise ReportError(f"report name {name!r} has no usable characters")
-    return cleaned
-
-
-def log_report_run(tracking_uri: str, report: Report, artifact_root: str | None = None) -> str:
-    """Log the report's files to a new run in experiment ``sslsweep/reports``, tagged with the sweeps (names and
-    parent run ids) it covers; its run id. ``artifact_root`` places a new experiment's artifacts (``tune.py``
-    passes ``Stores.mlflow_artifacts``); without it MLflow's default applies (a server's own artifact store;
-    ``./mlruns`` for a local database)."""
-    client = MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name(REPORTS_EXPERIMENT)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment is not None
-        else client.create_experiment(
-            REPORTS_EXPERIMENT, artifact_location=f"{artifact_root}/{REPORTS_EXPERIMENT}" if artifact_root else None
-        )
-    )
-    sweeps = sorted(report.sweeps, key=lambda sweep: sweep.name)
-    run = client.create_run(
-        experiment_id,
-        run_name=report.name,
-        tags={
-            ROLE_TAG: REPORT_ROLE,
-            REPORT_SWEEPS_TAG: ",".join(sweep.name for sweep in sweeps),
-            REPORT_PARENT_RUNS_TAG: ",".join(sweep.parent_run_id for sweep in sweeps),
-            # The run's description, which MLflow's UI renders as Markdown: sweep names are text there.
-            "mlflow.note.content": markdown_text(
-                f"{report.title}: " + ", ".join(f"{s.name} ({s.parent_run_id})" for s in sweeps)
-            ),
-        },
-    )
-    client.log_artifacts(run.info.run_id, str(report.directory))
-    client.set_terminated(run.info.run_id)
-    return run.info.run_id
-
-
-# ------------------------------------------------------------------------------------------------ building
 
 
 def build_report(
@@ -255,38 +156,14 @@ def build_report(
     """Build every table and figure for ``sweeps`` and write them to ``directory`` (replaced as a whole, so no
     file of an earlier build survives)."""
     directory = Path(directory)
-    _check_replaceable(directory)
+    check_replaceable(directory)
     builder = _Builder(tracking_uri, sweeps, options)  # refuses a request it cannot build before writing anything
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        sections = [*leading, *builder.sections(staging)]
-        report = Report(directory.name, title, staging, sweeps, sections, builder.notes)
-        _write_tables(report)
-        (staging / "report.md").write_text(render_markdown(report))
-        (staging / "index.html").write_text(render_html(report))
-        if directory.exists():
-            shutil.rmtree(directory)
-        staging.rename(directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    report.directory = directory
-    for section in report.sections:  # the figure paths now live in the final directory
-        section.blocks = [
-            ReportFigure(
-                b.name, b.caption, directory / b.png.relative_to(staging), directory / b.svg.relative_to(staging)
-            )
-            if isinstance(b, ReportFigure)
-            else b
-            for b in section.blocks
-        ]
-    return report
+    report = Report(directory.name, title, directory, sweeps, [*leading, *builder.sections()], builder.notes)
+    return write_report(report)
 
 
-def _check_replaceable(directory: Path) -> None:
-    if directory.exists() and any(directory.iterdir()) and not (directory / "index.html").exists():
-        raise ReportError(f"{directory} exists and holds no report (no index.html): choose another name or remove it")
+# ------------------------------------------------------------------------------------------------ sections
 
 
 class _Builder:
@@ -299,10 +176,9 @@ class _Builder:
         self.check_options()
         self.selections = select(self.sweeps)
 
-    def sections(self, directory: Path) -> list[Section]:
-        self.directory = directory
+    def sections(self) -> list[Section]:
         selections = self.selections
-        sections = [self.overview(), self.techniques(selections)]
+        sections = [Section("Sweeps", [sweeps_covered(self.sweeps)]), self.techniques(selections)]
         sections += [self.sweep_section(sweep) for sweep in self.sweeps]
         sections.append(self.training_curves())
         sections.append(self.embeddings(selections))
@@ -328,36 +204,6 @@ class _Builder:
                 f"no sweep recorded parameter(s) {', '.join(unknown)}; recorded: {', '.join(sorted(recorded))}"
             )
 
-    # ---- helpers
-    def figure(self, fig, name: str, caption: str) -> ReportFigure:
-        png, svg = figures.save_figure(fig, self.directory / "figures", safe_name(name))
-        return ReportFigure(safe_name(name), caption, png, svg)
-
-    def download(self, run_id: str, artifact_path: str, scratch: str) -> Path | None:
-        return download_artifact(self.tracking_uri, run_id, artifact_path, scratch)
-
-    # ---- sections
-    def overview(self) -> Section:
-        rows = []
-        for sweep in self.sweeps:
-            trials = sweep.trials["outcome"].fillna("unended").value_counts()
-            rows.append(
-                {
-                    "sweep": sweep.name,
-                    "method": sweep.method,
-                    "data": f"{sweep.tags.get(PRETEXT_DATA_TAG, '?')} -> {sweep.tags.get(DOWNSTREAM_DATA_TAG, '?')}",
-                    "objective (validation)": f"{sweep.objective} ({sweep.mode})",
-                    "trials": ", ".join(f"{count} {outcome}" for outcome, count in sorted(trials.items())),
-                    "repeats": str(len(sweep.repeats)),
-                    "supervised baselines": str(len(sweep.baselines)),
-                    "parent run": sweep.parent_run_id,
-                }
-            )
-        return Section(
-            "Sweeps",
-            [text_table(pd.DataFrame(rows), "sweeps", "The sweeps this report covers, as MLflow recorded them.")],
-        )
-
     def techniques(self, selections: list[Selected]) -> Section:
         """Tables 3 and 4 (one pair per task where a report mixes classification and segmentation, so no row
         carries the other task's empty columns) and a label-fraction figure per task and data set."""
@@ -376,7 +222,7 @@ class _Builder:
                 continue
             label = f"test {METRIC_LABELS[metric]} ({', '.join(sorted({s.protocol for s in group}))})"
             section.blocks.append(
-                self.figure(
+                ReportFigure.drawn(
                     figures.label_fraction_figure(scores, label, f"{data}: {METRIC_LABELS[metric]} against labels"),
                     f"label_fraction_{task}_{data}",
                     f"Test {METRIC_LABELS[metric]} on {data} against the fraction of labelled training data (log axis), "
@@ -395,7 +241,7 @@ class _Builder:
             section.blocks.append(grid)
             if grid.frame.notna().any().any():
                 section.blocks.append(
-                    self.figure(
+                    ReportFigure.drawn(
                         figures.grid_heatmap(
                             grid.frame, f"validation {sweep.objective}", f"{sweep.name}: search grid", sweep.mode
                         ),
@@ -416,21 +262,11 @@ class _Builder:
 
     def lines_by_setting(self, sweep: SweepRuns, parameter: str) -> ReportFigure | None:
         protocol = report_protocol(sweep)
-        task = "segmentation" if protocol in SEGMENTATION_PROTOCOLS else "classification"
-        metric = HEADLINE_METRICS[task][0]
-        finished = sweep.finished_trials
-        values = parameter_values(finished[f"params.{parameter}"])
-        rows = []
-        for value in sorted(values.dropna().unique()):
-            best = finished[values == value].iloc[[0]]  # finished_trials is best first
-            for fraction, score in test_scores(best, protocol, metric).items():
-                rows.append({"series": f"{parameter}={parameter_label(value)}", "fraction": fraction, "value": score})
-        for fraction, score in test_scores(finished.iloc[[0]], protocol, metric, RANDOM_INIT_PREFIX).items():
-            rows.append({"series": "random init", "fraction": fraction, "value": score, "kind": "random_init"})
-        scores = pd.DataFrame(rows)
+        metric = HEADLINE_METRICS[report_task(sweep, protocol)][0]
+        scores = scores_by_setting(sweep, parameter, protocol, metric)
         if scores.empty or scores["fraction"].nunique() < 2:
             return None
-        return self.figure(
+        return ReportFigure.drawn(
             figures.label_fraction_figure(
                 scores, f"test {METRIC_LABELS[metric]} ({protocol})", f"{sweep.name}: by {parameter}"
             ),
@@ -458,7 +294,7 @@ class _Builder:
             "parallel_coordinate": "each completed trial's parameters and objective",
         }
         return [
-            self.figure(
+            ReportFigure.drawn(
                 fig,
                 f"{sweep.name}_optuna_{key}",
                 f"{sweep.name}: Optuna's {key.replace('_', ' ')}: {captions[key]} (study {study_name}).",
@@ -491,7 +327,7 @@ class _Builder:
         return Section(
             "Training curves",
             [
-                self.figure(
+                ReportFigure.drawn(
                     figures.training_curves(history, "pretext loss and collapse monitors"),
                     "training_curves",
                     "Pretext loss, embedding std (x sqrt(D); 0 = collapsed) and RankMe against epoch for the best finished "
@@ -507,7 +343,7 @@ class _Builder:
             if selection.task != task:
                 continue
             trial = selection.run.get(tag_column(TRIAL_ID_TAG))
-            path = self.download(selection.run["run_id"], artifact, scratch)
+            path = download_artifact(self.tracking_uri, selection.run["run_id"], artifact, scratch)
             if path is None:
                 self.notes.append(
                     f"{selection.method} / {selection.backbone}: trial {trial} of "
@@ -524,7 +360,7 @@ class _Builder:
             ):
                 table = subsample_splits(pd.read_parquet(path), TSNE_MAX_PER_SPLIT)
                 section.blocks.append(
-                    self.figure(
+                    ReportFigure.drawn(
                         figures.tsne_figure(table, f"{selection.method} / {selection.backbone} ({trial})"),
                         f"tsne_{selection.method}_{selection.backbone}",
                         f"t-SNE of the frozen embeddings of {selection.method} / {selection.backbone} (trial {trial} of "
@@ -560,7 +396,7 @@ class _Builder:
                         f"{selection.method} / {selection.backbone} ({trial})",
                     )
                 section.blocks.append(
-                    self.figure(
+                    ReportFigure.drawn(
                         fig,
                         f"segmentation_{selection.method}_{selection.backbone}",
                         f"A test section, its ground-truth facies and the prediction of {selection.method} / "
@@ -570,7 +406,7 @@ class _Builder:
         return section
 
 
-# ------------------------------------------------------------------------------------------------ pieces
+# ------------------------------------------------------------------------------------------------ choices
 
 
 def grid_dimensions(sweep: SweepRuns, requested=None) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
@@ -610,66 +446,6 @@ def _by_task_and_data(selections: list[Selected]) -> dict[tuple[str, str], list[
     return dict(sorted(groups.items()))
 
 
-def label_fraction_scores(selections: list[Selected], metric: str) -> pd.DataFrame:
-    """``label_fraction_figure``'s input for selections on one data set: each technique x backbone pretrained,
-    its backbone untrained and supervised. A backbone untrained (or supervised) with the same scores in several
-    sweeps is one line; where scores differ (other windows, seeds), one line per distinct curve, named by the
-    techniques it belongs to and coloured as the technique where it is one."""
-    rows = []
-    for selection in selections:
-        series = f"{selection.method} / {selection.backbone}"
-        for fraction in selection.test_fractions():
-            cell = selection.test(metric, fraction)
-            rows.append(
-                {
-                    "series": series,
-                    "fraction": fraction,
-                    "value": cell.mean,
-                    "std": cell.std if cell.n > 1 else np.nan,
-                    "kind": "pretrained",
-                    "group": series,
-                }
-            )
-    for kind, label in (("random_init", "untrained"), ("supervised", "supervised")):
-        lines: dict[str, list[tuple[Selected, dict[float, float]]]] = {}
-        for selection in selections:
-            if kind == "random_init":
-                values = {
-                    f: selection.test(metric, f, RANDOM_INIT_PREFIX).mean
-                    for f in selection.test_fractions(RANDOM_INIT_PREFIX)
-                }
-            else:
-                values = {f: selection.supervised(metric, f).mean for f in selection.supervised_fractions()}
-            values = {f: v for f, v in values.items() if pd.notna(v)}
-            if values:
-                lines.setdefault(selection.backbone, []).append((selection, values))
-        for backbone, entries in lines.items():
-            # One line per distinct curve, named by the techniques whose sweeps measured it where they differ.
-            curves: dict[tuple, list[Selected]] = {}
-            for selection, values in entries:
-                curves.setdefault(tuple(sorted(values.items())), []).append(selection)
-            for curve, sharing in curves.items():
-                series = f"{label} {backbone}" + (
-                    "" if len(curves) == 1 else f" ({', '.join(sorted({s.method for s in sharing}))})"
-                )
-                group = f"{sharing[0].method} / {backbone}" if len(sharing) == 1 and len(curves) > 1 else series
-                rows += [
-                    {"series": series, "fraction": f, "value": v, "std": np.nan, "kind": kind, "group": group}
-                    for f, v in curve
-                ]
-    return pd.DataFrame(rows, columns=["series", "fraction", "value", "std", "kind", "group"])
-
-
-def subsample_splits(embeddings: pd.DataFrame, per_split: int, seed: int = 0) -> pd.DataFrame:
-    """At most ``per_split`` rows of each split, drawn with a fixed seed, in their original order."""
-    rng = np.random.default_rng(seed)
-    keep = []
-    for _, rows in embeddings.groupby("split", sort=True):
-        index = rows.index.to_numpy()
-        keep.extend(index if len(index) <= per_split else rng.choice(index, per_split, replace=False))
-    return embeddings.loc[sorted(keep)]
-
-
 def _load_study(study_name: str, storage: str):
     """The study, or None where it is not in the storage. A sqlite file that does not exist is not opened
     (opening creates it)."""
@@ -681,137 +457,3 @@ def _load_study(study_name: str, storage: str):
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         return None
-
-
-@dataclass
-class _TextTable:
-    """A table of text (the sweeps covered): rendered like a ``Table``, never marked best."""
-
-    name: str
-    caption: str
-    frame: pd.DataFrame
-
-    def to_markdown(self, caption: bool = True) -> str:
-        header = "| " + " | ".join(markdown_text(column) for column in self.frame.columns) + " |"
-        rule = "|" + "|".join("---" for _ in self.frame.columns) + "|"
-        body = ["| " + " | ".join(markdown_text(v) for v in row) + " |" for row in self.frame.itertuples(index=False)]
-        text = "\n".join([header, rule, *body])
-        return f"{markdown_text(self.caption)}\n\n{text}\n" if caption else f"{text}\n"
-
-    def to_html(self) -> str:
-        return self.frame.to_html(index=False, border=0)
-
-    def to_csv(self, path: Path) -> Path:
-        self.frame.to_csv(path, index=False)
-        return path
-
-
-def text_table(frame: pd.DataFrame, name: str, caption: str) -> _TextTable:
-    """A table of text (already formatted) for a report section: Markdown, HTML and CSV like a ``Table``."""
-    return _TextTable(name, caption, frame)
-
-
-# ------------------------------------------------------------------------------------------------ writing
-
-
-def _tables(report: Report):
-    for section in report.sections:
-        for block in section.blocks:
-            if isinstance(block, (Table, _TextTable)):
-                yield block
-
-
-def _write_tables(report: Report) -> None:
-    directory = report.directory / "tables"
-    directory.mkdir(parents=True, exist_ok=True)
-    for table in _tables(report):
-        name = safe_name(table.name)
-        table.to_csv(directory / f"{name}.csv")
-        (directory / f"{name}.md").write_text(table.to_markdown())
-
-
-def render_markdown(report: Report) -> str:
-    """``report.md``: every title, caption, text block and note escaped (``markdown_text``), as the tables escape
-    their cells; figure links point at ``safe_name`` files."""
-    lines = [f"# {markdown_text(report.title)}", ""]
-    for section in report.sections:
-        lines += [f"## {markdown_text(section.title)}", ""]
-        for block in section.blocks:
-            if isinstance(block, ReportFigure):
-                lines += [
-                    f"![{markdown_text(block.name)}](figures/{block.png.name})",
-                    "",
-                    f"*{markdown_text(block.caption)}* ([SVG](figures/{block.svg.name}))",
-                    "",
-                ]
-            elif isinstance(block, str):
-                lines += [markdown_text(block), ""]
-            else:
-                lines += [block.to_markdown(), ""]
-    if report.notes:
-        lines += ["## Notes", "", *[f"- {markdown_text(note)}" for note in report.notes], ""]
-    return "\n".join(lines)
-
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 75em; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
-th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; text-align: right; }
-th { background: #f4f4f4; }
-td:first-child, th:first-child { text-align: left; }
-figure { margin: 1em 0 2em; }
-figcaption { font-size: 0.9em; color: #444; max-width: 60em; margin-bottom: 0.4em; }
-img { max-width: 100%; height: auto; border: 1px solid #eee; }
-.scroll { overflow-x: auto; }
-nav li { display: inline; margin-right: 1em; }
-"""
-
-
-def render_html(report: Report) -> str:
-    """One self-contained page: tables inline, figures as PNG data URIs (the page works when downloaded alone
-    from MLflow), no scripts, nothing from the network."""
-
-    def anchor(title: str) -> str:
-        return safe_name(title.lower())
-
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f"<title>{html.escape(report.title)}</title>",
-        f"<style>{_STYLE}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{html.escape(report.title)}</h1>",
-        "<nav><ul>"
-        + "".join(f'<li><a href="#{anchor(s.title)}">{html.escape(s.title)}</a></li>' for s in report.sections)
-        + "</ul></nav>",
-    ]
-    for section in report.sections:
-        parts.append(f'<section id="{anchor(section.title)}"><h2>{html.escape(section.title)}</h2>')
-        for block in section.blocks:
-            if isinstance(block, ReportFigure):
-                data = base64.b64encode(block.png.read_bytes()).decode("ascii")
-                parts.append(
-                    f'<figure id="{block.name}"><figcaption>{html.escape(block.caption)}</figcaption>'
-                    f'<img src="data:image/png;base64,{data}" alt="{html.escape(block.caption)}">'
-                    f"</figure>"
-                )
-            elif isinstance(block, str):
-                parts.append(f"<p>{html.escape(block)}</p>")
-            else:
-                parts.append(
-                    f'<figure id="{safe_name(block.name)}" class="table"><figcaption>'
-                    f"{html.escape(block.caption)}"
-                    f'</figcaption><div class="scroll">{block.to_html()}</div></figure>'
-                )
-        parts.append("</section>")
-    if report.notes:
-        parts.append(
-            '<section id="notes"><h2>Notes</h2><ul>'
-            + "".join(f"<li>{html.escape(note)}</li>" for note in report.notes)
-            + "</ul></section>"
-        )
-    parts += ["</body>", "</html>", ""]
-    return "\n".join(parts)
