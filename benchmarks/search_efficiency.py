@@ -86,9 +86,9 @@ def run_strategy(
     raw["fixed"] = {k: v for k, v in raw["fixed"].items() if k not in SPACE}
     raw["data"]["pretext"] = raw["data"]["downstream"] = {"source": "aeon", "name": dataset}
     raw["evaluation"] = {"protocols": ["linear"], "label_fractions": [1.0], "compare_random_init": False}
-    searcher = trainables.sweep.driver.PruningAwareOptunaSearch
+    searcher = trainables.sweep.driver.OptunaStudySearcher
     if label.startswith("(d)"):
-        trainables.sweep.driver.PruningAwareOptunaSearch = OptunaSearch  # Ray's own bookkeeping, for comparison
+        trainables.sweep.driver.OptunaStudySearcher = OptunaSearch  # Ray's own bookkeeping, for comparison
     try:
         with tempfile.TemporaryDirectory() as home:
             _, outcome = _sweep(raw, Path(home))
@@ -106,7 +106,7 @@ def run_strategy(
                 for run in runs
             ]
     finally:
-        trainables.sweep.driver.PruningAwareOptunaSearch = searcher
+        trainables.sweep.driver.OptunaStudySearcher = searcher
     return sorted(ended, key=lambda trial: trial["end"])
 
 

@@ -167,7 +167,7 @@ def test_a_sweep_keeps_store_passwords_out_of_output_files_and_records(password_
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("SSLSWEEP_OPTUNA_STORAGE", urls["optuna"])
             restored = pickle.loads(searcher_state.read_bytes())
-            assert restored["_storage"].url == urls["optuna"]
+            assert restored["storage"].url == urls["optuna"]
             patch.delenv("SSLSWEEP_OPTUNA_STORAGE")
             with pytest.raises(ValueError, match=r"SSLSWEEP_OPTUNA_STORAGE: expected .*postgres:\*\*\*@.* unset"):
                 pickle.loads(searcher_state.read_bytes())

@@ -1,11 +1,15 @@
-"""Ray's OptunaSearch, telling Optuna the truth about how each trial ended; Optuna's GridSampler, usable by
-ask and tell (``AskTellGridSampler``).
+"""sslsweep's Tune searcher, an Optuna study driven by ask and tell (``OptunaStudySearcher``), and Optuna's
+GridSampler made usable that way (``AskTellGridSampler``).
 
-Ray's ``OptunaSearch.on_trial_complete`` tells Optuna COMPLETE with the last reported value whenever the
-last result has the metric, including trials ASHA stopped after a few epochs and trials that raised. TPE
-would then treat a 2-epoch score as a finished observation. Here a trial is COMPLETE only when it ran its
-downstream evaluation, PRUNED when the scheduler stopped it (its per-epoch values stay in the study as
-intermediate values, which is how Optuna's samplers use pruned trials), FAIL when it failed.
+Each trial Tune starts is one Optuna trial: ``suggest`` asks the study for a point of the search space and hands it
+out with the Optuna trial number (``results.TRIAL_NUMBER_KEY`` in the config), which the trial folds into its final
+objective value as the tie-break of ``selection.py``. Every result the trial reports (one per epoch) reaches the
+study as an intermediate value at its ``training_iteration``. When the trial ends the study is told COMPLETE only if
+the trial ran its downstream evaluation, PRUNED if the scheduler stopped it (its per-epoch values stay in the study,
+which is how Optuna's samplers use pruned trials), FAIL if it failed (``results.outcome``). Ray's own
+``OptunaSearch`` tells COMPLETE with the last reported value whenever the last result has the metric, including
+trials ASHA stopped after a few epochs and trials that raised: TPE would then treat a 2-epoch score as a finished
+observation.
 
 A sweep resumed after its driver died (``tune.py --resume``) gets back the searcher Tune last saved; trials the
 dead driver asked Optuna for after that save are still RUNNING in the study. ``restore`` finds them and
@@ -14,22 +18,23 @@ study never holds an abandoned copy of a point beside the one that ran. Trials t
 ``sslsweep_crashed``) are resumed by Tune from their checkpoints; a finished Optuna trial cannot be reopened, so
 each carries on in a new Optuna trial of the same point, marked ``sslsweep_retry_of`` (what Optuna's own
 ``RetryFailedTrialCallback`` does for trials whose heartbeat stopped).
-
-It also hands each trial its Optuna trial number (``selection.TRIAL_NUMBER_KEY`` in the config), which the
-trial folds into its final objective value as the tie-break of ``selection.py``.
 """
 
 from __future__ import annotations
 
+import logging
+import pickle
 from typing import Optional
 
 import optuna
 from optuna.trial import TrialState
-from ray.tune.search import ConcurrencyLimiter
-from ray.tune.search.optuna import OptunaSearch
+from ray.tune.result import TRAINING_ITERATION
+from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from trainables.records.results import FAILED, FINISHED, PRUNED, TRIAL_NUMBER_KEY, outcome
 from trainables.tracking.stores import OPTUNA_VARIABLE, redact, with_credentials
+
+logger = logging.getLogger(__name__)
 
 _STATES = {FINISHED: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL}
 CRASHED_ATTR = "sslsweep_crashed"  # a FAIL that was a crash (Tune resumes it), not sslsweep's own verdict
@@ -51,74 +56,136 @@ class CredentialFreeRDBStorage(optuna.storages.RDBStorage):
         super().__setstate__({**state, "url": with_credentials(state["url"], OPTUNA_VARIABLE)})
 
 
-class PruningAwareOptunaSearch(OptunaSearch):
-    _orphans: list[int] = []  # Optuna trial ids asked for after the last save a resumed sweep restored
-    reopened: set[str] = set()  # Tune trial ids of crashed trials a resumed sweep carries on (retries)
+class OptunaStudySearcher(Searcher):
+    """A Tune ``Searcher`` holding one Optuna study (``study``, created or loaded by name in ``storage``).
 
-    def restore(self, checkpoint_path: str) -> None:
-        super().restore(checkpoint_path)
-        trials = self._ot_study.get_trials(deepcopy=False)
-        by_number = {trial.number: trial for trial in trials}
-        # A retry an earlier resume began (its driver died too before Tune saved the searcher again) goes on.
-        open_retries = {
-            trial.user_attrs[RETRY_OF_ATTR]: trial
-            for trial in trials
-            if RETRY_OF_ATTR in trial.user_attrs and trial.state == TrialState.RUNNING
-        }
-        for trial_id, ot_trial in list(self._ot_trials.items()):
-            frozen = by_number[ot_trial.number]
-            if frozen.state == TrialState.FAIL and frozen.user_attrs.get(CRASHED_ATTR):
-                if frozen.number in open_retries:
-                    retry = optuna.Trial(self._ot_study, open_retries[frozen.number]._trial_id)
-                else:
-                    self._ot_study.enqueue_trial(frozen.params, user_attrs={RETRY_OF_ATTR: frozen.number})
-                    retry = self._ot_study.ask(fixed_distributions=self._space)
-                self._ot_trials[trial_id] = retry
-                self._completed_trials.discard(trial_id)
-                self.reopened = {*self.reopened, trial_id}
-        known = {trial.number for trial in self._ot_trials.values()}
-        self._orphans = [
-            trial._trial_id
-            for trial in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if trial.number not in known
-        ]
+    ``space`` maps each searched hyperparameter to its Optuna distribution; ``sampler`` is used as given (seeded by
+    its creator), Optuna's default TPE when None. The study never prunes by itself (Optuna's ``NopPruner``):
+    Tune's scheduler decides, and the searcher tells the study. What Tune saves (``searcher-state-*.pkl``) is
+    ``get_state``: the study with its sampler (and the sampler's random state), the storage, and which Tune trial
+    runs which Optuna trial.
+    """
+
+    def __init__(
+        self,
+        *,
+        space: dict[str, optuna.distributions.BaseDistribution],
+        metric: str,
+        mode: str,
+        study_name: str,
+        storage: optuna.storages.BaseStorage,
+        sampler: Optional[optuna.samplers.BaseSampler] = None,
+    ) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self.space = space
+        self.storage = storage
+        self.study = optuna.create_study(
+            storage=storage,
+            sampler=sampler,
+            pruner=optuna.pruners.NopPruner(),
+            study_name=study_name,
+            load_if_exists=True,
+            direction="minimize" if mode == "min" else "maximize",
+        )
+        self.trials: dict[str, optuna.Trial] = {}  # Tune trial id -> the Optuna trial it runs
+        self.told: set[str] = set()  # Tune trial ids whose end the study was told
+        self.reopened: set[str] = set()  # Tune trial ids of crashed trials a resumed sweep carries on (retries)
+        self.orphans: list[int] = []  # Optuna trial numbers asked for after the save a resumed sweep restored
 
     def suggest(self, trial_id: str) -> Optional[dict]:
-        if trial_id not in self._ot_trials and self._orphans:
-            self._ot_trials[trial_id] = optuna.Trial(self._ot_study, self._orphans.pop(0))
-        config = super().suggest(trial_id)
-        if isinstance(config, dict):
-            config[TRIAL_NUMBER_KEY] = self._ot_trials[trial_id].number
-        return config
+        if trial_id not in self.trials:
+            self.trials[trial_id] = (
+                self._trial(self.orphans.pop(0)) if self.orphans else self.study.ask(fixed_distributions=self.space)
+            )
+        trial = self.trials[trial_id]
+        return {**trial.params, TRIAL_NUMBER_KEY: trial.number}  # flat: the space's keys are hyperparameter names
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id in self.told:
+            logger.warning(f"Received additional result for trial {trial_id}, but it already finished: {result}")
+            return
         try:
-            super().on_trial_result(trial_id, result)
+            self.trials[trial_id].report(result[self.metric], result[TRAINING_ITERATION])
         except optuna.exceptions.UpdateFinishedTrialError:
             # The trial ended after Tune last saved its state and before the driver died, so the resumed sweep
             # runs it again from its checkpoint (see on_trial_complete); Optuna already has its values.
             pass
 
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
-            return super().on_trial_complete(trial_id, result, error)
+        if trial_id in self.told:
+            logger.warning(f"Received additional completion for trial {trial_id}, but it already finished: {result}")
+            return
+        trial = self.trials[trial_id]
         state = _STATES[outcome(result, error)]
         value = result.get(self.metric) if (result and state == TrialState.COMPLETE) else None
-        ot_trial = self._ot_trials[trial_id]
         if state == TrialState.COMPLETE and value is None:
             state = TrialState.FAIL  # finished without the objective: nothing to learn from
         try:
             if error:
-                ot_trial.set_user_attr(CRASHED_ATTR, True)
-            self._ot_study.tell(ot_trial, value, state=state)
+                trial.set_user_attr(CRASHED_ATTR, True)
+            self.study.tell(trial, value, state=state)
         except (ValueError, RuntimeError):  # "Cannot tell a COMPLETE trial", UpdateFinishedTrialError
             # Told already: the trial ended after Tune last saved its state and before the driver died, so the
             # resumed sweep ran it again; Optuna keeps its first verdict.
             if not any(
-                t.number == ot_trial.number and t.state.is_finished() for t in self._ot_study.get_trials(deepcopy=False)
+                t.number == trial.number and t.state.is_finished() for t in self.study.get_trials(deepcopy=False)
             ):
                 raise
-        self._completed_trials.add(trial_id)
+        self.told.add(trial_id)
+
+    def get_state(self) -> dict:
+        # Each Optuna trial goes with the steps it had reported at the save: a trial resumed from its checkpoint
+        # reports later steps again, and their values replace those of the driver that died.
+        return {
+            "study": self.study,
+            "storage": self.storage,
+            "trials": dict(self.trials),
+            "told": set(self.told),
+            "reopened": set(self.reopened),
+        }
+
+    def set_state(self, state: dict) -> None:
+        self.study, self.storage = state["study"], state["storage"]
+        self.trials, self.told, self.reopened = state["trials"], state["told"], state["reopened"]
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.get_state(), file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """The state Tune saved, and the study's trials begun since: crashed trials reopened as retries, trials
+        asked for after the save (still RUNNING) kept for ``suggest`` to hand out first."""
+        with open(checkpoint_path, "rb") as file:
+            self.set_state(pickle.load(file))
+        by_number = {trial.number: trial for trial in self.study.get_trials(deepcopy=False)}
+        # A retry an earlier resume began (its driver died too before Tune saved the searcher again) goes on.
+        open_retries = {
+            trial.user_attrs[RETRY_OF_ATTR]: trial.number
+            for trial in by_number.values()
+            if RETRY_OF_ATTR in trial.user_attrs and trial.state == TrialState.RUNNING
+        }
+        for trial_id, trial in list(self.trials.items()):
+            ended = by_number[trial.number]
+            if ended.state == TrialState.FAIL and ended.user_attrs.get(CRASHED_ATTR):
+                if ended.number in open_retries:
+                    retry = self._trial(open_retries[ended.number])
+                else:
+                    self.study.enqueue_trial(ended.params, user_attrs={RETRY_OF_ATTR: ended.number})
+                    retry = self.study.ask(fixed_distributions=self.space)
+                self.trials[trial_id] = retry
+                self.told.discard(trial_id)
+                self.reopened.add(trial_id)
+        known = {trial.number for trial in self.trials.values()}
+        self.orphans = [
+            trial.number
+            for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if trial.number not in known
+        ]
+
+    def _trial(self, number: int) -> optuna.Trial:
+        """The study's trial of this number, to report to and tell (``study.ask`` hands out only new trials)."""
+        study_id = self.storage.get_study_id_from_name(self.study.study_name)
+        return optuna.Trial(self.study, self.storage.get_trial_id_from_study_id_trial_number(study_id, number))
 
 
 class ResumableConcurrencyLimiter(ConcurrencyLimiter):
@@ -126,11 +193,11 @@ class ResumableConcurrencyLimiter(ConcurrencyLimiter):
 
     The limiter drops the completion of a trial it no longer counts as live, and a trial that crashed left that
     set when it ended. When ``tune.py --resume`` has Tune carry such a trial on, its end would never reach Optuna
-    and the retry ``PruningAwareOptunaSearch.restore`` opened for it would stay RUNNING.
+    and the retry ``OptunaStudySearcher.restore`` opened for it would stay RUNNING.
     """
 
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
-        reopened = getattr(self.searcher, "reopened", set())
+        reopened = getattr(self.searcher, "reopened", set())  # benchmarks/search_efficiency.py wraps Ray's too
         if trial_id not in self.live_trials and trial_id in reopened:
             self.searcher.reopened = reopened - {trial_id}
             return self.searcher.on_trial_complete(trial_id, result=result, error=error)
@@ -138,13 +205,12 @@ class ResumableConcurrencyLimiter(ConcurrencyLimiter):
 
 
 class AskTellGridSampler(optuna.samplers.GridSampler):
-    """Optuna's ``GridSampler`` as Ray Tune drives it, by ask and tell.
+    """Optuna's ``GridSampler`` as ``OptunaStudySearcher`` drives it, by ask and tell.
 
     ``GridSampler.after_trial`` calls ``study.stop()`` once every cell has been visited, which only works inside
-    ``study.optimize``; Ray's ``OptunaSearch`` tells results outside it, where ``stop()`` raises RuntimeError
-    and the last trial's result never reaches the study. Here the sweep's length is the grid's size
-    (``budget.trials``, checked when the search space is loaded), so Tune ends the sweep and nothing needs
-    stopping.
+    ``study.optimize``; the searcher tells results outside it, where ``stop()`` raises RuntimeError and the last
+    trial's result would never reach the study. Here the sweep's length is the grid's size (``budget.trials``,
+    checked when the search space is loaded), so Tune ends the sweep and nothing needs stopping.
     """
 
     def after_trial(self, study, trial, state, values) -> None:
