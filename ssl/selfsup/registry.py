@@ -1,7 +1,17 @@
-"""Name -> class registries, so YAML files refer to methods and backbones by name only.
+"""Name -> entry registries, so YAML files refer to methods, backbones and domains by name only.
 
 Names are resolved through these tables and nothing else: a search-space file can never make us
 import an arbitrary module path.
+
+One idiom for every table: the registry lives in its package's ``base.py``, and each entry registers itself
+where it is defined, with the decorator form on its class::
+
+    @METHODS.register("simclr")
+    class SimCLR(SSLMethod): ...
+
+The package's ``__init__.py`` is then only the import line of each module (which runs the registration) and
+the re-exports. A registry may check what it is given (``check_entry``): an entry that does not fit is refused
+with a TypeError when its module is imported, not when a trial first builds it.
 """
 
 from __future__ import annotations
@@ -19,14 +29,25 @@ class UnknownNameError(KeyError, ValueError):
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str) -> None:
+    """Entries of one ``kind`` ("method", "backbone", ...) by name.
+
+    ``check_entry(name, entry)``, if given, runs before an entry is added and raises TypeError (naming the entry and
+    what it lacks) for one that does not fit the interface; a refused entry is not added.
+    """
+
+    def __init__(self, kind: str, check_entry: Callable[[str, T], None] | None = None) -> None:
         self.kind = kind
+        self._check_entry = check_entry
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
+        """Decorator that adds its class (or any entry) under ``name`` and returns it unchanged."""
+
         def add(entry: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} '{name}' is registered twice")
+            if self._check_entry is not None:
+                self._check_entry(name, entry)
             self._entries[name] = entry
             return entry
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from selfsup.backbones import BACKBONES
+from selfsup.backbones.base import BACKBONES
 
 
 def _conv_block(in_channels: int, out_channels: int, kernel: int, stride: int, padding: int) -> nn.Sequential:

@@ -3,7 +3,7 @@ Semantic Image Segmentation", arXiv:1706.05587, 2017), as torchvision's ``deepla
 
 from __future__ import annotations
 
-from selfsup.backbones import BACKBONES
+from selfsup.backbones.base import BACKBONES
 from selfsup.backbones.resnet import TorchvisionResNetBackbone
 
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from selfsup.backbones import BACKBONES
+from selfsup.backbones.base import BACKBONES
 
 
 class _SamePadConv(nn.Module):

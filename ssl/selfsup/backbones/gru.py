@@ -7,7 +7,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from selfsup.backbones import BACKBONES
+from selfsup.backbones.base import BACKBONES
 
 
 @BACKBONES.register("gru")

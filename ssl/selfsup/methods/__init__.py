@@ -1,13 +1,13 @@
 """SSL methods registered by name (see ``base.py`` for the interface). One import line per method."""
 
-from selfsup.methods import (  # noqa: F401
+from selfsup.methods import (  # noqa: F401  (registration side effects)
     barlow_twins,
     byol,
     cpc,
     lfr,
     masked_reconstruction,
     moco,
-    simclr,  # registration side effects
+    simclr,
     simsiam,
     supervised,
     tnc,
@@ -15,6 +15,24 @@ from selfsup.methods import (  # noqa: F401
     vicreg,
     wmse,
 )
-from selfsup.methods.base import METHODS, DataShape, MethodParams, PretextBatch, ProjectorSpec, SSLMethod, StepOutput
+from selfsup.methods.base import (
+    ALL_DOMAINS,
+    METHODS,
+    DataShape,
+    MethodParams,
+    PretextBatch,
+    ProjectorSpec,
+    SSLMethod,
+    StepOutput,
+)
 
-__all__ = ["METHODS", "DataShape", "MethodParams", "PretextBatch", "ProjectorSpec", "SSLMethod", "StepOutput"]
+__all__ = [
+    "ALL_DOMAINS",
+    "METHODS",
+    "DataShape",
+    "MethodParams",
+    "PretextBatch",
+    "ProjectorSpec",
+    "SSLMethod",
+    "StepOutput",
+]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from selfsup.losses import BarlowTwinsLoss
-from selfsup.methods.base import METHODS, MethodParams, SSLMethod, StepOutput
+from selfsup.methods.base import ALL_DOMAINS, METHODS, MethodParams, SSLMethod, StepOutput
 
 
 class BarlowTwinsParams(MethodParams):
@@ -19,8 +19,9 @@ class BarlowTwinsParams(MethodParams):
 
 
 @METHODS.register("barlow_twins")
-class BarlowTwins(SSLMethod):
+class BarlowTwins(SSLMethod[BarlowTwinsParams]):
     Params = BarlowTwinsParams
+    domains = ALL_DOMAINS
 
     def __init__(self, backbone, projector, params: BarlowTwinsParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from selfsup.heads import ProjectionHead
 from selfsup.losses import negative_cosine
-from selfsup.methods.base import METHODS, MethodParams, PretextBatch, SSLMethod, StepOutput
+from selfsup.methods.base import ALL_DOMAINS, METHODS, MethodParams, PretextBatch, SSLMethod, StepOutput
 from selfsup.methods.momentum import cosine_momentum, ema_update, frozen_copy
 
 
@@ -30,11 +30,13 @@ class BYOLParams(MethodParams):
 
 
 @METHODS.register("byol")
-class BYOL(SSLMethod):
+class BYOL(SSLMethod[BYOLParams]):
     Params = BYOLParams
+    domains = ALL_DOMAINS
 
     def __init__(self, backbone, projector, params: BYOLParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)
+        assert self.projector is not None  # uses_projector: built by SSLMethod
         self.predictor = ProjectionHead(
             projector.output_dim,
             projector.output_dim,
@@ -59,5 +61,6 @@ class BYOL(SSLMethod):
     def after_optimizer_step(self, progress: float) -> None:
         # The momentum for the update after step k is tau_k of the schedule (progress = k / K).
         self.momentum = cosine_momentum(self.params.base_momentum, progress)
+        assert self.projector is not None  # uses_projector: built by SSLMethod
         ema_update(self.target_backbone, self.backbone, self.momentum)
         ema_update(self.target_projector, self.projector, self.momentum)

@@ -44,6 +44,7 @@ import torch.distributed as dist
 from pydantic import Field
 from torch import nn
 
+from selfsup.backbones.base import SequenceBackbone
 from selfsup.distributed import world_size
 from selfsup.losses.cpc import SoftmaxOver, cpc_info_nce
 from selfsup.methods.base import METHODS, MethodParams, PretextBatch, SSLMethod, StepOutput
@@ -71,7 +72,7 @@ def shared_anchor_time(high: int, device: torch.device) -> int:
 
 
 @METHODS.register("cpc")
-class CPC(SSLMethod):
+class CPC(SSLMethod[CPCParams]):
     Params = CPCParams
     n_views = 1  # reads the raw windows; never draws views
     uses_projector = False  # g_ar and the W_k are its heads
@@ -96,7 +97,10 @@ class CPC(SSLMethod):
     def forward(self, batch: PretextBatch) -> StepOutput:
         x = batch.x
         steps = self.params.prediction_steps
-        z = self.backbone.forward_sequence(x).transpose(1, 2)  # (B, L, D)
+        backbone = self.backbone
+        if not isinstance(backbone, SequenceBackbone):
+            raise _no_sequence(backbone)
+        z = backbone.forward_sequence(x).transpose(1, 2)  # (B, L, D)
         check_horizon_fits(steps, z.shape[1], x.shape[-1], self.backbone)
         t = shared_anchor_time(z.shape[1] - steps, x.device)  # 0 <= t <= L - K - 1
         c_t = self.autoregressive(z[:, : t + 1])[0][:, -1]  # (B, ar_hidden)
@@ -119,6 +123,8 @@ class CPC(SSLMethod):
 def latent_shape(backbone: nn.Module, n_channels: int, window_length: int) -> tuple[int, int]:
     """(D, L) of the backbone's sequence for one window, measured on zeros (no strides hard-coded); in eval
     mode, so BatchNorm's running statistics stay untouched."""
+    if not isinstance(backbone, SequenceBackbone):
+        raise _no_sequence(backbone)
     reference = next(backbone.parameters())
     was_training = backbone.training
     backbone.eval()
@@ -128,6 +134,10 @@ def latent_shape(backbone: nn.Module, n_channels: int, window_length: int) -> tu
     finally:
         backbone.train(was_training)
     return dim, length
+
+
+def _no_sequence(backbone: nn.Module) -> AttributeError:
+    return AttributeError(f"cpc reads the latent sequence: backbone {type(backbone).__name__} has no forward_sequence")
 
 
 def check_horizon_fits(steps: int, latent_length: int, window_length: int, backbone: nn.Module) -> None:

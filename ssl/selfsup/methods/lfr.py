@@ -15,102 +15,11 @@ with L the "barlow-batch" loss (:func:`selfsup.losses.lfr.batch_barlow_loss`, th
 ``--loss barlow-batch``; ``lambda_offdiag`` = the code's ``--lambd`` default 0.01) or ``-cos(p, z)``
 (``loss_type="cosine"``, the code's default ``--loss``).
 
-Alternation (the HAR script's ``--train-predictor-individually --pred_epochs 5``): the reference keeps two
-optimisers, one over the encoder, one over the predictors. Each of its epochs is one pass that steps the
-encoder only (predictors in train mode but not updated), then ``pred_epochs`` passes that step the
-predictors only, with the encoder in eval mode (BatchNorm on running statistics). Here the worker has one
-optimiser and one pass per epoch, so the alternation runs per step, on a step counter (``steps_done``, a
-buffer, so a resumed trial continues the cycle): step ``s`` is an encoder step when
-``s % (predictor_steps + 1) == 0``, else a predictor step.
-
-- encoder step: f in train mode with gradients; each h_k is applied with its parameters detached
-  (``torch.func.functional_call``), so only f gets gradients, and its BatchNorm statistics still update as
-  in the reference; the first step of a trial is one.
-- predictor step: f in eval mode under ``no_grad``; only the h_k get gradients.
-
-The optimisers of this repository (Adam, AdamW, SGD) skip a parameter whose gradient is None (no moment,
-no weight-decay update), so each step moves exactly the part the reference's optimiser of that phase would.
-Under DDP the parameters a step leaves out are "unused" (``skips_parameters_on_some_steps``: DDP runs with
-``find_unused_parameters``); unused on every rank, their gradients stay None. ``predictor_steps=0`` is the
-reference without ``--train-predictor-individually``: every step trains f and all h_k jointly.
-
-Random projectors (``build_target``): the reference uses, for time series, a small CNN (``HARCnnTarget``:
-Conv1d(C, 16, 8, pad 4, no bias), ReLU, MaxPool(2, 2, pad 1), Conv1d(16, 32, 8, pad 4, no bias), ReLU,
-MaxPool(2, 2, pad 1), flatten, Linear(32 L', 256), Linear(256, D); its flattened size is hard-wired to HAR's
-9 x 128 windows, here computed from the ``DataShape``), and for tabular data 2-layer MLPs. sslsweep's
-reference report used 4-layer MLPs on time series, and that is the default on windows (``target_arch``
-unset or ``"mlp"``: the code's ``Simple4LayerMLP`` on the flattened window, C T -> 256 -> 256 -> 256 -> D,
-ReLU, with biases); ``target_arch="cnn"`` is the code's HAR target. Both keep PyTorch's default
-initialisation, as the code does (its optional ``--init-beta`` / ``--random-dropout`` variants are not used
-by the HAR script and not ported). D (``target_dim``) is the backbone's width by default on windows: the
-reference uses one ``--dim`` for the encoder output, the targets and the predictors. (Seismic patches:
-below.)
-
-Predictors (``build_predictor``): ``predictor_layers=1`` is Linear(feature dim, D) with bias (the HAR
-script's ``--pred_layers 1``); 2 and 3 add (Linear without bias, BatchNorm1d, ReLU) blocks of
-``predictor_hidden_dim`` (``--pred_dim`` 256) before the last Linear.
-
-Diverse projectors (``target_sample_ratio``, ``LFR.select_targets``): K x ``pool_ratio`` projectors are
-drawn and K kept by greedy DPP MAP inference (:func:`selfsup.losses.lfr.dpp_greedy`) on the kernel of
-:func:`selfsup.losses.lfr.projector_similarity_kernel` over the sample that ``initialise_from_data`` gets
-(``DPP_WINDOWS`` = 256 of its up to 1000 training windows, evenly spaced; the reference uses one training
-batch, 128 windows in its HAR script). Kept projector k
-is paired with predictor k in the DPP's order, as in the reference. ``pool_ratio=1`` keeps the K drawn
-projectors and runs no selection (the reference only selects when the ratio exceeds 1).
-
-Seismic patches (issue 12): the LFR code has no image or seismic targets; these follow sslsweep's reference
-report (facies segmentation on F3, "K random projectors {5, 8, 12, 16}; projectors = 3 convs kernel 5 stride
-2 + bilinear resize to 100x50; heads = 1 conv + resize"). x is a batch of raw training patches (B, C, H, W)
-(``data.sections.patch_size`` squares; LFR draws no views, so ``input_size`` and the augmentations do
-nothing), and targets and predictions are dense maps compared as whole maps::
-
-    g_k(x) = resize(conv3(relu(conv2(relu(conv1(x))))))             (B, D, h, w)
-    h_k(f(x)) = resize(conv_1x1(f.forward_features(x)))             (B, D, h, w)
-    loss = (1 / K) sum_k  L(flatten(h_k(f(x))), flatten(g_k(x)))  flatten: (B, D h w)
-
-- projectors (``target_arch="conv"``, the only seismic choice and its default; :class:`RandomConvProjector`): the
-  report's "3 convs kernel 5 stride 2 + bilinear resize to 100x50": Conv2d(C, 16), ReLU, Conv2d(16, 32),
-  ReLU, Conv2d(32, D), each kernel 5, stride 2, padding 2 (output stride 8, the backbones' too), biases and
-  PyTorch's default initialisation as the time-series projectors, then ``F.interpolate`` bilinear
-  (``align_corners=False``) to (``target_map_height``, ``target_map_width``), default (100, 50) as the
-  report. The widths 16 and 32 are the time-series ``HARCnnTarget``'s. "mlp" and "cnn" read windows and
-  are refused on patches, "conv" on windows, each with a ValueError naming both sides.
-- predictors (:class:`DensePredictor`): the report's "1 conv + resize": ``predictor_layers=1`` is a
-  Conv2d(``feature_channels``, D, kernel 1) with bias on the backbone's feature map (output stride 8), the
-  per-pixel analogue of the time-series Linear: a larger kernel would add context the report's head does
-  not have. 2 and 3 layers add (1x1 conv without bias, BatchNorm2d, ReLU) blocks as the time-series
-  ``build_predictor`` adds Linear blocks. Then the same bilinear resize, so prediction and target maps
-  have the same size whatever the patch size (the report's 100 x 50 upsamples the 8 x 8 maps of a 64 x 64 patch).
-- D (``target_dim``) defaults to ``SEISMIC_TARGET_DIM`` = 64, not the backbone's width: a map is D h w
-  floats per patch and projector (64 x 100 x 50 = 320 000; the K = 16 target and prediction maps of a
-  batch of 8 are about 330 MB), where 2048 (deeplab_resnet50) would be 32 times as much. The report does
-  not give its D.
-- loss: each patch's map flattened to one vector, (B, D h w), then the same ``batch_barlow_loss`` (the (B, B)
-  matrix of map cosines: each prediction map is pulled to its own patch's target map and pushed
-  orthogonal to the other patches' maps) or ``negative_cosine``, per projector, averaged over K. The cost
-  is B^2 D h w per projector (8 x 8 x 320 000 = 20 M multiply-adds), negligible beside the convolutions;
-  treating each pixel as a sample instead would make the batch matrix (B h w)^2 = 40 000^2.
-- DPP: the kernel of :func:`selfsup.losses.lfr.projector_similarity_kernel` computed one projector at a
-  time (:func:`dense_similarity_kernel`: each projector's (n, n) cosine matrix, then the normalised inner
-  products of those matrices), because the pool's flattened maps at once would be M x n x D h w floats
-  (52 GB for a pool of 160 on 256 patches), on ``DPP_PATCHES`` = 32 of the sample's patches, evenly spaced
-  (the reference's seismic batch, its DPP sample if it followed the code, is 8). Per pool projector that is
-  its forward pass on 32 patches plus one (32, D h w) x (D h w, 32) product: about 0.17 s on a shared CPU
-  core for 80 x 80 patches, so a pool of 80 takes some 14 s on the CPU (64 patches took twice as long).
-
-Reproducibility: the pool is drawn in ``__init__`` from torch's global generator (the worker seeds it with
-the trial seed first), and the selection is a deterministic function of the pool and the sample, which is
-the same on every rank; the K kept projectors are frozen parameters (``requires_grad=False``), so they are
-in ``state_dict()``, every checkpoint and DDP's initial broadcast, with the chosen pool indices in the
-``selected`` buffer. The rest of the pool is never registered and is dropped after the selection.
-
-Deviations: per-step rather than per-epoch alternation (above); when the DPP stops early (fewer than K
-independent directions in the kernel, e.g. duplicated projectors) the remaining slots take the lowest
-unchosen pool indices, where the reference would fail; under DDP the barlow-batch matrix spans every
-rank's windows (the reference is single-device), so two workers mean one process on their concatenated
-batches; on seismic patches, D = 64, the 1x1 predictor kernel and the 32-patch DPP sample are this module's
-choices (above), not the report's. HAR defaults of the reference not carried by this module: Adam, lr 3e-4,
-weight decay 3e-4, batch 128, 200 epochs, constant learning rates (set in the sweep YAML).
+The reference alternates encoder and predictor training; here the alternation runs per optimiser step
+(``predictor_steps``), the projectors are a 4-layer MLP on windows by default (``target_arch="cnn"`` is the
+code's HAR target), K of a larger pool can be kept by greedy DPP selection (``pool_ratio``), and on seismic
+patches projectors and predictors are dense convolutional maps (the reference report's design). Every
+choice, deviation and its cost: docs/methods.md, "LFR: porting notes".
 """
 
 from __future__ import annotations
@@ -123,6 +32,7 @@ from pydantic import Field
 from torch import nn
 from torch.func import functional_call
 
+from selfsup.backbones.base import FeatureMapBackbone
 from selfsup.losses.lfr import batch_barlow_loss, dpp_greedy, projector_similarity_kernel
 from selfsup.losses.negative_cosine import negative_cosine
 from selfsup.methods.base import METHODS, DataShape, MethodParams, PretextBatch, SSLMethod, StepOutput
@@ -288,13 +198,15 @@ def build_predictor(input_dim: int, output_dim: int, layers: int, hidden_dim: in
 
 
 @METHODS.register("lfr")
-class LFR(SSLMethod):
+class LFR(SSLMethod[LFRParams]):
     Params = LFRParams
     uses_projector = False  # the random projectors and the predictors are its heads
     # Windows (B, C, T): vector targets; seismic patches (B, C, H, W): dense target maps (module docstring).
     domains = ("timeseries", "seismic")
     skips_parameters_on_some_steps = True  # encoder steps leave the predictors out, predictor steps f
     pretext_check_params = frozenset({"target_arch", "target_map_height", "target_map_width"})
+    selected: torch.Tensor  # buffers (registered in __init__)
+    steps_done: torch.Tensor
 
     def __init__(self, backbone, projector, params: LFRParams, data: DataShape | None = None) -> None:
         super().__init__(backbone, projector, params, data)
@@ -303,16 +215,21 @@ class LFR(SSLMethod):
                 "lfr builds its random projectors for the windows' channels and length: it needs the DataShape"
             )
         # Patches (a DataShape with a height: seismic) get dense projectors and predictors, windows vector ones.
-        self.dense = data.height is not None
+        height = data.height
+        self.dense = height is not None
         example = (
-            (data.n_channels, data.height, data.window_length) if self.dense else (data.n_channels, data.window_length)
+            (data.n_channels, height, data.window_length)
+            if height is not None
+            else (data.n_channels, data.window_length)
         )
         arch = self.check_target_arch(params, example)
+        pool: list[nn.Module]
+        predictors: list[nn.Module]
         if self.dense:
-            if not hasattr(backbone, "forward_features"):
+            if not isinstance(backbone, FeatureMapBackbone):
                 raise ValueError(
                     f"lfr on seismic patches predicts dense maps from the backbone's feature map, "
-                    f"but backbone {type(backbone).__name__} has no forward_features"
+                    f"but backbone {type(backbone).__name__} has no forward_features and feature_channels"
                 )
             dim = params.target_dim or SEISMIC_TARGET_DIM
             size = (params.target_map_height or SEISMIC_TARGET_MAP[0], params.target_map_width or SEISMIC_TARGET_MAP[1])
@@ -406,6 +323,8 @@ class LFR(SSLMethod):
 
     def _check_windows(self, x: torch.Tensor) -> None:
         shape = self.data_shape
+        assert shape is not None  # LFR is never built without its DataShape (__init__)
+        expected: tuple[int | None, ...]
         if self.dense:
             expected = (shape.n_channels, shape.height, shape.window_length)
             if x.dim() != 4 or tuple(x.shape[1:]) != expected:
@@ -424,7 +343,11 @@ class LFR(SSLMethod):
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         """What the predictors read: the backbone's feature map on patches, its vector on windows."""
-        return self.backbone.forward_features(x) if self.dense else self.backbone(x)
+        backbone = self.backbone
+        if not self.dense:
+            return backbone(x)
+        assert isinstance(backbone, FeatureMapBackbone)  # checked when the dense heads were built (__init__)
+        return backbone.forward_features(x)
 
     # ------------------------------------------------------------------------------------ training step
     def is_predictor_step(self) -> bool:

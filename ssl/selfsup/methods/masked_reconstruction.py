@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
+from selfsup.backbones.base import SequenceBackbone
 from selfsup.losses.masked_mse import masked_mse
 from selfsup.methods.base import METHODS, MethodParams, PretextBatch, SSLMethod, StepOutput
 
@@ -57,7 +58,7 @@ def time_step_mask(
 
 
 @METHODS.register("masked_reconstruction")
-class MaskedReconstruction(SSLMethod):
+class MaskedReconstruction(SSLMethod[MaskedReconstructionParams]):
     Params = MaskedReconstructionParams
     uses_projector = False  # the decoder is its head
     domains = ("timeseries",)  # masks spans of time steps
@@ -74,7 +75,13 @@ class MaskedReconstruction(SSLMethod):
 
     def reconstruct(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         masked = x.masked_fill(mask.unsqueeze(1), 0.0)
-        steps = self.backbone.forward_sequence(masked)  # (B, D, T'); T' = T / stride of the backbone
+        backbone = self.backbone
+        if not isinstance(backbone, SequenceBackbone):
+            raise AttributeError(
+                f"masked_reconstruction decodes every time step: backbone {type(backbone).__name__} has no "
+                "forward_sequence"
+            )
+        steps = backbone.forward_sequence(masked)  # (B, D, T'); T' = T / stride of the backbone
         if steps.shape[-1] != x.shape[-1]:
             steps = F.interpolate(steps, size=x.shape[-1], mode="linear", align_corners=False)
         return self.decoder(steps)

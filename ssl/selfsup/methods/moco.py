@@ -22,7 +22,7 @@ from pydantic import Field
 from selfsup.distributed import gather_batch, gather_batch_with_offset, world_size
 from selfsup.heads import ProjectionHead
 from selfsup.losses import info_nce_with_queue
-from selfsup.methods.base import METHODS, MethodParams, PretextBatch, SSLMethod, StepOutput
+from selfsup.methods.base import ALL_DOMAINS, METHODS, MethodParams, PretextBatch, SSLMethod, StepOutput
 from selfsup.methods.momentum import ema_update, frozen_copy
 
 
@@ -33,9 +33,13 @@ class MoCoParams(MethodParams):
 
 
 @METHODS.register("moco")
-class MoCo(SSLMethod):
+class MoCo(SSLMethod[MoCoParams]):
     Params = MoCoParams
+    domains = ALL_DOMAINS
     pretext_check_params = frozenset({"queue_size", "batch_size"})
+    projector: ProjectionHead  # its own head (no BatchNorm), in place of the shared one
+    queue: torch.Tensor  # buffers (registered in __init__)
+    queue_pointer: torch.Tensor
 
     def __init__(self, backbone, projector, params: MoCoParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

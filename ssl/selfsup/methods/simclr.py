@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from selfsup.losses import NTXentLoss
-from selfsup.methods.base import METHODS, MethodParams, SSLMethod, StepOutput
+from selfsup.methods.base import ALL_DOMAINS, METHODS, MethodParams, SSLMethod, StepOutput
 
 
 class SimCLRParams(MethodParams):
@@ -18,8 +18,9 @@ class SimCLRParams(MethodParams):
 
 
 @METHODS.register("simclr")
-class SimCLR(SSLMethod):
+class SimCLR(SSLMethod[SimCLRParams]):
     Params = SimCLRParams
+    domains = ALL_DOMAINS
 
     def __init__(self, backbone, projector, params: SimCLRParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from selfsup.heads import ProjectionHead
 from selfsup.losses import negative_cosine
-from selfsup.methods.base import METHODS, MethodParams, PretextBatch, SSLMethod, StepOutput
+from selfsup.methods.base import ALL_DOMAINS, METHODS, MethodParams, PretextBatch, SSLMethod, StepOutput
 
 
 class SimSiamParams(MethodParams):
@@ -23,8 +23,9 @@ class SimSiamParams(MethodParams):
 
 
 @METHODS.register("simsiam")
-class SimSiam(SSLMethod):
+class SimSiam(SSLMethod[SimSiamParams]):
     Params = SimSiamParams
+    domains = ALL_DOMAINS
 
     def __init__(self, backbone, projector, params: SimSiamParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

@@ -22,11 +22,12 @@ class SupervisedParams(MethodParams):
 
 
 @METHODS.register("supervised")
-class Supervised(SSLMethod):
+class Supervised(SSLMethod[SupervisedParams]):
     Params = SupervisedParams
     n_views = 1
     uses_labels = True
     domains = ("timeseries", "images")  # seismic: the seg_finetune protocol from random initialisation
+    projector: nn.Linear  # the classifier, in the shared projector's place
 
     def __init__(self, backbone, projector, params: SupervisedParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

@@ -68,13 +68,19 @@ def adf_neighbourhood_width(series: np.ndarray, centre: int, window: int) -> int
     return non_stationary[0] + 1 if non_stationary else len(p_values)
 
 
-def check_series_long_enough(windows: Windows, window: int, series_indices=None) -> None:
-    """ValueError naming the first series (of those the windows came from) shorter than two windows."""
+def source_series(windows: Windows) -> tuple[list[np.ndarray], np.ndarray]:
+    """``windows.series`` and ``windows.starts``, where the windows were cut; ValueError when they are unknown."""
     if windows.series is None or windows.starts is None:
         raise ValueError("tnc needs the series its windows were cut from (Windows.series and .starts)")
+    return windows.series, windows.starts
+
+
+def check_series_long_enough(windows: Windows, window: int, series_indices=None) -> None:
+    """ValueError naming the first series (of those the windows came from) shorter than two windows."""
+    series, _ = source_series(windows)
     indices = np.unique(windows.series_index) if series_indices is None else series_indices
     for index in indices:
-        length = windows.series[int(index)].shape[-1]
+        length = series[int(index)].shape[-1]
         if length < 2 * window:
             raise ValueError(
                 f"tnc: series {int(index)} of {windows.name} has {length} steps, fewer than "
@@ -104,18 +110,17 @@ class Discriminator(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.model = nn.Sequential(
-            nn.Linear(2 * dim, 4 * dim), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(4 * dim, 1)
-        )
-        nn.init.xavier_uniform_(self.model[0].weight)
-        nn.init.xavier_uniform_(self.model[3].weight)
+        first, last = nn.Linear(2 * dim, 4 * dim), nn.Linear(4 * dim, 1)
+        self.model = nn.Sequential(first, nn.ReLU(inplace=True), nn.Dropout(0.5), last)
+        nn.init.xavier_uniform_(first.weight)
+        nn.init.xavier_uniform_(last.weight)
 
     def forward(self, z: torch.Tensor, z_other: torch.Tensor) -> torch.Tensor:
         return self.model(torch.cat([z, z_other], dim=-1)).view(-1)
 
 
 @METHODS.register("tnc")
-class TNC(SSLMethod):
+class TNC(SSLMethod[TNCParams]):
     Params = TNCParams
     uses_projector = False  # the discriminator is its head
     domains = ("timeseries",)  # neighbourhoods along time
@@ -135,18 +140,20 @@ class TNC(SSLMethod):
             return self.params.epsilon
         if index not in self._width_cache:
             window = windows.x.shape[-1]
-            series = windows.series[int(windows.series_index[index])]
-            self._width_cache[index] = adf_neighbourhood_width(series, int(windows.starts[index]) + window // 2, window)
+            sources, starts = source_series(windows)
+            series = sources[int(windows.series_index[index])]
+            self._width_cache[index] = adf_neighbourhood_width(series, int(starts[index]) + window // 2, window)
         return self._width_cache[index]
 
     def draw_pairs(self, windows: Windows, index: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(B x mc_sample_size) neighbour and non-neighbour windows for the anchors ``windows[index]``."""
         window, n = windows.x.shape[-1], self.params.mc_sample_size
         check_series_long_enough(windows, window, np.unique(windows.series_index[index.cpu().numpy()]))
+        sources, starts = source_series(windows)
         neighbours, distant = [], []
         for i in index.tolist():
-            series = windows.series[int(windows.series_index[i])]
-            centre, length = int(windows.starts[i]) + window // 2, series.shape[-1]
+            series = sources[int(windows.series_index[i])]
+            centre, length = int(starts[i]) + window // 2, series.shape[-1]
             epsilon = self.neighbourhood_width(windows, i)
             for start in neighbour_starts(centre, epsilon, window, length, n).tolist():
                 neighbours.append(series[:, start : start + window])

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field
 
 from selfsup.losses import MarginContrastiveLoss, TripletLoss
-from selfsup.methods.base import METHODS, MethodParams, SSLMethod, StepOutput
+from selfsup.methods.base import ALL_DOMAINS, METHODS, MethodParams, SSLMethod, StepOutput
 
 
 class TripletParams(MethodParams):
@@ -24,8 +24,9 @@ class TripletParams(MethodParams):
 
 
 @METHODS.register("triplet")
-class Triplet(SSLMethod):
+class Triplet(SSLMethod[TripletParams]):
     Params = TripletParams
+    domains = ALL_DOMAINS
 
     def __init__(self, backbone, projector, params: TripletParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)
@@ -40,8 +41,9 @@ class MarginContrastiveParams(MethodParams):
 
 
 @METHODS.register("margin_contrastive")
-class MarginContrastive(SSLMethod):
+class MarginContrastive(SSLMethod[MarginContrastiveParams]):
     Params = MarginContrastiveParams
+    domains = ALL_DOMAINS
 
     def __init__(self, backbone, projector, params: MarginContrastiveParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

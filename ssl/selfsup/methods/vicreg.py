@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from selfsup.losses import VICRegLoss
-from selfsup.methods.base import METHODS, MethodParams, SSLMethod, StepOutput
+from selfsup.methods.base import ALL_DOMAINS, METHODS, MethodParams, SSLMethod, StepOutput
 
 
 class VICRegParams(MethodParams):
@@ -19,8 +19,9 @@ class VICRegParams(MethodParams):
 
 
 @METHODS.register("vicreg")
-class VICReg(SSLMethod):
+class VICReg(SSLMethod[VICRegParams]):
     Params = VICRegParams
+    domains = ALL_DOMAINS
 
     def __init__(self, backbone, projector, params: VICRegParams, data=None) -> None:
         super().__init__(backbone, projector, params, data)

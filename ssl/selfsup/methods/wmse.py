@@ -17,7 +17,7 @@ import torch
 from pydantic import Field
 
 from selfsup.losses import WMSELoss
-from selfsup.methods.base import METHODS, MethodParams, PretextBatch, SSLMethod, StepOutput
+from selfsup.methods.base import ALL_DOMAINS, METHODS, MethodParams, PretextBatch, SSLMethod, StepOutput
 
 
 class WMSEParams(MethodParams):
@@ -28,8 +28,9 @@ class WMSEParams(MethodParams):
 
 
 @METHODS.register("wmse")
-class WMSE(SSLMethod):
+class WMSE(SSLMethod[WMSEParams]):
     Params = WMSEParams
+    domains = ALL_DOMAINS
     pretext_check_params = frozenset({"w_size", "batch_size"})
 
     def __init__(self, backbone, projector, params: WMSEParams, data=None) -> None:
@@ -51,5 +52,6 @@ class WMSE(SSLMethod):
         views = batch.views(self.n_views)
         # As the official code: backbone per view, the head once over all views (one set of BN statistics).
         features = torch.cat([self.backbone(view) for view in views])
+        assert self.projector is not None  # uses_projector: built by SSLMethod
         embeddings = list(self.projector(features).chunk(self.n_views))
         return StepOutput(self.criterion(embeddings))
