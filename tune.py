@@ -154,17 +154,6 @@ def fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def _time_series_windows(data) -> str:
-    text = f"series resized to {data.series_length} steps; " if data.series_length is not None else ""
-    text += f"windows {data.window.length} steps, overlap {data.window.overlap:g}; "
-    if data.evaluation_window is not None:
-        text += (
-            f"evaluated on windows of {data.evaluation_window.length} steps, "
-            f"overlap {data.evaluation_window.overlap:g}; "
-        )
-    return text
-
-
 def describe(spec, stores) -> str:
     from trainables.tracking.stores import redact
 
@@ -172,8 +161,7 @@ def describe(spec, stores) -> str:
         f"sweep      {spec.name}: method {spec.method}, seed {spec.seed}",
         f"data       {spec.domain.description}: pretext {spec.data.pretext.source}:{spec.data.pretext.label()} -> "
         f"downstream {spec.data.downstream.source}:{spec.data.downstream.label()}; "
-        + (_time_series_windows(spec.data) if spec.domain.name == "timeseries" else "")
-        + f"validation {spec.data.validation_fraction:g} of train",
+        + spec.domain.describe_data(spec.data),
         f"evaluate   {', '.join(spec.evaluation.protocols)} at label fractions "
         f"{', '.join(f'{f:g}' for f in spec.evaluation.label_fractions)}"
         + (f" (per {spec.evaluation.unit})" if spec.domain.name == "timeseries" else ""),
@@ -250,7 +238,7 @@ def _command(argv: list[str]) -> int:
     if argv[:1] == ["ui"]:
         return ui(parse_ui_args(argv[1:]))
     args = parse_args(argv)
-    from selfsup.config import SearchSpaceError
+    from trainables.searchspace import SearchSpaceError
     from trainables.sweep.prepare import prepare_sweep
 
     try:  # the dry run reads no data files
@@ -356,8 +344,10 @@ def nightly(args: argparse.Namespace) -> int:
     import datetime
     import traceback
 
-    from selfsup.config import SearchSpaceError
-    from trainables.report.builder import ReportOptions, Section, report_sweeps, text_table
+    from trainables.report.builder import ReportOptions, report_sweeps
+    from trainables.report.document import Section
+    from trainables.report.tables import text_table
+    from trainables.searchspace import SearchSpaceError
     from trainables.sweep.nightly import (
         NightlyError,
         load_nightly,

@@ -41,8 +41,8 @@ def sweep_gain(searchspace: str, trials: int | None, epochs: int | None) -> tupl
 
 def raw_pixel_probe(raw: dict) -> dict[float, float]:
     """Test accuracy of the linear probe on flattened pixels, on the sweep's own split and label subsets."""
-    from selfsup.config import SweepSpec
     from selfsup.evaluation.protocol import evaluate_embeddings
+    from trainables.searchspace import SweepSpec
     from trainables.trial.data_cache import data_request, prepare_requested
 
     spec = SweepSpec.model_validate(raw)

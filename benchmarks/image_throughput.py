@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "ssl"))
 
 from selfsup.backbones import build_backbone  # noqa: E402
 from selfsup.data.windows import Windows  # noqa: E402
-from selfsup.domains import DOMAINS  # noqa: E402
+from selfsup.domains import DOMAINS, domain_named  # noqa: E402
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec  # noqa: E402
 from selfsup.mixed_precision import autocast  # noqa: E402
 from selfsup.pretrain import build_optimizer, to_channels_last, train_one_epoch, training_loader  # noqa: E402
@@ -76,7 +76,7 @@ def build(args, device: torch.device, channels_last: bool):
     if channels_last:
         to_channels_last(model)
     model = model.to(device)
-    return model, build_optimizer(params, model), DOMAINS.get("images").build_augmenter(params, seed=0)
+    return model, build_optimizer(params, model), domain_named("images").build_augmenter(params, seed=0)
 
 
 def step_flops(model, augmenter, x: torch.Tensor, windows: Windows, device, precision: str) -> float:

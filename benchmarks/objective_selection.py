@@ -65,9 +65,8 @@ def candidate_values(raw: dict, home: Path, outcome) -> list[dict]:
     from mlflow.tracking import MlflowClient
 
     from selfsup.backbones import build_backbone
-    from selfsup.config import SweepSpec
     from selfsup.data.prepare import prepare_data
-    from selfsup.pretrain import validation_metrics
+    from trainables.searchspace import SweepSpec
 
     spec = SweepSpec.model_validate({**raw, "evaluation": {**raw["evaluation"], "protocols": ["linear", "knn"]}})
     data = prepare_data(
@@ -87,7 +86,9 @@ def candidate_values(raw: dict, home: Path, outcome) -> list[dict]:
         state = torch.load(Path(run.data.tags[CHECKPOINT_TAG]) / "backbone.pt", weights_only=True)
         backbone = build_backbone(state["backbone"], in_channels=data.n_channels)
         backbone.load_state_dict(state["state_dict"])
-        values = validation_metrics(backbone, data, spec, torch.device("cpu"), CANDIDATES)
+        values = spec.domain.validation_metrics(
+            backbone, data, spec.evaluation, spec.seed, torch.device("cpu"), CANDIDATES
+        )
         rows.append(
             {
                 "index": int(run.data.tags[TRIAL_INDEX_TAG]),

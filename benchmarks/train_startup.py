@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=list(SETTINGS), help="run only these settings")
     args = parser.parse_args()
 
-    from selfsup.config import load_sweep
+    from trainables.searchspace import load_sweep
 
     spec = load_sweep(args.searchspace)
     spec = spec.model_copy(update={"budget": spec.budget.model_copy(update={"epochs": args.epochs})})

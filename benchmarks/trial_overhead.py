@@ -44,17 +44,16 @@ def first_point(spec) -> dict:
 
 def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
     """The trial's work without Ray: the same library calls the training loop makes."""
-    from selfsup.config import split_trial_params
     from selfsup.data.prepare import prepare_data
     from selfsup.pretrain import (
         build_augmenter,
         build_method,
         build_optimizer,
         data_shape,
-        evaluate_backbone,
         train_one_epoch,
         training_loader,
     )
+    from selfsup.trial_params import split_trial_params
     from trainables.trial.worker import epoch_evaluation
 
     timings = {}
@@ -71,8 +70,8 @@ def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
     timings["data"] = time.perf_counter() - start
     shared, own = split_trial_params(spec.method, {**spec.default_params(), **params})
     torch.manual_seed(spec.seed)
-    model = build_method(spec, shared, own, data_shape(data))
-    untrained = build_method(spec, shared, own, data_shape(data)).backbone
+    model = build_method(spec.method, shared, own, data_shape(data))
+    untrained = build_method(spec.method, shared, own, data_shape(data)).backbone
     optimizer, augmenter = build_optimizer(shared, model), build_augmenter(shared, spec.seed)
     loader = training_loader(data.pretext, shared.batch_size)
     cpu = torch.device("cpu")
@@ -83,9 +82,10 @@ def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
     timings["epochs (training + per-epoch validation)"] = time.perf_counter() - start
     start = time.perf_counter()
     if epochs == spec.budget.epochs:  # only trials that ran to the end are evaluated
-        evaluate_backbone(model.backbone, data, spec, cpu, include_test=True)
-        if spec.evaluation.compare_random_init:
-            evaluate_backbone(untrained, data, spec, cpu, include_test=True, prefix="random_init/")
+        domain, evaluation = spec.domain, spec.evaluation
+        domain.evaluate(model.backbone, data, evaluation, spec.seed, cpu, include_test=True)
+        if evaluation.compare_random_init:
+            domain.evaluate(untrained, data, evaluation, spec.seed, cpu, include_test=True, prefix="random_init/")
     timings["final evaluation"] = time.perf_counter() - start
     timings["total"] = sum(timings.values())
     return timings
@@ -96,7 +96,7 @@ def _sweep(raw: dict, home: Path):
     import ray
     import yaml
 
-    from selfsup.config import load_sweep
+    from trainables.searchspace import load_sweep
     from trainables.sweep.driver import run_sweep
     from trainables.tracking.stores import resolve_stores
 
@@ -207,7 +207,7 @@ def main() -> None:
     parser.add_argument("--skip-sweep", action="store_true", help="skip the whole-sweep comparison")
     args = parser.parse_args()
 
-    from selfsup.config import load_sweep
+    from trainables.searchspace import load_sweep
 
     spec = load_sweep(args.searchspace)
     if args.epochs:

@@ -327,8 +327,8 @@ def test_ddp_equals_one_process_on_the_concatenated_batch(tmp_path):
 
 def test_a_horizon_beyond_the_latent_sequence_is_refused_before_the_sweep():
     """``check_pretext_data`` (run by tune.py before Ray starts) measures the trial backbone's latent length."""
-    from selfsup.config import TrialParams
     from selfsup.data.windows import Windows
+    from selfsup.trial_params import TrialParams
 
     cls = METHODS.get("cpc")
     windows = Windows(np.zeros((10, 3, 30), np.float32), None, np.arange(10))

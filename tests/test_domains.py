@@ -11,8 +11,9 @@ import pytest
 import yaml
 from before_ray import refused  # noqa: F401  (a fixture)
 
-from selfsup.config import SearchSpaceError, SweepSpec, load_sweep, split_trial_params
-from selfsup.domains import DOMAINS, domain_of_source
+from selfsup.domains import domain_named, domain_of_source
+from selfsup.trial_params import split_trial_params
+from trainables.searchspace import SearchSpaceError, SweepSpec, load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = {"source": "digits"}
@@ -32,7 +33,7 @@ def _refusal(**kwargs) -> str:
 def test_the_data_source_picks_the_domain_and_its_defaults():
     assert domain_of_source("aeon").name == "timeseries" and domain_of_source("digits").name == "images"
     images = SweepSpec.model_validate(_spec())
-    assert images.domain is DOMAINS.get("images")
+    assert images.domain is domain_named("images")
     assert images.objective.metric == "val/linear/acc/frac_1.0" and images.evaluation.protocols == ["linear", "knn"]
     series = SweepSpec.model_validate(_spec(BASIC))
     assert series.objective.metric == "cv/linear/f1/frac_0.1" and series.evaluation.protocols == [
@@ -188,7 +189,7 @@ def test_image_evaluation_shows_the_encoder_images_at_its_training_view_size():
     from selfsup.backbones import build_backbone
 
     backbone = build_backbone("cnn5", 1).eval()
-    images = DOMAINS.get("images")
+    images = domain_named("images")
     scored = images.evaluation_model(backbone, images.Params(input_size=16))
     seen = []
     backbone.register_forward_pre_hook(lambda module, inputs: seen.append(tuple(inputs[0].shape)))
@@ -201,7 +202,7 @@ def test_image_evaluation_shows_the_encoder_images_at_its_training_view_size():
     torch.testing.assert_close(features, expected)
     assert scored.output_dim == backbone.output_dim
     assert list(scored.parameters()) == list(backbone.parameters())  # the same module, not a copy
-    series = DOMAINS.get("timeseries")
+    series = domain_named("timeseries")
     assert series.evaluation_model(backbone, series.Params()) is backbone
 
 
@@ -232,18 +233,29 @@ def _small_seismic_spec(objective: str | None = None, **evaluation) -> SweepSpec
     )
 
 
+def _evaluation_and_objective(*args, **evaluation):
+    spec = _small_seismic_spec(*args, **evaluation)
+    return spec.evaluation, spec.objective.metric
+
+
 def test_the_report_head_and_fraction_of_the_stored_example():
     from selfsup.evaluation.segmentation import example_protocol
 
-    assert example_protocol(_small_seismic_spec()) == ("seg_frozen", 1.0)
+    assert example_protocol(*_evaluation_and_objective()) == ("seg_frozen", 1.0)
     both = {"protocols": ["seg_frozen", "seg_finetune"], "label_fractions": [0.05, 0.5]}
-    assert example_protocol(_small_seismic_spec(**both)) == ("seg_frozen", 0.5)
+    assert example_protocol(*_evaluation_and_objective(**both)) == ("seg_frozen", 0.5)
     # The objective's protocol is the report's; a label-free objective: seg_frozen where evaluated.
-    assert example_protocol(_small_seismic_spec("val/seg_finetune/miou/frac_0.05", **both)) == ("seg_finetune", 0.5)
-    assert example_protocol(_small_seismic_spec("health/rankme", **both)) == ("seg_frozen", 0.5)
-    assert example_protocol(_small_seismic_spec("health/rankme", protocols=["seg_finetune"])) == ("seg_finetune", 1.0)
+    assert example_protocol(*_evaluation_and_objective("val/seg_finetune/miou/frac_0.05", **both)) == (
+        "seg_finetune",
+        0.5,
+    )
+    assert example_protocol(*_evaluation_and_objective("health/rankme", **both)) == ("seg_frozen", 0.5)
+    assert example_protocol(*_evaluation_and_objective("health/rankme", protocols=["seg_finetune"])) == (
+        "seg_finetune",
+        1.0,
+    )
     # Classification domains store no example.
-    assert DOMAINS.get("images").example_prediction(None, None, None, None) is None
+    assert domain_named("images").example_prediction(None, None, None, 0, None, "") is None
 
 
 @pytest.mark.parametrize("protocol", ["seg_frozen", "seg_finetune"])
@@ -267,7 +279,7 @@ def test_seismic_example_prediction_is_the_evaluations_head_on_the_first_test_se
     backbone = build_backbone("cnn5", 1)
     cpu = torch.device("cpu")
     state = torch.random.get_rng_state()
-    example = spec.domain.example_prediction(backbone, data, spec, cpu)
+    example = spec.domain.example_prediction(backbone, data, spec.evaluation, spec.seed, cpu, spec.objective.metric)
     assert torch.equal(torch.random.get_rng_state(), state)  # seeded on its own, like the evaluation
 
     assert set(example) == {"section", "truth", "prediction", "class_names", "protocol", "fraction", "index"}
@@ -282,7 +294,7 @@ def test_seismic_example_prediction_is_the_evaluations_head_on_the_first_test_se
 
     one_section = dataclasses.replace(data, test=data.test.subset([0]))
     evaluated = evaluate_segmentation(
-        backbone, one_section, spec, cpu, protocols=[protocol], fractions=[1.0], splits=["test"]
+        backbone, one_section, spec.evaluation, spec.seed, cpu, protocols=[protocol], fractions=[1.0], splits=["test"]
     )
     own = segmentation_scores(
         confusion_matrix(example["truth"], example["prediction"], data.n_classes),
@@ -388,7 +400,7 @@ def test_an_objective_naming_a_facies_the_data_lacks_is_refused_in_the_dry_run(r
     )
     more = {**SYNTHETIC, "options": {"n_facies": 8}}
     spec = SweepSpec.model_validate(_seismic_sweep(more, objective="val/seg_frozen/iou_facies_7/frac_0.05"))
-    spec.domain.check_input_sizes(spec, bundled_only=True)
+    spec.check_input_sizes(bundled_only=True)
     assert "n_depth 24 is too small for n_facies 8" in _refusal(
         data={**SYNTHETIC, "options": {"n_depth": 24, "n_facies": 8}}, fixed={"backbone": "cnn5"}
     )
@@ -432,4 +444,4 @@ def test_more_cv_folds_than_the_smallest_class_has_labelled_units_are_refused(re
     spec = SweepSpec.model_validate(
         _spec(BASIC, method="barlow_twins", evaluation={"cv_folds": 11}, objective={"metric": "val/linear/f1/frac_1.0"})
     )
-    spec.domain.check_input_sizes(spec, bundled_only=True)
+    spec.check_input_sizes(bundled_only=True)

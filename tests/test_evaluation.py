@@ -440,8 +440,8 @@ def test_embedding_table_holds_every_split_capped_and_reduced_by_pca():
     """The trial's stored t-SNE input: units of each split (at most rows_per_split, seeded), class names,
     features reduced to 50 principal components when wider."""
     from selfsup.backbones import build_backbone
-    from selfsup.config import SweepSpec
     from selfsup.evaluation.classification import embedding_table
+    from trainables.searchspace import SweepSpec
 
     spec = SweepSpec.model_validate(
         {"name": "t", "method": "simclr", "data": {"pretext": {"source": "digits"}, "downstream": {"source": "digits"}}}

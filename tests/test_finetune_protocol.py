@@ -9,7 +9,6 @@ import torch
 
 import selfsup.data.splits as splits_module
 from selfsup.backbones import build_backbone
-from selfsup.config import SweepSpec
 from selfsup.data.prepare import PreparedData
 from selfsup.data.series import SeriesSet
 from selfsup.data.splits import label_fraction_indices
@@ -30,6 +29,7 @@ from selfsup.evaluation.classification import (
     evaluate_classification,
 )
 from selfsup.evaluation.finetune import finetune_model, fraction_subsets, unit_logits
+from trainables.searchspace import SweepSpec
 
 CPU = torch.device("cpu")
 
@@ -162,7 +162,7 @@ def test_finetuning_learns_what_frozen_random_features_miss_and_leaves_the_backb
     metrics = DOMAINS.get(domain).metrics
     model = _backbone(backbone)
     before, rng_before = _state(model), torch.get_rng_state()
-    scores = evaluate_classification(model, data, spec, CPU, unit, metrics, include_test=True)
+    scores = evaluate_classification(model, data, spec.evaluation, spec.seed, CPU, unit, metrics, include_test=True)
 
     # The scheme's names, for every split, metric and fraction, beside the probes'.
     expected = {
@@ -193,7 +193,8 @@ def test_the_untrained_baseline_is_prefixed_and_has_no_health_metrics():
     scores = evaluate_classification(
         _backbone("cnn5"),
         _images(sizes=(40, 20, 20)),
-        spec,
+        spec.evaluation,
+        spec.seed,
         CPU,
         "example",
         CLASSIFICATION_METRICS,
@@ -217,9 +218,13 @@ def test_the_same_seed_gives_the_same_metrics():
         finetune_epochs=3,
         objective="val/finetune/acc/frac_1.0",
     )
-    first = evaluate_classification(_backbone("conv1d"), data, spec, CPU, "series", EVAL_METRICS, include_test=True)
+    first = evaluate_classification(
+        _backbone("conv1d"), data, spec.evaluation, spec.seed, CPU, "series", EVAL_METRICS, include_test=True
+    )
     torch.manual_seed(123)  # the caller's random state does not matter
-    second = evaluate_classification(_backbone("conv1d"), data, spec, CPU, "series", EVAL_METRICS, include_test=True)
+    second = evaluate_classification(
+        _backbone("conv1d"), data, spec.evaluation, spec.seed, CPU, "series", EVAL_METRICS, include_test=True
+    )
     assert first == second
     # Bit for bit: the fine-tuned weights themselves are equal.
     chosen = fraction_subsets(data.train, data.train_series_labels, "series", [0.5], spec.seed)[0.5]
@@ -262,7 +267,14 @@ def test_probes_and_finetuning_draw_their_subsets_from_one_call_pattern(monkeypa
     monkeypatch.setattr(splits_module, "label_fraction_indices", recording)
     spec = _spec(BASIC, "conv1d", protocols=["linear", "finetune"], label_fractions=[0.5], finetune_epochs=1)
     evaluate_classification(
-        _backbone("conv1d"), _series(sizes=(20, 10, 10)), spec, CPU, "series", EVAL_METRICS, include_test=False
+        _backbone("conv1d"),
+        _series(sizes=(20, 10, 10)),
+        spec.evaluation,
+        spec.seed,
+        CPU,
+        "series",
+        EVAL_METRICS,
+        include_test=False,
     )
     assert len(calls) == 2
     (probe_labels, *probe_rest), (finetune_labels, *finetune_rest) = calls
@@ -291,16 +303,24 @@ def test_a_val_finetune_objective_is_computed_per_epoch_as_in_the_final_evaluati
         objective="val/finetune/f1/frac_0.5",
     )
     final = evaluate_classification(
-        _backbone("cnn5"), data, spec, CPU, "example", CLASSIFICATION_METRICS, include_test=False
+        _backbone("cnn5"), data, spec.evaluation, spec.seed, CPU, "example", CLASSIFICATION_METRICS, include_test=False
     )
     per_epoch = classification_validation_metrics(
-        _backbone("cnn5"), data, spec, CPU, "example", ["val/finetune/f1/frac_0.5", "val/linear/acc/frac_1.0"]
+        _backbone("cnn5"),
+        data,
+        spec.evaluation,
+        spec.seed,
+        CPU,
+        "example",
+        ["val/finetune/f1/frac_0.5", "val/linear/acc/frac_1.0"],
     )
     assert per_epoch["val/finetune/f1/frac_0.5"] == final["val/finetune/f1/frac_0.5"]
     assert per_epoch["val/linear/acc/frac_1.0"] == final["val/linear/acc/frac_1.0"]
     assert not any("finetune" in name and name != "val/finetune/f1/frac_0.5" for name in per_epoch)
     with pytest.raises(ValueError, match="fine-tuning is scored on the validation split only"):
-        classification_validation_metrics(_backbone("cnn5"), data, spec, CPU, "example", ["cv/finetune/acc/frac_0.5"])
+        classification_validation_metrics(
+            _backbone("cnn5"), data, spec.evaluation, spec.seed, CPU, "example", ["cv/finetune/acc/frac_0.5"]
+        )
 
 
 # ---------------------------------------------------------------------------------------- configuration

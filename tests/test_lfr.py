@@ -268,7 +268,8 @@ def test_a_few_epochs_lower_the_loss_without_collapse():
 
 
 def test_shipped_searchspace_validates():
-    from selfsup.config import load_sweep, split_trial_params
+    from selfsup.trial_params import split_trial_params
+    from trainables.searchspace import load_sweep
 
     spec = load_sweep(ROOT / "searchspaces" / "lfr.yaml")
     assert spec.method == "lfr" and spec.search["num_projectors"].choices == [5, 8, 12, 16]

@@ -271,7 +271,7 @@ def test_data_shape_carries_the_height_of_patches_only():
 
 
 def test_lfr_is_accepted_on_seismic_and_cpc_still_refused():
-    from selfsup.config import SweepSpec
+    from trainables.searchspace import SweepSpec
 
     data = {"pretext": {"source": "synthetic_seismic"}, "downstream": {"source": "synthetic_seismic"}}
     SweepSpec.model_validate({"name": "t", "method": "lfr", "data": data, "fixed": {"backbone": "cnn5"}})
@@ -282,8 +282,9 @@ def test_lfr_is_accepted_on_seismic_and_cpc_still_refused():
 
 
 def test_shipped_seismic_searchspace_validates_and_builds():
-    from selfsup.config import load_sweep, split_trial_params
     from selfsup.pretrain import build_method
+    from selfsup.trial_params import split_trial_params
+    from trainables.searchspace import load_sweep
 
     spec = load_sweep(ROOT / "searchspaces" / "lfr_seismic.yaml")
     assert spec.method == "lfr" and spec.domain.name == "seismic"
@@ -292,7 +293,7 @@ def test_shipped_seismic_searchspace_validates_and_builds():
     assert params["batch_size"] == 8 and params["backbone"] == "cnn5" and params["target_arch"] == "conv"
     shared, own = split_trial_params("lfr", {**params, "num_projectors": 5}, "seismic")
     torch.manual_seed(0)
-    model = build_method(spec, shared, own, DataShape(1, 80, 6, height=80))
+    model = build_method(spec.method, shared, own, DataShape(1, 80, 6, height=80))
     assert len(model.random_projectors) == 5 and len(model._pool) == 5 * own.pool_ratio
     with torch.no_grad():
         assert model.random_projectors[0](torch.zeros(1, 1, 80, 80)).shape == (1, 64, 100, 50)

@@ -15,11 +15,12 @@ import yaml
 from gloo_processes import run_on_gloo_ranks
 
 from selfsup.backbones import build_backbone
-from selfsup.config import TrialParams, load_sweep
 from selfsup.data import prepare_data
 from selfsup.data.windows import Windows
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
 from selfsup.methods.momentum import cosine_momentum
+from selfsup.trial_params import TrialParams
+from trainables.searchspace import load_sweep
 from trainables.trial.context import TrialContext
 from trainables.trial.worker import run_trial_loop
 

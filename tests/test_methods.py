@@ -169,17 +169,19 @@ def test_per_epoch_validation_metrics_equal_the_final_evaluation():
     """ASHA judges the per-epoch objective; Optuna gets the final one: they must mean the same thing."""
     from pathlib import Path
 
-    from selfsup.config import load_sweep, split_trial_params
     from selfsup.data import prepare_data
-    from selfsup.pretrain import build_method, data_shape, evaluate_backbone, validation_metrics
+    from selfsup.pretrain import build_method, data_shape
+    from selfsup.trial_params import split_trial_params
+    from trainables.searchspace import load_sweep
 
     spec = load_sweep(Path(__file__).resolve().parents[1] / "searchspaces" / "barlow.yaml")
     data = prepare_data(spec.data.pretext, spec.data.downstream, 50, 0.5, 0.2, spec.seed)
     torch.manual_seed(0)
-    backbone = build_method(spec, *split_trial_params(spec.method, {}), data_shape(data)).backbone
+    backbone = build_method(spec.method, *split_trial_params(spec.method, {}), data_shape(data)).backbone
     names = ["val/linear/f1/frac_0.5", "val/knn/acc/frac_1.0", "val/mlp/acc/frac_0.01", "health/rankme"]
-    per_epoch = validation_metrics(backbone, data, spec, torch.device("cpu"), names)
-    final = evaluate_backbone(backbone, data, spec, torch.device("cpu"), include_test=False)
+    cpu = torch.device("cpu")
+    per_epoch = spec.domain.validation_metrics(backbone, data, spec.evaluation, spec.seed, cpu, names)
+    final = spec.domain.evaluate(backbone, data, spec.evaluation, spec.seed, cpu, include_test=False)
     assert set(per_epoch) == {
         "val/linear/f1/frac_0.5",
         "val/knn/acc/frac_1.0",
@@ -196,20 +198,21 @@ def test_per_epoch_cross_validated_objective_uses_train_and_validation_never_tes
 
     import numpy as np
 
-    from selfsup.config import load_sweep, split_trial_params
     from selfsup.data import prepare_data
     from selfsup.evaluation import cross_validated_metric
     from selfsup.evaluation.classification import embed_splits
-    from selfsup.pretrain import build_method, data_shape, validation_metrics
+    from selfsup.pretrain import build_method, data_shape
+    from selfsup.trial_params import split_trial_params
+    from trainables.searchspace import load_sweep
 
     spec = load_sweep(Path(__file__).resolve().parents[1] / "searchspaces" / "barlow.yaml")
     assert spec.objective.metric.startswith("cv/")
     data = prepare_data(spec.data.pretext, spec.data.downstream, 50, 0.5, 0.2, spec.seed)
     torch.manual_seed(0)
-    backbone = build_method(spec, *split_trial_params(spec.method, {}), data_shape(data)).backbone
-    value = validation_metrics(backbone, data, spec, torch.device("cpu"), [spec.objective.metric])[
-        spec.objective.metric
-    ]
+    backbone = build_method(spec.method, *split_trial_params(spec.method, {}), data_shape(data)).backbone
+    value = spec.domain.validation_metrics(
+        backbone, data, spec.evaluation, spec.seed, torch.device("cpu"), [spec.objective.metric]
+    )[spec.objective.metric]
     splits = embed_splits(backbone, data, torch.device("cpu"), "series", include_test=False)
     labelled = tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
     assert len(labelled[0]) == len(data.train_series_labels) + len(data.validation_series_labels)
@@ -224,7 +227,9 @@ def test_per_epoch_cross_validated_objective_uses_train_and_validation_never_tes
         abs=1e-12,
     )
     data.test.x[:] = 0.0  # test windows are never read for selection
-    again = validation_metrics(backbone, data, spec, torch.device("cpu"), [spec.objective.metric])
+    again = spec.domain.validation_metrics(
+        backbone, data, spec.evaluation, spec.seed, torch.device("cpu"), [spec.objective.metric]
+    )
     assert again[spec.objective.metric] == value
 
 
@@ -304,7 +309,7 @@ COMBINATION_CASES = [
 
 @pytest.mark.parametrize("case", COMBINATION_CASES)
 def test_searched_extremes_are_checked_together_before_ray(case, refused):
-    from selfsup.config import SweepSpec
+    from trainables.searchspace import SweepSpec
     from trainables.sweep.prepare import check_configurations_fit_data
 
     spec, words = _combination_case(case)
@@ -333,19 +338,19 @@ def test_every_method_that_checks_its_data_names_what_its_check_reads():
 def test_the_product_is_bounded_and_a_stepped_range_checks_the_top_it_can_draw(monkeypatch):
     """Over MAX_CHECKED_COMBINATIONS, each dimension's extremes are checked alone (with a warning); an int range
     with a step draws at most the top of its grid, not ``high``."""
-    import selfsup.pretrain as pretrain
-    from selfsup.config import Dimension, SweepSpec
+    import trainables.sweep.drawn_configurations as drawn_configurations
+    from trainables.searchspace import Dimension, SweepSpec
     from trainables.sweep.prepare import check_configurations_fit_data
 
-    assert pretrain.drawable_extremes(Dimension(type="int", low=20, high=85, step=20)) == [20, 80]
-    assert pretrain.drawable_extremes(Dimension(type="float", low=0.1, high=0.45, step=0.1)) == [0.1, 0.4]
-    assert pretrain.drawable_extremes(Dimension(type="categorical", choices=[3, 1, 2])) == [3, 1, 2]
+    assert Dimension(type="int", low=20, high=85, step=20).drawable_extremes() == [20, 80]
+    assert Dimension(type="float", low=0.1, high=0.45, step=0.1).drawable_extremes() == [0.1, 0.4]
+    assert Dimension(type="categorical", choices=[3, 1, 2]).drawable_extremes() == [3, 1, 2]
     # A queue that fits every window count the stepped range can draw (its top is 64, not 70).
     spec = _shipped("moco")
     spec["search"]["batch_size"] = {"type": "int", "low": 32, "high": 70, "step": 32}
     del spec["fixed"]["batch_size"]
     check_configurations_fit_data(SweepSpec.model_validate(spec))
     spec, _ = _combination_case("wmse_block_with_the_smallest_batch")
-    monkeypatch.setattr(pretrain, "MAX_CHECKED_COMBINATIONS", 3)
+    monkeypatch.setattr(drawn_configurations, "MAX_CHECKED_COMBINATIONS", 3)
     with pytest.warns(UserWarning, match=r"4 combinations of the searched extremes of batch_size, w_size exceed 3"):
         check_configurations_fit_data(SweepSpec.model_validate(spec))  # the combination slips through

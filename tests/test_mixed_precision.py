@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from selfsup.backbones import build_backbone
-from selfsup.config import SweepSpec
 from selfsup.data.windows import Windows
-from selfsup.domains import DOMAINS
+from selfsup.domains import DOMAINS, domain_named
 from selfsup.losses import BarlowTwinsLoss, NTXentLoss, VICRegLoss, WMSELoss, negative_cosine
 from selfsup.methods import METHODS, DataShape, ProjectorSpec
 from selfsup.mixed_precision import autocast, check_precision_supported, full_precision
 from selfsup.pretrain import to_channels_last, train_one_epoch, training_loader
+from trainables.searchspace import SweepSpec
 
 CPU = torch.device("cpu")
 
@@ -84,7 +84,7 @@ def _simclr_on_images(channels_last: bool) -> tuple[torch.nn.Module, torch.optim
 
 def _augmenter():
     params = DOMAINS.get("images").Params(input_size=16, augmentation_preset="simclr", aug_blur_p=0.0)
-    return DOMAINS.get("images").build_augmenter(params, seed=0)
+    return domain_named("images").build_augmenter(params, seed=0)
 
 
 def test_a_bf16_training_step_runs_the_backbone_in_bfloat16_and_keeps_float32_weights():

@@ -15,7 +15,7 @@ from report_store import HOSTILE, Store, scores
 from test_sweep_e2e import ROOT, _sweep_file
 
 from trainables.records.tags import NIGHTLY_TAG
-from trainables.report.builder import text_table
+from trainables.report.tables import text_table
 from trainables.sweep.nightly import night_failed, regression_markdown_frame, regression_table
 from trainables.tracking.runs import resolve_sweeps
 
@@ -174,7 +174,7 @@ def test_two_nights_of_a_small_sweep_compare_and_report(tmp_path):
 
 
 def test_the_shipped_nightly_file_names_shipped_sweeps_that_validate():
-    from selfsup.config import load_sweep
+    from trainables.searchspace import load_sweep
     from trainables.sweep.nightly import load_nightly
 
     plan = load_nightly(ROOT / "schedules" / "nightly.yaml")

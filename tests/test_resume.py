@@ -315,8 +315,8 @@ def test_resume_refuses_a_sweep_that_finished_or_never_ran(tmp_path):
 def test_resume_refuses_a_sweep_whose_study_is_not_in_the_optuna_storage_before_ray(tmp_path, monkeypatch):
     """An interrupted sweep resumed without the SSLSWEEP_OPTUNA_STORAGE it ran with (a password variable left
     unset in a new shell) is one line before Ray starts, not an error inside Tune's restore."""
-    from selfsup.config import load_sweep
     from trainables.records.tags import OPTUNA_STUDY_TAG
+    from trainables.searchspace import load_sweep
     from trainables.sweep.resume import ResumeError, find_interrupted_sweep
     from trainables.tracking.mlflow_callback import ensure_experiment, start_parent_run
     from trainables.tracking.stores import resolve_stores

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import tune
-from selfsup.config import SearchSpaceError, load_sweep
+from trainables.searchspace import SearchSpaceError, load_sweep
 from trainables.sweep.prepare import check_configurations_fit_data, prepare_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +111,7 @@ def test_sampler_short_and_long_forms(tmp_path, monkeypatch):
     path.write_text(yaml.safe_dump({**base_spec(), "sampler": {"type": "tpe", "startup_trials": 3}}))
     spec = load_sweep(path)
     searcher = _searcher(spec, resolve_stores(), "study", concurrency=2).searcher  # inside the ConcurrencyLimiter
-    assert searcher._sampler._n_startup_trials == 3  # what Optuna's TPE is given, not just what we parsed
+    assert searcher.study.sampler._n_startup_trials == 3  # what Optuna's TPE is given, not just what we parsed
     path.write_text(yaml.safe_dump({**base_spec(), "sampler": "random"}))
     assert load_sweep(path).sampler.type == "random"
 
@@ -585,7 +585,7 @@ def test_stores_are_absolute_and_reports_survive_a_ray_job(tmp_path, monkeypatch
 
 
 def test_a_grid_needs_finite_dimensions_and_exactly_its_size_in_trials():
-    from selfsup.config import SweepSpec
+    from trainables.searchspace import SweepSpec
 
     def spec(search, trials):
         return {
@@ -736,19 +736,20 @@ def test_a_window_longer_than_only_some_series_is_allowed(tmp_path, capsys, mach
 
 
 def test_window_lengths_the_sweep_can_draw():
-    from selfsup.config import SweepSpec
     from selfsup.domains.timeseries import window_lengths
+    from trainables.searchspace import SweepSpec
 
     def spec(dotted=None, value=None):
-        return SweepSpec.model_validate(_set(base_spec(), dotted, value) if dotted else base_spec())
+        sweep = SweepSpec.model_validate(_set(base_spec(), dotted, value) if dotted else base_spec())
+        return sweep.data, sweep.search, sweep.fixed
 
-    assert window_lengths(spec()) == ("data.window.length", [50])
-    assert window_lengths(spec("fixed.window_length", 30)) == ("fixed.window_length", [30])
-    assert window_lengths(spec("search.window_length", {"type": "categorical", "choices": [None, 70]})) == (
+    assert window_lengths(*spec()) == ("data.window.length", [50])
+    assert window_lengths(*spec("fixed.window_length", 30)) == ("fixed.window_length", [30])
+    assert window_lengths(*spec("search.window_length", {"type": "categorical", "choices": [None, 70]})) == (
         "search.window_length",
         [50, 70],
     )
-    assert window_lengths(spec("search.window_length", {"type": "int", "low": 20, "high": 85, "step": 20})) == (
+    assert window_lengths(*spec("search.window_length", {"type": "int", "low": 20, "high": 85, "step": 20})) == (
         "search.window_length",
         [20, 40, 60, 80],
     )
@@ -837,9 +838,9 @@ def test_no_message_quotes_more_than_an_excerpt(tmp_path, capsys, machine):
 
 def test_a_recursion_error_of_the_yaml_composer_is_one_line(tmp_path, machine):
     """Past the depth bound PyYAML's composer recurses until Python stops it; that is one line too."""
-    import selfsup.config
+    import trainables.searchspace.yaml_file
 
-    machine.setattr(selfsup.config, "MAX_YAML_DEPTH", 10**6)
+    machine.setattr(trainables.searchspace.yaml_file, "MAX_YAML_DEPTH", 10**6)
     path = tmp_path / "deep.yaml"
     path.write_text("name: " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(SearchSpaceError, match=r"deep.yaml: nested too deeply to be read") as info:
@@ -1031,7 +1032,7 @@ def test_overrides_that_fit_are_taken(tmp_path, capsys, machine):
 
 
 def test_what_the_budget_bounds_leaves_alone():
-    from selfsup.config import SweepSpec
+    from trainables.searchspace import SweepSpec
 
     raw = base_spec()
     raw.pop("scheduler")
@@ -1044,7 +1045,7 @@ def test_what_the_budget_bounds_leaves_alone():
 
 def test_the_shipped_nightly_runs_within_the_bounds_with_its_commented_budget():
     """schedules/nightly.yaml's commented budget (4 trials x 6 epochs) fits every sweep it names."""
-    from selfsup.config import override_budget
+    from trainables.searchspace import override_budget
     from trainables.sweep.nightly import load_nightly
 
     assert "# budget: {trials: 4, epochs: 6}" in (ROOT / "schedules" / "nightly.yaml").read_text()

@@ -289,8 +289,8 @@ def _linear_test_accuracy(spec: dict, run: pd.Series) -> tuple[float, float]:
     from sklearn.preprocessing import StandardScaler
 
     from selfsup.backbones import build_backbone
-    from selfsup.config import SweepSpec
     from selfsup.evaluation.classification import embed_splits
+    from trainables.searchspace import SweepSpec
     from trainables.trial.data_cache import data_request, prepare_requested
 
     sweep = SweepSpec.model_validate(spec)

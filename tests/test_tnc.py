@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from selfsup.backbones import build_backbone
-from selfsup.config import TrialParams
 from selfsup.data.series import SeriesSet
 from selfsup.data.windows import sliding_windows
 from selfsup.losses.tnc import tnc_loss
 from selfsup.methods import METHODS, PretextBatch, ProjectorSpec
 from selfsup.methods.tnc import adf_neighbourhood_width, neighbour_starts, non_neighbour_starts
+from selfsup.trial_params import TrialParams
 
 
 def _naive_tnc_loss(neighbour_logits, distant_logits, w):

@@ -1,4 +1,4 @@
-"""The sweep driver: validated spec -> Ray Tune (OptunaSearch + ASHA) over TorchTrainer trials -> MLflow ->
+"""The sweep driver: validated spec -> Ray Tune (an Optuna study + ASHA) over TorchTrainer trials -> MLflow ->
 report. ``tune.py`` is its command line."""
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
-from selfsup.config import SweepSpec
 from trainables.records.results import (
     ABANDONED,
     BASELINE_OF_KEY,
@@ -29,7 +28,9 @@ from trainables.records.results import (
 )
 from trainables.records.selection import best_first, best_per_backbone
 from trainables.records.tags import BEST_RUN_TAG, OPTUNA_STUDY_TAG, OUTCOME_TAG, TRIAL_ID_TAG, TRIAL_ROLE, tag_column
-from trainables.report.builder import Report, write_sweep_report
+from trainables.report.builder import write_sweep_report
+from trainables.report.document import Report
+from trainables.searchspace import SweepSpec
 from trainables.sweep.registry import Registration, backbone_weights, register_sweep_backbones
 from trainables.sweep.resources import ResourceError, gpus_per_trial
 from trainables.sweep.resume import (
@@ -43,7 +44,7 @@ from trainables.sweep.resume import (
 from trainables.sweep.searcher import (
     AskTellGridSampler,
     CredentialFreeRDBStorage,
-    PruningAwareOptunaSearch,
+    OptunaStudySearcher,
     ResumableConcurrencyLimiter,
 )
 from trainables.tracking.mlflow_callback import SweepMLflowCallback, child_runs, ensure_experiment, start_parent_run
@@ -108,7 +109,7 @@ def _searcher(spec: SweepSpec, stores: Stores, study_name: str, concurrency: int
         startup = {"n_startup_trials": spec.sampler.startup_trials} if spec.sampler.startup_trials else {}
         sampler = optuna.samplers.TPESampler(seed=spec.seed, **startup)
     return ResumableConcurrencyLimiter(
-        PruningAwareOptunaSearch(
+        OptunaStudySearcher(
             space=spec.optuna_space(),
             metric=spec.objective.metric,
             mode=spec.objective.mode,

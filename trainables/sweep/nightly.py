@@ -28,9 +28,9 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from selfsup.config import SearchSpaceError, one_line, parse_yaml, read_searchspace_text
 from trainables.records.tags import NIGHTLY_TAG, SWEEP_TAG, tag_column
 from trainables.report.tables import HEADLINE_METRICS, METRIC_LABELS, report_protocol, select
+from trainables.searchspace import SearchSpaceError, one_line, parse_yaml, read_searchspace_text
 from trainables.tracking.runs import ReportError, SweepRuns, parent_runs, resolve_sweeps
 
 

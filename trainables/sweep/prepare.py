@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from selfsup.config import SearchSpaceError, SweepSpec, load_sweep, one_line, override_budget
+from trainables.searchspace import SearchSpaceError, SweepSpec, load_sweep, one_line, override_budget
 from trainables.sweep.resources import check_local_cpus, check_local_gpus
 
 
@@ -39,7 +39,7 @@ def prepare_sweep(
             spec.domain.check_data(spec.data)
             check_configurations_fit_data(spec)
         else:
-            spec.domain.check_input_sizes(spec, bundled_only=True)
+            spec.check_input_sizes(bundled_only=True)
     except SearchSpaceError:
         raise
     except ValueError as error:  # ResourceError, DataError, a configuration the data cannot hold
@@ -52,10 +52,10 @@ def check_configurations_fit_data(spec: SweepSpec) -> None:
     than every series), then the data prepared (once per input size) and every combination of the searched
     extremes tried, only for a method that puts limits on its data (``SSLMethod.check_pretext_data``)."""
     from selfsup.methods import METHODS
-    from selfsup.pretrain import check_method_fits_data
+    from trainables.sweep.drawn_configurations import check_method_fits_data
     from trainables.trial.data_cache import data_request, prepare_requested
 
-    spec.domain.check_input_sizes(spec)
+    spec.check_input_sizes()
     if METHODS.get(spec.method).constrains_data():
         prepared = functools.cache(prepare_requested)
         check_method_fits_data(spec, lambda params: prepared(data_request(spec, params)))

@@ -48,9 +48,9 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from torch import nn
 
-from selfsup.config import SweepSpec, split_trial_params
 from selfsup.data.prepare import PreparedData
 from selfsup.pretrain import build_method, data_shape
+from selfsup.trial_params import split_trial_params
 from trainables.records.selection import TIE_BREAK_STEP
 from trainables.records.tags import (
     BACKBONE_TAG,
@@ -77,6 +77,7 @@ from trainables.records.tags import (
 )
 from trainables.report.markdown import markdown_text
 from trainables.report.tables import select
+from trainables.searchspace import SweepSpec
 from trainables.tracking.runs import SweepRuns, tracking_uri_set_to
 
 CHAMPION_ALIAS = "champion"
@@ -276,7 +277,7 @@ def trained_backbone(spec: SweepSpec, params: Mapping[str, Any], data: PreparedD
     built by the method's own builder for these hyperparameters and this data's shape, so it is exactly the
     module ``backbone.pt`` was saved from, then wrapped by ``Domain.evaluation_model``."""
     shared, own = split_trial_params(spec.method, dict(params), spec.domain.name)
-    backbone = build_method(spec, shared, own, data_shape(data)).backbone
+    backbone = build_method(spec.method, shared, own, data_shape(data)).backbone
     state = torch.load(weights, map_location="cpu", weights_only=True)
     if state.get("backbone", shared.backbone) != shared.backbone:
         raise ValueError(f"{weights} holds a {state['backbone']} backbone, the trial's is {shared.backbone}")
@@ -381,10 +382,10 @@ def _register_selected(
         ),
         PARAMS_TAG: json.dumps(params, sort_keys=True, default=str),
     }
-    if spec.data.series_length is not None:  # the model was trained on series of this length, not raw ones
+    series_length = getattr(spec.data, "series_length", None)  # time series resized before windowing
+    if series_length is not None:  # the model was trained on series of this length, not raw ones
         tags[SERIES_LENGTH_TAG] = (
-            f"{spec.data.series_length}: resize each series to it (linear "
-            "interpolation, aeon's Resizer) before the model"
+            f"{series_length}: resize each series to it (linear interpolation, aeon's Resizer) before the model"
         )
     config_files = {
         "trial_params.json": json.dumps(params, indent=2, sort_keys=True, default=str),

@@ -9,11 +9,11 @@ its driver dying (SIGKILL, a lost head node: nothing is closed). Either way the 
   (``find_interrupted_sweep``), reopens it, and restores Tune's experiment from ``SSLSWEEP_RAY_STORAGE``: trials
   that had finished are not rerun, unfinished trials carry on from their last checkpoint, in their own MLflow runs
   (``SweepMLflowCallback`` reopens a run by trial id), and the Optuna study continues with the searcher Tune saved
-  (``PruningAwareOptunaSearch.restore``: points asked for after that save are run, not asked for again).
+  (``OptunaStudySearcher.restore``: points asked for after that save are run, not asked for again).
 
 Trials that crashed (an exception, a dead process, after ``resources.max_failures`` restarts within the sweep)
 are resumed from their checkpoints too, in their own MLflow runs; in Optuna the crash stays FAIL and the trial
-carries on as a retry of the same point (``optuna_search.py``). Trials sslsweep failed itself (a NaN loss, a
+carries on as a retry of the same point (``searcher.py``). Trials sslsweep failed itself (a NaN loss, a
 collapse) ended normally with their reason and are not rerun. A run the dead driver opened for a trial Tune never
 saved, which no resumed trial carried on, ends KILLED as ``abandoned`` (``close_open_child_runs``).
 """
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 
 from mlflow.tracking import MlflowClient
 
-from selfsup.config import SweepSpec
 from trainables.records.tags import OPTUNA_STUDY_TAG, RESUMES_TAG, ROLE_TAG, SWEEP_ROLE, tag_column
+from trainables.searchspace import SweepSpec
 from trainables.tracking.mlflow_callback import child_runs, close_run, still_open
 from trainables.tracking.stores import Stores, redact
 
@@ -63,7 +63,7 @@ class InterruptedSweep:
 
 def resume_command(spec: SweepSpec, spec_path: Path) -> str:
     """The command that carries this sweep on: its file, the budget it ran with where the file's differs."""
-    from selfsup.config import load_sweep
+    from trainables.searchspace import load_sweep
 
     try:
         written = load_sweep(spec_path).budget
@@ -148,7 +148,7 @@ def _recorded_spec(client: MlflowClient, parent) -> dict | None:
     """The spec the parent run started with: its searchspace.yaml with the budget it logged."""
     import tempfile
 
-    from selfsup.config import load_sweep
+    from trainables.searchspace import load_sweep
 
     with tempfile.TemporaryDirectory() as directory:
         try:

@@ -23,7 +23,6 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PATH
 
-from selfsup.config import SweepSpec
 from trainables.records.results import (
     BASELINE_OF_KEY,
     EPOCH,
@@ -44,6 +43,7 @@ from trainables.records.tags import (
     BASELINE_OF_TAG,
     BASELINE_ROLE,
     CHECKPOINT_TAG,
+    DOMAIN_TAG,
     DOWNSTREAM_DATA_TAG,
     FAILURE_REASON_TAG,
     METHOD_TAG,
@@ -63,6 +63,7 @@ from trainables.records.tags import (
     TRIAL_INDEX_TAG,
     TRIAL_ROLE,
 )
+from trainables.searchspace import SweepSpec
 from trainables.tracking.stores import MLFLOW_VARIABLE, redact, with_credentials
 
 STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
@@ -86,6 +87,7 @@ def sweep_tags(spec: SweepSpec) -> dict[str, str]:
     return {
         SWEEP_TAG: spec.name,
         METHOD_TAG: spec.method,
+        DOMAIN_TAG: spec.domain.name,
         PRETEXT_DATA_TAG: spec.data.pretext.label(),
         DOWNSTREAM_DATA_TAG: spec.data.downstream.label(),
         OBJECTIVE_TAG: spec.objective.metric,
@@ -174,7 +176,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
     def _resumed_run(self, trial: Trial, logged_params: dict[str, Any]) -> str | None:
         """The run a trial of a resumed sweep carries on in, reopened: its own (same Tune trial id), or the open run
         of a trial the interrupted driver started after Tune last saved its state, which Tune has now created again
-        with the same configuration (same Optuna trial number, see ``PruningAwareOptunaSearch``) under a new id."""
+        with the same configuration (same Optuna trial number, see ``OptunaStudySearcher``) under a new id."""
         run = self._earlier_runs.get(trial.trial_id)
         if run is None:
             wanted = {key: str(value) for key, value in logged_params.items()}

@@ -50,8 +50,8 @@ from trainables.records.tags import (
 from trainables.tracking.stores import redact
 
 SEARCH_SPACE_ARTIFACT = "searchspace.yaml"
-# selfsup.config.ObjectiveSpec.mode's default: what a sweep used when its file set no mode. Not imported from
-# there: selfsup.config loads every domain (and torch) only to read one literal.
+# trainables.searchspace.ObjectiveSpec.mode's default: what a sweep used when its file set no mode. Not imported from
+# there: the search-space schema loads every domain (and torch) only to read one literal.
 DEFAULT_OBJECTIVE_MODE = "max"
 
 # An MLflow filter string holds a comparison; a sweep name or a run id never does. Word operators count

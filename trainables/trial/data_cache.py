@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from selfsup.config import SweepSpec
+from trainables.searchspace import SweepSpec
 
 
 def data_request(spec: SweepSpec, params: Mapping[str, Any] | None = None) -> str:
@@ -33,10 +33,10 @@ def data_request(spec: SweepSpec, params: Mapping[str, Any] | None = None) -> st
 
 def prepare_requested(request: str):
     """The prepared data for a ``data_request``."""
-    from selfsup.domains import DOMAINS
+    from selfsup.domains import domain_named
 
     request = json.loads(request)
-    return DOMAINS.get(request["domain"]).prepare_data(**request["arguments"])
+    return domain_named(request["domain"]).prepare_data(**request["arguments"])
 
 
 @ray.remote(num_cpus=0)

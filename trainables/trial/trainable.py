@@ -18,8 +18,8 @@ from ray.train import FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from selfsup.config import SweepSpec
 from trainables.records.results import TRAINING_SEED_KEY, TRIAL_NUMBER_KEY, split_bookkeeping
+from trainables.searchspace import SweepSpec
 from trainables.trial.context import InTrialContext
 from trainables.trial.data_cache import fetch_prepared_data
 from trainables.trial.worker import run_trial_loop, train_loop_per_worker

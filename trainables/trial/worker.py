@@ -18,7 +18,6 @@ import ray
 import torch
 import torch.distributed as dist
 
-from selfsup.config import SweepSpec, split_trial_params
 from selfsup.data.prepare import PreparedData
 from selfsup.methods import METHODS
 from selfsup.mixed_precision import check_precision_supported
@@ -29,14 +28,13 @@ from selfsup.pretrain import (
     check_health,
     data_sample,
     data_shape,
-    evaluate_backbone,
     to_channels_last,
     train_one_epoch,
     training_loader,
     training_windows,
     unwrap,
-    validation_metrics,
 )
+from selfsup.trial_params import split_trial_params
 from trainables.records.results import (
     EMBEDDINGS_FILE,
     EPOCH,
@@ -46,6 +44,7 @@ from trainables.records.results import (
     SEGMENTATION_EXAMPLE_FILE,
 )
 from trainables.records.selection import tie_broken
+from trainables.searchspace import SweepSpec
 from trainables.trial.context import TrainWorkerContext, TrialContext
 
 
@@ -77,7 +76,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     windows = training_windows(
         METHODS.get(spec.method), own, data, spec.evaluation.unit, spec.seed, spec.evaluation.refit_on_validation
     )
-    method = build_method(spec, shared, own, data_shape(data))
+    method = build_method(spec.method, shared, own, data_shape(data))
     random_init_backbone = copy.deepcopy(method.backbone) if spec.evaluation.compare_random_init else None
     method.initialise_from_data(data_sample(windows.x, seed))  # same sample on every rank, before DDP and restore
     resources = spec.resources
@@ -119,21 +118,31 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
             if node_id is not None:
                 metrics[NODE_ID] = node_id
             try:
-                check_health(metrics, spec, epoch)
+                check_health(
+                    metrics,
+                    epoch,
+                    collapse_std_floor=spec.health.collapse_std_floor,
+                    grace_epochs=spec.health.grace_epochs,
+                )
             except RuntimeError as error:
                 failure = f"{type(error).__name__}: {error}"
             if last and failure is None:
-                metrics.update(evaluate_backbone(scored_backbone, data, spec, device, include_test=True))
+                domain, evaluation = spec.domain, spec.evaluation
+                metrics.update(domain.evaluate(scored_backbone, data, evaluation, spec.seed, device, include_test=True))
                 if random_init_backbone is not None:
                     untrained = spec.domain.evaluation_model(random_init_backbone.to(device), shared)
                     metrics.update(
-                        evaluate_backbone(untrained, data, spec, device, include_test=True, prefix="random_init/")
+                        domain.evaluate(
+                            untrained, data, evaluation, spec.seed, device, include_test=True, prefix="random_init/"
+                        )
                     )
                 metrics[EVALUATION_DONE] = 1
                 # For the report's t-SNE maps: kept with the last checkpoint, logged to MLflow with the run.
-                embeddings = spec.domain.embedding_table(scored_backbone, data, spec, device)
+                embeddings = domain.embedding_table(scored_backbone, data, evaluation, spec.seed, device)
                 # For the report's "section | truth | prediction" figure (segmentation), kept the same way.
-                example = spec.domain.example_prediction(scored_backbone, data, spec, device)
+                example = domain.example_prediction(
+                    scored_backbone, data, evaluation, spec.seed, device, spec.objective.metric
+                )
                 # Equal final objectives rank by trial number, in Tune, Optuna and MLflow (selection.py).
                 objective = spec.objective.metric
                 metrics[objective] = tie_broken(metrics[objective], config.get("trial_number"), spec.objective.mode)
@@ -162,9 +171,8 @@ def epoch_evaluation(backbone, data, spec: SweepSpec, device) -> dict[str, float
     The objective is computed the same way at every epoch (same protocol, same label fraction, same
     validation data), so what ASHA compares at a rung is what Optuna optimises at the end.
     """
-    return validation_metrics(
-        backbone, data, spec, device, sorted({*spec.domain.online_metrics, spec.objective.metric})
-    )
+    names = sorted({*spec.domain.online_metrics, spec.objective.metric})
+    return spec.domain.validation_metrics(backbone, data, spec.evaluation, spec.seed, device, names)
 
 
 def _seed_epoch(loader, augmenter, seed: int, epoch: int, rank: int, world: int) -> None:

@@ -1,14 +1,11 @@
 """Data domains (time series, images, seismic sections), registered by name; see ``domains/base.py``.
 
-A sweep's domain is the one whose ``sources`` include the data source its YAML names.
+A sweep's domain is the one whose ``sources`` include the data source its YAML names. One import line per
+domain below.
 """
 
-from selfsup.registry import Registry
-
-DOMAINS: Registry = Registry("domain")
-
-from selfsup.domains import images, seismic, timeseries  # noqa: E402,F401  (registration side effect)
-from selfsup.domains.base import Domain, SourceFields  # noqa: E402
+from selfsup.domains import images, seismic, timeseries  # noqa: F401  (registration)
+from selfsup.domains.base import DOMAINS, Domain, SearchedDimension, SourceFields, domain_named
 
 
 def all_sources() -> dict[str, str]:
@@ -21,7 +18,11 @@ def domain_of_source(source: str) -> Domain:
     owners = all_sources()
     if source not in owners:
         raise ValueError(f"unknown data source '{source}'; known: {', '.join(sorted(owners))}")
-    return DOMAINS.get(owners[source])
+    return domain_named(owners[source])
 
 
-__all__ = ["DOMAINS", "Domain", "SourceFields", "all_sources", "domain_of_source"]
+# Every registered domain built once here, so a domain that leaves a hook abstract fails at import.
+for _name in DOMAINS:
+    domain_named(_name)
+
+__all__ = ["DOMAINS", "Domain", "SearchedDimension", "SourceFields", "all_sources", "domain_named", "domain_of_source"]

@@ -14,17 +14,20 @@ reference reports' CIFAR-10 and Tiny-ImageNet tables report top-1 and top-5).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Mapping
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
 from selfsup.augmentations.images import ImageAugmentationParams, ImageAugmenter
-from selfsup.domains import DOMAINS
-from selfsup.domains.base import Domain, SourceFields, check_cv_folds, cross_validated
+from selfsup.domains.base import DOMAINS, Domain, SourceFields, check_cv_folds, cross_validated
 from selfsup.evaluation.metric_names import CLASSIFICATION_METRICS, CLASSIFICATION_PROTOCOLS
+from selfsup.specs import CarvedValidation, DataSpec
 from selfsup.trial_params import TrialParams
+
+if TYPE_CHECKING:
+    from selfsup.data.prepare import PreparedData
 
 #: The largest ``input_size`` (side of the square views, in pixels): about 21 times the area of ImageNet's 224 crops.
 #: A batch of views is batch x views x channels x side^2 floats: 1024 is 12 MiB per RGB view, 40,000 would be
@@ -96,6 +99,10 @@ def load_image_splits(spec: Any, *, train_only: bool = False) -> dict:
     )
 
 
+class ImageData(CarvedValidation, DataSpec):
+    """``data`` of an image sweep: the data sets and the share of training images held out for validation."""
+
+
 def _examples(images, name: str):
     """An ``ImageSet`` as the trainer's ``Windows``: every image is its own unit (series index = its index)."""
     from selfsup.data.windows import Windows
@@ -108,10 +115,12 @@ def _examples(images, name: str):
     )
 
 
-class ImageDomain(Domain):
+@DOMAINS.register("images")
+class ImageDomain(Domain[ImageTrialParams, ImageData]):
     name = "images"
     description = "images"
     Params = ImageTrialParams
+    Data = ImageData
     sources = {
         "digits": SourceFields(),
         "cifar10": SourceFields(
@@ -129,6 +138,9 @@ class ImageDomain(Domain):
     report_metrics = ("acc", "top5", "f1")  # the report's columns; the first is the headline (gains)
     default_objective = "val/linear/acc/frac_1.0"
 
+    def describe_data(self, data: ImageData) -> str:
+        return f"validation {data.validation_fraction:g} of train"
+
     def check_data(self, data) -> None:
         from selfsup.data.errors import DataError
         from selfsup.data.sources import describe, same_dataset
@@ -143,17 +155,17 @@ class ImageDomain(Domain):
                 f"downstream data {describe(data.downstream)} has {downstream}"
             )
 
-    def check_input_sizes(self, spec, *, bundled_only: bool = False) -> None:
+    def check_input_sizes(self, data, evaluation, objective, search, fixed, *, bundled_only: bool = False) -> None:
         """A cross-validated objective's ``evaluation.cv_folds`` against the labelled (training and validation)
         images of each class; in the dry run for the bundled digits only (the other sets are files)."""
         from selfsup.data.sources import describe
 
-        downstream = spec.data.downstream
-        if not cross_validated(spec) or (bundled_only and downstream.source not in self.bundled_sources):
+        downstream = data.downstream
+        if not cross_validated(objective) or (bundled_only and downstream.source not in self.bundled_sources):
             return
         splits = load_image_splits(downstream)
         labels = np.concatenate([splits[name].labels for name in ("train", "validation") if name in splits])
-        check_cv_folds(spec, labels, "images", describe(downstream))
+        check_cv_folds(objective, evaluation, labels, "images", describe(downstream))
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -163,7 +175,7 @@ class ImageDomain(Domain):
             "seed": seed,
         }
 
-    def prepare_data(self, pretext: dict, downstream: dict, validation_fraction: float, seed: int):
+    def prepare_data(self, pretext: dict, downstream: dict, validation_fraction: float, seed: int) -> PreparedData:
         """Downstream train / validation / test images (validation carved from train, stratified and seeded,
         when the set has none) and the pretext images: the downstream training images themselves when both
         name the same data (never validation or test; their labels stay, as for time series, and
@@ -208,22 +220,21 @@ class ImageDomain(Domain):
 
         return ResizedInput(backbone, params.input_size)
 
-    def embedding_table(self, backbone, data, spec, device):
+    def embedding_table(self, backbone, data, evaluation, seed, device):
         from selfsup.evaluation.classification import embedding_table
 
-        return embedding_table(backbone, data, device, "example", spec.seed)
+        return embedding_table(backbone, data, device, "example", seed)
 
-    def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
+    def evaluate(
+        self, backbone, data, evaluation, seed, device, *, include_test: bool, prefix: str = ""
+    ) -> dict[str, float]:
         from selfsup.evaluation.classification import evaluate_classification
 
         return evaluate_classification(
-            backbone, data, spec, device, "example", self.metrics, include_test=include_test, prefix=prefix
+            backbone, data, evaluation, seed, device, "example", self.metrics, include_test=include_test, prefix=prefix
         )
 
-    def validation_metrics(self, backbone, data, spec, device, names: list[str]) -> dict[str, float]:
+    def validation_metrics(self, backbone, data, evaluation, seed, device, names: list[str]) -> dict[str, float]:
         from selfsup.evaluation.classification import classification_validation_metrics
 
-        return classification_validation_metrics(backbone, data, spec, device, "example", names)
-
-
-DOMAINS.register("images")(ImageDomain())
+        return classification_validation_metrics(backbone, data, evaluation, seed, device, "example", names)

@@ -26,16 +26,19 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from selfsup.augmentations.seismic import REFUSED_FOR_SEISMIC, SeismicAugmentationParams, SeismicAugmenter
-from selfsup.domains import DOMAINS
-from selfsup.domains.base import Domain, SourceFields
+from selfsup.domains.base import DOMAINS, Domain, SourceFields
 from selfsup.evaluation.metric_names import SEGMENTATION_METRICS, SEGMENTATION_PROTOCOLS
+from selfsup.specs import DataSpec
 from selfsup.trial_params import TrialParams
+
+if TYPE_CHECKING:
+    from selfsup.data.prepare import PreparedData
 
 
 class SyntheticSeismicOptions(BaseModel):
@@ -69,14 +72,23 @@ class SectionSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    patch_size: int = Field(80, ge=64)
-    patch_stride: int = Field(16, ge=1)
+    # Defaults by keyword: type checkers see a default only there (it is the ``default_factory`` of
+    # SeismicData.sections, so it must be constructible without arguments).
+    patch_size: int = Field(default=80, ge=64)
+    patch_stride: int = Field(default=16, ge=1)
     # Inline sections only, or crossline sections of the same inline block as well (training patches).
     orientation: Literal["inline", "both"] = "inline"
-    train: float = Field(0.6, gt=0)
-    validation: float = Field(0.2, gt=0)
-    test: float = Field(0.2, gt=0)  # ignored for F3, whose test set is its own volume
-    gap: int = Field(5, ge=0)
+    train: float = Field(default=0.6, gt=0)
+    validation: float = Field(default=0.2, gt=0)
+    test: float = Field(default=0.2, gt=0)  # ignored for F3, whose test set is its own volume
+    gap: int = Field(default=5, ge=0)
+
+
+class SeismicData(DataSpec):
+    """``data`` of a seismic sweep: the volumes and how their sections are split and cut into patches
+    (validation is an inline block, ``sections.validation``)."""
+
+    sections: SectionSpec = Field(default_factory=SectionSpec, description="cuts seismic volumes into patches")
 
 
 class SeismicTrialParams(TrialParams, SeismicAugmentationParams):
@@ -192,10 +204,12 @@ def load_pretext_volume(spec: Mapping[str, Any]):
     return load_unlabelled_volume(spec["path"])
 
 
-class SeismicDomain(Domain):
+@DOMAINS.register("seismic")
+class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
     name = "seismic"
     description = "seismic sections"
     Params = SeismicTrialParams
+    Data = SeismicData
     sources = {
         "synthetic_seismic": SourceFields(options=SyntheticSeismicOptions),
         "f3": SourceFields(needs_path=True, path_hint="the F3 facies benchmark directory with train/ and test_once/"),
@@ -215,16 +229,16 @@ class SeismicDomain(Domain):
     def metric_applies(self, protocol: str, metric: str) -> bool:
         return protocol in self.protocols and (metric in self.metrics or metric.startswith("iou_"))
 
-    def check_sweep(self, spec) -> None:
-        if spec.data.downstream.source == "seismic_volume":
+    def check_sweep(self, data, search, fixed) -> None:
+        if data.downstream.source == "seismic_volume":
             raise ValueError(
                 "data.downstream seismic_volume has no facies labels; it can only be pretext data "
                 "(downstream: synthetic_seismic or f3)"
             )
-        sizes = [spec.fixed.get("input_size", SeismicAugmentationParams.model_fields["input_size"].default)]
-        if "input_size" in spec.search:
-            sizes = spec.search["input_size"].extremes()
-        patch = spec.data.sections.patch_size
+        sizes = [fixed.get("input_size", SeismicAugmentationParams.model_fields["input_size"].default)]
+        if "input_size" in search:
+            sizes = search["input_size"].extremes()
+        patch = data.sections.patch_size
         if max(sizes) > patch:
             raise ValueError(
                 f"input_size {max(sizes)} is larger than data.sections.patch_size {patch}: views are "
@@ -250,7 +264,7 @@ class SeismicDomain(Domain):
                 sections, pretext_training_sections(load_pretext_volume(pretext).shape, sections), pretext, "pretext"
             )
 
-    def check_input_sizes(self, spec, *, bundled_only: bool = False) -> None:
+    def check_input_sizes(self, data, evaluation, objective, search, fixed, *, bundled_only: bool = False) -> None:
         """What needs no data files, so the dry run checks it too: the patches against the sections of a
         synthetic volume (its size is its options), and a per-class objective (``iou_<class>``) against the
         facies the data has. ``check_data`` checks the patches of volumes read from files."""
@@ -259,7 +273,6 @@ class SeismicDomain(Domain):
         from selfsup.evaluation.metric_names import PER_CLASS_IOU_PREFIX, parse_eval_metric_name
         from selfsup.evaluation.segmentation import metric_class_names
 
-        data = spec.data
         sections = data.sections.model_dump()
         downstream = data.downstream.model_dump(mode="json")
         if downstream["source"] == "synthetic_seismic":
@@ -274,13 +287,13 @@ class SeismicDomain(Domain):
             check_patches_fit(
                 sections, pretext_training_sections(synthetic_shape(pretext), sections), pretext, "pretext"
             )
-        parsed = parse_eval_metric_name(spec.objective.metric or "")
+        parsed = parse_eval_metric_name(objective)
         names = labelled_class_names(downstream)
         if parsed is not None and parsed.metric.startswith(PER_CLASS_IOU_PREFIX) and names is not None:
             known = metric_class_names(names)
             if parsed.metric.removeprefix(PER_CLASS_IOU_PREFIX) not in known:
                 raise DataError(
-                    f"objective.metric '{spec.objective.metric}' names class "
+                    f"objective.metric '{objective}' names class "
                     f"'{parsed.metric.removeprefix(PER_CLASS_IOU_PREFIX)}', which data "
                     f"{describe(downstream)} does not have; its classes: {', '.join(known)} "
                     f"(per-class metrics are {PER_CLASS_IOU_PREFIX}<class>)"
@@ -317,7 +330,7 @@ class SeismicDomain(Domain):
             "test_volume": "f3 test1" if "test" in volumes else "held-out block",
         }
 
-    def prepare_data(self, pretext: dict, downstream: dict, sections: dict, seed: int):
+    def prepare_data(self, pretext: dict, downstream: dict, sections: dict, seed: int) -> PreparedData:
         from selfsup.data.prepare import PreparedData
         from selfsup.data.seismic_volume import patches
         from selfsup.data.seismic_volume import sections as cut_sections
@@ -379,29 +392,32 @@ class SeismicDomain(Domain):
     def build_augmenter(self, params: SeismicTrialParams, seed: int) -> SeismicAugmenter:
         return SeismicAugmenter(params, seed=seed)  # SeismicTrialParams is a SeismicAugmentationParams
 
-    def example_prediction(self, backbone, data, spec, device) -> dict[str, np.ndarray]:
+    def example_prediction(self, backbone, data, evaluation, seed, device, objective) -> dict[str, np.ndarray]:
         """The first test section, its facies and the prediction of the report's head (the objective's
         segmentation protocol, else seg_frozen) trained on the largest label fraction evaluated."""
         from selfsup.evaluation.segmentation import example_prediction
 
-        return example_prediction(backbone, data, spec, device, index=0)
+        return example_prediction(backbone, data, evaluation, seed, device, objective, index=0)
 
-    def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
+    def evaluate(
+        self, backbone, data, evaluation, seed, device, *, include_test: bool, prefix: str = ""
+    ) -> dict[str, float]:
         from selfsup.evaluation.segmentation import evaluate_segmentation
 
         return evaluate_segmentation(
             backbone,
             data,
-            spec,
+            evaluation,
+            seed,
             device,
-            protocols=spec.evaluation.protocols,
-            fractions=spec.evaluation.label_fractions,
+            protocols=evaluation.protocols,
+            fractions=evaluation.label_fractions,
             splits=["val", "test"] if include_test else ["val"],
             prefix=prefix,
             health=not prefix,
         )
 
-    def validation_metrics(self, backbone, data, spec, device, names: list[str]) -> dict[str, float]:
+    def validation_metrics(self, backbone, data, evaluation, seed, device, names: list[str]) -> dict[str, float]:
         from selfsup.evaluation.metric_names import parse_eval_metric_name
         from selfsup.evaluation.segmentation import evaluate_segmentation
 
@@ -410,7 +426,8 @@ class SeismicDomain(Domain):
         results = evaluate_segmentation(
             backbone,
             data,
-            spec,
+            evaluation,
+            seed,
             device,
             protocols=[w.protocol for w in wanted[:1]],
             fractions=[w.fraction for w in wanted[:1]],
@@ -423,7 +440,8 @@ class SeismicDomain(Domain):
                     evaluate_segmentation(
                         backbone,
                         data,
-                        spec,
+                        evaluation,
+                        seed,
                         device,
                         protocols=[parsed.protocol],
                         fractions=[parsed.fraction],
@@ -431,6 +449,3 @@ class SeismicDomain(Domain):
                     )
                 )
         return results
-
-
-DOMAINS.register("seismic")(SeismicDomain())

@@ -11,16 +11,20 @@ head, per series (window embeddings, or fine-tuned logits, averaged, as UCR/UEA 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from selfsup.augmentations.timeseries import AUGMENTATIONS, TimeSeriesAugmenter, check_strength
-from selfsup.domains import DOMAINS
-from selfsup.domains.base import Domain, SourceFields, check_cv_folds, cross_validated
+from selfsup.data.aeon_sets import bundled_aeon_datasets
+from selfsup.domains.base import DOMAINS, Domain, SourceFields, check_cv_folds, cross_validated
 from selfsup.evaluation.metric_names import CLASSIFICATION_PROTOCOLS, EVAL_METRICS, PROTOCOLS
+from selfsup.specs import CarvedValidation, DataSpec, StrictModel
 from selfsup.trial_params import TrialParams
+
+if TYPE_CHECKING:
+    from selfsup.data.prepare import PreparedData
 
 
 class TimeSeriesTrialParams(TrialParams):
@@ -50,21 +54,46 @@ class TimeSeriesTrialParams(TrialParams):
         return {name: getattr(self, f"aug_{name}") for name in AUGMENTATIONS}
 
 
-def window_lengths(spec) -> tuple[str, list[int]]:
+class WindowSpec(StrictModel):
+    """Windows cut from each series: ``length`` steps, consecutive windows sharing ``overlap`` of them."""
+
+    # Defaults by keyword: type checkers see a default only there (it is the ``default_factory`` of
+    # TimeSeriesData.window, so it must be constructible without arguments).
+    length: int = Field(default=60, ge=4)
+    overlap: float = Field(default=0.5, ge=0, lt=1)
+
+
+class TimeSeriesData(CarvedValidation, DataSpec):
+    """``data`` of a time-series sweep: the data sets, the windows they are cut into, and optionally one length
+    every series is resized to."""
+
+    window: WindowSpec = Field(default_factory=WindowSpec, description="cuts time series into windows")
+    # Every series of every split (pretext and downstream) resized to this many steps by linear interpolation
+    # before it is windowed. Unequal-length sets (gestures of 29 to 361 steps) can then be learned from whole:
+    # with window.length equal to it, each series is one window.
+    series_length: int | None = Field(None, ge=4, description="resizes time series")
+    # The windows the downstream splits (probes, objective, supervised baseline, test) are cut into, when they
+    # differ from the pretext windows (data.window, or a searched window_length). With series_length N,
+    # {length: N, overlap: 0} scores each series whole while the method trains on shorter windows of it, as
+    # image SSL trains on crops and evaluates whole images. Default: data.window.
+    evaluation_window: WindowSpec | None = Field(None, description="cuts time series into windows")
+
+
+def window_lengths(data, search, fixed) -> tuple[str, list[int]]:
     """The field that sets a sweep's window length, and every length it can draw at the extremes (a searched
     ``window_length``, a fixed one, or ``data.window.length``; a choice of null is the data's length)."""
-    default = spec.data.window.length
-    if "window_length" in spec.search:
-        dimension = spec.search["window_length"]
+    default = data.window.length
+    if "window_length" in search:
+        dimension = search["window_length"]
         # An int range with a step draws from its grid, whose top can lie below ``high`` (20-85 step 20: 80).
         values = dimension.grid_values() if dimension.type == "int" and not dimension.log else dimension.extremes()
         return "search.window_length", [int(v or default) for v in values]
-    if spec.fixed.get("window_length") is not None:
-        return "fixed.window_length", [int(spec.fixed["window_length"])]
+    if fixed.get("window_length") is not None:
+        return "fixed.window_length", [int(fixed["window_length"])]
     return "data.window.length", [default]
 
 
-def labelled_units(spec) -> tuple[np.ndarray, str]:
+def labelled_units(data, evaluation, search, fixed) -> tuple[np.ndarray, str]:
     """The class of every labelled downstream unit a cross-validated objective folds (training and validation;
     a carved validation split keeps the training series' classes) and what the units are: series, or with
     ``evaluation.unit: window`` the windows they are cut into (at the drawn window length that cuts the
@@ -72,16 +101,15 @@ def labelled_units(spec) -> tuple[np.ndarray, str]:
     from selfsup.data.sources import load_splits
     from selfsup.data.windows import window_starts
 
-    splits = load_splits(spec.data.downstream)
+    splits = load_splits(data.downstream)
     labelled = [splits[name] for name in ("train", "validation") if name in splits]
     labels = np.concatenate([sets.labels for sets in labelled])
-    if spec.evaluation.unit == "series":
+    if evaluation.unit == "series":
         return labels, "series"
-    data = spec.data
     if data.evaluation_window is not None:
         cuts = [(data.evaluation_window.length, data.evaluation_window.overlap)]
     else:
-        cuts = [(length, data.window.overlap) for length in window_lengths(spec)[1]]
+        cuts = [(length, data.window.overlap) for length in window_lengths(data, search, fixed)[1]]
     lengths = np.concatenate([[data.series_length or series.shape[1] for series in sets.series] for sets in labelled])
     candidates = []
     for window, overlap in cuts:
@@ -91,12 +119,15 @@ def labelled_units(spec) -> tuple[np.ndarray, str]:
     return min(candidates, key=lambda y: np.bincount(y)[np.unique(y)].min()), "windows"
 
 
-class TimeSeriesDomain(Domain):
+@DOMAINS.register("timeseries")
+class TimeSeriesDomain(Domain[TimeSeriesTrialParams, TimeSeriesData]):
     name = "timeseries"
     description = "time series"
     Params = TimeSeriesTrialParams
+    Data = TimeSeriesData
+    batch_axes = ("batch", "channels", "time")
     sources = {
-        "aeon": SourceFields(needs_name=True),
+        "aeon": SourceFields(needs_name=True, known_names=bundled_aeon_datasets),
         "ucr_files": SourceFields(needs_name=True, needs_path=True),
         "csv": SourceFields(needs_path=True),
     }
@@ -109,19 +140,28 @@ class TimeSeriesDomain(Domain):
     report_metrics = ("acc", "f1")  # the report's columns; the first is the headline (gains)
     default_objective = "cv/linear/f1/frac_0.1"
 
+    def describe_data(self, data: TimeSeriesData) -> str:
+        text = f"series resized to {data.series_length} steps; " if data.series_length is not None else ""
+        text += f"windows {data.window.length} steps, overlap {data.window.overlap:g}; "
+        if data.evaluation_window is not None:
+            text += (
+                f"evaluated on windows of {data.evaluation_window.length} steps, "
+                f"overlap {data.evaluation_window.overlap:g}; "
+            )
+        return text + f"validation {data.validation_fraction:g} of train"
+
     def check_data(self, data) -> None:
         from selfsup.data.prepare import check_data
 
         check_data(data.pretext, data.downstream)
 
-    def check_input_sizes(self, spec, *, bundled_only: bool = False) -> None:
+    def check_input_sizes(self, data, evaluation, objective, search, fixed, *, bundled_only: bool = False) -> None:
         """Refuse a window longer than every training series of the pretext or downstream data (longer than
         only some is fine: those are edge-padded); ``bundled_only``: aeon's bundled sets only."""
         from selfsup.data.prepare import check_window_fits
         from selfsup.data.sources import describe, same_dataset
 
-        field, lengths = window_lengths(spec)
-        data = spec.data
+        field, lengths = window_lengths(data, search, fixed)
         sets = [data.downstream] + ([] if same_dataset(data.pretext, data.downstream) else [data.pretext])
         checks = [(dataset, max(lengths), field) for dataset in sets]
         if data.evaluation_window is not None:  # cuts the downstream splits only
@@ -129,9 +169,9 @@ class TimeSeriesDomain(Domain):
         for dataset, length, name in checks:
             if not bundled_only or dataset.source in self.bundled_sources:
                 check_window_fits(dataset, length, name, data.series_length)
-        if cross_validated(spec) and (not bundled_only or data.downstream.source in self.bundled_sources):
-            labels, units = labelled_units(spec)
-            check_cv_folds(spec, labels, units, describe(data.downstream))
+        if cross_validated(objective) and (not bundled_only or data.downstream.source in self.bundled_sources):
+            labels, units = labelled_units(data, evaluation, search, fixed)
+            check_cv_folds(objective, evaluation, labels, units, describe(data.downstream))
 
     def data_arguments(self, data, seed: int, params: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -147,7 +187,7 @@ class TimeSeriesDomain(Domain):
             "seed": seed,
         }
 
-    def prepare_data(self, **arguments):
+    def prepare_data(self, **arguments: Any) -> PreparedData:
         from selfsup.data.prepare import prepare_data
 
         return prepare_data(**arguments)
@@ -155,22 +195,29 @@ class TimeSeriesDomain(Domain):
     def build_augmenter(self, params: TimeSeriesTrialParams, seed: int) -> TimeSeriesAugmenter:
         return TimeSeriesAugmenter(params.augmentation_strengths(), seed=seed)
 
-    def embedding_table(self, backbone, data, spec, device):
+    def embedding_table(self, backbone, data, evaluation, seed, device):
         from selfsup.evaluation.classification import embedding_table
 
-        return embedding_table(backbone, data, device, spec.evaluation.unit, spec.seed)
+        return embedding_table(backbone, data, device, evaluation.unit, seed)
 
-    def evaluate(self, backbone, data, spec, device, *, include_test: bool, prefix: str = "") -> dict[str, float]:
+    def evaluate(
+        self, backbone, data, evaluation, seed, device, *, include_test: bool, prefix: str = ""
+    ) -> dict[str, float]:
         from selfsup.evaluation.classification import evaluate_classification
 
         return evaluate_classification(
-            backbone, data, spec, device, spec.evaluation.unit, self.metrics, include_test=include_test, prefix=prefix
+            backbone,
+            data,
+            evaluation,
+            seed,
+            device,
+            evaluation.unit,
+            self.metrics,
+            include_test=include_test,
+            prefix=prefix,
         )
 
-    def validation_metrics(self, backbone, data, spec, device, names: list[str]) -> dict[str, float]:
+    def validation_metrics(self, backbone, data, evaluation, seed, device, names: list[str]) -> dict[str, float]:
         from selfsup.evaluation.classification import classification_validation_metrics
 
-        return classification_validation_metrics(backbone, data, spec, device, spec.evaluation.unit, names)
-
-
-DOMAINS.register("timeseries")(TimeSeriesDomain())
+        return classification_validation_metrics(backbone, data, evaluation, seed, device, evaluation.unit, names)

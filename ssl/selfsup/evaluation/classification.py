@@ -74,14 +74,15 @@ def health_metrics(features: np.ndarray) -> dict[str, float]:
     return {"health/embedding_std": float(embedding_std(z)), "health/rankme": float(rankme(z))}
 
 
-def _probe_options(spec, device) -> dict:
-    return {"knn_k": spec.evaluation.knn_k, "mlp_epochs": spec.evaluation.mlp_epochs, "mlp_device": str(device)}
+def _probe_options(evaluation, device) -> dict:
+    return {"knn_k": evaluation.knn_k, "mlp_epochs": evaluation.mlp_epochs, "mlp_device": str(device)}
 
 
 def evaluate_classification(
     backbone: nn.Module,
     data,
-    spec,
+    evaluation,
+    seed,
     device: torch.device,
     unit: str,
     metrics: Sequence[str],
@@ -89,16 +90,16 @@ def evaluate_classification(
     include_test: bool,
     prefix: str = "",
 ) -> dict[str, float]:
-    """Every protocol of ``spec.evaluation`` at every label fraction (readouts on frozen features, and
+    """Every protocol of ``evaluation`` at every label fraction (readouts on frozen features, and
     ``finetune`` when named), plus the health metrics of the validation embeddings (not for a ``prefix``ed,
     e.g. untrained, backbone)."""
     splits = embed_splits(backbone, data, device, unit, include_test)
-    frozen = [protocol for protocol in spec.evaluation.protocols if protocol != FINETUNE_PROTOCOL]
+    frozen = [protocol for protocol in evaluation.protocols if protocol != FINETUNE_PROTOCOL]
     # evaluation.refit_on_validation: test readouts fitted on training then validation units (the order the
     # supervised baseline's labelled subsets are drawn in, selfsup.pretrain.training_windows).
     test_fit = (
         tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
-        if spec.evaluation.refit_on_validation and include_test
+        if evaluation.refit_on_validation and include_test
         else None
     )
     scores = (
@@ -107,27 +108,28 @@ def evaluate_classification(
             splits.val,
             splits.test,
             protocols=frozen,
-            fractions=spec.evaluation.label_fractions,
-            seed=spec.seed,
+            fractions=evaluation.label_fractions,
+            seed=seed,
             prefix=prefix,
             include_test=include_test,
             metrics=metrics,
             test_fit=test_fit,
-            **_probe_options(spec, device),
+            **_probe_options(evaluation, device),
         )
         if frozen
         else {}
     )
-    if FINETUNE_PROTOCOL in spec.evaluation.protocols:
+    if FINETUNE_PROTOCOL in evaluation.protocols:
         scores.update(
             finetune_classification(
                 backbone,
                 data,
-                spec,
+                evaluation,
+                seed,
                 device,
                 unit,
                 metrics,
-                fractions=spec.evaluation.label_fractions,
+                fractions=evaluation.label_fractions,
                 splits=["val", "test"] if include_test else ["val"],
                 prefix=prefix,
             )
@@ -138,7 +140,7 @@ def evaluate_classification(
 
 
 def classification_validation_metrics(
-    backbone: nn.Module, data, spec, device: torch.device, unit: str, names: list[str]
+    backbone: nn.Module, data, evaluation, seed, device: torch.device, unit: str, names: list[str]
 ) -> dict[str, float]:
     """The health metrics plus the named ``val/...`` and ``cv/...`` metrics only: the per-epoch evaluation.
 
@@ -150,7 +152,7 @@ def classification_validation_metrics(
     """
     splits = embed_splits(backbone, data, device, unit, include_test=False)
     scores = health_metrics(splits.val_examples)
-    options = _probe_options(spec, device)
+    options = _probe_options(evaluation, device)
     for name in names:
         parsed = parse_eval_metric_name(name)
         if parsed is None:
@@ -163,16 +165,24 @@ def classification_validation_metrics(
                 )
             scores.update(
                 finetune_classification(
-                    backbone, data, spec, device, unit, [parsed.metric], fractions=[parsed.fraction], splits=["val"]
+                    backbone,
+                    data,
+                    evaluation,
+                    seed,
+                    device,
+                    unit,
+                    [parsed.metric],
+                    fractions=[parsed.fraction],
+                    splits=["val"],
                 )
             )
         elif parsed.split == "cv":
             labelled = tuple(np.concatenate(parts) for parts in zip(splits.train, splits.val))
             scores[name] = cross_validated_metric(
-                name, labelled, spec.seed, folds=spec.evaluation.cv_folds, repeats=spec.evaluation.cv_repeats, **options
+                name, labelled, seed, folds=evaluation.cv_folds, repeats=evaluation.cv_repeats, **options
             )
         else:
-            scores[name] = objective_only(name, splits.train, splits.val, spec.seed, **options)
+            scores[name] = objective_only(name, splits.train, splits.val, seed, **options)
     return scores
 
 
@@ -210,9 +220,10 @@ def embedding_table(
         # Units are drawn first and only their examples embedded: the final evaluation has just embedded the
         # whole data set, and a second full pass (CIFAR through a ResNet-50) would double that cost.
         series = np.unique(examples.series_index) if unit == "series" else None
-        count = len(series) if unit == "series" else len(examples.x)
+        count = len(examples.x) if series is None else len(series)
         chosen = np.sort(rng.choice(count, size=min(rows_per_split, count), replace=False))
-        if unit == "series":  # the chosen series' windows, averaged per series as embed_splits does
+        if series is not None:  # the chosen series' windows, averaged per series as embed_splits does
+            assert series_labels is not None  # prepared data with series labels them
             rows = np.isin(examples.series_index, series[chosen])
             features, _ = pool_by_series(embed(backbone, examples.x[rows], device), examples.series_index[rows])
             labels = series_labels[series[chosen]]

@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from selfsup.backbones.base import VectorBackbone
 from selfsup.evaluation.metric_names import FINETUNE_PROTOCOL, eval_metric_name
 from selfsup.evaluation.probes import classification_scores
 from selfsup.evaluation.protocol import default_label_selector, pool_by_series, subset_for_fraction
@@ -60,6 +61,8 @@ class FineTunedClassifier(nn.Module):
 
     def __init__(self, backbone: nn.Module, n_classes: int) -> None:
         super().__init__()
+        if not isinstance(backbone, VectorBackbone):
+            raise AttributeError(f"backbone {type(backbone).__name__} has no output_dim")
         self.backbone = backbone
         self.head = nn.Linear(backbone.output_dim, n_classes)
 
@@ -151,7 +154,8 @@ def unit_logits(
 def finetune_classification(
     backbone: nn.Module,
     data,
-    spec,
+    evaluation,
+    seed,
     device,
     unit: str,
     metrics: Sequence[str],
@@ -165,12 +169,12 @@ def finetune_classification(
         "val": (data.validation, data.validation_series_labels),
         "test": (data.test, data.test_series_labels),
     }
-    subsets = fraction_subsets(data.train, data.train_series_labels, unit, fractions, spec.seed)
+    subsets = fraction_subsets(data.train, data.train_series_labels, unit, fractions, seed)
     results: dict[str, float] = {}
     for fraction in fractions:
         chosen = subsets[fraction]
         model = finetune_model(
-            backbone, data.train.x[chosen], data.train.y[chosen], data.n_classes, spec.evaluation, spec.seed, device
+            backbone, data.train.x[chosen], data.train.y[chosen], data.n_classes, evaluation, seed, device
         )
         for split in splits:
             examples, series_labels = evaluation_sets[split]

@@ -26,17 +26,22 @@ from __future__ import annotations
 import copy
 import math
 import re
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from selfsup.backbones.base import FeatureMapBackbone
 from selfsup.evaluation.classification import health_metrics
 from selfsup.evaluation.metric_names import SEGMENTATION_PROTOCOLS, eval_metric_name, parse_eval_metric_name
 from selfsup.evaluation.segmentation_metrics import confusion_matrix, segmentation_scores
 from selfsup.segmentation_head import SegmentationHead, SegmentationModel
+
+if TYPE_CHECKING:
+    from selfsup.data.prepare import PreparedData
+    from selfsup.specs import EvaluationSpec
 
 EVAL_BATCH = 8
 HEALTH_PIXELS = 4096  # feature-map positions the health metrics are measured on
@@ -57,6 +62,8 @@ def metric_class_names(class_names: Sequence[str]) -> list[str]:
 @torch.no_grad()
 def _features(backbone: nn.Module, x: np.ndarray, device) -> list[torch.Tensor]:
     """Frozen feature maps in eval mode, in batches (kept on ``device``)."""
+    if not isinstance(backbone, FeatureMapBackbone):
+        raise AttributeError(f"backbone {type(backbone).__name__} has no forward_features (an image backbone's)")
     was_training = backbone.training
     backbone.eval()
     out = [
@@ -90,15 +97,19 @@ def _frozen_head(
     """The ``seg_frozen`` head (in eval mode) trained on the frozen feature maps of the training patches
     ``chosen`` (indices into ``train_features`` / ``labels``), seeded with ``seed`` and leaving the caller's
     random state alone."""
-    chosen = torch.as_tensor(chosen, device=device)
+    if not isinstance(backbone, FeatureMapBackbone):
+        raise AttributeError(f"backbone {type(backbone).__name__} has no feature_channels (an image backbone's)")
+    chosen_rows = torch.as_tensor(chosen, device=device)
     output_size = tuple(labels.shape[-2:])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         head = SegmentationHead(backbone.feature_channels, n_classes, options.segmentation_head_channels).to(device)
         _train(
             head.parameters(),
-            lambda batch: F.cross_entropy(head(train_features[chosen[batch]], output_size), labels[chosen[batch]]),
-            len(chosen),
+            lambda batch: F.cross_entropy(
+                head(train_features[chosen_rows[batch]], output_size), labels[chosen_rows[batch]]
+            ),
+            len(chosen_rows),
             options.segmentation_batch_size,
             options.segmentation_epochs,
             options.segmentation_lr,
@@ -152,7 +163,8 @@ def _confusion(predict, x: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndar
 def evaluate_segmentation(
     backbone: nn.Module,
     data,
-    spec,
+    evaluation,
+    seed,
     device,
     *,
     protocols: Sequence[str],
@@ -164,11 +176,11 @@ def evaluate_segmentation(
     """``{prefix}{split}/{protocol}/{miou|mf1|pixel_acc|fwiou|iou_<class>}/frac_{f}`` for every protocol,
     fraction and split ("val" and/or "test"), plus the health metrics of the pooled validation features
     when ``health``."""
-    options = spec.evaluation
+    options = evaluation
     train_x, train_y = data.train.x, data.train.y
     evaluation_sets = {"val": data.validation, "test": data.test}
     n_classes, names = data.n_classes, metric_class_names(data.class_names)
-    subsets = nested_fraction_indices(len(train_x), fractions, spec.seed)
+    subsets = nested_fraction_indices(len(train_x), fractions, seed)
     results: dict[str, float] = {}
 
     def record(split: str, protocol: str, fraction: float, confusion: np.ndarray) -> None:
@@ -186,9 +198,7 @@ def evaluate_segmentation(
         train_features = torch.cat(_features(backbone, train_x, device))
         labels = torch.tensor(train_y, device=device)
         for fraction in fractions:
-            head = _frozen_head(
-                backbone, train_features, labels, subsets[fraction], n_classes, options, spec.seed, device
-            )
+            head = _frozen_head(backbone, train_features, labels, subsets[fraction], n_classes, options, seed, device)
             for split in splits:
                 sections = evaluation_sets[split]
                 with torch.no_grad():
@@ -202,9 +212,7 @@ def evaluate_segmentation(
 
     if "seg_finetune" in protocols:
         for fraction in fractions:
-            model = _finetuned_model(
-                backbone, train_x, train_y, subsets[fraction], n_classes, options, spec.seed, device
-            )
+            model = _finetuned_model(backbone, train_x, train_y, subsets[fraction], n_classes, options, seed, device)
             for split in splits:
                 sections = evaluation_sets[split]
                 with torch.no_grad():
@@ -217,17 +225,19 @@ def evaluate_segmentation(
                 record(split, "seg_finetune", fraction, confusion)
 
     if health:
-        results.update(health_metrics(pixel_features(features_of("val"), spec.seed)))
+        results.update(health_metrics(pixel_features(features_of("val"), seed)))
     return results
 
 
-def example_protocol(spec) -> tuple[str, float]:
+def example_protocol(evaluation: EvaluationSpec, objective: str) -> tuple[str, float]:
     """The protocol and label fraction of the model whose prediction a trial stores as its example: the
     objective's protocol where it is a segmentation protocol (the one the report shows), else ``seg_frozen``
     where it is evaluated, else the first segmentation protocol evaluated; at the largest label fraction
     evaluated (100 % where 1.0 is among them)."""
-    parsed = parse_eval_metric_name(spec.objective.metric or "")
-    evaluated = [p for p in spec.evaluation.protocols if p in SEGMENTATION_PROTOCOLS]
+    protocols, fractions = evaluation.protocols, evaluation.label_fractions
+    assert protocols is not None and fractions is not None  # a sweep's spec fills in the domain's defaults
+    parsed = parse_eval_metric_name(objective)
+    evaluated = [p for p in protocols if p in SEGMENTATION_PROTOCOLS]
     if parsed is not None and parsed.protocol in SEGMENTATION_PROTOCOLS:
         protocol = parsed.protocol
     elif "seg_frozen" in evaluated:
@@ -235,11 +245,19 @@ def example_protocol(spec) -> tuple[str, float]:
     elif evaluated:
         protocol = evaluated[0]
     else:
-        raise ValueError(f"no segmentation protocol among evaluation.protocols {spec.evaluation.protocols}")
-    return protocol, max(spec.evaluation.label_fractions)
+        raise ValueError(f"no segmentation protocol among evaluation.protocols {protocols}")
+    return protocol, max(fractions)
 
 
-def example_prediction(backbone: nn.Module, data, spec, device, index: int = 0) -> dict[str, np.ndarray]:
+def example_prediction(
+    backbone: nn.Module,
+    data: PreparedData,
+    evaluation: EvaluationSpec,
+    seed: int,
+    device: torch.device,
+    objective: str,
+    index: int = 0,
+) -> dict[str, np.ndarray]:
     """One test section, its facies and the prediction of the ``example_protocol`` model, trained exactly as
     ``evaluate_segmentation`` trains it (same label subset, seed, head and schedule, so the same weights),
     as numpy arrays ready for ``numpy.savez``:
@@ -251,11 +269,12 @@ def example_prediction(backbone: nn.Module, data, spec, device, index: int = 0) 
 
     Costs one head training (``seg_frozen``: plus the frozen feature maps of the training patches;
     ``seg_finetune``: one fine-tuning) and a forward pass of one section."""
-    protocol, fraction = example_protocol(spec)
-    options, train, sections = spec.evaluation, data.train, data.test
+    protocol, fraction = example_protocol(evaluation, objective)
+    options, train, sections = evaluation, data.train, data.test
     if not 0 <= index < len(sections):
         raise IndexError(f"test section {index} of {len(sections)}")
-    chosen = nested_fraction_indices(len(train.x), [fraction], spec.seed)[fraction]
+    assert train.y is not None and sections.y is not None  # the downstream patches and sections are labelled
+    chosen = nested_fraction_indices(len(train.x), [fraction], seed)[fraction]
     x = sections.x[index : index + 1]
     if protocol == "seg_frozen":
         head = _frozen_head(
@@ -265,13 +284,13 @@ def example_prediction(backbone: nn.Module, data, spec, device, index: int = 0) 
             chosen,
             data.n_classes,
             options,
-            spec.seed,
+            seed,
             device,
         )
         with torch.no_grad():
             logits = head(_features(backbone, x, device)[0], x.shape[-2:])
     else:
-        model = _finetuned_model(backbone, train.x, train.y, chosen, data.n_classes, options, spec.seed, device)
+        model = _finetuned_model(backbone, train.x, train.y, chosen, data.n_classes, options, seed, device)
         with torch.no_grad():
             logits = model(torch.tensor(x, device=device))
     return {
