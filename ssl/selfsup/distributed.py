@@ -92,9 +92,9 @@ def gather_batch_with_offset(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     if world_size() == 1:
         return x, 0
     local_n = torch.tensor([x.shape[0]], dtype=torch.int64, device=x.device)
-    sizes = [torch.zeros_like(local_n) for _ in range(world_size())]
-    dist.all_gather(sizes, local_n)
-    sizes = [int(s.item()) for s in sizes]
+    gathered_sizes = [torch.zeros_like(local_n) for _ in range(world_size())]
+    dist.all_gather(gathered_sizes, local_n)
+    sizes = [int(s.item()) for s in gathered_sizes]
     offset = sum(sizes[: rank()])
     max_n = max(sizes)
     if all(n == max_n for n in sizes):

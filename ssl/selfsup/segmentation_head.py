@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from selfsup.backbones.base import FeatureMapBackbone
+
 
 class SegmentationHead(nn.Module):
     """Two learned 2x upsamplings, then bilinear resizing to the image size::
@@ -61,7 +63,7 @@ class SegmentationModel(nn.Module):
         self, backbone: nn.Module, n_classes: int, freeze_backbone: bool = False, hidden_channels: int = 512
     ) -> None:
         super().__init__()
-        if not (hasattr(backbone, "forward_features") and hasattr(backbone, "feature_channels")):
+        if not isinstance(backbone, FeatureMapBackbone):
             raise ValueError(
                 f"SegmentationModel needs a backbone with forward_features and feature_channels "
                 f"(an image backbone), got {type(backbone).__name__}"

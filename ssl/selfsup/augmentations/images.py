@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from selfsup.backbones.base import FeatureMapBackbone, VectorBackbone
+
 if TYPE_CHECKING:
     from torchvision.transforms import v2
 
@@ -272,6 +274,8 @@ class ResizedInput(torch.nn.Module):
 
     def __init__(self, backbone: torch.nn.Module, size: int) -> None:
         super().__init__()
+        if not isinstance(backbone, VectorBackbone):
+            raise AttributeError(f"backbone {type(backbone).__name__} has no output_dim")
         self.backbone = backbone
         self.size = size
         self.output_dim = backbone.output_dim
@@ -287,7 +291,10 @@ class ResizedInput(torch.nn.Module):
         return self.backbone(self.resize(x))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone.forward_features(self.resize(x))
+        backbone = self.backbone
+        if not isinstance(backbone, FeatureMapBackbone):
+            raise AttributeError(f"backbone {type(backbone).__name__} has no forward_features")
+        return backbone.forward_features(self.resize(x))
 
 
 @contextlib.contextmanager

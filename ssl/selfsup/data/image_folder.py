@@ -52,7 +52,7 @@ def _common_size(source: str, root: Path, headers: dict[Path, tuple[str, tuple[i
     sizes = Counter(size for _, size in headers.values())
     if len(sizes) == 1:
         return next(iter(sizes))
-    example = {}
+    example: dict[tuple[int, int], Path] = {}
     for file, (_, size) in headers.items():
         example.setdefault(size, file)
     found = [

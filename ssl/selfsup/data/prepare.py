@@ -39,9 +39,10 @@ class PreparedData:
     n_channels: int
     n_classes: int
     class_names: list[str]
-    train_series_labels: np.ndarray  # one label per series, for series-level evaluation
-    validation_series_labels: np.ndarray
-    test_series_labels: np.ndarray
+    # One label per series, for series-level evaluation; None where there are no series (seismic sections).
+    train_series_labels: np.ndarray | None
+    validation_series_labels: np.ndarray | None
+    test_series_labels: np.ndarray | None
     # The per-channel statistics the downstream inputs were standardised with, prepared = (raw - mean) / std
     # (fitted on the training split); None where inputs are used as loaded (images, in [0, 1]). A registered
     # backbone applies them itself, so it takes raw inputs (trainables/sweep/registry.py).
@@ -135,6 +136,7 @@ def prepare_data(
     if series_length is not None:
         splits = {split: sets.resized(series_length) for split, sets in splits.items()}
     scaler = ChannelStandardizer().fit(splits["train"])  # training statistics only
+    assert scaler.mean is not None and scaler.std is not None  # set by fit
     splits = {split: scaler.transform(sets) for split, sets in splits.items()}
     evaluation_length, evaluation_overlap = evaluation_window or (window_length, window_overlap)
     windows = {

@@ -70,7 +70,8 @@ class SeismicVolume:
     @property
     def shape(self) -> tuple[int, int, int]:
         """(n_inline, n_crossline, n_depth)."""
-        return tuple(int(n) for n in self.amplitude.shape)
+        n_inline, n_crossline, n_depth = self.amplitude.shape  # 3-D: checked on construction
+        return int(n_inline), int(n_crossline), int(n_depth)
 
     @property
     def n_classes(self) -> int:

@@ -33,10 +33,11 @@ def carve_validation(train: SeriesSet, fraction: float, seed: int) -> tuple[Seri
         order = rng.permutation(len(train))
         held_out = order[: min(len(train) - 1, max(1, math.floor(fraction * len(train) + 0.5)))]
     else:
-        held_out = []
+        per_class: list[int] = []
         for label in np.unique(train.labels):
             members = rng.permutation(np.flatnonzero(train.labels == label))
-            held_out.extend(members[: _validation_count(len(members), fraction)])
+            per_class.extend(members[: _validation_count(len(members), fraction)])
+        held_out = np.asarray(per_class, dtype=np.int64)
     held_out = np.sort(np.asarray(held_out, dtype=np.int64))
     if len(held_out) == 0:
         raise DataError(

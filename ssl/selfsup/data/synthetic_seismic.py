@@ -90,7 +90,7 @@ class SyntheticSeismic:
     reflectivity: np.ndarray = field(repr=False)  # float32 r(k) between samples k and k + 1; 0 at the last sample
     depth_shift: np.ndarray = field(repr=False)  # int64 samples the model was moved down by faults at each voxel
     faults: list[Fault] = field(default_factory=list)
-    wavelet: np.ndarray = field(default=None, repr=False)  # the Ricker wavelet used, centred, 4 ms samples
+    wavelet: np.ndarray | None = field(default=None, repr=False)  # the Ricker wavelet used, centred, 4 ms samples
 
 
 def ricker_wavelet(peak_frequency: float, sample_interval: float = SAMPLE_INTERVAL_S) -> np.ndarray:
@@ -129,7 +129,8 @@ def _fold_surface(rng: np.random.Generator, amplitude: float, x: np.ndarray, y: 
 def _fine_layering(rng: np.random.Generator, n_facies: int, length: int) -> np.ndarray:
     """(n_facies, length) relative impedance changes in [-TEXTURE_VARIATION, TEXTURE_VARIATION], constant over
     beds of random thickness (a new bed starts at each sample with probability 1 / MEAN_BED_SAMPLES)."""
-    bed_of_sample = np.cumsum(rng.random((n_facies, length)) < 1.0 / MEAN_BED_SAMPLES, axis=1)
+    # dtype: what the cumulative sum of booleans gives anyway (numpy's stubs type it as bool).
+    bed_of_sample = np.cumsum(rng.random((n_facies, length)) < 1.0 / MEAN_BED_SAMPLES, axis=1, dtype=np.int_)
     bed_values = rng.uniform(-TEXTURE_VARIATION, TEXTURE_VARIATION, size=(n_facies, length + 1))
     return np.take_along_axis(bed_values, bed_of_sample, axis=1)
 

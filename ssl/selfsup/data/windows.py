@@ -97,7 +97,7 @@ def sliding_windows(sets: SeriesSet, length: int, overlap: float, name: str = "d
         warnings.warn(
             f"{name}: {padded} series shorter than the window ({length} steps) were edge-padded", stacklevel=2
         )
-    owners = np.asarray(owners, dtype=np.int64)
+    series_index = np.asarray(owners, dtype=np.int64)
     x = np.stack(xs).astype(np.float32, copy=False) if xs else np.empty((0, sets.n_channels, length), np.float32)
-    y = None if sets.labels is None else np.asarray(sets.labels, dtype=np.int64)[owners]
-    return Windows(x, y, owners, np.asarray(starts, dtype=np.int64), list(sets.series), name)
+    y = None if sets.labels is None else np.asarray(sets.labels, dtype=np.int64)[series_index]
+    return Windows(x, y, series_index, np.asarray(starts, dtype=np.int64), list(sets.series), name)

@@ -78,7 +78,10 @@ def _score_eval_sets(
         if not len(x):
             results[name] = classification_scores(y, np.empty(0, dtype=np.int64))
             continue
-        ranked = None if score is None else _full_class_scores(score(x), fitted_classes, n_classes)
+        ranked = None
+        if score is not None:
+            assert fitted_classes is not None, "score needs the fitted_classes its columns are"
+            ranked = _full_class_scores(score(x), fitted_classes, n_classes)
         results[name] = classification_scores(y, predict(x), ranked)
     return results
 
