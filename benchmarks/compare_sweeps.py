@@ -28,14 +28,14 @@ def dump(home: Path, sweep: str) -> dict:
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from trainables.records.tags import OUTCOME_TAG, ROLE_TAG, SWEEP_TAG, TRIAL_INDEX_TAG, TRIAL_ROLE
+    from trainables.records.tags import OUTCOME_TAG, ROLE_TAG, SWEEP_TAG, TRIAL_INDEX_TAG, Role
 
     mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}"))
     client = MlflowClient()
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(
         experiments,
-        filter_string=f"tags.`{SWEEP_TAG}` = '{sweep}' and tags.`{ROLE_TAG}` = '{TRIAL_ROLE}'",
+        filter_string=f"tags.`{SWEEP_TAG}` = '{sweep}' and tags.`{ROLE_TAG}` = '{Role.TRIAL}'",
         max_results=10_000,
     )
     trials = []

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "ssl"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from trainables.records.results import FINISHED  # noqa: E402 - after the path set-up
+from trainables.records.results import Outcome  # noqa: E402 - after the path set-up
 from trainables.records.tags import CHECKPOINT_TAG, OUTCOME_TAG, TRIAL_INDEX_TAG  # noqa: E402
 
 CANDIDATES = [
@@ -81,7 +81,7 @@ def candidate_values(raw: dict, home: Path, outcome) -> list[dict]:
     experiment = client.get_experiment_by_name(outcome.experiment_name).experiment_id
     rows = []
     for run in client.search_runs([experiment], f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'"):
-        if run.data.tags.get(OUTCOME_TAG) != FINISHED:
+        if run.data.tags.get(OUTCOME_TAG) != Outcome.FINISHED:
             continue
         state = torch.load(Path(run.data.tags[CHECKPOINT_TAG]) / "backbone.pt", weights_only=True)
         backbone = build_backbone(state["backbone"], in_channels=data.n_channels)

@@ -23,9 +23,7 @@ def _project_python_files() -> list[Path]:
         text=True,
     ).stdout.split()
     files = [ROOT / name for name in listed] if listed else list(ROOT.rglob("*.py"))  # an export without .git
-    return [
-        path for path in files if path.exists() and "tests" not in path.relative_to(ROOT).parts and path != SCHEMA
-    ]
+    return [path for path in files if path.exists() and "tests" not in path.relative_to(ROOT).parts and path != SCHEMA]
 
 
 def _strings_outside_docstrings(tree: ast.AST) -> list[ast.Constant]:
@@ -73,4 +71,4 @@ def test_every_tag_is_named_once_under_the_sslsweep_prefix():
     assert all(value.startswith("sslsweep.") for value in values.values())
     assert len(set(values.values())) == len(values), "two names for one tag"
     assert tags.tag_column(tags.ROLE_TAG) == "tags.sslsweep.role"
-    assert len(set(tags.ROLES)) == len(tags.ROLES)
+    assert len({str(role) for role in tags.Role}) == len(tags.Role) and str(tags.Role.BASELINE) == "supervised_baseline"

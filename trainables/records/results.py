@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from trainables.records.tags import TagValue
+
 EPOCH = "epoch"
 EVALUATION_DONE = "evaluation_done"
 FAILURE_REASON = "failure_reason"
@@ -28,12 +30,19 @@ SEGMENTATION_EXAMPLE_FILE = "segmentation_example.npz"
 # The per-trial files of a finished trial's last checkpoint that go with its MLflow run: file -> artifact path.
 TRIAL_ARTIFACTS = {EMBEDDINGS_FILE: "embeddings", SEGMENTATION_EXAMPLE_FILE: "examples"}
 
-FINISHED, PRUNED, FAILED = "finished", "pruned", "failed"
-# A trial a Ctrl-C (or a killed driver) left unfinished: its run is KILLED with this outcome until
-# ``tune.py --resume`` carries the trial on.
-INTERRUPTED = "interrupted"
-# A run a dead driver left open whose trial a resumed sweep did not carry on (Tune had not saved it): KILLED.
-ABANDONED = "abandoned"
+
+class Outcome(TagValue):
+    """How a trial ended, the value of ``OUTCOME_TAG`` (see the module docstring)."""
+
+    FINISHED = "finished"
+    PRUNED = "pruned"
+    FAILED = "failed"
+    # A trial a Ctrl-C (or a killed driver) left unfinished: its run is KILLED with this outcome until
+    # ``tune.py --resume`` carries the trial on.
+    INTERRUPTED = "interrupted"
+    # A run a dead driver left open whose trial a resumed sweep did not carry on (Tune had not saved it): KILLED.
+    ABANDONED = "abandoned"
+
 
 # Keys sslsweep adds to a trial's config; they are not hyperparameters (``split_bookkeeping``).
 TRIAL_NUMBER_KEY = "sslsweep_trial_number"  # Optuna's trial number: the tie-break (selection.py)
@@ -41,7 +50,6 @@ TRAINING_SEED_KEY = "sslsweep_training_seed"  # seeds initialisation, views and 
 REPEAT_OF_KEY = "sslsweep_repeat_of"  # the MLflow run id of the trial a final repeat re-runs
 BASELINE_OF_KEY = "sslsweep_baseline_of"  # the MLflow run id of the trial a supervised baseline matches
 BOOKKEEPING_KEYS = (TRIAL_NUMBER_KEY, TRAINING_SEED_KEY, REPEAT_OF_KEY, BASELINE_OF_KEY)
-# MLflow tag sslsweep.role: "sweep" (the parent run), "trial", "repeat", "supervised_baseline".
 
 
 def split_bookkeeping(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -52,12 +60,12 @@ def split_bookkeeping(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     )
 
 
-def outcome(last_result: dict[str, Any] | None, errored: bool) -> str:
+def outcome(last_result: dict[str, Any] | None, errored: bool) -> Outcome:
     if errored or (last_result and last_result.get(FAILURE_REASON)):
-        return FAILED
+        return Outcome.FAILED
     if last_result and last_result.get(EVALUATION_DONE):
-        return FINISHED
-    return PRUNED
+        return Outcome.FINISHED
+    return Outcome.PRUNED
 
 
 _REASON = re.compile(r"sslsweep trial stopped: (.+)|((?:NonFiniteLossError|CollapseError|DataError): .+)")

@@ -8,9 +8,12 @@ MLflow's run frames and filter strings (``tags.<tag>``).
 
 from __future__ import annotations
 
+import enum
+from typing import Mapping
+
 # ------------------------------------------------------------------------------- every run of a sweep
 SWEEP_TAG = "sslsweep.sweep"  # the sweep's name (searchspace ``name``)
-ROLE_TAG = "sslsweep.role"  # one of ROLES
+ROLE_TAG = "sslsweep.role"  # a Role
 METHOD_TAG = "sslsweep.method"
 BACKBONE_TAG = "sslsweep.backbone"
 DOMAIN_TAG = "sslsweep.domain"  # timeseries, images, seismic
@@ -53,15 +56,28 @@ INPUT_STANDARDISATION_TAG = "sslsweep.input_standardisation"
 SERIES_LENGTH_TAG = "sslsweep.series_length"
 PARAMS_TAG = "sslsweep.params"  # the trial's hyperparameters, as JSON
 
-# ---------------------------------------------------------------------------------- values of ROLE_TAG
-SWEEP_ROLE, TRIAL_ROLE, REPEAT_ROLE, BASELINE_ROLE, REPORT_ROLE = (
-    "sweep",
-    "trial",
-    "repeat",
-    "supervised_baseline",
-    "report",
-)
-ROLES = (SWEEP_ROLE, TRIAL_ROLE, REPEAT_ROLE, BASELINE_ROLE, REPORT_ROLE)
+
+class TagValue(str, enum.Enum):
+    """A value sslsweep writes into a tag: each member is its string wherever it is written or compared (a tag,
+    a filter string, a data-frame column, a message)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Role(TagValue):
+    """What a run is, the value of ``ROLE_TAG``."""
+
+    SWEEP = "sweep"  # the parent run of a sweep
+    TRIAL = "trial"  # one configuration the search tried
+    REPEAT = "repeat"  # a final re-run of a selected configuration with a new training seed
+    BASELINE = "supervised_baseline"  # the same backbone trained supervised, matched with a trial
+    REPORT = "report"  # a generated report
+
+
+def as_written(tags: Mapping[str, object]) -> dict[str, str]:
+    """``tags`` as MLflow stores them, every value a plain string (a ``Role`` written as its value)."""
+    return {key: str(value) for key, value in tags.items()}
 
 
 def tag_column(tag: str) -> str:

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from selfsup.evaluation.metric_names import HEALTH_METRICS
-from trainables.records.results import EMBEDDINGS_FILE, FINISHED, PRUNED, SEGMENTATION_EXAMPLE_FILE, TRIAL_ARTIFACTS
+from trainables.records.results import EMBEDDINGS_FILE, SEGMENTATION_EXAMPLE_FILE, TRIAL_ARTIFACTS, Outcome
 from trainables.records.tags import DOWNSTREAM_DATA_TAG, OPTUNA_STUDY_TAG, TRIAL_ID_TAG, tag_column
 from trainables.report import figures
 from trainables.report.document import Report, ReportFigure, Section, safe_name
@@ -309,7 +309,7 @@ class _Builder:
         for sweep in self.sweeps:
             best = sweep.finished_trials.iloc[0]
             runs.append((best["run_id"], f"{sweep.name} {best.get(tag_column(TRIAL_ID_TAG))}", sweep.method, False))
-            pruned = sweep.trials[sweep.trials["outcome"] == PRUNED]
+            pruned = sweep.trials[sweep.trials["outcome"] == Outcome.PRUNED]
             runs += [
                 (run["run_id"], f"{sweep.name} {run.get(tag_column(TRIAL_ID_TAG))}", sweep.method, True)
                 for _, run in pruned.iterrows()
@@ -414,7 +414,7 @@ def grid_dimensions(sweep: SweepRuns, requested=None) -> tuple[tuple[str, ...], 
     otherwise up to three searched parameters with 2 to ``GRID_MAX_VALUES`` values among the finished runs
     (never a continuous one), backbone first, the last as columns. None when fewer than two qualify."""
     finished = pd.concat([sweep.trials, sweep.repeats])
-    finished = finished[finished["outcome"] == FINISHED]
+    finished = finished[finished["outcome"] == Outcome.FINISHED]
     if requested is not None and all(f"params.{d}" in finished for d in (*requested[0], *requested[1])):
         return tuple(requested[0]), tuple(requested[1])
     space = (sweep.search_space or {}).get("search") or {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from mlflow.tracking import MlflowClient
 
-from trainables.records.tags import REPORT_PARENT_RUNS_TAG, REPORT_ROLE, REPORT_SWEEPS_TAG, ROLE_TAG
+from trainables.records.tags import REPORT_PARENT_RUNS_TAG, REPORT_SWEEPS_TAG, ROLE_TAG, Role, as_written
 from trainables.report.document import Report
 from trainables.report.markdown import markdown_text
 
@@ -32,15 +32,17 @@ def log_report_run(tracking_uri: str, report: Report, artifact_root: str | None 
     run = client.create_run(
         experiment_id,
         run_name=report.name,
-        tags={
-            ROLE_TAG: REPORT_ROLE,
-            REPORT_SWEEPS_TAG: ",".join(sweep.name for sweep in sweeps),
-            REPORT_PARENT_RUNS_TAG: ",".join(sweep.parent_run_id for sweep in sweeps),
-            # The run's description, which MLflow's UI renders as Markdown: sweep names are text there.
-            "mlflow.note.content": markdown_text(
-                f"{report.title}: " + ", ".join(f"{s.name} ({s.parent_run_id})" for s in sweeps)
-            ),
-        },
+        tags=as_written(
+            {
+                ROLE_TAG: Role.REPORT,
+                REPORT_SWEEPS_TAG: ",".join(sweep.name for sweep in sweeps),
+                REPORT_PARENT_RUNS_TAG: ",".join(sweep.parent_run_id for sweep in sweeps),
+                # The run's description, which MLflow's UI renders as Markdown: sweep names are text there.
+                "mlflow.note.content": markdown_text(
+                    f"{report.title}: " + ", ".join(f"{s.name} ({s.parent_run_id})" for s in sweeps)
+                ),
+            }
+        ),
     )
     client.log_artifacts(run.info.run_id, str(report.directory))
     client.set_terminated(run.info.run_id)

@@ -17,17 +17,15 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from trainables.records.results import (
-    ABANDONED,
     BASELINE_OF_KEY,
     EPOCH,
-    FINISHED,
-    INTERRUPTED,
     REPEAT_OF_KEY,
     TRAINING_SEED_KEY,
+    Outcome,
     split_bookkeeping,
 )
 from trainables.records.selection import best_first, best_per_backbone
-from trainables.records.tags import BEST_RUN_TAG, OPTUNA_STUDY_TAG, OUTCOME_TAG, TRIAL_ID_TAG, TRIAL_ROLE, tag_column
+from trainables.records.tags import BEST_RUN_TAG, OPTUNA_STUDY_TAG, OUTCOME_TAG, TRIAL_ID_TAG, Role, tag_column
 from trainables.report.builder import write_sweep_report
 from trainables.report.document import Report
 from trainables.searchspace import SweepSpec
@@ -190,7 +188,7 @@ def run_sweep(
             search = restore_tuner(resume_from.experiment_path, trainable)
         results = _fit(search, spec.budget.trials, stores.mlflow_uri, parent_run_id)
         if resume_from is not None:  # runs of trials the dead driver started that no trial carried on
-            close_open_child_runs(stores.mlflow_uri, parent_run_id, ABANDONED)
+            close_open_child_runs(stores.mlflow_uri, parent_run_id, Outcome.ABANDONED)
         if spec.final.repeats:
             _run_final_repeats(
                 spec,
@@ -231,7 +229,7 @@ def run_sweep(
             status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
-        close_open_child_runs(stores.mlflow_uri, parent_run_id, INTERRUPTED)
+        close_open_child_runs(stores.mlflow_uri, parent_run_id, Outcome.INTERRUPTED)
         raise SweepInterrupted(parent_run_id, resume_command(spec, spec_path)) from None
     finally:
         MlflowClient(stores.mlflow_uri).set_terminated(parent_run_id, status=status)
@@ -255,7 +253,9 @@ def _fit(tuner: tune.Tuner, trials: int, tracking_uri: str, parent_run_id: str) 
     results = tuner.fit()
     never_ran = any(not result.metrics and result.error is None for result in results)
     trial_ids = {result.metrics.get("trial_id") for result in results if result.metrics}
-    interrupted = {trial for trial, ended in _outcomes(tracking_uri, parent_run_id).items() if ended == INTERRUPTED}
+    interrupted = {
+        trial for trial, ended in _outcomes(tracking_uri, parent_run_id).items() if ended == Outcome.INTERRUPTED
+    }
     if len(results) < trials or never_ran or trial_ids & interrupted:
         raise KeyboardInterrupt
     return results
@@ -379,7 +379,7 @@ def _finished_search_trials(spec: SweepSpec, stores: Stores, parent_run_id: str)
     """The sweep's finished search trials (not repeats or baselines), best first (selection.py's rule)."""
     experiment_id = MlflowClient(stores.mlflow_uri).get_run(parent_run_id).info.experiment_id
     runs = child_runs_frame(stores.mlflow_uri, experiment_id, parent_run_id, spec.name, spec.method)
-    finished = runs[(runs["outcome"] == FINISHED) & (runs["role"] == TRIAL_ROLE)]
+    finished = runs[(runs["outcome"] == Outcome.FINISHED) & (runs["role"] == Role.TRIAL)]
     return best_first(finished, f"metrics.{spec.objective.metric}", spec.objective.mode)
 
 

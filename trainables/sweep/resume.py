@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from mlflow.tracking import MlflowClient
 
-from trainables.records.tags import OPTUNA_STUDY_TAG, RESUMES_TAG, ROLE_TAG, SWEEP_ROLE, tag_column
+from trainables.records.tags import OPTUNA_STUDY_TAG, RESUMES_TAG, ROLE_TAG, Role, tag_column
 from trainables.searchspace import SweepSpec
 from trainables.tracking.mlflow_callback import child_runs, close_run, still_open
 from trainables.tracking.stores import Stores, redact
@@ -89,7 +89,7 @@ def find_interrupted_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> 
         if experiment is None
         else client.search_runs(
             [experiment.experiment_id],
-            f"{tag_column(ROLE_TAG)} = '{SWEEP_ROLE}'",
+            f"{tag_column(ROLE_TAG)} = '{Role.SWEEP}'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )

@@ -31,12 +31,12 @@ from optuna.trial import TrialState
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
-from trainables.records.results import FAILED, FINISHED, PRUNED, TRIAL_NUMBER_KEY, outcome
+from trainables.records.results import TRIAL_NUMBER_KEY, Outcome, outcome
 from trainables.tracking.stores import OPTUNA_VARIABLE, redact, with_credentials
 
 logger = logging.getLogger(__name__)
 
-_STATES = {FINISHED: TrialState.COMPLETE, PRUNED: TrialState.PRUNED, FAILED: TrialState.FAIL}
+_STATES = {Outcome.FINISHED: TrialState.COMPLETE, Outcome.PRUNED: TrialState.PRUNED, Outcome.FAILED: TrialState.FAIL}
 CRASHED_ATTR = "sslsweep_crashed"  # a FAIL that was a crash (Tune resumes it), not sslsweep's own verdict
 RETRY_OF_ATTR = "sslsweep_retry_of"  # the number of the crashed Optuna trial a retry carries on
 

@@ -26,13 +26,10 @@ from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PAT
 from trainables.records.results import (
     BASELINE_OF_KEY,
     EPOCH,
-    FAILED,
-    FINISHED,
-    INTERRUPTED,
     NODE_ID,
-    PRUNED,
     REPEAT_OF_KEY,
     TRIAL_ARTIFACTS,
+    Outcome,
     failure_reason,
     outcome,
     split_bookkeeping,
@@ -41,7 +38,6 @@ from trainables.records.selection import creation_index
 from trainables.records.tags import (
     BACKBONE_TAG,
     BASELINE_OF_TAG,
-    BASELINE_ROLE,
     CHECKPOINT_TAG,
     DOMAIN_TAG,
     DOWNSTREAM_DATA_TAG,
@@ -54,19 +50,18 @@ from trainables.records.tags import (
     PRETEXT_DATA_TAG,
     PRUNED_AT_EPOCH_TAG,
     REPEAT_OF_TAG,
-    REPEAT_ROLE,
     RESUMED_TAG,
     ROLE_TAG,
-    SWEEP_ROLE,
     SWEEP_TAG,
     TRIAL_ID_TAG,
     TRIAL_INDEX_TAG,
-    TRIAL_ROLE,
+    Role,
+    as_written,
 )
 from trainables.searchspace import SweepSpec
 from trainables.tracking.stores import MLFLOW_VARIABLE, redact, with_credentials
 
-STATUS = {"finished": "FINISHED", PRUNED: "KILLED", FAILED: "FAILED"}
+STATUS = {Outcome.FINISHED: "FINISHED", Outcome.PRUNED: "KILLED", Outcome.FAILED: "FAILED"}
 # Tune bookkeeping that is not a metric worth a time series.
 _SKIP = {
     "config",
@@ -144,14 +139,14 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             TRIAL_ID_TAG: trial.trial_id,
             TRIAL_INDEX_TAG: str(creation_index(trial.experiment_tag)),
             BACKBONE_TAG: str(trial.config.get("backbone", "")),
-            ROLE_TAG: TRIAL_ROLE,
+            ROLE_TAG: Role.TRIAL,
         }
         params, bookkeeping = split_bookkeeping(trial.config)
         if REPEAT_OF_KEY in bookkeeping:
-            tags.update({ROLE_TAG: REPEAT_ROLE, REPEAT_OF_TAG: bookkeeping[REPEAT_OF_KEY]})
+            tags.update({ROLE_TAG: Role.REPEAT, REPEAT_OF_TAG: bookkeeping[REPEAT_OF_KEY]})
         if BASELINE_OF_KEY in bookkeeping:
             tags.update(
-                {ROLE_TAG: BASELINE_ROLE, METHOD_TAG: "supervised", BASELINE_OF_TAG: bookkeeping[BASELINE_OF_KEY]}
+                {ROLE_TAG: Role.BASELINE, METHOD_TAG: "supervised", BASELINE_OF_TAG: bookkeeping[BASELINE_OF_KEY]}
             )
         logged_params = {
             **params,
@@ -164,7 +159,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         run_id = self._resumed_run(trial, logged_params)
         if run_id is None:
             run_id = self.mlflow_util.start_run(
-                tags=tags, run_name=f"{self.tags[SWEEP_TAG]}-{trial.trial_id}"
+                tags=as_written(tags), run_name=f"{self.tags[SWEEP_TAG]}-{trial.trial_id}"
             ).info.run_id
         else:
             self.client.update_run(run_id, status="RUNNING")
@@ -205,7 +200,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         super().on_experiment_end(trials, **info)
         for trial, run_id in self._trial_runs.items():
             if trial.trial_id not in self._ended:
-                close_run(self.client, run_id, INTERRUPTED)
+                close_run(self.client, run_id, Outcome.INTERRUPTED)
 
     def log_trial_result(self, iteration: int, trial: Trial, result: dict[str, Any]) -> None:
         # The epoch: a trial resumed from a checkpoint (a restarted worker group, ``--resume``) logs the epochs
@@ -244,14 +239,14 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         ended = outcome(result, failed)
         self._ended.add(trial.trial_id)
         self.client.set_tag(run_id, OUTCOME_TAG, ended)
-        if ended == FINISHED and trial in self._checkpoint_paths:
+        if ended == Outcome.FINISHED and trial in self._checkpoint_paths:
             for name, artifact_path in TRIAL_ARTIFACTS.items():
                 path = Path(self._checkpoint_paths[trial], name)
                 if path.is_file():
                     self.client.log_artifact(run_id, str(path), artifact_path)
-        if ended == FAILED:
+        if ended == Outcome.FAILED:
             self.client.set_tag(run_id, FAILURE_REASON_TAG, failure_reason(_error_text(trial), result))
-        elif ended == PRUNED:
+        elif ended == Outcome.PRUNED:
             self.client.set_tag(run_id, PRUNED_AT_EPOCH_TAG, str(result.get("epoch", "")))
         self.client.set_terminated(run_id, status=STATUS[ended])
 
@@ -264,7 +259,7 @@ def child_runs(client: MlflowClient, parent_run_id: str) -> list:
 
 def still_open(run) -> bool:
     """A child run its trial did not end: RUNNING (the driver was killed) or closed by an interruption."""
-    return run.info.status == "RUNNING" or run.data.tags.get(OUTCOME_TAG) == INTERRUPTED
+    return run.info.status == "RUNNING" or run.data.tags.get(OUTCOME_TAG) == Outcome.INTERRUPTED
 
 
 def close_run(client: MlflowClient, run_id: str, ended: str) -> None:
@@ -291,7 +286,7 @@ def start_parent_run(
     run = client.create_run(
         experiment_id,
         run_name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-        tags={**sweep_tags(spec), ROLE_TAG: SWEEP_ROLE, **(extra_tags or {})},
+        tags=as_written({**sweep_tags(spec), ROLE_TAG: Role.SWEEP, **(extra_tags or {})}),
     )
     client.log_text(run.info.run_id, search_space_text, "searchspace.yaml")
     for key, value in {

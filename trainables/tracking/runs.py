@@ -29,22 +29,19 @@ import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from trainables.records.results import FINISHED
+from trainables.records.results import Outcome
 from trainables.records.selection import best_first
 from trainables.records.tags import (
     BACKBONE_TAG,
-    BASELINE_ROLE,
     METHOD_TAG,
     OBJECTIVE_MODE_TAG,
     OBJECTIVE_TAG,
     OUTCOME_TAG,
     REPEAT_OF_TAG,
-    REPEAT_ROLE,
     ROLE_TAG,
-    SWEEP_ROLE,
     SWEEP_TAG,
     TRIAL_INDEX_TAG,
-    TRIAL_ROLE,
+    Role,
     tag_column,
 )
 from trainables.tracking.stores import redact
@@ -111,27 +108,27 @@ class SweepRuns:
     @property
     def trials(self) -> pd.DataFrame:
         """Search trials (not repeats or supervised baselines), in creation order."""
-        return self.runs[self.runs["role"] == TRIAL_ROLE]
+        return self.runs[self.runs["role"] == Role.TRIAL]
 
     @property
     def finished_trials(self) -> pd.DataFrame:
         """Finished search trials, best first (selection.py's rule: objective, then creation)."""
-        return best_first(self.trials[self.trials["outcome"] == FINISHED], self.objective_column, self.mode)
+        return best_first(self.trials[self.trials["outcome"] == Outcome.FINISHED], self.objective_column, self.mode)
 
     @property
     def repeats(self) -> pd.DataFrame:
-        return self.runs[self.runs["role"] == REPEAT_ROLE]
+        return self.runs[self.runs["role"] == Role.REPEAT]
 
     @property
     def baselines(self) -> pd.DataFrame:
-        return self.runs[self.runs["role"] == BASELINE_ROLE]
+        return self.runs[self.runs["role"] == Role.BASELINE]
 
     def finished_repeats_of(self, run_id: str) -> pd.DataFrame:
         """The finished final repeats (other training seeds) of one trial."""
         repeats = self.repeats
         if tag_column(REPEAT_OF_TAG) not in repeats:
             return repeats.iloc[0:0]
-        return repeats[(repeats[tag_column(REPEAT_OF_TAG)] == run_id) & (repeats["outcome"] == FINISHED)]
+        return repeats[(repeats[tag_column(REPEAT_OF_TAG)] == run_id) & (repeats["outcome"] == Outcome.FINISHED)]
 
 
 @contextmanager
@@ -157,7 +154,7 @@ def _search(tracking_uri: str, filter_string: str, experiment_ids: list[str] | N
 
 def parent_runs(tracking_uri: str, filter_string: str = "") -> pd.DataFrame:
     """Every sweep's parent run (role ``sweep``) in every experiment, optionally narrowed by a filter."""
-    condition = f"{tag_column(ROLE_TAG)} = '{SWEEP_ROLE}'" + (f" and {filter_string}" if filter_string else "")
+    condition = f"{tag_column(ROLE_TAG)} = '{Role.SWEEP}'" + (f" and {filter_string}" if filter_string else "")
     parents = _search(tracking_uri, condition)
     if tag_column(SWEEP_TAG) not in parents:  # no parent at all: the frame has no tag columns
         parents[tag_column(SWEEP_TAG)] = pd.Series(dtype="object")
@@ -331,7 +328,7 @@ def child_runs_frame(
         sweep=sweep,
         method=column(tag_column(METHOD_TAG)).fillna(method),
         backbone=column("params.backbone").fillna(column(tag_column(BACKBONE_TAG))),
-        role=column(tag_column(ROLE_TAG)).fillna(TRIAL_ROLE),
+        role=column(tag_column(ROLE_TAG)).fillna(Role.TRIAL),
         outcome=column(tag_column(OUTCOME_TAG)),
         _created=pd.to_numeric(column(tag_column(TRIAL_INDEX_TAG)), errors="coerce"),
     )

@@ -20,7 +20,7 @@ from selfsup.evaluation.metric_names import (
     eval_metric_name,
     parse_eval_metric_name,
 )
-from trainables.records.results import FINISHED
+from trainables.records.results import Outcome
 from trainables.records.selection import best_first, best_per_backbone
 from trainables.records.tags import BASELINE_OF_TAG, DOMAIN_TAG, TRIAL_ID_TAG, tag_column
 from trainables.report.tables._table import EMPTY, Cell, summary
@@ -82,7 +82,7 @@ class Selected:
         if tag_column(BASELINE_OF_TAG) not in baselines or "params.label_fraction" not in baselines:
             return baselines.iloc[0:0]
         return baselines[
-            (baselines[tag_column(BASELINE_OF_TAG)] == self.run["run_id"]) & (baselines["outcome"] == FINISHED)
+            (baselines[tag_column(BASELINE_OF_TAG)] == self.run["run_id"]) & (baselines["outcome"] == Outcome.FINISHED)
         ]
 
     def supervised_fractions(self) -> list[float]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from selfsup.evaluation.metric_names import eval_metric_name, parse_eval_metric_name
-from trainables.records.results import FINISHED
+from trainables.records.results import Outcome
 from trainables.records.tags import TRIAL_ID_TAG, tag_column
 from trainables.report.tables._selection import (
     HEADLINE_METRICS,
@@ -23,7 +23,7 @@ def pretext_configurations(sweep: SweepRuns) -> Table:
     """Every finished search trial in creation order: its searched hyperparameters (row labels), final
     ``train/loss`` and validation score (the objective; for a train/... or health/... objective, the report
     protocol's headline metric at the largest validation fraction)."""
-    trials = sweep.trials[sweep.trials["outcome"] == FINISHED]
+    trials = sweep.trials[sweep.trials["outcome"] == Outcome.FINISHED]
     searched = [d for d in sweep.searched if f"params.{d}" in trials]
     parsed = parse_eval_metric_name(sweep.objective)
     if parsed is not None:

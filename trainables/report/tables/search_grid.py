@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from trainables.records.results import FINISHED
+from trainables.records.results import Outcome
 from trainables.report.tables._selection import check_selects_on_validation
 from trainables.report.tables._table import SCORE_DECIMALS, Table, make_table, parameter_label, parameter_values
 from trainables.tracking.runs import ReportError, SweepRuns
@@ -17,7 +17,7 @@ def search_grid(sweep: SweepRuns, rows: list[str], columns: list[str]) -> Table:
     in bold."""
     check_selects_on_validation(sweep)
     runs = pd.concat([sweep.trials, sweep.repeats])
-    runs = runs[runs["outcome"] == FINISHED]
+    runs = runs[runs["outcome"] == Outcome.FINISHED]
     dimensions = list(rows) + list(columns)
     missing = [d for d in dimensions if f"params.{d}" not in runs]
     if missing or not rows or not columns or len(set(dimensions)) < len(dimensions):
