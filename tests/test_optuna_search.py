@@ -18,9 +18,9 @@ METRIC = "val/knn/acc/frac_1.0"
 SPACE = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}
 
 
-def _drive(searcher_cls, tmp_path):
-    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
-    searcher = searcher_cls(
+def _searcher(searcher_cls, storage):
+    """A searcher over SPACE with a seeded TPE and the study "s" in ``storage``."""
+    return searcher_cls(
         space=SPACE,
         metric=METRIC,
         mode="max",
@@ -28,6 +28,11 @@ def _drive(searcher_cls, tmp_path):
         study_name="s",
         storage=storage,
     )
+
+
+def _drive(searcher_cls, tmp_path):
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    searcher = _searcher(searcher_cls, storage)
     for trial_id in ("finished", "pruned", "failed"):
         assert "lr" in searcher.suggest(trial_id)
     for epoch in (1, 2):
@@ -75,14 +80,7 @@ def test_a_trial_run_again_after_a_resume_keeps_its_first_verdict(tmp_path):
 
 def test_a_resumed_searcher_runs_the_points_asked_after_its_save_and_retries_crashed_trials(tmp_path):
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
-    searcher = OptunaStudySearcher(
-        space=SPACE,
-        metric=METRIC,
-        mode="max",
-        sampler=optuna.samplers.TPESampler(seed=0),
-        study_name="s",
-        storage=storage,
-    )
+    searcher = _searcher(OptunaStudySearcher, storage)
     constructed = pickle.dumps(searcher)  # what Tune.restore unpickles (tuner.pkl) before restoring the save
     searcher.suggest("done")
     searcher.on_trial_complete("done", {METRIC: 0.9, EVALUATION_DONE: 1})
