@@ -11,17 +11,13 @@ import pandas as pd
 import pytest
 from before_ray import refused  # noqa: F401  (a fixture)
 
-from selfsup.data import (
-    DataError,
-    SeriesSet,
-    bundled_aeon_datasets,
-    dataset_channels,
-    load_splits,
-    prepare_data,
-    sliding_windows,
-)
-from selfsup.data.cleaning import ChannelStandardizer, fill_missing
-from selfsup.data.splits import carve_validation, label_fraction_indices
+from selfsup.data.errors import DataError
+from selfsup.data.splits import label_fraction_indices
+from selfsup.data.timeseries.aeon_sets import bundled_aeon_datasets
+from selfsup.data.timeseries.cleaning import ChannelStandardizer, fill_missing
+from selfsup.data.timeseries.prepare import dataset_channels, load_splits, prepare_data
+from selfsup.data.timeseries.series import SeriesSet, carve_validation
+from selfsup.data.timeseries.sliding_windows import sliding_windows
 from selfsup.data.windows import window_starts
 from selfsup.pretrain import data_shape
 

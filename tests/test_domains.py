@@ -174,7 +174,7 @@ def test_seismic_sweeps_segment_and_check_their_crops_and_sources():
 
 
 def test_generator_options_tell_two_synthetic_volumes_apart():
-    from selfsup.data.sources import same_dataset
+    from selfsup.data.dataset_specs import same_dataset
 
     assert same_dataset(SYNTHETIC, dict(SYNTHETIC))
     assert not same_dataset(SYNTHETIC, {**SYNTHETIC, "options": {"seed": 1}})

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from selfsup.data.errors import DataError
-from selfsup.data.f3_facies import F3_CLASS_NAMES, load_f3
-from selfsup.data.inline_blocks import describe_split, inline_block_split
-from selfsup.data.seismic_volume import (
+from selfsup.data.seismic.f3_facies import F3_CLASS_NAMES, load_f3
+from selfsup.data.seismic.inline_blocks import describe_split, inline_block_split
+from selfsup.data.seismic.seismic_volume import (
     SeismicVolume,
     load_unlabelled_volume,
     load_volume_npy,
@@ -21,7 +21,7 @@ from selfsup.data.seismic_volume import (
     patches,
     sections,
 )
-from selfsup.data.synthetic_seismic import ricker_wavelet, synthetic_seismic, synthetic_seismic_volume
+from selfsup.data.seismic.synthetic_seismic import ricker_wavelet, synthetic_seismic, synthetic_seismic_volume
 from selfsup.data.windows import window_starts
 
 

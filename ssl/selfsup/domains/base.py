@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from selfsup.data.prepare import PreparedData
+    from selfsup.data.prepared import PreparedData
     from selfsup.specs import DataSpec, EvaluationSpec
 
 DOMAINS: Registry = Registry("domain")
@@ -171,7 +171,7 @@ class Domain(abc.ABC, Generic[ParamsT, DataT]):
 
     @abc.abstractmethod
     def prepare_data(self, *args: Any, **arguments: Any) -> PreparedData:
-        """Load, clean, split and standardise the data: a ``selfsup.data.prepare.PreparedData``. Called with the
+        """Load, clean, split and standardise the data: a ``selfsup.data.prepared.PreparedData``. Called with the
         keywords ``data_arguments`` returns, which each domain names in its own signature (``*args: Any,
         **arguments: Any`` is how a signature says so: overrides may take any parameters)."""
 

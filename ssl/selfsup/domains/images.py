@@ -1,6 +1,6 @@
 """The image domain: natural images (CIFAR, Tiny-ImageNet, any ImageFolder tree) and scikit-learn's digits.
 
-Sources (``selfsup.data``): ``digits`` (bundled with scikit-learn, the offline default), ``cifar10`` and
+Sources (``selfsup.data.images``): ``digits`` (bundled with scikit-learn, the offline default), ``cifar10`` and
 ``cifar100`` (torchvision's python batches under a local root), ``tiny_imagenet`` and ``image_folder`` (a
 local tree). Images are float32 in [0, 1], (channels, height, width); every image is its own evaluation
 unit. Backbones read (batch, channels, height, width) (resnet18/50 and their small-stem variants, cnn5).
@@ -27,7 +27,7 @@ from selfsup.specs import CarvedValidation, DataSpec
 from selfsup.trial_params import TrialParams
 
 if TYPE_CHECKING:
-    from selfsup.data.prepare import PreparedData
+    from selfsup.data.prepared import PreparedData
 
 #: The largest ``input_size`` (side of the square views, in pixels): about 21 times the area of ImageNet's 224 crops.
 #: A batch of views is batch x views x channels x side^2 floats: 1024 is 12 MiB per RGB view, 40,000 would be
@@ -61,7 +61,7 @@ def _md5(value: str) -> str:
 class CifarOptions(BaseModel):
     """``options`` of the ``cifar10`` / ``cifar100`` sources. ``checksums``: file name -> md5 of a file the user
     vouches for (a re-packed copy), accepted instead of the official archive's md5 for that file; every other
-    file must match the archive. The files are pickles, which run code when read (``selfsup.data.cifar``)."""
+    file must match the archive. The files are pickles, which run code when read (``selfsup.data.images.cifar``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -74,9 +74,9 @@ class CifarOptions(BaseModel):
 
 
 def _image_loaders() -> dict:
-    from selfsup.data.cifar import load_cifar10, load_cifar100
-    from selfsup.data.digits import load_digits_images
-    from selfsup.data.image_folder import load_image_folder, load_tiny_imagenet
+    from selfsup.data.images.cifar import load_cifar10, load_cifar100
+    from selfsup.data.images.digits import load_digits_images
+    from selfsup.data.images.image_folder import load_image_folder, load_tiny_imagenet
 
     return {
         "digits": load_digits_images,
@@ -89,7 +89,7 @@ def _image_loaders() -> dict:
 
 def load_image_splits(spec: Any, *, train_only: bool = False) -> dict:
     """``{"train", "test"[, "validation"]: ImageSet}`` of a ``DatasetSpec`` (or dict) of this domain."""
-    from selfsup.data.sources import spec_field
+    from selfsup.data.dataset_specs import spec_field
 
     source = spec_field(spec, "source")
     options = ImageDomain.sources[source].options  # the model of the source's options, if it takes any
@@ -142,8 +142,8 @@ class ImageDomain(Domain[ImageTrialParams, ImageData]):
         return f"validation {data.validation_fraction:g} of train"
 
     def check_data(self, data) -> None:
+        from selfsup.data.dataset_specs import describe, same_dataset
         from selfsup.data.errors import DataError
-        from selfsup.data.sources import describe, same_dataset
 
         downstream = load_image_splits(data.downstream, train_only=True)["train"].n_channels
         if same_dataset(data.pretext, data.downstream):
@@ -158,7 +158,7 @@ class ImageDomain(Domain[ImageTrialParams, ImageData]):
     def check_input_sizes(self, data, evaluation, objective, search, fixed, *, bundled_only: bool = False) -> None:
         """A cross-validated objective's ``evaluation.cv_folds`` against the labelled (training and validation)
         images of each class; in the dry run for the bundled digits only (the other sets are files)."""
-        from selfsup.data.sources import describe
+        from selfsup.data.dataset_specs import describe
 
         downstream = data.downstream
         if not cross_validated(objective) or (bundled_only and downstream.source not in self.bundled_sources):
@@ -180,9 +180,9 @@ class ImageDomain(Domain[ImageTrialParams, ImageData]):
         when the set has none) and the pretext images: the downstream training images themselves when both
         name the same data (never validation or test; their labels stay, as for time series, and
         ``selfsup.pretrain.training_windows`` drops them), else the other set's training images."""
-        from selfsup.data.image_sets import carve_image_validation
-        from selfsup.data.prepare import PreparedData, require_same_channels
-        from selfsup.data.sources import describe, same_dataset
+        from selfsup.data.dataset_specs import describe, same_dataset
+        from selfsup.data.images.image_sets import carve_image_validation
+        from selfsup.data.prepared import PreparedData, require_same_channels
 
         name = describe(downstream)
         splits = load_image_splits(downstream)

@@ -1,12 +1,12 @@
 """The seismic domain: facies segmentation of 2-D sections cut from 3-D amplitude volumes.
 
-Sources: ``synthetic_seismic`` (the offline default, ``selfsup.data.synthetic_seismic``: a layered, folded,
+Sources: ``synthetic_seismic`` (the offline default, ``selfsup.data.seismic.synthetic_seismic``: a layered, folded,
 faulted earth model whose layer ids are the facies), ``f3`` (the F3 Netherlands facies benchmark directory,
-``selfsup.data.f3_facies``) and ``seismic_volume`` (an unlabelled ``.npy`` or SEG-Y volume, pretext only,
+``selfsup.data.seismic.f3_facies``) and ``seismic_volume`` (an unlabelled ``.npy`` or SEG-Y volume, pretext only,
 e.g. Parihaka as in the reference report).
 
 Splits: the labelled volume's inlines are cut into one contiguous block per split with ``data.sections.gap``
-unused inlines between blocks (``selfsup.data.inline_blocks``), because neighbouring inlines are nearly
+unused inlines between blocks (``selfsup.data.seismic.inline_blocks``), because neighbouring inlines are nearly
 identical: the reference report's validation inlines lay next to its test inlines and validation scores
 (about .95 mIoU against .63 on test) could not select a model. With F3, validation is a block of the
 training volume and test is the benchmark's test1 volume. The split is recorded with the sweep in MLflow.
@@ -38,12 +38,12 @@ from selfsup.specs import DataSpec
 from selfsup.trial_params import TrialParams
 
 if TYPE_CHECKING:
-    from selfsup.data.prepare import PreparedData
+    from selfsup.data.prepared import PreparedData
 
 
 class SyntheticSeismicOptions(BaseModel):
     """``options`` of the ``synthetic_seismic`` source: the generator's arguments
-    (``selfsup.data.synthetic_seismic.synthetic_seismic``)."""
+    (``selfsup.data.seismic.synthetic_seismic.synthetic_seismic``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -98,7 +98,7 @@ class SeismicTrialParams(TrialParams, SeismicAugmentationParams):
 
 
 def _synthetic(options: Mapping[str, Any] | None):
-    from selfsup.data.synthetic_seismic import synthetic_seismic_volume
+    from selfsup.data.seismic.synthetic_seismic import synthetic_seismic_volume
 
     return synthetic_seismic_volume(**SyntheticSeismicOptions(**(options or {})).model_dump())
 
@@ -113,7 +113,7 @@ def load_labelled_volumes(spec: Mapping[str, Any]) -> dict:
 @functools.lru_cache(maxsize=1)
 def _labelled_volumes(spec_json: str) -> dict:
     from selfsup.data.errors import DataError
-    from selfsup.data.f3_facies import load_f3
+    from selfsup.data.seismic.f3_facies import load_f3
 
     spec = json.loads(spec_json)
     source = spec["source"]
@@ -130,8 +130,8 @@ def _labelled_volumes(spec_json: str) -> dict:
 def labelled_class_names(spec: Mapping[str, Any]) -> list[str] | None:
     """The facies names of a labelled source as its loader names them, known without reading any data: the
     synthetic generator's ``facies_<i>`` of its ``n_facies`` option, F3's six units; None for other sources."""
-    from selfsup.data.f3_facies import F3_CLASS_NAMES
-    from selfsup.data.synthetic_seismic import facies_names
+    from selfsup.data.seismic.f3_facies import F3_CLASS_NAMES
+    from selfsup.data.seismic.synthetic_seismic import facies_names
 
     if spec["source"] == "synthetic_seismic":
         return facies_names(SyntheticSeismicOptions(**(spec.get("options") or {})).n_facies)
@@ -153,7 +153,7 @@ def labelled_training_sections(
     labelled volume of ``shape`` (inline, crossline, depth): its inline sections (depth x crossline) and, with
     ``orientation: both``, its crossline sections restricted to the training block (depth x the block's inlines;
     ``held_out_test``: the test block is carved from this volume too, as for synthetic data)."""
-    from selfsup.data.inline_blocks import inline_block_split
+    from selfsup.data.seismic.inline_blocks import inline_block_split
 
     n_inline, n_crossline, n_depth = shape
     found = [("inline sections", n_depth, n_crossline)]
@@ -180,8 +180,8 @@ def check_patches_fit(
 ) -> None:
     """``DataError`` when ``data.sections.patch_size`` is larger than a section of the ``role`` (pretext or
     downstream) data ``spec`` it would be cut from."""
+    from selfsup.data.dataset_specs import describe
     from selfsup.data.errors import DataError
-    from selfsup.data.sources import describe
 
     data, size = f"{role} data {describe(spec)}", sections["patch_size"]
     for which, height, width in found:
@@ -193,8 +193,8 @@ def check_patches_fit(
 
 
 def load_pretext_volume(spec: Mapping[str, Any]):
-    from selfsup.data.f3_facies import load_f3
-    from selfsup.data.seismic_volume import load_unlabelled_volume
+    from selfsup.data.seismic.f3_facies import load_f3
+    from selfsup.data.seismic.seismic_volume import load_unlabelled_volume
 
     source = spec["source"]
     if source == "synthetic_seismic":
@@ -246,7 +246,7 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
             )
 
     def check_data(self, data) -> None:
-        from selfsup.data.sources import same_dataset
+        from selfsup.data.dataset_specs import same_dataset
 
         downstream = data.downstream.model_dump(mode="json")
         volumes = load_labelled_volumes(downstream)
@@ -268,8 +268,8 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
         """What needs no data files, so the dry run checks it too: the patches against the sections of a
         synthetic volume (its size is its options), and a per-class objective (``iou_<class>``) against the
         facies the data has. ``check_data`` checks the patches of volumes read from files."""
+        from selfsup.data.dataset_specs import describe, same_dataset
         from selfsup.data.errors import DataError
-        from selfsup.data.sources import describe, same_dataset
         from selfsup.evaluation.metric_names import PER_CLASS_IOU_PREFIX, parse_eval_metric_name
         from selfsup.evaluation.segmentation import metric_class_names
 
@@ -309,7 +309,7 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
 
     @staticmethod
     def _split(volumes: dict, sections: dict, seed: int = 0) -> dict[str, np.ndarray]:
-        from selfsup.data.inline_blocks import inline_block_split
+        from selfsup.data.seismic.inline_blocks import inline_block_split
 
         fractions = {"train": sections["train"], "validation": sections["validation"]}
         if "test" not in volumes:
@@ -321,7 +321,7 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
 
     def split_record(self, data, seed: int) -> dict:
         """The inline blocks of each split, as recorded with the sweep in MLflow."""
-        from selfsup.data.inline_blocks import describe_split
+        from selfsup.data.seismic.inline_blocks import describe_split
 
         volumes = load_labelled_volumes(data.downstream.model_dump(mode="json"))
         return {
@@ -331,10 +331,10 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
         }
 
     def prepare_data(self, pretext: dict, downstream: dict, sections: dict, seed: int) -> PreparedData:
-        from selfsup.data.prepare import PreparedData
-        from selfsup.data.seismic_volume import patches
-        from selfsup.data.seismic_volume import sections as cut_sections
-        from selfsup.data.sources import same_dataset
+        from selfsup.data.dataset_specs import same_dataset
+        from selfsup.data.prepared import PreparedData
+        from selfsup.data.seismic.seismic_volume import patches
+        from selfsup.data.seismic.seismic_volume import sections as cut_sections
         from selfsup.data.windows import Windows
 
         volumes = load_labelled_volumes(downstream)

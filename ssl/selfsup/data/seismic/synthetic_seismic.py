@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import convolve1d
 
-from selfsup.data.seismic_volume import SeismicVolume
+from selfsup.data.seismic.seismic_volume import SeismicVolume
 
 SAMPLE_INTERVAL_S = 0.004  # 4 ms between depth (two-way time) samples, as in F3
 TOP_IMPEDANCE = 2500.0  # of the softest facies (m/s x g/cm^3)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from selfsup.data.errors import DataError
-from selfsup.data.series import SeriesSet, encode_labels
+from selfsup.data.timeseries.series import SeriesSet, encode_labels
 
 LABEL = "label"
 GROUP_COLUMNS = ("session", "subject")  # the first one present is the series' group id

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from selfsup.data.errors import DataError
-from selfsup.data.seismic_volume import SeismicVolume
+from selfsup.data.seismic.seismic_volume import SeismicVolume
 
 F3_CLASS_NAMES = ["upper_ns", "middle_ns", "lower_ns", "rijnland_chalk", "scruff", "zechstein"]
 

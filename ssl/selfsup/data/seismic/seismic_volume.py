@@ -165,7 +165,7 @@ def sections(
 
     ``inlines`` (default: all) restricts the data to those inlines, used in increasing order: the inline
     sections are those inlines, and each crossline section keeps only their columns, so sections taken
-    from the blocks of :func:`selfsup.data.inline_blocks.inline_block_split` never share a voxel.
+    from the blocks of :func:`selfsup.data.seismic.inline_blocks.inline_block_split` never share a voxel.
 
     Widths: inline sections are n_crossline wide, crossline sections len(inlines) wide. ``"both"`` stacks
     inline then crossline sections and so needs the two widths equal; otherwise it raises ValueError, and
