@@ -117,8 +117,19 @@ def test_unknown_aeon_name_fails_fast_without_download():
 
 
 def test_unknown_source_is_a_data_error():
-    with pytest.raises(DataError, match="unknown data source 'ftp'"):
+    with pytest.raises(DataError, match="unknown data source 'ftp'; known: aeon, ucr_files, csv$"):
         load_splits("ftp", "X", None)
+
+
+def test_load_splits_reads_the_time_series_domains_table():
+    """A source's loader is its entry in ``TimeSeriesDomain.sources``; a name, or a whole spec, loads alike."""
+    from selfsup.domains.timeseries import TimeSeriesDomain
+
+    assert list(TimeSeriesDomain.sources) == ["aeon", "ucr_files", "csv"]
+    by_name = load_splits("aeon", "BasicMotions", train_only=True)["train"]
+    by_entry = TimeSeriesDomain.sources["aeon"].load(BASIC, train_only=True)["train"]
+    assert len(by_name) == len(by_entry) == 40 and by_name.class_names == by_entry.class_names
+    np.testing.assert_array_equal(by_name.series[0], by_entry.series[0])
 
 
 # --- UCR/UEA .ts files -------------------------------------------------------------------------------------

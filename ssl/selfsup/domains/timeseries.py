@@ -1,12 +1,12 @@
 """The time-series domain: wearable-sensor and UCR/UEA series cut into windows, classified per series.
 
-Sources: aeon's bundled UCR/UEA sets, UCR/UEA ``.ts`` files, CSV sensor logs (``selfsup.data.timeseries``).
-Backbones read (batch, channels, length) windows (conv1d, dilated_conv1d, gru). Augmentations are the batched
-time-series family of ``selfsup.augmentations.timeseries``, each with a strength (0 switches it off). The input
-size is the window length (``window_length``, searchable; each distinct value is windowed once per sweep).
-Evaluation: readouts on frozen features, or (``finetune``, opt-in) the backbone fine-tuned with a linear
-head, per series (window embeddings, or fine-tuned logits, averaged, as UCR/UEA scores are) or per window
-(``evaluation.unit: window``).
+Sources (``TimeSeriesDomain.sources``, loaders in ``selfsup.data.timeseries``): aeon's bundled UCR/UEA sets,
+UCR/UEA ``.ts`` files, CSV sensor logs. Backbones read (batch, channels, length) windows (conv1d, dilated_conv1d,
+gru). Augmentations are the batched time-series family of ``selfsup.augmentations.timeseries``, each with a
+strength (0 switches it off). The input size is the window length (``window_length``, searchable; each distinct
+value is windowed once per sweep). Evaluation: readouts on frozen features, or (``finetune``, opt-in) the backbone
+fine-tuned with a linear head, per series (window embeddings, or fine-tuned logits, averaged, as UCR/UEA scores
+are) or per window (``evaluation.unit: window``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from selfsup.augmentations.timeseries import AUGMENTATIONS, TimeSeriesAugmenter, check_strength
-from selfsup.data.timeseries.aeon_sets import bundled_aeon_datasets
-from selfsup.domains.base import DOMAINS, Domain, SourceFields, check_cv_folds, cross_validated
+from selfsup.data.timeseries.aeon_sets import bundled_aeon_datasets, load_aeon
+from selfsup.data.timeseries.csv_logs import load_csv_logs
+from selfsup.data.timeseries.ucr_files import load_ucr_files
+from selfsup.domains.base import DOMAINS, DataSource, Domain, check_cv_folds, cross_validated
 from selfsup.evaluation.metric_names import CLASSIFICATION_PROTOCOLS, EVAL_METRICS, PROTOCOLS
 from selfsup.specs import CarvedValidation, DataSpec, StrictModel
 from selfsup.trial_params import TrialParams
@@ -127,9 +129,9 @@ class TimeSeriesDomain(Domain[TimeSeriesTrialParams, TimeSeriesData]):
     Data = TimeSeriesData
     batch_axes = ("batch", "channels", "time")
     sources = {
-        "aeon": SourceFields(needs_name=True, known_names=bundled_aeon_datasets),
-        "ucr_files": SourceFields(needs_name=True, needs_path=True),
-        "csv": SourceFields(needs_path=True),
+        "aeon": DataSource(loader=load_aeon, needs_name=True, known_names=bundled_aeon_datasets),
+        "ucr_files": DataSource(loader=load_ucr_files, needs_name=True, needs_path=True),
+        "csv": DataSource(loader=load_csv_logs, needs_path=True),
     }
     bundled_sources = ("aeon",)  # shipped with the installed packages: checked in a dry run as well
     task = "classification"

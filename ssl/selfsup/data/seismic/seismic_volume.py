@@ -139,6 +139,14 @@ def load_unlabelled_volume(path) -> SeismicVolume:
     return loader(path)
 
 
+def load_seismic_volume(name: str | None, path: str | None, *, train_only: bool = False) -> dict[str, SeismicVolume]:
+    """The ``seismic_volume`` source: ``{"volume": the unlabelled volume at path}`` (pretext data only: the
+    seismic domain refuses it as downstream data before loading it). ``name`` and ``train_only`` change nothing."""
+    if not path:
+        raise DataError(f"source 'seismic_volume' needs a path (got path={path!r})")
+    return {"volume": load_unlabelled_volume(path)}
+
+
 # --- sections and patches -----------------------------------------------------------------------------------
 
 

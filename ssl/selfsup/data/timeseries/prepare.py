@@ -7,23 +7,19 @@ dict); ``load_splits`` loads it with its source's loader, the checks before a sw
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from selfsup.data.dataset_specs import describe, same_dataset, spec_field
 from selfsup.data.errors import DataError
 from selfsup.data.prepared import PreparedData, require_same_channels
-from selfsup.data.timeseries.aeon_sets import load_aeon
 from selfsup.data.timeseries.cleaning import ChannelStandardizer, fill_missing_with_warning
-from selfsup.data.timeseries.csv_logs import load_csv_logs
 from selfsup.data.timeseries.series import SeriesSet, carve_validation
 from selfsup.data.timeseries.sliding_windows import sliding_windows
-from selfsup.data.timeseries.ucr_files import load_ucr_files
 from selfsup.data.windows import Windows
 
 __all__ = [
-    "DATA_SOURCES",
     "check_data",
     "check_window_fits",
     "dataset_channels",
@@ -32,27 +28,25 @@ __all__ = [
     "prepare_data",
 ]
 
-DATA_SOURCES: dict[str, Callable[..., dict[str, SeriesSet]]] = {
-    "aeon": load_aeon,
-    "ucr_files": load_ucr_files,
-    "csv": load_csv_logs,
-}
-
 
 def load_splits(
     source: Any, name: str | None = None, path: str | None = None, *, train_only: bool = False
 ) -> dict[str, SeriesSet]:
-    """Load a data set: ``load_splits("aeon", "BasicMotions")`` or ``load_splits(spec)``.
+    """Load a data set: ``load_splits("aeon", "BasicMotions")`` or ``load_splits(spec)``, with the loader of its
+    source in the time-series domain's table (``TimeSeriesDomain.sources``).
 
     ``source`` is a source name, or a whole spec (any object or dict with ``source``, ``name``, ``path``).
     Returns ``{"train", "test"}`` and, when the data has one, ``"validation"``; with ``train_only``, only
     ``"train"``.
     """
-    if not isinstance(source, str):
-        source, name, path = (spec_field(source, key) for key in ("source", "name", "path"))
-    if source not in DATA_SOURCES:
-        raise DataError(f"unknown data source '{source}'; known: {', '.join(DATA_SOURCES)}")
-    return DATA_SOURCES[source](name, path, train_only=train_only)
+    # The table is the domain's; imported here, not at the top, because selfsup.domains imports selfsup.data.
+    from selfsup.domains.timeseries import TimeSeriesDomain
+
+    spec = {"source": source, "name": name, "path": path} if isinstance(source, str) else source
+    sources, source = TimeSeriesDomain.sources, spec_field(spec, "source")
+    if source not in sources:
+        raise DataError(f"unknown data source '{source}'; known: {', '.join(sources)}")
+    return sources[source].load(spec, train_only=train_only)
 
 
 def dataset_channels(spec: Any) -> int:
