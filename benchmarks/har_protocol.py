@@ -4,7 +4,7 @@
                                       [--trials 4] [--epochs 12] [--data-dir DIR]
                                       [--pretext CSV_DIR --downstream CSV_DIR]   (your own logs instead)
 
-1. Writes two CSV data sets (``source: csv``, the format of ``selfsup/data/csv_logs.py``) from aeon's
+1. Writes two CSV data sets (``source: csv``, the format of ``selfsup/data/timeseries/csv_logs.py``) from aeon's
    bundled BasicMotions (accelerometer + gyroscope, 6 channels, 4 activities):
    - pretext: the 40 training recordings, chained into 8 unlabelled sessions of 5 recordings each (one
      long log per session, activities switching inside it, a constant ``label`` column: the pretext task

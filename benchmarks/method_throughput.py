@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT / "ssl"))
 
 from selfsup.augmentations import TimeSeriesAugmenter  # noqa: E402
 from selfsup.backbones import build_backbone  # noqa: E402
-from selfsup.data.series import SeriesSet  # noqa: E402
-from selfsup.data.windows import sliding_windows  # noqa: E402
+from selfsup.data.timeseries.series import SeriesSet  # noqa: E402
+from selfsup.data.timeseries.sliding_windows import sliding_windows  # noqa: E402
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec  # noqa: E402
 
 CHANNELS, LENGTH, CLASSES = 6, 50, 4

@@ -65,7 +65,7 @@ def candidate_values(raw: dict, home: Path, outcome) -> list[dict]:
     from mlflow.tracking import MlflowClient
 
     from selfsup.backbones import build_backbone
-    from selfsup.data.prepare import prepare_data
+    from selfsup.data.timeseries.prepare import prepare_data
     from trainables.searchspace import SweepSpec
 
     spec = SweepSpec.model_validate({**raw, "evaluation": {**raw["evaluation"], "protocols": ["linear", "knn"]}})

@@ -44,7 +44,7 @@ def first_point(spec) -> dict:
 
 def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
     """The trial's work without Ray: the same library calls the training loop makes."""
-    from selfsup.data.prepare import prepare_data
+    from selfsup.data.timeseries.prepare import prepare_data
     from selfsup.pretrain import (
         build_augmenter,
         build_method,
@@ -163,7 +163,7 @@ def whole_sweep_vs_serial(spec_path: Path, spec) -> None:
     import yaml
     from mlflow.tracking import MlflowClient
 
-    from selfsup.data.prepare import prepare_data
+    from selfsup.data.timeseries.prepare import prepare_data
 
     raw = yaml.safe_load(spec_path.read_text())
     with tempfile.TemporaryDirectory() as home:

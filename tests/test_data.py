@@ -11,17 +11,13 @@ import pandas as pd
 import pytest
 from before_ray import refused  # noqa: F401  (a fixture)
 
-from selfsup.data import (
-    DataError,
-    SeriesSet,
-    bundled_aeon_datasets,
-    dataset_channels,
-    load_splits,
-    prepare_data,
-    sliding_windows,
-)
-from selfsup.data.cleaning import ChannelStandardizer, fill_missing
-from selfsup.data.splits import carve_validation, label_fraction_indices
+from selfsup.data.errors import DataError
+from selfsup.data.splits import label_fraction_indices
+from selfsup.data.timeseries.aeon_sets import bundled_aeon_datasets
+from selfsup.data.timeseries.cleaning import ChannelStandardizer, fill_missing
+from selfsup.data.timeseries.prepare import dataset_channels, load_splits, prepare_data
+from selfsup.data.timeseries.series import SeriesSet, carve_validation
+from selfsup.data.timeseries.sliding_windows import sliding_windows
 from selfsup.data.windows import window_starts
 from selfsup.pretrain import data_shape
 
@@ -121,8 +117,19 @@ def test_unknown_aeon_name_fails_fast_without_download():
 
 
 def test_unknown_source_is_a_data_error():
-    with pytest.raises(DataError, match="unknown data source 'ftp'"):
+    with pytest.raises(DataError, match="unknown data source 'ftp'; known: aeon, ucr_files, csv$"):
         load_splits("ftp", "X", None)
+
+
+def test_load_splits_reads_the_time_series_domains_table():
+    """A source's loader is its entry in ``TimeSeriesDomain.sources``; a name, or a whole spec, loads alike."""
+    from selfsup.domains.timeseries import TimeSeriesDomain
+
+    assert list(TimeSeriesDomain.sources) == ["aeon", "ucr_files", "csv"]
+    by_name = load_splits("aeon", "BasicMotions", train_only=True)["train"]
+    by_entry = TimeSeriesDomain.sources["aeon"].load(BASIC, train_only=True)["train"]
+    assert len(by_name) == len(by_entry) == 40 and by_name.class_names == by_entry.class_names
+    np.testing.assert_array_equal(by_name.series[0], by_entry.series[0])
 
 
 # --- UCR/UEA .ts files -------------------------------------------------------------------------------------

@@ -173,8 +173,18 @@ def test_seismic_sweeps_segment_and_check_their_crops_and_sources():
     assert "source 'digits' takes no 'options'" in _refusal(data={"source": "digits", "options": {"a": 1}})
 
 
+def test_importing_the_domains_loads_no_data_library():
+    """Every source's loader is named in its domain's table, yet aeon, torchvision, scipy, scikit-learn and pandas
+    are imported only when a loader runs."""
+    heavy = ("aeon", "torchvision", "scipy", "sklearn", "pandas")
+    code = f"import sys, selfsup.domains; print([m for m in {heavy!r} if m in sys.modules])"
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
 def test_generator_options_tell_two_synthetic_volumes_apart():
-    from selfsup.data.sources import same_dataset
+    from selfsup.data.dataset_specs import same_dataset
 
     assert same_dataset(SYNTHETIC, dict(SYNTHETIC))
     assert not same_dataset(SYNTHETIC, {**SYNTHETIC, "options": {"seed": 1}})

@@ -9,10 +9,11 @@ import torch
 
 import selfsup.data.splits as splits_module
 from selfsup.backbones import build_backbone
-from selfsup.data.prepare import PreparedData
-from selfsup.data.series import SeriesSet
+from selfsup.data.prepared import PreparedData
 from selfsup.data.splits import label_fraction_indices
-from selfsup.data.windows import Windows, sliding_windows
+from selfsup.data.timeseries.series import SeriesSet
+from selfsup.data.timeseries.sliding_windows import sliding_windows
+from selfsup.data.windows import Windows
 from selfsup.domains import DOMAINS
 from selfsup.evaluation import (
     CLASSIFICATION_METRICS,

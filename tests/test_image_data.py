@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from selfsup.data.cifar import load_cifar10, load_cifar100
-from selfsup.data.digits import load_digits_images
 from selfsup.data.errors import DataError
-from selfsup.data.image_folder import load_image_folder, load_tiny_imagenet
-from selfsup.data.image_sets import ImageSet, carve_image_validation
+from selfsup.data.images.cifar import load_cifar10, load_cifar100
+from selfsup.data.images.digits import load_digits_images
+from selfsup.data.images.image_folder import load_image_folder, load_tiny_imagenet
+from selfsup.data.images.image_sets import ImageSet, carve_image_validation
 
 # --- ImageSet ----------------------------------------------------------------------------------------------
 
@@ -200,7 +200,7 @@ def test_a_crafted_cifar_batch_is_refused_by_its_checksum_before_it_is_unpickled
 
 
 def test_torchvision_itself_checks_the_same_md5s_before_it_unpickles(tmp_path, monkeypatch):
-    import selfsup.data.cifar as cifar
+    import selfsup.data.images.cifar as cifar
 
     marker = tmp_path / "code-ran"
     others = _crafted_cifar10(tmp_path / "root", marker)
@@ -228,7 +228,7 @@ def test_a_wrong_checksums_entry_is_one_line_naming_the_file(tmp_path):
 
 
 def test_cifar_checksums_reach_the_loader_from_the_sweep_spec(tmp_path):
-    from selfsup.data.sources import same_dataset
+    from selfsup.data.dataset_specs import same_dataset
     from selfsup.domains.images import load_image_splits
     from selfsup.specs import DatasetSpec
 

@@ -15,7 +15,7 @@ import yaml
 from gloo_processes import run_on_gloo_ranks
 
 from selfsup.backbones import build_backbone
-from selfsup.data import prepare_data
+from selfsup.data.timeseries.prepare import prepare_data
 from selfsup.data.windows import Windows
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
 from selfsup.methods.momentum import cosine_momentum

@@ -169,7 +169,7 @@ def test_per_epoch_validation_metrics_equal_the_final_evaluation():
     """ASHA judges the per-epoch objective; Optuna gets the final one: they must mean the same thing."""
     from pathlib import Path
 
-    from selfsup.data import prepare_data
+    from selfsup.data.timeseries.prepare import prepare_data
     from selfsup.pretrain import build_method, data_shape
     from selfsup.trial_params import split_trial_params
     from trainables.searchspace import load_sweep
@@ -198,7 +198,7 @@ def test_per_epoch_cross_validated_objective_uses_train_and_validation_never_tes
 
     import numpy as np
 
-    from selfsup.data import prepare_data
+    from selfsup.data.timeseries.prepare import prepare_data
     from selfsup.evaluation import cross_validated_metric
     from selfsup.evaluation.classification import embed_splits
     from selfsup.pretrain import build_method, data_shape

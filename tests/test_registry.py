@@ -188,8 +188,8 @@ def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_ur
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
     info = mlflow.models.get_model_info(f"models:/{name}@{CHAMPION_ALIAS}")
     assert info.signature is not None and info.signature.inputs.inputs[0].shape == (-1, 6, 50)
-    from selfsup.data.sources import load_splits
-    from selfsup.data.windows import sliding_windows
+    from selfsup.data.timeseries.prepare import load_splits
+    from selfsup.data.timeseries.sliding_windows import sliding_windows
     from trainables.searchspace import load_sweep
     from trainables.sweep.registry import backbone_weights, trained_backbone
     from trainables.trial.data_cache import data_request, prepare_requested

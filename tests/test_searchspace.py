@@ -724,7 +724,7 @@ def test_a_cluster_with_too_few_cpus_names_cpus_per_worker():
 # ------------------------------------------------------------------- windows against the series they cut
 def test_a_window_longer_than_only_some_series_is_allowed(tmp_path, capsys, machine):
     """PickupGestureWiimoteZ's gestures are 29 to 361 steps: 50-step windows pad only the short ones."""
-    from selfsup.data.prepare import longest_series
+    from selfsup.data.timeseries.prepare import longest_series
 
     data = {"source": "aeon", "name": "PickupGestureWiimoteZ"}
     assert longest_series(data) == 361

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from selfsup.data.errors import DataError
-from selfsup.data.f3_facies import F3_CLASS_NAMES, load_f3
-from selfsup.data.inline_blocks import describe_split, inline_block_split
-from selfsup.data.seismic_volume import (
+from selfsup.data.seismic.f3_facies import F3_CLASS_NAMES, load_f3
+from selfsup.data.seismic.inline_blocks import describe_split, inline_block_split
+from selfsup.data.seismic.seismic_volume import (
     SeismicVolume,
     load_unlabelled_volume,
     load_volume_npy,
@@ -21,7 +21,7 @@ from selfsup.data.seismic_volume import (
     patches,
     sections,
 )
-from selfsup.data.synthetic_seismic import ricker_wavelet, synthetic_seismic, synthetic_seismic_volume
+from selfsup.data.seismic.synthetic_seismic import ricker_wavelet, synthetic_seismic, synthetic_seismic_volume
 from selfsup.data.windows import window_starts
 
 
@@ -411,3 +411,45 @@ def test_inline_blocks_too_small_is_a_data_error():
         inline_block_split(12, gap=5)
     with pytest.raises(ValueError, match="gap must be >= 0"):
         inline_block_split(100, gap=-1)
+
+
+# --- the seismic domain's table of sources -----------------------------------------------------------------
+
+
+def test_each_seismic_source_loads_through_its_table_entry(tmp_path):
+    """Labelled volumes, pretext volumes and class names known without data all come from the entries of
+    ``SeismicDomain.sources``; unlabelled data is refused downstream before its file is read."""
+    from selfsup.domains.seismic import (
+        SyntheticSeismicOptions,
+        labelled_class_names,
+        load_labelled_volumes,
+        load_pretext_volume,
+    )
+
+    shapes = write_f3(tmp_path / "f3")
+    f3 = {"source": "f3", "path": str(tmp_path / "f3")}
+    volumes = load_labelled_volumes(f3)
+    assert sorted(volumes) == ["test", "volume"]
+    assert (volumes["volume"].shape, volumes["test"].shape) == (shapes["train"], shapes["test1"])
+    assert load_pretext_volume(f3).shape == shapes["train"]
+    assert labelled_class_names(f3) == F3_CLASS_NAMES
+
+    options = {"n_inline": 8, "n_crossline": 9, "n_depth": 24, "n_facies": 3, "seed": 2}
+    synthetic = {"source": "synthetic_seismic", "options": options}
+    expected = synthetic_seismic_volume(**SyntheticSeismicOptions(**options).model_dump())
+    for volume in (load_labelled_volumes(synthetic)["volume"], load_pretext_volume(synthetic)):
+        np.testing.assert_array_equal(volume.amplitude, expected.amplitude)
+        np.testing.assert_array_equal(volume.labels, expected.labels)
+    assert sorted(load_labelled_volumes(synthetic)) == ["volume"]  # its test block is carved from the volume
+    assert labelled_class_names(synthetic) == ["facies_0", "facies_1", "facies_2"] == expected.class_names
+    assert labelled_class_names({"source": "synthetic_seismic"}) == [f"facies_{i}" for i in range(6)]  # defaults
+
+    np.save(tmp_path / "survey.npy", np.zeros((2, 3, 4), np.float32))
+    unlabelled = {"source": "seismic_volume", "path": str(tmp_path / "survey.npy")}
+    assert load_pretext_volume(unlabelled).labels is None and labelled_class_names(unlabelled) is None
+    with pytest.raises(DataError) as error:
+        load_labelled_volumes({"source": "seismic_volume", "path": "/nowhere/x.npy"})
+    assert str(error.value) == (
+        "seismic_volume:/nowhere/x.npy has no facies labels; it can only be pretext data "
+        "(downstream seismic data: synthetic_seismic or f3)"
+    )

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from selfsup.backbones import build_backbone
-from selfsup.data.series import SeriesSet
-from selfsup.data.windows import sliding_windows
+from selfsup.data.timeseries.series import SeriesSet
+from selfsup.data.timeseries.sliding_windows import sliding_windows
 from selfsup.losses.tnc import tnc_loss
 from selfsup.methods import METHODS, PretextBatch, ProjectorSpec
 from selfsup.methods.tnc import adf_neighbourhood_width, neighbour_starts, non_neighbour_starts

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from selfsup.data.series import SeriesSet
-from selfsup.data.windows import Windows, sliding_windows
+from selfsup.data.timeseries.series import SeriesSet
+from selfsup.data.timeseries.sliding_windows import sliding_windows
+from selfsup.data.windows import Windows
 
 
 def sine_windows(n: int = 96, channels: int = 3, length: int = 40, seed: int = 0) -> np.ndarray:

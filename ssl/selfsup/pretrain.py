@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from selfsup.backbones import build_backbone
-from selfsup.data.prepare import PreparedData, Windows
+from selfsup.data.prepared import PreparedData
+from selfsup.data.windows import Windows
 from selfsup.domains import domain_named
 from selfsup.methods import METHODS, DataShape, MethodParams, PretextBatch, ProjectorSpec, SSLMethod
 from selfsup.methods.base import DATA_SAMPLE_SIZE, LabelFractionParams

@@ -12,7 +12,7 @@ import math
 import warnings
 from typing import Callable
 
-from selfsup.data.prepare import PreparedData
+from selfsup.data.prepared import PreparedData
 from selfsup.messages import first_message
 from selfsup.methods import METHODS, SSLMethod
 from selfsup.pretrain import training_windows

@@ -48,7 +48,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from torch import nn
 
-from selfsup.data.prepare import PreparedData
+from selfsup.data.prepared import PreparedData
 from selfsup.pretrain import build_method, data_shape
 from selfsup.trial_params import split_trial_params
 from trainables.records.selection import TIE_BREAK_STEP

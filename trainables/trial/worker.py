@@ -18,7 +18,7 @@ import ray
 import torch
 import torch.distributed as dist
 
-from selfsup.data.prepare import PreparedData
+from selfsup.data.prepared import PreparedData
 from selfsup.methods import METHODS
 from selfsup.mixed_precision import check_precision_supported
 from selfsup.pretrain import (

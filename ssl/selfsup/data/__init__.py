@@ -1,38 +1,17 @@
-"""Data loading and preparation. Each domain (``selfsup.domains``) prepares its own data from these modules:
+"""Data loading and preparation, one subpackage per domain (``selfsup.domains``) and the pieces they share.
 
-- time series: sources (aeon bundled sets, UCR/UEA files, CSV sensor logs) -> cleaning and standardisation
-  -> validation split -> sliding windows -> label-fraction subsets (``prepare_data``; the other names
-  exported here are the steps it is made of);
-- images: ``digits`` (scikit-learn's bundled set), ``cifar`` (CIFAR-10/100 from a local root),
-  ``image_folder`` (ImageFolder trees, Tiny-ImageNet), all returning ``image_sets.ImageSet`` splits;
-- seismic: ``synthetic_seismic`` (the offline generator), ``f3_facies`` (the F3 benchmark layout),
-  ``seismic_volume`` (volumes, sections and patches; unlabelled .npy / SEG-Y), ``inline_blocks`` (splits).
+- ``timeseries/``: aeon's bundled sets (``aeon_sets``), UCR/UEA ``.ts`` files (``ucr_files``), CSV sensor logs
+  (``csv_logs``) as ``SeriesSet`` splits (``series``), cleaned and standardised (``cleaning``), cut into windows
+  (``sliding_windows``); ``prepare`` is the time-series domain's entry point (``prepare_data``);
+- ``images/``: scikit-learn's digits (``digits``), CIFAR-10/100 (``cifar``), ImageFolder trees and
+  Tiny-ImageNet (``image_folder``), all returning ``ImageSet`` splits (``image_sets``);
+- ``seismic/``: the synthetic generator (``synthetic_seismic``), the F3 facies benchmark (``f3_facies``),
+  volumes, sections and patches and unlabelled .npy / SEG-Y volumes (``seismic_volume``), inline-block splits
+  (``inline_blocks``);
+- shared: ``DataError`` (``errors``), the ``Windows`` every domain hands the methods (``windows``),
+  ``PreparedData`` (``prepared``), label-fraction subsets (``splits``), reading a data set spec
+  (``dataset_specs``: ``describe``, ``same_dataset``).
+
+Which source loads with which function is each domain's ``sources`` table (``selfsup.domains``). Nothing is
+re-exported here: import from the module, so that loading one domain's data imports nothing of another's.
 """
-
-from selfsup.data.aeon_sets import bundled_aeon_datasets
-from selfsup.data.cleaning import ChannelStandardizer, fill_missing, fill_missing_with_warning
-from selfsup.data.errors import DataError
-from selfsup.data.prepare import PreparedData, check_data, dataset_channels, prepare_data
-from selfsup.data.series import SeriesSet
-from selfsup.data.sources import DATA_SOURCES, load_splits
-from selfsup.data.splits import carve_validation, label_fraction_indices
-from selfsup.data.windows import Windows, sliding_windows
-
-__all__ = [
-    "ChannelStandardizer",
-    "DATA_SOURCES",
-    "DataError",
-    "PreparedData",
-    "SeriesSet",
-    "Windows",
-    "bundled_aeon_datasets",
-    "carve_validation",
-    "check_data",
-    "dataset_channels",
-    "fill_missing",
-    "fill_missing_with_warning",
-    "label_fraction_indices",
-    "load_splits",
-    "prepare_data",
-    "sliding_windows",
-]

@@ -1,18 +1,17 @@
-"""Sliding windows over series: the fixed-length unit the SSL methods and the evaluation probes consume."""
+"""``Windows``: the examples every domain hands the SSL methods and the evaluation (time-series windows, images,
+seismic patches and sections), and where window starts fall (``window_starts``)."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from selfsup.data.series import SeriesSet
-
 
 @dataclass
 class Windows:
-    """Fixed-length windows cut from a ``SeriesSet``, and where each one came from.
+    """Fixed-length windows cut from a ``SeriesSet`` (``selfsup.data.timeseries.sliding_windows``), and where
+    each one came from.
 
     ``series`` and ``starts`` let a method draw more windows around one it was given (TNC's neighbours);
     everything else only reads ``x``. The image and seismic domains use the same container for their
@@ -70,34 +69,3 @@ def window_starts(series_length: int, length: int, step: int) -> list[int]:
     if starts[-1] + length < series_length:
         starts.append(series_length - length)
     return starts
-
-
-def sliding_windows(sets: SeriesSet, length: int, overlap: float, name: str = "data") -> Windows:
-    """Cut every series of ``sets`` into windows of ``length`` steps overlapping by ``overlap`` (in [0, 1)).
-
-    step = max(1, round(length x (1 - overlap))). A series shorter than ``length`` is edge-padded (its last
-    value repeated) to one full window, with one warning counting such series in the data set ``name``.
-    Windows keep their series' label and index, so series-level evaluation can pool them again.
-    """
-    if length < 1:
-        raise ValueError(f"window length must be at least 1, got {length}")
-    if not 0 <= overlap < 1:
-        raise ValueError(f"window overlap must be in [0, 1), got {overlap}")
-    step = max(1, round(length * (1 - overlap)))
-    xs, owners, starts, padded = [], [], [], 0
-    for index, series in enumerate(sets.series):
-        if series.shape[1] < length:
-            series = np.pad(series, ((0, 0), (0, length - series.shape[1])), mode="edge")
-            padded += 1
-        for start in window_starts(series.shape[1], length, step):
-            xs.append(series[:, start : start + length])
-            owners.append(index)
-            starts.append(start)
-    if padded:
-        warnings.warn(
-            f"{name}: {padded} series shorter than the window ({length} steps) were edge-padded", stacklevel=2
-        )
-    series_index = np.asarray(owners, dtype=np.int64)
-    x = np.stack(xs).astype(np.float32, copy=False) if xs else np.empty((0, sets.n_channels, length), np.float32)
-    y = None if sets.labels is None else np.asarray(sets.labels, dtype=np.int64)[series_index]
-    return Windows(x, y, series_index, np.asarray(starts, dtype=np.int64), list(sets.series), name)

@@ -5,7 +5,7 @@ domain below.
 """
 
 from selfsup.domains import images, seismic, timeseries  # noqa: F401  (registration)
-from selfsup.domains.base import DOMAINS, Domain, SearchedDimension, SourceFields, domain_named
+from selfsup.domains.base import DOMAINS, DataSource, Domain, SearchedDimension, domain_named
 
 
 def all_sources() -> dict[str, str]:
@@ -25,4 +25,4 @@ def domain_of_source(source: str) -> Domain:
 for _name in DOMAINS:
     domain_named(_name)
 
-__all__ = ["DOMAINS", "Domain", "SearchedDimension", "SourceFields", "all_sources", "domain_named", "domain_of_source"]
+__all__ = ["DOMAINS", "Domain", "SearchedDimension", "DataSource", "all_sources", "domain_named", "domain_of_source"]

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Mapping, Pro
 
 from pydantic import BaseModel
 
+from selfsup.data.dataset_specs import spec_field
 from selfsup.registry import Registry
 from selfsup.trial_params import TrialParams
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from selfsup.data.prepare import PreparedData
+    from selfsup.data.prepared import PreparedData
     from selfsup.specs import DataSpec, EvaluationSpec
 
 DOMAINS: Registry = Registry("domain")
@@ -90,16 +91,44 @@ def check_cv_folds(objective: str, evaluation: EvaluationSpec, labels, units: st
 
 
 @dataclass(frozen=True)
-class SourceFields:
-    """What a data source needs in its ``DatasetSpec``: a ``name`` (e.g. an aeon set), a ``path`` (a directory
-    or file), and what a missing one should be told."""
+class DataSource:
+    """One data source of a domain, the one place it is defined: what its ``DatasetSpec`` needs (a ``name``, e.g.
+    an aeon set; a ``path``, a directory or file, and what a missing one should be told; ``options``) and the
+    function that loads it.
 
+    ``loader(name, path, *, train_only=False, **options)`` gets the spec's name and path (None where absent) and
+    its options validated by ``options`` (with their defaults) as keywords, and returns the splits of its domain:
+    ``{"train", "test"[, "validation"]}`` of ``SeriesSet`` (time series) or ``ImageSet`` (images) with one class
+    mapping across them, ``{"volume"[, "test"]}`` of ``SeismicVolume`` (seismic: the volume whose inline blocks
+    are split, and a test volume of its own); ``train_only`` loads only the training split (seismic: the volume).
+    A loader that needs a heavy library (aeon, torchvision, scipy) imports it when called, so that importing the
+    domain stays cheap."""
+
+    loader: Callable[..., dict[str, Any]]
     needs_name: bool = False
     needs_path: bool = False
     path_hint: str = "a directory"
     options: type[BaseModel] | None = None  # the model that validates the spec's ``options``, if it takes any
     # The names it can load where they are known without reading anything (aeon's bundled sets), else None.
     known_names: Callable[[], Sequence[str]] | None = None
+    # Its class names where they are known without reading any data (``class_names(**options)``: the synthetic
+    # seismic generator's ``n_facies``, F3's six units), else None.
+    class_names: Callable[..., list[str]] | None = None
+    labelled: bool = True  # False: the data has no labels, so it can only be pretext data
+
+    def option_values(self, spec: Any) -> dict[str, Any]:
+        """The spec's ``options`` validated by this source's model, defaults filled in ({} for a source without
+        options)."""
+        return self.options(**(spec_field(spec, "options") or {})).model_dump() if self.options else {}
+
+    def load(self, spec: Any, *, train_only: bool = False) -> dict[str, Any]:
+        """The splits of ``spec`` (a ``DatasetSpec`` or its JSON dict) as ``loader`` returns them."""
+        name, path = spec_field(spec, "name"), spec_field(spec, "path")
+        return self.loader(name, path, train_only=train_only, **self.option_values(spec))
+
+    def known_class_names(self, spec: Any) -> list[str] | None:
+        """The class names of ``spec`` known without reading any data, else None."""
+        return None if self.class_names is None else self.class_names(**self.option_values(spec))
 
 
 class Domain(abc.ABC, Generic[ParamsT, DataT]):
@@ -111,7 +140,7 @@ class Domain(abc.ABC, Generic[ParamsT, DataT]):
     description: ClassVar[str]  # for messages, e.g. "time series"
     Params: ClassVar[type[TrialParams]]  # shared hyperparameters plus this domain's input size / augmentations
     Data: ClassVar[type[DataSpec]]  # pretext and downstream data sets plus this domain's data options
-    sources: ClassVar[Mapping[str, SourceFields]]
+    sources: ClassVar[Mapping[str, DataSource]]  # source name -> what its spec needs and its loader
     task: ClassVar[str]  # "classification" or "segmentation"
     batch_axes: ClassVar[tuple[str, ...]] = ("batch", "channels", "height", "width")  # of a training batch
     # Evaluation protocols that apply, the ones run when a sweep names none, and the metrics each reports.
@@ -171,7 +200,7 @@ class Domain(abc.ABC, Generic[ParamsT, DataT]):
 
     @abc.abstractmethod
     def prepare_data(self, *args: Any, **arguments: Any) -> PreparedData:
-        """Load, clean, split and standardise the data: a ``selfsup.data.prepare.PreparedData``. Called with the
+        """Load, clean, split and standardise the data: a ``selfsup.data.prepared.PreparedData``. Called with the
         keywords ``data_arguments`` returns, which each domain names in its own signature (``*args: Any,
         **arguments: Any`` is how a signature says so: overrides may take any parameters)."""
 

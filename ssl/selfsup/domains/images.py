@@ -1,13 +1,13 @@
 """The image domain: natural images (CIFAR, Tiny-ImageNet, any ImageFolder tree) and scikit-learn's digits.
 
-Sources (``selfsup.data``): ``digits`` (bundled with scikit-learn, the offline default), ``cifar10`` and
-``cifar100`` (torchvision's python batches under a local root), ``tiny_imagenet`` and ``image_folder`` (a
-local tree). Images are float32 in [0, 1], (channels, height, width); every image is its own evaluation
-unit. Backbones read (batch, channels, height, width) (resnet18/50 and their small-stem variants, cnn5).
-Augmentations are torchvision transforms v2 built from the trial's hyperparameters (``augmentation_preset``
-simclr / byol / none, each field overridable and searchable; ``input_size`` the crop size), see
-``selfsup.augmentations.images``. Evaluation: readouts on frozen features, or (``finetune``, opt-in) the
-backbone fine-tuned with a linear head, at each label fraction; accuracy, top-5 accuracy and macro-F1 (the
+Sources (``ImageDomain.sources``, loaders in ``selfsup.data.images``): ``digits`` (bundled with scikit-learn, the
+offline default), ``cifar10`` and ``cifar100`` (torchvision's python batches under a local root),
+``tiny_imagenet`` and ``image_folder`` (a local tree). Images are float32 in [0, 1], (channels, height, width);
+every image is its own evaluation unit. Backbones read (batch, channels, height, width) (resnet18/50 and their
+small-stem variants, cnn5). Augmentations are torchvision transforms v2 built from the trial's hyperparameters
+(``augmentation_preset`` simclr / byol / none, each field overridable and searchable; ``input_size`` the crop
+size), see ``selfsup.augmentations.images``. Evaluation: readouts on frozen features, or (``finetune``, opt-in)
+the backbone fine-tuned with a linear head, at each label fraction; accuracy, top-5 accuracy and macro-F1 (the
 reference reports' CIFAR-10 and Tiny-ImageNet tables report top-1 and top-5).
 """
 
@@ -21,13 +21,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
 from selfsup.augmentations.images import ImageAugmentationParams, ImageAugmenter
-from selfsup.domains.base import DOMAINS, Domain, SourceFields, check_cv_folds, cross_validated
+from selfsup.data.images.cifar import load_cifar10, load_cifar100
+from selfsup.data.images.digits import load_digits_images
+from selfsup.data.images.image_folder import load_image_folder, load_tiny_imagenet
+from selfsup.domains.base import DOMAINS, DataSource, Domain, check_cv_folds, cross_validated
 from selfsup.evaluation.metric_names import CLASSIFICATION_METRICS, CLASSIFICATION_PROTOCOLS
 from selfsup.specs import CarvedValidation, DataSpec
 from selfsup.trial_params import TrialParams
 
 if TYPE_CHECKING:
-    from selfsup.data.prepare import PreparedData
+    from selfsup.data.prepared import PreparedData
 
 #: The largest ``input_size`` (side of the square views, in pixels): about 21 times the area of ImageNet's 224 crops.
 #: A batch of views is batch x views x channels x side^2 floats: 1024 is 12 MiB per RGB view, 40,000 would be
@@ -61,7 +64,7 @@ def _md5(value: str) -> str:
 class CifarOptions(BaseModel):
     """``options`` of the ``cifar10`` / ``cifar100`` sources. ``checksums``: file name -> md5 of a file the user
     vouches for (a re-packed copy), accepted instead of the official archive's md5 for that file; every other
-    file must match the archive. The files are pickles, which run code when read (``selfsup.data.cifar``)."""
+    file must match the archive. The files are pickles, which run code when read (``selfsup.data.images.cifar``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -73,30 +76,12 @@ class CifarOptions(BaseModel):
         return dict(sorted(checksums.items()))  # one order, so that same_dataset compares the files, not the order
 
 
-def _image_loaders() -> dict:
-    from selfsup.data.cifar import load_cifar10, load_cifar100
-    from selfsup.data.digits import load_digits_images
-    from selfsup.data.image_folder import load_image_folder, load_tiny_imagenet
-
-    return {
-        "digits": load_digits_images,
-        "cifar10": load_cifar10,
-        "cifar100": load_cifar100,
-        "tiny_imagenet": load_tiny_imagenet,
-        "image_folder": load_image_folder,
-    }
-
-
 def load_image_splits(spec: Any, *, train_only: bool = False) -> dict:
-    """``{"train", "test"[, "validation"]: ImageSet}`` of a ``DatasetSpec`` (or dict) of this domain."""
-    from selfsup.data.sources import spec_field
+    """``{"train", "test"[, "validation"]: ImageSet}`` of a ``DatasetSpec`` (or dict) of this domain, loaded by its
+    source's entry in ``ImageDomain.sources``."""
+    from selfsup.data.dataset_specs import spec_field
 
-    source = spec_field(spec, "source")
-    options = ImageDomain.sources[source].options  # the model of the source's options, if it takes any
-    keywords = options(**(spec_field(spec, "options") or {})).model_dump() if options else {}
-    return _image_loaders()[source](
-        spec_field(spec, "name"), spec_field(spec, "path"), train_only=train_only, **keywords
-    )
+    return ImageDomain.sources[spec_field(spec, "source")].load(spec, train_only=train_only)
 
 
 class ImageData(CarvedValidation, DataSpec):
@@ -122,13 +107,22 @@ class ImageDomain(Domain[ImageTrialParams, ImageData]):
     Params = ImageTrialParams
     Data = ImageData
     sources = {
-        "digits": SourceFields(),
-        "cifar10": SourceFields(
-            needs_path=True, path_hint="the root holding cifar-10-batches-py/", options=CifarOptions
+        "digits": DataSource(loader=load_digits_images),
+        "cifar10": DataSource(
+            loader=load_cifar10,
+            needs_path=True,
+            path_hint="the root holding cifar-10-batches-py/",
+            options=CifarOptions,
         ),
-        "cifar100": SourceFields(needs_path=True, path_hint="the root holding cifar-100-python/", options=CifarOptions),
-        "tiny_imagenet": SourceFields(needs_path=True, path_hint="the tiny-imagenet-200/ directory"),
-        "image_folder": SourceFields(needs_path=True, path_hint="a directory with train/<class>/ folders"),
+        "cifar100": DataSource(
+            loader=load_cifar100, needs_path=True, path_hint="the root holding cifar-100-python/", options=CifarOptions
+        ),
+        "tiny_imagenet": DataSource(
+            loader=load_tiny_imagenet, needs_path=True, path_hint="the tiny-imagenet-200/ directory"
+        ),
+        "image_folder": DataSource(
+            loader=load_image_folder, needs_path=True, path_hint="a directory with train/<class>/ folders"
+        ),
     }
     bundled_sources = ("digits",)  # shipped with scikit-learn: checked in a dry run as well
     task = "classification"
@@ -142,8 +136,8 @@ class ImageDomain(Domain[ImageTrialParams, ImageData]):
         return f"validation {data.validation_fraction:g} of train"
 
     def check_data(self, data) -> None:
+        from selfsup.data.dataset_specs import describe, same_dataset
         from selfsup.data.errors import DataError
-        from selfsup.data.sources import describe, same_dataset
 
         downstream = load_image_splits(data.downstream, train_only=True)["train"].n_channels
         if same_dataset(data.pretext, data.downstream):
@@ -158,7 +152,7 @@ class ImageDomain(Domain[ImageTrialParams, ImageData]):
     def check_input_sizes(self, data, evaluation, objective, search, fixed, *, bundled_only: bool = False) -> None:
         """A cross-validated objective's ``evaluation.cv_folds`` against the labelled (training and validation)
         images of each class; in the dry run for the bundled digits only (the other sets are files)."""
-        from selfsup.data.sources import describe
+        from selfsup.data.dataset_specs import describe
 
         downstream = data.downstream
         if not cross_validated(objective) or (bundled_only and downstream.source not in self.bundled_sources):
@@ -180,9 +174,9 @@ class ImageDomain(Domain[ImageTrialParams, ImageData]):
         when the set has none) and the pretext images: the downstream training images themselves when both
         name the same data (never validation or test; their labels stay, as for time series, and
         ``selfsup.pretrain.training_windows`` drops them), else the other set's training images."""
-        from selfsup.data.image_sets import carve_image_validation
-        from selfsup.data.prepare import PreparedData, require_same_channels
-        from selfsup.data.sources import describe, same_dataset
+        from selfsup.data.dataset_specs import describe, same_dataset
+        from selfsup.data.images.image_sets import carve_image_validation
+        from selfsup.data.prepared import PreparedData, require_same_channels
 
         name = describe(downstream)
         splits = load_image_splits(downstream)

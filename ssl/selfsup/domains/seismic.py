@@ -1,12 +1,12 @@
 """The seismic domain: facies segmentation of 2-D sections cut from 3-D amplitude volumes.
 
-Sources: ``synthetic_seismic`` (the offline default, ``selfsup.data.synthetic_seismic``: a layered, folded,
-faulted earth model whose layer ids are the facies), ``f3`` (the F3 Netherlands facies benchmark directory,
-``selfsup.data.f3_facies``) and ``seismic_volume`` (an unlabelled ``.npy`` or SEG-Y volume, pretext only,
-e.g. Parihaka as in the reference report).
+Sources (``SeismicDomain.sources``, loaders in ``selfsup.data.seismic``): ``synthetic_seismic`` (the offline
+default, ``synthetic_seismic.py``: a layered, folded, faulted earth model whose layer ids are the facies), ``f3``
+(the F3 Netherlands facies benchmark directory, ``f3_facies.py``) and ``seismic_volume`` (an unlabelled ``.npy``
+or SEG-Y volume, ``seismic_volume.py``; pretext only, e.g. Parihaka as in the reference report).
 
 Splits: the labelled volume's inlines are cut into one contiguous block per split with ``data.sections.gap``
-unused inlines between blocks (``selfsup.data.inline_blocks``), because neighbouring inlines are nearly
+unused inlines between blocks (``selfsup.data.seismic.inline_blocks``), because neighbouring inlines are nearly
 identical: the reference report's validation inlines lay next to its test inlines and validation scores
 (about .95 mIoU against .63 on test) could not select a model. With F3, validation is a block of the
 training volume and test is the benchmark's test1 volume. The split is recorded with the sweep in MLflow.
@@ -32,18 +32,21 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from selfsup.augmentations.seismic import REFUSED_FOR_SEISMIC, SeismicAugmentationParams, SeismicAugmenter
-from selfsup.domains.base import DOMAINS, Domain, SourceFields
+from selfsup.data.seismic.f3_facies import f3_class_names, load_f3_volumes
+from selfsup.data.seismic.seismic_volume import load_seismic_volume
+from selfsup.data.seismic.synthetic_seismic import load_synthetic_seismic, synthetic_class_names
+from selfsup.domains.base import DOMAINS, DataSource, Domain
 from selfsup.evaluation.metric_names import SEGMENTATION_METRICS, SEGMENTATION_PROTOCOLS
 from selfsup.specs import DataSpec
 from selfsup.trial_params import TrialParams
 
 if TYPE_CHECKING:
-    from selfsup.data.prepare import PreparedData
+    from selfsup.data.prepared import PreparedData
 
 
 class SyntheticSeismicOptions(BaseModel):
     """``options`` of the ``synthetic_seismic`` source: the generator's arguments
-    (``selfsup.data.synthetic_seismic.synthetic_seismic``)."""
+    (``selfsup.data.seismic.synthetic_seismic.synthetic_seismic``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -97,14 +100,9 @@ class SeismicTrialParams(TrialParams, SeismicAugmentationParams):
     backbone: str = "deeplab_resnet50"
 
 
-def _synthetic(options: Mapping[str, Any] | None):
-    from selfsup.data.synthetic_seismic import synthetic_seismic_volume
-
-    return synthetic_seismic_volume(**SyntheticSeismicOptions(**(options or {})).model_dump())
-
-
 def load_labelled_volumes(spec: Mapping[str, Any]) -> dict:
-    """``{"volume": labelled volume to split}`` (synthetic) or ``{"volume": F3 train, "test": F3 test1}``."""
+    """``{"volume": labelled volume to split}`` (synthetic) or ``{"volume": F3 train, "test": F3 test1}``: the
+    loader of the spec's source in ``SeismicDomain.sources``, for a source with labels."""
     return _labelled_volumes(json.dumps(dict(spec), sort_keys=True))
 
 
@@ -113,31 +111,28 @@ def load_labelled_volumes(spec: Mapping[str, Any]) -> dict:
 @functools.lru_cache(maxsize=1)
 def _labelled_volumes(spec_json: str) -> dict:
     from selfsup.data.errors import DataError
-    from selfsup.data.f3_facies import load_f3
 
     spec = json.loads(spec_json)
-    source = spec["source"]
-    if source == "synthetic_seismic":
-        return {"volume": _synthetic(spec.get("options"))}
-    if source == "f3":
-        return {"volume": load_f3(spec["path"], "train"), "test": load_f3(spec["path"], "test1")}
-    raise DataError(
-        f"{source}:{spec.get('path')} has no facies labels; it can only be pretext data "
-        f"(downstream seismic data: synthetic_seismic or f3)"
-    )
+    source = SeismicDomain.sources.get(spec["source"])
+    if source is None or not source.labelled:
+        raise DataError(
+            f"{spec['source']}:{spec.get('path')} has no facies labels; it can only be pretext data "
+            f"(downstream seismic data: {labelled_sources()})"
+        )
+    return source.load(spec)
+
+
+def labelled_sources() -> str:
+    """The seismic sources with facies labels, for messages: "synthetic_seismic or f3"."""
+    return " or ".join(name for name, source in SeismicDomain.sources.items() if source.labelled)
 
 
 def labelled_class_names(spec: Mapping[str, Any]) -> list[str] | None:
-    """The facies names of a labelled source as its loader names them, known without reading any data: the
-    synthetic generator's ``facies_<i>`` of its ``n_facies`` option, F3's six units; None for other sources."""
-    from selfsup.data.f3_facies import F3_CLASS_NAMES
-    from selfsup.data.synthetic_seismic import facies_names
-
-    if spec["source"] == "synthetic_seismic":
-        return facies_names(SyntheticSeismicOptions(**(spec.get("options") or {})).n_facies)
-    if spec["source"] == "f3":
-        return list(F3_CLASS_NAMES)
-    return None
+    """The facies names of a labelled source as its loader names them, known without reading any data (its
+    entry's ``class_names``): the synthetic generator's ``facies_<i>`` of its ``n_facies`` option, F3's six
+    units; None for other sources."""
+    source = SeismicDomain.sources.get(spec["source"])
+    return None if source is None else source.known_class_names(spec)
 
 
 def synthetic_shape(spec: Mapping[str, Any]) -> tuple[int, int, int]:
@@ -153,7 +148,7 @@ def labelled_training_sections(
     labelled volume of ``shape`` (inline, crossline, depth): its inline sections (depth x crossline) and, with
     ``orientation: both``, its crossline sections restricted to the training block (depth x the block's inlines;
     ``held_out_test``: the test block is carved from this volume too, as for synthetic data)."""
-    from selfsup.data.inline_blocks import inline_block_split
+    from selfsup.data.seismic.inline_blocks import inline_block_split
 
     n_inline, n_crossline, n_depth = shape
     found = [("inline sections", n_depth, n_crossline)]
@@ -180,8 +175,8 @@ def check_patches_fit(
 ) -> None:
     """``DataError`` when ``data.sections.patch_size`` is larger than a section of the ``role`` (pretext or
     downstream) data ``spec`` it would be cut from."""
+    from selfsup.data.dataset_specs import describe
     from selfsup.data.errors import DataError
-    from selfsup.data.sources import describe
 
     data, size = f"{role} data {describe(spec)}", sections["patch_size"]
     for which, height, width in found:
@@ -193,15 +188,9 @@ def check_patches_fit(
 
 
 def load_pretext_volume(spec: Mapping[str, Any]):
-    from selfsup.data.f3_facies import load_f3
-    from selfsup.data.seismic_volume import load_unlabelled_volume
-
-    source = spec["source"]
-    if source == "synthetic_seismic":
-        return _synthetic(spec.get("options"))
-    if source == "f3":
-        return load_f3(spec["path"], "train")
-    return load_unlabelled_volume(spec["path"])
+    """The volume pretext patches are cut from: the one its source's loader returns with ``train_only`` (F3's
+    train volume without its test1)."""
+    return SeismicDomain.sources[spec["source"]].load(spec, train_only=True)["volume"]
 
 
 @DOMAINS.register("seismic")
@@ -211,9 +200,18 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
     Params = SeismicTrialParams
     Data = SeismicData
     sources = {
-        "synthetic_seismic": SourceFields(options=SyntheticSeismicOptions),
-        "f3": SourceFields(needs_path=True, path_hint="the F3 facies benchmark directory with train/ and test_once/"),
-        "seismic_volume": SourceFields(needs_path=True, path_hint="an unlabelled .npy or SEG-Y volume"),
+        "synthetic_seismic": DataSource(
+            loader=load_synthetic_seismic, options=SyntheticSeismicOptions, class_names=synthetic_class_names
+        ),
+        "f3": DataSource(
+            loader=load_f3_volumes,
+            needs_path=True,
+            path_hint="the F3 facies benchmark directory with train/ and test_once/",
+            class_names=f3_class_names,
+        ),
+        "seismic_volume": DataSource(
+            loader=load_seismic_volume, needs_path=True, path_hint="an unlabelled .npy or SEG-Y volume", labelled=False
+        ),
     }
     task = "segmentation"
     protocols = SEGMENTATION_PROTOCOLS
@@ -230,10 +228,10 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
         return protocol in self.protocols and (metric in self.metrics or metric.startswith("iou_"))
 
     def check_sweep(self, data, search, fixed) -> None:
-        if data.downstream.source == "seismic_volume":
+        if not self.sources[data.downstream.source].labelled:
             raise ValueError(
-                "data.downstream seismic_volume has no facies labels; it can only be pretext data "
-                "(downstream: synthetic_seismic or f3)"
+                f"data.downstream {data.downstream.source} has no facies labels; it can only be pretext data "
+                f"(downstream: {labelled_sources()})"
             )
         sizes = [fixed.get("input_size", SeismicAugmentationParams.model_fields["input_size"].default)]
         if "input_size" in search:
@@ -246,7 +244,7 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
             )
 
     def check_data(self, data) -> None:
-        from selfsup.data.sources import same_dataset
+        from selfsup.data.dataset_specs import same_dataset
 
         downstream = data.downstream.model_dump(mode="json")
         volumes = load_labelled_volumes(downstream)
@@ -268,8 +266,8 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
         """What needs no data files, so the dry run checks it too: the patches against the sections of a
         synthetic volume (its size is its options), and a per-class objective (``iou_<class>``) against the
         facies the data has. ``check_data`` checks the patches of volumes read from files."""
+        from selfsup.data.dataset_specs import describe, same_dataset
         from selfsup.data.errors import DataError
-        from selfsup.data.sources import describe, same_dataset
         from selfsup.evaluation.metric_names import PER_CLASS_IOU_PREFIX, parse_eval_metric_name
         from selfsup.evaluation.segmentation import metric_class_names
 
@@ -309,7 +307,7 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
 
     @staticmethod
     def _split(volumes: dict, sections: dict, seed: int = 0) -> dict[str, np.ndarray]:
-        from selfsup.data.inline_blocks import inline_block_split
+        from selfsup.data.seismic.inline_blocks import inline_block_split
 
         fractions = {"train": sections["train"], "validation": sections["validation"]}
         if "test" not in volumes:
@@ -321,7 +319,7 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
 
     def split_record(self, data, seed: int) -> dict:
         """The inline blocks of each split, as recorded with the sweep in MLflow."""
-        from selfsup.data.inline_blocks import describe_split
+        from selfsup.data.seismic.inline_blocks import describe_split
 
         volumes = load_labelled_volumes(data.downstream.model_dump(mode="json"))
         return {
@@ -331,10 +329,10 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
         }
 
     def prepare_data(self, pretext: dict, downstream: dict, sections: dict, seed: int) -> PreparedData:
-        from selfsup.data.prepare import PreparedData
-        from selfsup.data.seismic_volume import patches
-        from selfsup.data.seismic_volume import sections as cut_sections
-        from selfsup.data.sources import same_dataset
+        from selfsup.data.dataset_specs import same_dataset
+        from selfsup.data.prepared import PreparedData
+        from selfsup.data.seismic.seismic_volume import patches
+        from selfsup.data.seismic.seismic_volume import sections as cut_sections
         from selfsup.data.windows import Windows
 
         volumes = load_labelled_volumes(downstream)

@@ -1,12 +1,12 @@
 """The time-series domain: wearable-sensor and UCR/UEA series cut into windows, classified per series.
 
-Sources: aeon's bundled UCR/UEA sets, UCR/UEA ``.ts`` files, CSV sensor logs (``selfsup.data.sources``).
-Backbones read (batch, channels, length) windows (conv1d, dilated_conv1d, gru). Augmentations are the batched
-time-series family of ``selfsup.augmentations.timeseries``, each with a strength (0 switches it off). The input
-size is the window length (``window_length``, searchable; each distinct value is windowed once per sweep).
-Evaluation: readouts on frozen features, or (``finetune``, opt-in) the backbone fine-tuned with a linear
-head, per series (window embeddings, or fine-tuned logits, averaged, as UCR/UEA scores are) or per window
-(``evaluation.unit: window``).
+Sources (``TimeSeriesDomain.sources``, loaders in ``selfsup.data.timeseries``): aeon's bundled UCR/UEA sets,
+UCR/UEA ``.ts`` files, CSV sensor logs. Backbones read (batch, channels, length) windows (conv1d, dilated_conv1d,
+gru). Augmentations are the batched time-series family of ``selfsup.augmentations.timeseries``, each with a
+strength (0 switches it off). The input size is the window length (``window_length``, searchable; each distinct
+value is windowed once per sweep). Evaluation: readouts on frozen features, or (``finetune``, opt-in) the backbone
+fine-tuned with a linear head, per series (window embeddings, or fine-tuned logits, averaged, as UCR/UEA scores
+are) or per window (``evaluation.unit: window``).
 """
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from selfsup.augmentations.timeseries import AUGMENTATIONS, TimeSeriesAugmenter, check_strength
-from selfsup.data.aeon_sets import bundled_aeon_datasets
-from selfsup.domains.base import DOMAINS, Domain, SourceFields, check_cv_folds, cross_validated
+from selfsup.data.timeseries.aeon_sets import bundled_aeon_datasets, load_aeon
+from selfsup.data.timeseries.csv_logs import load_csv_logs
+from selfsup.data.timeseries.ucr_files import load_ucr_files
+from selfsup.domains.base import DOMAINS, DataSource, Domain, check_cv_folds, cross_validated
 from selfsup.evaluation.metric_names import CLASSIFICATION_PROTOCOLS, EVAL_METRICS, PROTOCOLS
 from selfsup.specs import CarvedValidation, DataSpec, StrictModel
 from selfsup.trial_params import TrialParams
 
 if TYPE_CHECKING:
-    from selfsup.data.prepare import PreparedData
+    from selfsup.data.prepared import PreparedData
 
 
 class TimeSeriesTrialParams(TrialParams):
@@ -98,7 +100,7 @@ def labelled_units(data, evaluation, search, fixed) -> tuple[np.ndarray, str]:
     a carved validation split keeps the training series' classes) and what the units are: series, or with
     ``evaluation.unit: window`` the windows they are cut into (at the drawn window length that cuts the
     fewest). Reads only labels and series lengths (``cv_folds`` is checked against them before Ray starts)."""
-    from selfsup.data.sources import load_splits
+    from selfsup.data.timeseries.prepare import load_splits
     from selfsup.data.windows import window_starts
 
     splits = load_splits(data.downstream)
@@ -127,9 +129,9 @@ class TimeSeriesDomain(Domain[TimeSeriesTrialParams, TimeSeriesData]):
     Data = TimeSeriesData
     batch_axes = ("batch", "channels", "time")
     sources = {
-        "aeon": SourceFields(needs_name=True, known_names=bundled_aeon_datasets),
-        "ucr_files": SourceFields(needs_name=True, needs_path=True),
-        "csv": SourceFields(needs_path=True),
+        "aeon": DataSource(loader=load_aeon, needs_name=True, known_names=bundled_aeon_datasets),
+        "ucr_files": DataSource(loader=load_ucr_files, needs_name=True, needs_path=True),
+        "csv": DataSource(loader=load_csv_logs, needs_path=True),
     }
     bundled_sources = ("aeon",)  # shipped with the installed packages: checked in a dry run as well
     task = "classification"
@@ -151,15 +153,15 @@ class TimeSeriesDomain(Domain[TimeSeriesTrialParams, TimeSeriesData]):
         return text + f"validation {data.validation_fraction:g} of train"
 
     def check_data(self, data) -> None:
-        from selfsup.data.prepare import check_data
+        from selfsup.data.timeseries.prepare import check_data
 
         check_data(data.pretext, data.downstream)
 
     def check_input_sizes(self, data, evaluation, objective, search, fixed, *, bundled_only: bool = False) -> None:
         """Refuse a window longer than every training series of the pretext or downstream data (longer than
         only some is fine: those are edge-padded); ``bundled_only``: aeon's bundled sets only."""
-        from selfsup.data.prepare import check_window_fits
-        from selfsup.data.sources import describe, same_dataset
+        from selfsup.data.dataset_specs import describe, same_dataset
+        from selfsup.data.timeseries.prepare import check_window_fits
 
         field, lengths = window_lengths(data, search, fixed)
         sets = [data.downstream] + ([] if same_dataset(data.pretext, data.downstream) else [data.pretext])
@@ -188,7 +190,7 @@ class TimeSeriesDomain(Domain[TimeSeriesTrialParams, TimeSeriesData]):
         }
 
     def prepare_data(self, **arguments: Any) -> PreparedData:
-        from selfsup.data.prepare import prepare_data
+        from selfsup.data.timeseries.prepare import prepare_data
 
         return prepare_data(**arguments)
 

@@ -40,7 +40,7 @@ from selfsup.evaluation.segmentation_metrics import confusion_matrix, segmentati
 from selfsup.segmentation_head import SegmentationHead, SegmentationModel
 
 if TYPE_CHECKING:
-    from selfsup.data.prepare import PreparedData
+    from selfsup.data.prepared import PreparedData
     from selfsup.specs import EvaluationSpec
 
 EVAL_BATCH = 8

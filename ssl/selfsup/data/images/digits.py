@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from selfsup.data.image_sets import ImageSet, ImageSplits
+from selfsup.data.images.image_sets import ImageSet, ImageSplits
 
 DIGITS_TEST_FRACTION = 0.25
 DIGITS_SPLIT_SEED = 0

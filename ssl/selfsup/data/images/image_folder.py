@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from selfsup.data.errors import DataError
-from selfsup.data.image_sets import ImageSet, ImageSplits
+from selfsup.data.images.image_sets import ImageSet, ImageSplits
 
 TINY_IMAGENET_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 _GRAYSCALE_MODES = {"1", "L", "LA"}

@@ -1,66 +1,57 @@
-"""The one entry point the trainer uses: data set specs -> cleaned, standardised, split, windowed data.
+"""Time-series data set specs -> loaded, cleaned, split, standardised, windowed data (``prepare_data``).
 
-A spec ("DatasetSpecLike") is any object or dict with ``source``, ``name`` and ``path`` (the config's
-pydantic ``DatasetSpec``).
+A spec is any object or dict with ``source``, ``name`` and ``path`` (``selfsup.specs.DatasetSpec``, or its JSON
+dict); ``load_splits`` loads it with its source's loader, the checks before a sweep (``check_data``,
+``check_window_fits``) load only training splits.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from selfsup.data.cleaning import ChannelStandardizer, fill_missing_with_warning
+from selfsup.data.dataset_specs import describe, same_dataset, spec_field
 from selfsup.data.errors import DataError
-from selfsup.data.sources import describe, load_splits, same_dataset
-from selfsup.data.splits import carve_validation
-from selfsup.data.windows import Windows, sliding_windows
+from selfsup.data.prepared import PreparedData, require_same_channels
+from selfsup.data.timeseries.cleaning import ChannelStandardizer, fill_missing_with_warning
+from selfsup.data.timeseries.series import SeriesSet, carve_validation
+from selfsup.data.timeseries.sliding_windows import sliding_windows
+from selfsup.data.windows import Windows
 
 __all__ = [
-    "PreparedData",
-    "Windows",
     "check_data",
     "check_window_fits",
     "dataset_channels",
+    "load_splits",
     "longest_series",
     "prepare_data",
 ]
 
 
-@dataclass
-class PreparedData:
-    """Everything a trial needs: labelled downstream windows, unlabelled pretext windows, and their sizes."""
+def load_splits(
+    source: Any, name: str | None = None, path: str | None = None, *, train_only: bool = False
+) -> dict[str, SeriesSet]:
+    """Load a data set: ``load_splits("aeon", "BasicMotions")`` or ``load_splits(spec)``, with the loader of its
+    source in the time-series domain's table (``TimeSeriesDomain.sources``).
 
-    train: Windows  # labelled downstream windows (validation series removed)
-    validation: Windows
-    test: Windows
-    pretext: Windows  # windows the SSL method trains on; y is None unless pretext == downstream
-    n_channels: int
-    n_classes: int
-    class_names: list[str]
-    # One label per series, for series-level evaluation; None where there are no series (seismic sections).
-    train_series_labels: np.ndarray | None
-    validation_series_labels: np.ndarray | None
-    test_series_labels: np.ndarray | None
-    # The per-channel statistics the downstream inputs were standardised with, prepared = (raw - mean) / std
-    # (fitted on the training split); None where inputs are used as loaded (images, in [0, 1]). A registered
-    # backbone applies them itself, so it takes raw inputs (trainables/sweep/registry.py).
-    input_mean: np.ndarray | None = None  # (channels,) float32
-    input_std: np.ndarray | None = None
+    ``source`` is a source name, or a whole spec (any object or dict with ``source``, ``name``, ``path``).
+    Returns ``{"train", "test"}`` and, when the data has one, ``"validation"``; with ``train_only``, only
+    ``"train"``.
+    """
+    # The table is the domain's; imported here, not at the top, because selfsup.domains imports selfsup.data.
+    from selfsup.domains.timeseries import TimeSeriesDomain
+
+    spec = {"source": source, "name": name, "path": path} if isinstance(source, str) else source
+    sources, source = TimeSeriesDomain.sources, spec_field(spec, "source")
+    if source not in sources:
+        raise DataError(f"unknown data source '{source}'; known: {', '.join(sources)}")
+    return sources[source].load(spec, train_only=train_only)
 
 
 def dataset_channels(spec: Any) -> int:
     """Channel count of a data set (loads only its training split), to validate a sweep before it starts."""
     return load_splits(spec, train_only=True)["train"].n_channels
-
-
-def require_same_channels(pretext: Any, pretext_channels: int, downstream: Any, downstream_channels: int) -> None:
-    if pretext_channels != downstream_channels:
-        raise DataError(
-            f"pretext data {describe(pretext)} has {pretext_channels} channels but downstream data "
-            f"{describe(downstream)} has {downstream_channels}"
-        )
 
 
 def check_data(pretext: Any, downstream: Any) -> None:

@@ -139,6 +139,14 @@ def load_unlabelled_volume(path) -> SeismicVolume:
     return loader(path)
 
 
+def load_seismic_volume(name: str | None, path: str | None, *, train_only: bool = False) -> dict[str, SeismicVolume]:
+    """The ``seismic_volume`` source: ``{"volume": the unlabelled volume at path}`` (pretext data only: the
+    seismic domain refuses it as downstream data before loading it). ``name`` and ``train_only`` change nothing."""
+    if not path:
+        raise DataError(f"source 'seismic_volume' needs a path (got path={path!r})")
+    return {"volume": load_unlabelled_volume(path)}
+
+
 # --- sections and patches -----------------------------------------------------------------------------------
 
 
@@ -165,7 +173,7 @@ def sections(
 
     ``inlines`` (default: all) restricts the data to those inlines, used in increasing order: the inline
     sections are those inlines, and each crossline section keeps only their columns, so sections taken
-    from the blocks of :func:`selfsup.data.inline_blocks.inline_block_split` never share a voxel.
+    from the blocks of :func:`selfsup.data.seismic.inline_blocks.inline_block_split` never share a voxel.
 
     Widths: inline sections are n_crossline wide, crossline sections len(inlines) wide. ``"both"`` stacks
     inline then crossline sections and so needs the two widths equal; otherwise it raises ValueError, and

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from selfsup.data.aeon_sets import as_series_list
 from selfsup.data.errors import DataError
-from selfsup.data.series import SeriesSet, encode_labels
+from selfsup.data.timeseries.aeon_sets import as_series_list
+from selfsup.data.timeseries.series import SeriesSet, encode_labels
 
 
 def _read_ts(file: Path):

@@ -40,9 +40,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import convolve1d
 
-from selfsup.data.seismic_volume import SeismicVolume
+from selfsup.data.seismic.seismic_volume import SeismicVolume
 
 SAMPLE_INTERVAL_S = 0.004  # 4 ms between depth (two-way time) samples, as in F3
 TOP_IMPEDANCE = 2500.0  # of the softest facies (m/s x g/cm^3)
@@ -171,6 +170,8 @@ def synthetic_seismic(
     seed: int = 0,
 ) -> SyntheticSeismic:
     """A seeded synthetic volume with its impedance, reflectivity, fault shifts and faults (see the module doc)."""
+    from scipy.ndimage import convolve1d  # here, not at the top: the seismic domain imports this module's loader
+
     if min(n_inline, n_crossline) < 1:
         raise ValueError(f"need at least one inline and crossline, got {n_inline} x {n_crossline}")
     if n_facies < 2:
@@ -253,3 +254,18 @@ def synthetic_seismic_volume(
     return synthetic_seismic(
         n_inline, n_crossline, n_depth, n_facies, n_faults, fold_amplitude, noise, peak_frequency, seed
     ).volume
+
+
+def load_synthetic_seismic(
+    name: str | None = None, path: str | None = None, *, train_only: bool = False, **options
+) -> dict[str, SeismicVolume]:
+    """The ``synthetic_seismic`` source: ``{"volume": the generated volume}``, its train, validation and test
+    blocks all cut from it. ``options``: the arguments of :func:`synthetic_seismic_volume` (validated by the
+    seismic domain's ``SyntheticSeismicOptions``); ``name``, ``path`` and ``train_only`` change nothing."""
+    return {"volume": synthetic_seismic_volume(**options)}
+
+
+def synthetic_class_names(*, n_facies: int, **other_options) -> list[str]:
+    """The ``synthetic_seismic`` source's class names from its options alone: ``facies_names(n_facies)`` (the
+    other generator arguments do not change them)."""
+    return facies_names(n_facies)

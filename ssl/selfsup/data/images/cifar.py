@@ -23,7 +23,7 @@ from typing import Mapping
 import numpy as np
 
 from selfsup.data.errors import DataError
-from selfsup.data.image_sets import ImageSet, ImageSplits
+from selfsup.data.images.image_sets import ImageSet, ImageSplits
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 

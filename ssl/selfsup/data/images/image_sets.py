@@ -1,13 +1,13 @@
 """The in-memory form of a labelled image data set: ``ImageSet``, and its stratified validation carve-out.
 
-Image sources follow the time-series loaders' convention (``selfsup.data.sources``): a loader is
-``loader(name, path, *, train_only=False) -> ImageSplits`` returning ``{"train", "test"[, "validation"]}``
+An image source's loader (its entry in the image domain's ``sources``, ``selfsup.domains.base.DataSource``) is
+``loader(name, path, *, train_only=False, **options) -> ImageSplits`` returning ``{"train", "test"[, "validation"]}``
 with ONE class mapping shared by all its splits, so class ``k`` means the same thing in every split.
 Images are held as one float32 array (n, channels, height, width) in [0, 1], the layout torch's
 convolutions take, so a split is one ``torch.from_numpy`` away from a batch.
 
-``carve_image_validation`` plays the part of ``selfsup.data.splits.carve_validation`` for images. An image
-is one example (there are no recordings to keep whole), so it uses scikit-learn's stratified
+``carve_image_validation`` plays the part of ``selfsup.data.timeseries.series.carve_validation`` for images. An
+image is one example (there are no recordings to keep whole), so it uses scikit-learn's stratified
 ``train_test_split`` directly (https://scikit-learn.org/stable/modules/generated/
 sklearn.model_selection.train_test_split.html).
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from selfsup.data.errors import DataError
-from selfsup.data.series import SeriesSet, encode_labels
+from selfsup.data.timeseries.series import SeriesSet, encode_labels
 
 
 def _bundled_dir() -> Path:

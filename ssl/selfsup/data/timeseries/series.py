@@ -1,10 +1,14 @@
-"""The in-memory form of a labelled time-series data set before windowing: ``SeriesSet``."""
+"""The in-memory form of a labelled time-series data set before windowing: ``SeriesSet``, the shared class
+mapping of its splits (``encode_labels``) and its validation carve-out (``carve_validation``)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from selfsup.data.errors import DataError
 
 
 @dataclass
@@ -77,3 +81,39 @@ def encode_labels(*label_arrays) -> tuple[list[np.ndarray], list[str]]:
     index = {name: i for i, name in enumerate(class_names)}
     encoded = [np.array([index[str(label)] for label in labels], dtype=np.int64) for labels in label_arrays]
     return encoded, class_names
+
+
+def _validation_count(class_count: int, fraction: float) -> int:
+    """Series of one class to hold out: about ``fraction`` of them, at least one, but never the class's last."""
+    if class_count < 2:
+        return 0
+    return min(class_count - 1, max(1, math.floor(fraction * class_count + 0.5)))
+
+
+def carve_validation(train: SeriesSet, fraction: float, seed: int) -> tuple[SeriesSet, SeriesSet]:
+    """Split whole series of ``train`` into (train, validation), stratified by class and seeded.
+
+    Every class with at least two series gets about ``fraction`` of them (at least one) into validation and
+    keeps at least one for training; a class with a single series stays in training. Series are never cut,
+    so no recording is in both parts. The same seed always gives the same split. (Groups are not used:
+    the split is stratified by label only.)
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    rng = np.random.default_rng(seed)
+    if train.labels is None:
+        order = rng.permutation(len(train))
+        held_out = order[: min(len(train) - 1, max(1, math.floor(fraction * len(train) + 0.5)))]
+    else:
+        per_class: list[int] = []
+        for label in np.unique(train.labels):
+            members = rng.permutation(np.flatnonzero(train.labels == label))
+            per_class.extend(members[: _validation_count(len(members), fraction)])
+        held_out = np.asarray(per_class, dtype=np.int64)
+    held_out = np.sort(np.asarray(held_out, dtype=np.int64))
+    if len(held_out) == 0:
+        raise DataError(
+            f"cannot carve a validation split from {len(train)} training series (every class has a single series)"
+        )
+    kept = np.setdiff1d(np.arange(len(train)), held_out)
+    return train.subset(kept), train.subset(held_out)

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from selfsup.data.errors import DataError
-from selfsup.data.seismic_volume import SeismicVolume
+from selfsup.data.seismic.seismic_volume import SeismicVolume
 
 F3_CLASS_NAMES = ["upper_ns", "middle_ns", "lower_ns", "rijnland_chalk", "scruff", "zechstein"]
 
@@ -90,3 +90,19 @@ def load_f3(path, split: Literal["train", "test1", "test2"] = "train") -> Seismi
         list(F3_CLASS_NAMES),
         name=f"F3 {split} ({seismic_file.parent})",
     )
+
+
+def load_f3_volumes(name: str | None, path: str | None, *, train_only: bool = False) -> dict[str, SeismicVolume]:
+    """The ``f3`` source: ``{"volume": train, "test": test1}``, validation being a block of the train volume;
+    with ``train_only`` (pretext data), the train volume alone. ``name`` is unused."""
+    if not path:
+        raise DataError(f"source 'f3' needs a path (got path={path!r})")
+    volumes = {"volume": load_f3(path, "train")}
+    if not train_only:
+        volumes["test"] = load_f3(path, "test1")
+    return volumes
+
+
+def f3_class_names() -> list[str]:
+    """The ``f3`` source's class names, known without reading its files: ``F3_CLASS_NAMES``."""
+    return list(F3_CLASS_NAMES)

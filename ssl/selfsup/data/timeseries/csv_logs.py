@@ -28,13 +28,15 @@ unknown to training is for image folders. Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pandas as pd
 
 from selfsup.data.errors import DataError
-from selfsup.data.series import SeriesSet, encode_labels
+from selfsup.data.timeseries.series import SeriesSet, encode_labels
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LABEL = "label"
 GROUP_COLUMNS = ("session", "subject")  # the first one present is the series' group id
@@ -42,6 +44,8 @@ GROUP_COLUMNS = ("session", "subject")  # the first one present is the series' g
 
 def _read(file: Path, channels: Sequence[str] | None) -> tuple[pd.DataFrame, list[str]]:
     """One CSV file and its channel columns, checked: file present, ``label`` present and complete, numbers."""
+    import pandas as pd  # here, not at the top: the time-series domain imports this module's loader
+
     if not file.is_file():
         raise DataError(f"missing sensor-log file {file}")
     try:
@@ -93,6 +97,8 @@ def _segments(frame: pd.DataFrame, channels: list[str]) -> tuple[list[np.ndarray
 def _label_values(file: Path) -> set[str]:
     """The distinct labels of one file, read from its ``label`` column alone (empty when the column is missing
     or the file unreadable: a full load names that problem)."""
+    import pandas as pd
+
     try:
         return set(pd.read_csv(file, usecols=[LABEL])[LABEL].dropna().astype(str))
     except Exception:  # noqa: BLE001 - reported by the full load, with the file's other checks

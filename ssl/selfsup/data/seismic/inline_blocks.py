@@ -11,7 +11,7 @@ Here every split is one contiguous block of inlines, the blocks are laid out in 
     size_s  = fraction_s / sum(fractions) x usable     rounded by largest remainder, so the sizes sum to usable
 
 Crossline sections must then be restricted to a split's inlines
-(:func:`selfsup.data.seismic_volume.sections` does so through its ``inlines`` argument).
+(:func:`selfsup.data.seismic.seismic_volume.sections` does so through its ``inlines`` argument).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from selfsup.data.errors import DataError
-from selfsup.data.series import SeriesSet
+from selfsup.data.timeseries.series import SeriesSet
 
 
 def _fill_series(series: np.ndarray) -> np.ndarray:
