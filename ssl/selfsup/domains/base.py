@@ -115,6 +115,11 @@ class DataSource:
     # seismic generator's ``n_facies``, F3's six units), else None.
     class_names: Callable[..., list[str]] | None = None
     labelled: bool = True  # False: the data has no labels, so it can only be pretext data
+    # Shipped with the installed packages, or made from the spec alone: a dry run checks its sizes too.
+    bundled: bool = False
+    # The shape of what it loads where its options alone give it (``shape(**options)``: the synthetic seismic
+    # generator's volume), else None.
+    shape: Callable[..., tuple[int, ...]] | None = None
 
     def option_values(self, spec: Any) -> dict[str, Any]:
         """The spec's ``options`` validated by this source's model, defaults filled in ({} for a source without
@@ -125,6 +130,10 @@ class DataSource:
         """The splits of ``spec`` (a ``DatasetSpec`` or its JSON dict) as ``loader`` returns them."""
         name, path = spec_field(spec, "name"), spec_field(spec, "path")
         return self.loader(name, path, train_only=train_only, **self.option_values(spec))
+
+    def known_shape(self, spec: Any) -> tuple[int, ...] | None:
+        """The shape of what ``spec`` loads known without reading any data, else None."""
+        return None if self.shape is None else self.shape(**self.option_values(spec))
 
     def known_class_names(self, spec: Any) -> list[str] | None:
         """The class names of ``spec`` known without reading any data, else None."""

@@ -107,7 +107,7 @@ class ImageDomain(Domain[ImageTrialParams, ImageData]):
     Params = ImageTrialParams
     Data = ImageData
     sources = {
-        "digits": DataSource(loader=load_digits_images),
+        "digits": DataSource(loader=load_digits_images, bundled=True),  # shipped with scikit-learn
         "cifar10": DataSource(
             loader=load_cifar10,
             needs_path=True,
@@ -124,7 +124,6 @@ class ImageDomain(Domain[ImageTrialParams, ImageData]):
             loader=load_image_folder, needs_path=True, path_hint="a directory with train/<class>/ folders"
         ),
     }
-    bundled_sources = ("digits",)  # shipped with scikit-learn: checked in a dry run as well
     task = "classification"
     protocols = CLASSIFICATION_PROTOCOLS  # readouts on frozen features, and fine-tuning (opt-in)
     default_protocols = ("linear", "knn")
@@ -155,7 +154,7 @@ class ImageDomain(Domain[ImageTrialParams, ImageData]):
         from selfsup.data.dataset_specs import describe
 
         downstream = data.downstream
-        if not cross_validated(objective) or (bundled_only and downstream.source not in self.bundled_sources):
+        if not cross_validated(objective) or (bundled_only and not self.sources[downstream.source].bundled):
             return
         splits = load_image_splits(downstream)
         labels = np.concatenate([splits[name].labels for name in ("train", "validation") if name in splits])

@@ -135,14 +135,13 @@ def labelled_class_names(spec: Mapping[str, Any]) -> list[str] | None:
     return None if source is None else source.known_class_names(spec)
 
 
-def synthetic_shape(spec: Mapping[str, Any]) -> tuple[int, int, int]:
-    """(inline, crossline, depth) of the synthetic volume ``spec`` names, from its options alone."""
-    options = SyntheticSeismicOptions(**(spec.get("options") or {}))
-    return options.n_inline, options.n_crossline, options.n_depth
+def synthetic_shape(n_inline: int, n_crossline: int, n_depth: int, **options: Any) -> tuple[int, int, int]:
+    """(inline, crossline, depth) of the synthetic volume made with ``options`` (``SyntheticSeismicOptions``)."""
+    return n_inline, n_crossline, n_depth
 
 
 def labelled_training_sections(
-    shape: tuple[int, int, int], sections: Mapping[str, Any], *, held_out_test: bool
+    shape: tuple[int, ...], sections: Mapping[str, Any], *, held_out_test: bool
 ) -> list[tuple[str, int, int]]:
     """(which, height, width) of every kind of section ``prepare_data`` cuts training patches from in the
     labelled volume of ``shape`` (inline, crossline, depth): its inline sections (depth x crossline) and, with
@@ -161,7 +160,7 @@ def labelled_training_sections(
     return found
 
 
-def pretext_training_sections(shape: tuple[int, int, int], sections: Mapping[str, Any]) -> list[tuple[str, int, int]]:
+def pretext_training_sections(shape: tuple[int, ...], sections: Mapping[str, Any]) -> list[tuple[str, int, int]]:
     """The same for a pretext volume of another source, every inline of which is cut into patches."""
     n_inline, n_crossline, n_depth = shape
     found = [("inline sections", n_depth, n_crossline)]
@@ -201,7 +200,11 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
     Data = SeismicData
     sources = {
         "synthetic_seismic": DataSource(
-            loader=load_synthetic_seismic, options=SyntheticSeismicOptions, class_names=synthetic_class_names
+            loader=load_synthetic_seismic,
+            options=SyntheticSeismicOptions,
+            class_names=synthetic_class_names,
+            shape=synthetic_shape,
+            bundled=True,
         ),
         "f3": DataSource(
             loader=load_f3_volumes,
@@ -263,8 +266,8 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
             )
 
     def check_input_sizes(self, data, evaluation, objective, search, fixed, *, bundled_only: bool = False) -> None:
-        """What needs no data files, so the dry run checks it too: the patches against the sections of a
-        synthetic volume (its size is its options), and a per-class objective (``iou_<class>``) against the
+        """What needs no data files, so the dry run checks it too: the patches against the sections of a volume
+        whose size its options give (``DataSource.shape``: the synthetic generator's), and a per-class objective (``iou_<class>``) against the
         facies the data has. ``check_data`` checks the patches of volumes read from files."""
         from selfsup.data.dataset_specs import describe, same_dataset
         from selfsup.data.errors import DataError
@@ -273,18 +276,18 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
 
         sections = data.sections.model_dump()
         downstream = data.downstream.model_dump(mode="json")
-        if downstream["source"] == "synthetic_seismic":
+        downstream_shape = self.sources[downstream["source"]].known_shape(downstream)
+        if downstream_shape is not None:
             check_patches_fit(
                 sections,
-                labelled_training_sections(synthetic_shape(downstream), sections, held_out_test=True),
+                labelled_training_sections(downstream_shape, sections, held_out_test=True),
                 downstream,
                 "downstream",
             )
         pretext = data.pretext.model_dump(mode="json")
-        if pretext["source"] == "synthetic_seismic" and not same_dataset(data.pretext, data.downstream):
-            check_patches_fit(
-                sections, pretext_training_sections(synthetic_shape(pretext), sections), pretext, "pretext"
-            )
+        pretext_shape = self.sources[pretext["source"]].known_shape(pretext)
+        if pretext_shape is not None and not same_dataset(data.pretext, data.downstream):
+            check_patches_fit(sections, pretext_training_sections(pretext_shape, sections), pretext, "pretext")
         parsed = parse_eval_metric_name(objective)
         names = labelled_class_names(downstream)
         if parsed is not None and parsed.metric.startswith(PER_CLASS_IOU_PREFIX) and names is not None:

@@ -129,11 +129,10 @@ class TimeSeriesDomain(Domain[TimeSeriesTrialParams, TimeSeriesData]):
     Data = TimeSeriesData
     batch_axes = ("batch", "channels", "time")
     sources = {
-        "aeon": DataSource(loader=load_aeon, needs_name=True, known_names=bundled_aeon_datasets),
+        "aeon": DataSource(loader=load_aeon, needs_name=True, known_names=bundled_aeon_datasets, bundled=True),
         "ucr_files": DataSource(loader=load_ucr_files, needs_name=True, needs_path=True),
         "csv": DataSource(loader=load_csv_logs, needs_path=True),
     }
-    bundled_sources = ("aeon",)  # shipped with the installed packages: checked in a dry run as well
     task = "classification"
     protocols = CLASSIFICATION_PROTOCOLS  # readouts on frozen features, and fine-tuning (opt-in)
     default_protocols = PROTOCOLS  # the frozen-feature readouts: linear, knn, mlp
@@ -169,9 +168,9 @@ class TimeSeriesDomain(Domain[TimeSeriesTrialParams, TimeSeriesData]):
         if data.evaluation_window is not None:  # cuts the downstream splits only
             checks.append((data.downstream, data.evaluation_window.length, "data.evaluation_window.length"))
         for dataset, length, name in checks:
-            if not bundled_only or dataset.source in self.bundled_sources:
+            if not bundled_only or self.sources[dataset.source].bundled:
                 check_window_fits(dataset, length, name, data.series_length)
-        if cross_validated(objective) and (not bundled_only or data.downstream.source in self.bundled_sources):
+        if cross_validated(objective) and (not bundled_only or self.sources[data.downstream.source].bundled):
             labels, units = labelled_units(data, evaluation, search, fixed)
             check_cv_folds(objective, evaluation, labels, units, describe(data.downstream))
 
