@@ -1041,6 +1041,10 @@ def test_what_the_budget_bounds_leaves_alone():
     spec = SweepSpec.model_validate(raw)
     assert spec.scheduler.grace_period == 1 and spec.final.top_k == 5
     assert SweepSpec.model_validate(spec.model_dump()).scheduler.grace_period == 1  # every trial validates again
+    # A grace period the file gives is the file's, even at the default's value: refused, not lowered.
+    raw["scheduler"] = {"type": "asha", "grace_period": 2}
+    with pytest.raises(ValueError, match="scheduler.grace_period is 2 epochs, above budget.epochs 1"):
+        SweepSpec.model_validate(raw)
 
 
 def test_the_shipped_nightly_runs_within_the_bounds_with_its_commented_budget():

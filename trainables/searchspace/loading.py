@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from trainables.searchspace.messages import SearchSpaceError, explain, one_line
-from trainables.searchspace.sweep_spec import SchedulerSpec, SweepSpec
+from trainables.searchspace.sweep_spec import SweepSpec
 from trainables.searchspace.yaml_file import parse_yaml, read_searchspace_text
 
 
@@ -69,7 +69,7 @@ def override_budget(
     if (
         overrides.get("epochs", grace) < grace
         and spec.scheduler.type == "asha"
-        and grace != SchedulerSpec.model_fields["grace_period"].default
+        and "grace_period" in spec.scheduler.model_fields_set
     ):
         raise SearchSpaceError(
             one_line(
@@ -87,7 +87,9 @@ def override_budget(
     if not overrides:
         return spec
     try:
-        return SweepSpec.model_validate({**spec.model_dump(), "budget": {**spec.budget.model_dump(), **overrides}})
+        # What the file left unset stays unset, so a default (the grace period) is fitted to the new budget.
+        unset_left_out = spec.model_dump(exclude_unset=True)
+        return SweepSpec.model_validate({**unset_left_out, "budget": {**spec.budget.model_dump(), **overrides}})
     except ValidationError as error:
         named = ", ".join(f"{flags[key]} {value}" for key, value in overrides.items())
         raise SearchSpaceError(one_line(f"{path}: {named}: {explain(error, SweepSpec)}")) from None

@@ -314,7 +314,7 @@ class SweepSpec(StrictModel):
         them without a word while the dry run printed what was asked."""
         scheduler, epochs = self.scheduler, self.budget.epochs
         if scheduler.type == "asha" and scheduler.grace_period > epochs:
-            if scheduler.grace_period != SchedulerSpec.model_fields["grace_period"].default:
+            if "grace_period" in scheduler.model_fields_set:  # given by the file, not the default
                 raise ValueError(
                     f"scheduler.grace_period is {scheduler.grace_period} epochs, above budget.epochs "
                     f"{epochs} (ASHA compares trials after grace_period epochs); expected at most "
