@@ -160,11 +160,11 @@ def describe(spec, stores) -> str:
     lines = [
         f"sweep      {spec.name}: method {spec.method}, seed {spec.seed}",
         f"data       {spec.domain.description}: pretext {spec.data.pretext.source}:{spec.data.pretext.label()} -> "
-        f"downstream {spec.data.downstream.source}:{spec.data.downstream.label()}; "
-        + spec.domain.describe_data(spec.data),
+        f"downstream {spec.data.downstream.source}:{spec.data.downstream.label()}"
+        + "".join(f"; {text}" for text in [spec.domain.describe_data(spec.data)] if text),
         f"evaluate   {', '.join(spec.evaluation.protocols)} at label fractions "
         f"{', '.join(f'{f:g}' for f in spec.evaluation.label_fractions)}"
-        + (f" (per {spec.evaluation.unit})" if spec.domain.name == "timeseries" else ""),
+        + "".join(f" ({text})" for text in [spec.domain.describe_evaluation(spec.evaluation)] if text),
         f"objective  {spec.objective.mode} {spec.objective.metric}",
         f"search     Optuna {spec.sampler.describe()} sampler over",
     ]
@@ -434,12 +434,14 @@ def nightly(args: argparse.Namespace) -> int:
 
 
 def summary(spec, outcome, stores) -> str:
+    from trainables.records.results import Outcome
     from trainables.tracking.stores import redact
 
-    counts = {k: list(outcome.outcomes.values()).count(k) for k in ("finished", "pruned", "failed")}
+    ended = list(outcome.outcomes.values())
+    finished, pruned, failed = (ended.count(kind) for kind in (Outcome.FINISHED, Outcome.PRUNED, Outcome.FAILED))
     lines = [
         "",
-        f"sweep {spec.name}: {counts['finished']} finished, {counts['pruned']} pruned, {counts['failed']} failed",
+        f"sweep {spec.name}: {finished} finished, {pruned} pruned, {failed} failed",
     ]
     if outcome.sweep is not None:
         best = outcome.sweep.finished_trials.iloc[0]

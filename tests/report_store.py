@@ -17,7 +17,7 @@ STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 
 
 class Store:
-    """Writes runs as ``mlflow_logging`` does; remembers run ids by a short name for the assertions."""
+    """Writes runs as ``tracking.mlflow_callback`` does; remembers run ids by a short name for the assertions."""
 
     def __init__(self, uri: str, artifacts: str) -> None:
         self.uri, self.artifacts, self.client, self.ids, self.tags = uri, artifacts, MlflowClient(uri), {}, {}

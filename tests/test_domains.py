@@ -11,7 +11,7 @@ import pytest
 import yaml
 from before_ray import refused  # noqa: F401  (a fixture)
 
-from selfsup.domains import domain_named, domain_of_source
+from selfsup.domains import DOMAINS, domain_named, domain_of_source
 from selfsup.trial_params import split_trial_params
 from trainables.searchspace import SearchSpaceError, SweepSpec, load_sweep
 
@@ -455,3 +455,35 @@ def test_more_cv_folds_than_the_smallest_class_has_labelled_units_are_refused(re
         _spec(BASIC, method="barlow_twins", evaluation={"cv_folds": 11}, objective={"metric": "val/linear/f1/frac_1.0"})
     )
     spec.check_input_sizes(bundled_only=True)
+
+
+def test_the_domain_registry_takes_domain_classes_under_their_own_name():
+    from selfsup.domains.base import check_domain_class
+
+    check_domain_class("images", DOMAINS.get("images"))
+    with pytest.raises(TypeError, match="domain 'x': <class 'object'> is not a Domain subclass"):
+        check_domain_class("x", object)
+    with pytest.raises(TypeError, match=r"ImageDomain\.name is 'images'; expected 'x'"):
+        check_domain_class("x", DOMAINS.get("images"))
+
+
+def test_data_given_as_a_plain_data_spec_is_validated_as_its_domains_data():
+    """A DataSpec built in code (not a domain's Data) gets its domain's options, as a YAML mapping would."""
+    from selfsup.domains.timeseries import TimeSeriesData
+    from selfsup.specs import DataSpec
+
+    spec = SweepSpec.model_validate(_spec(BASIC))
+    plain = DataSpec(pretext=spec.data.pretext, downstream=spec.data.downstream)
+    again = SweepSpec.model_validate({**spec.model_dump(), "data": plain})
+    assert type(again.data) is TimeSeriesData and again.data.window.length == 60
+
+
+def test_a_data_option_a_domain_refuses_says_why():
+    raw = _spec(SYNTHETIC)
+    raw["data"]["validation_fraction"] = 0.2
+    with pytest.raises(
+        ValueError,
+        match=r"'validation_fraction' does not apply to seismic sections: validation is an "
+        r"inline block \(data.sections.validation\); remove it",
+    ):
+        SweepSpec.model_validate(raw)

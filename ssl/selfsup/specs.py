@@ -125,7 +125,9 @@ def _domain_data(value: Any, handler: ValidatorFunctionWrapHandler) -> DataSpec:
     from selfsup.domains import DOMAINS, all_sources, domain_named
 
     if isinstance(value, DataSpec):
-        return value
+        if type(value) is value.domain.Data:
+            return value
+        value = value.model_dump()  # a plain DataSpec, or another domain's: validated as what its data is
     downstream = value.get("downstream") if isinstance(value, dict) else None
     source = (
         downstream.get("source", DatasetSpec.model_fields["source"].default) if isinstance(downstream, dict) else None
@@ -137,6 +139,8 @@ def _domain_data(value: Any, handler: ValidatorFunctionWrapHandler) -> DataSpec:
     for key in value:
         if key in domain.Data.model_fields:
             continue
+        if key in domain.refused_data:
+            raise ValueError(f"'{key}' does not apply to {domain.description}: {domain.refused_data[key]}; remove it")
         others = (domain_named(other).Data.model_fields.get(key) for other in DOMAINS if other != owner)
         field = next((field for field in others if field is not None and field.description), None)
         if field is not None:

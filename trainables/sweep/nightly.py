@@ -11,7 +11,7 @@ optional budget override for all of them, and the tolerance of the regression ch
     tolerance: 0.02                             # how far a score may fall before it is a regression
 
 Each sweep runs as usual (its own MLflow parent run and report) with its parent run tagged
-``sslsweep.nightly = <date>`` (``report_runs.NIGHTLY_TAG``), so ``tune.py report --nightly <date>`` finds the
+``sslsweep.nightly = <date>`` (``records.tags.NIGHTLY_TAG``), so ``tune.py report --nightly <date>`` finds the
 group later. Then ``regression_table`` compares each sweep's best validation objective and the selected trial's
 test score with the latest earlier nightly run of the same sweep name, and the whole night is reported in
 ``reports/nightly-<date>/`` (the cross-sweep report with the regression table first) and on MLflow. The command

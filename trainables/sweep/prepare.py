@@ -28,7 +28,8 @@ def prepare_sweep(
 
     ``read_data``: the data is checked (``Domain.check_data``) and every input size and configuration the search
     can draw is tried against it (``check_configurations_fit_data``). Without it (the dry run) only what needs
-    no data files: the input sizes against aeon's bundled sets.
+    no data files: the input sizes against the data shipped with the installed packages or made from the
+    file (``DataSource.bundled``).
     """
     spec = override_budget(load_sweep(path), path, trials, epochs, flags)
     try:

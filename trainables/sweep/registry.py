@@ -2,7 +2,7 @@
 its alias ``champion`` on the best version so far.
 
 At the end of every sweep (``sweep.run_sweep``, after the report) the trial the report selects on validation for
-each backbone (``report_tables.select``: finished search trials only, never final repeats or supervised
+each backbone (``report.tables.select``: finished search trials only, never final repeats or supervised
 baselines) is rebuilt in the driver with the library's own builder (``selfsup.pretrain.build_method`` for the
 trial's hyperparameters and data shape), given the weights of its last checkpoint (``backbone.pt``), wrapped as
 evaluation saw it (``Domain.evaluation_model``: images are resized to the trial's ``input_size``) and logged with

@@ -8,7 +8,7 @@ per-epoch series (loss curves) that ``search_runs`` reduces to their last value.
 
 The objective's mode (max or min) is the parent run's tag ``sslsweep.objective_mode``. Sweeps recorded
 before that tag existed have the search-space file as given (artifact ``searchspace.yaml``,
-``mlflow_logging.start_parent_run``); the mode is then read from that file (``objective.mode``, whose
+``mlflow_callback.start_parent_run``); the mode is then read from that file (``objective.mode``, whose
 default is ``max``). Only where both are missing is it assumed: ``min`` for ``train/...`` objectives
 (losses), ``max`` for everything else (accuracies, F1, IoU, RankMe).
 """

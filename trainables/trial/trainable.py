@@ -1,6 +1,6 @@
 """The Tune function trainable: one trial = one run of the training loop, in the trial or in Ray Train.
 
-``resources.execution`` (default ``auto``) picks the path, see ``trial_context.py``:
+``resources.execution`` (default ``auto``) picks the path, see ``context.py``:
 - in the trial (one worker): the Tune trial holds the worker's CPUs/GPUs and runs ``run_trial_loop`` itself;
 - Ray Train (two or more workers): the Tune trial holds almost nothing (``LAUNCHER_RESOURCES``) and only
   waits on a ``TorchTrainer`` whose workers hold the cores; their reports reach Tune through

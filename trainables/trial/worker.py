@@ -1,4 +1,4 @@
-"""The one training loop of a trial, whichever process runs it (see ``trial_context.py``).
+"""The one training loop of a trial, whichever process runs it (see ``context.py``).
 
 Per epoch every worker trains on its shard of the pretext windows; rank 0 then measures the label-free
 health metrics, the online kNN accuracy and the sweep's objective on validation data and reports them

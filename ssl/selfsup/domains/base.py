@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from selfsup.data.prepared import PreparedData
     from selfsup.specs import DataSpec, EvaluationSpec
 
-DOMAINS: Registry = Registry("domain")
 
 # A domain's own hyperparameter and data models (``Domain[ImageTrialParams, ImageData]``): what its hooks are given.
 ParamsT = TypeVar("ParamsT", bound=TrialParams)
@@ -161,6 +160,8 @@ class Domain(abc.ABC, Generic[ParamsT, DataT]):
     default_objective: ClassVar[str]
     # Hyperparameters of other domains that are refused here with a reason (beyond "not a <domain> parameter").
     refused_params: ClassVar[Mapping[str, str]] = {}
+    # Data options of other domains that are refused here with a reason (beyond "belongs to another domain").
+    refused_data: ClassVar[Mapping[str, str]] = {}
     # Validation metrics reported every epoch besides the objective (the online kNN accuracy).
     online_metrics: ClassVar[tuple[str, ...]] = ("val/knn/acc/frac_1.0",)
 
@@ -171,6 +172,10 @@ class Domain(abc.ABC, Generic[ParamsT, DataT]):
 
     def describe_data(self, data: DataT) -> str:
         """This domain's data options in a few words, for the dry run's plan (empty: none to tell)."""
+        return ""
+
+    def describe_evaluation(self, evaluation: EvaluationSpec) -> str:
+        """What this domain's evaluation scores, in a few words, for the dry run's plan (empty: none to tell)."""
         return ""
 
     def split_record(self, data: DataT, seed: int) -> dict | None:
@@ -283,6 +288,20 @@ class Domain(abc.ABC, Generic[ParamsT, DataT]):
 
     def __repr__(self) -> str:
         return f"<domain {self.name}>"
+
+
+def check_domain_class(name: str, entry: object) -> None:
+    """``TypeError`` naming ``entry`` unless it is a ``Domain`` subclass registered under its own ``name``."""
+    if not (isinstance(entry, type) and issubclass(entry, Domain)):
+        raise TypeError(f"domain '{name}': {entry!r} is not a Domain subclass")
+    if getattr(entry, "name", None) != name:
+        raise TypeError(
+            f"domain '{name}': {entry.__module__}.{entry.__qualname__}.name is {getattr(entry, 'name', None)!r}; "
+            f"expected '{name}'"
+        )
+
+
+DOMAINS: Registry[type[Domain]] = Registry("domain", check_entry=check_domain_class)
 
 
 @functools.cache

@@ -225,6 +225,7 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
     # Where pretraining matters (the reference report's central finding) and a cheap head to train per epoch.
     default_objective = "val/seg_frozen/miou/frac_0.05"
     refused_params = REFUSED_FOR_SEISMIC
+    refused_data = {"validation_fraction": "validation is an inline block (data.sections.validation)"}
     online_metrics = ()  # no cheap per-epoch readout besides the objective: heads are trained per evaluation
 
     def metric_applies(self, protocol: str, metric: str) -> bool:
@@ -245,6 +246,14 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
                 f"input_size {max(sizes)} is larger than data.sections.patch_size {patch}: views are "
                 f"random crops of the training patches"
             )
+
+    def describe_data(self, data: SeismicData) -> str:
+        sections = data.sections
+        return (
+            f"patches {sections.patch_size} px, stride {sections.patch_stride}, {sections.orientation} sections; "
+            f"inline blocks train {sections.train:g} / validation {sections.validation:g} / test {sections.test:g}, "
+            f"gap {sections.gap}"
+        )
 
     def check_data(self, data) -> None:
         from selfsup.data.dataset_specs import same_dataset

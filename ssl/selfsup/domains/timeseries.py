@@ -22,7 +22,7 @@ from selfsup.data.timeseries.csv_logs import load_csv_logs
 from selfsup.data.timeseries.ucr_files import load_ucr_files
 from selfsup.domains.base import DOMAINS, DataSource, Domain, check_cv_folds, cross_validated
 from selfsup.evaluation.metric_names import CLASSIFICATION_PROTOCOLS, EVAL_METRICS, PROTOCOLS
-from selfsup.specs import CarvedValidation, DataSpec, StrictModel
+from selfsup.specs import CarvedValidation, DataSpec, EvaluationSpec, StrictModel
 from selfsup.trial_params import TrialParams
 
 if TYPE_CHECKING:
@@ -137,8 +137,8 @@ class TimeSeriesDomain(Domain[TimeSeriesTrialParams, TimeSeriesData]):
     protocols = CLASSIFICATION_PROTOCOLS  # readouts on frozen features, and fine-tuning (opt-in)
     default_protocols = PROTOCOLS  # the frozen-feature readouts: linear, knn, mlp
     metrics = EVAL_METRICS
-    # Cross-validated, so small labelled sets can still rank configurations (docs/guide/objectives.md: choosing an objective).
     report_metrics = ("acc", "f1")  # the report's columns; the first is the headline (gains)
+    # Cross-validated, so small labelled sets can still rank configurations (docs/guide/objectives.md).
     default_objective = "cv/linear/f1/frac_0.1"
 
     def describe_data(self, data: TimeSeriesData) -> str:
@@ -150,6 +150,9 @@ class TimeSeriesDomain(Domain[TimeSeriesTrialParams, TimeSeriesData]):
                 f"overlap {data.evaluation_window.overlap:g}; "
             )
         return text + f"validation {data.validation_fraction:g} of train"
+
+    def describe_evaluation(self, evaluation: EvaluationSpec) -> str:
+        return f"per {evaluation.unit}"
 
     def check_data(self, data) -> None:
         from selfsup.data.timeseries.prepare import check_data

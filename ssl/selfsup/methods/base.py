@@ -136,7 +136,7 @@ class SSLMethod(nn.Module, Generic[ParamsT]):
     skips_parameters_on_some_steps: ClassVar[bool] = False
     # The hyperparameters ``check_pretext_data`` reads (method or shared ones, e.g. batch_size), besides the
     # windows themselves: the searched ones are checked in every combination of their extremes, with every
-    # searched input size (``selfsup.pretrain.check_method_fits_data``). None: it may read any of them.
+    # searched input size (``trainables.sweep.drawn_configurations``). None: it may read any of them.
     pretext_check_params: ClassVar[frozenset[str] | None] = None
 
     def __init_subclass__(cls, **kwargs) -> None:

@@ -94,7 +94,7 @@ class Selected:
 
     def supervised(self, metric: str, fraction: float) -> Cell:
         """The supervised baseline trained on ``fraction`` of the labels, scored with the probe at that fraction
-        (as ``report.pretraining_gain_table`` reads it)."""
+        (as ``ssl_vs_supervised`` reads it)."""
         baselines = self.baselines
         if baselines.empty:
             return EMPTY
