@@ -53,7 +53,7 @@ def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
         train_one_epoch,
         training_loader,
     )
-    from selfsup.trial_params import split_trial_params
+    from trainables.searchspace import split_trial_params
     from trainables.trial.worker import epoch_evaluation
 
     timings = {}
@@ -68,7 +68,7 @@ def in_process(spec, params: dict, epochs: int, data=None) -> dict[str, float]:
             spec.seed,
         )
     timings["data"] = time.perf_counter() - start
-    shared, own = split_trial_params(spec.method, {**spec.default_params(), **params})
+    shared, own = split_trial_params(spec.method, {**spec.default_params(), **params}, spec.domain.name)
     torch.manual_seed(spec.seed)
     model = build_method(spec.method, shared, own, data_shape(data))
     untrained = build_method(spec.method, shared, own, data_shape(data)).backbone

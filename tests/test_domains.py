@@ -12,8 +12,7 @@ import yaml
 from before_ray import refused  # noqa: F401  (a fixture)
 
 from selfsup.domains import DOMAINS, domain_named, domain_of_source
-from selfsup.trial_params import split_trial_params
-from trainables.searchspace import SearchSpaceError, SweepSpec, load_sweep
+from trainables.searchspace import SearchSpaceError, SweepSpec, load_sweep, split_trial_params
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = {"source": "digits"}
@@ -469,8 +468,8 @@ def test_the_domain_registry_takes_domain_classes_under_their_own_name():
 
 def test_data_given_as_a_plain_data_spec_is_validated_as_its_domains_data():
     """A DataSpec built in code (not a domain's Data) gets its domain's options, as a YAML mapping would."""
+    from selfsup.domains.base import DataSpec
     from selfsup.domains.timeseries import TimeSeriesData
-    from selfsup.specs import DataSpec
 
     spec = SweepSpec.model_validate(_spec(BASIC))
     plain = DataSpec(pretext=spec.data.pretext, downstream=spec.data.downstream)

@@ -229,8 +229,8 @@ def test_a_wrong_checksums_entry_is_one_line_naming_the_file(tmp_path):
 
 def test_cifar_checksums_reach_the_loader_from_the_sweep_spec(tmp_path):
     from selfsup.data.dataset_specs import same_dataset
+    from selfsup.domains.base import DatasetSpec
     from selfsup.domains.images import load_image_splits
-    from selfsup.specs import DatasetSpec
 
     folder, _ = _write_cifar10(tmp_path)
     md5s = _md5s(folder)

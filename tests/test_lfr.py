@@ -268,8 +268,7 @@ def test_a_few_epochs_lower_the_loss_without_collapse():
 
 
 def test_shipped_searchspace_validates():
-    from selfsup.trial_params import split_trial_params
-    from trainables.searchspace import load_sweep
+    from trainables.searchspace import load_sweep, split_trial_params
 
     spec = load_sweep(ROOT / "searchspaces" / "lfr.yaml")
     assert spec.method == "lfr" and spec.search["num_projectors"].choices == [5, 8, 12, 16]
@@ -286,6 +285,7 @@ def test_shipped_searchspace_validates():
             "lr": 1e-3,
             "backbone": "gru",
         },
+        spec.domain.name,
     )
     assert own.num_projectors == 16 and shared.backbone == "gru"
 

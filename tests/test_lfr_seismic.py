@@ -283,8 +283,7 @@ def test_lfr_is_accepted_on_seismic_and_cpc_still_refused():
 
 def test_shipped_seismic_searchspace_validates_and_builds():
     from selfsup.pretrain import build_method
-    from selfsup.trial_params import split_trial_params
-    from trainables.searchspace import load_sweep
+    from trainables.searchspace import load_sweep, split_trial_params
 
     spec = load_sweep(ROOT / "searchspaces" / "lfr_seismic.yaml")
     assert spec.method == "lfr" and spec.domain.name == "seismic"

@@ -171,13 +171,14 @@ def test_per_epoch_validation_metrics_equal_the_final_evaluation():
 
     from selfsup.data.timeseries.prepare import prepare_data
     from selfsup.pretrain import build_method, data_shape
-    from selfsup.trial_params import split_trial_params
-    from trainables.searchspace import load_sweep
+    from trainables.searchspace import load_sweep, split_trial_params
 
     spec = load_sweep(Path(__file__).resolve().parents[1] / "searchspaces" / "barlow.yaml")
     data = prepare_data(spec.data.pretext, spec.data.downstream, 50, 0.5, 0.2, spec.seed)
     torch.manual_seed(0)
-    backbone = build_method(spec.method, *split_trial_params(spec.method, {}), data_shape(data)).backbone
+    backbone = build_method(
+        spec.method, *split_trial_params(spec.method, {}, spec.domain.name), data_shape(data)
+    ).backbone
     names = ["val/linear/f1/frac_0.5", "val/knn/acc/frac_1.0", "val/mlp/acc/frac_0.01", "health/rankme"]
     cpu = torch.device("cpu")
     per_epoch = spec.domain.validation_metrics(backbone, data, spec.evaluation, spec.seed, cpu, names)
@@ -202,14 +203,15 @@ def test_per_epoch_cross_validated_objective_uses_train_and_validation_never_tes
     from selfsup.evaluation import cross_validated_metric
     from selfsup.evaluation.classification import embed_splits
     from selfsup.pretrain import build_method, data_shape
-    from selfsup.trial_params import split_trial_params
-    from trainables.searchspace import load_sweep
+    from trainables.searchspace import load_sweep, split_trial_params
 
     spec = load_sweep(Path(__file__).resolve().parents[1] / "searchspaces" / "barlow.yaml")
     assert spec.objective.metric.startswith("cv/")
     data = prepare_data(spec.data.pretext, spec.data.downstream, 50, 0.5, 0.2, spec.seed)
     torch.manual_seed(0)
-    backbone = build_method(spec.method, *split_trial_params(spec.method, {}), data_shape(data)).backbone
+    backbone = build_method(
+        spec.method, *split_trial_params(spec.method, {}, spec.domain.name), data_shape(data)
+    ).backbone
     value = spec.domain.validation_metrics(
         backbone, data, spec.evaluation, spec.seed, torch.device("cpu"), [spec.objective.metric]
     )[spec.objective.metric]

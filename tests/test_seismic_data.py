@@ -419,8 +419,8 @@ def test_inline_blocks_too_small_is_a_data_error():
 def test_each_seismic_source_loads_through_its_table_entry(tmp_path):
     """Labelled volumes, pretext volumes and class names known without data all come from the entries of
     ``SeismicDomain.sources``; unlabelled data is refused downstream before its file is read."""
+    from selfsup.data.seismic.sources import SyntheticSeismicOptions
     from selfsup.domains.seismic import (
-        SyntheticSeismicOptions,
         labelled_class_names,
         load_labelled_volumes,
         load_pretext_volume,

@@ -23,6 +23,7 @@ from trainables.searchspace.sweep_spec import (
     SamplerSpec,
     SchedulerSpec,
     SweepSpec,
+    split_trial_params,
 )
 from trainables.searchspace.yaml_file import parse_yaml, read_searchspace_text
 
@@ -42,4 +43,5 @@ __all__ = [
     "override_budget",
     "parse_yaml",
     "read_searchspace_text",
+    "split_trial_params",
 ]

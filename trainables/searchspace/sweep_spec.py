@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from selfsup.backbones import BACKBONES
 from selfsup.domains import DOMAINS, Domain
+from selfsup.domains.base import DomainData
 from selfsup.evaluation.metric_names import (
     FINETUNE_PROTOCOL,
     HEALTH_METRICS,
@@ -24,9 +25,9 @@ from selfsup.evaluation.metric_names import (
     parse_eval_metric_name,
 )
 from selfsup.messages import first_message
-from selfsup.methods import METHODS
-from selfsup.specs import DomainData, EvaluationSpec, StrictModel
-from selfsup.trial_params import PROJECTOR_PARAMS, TrialParams, split_trial_params
+from selfsup.methods import METHODS, MethodParams
+from selfsup.specs import EvaluationSpec, StrictModel
+from selfsup.trial_params import PROJECTOR_PARAMS, TrialParams
 from trainables.searchspace.dimensions import Dimension
 
 
@@ -130,6 +131,24 @@ class HealthSpec(StrictModel):
     # after ``grace_epochs`` the trial is ended as collapsed.
     collapse_std_floor: float = Field(0.02, ge=0)
     grace_epochs: int = Field(1, ge=0)
+
+
+def split_trial_params(method: str, values: dict[str, Any], domain: str) -> tuple[TrialParams, MethodParams]:
+    """Validate a flat hyperparameter dict into the shared ones (the ``domain``'s ``Params``: optimiser,
+    backbone, input size, augmentations) and the method's own parameters."""
+    method_params_cls = METHODS.get(method).Params
+    shared_cls = DOMAINS.get(domain).Params
+    method_keys = set(method_params_cls.model_fields)
+    shared_keys = set(shared_cls.model_fields)
+    unknown = sorted(set(values) - method_keys - shared_keys)
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter '{unknown[0]}' for method '{method}'; known: "
+            f"{', '.join(sorted(method_keys | shared_keys))}"
+        )
+    shared = shared_cls(**{k: v for k, v in values.items() if k in shared_keys})
+    own = method_params_cls(**{k: v for k, v in values.items() if k in method_keys})
+    return shared, own
 
 
 class SweepSpec(StrictModel):

@@ -16,8 +16,7 @@ from selfsup.data.prepared import PreparedData
 from selfsup.messages import first_message
 from selfsup.methods import METHODS, SSLMethod
 from selfsup.pretrain import training_windows
-from selfsup.trial_params import split_trial_params
-from trainables.searchspace import SweepSpec
+from trainables.searchspace import SweepSpec, split_trial_params
 
 #: The most combinations of searched extremes ``check_method_fits_data`` checks one by one. The product runs only
 #: over the dimensions that can change the check (the method's ``pretext_check_params``, and those that change

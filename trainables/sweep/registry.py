@@ -50,7 +50,6 @@ from torch import nn
 
 from selfsup.data.prepared import PreparedData
 from selfsup.pretrain import build_method, data_shape
-from selfsup.trial_params import split_trial_params
 from trainables.records.selection import TIE_BREAK_STEP
 from trainables.records.tags import (
     BACKBONE_TAG,
@@ -77,7 +76,7 @@ from trainables.records.tags import (
 )
 from trainables.report.markdown import markdown_text
 from trainables.report.tables import select
-from trainables.searchspace import SweepSpec
+from trainables.searchspace import SweepSpec, split_trial_params
 from trainables.tracking.runs import SweepRuns, tracking_uri_set_to
 
 CHAMPION_ALIAS = "champion"

@@ -34,7 +34,6 @@ from selfsup.pretrain import (
     training_windows,
     unwrap,
 )
-from selfsup.trial_params import split_trial_params
 from trainables.records.results import (
     EMBEDDINGS_FILE,
     EPOCH,
@@ -44,7 +43,7 @@ from trainables.records.results import (
     SEGMENTATION_EXAMPLE_FILE,
 )
 from trainables.records.selection import tie_broken
-from trainables.searchspace import SweepSpec
+from trainables.searchspace import SweepSpec, split_trial_params
 from trainables.trial.context import TrainWorkerContext, TrialContext
 
 

@@ -11,8 +11,8 @@ choices in one object, picked by the data source a search-space file names (``do
 - the trainer (``selfsup.pretrain``, ``trainables/``) asks the domain for the data, the augmenter and the
   evaluation, and has no special case per domain.
 
-A domain is told only what it reads: the ``DataSpec`` and ``EvaluationSpec`` of ``selfsup.specs``, the seed,
-the objective's name, and for the checks before a sweep starts the searched dimensions and fixed values of the
+A domain is told only what it reads: its ``DataSpec`` (below: the data sets and this domain's options, its
+``Data``), the ``EvaluationSpec`` of ``selfsup.specs``, the seed, the objective's name, and for the checks before a sweep starts the searched dimensions and fixed values of the
 hyperparameters. Adding a domain is one module in this package with a ``Domain`` subclass decorated with
 ``@DOMAINS.register("name")``, plus its import line in ``domains/__init__.py``; a subclass that leaves a hook
 abstract fails when it is instantiated, which ``domain_named`` does at import.
@@ -22,13 +22,23 @@ from __future__ import annotations
 
 import abc
 import functools
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Mapping, Protocol, Sequence, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Mapping, Protocol, TypeVar
 
-from pydantic import BaseModel
+from pydantic import (
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 
-from selfsup.data.dataset_specs import spec_field
+from selfsup.data.sources import DataSource
+from selfsup.messages import first_message
 from selfsup.registry import Registry
+from selfsup.specs import StrictModel
 from selfsup.trial_params import TrialParams
 
 if TYPE_CHECKING:
@@ -37,7 +47,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from selfsup.data.prepared import PreparedData
-    from selfsup.specs import DataSpec, EvaluationSpec
+    from selfsup.specs import EvaluationSpec
 
 
 # A domain's own hyperparameter and data models (``Domain[ImageTrialParams, ImageData]``): what its hooks are given.
@@ -87,56 +97,6 @@ def check_cv_folds(objective: str, evaluation: EvaluationSpec, labels, units: st
             f"their smallest class, and every stratified fold needs one of each class; expected "
             f"cv_folds <= {max(2, smallest)}"
         )
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """One data source of a domain, the one place it is defined: what its ``DatasetSpec`` needs (a ``name``, e.g.
-    an aeon set; a ``path``, a directory or file, and what a missing one should be told; ``options``) and the
-    function that loads it.
-
-    ``loader(name, path, *, train_only=False, **options)`` gets the spec's name and path (None where absent) and
-    its options validated by ``options`` (with their defaults) as keywords, and returns the splits of its domain:
-    ``{"train", "test"[, "validation"]}`` of ``SeriesSet`` (time series) or ``ImageSet`` (images) with one class
-    mapping across them, ``{"volume"[, "test"]}`` of ``SeismicVolume`` (seismic: the volume whose inline blocks
-    are split, and a test volume of its own); ``train_only`` loads only the training split (seismic: the volume).
-    A loader that needs a heavy library (aeon, torchvision, scipy) imports it when called, so that importing the
-    domain stays cheap."""
-
-    loader: Callable[..., dict[str, Any]]
-    needs_name: bool = False
-    needs_path: bool = False
-    path_hint: str = "a directory"
-    options: type[BaseModel] | None = None  # the model that validates the spec's ``options``, if it takes any
-    # The names it can load where they are known without reading anything (aeon's bundled sets), else None.
-    known_names: Callable[[], Sequence[str]] | None = None
-    # Its class names where they are known without reading any data (``class_names(**options)``: the synthetic
-    # seismic generator's ``n_facies``, F3's six units), else None.
-    class_names: Callable[..., list[str]] | None = None
-    labelled: bool = True  # False: the data has no labels, so it can only be pretext data
-    # Shipped with the installed packages, or made from the spec alone: a dry run checks its sizes too.
-    bundled: bool = False
-    # The shape of what it loads where its options alone give it (``shape(**options)``: the synthetic seismic
-    # generator's volume), else None.
-    shape: Callable[..., tuple[int, ...]] | None = None
-
-    def option_values(self, spec: Any) -> dict[str, Any]:
-        """The spec's ``options`` validated by this source's model, defaults filled in ({} for a source without
-        options)."""
-        return self.options(**(spec_field(spec, "options") or {})).model_dump() if self.options else {}
-
-    def load(self, spec: Any, *, train_only: bool = False) -> dict[str, Any]:
-        """The splits of ``spec`` (a ``DatasetSpec`` or its JSON dict) as ``loader`` returns them."""
-        name, path = spec_field(spec, "name"), spec_field(spec, "path")
-        return self.loader(name, path, train_only=train_only, **self.option_values(spec))
-
-    def known_shape(self, spec: Any) -> tuple[int, ...] | None:
-        """The shape of what ``spec`` loads known without reading any data, else None."""
-        return None if self.shape is None else self.shape(**self.option_values(spec))
-
-    def known_class_names(self, spec: Any) -> list[str] | None:
-        """The class names of ``spec`` known without reading any data, else None."""
-        return None if self.class_names is None else self.class_names(**self.option_values(spec))
 
 
 class Domain(abc.ABC, Generic[ParamsT, DataT]):
@@ -308,3 +268,128 @@ DOMAINS: Registry[type[Domain]] = Registry("domain", check_entry=check_domain_cl
 def domain_named(name: str) -> Domain:
     """The registered domain ``name``, one instance per process (domains hold no state)."""
     return DOMAINS.get(name)()
+
+
+def all_sources() -> dict[str, str]:
+    """Every data source name -> the name of its domain."""
+    return {source: name for name in DOMAINS for source in DOMAINS.get(name).sources}
+
+
+def domain_of_source(source: str) -> Domain:
+    """The domain whose data sources include ``source`` (``UnknownNameError``-like ValueError otherwise)."""
+    owners = all_sources()
+    if source not in owners:
+        raise ValueError(f"unknown data source '{source}'; known: {', '.join(sorted(owners))}")
+    return domain_named(owners[source])
+
+
+# ------------------------------------------------------------------------------ a sweep's data, of one domain
+class DatasetSpec(StrictModel):
+    """Where a data set comes from: a data source of one of the domains (``selfsup.domains``), e.g. an aeon
+    bundled set by name, UCR/UEA .ts files, sensor-log CSVs, scikit-learn's digits, CIFAR under a local root,
+    an F3 facies directory or the synthetic seismic generator."""
+
+    source: str = "aeon"
+    name: str | None = None
+    path: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)  # e.g. the synthetic seismic generator's arguments
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, source: str) -> str:
+        domain_of_source(source)
+        return source
+
+    @model_validator(mode="after")
+    def _complete(self) -> "DatasetSpec":
+        needs = self.domain.sources[self.source]
+        if needs.needs_name and not self.name:
+            raise ValueError(f"source '{self.source}' needs a 'name'")
+        if needs.needs_path and not self.path:
+            raise ValueError(f"source '{self.source}' needs a 'path' ({needs.path_hint})")
+        if self.path and not needs.needs_path:  # it would be ignored: e.g. aeon loads its bundled copy by name
+            raise ValueError(f"source '{self.source}' takes no 'path' (got {self.path!r}); remove it")
+        if self.options:
+            if needs.options is None:
+                raise ValueError(f"source '{self.source}' takes no 'options'")
+            try:
+                self.options = needs.options(**self.options).model_dump()
+            except ValidationError as error:
+                raise ValueError(f"options of source '{self.source}': {first_message(error)}") from None
+        if needs.known_names is not None:
+            known = needs.known_names()
+            if self.name not in known:
+                raise ValueError(f"{self.source} has no bundled data set '{self.name}'; bundled: {', '.join(known)}")
+        return self
+
+    @property
+    def domain(self) -> Domain:
+        return domain_of_source(self.source)
+
+    def label(self) -> str:
+        return self.name or Path(self.path or "").name or self.source
+
+
+class DataSpec(StrictModel):
+    """A sweep's pretext data (what the method trains on, labels unread) and downstream data (what it is scored
+    on), of one domain. Each domain extends it with its own options (``Domain.Data``: the windows of time series,
+    the sections of seismic volumes); ``DomainData`` validates a search-space file's ``data`` with the extension
+    of its domain, so the sweep's schema names none."""
+
+    pretext: DatasetSpec
+    downstream: DatasetSpec
+
+    @model_validator(mode="after")
+    def _one_domain(self) -> "DataSpec":
+        pretext, downstream = self.pretext.domain, self.downstream.domain
+        if pretext is not downstream:
+            raise ValueError(
+                f"pretext data {self.pretext.source} is {pretext.description} but downstream data "
+                f"{self.downstream.source} is {downstream.description}; both must be one domain"
+            )
+        return self
+
+    @property
+    def domain(self) -> Domain:
+        return self.downstream.domain
+
+
+class CarvedValidation(StrictModel):
+    """The option of domains whose validation units are carved from the training split (time series, images)."""
+
+    validation_fraction: float = Field(
+        0.2, gt=0, lt=1, description="carves validation units from the training split, stratified and seeded"
+    )
+
+
+def _domain_data(value: Any, handler: ValidatorFunctionWrapHandler) -> DataSpec:
+    """``value`` validated by the data model of its domain (``Domain.Data``), picked by its downstream source. An
+    option of another domain is refused naming both sides; a mapping whose domain cannot be told (no or an unknown
+    source) is left to ``DataSpec``, which says what is wrong with it."""
+    if isinstance(value, DataSpec):
+        if type(value) is value.domain.Data:
+            return value
+        value = value.model_dump()  # a plain DataSpec, or another domain's: validated as what its data is
+    downstream = value.get("downstream") if isinstance(value, dict) else None
+    source = (
+        downstream.get("source", DatasetSpec.model_fields["source"].default) if isinstance(downstream, dict) else None
+    )
+    owner = all_sources().get(source) if isinstance(source, str) else None
+    if owner is None:
+        return handler(value)
+    domain = domain_named(owner)
+    for key in value:
+        if key in domain.Data.model_fields:
+            continue
+        if key in domain.refused_data:
+            raise ValueError(f"'{key}' does not apply to {domain.description}: {domain.refused_data[key]}; remove it")
+        others = (domain_named(other).Data.model_fields.get(key) for other in DOMAINS if other != owner)
+        field = next((field for field in others if field is not None and field.description), None)
+        if field is not None:
+            raise ValueError(f"'{key}' {field.description}, but data {source} is {domain.description}; remove it")
+        raise ValueError(f"unknown key '{key}'; expected one of: {', '.join(domain.Data.model_fields)}")
+    return domain.Data.model_validate(value)
+
+
+#: A search-space file's ``data``: validated and dumped as its domain's ``Domain.Data``.
+DomainData = Annotated[SerializeAsAny[DataSpec], WrapValidator(_domain_data)]

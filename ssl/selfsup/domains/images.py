@@ -13,20 +13,22 @@ reference reports' CIFAR-10 and Tiny-ImageNet tables report top-1 and top-5).
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Annotated, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import field_validator
 
 from selfsup.augmentations.images import ImageAugmentationParams, ImageAugmenter
-from selfsup.data.images.cifar import load_cifar10, load_cifar100
-from selfsup.data.images.digits import load_digits_images
-from selfsup.data.images.image_folder import load_image_folder, load_tiny_imagenet
-from selfsup.domains.base import DOMAINS, DataSource, Domain, check_cv_folds, cross_validated
+from selfsup.data.images.sources import IMAGE_SOURCES
+from selfsup.domains.base import (
+    DOMAINS,
+    CarvedValidation,
+    DataSpec,
+    Domain,
+    check_cv_folds,
+    cross_validated,
+)
 from selfsup.evaluation.metric_names import CLASSIFICATION_METRICS, CLASSIFICATION_PROTOCOLS
-from selfsup.specs import CarvedValidation, DataSpec
 from selfsup.trial_params import TrialParams
 
 if TYPE_CHECKING:
@@ -53,27 +55,6 @@ class ImageTrialParams(TrialParams, ImageAugmentationParams):
                 f"{3 * 4 * value * value / 2**30:.1f} GiB); expected at most {MAX_IMAGE_INPUT_SIZE}"
             )
         return value
-
-
-def _md5(value: str) -> str:
-    if not re.fullmatch(r"[0-9a-fA-F]{32}", value):
-        raise PydanticCustomError("md5", "should be an md5 (32 hexadecimal digits), got '{value}'", {"value": value})
-    return value.lower()  # as torchvision compares them
-
-
-class CifarOptions(BaseModel):
-    """``options`` of the ``cifar10`` / ``cifar100`` sources. ``checksums``: file name -> md5 of a file the user
-    vouches for (a re-packed copy), accepted instead of the official archive's md5 for that file; every other
-    file must match the archive. The files are pickles, which run code when read (``selfsup.data.images.cifar``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    checksums: dict[str, Annotated[str, AfterValidator(_md5)]] = {}
-
-    @field_validator("checksums")
-    @classmethod
-    def _sorted(cls, checksums: dict[str, str]) -> dict[str, str]:
-        return dict(sorted(checksums.items()))  # one order, so that same_dataset compares the files, not the order
 
 
 def load_image_splits(spec: Any, *, train_only: bool = False) -> dict:
@@ -106,24 +87,7 @@ class ImageDomain(Domain[ImageTrialParams, ImageData]):
     description = "images"
     Params = ImageTrialParams
     Data = ImageData
-    sources = {
-        "digits": DataSource(loader=load_digits_images, bundled=True),  # shipped with scikit-learn
-        "cifar10": DataSource(
-            loader=load_cifar10,
-            needs_path=True,
-            path_hint="the root holding cifar-10-batches-py/",
-            options=CifarOptions,
-        ),
-        "cifar100": DataSource(
-            loader=load_cifar100, needs_path=True, path_hint="the root holding cifar-100-python/", options=CifarOptions
-        ),
-        "tiny_imagenet": DataSource(
-            loader=load_tiny_imagenet, needs_path=True, path_hint="the tiny-imagenet-200/ directory"
-        ),
-        "image_folder": DataSource(
-            loader=load_image_folder, needs_path=True, path_hint="a directory with train/<class>/ folders"
-        ),
-    }
+    sources = IMAGE_SOURCES
     task = "classification"
     protocols = CLASSIFICATION_PROTOCOLS  # readouts on frozen features, and fine-tuning (opt-in)
     default_protocols = ("linear", "knn")

@@ -29,45 +29,16 @@ import json
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from selfsup.augmentations.seismic import REFUSED_FOR_SEISMIC, SeismicAugmentationParams, SeismicAugmenter
-from selfsup.data.seismic.f3_facies import f3_class_names, load_f3_volumes
-from selfsup.data.seismic.seismic_volume import load_seismic_volume
-from selfsup.data.seismic.synthetic_seismic import load_synthetic_seismic, synthetic_class_names
-from selfsup.domains.base import DOMAINS, DataSource, Domain
+from selfsup.data.seismic.sources import SEISMIC_SOURCES
+from selfsup.domains.base import DOMAINS, DataSpec, Domain
 from selfsup.evaluation.metric_names import SEGMENTATION_METRICS, SEGMENTATION_PROTOCOLS
-from selfsup.specs import DataSpec
 from selfsup.trial_params import TrialParams
 
 if TYPE_CHECKING:
     from selfsup.data.prepared import PreparedData
-
-
-class SyntheticSeismicOptions(BaseModel):
-    """``options`` of the ``synthetic_seismic`` source: the generator's arguments
-    (``selfsup.data.seismic.synthetic_seismic.synthetic_seismic``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    n_inline: int = Field(96, ge=8)
-    n_crossline: int = Field(96, ge=8)
-    n_depth: int = Field(128, ge=24)
-    n_facies: int = Field(6, ge=2)
-    n_faults: int = Field(2, ge=0)
-    fold_amplitude: float = Field(6.0, ge=0)
-    noise: float = Field(0.1, ge=0)
-    peak_frequency: float = Field(25.0, gt=0, lt=125)
-    seed: int = 0
-
-    @model_validator(mode="after")
-    def _layers_fit_the_depth(self) -> "SyntheticSeismicOptions":
-        if self.n_depth < 4 * self.n_facies:  # the generator's own limit, refused when the file is read
-            raise ValueError(
-                f"n_depth {self.n_depth} is too small for n_facies {self.n_facies} (at least 4 samples "
-                f"per layer); expected n_depth >= {4 * self.n_facies}"
-            )
-        return self
 
 
 class SectionSpec(BaseModel):
@@ -135,11 +106,6 @@ def labelled_class_names(spec: Mapping[str, Any]) -> list[str] | None:
     return None if source is None else source.known_class_names(spec)
 
 
-def synthetic_shape(n_inline: int, n_crossline: int, n_depth: int, **options: Any) -> tuple[int, int, int]:
-    """(inline, crossline, depth) of the synthetic volume made with ``options`` (``SyntheticSeismicOptions``)."""
-    return n_inline, n_crossline, n_depth
-
-
 def labelled_training_sections(
     shape: tuple[int, ...], sections: Mapping[str, Any], *, held_out_test: bool
 ) -> list[tuple[str, int, int]]:
@@ -198,24 +164,7 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
     description = "seismic sections"
     Params = SeismicTrialParams
     Data = SeismicData
-    sources = {
-        "synthetic_seismic": DataSource(
-            loader=load_synthetic_seismic,
-            options=SyntheticSeismicOptions,
-            class_names=synthetic_class_names,
-            shape=synthetic_shape,
-            bundled=True,
-        ),
-        "f3": DataSource(
-            loader=load_f3_volumes,
-            needs_path=True,
-            path_hint="the F3 facies benchmark directory with train/ and test_once/",
-            class_names=f3_class_names,
-        ),
-        "seismic_volume": DataSource(
-            loader=load_seismic_volume, needs_path=True, path_hint="an unlabelled .npy or SEG-Y volume", labelled=False
-        ),
-    }
+    sources = SEISMIC_SOURCES
     task = "segmentation"
     protocols = SEGMENTATION_PROTOCOLS
     default_protocols = ("seg_frozen",)

@@ -17,12 +17,17 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from selfsup.augmentations.timeseries import AUGMENTATIONS, TimeSeriesAugmenter, check_strength
-from selfsup.data.timeseries.aeon_sets import bundled_aeon_datasets, load_aeon
-from selfsup.data.timeseries.csv_logs import load_csv_logs
-from selfsup.data.timeseries.ucr_files import load_ucr_files
-from selfsup.domains.base import DOMAINS, DataSource, Domain, check_cv_folds, cross_validated
+from selfsup.data.timeseries.sources import TIME_SERIES_SOURCES
+from selfsup.domains.base import (
+    DOMAINS,
+    CarvedValidation,
+    DataSpec,
+    Domain,
+    check_cv_folds,
+    cross_validated,
+)
 from selfsup.evaluation.metric_names import CLASSIFICATION_PROTOCOLS, EVAL_METRICS, PROTOCOLS
-from selfsup.specs import CarvedValidation, DataSpec, EvaluationSpec, StrictModel
+from selfsup.specs import EvaluationSpec, StrictModel
 from selfsup.trial_params import TrialParams
 
 if TYPE_CHECKING:
@@ -128,11 +133,7 @@ class TimeSeriesDomain(Domain[TimeSeriesTrialParams, TimeSeriesData]):
     Params = TimeSeriesTrialParams
     Data = TimeSeriesData
     batch_axes = ("batch", "channels", "time")
-    sources = {
-        "aeon": DataSource(loader=load_aeon, needs_name=True, known_names=bundled_aeon_datasets, bundled=True),
-        "ucr_files": DataSource(loader=load_ucr_files, needs_name=True, needs_path=True),
-        "csv": DataSource(loader=load_csv_logs, needs_path=True),
-    }
+    sources = TIME_SERIES_SOURCES
     task = "classification"
     protocols = CLASSIFICATION_PROTOCOLS  # readouts on frozen features, and fine-tuning (opt-in)
     default_protocols = PROTOCOLS  # the frozen-feature readouts: linear, knn, mlp

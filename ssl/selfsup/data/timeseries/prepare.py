@@ -17,6 +17,7 @@ from selfsup.data.prepared import PreparedData, require_same_channels
 from selfsup.data.timeseries.cleaning import ChannelStandardizer, fill_missing_with_warning
 from selfsup.data.timeseries.series import SeriesSet, carve_validation
 from selfsup.data.timeseries.sliding_windows import sliding_windows
+from selfsup.data.timeseries.sources import TIME_SERIES_SOURCES
 from selfsup.data.windows import Windows
 
 __all__ = [
@@ -33,17 +34,14 @@ def load_splits(
     source: Any, name: str | None = None, path: str | None = None, *, train_only: bool = False
 ) -> dict[str, SeriesSet]:
     """Load a data set: ``load_splits("aeon", "BasicMotions")`` or ``load_splits(spec)``, with the loader of its
-    source in the time-series domain's table (``TimeSeriesDomain.sources``).
+    source in the time-series table (``sources.py``, the domain's ``sources``).
 
     ``source`` is a source name, or a whole spec (any object or dict with ``source``, ``name``, ``path``).
     Returns ``{"train", "test"}`` and, when the data has one, ``"validation"``; with ``train_only``, only
     ``"train"``.
     """
-    # The table is the domain's; imported here, not at the top, because selfsup.domains imports selfsup.data.
-    from selfsup.domains.timeseries import TimeSeriesDomain
-
     spec = {"source": source, "name": name, "path": path} if isinstance(source, str) else source
-    sources, source = TimeSeriesDomain.sources, spec_field(spec, "source")
+    sources, source = TIME_SERIES_SOURCES, spec_field(spec, "source")
     if source not in sources:
         raise DataError(f"unknown data source '{source}'; known: {', '.join(sources)}")
     return sources[source].load(spec, train_only=train_only)
