@@ -268,7 +268,8 @@ def _small_trial_config(tmp_path: Path, method: str, params: dict, epochs: int, 
         ("byol", {"base_momentum": 0.9}),
         ("moco", {"queue_size": 32}),
         ("barlow_twins", {}),
-        ("tnc", {"mc_sample_size": 4}),
+        # The fixed neighbourhood width: ADF's (statsmodels, per anchor and epoch; tests/test_tnc.py) holds no state.
+        ("tnc", {"mc_sample_size": 4, "adf": False}),
         ("masked_reconstruction", {}),
         # Two GRU layers, so dropout masks are part of what resumes.
         ("cpc", {"prediction_steps": 4, "ar_hidden": 32, "batch_size": 32}),
@@ -351,7 +352,7 @@ def _two_rank_worker(rank: int, init_file: str, store: str, config: dict) -> Non
         ("moco", {"queue_size": 64}),
         ("byol", {}),
         ("simclr", {}),
-        ("tnc", {"mc_sample_size": 4}),
+        ("tnc", {"mc_sample_size": 4, "adf": False}),
         ("masked_reconstruction", {}),
         ("lfr", {"num_projectors": 3, "pool_ratio": 3, "predictor_steps": 1}),
     ],
