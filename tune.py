@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from trainables.records.tags import METHOD_TAG, NIGHTLY_TAG, TRIAL_ID_TAG, tag_column
+from trainables.records.tags import METHOD_TAG, NIGHTLY_TAG, tag_column
 
 EXIT_NO_TRIAL_FINISHED = 1
 EXIT_BAD_INPUT = 2
@@ -40,6 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--dry-run",
         action="store_true",
         help="validate the file and print the resolved search space, budget and resources",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="print every trial's configuration and results as Tune reports them"
     )
     parser.add_argument("--trials", type=int, help="override budget.trials")
     parser.add_argument("--epochs", type=int, help="override budget.epochs")
@@ -129,6 +132,9 @@ def ui(args: argparse.Namespace) -> int:
         **os.environ,
         "MLFLOW_BACKEND_STORE_URI": stores.mlflow_uri,
         "MLFLOW_DEFAULT_ARTIFACT_ROOT": stores.mlflow_artifacts,
+        # MLflow's job runner (GenAI scorers and prompt optimisation, which sweeps never use): 8 more processes
+        # and about 2 GiB at idle; without it the server is 3 processes and the runs pages work the same.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
     command = [
         sys.executable,
@@ -142,11 +148,41 @@ def ui(args: argparse.Namespace) -> int:
         "--workers",
         "1",
     ]
-    print(f"MLflow UI on http://127.0.0.1:{args.port} over {redact(stores.mlflow_uri)} (Ctrl-C stops it)", flush=True)
+    print(f"MLflow UI on http://127.0.0.1:{args.port} over {redact(stores.mlflow_uri)} (Ctrl-C stops it)")
+    for name, link in latest_decision_views(stores.mlflow_uri, args.port):
+        print(f"  {name}: {link}")
+    sys.stdout.flush()
     try:
         return subprocess.run(command, env=environment).returncode
     except KeyboardInterrupt:
         return 0
+
+
+def latest_decision_views(tracking_uri: str, port: int, count: int = 10) -> list[tuple[str, str]]:
+    """(sweep, link) for the latest parent run of up to ``count`` sweeps, newest first: each sweep's finished
+    trials, best first, in the UI ``tune.py ui`` serves (``tracking.ui_links``)."""
+    from mlflow.tracking import MlflowClient
+
+    from trainables.records.tags import OBJECTIVE_MODE_TAG, ROLE_TAG, SWEEP_TAG, Role
+    from trainables.tracking.ui_links import runs_view_link, ui_base_url
+
+    client = MlflowClient(tracking_uri)
+    experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+    if not experiments:
+        return []
+    parents = client.search_runs(
+        experiments, f"tags.`{ROLE_TAG}` = '{Role.SWEEP}'", order_by=["attributes.start_time DESC"], max_results=200
+    )
+    links, seen = [], set()
+    for parent in parents:
+        sweep = parent.data.tags.get(SWEEP_TAG, parent.info.run_name)
+        if sweep in seen:
+            continue
+        seen.add(sweep)
+        mode = parent.data.tags.get(OBJECTIVE_MODE_TAG, "max")
+        base = ui_base_url(tracking_uri, port)
+        links.append((sweep, runs_view_link(base, parent.info.experiment_id, parent.info.run_id, mode)))
+    return links[:count]
 
 
 def fail(message: str) -> int:
@@ -277,7 +313,7 @@ def _command(argv: list[str]) -> int:
     from trainables.sweep.resources import ResourceError
 
     try:
-        outcome = run_sweep(spec, args.searchspace, stores, resume_from=resume_from)
+        outcome = run_sweep(spec, args.searchspace, stores, resume_from=resume_from, verbose=args.verbose)
     except ResourceError as error:  # the cluster Ray joined cannot hold one trial; checked before any recording
         return fail(f"{args.searchspace}: {error}")
     except SweepInterrupted as interrupted:
@@ -447,7 +483,7 @@ def summary(spec, outcome, stores) -> str:
         best = outcome.sweep.finished_trials.iloc[0]
         params = {k.removeprefix("params."): v for k, v in best.items() if k.startswith("params.")}
         lines.append(
-            f"best trial {best.get(tag_column(TRIAL_ID_TAG))}: "
+            f"best trial {best.get('tags.mlflow.runName')} (run {best['run_id']}): "
             + ", ".join(f"{k}={params[k]}" for k in sorted(spec.search) if k in params)
         )
         lines.append(f"  validation {spec.objective.metric} = {best.get('metrics.' + spec.objective.metric):.4f}")
@@ -463,11 +499,15 @@ def summary(spec, outcome, stores) -> str:
         f"optuna     study '{outcome.study_name}' in {redact(stores.optuna_url)}",
         f"open the MLflow UI:  {stores.ui_command()}",
     ]
+    if outcome.decision_view:
+        lines.append(f"decision view:       {outcome.decision_view}")
     return "\n".join(lines)
 
 
 def _gain(best, column: str) -> str:
-    baseline = best.get(column.replace("metrics.", "metrics.random_init/", 1))
+    from selfsup.evaluation.metric_names import RANDOM_INIT_PREFIX
+
+    baseline = best.get(column.replace("metrics.", f"metrics.{RANDOM_INIT_PREFIX}", 1))
     if baseline is None or baseline != baseline:
         return ""
     return f"   (untrained backbone {baseline:.4f}, gain {best[column] - baseline:+.4f})"

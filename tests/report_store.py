@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from trainables.records.tags import TRIAL_INDEX_TAG
 
-STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+STATUS = {"finished": "FINISHED", "pruned": "FINISHED", "failed": "FAILED"}
 
 
 class Store:

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCAL_SH = ROOT / "cluster" / "local.sh"
 # The `ray` command of this Python's environment (the one Ray and sslsweep are installed in).
 RAY = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray") or "ray"
-EXPECTED_STATUS = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+EXPECTED_STATUS = {"finished": "FINISHED", "pruned": "FINISHED", "failed": "FAILED"}
 EXPECTED_OPTUNA_STATE = {
     "finished": optuna.trial.TrialState.COMPLETE,
     "pruned": optuna.trial.TrialState.PRUNED,

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from trainables.records.results import RANKED_OBJECTIVE
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
@@ -80,7 +82,10 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     )
     run = _run(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "best trial" in run.stdout and "mlflow ui --backend-store-uri" in run.stdout
+    assert "best trial" in run.stdout and "python tune.py ui" in run.stdout
+    # One line per trial, not Tune's tables (those come with --verbose).
+    assert len(run.stdout.splitlines()) < 100 and "started with configuration" not in run.stdout
+    assert len([line for line in run.stdout.splitlines() if line.startswith("trial ")]) == trials
 
     client, parent = _parent(home, "e2e-barlow")
     assert parent.info.status == "FINISHED"
@@ -89,9 +94,28 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     children = _children(home, parent.info.run_id)
     assert len(children) == trials
     outcomes = children["tags.sslsweep.outcome"].tolist()
-    expected_status = {"finished": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+    # A pruned trial ended as its scheduler planned (FINISHED: MLflow's UI draws KILLED as it draws a crash); its
+    # name says it was pruned, and only finished trials carry the objective column that ranks them.
+    expected_status = {"finished": "FINISHED", "pruned": "FINISHED", "failed": "FAILED"}
     for outcome, status in zip(outcomes, children["status"]):
         assert expected_status[outcome] == status
+    finished = children[children["tags.sslsweep.outcome"] == "finished"]
+    pruned = children[children["tags.sslsweep.outcome"] == "pruned"]
+    assert finished["metrics.objective"].notna().all() and pruned["metrics.objective"].isna().all()
+    assert (finished["metrics.objective"] == finished["metrics.train/loss"]).all()  # the value itself, no tie-break
+    assert pruned["tags.mlflow.runName"].str.contains(" pruned at epoch ").all()
+    # Names from the configuration and Optuna's trial number; params hold hyperparameters only; no Tune counters.
+    for _, child in children.iterrows():
+        number = child["tags.sslsweep.trial_number"]
+        assert (
+            child["tags.mlflow.runName"].startswith(f"{child['params.backbone']} ")
+            and f" #{number}" in child["tags.mlflow.runName"]
+        )
+    assert sorted(children["tags.sslsweep.trial_number"].astype(int)) == list(range(trials))
+    assert not {"params.trial_number", "params.training_seed"} & set(children.columns)
+    assert not {"metrics.training_iteration", "metrics.time_this_iter_s", "metrics.epoch"} & set(children.columns)
+    gain = finished["metrics.test/linear/acc/frac_1.0"] - finished["metrics.random_init/test/linear/acc/frac_1.0"]
+    assert finished["metrics.gain/test/linear/acc/frac_1.0"].tolist() == pytest.approx(gain.tolist())
     # ASHA stopped some trials and let others finish, while trial processes were reused (reuse_actors):
     # fewer processes ran the trials than there were trials, and every status above is still true.
     assert "finished" in outcomes and "pruned" in outcomes, outcomes
@@ -151,6 +175,22 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     figures = {path.name for path in (report_dir / "figures").iterdir()}
     assert {f"tsne_barlow_twins_{b}.png" for b in techniques["backbone"]} <= figures
     assert "e2e-barlow_optuna_optimization_history.png" in figures and "training_curves.svg" in figures
+    # The parent run carries the answer: the selected trial by name and number, its scores and gains, a link to
+    # the decision view; the YAML's description is the experiment's.
+    best = finished.sort_values(["metrics.objective", "tags.sslsweep.trial_index"]).iloc[0]
+    tags, metrics = parent.data.tags, parent.data.metrics
+    assert tags["sslsweep.best_run_id"] == best["run_id"] and tags["sslsweep.best_backbone"] == best["params.backbone"]
+    assert tags["sslsweep.best_trial_number"] == best["tags.sslsweep.trial_number"]
+    assert metrics["best/objective"] == best["metrics.objective"]
+    assert metrics["gain/test/linear/acc/frac_1.0"] == pytest.approx(best["metrics.gain/test/linear/acc/frac_1.0"])
+    assert f"best {best['params.backbone']} #{best['tags.sslsweep.trial_number']}" in parent.info.run_name
+    note = tags["mlflow.note.content"]
+    assert f"**Selected: {best['tags.mlflow.runName']}**" in note and "| linear acc, 100 % labels |" in note
+    assert f"#/experiments/{parent.info.experiment_id}/runs/{best['run_id']}" in note
+    assert "decision view:       http://127.0.0.1:5000/#/experiments/" in run.stdout
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.note.content"].startswith("Barlow Twins")
+
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/index.html", "report/report.md", "report/tables", "report/figures"} <= artifacts
     assert [a.path for a in client.list_artifacts(parent.info.run_id, "best_backbone")] == ["best_backbone/backbone.pt"]
@@ -257,7 +297,7 @@ def test_a_grid_visits_each_cell_once_and_tune_optuna_and_the_report_pick_the_sa
     assert len(children) == 4
     cells = sorted(zip(children["params.projector_dim"], children["params.batch_size"]))
     assert cells == [("128", "16"), ("128", "32"), ("64", "16"), ("64", "32")]
-    objective = children["metrics.val/knn/acc/frac_1.0"].round(9)  # without the 1e-12 tie-break
+    objective = children["metrics.val/knn/acc/frac_1.0"]  # as evaluated: the tie-break is Tune's and Optuna's
     assert (objective == objective.max()).sum() >= 2, f"no tie to break: {objective.tolist()}"
 
     best_run_id = parent.data.tags["sslsweep.best_run_id"]
@@ -276,13 +316,14 @@ def test_a_grid_visits_each_cell_once_and_tune_optuna_and_the_report_pick_the_sa
     assert {t.state for t in study.trials} == {optuna.trial.TrialState.COMPLETE}
     assert study.best_trial.number == int(best["tags.sslsweep.trial_index"]) - 1
     analysis = ExperimentAnalysis(str(home / "ray_results" / study_name))
-    tune_best = analysis.get_best_trial("val/knn/acc/frac_1.0", "max", scope="last")
+    tune_best = analysis.get_best_trial(RANKED_OBJECTIVE, "max", scope="last")
     assert tune_best.trial_id == best["tags.sslsweep.trial_id"]
-    assert f"best trial {best['tags.sslsweep.trial_id']}" in run.stdout
+    assert f"best trial {best['tags.mlflow.runName']} (run {best_run_id})" in run.stdout
 
     # final.repeats: the best configuration ran twice more with training seeds 1 and 2, as tagged child runs.
     assert len(repeats) == 2 and set(repeats["tags.sslsweep.repeat_of"]) == {best_run_id}
-    assert sorted(repeats["params.training_seed"]) == ["1", "2"]
+    assert sorted(repeats["tags.sslsweep.training_seed"]) == ["1", "2"]
+    assert set(repeats["tags.mlflow.runName"]) == {f"{best['tags.mlflow.runName']} seed {seed}" for seed in (1, 2)}
     assert set(repeats["status"]) == {"FINISHED"}
     for key in ("params.projector_dim", "params.batch_size"):
         assert set(repeats[key]) == {best[key]}

@@ -9,14 +9,31 @@ A trial is
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
+from selfsup.evaluation.metric_names import RANDOM_INIT_PREFIX
 from trainables.records.tags import TagValue
 
 EPOCH = "epoch"
 EVALUATION_DONE = "evaluation_done"
 FAILURE_REASON = "failure_reason"
+# The objective as Tune, ASHA and Optuna compare trials: the objective metric's value at every epoch, and on a
+# finished trial's last epoch that value with the tie-break of ``selection.py``. Only they read it: MLflow records
+# the objective metric under its own name, unchanged, and ``OBJECTIVE_METRIC``.
+RANKED_OBJECTIVE = "ranked_objective"
+
+# -------------------------------------------------------------------------------------- MLflow metrics
+# A finished trial's objective value, logged once when it ends (a pruned trial's low-fidelity values stay in the
+# objective metric's per-epoch history): one column, whatever the sweep optimises, that ranks finished trials only.
+OBJECTIVE_METRIC = "objective"
+# A test score's gain over the same backbone untrained (``RANDOM_INIT_PREFIX``): ``gain/test/linear/acc/frac_1.0``.
+GAIN_PREFIX = "gain/"
+TEST_PREFIX = "test/"
+# On a sweep's parent run: the selected trial's objective and test scores (``best/objective``,
+# ``best/test/...``); its gains keep their own name (``gain/test/...``).
+BEST_PREFIX = "best/"
 # The Ray node that ran the trial's rank 0 (``ray.get_runtime_context().get_node_id()``); MLflow tag
 # ``sslsweep.node_id`` of the trial's run, so a multi-node sweep shows where each trial trained.
 NODE_ID = "node_id"
@@ -50,6 +67,23 @@ TRAINING_SEED_KEY = "sslsweep_training_seed"  # seeds initialisation, views and 
 REPEAT_OF_KEY = "sslsweep_repeat_of"  # the MLflow run id of the trial a final repeat re-runs
 BASELINE_OF_KEY = "sslsweep_baseline_of"  # the MLflow run id of the trial a supervised baseline matches
 BOOKKEEPING_KEYS = (TRIAL_NUMBER_KEY, TRAINING_SEED_KEY, REPEAT_OF_KEY, BASELINE_OF_KEY)
+
+
+def gains(metrics: dict[str, Any]) -> dict[str, float]:
+    """``gain/<test metric>`` = the test score minus the same backbone's untrained score, for every test score that
+    has its untrained counterpart in ``metrics``."""
+    return {
+        f"{GAIN_PREFIX}{key}": float(value) - float(metrics[RANDOM_INIT_PREFIX + key])
+        for key, value in metrics.items()
+        if key.startswith(TEST_PREFIX) and isinstance(metrics.get(RANDOM_INIT_PREFIX + key), (int, float))
+    }
+
+
+def is_recorded_metric(key: str, value: Any) -> bool:
+    """Whether a result's entry is a metric MLflow records: sslsweep's metrics are namespaced (``train/``, ``val/``,
+    ``test/``, ``health/``, ``random_init/``); Tune's counters and timings (``training_iteration``,
+    ``time_this_iter_s``, ...) and sslsweep's flags (``epoch``, the step; ``evaluation_done``) are not."""
+    return "/" in key and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def split_bookkeeping(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

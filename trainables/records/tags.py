@@ -27,10 +27,14 @@ OPTUNA_STUDY_TAG = "sslsweep.optuna_study"  # the Optuna study (and Ray experime
 NIGHTLY_TAG = "sslsweep.nightly"  # YYYY-MM-DD of the nightly run the sweep belongs to
 RESUMES_TAG = "sslsweep.resumes"  # how many times ``tune.py --resume`` carried it on
 BEST_RUN_TAG = "sslsweep.best_run_id"  # the run of the selected trial
+BEST_TRIAL_NUMBER_TAG = "sslsweep.best_trial_number"  # its trial number (TRIAL_NUMBER_TAG)
+BEST_BACKBONE_TAG = "sslsweep.best_backbone"  # its backbone
 
 # ------------------------------------------------------------------------------------ a trial's run
 TRIAL_ID_TAG = "sslsweep.trial_id"  # Tune's trial id
+TRIAL_NUMBER_TAG = "sslsweep.trial_number"  # Optuna's trial number, the one in its run name (records.names)
 TRIAL_INDEX_TAG = "sslsweep.trial_index"  # Tune's creation counter: the tie-break (records.selection)
+TRAINING_SEED_TAG = "sslsweep.training_seed"  # the seed of initialisation, views and shuffling (final repeats)
 OUTCOME_TAG = "sslsweep.outcome"  # one of the outcomes of records.results
 FAILURE_REASON_TAG = "sslsweep.failure_reason"  # why a failed trial failed, one line
 PRUNED_AT_EPOCH_TAG = "sslsweep.pruned_at_epoch"
@@ -39,6 +43,11 @@ CHECKPOINT_TAG = "sslsweep.checkpoint_path"  # its latest checkpoint directory
 RESUMED_TAG = "sslsweep.resumed"  # carried on by ``tune.py --resume``
 REPEAT_OF_TAG = "sslsweep.repeat_of"  # a final repeat: the run of the trial it re-runs
 BASELINE_OF_TAG = "sslsweep.baseline_of"  # a supervised baseline: the run of the trial it matches
+
+# ------------------------------------------------------------------------- MLflow's own, which its UI shows
+# The description of a run, or of an experiment (an experiment tag), in Markdown.
+NOTE_TAG = "mlflow.note.content"
+PARENT_RUN_ID_TAG = "mlflow.parentRunId"
 
 # ------------------------------------------------------------------------------------- a report run
 REPORT_SWEEPS_TAG = "sslsweep.report.sweeps"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from mlflow.tracking import MlflowClient
 
-from trainables.records.tags import REPORT_PARENT_RUNS_TAG, REPORT_SWEEPS_TAG, ROLE_TAG, Role, as_written
+from trainables.records.tags import NOTE_TAG, REPORT_PARENT_RUNS_TAG, REPORT_SWEEPS_TAG, ROLE_TAG, Role, as_written
 from trainables.report.document import Report
 from trainables.report.markdown import markdown_text
 
@@ -38,7 +38,7 @@ def log_report_run(tracking_uri: str, report: Report, artifact_root: str | None 
                 REPORT_SWEEPS_TAG: ",".join(sweep.name for sweep in sweeps),
                 REPORT_PARENT_RUNS_TAG: ",".join(sweep.parent_run_id for sweep in sweeps),
                 # The run's description, which MLflow's UI renders as Markdown: sweep names are text there.
-                "mlflow.note.content": markdown_text(
+                NOTE_TAG: markdown_text(
                     f"{report.title}: " + ", ".join(f"{s.name} ({s.parent_run_id})" for s in sweeps)
                 ),
             }

@@ -19,16 +19,20 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 from trainables.records.results import (
     BASELINE_OF_KEY,
     EPOCH,
+    RANKED_OBJECTIVE,
     REPEAT_OF_KEY,
     TRAINING_SEED_KEY,
     Outcome,
     split_bookkeeping,
 )
 from trainables.records.selection import best_first, best_per_backbone
-from trainables.records.tags import BEST_RUN_TAG, OPTUNA_STUDY_TAG, OUTCOME_TAG, TRIAL_ID_TAG, Role, tag_column
+from trainables.records.tags import NOTE_TAG, OPTUNA_STUDY_TAG, OUTCOME_TAG, TRIAL_ID_TAG, Role, tag_column
 from trainables.report.builder import write_sweep_report
 from trainables.report.document import Report
+from trainables.report.markdown import markdown_text
+from trainables.report.sweep_answer import log_answer, sweep_answer
 from trainables.searchspace import SweepSpec
+from trainables.sweep.console import TrialLines
 from trainables.sweep.registry import Registration, backbone_weights, register_sweep_backbones
 from trainables.sweep.resources import ResourceError, gpus_per_trial
 from trainables.sweep.resume import (
@@ -48,6 +52,7 @@ from trainables.sweep.searcher import (
 from trainables.tracking.mlflow_callback import SweepMLflowCallback, child_runs, ensure_experiment, start_parent_run
 from trainables.tracking.runs import SweepRuns, child_runs_frame
 from trainables.tracking.stores import Stores
+from trainables.tracking.ui_links import runs_view_link, ui_base_url
 from trainables.trial.data_cache import fetch_prepared_data, start_data_cache
 from trainables.trial.trainable import make_trainable, trial_resources
 
@@ -63,6 +68,7 @@ class SweepOutcome:
     data_preparations: int
     # Model versions registered for the selected backbones (trainables/sweep/registry.py); empty when none was.
     registrations: list[Registration] = field(default_factory=list)
+    decision_view: str = ""  # the MLflow UI link to the sweep's finished trials, best first (tracking.ui_links)
 
 
 def trial_concurrency(spec: SweepSpec, resources: dict[str, float]) -> int:
@@ -109,7 +115,7 @@ def _searcher(spec: SweepSpec, stores: Stores, study_name: str, concurrency: int
     return ResumableConcurrencyLimiter(
         OptunaStudySearcher(
             space=spec.optuna_space(),
-            metric=spec.objective.metric,
+            metric=RANKED_OBJECTIVE,
             mode=spec.objective.mode,
             sampler=sampler,
             study_name=study_name,
@@ -138,10 +144,12 @@ def run_sweep(
     stores: Stores,
     parent_tags: dict[str, str] | None = None,
     resume_from: InterruptedSweep | None = None,
+    verbose: bool = False,
 ) -> SweepOutcome:
     """Run one sweep to its end and its report; ``parent_tags`` go on its MLflow parent run (the nightly date).
     ``resume_from`` (``tune.py --resume``) carries an interrupted sweep on instead (``resume.py``). A Ctrl-C ends
-    the sweep with ``SweepInterrupted``, its records closed."""
+    the sweep with ``SweepInterrupted``, its records closed. ``verbose``: Tune prints every trial's configuration
+    and results (its default); otherwise its periodic status table only."""
     # Tune saves its experiment state (trials, their latest checkpoints, the searcher) at most every 10 s by
     # default; a driver killed in between is resumed from older checkpoints. The state is small: save every 2 s.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
@@ -152,6 +160,8 @@ def run_sweep(
 
     experiment_name = f"sslsweep/{spec.name}"
     experiment_id = ensure_experiment(stores.mlflow_uri, experiment_name, stores.mlflow_artifacts)
+    if spec.description:  # the experiment's description in MLflow's UI
+        MlflowClient(stores.mlflow_uri).set_experiment_tag(experiment_id, NOTE_TAG, markdown_text(spec.description))
     if resume_from is None:
         parent_run_id = start_parent_run(
             spec, stores.mlflow_uri, experiment_id, Path(spec_path).read_text(), parent_tags
@@ -161,6 +171,7 @@ def run_sweep(
         parent_run_id, study_name = resume_from.parent_run_id, resume_from.study_name
         reopen_parent(stores.mlflow_uri, resume_from)
 
+    decision_view = runs_view_link(ui_base_url(stores.mlflow_uri), experiment_id, parent_run_id, spec.objective.mode)
     status = "FAILED"
     registrations: list[Registration] = []
     try:
@@ -183,6 +194,7 @@ def run_sweep(
                 search_alg=_searcher(spec, stores, study_name, concurrency),
                 scheduler=_scheduler(spec),
                 num_samples=spec.budget.trials,
+                verbose=verbose,
             )
         else:  # Tune's saved experiment: its searcher, scheduler, trials and this sweep's callback
             search = restore_tuner(resume_from.experiment_path, trainable)
@@ -217,6 +229,9 @@ def run_sweep(
         MlflowClient(stores.mlflow_uri).log_metric(parent_run_id, "sweep/data_preparations", data_preparations)
         sweep, report = write_sweep_report(stores.mlflow_uri, parent_run_id, stores.reports_dir, stores.optuna_url)
         if sweep is not None:
+            answer = sweep_answer(sweep)
+            if answer is not None:
+                log_answer(stores.mlflow_uri, parent_run_id, answer)
             _log_best_backbone(stores.mlflow_uri, parent_run_id, sweep.finished_trials.iloc[0])
             # Search trials only: the Model Registry's versions and champions (never raises; warns).
             registrations = register_sweep_backbones(
@@ -242,6 +257,7 @@ def run_sweep(
         _outcomes(stores.mlflow_uri, parent_run_id),
         data_preparations,
         registrations,
+        decision_view,
     )
 
 
@@ -281,12 +297,13 @@ def _tuner(
     scheduler,
     num_samples: int,
     param_space: dict | None = None,
+    verbose: bool = False,
 ) -> tune.Tuner:
     return tune.Tuner(
         trainable,
         param_space=spec.default_params() if param_space is None else param_space,
         tune_config=tune.TuneConfig(
-            metric=spec.objective.metric,
+            metric=RANKED_OBJECTIVE,
             mode=spec.objective.mode,
             search_alg=search_alg,
             scheduler=scheduler,
@@ -299,7 +316,11 @@ def _tuner(
         run_config=tune.RunConfig(
             name=name,
             storage_path=stores.ray_storage,
-            callbacks=[callback],
+            # Tune's tables per trial with --verbose; otherwise one line per trial that ends.
+            callbacks=[callback]
+            if verbose
+            else [callback, TrialLines(spec.objective.metric, list(spec.search), num_samples)],
+            verbose=2 if verbose else 0,
             # A crashed in-trial trial restarts from its last checkpoint; Ray Train trials retry in their trainer.
             failure_config=tune.FailureConfig(
                 max_failures=0 if spec.resources.uses_ray_train else spec.resources.max_failures
@@ -432,4 +453,3 @@ def _log_best_backbone(tracking_uri: str, parent_run_id: str, best) -> None:
     client = MlflowClient(tracking_uri)
     client.log_artifact(best_run_id, str(weights), "backbone")
     client.log_artifact(parent_run_id, str(weights), "best_backbone")
-    client.set_tag(parent_run_id, BEST_RUN_TAG, best_run_id)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from mlflow.tracking import MlflowClient
 
-from trainables.records.tags import OPTUNA_STUDY_TAG, RESUMES_TAG, ROLE_TAG, Role, tag_column
+from trainables.records.tags import OPTUNA_STUDY_TAG, PARENT_RUN_ID_TAG, RESUMES_TAG, ROLE_TAG, Role, tag_column
 from trainables.searchspace import SweepSpec
 from trainables.tracking.mlflow_callback import child_runs, close_run, still_open
 from trainables.tracking.stores import Stores, redact
@@ -120,7 +120,7 @@ def find_interrupted_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> 
     experiment_path = f"{stores.ray_storage.rstrip('/')}/{study_name}"
     saved = tune.Tuner.can_restore(experiment_path)
     if not saved and client.search_runs(
-        [experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=1
+        [experiment.experiment_id], f"{tag_column(PARENT_RUN_ID_TAG)} = '{parent.info.run_id}'", max_results=1
     ):
         raise ResumeError(
             f"{spec_path}: --resume: Tune saved no state for sweep {spec.name!r} (parent run "

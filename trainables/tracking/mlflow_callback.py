@@ -1,18 +1,20 @@
 """MLflow records: one parent run per sweep, one child run per trial, each closed with its true status.
 
 ``SweepMLflowCallback`` extends Ray's ``MLflowLoggerCallback`` (which runs in the driver, so only one
-process writes the tracking store) with what makes runs comparable in the MLflow UI: tags for the trial
-id, method, backbone and data sets; the parent link; metrics written in one batch per result; and the end
-status: FINISHED, KILLED with ``sslsweep.outcome=pruned`` for trials ASHA stopped early, or FAILED with
-``sslsweep.failure_reason``. A finished trial's per-trial files from its last checkpoint (on a filesystem the
-driver reads) go with its run (``results.TRIAL_ARTIFACTS``): its frozen embeddings
+process writes the tracking store) with what makes runs comparable in the MLflow UI: a name from the trial's
+configuration and Optuna trial number (``records.names``); tags for the trial number, trial id, method, backbone
+and data sets; the parent link; hyperparameters as params (sslsweep's bookkeeping as tags); the namespaced metrics
+of every result in one batch, with each test score's gain over the untrained backbone (``gain/...``), never Tune's
+counters; a finished trial's objective value as ``objective``, the one column that ranks finished trials; and the
+end status: FINISHED (a trial ASHA stopped early too: ``sslsweep.outcome=pruned``, its name ending "pruned at
+epoch N"), or FAILED with ``sslsweep.failure_reason``. A finished trial's per-trial files from its last checkpoint
+(on a filesystem the driver reads) go with its run (``results.TRIAL_ARTIFACTS``): its frozen embeddings
 (``embeddings/embeddings.parquet``) for the report's t-SNE maps, and on segmentation data its example prediction
 (``examples/segmentation_example.npz``) for the report's "section | truth | prediction" figure.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -23,14 +25,20 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PATH
 
+from trainables.records.names import short_value, trial_label
 from trainables.records.results import (
     BASELINE_OF_KEY,
     EPOCH,
     NODE_ID,
+    OBJECTIVE_METRIC,
     REPEAT_OF_KEY,
+    TRAINING_SEED_KEY,
     TRIAL_ARTIFACTS,
+    TRIAL_NUMBER_KEY,
     Outcome,
     failure_reason,
+    gains,
+    is_recorded_metric,
     outcome,
     split_bookkeeping,
 )
@@ -47,35 +55,26 @@ from trainables.records.tags import (
     OBJECTIVE_MODE_TAG,
     OBJECTIVE_TAG,
     OUTCOME_TAG,
+    PARENT_RUN_ID_TAG,
     PRETEXT_DATA_TAG,
     PRUNED_AT_EPOCH_TAG,
     REPEAT_OF_TAG,
     RESUMED_TAG,
     ROLE_TAG,
     SWEEP_TAG,
+    TRAINING_SEED_TAG,
     TRIAL_ID_TAG,
     TRIAL_INDEX_TAG,
+    TRIAL_NUMBER_TAG,
     Role,
     as_written,
+    tag_column,
 )
 from trainables.searchspace import SweepSpec
 from trainables.tracking.stores import MLFLOW_VARIABLE, redact, with_credentials
 
-STATUS = {Outcome.FINISHED: "FINISHED", Outcome.PRUNED: "KILLED", Outcome.FAILED: "FAILED"}
-# Tune bookkeeping that is not a metric worth a time series.
-_SKIP = {
-    "config",
-    "trial_id",
-    "date",
-    "hostname",
-    "node_ip",
-    "pid",
-    "experiment_tag",
-    "checkpoint_path",
-    "done",
-    "should_checkpoint",
-    "timestamp",
-}
+# A run's MLflow status by its trial's outcome; ``close_run`` ends interrupted and abandoned ones KILLED.
+STATUS = {Outcome.FINISHED: "FINISHED", Outcome.PRUNED: "FINISHED", Outcome.FAILED: "FAILED"}
 
 
 def sweep_tags(spec: SweepSpec) -> dict[str, str]:
@@ -111,6 +110,8 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         self._ended: set[str] = set()  # trial ids whose runs log_trial_end closed
         self._earlier_runs: dict[str, Any] = {}
         self._adopted: set[str] = set()
+        self.searched = list(spec.search)  # what a run's name shows (records.names)
+        self._names: dict[str, str] = {}  # run id -> run name, for naming repeats and baselines after their trial
 
     @property
     def client(self) -> MlflowClient:
@@ -128,53 +129,57 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         self._earlier_runs = {
             run.data.tags.get(TRIAL_ID_TAG): run for run in child_runs(self.client, self.parent_run_id)
         }
+        self._names.update({run.info.run_id: run.info.run_name for run in self._earlier_runs.values()})
         self._adopted: set[str] = set()
 
     def log_trial_start(self, trial: Trial) -> None:
         if trial in self._trial_runs:
             return
+        params, bookkeeping = split_bookkeeping(trial.config)
+        number = bookkeeping.get(TRIAL_NUMBER_KEY)
         tags = {
             **self.tags,
-            "mlflow.parentRunId": self.parent_run_id,
+            PARENT_RUN_ID_TAG: self.parent_run_id,
             TRIAL_ID_TAG: trial.trial_id,
             TRIAL_INDEX_TAG: str(creation_index(trial.experiment_tag)),
             BACKBONE_TAG: str(trial.config.get("backbone", "")),
             ROLE_TAG: Role.TRIAL,
         }
-        params, bookkeeping = split_bookkeeping(trial.config)
+        if number is not None:
+            tags[TRIAL_NUMBER_TAG] = str(number)
+        if TRAINING_SEED_KEY in bookkeeping:
+            tags[TRAINING_SEED_TAG] = str(bookkeeping[TRAINING_SEED_KEY])
+        name = trial_label(params, self.searched, number)
         if REPEAT_OF_KEY in bookkeeping:
+            repeated = self._names.get(bookkeeping[REPEAT_OF_KEY], "")
             tags.update({ROLE_TAG: Role.REPEAT, REPEAT_OF_TAG: bookkeeping[REPEAT_OF_KEY]})
+            name = f"{repeated or name} seed {bookkeeping.get(TRAINING_SEED_KEY, '')}".strip()
         if BASELINE_OF_KEY in bookkeeping:
+            matched = self._names.get(bookkeeping[BASELINE_OF_KEY], "")
             tags.update(
                 {ROLE_TAG: Role.BASELINE, METHOD_TAG: "supervised", BASELINE_OF_TAG: bookkeeping[BASELINE_OF_KEY]}
             )
-        logged_params = {
-            **params,
-            **{
-                key.removeprefix("sslsweep_"): value
-                for key, value in bookkeeping.items()
-                if key not in (REPEAT_OF_KEY, BASELINE_OF_KEY)
-            },
-        }
-        run_id = self._resumed_run(trial, logged_params)
+            name = f"supervised {params.get('backbone', '')} {short_value(params.get('label_fraction'))} labels" + (
+                f" for {matched}" if matched else ""
+            )
+        run_id = self._resumed_run(trial, params, tags.get(TRIAL_NUMBER_TAG))
         if run_id is None:
-            run_id = self.mlflow_util.start_run(
-                tags=as_written(tags), run_name=f"{self.tags[SWEEP_TAG]}-{trial.trial_id}"
-            ).info.run_id
+            run_id = self.mlflow_util.start_run(tags=as_written(tags), run_name=name).info.run_id
         else:
-            self.client.update_run(run_id, status="RUNNING")
+            self.client.update_run(run_id, status="RUNNING", name=name)
             for key, value in tags.items():
                 self.client.set_tag(run_id, key, value)
         self._trial_runs[trial] = run_id
-        self.mlflow_util.log_params(run_id=run_id, params_to_log=logged_params)
+        self._names[run_id] = name
+        self.mlflow_util.log_params(run_id=run_id, params_to_log=params)
 
-    def _resumed_run(self, trial: Trial, logged_params: dict[str, Any]) -> str | None:
+    def _resumed_run(self, trial: Trial, params: dict[str, Any], number: str | None) -> str | None:
         """The run a trial of a resumed sweep carries on in, reopened: its own (same Tune trial id), or the open run
         of a trial the interrupted driver started after Tune last saved its state, which Tune has now created again
         with the same configuration (same Optuna trial number, see ``OptunaStudySearcher``) under a new id."""
         run = self._earlier_runs.get(trial.trial_id)
         if run is None:
-            wanted = {key: str(value) for key, value in logged_params.items()}
+            wanted = {key: str(value) for key, value in params.items()}
             run = next(
                 (
                     earlier
@@ -182,6 +187,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
                     if earlier.info.run_id not in self._adopted
                     and still_open(earlier)
                     and earlier.data.params == wanted
+                    and earlier.data.tags.get(TRIAL_NUMBER_TAG) == number
                 ),
                 None,
             )
@@ -207,14 +213,8 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         # after it again, at the same steps (the report keeps the later value).
         step = int(result.get(EPOCH) or result.get("training_iteration", iteration))
         now = int(time.time() * 1000)
-        metrics = [
-            Metric(key, float(value), now, step)
-            for key, value in result.items()
-            if key not in _SKIP
-            and isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-        ]
+        recorded = {key: value for key, value in result.items() if is_recorded_metric(key, value)}
+        metrics = [Metric(key, float(value), now, step) for key, value in {**recorded, **gains(recorded)}.items()]
         run_id = self._trial_runs[trial]
         for start in range(0, len(metrics), 500):  # MLflow's per-batch metric limit
             self.client.log_batch(run_id, metrics=metrics[start : start + 500])
@@ -239,6 +239,13 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         ended = outcome(result, failed)
         self._ended.add(trial.trial_id)
         self.client.set_tag(run_id, OUTCOME_TAG, ended)
+        objective = self.tags[OBJECTIVE_TAG]
+        if (
+            ended == Outcome.FINISHED
+            and BASELINE_OF_KEY not in trial.config
+            and is_recorded_metric(objective, result.get(objective))
+        ):
+            self.client.log_metric(run_id, OBJECTIVE_METRIC, float(result[objective]), step=int(result.get(EPOCH) or 0))
         if ended == Outcome.FINISHED and trial in self._checkpoint_paths:
             for name, artifact_path in TRIAL_ARTIFACTS.items():
                 path = Path(self._checkpoint_paths[trial], name)
@@ -247,14 +254,20 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         if ended == Outcome.FAILED:
             self.client.set_tag(run_id, FAILURE_REASON_TAG, failure_reason(_error_text(trial), result))
         elif ended == Outcome.PRUNED:
-            self.client.set_tag(run_id, PRUNED_AT_EPOCH_TAG, str(result.get("epoch", "")))
+            # FINISHED in MLflow, whose UI draws KILLED and FAILED alike: the scheduler ended it as planned. Its
+            # name says that it was pruned; its outcome tag and OBJECTIVE_METRIC (none) keep it off the ranking.
+            pruned_at = str(result.get(EPOCH, ""))
+            self.client.set_tag(run_id, PRUNED_AT_EPOCH_TAG, pruned_at)
+            self.client.update_run(run_id, name=f"{self._names.get(run_id, '')} pruned at epoch {pruned_at}".strip())
         self.client.set_terminated(run_id, status=STATUS[ended])
 
 
 def child_runs(client: MlflowClient, parent_run_id: str) -> list:
     """Every child run of a sweep's parent run."""
     experiment_id = client.get_run(parent_run_id).info.experiment_id
-    return client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=50_000)
+    return client.search_runs(
+        [experiment_id], f"{tag_column(PARENT_RUN_ID_TAG)} = '{parent_run_id}'", max_results=50_000
+    )
 
 
 def still_open(run) -> bool:

@@ -37,6 +37,7 @@ from trainables.records.tags import (
     OBJECTIVE_MODE_TAG,
     OBJECTIVE_TAG,
     OUTCOME_TAG,
+    PARENT_RUN_ID_TAG,
     REPEAT_OF_TAG,
     ROLE_TAG,
     SWEEP_TAG,
@@ -319,7 +320,7 @@ def child_runs_frame(
     tracking_uri: str, experiment_id: str, parent_run_id: str, sweep: str, method: str
 ) -> pd.DataFrame:
     """The parent's child runs with the convenience columns, in creation order (then start time, run id)."""
-    runs = _search(tracking_uri, f"tags.mlflow.parentRunId = '{parent_run_id}'", [experiment_id])
+    runs = _search(tracking_uri, f"{tag_column(PARENT_RUN_ID_TAG)} = '{parent_run_id}'", [experiment_id])
 
     def column(name: str) -> pd.Series:
         return runs[name] if name in runs else pd.Series(pd.NA, index=runs.index, dtype="object")

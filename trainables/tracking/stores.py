@@ -67,6 +67,9 @@ def with_credentials(uri: str, variable: str) -> str:
     return value
 
 
+DEFAULT_HOME = Path.home() / ".sslsweep"
+
+
 @dataclass(frozen=True)
 class Stores:
     home: Path
@@ -82,14 +85,16 @@ class Stores:
         if _is_server(self.mlflow_uri):
             return f"open {redact(self.mlflow_uri)} in a browser"
         if redact(self.mlflow_uri) != self.mlflow_uri:
-            return f"python tune.py ui --port 5000   (with {MLFLOW_VARIABLE} set as for the sweep)"
-        return f"mlflow ui --backend-store-uri '{self.mlflow_uri}' --host 127.0.0.1 --port 5000"
+            return f"python tune.py ui   (with {MLFLOW_VARIABLE} set as for the sweep)"
+        if self.mlflow_uri == f"sqlite:///{_resolved(HOME_VARIABLE, DEFAULT_HOME) / 'mlflow.db'}":
+            return "python tune.py ui"
+        return f"{MLFLOW_VARIABLE}='{self.mlflow_uri}' python tune.py ui"
 
 
 def resolve_stores() -> Stores:
     """Where this sweep's stores are, from the environment; ``StoresError`` when ``SSLSWEEP_HOME`` cannot be
     created."""
-    home = _resolved(HOME_VARIABLE, Path(os.environ.get(HOME_VARIABLE, Path.home() / ".sslsweep")))
+    home = _resolved(HOME_VARIABLE, Path(os.environ.get(HOME_VARIABLE, DEFAULT_HOME)))
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -10,6 +10,7 @@ Either way the trial's data comes prepared from the sweep's ``PreparedDataCache`
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -59,6 +60,9 @@ def scaling_config(spec: SweepSpec) -> ScalingConfig:
 
 
 def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: str, data_cache) -> None:
+    # Ray Train logs every saved checkpoint at INFO, which reaches the driver's console from every trial; where
+    # each trial's checkpoints are is recorded in MLflow (tag sslsweep.checkpoint_path).
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
     spec = SweepSpec.model_validate(sweep)
     params, bookkeeping = split_bookkeeping(params)
     loop_config = {

@@ -40,6 +40,8 @@ from trainables.records.results import (
     EVALUATION_DONE,
     FAILURE_REASON,
     NODE_ID,
+    RANDOM_INIT_PREFIX,
+    RANKED_OBJECTIVE,
     SEGMENTATION_EXAMPLE_FILE,
 )
 from trainables.records.selection import tie_broken
@@ -114,6 +116,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
         failure = None
         if rank == 0:
             metrics = {EPOCH: epoch + 1, **losses, **epoch_evaluation(scored_backbone, data, spec, device)}
+            metrics[RANKED_OBJECTIVE] = metrics[spec.objective.metric]
             if node_id is not None:
                 metrics[NODE_ID] = node_id
             try:
@@ -132,7 +135,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                     untrained = spec.domain.evaluation_model(random_init_backbone.to(device), shared)
                     metrics.update(
                         domain.evaluate(
-                            untrained, data, evaluation, spec.seed, device, include_test=True, prefix="random_init/"
+                            untrained, data, evaluation, spec.seed, device, include_test=True, prefix=RANDOM_INIT_PREFIX
                         )
                     )
                 metrics[EVALUATION_DONE] = 1
@@ -142,9 +145,11 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                 example = domain.example_prediction(
                     scored_backbone, data, evaluation, spec.seed, device, spec.objective.metric
                 )
-                # Equal final objectives rank by trial number, in Tune, Optuna and MLflow (selection.py).
-                objective = spec.objective.metric
-                metrics[objective] = tie_broken(metrics[objective], config.get("trial_number"), spec.objective.mode)
+                # Equal final objectives rank by trial number in Tune and Optuna (selection.py); MLflow and the
+                # report keep the value itself and rank ties by creation.
+                metrics[RANKED_OBJECTIVE] = tie_broken(
+                    metrics[spec.objective.metric], config.get("trial_number"), spec.objective.mode
+                )
         failure = _broadcast(failure, world)
         if failure is not None:
             # The trial ends with its reason in its last result (results.outcome: failed), without raising: an

@@ -3,6 +3,7 @@ across a report's figures, labels, input checks, and the deterministic files (``
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,6 +15,9 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 PNG_DPI = 150
+# matplotlib warns of every font it falls back from (mathtext asks for STIX and Computer Modern, which a plain
+# machine lacks: twenty lines per sweep); the fallback (DejaVu Sans) draws the same text.
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 # Fixed salt for the ids matplotlib writes into SVGs (clip paths, glyphs): without it they are random per
 # save and two saves of one figure differ.
 SVG_HASH_SALT = "sslsweep-report"

@@ -1,0 +1,57 @@
+"""What a trial is called wherever a person reads it (MLflow run names, the report, t-SNE titles, model versions):
+its configuration in a few characters and its trial number, e.g. ``conv1d pd256 bs32 lr8.2e-4 #5``.
+
+The number is Optuna's trial number (``results.TRIAL_NUMBER_KEY``): the one Optuna, optuna-dashboard, the
+report and the MLflow tag ``sslsweep.trial_number`` show. Only searched hyperparameters are named (what
+differs between trials), in the search space's order; the backbone and other categorical text values are
+written bare, other names shortened (``batch_size`` -> ``bs``: the initials of a name's words; a one-word name
+up to five characters is kept, a longer one cut to four).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping
+
+
+def short_name(parameter: str) -> str:
+    """``batch_size`` -> ``bs``, ``lr`` -> ``lr``, ``temperature`` -> ``temp``."""
+    words = [word for word in parameter.split("_") if word]
+    if len(words) > 1:
+        return "".join(word[0] for word in words)
+    return parameter if len(parameter) <= 5 else parameter[:4]
+
+
+def short_value(value: Any) -> str:
+    """Two significant digits for floats (``8.2e-4``, ``0.25``, ``12``), integers and text as they are."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        if value == 0 or not math.isfinite(value):
+            return f"{value:g}"
+        if abs(value) < 1e-2 or abs(value) >= 1e4:
+            mantissa, exponent = f"{value:.1e}".split("e")
+            return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
+        return f"{float(f'{value:.2g}'):g}"
+    return str(value)
+
+
+def configuration_label(params: Mapping[str, Any], searched: Iterable[str]) -> str:
+    """The searched hyperparameters of ``params``, short: ``conv1d pd256 bs32 lr8.2e-4``."""
+    parts = []
+    for key in searched:
+        value = params.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            parts.append(value)
+        else:
+            parts.append(f"{short_name(key)}{short_value(value)}")
+    return " ".join(parts)
+
+
+def trial_label(params: Mapping[str, Any], searched: Iterable[str], number: int | str | None) -> str:
+    """``configuration_label`` and ``#<trial number>`` (none for a sweep without a searcher)."""
+    label = configuration_label(params, searched)
+    suffix = "" if number is None or str(number) == "" else f"#{number}"
+    return " ".join(part for part in (label, suffix) if part) or "trial"
