@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from trainables.records.tags import METHOD_TAG, NIGHTLY_TAG, tag_column
+from trainables.records.tags import METHOD_TAG, NIGHTLY_TAG, RUN_NAME_TAG, tag_column
 
 EXIT_NO_TRIAL_FINISHED = 1
 EXIT_BAD_INPUT = 2
@@ -483,7 +483,7 @@ def summary(spec, outcome, stores) -> str:
         best = outcome.sweep.finished_trials.iloc[0]
         params = {k.removeprefix("params."): v for k, v in best.items() if k.startswith("params.")}
         lines.append(
-            f"best trial {best.get('tags.mlflow.runName')} (run {best['run_id']}): "
+            f"best trial {best.get(tag_column(RUN_NAME_TAG))} (run {best['run_id']}): "
             + ", ".join(f"{k}={params[k]}" for k in sorted(spec.search) if k in params)
         )
         lines.append(f"  validation {spec.objective.metric} = {best.get('metrics.' + spec.objective.metric):.4f}")

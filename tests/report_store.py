@@ -11,6 +11,7 @@ import yaml
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from trainables.records.results import OBJECTIVE_METRIC
 from trainables.records.tags import TRIAL_INDEX_TAG
 
 STATUS = {"finished": "FINISHED", "pruned": "FINISHED", "failed": "FAILED"}
@@ -60,6 +61,9 @@ class Store:
         }
         run_id = self.client.create_run(self.experiment, run_name=key, tags=run_tags).info.run_id
         now = int(time.time() * 1000)
+        objective = self.tags[parent]["sslsweep.objective"]
+        if outcome == "finished" and role != "supervised_baseline" and objective in metrics:
+            metrics = {**metrics, OBJECTIVE_METRIC: metrics[objective]}  # as the callback logs it at the end
         logged = [Metric(k, v, now, 0) for k, v in metrics.items()]
         logged += [Metric(k, v, now, step) for k, values in (history or {}).items() for step, v in enumerate(values)]
         self.client.log_batch(run_id, metrics=logged, params=[Param(k, str(v)) for k, v in params.items()])

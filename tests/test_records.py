@@ -71,7 +71,7 @@ def test_every_tag_is_named_once_under_the_sslsweep_prefix():
     # sslsweep's own under its prefix; the MLflow tags its UI reads (a description, the parent link) under MLflow's.
     own = {value for value in values.values() if not value.startswith("mlflow.")}
     assert all(value.startswith("sslsweep.") for value in own)
-    assert set(values.values()) - own == {"mlflow.note.content", "mlflow.parentRunId"}
+    assert set(values.values()) - own == {"mlflow.note.content", "mlflow.parentRunId", "mlflow.runName"}
     assert len(set(values.values())) == len(values), "two names for one tag"
     assert tags.tag_column(tags.ROLE_TAG) == "tags.sslsweep.role"
     assert len({str(role) for role in tags.Role}) == len(tags.Role) and str(tags.Role.BASELINE) == "supervised_baseline"

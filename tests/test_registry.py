@@ -16,11 +16,13 @@ from report_store import HOSTILE, HOSTILE_VALUE
 from test_sweep_e2e import _parent, _run, _sweep_file
 from torch import nn
 
-from trainables.records.tags import DECISION_TAG
+from trainables.records.tags import DECISION_TAG, DOWNSTREAM_DATA_TAG
 from trainables.sweep.registry import (
+    BEST_FOR_DATA_ALIAS,
     CHAMPION_ALIAS,
     TIE_TOLERANCE,
     champion_decision,
+    crown_best_for_data,
     register_backbone,
     registered_model_name,
 )
@@ -144,6 +146,51 @@ def test_a_version_description_with_markup_is_text_in_mlflows_markdown(tmp_path,
     )
 
 
+def test_best_for_data_is_the_best_champion_of_the_data_on_the_same_objective(tmp_path, tracking_uri):
+    """Beside each model's champion, one alias per data set names the method and backbone to take: the champion
+    with the best value among the models of that data selected on the same objective; a tie keeps the holder."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("sslsweep/registry", artifact_location=str(tmp_path / "artifacts"))
+    run_id = client.create_run(experiment).info.run_id
+    client.set_terminated(run_id)
+    example = np.random.default_rng(0).normal(size=(2, 3, 8)).astype(np.float32)
+    objective = "val/linear/acc/frac_1.0"
+
+    def register(method, value, data="toy", metric=objective):
+        name = registered_model_name(method, "tiny_conv", data)
+        register_backbone(
+            uri,
+            _TinyEncoder(),
+            example,
+            name=name,
+            run_id=run_id,
+            objective=metric,
+            mode="max",
+            value=value,
+            tags={DOWNSTREAM_DATA_TAG: data},
+            model_name=f"{method}-tiny_conv",
+        )
+        return name
+
+    def holders():
+        return {m.name: m.aliases.get(BEST_FOR_DATA_ALIAS) for m in client.search_registered_models()}
+
+    simclr, vicreg = register("simclr", 0.5), register("vicreg", 0.7)
+    other_objective, other_data = register("byol", 0.9, metric="val/knn/acc/frac_1.0"), register("moco", 0.95, "other")
+    assert crown_best_for_data(client, "toy", objective, "max") == vicreg
+    assert {name for name, version in holders().items() if version} == {vicreg}
+    register("simclr", 0.8)  # simclr's champion moves to version 2, which beats vicreg
+    assert crown_best_for_data(client, "toy", objective, "max") == simclr
+    assert holders() == {simclr: 2, vicreg: None, other_objective: None, other_data: None}
+    register("vicreg", 0.8)  # vicreg's version 2 is champion of its model, but only ties simclr's
+    assert crown_best_for_data(client, "toy", objective, "max") == simclr
+    version = client.get_model_version(simclr, "2")
+    assert (
+        client.get_logged_model(version.model_id or version.source.removeprefix("models:/")).name == "simclr-tiny_conv"
+    )
+
+
 def test_champion_decision_in_min_mode_and_without_a_recorded_value():
     tags = {"sslsweep.objective": "train/loss", "sslsweep.objective_mode": "min", "sslsweep.objective_value": "1.0"}
     assert champion_decision("train/loss", "min", 0.9, "3", tags)[0]
@@ -181,6 +228,15 @@ def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_ur
     best = client.get_run(tags["sslsweep.trial_run_id"])
     assert float(tags["sslsweep.objective_value"]) == best.data.metrics["val/knn/acc/frac_1.0"]
     assert json.loads(tags["sslsweep.params"])["lr"] == pytest.approx(float(best.data.params["lr"]))
+    # How good it is, on the Models page: its scores and gains, links to its run and sweep, and the alias that
+    # names the best model for the data; the logged model is named after method and backbone.
+    description = champion.description
+    assert "Test: knn acc 100 % " in description and "(untrained " in description and ", gain " in description
+    assert f"Trial {best.info.run_name} of sweep 'e2e-registry'." in description
+    experiment = parent.info.experiment_id
+    assert f"[trial run](#/experiments/{experiment}/runs/{best.info.run_id})" in description
+    assert f"[sweep](#/experiments/{experiment}/runs/{parent.info.run_id})" in description
+    assert client.get_registered_model(name).aliases == {CHAMPION_ALIAS: 1, BEST_FOR_DATA_ALIAS: 1}
 
     # The three lines of docs/guide/results.md, on raw windows of BasicMotions' test series (as aeon gives them, not standardised):
     # the model standardises them with the sweep's training statistics, so it embeds them exactly as the trial's

@@ -8,10 +8,13 @@ import signal
 import subprocess
 import sys
 
+import psutil
 import pytest
 from report_store import Store, barlow
 from test_report import CHROMIUM, free_port, wait_for_port
 from test_sweep_e2e import ROOT
+
+from trainables.tracking.ui_links import finished_trials_filter
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)")
@@ -37,27 +40,37 @@ def test_the_ui_lists_a_sweeps_runs_in_a_browser(tmp_path):
     )
     try:
         wait_for_port(port, server, "tune.py ui")
-        page = subprocess.run(
-            [
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--virtual-time-budget=20000",
-                "--dump-dom",
-                f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=180,
-        ).stdout
+        header, decision = server.stdout.readline(), server.stdout.readline()
+        text = _text(_dump_dom(f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs"))
+        # The decision view each recorded sweep gets: its finished search trials only, best first.
+        assert decision.startswith("  barlow-har: http://127.0.0.1:") and "#/experiments/" in decision, (
+            header + decision
+        )
+        view = _text(_dump_dom(decision.split(": ", 1)[1].strip()))
+        # MLflow's job runner (GenAI scorers) is off: the command, the server and its worker, no more.
+        processes = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+        assert len(processes) <= 4, [" ".join(p.cmdline())[:120] for p in processes]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<style[^>]*>.*?</style>", " ", page, flags=re.S)))
     assert "sslsweep/report-tables" in text  # the experiment, named as the sweep's
     assert "barlow-har-20250101-000000" in text  # its parent run, listed
     assert f"{runs} matching runs" in text  # and every run of the experiment counted
+    finished = store.client.search_runs([experiment], finished_trials_filter(store.ids["barlow"]))
+    assert 0 < len(finished) < runs and f"{len(finished)} matching runs" in view, view[:3000]
+
+
+def _dump_dom(url: str) -> str:
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    ).stdout
+
+
+def _text(page: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<style[^>]*>.*?</style>", " ", page, flags=re.S)))
 
 
 def test_the_ui_refuses_an_impossible_port():

@@ -48,6 +48,7 @@ BASELINE_OF_TAG = "sslsweep.baseline_of"  # a supervised baseline: the run of th
 # The description of a run, or of an experiment (an experiment tag), in Markdown.
 NOTE_TAG = "mlflow.note.content"
 PARENT_RUN_ID_TAG = "mlflow.parentRunId"
+RUN_NAME_TAG = "mlflow.runName"
 
 # ------------------------------------------------------------------------------------- a report run
 REPORT_SWEEPS_TAG = "sslsweep.report.sweeps"

@@ -29,6 +29,7 @@ from trainables.records.tags import (
     BEST_RUN_TAG,
     BEST_TRIAL_NUMBER_TAG,
     NOTE_TAG,
+    RUN_NAME_TAG,
     TRIAL_NUMBER_TAG,
     tag_column,
 )
@@ -152,7 +153,7 @@ def _note(sweep: SweepRuns, chosen: Selected, selections: list[Selected], object
         f"{int(counts.get(kind, 0))} {kind}" for kind in (Outcome.FINISHED, Outcome.PRUNED, Outcome.FAILED)
     )
     better = "higher" if sweep.mode == "max" else "lower"
-    name = markdown_text(chosen.run.get("tags.mlflow.runName", "") or chosen.run["run_id"])
+    name = markdown_text(chosen.run.get(tag_column(RUN_NAME_TAG), "") or chosen.run["run_id"])
     links = [
         f"[the selected trial's run]({run_link('', sweep.experiment_id, chosen.run['run_id'])})",
         f"[every finished trial, best first]({runs_view})",
@@ -176,7 +177,7 @@ def _note(sweep: SweepRuns, chosen: Selected, selections: list[Selected], object
             gain = _headline_gain(selection)
             lines.append(
                 f"| {markdown_text(selection.backbone)} | "
-                f"{markdown_text(selection.run.get('tags.mlflow.runName', ''))} | "
+                f"{markdown_text(selection.run.get(tag_column(RUN_NAME_TAG), ''))} | "
                 f"{float(selection.run[sweep.objective_column]):.4f} | "
                 f"{'' if gain is None else f'{gain:+.1f} pts'} |"
             )

@@ -25,6 +25,11 @@ mode by more than ``TIE_TOLERANCE`` (strictly better; a tie keeps the champion).
 metric is not comparable: the champion stays and the new version's tag ``sslsweep.champion_decision`` says why
 (move the alias by hand in the UI to choose otherwise). The first version of a name is champion.
 
+Which model to take for a data set (``crown_best_for_data``): among the registered models of one downstream data
+set, the alias ``best-for-data`` sits on the champion with the best objective value, on the objective and mode the
+latest sweep selected on. Each version's description says how good it is (its objective, its test scores beside
+the same backbone untrained, links to its run and its sweep); the logged model is named ``<method>-<backbone>``.
+
 A backbone that cannot be registered (no checkpoint on a filesystem the driver reads, an export error, an
 unreachable registry) is a warning on stderr; the sweep and its results are unaffected.
 """
@@ -43,12 +48,14 @@ from typing import Any, Callable, Mapping
 
 import mlflow
 import numpy as np
+import pandas as pd
 import torch
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from torch import nn
 
 from selfsup.data.prepared import PreparedData
+from selfsup.evaluation.metric_names import RANDOM_INIT_PREFIX, parse_eval_metric_name
 from selfsup.pretrain import build_method, data_shape
 from trainables.records.selection import TIE_BREAK_STEP
 from trainables.records.tags import (
@@ -67,6 +74,7 @@ from trainables.records.tags import (
     PARAMS_TAG,
     PARENT_RUN_TAG,
     PRETEXT_DATA_TAG,
+    RUN_NAME_TAG,
     SERIES_LENGTH_TAG,
     SUPERSEDED_TAG,
     SWEEP_TAG,
@@ -78,8 +86,12 @@ from trainables.report.markdown import markdown_text
 from trainables.report.tables import select
 from trainables.searchspace import SweepSpec, split_trial_params
 from trainables.tracking.runs import SweepRuns, tracking_uri_set_to
+from trainables.tracking.ui_links import run_link
 
 CHAMPION_ALIAS = "champion"
+# On the one champion, among every registered model of the same downstream data, with the best objective value
+# (same objective metric and mode): which method and backbone to take for that data, on the Models page.
+BEST_FOR_DATA_ALIAS = "best-for-data"
 MODEL_NAME_PREFIX = "sslsweep"
 BACKBONE_FILE = "backbone.pt"  # what ``worker._save_checkpoint`` writes for users
 # A challenger must beat the champion by more than this: final objectives carry a tie-break offset of
@@ -166,6 +178,8 @@ def register_backbone(
     tags: Mapping[str, str] | None = None,
     config_files: Mapping[str, str] | None = None,
     description: str = "",
+    links: Mapping[str, str] | None = None,
+    model_name: str = "backbone",
 ) -> Registration:
     """Log ``model`` (an embedding module in eval mode) as a model of run ``run_id``, register it as a new version
     of ``name`` and move the alias ``champion`` to it if it wins (``champion_decision``).
@@ -173,7 +187,9 @@ def register_backbone(
     ``example``: a float32 batch of at least two inputs of the data's shape (the signature and input example).
     ``tags``: further version tags; ``config_files``: file name -> text, saved with the model in ``extra_files/``.
     ``description``: plain text for the version's description, which MLflow's UI renders as Markdown: escaped
-    (``markdown_text``), so a sweep name or parameter value in it stays text.
+    (``markdown_text``), so a sweep name or parameter value in it stays text; ``links`` (label -> a link sslsweep
+    made, e.g. ``tracking.ui_links.run_link``) follow it as Markdown links. ``model_name``: the logged model's name
+    (MLflow's Models tab of the run) and its artifact path.
     """
     client = MlflowClient(tracking_uri)
     experiment_id = client.get_run(run_id).info.experiment_id
@@ -194,7 +210,7 @@ def register_backbone(
     # the Default experiment, whose artifacts sqlite stores keep in ./mlruns of the working directory.
     logged = client.create_logged_model(
         experiment_id,
-        name="backbone",
+        name=model_name,
         source_run_id=run_id,
         tags=version_tags,
         params={key: str(v) for key, v in client.get_run(run_id).data.params.items()},
@@ -210,7 +226,7 @@ def register_backbone(
             warnings.filterwarnings("ignore", message=r"The tensor attributes .* were assigned during export")
             info = mlflow.pytorch.log_model(
                 model,
-                name="backbone",
+                name=model_name,
                 model_id=logged.model_id,
                 run_id=run_id,
                 signature=signature,
@@ -224,8 +240,9 @@ def register_backbone(
             )
     version = str(info.registered_model_version)
     _describe_registered_model(client, name, {key: version_tags[key] for key in MODEL_TAGS if key in version_tags})
-    if description:
-        client.update_model_version(name, version, markdown_text(description))
+    if description or links:
+        linked = " · ".join(f"[{markdown_text(label)}]({href})" for label, href in (links or {}).items())
+        client.update_model_version(name, version, " ".join(filter(None, (markdown_text(description), linked))))
     return _decide(client, name, version, objective, mode, float(value))
 
 
@@ -343,7 +360,45 @@ def register_sweep_backbones(
                 f"backbone {selection.backbone} of sweep '{sweep.name}' (run {selection.run['run_id']}) not "
                 f"registered in the MLflow Model Registry: {type(error).__name__}: {error}"
             )
+    if registrations:
+        try:
+            downstream = sweep.tags.get(DOWNSTREAM_DATA_TAG) or spec.data.downstream.label()
+            crown_best_for_data(MlflowClient(tracking_uri), downstream, sweep.objective, sweep.mode)
+        except Exception as error:  # noqa: BLE001 - as above
+            _warn(f"alias {BEST_FOR_DATA_ALIAS} not updated: {type(error).__name__}: {error}")
     return registrations
+
+
+def crown_best_for_data(client: MlflowClient, downstream: str, objective: str, mode: str) -> str | None:
+    """Move ``BEST_FOR_DATA_ALIAS`` to the champion version with the best ``objective`` value (``mode``) among the
+    registered models of ``downstream`` data whose champions were selected on that objective and mode; the
+    holder keeps it on a tie (``TIE_TOLERANCE``). The registered model that holds it, or None."""
+    models = client.search_registered_models(f"tags.`{DOWNSTREAM_DATA_TAG}` = '{downstream}'", max_results=1000)
+    holder, contenders = None, []
+    for model in models:
+        if BEST_FOR_DATA_ALIAS in model.aliases:
+            holder = model.name
+        champion = model.aliases.get(CHAMPION_ALIAS)
+        if champion is None:
+            continue
+        tags = client.get_model_version(model.name, str(champion)).tags
+        try:
+            value = float(tags.get(OBJECTIVE_VALUE_TAG, "nan"))
+        except ValueError:
+            continue
+        if (tags.get(OBJECTIVE_TAG), tags.get(OBJECTIVE_MODE_TAG)) == (objective, mode) and math.isfinite(value):
+            contenders.append((value if mode == "max" else -value, model.name, str(champion)))
+    if not contenders:
+        return holder
+    best_score, best_name, best_version = max(contenders)
+    held = next((c for c in contenders if c[1] == holder), None)
+    if held is not None and best_score - held[0] <= TIE_TOLERANCE:
+        best_name, best_version = held[1], held[2]
+    for model in models:
+        if BEST_FOR_DATA_ALIAS in model.aliases and model.name != best_name:
+            client.delete_registered_model_alias(model.name, BEST_FOR_DATA_ALIAS)
+    client.set_registered_model_alias(best_name, BEST_FOR_DATA_ALIAS, best_version)
+    return best_name
 
 
 def _register_selected(
@@ -398,9 +453,13 @@ def _register_selected(
         )
     description = (
         f"{sweep.method} / {backbone} pretrained on {tags[PRETEXT_DATA_TAG]}, selected on "
-        f"{downstream} validation: {sweep.objective} = {value:.4f} ({sweep.mode}); sweep "
-        f"'{sweep.name}', parent run {sweep.parent_run_id}, trial run {run['run_id']}."
+        f"{downstream} validation: {sweep.objective} = {value:.4f} ({sweep.mode}). Test: {_test_scores(run)}. "
+        f"Trial {run.get(tag_column(RUN_NAME_TAG), run['run_id'])} of sweep '{sweep.name}'."
     )
+    links = {
+        "trial run": run_link("", sweep.experiment_id, run["run_id"]),
+        "sweep": run_link("", sweep.experiment_id, sweep.parent_run_id),
+    }
     return register_backbone(
         tracking_uri,
         model,
@@ -413,7 +472,32 @@ def _register_selected(
         tags=tags,
         config_files=config_files,
         description=description,
+        links=links,
+        model_name=f"{sweep.method}-{backbone}",
     )
+
+
+def _test_scores(run) -> str:
+    """'linear acc 100 % 0.700 (untrained 0.650, gain +0.050); ...' for the run's headline test scores."""
+    parts = []
+    for column, value in run.items():
+        parsed = (
+            parse_eval_metric_name(str(column).removeprefix("metrics.")) if str(column).startswith("metrics.") else None
+        )
+        if (
+            parsed is None
+            or parsed.split != "test"
+            or parsed.prefix
+            or parsed.metric not in ("acc", "miou")
+            or pd.isna(value)
+        ):
+            continue
+        untrained = run.get(f"metrics.{RANDOM_INIT_PREFIX}{column.removeprefix('metrics.')}")
+        score = f"{parsed.protocol} {parsed.metric} {parsed.fraction * 100:g} % {float(value):.3f}"
+        if untrained is not None and pd.notna(untrained):
+            score += f" (untrained {float(untrained):.3f}, gain {float(value) - float(untrained):+.3f})"
+        parts.append(score)
+    return "; ".join(parts) or "none recorded"
 
 
 def _warn(message: str) -> None:
