@@ -221,7 +221,7 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
     )
     # The report agrees with MLflow.
     configurations = pd.read_csv(home / "reports" / "resume-e2e" / "tables" / "resume-e2e_configurations.csv")
-    assert set(configurations["trial"]) == set(children["tags.sslsweep.trial_id"])
+    assert set(configurations["trial"]) == {"#" + number for number in children["tags.sslsweep.trial_number"]}
 
     again = subprocess.run(
         [sys.executable, "tune.py", str(path), "--resume"],

@@ -36,7 +36,7 @@ import pandas as pd
 
 from selfsup.evaluation.metric_names import HEALTH_METRICS
 from trainables.records.results import EMBEDDINGS_FILE, SEGMENTATION_EXAMPLE_FILE, TRIAL_ARTIFACTS, Outcome
-from trainables.records.tags import DOWNSTREAM_DATA_TAG, OPTUNA_STUDY_TAG, TRIAL_ID_TAG, tag_column
+from trainables.records.tags import DOWNSTREAM_DATA_TAG, OPTUNA_STUDY_TAG
 from trainables.report import figures
 from trainables.report.document import Report, ReportFigure, Section, safe_name
 from trainables.report.figure_data import label_fraction_scores, scores_by_setting, subsample_splits
@@ -308,11 +308,10 @@ class _Builder:
         runs = []
         for sweep in self.sweeps:
             best = sweep.finished_trials.iloc[0]
-            runs.append((best["run_id"], f"{sweep.name} {best.get(tag_column(TRIAL_ID_TAG))}", sweep.method, False))
+            runs.append((best["run_id"], f"{sweep.name} {best.get('trial')}", sweep.method, False))
             pruned = sweep.trials[sweep.trials["outcome"] == Outcome.PRUNED]
             runs += [
-                (run["run_id"], f"{sweep.name} {run.get(tag_column(TRIAL_ID_TAG))}", sweep.method, True)
-                for _, run in pruned.iterrows()
+                (run["run_id"], f"{sweep.name} {run.get('trial')}", sweep.method, True) for _, run in pruned.iterrows()
             ]
         history = metric_histories(self.tracking_uri, [run_id for run_id, *_ in runs], list(CURVE_KEYS))
         if history.empty:
@@ -342,7 +341,7 @@ class _Builder:
         for selection in selections:
             if selection.task != task:
                 continue
-            trial = selection.run.get(tag_column(TRIAL_ID_TAG))
+            trial = selection.run.get("trial")
             path = download_artifact(self.tracking_uri, selection.run["run_id"], artifact, scratch)
             if path is None:
                 self.notes.append(

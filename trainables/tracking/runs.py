@@ -41,7 +41,9 @@ from trainables.records.tags import (
     REPEAT_OF_TAG,
     ROLE_TAG,
     SWEEP_TAG,
+    TRIAL_ID_TAG,
     TRIAL_INDEX_TAG,
+    TRIAL_NUMBER_TAG,
     Role,
     tag_column,
 )
@@ -68,8 +70,9 @@ class SweepRuns:
 
     ``runs`` is ``mlflow.search_runs``'s frame of the parent's child runs (``run_id``, ``status``,
     ``params.*``, ``metrics.*``, ``tags.*``; a metric column holds the run's last value), ordered by Tune's
-    creation counter, plus ``sweep``, ``method``, ``backbone``, ``role`` (``trial`` where untagged) and
-    ``outcome`` (finished / pruned / failed, NaN while a run has not ended).
+    creation counter, plus ``sweep``, ``method``, ``backbone``, ``role`` (``trial`` where untagged), ``outcome``
+    (finished / pruned / failed, NaN while a run has not ended) and ``trial`` (``#<Optuna trial number>``, or
+    Tune's trial id for runs without one).
     """
 
     name: str
@@ -331,6 +334,10 @@ def child_runs_frame(
         backbone=column("params.backbone").fillna(column(tag_column(BACKBONE_TAG))),
         role=column(tag_column(ROLE_TAG)).fillna(Role.TRIAL),
         outcome=column(tag_column(OUTCOME_TAG)),
+        # What the report calls a trial: Optuna's trial number ("#5", as in its run's name), else Tune's trial id.
+        trial=("#" + column(tag_column(TRIAL_NUMBER_TAG)).astype("string")).fillna(
+            column(tag_column(TRIAL_ID_TAG)).astype("string")
+        ),
         _created=pd.to_numeric(column(tag_column(TRIAL_INDEX_TAG)), errors="coerce"),
     )
     order = [name for name in ("_created", "start_time", "run_id") if name in runs]

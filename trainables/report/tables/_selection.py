@@ -22,7 +22,7 @@ from selfsup.evaluation.metric_names import (
 )
 from trainables.records.results import Outcome
 from trainables.records.selection import best_first, best_per_backbone
-from trainables.records.tags import BASELINE_OF_TAG, DOMAIN_TAG, TRIAL_ID_TAG, tag_column
+from trainables.records.tags import BASELINE_OF_TAG, DOMAIN_TAG, tag_column
 from trainables.report.tables._table import EMPTY, Cell, summary
 from trainables.tracking.runs import ReportError, SweepRuns
 
@@ -105,7 +105,7 @@ class Selected:
         )
 
     def source(self) -> dict[str, str]:
-        return {"sweep": self.sweep.name, "trial": self.run.get(tag_column(TRIAL_ID_TAG)), "run_id": self.run["run_id"]}
+        return {"sweep": self.sweep.name, "trial": self.run.get("trial"), "run_id": self.run["run_id"]}
 
 
 def with_repeats(sweep: SweepRuns, run_id: str) -> pd.DataFrame:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from selfsup.evaluation.metric_names import RANDOM_INIT_PREFIX, eval_metric_name
-from trainables.records.tags import TRIAL_ID_TAG, tag_column
 from trainables.report.tables._selection import (
     check_selects_on_validation,
     eval_columns,
@@ -56,7 +55,7 @@ def per_class_iou(sweep: SweepRuns) -> Table:
     columns = ["pretrained IoU", "random init IoU", "gain (pts)"]
     caption = (
         f"{sweep.name}: test IoU per class ({protocol}, {percent(fraction)} of the labels) of the best trial "
-        f"{best.get(tag_column(TRIAL_ID_TAG))}, pretrained and randomly initialised; gain in percentage "
+        f"{best.get('trial')}, pretrained and randomly initialised; gain in percentage "
         f"points. {selection_note([sweep])}"
     )
     return table_from_cells(

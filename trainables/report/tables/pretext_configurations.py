@@ -7,7 +7,6 @@ import pandas as pd
 
 from selfsup.evaluation.metric_names import eval_metric_name, parse_eval_metric_name
 from trainables.records.results import Outcome
-from trainables.records.tags import TRIAL_ID_TAG, tag_column
 from trainables.report.tables._selection import (
     HEADLINE_METRICS,
     fractions,
@@ -41,7 +40,7 @@ def pretext_configurations(sweep: SweepRuns) -> Table:
     rows = []
     for position in range(len(trials)):
         trial = trials.iloc[[position]]
-        key = (trial[tag_column(TRIAL_ID_TAG)].iloc[0],) + tuple(shown.iloc[position])
+        key = (trial["trial"].iloc[0],) + tuple(shown.iloc[position])
         cells = {loss_column: summary(trial, "metrics.train/loss")}
         if validation_column:
             cells[validation_column] = summary(trial, f"metrics.{validation}")
