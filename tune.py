@@ -164,7 +164,13 @@ def latest_decision_views(tracking_uri: str, port: int, count: int = 10) -> list
     from mlflow.tracking import MlflowClient
 
     from trainables.records.tags import OBJECTIVE_MODE_TAG, ROLE_TAG, SWEEP_TAG, Role
-    from trainables.tracking.ui_links import runs_view_link, ui_base_url
+    from trainables.tracking.ui_links import (
+        decision_view_key,
+        has_shared_view,
+        runs_view_link,
+        shared_view_link,
+        ui_base_url,
+    )
 
     client = MlflowClient(tracking_uri)
     experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
@@ -180,8 +186,12 @@ def latest_decision_views(tracking_uri: str, port: int, count: int = 10) -> list
             continue
         seen.add(sweep)
         mode = parent.data.tags.get(OBJECTIVE_MODE_TAG, "max")
-        base = ui_base_url(tracking_uri, port)
-        links.append((sweep, runs_view_link(base, parent.info.experiment_id, parent.info.run_id, mode)))
+        base, experiment = ui_base_url(tracking_uri, port), parent.info.experiment_id
+        key = decision_view_key(parent.info.run_id)
+        if has_shared_view(client.get_experiment(experiment).tags, key):
+            links.append((sweep, shared_view_link(base, experiment, key)))
+        else:  # a sweep recorded before decision views: filter and sort, MLflow's default columns
+            links.append((sweep, runs_view_link(base, experiment, parent.info.run_id, mode)))
     return links[:count]
 
 

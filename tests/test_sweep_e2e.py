@@ -185,9 +185,19 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     note = tags["mlflow.note.content"]
     assert f"**Selected: {best['tags.mlflow.runName']}**" in note and "| linear acc, 100 % labels |" in note
     assert f"#/experiments/{parent.info.experiment_id}/runs/{best['run_id']}" in note
-    assert "decision view:       http://127.0.0.1:5000/#/experiments/" in run.stdout
     experiment = client.get_experiment(parent.info.experiment_id)
     assert experiment.tags["mlflow.note.content"].startswith("Barlow Twins")
+    # The decision view: a shared view of the experiment's runs page (tests/test_ui.py opens one in a browser).
+    key = f"sslsweep-{parent.info.run_id}"
+    assert f"decision view:       http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs?" in run.stdout
+    assert f"viewStateShareKey={key}" in run.stdout
+    view = json.loads(experiment.tags[f"mlflow.sharedViewState.{key}"])
+    assert view["selectedColumns"][:3] == [
+        "params.`backbone`",
+        "metrics.`objective`",
+        "metrics.`test/linear/acc/frac_0.5`",
+    ]
+    assert view["orderByKey"] == "metrics.`objective`" and view["orderByAsc"] is True  # train/loss: lowest first
 
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/index.html", "report/report.md", "report/tables", "report/figures"} <= artifacts

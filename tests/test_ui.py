@@ -10,20 +10,25 @@ import sys
 
 import psutil
 import pytest
-from report_store import Store, barlow
+from report_store import BARLOW_OBJECTIVE, Store, barlow
 from test_report import CHROMIUM, free_port, wait_for_port
 from test_sweep_e2e import ROOT
 
-from trainables.tracking.ui_links import finished_trials_filter
+from trainables.tracking.ui_links import finished_trials_filter, save_decision_view
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)")
-def test_the_ui_lists_a_sweeps_runs_in_a_browser(tmp_path):
+def test_the_ui_lists_a_sweeps_runs_and_opens_each_sweeps_decision_view_in_a_browser(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     store = Store(f"sqlite:///{home / 'mlflow.db'}", (home / "mlartifacts").as_uri())
     barlow(store)
     experiment = store.client.get_run(store.ids["barlow"]).info.experiment_id
+    # The decision view a sweep stores at its start (the driver), and an older sweep recorded without one.
+    save_decision_view(store.uri, experiment, store.ids["barlow"], "max", ["test/linear/acc/frac_1.0"])
+    store.parent("older", "older-sweep", "vicreg", BARLOW_OBJECTIVE, mode="max")
+    store.child("o0", "older", 0, "finished", {"backbone": "conv1d"}, {BARLOW_OBJECTIVE: 0.5})
+    store.child("o1", "older", 1, "pruned", {"backbone": "gru"}, {BARLOW_OBJECTIVE: 0.9})
     runs = len(store.client.search_runs([experiment]))
     port = free_port()
     env = {**os.environ, "SSLSWEEP_HOME": str(home)}
@@ -40,12 +45,13 @@ def test_the_ui_lists_a_sweeps_runs_in_a_browser(tmp_path):
     )
     try:
         wait_for_port(port, server, "tune.py ui")
-        header, decision = server.stdout.readline(), server.stdout.readline()
+        header, older, decision = (server.stdout.readline() for _ in range(3))
         text = _text(_dump_dom(f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs"))
-        # The decision view each recorded sweep gets: its finished search trials only, best first.
-        assert decision.startswith("  barlow-har: http://127.0.0.1:") and "#/experiments/" in decision, (
-            header + decision
-        )
+        # Each recorded sweep's decision view, newest first: its finished search trials only, best first; with
+        # the sweep's own columns where it stored its view.
+        assert older.startswith("  older-sweep: http://127.0.0.1:") and "searchFilter=" in older, header + older
+        assert decision.startswith("  barlow-har: http://127.0.0.1:") and "viewStateShareKey=" in decision, decision
+        older_view = _text(_dump_dom(older.split(": ", 1)[1].strip()))
         view = _text(_dump_dom(decision.split(": ", 1)[1].strip()))
         # MLflow's job runner (GenAI scorers) is off: the command, the server and its worker, no more.
         processes = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
@@ -58,6 +64,8 @@ def test_the_ui_lists_a_sweeps_runs_in_a_browser(tmp_path):
     assert f"{runs} matching runs" in text  # and every run of the experiment counted
     finished = store.client.search_runs([experiment], finished_trials_filter(store.ids["barlow"]))
     assert 0 < len(finished) < runs and f"{len(finished)} matching runs" in view, view[:3000]
+    assert "test/linear/acc/frac_1.0" in view and "Sort: objective" in view, view[:3000]
+    assert "1 matching runs" in older_view or "1 matching run" in older_view, older_view[:3000]
 
 
 def _dump_dom(url: str) -> str:

@@ -49,6 +49,9 @@ BASELINE_OF_TAG = "sslsweep.baseline_of"  # a supervised baseline: the run of th
 NOTE_TAG = "mlflow.note.content"
 PARENT_RUN_ID_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"
+# An experiment tag per shared view of its runs page, ``<prefix><share key>``: the view's filter, sort and columns
+# as JSON, opened by ``#/experiments/<id>/runs?viewStateShareKey=<share key>`` (MLflow 3's "Views").
+SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 
 # ------------------------------------------------------------------------------------- a report run
 REPORT_SWEEPS_TAG = "sslsweep.report.sweeps"

@@ -48,9 +48,10 @@ class SweepAnswer:
     tags: dict[str, str]
 
 
-def sweep_answer(sweep: SweepRuns) -> SweepAnswer | None:
-    """The parent run's answer; None without a finished trial."""
-    runs_view = runs_view_link("", sweep.experiment_id, sweep.parent_run_id, sweep.mode)
+def sweep_answer(sweep: SweepRuns, runs_view: str | None = None) -> SweepAnswer | None:
+    """The parent run's answer; None without a finished trial. ``runs_view``: the link to its decision view
+    (default: the runs page filtered and sorted by URL, ``tracking.ui_links.runs_view_link``)."""
+    runs_view = runs_view or runs_view_link("", sweep.experiment_id, sweep.parent_run_id, sweep.mode)
     finished = sweep.finished_trials
     if finished.empty:
         return None

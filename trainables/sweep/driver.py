@@ -16,9 +16,11 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
+from selfsup.evaluation.metric_names import eval_metric_name, parse_eval_metric_name
 from trainables.records.results import (
     BASELINE_OF_KEY,
     EPOCH,
+    GAIN_PREFIX,
     RANKED_OBJECTIVE,
     REPEAT_OF_KEY,
     TRAINING_SEED_KEY,
@@ -52,7 +54,7 @@ from trainables.sweep.searcher import (
 from trainables.tracking.mlflow_callback import SweepMLflowCallback, child_runs, ensure_experiment, start_parent_run
 from trainables.tracking.runs import SweepRuns, child_runs_frame
 from trainables.tracking.stores import Stores
-from trainables.tracking.ui_links import runs_view_link, ui_base_url
+from trainables.tracking.ui_links import save_decision_view, shared_view_link, ui_base_url
 from trainables.trial.data_cache import fetch_prepared_data, start_data_cache
 from trainables.trial.trainable import make_trainable, trial_resources
 
@@ -171,7 +173,10 @@ def run_sweep(
         parent_run_id, study_name = resume_from.parent_run_id, resume_from.study_name
         reopen_parent(stores.mlflow_uri, resume_from)
 
-    decision_view = runs_view_link(ui_base_url(stores.mlflow_uri), experiment_id, parent_run_id, spec.objective.mode)
+    view = save_decision_view(
+        stores.mlflow_uri, experiment_id, parent_run_id, spec.objective.mode, decision_view_metrics(spec)
+    )
+    decision_view = shared_view_link(ui_base_url(stores.mlflow_uri), experiment_id, view)
     status = "FAILED"
     registrations: list[Registration] = []
     try:
@@ -229,7 +234,7 @@ def run_sweep(
         MlflowClient(stores.mlflow_uri).log_metric(parent_run_id, "sweep/data_preparations", data_preparations)
         sweep, report = write_sweep_report(stores.mlflow_uri, parent_run_id, stores.reports_dir, stores.optuna_url)
         if sweep is not None:
-            answer = sweep_answer(sweep)
+            answer = sweep_answer(sweep, shared_view_link("", experiment_id, view))
             if answer is not None:
                 log_answer(stores.mlflow_uri, parent_run_id, answer)
             _log_best_backbone(stores.mlflow_uri, parent_run_id, sweep.finished_trials.iloc[0])
@@ -259,6 +264,16 @@ def run_sweep(
         registrations,
         decision_view,
     )
+
+
+def decision_view_metrics(spec: SweepSpec) -> list[str]:
+    """The decision view's score columns: the headline test score and its gain over the untrained backbone at every
+    label fraction, for the objective's protocol (the first evaluated one where the objective names none)."""
+    parsed = parse_eval_metric_name(spec.objective.metric)
+    protocol = parsed.protocol if parsed is not None else spec.evaluation.protocols[0]
+    metric = spec.domain.report_metrics[0]
+    tests = [eval_metric_name("test", protocol, metric, fraction) for fraction in spec.evaluation.label_fractions]
+    return [column for test in tests for column in (test, GAIN_PREFIX + test)]
 
 
 def _fit(tuner: tune.Tuner, trials: int, tracking_uri: str, parent_run_id: str) -> tune.ResultGrid:

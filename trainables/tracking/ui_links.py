@@ -1,10 +1,14 @@
-"""Links into the MLflow UI (3.x) that open a sweep the way a decision needs it.
+"""Links into the MLflow UI (3.x) that open a sweep the way a decision needs it: the decision view.
 
-``runs_view_link``: the experiment's runs page in MLflow's machine-learning view (``workflowType``: without it the
-page follows the browser's last choice, by default the GenAI overview), as a table, filtered to the sweep's
-finished search trials and sorted by ``records.results.OBJECTIVE_METRIC`` (best first for the sweep's mode).
-MLflow reads these from the URL's fragment query (``searchFilter``, ``orderByKey``, ``orderByAsc``,
-``compareRunsMode``); columns cannot be chosen by URL.
+The decision view is the experiment's runs page in MLflow's machine-learning view (``workflowType``: without it
+the page follows the browser's last choice, by default the GenAI overview), as a table, filtered to the sweep's
+finished search trials, sorted by ``records.results.OBJECTIVE_METRIC`` (best first for the sweep's mode), with the
+backbone, the objective, test scores and their gains as columns. The URL's fragment query carries the filter and
+the sort (``runs_view_link``: ``searchFilter``, ``orderByKey``, ``orderByAsc``) but no columns; a shared view
+carries all of it (``save_decision_view``): an experiment tag ``mlflow.sharedViewState.<share key>`` holding the
+page's state as JSON (its search facets and ``selectedColumns`` / ``columnOrder``, column ids such as
+``metrics.`objective```), opened by ``viewStateShareKey=<share key>`` (``shared_view_link``); MLflow ignores the
+shared view when the URL also names a filter or a sort, so that link names neither.
 
 ``run_link``: one run's page. ``ui_base_url``: where ``tune.py ui`` serves a local store, or the tracking server;
 given an empty base, a link is relative (``#/experiments/...``), for Markdown the UI itself shows.
@@ -12,13 +16,18 @@ given an empty base, a link is relative (``#/experiments/...``), for Markdown th
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote, urlencode
 
+from mlflow.tracking import MlflowClient
+
 from trainables.records.results import OBJECTIVE_METRIC, Outcome
-from trainables.records.tags import OUTCOME_TAG, PARENT_RUN_ID_TAG, ROLE_TAG, Role
+from trainables.records.tags import OUTCOME_TAG, PARENT_RUN_ID_TAG, ROLE_TAG, SHARED_VIEW_TAG_PREFIX, Role
 from trainables.tracking.stores import redact
 
 DEFAULT_UI_PORT = 5000  # ``tune.py ui``'s default port
+BACKBONE_PARAM = "backbone"  # the shared hyperparameter every trial has
+RUN_NAME_COLUMN = "attributes.`Run Name`"  # the runs table's name column
 
 
 def ui_base_url(tracking_uri: str, port: int = DEFAULT_UI_PORT) -> str:
@@ -46,6 +55,41 @@ def runs_view_link(base_url: str, experiment_id: str, parent_run_id: str, mode: 
             "orderByAsc": "true" if mode == "min" else "false",
         },
         quote_via=quote,
+    )
+    return f"{_root(base_url)}#/experiments/{experiment_id}/runs?{query}"
+
+
+def decision_view_key(parent_run_id: str) -> str:
+    """The share key of a sweep's decision view: one per parent run, so an older sweep's link keeps its view."""
+    return f"sslsweep-{parent_run_id}"
+
+
+def save_decision_view(
+    tracking_uri: str, experiment_id: str, parent_run_id: str, mode: str, metric_columns: list[str]
+) -> str:
+    """Store the sweep's decision view as a shared view of its experiment (columns: the backbone, the objective,
+    then ``metric_columns``); its share key."""
+    columns = [f"params.`{BACKBONE_PARAM}`", f"metrics.`{OBJECTIVE_METRIC}`"]
+    columns += [f"metrics.`{metric}`" for metric in metric_columns]
+    state = {
+        "searchFilter": finished_trials_filter(parent_run_id),
+        "orderByKey": f"metrics.`{OBJECTIVE_METRIC}`",
+        "orderByAsc": mode == "min",
+        "selectedColumns": columns,
+        "columnOrder": [RUN_NAME_COLUMN, *columns],
+    }
+    key = decision_view_key(parent_run_id)
+    MlflowClient(tracking_uri).set_experiment_tag(experiment_id, SHARED_VIEW_TAG_PREFIX + key, json.dumps(state))
+    return key
+
+
+def has_shared_view(experiment_tags: dict[str, str], key: str) -> bool:
+    return SHARED_VIEW_TAG_PREFIX + key in experiment_tags
+
+
+def shared_view_link(base_url: str, experiment_id: str, key: str) -> str:
+    query = urlencode(
+        {"viewStateShareKey": key, "compareRunsMode": "TABLE", "workflowType": "machine_learning"}, quote_via=quote
     )
     return f"{_root(base_url)}#/experiments/{experiment_id}/runs?{query}"
 
