@@ -133,6 +133,15 @@ def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_
     assert any(note.startswith("lfr-seismic: no Optuna views") for note in report.notes)
     markdown = (report.directory / "report.md").read_text()
     assert "## Notes" in markdown and "![tsne_barlow_twins_conv1d](figures/tsne_barlow_twins_conv1d.png)" in markdown
+    # The verdict first: per sweep, the trial validation selected, its headline test score beside untrained.
+    verdict = markdown.split("## Verdict", 1)[1].split("## ", 1)[0]
+    assert markdown.index("## Verdict") < markdown.index("## Sweeps")
+    assert (
+        "barlow-har: selected t1 (barlow_twins / conv1d) on validation cv/linear/f1/frac_0.1 = 0.8500; test linear "
+        "acc at 100 % labels 0.601 against 0.500 untrained (+10.1 points), 0.550 trained supervised." in verdict
+    ), verdict  # the trial and its repeats: their mean
+    assert "cpc-har: selected c1 (cpc / conv1d) on validation train/loss = 0.3000;" in verdict
+    assert len([line for line in verdict.splitlines() if line.strip()]) == 4  # one line per sweep
     # The run of its own: tagged with the sweeps it covers, holding every file of the directory.
     client = MlflowClient(store.uri)
     run = client.get_run(run_id)

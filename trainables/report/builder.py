@@ -42,6 +42,7 @@ from trainables.report.document import Report, ReportFigure, Section, safe_name
 from trainables.report.figure_data import label_fraction_scores, scores_by_setting, subsample_splits
 from trainables.report.files import check_replaceable, write_report
 from trainables.report.mlflow_run import log_report_run, log_to_parent_run
+from trainables.report.sweep_answer import verdict
 from trainables.report.tables import (
     HEADLINE_METRICS,
     METRIC_LABELS,
@@ -178,7 +179,9 @@ class _Builder:
 
     def sections(self) -> list[Section]:
         selections = self.selections
-        sections = [Section("Sweeps", [sweeps_covered(self.sweeps)]), self.techniques(selections)]
+        verdicts = [text for text in (verdict(sweep, selections) for sweep in self.sweeps) if text]
+        sections = [Section("Verdict", verdicts), Section("Sweeps", [sweeps_covered(self.sweeps)])]
+        sections.append(self.techniques(selections))
         sections += [self.sweep_section(sweep) for sweep in self.sweeps]
         sections.append(self.training_curves())
         sections.append(self.embeddings(selections))

@@ -79,6 +79,36 @@ def sweep_answer(sweep: SweepRuns, runs_view: str | None = None) -> SweepAnswer 
     )
 
 
+def verdict(sweep: SweepRuns, selections: list[Selected]) -> str | None:
+    """One sentence a report opens with per sweep: its selected trial, and its headline test score beside the same
+    backbone untrained and trained supervised. None without a finished trial."""
+    finished = sweep.finished_trials
+    own = [s for s in selections if s.sweep is sweep]
+    if finished.empty or not own:
+        return None
+    best = finished.iloc[0]
+    chosen = next((s for s in own if s.run["run_id"] == best["run_id"]), _best_first(own, sweep)[0])
+    name = chosen.run.get(tag_column(RUN_NAME_TAG)) or chosen.run.get("trial")
+    text = (
+        f"{sweep.name}: selected {name} ({chosen.method} / {chosen.backbone}) on validation {sweep.objective} = "
+        f"{float(chosen.run[sweep.objective_column]):.4f}"
+    )
+    fraction = chosen.headline_fraction
+    if fraction is None:
+        return text + "."
+    metric = chosen.metrics[0]
+    score = chosen.test(metric, fraction)
+    untrained = chosen.test(metric, fraction, RANDOM_INIT_PREFIX)
+    supervised = chosen.supervised(metric, fraction)
+    text += (
+        f"; test {chosen.protocol} {METRIC_LABELS.get(metric, metric)} at {percent(fraction)} labels {score.mean:.3f}"
+    )
+    if untrained.n:
+        text += f" against {untrained.mean:.3f} untrained ({100 * (score.mean - untrained.mean):+.1f} points)"
+    text += f", {supervised.mean:.3f} trained supervised" if supervised.n else ", no supervised baseline run"
+    return text + "."
+
+
 def log_answer(tracking_uri: str, parent_run_id: str, answer: SweepAnswer) -> None:
     """Write the answer on the sweep's parent run."""
     client = MlflowClient(tracking_uri)
