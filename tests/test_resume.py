@@ -413,7 +413,7 @@ def test_a_killed_ray_train_worker_is_replaced_and_its_trial_finishes(tmp_path):
     client, parent = _parent(home, "worker-kill")
     (child,) = [row for _, row in _children(home, parent.info.run_id).iterrows()]
     assert child["status"] == "FINISHED" and child["tags.sslsweep.outcome"] == "finished"
-    assert child["metrics.epoch"] == epochs and child["metrics.evaluation_done"] == 1
+    assert child["metrics.objective"] == child["metrics.train/loss"]  # logged when a trial finishes, at its end
     history = client.get_metric_history(child.run_id, "train/loss")
     assert {m.step for m in history} == set(range(1, epochs + 1))
     # It carried on from a checkpoint (the first is after epoch 2, the kill came later): epochs logged twice, if any,
