@@ -77,6 +77,8 @@ def save_decision_view(
         "orderByAsc": mode == "min",
         "selectedColumns": columns,
         "columnOrder": [RUN_NAME_COLUMN, *columns],
+        # Wide enough for a trial's name and a metric's whole name (MLflow cuts both at its default width).
+        "columnWidths": {RUN_NAME_COLUMN: 280, **{column: 190 for column in columns[2:]}},
     }
     key = decision_view_key(parent_run_id)
     MlflowClient(tracking_uri).set_experiment_tag(experiment_id, SHARED_VIEW_TAG_PREFIX + key, json.dumps(state))
