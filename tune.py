@@ -149,7 +149,12 @@ def ui(args: argparse.Namespace) -> int:
         "1",
     ]
     print(f"MLflow UI on http://127.0.0.1:{args.port} over {redact(stores.mlflow_uri)} (Ctrl-C stops it)")
-    for name, link in latest_decision_views(stores.mlflow_uri, args.port):
+    try:
+        views = latest_decision_views(stores.mlflow_uri, args.port)
+    except Exception as error:  # noqa: BLE001 - the links are a convenience; the UI still starts
+        print(f"  (no decision views listed: {type(error).__name__}: {error})")
+        views = []
+    for name, link in views:
         print(f"  {name}: {link}")
     sys.stdout.flush()
     try:
@@ -163,7 +168,8 @@ def latest_decision_views(tracking_uri: str, port: int, count: int = 10) -> list
     trials, best first, in the UI ``tune.py ui`` serves (``tracking.ui_links``)."""
     from mlflow.tracking import MlflowClient
 
-    from trainables.records.tags import OBJECTIVE_MODE_TAG, ROLE_TAG, SWEEP_TAG, Role
+    from trainables.records.results import OBJECTIVE_METRIC
+    from trainables.records.tags import OBJECTIVE_MODE_TAG, OBJECTIVE_TAG, ROLE_TAG, SWEEP_TAG, Role
     from trainables.tracking.ui_links import (
         decision_view_key,
         has_shared_view,
@@ -190,8 +196,9 @@ def latest_decision_views(tracking_uri: str, port: int, count: int = 10) -> list
         key = decision_view_key(parent.info.run_id)
         if has_shared_view(client.get_experiment(experiment).tags, key):
             links.append((sweep, shared_view_link(base, experiment, key)))
-        else:  # a sweep recorded before decision views: filter and sort, MLflow's default columns
-            links.append((sweep, runs_view_link(base, experiment, parent.info.run_id, mode)))
+        else:  # a sweep recorded before decision views: filter, sort by its objective, MLflow's default columns
+            objective = parent.data.tags.get(OBJECTIVE_TAG, OBJECTIVE_METRIC)
+            links.append((sweep, runs_view_link(base, experiment, parent.info.run_id, mode, objective)))
     return links[:count]
 
 

@@ -75,3 +75,15 @@ def test_every_tag_is_named_once_under_the_sslsweep_prefix():
     assert len(set(values.values())) == len(values), "two names for one tag"
     assert tags.tag_column(tags.ROLE_TAG) == "tags.sslsweep.role"
     assert len({str(role) for role in tags.Role}) == len(tags.Role) and str(tags.Role.BASELINE) == "supervised_baseline"
+
+
+def test_a_trial_is_named_by_its_searched_values_and_its_optuna_number():
+    from trainables.records.names import trial_label
+
+    params = {"backbone": "conv1d", "projector_dim": 1024, "batch_size": 32, "lr": 0.00082361, "optimizer": "adamw"}
+    searched = ["backbone", "projector_dim", "batch_size", "lr"]
+    assert trial_label(params, searched, 5) == "conv1d pd1024 bs32 lr8.2e-4 #5"
+    assert trial_label(params, [], None) == "trial"
+    # Two searched names that would shorten alike keep their whole names (vicreg's sim_coeff and std_coeff).
+    vicreg = {"sim_coeff": 25.0, "std_coeff": 18.0, "cov_coeff": 1.25, "temperature": 0.5, "flag": True}
+    assert trial_label(vicreg, list(vicreg), 0) == "sim_coeff25 std_coeff18 cc1.2 temp0.5 flagon #0"

@@ -415,3 +415,7 @@ def test_best_first_orders_by_objective_then_creation_for_min_and_missing_values
     )
     assert list(best_first(runs, "metrics.loss", "min")["run_id"]) == ["d", "b", "a", "c"]
     assert list(best_first(runs, "metrics.loss", "max")["run_id"]) == ["a", "d", "b", "c"]
+    # Optuna's trial number decides a tie first (as in Tune's and Optuna's ranked_objective), creation after it:
+    # a crash retried under a later number, or a point handed out again on --resume, was created in another order.
+    numbered = runs.assign(**{"tags.sslsweep.trial_number": ["3", "2", "0", "5"]})
+    assert list(best_first(numbered, "metrics.loss", "min")["run_id"]) == ["b", "d", "a", "c"]

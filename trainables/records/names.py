@@ -5,7 +5,7 @@ The number is Optuna's trial number (``results.TRIAL_NUMBER_KEY``): the one Optu
 report and the MLflow tag ``sslsweep.trial_number`` show. Only searched hyperparameters are named (what
 differs between trials), in the search space's order; the backbone and other categorical text values are
 written bare, other names shortened (``batch_size`` -> ``bs``: the initials of a name's words; a one-word name
-up to five characters is kept, a longer one cut to four).
+up to five characters is kept, a longer one cut to four; names that would shorten alike stay whole).
 """
 
 from __future__ import annotations
@@ -37,16 +37,19 @@ def short_value(value: Any) -> str:
 
 
 def configuration_label(params: Mapping[str, Any], searched: Iterable[str]) -> str:
-    """The searched hyperparameters of ``params``, short: ``conv1d pd256 bs32 lr8.2e-4``."""
+    """The searched hyperparameters of ``params``, short: ``conv1d pd256 bs32 lr8.2e-4``. Two searched names that
+    shorten alike (``sim_coeff``, ``std_coeff``) keep their whole names."""
+    searched = list(searched)
+    shorts = [short_name(key) for key in searched]
     parts = []
-    for key in searched:
+    for key, short in zip(searched, shorts):
         value = params.get(key)
         if value is None:
             continue
         if isinstance(value, str):
             parts.append(value)
         else:
-            parts.append(f"{short_name(key)}{short_value(value)}")
+            parts.append(f"{short if shorts.count(short) == 1 else key}{short_value(value)}")
     return " ".join(parts)
 
 

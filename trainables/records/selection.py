@@ -1,25 +1,26 @@
 """Which trial is the sweep's best: one rule, seen the same way by Ray Tune, by Optuna and by the report.
 
 The best trial is the FINISHED trial (it ran every epoch and the downstream evaluation) with the best
-objective value; among trials with the same value, the one created first (the lowest trial number) wins.
+objective value; among trials with the same value, the one with the lowest trial number (Optuna's, the one in its
+run's name) wins, and without trial numbers (a sweep without a searcher) the one Tune created first.
 Trials ASHA stopped early never count for the report or Optuna: their values are low-fidelity.
 
 Neither library breaks ties that way by itself: Optuna's RDB storage picks among equal best values in no
-set order, and Tune's ``ExperimentAnalysis`` walks trials in the order of a set. So the tie-break is put
-into the value itself, once, where the trial reports its final result (``trainables/trial/worker.py``): the last
-epoch's objective is ``tie_broken(value, trial_number)``, a millionth of the objective's resolution worse
-per trial number (accuracies and cross-validated scores differ by 1e-5 or more; the offset stays below 1e-9
-for the first thousand trials). Tune's best result, Optuna's best trial (told that value) and MLflow's final
-metric then all order equal objectives by creation. The trial number is Optuna's, handed to the trial in its
-config (``trainables.records.results.TRIAL_NUMBER_KEY``) by the searcher; the report also sorts by Tune's creation counter
-(``best_first``), for sweeps without a searcher.
+set order, and Tune's ``ExperimentAnalysis`` walks trials in the order of a set. So for them the tie-break is put
+into the value they compare, once, where the trial reports its final result (``trainables/trial/worker.py``):
+``results.RANKED_OBJECTIVE`` on the last epoch is ``tie_broken(value, trial_number)``, a millionth of the
+objective's resolution worse per trial number (accuracies and cross-validated scores differ by 1e-5 or more; the
+offset stays below 1e-9 for the first thousand trials), and Tune, ASHA and Optuna are told to compare that key.
+MLflow records the objective metric as evaluated; ``best_first`` applies the same rule to MLflow's runs (value,
+then the trial-number tag, then Tune's creation counter). The trial number is Optuna's, handed to the trial in its
+config (``trainables.records.results.TRIAL_NUMBER_KEY``) by the searcher.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from trainables.records.tags import TRIAL_INDEX_TAG, tag_column
+from trainables.records.tags import TRIAL_INDEX_TAG, TRIAL_NUMBER_TAG, tag_column
 
 # Size of the per-trial-number offset (see the module docstring).
 TIE_BREAK_STEP = 1e-12
@@ -39,19 +40,22 @@ def creation_index(experiment_tag: str) -> int:
 
 
 def best_first(runs: pd.DataFrame, objective_column: str, mode: str) -> pd.DataFrame:
-    """MLflow child runs sorted best first: objective (missing last), then creation (earlier first)."""
+    """MLflow child runs sorted best first: objective (missing last), then trial number, then creation (earlier
+    first)."""
     if runs.empty or objective_column not in runs:
         return runs
-    index_column = tag_column(TRIAL_INDEX_TAG)
-    created = (
-        pd.to_numeric(runs[index_column], errors="coerce")
-        if index_column in runs
-        else pd.Series(float("nan"), index=runs.index)
+
+    def numbers(tag: str) -> pd.Series:
+        column = tag_column(tag)
+        return pd.to_numeric(runs[column], errors="coerce") if column in runs else pd.Series(float("nan"), runs.index)
+
+    ordered = runs.assign(_number=numbers(TRIAL_NUMBER_TAG), _created=numbers(TRIAL_INDEX_TAG)).sort_values(
+        [objective_column, "_number", "_created"],
+        ascending=[mode == "min", True, True],
+        na_position="last",
+        kind="stable",
     )
-    ordered = runs.assign(_created=created).sort_values(
-        [objective_column, "_created"], ascending=[mode == "min", True], na_position="last", kind="stable"
-    )
-    return ordered.drop(columns="_created").reset_index(drop=True)
+    return ordered.drop(columns=["_number", "_created"]).reset_index(drop=True)
 
 
 def best_per_backbone(finished: pd.DataFrame) -> dict[str, pd.Series]:

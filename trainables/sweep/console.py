@@ -9,12 +9,21 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from trainables.records.names import trial_label
-from trainables.records.results import EPOCH, TRIAL_NUMBER_KEY, Outcome, outcome, split_bookkeeping
+from trainables.records.names import short_value, trial_label
+from trainables.records.results import (
+    BASELINE_OF_KEY,
+    EPOCH,
+    REPEAT_OF_KEY,
+    TRAINING_SEED_KEY,
+    TRIAL_NUMBER_KEY,
+    Outcome,
+    outcome,
+    split_bookkeeping,
+)
 
 
 class TrialLines(Callback):
-    """``trial 3/8 finished  conv1d bs32 lr8.2e-4 #2  val/linear/acc/frac_1.0 0.9600 (epoch 12)``."""
+    """``trial 3/8 finished conv1d bs32 lr8.2e-4 #2  val/linear/acc/frac_1.0 0.9600 (epoch 12)``."""
 
     def __init__(self, objective: str, searched: list[str], trials: int) -> None:
         self.objective, self.searched, self.trials = objective, searched, trials
@@ -31,6 +40,10 @@ class TrialLines(Callback):
         result = trial.last_result or {}
         params, bookkeeping = split_bookkeeping(trial.config)
         name = trial_label(params, self.searched, bookkeeping.get(TRIAL_NUMBER_KEY))
+        if REPEAT_OF_KEY in bookkeeping:  # a final repeat: the configuration again, another training seed
+            name = f"{name} seed {bookkeeping.get(TRAINING_SEED_KEY, '')}"
+        if BASELINE_OF_KEY in bookkeeping:
+            name = f"supervised {params.get('backbone', '')} {short_value(params.get('label_fraction'))} labels"
         value = result.get(self.objective)
         score = f"{self.objective} {value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else ""
         ended = outcome(result, errored)

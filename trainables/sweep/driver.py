@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,7 +153,7 @@ def run_sweep(
     """Run one sweep to its end and its report; ``parent_tags`` go on its MLflow parent run (the nightly date).
     ``resume_from`` (``tune.py --resume``) carries an interrupted sweep on instead (``resume.py``). A Ctrl-C ends
     the sweep with ``SweepInterrupted``, its records closed. ``verbose``: Tune prints every trial's configuration
-    and results (its default); otherwise its periodic status table only."""
+    and results (its default); otherwise one line per trial that ends (``console.TrialLines``)."""
     # Tune saves its experiment state (trials, their latest checkpoints, the searcher) at most every 10 s by
     # default; a driver killed in between is resumed from older checkpoints. The state is small: save every 2 s.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
@@ -173,13 +175,14 @@ def run_sweep(
         parent_run_id, study_name = resume_from.parent_run_id, resume_from.study_name
         reopen_parent(stores.mlflow_uri, resume_from)
 
-    view = save_decision_view(
-        stores.mlflow_uri, experiment_id, parent_run_id, spec.objective.mode, decision_view_metrics(spec)
-    )
-    decision_view = shared_view_link(ui_base_url(stores.mlflow_uri), experiment_id, view)
     status = "FAILED"
     registrations: list[Registration] = []
+    decision_view = ""
     try:
+        view = save_decision_view(
+            stores.mlflow_uri, experiment_id, parent_run_id, spec.objective.mode, decision_view_metrics(spec)
+        )
+        decision_view = shared_view_link(ui_base_url(stores.mlflow_uri), experiment_id, view)
         if resume_from is None:
             MlflowClient(stores.mlflow_uri).set_tag(parent_run_id, OPTUNA_STUDY_TAG, study_name)
             split = spec.domain.split_record(spec.data, spec.seed)
@@ -217,6 +220,7 @@ def run_sweep(
                 parent_run_id,
                 results,
                 resuming=resume_from is not None,
+                verbose=verbose,
             )
         if spec.evaluation.supervised_baseline:
             _run_supervised_baselines(
@@ -229,14 +233,13 @@ def run_sweep(
                 results,
                 data_cache,
                 resuming=resume_from is not None,
+                verbose=verbose,
             )
         data_preparations = ray.get(data_cache.preparations.remote())
         MlflowClient(stores.mlflow_uri).log_metric(parent_run_id, "sweep/data_preparations", data_preparations)
         sweep, report = write_sweep_report(stores.mlflow_uri, parent_run_id, stores.reports_dir, stores.optuna_url)
         if sweep is not None:
-            answer = sweep_answer(sweep, shared_view_link("", experiment_id, view))
-            if answer is not None:
-                log_answer(stores.mlflow_uri, parent_run_id, answer)
+            _log_answer(stores.mlflow_uri, parent_run_id, sweep, shared_view_link("", experiment_id, view))
             _log_best_backbone(stores.mlflow_uri, parent_run_id, sweep.finished_trials.iloc[0])
             # Search trials only: the Model Registry's versions and champions (never raises; warns).
             registrations = register_sweep_backbones(
@@ -264,6 +267,17 @@ def run_sweep(
         registrations,
         decision_view,
     )
+
+
+def _log_answer(tracking_uri: str, parent_run_id: str, sweep: SweepRuns, decision_view: str) -> None:
+    """The sweep's answer on its parent run (``report.sweep_answer``); like the report, never fails the sweep."""
+    try:
+        answer = sweep_answer(sweep, decision_view)
+        if answer is not None:
+            log_answer(tracking_uri, parent_run_id, answer)
+    except Exception:  # noqa: BLE001 - the trials are recorded; a summary that fails must not fail the sweep
+        traceback.print_exc()
+        print(f"warning: the answer of sweep {sweep.name} was not written on its parent run (above)", file=sys.stderr)
 
 
 def decision_view_metrics(spec: SweepSpec) -> list[str]:
@@ -354,6 +368,7 @@ def _run_final_repeats(
     parent_run_id: str,
     results: tune.ResultGrid,
     resuming: bool,
+    verbose: bool = False,
 ) -> None:
     """``final.repeats``: the ``final.top_k`` best finished trials (selection.py's rule, read from MLflow) run
     again with training seeds seed+1, seed+2, ...: new trials of the same sweep, tagged ``sslsweep.role =
@@ -366,7 +381,16 @@ def _run_final_repeats(
         for repeat in range(1, spec.final.repeats + 1)
     ]
     _run_points(
-        spec, trainable, f"{study_name}-repeats", stores, callback, concurrency, points, parent_run_id, resuming
+        spec,
+        trainable,
+        f"{study_name}-repeats",
+        stores,
+        callback,
+        concurrency,
+        points,
+        parent_run_id,
+        resuming,
+        verbose,
     )
 
 
@@ -380,6 +404,7 @@ def _run_supervised_baselines(
     results: tune.ResultGrid,
     data_cache,
     resuming: bool,
+    verbose: bool = False,
 ) -> None:
     """``evaluation.supervised_baseline``: for the best finished trial of each backbone and each label fraction
     of the evaluation, the same backbone trained from scratch with cross-entropy on that fraction's labels
@@ -408,6 +433,7 @@ def _run_supervised_baselines(
         points,
         parent_run_id,
         resuming,
+        verbose,
     )
 
 
@@ -434,6 +460,7 @@ def _run_points(
     points: list[dict],
     parent_run_id: str,
     resuming: bool,
+    verbose: bool = False,
 ) -> None:
     """Run these exact configurations once each, after the search (FIFO, no searcher: not told to Optuna); a
     resumed sweep carries on with Tune's saved experiment of them when the interruption came after it began."""
@@ -455,6 +482,7 @@ def _run_points(
             # Tune only lets points set keys the space has: every point sets every key of the first.
             num_samples=len(points),
             param_space=points[0],
+            verbose=verbose,
         )
     _fit(tuner, len(points), stores.mlflow_uri, parent_run_id)
 

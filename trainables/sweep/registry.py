@@ -94,8 +94,9 @@ CHAMPION_ALIAS = "champion"
 BEST_FOR_DATA_ALIAS = "best-for-data"
 MODEL_NAME_PREFIX = "sslsweep"
 BACKBONE_FILE = "backbone.pt"  # what ``worker._save_checkpoint`` writes for users
-# A challenger must beat the champion by more than this: final objectives carry a tie-break offset of
-# TIE_BREAK_STEP per trial number (selection.py), which must not decide between two sweeps' equal scores.
+# A challenger must beat the champion by more than this: versions registered before MLflow recorded objectives as
+# evaluated carry a tie-break offset of TIE_BREAK_STEP per trial number (selection.py), which must not decide
+# between two sweeps' equal scores.
 TIE_TOLERANCE = TIE_BREAK_STEP * 10_000
 EXAMPLE_BATCH = 2  # > 1, so that torch.export keeps the batch dimension free
 # Version tags also set on the registered model when a sweep creates it (filters in the UI).

@@ -2,8 +2,8 @@
 GridSampler made usable that way (``AskTellGridSampler``).
 
 Each trial Tune starts is one Optuna trial: ``suggest`` asks the study for a point of the search space and hands it
-out with the Optuna trial number (``results.TRIAL_NUMBER_KEY`` in the config), which the trial folds into its final
-objective value as the tie-break of ``selection.py``. Every result the trial reports (one per epoch) reaches the
+out with the Optuna trial number (``results.TRIAL_NUMBER_KEY`` in the config), which the trial folds into the value
+the searcher compares (``results.RANKED_OBJECTIVE``) as the tie-break of ``selection.py``. Every result the trial reports (one per epoch) reaches the
 study as an intermediate value at its ``training_iteration``. When the trial ends the study is told COMPLETE only if
 the trial ran its downstream evaluation, PRUNED if the scheduler stopped it (its per-epoch values stay in the study,
 which is how Optuna's samplers use pruned trials), FAIL if it failed (``results.outcome``). Ray's own

@@ -73,6 +73,9 @@ from trainables.records.tags import (
 from trainables.searchspace import SweepSpec
 from trainables.tracking.stores import MLFLOW_VARIABLE, redact, with_credentials
 
+# What tells apart two runs of the same hyperparameters (``_resumed_run``): a search trial's number, a final repeat's
+# seed and trial, a supervised baseline's trial.
+_IDENTITY_TAGS = (TRIAL_NUMBER_TAG, TRAINING_SEED_TAG, REPEAT_OF_TAG, BASELINE_OF_TAG)
 # A run's MLflow status by its trial's outcome; ``close_run`` ends interrupted and abandoned ones KILLED.
 STATUS = {Outcome.FINISHED: "FINISHED", Outcome.PRUNED: "FINISHED", Outcome.FAILED: "FAILED"}
 
@@ -116,6 +119,10 @@ class SweepMLflowCallback(MLflowLoggerCallback):
     @property
     def client(self) -> MlflowClient:
         return MlflowClient(self.tracking_uri)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A callback pickled by an older sslsweep (a sweep interrupted before an upgrade, resumed after it).
+        self.__dict__.update({"searched": [], "_names": {}, **state})
 
     def __getstate__(self) -> dict[str, Any]:
         """Tune pickles its callbacks into ``tuner.pkl`` (shared storage, and a copy in Ray's session directory):
@@ -162,7 +169,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             name = f"supervised {params.get('backbone', '')} {short_value(params.get('label_fraction'))} labels" + (
                 f" for {matched}" if matched else ""
             )
-        run_id = self._resumed_run(trial, params, tags.get(TRIAL_NUMBER_TAG))
+        run_id = self._resumed_run(trial, params, tags)
         if run_id is None:
             run_id = self.mlflow_util.start_run(tags=as_written(tags), run_name=name).info.run_id
         else:
@@ -173,13 +180,15 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         self._names[run_id] = name
         self.mlflow_util.log_params(run_id=run_id, params_to_log=params)
 
-    def _resumed_run(self, trial: Trial, params: dict[str, Any], number: str | None) -> str | None:
+    def _resumed_run(self, trial: Trial, params: dict[str, Any], tags: dict[str, Any]) -> str | None:
         """The run a trial of a resumed sweep carries on in, reopened: its own (same Tune trial id), or the open run
         of a trial the interrupted driver started after Tune last saved its state, which Tune has now created again
-        with the same configuration (same Optuna trial number, see ``OptunaStudySearcher``) under a new id."""
+        with the same configuration and identity (same Optuna trial number, see ``OptunaStudySearcher``; a final
+        repeat's seed and trial, a baseline's trial) under a new id."""
         run = self._earlier_runs.get(trial.trial_id)
         if run is None:
             wanted = {key: str(value) for key, value in params.items()}
+            identity = {key: None if tags.get(key) is None else str(tags[key]) for key in _IDENTITY_TAGS}
             run = next(
                 (
                     earlier
@@ -187,7 +196,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
                     if earlier.info.run_id not in self._adopted
                     and still_open(earlier)
                     and earlier.data.params == wanted
-                    and earlier.data.tags.get(TRIAL_NUMBER_TAG) == number
+                    and all(earlier.data.tags.get(key) == value for key, value in identity.items())
                 ),
                 None,
             )

@@ -45,13 +45,17 @@ def finished_trials_filter(parent_run_id: str) -> str:
     )
 
 
-def runs_view_link(base_url: str, experiment_id: str, parent_run_id: str, mode: str) -> str:
+def runs_view_link(
+    base_url: str, experiment_id: str, parent_run_id: str, mode: str, sort_metric: str = OBJECTIVE_METRIC
+) -> str:
+    """Filter and sort by URL (``sort_metric``: a sweep recorded before ``OBJECTIVE_METRIC`` sorts by its objective
+    metric's last value, pruned trials being filtered out)."""
     query = urlencode(
         {
             "workflowType": "machine_learning",
             "compareRunsMode": "TABLE",
             "searchFilter": finished_trials_filter(parent_run_id),
-            "orderByKey": f"metrics.`{OBJECTIVE_METRIC}`",
+            "orderByKey": f"metrics.`{sort_metric}`",
             "orderByAsc": "true" if mode == "min" else "false",
         },
         quote_via=quote,
