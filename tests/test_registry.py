@@ -36,6 +36,16 @@ def tracking_uri():
     mlflow.set_tracking_uri(previous)
 
 
+def _store_with_a_run(tmp_path) -> tuple[str, MlflowClient, str]:
+    """A sqlite store with one ended run to register models of: its URI, a client and the run's id."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("sslsweep/registry", artifact_location=str(tmp_path / "artifacts"))
+    run_id = client.create_run(experiment).info.run_id
+    client.set_terminated(run_id)
+    return uri, client, run_id
+
+
 class _TinyEncoder(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -55,11 +65,7 @@ def test_registered_model_names_keep_mlflow_characters():
 
 
 def test_champion_moves_only_when_strictly_better_on_the_same_objective(tmp_path, tracking_uri):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    experiment = client.create_experiment("sslsweep/registry", artifact_location=str(tmp_path / "artifacts"))
-    run_id = client.create_run(experiment).info.run_id
-    client.set_terminated(run_id)
+    uri, client, run_id = _store_with_a_run(tmp_path)
     torch.manual_seed(0)
     example = np.random.default_rng(0).normal(size=(2, 3, 8)).astype(np.float32)
     name = registered_model_name("barlow_twins", "tiny", "toy")
@@ -103,7 +109,7 @@ def test_champion_moves_only_when_strictly_better_on_the_same_objective(tmp_path
     assert client.get_model_version(name, "1").tags["sslsweep.superseded_by_version"] == "6"
     # Logged in the run's experiment (its artifact location), with a signature whose batch size is free.
     logged = client.get_logged_model(champion_version.model_id or champion_version.source.removeprefix("models:/"))
-    assert logged.experiment_id == experiment and logged.source_run_id == run_id
+    assert logged.experiment_id == client.get_run(run_id).info.experiment_id and logged.source_run_id == run_id
     assert str(tmp_path / "artifacts") in logged.artifact_location
     mlflow.set_tracking_uri(uri)
     signature = mlflow.models.get_model_info(f"models:/{name}@{CHAMPION_ALIAS}").signature
@@ -115,11 +121,7 @@ def test_champion_moves_only_when_strictly_better_on_the_same_objective(tmp_path
 def test_a_version_description_with_markup_is_text_in_mlflows_markdown(tmp_path, tracking_uri):
     """The description register_sweep_backbone writes names the sweep and its values; MLflow's UI renders it as
     Markdown, so markup there is escaped (the registered model's own description keeps its plain text)."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    experiment = client.create_experiment("sslsweep/registry", artifact_location=str(tmp_path / "artifacts"))
-    run_id = client.create_run(experiment).info.run_id
-    client.set_terminated(run_id)
+    uri, client, run_id = _store_with_a_run(tmp_path)
     example = np.random.default_rng(0).normal(size=(2, 3, 8)).astype(np.float32)
     name = registered_model_name("simclr", "tiny_conv", "toy")
     registration = register_backbone(
@@ -149,11 +151,7 @@ def test_a_version_description_with_markup_is_text_in_mlflows_markdown(tmp_path,
 def test_best_for_data_is_the_best_champion_of_the_data_on_the_same_objective(tmp_path, tracking_uri):
     """Beside each model's champion, one alias per data set names the method and backbone to take: the champion
     with the best value among the models of that data selected on the same objective; a tie keeps the holder."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    experiment = client.create_experiment("sslsweep/registry", artifact_location=str(tmp_path / "artifacts"))
-    run_id = client.create_run(experiment).info.run_id
-    client.set_terminated(run_id)
+    uri, client, run_id = _store_with_a_run(tmp_path)
     example = np.random.default_rng(0).normal(size=(2, 3, 8)).astype(np.float32)
     objective = "val/linear/acc/frac_1.0"
 
