@@ -1,7 +1,8 @@
 """A real sqlite MLflow store laid out the way a sweep writes it (parent run per sweep with ``start_parent_run``'s
 tags, params and searchspace.yaml; child runs with the callback's tags), filled with metrics the report tests know:
 selection on validation, traps with better test scores, repeats, supervised baselines, a missing label fraction,
-a re-run sweep name, a minimised objective, a segmentation sweep."""
+a re-run sweep name, a minimised objective, a segmentation sweep; optionally the number of test units each finished
+trial was scored on (``data/test_units``, and the parent's ``sslsweep.test_unit``), and a sweep with kNN scores."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import yaml
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from selfsup.evaluation.metric_names import TEST_UNITS_METRIC
 from trainables.records.results import OBJECTIVE_METRIC
-from trainables.records.tags import TRIAL_INDEX_TAG
+from trainables.records.tags import TEST_UNIT_TAG, TRIAL_INDEX_TAG
 
 STATUS = {"finished": "FINISHED", "pruned": "FINISHED", "failed": "FAILED"}
 
@@ -22,9 +24,14 @@ class Store:
 
     def __init__(self, uri: str, artifacts: str) -> None:
         self.uri, self.artifacts, self.client, self.ids, self.tags = uri, artifacts, MlflowClient(uri), {}, {}
+        self.test_units: dict[str, int] = {}  # parent key -> the count its finished trials record
         self.experiment = self.client.create_experiment("sslsweep/report-tables", artifact_location=artifacts)
 
-    def parent(self, key, name, method, objective, *, mode=None, search=None, start_time=None, log_space=True):
+    def parent(
+        self, key, name, method, objective, *, mode=None, search=None, start_time=None, log_space=True, test_units=None
+    ):
+        """A sweep's parent run; ``test_units`` (count, unit), e.g. (40, "series"): its finished trials and repeats
+        record the count (``data/test_units``), the parent the unit (``sslsweep.test_unit``)."""
         tags = {
             "sslsweep.sweep": name,
             "sslsweep.method": method,
@@ -36,8 +43,14 @@ class Store:
             self.experiment,
             start_time=start_time,
             run_name=f"{name}-20250101-000000",
-            tags={**tags, "sslsweep.role": "sweep"},
+            tags={
+                **tags,
+                "sslsweep.role": "sweep",
+                **({TEST_UNIT_TAG: test_units[1]} if test_units else {}),
+            },
         ).info.run_id
+        if test_units:
+            self.test_units[key] = test_units[0]
         if log_space:
             objective_entry = {"metric": objective, **({"mode": mode} if mode else {})}
             space = {"name": name, "method": method, "objective": objective_entry, "search": search or {}}
@@ -64,6 +77,8 @@ class Store:
         objective = self.tags[parent]["sslsweep.objective"]
         if outcome == "finished" and role != "supervised_baseline" and objective in metrics:
             metrics = {**metrics, OBJECTIVE_METRIC: metrics[objective]}  # as the callback logs it at the end
+        if outcome == "finished" and role in ("trial", "repeat") and parent in self.test_units:
+            metrics = {**metrics, TEST_UNITS_METRIC: float(self.test_units[parent])}
         logged = [Metric(k, v, now, 0) for k, v in metrics.items()]
         logged += [Metric(k, v, now, step) for k, values in (history or {}).items() for step, v in enumerate(values)]
         self.client.log_batch(run_id, metrics=logged, params=[Param(k, str(v)) for k, v in params.items()])
@@ -89,8 +104,16 @@ BARLOW_SEARCH = {
 }
 
 
-def barlow(store: Store) -> None:
-    store.parent("barlow", "barlow-har", "barlow_twins", BARLOW_OBJECTIVE, mode="max", search=BARLOW_SEARCH)
+def barlow(store: Store, test_units=None) -> None:
+    store.parent(
+        "barlow",
+        "barlow-har",
+        "barlow_twins",
+        BARLOW_OBJECTIVE,
+        mode="max",
+        search=BARLOW_SEARCH,
+        test_units=test_units,
+    )
 
     def trial(key, index, outcome, backbone, dim, lam, objective, metrics=None, **kwargs):
         params = {"backbone": backbone, "projector_dim": dim, "lambda_offdiag": lam, "lr": 0.001}
@@ -252,10 +275,36 @@ def seismic(store: Store) -> None:
     store.child("p2", "seismic", 2, "pruned", {"backbone": "resnet50", "num_projectors": 5}, {objective: 0.99})
 
 
-def filled_store(directory) -> Store:
-    """The four sweeps above, and one without a finished trial (empty-sweep)."""
+KNN_OBJECTIVE = "val/linear/acc/frac_1.0"
+
+
+def knn(store: Store, key="simclr", name="simclr-har", method="simclr", *, test_units=None, with_knn=True) -> None:
+    """A sweep tested with the linear probe and (``with_knn``) kNN at 10 % and 100 % of the labels: linear gains
+    at both, kNN loses 5 points at 10 % (the untrained backbone's neighbours are better there)."""
+    store.parent(key, name, method, KNN_OBJECTIVE, mode="max", test_units=test_units)
+    for trial, index, backbone, objective, base in [
+        (f"{key}0", 0, "conv1d", 0.80, 0.70),
+        (f"{key}1", 1, "gru", 0.70, 0.60),
+    ]:
+        metrics = {
+            KNN_OBJECTIVE: objective,
+            **scores("linear", {0.1: (base - 0.2, base - 0.3), 1.0: (base, base - 0.1)}),
+            **scores("linear", {0.1: (base - 0.3, base - 0.4), 1.0: (base - 0.1, base - 0.2)}, prefix="random_init/"),
+        }
+        if with_knn:
+            metrics.update(scores("knn", {0.1: (base - 0.25, base - 0.3), 1.0: (base - 0.05, base - 0.1)}))
+            metrics.update(
+                scores("knn", {0.1: (base - 0.2, base - 0.25), 1.0: (base - 0.1, base - 0.15)}, prefix="random_init/")
+            )
+        store.child(trial, key, index, "finished", {"backbone": backbone}, metrics)
+
+
+def filled_store(directory, *, test_units: bool = False) -> Store:
+    """The four sweeps above, and one without a finished trial (empty-sweep); with ``test_units``, barlow-har's
+    finished trials record 40 test series."""
     store = Store(f"sqlite:///{directory / 'mlflow.db'}", (directory / "artifacts").as_uri())
-    for fill in (barlow, lfr, cpc, seismic):
+    barlow(store, test_units=(40, "series") if test_units else None)
+    for fill in (lfr, cpc, seismic):
         fill(store)
     store.parent("empty", "empty-sweep", "simclr", "val/knn/acc/frac_1.0", mode="max")
     store.child("e0", "empty", 0, "pruned", {"backbone": "conv1d"}, {"val/knn/acc/frac_1.0": 0.5})

@@ -39,9 +39,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    """The report store, with t1's embeddings, p0's example section and barlow-har's Optuna study."""
+    """The report store (barlow-har's trials with their count of test series), with t1's embeddings, p0's example
+    section and barlow-har's Optuna study."""
     directory = tmp_path_factory.mktemp("report")
-    store = filled_store(directory)
+    store = filled_store(directory, test_units=True)
     client = MlflowClient(store.uri)
     rng = np.random.default_rng(0)
     rows = [
@@ -133,13 +134,17 @@ def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_
     assert any(note.startswith("lfr-seismic: no Optuna views") for note in report.notes)
     markdown = (report.directory / "report.md").read_text()
     assert "## Notes" in markdown and "![tsne_barlow_twins_conv1d](figures/tsne_barlow_twins_conv1d.png)" in markdown
-    # The verdict first: per sweep, the trial validation selected, its headline test score beside untrained.
+    # The verdict first: per sweep, the trial validation selected, its headline test score beside untrained, at
+    # the fewest labels it was tested with (t1 alone tested 1 %: no repeat, no supervised baseline there).
     verdict = markdown.split("## Verdict", 1)[1].split("## ", 1)[0]
     assert markdown.index("## Verdict") < markdown.index("## Sweeps")
     assert (
         "barlow-har: selected t1 (barlow_twins / conv1d) on validation cv/linear/f1/frac_0.1 = 0.8500; test linear "
-        "acc at 100 % labels 0.601 against 0.500 untrained (+10.1 points), 0.550 trained supervised." in verdict
-    ), verdict  # the trial and its repeats: their mean
+        "acc at 1 % labels 0.350 against 0.250 untrained (+10.0 points)" in verdict
+    ), verdict
+    # The headline table's caption says what one test series is worth; the importances from 6 trials are a hint.
+    assert "Test scores over 40 test series: one is 2.5 points of accuracy." in markdown
+    assert "Importances from 6 finished trials are unreliable (fANOVA needs tens of trials)" in markdown
     assert "cpc-har: selected c1 (cpc / conv1d) on validation train/loss = 0.3000;" in verdict
     assert len([line for line in verdict.splitlines() if line.strip()]) == 4  # one line per sweep
     # The run of its own: tagged with the sweeps it covers, holding every file of the directory.

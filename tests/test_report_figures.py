@@ -16,6 +16,7 @@ from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Rectangle
 
 from trainables.report import figures as rf
+from trainables.report.builder import label_fraction_caption
 
 FRACTIONS = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0]
 
@@ -86,7 +87,7 @@ def test_label_fraction_figure_axes_styles_and_legend():
     # One colour per group: K=12 pretrained and K=12 random init share it, K=16 differs.
     colour = {line.get_label(): line.get_color() for line in ax.lines}
     assert colour["lfr K=12"] == colour["lfr K=12 random init"] != colour["lfr K=16"]
-    assert set(_legend_texts(ax.get_legend())) == set(styles)
+    assert set(_legend_texts(fig.legends[0])) == set(styles)
     # Percent tick labels at the evaluated fractions.
     fig.canvas.draw()
     ticks = [t.get_text() for t in ax.get_xticklabels()]
@@ -97,9 +98,66 @@ def test_label_fraction_figure_axes_styles_and_legend():
 
 def test_label_fraction_figure_single_series_has_no_legend_and_kind_is_optional():
     scores = pd.DataFrame({"series": "simclr", "fraction": [0.01, 0.25, 1.0], "value": [0.52, 0.63, 0.64]})
-    ax = rf.label_fraction_figure(scores, "test mIoU", "SimCLR").axes[0]
+    fig = rf.label_fraction_figure(scores, "test mIoU", "SimCLR")
+    ax = fig.axes[0]
     assert len(ax.lines) == 1 and ax.lines[0].get_linestyle() == "-"
-    assert ax.get_legend() is None
+    assert ax.get_legend() is None and not fig.legends
+
+
+def _backbone_scores() -> pd.DataFrame:
+    """Two techniques on conv1d and one on gru, each backbone untrained, conv1d also trained supervised; series
+    and groups as ``figure_data.label_fraction_scores`` names them, with the backbone the builder adds."""
+    lines = [
+        ("barlow_twins / conv1d", "pretrained", "conv1d", 0.60),
+        ("vicreg / conv1d", "pretrained", "conv1d", 0.62),
+        ("barlow_twins / gru", "pretrained", "gru", 0.55),
+        ("untrained conv1d", "random_init", "conv1d", 0.40),
+        ("untrained gru", "random_init", "gru", 0.38),
+        ("supervised conv1d", "supervised", "conv1d", 0.50),
+    ]
+    return pd.DataFrame(
+        [
+            {"series": series, "group": series, "kind": kind, "backbone": backbone, "fraction": f, "value": v + 0.1 * f}
+            for series, kind, backbone, v in lines
+            for f in (0.01, 0.1, 1.0)
+        ]
+    )
+
+
+def test_label_fraction_figure_colours_each_backbone_once_and_styles_by_kind():
+    ax = rf.label_fraction_figure(_backbone_scores(), "test acc", "HAR").axes[0]
+    colour = {line.get_label(): matplotlib.colors.to_rgba(line.get_color()) for line in ax.lines}
+    style = {line.get_label(): line.get_linestyle() for line in ax.lines}
+    conv1d = {colour[s] for s in ("barlow_twins / conv1d", "vicreg / conv1d", "untrained conv1d", "supervised conv1d")}
+    gru = {colour[s] for s in ("barlow_twins / gru", "untrained gru")}
+    # tab10 by backbone, in sorted order: conv1d the first colour, gru the second.
+    tab10 = [matplotlib.colors.to_rgba(c) for c in matplotlib.colormaps["tab10"].colors[:2]]
+    assert conv1d == {tab10[0]} and gru == {tab10[1]}
+    assert (style["barlow_twins / conv1d"], style["untrained conv1d"], style["supervised conv1d"]) == ("-", "--", ":")
+    assert style["untrained gru"] == "--"
+    # Two techniques on one backbone: same colour and style, told apart by marker.
+    marker = {line.get_label(): line.get_marker() for line in ax.lines}
+    assert marker["barlow_twins / conv1d"] != marker["vicreg / conv1d"]
+
+
+def test_label_fraction_legend_is_outside_the_axes():
+    fig = rf.label_fraction_figure(_backbone_scores(), "test acc", "HAR")
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    assert ax.get_legend() is None and len(legend.get_texts()) == len(ax.lines)
+    extent, axes = legend.get_window_extent(), ax.get_window_extent()
+    assert extent.x0 >= axes.x1  # right of the plot: it covers no line
+    assert extent.x1 <= fig.bbox.x1 + 1 and extent.y0 >= fig.bbox.y0 - 1  # and within the figure
+
+
+def test_label_fraction_caption_names_only_the_lines_drawn():
+    scores = _backbone_scores()
+    caption = label_fraction_caption(scores, "acc", "HAR")
+    assert "untrained dashed" in caption and "supervised from scratch dotted" in caption
+    assert "one colour per backbone" in caption
+    without = label_fraction_caption(scores[scores["kind"] != "supervised"], "acc", "HAR")
+    assert "supervised" not in without and "untrained dashed" in without
 
 
 def test_label_fraction_figure_rejects_bad_fraction_and_kind():
@@ -313,6 +371,20 @@ def test_optuna_figures_target_name_and_multi_objective():
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=1))
     study.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), n_trials=4)
     assert set(rf.optuna_figures(study)) == {"optimization_history", "param_importances", "parallel_coordinate"}
+
+
+def test_importances_from_few_trials_say_they_are_a_hint():
+    """Below RELIABLE_IMPORTANCE_TRIALS completed trials the importance figure is still drawn, and says how many
+    trials it rests on and that it is unreliable."""
+    assert rf.RELIABLE_IMPORTANCE_TRIALS == 20
+    caveat = rf.importance_caveat(6)
+    assert "6 finished trials" in caveat and "unreliable" in caveat and "hint" in caveat
+    assert rf.importance_caveat(19) and rf.importance_caveat(20) == ""
+    few = rf.optuna_figures(_study(n_trials=6))["param_importances"].axes[0].get_title(loc="left")
+    assert "Hyperparameter Importances" in few and "6 finished trials" in few
+    assert "Importances from 6 finished trials are unreliable" in few.replace("\n", " ")
+    enough = rf.optuna_figures(_study(n_trials=20))["param_importances"].axes[0].get_title(loc="left")
+    assert enough == "Hyperparameter Importances"
 
 
 def test_optuna_figures_skips_importances_with_one_trial():

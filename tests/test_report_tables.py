@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 import pytest
-from report_store import BARLOW_OBJECTIVE, HOSTILE, HOSTILE_VALUE, Store, filled_store
+from report_store import BARLOW_OBJECTIVE, HOSTILE, HOSTILE_VALUE, Store, filled_store, knn
 
 from trainables.report.markdown import markdown_text
 from trainables.report.tables import (
@@ -19,10 +19,14 @@ from trainables.report.tables import (
     pretext_configurations,
     search_grid,
     segmentation_by_fraction,
+    select,
     ssl_vs_supervised,
     technique_by_backbone,
 )
+from trainables.report.tables._table import Cell, table_from_cells
 from trainables.tracking.runs import ReportError, metric_histories, resolve_sweeps
+
+FULL = "linear acc 100 %"  # the report protocol's headline metric at 100 % of the labels, as a column names it
 
 
 @pytest.fixture(scope="module")
@@ -111,35 +115,111 @@ def test_technique_by_backbone_selects_on_validation_over_two_methods(store, swe
     # t1 (validation 0.85) is chosen, not the trap t2 (validation 0.80, test 0.95) nor the pruned t4 (0.99).
     assert table.sources.loc[("barlow_twins", "conv1d"), "run_id"] == store.ids["t1"]
     assert table.sources.loc[("barlow_twins", "gru"), "run_id"] == store.ids["t3"]
-    assert 0.95 not in set(table.frame["SSL acc"])
+    assert 0.95 not in set(table.frame[f"SSL {FULL}"])
     assert BARLOW_OBJECTIVE in table.caption and "val/linear/acc/frac_1.0" in table.caption
     # The selected trial's baseline at 100 % (0.55), never the trap's (0.99); none for gru: an empty cell.
-    assert table.frame.loc[("barlow_twins", "conv1d"), "supervised acc"] == 0.55
-    assert pd.isna(table.frame.loc[("barlow_twins", "gru"), "supervised acc"])
+    assert table.frame.loc[("barlow_twins", "conv1d"), f"supervised {FULL}"] == 0.55
+    assert pd.isna(table.frame.loc[("barlow_twins", "gru"), f"supervised {FULL}"])
     markdown = table.to_markdown()
-    assert column_cell(table, markdown, "supervised acc", "barlow_twins", "gru") == ""
+    assert column_cell(table, markdown, f"supervised {FULL}", "barlow_twins", "gru") == ""
     # Untrained 0.55 -> pretrained 0.701: +15.1 points; lfr/gru logged no untrained score: empty gain.
-    assert column_cell(table, markdown, "gain acc (pts)", "lfr", "conv1d") == "**+15.1**"
-    assert column_cell(table, markdown, "gain acc (pts)", "lfr", "gru") == ""
+    assert column_cell(table, markdown, f"gain {FULL} (pts)", "lfr", "conv1d") == "+15.1"
+    assert column_cell(table, markdown, f"gain {FULL} (pts)", "lfr", "gru") == ""
 
 
 def test_the_best_value_of_each_column_is_bold(sweeps):
     table = technique_by_backbone([sweeps["barlow-har"], sweeps["lfr-har"]])
     markdown, html = table.to_markdown(), table.to_html()
-    assert column_cell(table, markdown, "SSL acc", "lfr", "conv1d") == "**0.701**"
-    assert [bool(b) for b in table.best["SSL acc"]] == [False, False, True, False]
+    assert column_cell(table, markdown, f"SSL {FULL}", "lfr", "conv1d") == "**0.701**"
+    assert [bool(b) for b in table.best[f"SSL {FULL}"]] == [False, False, True, False]
     assert markdown.count("**0.701**") == 1 and "<strong>0.701</strong>" in html and html.startswith("<table")
-    assert column_cell(table, markdown, "SSL acc", "barlow_twins", "gru") == "0.542"
+    assert column_cell(table, markdown, f"SSL {FULL}", "barlow_twins", "gru") == "0.542"
+    assert "Best SSL score per column in bold" in table.caption
+
+
+def bold_columns(table) -> set[str]:
+    """The columns with a cell in bold."""
+    return {column for column in table.frame.columns if table.best[column].any()}
+
+
+def test_bold_never_marks_untrained_supervised_gain_or_loss_columns(sweeps):
+    """Only cells that compete are bold: pretrained scores (and validation objectives), never a reference (the
+    backbone untrained, a supervised baseline), a gain over one, or a loss of differently shaped configurations."""
+    technique = technique_by_backbone([sweeps["barlow-har"], sweeps["lfr-har"]])
+    assert {"untrained linear acc 100 %", "supervised linear acc 100 %", "gain linear acc 100 % (pts)"} <= set(
+        technique.frame.columns
+    )
+    assert bold_columns(technique) == {c for c in technique.frame.columns if c.startswith("SSL ")}
+    markdown = technique.to_markdown()
+    for column in ("untrained linear acc 100 %", "supervised linear acc 100 %", "gain linear acc 100 % (pts)"):
+        cells = [column_cell(technique, markdown, column, *key) for key in technique.frame.index]
+        assert any(cells) and not any("**" in cell for cell in cells), (column, cells)
+
+    comparison = ssl_vs_supervised([sweeps["barlow-har"], sweeps["lfr-har"]])
+    assert bold_columns(comparison) == {"SSL acc", "SSL F1"}
+    assert comparison.frame["gain over untrained acc (pts)"].notna().any()
+
+    configurations = pretext_configurations(sweeps["lfr-seismic"])
+    assert not configurations.best["final train/loss"].any()
+    assert "lowest loss" not in configurations.caption
+
+    classes = per_class_iou(sweeps["lfr-seismic"])
+    assert not classes.best.any().any() and "**" not in classes.to_markdown()
+
+
+def test_only_competing_rows_are_bold():
+    """A reference row (the backbone randomly initialised) with the best value of its column stays plain: the
+    best of the rows that compete is bold."""
+    rows = [
+        (("lfr", "pretrained"), {"1 %": Cell(0.40, math.nan, 1), "100 %": Cell(0.70, math.nan, 1)}),
+        (("lfr", "random init"), {"1 %": Cell(0.45, math.nan, 1), "100 %": Cell(0.55, math.nan, 1)}),
+        (("simclr", "pretrained"), {"1 %": Cell(0.30, math.nan, 1), "100 %": Cell(0.60, math.nan, 1)}),
+    ]
+    table = table_from_cells(
+        "t", "c", ["method", "encoder"], rows, ["1 %", "100 %"], {"1 %": "max", "100 %": "max"},
+        competing=[True, False, True],
+    )  # fmt: skip
+    assert table.best["1 %"].tolist() == [True, False, False]
+    assert table.best["100 %"].tolist() == [True, False, False]
+    everyone = table_from_cells("t", "c", ["method", "encoder"], rows, ["1 %"], {"1 %": "max"})
+    assert everyone.best["1 %"].tolist() == [False, True, False]
+
+
+def test_the_headline_is_at_the_fewest_labels_each_trial_was_tested_with_and_at_100_percent(sweeps):
+    """Where labels are scarce, pretraining has the most to add: the headline fraction is the smallest evaluated
+    (barlow/conv1d 1 %, barlow/gru 50 %: it never tested 1 %; lfr only 100 %), and 100 % is shown beside it."""
+    selections = {(s.method, s.backbone): s for s in select([sweeps["barlow-har"], sweeps["lfr-har"]])}
+    assert {key: s.headline_fraction for key, s in selections.items()} == {
+        ("barlow_twins", "conv1d"): 0.01,
+        ("barlow_twins", "gru"): 0.5,
+        ("lfr", "conv1d"): 1.0,
+        ("lfr", "gru"): 1.0,
+    }
+    table = technique_by_backbone([sweeps["barlow-har"], sweeps["lfr-har"]])
+    assert [c for c in table.frame.columns if c.startswith("SSL ")] == [
+        "SSL linear acc 1 %",
+        "SSL linear acc 50 %",
+        "SSL linear acc 100 %",
+    ]
+    markdown = table.to_markdown()
+    # t1 alone tested 1 % (0.35 against 0.25 untrained); its repeats only 100 %.
+    assert column_cell(table, markdown, "SSL linear acc 1 %", "barlow_twins", "conv1d") == "**0.350**"
+    assert column_cell(table, markdown, "gain linear acc 1 % (pts)", "barlow_twins", "conv1d") == "+10.0"
+    assert column_cell(table, markdown, "SSL linear acc 1 %", "barlow_twins", "gru") == ""
+    assert "(the smallest label fraction evaluated" in table.caption and "1 %, 50 %, 100 %" in table.caption
+    # A sweep tested at 100 % only: one fraction, no "and at 100 %" beside itself.
+    lfr = technique_by_backbone([sweeps["lfr-har"]])
+    assert list(lfr.frame.columns)[0] == "SSL linear acc 100 %" and "and at 100 %" not in lfr.caption
 
 
 def test_repeated_configurations_show_mean_std_and_n(tmp_path, sweeps):
     table = technique_by_backbone([sweeps["barlow-har"]])
     markdown = table.to_markdown()
     # t1 and its two finished repeats (0.583, 0.601, 0.619); the failed repeat does not count.
-    assert column_cell(table, markdown, "SSL acc", "barlow_twins", "conv1d") == "**0.601 ± 0.018 (n=3)**"
+    assert column_cell(table, markdown, f"SSL {FULL}", "barlow_twins", "conv1d") == "**0.601 ± 0.018 (n=3)**"
     assert "mean ± std" in table.caption
     csv = pd.read_csv(table.to_csv(tmp_path / "t.csv"))
-    assert csv.loc[0, "SSL acc n"] == 3 and csv.loc[0, "SSL acc"] == pytest.approx(0.601)
+    assert csv.loc[0, f"SSL {FULL} n"] == 3 and csv.loc[0, f"SSL {FULL}"] == pytest.approx(0.601)
     assert "One run per cell." in technique_by_backbone([sweeps["lfr-har"]]).caption
 
 
@@ -151,7 +231,7 @@ def test_a_missing_label_fraction_is_an_empty_cell_not_zero(sweeps):
     assert column_cell(table, markdown, "SSL acc", "barlow_twins", "gru", "1 %") == ""
     assert column_cell(table, markdown, "SSL acc", "lfr", "conv1d", "50 %") == ""
     assert column_cell(table, markdown, "supervised acc", "barlow_twins", "conv1d", "1 %") == ""
-    assert column_cell(table, markdown, "supervised acc", "barlow_twins", "conv1d", "50 %") == "**0.480**"  # alone
+    assert column_cell(table, markdown, "supervised acc", "barlow_twins", "conv1d", "50 %") == "0.480"  # no bold
     assert "0.000" not in markdown
     # Best per label fraction: at 50 % only barlow/conv1d (0.52) and barlow/gru (0.50) were evaluated.
     assert column_cell(table, markdown, "SSL acc", "barlow_twins", "conv1d", "50 %") == "**0.520**"
@@ -201,13 +281,13 @@ def test_segmentation_tables(store, sweeps):
 
     classes = per_class_iou(seismic)
     assert list(classes.frame.index.get_level_values("class")) == ["sand", "shale"]
-    assert row_cells(classes.to_markdown(), "sand")[1:] == ["**0.800**", "0.500", "**+30.0**"]
+    assert row_cells(classes.to_markdown(), "sand")[1:] == ["0.800", "0.500", "+30.0"]
 
     configurations = pretext_configurations(seismic)
     assert list(configurations.frame.index) == [("p0", "12"), ("p1", "16")]
     markdown = configurations.to_markdown()
-    assert row_cells(markdown, "p0", "12")[2:] == ["0.600", "**0.700**"]  # the lowest loss and best validation
-    assert row_cells(markdown, "p1", "16")[2:] == ["**0.500**", "0.650"]
+    assert row_cells(markdown, "p0", "12")[2:] == ["0.600", "**0.700**"]  # the best validation
+    assert row_cells(markdown, "p1", "16")[2:] == ["0.500", "0.650"]  # the lowest loss: not comparable, not bold
     assert "One run per cell." in configurations.caption
 
 
@@ -229,6 +309,69 @@ def test_captions_say_which_sweeps_refitted_their_test_readouts(sweeps):
         "Test readouts fitted on training + validation units after selection (evaluation.refit_on_validation; "
         "barlow-har)."
     ) in ssl_vs_supervised([refitted]).caption
+
+
+@pytest.fixture(scope="module")
+def knn_sweeps(tmp_path_factory) -> dict:
+    """simclr-har: linear and kNN at 10 % and 100 %, 40 test series; byol-har: linear only, 24 test windows;
+    moco-har: linear only, no count of test units recorded."""
+    directory = tmp_path_factory.mktemp("knn")
+    store = Store(f"sqlite:///{directory / 'mlflow.db'}", (directory / "artifacts").as_uri())
+    knn(store, test_units=(40, "series"))
+    knn(store, "byol", "byol-har", "byol", test_units=(24, "windows"), with_knn=False)
+    knn(store, "moco", "moco-har", "moco", with_knn=False)
+    return {sweep.name: sweep for sweep in resolve_sweeps(store.uri, ["simclr-har", "byol-har", "moco-har"])}
+
+
+def test_knn_is_shown_beside_the_report_protocol_where_recorded(knn_sweeps):
+    table = technique_by_backbone([knn_sweeps["simclr-har"], knn_sweeps["byol-har"]])
+    assert [c for c in table.frame.columns if c.startswith("SSL ")] == [
+        "SSL linear acc 10 %",
+        "SSL kNN acc 10 %",
+        "SSL linear acc 100 %",
+        "SSL kNN acc 100 %",
+    ]
+    markdown = table.to_markdown()
+    # Linear gains 10 points at 10 % of the labels; kNN loses 5 there: the headline shows both.
+    assert column_cell(table, markdown, "gain linear acc 10 % (pts)", "simclr", "conv1d") == "+10.0"
+    assert column_cell(table, markdown, "gain kNN acc 10 % (pts)", "simclr", "conv1d") == "-5.0"
+    assert column_cell(table, markdown, "untrained kNN acc 10 %", "simclr", "gru") == "0.400"
+    assert column_cell(table, markdown, "SSL kNN acc 10 %", "byol", "conv1d") == ""  # byol recorded no kNN
+    assert "linear protocol and kNN where recorded" in table.caption
+    assert bold_columns(table) == {c for c in table.frame.columns if c.startswith("SSL ")}
+    # A sweep that recorded no kNN score gets no kNN column and no kNN in its caption.
+    linear_only = technique_by_backbone([knn_sweeps["byol-har"]])
+    assert not any("kNN" in column for column in linear_only.frame.columns) and "kNN" not in linear_only.caption
+    assert list(linear_only.frame.columns)[:3] == [
+        "SSL linear acc 10 %",
+        "untrained linear acc 10 %",
+        "gain linear acc 10 % (pts)",
+    ]
+
+
+def test_captions_name_supervised_baselines_only_where_one_finished(sweeps):
+    """lfr-har ran no supervised baseline: neither its tables' captions nor columns name one; barlow-har's did."""
+    for table in (technique_by_backbone([sweeps["lfr-har"]]), ssl_vs_supervised([sweeps["lfr-har"]])):
+        assert "supervised" not in table.caption.lower(), table.caption
+        assert not any("supervised" in column for column in table.frame.columns)
+    with_baselines = [sweeps["barlow-har"], sweeps["lfr-har"]]
+    assert "supervised: trained from scratch on the same labels" in technique_by_backbone(with_baselines).caption
+    assert "trained supervised from scratch" in ssl_vs_supervised(with_baselines).caption
+
+
+def test_captions_say_what_one_test_unit_is_worth_where_recorded(knn_sweeps, sweeps):
+    simclr = technique_by_backbone([knn_sweeps["simclr-har"]]).caption
+    assert "Test scores over 40 test series: one is 2.5 points of accuracy." in simclr
+    assert "Test scores over 40 test series" in ssl_vs_supervised([knn_sweeps["simclr-har"]]).caption
+    # Rows over other test sets: each text once; a sweep that recorded no count adds none.
+    both = technique_by_backbone([knn_sweeps["simclr-har"], knn_sweeps["byol-har"], knn_sweeps["moco-har"]]).caption
+    assert both.count("40 test series: one is 2.5 points of accuracy") == 1
+    assert "24 test windows: one is 4.2 points of accuracy" in both
+    for caption in (
+        technique_by_backbone([knn_sweeps["moco-har"]]).caption,
+        technique_by_backbone([sweeps["lfr-har"]]).caption,
+    ):
+        assert "test units" not in caption and "Test scores over" not in caption
 
 
 # ------------------------------------------------------------------------------------------------ Markdown escaping

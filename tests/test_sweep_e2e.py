@@ -167,7 +167,15 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     assert set(configurations["trial"]) == {"#" + number for number in finished["tags.sslsweep.trial_number"]}
     techniques = pd.read_csv(report_dir / "tables" / "technique_by_backbone.csv")
     assert set(techniques["method"]) == {"barlow_twins"}
-    assert {"SSL acc", "untrained acc", "gain acc (pts)"} <= set(techniques.columns)
+    # At the fewest labels (50 %) and at 100 %, the objective's linear probe with kNN beside it.
+    assert {
+        "SSL linear acc 50 %",
+        "untrained linear acc 50 %",
+        "gain linear acc 50 % (pts)",
+        "SSL kNN acc 50 %",
+        "gain kNN acc 50 % (pts)",
+        "SSL linear acc 100 %",
+    } <= set(techniques.columns)
     selected = children[children["tags.sslsweep.outcome"] == "finished"]
     assert set(techniques["backbone"]) == set(selected["params.backbone"])
     figures = {path.name for path in (report_dir / "figures").iterdir()}
@@ -342,7 +350,7 @@ def test_a_grid_visits_each_cell_once_and_tune_optuna_and_the_report_pick_the_sa
     assert len({tuple(history) for history in losses.values()}) == 3, "other seeds train differently"
     # The report's cells for that configuration average the trial and its repeats: mean, std and n = 3 seeds.
     table = pd.read_csv(home / "reports" / "e2e-ties" / "tables" / "technique_by_backbone.csv")
-    assert table["SSL acc n"].tolist() == [3] and table["SSL acc std"].notna().all()
+    assert table["SSL kNN acc 50 % n"].tolist() == [3] and table["SSL kNN acc 50 % std"].notna().all()
     assert "(n=3)" in (home / "reports" / "e2e-ties" / "tables" / "technique_by_backbone.md").read_text()
 
 

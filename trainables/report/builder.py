@@ -220,7 +220,7 @@ class _Builder:
                 section.blocks.append(table)
         for (task, data), group in _by_task_and_data(selections).items():
             metric = HEADLINE_METRICS[task][0]
-            scores = label_fraction_scores(group, metric)
+            scores = _scores_by_backbone(group, metric)
             if scores["fraction"].nunique() < 2:
                 continue
             label = f"test {METRIC_LABELS[metric]} ({', '.join(sorted({s.protocol for s in group}))})"
@@ -228,9 +228,7 @@ class _Builder:
                 ReportFigure.drawn(
                     figures.label_fraction_figure(scores, label, f"{data}: {METRIC_LABELS[metric]} against labels"),
                     f"label_fraction_{task}_{data}",
-                    f"Test {METRIC_LABELS[metric]} on {data} against the fraction of labelled training data (log axis), "
-                    f"per technique and backbone (the trial selected on validation): pretrained solid, the same backbone "
-                    f"untrained dashed, trained supervised from scratch dotted.",
+                    label_fraction_caption(scores, METRIC_LABELS[metric], data),
                 )
             )
         return section
@@ -291,6 +289,10 @@ class _Builder:
         if study is None:
             self.notes.append(f"{sweep.name}: no Optuna views (study {study_name} is not in {redact(storage)})")
             return []
+        import optuna
+
+        completed = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+        caveat = figures.importance_caveat(completed)
         captions = {
             "optimization_history": "the objective of each completed trial in order, and the best so far",
             "param_importances": "fANOVA importance of each searched parameter for the objective",
@@ -300,7 +302,8 @@ class _Builder:
             ReportFigure.drawn(
                 fig,
                 f"{sweep.name}_optuna_{key}",
-                f"{sweep.name}: Optuna's {key.replace('_', ' ')}: {captions[key]} (study {study_name}).",
+                f"{sweep.name}: Optuna's {key.replace('_', ' ')}: {captions[key]} (study {study_name})."
+                + (f" {caveat}" if key == "param_importances" and caveat else ""),
             )
             for key, fig in figures.optuna_figures(study, target_name=sweep.objective).items()
         ]
@@ -438,6 +441,33 @@ def _single_dimension(sweep: SweepRuns) -> str | None:
     """The parameter of a sweep that searched exactly one (lfr_seismic.yaml's number of projectors)."""
     searched = [d for d in sweep.searched if f"params.{d}" in sweep.trials]
     return searched[0] if len(searched) == 1 else None
+
+
+def _scores_by_backbone(selections: list[Selected], metric: str) -> pd.DataFrame:
+    """``label_fraction_scores`` with a ``backbone`` column, so the figure colours a technique's line, the backbone
+    untrained and trained supervised alike. Built per backbone: the untrained and supervised lines are per
+    backbone already, so the rows are the same."""
+    backbones = sorted({selection.backbone for selection in selections})
+    frames = [
+        label_fraction_scores([s for s in selections if s.backbone == backbone], metric).assign(backbone=backbone)
+        for backbone in backbones
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def label_fraction_caption(scores: pd.DataFrame, metric_label: str, data: str) -> str:
+    """The caption of a label-fraction figure: the line styles of the kinds it draws, and only those (no
+    supervised line named where no baseline ran)."""
+    kinds = set(scores["kind"])
+    styles = ["pretrained solid"]
+    if "random_init" in kinds:
+        styles.append("the same backbone untrained dashed")
+    if "supervised" in kinds:
+        styles.append("trained supervised from scratch dotted")
+    return (
+        f"Test {metric_label} on {data} against the fraction of labelled training data (log axis), per technique "
+        f"and backbone (the trial selected on validation), one colour per backbone: {', '.join(styles)}."
+    )
 
 
 def _by_task_and_data(selections: list[Selected]) -> dict[tuple[str, str], list[Selected]]:

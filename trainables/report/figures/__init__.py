@@ -10,7 +10,8 @@ diff cleanly.
 - ``grid_heatmap``: ``grid_heatmap``, a searched grid with every cell annotated and the best outlined.
 - ``training_curves``: ``training_curves``, pretext loss and collapse monitors against epoch.
 - ``tsne``: ``tsne_figure`` and ``tsne_coordinates``, embeddings of all splits on one map.
-- ``optuna_study``: ``optuna_figures``, Optuna's own plots of a study.
+- ``optuna_study``: ``optuna_figures``, Optuna's own plots of a study (importances from few trials flagged as a
+  hint, ``importance_caveat``).
 - ``segmentation_panel``: ``segmentation_panel``, a section, its ground truth and the prediction.
 - ``_common``: what they share (a figure without pyplot, colours, ``save_figure``).
 
@@ -21,7 +22,7 @@ global figure manager, so nothing needs a display, calls never share state and n
 from trainables.report.figures._common import PNG_DPI, SVG_HASH_SALT, save_figure
 from trainables.report.figures.grid_heatmap import BEST_CELL_GID, grid_heatmap
 from trainables.report.figures.label_fraction import KIND_STYLES, label_fraction_figure
-from trainables.report.figures.optuna_study import optuna_figures
+from trainables.report.figures.optuna_study import RELIABLE_IMPORTANCE_TRIALS, importance_caveat, optuna_figures
 from trainables.report.figures.segmentation_panel import segmentation_panel
 from trainables.report.figures.training_curves import (
     CURVE_YLABELS,
@@ -42,10 +43,12 @@ __all__ = [
     "PNG_DPI",
     "PRUNED_ALPHA",
     "PRUNED_LINEWIDTH",
+    "RELIABLE_IMPORTANCE_TRIALS",
     "SPLIT_MARKERS",
     "SVG_HASH_SALT",
     "TEST_EDGE_WIDTH",
     "grid_heatmap",
+    "importance_caveat",
     "label_fraction_figure",
     "optuna_figures",
     "save_figure",

@@ -1,15 +1,35 @@
 """Optuna's views of a study: optimisation history, parameter importances and parallel coordinates
 (``optuna.visualization.matplotlib``), without leaking pyplot figures or styles.
+
+fANOVA fits a random forest to the completed trials; with few of them the importances change with the seed and
+the trials drawn, so below ``RELIABLE_IMPORTANCE_TRIALS`` the figure (and its caption, ``importance_caveat``)
+says they are a hint; the figure is still drawn, since a hint is what a short sweep has.
 """
 
 from __future__ import annotations
 
+import textwrap
 import warnings
 from typing import Any
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+# Completed trials from which fANOVA's importances are read as more than a hint (it needs tens of trials).
+RELIABLE_IMPORTANCE_TRIALS = 20
+CAVEAT_LINE_WIDTH = 64  # characters per line of the caveat under the figure's title
+
+
+def importance_caveat(completed_trials: int) -> str:
+    """The sentence a parameter-importance figure carries below ``RELIABLE_IMPORTANCE_TRIALS`` completed trials;
+    empty from there on."""
+    if completed_trials >= RELIABLE_IMPORTANCE_TRIALS:
+        return ""
+    return (
+        f"Importances from {completed_trials} finished trials are unreliable (fANOVA needs tens of trials); "
+        f"read them as a hint."
+    )
 
 
 def _detach_pyplot_figure(fig: Figure) -> Figure:
@@ -25,7 +45,8 @@ def _detach_pyplot_figure(fig: Figure) -> Figure:
 def optuna_figures(study: Any, target_name: str | None = None) -> dict[str, Figure]:
     """Optuna's own plots of ``study``: ``optimization_history``, ``param_importances`` (only with >= 2
     completed trials, >= 1 parameter and the objective varying across them; fANOVA with a fixed seed, so the
-    figure is reproducible) and ``parallel_coordinate`` (with >= 2 completed trials that have parameters:
+    figure is reproducible; below ``RELIABLE_IMPORTANCE_TRIALS`` completed trials it says under its title that
+    the importances are a hint, ``importance_caveat``) and ``parallel_coordinate`` (with >= 2 completed trials that have parameters:
     one trial's single line shows nothing and makes Optuna warn about singular axis limits).
 
     ``target_name`` labels the objective axis (e.g. the sweep's objective metric name); default: the
@@ -67,9 +88,12 @@ def optuna_figures(study: Any, target_name: str | None = None) -> dict[str, Figu
             )
             if len(completed) >= 2 and varied:
                 try:
-                    figures["param_importances"] = _detach_pyplot_figure(
-                        ovm.plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0), **kwargs).figure
-                    )
+                    axes = ovm.plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0), **kwargs)
+                    caveat = importance_caveat(len(completed))
+                    if caveat:  # under Optuna's own title (left-aligned), in lines that fit the figure
+                        title = axes.get_title(loc="left")
+                        axes.set_title(f"{title}\n{textwrap.fill(caveat, CAVEAT_LINE_WIDTH)}", loc="left")
+                    figures["param_importances"] = _detach_pyplot_figure(axes.figure)
                 except RuntimeError as error:  # fANOVA: "zero total variance", every trial scored (about) the same
                     if "variance" not in str(error):
                         raise

@@ -1,10 +1,11 @@
 """The report's tables, one module per table, from sweeps read back from MLflow, in the shape of the reference
 reports:
 
-- ``technique_by_backbone``: per technique (method) and backbone, the finished trial selected on validation,
-  with its test scores, the same backbone untrained and supervised (reference Table 3).
-- ``ssl_vs_supervised``: the same selection at every label fraction: supervised, untrained, SSL, gains
-  (reference Table 4).
+- ``technique_by_backbone``: the headline table: per technique (method) and backbone, the finished trial selected
+  on validation, with its test headline score at the fewest labels it was tested with (and 100 %), the report's
+  protocol and kNN where recorded, the same backbone untrained and supervised (reference Table 3).
+- ``ssl_vs_supervised``: the same selection at every label fraction: supervised (where a baseline ran),
+  untrained, SSL, gains (reference Table 4).
 - ``search_grid``: one sweep's validation objective pivoted over chosen searched dimensions, the best cell
   marked (reference Table 5, the Barlow Twins grid).
 - ``pretext_configurations``: one sweep's pretext configurations tried, with final loss and validation score.
@@ -16,7 +17,10 @@ Selection is always on validation (``_selection``: each sweep's own objective in
 trials only, ties by creation); test scores only report. Every caption names the metric that chose. A cell whose
 configuration was re-run with other training seeds (``final.repeats``: role ``repeat``, ``sslsweep.repeat_of``)
 shows ``mean ± std (n=k)`` over the trial and its finished repeats; otherwise the caption says there is one run per
-cell. ``_table`` holds the table blocks (``Table``: numbers, text derived on output, best in bold; ``TextTable``).
+cell. Bold marks the best only among cells that compete (pretrained scores, validation objectives): never an
+untrained or supervised reference, a gain or a training loss. A caption names supervised baselines only where one
+finished, and says what one test unit is worth where the trials recorded how many there were. ``_table`` holds the
+table blocks (``Table``: numbers, text derived on output, best in bold; ``TextTable``).
 """
 
 from trainables.report.tables._selection import (

@@ -1,6 +1,7 @@
 """Which trial each row of a table reports, and its scores: ``select`` (per technique x backbone, the best finished
 search trial on validation, with its finished repeats), ``Selected`` (that trial's test, untrained and supervised
-cells), ``report_protocol`` and ``test_scores``, and the note every caption ends with (``selection_note``).
+cells), ``report_protocol`` and ``test_scores``, the note every caption ends with (``selection_note``) and what one
+test unit is worth (``units_note``).
 
 Selection is always on validation: each sweep's own objective (tag ``sslsweep.objective``) in its own mode
 (``tracking.runs``), with ``records.selection``'s rule (finished search trials only, ties by creation); test scores
@@ -17,12 +18,13 @@ import pandas as pd
 from selfsup.evaluation.metric_names import (
     ALL_PROTOCOLS,
     SEGMENTATION_PROTOCOLS,
+    TEST_UNITS_METRIC,
     eval_metric_name,
     parse_eval_metric_name,
 )
 from trainables.records.results import Outcome
 from trainables.records.selection import best_first, best_per_backbone
-from trainables.records.tags import BASELINE_OF_TAG, DOMAIN_TAG, tag_column
+from trainables.records.tags import BASELINE_OF_TAG, DOMAIN_TAG, TEST_UNIT_TAG, tag_column
 from trainables.report.tables._table import EMPTY, Cell, summary
 from trainables.tracking.runs import ReportError, SweepRuns
 
@@ -38,6 +40,15 @@ METRIC_LABELS = {
 }
 # Where the objective names no protocol (train/loss, health/...), the probe reported: the reference reports'.
 PROTOCOL_PREFERENCE = ("linear", "seg_frozen") + ALL_PROTOCOLS
+# The protocol a headline table shows beside the report's own where the trial recorded it: a kNN readout has no
+# trained head, so a pretrained backbone that only looks better through a fitted probe shows here.
+SECOND_PROTOCOL = "knn"
+PROTOCOL_LABELS = {"knn": "kNN"}
+
+
+def protocol_label(protocol: str) -> str:
+    """A protocol as a column label: kNN, linear, mlp, finetune, seg_frozen."""
+    return PROTOCOL_LABELS.get(protocol, protocol)
 
 
 @dataclass(frozen=True)
@@ -62,18 +73,24 @@ class Selected:
     def metrics(self) -> tuple[str, ...]:
         return HEADLINE_METRICS[self.task]
 
-    def test_fractions(self, prefix: str = "") -> list[float]:
-        """Label fractions at which the trial has a test score of its protocol's headline metric."""
-        return fractions(self.members, "test", self.protocol, self.metrics[0], prefix)
+    def test_fractions(self, prefix: str = "", protocol: str | None = None) -> list[float]:
+        """Label fractions at which the trial has a test score of the headline metric with ``protocol`` (default:
+        its report protocol)."""
+        return fractions(self.members, "test", protocol or self.protocol, self.metrics[0], prefix)
 
     @property
     def headline_fraction(self) -> float | None:
-        """100 % of the labels, or the largest fraction evaluated where 100 % was not."""
+        """The fewest labels the trial was tested with (the smallest label fraction evaluated): where labels are
+        scarce, pretraining has the most to add, and a pretrained backbone that adds nothing shows most plainly.
+        None where the trial has no test score of its protocol's headline metric."""
         evaluated = self.test_fractions()
-        return 1.0 if 1.0 in evaluated else (max(evaluated) if evaluated else None)
+        return min(evaluated) if evaluated else None
 
-    def test(self, metric: str, fraction: float, prefix: str = "") -> Cell:
-        return summary(self.members, f"metrics.{eval_metric_name('test', self.protocol, metric, fraction, prefix)}")
+    def test(self, metric: str, fraction: float, prefix: str = "", protocol: str | None = None) -> Cell:
+        """The test ``metric`` at ``fraction`` with ``protocol`` (default: the report protocol), over the trial and
+        its finished repeats; ``prefix`` ``random_init/`` for the same backbone untrained."""
+        name = eval_metric_name("test", protocol or self.protocol, metric, fraction, prefix)
+        return summary(self.members, f"metrics.{name}")
 
     @property
     def baselines(self) -> pd.DataFrame:
@@ -84,6 +101,11 @@ class Selected:
         return baselines[
             (baselines[tag_column(BASELINE_OF_TAG)] == self.run["run_id"]) & (baselines["outcome"] == Outcome.FINISHED)
         ]
+
+    @property
+    def has_supervised(self) -> bool:
+        """Whether a supervised baseline of this trial finished (what a caption may name)."""
+        return not self.baselines.empty
 
     def supervised_fractions(self) -> list[float]:
         return sorted(
@@ -103,6 +125,27 @@ class Selected:
             baselines[(trained_on - fraction).abs() < 1e-9],
             f"metrics.{eval_metric_name('test', self.protocol, metric, fraction)}",
         )
+
+    @property
+    def test_units(self) -> int | None:
+        """How many test units its test scores are over (``data/test_units``); None where not recorded (sweeps
+        recorded before the count was)."""
+        counts = pd.to_numeric(
+            self.members.get(f"metrics.{TEST_UNITS_METRIC}", pd.Series(dtype=float)), errors="coerce"
+        )
+        counts = counts.dropna()
+        return int(counts.iloc[0]) if len(counts) else None
+
+    def test_units_text(self) -> str:
+        """E.g. "40 test series: one is 2.5 points of accuracy"; empty where the count was not recorded."""
+        count = self.test_units
+        if not count:
+            return ""
+        noun = self.sweep.tags.get(TEST_UNIT_TAG) or "units"
+        text = f"{count} test {noun}"
+        if self.task == "classification":
+            text += f": one is {100 / count:.2g} points of accuracy"
+        return text
 
     def source(self) -> dict[str, str]:
         return {"sweep": self.sweep.name, "trial": self.run.get("trial"), "run_id": self.run["run_id"]}
@@ -200,6 +243,13 @@ def select(sweeps: list[SweepRuns]) -> list[Selected]:
         members = with_repeats(sweep, run["run_id"])
         selected.append(Selected(sweep, run, members, protocol, report_task(sweep, protocol)))
     return selected
+
+
+def units_note(selections: list[Selected]) -> str:
+    """What one test unit is worth, for a caption: "Test scores over 40 test series: one is 2.5 points of
+    accuracy." (each distinct text once, where rows differ); empty where no row recorded its count."""
+    texts = list(dict.fromkeys(text for text in (s.test_units_text() for s in selections) if text))
+    return f" Test scores over {'; '.join(texts)}." if texts else ""
 
 
 def selection_note(sweeps: list[SweepRuns]) -> str:

@@ -3,8 +3,11 @@ bold), ``TextTable`` (text as given), ``Cell`` (the mean, std and count of the r
 ``make_table`` / ``table_from_cells``, which every table module ends with.
 
 A ``Table`` keeps the numbers (``frame``, for CSV and figures) apart from their text: scores with 3 decimals, gains
-as signed percentage points with 1 decimal (``+4.2``), missing values as empty cells (never 0), the best value of
-each column (as displayed) in bold. The same store gives byte-identical Markdown.
+as signed percentage points with 1 decimal (``+4.2``), missing values as empty cells (never 0). Bold marks the best
+value (as displayed) only where cells compete: a column given a direction, among the rows that compete in it. A table
+gives no direction to what is a reference rather than a contender (the same backbone untrained, a supervised
+baseline), to gains (a large gain over a weak baseline is no better result) or to values not comparable across rows
+(training losses of differently shaped configurations). The same store gives byte-identical Markdown.
 """
 
 from __future__ import annotations
@@ -198,13 +201,15 @@ def make_table(
     gain_columns=(),
     within: str | None = None,
     sources: pd.DataFrame | None = None,
+    competing: Sequence[bool] | None = None,
 ) -> Table:
-    """A Table with columns no run measured dropped, the best cells of each column marked (within each group
-    of index level ``within`` if given) and the caption told whether cells average repeats."""
+    """A Table with columns no run measured dropped, the best cells marked in each column ``directions`` names
+    (within each group of index level ``within`` if given; among the rows ``competing`` marks, default all) and
+    the caption told whether cells average repeats."""
     measured = [column for column in frame.columns if frame[column].notna().any()]
     frame, counts, spread = frame[measured], counts[measured], spread[measured]
     directions = {column: mode for column, mode in directions.items() if column in measured}
-    best = _best_cells(frame, directions, gain_columns, within)
+    best = _best_cells(frame, directions, gain_columns, within, competing)
     repeats_note = (
         " Cells over repeated configurations: mean ± std over training seeds (n runs)."
         if (counts > 1).any().any()
@@ -232,6 +237,7 @@ def table_from_cells(
     gain_columns=(),
     within: str | None = None,
     sources: pd.DataFrame | None = None,
+    competing: Sequence[bool] | None = None,
 ) -> Table:
     """``make_table`` from rows of (index key, {column: Cell}); a column a row lacks is empty there."""
     index = pd.MultiIndex.from_tuples([key for key, _ in rows], names=index_names)
@@ -254,6 +260,7 @@ def table_from_cells(
         gain_columns,
         within,
         sources,
+        competing,
     )
 
 
@@ -262,15 +269,18 @@ def _best_cells(
     directions: dict[str, str],
     gain_columns=(),
     within: str | None = None,
+    competing: Sequence[bool] | None = None,
 ) -> pd.DataFrame:
-    """Per column, the cells whose displayed value is the best (all of them on a displayed tie)."""
+    """Per column of ``directions``, the competing cells whose displayed value is the best (all of them on a
+    displayed tie)."""
     best = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    rows = pd.Series(True if competing is None else list(competing), index=frame.index, dtype=bool)
     for column, mode in directions.items():
-        shown = frame[column].round(GAIN_DECIMALS if column in gain_columns else SCORE_DECIMALS)
+        shown = frame[column].round(GAIN_DECIMALS if column in gain_columns else SCORE_DECIMALS).where(rows)
         target = (
             shown.groupby(level=within, sort=False).transform(mode)
             if within
             else pd.Series(shown.agg(mode), index=shown.index)
         )
-        best[column] = shown.eq(target)
+        best[column] = shown.eq(target) & rows
     return best

@@ -21,7 +21,9 @@ from trainables.tracking.runs import SweepRuns
 def pretext_configurations(sweep: SweepRuns) -> Table:
     """Every finished search trial in creation order: its searched hyperparameters (row labels), final
     ``train/loss`` and validation score (the objective; for a train/... or health/... objective, the report
-    protocol's headline metric at the largest validation fraction)."""
+    protocol's headline metric at the largest validation fraction). Bold: the best validation score, on which
+    the trials compete; never a loss, which differs in scale with what the search varied (projector size,
+    batch size, number of heads) and so compares no two configurations."""
     trials = sweep.trials[sweep.trials["outcome"] == Outcome.FINISHED]
     searched = [d for d in sweep.searched if f"params.{d}" in trials]
     parsed = parse_eval_metric_name(sweep.objective)
@@ -46,9 +48,10 @@ def pretext_configurations(sweep: SweepRuns) -> Table:
             cells[validation_column] = summary(trial, f"metrics.{validation}")
         rows.append((key, cells))
     columns = [loss_column] + ([validation_column] if validation_column else [])
-    directions = {loss_column: "min", **({validation_column: validation_mode} if validation_column else {})}
+    directions = {validation_column: validation_mode} if validation_column else {}
     caption = (
         f"{sweep.name}: the pretext configurations tried (finished trials, creation order), final training "
-        f"loss and validation score; best per column in bold (lowest loss). {selection_note([sweep])}"
+        f"loss and validation score; best validation score in bold (losses of differently shaped "
+        f"configurations are not comparable). {selection_note([sweep])}"
     )
     return table_from_cells("pretext_configurations", caption, ["trial"] + searched, rows, columns, directions)
