@@ -1,19 +1,23 @@
 """Whether two runs of one sweep recorded the same thing in MLflow: trials, outcomes, parameters and metrics.
 
     python benchmarks/compare_sweeps.py dump --home DIR --sweep NAME --out before.json
-    python benchmarks/compare_sweeps.py diff before.json after.json [--tolerance 1e-6]
+    python benchmarks/compare_sweeps.py diff before.json after.json [--tolerance 1e-6] [--ignore 'PATTERN' ...]
 
 ``dump`` reads the sweep's trial runs from the MLflow store of an SSLSWEEP_HOME (its ``mlflow.db``, or
 ``MLFLOW_TRACKING_URI``) and writes, per trial in creation order, its hyperparameters, outcome and every
 metric's history (Tune's wall-clock figures left out of the comparison); ``diff`` prints what differs between two dumps and exits 1 if anything does. Used to check
 that a change of structure left behaviour alone: run the same search-space file (with
 ``budget.max_concurrent: 1``, so that Optuna and ASHA see results in one order) before and after, dump each,
-diff them.
+diff them. ``--ignore`` leaves out metrics and params whose names match a shell pattern, for a change that
+meant to alter what is recorded and nothing else: e.g. across the change that stopped logging Tune's counters
+and moved the trial number from a param to a tag, ``--ignore training_iteration --ignore 'time_*' --ignore epoch
+--ignore evaluation_done --ignore sslsweep_trial_number --ignore objective --ignore 'gain/*' --ignore 'data/*'``.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import math
 import os
@@ -59,16 +63,23 @@ def dump(home: Path, sweep: str) -> dict:
 CLOCK_METRICS = ("time_since_restore", "time_this_iter_s", "time_total_s")
 
 
-def differences(before: dict, after: dict, tolerance: float) -> list[str]:
+def differences(before: dict, after: dict, tolerance: float, ignored: tuple[str, ...] = ()) -> list[str]:
+    """What differs between two dumps, leaving out Tune's clock metrics and names matching an ``ignored`` pattern."""
+
+    def kept(names) -> set[str]:
+        return {name for name in names if not any(fnmatch.fnmatchcase(name, pattern) for pattern in ignored)}
+
     found = []
     if len(before["trials"]) != len(after["trials"]):
         found.append(f"{len(before['trials'])} trials before, {len(after['trials'])} after")
     for old, new in zip(before["trials"], after["trials"]):
         where = f"trial {old['index']}"
-        for field in ("outcome", "params"):
-            if old[field] != new[field]:
-                found.append(f"{where}: {field} {old[field]} -> {new[field]}")
-        for key in sorted((set(old["metrics"]) | set(new["metrics"])) - set(CLOCK_METRICS)):
+        if old["outcome"] != new["outcome"]:
+            found.append(f"{where}: outcome {old['outcome']} -> {new['outcome']}")
+        for name in sorted(kept(set(old["params"]) | set(new["params"]))):
+            if old["params"].get(name) != new["params"].get(name):
+                found.append(f"{where}: param {name} {old['params'].get(name)} -> {new['params'].get(name)}")
+        for key in sorted(kept(set(old["metrics"]) | set(new["metrics"])) - set(CLOCK_METRICS)):
             a, b = old["metrics"].get(key), new["metrics"].get(key)
             if a is None or b is None or len(a) != len(b):
                 found.append(f"{where}: metric {key} recorded {len(a or [])} times before, {len(b or [])} after")
@@ -94,6 +105,9 @@ def main() -> None:
     diffing.add_argument("before", type=Path)
     diffing.add_argument("after", type=Path)
     diffing.add_argument("--tolerance", type=float, default=1e-6)
+    diffing.add_argument(
+        "--ignore", action="append", default=[], metavar="PATTERN", help="metric or param names to leave out"
+    )
     args = parser.parse_args()
     if args.command == "dump":
         record = dump(args.home, args.sweep)
@@ -102,7 +116,7 @@ def main() -> None:
         print(f"{len(record['trials'])} trials, {metrics} metric histories -> {args.out}")
         return
     before, after = json.loads(args.before.read_text()), json.loads(args.after.read_text())
-    found = differences(before, after, args.tolerance)
+    found = differences(before, after, args.tolerance, tuple(args.ignore))
     for line in found:
         print(line)
     print(f"{len(before['trials'])} trials compared: {'no difference' if not found else f'{len(found)} differences'}")

@@ -339,6 +339,24 @@ def test_a_sweeps_evaluation_window_reaches_the_prepared_data():
     assert data_request(plain) != data_request(spec)
 
 
+def test_each_domain_counts_the_test_units_its_scores_are_over():
+    """A test score over 40 series moves in steps of 2.5 points: the count recorded with it is of the units scored
+    (whole series pooled from their windows, or the windows themselves; every image)."""
+    from trainables.trial.data_cache import data_request, prepare_requested
+
+    windows = {"pretext": BASIC, "downstream": BASIC, "window": {"length": 50, "overlap": 0.5}}
+    for unit, count, noun in (("series", 40, "series"), ("window", 120, "windows")):
+        spec = SweepSpec.model_validate(_spec(method="barlow_twins") | {"data": windows, "evaluation": {"unit": unit}})
+        data = prepare_requested(data_request(spec))
+        assert len(data.test_series_labels) == 40 and len(data.test) == 120  # 3 windows of each test recording
+        assert spec.domain.test_units(data, spec.evaluation) == count
+        assert spec.domain.evaluation_unit(spec.evaluation) == noun
+    digits = SweepSpec.model_validate(_spec())
+    data = prepare_requested(data_request(digits))
+    assert digits.domain.test_units(data, digits.evaluation) == len(data.test.x) > 0
+    assert digits.domain.evaluation_unit(digits.evaluation) == "images"
+
+
 # ------------------------------------------------ data-dependent refusals: one line, exit 2, before Ray starts
 def _seismic_sweep(data=SYNTHETIC, pretext=None, sections=None, objective="val/seg_frozen/miou/frac_0.05") -> dict:
     return {

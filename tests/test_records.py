@@ -87,3 +87,18 @@ def test_a_trial_is_named_by_its_searched_values_and_its_optuna_number():
     # Two searched names that would shorten alike keep their whole names (vicreg's sim_coeff and std_coeff).
     vicreg = {"sim_coeff": 25.0, "std_coeff": 18.0, "cov_coeff": 1.25, "temperature": 0.5, "flag": True}
     assert trial_label(vicreg, list(vicreg), 0) == "sim_coeff25 std_coeff18 cc1.2 temp0.5 flagon #0"
+
+
+def test_a_repeat_and_a_baseline_are_named_after_the_trial_they_rerun_or_match():
+    from trainables.records.names import run_label
+    from trainables.records.results import BASELINE_OF_KEY, REPEAT_OF_KEY, TRAINING_SEED_KEY, TRIAL_NUMBER_KEY
+
+    trial = {"backbone": "gru", "lr": 0.001, TRIAL_NUMBER_KEY: 4}
+    named = {"run-a": "gru lr1e-3 #4"}
+    assert run_label(trial, ["backbone", "lr"]) == "gru lr1e-3 #4"
+    repeat = {**trial, REPEAT_OF_KEY: "run-a", TRAINING_SEED_KEY: 7}
+    assert run_label(repeat, ["backbone", "lr"], named) == "gru lr1e-3 #4 seed 7"
+    assert run_label(repeat, ["backbone"]) == "gru #4 seed 7"  # its own configuration where the trial is unnamed
+    baseline = {"backbone": "gru", "label_fraction": 0.1, BASELINE_OF_KEY: "run-a"}
+    assert run_label(baseline, ["backbone", "lr"], named) == "supervised gru 0.1 labels for gru lr1e-3 #4"
+    assert run_label(baseline, ["backbone", "lr"]) == "supervised gru 0.1 labels"

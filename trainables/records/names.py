@@ -5,13 +5,22 @@ The number is Optuna's trial number (``results.TRIAL_NUMBER_KEY``): the one Optu
 report and the MLflow tag ``sslsweep.trial_number`` show. Only searched hyperparameters are named (what
 differs between trials), in the search space's order; the backbone and other categorical text values are
 written bare, other names shortened (``batch_size`` -> ``bs``: the initials of a name's words; a one-word name
-up to five characters is kept, a longer one cut to four; names that would shorten alike stay whole).
+up to five characters is kept, a longer one cut to four; names that would shorten alike stay whole). A final
+repeat and a supervised baseline are named after the trial they re-run or match (``run_label``).
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any, Iterable, Mapping
+
+from trainables.records.results import (
+    BASELINE_OF_KEY,
+    REPEAT_OF_KEY,
+    TRAINING_SEED_KEY,
+    TRIAL_NUMBER_KEY,
+    split_bookkeeping,
+)
 
 
 def short_name(parameter: str) -> str:
@@ -58,3 +67,22 @@ def trial_label(params: Mapping[str, Any], searched: Iterable[str], number: int 
     label = configuration_label(params, searched)
     suffix = "" if number is None or str(number) == "" else f"#{number}"
     return " ".join(part for part in (label, suffix) if part) or "trial"
+
+
+def run_label(config: Mapping[str, Any], searched: Iterable[str], named_runs: Mapping[str, str] | None = None) -> str:
+    """What the run of a trial ``config`` (hyperparameters and sslsweep's own keys) is called, whatever its role: a
+    search trial ``trial_label``; a final repeat the name of the trial it re-runs and ``seed <training seed>``; a
+    supervised baseline ``supervised <backbone> <fraction> labels for <trial>``. ``named_runs``: run id -> name
+    of the runs named so far, where the re-run or matched trial's name is looked up (its own configuration's
+    label where it is not there)."""
+    params, bookkeeping = split_bookkeeping(dict(config))
+    named_runs = named_runs or {}
+    name = trial_label(params, searched, bookkeeping.get(TRIAL_NUMBER_KEY))
+    if REPEAT_OF_KEY in bookkeeping:
+        repeated = named_runs.get(bookkeeping[REPEAT_OF_KEY], "")
+        name = f"{repeated or name} seed {bookkeeping.get(TRAINING_SEED_KEY, '')}".strip()
+    if BASELINE_OF_KEY in bookkeeping:
+        matched = named_runs.get(bookkeeping[BASELINE_OF_KEY], "")
+        name = f"supervised {params.get('backbone', '')} {short_value(params.get('label_fraction'))} labels"
+        name += f" for {matched}" if matched else ""
+    return name

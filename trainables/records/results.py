@@ -84,8 +84,14 @@ def gains(metrics: dict[str, Any]) -> dict[str, float]:
 def is_recorded_metric(key: str, value: Any) -> bool:
     """Whether a result's entry is a metric MLflow records: sslsweep's metrics are namespaced (``train/``, ``val/``,
     ``test/``, ``health/``, ``random_init/``); Tune's counters and timings (``training_iteration``,
-    ``time_this_iter_s``, ...) and sslsweep's flags (``epoch``, the step; ``evaluation_done``) are not."""
-    return "/" in key and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ``time_this_iter_s``, ...) and sslsweep's flags (``epoch``, the step; ``evaluation_done``) are not; nor is a
+    value MLflow cannot record (``is_finite_number``)."""
+    return "/" in key and is_finite_number(value)
+
+
+def is_finite_number(value: Any) -> bool:
+    """A number MLflow can record as a metric value (a flag's True/False is not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def split_bookkeeping(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

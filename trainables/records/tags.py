@@ -29,6 +29,9 @@ RESUMES_TAG = "sslsweep.resumes"  # how many times ``tune.py --resume`` carried 
 BEST_RUN_TAG = "sslsweep.best_run_id"  # the run of the selected trial
 BEST_TRIAL_NUMBER_TAG = "sslsweep.best_trial_number"  # its trial number (TRIAL_NUMBER_TAG)
 BEST_BACKBONE_TAG = "sslsweep.best_backbone"  # its backbone
+# What one test unit is (``Domain.evaluation_unit``: series, windows, images, sections): what the count each
+# finished trial records (``selfsup.evaluation.metric_names.TEST_UNITS_METRIC``) counts.
+TEST_UNIT_TAG = "sslsweep.test_unit"
 
 # ------------------------------------------------------------------------------------ a trial's run
 TRIAL_ID_TAG = "sslsweep.trial_id"  # Tune's trial id

@@ -5,8 +5,8 @@ configuration, and how much does pretraining add" without opening a report.
 (``tables._selection``: finished search trials, on validation, ties by creation) and gives
 - the parent run's description (MLflow's run note, Markdown): the selected trial by name, its objective, its test
   scores at every protocol and label fraction beside the same backbone untrained (and the gain) and the supervised
-  baseline where one ran, the best trial of every other backbone, and links to the selected run and to the
-  decision view (``tracking.ui_links``);
+  baseline where one ran, how many test units the scores are over, the best trial of every other backbone, and
+  links to the selected run and to the decision view (``tracking.ui_links``);
 - metrics ``best/objective``, ``best/<test score>`` and ``gain/<test score>`` of the selected trial;
 - tags naming the selected run, its trial number and its backbone;
 - a run name that says, folded, which backbone won and by how much.
@@ -48,32 +48,102 @@ class SweepAnswer:
     tags: dict[str, str]
 
 
-def sweep_answer(sweep: SweepRuns, runs_view: str | None = None) -> SweepAnswer | None:
-    """The parent run's answer; None without a finished trial. ``runs_view``: the link to its decision view
-    (default: the runs page filtered and sorted by URL, ``tracking.ui_links.runs_view_link``)."""
-    runs_view = runs_view or runs_view_link("", sweep.experiment_id, sweep.parent_run_id, sweep.mode)
+@dataclass(frozen=True)
+class ScoreRow:
+    """One test score of a selected trial beside the same backbone untrained and supervised (NaN: not run)."""
+
+    protocol: str
+    metric: str
+    fraction: float
+    score: float
+    untrained: float
+    supervised: float
+
+    @property
+    def gain(self) -> float:
+        return self.score - self.untrained
+
+    def label(self) -> str:
+        """E.g. "linear acc, 10 % labels"."""
+        return f"{self.protocol} {METRIC_LABELS.get(self.metric, self.metric)}, {percent(self.fraction)} labels"
+
+
+def score_rows(chosen: Selected) -> list[ScoreRow]:
+    """The selected trial's headline-metric test scores (averaged with its repeats) at every protocol and label
+    fraction it was tested with: what its parent run's note and its model version's description list."""
+    metric = chosen.metrics[0]
+    protocols = sorted(
+        {parsed.protocol for _, parsed in eval_columns(chosen.members) if parsed.split == "test" and not parsed.prefix}
+    )
+    scores = []
+    for protocol in protocols:
+        row = replace(chosen, protocol=protocol)
+        for fraction in row.test_fractions():
+            scores.append(
+                ScoreRow(
+                    protocol,
+                    metric,
+                    fraction,
+                    row.test(metric, fraction).mean,
+                    row.test(metric, fraction, RANDOM_INIT_PREFIX).mean,
+                    row.supervised(metric, fraction).mean,
+                )
+            )
+    return scores
+
+
+def selected_trial(sweep: SweepRuns, selections: list[Selected]) -> Selected | None:
+    """Of ``selections`` (``tables._selection.select``: one per backbone), the one of the sweep's best finished
+    trial; None without a finished trial."""
+    own = [s for s in selections if s.sweep is sweep]
     finished = sweep.finished_trials
-    if finished.empty:
+    if finished.empty or not own:
         return None
-    best = finished.iloc[0]
-    selections = _best_first(select([sweep]), sweep)
-    chosen = next((s for s in selections if s.run["run_id"] == best["run_id"]), selections[0])
+    best = finished.iloc[0]["run_id"]
+    return next((s for s in own if s.run["run_id"] == best), _best_first(own, sweep)[0])
+
+
+def headline_gain(selected: Selected) -> float | None:
+    """The gain, in points, of its headline test score (``Selected.headline_fraction``) over untrained."""
+    fraction = selected.headline_fraction
+    if fraction is None:
+        return None
+    metric = selected.metrics[0]
+    gain = selected.test(metric, fraction).mean - selected.test(metric, fraction, RANDOM_INIT_PREFIX).mean
+    return 100 * gain if math.isfinite(gain) else None
+
+
+def sweep_answer(
+    sweep: SweepRuns, runs_view: str | None = None, selections: list[Selected] | None = None
+) -> SweepAnswer | None:
+    """The parent run's answer; None without a finished trial. ``runs_view``: the link to its decision view
+    (default: the runs page filtered and sorted by URL, ``tracking.ui_links.runs_view_link``); ``selections``:
+    ``select([sweep])`` where the caller has it."""
+    runs_view = runs_view or runs_view_link("", sweep.experiment_id, sweep.parent_run_id, sweep.mode)
+    selections = _best_first(select([sweep]) if selections is None else selections, sweep)
+    selected = selected_trial(sweep, selections)
+    if selected is None:
+        return None
+    best = selected.run
     objective = float(best[sweep.objective_column])
-    test = {column.removeprefix("metrics."): float(best[column]) for column, parsed in _tests(best)}
-    best_gains = gains({**test, **_untrained(best)})
-    headline = _headline_gain(chosen)
-    number = _number(best)
+    test = {
+        column.removeprefix("metrics."): float(best[column])
+        for column, parsed in eval_columns(best.to_frame().T)
+        if parsed.split == "test" and not parsed.prefix
+    }
     metrics = {f"{BEST_PREFIX}{OBJECTIVE_METRIC}": objective, **{BEST_PREFIX + k: v for k, v in test.items()}}
-    metrics.update(best_gains)
-    tags = {BEST_RUN_TAG: str(best["run_id"]), BEST_BACKBONE_TAG: chosen.backbone}
+    metrics.update(gains({**test, **_untrained(best)}))
+    number = _number(best)
+    tags = {BEST_RUN_TAG: str(best["run_id"]), BEST_BACKBONE_TAG: selected.backbone}
     if number:
         tags[BEST_TRIAL_NUMBER_TAG] = number
-    verdict = f"best {chosen.backbone}" + (f" #{number}" if number else "")
+    folded = f"best {selected.backbone}" + (f" #{number}" if number else "")
+    headline = headline_gain(selected)
     if headline is not None:
-        verdict += f", {headline:+.1f} pts over untrained"
+        folded += f", {headline:+.1f} pts over untrained at {percent(selected.headline_fraction)} labels"
     return SweepAnswer(
-        run_name=f"{sweep.parent_run_name.split(' · ')[0]} · {verdict}",
-        note=_note(sweep, chosen, selections, objective, runs_view),
+        run_name=f"{sweep.parent_run_name.split(' · ')[0]} · {folded}",
+        note=_note(sweep, selected, selections, objective, runs_view),
         metrics={key: value for key, value in metrics.items() if math.isfinite(value)},
         tags=tags,
     )
@@ -81,32 +151,38 @@ def sweep_answer(sweep: SweepRuns, runs_view: str | None = None) -> SweepAnswer 
 
 def verdict(sweep: SweepRuns, selections: list[Selected]) -> str | None:
     """One sentence a report opens with per sweep: its selected trial, and its headline test score beside the same
-    backbone untrained and trained supervised. None without a finished trial."""
-    finished = sweep.finished_trials
-    own = [s for s in selections if s.sweep is sweep]
-    if finished.empty or not own:
+    backbone untrained and trained supervised, and how many test units it is over. None without a finished
+    trial."""
+    selected = selected_trial(sweep, selections)
+    if selected is None:
         return None
-    best = finished.iloc[0]
-    chosen = next((s for s in own if s.run["run_id"] == best["run_id"]), _best_first(own, sweep)[0])
-    name = chosen.run.get(tag_column(RUN_NAME_TAG)) or chosen.run.get("trial")
+    name = selected.run.get(tag_column(RUN_NAME_TAG)) or selected.run.get("trial")
     text = (
-        f"{sweep.name}: selected {name} ({chosen.method} / {chosen.backbone}) on validation {sweep.objective} = "
-        f"{float(chosen.run[sweep.objective_column]):.4f}"
+        f"{sweep.name}: selected {name} ({selected.method} / {selected.backbone}) on validation {sweep.objective} = "
+        f"{float(selected.run[sweep.objective_column]):.4f}"
     )
-    fraction = chosen.headline_fraction
+    fraction = selected.headline_fraction
     if fraction is None:
         return text + "."
-    metric = chosen.metrics[0]
-    score = chosen.test(metric, fraction)
-    untrained = chosen.test(metric, fraction, RANDOM_INIT_PREFIX)
-    supervised = chosen.supervised(metric, fraction)
+    metric = selected.metrics[0]
+    score = selected.test(metric, fraction)
+    untrained = selected.test(metric, fraction, RANDOM_INIT_PREFIX)
+    supervised = selected.supervised(metric, fraction)
     text += (
-        f"; test {chosen.protocol} {METRIC_LABELS.get(metric, metric)} at {percent(fraction)} labels {score.mean:.3f}"
+        f"; test {selected.protocol} {METRIC_LABELS.get(metric, metric)} at {percent(fraction)} labels {score.mean:.3f}"
     )
     if untrained.n:
         text += f" against {untrained.mean:.3f} untrained ({100 * (score.mean - untrained.mean):+.1f} points)"
-    text += f", {supervised.mean:.3f} trained supervised" if supervised.n else ", no supervised baseline run"
-    return text + "."
+    if supervised.n:
+        text += f", {supervised.mean:.3f} trained supervised"
+    else:
+        text += (
+            f", no supervised baseline at {percent(fraction)} labels"
+            if selected.has_supervised
+            else ", no supervised baseline run"
+        )
+    units = selected.test_units_text()
+    return text + (f"; {units}." if units else ".")
 
 
 def log_answer(tracking_uri: str, parent_run_id: str, answer: SweepAnswer) -> None:
@@ -125,12 +201,6 @@ def _best_first(selections: list[Selected], sweep: SweepRuns) -> list[Selected]:
     return sorted(selections, key=lambda s: sign * float(s.run[sweep.objective_column]))
 
 
-def _tests(run: pd.Series):
-    """(column, parsed) of the run's own test scores (no prefix)."""
-    frame = run.to_frame().T
-    return [(c, p) for c, p in eval_columns(frame) if p.split == "test" and not p.prefix]
-
-
 def _untrained(run: pd.Series) -> dict[str, float]:
     prefix = f"metrics.{RANDOM_INIT_PREFIX}"
     return {
@@ -145,37 +215,10 @@ def _number(run: pd.Series) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
-def _headline_gain(chosen: Selected) -> float | None:
-    fraction = chosen.headline_fraction
-    if fraction is None:
-        return None
-    metric = chosen.metrics[0]
-    gain = chosen.test(metric, fraction).mean - chosen.test(metric, fraction, RANDOM_INIT_PREFIX).mean
-    return 100 * gain if math.isfinite(gain) else None
-
-
 def _number_text(value: float, signed: bool = False) -> str:
     if not math.isfinite(value):
         return ""
     return f"{value:+.3f}" if signed else f"{value:.3f}"
-
-
-def _score_rows(chosen: Selected) -> list[str]:
-    protocols = sorted({p.protocol for _, p in _tests(chosen.run)})
-    rows = []
-    for protocol in protocols:
-        row = replace(chosen, protocol=protocol)
-        for fraction in row.test_fractions():
-            for metric in chosen.metrics[:1]:
-                score = row.test(metric, fraction)
-                untrained = row.test(metric, fraction, RANDOM_INIT_PREFIX)
-                supervised = row.supervised(metric, fraction)
-                rows.append(
-                    f"| {markdown_text(protocol)} {METRIC_LABELS.get(metric, metric)}, {percent(fraction)} labels | "
-                    f"{_number_text(score.mean)} | {_number_text(untrained.mean)} | "
-                    f"{_number_text(score.mean - untrained.mean, signed=True)} | {_number_text(supervised.mean)} |"
-                )
-    return rows
 
 
 def _note(sweep: SweepRuns, chosen: Selected, selections: list[Selected], objective: float, runs_view: str) -> str:
@@ -197,19 +240,26 @@ def _note(sweep: SweepRuns, chosen: Selected, selections: list[Selected], object
         "",
         "| test score | selected | untrained | gain | supervised |",
         "|---|---|---|---|---|",
-        *_score_rows(chosen),
     ]
+    for row in score_rows(chosen):
+        lines.append(
+            f"| {markdown_text(row.label())} | {_number_text(row.score)} | {_number_text(row.untrained)} | "
+            f"{_number_text(row.gain, signed=True)} | {_number_text(row.supervised)} |"
+        )
+    units = chosen.test_units_text()
+    if units:
+        lines += ["", f"Test scores are over {units}."]
     if chosen.members.shape[0] > 1:
         lines += ["", f"Scores average the trial and its {chosen.members.shape[0] - 1} final repeat(s)."]
     if len(selections) > 1:
         lines += ["", "Best trial of each backbone (on validation):", "", "| backbone | trial | objective | gain |"]
         lines.append("|---|---|---|---|")
         for selection in selections:
-            gain = _headline_gain(selection)
+            gain = headline_gain(selection)
             lines.append(
                 f"| {markdown_text(selection.backbone)} | "
                 f"{markdown_text(selection.run.get(tag_column(RUN_NAME_TAG), ''))} | "
                 f"{float(selection.run[sweep.objective_column]):.4f} | "
-                f"{'' if gain is None else f'{gain:+.1f} pts'} |"
+                f"{'' if gain is None else f'{gain:+.1f} pts at {percent(selection.headline_fraction)} labels'} |"
             )
     return "\n".join(lines)

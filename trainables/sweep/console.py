@@ -9,17 +9,8 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from trainables.records.names import short_value, trial_label
-from trainables.records.results import (
-    BASELINE_OF_KEY,
-    EPOCH,
-    REPEAT_OF_KEY,
-    TRAINING_SEED_KEY,
-    TRIAL_NUMBER_KEY,
-    Outcome,
-    outcome,
-    split_bookkeeping,
-)
+from trainables.records.names import run_label
+from trainables.records.results import EPOCH, Outcome, outcome
 
 
 class TrialLines(Callback):
@@ -38,12 +29,7 @@ class TrialLines(Callback):
     def _line(self, trial: Trial, errored: bool) -> None:
         self.ended += 1
         result = trial.last_result or {}
-        params, bookkeeping = split_bookkeeping(trial.config)
-        name = trial_label(params, self.searched, bookkeeping.get(TRIAL_NUMBER_KEY))
-        if REPEAT_OF_KEY in bookkeeping:  # a final repeat: the configuration again, another training seed
-            name = f"{name} seed {bookkeeping.get(TRAINING_SEED_KEY, '')}"
-        if BASELINE_OF_KEY in bookkeeping:
-            name = f"supervised {params.get('backbone', '')} {short_value(params.get('label_fraction'))} labels"
+        name = run_label(trial.config, self.searched)
         value = result.get(self.objective)
         score = f"{self.objective} {value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else ""
         ended = outcome(result, errored)

@@ -35,6 +35,7 @@ from trainables.report.builder import write_sweep_report
 from trainables.report.document import Report
 from trainables.report.markdown import markdown_text
 from trainables.report.sweep_answer import log_answer, sweep_answer
+from trainables.report.tables import Selected, select
 from trainables.searchspace import SweepSpec
 from trainables.sweep.console import TrialLines
 from trainables.sweep.registry import Registration, backbone_weights, register_sweep_backbones
@@ -239,7 +240,8 @@ def run_sweep(
         MlflowClient(stores.mlflow_uri).log_metric(parent_run_id, "sweep/data_preparations", data_preparations)
         sweep, report = write_sweep_report(stores.mlflow_uri, parent_run_id, stores.reports_dir, stores.optuna_url)
         if sweep is not None:
-            _log_answer(stores.mlflow_uri, parent_run_id, sweep, shared_view_link("", experiment_id, view))
+            selections = _selections(sweep)
+            _log_answer(stores.mlflow_uri, parent_run_id, sweep, shared_view_link("", experiment_id, view), selections)
             _log_best_backbone(stores.mlflow_uri, parent_run_id, sweep.finished_trials.iloc[0])
             # Search trials only: the Model Registry's versions and champions (never raises; warns).
             registrations = register_sweep_backbones(
@@ -248,6 +250,7 @@ def run_sweep(
                 spec,
                 _trial_params(results),
                 lambda params: ray.get(fetch_prepared_data(data_cache, spec, params)),
+                selections,
             )
             status = "FINISHED"
     except KeyboardInterrupt:
@@ -269,10 +272,21 @@ def run_sweep(
     )
 
 
-def _log_answer(tracking_uri: str, parent_run_id: str, sweep: SweepRuns, decision_view: str) -> None:
+def _selections(sweep: SweepRuns) -> list[Selected] | None:
+    """The report's selection (one trial per backbone), read once for the answer and the registry; None where it
+    cannot be made (both then say why, without failing the sweep)."""
+    try:
+        return select([sweep])
+    except Exception:  # noqa: BLE001 - ReportError and the like: the answer and the registry report it
+        return None
+
+
+def _log_answer(
+    tracking_uri: str, parent_run_id: str, sweep: SweepRuns, decision_view: str, selections: list[Selected] | None
+) -> None:
     """The sweep's answer on its parent run (``report.sweep_answer``); like the report, never fails the sweep."""
     try:
-        answer = sweep_answer(sweep, decision_view)
+        answer = sweep_answer(sweep, decision_view, selections)
         if answer is not None:
             log_answer(tracking_uri, parent_run_id, answer)
     except Exception:  # noqa: BLE001 - the trials are recorded; a summary that fails must not fail the sweep

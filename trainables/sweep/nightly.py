@@ -29,6 +29,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trainables.records.tags import NIGHTLY_TAG, SWEEP_TAG, tag_column
+from trainables.report.sweep_answer import selected_trial
 from trainables.report.tables import HEADLINE_METRICS, METRIC_LABELS, report_protocol, select
 from trainables.searchspace import SearchSpaceError, one_line, parse_yaml, read_searchspace_text
 from trainables.tracking.runs import ReportError, SweepRuns, parent_runs, resolve_sweeps
@@ -116,10 +117,10 @@ def previous_nightly(tracking_uri: str, sweep: str, date: str) -> SweepRuns | No
 
 def headline_scores(sweep: SweepRuns) -> dict[str, float]:
     """The sweep's best validation objective and the selected trial's test headline score (accuracy or mIoU of
-    the report's protocol at 100 % of the labels, or the largest fraction evaluated)."""
+    the report's protocol at its headline fraction, the fewest labels evaluated: ``Selected.headline_fraction``)."""
     best = sweep.finished_trials.iloc[0]
     scores = {f"validation {sweep.objective}": float(best[sweep.objective_column])}
-    selection = next((s for s in select([sweep]) if s.run["run_id"] == best["run_id"]), None)
+    selection = selected_trial(sweep, select([sweep]))
     if selection is not None and selection.headline_fraction is not None:
         metric = HEADLINE_METRICS[selection.task][0]
         fraction = selection.headline_fraction

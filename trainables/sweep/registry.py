@@ -48,14 +48,12 @@ from typing import Any, Callable, Mapping
 
 import mlflow
 import numpy as np
-import pandas as pd
 import torch
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from torch import nn
 
 from selfsup.data.prepared import PreparedData
-from selfsup.evaluation.metric_names import RANDOM_INIT_PREFIX, parse_eval_metric_name
 from selfsup.pretrain import build_method, data_shape
 from trainables.records.selection import TIE_BREAK_STEP
 from trainables.records.tags import (
@@ -83,7 +81,8 @@ from trainables.records.tags import (
     tag_column,
 )
 from trainables.report.markdown import markdown_text
-from trainables.report.tables import select
+from trainables.report.sweep_answer import score_rows
+from trainables.report.tables import Selected, select
 from trainables.searchspace import SweepSpec, split_trial_params
 from trainables.tracking.runs import SweepRuns, tracking_uri_set_to
 from trainables.tracking.ui_links import run_link
@@ -343,19 +342,21 @@ def register_sweep_backbones(
     spec: SweepSpec,
     trial_params: Mapping[str, dict],
     prepared: Callable[[dict], PreparedData],
+    selections: list[Selected] | None = None,
 ) -> list[Registration]:
     """Register the trial the report selects on validation for each backbone of ``sweep`` (see the module
     docstring). ``trial_params``: Tune trial id -> the trial's hyperparameters; ``prepared(params)``: the sweep's
-    data for a trial with those hyperparameters. Never raises: what cannot be registered is a warning."""
+    data for a trial with those hyperparameters; ``selections``: ``select([sweep])`` where the caller has it. Never
+    raises: what cannot be registered is a warning."""
     try:
-        selections = select([sweep])
+        selections = select([sweep]) if selections is None else selections
     except Exception as error:  # ReportError: the sweep selects on test data, or records no objective
         _warn(f"no backbone of sweep '{sweep.name}' registered in the MLflow Model Registry: {error}")
         return []
     registrations = []
     for selection in selections:
         try:
-            registrations.append(_register_selected(tracking_uri, sweep, spec, selection.run, trial_params, prepared))
+            registrations.append(_register_selected(tracking_uri, sweep, spec, selection, trial_params, prepared))
         except Exception as error:  # the sweep's results stay whatever the registry says
             _warn(
                 f"backbone {selection.backbone} of sweep '{sweep.name}' (run {selection.run['run_id']}) not "
@@ -403,8 +404,9 @@ def crown_best_for_data(client: MlflowClient, downstream: str, objective: str, m
 
 
 def _register_selected(
-    tracking_uri: str, sweep: SweepRuns, spec: SweepSpec, run, trial_params, prepared
+    tracking_uri: str, sweep: SweepRuns, spec: SweepSpec, selection: Selected, trial_params, prepared
 ) -> Registration:
+    run = selection.run
     weights = backbone_weights(run)
     if weights is None:
         raise FileNotFoundError(
@@ -454,7 +456,7 @@ def _register_selected(
         )
     description = (
         f"{sweep.method} / {backbone} pretrained on {tags[PRETEXT_DATA_TAG]}, selected on "
-        f"{downstream} validation: {sweep.objective} = {value:.4f} ({sweep.mode}). Test: {_test_scores(run)}. "
+        f"{downstream} validation: {sweep.objective} = {value:.4f} ({sweep.mode}). Test: {_test_scores(selection)}. "
         f"Trial {run.get(tag_column(RUN_NAME_TAG), run['run_id'])} of sweep '{sweep.name}'."
     )
     links = {
@@ -478,27 +480,19 @@ def _register_selected(
     )
 
 
-def _test_scores(run) -> str:
-    """'linear acc 100 % 0.700 (untrained 0.650, gain +0.050); ...' for the run's headline test scores."""
+def _test_scores(selection: Selected) -> str:
+    """'linear acc, 100 % labels 0.700 (untrained 0.650, gain +0.050); ...; over 40 test series: ...' for the
+    selected trial's headline test scores (``report.sweep_answer.score_rows``, as its sweep's note lists them)."""
     parts = []
-    for column, value in run.items():
-        parsed = (
-            parse_eval_metric_name(str(column).removeprefix("metrics.")) if str(column).startswith("metrics.") else None
-        )
-        if (
-            parsed is None
-            or parsed.split != "test"
-            or parsed.prefix
-            or parsed.metric not in ("acc", "miou")
-            or pd.isna(value)
-        ):
-            continue
-        untrained = run.get(f"metrics.{RANDOM_INIT_PREFIX}{column.removeprefix('metrics.')}")
-        score = f"{parsed.protocol} {parsed.metric} {parsed.fraction * 100:g} % {float(value):.3f}"
-        if untrained is not None and pd.notna(untrained):
-            score += f" (untrained {float(untrained):.3f}, gain {float(value) - float(untrained):+.3f})"
+    for row in score_rows(selection):
+        score = f"{row.label()} {row.score:.3f}"
+        if math.isfinite(row.untrained):
+            score += f" (untrained {row.untrained:.3f}, gain {row.gain:+.3f})"
         parts.append(score)
-    return "; ".join(parts) or "none recorded"
+    if not parts:
+        return "none recorded"
+    units = selection.test_units_text()
+    return "; ".join(parts) + (f"; over {units}" if units else "")
 
 
 def _warn(message: str) -> None:

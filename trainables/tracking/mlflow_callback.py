@@ -25,7 +25,7 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PATH
 
-from trainables.records.names import short_value, trial_label
+from trainables.records.names import run_label
 from trainables.records.results import (
     BASELINE_OF_KEY,
     EPOCH,
@@ -38,6 +38,7 @@ from trainables.records.results import (
     Outcome,
     failure_reason,
     gains,
+    is_finite_number,
     is_recorded_metric,
     outcome,
     split_bookkeeping,
@@ -62,6 +63,7 @@ from trainables.records.tags import (
     RESUMED_TAG,
     ROLE_TAG,
     SWEEP_TAG,
+    TEST_UNIT_TAG,
     TRAINING_SEED_TAG,
     TRIAL_ID_TAG,
     TRIAL_INDEX_TAG,
@@ -156,19 +158,13 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             tags[TRIAL_NUMBER_TAG] = str(number)
         if TRAINING_SEED_KEY in bookkeeping:
             tags[TRAINING_SEED_TAG] = str(bookkeeping[TRAINING_SEED_KEY])
-        name = trial_label(params, self.searched, number)
         if REPEAT_OF_KEY in bookkeeping:
-            repeated = self._names.get(bookkeeping[REPEAT_OF_KEY], "")
             tags.update({ROLE_TAG: Role.REPEAT, REPEAT_OF_TAG: bookkeeping[REPEAT_OF_KEY]})
-            name = f"{repeated or name} seed {bookkeeping.get(TRAINING_SEED_KEY, '')}".strip()
         if BASELINE_OF_KEY in bookkeeping:
-            matched = self._names.get(bookkeeping[BASELINE_OF_KEY], "")
             tags.update(
                 {ROLE_TAG: Role.BASELINE, METHOD_TAG: "supervised", BASELINE_OF_TAG: bookkeeping[BASELINE_OF_KEY]}
             )
-            name = f"supervised {params.get('backbone', '')} {short_value(params.get('label_fraction'))} labels" + (
-                f" for {matched}" if matched else ""
-            )
+        name = run_label(trial.config, self.searched, self._names)
         run_id = self._resumed_run(trial, params, tags)
         if run_id is None:
             run_id = self.mlflow_util.start_run(tags=as_written(tags), run_name=name).info.run_id
@@ -252,7 +248,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         if (
             ended == Outcome.FINISHED
             and BASELINE_OF_KEY not in trial.config
-            and is_recorded_metric(objective, result.get(objective))
+            and is_finite_number(result.get(objective))
         ):
             self.client.log_metric(run_id, OBJECTIVE_METRIC, float(result[objective]), step=int(result.get(EPOCH) or 0))
         if ended == Outcome.FINISHED and trial in self._checkpoint_paths:
@@ -308,7 +304,14 @@ def start_parent_run(
     run = client.create_run(
         experiment_id,
         run_name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-        tags=as_written({**sweep_tags(spec), ROLE_TAG: Role.SWEEP, **(extra_tags or {})}),
+        tags=as_written(
+            {
+                **sweep_tags(spec),
+                ROLE_TAG: Role.SWEEP,
+                TEST_UNIT_TAG: spec.domain.evaluation_unit(spec.evaluation),
+                **(extra_tags or {}),
+            }
+        ),
     )
     client.log_text(run.info.run_id, search_space_text, "searchspace.yaml")
     for key, value in {

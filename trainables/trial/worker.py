@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 
 from selfsup.data.prepared import PreparedData
+from selfsup.evaluation.metric_names import TEST_UNITS_METRIC
 from selfsup.methods import METHODS
 from selfsup.mixed_precision import check_precision_supported
 from selfsup.pretrain import (
@@ -131,6 +132,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
             if last and failure is None:
                 domain, evaluation = spec.domain, spec.evaluation
                 metrics.update(domain.evaluate(scored_backbone, data, evaluation, spec.seed, device, include_test=True))
+                metrics[TEST_UNITS_METRIC] = domain.test_units(data, evaluation)
                 if random_init_backbone is not None:
                     untrained = spec.domain.evaluation_model(random_init_backbone.to(device), shared)
                     metrics.update(

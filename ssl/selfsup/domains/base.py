@@ -242,6 +242,15 @@ class Domain(abc.ABC, Generic[ParamsT, DataT]):
     ) -> dict[str, float]:
         """The health metrics plus the named selection metrics, computed as ``evaluate`` computes them."""
 
+    def evaluation_unit(self, evaluation: EvaluationSpec) -> str:
+        """What one evaluation unit is, plural, for "40 test series": ``test_units`` counts them."""
+        return "examples"
+
+    def test_units(self, data: PreparedData, evaluation: EvaluationSpec) -> int:
+        """How many test units a test score is over (``TEST_UNITS_METRIC``): by default every test example
+        (an image, a seismic section); a domain that pools examples into units counts the units."""
+        return len(data.test.x)
+
     # ---- helpers for validation messages
     def metric_applies(self, protocol: str, metric: str) -> bool:
         return protocol in self.protocols and metric in self.metrics

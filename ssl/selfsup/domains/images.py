@@ -177,6 +177,9 @@ class ImageDomain(Domain[ImageTrialParams, ImageData]):
 
         return ResizedInput(backbone, params.input_size)
 
+    def evaluation_unit(self, evaluation) -> str:
+        return "images"
+
     def embedding_table(self, backbone, data, evaluation, seed, device):
         from selfsup.evaluation.classification import embedding_table
 

@@ -358,6 +358,9 @@ class SeismicDomain(Domain[SeismicTrialParams, SeismicData]):
 
         return example_prediction(backbone, data, evaluation, seed, device, objective, index=0)
 
+    def evaluation_unit(self, evaluation) -> str:
+        return "sections"
+
     def evaluate(
         self, backbone, data, evaluation, seed, device, *, include_test: bool, prefix: str = ""
     ) -> dict[str, float]:

@@ -200,6 +200,14 @@ class TimeSeriesDomain(Domain[TimeSeriesTrialParams, TimeSeriesData]):
     def build_augmenter(self, params: TimeSeriesTrialParams, seed: int) -> TimeSeriesAugmenter:
         return TimeSeriesAugmenter(params.augmentation_strengths(), seed=seed)
 
+    def evaluation_unit(self, evaluation) -> str:
+        return "series" if evaluation.unit == "series" else "windows"
+
+    def test_units(self, data, evaluation) -> int:
+        if evaluation.unit == "series" and data.test_series_labels is not None:
+            return len(data.test_series_labels)
+        return len(data.test.x)
+
     def embedding_table(self, backbone, data, evaluation, seed, device):
         from selfsup.evaluation.classification import embedding_table
 

@@ -45,6 +45,12 @@ Training metrics (mean over the epoch's steps)::
 
     train/loss               the method's loss
     train/<term>             each loss term the method reports (e.g. train/invariance)
+
+The size of what the test scores are over, recorded with them (a score over 40 units moves in steps of 2.5
+points)::
+
+    data/test_units          how many test units were scored: series, windows, images or sections
+                             (``Domain.evaluation_unit`` names which)
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ _PER_CLASS_PATTERN = re.compile(r"^iou_[A-Za-z0-9_]+$")
 HEALTH_METRICS = ("health/embedding_std", "health/rankme")
 TRAINING_METRICS = ("train/loss",)  # the training loss, averaged over an epoch's steps
 RANDOM_INIT_PREFIX = "random_init/"
+TEST_UNITS_METRIC = "data/test_units"
 
 # MLflow's own check for metric keys (mlflow.utils.validation).
 MLFLOW_KEY_PATTERN = re.compile(r"^[/\w.\- ]*$")
