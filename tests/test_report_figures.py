@@ -1,4 +1,4 @@
-"""Report figures (trainables.report.figures) on small synthetic frames: labels, styles, markers, the
+"""Report figures (trainables.figures) on small synthetic frames: labels, styles, markers, the
 deterministic PNG/SVG files, t-SNE coordinates, Optuna figures without leaked pyplot state, shape checks."""
 
 import warnings
@@ -15,7 +15,7 @@ from matplotlib.legend import Legend
 from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Rectangle
 
-from trainables.report import figures as rf
+from trainables import figures as rf
 from trainables.report.builder import label_fraction_caption
 
 FRACTIONS = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0]
@@ -430,7 +430,7 @@ def test_segmentation_panel_layout_and_shape_check():
 
 
 def test_class_labels_that_are_numbers_sort_as_numbers():
-    from trainables.report.figures._common import sorted_unique
+    from trainables.figures._common import sorted_unique
 
     assert sorted_unique(["10", "2", "1", "2"]) == ["1", "2", "10"]
     assert sorted_unique(["walk", "run", "10"]) == ["10", "run", "walk"]

@@ -137,6 +137,9 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
             assert table.groupby("split").size().to_dict() == {"train": 32, "validation": 8, "test": 40}
             assert set(table["label"]) == {"badminton", "running", "standing", "walking"}
             assert table[[c for c in table.columns if c.startswith("f")]].notna().all().all()
+            # Its own figures, which MLflow previews in the run's artifacts: t-SNE map, score by label fraction.
+            figures = [a.path for a in client.list_artifacts(child.run_id, "figures")]
+            assert figures == ["figures/label_fraction.png", "figures/tsne.png"]
             for name in (
                 "test/linear/acc/frac_0.5",
                 "test/knn/f1/frac_1.0",
@@ -193,6 +196,9 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     note = tags["mlflow.note.content"]
     assert f"**Selected: {best['tags.mlflow.runName']}**" in note and "| linear acc, 100 % labels |" in note
     assert f"#/experiments/{parent.info.experiment_id}/runs/{best['run_id']}" in note
+    # How many test units the scores are over: BasicMotions' 40 test series, one is 2.5 points.
+    assert tags["sslsweep.test_unit"] == "series" and set(finished["metrics.data/test_units"]) == {40}
+    assert "Test scores are over 40 test series: one is 2.5 points of accuracy." in note
     experiment = client.get_experiment(parent.info.experiment_id)
     assert experiment.tags["mlflow.note.content"].startswith("Barlow Twins")
     # The decision view: a shared view of the experiment's runs page (tests/test_ui.py opens one in a browser).

@@ -8,10 +8,12 @@ package imports only those on lower lines, never one beside it on its own line.
                       the searcher, resume, resources, pre-flight, the model registry, the nightly run;
 - ``report/``, ``trial/``
                       the report built from recorded runs (a document of tables and figures); one trial's
-                      process (the Tune trainable, the training loop for both runtimes, the data cache);
+                      process (the Tune trainable, the training loop for both runtimes, the data cache, the
+                      trial's own figures);
 - ``tracking/``       where records go and how they are read back: store locations, the MLflow callback, runs;
-- ``records/``, ``searchspace/``
+- ``records/``, ``searchspace/``, ``figures/``
                       the record schema (every tag, ``Role``, ``Outcome``, result keys, the best-trial rule);
-                      the search-space file's schema (YAML -> ``SweepSpec``);
+                      the search-space file's schema (YAML -> ``SweepSpec``); every figure, drawn from plain
+                      data frames (the report's, and each trial's in its run);
 - ``selfsup``         the library.
 """

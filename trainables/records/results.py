@@ -44,8 +44,17 @@ EMBEDDINGS_FILE = "embeddings.parquet"
 # report head's prediction, ``numpy.savez_compressed``), in a finished trial's last checkpoint, logged to the
 # trial's MLflow run under examples/ for the report's "section | truth | prediction" figure.
 SEGMENTATION_EXAMPLE_FILE = "segmentation_example.npz"
+# A finished trial's own figures (``trainables.trial.trial_figures``), in its last checkpoint, logged to its MLflow
+# run under figures/ so MLflow previews them: the t-SNE map of its embeddings, its test score by label fraction.
+TSNE_FIGURE_FILE = "tsne.png"
+LABEL_FRACTION_FIGURE_FILE = "label_fraction.png"
 # The per-trial files of a finished trial's last checkpoint that go with its MLflow run: file -> artifact path.
-TRIAL_ARTIFACTS = {EMBEDDINGS_FILE: "embeddings", SEGMENTATION_EXAMPLE_FILE: "examples"}
+TRIAL_ARTIFACTS = {
+    EMBEDDINGS_FILE: "embeddings",
+    SEGMENTATION_EXAMPLE_FILE: "examples",
+    TSNE_FIGURE_FILE: "figures",
+    LABEL_FRACTION_FIGURE_FILE: "figures",
+}
 
 
 class Outcome(TagValue):

@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 
 from selfsup.evaluation.metric_names import HEALTH_METRICS
+from trainables import figures
 from trainables.records.results import EMBEDDINGS_FILE, SEGMENTATION_EXAMPLE_FILE, TRIAL_ARTIFACTS, Outcome
 from trainables.records.tags import DOWNSTREAM_DATA_TAG, OPTUNA_STUDY_TAG
-from trainables.report import figures
 from trainables.report.document import Report, ReportFigure, Section, safe_name
-from trainables.report.figure_data import label_fraction_scores, scores_by_setting, subsample_splits
+from trainables.report.figure_data import label_fraction_scores, scores_by_setting
 from trainables.report.files import check_replaceable, write_report
 from trainables.report.mlflow_run import log_report_run, log_to_parent_run
 from trainables.report.sweep_answer import verdict
@@ -363,7 +363,7 @@ class _Builder:
             for selection, trial, path in self.selected_artifacts(
                 selections, "classification", EMBEDDINGS_ARTIFACT, scratch, "no t-SNE"
             ):
-                table = subsample_splits(pd.read_parquet(path), TSNE_MAX_PER_SPLIT)
+                table = figures.subsample_splits(pd.read_parquet(path), TSNE_MAX_PER_SPLIT)
                 section.blocks.append(
                     ReportFigure.drawn(
                         figures.tsne_figure(table, f"{selection.method} / {selection.backbone} ({trial})"),

@@ -75,13 +75,3 @@ def scores_by_setting(sweep: SweepRuns, parameter: str, protocol: str, metric: s
     for fraction, score in test_scores(finished.iloc[[0]], protocol, metric, RANDOM_INIT_PREFIX).items():
         rows.append({"series": "random init", "fraction": fraction, "value": score, "kind": "random_init"})
     return pd.DataFrame(rows)
-
-
-def subsample_splits(embeddings: pd.DataFrame, per_split: int, seed: int = 0) -> pd.DataFrame:
-    """At most ``per_split`` rows of each split, drawn with a fixed seed, in their original order."""
-    rng = np.random.default_rng(seed)
-    keep = []
-    for _, rows in embeddings.groupby("split", sort=True):
-        index = rows.index.to_numpy()
-        keep.extend(index if len(index) <= per_split else rng.choice(index, per_split, replace=False))
-    return embeddings.loc[sorted(keep)]

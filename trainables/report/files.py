@@ -16,8 +16,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from trainables.figures import save_figure
 from trainables.report.document import FIGURES_FOLDER, TABLES_FOLDER, Report, ReportFigure, ReportTable, Section
-from trainables.report.figures import save_figure
 from trainables.report.index_html import render_html
 from trainables.report.report_md import render_markdown
 from trainables.tracking.runs import ReportError

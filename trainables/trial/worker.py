@@ -35,6 +35,7 @@ from selfsup.pretrain import (
     training_windows,
     unwrap,
 )
+from trainables.records.names import trial_label
 from trainables.records.results import (
     EMBEDDINGS_FILE,
     EPOCH,
@@ -48,6 +49,7 @@ from trainables.records.results import (
 from trainables.records.selection import tie_broken
 from trainables.searchspace import SweepSpec, split_trial_params
 from trainables.trial.context import TrainWorkerContext, TrialContext
+from trainables.trial.trial_figures import draw_trial_figures
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -167,7 +169,21 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                     embeddings.to_parquet(os.path.join(checkpoint_dir, EMBEDDINGS_FILE), index=False)
                 if last and example is not None:
                     np.savez_compressed(os.path.join(checkpoint_dir, SEGMENTATION_EXAMPLE_FILE), **example)
+                if last:
+                    _draw_figures(checkpoint_dir, spec, config, seed, embeddings, metrics)
             context.report(metrics, checkpoint_dir if saved else None)
+
+
+def _draw_figures(directory: str, spec: SweepSpec, config: dict[str, Any], seed: int, embeddings, metrics) -> None:
+    """The finished trial's own figures (``trial_figures``), kept with its last checkpoint for its MLflow run. A
+    figure that cannot be drawn is a warning: the trial's results stand without it."""
+    title = trial_label(config["params"], list(spec.search), config.get("trial_number"))
+    if seed != spec.seed:
+        title += f" seed {seed}"
+    try:
+        draw_trial_figures(directory, title, embeddings, metrics, spec.domain.report_metrics[0])
+    except Exception as error:  # noqa: BLE001 - matplotlib or t-SNE on odd data; the scores are recorded
+        print(f"warning: figures of trial {title} not drawn: {type(error).__name__}: {error}", flush=True)
 
 
 def epoch_evaluation(backbone, data, spec: SweepSpec, device) -> dict[str, float]:

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
-from trainables.report.figures._common import colours_for, new_figure, percent, require_columns
+from trainables.figures._common import colours_for, new_figure, percent, require_columns
 
 KIND_STYLES = {"pretrained": "-", "random_init": "--", "supervised": ":"}
 # Lines of one colour and one style (two techniques on one backbone) differ by marker, in this order.

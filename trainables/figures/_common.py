@@ -1,4 +1,4 @@
-"""What every report figure shares: a figure without pyplot (``new_figure``), colours and orders that stay the same
+"""What every figure shares: a figure without pyplot (``new_figure``), colours and orders that stay the same
 across a report's figures, labels, input checks, and the deterministic files (``save_figure``)."""
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ def join_label(value: Any) -> str:
     return str(value)
 
 
-def save_figure(fig: Figure, directory: str | Path, name: str) -> list[Path]:
-    """Write ``name.png`` (150 dpi) and ``name.svg`` into ``directory`` (created), return both paths.
+def save_figure(fig: Figure, directory: str | Path, name: str, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+    """Write ``name.png`` (150 dpi) and ``name.svg`` (or only the ``formats`` named) into ``directory`` (created),
+    return their paths.
 
     Deterministic: the PNG carries no Software entry and the SVG no Date (matplotlib writes the current
     time there by default), and the SVG ids use a fixed salt, so saving the same figure twice gives
@@ -86,10 +87,17 @@ def save_figure(fig: Figure, directory: str | Path, name: str) -> list[Path]:
     """
     if not name or Path(name).name != name or name in (".", ".."):
         raise ValueError(f"figure name '{name}' must be a plain file name without directories")
+    unknown = set(formats) - {"png", "svg"}
+    if unknown:
+        raise ValueError(f"figure formats {sorted(unknown)} unknown; known: png, svg")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    png, svg = directory / f"{name}.png", directory / f"{name}.svg"
+    paths = []
     with matplotlib.rc_context({"svg.hashsalt": SVG_HASH_SALT}):
-        fig.savefig(png, format="png", dpi=PNG_DPI, bbox_inches="tight", metadata={"Software": None})
-        fig.savefig(svg, format="svg", bbox_inches="tight", metadata={"Date": None})
-    return [png, svg]
+        if "png" in formats:
+            paths.append(directory / f"{name}.png")
+            fig.savefig(paths[-1], format="png", dpi=PNG_DPI, bbox_inches="tight", metadata={"Software": None})
+        if "svg" in formats:
+            paths.append(directory / f"{name}.svg")
+            fig.savefig(paths[-1], format="svg", bbox_inches="tight", metadata={"Date": None})
+    return paths

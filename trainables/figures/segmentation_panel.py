@@ -11,7 +11,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from trainables.report.figures._common import new_figure, palette
+from trainables.figures._common import new_figure, palette
 
 
 def segmentation_panel(

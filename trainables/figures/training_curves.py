@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from trainables.report.figures._common import colours_for, new_figure, require_columns
+from trainables.figures._common import colours_for, new_figure, require_columns
 
 PRUNED_ALPHA, PRUNED_LINEWIDTH = 0.3, 0.8
 FINISHED_ALPHA, FINISHED_LINEWIDTH = 1.0, 1.8

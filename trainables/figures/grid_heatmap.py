@@ -11,7 +11,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from trainables.report.figures._common import join_label, new_figure
+from trainables.figures._common import join_label, new_figure
 
 BEST_CELL_GID = "best-cell"
 

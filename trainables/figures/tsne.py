@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 
-from trainables.report.figures._common import colours_for, new_figure, require_columns, sorted_unique
+from trainables.figures._common import colours_for, new_figure, require_columns, sorted_unique
 
 SPLIT_MARKERS = {"train": "o", "validation": "s", "test": "D"}
 SPLIT_ALIASES = {"val": "validation", "valid": "validation"}  # metric names say "val" (metric_names.SPLITS)
@@ -47,6 +47,17 @@ def _normalised_splits(split: pd.Series) -> pd.Series:
     if unknown:
         raise ValueError(f"unknown split {unknown}; known: {', '.join(SPLIT_MARKERS)} (or 'val')")
     return normalised
+
+
+def subsample_splits(embeddings: pd.DataFrame, per_split: int, seed: int = 0) -> pd.DataFrame:
+    """At most ``per_split`` rows of each split, drawn with a fixed seed, in their original order: t-SNE's time
+    grows faster than linearly with the rows."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for _, rows in embeddings.groupby("split", sort=True):
+        index = rows.index.to_numpy()
+        keep.extend(index if len(index) <= per_split else rng.choice(index, per_split, replace=False))
+    return embeddings.loc[sorted(keep)]
 
 
 def tsne_coordinates(embeddings: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
