@@ -107,6 +107,11 @@ def test_champion_moves_only_when_strictly_better_on_the_same_objective(tmp_path
     assert champion_version.tags["sslsweep.objective_value"] == repr(0.85)
     assert champion_version.tags[DECISION_TAG].startswith("champion: val/linear/acc/frac_1.0 0.85 beats")
     assert client.get_model_version(name, "1").tags["sslsweep.superseded_by_version"] == "6"
+    # The Models page shows a model's first three tags: the first names its champion and that one's score.
+    model_tags = client.search_registered_models(f"name = '{name}'")[0].tags
+    assert list(model_tags)[0] == "sslsweep.champion" and model_tags["sslsweep.champion"] == (
+        "v6 · val/linear/acc/frac_1.0 0.85"
+    )
     # Logged in the run's experiment (its artifact location), with a signature whose batch size is free.
     logged = client.get_logged_model(champion_version.model_id or champion_version.source.removeprefix("models:/"))
     assert logged.experiment_id == client.get_run(run_id).info.experiment_id and logged.source_run_id == run_id

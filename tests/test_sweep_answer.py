@@ -17,8 +17,8 @@ from trainables.tracking.runs import resolve_sweeps
 OBJECTIVE = "val/linear/acc/frac_1.0"
 
 
-def _trial(store, key, index, backbone, val, test, untrained, units=40, outcome="finished"):
-    metrics = {OBJECTIVE: val, **scores("linear", test, names=("acc",))}
+def _trial(store, key, index, backbone, val, test, untrained, units=40, outcome="finished", extra=None):
+    metrics = {OBJECTIVE: val, **scores("linear", test, names=("acc",)), **(extra or {})}
     metrics |= scores("linear", untrained, prefix="random_init/", names=("acc",))
     if units is not None:
         metrics["data/test_units"] = units
@@ -33,7 +33,9 @@ def sweep(tmp_path):
     store.client.set_tag(parent, TEST_UNIT_TAG, "series")
     # gru wins on validation; conv1d has the better test score (test never selects); a pruned trial's high
     # low-fidelity value never ranks.
-    _trial(store, "gru #1", 1, "gru", 0.80, {0.1: (0.60,), 1.0: (0.70,)}, {0.1: (0.45,), 1.0: (0.65,)})
+    knn = scores("knn", {0.1: (0.50,), 1.0: (0.66,)}, names=("acc",))
+    knn |= scores("knn", {0.1: (0.55,), 1.0: (0.65,)}, prefix="random_init/", names=("acc",))
+    _trial(store, "gru #1", 1, "gru", 0.80, {0.1: (0.60,), 1.0: (0.70,)}, {0.1: (0.45,), 1.0: (0.65,)}, extra=knn)
     _trial(store, "conv1d #2", 2, "conv1d", 0.75, {0.1: (0.62,), 1.0: (0.90,)}, {0.1: (0.50,), 1.0: (0.80,)})
     _trial(store, "conv1d #3", 3, "conv1d", 0.95, {}, {}, units=None, outcome="pruned")
     return resolve_sweeps(store.uri, ["answer"])[0], store
@@ -64,9 +66,14 @@ def test_the_reports_verdict_and_the_registrys_rows_read_the_same_selection(swee
     selected = selected_trial(sweep, selections)
     assert selected.run["run_id"] == store.ids["gru #1"]
     rows = {(row.protocol, row.fraction): row for row in score_rows(selected)}
-    assert set(rows) == {("linear", 0.1), ("linear", 1.0)}
+    assert set(rows) == {("knn", 0.1), ("knn", 1.0), ("linear", 0.1), ("linear", 1.0)}
     assert math.isclose(rows["linear", 0.1].gain, 0.15) and math.isnan(rows["linear", 0.1].supervised)
     text = verdict(sweep, selections)
     assert text.startswith(f"answer: selected gru #1 (barlow_twins / gru) on validation {OBJECTIVE} = 0.8000;")
     assert "at 10 % labels 0.600 against 0.450 untrained (+15.0 points), no supervised baseline run" in text
-    assert text.endswith("; 40 test series: one is 2.5 points of accuracy.")
+    # Every protocol's gains, flagged where negative or within one test unit (2.5 points over 40 series).
+    assert text.endswith(
+        "no supervised baseline run. Gains over untrained (acc, points): kNN -5.0 at 10 % (negative), +1.0 at "
+        "100 % (within one unit); linear +15.0 at 10 %, +5.0 at 100 %. Over 40 test series: one is 2.5 points of "
+        "accuracy."
+    ), text

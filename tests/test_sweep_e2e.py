@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
+from browser import CHROMIUM, mlflow_ui, page_text
 from mlflow.tracking import MlflowClient
 
 from trainables.records.results import RANKED_OBJECTIVE
@@ -83,9 +85,16 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     run = _run(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "best trial" in run.stdout and "python tune.py ui" in run.stdout
-    # One line per trial, not Tune's tables (those come with --verbose).
-    assert len(run.stdout.splitlines()) < 100 and "started with configuration" not in run.stdout
-    assert len([line for line in run.stdout.splitlines() if line.startswith("trial ")]) == trials
+    # One line per trial event, not Tune's tables (those come with --verbose): each trial started and ended once;
+    # ASHA's rungs (epochs 1 and 3 of 4) on the way; no status line outside a terminal.
+    lines = run.stdout.splitlines()
+    assert len(lines) < 100 and "started with configuration" not in run.stdout and "\r" not in run.stdout
+    events = [line.split()[1] for line in lines if line.startswith("trial ")]
+    assert events.count("started") == trials, lines
+    assert sum(events.count(end) for end in ("finished", "pruned", "failed")) == trials, lines
+    assert events.count("at") >= trials and all(
+        re.search(r" epoch [13]: train/loss \d", line) for line in lines if line.startswith("trial at rung")
+    ), lines
 
     client, parent = _parent(home, "e2e-barlow")
     assert parent.info.status == "FINISHED"
@@ -216,6 +225,23 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/index.html", "report/report.md", "report/tables", "report/figures"} <= artifacts
     assert [a.path for a in client.list_artifacts(parent.info.run_id, "best_backbone")] == ["best_backbone/backbone.pt"]
+
+    # From the printed link, as a person opens it in MLflow's UI: the best trial in the first row, with its backbone
+    # and objective; on the Models page, each model's first tag names its champion and that one's score.
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine (apt-get install chromium): the UI part not checked")
+    link = next(line.split(": ", 1)[1].strip() for line in run.stdout.splitlines() if line.startswith("decision view"))
+    with mlflow_ui(home) as (_, port):
+        view = page_text(link.replace("http://127.0.0.1:5000/", f"http://127.0.0.1:{port}/"))
+        models = page_text(f"http://127.0.0.1:{port}/#/models")
+    names = [name for name in finished["tags.mlflow.runName"] if name in view]
+    assert names and min(names, key=view.index) == best["tags.mlflow.runName"], view[:3000]
+    first_row = view[view.index(best["tags.mlflow.runName"]) :]
+    assert f"{best['params.backbone']} {float(best['metrics.objective'])!r}" in first_row, view[:3000]
+    for model in client.search_registered_models():
+        champion = model.tags["sslsweep.champion"]
+        assert champion.startswith("v1 · test linear acc 50 % ") and "pts over untrained; train/loss " in champion
+        assert f"{model.name} Version 1" in models and f"sslsweep.champion : {champion}" in models, models[:3000]
 
 
 def test_collapsed_trial_fails_with_its_reason_and_two_gloo_workers(tmp_path):

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import re
-import signal
 import subprocess
 import sys
 
 import psutil
 import pytest
+from browser import CHROMIUM, ROOT, mlflow_ui, page_text
 from report_store import BARLOW_OBJECTIVE, Store, barlow
-from test_report import CHROMIUM, free_port, wait_for_port
-from test_sweep_e2e import ROOT
 
 from trainables.tracking.ui_links import finished_trials_filter, save_decision_view
 
@@ -30,35 +26,18 @@ def test_the_ui_lists_a_sweeps_runs_and_opens_each_sweeps_decision_view_in_a_bro
     store.child("o0", "older", 0, "finished", {"backbone": "conv1d"}, {BARLOW_OBJECTIVE: 0.5})
     store.child("o1", "older", 1, "pruned", {"backbone": "gru"}, {BARLOW_OBJECTIVE: 0.9})
     runs = len(store.client.search_runs([experiment]))
-    port = free_port()
-    env = {**os.environ, "SSLSWEEP_HOME": str(home)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    # A session of its own, so the test stops the UI and the server processes it started, and nothing else.
-    server = subprocess.Popen(
-        [sys.executable, "tune.py", "ui", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        wait_for_port(port, server, "tune.py ui")
+    with mlflow_ui(home) as (server, port):
         header, older, decision = (server.stdout.readline() for _ in range(3))
-        text = _text(_dump_dom(f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs"))
+        text = page_text(f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs")
         # Each recorded sweep's decision view, newest first: its finished search trials only, best first; with
         # the sweep's own columns where it stored its view.
         assert older.startswith("  older-sweep: http://127.0.0.1:") and "searchFilter=" in older, header + older
         assert decision.startswith("  barlow-har: http://127.0.0.1:") and "viewStateShareKey=" in decision, decision
-        older_view = _text(_dump_dom(older.split(": ", 1)[1].strip()))
-        view = _text(_dump_dom(decision.split(": ", 1)[1].strip()))
+        older_view = page_text(older.split(": ", 1)[1].strip())
+        view = page_text(decision.split(": ", 1)[1].strip())
         # MLflow's job runner (GenAI scorers) is off: the command, the server and its worker, no more.
         processes = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
         assert len(processes) <= 4, [" ".join(p.cmdline())[:120] for p in processes]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
     assert "sslsweep/report-tables" in text  # the experiment, named as the sweep's
     assert "barlow-har-20250101-000000" in text  # its parent run, listed
     assert f"{runs} matching runs" in text  # and every run of the experiment counted
@@ -66,19 +45,6 @@ def test_the_ui_lists_a_sweeps_runs_and_opens_each_sweeps_decision_view_in_a_bro
     assert 0 < len(finished) < runs and f"{len(finished)} matching runs" in view, view[:3000]
     assert "test/linear/acc/frac_1.0" in view and "Sort: objective" in view, view[:3000]
     assert "1 matching runs" in older_view or "1 matching run" in older_view, older_view[:3000]
-
-
-def _dump_dom(url: str) -> str:
-    return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000", "--dump-dom", url],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    ).stdout
-
-
-def _text(page: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<style[^>]*>.*?</style>", " ", page, flags=re.S)))
 
 
 def test_the_ui_refuses_an_impossible_port():

@@ -63,6 +63,9 @@ REPORT_PARENT_RUNS_TAG = "sslsweep.report.parent_runs"
 # ------------------------------------------------------------------------ a registered model version
 OBJECTIVE_VALUE_TAG = "sslsweep.objective_value"
 DECISION_TAG = "sslsweep.champion_decision"  # why it became the champion, or why not
+SCORES_TAG = "sslsweep.scores"  # its headline test score, gain over untrained and objective, one line
+# On a registered model, its first tag (the Models page shows three): its champion version and that one's scores.
+CHAMPION_TAG = "sslsweep.champion"
 SUPERSEDED_TAG = "sslsweep.superseded_by_version"
 PARENT_RUN_TAG = "sslsweep.parent_run_id"
 TRIAL_RUN_TAG = "sslsweep.trial_run_id"

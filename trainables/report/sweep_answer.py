@@ -34,7 +34,7 @@ from trainables.records.tags import (
     tag_column,
 )
 from trainables.report.markdown import markdown_text
-from trainables.report.tables._selection import METRIC_LABELS, Selected, eval_columns, select
+from trainables.report.tables._selection import METRIC_LABELS, Selected, eval_columns, protocol_label, select
 from trainables.report.tables._table import percent
 from trainables.tracking.runs import SweepRuns
 from trainables.tracking.ui_links import run_link, runs_view_link
@@ -65,7 +65,7 @@ class ScoreRow:
 
     def label(self) -> str:
         """E.g. "linear acc, 10 % labels"."""
-        return f"{self.protocol} {METRIC_LABELS.get(self.metric, self.metric)}, {percent(self.fraction)} labels"
+        return f"{protocol_label(self.protocol)} {METRIC_LABELS.get(self.metric, self.metric)}, {percent(self.fraction)} labels"
 
 
 def score_rows(chosen: Selected) -> list[ScoreRow]:
@@ -150,9 +150,9 @@ def sweep_answer(
 
 
 def verdict(sweep: SweepRuns, selections: list[Selected]) -> str | None:
-    """One sentence a report opens with per sweep: its selected trial, and its headline test score beside the same
-    backbone untrained and trained supervised, and how many test units it is over. None without a finished
-    trial."""
+    """The paragraph a report opens with per sweep: its selected trial, its headline test score beside the same
+    backbone untrained and trained supervised, its gains at every protocol and label fraction (``gains_text``) and
+    how many test units they are over. None without a finished trial."""
     selected = selected_trial(sweep, selections)
     if selected is None:
         return None
@@ -181,8 +181,36 @@ def verdict(sweep: SweepRuns, selections: list[Selected]) -> str | None:
             if selected.has_supervised
             else ", no supervised baseline run"
         )
+    text += ". " + gains_text(selected)
     units = selected.test_units_text()
-    return text + (f"; {units}." if units else ".")
+    return text + (f" Over {units}." if units else "")
+
+
+def gains_text(selected: Selected) -> str:
+    """Its gains over untrained at every protocol and label fraction, in points, each flagged where it is negative
+    or, on classification data, within one test unit (a score over 40 units moves in steps of 2.5 points):
+    "Gains over untrained (acc, points): linear +10.0 at 1 %, +1.2 at 100 % (within one unit); kNN -5.0 at 1 %
+    (negative)." Empty without an untrained score."""
+    units = selected.test_units if selected.task == "classification" else None
+    step = 100 / units if units else None
+    by_protocol: dict[str, list[str]] = {}
+    for row in score_rows(selected):
+        if not math.isfinite(row.gain):
+            continue
+        points = 100 * row.gain
+        flag = ""
+        if step is not None and abs(points) < step:
+            flag = " (within one unit)"
+        elif points < 0:
+            flag = " (negative)"
+        by_protocol.setdefault(protocol_label(row.protocol), []).append(
+            f"{points:+.1f} at {percent(row.fraction)}{flag}"
+        )
+    if not by_protocol:
+        return ""
+    metric = METRIC_LABELS.get(selected.metrics[0], selected.metrics[0])
+    listed = "; ".join(f"{protocol} {', '.join(gains)}" for protocol, gains in by_protocol.items())
+    return f"Gains over untrained ({metric}, points): {listed}."
 
 
 def log_answer(tracking_uri: str, parent_run_id: str, answer: SweepAnswer) -> None:

@@ -37,7 +37,7 @@ from trainables.report.markdown import markdown_text
 from trainables.report.sweep_answer import log_answer, sweep_answer
 from trainables.report.tables import Selected, select
 from trainables.searchspace import SweepSpec
-from trainables.sweep.console import TrialLines
+from trainables.sweep.console import TrialLines, asha_rungs
 from trainables.sweep.registry import Registration, backbone_weights, register_sweep_backbones
 from trainables.sweep.resources import ResourceError, gpus_per_trial
 from trainables.sweep.resume import (
@@ -128,6 +128,14 @@ def _searcher(spec: SweepSpec, stores: Stores, study_name: str, concurrency: int
         ),
         max_concurrent=concurrency,
     )
+
+
+def _trial_lines(spec: SweepSpec, scheduler, trials: int) -> TrialLines:
+    """The console's line per trial event, with ASHA's rungs where ``scheduler`` is ``_scheduler``'s ASHA."""
+    rungs = ()
+    if isinstance(scheduler, ASHAScheduler):
+        rungs = asha_rungs(spec.scheduler.grace_period, spec.scheduler.reduction_factor, spec.budget.epochs)
+    return TrialLines(spec.objective.metric, spec.objective.mode, list(spec.search), trials, rungs)
 
 
 def _scheduler(spec: SweepSpec):
@@ -296,11 +304,12 @@ def _log_answer(
 
 def decision_view_metrics(spec: SweepSpec) -> list[str]:
     """The decision view's score columns: the headline test score and its gain over the untrained backbone at every
-    label fraction, for the objective's protocol (the first evaluated one where the objective names none)."""
+    label fraction, fewest labels first, for the objective's protocol (the first evaluated one where the objective names none)."""
     parsed = parse_eval_metric_name(spec.objective.metric)
     protocol = parsed.protocol if parsed is not None else spec.evaluation.protocols[0]
     metric = spec.domain.report_metrics[0]
-    tests = [eval_metric_name("test", protocol, metric, fraction) for fraction in spec.evaluation.label_fractions]
+    fractions = sorted(spec.evaluation.label_fractions)  # the fewest labels first: the report's headline
+    tests = [eval_metric_name("test", protocol, metric, fraction) for fraction in fractions]
     return [column for test in tests for column in (test, GAIN_PREFIX + test)]
 
 
@@ -359,10 +368,8 @@ def _tuner(
         run_config=tune.RunConfig(
             name=name,
             storage_path=stores.ray_storage,
-            # Tune's tables per trial with --verbose; otherwise one line per trial that ends.
-            callbacks=[callback]
-            if verbose
-            else [callback, TrialLines(spec.objective.metric, list(spec.search), num_samples)],
+            # Tune's tables per trial with --verbose; otherwise one line per trial event (console.py).
+            callbacks=[callback] if verbose else [callback, _trial_lines(spec, scheduler, num_samples)],
             verbose=2 if verbose else 0,
             # A crashed in-trial trial restarts from its last checkpoint; Ray Train trials retry in their trainer.
             failure_config=tune.FailureConfig(

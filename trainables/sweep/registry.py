@@ -58,6 +58,7 @@ from selfsup.pretrain import build_method, data_shape
 from trainables.records.selection import TIE_BREAK_STEP
 from trainables.records.tags import (
     BACKBONE_TAG,
+    CHAMPION_TAG,
     CHECKPOINT_TAG,
     DECISION_TAG,
     DOMAIN_TAG,
@@ -73,6 +74,7 @@ from trainables.records.tags import (
     PARENT_RUN_TAG,
     PRETEXT_DATA_TAG,
     RUN_NAME_TAG,
+    SCORES_TAG,
     SERIES_LENGTH_TAG,
     SUPERSEDED_TAG,
     SWEEP_TAG,
@@ -81,8 +83,9 @@ from trainables.records.tags import (
     tag_column,
 )
 from trainables.report.markdown import markdown_text
-from trainables.report.sweep_answer import score_rows
-from trainables.report.tables import Selected, select
+from trainables.report.sweep_answer import headline_gain, score_rows
+from trainables.report.tables import METRIC_LABELS, Selected, select
+from trainables.report.tables._table import percent
 from trainables.searchspace import SweepSpec, split_trial_params
 from trainables.tracking.runs import SweepRuns, tracking_uri_set_to
 from trainables.tracking.ui_links import run_link
@@ -239,11 +242,12 @@ def register_backbone(
                 await_registration_for=60,
             )
     version = str(info.registered_model_version)
-    _describe_registered_model(client, name, {key: version_tags[key] for key in MODEL_TAGS if key in version_tags})
+    model_tags = {key: version_tags[key] for key in MODEL_TAGS if key in version_tags}
+    _describe_registered_model(client, name, {CHAMPION_TAG: _champion_text(version, version_tags), **model_tags})
     if description or links:
         linked = " · ".join(f"[{markdown_text(label)}]({href})" for label, href in (links or {}).items())
         client.update_model_version(name, version, " ".join(filter(None, (markdown_text(description), linked))))
-    return _decide(client, name, version, objective, mode, float(value))
+    return _decide(client, name, version, objective, mode, float(value), version_tags)
 
 
 def _describe_registered_model(client: MlflowClient, name: str, tags: Mapping[str, str]) -> None:
@@ -262,7 +266,23 @@ def _describe_registered_model(client: MlflowClient, name: str, tags: Mapping[st
         client.set_registered_model_tag(name, key, value)
 
 
-def _decide(client: MlflowClient, name: str, version: str, objective: str, mode: str, value: float) -> Registration:
+def _champion_text(version: str, version_tags: Mapping[str, str]) -> str:
+    """``CHAMPION_TAG``'s value: "v3 · <the version's scores>"."""
+    scores = version_tags.get(SCORES_TAG)
+    if not scores:
+        scores = f"{version_tags[OBJECTIVE_TAG]} {float(version_tags[OBJECTIVE_VALUE_TAG]):.4g}"
+    return f"v{version} · {scores}"
+
+
+def _decide(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    objective: str,
+    mode: str,
+    value: float,
+    version_tags: Mapping[str, str],
+) -> Registration:
     champion = client.get_registered_model(name).aliases.get(CHAMPION_ALIAS)
     champion = None if champion is None else str(champion)
     champion_tags = client.get_model_version(name, champion).tags if champion is not None else {}
@@ -270,6 +290,7 @@ def _decide(client: MlflowClient, name: str, version: str, objective: str, mode:
     client.set_model_version_tag(name, version, DECISION_TAG, decision)
     if promote:
         client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+        client.set_registered_model_tag(name, CHAMPION_TAG, _champion_text(version, version_tags))
         if champion is not None:
             client.set_model_version_tag(name, champion, SUPERSEDED_TAG, version)
     return Registration(name, version, promote, decision)
@@ -438,6 +459,7 @@ def _register_selected(
             else "per channel (x - mean) / std inside the model; extra_files/input_standardisation.json"
         ),
         PARAMS_TAG: json.dumps(params, sort_keys=True, default=str),
+        SCORES_TAG: _scores_line(selection, value),
     }
     series_length = getattr(spec.data, "series_length", None)  # time series resized before windowing
     if series_length is not None:  # the model was trained on series of this length, not raw ones
@@ -478,6 +500,22 @@ def _register_selected(
         links=links,
         model_name=f"{sweep.method}-{backbone}",
     )
+
+
+def _scores_line(selection: Selected, value: float) -> str:
+    """'test linear acc 10 % 0.650, +5.0 pts over untrained; val/linear/acc/frac_1.0 0.9600': the headline test
+    score at the fewest labels (``Selected.headline_fraction``) and its gain, then the objective."""
+    objective = f"{selection.sweep.objective} {value:.4g}"
+    fraction = selection.headline_fraction
+    if fraction is None:
+        return objective
+    metric = selection.metrics[0]
+    text = f"test {selection.protocol} {METRIC_LABELS.get(metric, metric)} {percent(fraction)} "
+    text += f"{selection.test(metric, fraction).mean:.3f}"
+    gain = headline_gain(selection)
+    if gain is not None:
+        text += f", {gain:+.1f} pts over untrained"
+    return f"{text}; {objective}"
 
 
 def _test_scores(selection: Selected) -> str:
