@@ -3,6 +3,8 @@ report. ``tune.py`` is its command line."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import sys
@@ -16,6 +18,7 @@ import ray
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from selfsup.evaluation.metric_names import eval_metric_name, parse_eval_metric_name
@@ -166,6 +169,7 @@ def run_sweep(
     # Tune saves its experiment state (trials, their latest checkpoints, the searcher) at most every 10 s by
     # default; a driver killed in between is resumed from older checkpoints. The state is small: save every 2 s.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
+    _quiet_libraries()
     if not ray.is_initialized():
         # Connects to RAY_ADDRESS (set by `ray job submit`) or a running local cluster, else starts one.
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
@@ -215,7 +219,7 @@ def run_sweep(
             )
         else:  # Tune's saved experiment: its searcher, scheduler, trials and this sweep's callback
             search = restore_tuner(resume_from.experiment_path, trainable)
-        results = _fit(search, spec.budget.trials, stores.mlflow_uri, parent_run_id)
+        results = _fit(search, spec.budget.trials, stores.mlflow_uri, parent_run_id, verbose)
         if resume_from is not None:  # runs of trials the dead driver started that no trial carried on
             close_open_child_runs(stores.mlflow_uri, parent_run_id, Outcome.ABANDONED)
         if spec.final.repeats:
@@ -313,12 +317,15 @@ def decision_view_metrics(spec: SweepSpec) -> list[str]:
     return [column for test in tests for column in (test, GAIN_PREFIX + test)]
 
 
-def _fit(tuner: tune.Tuner, trials: int, tracking_uri: str, parent_run_id: str) -> tune.ResultGrid:
+def _fit(
+    tuner: tune.Tuner, trials: int, tracking_uri: str, parent_run_id: str, verbose: bool = False
+) -> tune.ResultGrid:
     """``tuner.fit()``, raising ``KeyboardInterrupt`` where Tune swallowed one. On a first Ctrl-C Tune saves its
     state, stops the running trials, marks them TERMINATED and returns as if done; what shows the interruption:
     fewer trials than asked for, a trial that never reported, or a run ``SweepMLflowCallback`` closed as
-    interrupted (a trial that started but never ended)."""
-    results = tuner.fit()
+    interrupted (a trial that started but never ended). Without ``verbose``, Tune prints nothing of its own."""
+    with _tune_output(verbose):
+        results = tuner.fit()
     never_ran = any(not result.metrics and result.error is None for result in results)
     trial_ids = {result.metrics.get("trial_id") for result in results if result.metrics}
     interrupted = {
@@ -335,6 +342,33 @@ def _outcomes(tracking_uri: str, parent_run_id: str) -> dict[str, str]:
         run.data.tags.get(TRIAL_ID_TAG): run.data.tags.get(OUTCOME_TAG)
         for run in child_runs(MlflowClient(tracking_uri), parent_run_id)
     }
+
+
+def _quiet_libraries() -> None:
+    """Messages a person running a sweep can do nothing with: MLflow creating its tables, Optuna announcing the
+    study and Tune its last save (the summary names the study and the stores)."""
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    logging.getLogger("ray.tune.tune").setLevel(logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@contextlib.contextmanager
+def _tune_output(verbose: bool):
+    """Tune's output engine prints a configuration box, the results path and a TensorBoard hint even at verbose 0
+    (``ray.tune.experimental.output``); its legacy engine at verbose 0 prints nothing. ``--verbose`` keeps the
+    engine the environment chose (``RAY_AIR_NEW_OUTPUT``)."""
+    if verbose:
+        yield
+        return
+    before = os.environ.get("RAY_AIR_NEW_OUTPUT")
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = before
 
 
 def _tuner(
@@ -360,7 +394,8 @@ def _tuner(
             search_alg=search_alg,
             scheduler=scheduler,
             num_samples=num_samples,
-            max_concurrent_trials=concurrency,
+            # The searcher's ConcurrencyLimiter already bounds the search (Tune warns when both do).
+            max_concurrent_trials=None if isinstance(search_alg, ConcurrencyLimiter) else concurrency,
             # In-trial trials keep their process (and its imported torch) for the next trial. A trial ASHA
             # stops is parked in its report call, which Tune's reset ends within its 2 s timeout.
             reuse_actors=not spec.resources.uses_ray_train,
@@ -505,7 +540,7 @@ def _run_points(
             param_space=points[0],
             verbose=verbose,
         )
-    _fit(tuner, len(points), stores.mlflow_uri, parent_run_id)
+    _fit(tuner, len(points), stores.mlflow_uri, parent_run_id, verbose)
 
 
 def _log_best_backbone(tracking_uri: str, parent_run_id: str, best) -> None:

@@ -36,6 +36,8 @@ unreachable registry) is a warning on stderr; the sweep and its results are unaf
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import re
@@ -224,7 +226,7 @@ def register_backbone(
             path = Path(directory, file_name)
             path.write_text(text)
             extra_files.append(str(path))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _without_registration_notices():
             # nn.GRU re-assigns its list of flat weights in forward; the exported graph reads the parameters.
             warnings.filterwarnings("ignore", message=r"The tensor attributes .* were assigned during export")
             info = mlflow.pytorch.log_model(
@@ -248,6 +250,20 @@ def register_backbone(
         linked = " · ".join(f"[{markdown_text(label)}]({href})" for label, href in (links or {}).items())
         client.update_model_version(name, version, " ".join(filter(None, (markdown_text(description), linked))))
     return _decide(client, name, version, objective, mode, float(value), version_tags)
+
+
+@contextlib.contextmanager
+def _without_registration_notices():
+    """MLflow's "Successfully registered model ..." and "Created version ..." lines left out of stderr (the sweep's
+    summary lists each registration with its decision); whatever else MLflow writes there still shows."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    finally:
+        notices = ("Successfully registered model", "Created version")
+        kept = [line for line in captured.getvalue().splitlines(keepends=True) if not line.startswith(notices)]
+        sys.stderr.write("".join(kept))
 
 
 def _describe_registered_model(client: MlflowClient, name: str, tags: Mapping[str, str]) -> None:
