@@ -208,6 +208,7 @@ def fail(message: str) -> int:
 
 
 def describe(spec, stores) -> str:
+    from trainables.sweep.resources import ray_target
     from trainables.tracking.stores import redact
 
     lines = [
@@ -256,6 +257,7 @@ def describe(spec, stores) -> str:
         ),
         f"mlflow     {redact(stores.mlflow_uri)}",
         f"optuna     {redact(stores.optuna_url)}",
+        f"ray        {ray_target()}",
     ]
     return "\n".join(lines)
 

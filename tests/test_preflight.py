@@ -432,3 +432,27 @@ def test_a_local_ray_keeps_to_the_loopback_unless_it_joins_a_cluster(tmp_path, m
     (tmp_path / "ray" / "ray_current_cluster").write_text("10.0.0.1:6379\n")
     assert running_local_cluster() == "10.0.0.1:6379"
     assert decided(None) is None  # ray.init() joins the `ray start` cluster
+
+
+def test_the_dry_run_says_which_ray_a_sweep_would_use(tmp_path):
+    """RAY_ADDRESS, else the cluster ``ray start`` recorded on this machine, else a Ray of its own (as ray.init())."""
+    from trainables.sweep.resources import joins_a_cluster, ray_target
+
+    machine = {"RAY_TMPDIR": str(tmp_path)}
+    assert ray_target(machine) == f"a new Ray instance on this machine alone ({os.cpu_count()} CPUs)"
+    assert not joins_a_cluster(machine)
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text("10.0.0.1:6379\n")
+    assert ray_target(machine) == "the cluster this machine joined with `ray start`, at 10.0.0.1:6379"
+    assert ray_target({**machine, "RAY_ADDRESS": "10.0.0.2:6379"}) == "the cluster at 10.0.0.2:6379 (RAY_ADDRESS)"
+    assert ray_target({**machine, "RAY_ADDRESS": "local"}).startswith("a new Ray instance")
+    assert joins_a_cluster(machine)
+    run = subprocess.run(
+        [sys.executable, "tune.py", "searchspaces/barlow.yaml", "--dry-run"],
+        cwd=ROOT,
+        env={**os.environ, "RAY_ADDRESS": "10.0.0.2:6379"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0 and "\nray        the cluster at 10.0.0.2:6379 (RAY_ADDRESS)" in run.stdout, run.stderr

@@ -42,7 +42,7 @@ from trainables.report.tables import Selected, select
 from trainables.searchspace import SweepSpec
 from trainables.sweep.console import TrialLines, asha_rungs
 from trainables.sweep.registry import Registration, backbone_weights, register_sweep_backbones
-from trainables.sweep.resources import ResourceError, gpus_per_trial
+from trainables.sweep.resources import ResourceError, describe_cluster, gpus_per_trial, joins_a_cluster
 from trainables.sweep.resume import (
     InterruptedSweep,
     SweepInterrupted,
@@ -172,7 +172,9 @@ def run_sweep(
     _quiet_libraries()
     if not ray.is_initialized():
         # Connects to RAY_ADDRESS (set by `ray job submit`) or a running local cluster, else starts one.
+        joined = joins_a_cluster()
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
+        print(f"ray        {describe_cluster(ray, joined)}", flush=True)
     concurrency = trial_concurrency(spec, ray.cluster_resources())
 
     experiment_name = f"sslsweep/{spec.name}"

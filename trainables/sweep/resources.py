@@ -46,6 +46,35 @@ def running_local_cluster(environ=os.environ) -> str | None:
         return None
 
 
+def ray_target(environ=os.environ) -> str:
+    """Which Ray a sweep started here would use, as ``ray.init()`` picks it: the cluster ``RAY_ADDRESS`` names, the
+    cluster this machine joined with ``ray start``, or a new Ray instance on this machine alone."""
+    address = environ.get("RAY_ADDRESS")
+    if address and address != "local":
+        return f"the cluster at {address} (RAY_ADDRESS)"
+    joined = None if address == "local" else running_local_cluster(environ)
+    if joined:
+        return f"the cluster this machine joined with `ray start`, at {joined}"
+    return f"a new Ray instance on this machine alone ({os.cpu_count()} CPUs)"
+
+
+def joins_a_cluster(environ=os.environ) -> bool:
+    """Whether ``ray.init()`` would join a running cluster rather than start Ray here (``ray_target``)."""
+    return not ray_target(environ).startswith("a new Ray instance")
+
+
+def describe_cluster(ray_module, joined: bool) -> str:
+    """The cluster ``ray.init()`` connected to, in one line: where, how many nodes, CPUs and GPUs."""
+    resources = ray_module.cluster_resources()
+    nodes = sum(1 for node in ray_module.nodes() if node.get("Alive"))
+    address = ray_module.get_runtime_context().gcs_address
+    where = f"joined the cluster at {address}" if joined else f"started Ray on this machine at {address}"
+    return (
+        f"{where}: {nodes} node{'' if nodes == 1 else 's'}, {resources.get('CPU', 0):g} CPUs, "
+        f"{resources.get('GPU', 0):g} GPUs"
+    )
+
+
 def local_gpu_count() -> int:
     import torch
 
