@@ -123,7 +123,7 @@ class SamplerSpec(StrictModel):
     def describe(self) -> str:
         if self.type in ("random", "grid"):
             return self.type
-        return f"TPE ({self.startup_trials or 10} random start-up trials)"
+        return f"TPE ({self.startup_trials or 10} random start-up trials; constant liar for concurrent trials)"
 
 
 class HealthSpec(StrictModel):

@@ -52,10 +52,10 @@ from trainables.sweep.resume import (
     resume_command,
 )
 from trainables.sweep.searcher import (
-    AskTellGridSampler,
     CredentialFreeRDBStorage,
     OptunaStudySearcher,
     ResumableConcurrencyLimiter,
+    optuna_sampler,
 )
 from trainables.tracking.mlflow_callback import SweepMLflowCallback, child_runs, ensure_experiment, start_parent_run
 from trainables.tracking.runs import SweepRuns, child_runs_frame
@@ -113,13 +113,7 @@ def _searcher(spec: SweepSpec, stores: Stores, study_name: str, concurrency: int
     if not spec.search:
         return None  # nothing to search: num_samples repeats of the fixed configuration
     storage = CredentialFreeRDBStorage(stores.optuna_url)
-    if spec.sampler.type == "random":
-        sampler = optuna.samplers.RandomSampler(seed=spec.seed)
-    elif spec.sampler.type == "grid":
-        sampler = AskTellGridSampler(spec.grid(), seed=spec.seed)
-    else:
-        startup = {"n_startup_trials": spec.sampler.startup_trials} if spec.sampler.startup_trials else {}
-        sampler = optuna.samplers.TPESampler(seed=spec.seed, **startup)
+    sampler = optuna_sampler(spec.sampler, spec.seed, spec.grid() if spec.sampler.type == "grid" else None)
     return ResumableConcurrencyLimiter(
         OptunaStudySearcher(
             space=spec.optuna_space(),

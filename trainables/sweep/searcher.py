@@ -1,5 +1,5 @@
-"""sslsweep's Tune searcher, an Optuna study driven by ask and tell (``OptunaStudySearcher``), and Optuna's
-GridSampler made usable that way (``AskTellGridSampler``).
+"""sslsweep's Tune searcher, an Optuna study driven by ask and tell (``OptunaStudySearcher``), the sampler a
+search-space file names (``optuna_sampler``), and Optuna's GridSampler made usable that way (``AskTellGridSampler``).
 
 Each trial Tune starts is one Optuna trial: ``suggest`` asks the study for a point of the search space and hands it
 out with the Optuna trial number (``results.TRIAL_NUMBER_KEY`` in the config), which the trial folds into the value
@@ -32,6 +32,7 @@ from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from trainables.records.results import TRIAL_NUMBER_KEY, Outcome, outcome
+from trainables.searchspace.sweep_spec import SamplerSpec
 from trainables.tracking.stores import OPTUNA_VARIABLE, redact, with_credentials
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,22 @@ logger = logging.getLogger(__name__)
 _STATES = {Outcome.FINISHED: TrialState.COMPLETE, Outcome.PRUNED: TrialState.PRUNED, Outcome.FAILED: TrialState.FAIL}
 CRASHED_ATTR = "sslsweep_crashed"  # a FAIL that was a crash (Tune resumes it), not sslsweep's own verdict
 RETRY_OF_ATTR = "sslsweep_retry_of"  # the number of the crashed Optuna trial a retry carries on
+
+
+def optuna_sampler(sampler: SamplerSpec, seed: int, grid: dict | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler of ``sampler`` (a search-space file's ``sampler``), seeded; ``grid``: the searched values of a
+    grid sweep (``SweepSpec.grid``).
+
+    TPE runs with ``constant_liar``: a point asked while other trials still run is drawn as if those had scored
+    the worst value, so concurrent trials spread over the space instead of piling onto the current best region
+    (without it, 8 trials asked at once on a continuous space land within 5 % of one another many times more
+    often than random points do). Optuna 5 makes it TPE's default; sslsweep states it for Optuna 4."""
+    if sampler.type == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if sampler.type == "grid":
+        return AskTellGridSampler(grid or {}, seed=seed)
+    startup = {"n_startup_trials": sampler.startup_trials} if sampler.startup_trials else {}
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True, **startup)
 
 
 class CredentialFreeRDBStorage(optuna.storages.RDBStorage):
