@@ -211,8 +211,9 @@ def describe(spec, stores) -> str:
     from trainables.sweep.resources import ray_target
     from trainables.tracking.stores import redact
 
+    methods = f"method {spec.method}" if spec.methods is None else f"methods {', '.join(spec.methods)}"
     lines = [
-        f"sweep      {spec.name}: method {spec.method}, seed {spec.seed}",
+        f"sweep      {spec.name}: {methods}, seed {spec.seed}",
         f"data       {spec.domain.description}: pretext {spec.data.pretext.source}:{spec.data.pretext.label()} -> "
         f"downstream {spec.data.downstream.source}:{spec.data.downstream.label()}"
         + "".join(f"; {text}" for text in [spec.domain.describe_data(spec.data)] if text),
@@ -222,7 +223,16 @@ def describe(spec, stores) -> str:
         f"objective  {spec.objective.mode} {spec.objective.metric}",
         f"search     Optuna {spec.sampler.describe()} sampler over",
     ]
-    lines += [f"  {key:<22} {dimension.describe()}" for key, dimension in spec.search.items()] or ["  (nothing)"]
+    if spec.methods is not None:  # a conditional space: the method first, then its own parameters
+        lines.append(f"  {'method':<22} categorical {list(spec.methods)}, drawn first; then that method's own")
+        for name, choice in spec.methods.items():
+            own = [f"{key} {dimension.describe()}" for key, dimension in choice.search.items()]
+            own += [f"{key} = {value!r} (fixed)" for key, value in choice.fixed.items()]
+            lines.append(f"    {name:<20} {'; '.join(own) or '(its defaults)'}")
+        lines.append("  and, for every method")
+    lines += [f"  {key:<22} {dimension.describe()}" for key, dimension in spec.search.items()] or [
+        "  (nothing)" if spec.methods is None else "  (nothing more)"
+    ]
     lines.append("fixed")
     # None for an image augmentation means "the preset's value" (selfsup.augmentations.images).
     lines += [
@@ -231,7 +241,13 @@ def describe(spec, stores) -> str:
     ]
     lines += [
         f"budget     {spec.budget.trials} trials x up to {spec.budget.epochs} epochs, concurrency "
-        f"{spec.budget.max_concurrent or 'from cluster resources'}",
+        f"{spec.budget.max_concurrent or 'from cluster resources'}"
+        + (
+            f"; about {spec.budget.trials / len(spec.methods):.3g} trials per method if the search favoured none "
+            f"(TPE moves trials to the methods that score better)"
+            if spec.methods is not None
+            else ""
+        ),
         f"resources  {spec.resources.workers} worker(s) per trial x {spec.resources.cpus_per_worker:g} CPU, "
         f"{spec.resources.gpus_per_worker:g} GPU, "
         f"{'in a Ray Train worker group' if spec.resources.uses_ray_train else 'in the Tune trial process'}"
@@ -504,7 +520,7 @@ def summary(spec, outcome, stores) -> str:
         params = {k.removeprefix("params."): v for k, v in best.items() if k.startswith("params.")}
         lines.append(
             f"best trial {best.get(tag_column(RUN_NAME_TAG))} (run {best['run_id']}): "
-            + ", ".join(f"{k}={params[k]}" for k in sorted(spec.search) if k in params)
+            + ", ".join(f"{k}={params[k]}" for k in sorted(spec.searched_names()) if k in params)
         )
         lines.append(f"  validation {spec.objective.metric} = {best.get('metrics.' + spec.objective.metric):.4f}")
         headline = f"/{spec.domain.report_metrics[0]}/"  # acc, or miou for segmentation

@@ -234,7 +234,8 @@ def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_ur
     # How good it is, on the Models page: its scores and gains, links to its run and sweep, and the alias that
     # names the best model for the data; the logged model is named after method and backbone.
     description = champion.description
-    assert "Test: " in description and "knn acc 100 % " in description and "linear acc 50 % " in description
+    assert "Test: " in description and "kNN acc, 100 % labels " in description
+    assert "linear acc, 50 % labels " in description and "; over 40 test series: one is 2.5 points" in description
     assert "(untrained " in description and ", gain " in description
     assert f"Trial {best.info.run_name} of sweep 'e2e-registry'." in description
     experiment = parent.info.experiment_id

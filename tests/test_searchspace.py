@@ -45,7 +45,7 @@ def machine(monkeypatch, tmp_path):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setattr(trainables.sweep.resources, "local_gpu_count", lambda: 0)
-    monkeypatch.setattr(trainables.sweep.resources, "running_local_cluster", lambda: None)
+    monkeypatch.setattr(trainables.sweep.resources, "running_local_cluster", lambda *environ: None)
 
     def tripwire(*args, **kwargs):
         raise AssertionError("the file got past every check: run_sweep (Ray) was reached")
@@ -225,7 +225,7 @@ BAD_FILES = [
     ("searched and fixed", ("fixed.lr", 0.001), ["lr", "both searched and fixed"]),
     ("projector of a method without one", ("method", "tnc"), ["projector_dim", "tnc has no shared projector"]),
     ("invalid hyperparameter bound", ("search.batch_size.choices", [1, 64]), ["search.batch_size", "batch_size", "2"]),
-    ("missing method", ("method", _DELETE), ["method", "required"]),
+    ("missing method", ("method", _DELETE), ["name the method: method: <name> for one, or methods:"]),
     ("overlap out of range", ("data.window.overlap", 1.0), ["data.window.overlap", "less than 1"]),
     ("csv without path", ("data.pretext", {"source": "csv"}), ["data.pretext", "path"]),
     ("unknown data source", ("data.pretext.source", "parquet"), ["data.pretext.source", "parquet", "ucr_files"]),
@@ -646,9 +646,9 @@ def test_local_gpu_check_counts_this_machine_only_when_ray_would_start_here(tmp_
     machine.setattr(resources, "local_gpu_count", lambda: 1)
     resources.check_local_gpus(spec)  # enough here
     machine.setattr(resources, "local_gpu_count", lambda: 0)
-    machine.setattr(resources, "running_local_cluster", lambda: "10.0.0.1:6379")
+    machine.setattr(resources, "running_local_cluster", lambda *environ: "10.0.0.1:6379")
     resources.check_local_gpus(spec)  # ray.init() joins the running cluster: its GPUs are checked once joined
-    machine.setattr(resources, "running_local_cluster", lambda: None)
+    machine.setattr(resources, "running_local_cluster", lambda *environ: None)
     resources.check_local_gpus(spec, environ={"RAY_ADDRESS": "ray://cluster:10001"})
     resources.check_local_gpus(load_sweep(ROOT / "searchspaces" / "barlow.yaml"))  # no GPU asked
 
@@ -656,7 +656,7 @@ def test_local_gpu_check_counts_this_machine_only_when_ray_would_start_here(tmp_
 def test_more_cpus_than_this_machine_has_are_refused_before_ray_starts(tmp_path, capsys, machine):
     import trainables.sweep.resources as resources
 
-    machine.setattr(resources, "running_local_cluster", lambda: None)
+    machine.setattr(resources, "running_local_cluster", lambda *environ: None)
     machine.setattr(resources.os, "cpu_count", lambda: 2)
     path = tmp_path / "cpus.yaml"
     path.write_text(yaml.safe_dump(_set(base_spec(), "resources", {"workers": 2, "cpus_per_worker": 1.5})))

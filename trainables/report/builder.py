@@ -314,10 +314,13 @@ class _Builder:
         runs = []
         for sweep in self.sweeps:
             best = sweep.finished_trials.iloc[0]
-            runs.append((best["run_id"], f"{sweep.name} {best.get('trial')}", sweep.method, False))
+            runs.append(
+                (best["run_id"], f"{sweep.name} {best.get('trial')}", best.get("method") or sweep.method, False)
+            )
             pruned = sweep.trials[sweep.trials["outcome"] == Outcome.PRUNED]
             runs += [
-                (run["run_id"], f"{sweep.name} {run.get('trial')}", sweep.method, True) for _, run in pruned.iterrows()
+                (run["run_id"], f"{sweep.name} {run.get('trial')}", run.get("method") or sweep.method, True)
+                for _, run in pruned.iterrows()
             ]
         history = metric_histories(self.tracking_uri, [run_id for run_id, *_ in runs], list(CURVE_KEYS))
         if history.empty:

@@ -15,9 +15,11 @@ from trainables.searchspace.dimensions import Dimension
 from trainables.searchspace.loading import load_sweep, override_budget
 from trainables.searchspace.messages import SearchSpaceError, one_line
 from trainables.searchspace.sweep_spec import (
+    METHOD_PARAM,
     BudgetSpec,
     FinalSpec,
     HealthSpec,
+    MethodChoice,
     ObjectiveSpec,
     ResourcesSpec,
     SamplerSpec,
@@ -32,6 +34,8 @@ __all__ = [
     "Dimension",
     "FinalSpec",
     "HealthSpec",
+    "METHOD_PARAM",
+    "MethodChoice",
     "ObjectiveSpec",
     "ResourcesSpec",
     "SamplerSpec",

@@ -61,6 +61,15 @@ class Dimension(StrictModel):
             return od.IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
         return od.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
+    def suggest(self, trial, name: str) -> Any:
+        """The value an Optuna trial draws for ``name`` from this dimension, defined by run (a dimension asked for
+        only when the trial's method has it: ``SweepSpec.suggest``)."""
+        if self.type == "categorical":
+            return trial.suggest_categorical(name, self.choices)
+        if self.type == "int":
+            return trial.suggest_int(name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+        return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
+
     def describe(self) -> str:
         if self.type == "categorical":
             return f"categorical {self.choices}"

@@ -151,12 +151,27 @@ def split_trial_params(method: str, values: dict[str, Any], domain: str) -> tupl
     return shared, own
 
 
+class MethodChoice(StrictModel):
+    """One method of a sweep that searches across methods (``methods:``): its own searched and fixed
+    hyperparameters, beside the shared ones of the file's ``search`` and ``fixed``."""
+
+    search: dict[str, Dimension] = Field(default_factory=dict)
+    fixed: dict[str, Any] = Field(default_factory=dict)
+
+
+# The trial parameter that names a multi-method sweep's method (Optuna samples it first; MLflow logs it).
+METHOD_PARAM = "method"
+
+
 class SweepSpec(StrictModel):
     # The name becomes a directory name (the Ray experiment's, with a date and id appended; the report's) and
     # part of the MLflow experiment's (256 characters at most): 128 leaves room for what is appended.
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=128)
     description: str = ""
-    method: str
+    # One method, or (``methods``) several, each with its own searched and fixed hyperparameters: the search then
+    # picks the method first (``METHOD_PARAM``) and only that method's parameters (``for_method``).
+    method: str | None = None
+    methods: dict[str, MethodChoice] | None = None
     seed: int = Field(0, ge=0, lt=2**31)  # NumPy and Optuna refuse negative seeds (final repeats add to it)
     data: DomainData
     # Factories: validation fills the domain's defaults into these, so no two specs may share one instance.
@@ -171,7 +186,20 @@ class SweepSpec(StrictModel):
     final: FinalSpec = FinalSpec()
     health: HealthSpec = HealthSpec()
 
-    _known_method = field_validator("method")(lambda name: METHODS.check(name))
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, name: str | None) -> str | None:
+        return None if name is None else METHODS.check(name)
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, methods: dict[str, MethodChoice] | None) -> dict[str, MethodChoice] | None:
+        if methods is not None:
+            if not methods:
+                raise ValueError("methods is empty; name the methods to search across, or use method: <name>")
+            for name in methods:
+                METHODS.check(name)
+        return methods
 
     @model_validator(mode="after")
     def _hyperparameters_and_objective(self) -> "SweepSpec":
@@ -183,6 +211,16 @@ class SweepSpec(StrictModel):
             self.evaluation.label_fractions = list(domain.default_label_fractions)
         if self.objective.metric is None:
             self.objective.metric = domain.default_objective
+        if (self.method is None) == (self.methods is None):
+            raise ValueError(
+                "name the method: method: <name> for one, or methods: {<name>: {search: ..., fixed: ...}, ...} "
+                "to search across several"
+                if self.method is None
+                else "method and methods both given; keep method for one method, methods to search across several"
+            )
+        if self.methods is not None:
+            self._check_methods()
+            return self
         self._check_fits_domain()
         overlap = sorted(set(self.search) & set(self.fixed))
         if overlap:
@@ -215,6 +253,90 @@ class SweepSpec(StrictModel):
         if self.sampler.type == "grid":
             self._check_grid()
         return self
+
+    # ---- several methods in one sweep
+    @property
+    def method_names(self) -> list[str]:
+        """The sweep's method, or the methods it searches across in the file's order."""
+        return list(self.methods) if self.methods is not None else [str(self.method)]
+
+    @property
+    def searches(self) -> bool:
+        """Whether there is anything for a searcher to draw (a sweep across methods draws at least the method)."""
+        return bool(self.search) or self.methods is not None
+
+    def searched_names(self) -> list[str]:
+        """The hyperparameters the search varies, in the file's order: what names a trial (``records.names``) and
+        the report's grids read. Across methods: the method first, the shared ones, then each method's own."""
+        if self.methods is None:
+            return list(self.search)
+        own = [key for choice in self.methods.values() for key in choice.search]
+        return list(dict.fromkeys([METHOD_PARAM, *self.search, *own]))
+
+    def for_method(self, name: str) -> "SweepSpec":
+        """The single-method sweep a trial of method ``name`` runs: the shared searched and fixed hyperparameters
+        with the method's own (itself where the sweep has one method)."""
+        if self.methods is None:
+            if name != self.method:
+                raise ValueError(f"sweep {self.name} runs method '{self.method}', not '{name}'")
+            return self
+        if name not in self.methods:
+            raise ValueError(f"sweep {self.name} searches methods {', '.join(self.methods)}, not '{name}'")
+        choice = self.methods[name]
+        return SweepSpec.model_validate(
+            {
+                **self.model_dump(mode="json", exclude={"methods", "method", "search", "fixed"}),
+                "method": name,
+                "search": {
+                    **{k: d.model_dump(mode="json") for k, d in self.search.items()},
+                    **{k: d.model_dump(mode="json") for k, d in choice.search.items()},
+                },
+                "fixed": {**self.fixed, **choice.fixed},
+            }
+        )
+
+    def method_specs(self) -> dict[str, "SweepSpec"]:
+        """Every method's single-method sweep (``for_method``): what each check per method runs on."""
+        return {name: self.for_method(name) for name in self.method_names}
+
+    def for_trial(self, params: dict[str, Any]) -> tuple["SweepSpec", dict[str, Any]]:
+        """The single-method sweep of a trial with ``params`` and its complete hyperparameters: the method's
+        defaults and fixed values under ``params`` (less ``METHOD_PARAM``, which names the method)."""
+        name = params.get(METHOD_PARAM, self.method) if self.methods is not None else self.method
+        spec = self.for_method(str(name))
+        return spec, {**spec.default_params(), **{k: v for k, v in params.items() if k != METHOD_PARAM}}
+
+    def _check_methods(self) -> None:
+        """Each method of ``methods`` checked as its own single-method sweep would be (domain, hyperparameters
+        by name, searched extremes, objective), the refusal naming it; what a multi-method sweep cannot do."""
+        assert self.methods is not None
+        for key in [*self.search, *self.fixed]:
+            if key == METHOD_PARAM:
+                raise ValueError(
+                    f"'{METHOD_PARAM}' is chosen by the search across methods:; remove it from search/fixed"
+                )
+        metric = str(self.objective.metric)
+        if metric.startswith("train/"):
+            raise ValueError(
+                f"objective.metric '{metric}' is each method's own loss, not comparable across methods; select "
+                f"on a val/ or cv/ metric (e.g. {self.domain.default_objective})"
+            )
+        if self.sampler.type == "grid":
+            raise ValueError("sampler grid searches one method's grid; a sweep across methods: uses tpe or random")
+        for name, choice in self.methods.items():
+            for key in [*choice.search, *choice.fixed]:
+                if key in self.search or key in self.fixed:
+                    raise ValueError(f"methods.{name}: '{key}' is also a shared hyperparameter; keep one")
+                own = METHODS.get(name).Params.model_fields
+                if key not in own and key not in self.domain.Params.model_fields:
+                    raise ValueError(
+                        f"methods.{name}: '{key}' is not a parameter of {name}; its own parameters: "
+                        f"{', '.join(own) or 'none'} (and the shared hyperparameters)"
+                    )
+            try:
+                self.for_method(name)
+            except ValueError as error:  # the single-method sweep's own refusal, named after its method
+                raise ValueError(f"methods.{name}: {first_message(error).removeprefix('Value error, ')}") from None
 
     def grid(self) -> dict[str, list[Any]]:
         """The searched values of a grid search, per dimension."""
@@ -320,10 +442,11 @@ class SweepSpec(StrictModel):
 
     @model_validator(mode="after")
     def _baseline_needs_an_ssl_method(self) -> "SweepSpec":
-        if self.evaluation.supervised_baseline and METHODS.get(self.method).uses_labels:
+        if self.evaluation.supervised_baseline and any(METHODS.get(name).uses_labels for name in self.method_names):
+            labelled = next(name for name in self.method_names if METHODS.get(name).uses_labels)
             raise ValueError(
                 f"evaluation.supervised_baseline compares an SSL method with supervised training; "
-                f"method '{self.method}' already trains on labels"
+                f"method '{labelled}' already trains on labels"
             )
         return self
 
@@ -406,16 +529,19 @@ class SweepSpec(StrictModel):
     def default_params(self) -> dict[str, Any]:
         """Values of every hyperparameter that is not searched (fixed ones and defaults; the projector's only
         for methods that build one)."""
-        shared, own = split_trial_params(self.method, self.fixed, self.domain.name)
+        if self.methods is not None:  # the shared ones; each method's own come with its trials (for_trial)
+            shared = self.domain.Params(**self.fixed).model_dump()
+            return {k: v for k, v in shared.items() if k not in self.search and k not in PROJECTOR_PARAMS}
+        shared, own = split_trial_params(str(self.method), self.fixed, self.domain.name)
         values = {**shared.model_dump(), **own.model_dump()}
-        unused = set() if METHODS.get(self.method).uses_projector else PROJECTOR_PARAMS
+        unused = set() if METHODS.get(str(self.method)).uses_projector else PROJECTOR_PARAMS
         return {k: v for k, v in values.items() if k not in self.search and k not in unused}
 
     def supervised_baseline_spec(self) -> "SweepSpec":
         """This sweep with the supervised baseline as its method: same data, evaluation and budget."""
         return SweepSpec.model_validate(
             {
-                **self.model_dump(mode="json"),
+                **self.model_dump(mode="json", exclude={"methods"}),
                 "method": "supervised",
                 "search": {},
                 "fixed": {},
@@ -437,7 +563,22 @@ class SweepSpec(StrictModel):
         )
 
     def optuna_space(self) -> dict[str, Any]:
+        """Each searched hyperparameter's Optuna distribution (one method; see ``suggest`` for several)."""
         return {key: dimension.optuna_distribution() for key, dimension in self.search.items()}
+
+    def suggest(self, trial) -> dict[str, Any]:
+        """An Optuna trial's point, defined by run: the method first (``METHOD_PARAM``, where the sweep searches
+        across methods), then the shared searched hyperparameters and that method's own, so no method's parameter
+        is ever drawn for another."""
+        params: dict[str, Any] = {}
+        search = dict(self.search)
+        if self.methods is not None:
+            name = trial.suggest_categorical(METHOD_PARAM, list(self.methods))
+            params[METHOD_PARAM] = name
+            search.update(self.methods[name].search)
+        for key, dimension in search.items():
+            params[key] = dimension.suggest(trial, key)
+        return params
 
 
 def _list_domains(names) -> str:

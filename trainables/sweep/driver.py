@@ -39,7 +39,7 @@ from trainables.report.document import Report
 from trainables.report.markdown import markdown_text
 from trainables.report.sweep_answer import log_answer, sweep_answer
 from trainables.report.tables import Selected, select
-from trainables.searchspace import SweepSpec
+from trainables.searchspace import METHOD_PARAM, SweepSpec
 from trainables.sweep.console import TrialLines, asha_rungs
 from trainables.sweep.registry import Registration, backbone_weights, register_sweep_backbones
 from trainables.sweep.resources import ResourceError, describe_cluster, gpus_per_trial, joins_a_cluster
@@ -110,13 +110,15 @@ def trial_concurrency(spec: SweepSpec, resources: dict[str, float]) -> int:
 
 
 def _searcher(spec: SweepSpec, stores: Stores, study_name: str, concurrency: int):
-    if not spec.search:
+    if not spec.searches:
         return None  # nothing to search: num_samples repeats of the fixed configuration
     storage = CredentialFreeRDBStorage(stores.optuna_url)
-    sampler = optuna_sampler(spec.sampler, spec.seed, spec.grid() if spec.sampler.type == "grid" else None)
+    grid = spec.grid() if spec.sampler.type == "grid" else None
+    sampler = optuna_sampler(spec.sampler, spec.seed, grid, conditional=spec.methods is not None)
     return ResumableConcurrencyLimiter(
         OptunaStudySearcher(
             space=spec.optuna_space(),
+            define=spec.suggest if spec.methods is not None else None,
             metric=RANKED_OBJECTIVE,
             mode=spec.objective.mode,
             sampler=sampler,
@@ -132,7 +134,7 @@ def _trial_lines(spec: SweepSpec, scheduler, trials: int) -> TrialLines:
     rungs = ()
     if isinstance(scheduler, ASHAScheduler):
         rungs = asha_rungs(spec.scheduler.grace_period, spec.scheduler.reduction_factor, spec.budget.epochs)
-    return TrialLines(spec.objective.metric, spec.objective.mode, list(spec.search), trials, rungs)
+    return TrialLines(spec.objective.metric, spec.objective.mode, spec.searched_names(), trials, rungs)
 
 
 def _scheduler(spec: SweepSpec):
@@ -189,7 +191,12 @@ def run_sweep(
     decision_view = ""
     try:
         view = save_decision_view(
-            stores.mlflow_uri, experiment_id, parent_run_id, spec.objective.mode, decision_view_metrics(spec)
+            stores.mlflow_uri,
+            experiment_id,
+            parent_run_id,
+            spec.objective.mode,
+            decision_view_metrics(spec),
+            (METHOD_PARAM, "backbone") if spec.methods is not None else ("backbone",),
         )
         decision_view = shared_view_link(ui_base_url(stores.mlflow_uri), experiment_id, view)
         if resume_from is None:
@@ -492,7 +499,7 @@ def _run_supervised_baselines(
 def _finished_search_trials(spec: SweepSpec, stores: Stores, parent_run_id: str):
     """The sweep's finished search trials (not repeats or baselines), best first (selection.py's rule)."""
     experiment_id = MlflowClient(stores.mlflow_uri).get_run(parent_run_id).info.experiment_id
-    runs = child_runs_frame(stores.mlflow_uri, experiment_id, parent_run_id, spec.name, spec.method)
+    runs = child_runs_frame(stores.mlflow_uri, experiment_id, parent_run_id, spec.name, ", ".join(spec.method_names))
     finished = runs[(runs["outcome"] == Outcome.FINISHED) & (runs["role"] == Role.TRIAL)]
     return best_first(finished, f"metrics.{spec.objective.metric}", spec.objective.mode)
 

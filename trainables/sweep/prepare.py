@@ -38,9 +38,14 @@ def prepare_sweep(
         check_local_cpus(spec)
         if read_data:
             spec.domain.check_data(spec.data)
-            check_configurations_fit_data(spec)
-        else:
-            spec.check_input_sizes(bundled_only=True)
+        for name, each in spec.method_specs().items():
+            try:
+                if read_data:
+                    check_configurations_fit_data(each)
+                else:
+                    each.check_input_sizes(bundled_only=True)
+            except ValueError as error:  # named after its method where the sweep has several
+                raise (ValueError(f"methods.{name}: {error}") if spec.methods is not None else error) from None
     except SearchSpaceError:
         raise
     except ValueError as error:  # ResourceError, DataError, a configuration the data cannot hold

@@ -329,8 +329,9 @@ def trained_backbone(spec: SweepSpec, params: Mapping[str, Any], data: PreparedD
     """The trial's backbone with the weights in ``weights``, as evaluation called it, in eval mode on the CPU:
     built by the method's own builder for these hyperparameters and this data's shape, so it is exactly the
     module ``backbone.pt`` was saved from, then wrapped by ``Domain.evaluation_model``."""
-    shared, own = split_trial_params(spec.method, dict(params), spec.domain.name)
-    backbone = build_method(spec.method, shared, own, data_shape(data)).backbone
+    spec, params = spec.for_trial(dict(params))  # the trial's method, where the sweep searched several
+    shared, own = split_trial_params(str(spec.method), params, spec.domain.name)
+    backbone = build_method(str(spec.method), shared, own, data_shape(data)).backbone
     state = torch.load(weights, map_location="cpu", weights_only=True)
     if state.get("backbone", shared.backbone) != shared.backbone:
         raise ValueError(f"{weights} holds a {state['backbone']} backbone, the trial's is {shared.backbone}")
@@ -457,14 +458,14 @@ def _register_selected(
     model = registered_module(trained_backbone(spec, params, data, weights), data)
     backbone = str(run["backbone"])
     downstream = sweep.tags.get(DOWNSTREAM_DATA_TAG) or spec.data.downstream.label()
-    name = registered_model_name(sweep.method, backbone, downstream)
+    name = registered_model_name(selection.method, backbone, downstream)
     value = float(run[sweep.objective_column])
     tags = {
         SWEEP_TAG: sweep.name,
         PARENT_RUN_TAG: sweep.parent_run_id,
         TRIAL_RUN_TAG: run["run_id"],
         TRIAL_ID_TAG: trial_id,
-        METHOD_TAG: sweep.method,
+        METHOD_TAG: selection.method,
         BACKBONE_TAG: backbone,
         PRETEXT_DATA_TAG: sweep.tags.get(PRETEXT_DATA_TAG, spec.data.pretext.label()),
         DOWNSTREAM_DATA_TAG: downstream,
@@ -493,7 +494,7 @@ def _register_selected(
             {"mean": data.input_mean.tolist(), "std": data.input_std.tolist()}, indent=2
         )
     description = (
-        f"{sweep.method} / {backbone} pretrained on {tags[PRETEXT_DATA_TAG]}, selected on "
+        f"{selection.method} / {backbone} pretrained on {tags[PRETEXT_DATA_TAG]}, selected on "
         f"{downstream} validation: {sweep.objective} = {value:.4f} ({sweep.mode}). Test: {_test_scores(selection)}. "
         f"Trial {run.get(tag_column(RUN_NAME_TAG), run['run_id'])} of sweep '{sweep.name}'."
     )
@@ -514,7 +515,7 @@ def _register_selected(
         config_files=config_files,
         description=description,
         links=links,
-        model_name=f"{sweep.method}-{backbone}",
+        model_name=f"{selection.method}-{backbone}",
     )
 
 

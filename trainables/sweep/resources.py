@@ -64,11 +64,17 @@ def joins_a_cluster(environ=os.environ) -> bool:
 
 
 def describe_cluster(ray_module, joined: bool) -> str:
-    """The cluster ``ray.init()`` connected to, in one line: where, how many nodes, CPUs and GPUs."""
+    """The cluster ``ray.init()`` connected to, in one line: where, how many nodes, CPUs and GPUs (what Ray cannot
+    tell is left out: the line informs, it never stops a sweep)."""
     resources = ray_module.cluster_resources()
-    nodes = sum(1 for node in ray_module.nodes() if node.get("Alive"))
-    address = ray_module.get_runtime_context().gcs_address
+    try:
+        nodes = sum(1 for node in ray_module.nodes() if node.get("Alive"))
+        address = ray_module.get_runtime_context().gcs_address
+    except Exception:  # noqa: BLE001 - a client connection (ray://) or an older Ray without these
+        nodes, address = 0, os.environ.get("RAY_ADDRESS", "its address")
     where = f"joined the cluster at {address}" if joined else f"started Ray on this machine at {address}"
+    if not nodes:
+        return f"{where}: {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
     return (
         f"{where}: {nodes} node{'' if nodes == 1 else 's'}, {resources.get('CPU', 0):g} CPUs, "
         f"{resources.get('GPU', 0):g} GPUs"

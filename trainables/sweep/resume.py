@@ -111,7 +111,7 @@ def find_interrupted_sweep(spec: SweepSpec, spec_path: Path, stores: Stores) -> 
             f"{spec_path}: --resume: sweep {spec.name!r} (parent run {parent.info.run_id}) stopped "
             f"before its search began; expected an interrupted search (run it without --resume)"
         )
-    if spec.search and study_name not in _study_names(stores.optuna_url):
+    if spec.searches and study_name not in _study_names(stores.optuna_url):
         raise ResumeError(
             f"{spec_path}: --resume: sweep {spec.name!r} (parent run {parent.info.run_id}) searched "
             f"with Optuna study {study_name!r}, which is not in {redact(stores.optuna_url)}; expected "

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import logging
 import pickle
-from typing import Optional
+import warnings
+from typing import Callable, Optional
 
 import optuna
 from optuna.trial import TrialState
@@ -42,9 +43,13 @@ CRASHED_ATTR = "sslsweep_crashed"  # a FAIL that was a crash (Tune resumes it), 
 RETRY_OF_ATTR = "sslsweep_retry_of"  # the number of the crashed Optuna trial a retry carries on
 
 
-def optuna_sampler(sampler: SamplerSpec, seed: int, grid: dict | None = None) -> optuna.samplers.BaseSampler:
+def optuna_sampler(
+    sampler: SamplerSpec, seed: int, grid: dict | None = None, conditional: bool = False
+) -> optuna.samplers.BaseSampler:
     """The sampler of ``sampler`` (a search-space file's ``sampler``), seeded; ``grid``: the searched values of a
-    grid sweep (``SweepSpec.grid``).
+    grid sweep (``SweepSpec.grid``); ``conditional``: the space depends on a drawn value (a sweep across methods),
+    which TPE models jointly per group of parameters drawn together (``multivariate`` with ``group``) instead of
+    one parameter at a time over trials that may not have it.
 
     TPE runs with ``constant_liar``: a point asked while other trials still run is drawn as if those had scored
     the worst value, so concurrent trials spread over the space instead of piling onto the current best region
@@ -55,7 +60,10 @@ def optuna_sampler(sampler: SamplerSpec, seed: int, grid: dict | None = None) ->
     if sampler.type == "grid":
         return AskTellGridSampler(grid or {}, seed=seed)
     startup = {"n_startup_trials": sampler.startup_trials} if sampler.startup_trials else {}
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=True, **startup)
+    with warnings.catch_warnings():  # multivariate and group are "experimental" in Optuna, and say so each time
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        joint = {"multivariate": True, "group": True} if conditional else {}
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, **joint, **startup)
 
 
 class CredentialFreeRDBStorage(optuna.storages.RDBStorage):
@@ -76,8 +84,10 @@ class CredentialFreeRDBStorage(optuna.storages.RDBStorage):
 class OptunaStudySearcher(Searcher):
     """A Tune ``Searcher`` holding one Optuna study (``study``, created or loaded by name in ``storage``).
 
-    ``space`` maps each searched hyperparameter to its Optuna distribution; ``sampler`` is used as given (seeded by
-    its creator), Optuna's default TPE when None. The study never prunes by itself (Optuna's ``NopPruner``):
+    ``space`` maps each searched hyperparameter to its Optuna distribution; a conditional space (a sweep across
+    methods, whose parameters depend on the method drawn) is ``define`` instead, called with each new Optuna trial
+    to draw its point by run (``SweepSpec.suggest``). ``sampler`` is used as given (seeded by its creator),
+    Optuna's default TPE when None. The study never prunes by itself (Optuna's ``NopPruner``):
     Tune's scheduler decides, and the searcher tells the study. What Tune saves (``searcher-state-*.pkl``) is
     ``get_state``: the study with its sampler (and the sampler's random state), the storage, and which Tune trial
     runs which Optuna trial.
@@ -92,9 +102,11 @@ class OptunaStudySearcher(Searcher):
         study_name: str,
         storage: optuna.storages.BaseStorage,
         sampler: Optional[optuna.samplers.BaseSampler] = None,
+        define: Optional[Callable[[optuna.Trial], dict]] = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self.space = space
+        self.define = define
         self.storage = storage
         self.study = optuna.create_study(
             storage=storage,
@@ -111,11 +123,17 @@ class OptunaStudySearcher(Searcher):
 
     def suggest(self, trial_id: str) -> Optional[dict]:
         if trial_id not in self.trials:
-            self.trials[trial_id] = (
-                self._trial(self.orphans.pop(0)) if self.orphans else self.study.ask(fixed_distributions=self.space)
-            )
+            self.trials[trial_id] = self._trial(self.orphans.pop(0)) if self.orphans else self._ask()
         trial = self.trials[trial_id]
         return {**trial.params, TRIAL_NUMBER_KEY: trial.number}  # flat: the space's keys are hyperparameter names
+
+    def _ask(self) -> optuna.Trial:
+        """A new Optuna trial with its point drawn (or an enqueued point: a retry's)."""
+        if getattr(self, "define", None) is None:  # searchers pickled before ``define`` existed have none
+            return self.study.ask(fixed_distributions=self.space)
+        trial = self.study.ask()
+        self.define(trial)
+        return trial
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if trial_id in self.told:
@@ -188,7 +206,7 @@ class OptunaStudySearcher(Searcher):
                     retry = self._trial(open_retries[ended.number])
                 else:
                     self.study.enqueue_trial(ended.params, user_attrs={RETRY_OF_ATTR: ended.number})
-                    retry = self.study.ask(fixed_distributions=self.space)
+                    retry = self._ask()
                 self.trials[trial_id] = retry
                 self.told.discard(trial_id)
                 self.reopened.add(trial_id)

@@ -72,7 +72,7 @@ from trainables.records.tags import (
     as_written,
     tag_column,
 )
-from trainables.searchspace import SweepSpec
+from trainables.searchspace import METHOD_PARAM, SweepSpec
 from trainables.tracking.stores import MLFLOW_VARIABLE, redact, with_credentials
 
 # What tells apart two runs of the same hyperparameters (``_resumed_run``): a search trial's number, a final repeat's
@@ -85,7 +85,7 @@ STATUS = {Outcome.FINISHED: "FINISHED", Outcome.PRUNED: "FINISHED", Outcome.FAIL
 def sweep_tags(spec: SweepSpec) -> dict[str, str]:
     return {
         SWEEP_TAG: spec.name,
-        METHOD_TAG: spec.method,
+        METHOD_TAG: ", ".join(spec.method_names),  # a trial of a sweep across methods: its own (log_trial_start)
         DOMAIN_TAG: spec.domain.name,
         PRETEXT_DATA_TAG: spec.data.pretext.label(),
         DOWNSTREAM_DATA_TAG: spec.data.downstream.label(),
@@ -115,7 +115,9 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         self._ended: set[str] = set()  # trial ids whose runs log_trial_end closed
         self._earlier_runs: dict[str, Any] = {}
         self._adopted: set[str] = set()
-        self.searched = list(spec.search)  # what a run's name shows (records.names)
+        self.searched = spec.searched_names()  # what a run's name shows (records.names)
+        # A sweep across methods: a trial's config holds what was drawn; its run logs its method's defaults too.
+        self._methods_spec = spec if spec.methods is not None else None
         self._names: dict[str, str] = {}  # run id -> run name, for naming repeats and baselines after their trial
 
     @property
@@ -124,7 +126,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A callback pickled by an older sslsweep (a sweep interrupted before an upgrade, resumed after it).
-        self.__dict__.update({"searched": [], "_names": {}, **state})
+        self.__dict__.update({"searched": [], "_names": {}, "_methods_spec": None, **state})
 
     def __getstate__(self) -> dict[str, Any]:
         """Tune pickles its callbacks into ``tuner.pkl`` (shared storage, and a copy in Ray's session directory):
@@ -160,6 +162,10 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             tags[TRAINING_SEED_TAG] = str(bookkeeping[TRAINING_SEED_KEY])
         if REPEAT_OF_KEY in bookkeeping:
             tags.update({ROLE_TAG: Role.REPEAT, REPEAT_OF_TAG: bookkeeping[REPEAT_OF_KEY]})
+        if METHOD_PARAM in params:  # a trial of a sweep across methods
+            tags[METHOD_TAG] = str(params[METHOD_PARAM])
+            if self._methods_spec is not None:
+                params = {METHOD_PARAM: params[METHOD_PARAM], **self._methods_spec.for_trial(params)[1]}
         if BASELINE_OF_KEY in bookkeeping:
             tags.update(
                 {ROLE_TAG: Role.BASELINE, METHOD_TAG: "supervised", BASELINE_OF_TAG: bookkeeping[BASELINE_OF_KEY]}
@@ -315,7 +321,7 @@ def start_parent_run(
     )
     client.log_text(run.info.run_id, search_space_text, "searchspace.yaml")
     for key, value in {
-        "method": spec.method,
+        "method": ", ".join(spec.method_names),
         "trials": spec.budget.trials,
         "epochs": spec.budget.epochs,
         "workers_per_trial": spec.resources.workers,

@@ -47,6 +47,7 @@ from trainables.records.tags import (
     Role,
     tag_column,
 )
+from trainables.searchspace import METHOD_PARAM
 from trainables.tracking.stores import redact
 
 SEARCH_SPACE_ARTIFACT = "searchspace.yaml"
@@ -103,8 +104,13 @@ class SweepRuns:
     @property
     def searched(self) -> list[str]:
         """The searched hyperparameters in the file's order; without the file, params that vary across trials."""
-        if self.search_space and isinstance(self.search_space.get("search"), dict):
-            return list(self.search_space["search"])
+        space = self.search_space or {}
+        methods = space.get("methods")
+        if isinstance(methods, dict):  # a sweep across methods: the method, the shared ones, then each one's own
+            own = [key for choice in methods.values() if isinstance(choice, dict) for key in choice.get("search") or {}]
+            return list(dict.fromkeys([METHOD_PARAM, *(space.get("search") or {}), *own]))
+        if isinstance(space.get("search"), dict):
+            return list(space["search"])
         params = self.trials.filter(regex=r"^params\.")
         varying = params.columns[params.nunique(dropna=True) > 1]
         return sorted(column.removeprefix("params.") for column in varying)

@@ -69,12 +69,17 @@ def decision_view_key(parent_run_id: str) -> str:
 
 
 def save_decision_view(
-    tracking_uri: str, experiment_id: str, parent_run_id: str, mode: str, metric_columns: list[str]
+    tracking_uri: str,
+    experiment_id: str,
+    parent_run_id: str,
+    mode: str,
+    metric_columns: list[str],
+    param_columns: tuple[str, ...] = (BACKBONE_PARAM,),
 ) -> str:
-    """Store the sweep's decision view as a shared view of its experiment (columns: the backbone, the objective,
-    then ``metric_columns``); its share key."""
-    columns = [f"params.`{BACKBONE_PARAM}`", f"metrics.`{OBJECTIVE_METRIC}`"]
-    columns += [f"metrics.`{metric}`" for metric in metric_columns]
+    """Store the sweep's decision view as a shared view of its experiment (columns: ``param_columns``, the backbone
+    by default (a sweep across methods: the method too), the objective, then ``metric_columns``); its share key."""
+    leading = [f"params.`{param}`" for param in param_columns] + [f"metrics.`{OBJECTIVE_METRIC}`"]
+    columns = leading + [f"metrics.`{metric}`" for metric in metric_columns]
     state = {
         "searchFilter": finished_trials_filter(parent_run_id),
         "orderByKey": f"metrics.`{OBJECTIVE_METRIC}`",
@@ -82,7 +87,7 @@ def save_decision_view(
         "selectedColumns": columns,
         "columnOrder": [RUN_NAME_COLUMN, *columns],
         # Wide enough for a trial's name and a metric's whole name (MLflow cuts both at its default width).
-        "columnWidths": {RUN_NAME_COLUMN: 280, **{column: 190 for column in columns[2:]}},
+        "columnWidths": {RUN_NAME_COLUMN: 280, **{column: 190 for column in columns[len(leading) :]}},
     }
     key = decision_view_key(parent_run_id)
     MlflowClient(tracking_uri).set_experiment_tag(experiment_id, SHARED_VIEW_TAG_PREFIX + key, json.dumps(state))

@@ -25,6 +25,8 @@ def data_request(spec: SweepSpec, params: Mapping[str, Any] | None = None) -> st
     """The cache key: the domain and everything its ``prepare_data`` depends on, as canonical JSON
     (``params``: a trial's hyperparameters; only those that change the data count, e.g. a searched window
     length, see ``Domain.data_arguments``)."""
+    if params is not None:  # with the trial's method's own fixed values (a sweep across methods)
+        spec, params = spec.for_trial(dict(params))
     domain = spec.domain
     return json.dumps(
         {"domain": domain.name, "arguments": domain.data_arguments(spec.data, spec.seed, params or {})}, sort_keys=True

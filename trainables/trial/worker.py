@@ -64,8 +64,9 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     (an object-store reference to the sweep's ``PreparedData``, see ``data_cache.py``), ``trial_number``
     (Optuna's, or None without a searcher; see ``selection.py``) and ``training_seed``.
     """
-    spec = SweepSpec.model_validate(config["sweep"])
-    shared, own = split_trial_params(spec.method, config["params"], spec.domain.name)
+    sweep = SweepSpec.model_validate(config["sweep"])
+    spec, params = sweep.for_trial(config["params"])  # the trial's method (one of a sweep's methods:)
+    shared, own = split_trial_params(str(spec.method), params, spec.domain.name)
     rank, world, device = context.rank, context.world_size, context.device
 
     # The training seed (initialisation, views, shuffling) is the sweep's, or a final repeat's own; data
@@ -170,14 +171,14 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                 if last and example is not None:
                     np.savez_compressed(os.path.join(checkpoint_dir, SEGMENTATION_EXAMPLE_FILE), **example)
                 if last:
-                    _draw_figures(checkpoint_dir, spec, config, seed, embeddings, metrics)
+                    _draw_figures(checkpoint_dir, sweep, config, seed, embeddings, metrics)
             context.report(metrics, checkpoint_dir if saved else None)
 
 
 def _draw_figures(directory: str, spec: SweepSpec, config: dict[str, Any], seed: int, embeddings, metrics) -> None:
     """The finished trial's own figures (``trial_figures``), kept with its last checkpoint for its MLflow run. A
     figure that cannot be drawn is a warning: the trial's results stand without it."""
-    title = trial_label(config["params"], list(spec.search), config.get("trial_number"))
+    title = trial_label(config["params"], spec.searched_names(), config.get("trial_number"))
     if seed != spec.seed:
         title += f" seed {seed}"
     try:

@@ -63,7 +63,8 @@ class Selected:
 
     @property
     def method(self) -> str:
-        return self.sweep.method
+        """The trial's method: its sweep's, or the one it drew in a sweep across methods (its run's tag)."""
+        return str(self.run.get("method") or self.sweep.method)
 
     @property
     def backbone(self) -> str:
@@ -94,13 +95,13 @@ class Selected:
 
     @property
     def baselines(self) -> pd.DataFrame:
-        """This trial's finished supervised baselines (``sslsweep.baseline_of`` = its run id), one per fraction."""
+        """The finished supervised baselines of its backbone in its sweep, one per fraction: each is matched with the
+        sweep's best trial of that backbone (``sslsweep.baseline_of``), and trained the same whatever the method,
+        so every method's row of a backbone in a sweep across methods compares with the same baselines."""
         baselines = self.sweep.baselines
         if tag_column(BASELINE_OF_TAG) not in baselines or "params.label_fraction" not in baselines:
             return baselines.iloc[0:0]
-        return baselines[
-            (baselines[tag_column(BASELINE_OF_TAG)] == self.run["run_id"]) & (baselines["outcome"] == Outcome.FINISHED)
-        ]
+        return baselines[(baselines["backbone"] == self.run["backbone"]) & (baselines["outcome"] == Outcome.FINISHED)]
 
     @property
     def has_supervised(self) -> bool:
@@ -225,8 +226,10 @@ def select(sweeps: list[SweepRuns]) -> list[Selected]:
         finished = sweep.finished_trials
         # selection.py groups by params.backbone; the frame's backbone also covers runs that only tagged it.
         finished = finished.assign(**{"params.backbone": finished["backbone"].fillna("")})
-        for backbone, run in best_per_backbone(finished).items():
-            candidates[(sweep.method, str(backbone))].append((sweep, run))
+        # A sweep across methods holds several: each method's trials select apart (the frame's method column).
+        for method, trials in finished.groupby("method", sort=True):
+            for backbone, run in best_per_backbone(trials).items():
+                candidates[(str(method), str(backbone))].append((sweep, run))
     selected = []
     for (method, backbone), entries in sorted(candidates.items()):
         objectives = sorted({(sweep.objective, sweep.mode) for sweep, _ in entries})

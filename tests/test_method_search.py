@@ -1,0 +1,207 @@
+"""One sweep across SSL methods (``methods:``): each method with its own searched and fixed hyperparameters beside the
+shared ones, validated per method before Ray starts, sampled method first (a conditional space), each trial running
+as its method's own single-method sweep."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from before_ray import refused  # noqa: F401  (a fixture)
+
+from trainables.searchspace import METHOD_PARAM, SweepSpec
+from trainables.sweep.searcher import optuna_sampler
+
+ROOT = Path(__file__).resolve().parents[1]
+BASIC = {"source": "aeon", "name": "BasicMotions"}
+METHODS = {
+    "barlow_twins": {"search": {"lambda_offdiag": {"type": "float", "low": 0.001, "high": 0.01, "log": True}}},
+    "vicreg": {"fixed": {"sim_coeff": 25.0}, "search": {"cov_coeff": {"type": "float", "low": 0.5, "high": 2.0}}},
+    "cpc": {"search": {"prediction_steps": {"type": "int", "low": 2, "high": 4}}},
+}
+
+
+def _sweep(**fields) -> dict:
+    return {
+        "name": "across",
+        "methods": METHODS,
+        "data": {"pretext": BASIC, "downstream": BASIC, "window": {"length": 50, "overlap": 0.5}},
+        "search": {
+            "backbone": {"type": "categorical", "choices": ["conv1d", "gru"]},
+            "lr": {"type": "float", "low": 3e-4, "high": 3e-3, "log": True},
+        },
+        "fixed": {"batch_size": 32},
+        "objective": {"metric": "val/knn/acc/frac_1.0"},
+        **fields,
+    }
+
+
+def _refusal(**kwargs) -> str:
+    with pytest.raises(ValueError) as error:
+        SweepSpec.model_validate(_sweep(**kwargs))
+    return str(error.value)
+
+
+def test_each_method_is_its_own_sweep_with_the_shared_and_its_own_hyperparameters():
+    spec = SweepSpec.model_validate(_sweep())
+    assert spec.method is None and spec.method_names == ["barlow_twins", "vicreg", "cpc"]
+    assert spec.searched_names() == [METHOD_PARAM, "backbone", "lr", "lambda_offdiag", "cov_coeff", "prediction_steps"]
+    vicreg = spec.for_method("vicreg")
+    assert vicreg.method == "vicreg" and vicreg.methods is None
+    assert list(vicreg.search) == ["backbone", "lr", "cov_coeff"]
+    assert vicreg.fixed == {"batch_size": 32, "sim_coeff": 25.0}
+    # A trial's hyperparameters: what it drew, over its method's fixed values and defaults; the method named apart.
+    trial_spec, params = spec.for_trial({METHOD_PARAM: "vicreg", "backbone": "gru", "lr": 1e-3, "cov_coeff": 1.5})
+    assert trial_spec.method == "vicreg" and METHOD_PARAM not in params
+    assert params["sim_coeff"] == 25.0 and params["cov_coeff"] == 1.5 and params["batch_size"] == 32
+    assert params["backbone"] == "gru" and "lambda_offdiag" not in params
+    # The shared defaults only: each method's own come with its trials.
+    assert "sim_coeff" not in spec.default_params() and spec.default_params()["batch_size"] == 32
+    # One method per sweep keeps working unchanged.
+    single = SweepSpec.model_validate({**_sweep(), "methods": None, "method": "vicreg"})
+    assert single.method_specs() == {"vicreg": single} and single.for_trial({"lr": 1e-3})[0] is single
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"method": "vicreg"}, "method and methods both given"),
+        ({"methods": None}, "name the method: method: <name> for one, or methods:"),
+        ({"methods": {}}, "methods is empty"),
+        ({"methods": {"barlow_twins": {}, "no_such": {}}}, "no_such"),
+        (
+            {
+                "methods": {
+                    **METHODS,
+                    "vicreg": {"search": {"lambda_offdiag": {"type": "float", "low": 0.1, "high": 1}}},
+                }
+            },
+            "methods.vicreg: 'lambda_offdiag' is not a parameter of vicreg; its own parameters: ",
+        ),
+        (
+            {"methods": {**METHODS, "cpc": {"fixed": {"lr": 0.01}}}},
+            "methods.cpc: 'lr' is also a shared hyperparameter; keep one",
+        ),
+        (
+            {"fixed": {"batch_size": 32, "projector_dim": 256}},
+            "methods.cpc: 'projector_dim' does nothing: cpc has no shared projector",
+        ),
+        (
+            {"objective": {"metric": "train/loss", "mode": "min"}},
+            "objective.metric 'train/loss' is each method's own loss, not comparable across methods",
+        ),
+        ({"sampler": "grid"}, "sampler grid searches one method's grid"),
+        ({"fixed": {"batch_size": 32, METHOD_PARAM: "cpc"}}, "'method' is chosen by the search across methods"),
+    ],
+)
+def test_a_sweep_across_methods_refuses_what_no_single_method_would_take(change, message):
+    assert message in _refusal(**change)
+
+
+def test_a_method_of_another_domain_is_refused_by_name():
+    images = {"pretext": {"source": "digits"}, "downstream": {"source": "digits"}}
+    text = _refusal(methods={"simclr": {}, "tnc": {}}, data=images, search={}, objective={})
+    assert "error, methods.tnc: method 'tnc' trains on time series, but data digits is images [" in text, text
+
+
+def test_the_method_is_drawn_first_and_only_its_own_parameters_after_it():
+    spec = SweepSpec.model_validate(_sweep())
+    own = {name: set(choice.search) for name, choice in spec.methods.items()}
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna_sampler(spec.sampler.model_copy(update={"startup_trials": 5}), 0, conditional=True),
+    )
+    drawn = set()
+    for _ in range(24):  # past TPE's start-up: its joint, grouped model draws the later ones
+        trial = study.ask()
+        params = spec.suggest(trial)
+        method = params[METHOD_PARAM]
+        drawn.add(method)
+        assert set(params) == {METHOD_PARAM, "backbone", "lr", *own[method]}, params
+        assert set(trial.params) == set(params)  # Optuna holds exactly the drawn point
+        study.tell(trial, {"barlow_twins": 0.9, "vicreg": 0.6, "cpc": 0.3}[method] + params["lr"])
+    assert drawn == set(spec.methods)
+
+
+def test_each_methods_own_data_checks_run_before_ray(tmp_path):
+    """CPC's horizon against the latent length of every backbone on the windows: named after its method, exit 2,
+    nothing started."""
+    steps = {"search": {"prediction_steps": {"type": "int", "low": 2, "high": 400}}}
+    path = tmp_path / "across.yaml"
+    path.write_text(yaml.safe_dump(_sweep(methods={**METHODS, "cpc": steps}), sort_keys=False))
+    run = subprocess.run([sys.executable, "tune.py", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and run.stdout == "", run.stderr
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: methods.cpc: ") and "400" in lines[0], lines
+
+
+def test_the_dry_run_prints_the_space_per_method(tmp_path):
+    path = tmp_path / "across.yaml"
+    path.write_text(yaml.safe_dump(_sweep(budget={"trials": 12, "epochs": 2}), sort_keys=False))
+    run = subprocess.run(
+        [sys.executable, "tune.py", str(path), "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    assert "sweep      across: methods barlow_twins, vicreg, cpc, seed 0" in run.stdout
+    assert "  method                 categorical ['barlow_twins', 'vicreg', 'cpc'], drawn first" in run.stdout
+    assert "    vicreg               cov_coeff float [0.5, 2]; sim_coeff = 25.0 (fixed)\n" in run.stdout
+    assert "12 trials x up to 2 epochs" in run.stdout and "about 4 trials per method" in run.stdout
+
+
+@pytest.mark.slow
+def test_a_sweep_across_methods_runs_each_trial_as_its_method_end_to_end(tmp_path):
+    """Six trials over three methods on BasicMotions: Optuna draws the method and only its parameters, each trial
+    trains its method, MLflow tags and names it so, the report has a row per method and the registry a model per
+    method and backbone."""
+    import os
+
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    home = tmp_path / "home"
+    spec = _sweep(
+        search={"lr": {"type": "float", "low": 3e-4, "high": 3e-3, "log": True}},
+        fixed={"batch_size": 32, "backbone": "conv1d"},
+        evaluation={"protocols": ["linear", "knn"], "label_fractions": [0.5, 1.0]},
+        budget={"trials": 6, "epochs": 2, "max_concurrent": 2},
+        scheduler={"type": "fifo"},
+        sampler={"type": "tpe", "startup_trials": 3},
+    )
+    path = tmp_path / "across.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    env = {**os.environ, "SSLSWEEP_HOME": str(home), "SSLSWEEP_REPORTS_DIR": str(home / "reports")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("RAY_ADDRESS", None)
+    run = subprocess.run([sys.executable, "tune.py", str(path)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    (parent,) = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "tags.`sslsweep.role` = 'sweep'"
+    )
+    assert parent.data.tags["sslsweep.method"] == "barlow_twins, vicreg, cpc"
+    trials = client.search_runs([parent.info.experiment_id], "tags.`sslsweep.role` = 'trial'")
+    assert len(trials) == 6
+    own = {name: set(choice.get("search", {})) | set(choice.get("fixed", {})) for name, choice in METHODS.items()}
+    for trial in trials:
+        method = trial.data.params["method"]
+        assert trial.data.tags["sslsweep.method"] == method and trial.info.run_name.startswith(f"{method} lr")
+        others = set().union(*(keys for name, keys in own.items() if name != method))
+        assert own[method] <= set(trial.data.params) and not others & set(trial.data.params), trial.data.params
+        if method == "vicreg":
+            assert trial.data.params["sim_coeff"] == "25.0"  # its fixed value, logged with what it drew
+    study_name = parent.data.tags["sslsweep.optuna_study"]
+    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
+    for trial in study.trials:
+        method = trial.params[METHOD_PARAM]
+        assert set(trial.params) == {METHOD_PARAM, "lr", *METHODS[method].get("search", {})}
+    # The report and the registry: a row and a model per method that finished a trial.
+    finished = {t.data.params["method"] for t in trials if t.data.tags["sslsweep.outcome"] == "finished"}
+    techniques = pd.read_csv(home / "reports" / "across" / "tables" / "technique_by_backbone.csv")
+    assert set(techniques["method"]) == finished and set(techniques["backbone"]) == {"conv1d"}
+    models = {model.name for model in client.search_registered_models()}
+    assert models == {f"sslsweep-{method}-conv1d-BasicMotions" for method in finished}
