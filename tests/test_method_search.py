@@ -1,6 +1,6 @@
 """One sweep across SSL methods (``methods:``): each method with its own searched and fixed hyperparameters beside the
 shared ones, validated per method before Ray starts, sampled method first (a conditional space), each trial running
-as its method's own single-method sweep."""
+as its method's own single-method sweep (end to end, with supervised baselines: tests/test_sweep_e2e.py)."""
 
 from __future__ import annotations
 
@@ -150,58 +150,3 @@ def test_the_dry_run_prints_the_space_per_method(tmp_path):
     assert "  method                 categorical ['barlow_twins', 'vicreg', 'cpc'], drawn first" in run.stdout
     assert "    vicreg               cov_coeff float [0.5, 2]; sim_coeff = 25.0 (fixed)\n" in run.stdout
     assert "12 trials x up to 2 epochs" in run.stdout and "about 4 trials per method" in run.stdout
-
-
-@pytest.mark.slow
-def test_a_sweep_across_methods_runs_each_trial_as_its_method_end_to_end(tmp_path):
-    """Six trials over three methods on BasicMotions: Optuna draws the method and only its parameters, each trial
-    trains its method, MLflow tags and names it so, the report has a row per method and the registry a model per
-    method and backbone."""
-    import os
-
-    import pandas as pd
-    from mlflow.tracking import MlflowClient
-
-    home = tmp_path / "home"
-    spec = _sweep(
-        search={"lr": {"type": "float", "low": 3e-4, "high": 3e-3, "log": True}},
-        fixed={"batch_size": 32, "backbone": "conv1d"},
-        evaluation={"protocols": ["linear", "knn"], "label_fractions": [0.5, 1.0]},
-        budget={"trials": 6, "epochs": 2, "max_concurrent": 2},
-        scheduler={"type": "fifo"},
-        sampler={"type": "tpe", "startup_trials": 3},
-    )
-    path = tmp_path / "across.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    env = {**os.environ, "SSLSWEEP_HOME": str(home), "SSLSWEEP_REPORTS_DIR": str(home / "reports")}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("RAY_ADDRESS", None)
-    run = subprocess.run([sys.executable, "tune.py", str(path)], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-
-    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
-    (parent,) = client.search_runs(
-        [e.experiment_id for e in client.search_experiments()], "tags.`sslsweep.role` = 'sweep'"
-    )
-    assert parent.data.tags["sslsweep.method"] == "barlow_twins, vicreg, cpc"
-    trials = client.search_runs([parent.info.experiment_id], "tags.`sslsweep.role` = 'trial'")
-    assert len(trials) == 6
-    own = {name: set(choice.get("search", {})) | set(choice.get("fixed", {})) for name, choice in METHODS.items()}
-    for trial in trials:
-        method = trial.data.params["method"]
-        assert trial.data.tags["sslsweep.method"] == method and trial.info.run_name.startswith(f"{method} lr")
-        others = set().union(*(keys for name, keys in own.items() if name != method))
-        assert own[method] <= set(trial.data.params) and not others & set(trial.data.params), trial.data.params
-        if method == "vicreg":
-            assert trial.data.params["sim_coeff"] == "25.0"  # its fixed value, logged with what it drew
-    study_name = parent.data.tags["sslsweep.optuna_study"]
-    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
-    for trial in study.trials:
-        method = trial.params[METHOD_PARAM]
-        assert set(trial.params) == {METHOD_PARAM, "lr", *METHODS[method].get("search", {})}
-    # The report and the registry: a row and a model per method that finished a trial.
-    finished = {t.data.params["method"] for t in trials if t.data.tags["sslsweep.outcome"] == "finished"}
-    techniques = pd.read_csv(home / "reports" / "across" / "tables" / "technique_by_backbone.csv")
-    assert set(techniques["method"]) == finished and set(techniques["backbone"]) == {"conv1d"}
-    models = {model.name for model in client.search_registered_models()}
-    assert models == {f"sslsweep-{method}-conv1d-BasicMotions" for method in finished}

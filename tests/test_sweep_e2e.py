@@ -25,10 +25,13 @@ pytestmark = pytest.mark.slow
 
 
 def _sweep_file(tmp_path: Path, name: str, **overrides) -> Path:
+    """A small Barlow Twins sweep on BasicMotions; it leaves the Model Registry alone unless ``final`` says
+    otherwise (the tests that check the registry register)."""
     spec = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
     spec["name"] = name
     spec["data"]["window"] = {"length": 50, "overlap": 0.5}
     spec["evaluation"] = {"protocols": ["linear", "knn"], "label_fractions": [0.5, 1.0], "unit": "series"}
+    spec["final"] = {"register": False}
     for key, value in overrides.items():
         spec[key] = value
     path = tmp_path / f"{name}.yaml"
@@ -81,6 +84,7 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
         objective={"metric": "train/loss", "mode": "min"},
         budget={"trials": trials, "epochs": epochs, "checkpoint_every": 2, "max_concurrent": 2},
         scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 3},
+        final={"register": True},  # its Models page is opened below
     )
     run = _run(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -334,12 +338,14 @@ def test_a_grid_visits_each_cell_once_and_tune_optuna_and_the_report_pick_the_sa
         sampler="grid",
         budget={"trials": 4, "epochs": 2, "max_concurrent": 2},
         scheduler={"type": "fifo"},
-        final={"repeats": 2, "top_k": 1},
+        final={"repeats": 2, "top_k": 1, "register": False},
         objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"},
     )
     run = _run(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     client, parent = _parent(home, "e2e-ties")
+    # final.register: false leaves the Model Registry alone.
+    assert client.search_registered_models() == [] and "\nregistry " not in run.stdout
     everything = _children(home, parent.info.run_id)
     repeats = everything[everything["tags.sslsweep.role"] == "repeat"]
     children = everything[everything["tags.sslsweep.role"] != "repeat"]
@@ -402,7 +408,10 @@ def _linear_test_accuracy(spec: dict, run: pd.Series) -> tuple[float, float]:
     from trainables.trial.data_cache import data_request, prepare_requested
 
     sweep = SweepSpec.model_validate(spec)
-    data = prepare_requested(data_request(sweep, {"window_length": int(run["params.window_length"])}))
+    drawn = {"window_length": int(run["params.window_length"])}
+    if "params.method" in run and pd.notna(run["params.method"]):  # a sweep across methods: the trial's own
+        drawn["method"] = run["params.method"]
+    data = prepare_requested(data_request(sweep, drawn))
     saved = torch.load(Path(run["tags.sslsweep.checkpoint_path"]) / "backbone.pt", weights_only=True)
     backbone = build_backbone(saved["backbone"], in_channels=data.n_channels)
     backbone.load_state_dict(saved["state_dict"])
@@ -416,23 +425,31 @@ def _linear_test_accuracy(spec: dict, run: pd.Series) -> tuple[float, float]:
     return accuracy(train_x, train_y), accuracy(np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y]))
 
 
-def test_moco_sweep_with_supervised_baselines(tmp_path):
-    """A method with a momentum encoder and a queue, end to end, then the supervised baseline of its best trial
-    at each label fraction: tagged child runs, never told to Optuna, never selected, in the report's gain table.
-    With ``evaluation.refit_on_validation`` (gestures, where accuracies have headroom): the test readouts are
-    fitted on training + validation series."""
+def test_a_sweep_across_methods_with_supervised_baselines(tmp_path):
+    """MoCo (a momentum encoder and a queue) and SimCLR in one sweep, each with its own parameters, end to end:
+    Optuna draws the method and only its parameters, each trial trains its method, MLflow tags and names it so,
+    the report has a row per method and the registry a model per method. Then the supervised baseline of the best
+    trial of the backbone at each label fraction: tagged child runs, never told to Optuna, never selected, in the
+    report's gain table of every method. With ``evaluation.refit_on_validation`` (gestures, where accuracies have
+    headroom): the test readouts are fitted on training + validation series."""
+    from trainables.searchspace import METHOD_PARAM
+
     home = tmp_path / "home"
     spec = yaml.safe_load((ROOT / "searchspaces" / "moco.yaml").read_text())
     gestures = {"source": "aeon", "name": "PickupGestureWiimoteZ"}
     spec["data"].update(pretext=gestures, downstream=gestures, series_length=64)
+    temperature = {"type": "float", "low": 0.1, "high": 0.3, "log": True}
+    methods = {
+        "moco": {"fixed": {"queue_size": 64}, "search": {"temperature": temperature}},
+        "simclr": {"search": {"temperature": temperature}},
+    }
+    del spec["method"]
     spec.update(
-        name="e2e-moco",
-        budget={"trials": 2, "epochs": 2, "max_concurrent": 2},
+        name="e2e-methods",
+        methods=methods,
+        budget={"trials": 3, "epochs": 2, "max_concurrent": 2},
         scheduler={"type": "fifo"},
-        search={
-            "temperature": {"type": "float", "low": 0.1, "high": 0.3, "log": True},
-            "window_length": {"type": "categorical", "choices": [40, 50]},
-        },
+        search={"window_length": {"type": "categorical", "choices": [40, 50]}},
         evaluation={
             "protocols": ["linear"],
             "label_fractions": [0.5, 1.0],
@@ -440,20 +457,33 @@ def test_moco_sweep_with_supervised_baselines(tmp_path):
             "supervised_baseline": True,
             "refit_on_validation": True,
         },
+        final={"register": True},
     )
-    spec["fixed"]["queue_size"] = 64
-    path = tmp_path / "moco.yaml"
-    path.write_text(yaml.safe_dump(spec))
+    path = tmp_path / "methods.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
     run = _run(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    client, parent = _parent(home, "e2e-moco")
+    client, parent = _parent(home, "e2e-methods")
+    assert parent.data.tags["sslsweep.method"] == "moco, simclr"
     children = _children(home, parent.info.run_id)
     trials = children[children["tags.sslsweep.role"] == "trial"]
     baselines = children[children["tags.sslsweep.role"] == "supervised_baseline"]
-    assert len(trials) == 2 and set(trials["tags.sslsweep.method"]) == {"moco"}
+    assert len(trials) == 3 and set(trials["tags.sslsweep.method"]) <= set(methods)
+    # Each trial ran its drawn method with that method's parameters only, named and tagged after it.
+    for _, trial in trials.iterrows():
+        method = trial[f"params.{METHOD_PARAM}"]
+        assert trial["tags.sslsweep.method"] == method and trial["tags.mlflow.runName"].startswith(f"{method} ")
+        assert (trial["params.queue_size"] == "64") if method == "moco" else pd.isna(trial.get("params.queue_size"))
+        assert pd.notna(trial["params.temperature"])
+    study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))
+    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
+    assert len(study.trials) == 3  # the baselines are not told to Optuna
+    for trial in study.trials:
+        assert set(trial.params) == {METHOD_PARAM, "window_length", "temperature"}, trial.params
+
     best_run_id = parent.data.tags["sslsweep.best_run_id"]
     assert best_run_id in set(trials["run_id"])
-    assert sorted(baselines["params.label_fraction"].astype(float)) == [0.5, 1.0]
+    assert sorted(baselines["params.label_fraction"].astype(float)) == [0.5, 1.0]  # once for the one backbone
     assert set(baselines["tags.sslsweep.baseline_of"]) == {best_run_id}
     assert set(baselines["tags.sslsweep.method"]) == {"supervised"} and set(baselines["status"]) == {"FINISHED"}
     best = trials[trials["run_id"] == best_run_id].iloc[0]
@@ -463,10 +493,15 @@ def test_moco_sweep_with_supervised_baselines(tmp_path):
     assert set(baselines["params.window_length"]) == {best["params.window_length"]}
     assert parent.data.metrics["sweep/data_preparations"] == trials["params.window_length"].nunique()
 
-    study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))
-    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
-    assert len(study.trials) == 2
-    comparison = pd.read_csv(home / "reports" / "e2e-moco" / "tables" / "ssl_vs_supervised.csv")
+    # The report: a row per method (each with the baselines of its backbone), the registry a model per method.
+    finished = set(trials[trials["tags.sslsweep.outcome"] == "finished"][f"params.{METHOD_PARAM}"])
+    techniques = pd.read_csv(home / "reports" / "e2e-methods" / "tables" / "technique_by_backbone.csv")
+    assert set(techniques["method"]) == finished
+    assert {model.name for model in client.search_registered_models()} == {
+        f"sslsweep-{method}-conv1d-PickupGestureWiimoteZ" for method in finished
+    }
+    comparison = pd.read_csv(home / "reports" / "e2e-methods" / "tables" / "ssl_vs_supervised.csv")
+    comparison = comparison[comparison["method"] == best[f"params.{METHOD_PARAM}"]]
     assert comparison["labels"].tolist() == ["50 %", "100 %"] and comparison["supervised acc"].notna().all()
     for _, row in comparison.iterrows():
         fraction = 0.5 if row["labels"] == "50 %" else 1.0
@@ -475,7 +510,7 @@ def test_moco_sweep_with_supervised_baselines(tmp_path):
         assert row["SSL acc"] == pytest.approx(best[f"metrics.test/linear/acc/frac_{fraction}"])
     assert (
         "Test readouts fitted on training + validation units"
-        in (home / "reports" / "e2e-moco" / "tables" / "ssl_vs_supervised.md").read_text()
+        in (home / "reports" / "e2e-methods" / "tables" / "ssl_vs_supervised.md").read_text()
     )
     train_only, refitted = _linear_test_accuracy(spec, best)
     print(f"best trial's test accuracy: probe on training series {train_only}, on training + validation {refitted}")

@@ -259,14 +259,15 @@ def run_sweep(
             _log_answer(stores.mlflow_uri, parent_run_id, sweep, shared_view_link("", experiment_id, view), selections)
             _log_best_backbone(stores.mlflow_uri, parent_run_id, sweep.finished_trials.iloc[0])
             # Search trials only: the Model Registry's versions and champions (never raises; warns).
-            registrations = register_sweep_backbones(
-                stores.mlflow_uri,
-                sweep,
-                spec,
-                _trial_params(results),
-                lambda params: ray.get(fetch_prepared_data(data_cache, spec, params)),
-                selections,
-            )
+            if spec.final.register:
+                registrations = register_sweep_backbones(
+                    stores.mlflow_uri,
+                    sweep,
+                    spec,
+                    _trial_params(results),
+                    lambda params: ray.get(fetch_prepared_data(data_cache, spec, params)),
+                    selections,
+                )
             status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"

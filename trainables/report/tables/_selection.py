@@ -95,13 +95,20 @@ class Selected:
 
     @property
     def baselines(self) -> pd.DataFrame:
-        """The finished supervised baselines of its backbone in its sweep, one per fraction: each is matched with the
-        sweep's best trial of that backbone (``sslsweep.baseline_of``), and trained the same whatever the method,
-        so every method's row of a backbone in a sweep across methods compares with the same baselines."""
+        """Its finished supervised baselines (``sslsweep.baseline_of`` = its run id), one per fraction; in a sweep
+        across methods, where they are matched with the best trial of each backbone whatever its method, those of
+        that trial for the other methods' rows of the backbone."""
         baselines = self.sweep.baselines
         if tag_column(BASELINE_OF_TAG) not in baselines or "params.label_fraction" not in baselines:
             return baselines.iloc[0:0]
-        return baselines[(baselines["backbone"] == self.run["backbone"]) & (baselines["outcome"] == Outcome.FINISHED)]
+        finished = baselines[baselines["outcome"] == Outcome.FINISHED]
+        own = finished[finished[tag_column(BASELINE_OF_TAG)] == self.run["run_id"]]
+        if own.empty:
+            best = self.sweep.finished_trials
+            best = best[best["backbone"] == self.run["backbone"]]
+            if len(best):
+                own = finished[finished[tag_column(BASELINE_OF_TAG)] == best.iloc[0]["run_id"]]
+        return own
 
     @property
     def has_supervised(self) -> bool:
