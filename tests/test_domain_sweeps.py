@@ -21,7 +21,7 @@ def _shrunk(tmp_path, searchspace: str, name: str, **overrides):
         name=name,
         budget={"trials": 2, "epochs": 2, "checkpoint_every": 2, "max_concurrent": 1},
         scheduler={"type": "fifo"},
-        final={"register": False},  # the Model Registry is tested on its own (tests/test_registry.py)
+        final={"registry": False},  # the Model Registry is tested on its own (tests/test_registry.py)
         **overrides,
     )
     path = tmp_path / f"{name}.yaml"

@@ -80,7 +80,7 @@ def _sweep_file(tmp_path: Path, name: str, **overrides) -> Path:
     spec["scheduler"] = {"type": "fifo"}
     spec["resources"] = {"workers": 1, "cpus_per_worker": 1, "gpus_per_worker": 0}
     spec["objective"] = {"metric": "val/knn/acc/frac_1.0", "mode": "max"}
-    spec["final"] = {"register": False}  # the Model Registry is tested on its own (tests/test_registry.py)
+    spec["final"] = {"registry": False}  # the Model Registry is tested on its own (tests/test_registry.py)
     spec.update(overrides)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))

@@ -214,7 +214,7 @@ def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_ur
         budget={"trials": 2, "epochs": 2, "max_concurrent": 2},
         scheduler={"type": "fifo"},
         objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"},
-        final={"register": True},
+        final={"registry": True},
     )
     started = time.perf_counter()
     run = _run(path, home)

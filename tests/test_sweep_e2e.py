@@ -31,7 +31,7 @@ def _sweep_file(tmp_path: Path, name: str, **overrides) -> Path:
     spec["name"] = name
     spec["data"]["window"] = {"length": 50, "overlap": 0.5}
     spec["evaluation"] = {"protocols": ["linear", "knn"], "label_fractions": [0.5, 1.0], "unit": "series"}
-    spec["final"] = {"register": False}
+    spec["final"] = {"registry": False}
     for key, value in overrides.items():
         spec[key] = value
     path = tmp_path / f"{name}.yaml"
@@ -84,7 +84,7 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
         objective={"metric": "train/loss", "mode": "min"},
         budget={"trials": trials, "epochs": epochs, "checkpoint_every": 2, "max_concurrent": 2},
         scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 3},
-        final={"register": True},  # its Models page is opened below
+        final={"registry": True},  # its Models page is opened below
     )
     run = _run(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -338,13 +338,13 @@ def test_a_grid_visits_each_cell_once_and_tune_optuna_and_the_report_pick_the_sa
         sampler="grid",
         budget={"trials": 4, "epochs": 2, "max_concurrent": 2},
         scheduler={"type": "fifo"},
-        final={"repeats": 2, "top_k": 1, "register": False},
+        final={"repeats": 2, "top_k": 1, "registry": False},
         objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"},
     )
     run = _run(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     client, parent = _parent(home, "e2e-ties")
-    # final.register: false leaves the Model Registry alone.
+    # final.registry: false leaves the Model Registry alone.
     assert client.search_registered_models() == [] and "\nregistry " not in run.stdout
     everything = _children(home, parent.info.run_id)
     repeats = everything[everything["tags.sslsweep.role"] == "repeat"]
@@ -457,7 +457,7 @@ def test_a_sweep_across_methods_with_supervised_baselines(tmp_path):
             "supervised_baseline": True,
             "refit_on_validation": True,
         },
-        final={"register": True},
+        final={"registry": True},
     )
     path = tmp_path / "methods.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))

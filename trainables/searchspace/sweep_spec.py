@@ -90,13 +90,13 @@ class SchedulerSpec(StrictModel):
 
 class FinalSpec(StrictModel):
     """After the search: the ``top_k`` best configurations re-run ``repeats`` times with new training seeds
-    (``top_k`` at most ``budget.trials``: SweepSpec._within_the_budget); ``register``: each backbone's selected
+    (``top_k`` at most ``budget.trials``: SweepSpec._within_the_budget); ``registry``: each backbone's selected
     trial registered in the MLflow Model Registry, where champions are kept (``trainables/sweep/registry.py``);
     false leaves the registry alone (an exploratory sweep, or one whose checkpoints the driver cannot read)."""
 
     repeats: int = Field(0, ge=0)
     top_k: int = Field(1, ge=1)
-    register: bool = True
+    registry: bool = True
 
 
 class SamplerSpec(StrictModel):

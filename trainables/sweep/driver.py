@@ -259,7 +259,7 @@ def run_sweep(
             _log_answer(stores.mlflow_uri, parent_run_id, sweep, shared_view_link("", experiment_id, view), selections)
             _log_best_backbone(stores.mlflow_uri, parent_run_id, sweep.finished_trials.iloc[0])
             # Search trials only: the Model Registry's versions and champions (never raises; warns).
-            if spec.final.register:
+            if spec.final.registry:
                 registrations = register_sweep_backbones(
                     stores.mlflow_uri,
                     sweep,
