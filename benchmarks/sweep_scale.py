@@ -1161,6 +1161,8 @@ def mlflow_latency(uri: str, artifact_root: str | None, trials: int, in_flight: 
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
+    from trainables.records.tags import CHECKPOINT_TAG
+
     client = MlflowClient(uri)
     name = f"sweep-scale/log_batch-{uuid.uuid4().hex[:8]}"
     location = f"{artifact_root}/{name}" if artifact_root else None
@@ -1173,7 +1175,7 @@ def mlflow_latency(uri: str, artifact_root: str | None, trials: int, in_flight: 
         runs = []
         for i in range(wave, min(trials, wave + in_flight)):
             start = time.perf_counter()
-            tags = {f"sslsweep.tag_{k}": f"value-{i}-{k}" for k in range(15)}
+            tags = {f"benchmark.tag_{k}": f"value-{i}-{k}" for k in range(15)}  # as many as a trial's run carries
             run = client.create_run(experiment, tags=tags, run_name=f"trial-{i}")
             client.log_batch(run.info.run_id, params=[Param(f"param_{k}", str(k * 0.1)) for k in range(15)])
             timings["create_run + log_params"].append((logged, time.perf_counter() - start))
@@ -1184,7 +1186,7 @@ def mlflow_latency(uri: str, artifact_root: str | None, trials: int, in_flight: 
                 batch = [Metric(key, random.random(), now, epoch) for key in keys]
                 start = time.perf_counter()
                 client.log_batch(run_id, metrics=batch)
-                client.set_tag(run_id, "sslsweep.checkpoint_path", f"/checkpoints/{run_id}/{epoch}")
+                client.set_tag(run_id, CHECKPOINT_TAG, f"/checkpoints/{run_id}/{epoch}")
                 timings["log_batch + set_tag"].append((logged, time.perf_counter() - start))
                 logged += 1
         for run_id in runs:
