@@ -23,6 +23,7 @@ from ray.tune.experiment import Trial
 
 from trainables.records.names import run_label
 from trainables.records.results import EPOCH, FAILURE_REASON, Outcome, failure_reason, is_finite_number, outcome
+from trainables.tracking.mlflow_callback import trial_error_text
 
 STATUS_EVERY_S = 1.0  # how often the status line is rewritten, at most
 
@@ -86,7 +87,7 @@ class TrialLines(Callback):
         self.ended[ended] = self.ended.get(ended, 0) + 1
         count = f"({sum(self.ended.values())}/{self.trials} ended)"
         if ended == Outcome.FAILED:
-            reason = failure_reason(_error_text(trial) if errored else None, result)
+            reason = failure_reason(trial_error_text(trial) if errored else None, result)
             self._print("failed", trial, f"{reason}  {count}")
         elif ended == Outcome.PRUNED:
             at = f"at epoch {result[EPOCH]}" if EPOCH in result else ""
@@ -131,10 +132,3 @@ class TrialLines(Callback):
 
 def _better(value: float, than: float, mode: str) -> bool:
     return value > than if mode == "max" else value < than
-
-
-def _error_text(trial: Trial) -> str | None:
-    try:
-        return trial.get_error()
-    except Exception:  # a missing error file must not break the console
-        return None

@@ -263,7 +263,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
                 if path.is_file():
                     self.client.log_artifact(run_id, str(path), artifact_path)
         if ended == Outcome.FAILED:
-            self.client.set_tag(run_id, FAILURE_REASON_TAG, failure_reason(_error_text(trial), result))
+            self.client.set_tag(run_id, FAILURE_REASON_TAG, failure_reason(trial_error_text(trial), result))
         elif ended == Outcome.PRUNED:
             # FINISHED in MLflow, whose UI draws KILLED and FAILED alike: the scheduler ended it as planned. Its
             # name says that it was pruned; its outcome tag and OBJECTIVE_METRIC (none) keep it off the ranking.
@@ -292,7 +292,8 @@ def close_run(client: MlflowClient, run_id: str, ended: str) -> None:
     client.set_terminated(run_id, status="KILLED")
 
 
-def _error_text(trial: Trial) -> str | None:
+def trial_error_text(trial: Trial) -> str | None:
+    """The traceback Tune kept of a trial that raised; None where it kept none."""
     try:
         return trial.get_error()
     except Exception:  # a missing error file must not break the sweep's bookkeeping
