@@ -10,6 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 import yaml
 from before_ray import refused  # noqa: F401  (a fixture)
 
@@ -125,6 +126,32 @@ def test_the_method_is_drawn_first_and_only_its_own_parameters_after_it():
         assert set(trial.params) == set(params)  # Optuna holds exactly the drawn point
         study.tell(trial, {"barlow_twins": 0.9, "vicreg": 0.6, "cpc": 0.3}[method] + params["lr"])
     assert drawn == set(spec.methods)
+
+
+@pytest.mark.parametrize("backbone", ["conv1d", "gru"])
+def test_every_method_scores_against_the_same_untrained_backbone(backbone):
+    """The untrained baseline of a row is the trial's backbone as built, copied before training (worker.py): the
+    backbone is built before a method's own modules, so at one seed every method of a sweep starts from, and is
+    compared with, the same network (trials differ in their untrained scores only through shared parameters
+    such as the window length)."""
+    from selfsup.methods import METHODS
+    from selfsup.methods.base import DataShape
+    from selfsup.pretrain import build_method
+
+    from trainables.searchspace.sweep_spec import split_trial_params
+
+    shape = DataShape(n_channels=3, window_length=48, n_classes=4, height=None)
+    weights = {}
+    for name in METHODS.names():
+        if "timeseries" not in METHODS.get(name).domains:
+            continue
+        torch.manual_seed(0)
+        shared, own = split_trial_params(name, {"backbone": backbone}, "timeseries")
+        weights[name] = [p.detach().clone() for p in build_method(name, shared, own, shape).backbone.parameters()]
+    first = weights.pop("barlow_twins")
+    assert len(weights) >= 10
+    for name, theirs in weights.items():
+        assert len(theirs) == len(first) and all(torch.equal(a, b) for a, b in zip(first, theirs)), name
 
 
 def test_each_methods_own_data_checks_run_before_ray(tmp_path):
