@@ -520,7 +520,8 @@ def summary(spec, outcome, stores) -> str:
         params = {k.removeprefix("params."): v for k, v in best.items() if k.startswith("params.")}
         lines.append(
             f"best trial {best.get(tag_column(RUN_NAME_TAG))} (run {best['run_id']}): "
-            + ", ".join(f"{k}={params[k]}" for k in sorted(spec.searched_names()) if k in params)
+            # A sweep across methods: the other methods' own parameters are empty (NaN) in this trial's row.
+            + ", ".join(f"{k}={params[k]}" for k in sorted(spec.searched_names()) if isinstance(params.get(k), str))
         )
         lines.append(f"  validation {spec.objective.metric} = {best.get('metrics.' + spec.objective.metric):.4f}")
         headline = f"/{spec.domain.report_metrics[0]}/"  # acc, or miou for segmentation

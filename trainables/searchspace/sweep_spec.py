@@ -534,7 +534,9 @@ class SweepSpec(StrictModel):
         for methods that build one)."""
         if self.methods is not None:  # the shared ones; each method's own come with its trials (for_trial)
             shared = self.domain.Params(**self.fixed).model_dump()
-            return {k: v for k, v in shared.items() if k not in self.search and k not in PROJECTOR_PARAMS}
+            per_method = {key for choice in self.methods.values() for key in (*choice.fixed, *choice.search)}
+            unused = (PROJECTOR_PARAMS - set(self.fixed)) | per_method
+            return {k: v for k, v in shared.items() if k not in self.search and k not in unused}
         shared, own = split_trial_params(str(self.method), self.fixed, self.domain.name)
         values = {**shared.model_dump(), **own.model_dump()}
         unused = set() if METHODS.get(str(self.method)).uses_projector else PROJECTOR_PARAMS
