@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "ssl"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from selfsup.evaluation.metric_names import RANDOM_INIT_PREFIX, eval_metric_name  # noqa: E402 - after the path set-up
-from trainables.records.results import EPOCH, Outcome  # noqa: E402
+from trainables.records.results import Outcome  # noqa: E402
 from trainables.records.tags import (  # noqa: E402
     BACKBONE_TAG,
     BASELINE_OF_TAG,
@@ -60,6 +60,7 @@ DATASETS = {
     "JapaneseVowels": {"series_length": 32, "window": 24},  # 7-29 steps, 12 channels, 9 speakers, 370 test
 }
 FRACTIONS = (1.0, 0.1)
+TRAIN_LOSS = "train/loss"  # logged every epoch, at the epoch as its step
 STRATEGIES = ("(a) across methods", "(b) random, joint", "(c) one per method")
 
 
@@ -83,6 +84,8 @@ def sweep_spec(dataset: str, seed: int, trials: int, epochs: int) -> dict:
         name=f"selection-{dataset}-{seed}", seed=seed, budget={**raw["budget"], "trials": trials, "epochs": epochs}
     )
     raw["final"] = {"registry": False}
+    if raw["scheduler"].get("grace_period", 1) > epochs:  # a shorter budget (--epochs, --quick)
+        raw["scheduler"]["grace_period"] = max(1, epochs // 2)
     raw["sampler"] = {
         **raw.get("sampler", {}),
         "startup_trials": min(raw.get("sampler", {}).get("startup_trials", 5), max(trials // 2, 1)),
@@ -134,6 +137,11 @@ def run_one(raw: dict) -> dict:
             filter_string=f"tags.`{PARENT_RUN_ID_TAG}` = '{outcome.parent_run_id}'",
         )
         parent = mlflow.get_run(outcome.parent_run_id)
+        client = mlflow.MlflowClient()
+        epochs = {
+            run_id: max((m.step for m in client.get_metric_history(run_id, TRAIN_LOSS)), default=0)
+            for run_id in children["run_id"]
+        }
     best = parent.data.tags.get(BEST_RUN_TAG)
     objective = f"metrics.{raw['objective']['metric']}"
 
@@ -149,7 +157,7 @@ def run_one(raw: dict) -> dict:
                 {
                     "run_id": row["run_id"],
                     "end": row["end_time"].timestamp(),
-                    "epochs": int(metric(row, EPOCH) or 0),
+                    "epochs": epochs[row["run_id"]],
                     "finished": row.get(f"tags.{OUTCOME_TAG}") == Outcome.FINISHED,
                     "method": row.get(f"tags.{METHOD_TAG}"),
                     "backbone": row.get(f"tags.{BACKBONE_TAG}"),
@@ -263,7 +271,7 @@ def print_summary(dataset: str, results: dict, rocket: float, units: int) -> Non
             f"{median(rows, 'epochs'):6.0f} {median(rows, 'to_target'):10.0f} {median(rows, 'seconds'):5.0f}"
         )
     a, b, c = ([results[seed][label] for seed in seeds] for label in STRATEGIES)
-    share = [x.get("to_target", float("inf")) / z["epochs"] for x, z in zip(a, c)]
+    share = [x.get("to_target", float("inf")) / max(z["epochs"], 1) for x, z in zip(a, c)]
     differences = ", ".join(f"{x['test@1.0'] - z['test@1.0']:+.3f}" for x, z in zip(a, c))
     print(
         f"  targets: (a) - (c) selected, per seed: {differences} "

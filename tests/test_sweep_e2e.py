@@ -463,6 +463,9 @@ def test_a_sweep_across_methods_with_supervised_baselines(tmp_path):
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     run = _run(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    # The baselines ran as exact points without Tune's warnings about them (a point differing from the space, a
+    # concurrency it ignores).
+    assert "Pre-set value" not in run.stderr + run.stdout and "max_concurrent_trials" not in run.stderr + run.stdout
     client, parent = _parent(home, "e2e-methods")
     assert parent.data.tags["sslsweep.method"] == "moco, simclr"
     children = _children(home, parent.info.run_id)

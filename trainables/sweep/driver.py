@@ -18,7 +18,7 @@ import ray
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from selfsup.evaluation.metric_names import eval_metric_name, parse_eval_metric_name
@@ -398,8 +398,13 @@ def _tuner(
             search_alg=search_alg,
             scheduler=scheduler,
             num_samples=num_samples,
-            # The searcher's ConcurrencyLimiter already bounds the search (Tune warns when both do).
-            max_concurrent_trials=None if isinstance(search_alg, ConcurrencyLimiter) else concurrency,
+            # The searcher's ConcurrencyLimiter, or the generator's max_concurrent, already bounds the trials
+            # (Tune warns when both do, and ignores it for a generator).
+            max_concurrent_trials=(
+                None
+                if isinstance(search_alg, ConcurrencyLimiter) or not isinstance(search_alg, Searcher)
+                else concurrency
+            ),
             # In-trial trials keep their process (and its imported torch) for the next trial. A trial ASHA
             # stops is parked in its report call, which Tune's reset ends within its 2 s timeout.
             reuse_actors=not spec.resources.uses_ray_train,
@@ -537,14 +542,26 @@ def _run_points(
             stores,
             callback,
             concurrency,
-            search_alg=BasicVariantGenerator(points_to_evaluate=points),
+            search_alg=BasicVariantGenerator(points_to_evaluate=points, max_concurrent=concurrency),
             scheduler=FIFOScheduler(),
-            # Tune only lets points set keys the space has: every point sets every key of the first.
             num_samples=len(points),
-            param_space=points[0],
+            param_space=_space_of(points),
             verbose=verbose,
         )
     _fit(tuner, len(points), stores.mlflow_uri, parent_run_id, verbose)
+
+
+def _space_of(points: list[dict]) -> dict:
+    """A space holding every point: Tune lets points set only keys the space has, and warns about a point whose
+    value a constant of the space does not match; a key whose points differ is the choice of their values."""
+    space: dict = {}
+    for key in points[0]:
+        values = []
+        for point in points:
+            if point[key] not in values:
+                values.append(point[key])
+        space[key] = values[0] if len(values) == 1 else tune.choice(values)
+    return space
 
 
 def _log_best_backbone(tracking_uri: str, parent_run_id: str, best) -> None:
