@@ -11,6 +11,13 @@ epoch N"), or FAILED with ``sslsweep.failure_reason``. A finished trial's per-tr
 (on a filesystem the driver reads) go with its run (``results.TRIAL_ARTIFACTS``): its frozen embeddings
 (``embeddings/embeddings.parquet``) for the report's t-SNE maps, and on segmentation data its example prediction
 (``examples/segmentation_example.npz``) for the report's "section | truth | prediction" figure.
+
+Results are logged asynchronously (MLflow's own queue, ``synchronous=False``): Tune calls the callback on its
+event loop, where a synchronous ``log_batch`` costs a store write or a server round trip per result (18 ms on
+sqlite, docs/measurements.md "At a cluster's scale") and, with tens of trials in flight, delays every trial's next
+epoch. Nothing is lost for it: a run's queued results are waited for before its trial's run is ended, and all of
+them when the experiment ends (also on Ctrl-C); a failed write raises there, as it would have synchronously.
+(MLflow's ``set_terminated`` drains the whole queue too, and the next asynchronous write starts it again.)
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric
+from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
+from mlflow.utils.async_logging.run_operations import RunOperations
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PATH
@@ -119,22 +127,40 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         # A sweep across methods: a trial's config holds what was drawn; its run logs its method's defaults too.
         self._methods_spec = spec if spec.methods is not None else None
         self._names: dict[str, str] = {}  # run id -> run name, for naming repeats and baselines after their trial
+        self._client: MlflowClient | None = None
+        self._queued: dict[str, list[RunOperations]] = {}  # run id -> its asynchronous writes not yet waited for
 
     @property
     def client(self) -> MlflowClient:
-        return MlflowClient(self.tracking_uri)
+        # One client, so one store and one asynchronous queue: a run's queued writes keep their order.
+        if self._client is None:
+            self._client = MlflowClient(self.tracking_uri)
+        return self._client
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A callback pickled by an older sslsweep (a sweep interrupted before an upgrade, resumed after it).
         self.__dict__.update({"searched": [], "_names": {}, "_methods_spec": None, **state})
+        self.__dict__.update(_client=None, _queued={})
 
     def __getstate__(self) -> dict[str, Any]:
         """Tune pickles its callbacks into ``tuner.pkl`` (shared storage, and a copy in Ray's session directory):
-        the tracking URI goes there without its password, which ``setup`` reads back from the environment."""
-        return {**self.__dict__, "tracking_uri": redact(self.tracking_uri)}
+        the tracking URI goes there without its password, which ``setup`` reads back from the environment; the
+        client and the queued writes stay in this process."""
+        return {**self.__dict__, "tracking_uri": redact(self.tracking_uri), "_client": None, "_queued": {}}
+
+    def _queue(self, run_id: str, written: RunOperations | None) -> None:
+        if written is not None:
+            self._queued.setdefault(run_id, []).append(written)
+
+    def wait_for_writes(self, run_id: str | None = None) -> None:
+        """Wait until the queued writes of ``run_id`` (of every run: None) are in the store; a failed one raises."""
+        for queued_run in [run_id] if run_id is not None else list(self._queued):
+            for written in self._queued.pop(queued_run, []):
+                written.wait()
 
     def setup(self, *args, **kwargs) -> None:
         self.tracking_uri = with_credentials(self.tracking_uri, MLFLOW_VARIABLE)
+        self._client = None
         super().setup(*args, **kwargs)
         # Runs this parent already has: a resumed sweep (``tune.py --resume``) carries on in them.
         self._earlier_runs = {
@@ -214,6 +240,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
     def on_experiment_end(self, trials: list[Trial], **info) -> None:
         """Tune ends an interrupted experiment (Ctrl-C) without ending its running trials: their runs are closed
         here, KILLED with ``sslsweep.outcome = interrupted``; ``tune.py --resume`` reopens them."""
+        self.wait_for_writes()
         super().on_experiment_end(trials, **info)
         for trial, run_id in self._trial_runs.items():
             if trial.trial_id not in self._ended:
@@ -227,14 +254,17 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         recorded = {key: value for key, value in result.items() if is_recorded_metric(key, value)}
         metrics = [Metric(key, float(value), now, step) for key, value in {**recorded, **gains(recorded)}.items()]
         run_id = self._trial_runs[trial]
-        for start in range(0, len(metrics), 500):  # MLflow's per-batch metric limit
-            self.client.log_batch(run_id, metrics=metrics[start : start + 500])
+        tags = []
         if result.get(NODE_ID) and self._node_ids.get(trial) != result[NODE_ID]:
             self._node_ids[trial] = result[NODE_ID]
-            self.client.set_tag(run_id, NODE_ID_TAG, result[NODE_ID])
+            tags.append(RunTag(NODE_ID_TAG, str(result[NODE_ID])))
         if result.get(CHECKPOINT_PATH):  # the trial's latest checkpoint, for logging the best backbone
             self._checkpoint_paths[trial] = str(result[CHECKPOINT_PATH])
-            self.client.set_tag(run_id, CHECKPOINT_TAG, str(result[CHECKPOINT_PATH]))
+            tags.append(RunTag(CHECKPOINT_TAG, str(result[CHECKPOINT_PATH])))
+        for start in range(0, max(len(metrics), 1), 500):  # MLflow's per-batch metric limit
+            batch = metrics[start : start + 500]
+            self._queue(run_id, self.client.log_batch(run_id, metrics=batch, tags=tags, synchronous=False))
+            tags = []
 
     def log_trial_save(self, trial: Trial) -> None:
         # Trials that train in-process checkpoint through Tune itself (Ray Train trials report the path).
@@ -246,6 +276,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         run_id = self._trial_runs.get(trial)
         if run_id is None:
             return
+        self.wait_for_writes(run_id)  # every result of the trial is in its run before the run is ended
         result = trial.last_result or {}
         ended = outcome(result, failed)
         self._ended.add(trial.trial_id)
