@@ -101,6 +101,40 @@ def test_metric_histories_are_long_per_step(store):
     assert list(history["step"]) == [0, 1, 2] and list(history["value"]) == [1.0, 0.8, 0.6]
 
 
+def test_metric_histories_read_runs_in_bulk_in_the_order_given_keeping_a_repeated_steps_later_value(
+    tmp_path, monkeypatch
+):
+    import mlflow.store.tracking.sqlalchemy_store as sqlalchemy_store
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    import trainables.tracking.runs as runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("histories")
+    ids = [client.create_run(experiment).info.run_id for _ in range(5)]
+    for number, run_id in enumerate(ids):
+        losses = [Metric("train/loss", number + 1 / (step + 1), 1000 + step, step) for step in range(3)]
+        client.log_batch(run_id, metrics=[*losses, Metric("health/rankme", float(number), 1000, 0)])
+    client.log_batch(ids[2], metrics=[Metric("train/loss", -1.0, 5000, 1)])  # epoch 1 again, after a resume
+    queries = []
+    bulk = sqlalchemy_store.SqlAlchemyStore.get_metric_history_bulk_interval
+    monkeypatch.setattr(
+        sqlalchemy_store.SqlAlchemyStore,
+        "get_metric_history_bulk_interval",
+        lambda self, run_ids, *args, **kwargs: queries.append(list(run_ids)) or bulk(self, run_ids, *args, **kwargs),
+    )
+    monkeypatch.setattr(runs, "HISTORY_RUNS_PER_QUERY", 2)
+    order = [ids[4], ids[0], ids[2], ids[1], ids[3]]
+    history = metric_histories(uri, order, ["train/loss", "health/rankme"])
+    assert len(queries) == 6  # 3 chunks of at most 2 runs, for each of the 2 keys
+    assert list(dict.fromkeys(history["run_id"])) == order
+    assert list(history[history["run_id"] == ids[0]]["key"]) == ["train/loss"] * 3 + ["health/rankme"]
+    again = history[(history["run_id"] == ids[2]) & (history["key"] == "train/loss")]
+    assert list(again["step"]) == [0, 1, 2] and list(again["value"]) == [3.0, -1.0, 2 + 1 / 3]
+
+
 # ------------------------------------------------------------------------------------------------ tables
 
 
