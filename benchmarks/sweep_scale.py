@@ -1153,46 +1153,68 @@ def optuna_latency(url: str, spec, trials: int, in_flight: int, epochs: int, see
     return timings
 
 
-def mlflow_latency(uri: str, artifact_root: str | None, trials: int, in_flight: int, epochs: int, metrics: int):
-    """What the sweep's MLflow callback does per trial, against ``uri``: create_run with 15 tags and log_params,
-    then per epoch one synchronous log_batch of ``metrics`` metrics and the checkpoint tag (set_tag: every epoch
-    checkpoints here), then set_terminated; ``in_flight`` trials interleaved epoch by epoch. Returns per operation
-    a list of (results logged before, seconds)."""
-    from mlflow.entities import Metric, Param
+def mlflow_latency(
+    uri: str, artifact_root: str | None, trials: int, in_flight: int, epochs: int, metrics: int, synchronous: bool
+):
+    """What the sweep's MLflow callback does per trial, against ``uri``: create_run with 15 tags and 15 params,
+    then per epoch ``metrics`` metrics and the checkpoint tag (every epoch checkpoints here), then set_terminated;
+    ``in_flight`` trials interleaved epoch by epoch. ``synchronous``: every write returns once written (sslsweep
+    before ``RunWriter``); else as ``SweepMLflowCallback`` writes now: create_run on the calling thread, the rest
+    queued to a ``RunWriter`` and written by its thread. Returns per operation a list of (results logged before,
+    seconds on the calling thread), with ``flush``: the wait at the end for what was still queued."""
+    from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
     from trainables.records.tags import CHECKPOINT_TAG
+    from trainables.tracking.writer import RunWriter
 
     client = MlflowClient(uri)
+    writer = RunWriter(uri)
     name = f"sweep-scale/log_batch-{uuid.uuid4().hex[:8]}"
     location = f"{artifact_root}/{name}" if artifact_root else None
     experiment = client.create_experiment(name, artifact_location=location)
     keys = [LOSS, "health/embedding_std", "health/rankme"] + [f"val/knn/metric_{i}/frac_1.0" for i in range(metrics)]
     keys = keys[:metrics]
-    timings: dict[str, list] = {"create_run + log_params": [], "log_batch + set_tag": [], "set_terminated": []}
+    timings: dict[str, list] = {"create_run + params": [], "result": [], "end": [], "flush": []}
     logged = 0
     for wave in range(0, trials, in_flight):
         runs = []
         for i in range(wave, min(trials, wave + in_flight)):
             start = time.perf_counter()
             tags = {f"benchmark.tag_{k}": f"value-{i}-{k}" for k in range(15)}  # as many as a trial's run carries
-            run = client.create_run(experiment, tags=tags, run_name=f"trial-{i}")
-            client.log_batch(run.info.run_id, params=[Param(f"param_{k}", str(k * 0.1)) for k in range(15)])
-            timings["create_run + log_params"].append((logged, time.perf_counter() - start))
-            runs.append(run.info.run_id)
+            run_id = client.create_run(experiment, tags=tags, run_name=f"trial-{i}").info.run_id
+            params = [Param(f"param_{k}", str(k * 0.1)) for k in range(15)]
+            if synchronous:
+                client.log_batch(run_id, params=params)
+            else:
+                writer.call(
+                    run_id, lambda queued, run_id=run_id, params=params: queued.log_batch(run_id, params=params)
+                )
+            timings["create_run + params"].append((logged, time.perf_counter() - start))
+            runs.append(run_id)
         for epoch in range(1, epochs + 1):
             for run_id in runs:
                 now = int(time.time() * 1000)
                 batch = [Metric(key, random.random(), now, epoch) for key in keys]
+                checkpoint = f"/checkpoints/{run_id}/{epoch}"
                 start = time.perf_counter()
-                client.log_batch(run_id, metrics=batch)
-                client.set_tag(run_id, CHECKPOINT_TAG, f"/checkpoints/{run_id}/{epoch}")
-                timings["log_batch + set_tag"].append((logged, time.perf_counter() - start))
+                if synchronous:
+                    client.log_batch(run_id, metrics=batch)
+                    client.set_tag(run_id, CHECKPOINT_TAG, checkpoint)
+                else:
+                    writer.log(run_id, batch, [RunTag(CHECKPOINT_TAG, checkpoint)])
+                timings["result"].append((logged, time.perf_counter() - start))
                 logged += 1
         for run_id in runs:
             start = time.perf_counter()
-            client.set_terminated(run_id, status="FINISHED")
-            timings["set_terminated"].append((logged, time.perf_counter() - start))
+            if synchronous:
+                client.set_terminated(run_id, status="FINISHED")
+            else:
+                writer.call(run_id, lambda queued, run_id=run_id: queued.set_terminated(run_id, status="FINISHED"))
+            timings["end"].append((logged, time.perf_counter() - start))
+    start = time.perf_counter()
+    writer.flush()
+    timings["flush"].append((logged, time.perf_counter() - start))
     return timings
 
 
@@ -1212,6 +1234,7 @@ def latency_rows(backend: str, timings: dict[str, list], total: int) -> list[lis
 
 def storage_phase(args, spec, stores: dict[str, str], work: Path) -> dict:
     """Optuna on sqlite and PostgreSQL; MLflow on a sqlite store and through the server."""
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"  # as the sweep's driver does
     figures: dict[str, Any] = {"optuna": {}, "mlflow": {}}
     optuna_backends = {"sqlite": f"sqlite:///{work / 'storage-bench' / 'optuna.db'}"}
     if stores.get("optuna_bench"):
@@ -1242,21 +1265,31 @@ def storage_phase(args, spec, stores: dict[str, str], work: Path) -> dict:
     }
     mlflow_rows = []
     results = args.mlflow_trials * args.epochs
-    for backend, (uri, artifacts) in mlflow_backends.items():
-        started = time.perf_counter()
-        timings = mlflow_latency(
-            uri, artifacts, args.mlflow_trials, args.storage_concurrency, args.epochs, args.metrics_per_result
-        )
-        print(f"mlflow     {backend}: {results} results in {time.perf_counter() - started:.0f} s", flush=True)
-        figures["mlflow"][backend] = timings
-        mlflow_rows += latency_rows(backend, timings, results)
+    for store, (uri, artifacts) in mlflow_backends.items():
+        for synchronous in (True, False):
+            backend = f"{store}, {'synchronous' if synchronous else 'queued'}"
+            started = time.perf_counter()
+            timings = mlflow_latency(
+                uri,
+                artifacts,
+                args.mlflow_trials,
+                args.storage_concurrency,
+                args.epochs,
+                args.metrics_per_result,
+                synchronous,
+            )
+            print(f"mlflow     {backend}: {results} results in {time.perf_counter() - started:.0f} s", flush=True)
+            figures["mlflow"][backend] = timings
+            mlflow_rows += latency_rows(backend, timings, results)
     print_table(
         f"MLflow latency against results logged ({args.mlflow_trials} trials x {args.epochs} results of "
         f"{args.metrics_per_result} metrics, {args.storage_concurrency} runs open), ms",
-        ["store", "logged", "create med", "create p95", "result med", "result p95", "end med", "end p95"],
+        ["store", "logged", "create med", "create p95", "result med", "result p95", "end med", "end p95", "flush med", "flush p95"],
         mlflow_rows,
-        "create = create_run + log_params of one trial; result = log_batch of one result's metrics + the checkpoint "
-        "tag, as SweepMLflowCallback.log_trial_result does; end = set_terminated",
+        "create = create_run + the trial's params; result = one result's metrics + the checkpoint tag; end = "
+        "set_terminated; on the calling thread (Tune's event loop in a sweep). synchronous: each write returns once "
+        "written (sslsweep before); queued: all but create_run go to RunWriter's thread (SweepMLflowCallback now), "
+        "flush = the wait at the end for what was still queued",
     )
     return figures
 

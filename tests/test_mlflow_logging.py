@@ -1,5 +1,6 @@
-"""The sweep's MLflow callback logs results asynchronously (off Tune's event loop) and loses none: a run's queued
-results are in the store before the run is ended, and every run's when the experiment ends (Ctrl-C)."""
+"""The sweep's MLflow callback writes off Tune's event loop (``tracking/writer.py``) and loses nothing: a run's
+records land in the order they were made, its queued results batched, and everything queued is in the store when
+the experiment ends (normally or on Ctrl-C); a write that failed is raised there."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.tracking import MlflowClient
 from ray.tune.experiment import Trial
 
-from trainables.records.results import EPOCH, EVALUATION_DONE, Outcome
+from trainables.records.results import EPOCH, EVALUATION_DONE, OBJECTIVE_METRIC, Outcome
 from trainables.records.tags import OUTCOME_TAG
 from trainables.searchspace import SweepSpec
 from trainables.tracking.mlflow_callback import SweepMLflowCallback, ensure_experiment, start_parent_run
@@ -21,56 +23,91 @@ ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 6
 
 
-def _slow_writes(monkeypatch) -> list[str]:
-    """Every batch write off the main thread takes 0.5 s (a busy store, a tracking server far away); returns the
-    threads that wrote."""
-    writers: list[str] = []
+def _slow_writes(monkeypatch, fail_for: set[str] = frozenset()) -> list[tuple[str, str, int]]:
+    """Every metric write off the main thread takes 0.2 s (a busy store, a tracking server far away) and fails for
+    the runs in ``fail_for``; returns (thread, run id, metrics written) per write."""
+    writes: list[tuple[str, str, int]] = []
     log_batch = SqlAlchemyStore.log_batch
 
-    def slow_log_batch(self, *args, **kwargs):
-        if threading.current_thread() is not threading.main_thread():  # the test's own writes stay quick
-            time.sleep(0.5)
-        writers.append(threading.current_thread().name)
-        return log_batch(self, *args, **kwargs)
+    def slow_log_batch(self, run_id, metrics, params, tags):
+        if threading.current_thread() is not threading.main_thread() and metrics:  # the test's own stay quick
+            time.sleep(0.2)
+            if run_id in fail_for:
+                raise OSError("the store went away")
+        writes.append((threading.current_thread().name, run_id, len(metrics)))
+        return log_batch(self, run_id, metrics, params, tags)
 
     monkeypatch.setattr(SqlAlchemyStore, "log_batch", slow_log_batch)
-    return writers
+    return writes
 
 
-def _result(spec: SweepSpec, epoch: int, last: bool = False) -> dict:
-    return {EPOCH: epoch, "train/loss": 1.0 / epoch, spec.objective.metric: 0.1 * epoch, EVALUATION_DONE: int(last)}
-
-
-def test_results_are_written_off_the_calling_thread_and_all_in_the_run_before_it_ends(tmp_path, monkeypatch):
-    writers = _slow_writes(monkeypatch)  # before the store exists: its queue keeps the method it had then
+def _callback(tmp_path) -> tuple[SweepMLflowCallback, SweepSpec, str]:
     spec = SweepSpec.model_validate(yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text()))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    experiment = ensure_experiment(uri, "sslsweep/logging", None)
-    parent = start_parent_run(spec, uri, experiment, "")
+    parent = start_parent_run(spec, uri, ensure_experiment(uri, "sslsweep/logging", None), "")
     callback = SweepMLflowCallback(spec, uri, "sslsweep/logging", parent)
     callback.setup()
-    finishing, interrupted = (
-        Trial("run_trial", config={"backbone": backbone}, trial_id=f"t{i}", experiment_tag=f"{i}_x", stub=True)
-        for i, backbone in enumerate(["conv1d", "gru"])
-    )
-    for trial in (finishing, interrupted):
-        callback.log_trial_start(trial)
+    return callback, spec, uri
+
+
+def _trials(count: int) -> list[Trial]:
+    return [
+        Trial("run_trial", config={"backbone": "conv1d", "lr": 0.001}, trial_id=f"t{i}", experiment_tag=f"{i}_x", stub=True)
+        for i in range(count)
+    ]
+
+
+def _report(callback: SweepMLflowCallback, spec: SweepSpec, trials: list[Trial]) -> None:
     for epoch in range(1, EPOCHS + 1):
-        for trial in (finishing, interrupted):
-            result = _result(spec, epoch, last=epoch == EPOCHS)
+        for trial in trials:
+            result = {
+                EPOCH: epoch,
+                "train/loss": 1.0 / epoch,
+                spec.objective.metric: 0.1 * epoch,
+                EVALUATION_DONE: int(epoch == EPOCHS),
+            }
             callback.log_trial_result(epoch, trial, result)
             trial.update_last_result(result)
 
-    client = MlflowClient(uri)
-    finished_run = callback._trial_runs[finishing]
-    callback.log_trial_end(finishing)
-    assert [m.step for m in client.get_metric_history(finished_run, "train/loss")] == list(range(1, EPOCHS + 1))
-    assert client.get_run(finished_run).info.status == "FINISHED"
-    # Tune's event loop (here the main thread) wrote no result: MLflow's queue did.
-    assert len([writer for writer in writers if writer != threading.main_thread().name]) >= EPOCHS
 
-    interrupted_run = callback._trial_runs[interrupted]
+def test_results_are_written_off_the_event_loop_batched_and_all_there_when_the_experiment_ends(tmp_path, monkeypatch):
+    writes = _slow_writes(monkeypatch)
+    callback, spec, uri = _callback(tmp_path)
+    finishing, interrupted = _trials(2)
+    for trial in (finishing, interrupted):
+        callback.log_trial_start(trial)
+    _report(callback, spec, [finishing, interrupted])
+    callback.log_trial_end(finishing)
     callback.on_experiment_end([finishing, interrupted])  # Ctrl-C: the other trial never ended
+
+    client = MlflowClient(uri)
+    finished_run, interrupted_run = (callback._trial_runs[trial] for trial in (finishing, interrupted))
+    run = client.get_run(finished_run)
+    assert run.info.status == "FINISHED" and run.data.tags[OUTCOME_TAG] == Outcome.FINISHED
+    assert run.data.params == {"backbone": "conv1d", "lr": "0.001"}
+    assert run.data.metrics[OBJECTIVE_METRIC] == pytest.approx(0.1 * EPOCHS)
     run = client.get_run(interrupted_run)
     assert run.info.status == "KILLED" and run.data.tags[OUTCOME_TAG] == Outcome.INTERRUPTED
-    assert [m.step for m in client.get_metric_history(interrupted_run, "train/loss")] == list(range(1, EPOCHS + 1))
+    for run_id in (finished_run, interrupted_run):
+        assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == list(range(1, EPOCHS + 1))
+    # Written by the writer's thread, never Tune's event loop (here the main thread); a run's results queued
+    # while a write was under way went in one batch, so there were fewer writes than results.
+    results = [(thread, run_id) for thread, run_id, count in writes if count and run_id in (finished_run, interrupted_run)]
+    assert {thread for thread, _ in results} == {"sslsweep-mlflow-writer"}
+    assert len(results) < 2 * EPOCHS
+
+
+def test_a_write_that_failed_is_raised_when_the_experiment_ends_and_the_other_runs_are_still_written(
+    tmp_path, monkeypatch
+):
+    callback, spec, uri = _callback(tmp_path)
+    failing, healthy = _trials(2)
+    for trial in (failing, healthy):
+        callback.log_trial_start(trial)
+    _slow_writes(monkeypatch, fail_for={callback._trial_runs[failing]})
+    _report(callback, spec, [failing, healthy])
+    with pytest.raises(RuntimeError, match="writing to the MLflow tracking store failed: the store went away"):
+        callback.flush()
+    history = MlflowClient(uri).get_metric_history(callback._trial_runs[healthy], "train/loss")
+    assert [m.step for m in history] == list(range(1, EPOCHS + 1))
+    callback.flush()  # raised once

@@ -350,7 +350,9 @@ def _outcomes(tracking_uri: str, parent_run_id: str) -> dict[str, str]:
 
 def _quiet_libraries() -> None:
     """Messages a person running a sweep can do nothing with: MLflow creating its tables, Optuna announcing the
-    study and Tune its last save (the summary names the study and the stores)."""
+    study and Tune its last save (the summary names the study and the stores); against a tracking server, MLflow's
+    two "View run / experiment at" lines for every run it ends (each after a request of its own for the run)."""
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     logging.getLogger("ray.tune.tune").setLevel(logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

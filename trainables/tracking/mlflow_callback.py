@@ -12,12 +12,10 @@ epoch N"), or FAILED with ``sslsweep.failure_reason``. A finished trial's per-tr
 (``embeddings/embeddings.parquet``) for the report's t-SNE maps, and on segmentation data its example prediction
 (``examples/segmentation_example.npz``) for the report's "section | truth | prediction" figure.
 
-Results are logged asynchronously (MLflow's own queue, ``synchronous=False``): Tune calls the callback on its
-event loop, where a synchronous ``log_batch`` costs a store write or a server round trip per result (18 ms on
-sqlite, docs/measurements.md "At a cluster's scale") and, with tens of trials in flight, delays every trial's next
-epoch. Nothing is lost for it: a run's queued results are waited for before its trial's run is ended, and all of
-them when the experiment ends (also on Ctrl-C); a failed write raises there, as it would have synchronously.
-(MLflow's ``set_terminated`` drains the whole queue too, and the next asynchronous write starts it again.)
+Every write after a trial's run is created goes through ``RunWriter`` (``writer.py``): one thread writes them in
+order, batching a run's queued results, so that Tune's event loop never waits on the tracking store. Nothing is lost
+for it: Tune ends every experiment (also on Ctrl-C) with ``on_experiment_end``, which waits until everything queued
+is written (a failed write raises there, as it would have where it was made) before the sweep reads its runs back.
 """
 
 from __future__ import annotations
@@ -26,9 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, RunTag
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
-from mlflow.utils.async_logging.run_operations import RunOperations
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 from ray.tune.experiment import Trial
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY as CHECKPOINT_PATH
@@ -82,6 +79,7 @@ from trainables.records.tags import (
 )
 from trainables.searchspace import METHOD_PARAM, SweepSpec
 from trainables.tracking.stores import MLFLOW_VARIABLE, redact, with_credentials
+from trainables.tracking.writer import RunWriter
 
 # What tells apart two runs of the same hyperparameters (``_resumed_run``): a search trial's number, a final repeat's
 # seed and trial, a supervised baseline's trial.
@@ -127,40 +125,29 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         # A sweep across methods: a trial's config holds what was drawn; its run logs its method's defaults too.
         self._methods_spec = spec if spec.methods is not None else None
         self._names: dict[str, str] = {}  # run id -> run name, for naming repeats and baselines after their trial
-        self._client: MlflowClient | None = None
-        self._queued: dict[str, list[RunOperations]] = {}  # run id -> its asynchronous writes not yet waited for
+        self._writer = RunWriter(tracking_uri)
 
     @property
     def client(self) -> MlflowClient:
-        # One client, so one store and one asynchronous queue: a run's queued writes keep their order.
-        if self._client is None:
-            self._client = MlflowClient(self.tracking_uri)
-        return self._client
+        return MlflowClient(self.tracking_uri)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A callback pickled by an older sslsweep (a sweep interrupted before an upgrade, resumed after it).
         self.__dict__.update({"searched": [], "_names": {}, "_methods_spec": None, **state})
-        self.__dict__.update(_client=None, _queued={})
 
     def __getstate__(self) -> dict[str, Any]:
         """Tune pickles its callbacks into ``tuner.pkl`` (shared storage, and a copy in Ray's session directory):
         the tracking URI goes there without its password, which ``setup`` reads back from the environment; the
-        client and the queued writes stay in this process."""
-        return {**self.__dict__, "tracking_uri": redact(self.tracking_uri), "_client": None, "_queued": {}}
+        writer (a thread and its queue) stays in this process, ``setup`` makes a new one."""
+        return {**self.__dict__, "tracking_uri": redact(self.tracking_uri), "_writer": None}
 
-    def _queue(self, run_id: str, written: RunOperations | None) -> None:
-        if written is not None:
-            self._queued.setdefault(run_id, []).append(written)
-
-    def wait_for_writes(self, run_id: str | None = None) -> None:
-        """Wait until the queued writes of ``run_id`` (of every run: None) are in the store; a failed one raises."""
-        for queued_run in [run_id] if run_id is not None else list(self._queued):
-            for written in self._queued.pop(queued_run, []):
-                written.wait()
+    def flush(self) -> None:
+        """Wait until every queued write is in the store (``RunWriter.flush``)."""
+        self._writer.flush()
 
     def setup(self, *args, **kwargs) -> None:
         self.tracking_uri = with_credentials(self.tracking_uri, MLFLOW_VARIABLE)
-        self._client = None
+        self._writer = RunWriter(self.tracking_uri)
         super().setup(*args, **kwargs)
         # Runs this parent already has: a resumed sweep (``tune.py --resume``) carries on in them.
         self._earlier_runs = {
@@ -206,7 +193,8 @@ class SweepMLflowCallback(MLflowLoggerCallback):
                 self.client.set_tag(run_id, key, value)
         self._trial_runs[trial] = run_id
         self._names[run_id] = name
-        self.mlflow_util.log_params(run_id=run_id, params_to_log=params)
+        written = [Param(key, str(value)) for key, value in params.items()]
+        self._writer.call(run_id, lambda client: client.log_batch(run_id, params=written))
 
     def _resumed_run(self, trial: Trial, params: dict[str, Any], tags: dict[str, Any]) -> str | None:
         """The run a trial of a resumed sweep carries on in, reopened: its own (same Tune trial id), or the open run
@@ -240,7 +228,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
     def on_experiment_end(self, trials: list[Trial], **info) -> None:
         """Tune ends an interrupted experiment (Ctrl-C) without ending its running trials: their runs are closed
         here, KILLED with ``sslsweep.outcome = interrupted``; ``tune.py --resume`` reopens them."""
-        self.wait_for_writes()
+        self.flush()
         super().on_experiment_end(trials, **info)
         for trial, run_id in self._trial_runs.items():
             if trial.trial_id not in self._ended:
@@ -261,47 +249,56 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         if result.get(CHECKPOINT_PATH):  # the trial's latest checkpoint, for logging the best backbone
             self._checkpoint_paths[trial] = str(result[CHECKPOINT_PATH])
             tags.append(RunTag(CHECKPOINT_TAG, str(result[CHECKPOINT_PATH])))
-        for start in range(0, max(len(metrics), 1), 500):  # MLflow's per-batch metric limit
-            batch = metrics[start : start + 500]
-            self._queue(run_id, self.client.log_batch(run_id, metrics=batch, tags=tags, synchronous=False))
-            tags = []
+        self._writer.log(run_id, metrics, tags)
 
     def log_trial_save(self, trial: Trial) -> None:
         # Trials that train in-process checkpoint through Tune itself (Ray Train trials report the path).
         if trial in self._trial_runs and trial.checkpoint is not None:
             self._checkpoint_paths[trial] = trial.checkpoint.path
-            self.client.set_tag(self._trial_runs[trial], CHECKPOINT_TAG, trial.checkpoint.path)
+            self._writer.log(self._trial_runs[trial], [], [RunTag(CHECKPOINT_TAG, trial.checkpoint.path)])
 
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
         run_id = self._trial_runs.get(trial)
         if run_id is None:
             return
-        self.wait_for_writes(run_id)  # every result of the trial is in its run before the run is ended
         result = trial.last_result or {}
         ended = outcome(result, failed)
         self._ended.add(trial.trial_id)
-        self.client.set_tag(run_id, OUTCOME_TAG, ended)
+        tags = [RunTag(OUTCOME_TAG, str(ended))]
+        metrics = []
         objective = self.tags[OBJECTIVE_TAG]
         if (
             ended == Outcome.FINISHED
             and BASELINE_OF_KEY not in trial.config
             and is_finite_number(result.get(objective))
         ):
-            self.client.log_metric(run_id, OBJECTIVE_METRIC, float(result[objective]), step=int(result.get(EPOCH) or 0))
+            step = int(result.get(EPOCH) or 0)
+            metrics.append(Metric(OBJECTIVE_METRIC, float(result[objective]), int(time.time() * 1000), step))
+        artifacts = []
         if ended == Outcome.FINISHED and trial in self._checkpoint_paths:
             for name, artifact_path in TRIAL_ARTIFACTS.items():
                 path = Path(self._checkpoint_paths[trial], name)
                 if path.is_file():
-                    self.client.log_artifact(run_id, str(path), artifact_path)
+                    artifacts.append((str(path), artifact_path))
+        name = None
         if ended == Outcome.FAILED:
-            self.client.set_tag(run_id, FAILURE_REASON_TAG, failure_reason(trial_error_text(trial), result))
+            tags.append(RunTag(FAILURE_REASON_TAG, failure_reason(trial_error_text(trial), result)))
         elif ended == Outcome.PRUNED:
             # FINISHED in MLflow, whose UI draws KILLED and FAILED alike: the scheduler ended it as planned. Its
             # name says that it was pruned; its outcome tag and OBJECTIVE_METRIC (none) keep it off the ranking.
             pruned_at = str(result.get(EPOCH, ""))
-            self.client.set_tag(run_id, PRUNED_AT_EPOCH_TAG, pruned_at)
-            self.client.update_run(run_id, name=f"{self._names.get(run_id, '')} pruned at epoch {pruned_at}".strip())
-        self.client.set_terminated(run_id, status=STATUS[ended])
+            tags.append(RunTag(PRUNED_AT_EPOCH_TAG, pruned_at))
+            name = f"{self._names.get(run_id, '')} pruned at epoch {pruned_at}".strip()
+        self._writer.log(run_id, metrics, tags)
+
+        def end_run(client: MlflowClient) -> None:
+            for local_path, artifact_path in artifacts:
+                client.log_artifact(run_id, local_path, artifact_path)
+            if name is not None:
+                client.update_run(run_id, name=name)
+            client.set_terminated(run_id, status=STATUS[ended])
+
+        self._writer.call(run_id, end_run)
 
 
 def child_runs(client: MlflowClient, parent_run_id: str) -> list:
