@@ -1159,9 +1159,10 @@ def mlflow_latency(
     """What the sweep's MLflow callback does per trial, against ``uri``: create_run with 15 tags and 15 params,
     then per epoch ``metrics`` metrics and the checkpoint tag (every epoch checkpoints here), then set_terminated;
     ``in_flight`` trials interleaved epoch by epoch. ``synchronous``: every write returns once written (sslsweep
-    before ``RunWriter``); else as ``SweepMLflowCallback`` writes now: create_run on the calling thread, the rest
-    queued to a ``RunWriter`` and written by its thread. Returns per operation a list of (results logged before,
-    seconds on the calling thread), with ``flush``: the wait at the end for what was still queued."""
+    before ``RunWriter``); else as ``SweepMLflowCallback`` writes now: create_run on the calling thread, params and
+    results queued to a ``RunWriter`` and written by its thread, the end a wait for the run's queued writes and a
+    set_terminated. Returns per operation a list of (results logged before, seconds on the calling thread), with
+    ``flush``: the wait at the end for what was still queued."""
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
@@ -1207,10 +1208,9 @@ def mlflow_latency(
                 logged += 1
         for run_id in runs:
             start = time.perf_counter()
-            if synchronous:
-                client.set_terminated(run_id, status="FINISHED")
-            else:
-                writer.call(run_id, lambda queued, run_id=run_id: queued.set_terminated(run_id, status="FINISHED"))
+            if not synchronous:
+                writer.wait(run_id)  # as the callback's log_trial_end: the run's results first
+            client.set_terminated(run_id, status="FINISHED")
             timings["end"].append((logged, time.perf_counter() - start))
     start = time.perf_counter()
     writer.flush()
@@ -1284,12 +1284,23 @@ def storage_phase(args, spec, stores: dict[str, str], work: Path) -> dict:
     print_table(
         f"MLflow latency against results logged ({args.mlflow_trials} trials x {args.epochs} results of "
         f"{args.metrics_per_result} metrics, {args.storage_concurrency} runs open), ms",
-        ["store", "logged", "create med", "create p95", "result med", "result p95", "end med", "end p95", "flush med", "flush p95"],
+        [
+            "store",
+            "logged",
+            "create med",
+            "create p95",
+            "result med",
+            "result p95",
+            "end med",
+            "end p95",
+            "flush med",
+            "flush p95",
+        ],
         mlflow_rows,
         "create = create_run + the trial's params; result = one result's metrics + the checkpoint tag; end = "
         "set_terminated; on the calling thread (Tune's event loop in a sweep). synchronous: each write returns once "
-        "written (sslsweep before); queued: all but create_run go to RunWriter's thread (SweepMLflowCallback now), "
-        "flush = the wait at the end for what was still queued",
+        "written (sslsweep before); queued: params and results go to RunWriter's thread, the end waits for the run's "
+        "queued writes (SweepMLflowCallback now); flush = the wait at the end for what was still queued",
     )
     return figures
 

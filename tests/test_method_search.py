@@ -137,7 +137,6 @@ def test_every_method_scores_against_the_same_untrained_backbone(backbone):
     from selfsup.methods import METHODS
     from selfsup.methods.base import DataShape
     from selfsup.pretrain import build_method
-
     from trainables.searchspace.sweep_spec import split_trial_params
 
     shape = DataShape(n_channels=3, window_length=48, n_classes=4, height=None)

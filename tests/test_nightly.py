@@ -150,9 +150,18 @@ def test_a_bad_date_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_nights_of_a_small_sweep_compare_and_report(tmp_path):
+def test_two_nights_of_a_small_sweep_across_methods_compare_and_report(tmp_path):
     _sweep_file(
-        tmp_path, "nightly-small", budget={"trials": 2, "epochs": 2, "max_concurrent": 2}, scheduler={"type": "fifo"}
+        tmp_path,
+        "nightly-small",
+        method=None,
+        methods={
+            "barlow_twins": {"search": {"lambda_offdiag": {"type": "float", "low": 0.001, "high": 0.01, "log": True}}},
+            "vicreg": {"fixed": {"cov_coeff": 2.0}},
+        },
+        search={"backbone": {"type": "categorical", "choices": ["conv1d", "gru"]}},
+        budget={"trials": 2, "epochs": 2, "max_concurrent": 2},
+        scheduler={"type": "fifo"},
     )
     (tmp_path / "nightly.yaml").write_text(yaml.safe_dump({"sweeps": ["nightly-small.yaml"], "tolerance": 0.0}))
     first = tune_nightly(tmp_path, tmp_path / "nightly.yaml", "--date", "2026-11-22")
@@ -169,6 +178,7 @@ def test_two_nights_of_a_small_sweep_compare_and_report(tmp_path):
         [e.experiment_id for e in client.search_experiments()], "tags.`sslsweep.role` = 'sweep'"
     )
     assert sorted(run.data.tags[NIGHTLY_TAG] for run in parents) == ["2026-11-22", "2026-11-23"]
+    assert {run.data.tags["sslsweep.method"] for run in parents} == {"barlow_twins, vicreg"}
     reports = client.search_runs([client.get_experiment_by_name("sslsweep/reports").experiment_id])
     assert {run.info.run_name for run in reports} == {"nightly-2026-11-22", "nightly-2026-11-23"}
 

@@ -189,6 +189,7 @@ def run_sweep(
     status = "FAILED"
     registrations: list[Registration] = []
     decision_view = ""
+    callback: SweepMLflowCallback | None = None
     try:
         view = save_decision_view(
             stores.mlflow_uri,
@@ -271,6 +272,8 @@ def run_sweep(
             status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
+        if callback is not None:  # a second Ctrl-C can cut Tune's own end short: what is queued goes first
+            callback.flush()
         close_open_child_runs(stores.mlflow_uri, parent_run_id, Outcome.INTERRUPTED)
         raise SweepInterrupted(parent_run_id, resume_command(spec, spec_path)) from None
     finally:

@@ -12,14 +12,16 @@ epoch N"), or FAILED with ``sslsweep.failure_reason``. A finished trial's per-tr
 (``embeddings/embeddings.parquet``) for the report's t-SNE maps, and on segmentation data its example prediction
 (``examples/segmentation_example.npz``) for the report's "section | truth | prediction" figure.
 
-Every write after a trial's run is created goes through ``RunWriter`` (``writer.py``): one thread writes them in
-order, batching a run's queued results, so that Tune's event loop never waits on the tracking store. Nothing is lost
-for it: Tune ends every experiment (also on Ctrl-C) with ``on_experiment_end``, which waits until everything queued
-is written (a failed write raises there, as it would have where it was made) before the sweep reads its runs back.
+A trial's params and every result go through ``RunWriter`` (``writer.py``): one thread writes them in order,
+batching a run's queued results, so that Tune's event loop does not wait on the tracking store for each epoch.
+A trial's end waits for its run's queued writes and is written on the spot, before Tune saves the trial as
+ended (what ``--resume`` relies on); the end of an experiment (also on Ctrl-C) and the driver's exit wait for
+everything queued, and a write that failed is printed as a warning naming its run.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -142,8 +144,16 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         return {**self.__dict__, "tracking_uri": redact(self.tracking_uri), "_writer": None}
 
     def flush(self) -> None:
-        """Wait until every queued write is in the store (``RunWriter.flush``)."""
-        self._writer.flush()
+        """Wait until every queued write is in the store (``RunWriter.flush``); warn of each that failed."""
+        failures = self._writer.flush() if self._writer is not None else []
+        if failures:
+            print(
+                f"warning: {len(failures)} MLflow writes failed, their records are missing from these runs: "
+                + "; ".join(failures[:5])
+                + (" ..." if len(failures) > 5 else ""),
+                file=sys.stderr,
+                flush=True,
+            )
 
     def setup(self, *args, **kwargs) -> None:
         self.tracking_uri = with_credentials(self.tracking_uri, MLFLOW_VARIABLE)
@@ -261,44 +271,32 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         run_id = self._trial_runs.get(trial)
         if run_id is None:
             return
+        self._writer.wait(run_id)  # its results first; its end is then written before Tune saves the trial as ended
         result = trial.last_result or {}
         ended = outcome(result, failed)
         self._ended.add(trial.trial_id)
-        tags = [RunTag(OUTCOME_TAG, str(ended))]
-        metrics = []
+        self.client.set_tag(run_id, OUTCOME_TAG, ended)
         objective = self.tags[OBJECTIVE_TAG]
         if (
             ended == Outcome.FINISHED
             and BASELINE_OF_KEY not in trial.config
             and is_finite_number(result.get(objective))
         ):
-            step = int(result.get(EPOCH) or 0)
-            metrics.append(Metric(OBJECTIVE_METRIC, float(result[objective]), int(time.time() * 1000), step))
-        artifacts = []
+            self.client.log_metric(run_id, OBJECTIVE_METRIC, float(result[objective]), step=int(result.get(EPOCH) or 0))
         if ended == Outcome.FINISHED and trial in self._checkpoint_paths:
             for name, artifact_path in TRIAL_ARTIFACTS.items():
                 path = Path(self._checkpoint_paths[trial], name)
                 if path.is_file():
-                    artifacts.append((str(path), artifact_path))
-        name = None
+                    self.client.log_artifact(run_id, str(path), artifact_path)
         if ended == Outcome.FAILED:
-            tags.append(RunTag(FAILURE_REASON_TAG, failure_reason(trial_error_text(trial), result)))
+            self.client.set_tag(run_id, FAILURE_REASON_TAG, failure_reason(trial_error_text(trial), result))
         elif ended == Outcome.PRUNED:
             # FINISHED in MLflow, whose UI draws KILLED and FAILED alike: the scheduler ended it as planned. Its
             # name says that it was pruned; its outcome tag and OBJECTIVE_METRIC (none) keep it off the ranking.
             pruned_at = str(result.get(EPOCH, ""))
-            tags.append(RunTag(PRUNED_AT_EPOCH_TAG, pruned_at))
-            name = f"{self._names.get(run_id, '')} pruned at epoch {pruned_at}".strip()
-        self._writer.log(run_id, metrics, tags)
-
-        def end_run(client: MlflowClient) -> None:
-            for local_path, artifact_path in artifacts:
-                client.log_artifact(run_id, local_path, artifact_path)
-            if name is not None:
-                client.update_run(run_id, name=name)
-            client.set_terminated(run_id, status=STATUS[ended])
-
-        self._writer.call(run_id, end_run)
+            self.client.set_tag(run_id, PRUNED_AT_EPOCH_TAG, pruned_at)
+            self.client.update_run(run_id, name=f"{self._names.get(run_id, '')} pruned at epoch {pruned_at}".strip())
+        self.client.set_terminated(run_id, status=STATUS[ended])
 
 
 def child_runs(client: MlflowClient, parent_run_id: str) -> list:

@@ -1,13 +1,14 @@
-"""One thread that writes a sweep's per-trial MLflow records, in the order they were made, so that Tune's event loop
-never waits on the tracking store.
+"""One thread that writes the sweep's per-epoch MLflow records of trials, so that Tune's event loop does not wait on
+the tracking store for each result.
 
-Tune calls the sweep's MLflow callback on its event loop: each write there (a result's metrics, a trial's params,
-its end) holds back every trial's next result by a store write or a server round trip (10 ms on sqlite, 30-40 ms
-through a tracking server per result; docs/measurements.md, "At a cluster's scale"). ``RunWriter.log`` queues a
-result's metrics and tags, ``RunWriter.call`` any other write of a run (its params, its end); one thread takes
-everything queued at once and writes each run's queued results as one ``log_batch`` (within MLflow's per-batch
-limits) before that run's next other write, so a run's records keep their order and a busy store gets fewer,
-larger writes. ``flush`` waits until everything queued is in the store and raises the first write that failed.
+Tune calls the sweep's MLflow callback on its event loop: a result written there holds back every trial's next
+result by a store write or a server round trip (10 ms on sqlite, 30-40 ms through a tracking server per result;
+docs/measurements.md, "At a cluster's scale"), and a trial reports every epoch. ``RunWriter.log`` queues a result's
+metrics and tags, ``RunWriter.call`` any other write of a run (its params); one thread takes everything queued at
+once and writes each run's queued results as one ``log_batch`` before that run's next other write, so a run's
+records keep their order and a busy store gets fewer, larger writes (runs are written in the order first seen).
+``wait(run_id)`` returns once everything queued for that run is in the store, ``flush`` once everything queued is;
+a write that failed does not stop the others, and ``flush`` hands back what failed.
 
 MLflow's own asynchronous logging is not used: its ``set_terminated`` drains every run's queue and stops its
 threads, which puts the wait back on the event loop at every trial's end (0.1-0.7 s there when measured).
@@ -15,6 +16,7 @@ threads, which puts the wait back on the event loop at every trial's end (0.1-0.
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -23,9 +25,7 @@ from typing import Any, Callable
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
-# MLflow's limits for one log_batch (mlflow.utils.validation).
-METRICS_PER_BATCH = 1000
-TAGS_PER_BATCH = 100
+EXIT_WAIT_S = 30.0  # how long a process that exits without a flush waits for what is still queued
 
 
 @dataclass
@@ -37,15 +37,16 @@ class _Write:
 
 
 class RunWriter:
-    """Writes queued MLflow records of runs on a thread of its own, started at the first write (and again after a
-    process fork or an unpickling: the thread is not part of the state)."""
+    """Writes queued MLflow records of runs on a thread of its own, started at the first write."""
 
     def __init__(self, tracking_uri: str) -> None:
         self.tracking_uri = tracking_uri
         self._queue: queue.Queue[_Write] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._start = threading.Lock()
-        self._failure: Exception | None = None
+        self._pending: dict[str, int] = {}  # run id -> its writes queued and not yet done
+        self._done = threading.Condition()
+        self._failures: list[str] = []
+        self._exit_registered = False
 
     def log(self, run_id: str, metrics: list[Metric], tags: list[RunTag] = ()) -> None:
         """Queue one result of a run: its metrics, and tags that go with it (a later value of a tag wins)."""
@@ -55,22 +56,33 @@ class RunWriter:
         """Queue ``call(client)``, a write of the run's that comes after everything queued for it so far."""
         self._put(_Write(run_id, call=call))
 
-    def flush(self) -> None:
-        """Wait until every queued write is in the store; raise the first that failed since the last flush."""
-        self._queue.join()
-        failure, self._failure = self._failure, None
-        if failure is not None:
-            raise RuntimeError(f"writing to the MLflow tracking store failed: {failure}") from failure
+    def wait(self, run_id: str, timeout: float | None = None) -> bool:
+        """Wait until everything queued for ``run_id`` so far is written (or failed); False on a timeout."""
+        with self._done:
+            return self._done.wait_for(lambda: not self._pending.get(run_id), timeout)
+
+    def flush(self, timeout: float | None = None) -> list[str]:
+        """Wait until everything queued is written (or failed; at most ``timeout`` seconds); what failed since the
+        last flush, one line each ("<run id>: <error>"), and what was still queued at a timeout."""
+        with self._done:
+            self._done.wait_for(lambda: not any(self._pending.values()), timeout)
+            unwritten = [f"{run_id}: {count} writes still queued" for run_id, count in self._pending.items() if count]
+            failures, self._failures = self._failures, []
+        return failures + unwritten
 
     def _put(self, write: _Write) -> None:
-        with self._start:
+        with self._done:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._write_forever, name="sslsweep-mlflow-writer", daemon=True)
                 self._thread.start()
+                if not self._exit_registered:  # a process that exits without flushing still writes what it queued
+                    atexit.register(self.flush, EXIT_WAIT_S)
+                    self._exit_registered = True
+            self._pending[write.run_id] = self._pending.get(write.run_id, 0) + 1
         self._queue.put(write)
 
     def _write_forever(self) -> None:
-        client = MlflowClient(self.tracking_uri)
+        client = None
         while True:
             writes = [self._queue.get()]
             while True:  # everything else queued by now, written together
@@ -78,38 +90,42 @@ class RunWriter:
                     writes.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                self._write(client, writes)
-            finally:
-                for _ in writes:
-                    self._queue.task_done()
+            by_run: dict[str, list[_Write]] = {}
+            for write in writes:
+                by_run.setdefault(write.run_id, []).append(write)
+            for run_id, run_writes in by_run.items():
+                try:
+                    client = client or self._attempt(run_id, lambda: MlflowClient(self.tracking_uri))
+                    if client is not None:
+                        self._write_run(client, run_id, run_writes)
+                finally:
+                    with self._done:
+                        self._pending[run_id] -= len(run_writes)
+                        if not self._pending[run_id]:
+                            del self._pending[run_id]
+                        self._done.notify_all()
 
-    def _write(self, client: MlflowClient, writes: list[_Write]) -> None:
-        by_run: dict[str, list[_Write]] = {}
-        for write in writes:
-            by_run.setdefault(write.run_id, []).append(write)
-        for run_id, run_writes in by_run.items():
-            try:
-                metrics: list[Metric] = []
-                tags: dict[str, RunTag] = {}
-                for write in run_writes:
-                    if write.call is None:
-                        metrics += write.metrics
-                        tags.update({tag.key: tag for tag in write.tags})
-                        continue
-                    _log_batch(client, run_id, metrics, list(tags.values()))
-                    metrics, tags = [], {}
-                    write.call(client)
-                _log_batch(client, run_id, metrics, list(tags.values()))
-            except Exception as error:  # noqa: BLE001 - kept for flush to raise; the other runs are still written
-                if self._failure is None:
-                    self._failure = error
+    def _write_run(self, client: MlflowClient, run_id: str, writes: list[_Write]) -> None:
+        """A run's writes in order, its queued results merged into one log_batch before each other write (MLflow's
+        client splits a batch over its per-request limits); a failed write is kept for ``flush`` and the run's
+        next writes still go."""
+        metrics: list[Metric] = []
+        tags: dict[str, RunTag] = {}
+        for write in [*writes, None]:
+            if write is not None and write.call is None:
+                metrics += write.metrics
+                tags.update({tag.key: tag for tag in write.tags})
+                continue
+            if metrics or tags:
+                self._attempt(run_id, lambda: client.log_batch(run_id, metrics=metrics, tags=list(tags.values())))
+                metrics, tags = [], {}
+            if write is not None:
+                self._attempt(run_id, lambda: write.call(client))
 
-
-def _log_batch(client: MlflowClient, run_id: str, metrics: list[Metric], tags: list[RunTag]) -> None:
-    for part in range(max(-(-len(metrics) // METRICS_PER_BATCH), -(-len(tags) // TAGS_PER_BATCH))):
-        client.log_batch(
-            run_id,
-            metrics=metrics[part * METRICS_PER_BATCH : (part + 1) * METRICS_PER_BATCH],
-            tags=tags[part * TAGS_PER_BATCH : (part + 1) * TAGS_PER_BATCH],
-        )
+    def _attempt(self, run_id: str, write: Callable[[], Any]) -> Any:
+        try:
+            return write()
+        except Exception as error:  # noqa: BLE001 - kept for flush to report; the other writes still go
+            with self._done:
+                self._failures.append(f"{run_id}: {type(error).__name__}: {error}")
+            return None
