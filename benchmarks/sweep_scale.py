@@ -90,22 +90,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "ssl"))
 
+from trainables.tracking.stores import POINTING_VARIABLES  # noqa: E402 - after the path set-up
+
 LOCAL_SH = ROOT / "cluster" / "local.sh"
 # The `ray` command of this Python's environment (the one Ray and sslsweep are installed in).
 RAY_BIN = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray") or "ray"
-# Variables of the caller's shell that would point a sweep (or Ray) somewhere else than this benchmark's stores.
-FOREIGN = (
-    "RAY_ADDRESS",
-    "RAY_AUTH_MODE",
-    "RAY_AUTH_TOKEN",
-    "RAY_AUTH_TOKEN_PATH",
-    "MLFLOW_TRACKING_URI",
-    "SSLSWEEP_HOME",
-    "SSLSWEEP_OPTUNA_STORAGE",
-    "SSLSWEEP_RAY_STORAGE",
-    "SSLSWEEP_REPORTS_DIR",
-    "SSLSWEEP_LOCAL_CLUSTER_DIR",
-)
 LOSS = "train/loss"  # the metric every result of every trial carries (its MLflow history: one point per epoch)
 STATE_POLL_S = 0.1  # how often the experiment-state files are looked at
 SAVE_GAP_S = 0.5  # a change of experiment_state-*.json this long after the previous one is a new save
@@ -247,7 +236,7 @@ def free_port() -> int:
 
 def clean_env(**updates: str) -> dict[str, str]:
     """This process's environment without the caller's store and Ray variables, this Python's bin first on PATH."""
-    env = {key: value for key, value in os.environ.items() if key not in FOREIGN}
+    env = {key: value for key, value in os.environ.items() if key not in POINTING_VARIABLES}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     env.update(updates)

@@ -35,6 +35,8 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from test_report import free_port, wait_for_port
 
+from trainables.tracking.stores import POINTING_VARIABLES
+
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_SH = ROOT / "cluster" / "local.sh"
 # The `ray` command of this Python's environment (the one Ray and sslsweep are installed in).
@@ -45,25 +47,12 @@ EXPECTED_OPTUNA_STATE = {
     "pruned": optuna.trial.TrialState.PRUNED,
     "failed": optuna.trial.TrialState.FAIL,
 }
-# Variables of the caller's shell that would point a sweep (or Ray) somewhere else than this test's stores.
-FOREIGN = (
-    "RAY_ADDRESS",
-    "RAY_AUTH_MODE",
-    "RAY_AUTH_TOKEN",
-    "RAY_AUTH_TOKEN_PATH",
-    "MLFLOW_TRACKING_URI",
-    "SSLSWEEP_HOME",
-    "SSLSWEEP_OPTUNA_STORAGE",
-    "SSLSWEEP_RAY_STORAGE",
-    "SSLSWEEP_REPORTS_DIR",
-    "SSLSWEEP_LOCAL_CLUSTER_DIR",
-)
 
 pytestmark = pytest.mark.slow
 
 
 def _clean_env(**updates: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in FOREIGN}
+    env = {key: value for key, value in os.environ.items() if key not in POINTING_VARIABLES}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(updates)
     return env

@@ -35,6 +35,20 @@ RAY_STORAGE_VARIABLE = "SSLSWEEP_RAY_STORAGE"
 REPORTS_VARIABLE = "SSLSWEEP_REPORTS_DIR"
 HOME_VARIABLE = "SSLSWEEP_HOME"
 HIDDEN = "***"  # what a password becomes in a redacted URI
+# Everything in the environment that points a sweep at stores or a Ray cluster: what a test or a benchmark that starts
+# its own removes from the environment it hands to `tune.py` (cluster/local.sh's state directory included).
+POINTING_VARIABLES = (
+    "RAY_ADDRESS",
+    "RAY_AUTH_MODE",
+    "RAY_AUTH_TOKEN",
+    "RAY_AUTH_TOKEN_PATH",
+    MLFLOW_VARIABLE,
+    HOME_VARIABLE,
+    OPTUNA_VARIABLE,
+    RAY_STORAGE_VARIABLE,
+    REPORTS_VARIABLE,
+    "SSLSWEEP_LOCAL_CLUSTER_DIR",
+)
 
 
 class StoresError(ValueError):
