@@ -77,3 +77,17 @@ def test_the_reports_verdict_and_the_registrys_rows_read_the_same_selection(swee
         "100 % (within one unit); linear +15.0 at 10 %, +5.0 at 100 %. Over 40 test series: one is 2.5 points of "
         "accuracy."
     ), text
+
+
+def test_backbones_tied_on_the_objective_are_listed_in_the_order_of_the_one_tie_break(tmp_path):
+    """The other backbones' best trials, tied on the objective: the earlier trial first (the tie-break Tune, Optuna
+    and the report share, records.selection.best_first), whatever order the selections come in."""
+    store = Store(f"sqlite:///{tmp_path / 'mlflow.db'}", (tmp_path / "artifacts").as_uri())
+    store.parent("s", "tied", "barlow_twins", OBJECTIVE, mode="max")
+    _trial(store, "gru #1", 1, "gru", 0.90, {1.0: (0.70,)}, {1.0: (0.65,)})
+    _trial(store, "dilated_conv1d #3", 3, "dilated_conv1d", 0.80, {1.0: (0.60,)}, {1.0: (0.55,)})
+    _trial(store, "conv1d #2", 2, "conv1d", 0.80, {1.0: (0.60,)}, {1.0: (0.55,)})
+    sweep = resolve_sweeps(store.uri, ["tied"])[0]
+    for selections in (select([sweep]), select([sweep])[::-1]):
+        note = sweep_answer(sweep, "http://view", selections).note
+        assert note.index("| conv1d | conv1d #2 |") < note.index("| dilated_conv1d | dilated_conv1d #3 |"), note

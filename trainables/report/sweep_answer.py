@@ -225,8 +225,10 @@ def log_answer(tracking_uri: str, parent_run_id: str, answer: SweepAnswer) -> No
 
 
 def _best_first(selections: list[Selected], sweep: SweepRuns) -> list[Selected]:
-    sign = -1 if sweep.mode == "max" else 1
-    return sorted(selections, key=lambda s: sign * float(s.run[sweep.objective_column]))
+    """In the order of their runs among the sweep's finished trials, best first with the one tie-break
+    (``records.selection.best_first``: objective, then trial number, then creation)."""
+    rank = {run_id: place for place, run_id in enumerate(sweep.finished_trials["run_id"])}
+    return sorted(selections, key=lambda selection: rank.get(selection.run["run_id"], len(rank)))
 
 
 def _untrained(run: pd.Series) -> dict[str, float]:
