@@ -506,6 +506,7 @@ def nightly(args: argparse.Namespace) -> int:
 
 def summary(spec, outcome, stores) -> str:
     from selfsup.evaluation.metric_names import TEST_UNITS_METRIC
+    from trainables.records.names import test_units_text
     from trainables.records.results import Outcome
     from trainables.tracking.stores import redact
 
@@ -531,8 +532,7 @@ def summary(spec, outcome, stores) -> str:
         units = best.get(f"metrics.{TEST_UNITS_METRIC}")
         if test_cols and units == units and units:  # recorded (not NaN) and not zero
             noun = spec.domain.evaluation_unit(spec.evaluation)
-            step = f": one moves accuracy by {100 / units:.2g} points" if spec.domain.task == "classification" else ""
-            lines.append(f"  (test scores over {int(units)} test {noun}{step})")
+            lines.append(f"  (test scores over {test_units_text(int(units), noun, spec.domain.task)})")
     if outcome.report is not None:
         lines.append(f"report     {outcome.report.directory}/index.html (tables/, figures/, report.md)")
     lines += [f"registry   {registration.uri}: {registration.decision}" for registration in outcome.registrations]

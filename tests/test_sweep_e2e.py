@@ -89,7 +89,7 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     run = _run(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "best trial" in run.stdout and "python tune.py ui" in run.stdout
-    assert "  (test scores over 40 test series: one moves accuracy by 2.5 points)\n" in run.stdout
+    assert "  (test scores over 40 test series: one is 2.5 points of accuracy)\n" in run.stdout
     # One line per trial event, not Tune's tables (those come with --verbose): each trial started and ended once;
     # ASHA's rungs (epochs 1 and 3 of 4) on the way; no status line outside a terminal.
     lines = run.stdout.splitlines()

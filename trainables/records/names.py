@@ -6,7 +6,8 @@ report and the MLflow tag ``sslsweep.trial_number`` show. Only searched hyperpar
 differs between trials), in the search space's order; the backbone and other categorical text values are
 written bare, other names shortened (``batch_size`` -> ``bs``: the initials of a name's words; a one-word name
 up to five characters is kept, a longer one cut to four; names that would shorten alike stay whole). A final
-repeat and a supervised baseline are named after the trial they re-run or match (``run_label``).
+repeat and a supervised baseline are named after the trial they re-run or match (``run_label``). What a test
+score is over reads the same everywhere too (``test_units_text``).
 """
 
 from __future__ import annotations
@@ -86,3 +87,12 @@ def run_label(config: Mapping[str, Any], searched: Iterable[str], named_runs: Ma
         name = f"supervised {params.get('backbone', '')} {short_value(params.get('label_fraction'))} labels"
         name += f" for {matched}" if matched else ""
     return name
+
+
+def test_units_text(count: int, noun: str, task: str) -> str:
+    """How many units the test scores are over and what one unit is worth, e.g. "40 test series: one is 2.5 points
+    of accuracy" (the step only for classification, whose scores move by one unit at a time)."""
+    text = f"{count} test {noun}"
+    if task == "classification":
+        text += f": one is {100 / count:.2g} points of accuracy"
+    return text

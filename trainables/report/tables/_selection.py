@@ -22,6 +22,7 @@ from selfsup.evaluation.metric_names import (
     eval_metric_name,
     parse_eval_metric_name,
 )
+from trainables.records.names import test_units_text
 from trainables.records.results import Outcome
 from trainables.records.selection import best_first, best_per_backbone
 from trainables.records.tags import BASELINE_OF_TAG, DOMAIN_TAG, TEST_UNIT_TAG, tag_column
@@ -149,11 +150,7 @@ class Selected:
         count = self.test_units
         if not count:
             return ""
-        noun = self.sweep.tags.get(TEST_UNIT_TAG) or "units"
-        text = f"{count} test {noun}"
-        if self.task == "classification":
-            text += f": one is {100 / count:.2g} points of accuracy"
-        return text
+        return test_units_text(count, self.sweep.tags.get(TEST_UNIT_TAG) or "units", self.task)
 
     def source(self) -> dict[str, str]:
         return {"sweep": self.sweep.name, "trial": self.run.get("trial"), "run_id": self.run["run_id"]}
