@@ -1223,7 +1223,9 @@ def latency_rows(backend: str, timings: dict[str, list], total: int) -> list[lis
 
 def storage_phase(args, spec, stores: dict[str, str], work: Path) -> dict:
     """Optuna on sqlite and PostgreSQL; MLflow on a sqlite store and through the server."""
-    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"  # as the sweep's driver does
+    from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
+
+    os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = "true"  # as the sweep's driver does
     figures: dict[str, Any] = {"optuna": {}, "mlflow": {}}
     optuna_backends = {"sqlite": f"sqlite:///{work / 'storage-bench' / 'optuna.db'}"}
     if stores.get("optuna_bench"):

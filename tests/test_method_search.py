@@ -176,3 +176,19 @@ def test_the_dry_run_prints_the_space_per_method(tmp_path):
     assert "  method                 categorical ['barlow_twins', 'vicreg', 'cpc'], drawn first" in run.stdout
     assert "    vicreg               cov_coeff float [0.5, 2]; sim_coeff = 25.0 (fixed)\n" in run.stdout
     assert "12 trials x up to 2 epochs" in run.stdout and "about 4 trials per method" in run.stdout
+
+
+def test_repeats_of_trials_of_two_methods_run_as_experiments_of_points_that_set_the_same_keys():
+    """``final.repeats`` of the top trials of a sweep across methods: each method's trials set their own parameters,
+    and Tune's space must hold every key a point sets and only those, so each set of keys is an experiment."""
+    from ray import tune
+
+    from trainables.sweep.driver import _same_keys, _space_of
+
+    vicreg = [{"method": "vicreg", "lr": lr, "cov_coeff": 1.0, "sslsweep_training_seed": 1} for lr in (0.1, 0.3)]
+    moco = [{"method": "moco", "lr": 0.2, "temperature": 0.2, "sslsweep_training_seed": 1}]
+    groups = _same_keys([vicreg[0], moco[0], vicreg[1]])
+    assert groups == [vicreg, moco]
+    space = _space_of(vicreg)
+    assert space["method"] == "vicreg" and space["cov_coeff"] == 1.0 and "temperature" not in space
+    assert isinstance(space["lr"], tune.search.sample.Categorical) and space["lr"].categories == [0.1, 0.3]

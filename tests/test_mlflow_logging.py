@@ -118,10 +118,29 @@ def test_a_write_that_failed_is_reported_at_the_end_and_holds_up_none_of_the_oth
     callback.log_trial_end(failing)  # its results failed: its end is still written
     callback.on_experiment_end([failing, healthy])
     warning = capsys.readouterr().err
-    assert "MLflow writes failed, their records are missing from these runs: " in warning
+    assert "MLflow writes failed or were not made, their records are missing from these runs: " in warning
     assert f"{failing_run}: OSError: the store went away" in warning and healthy_run not in warning
     client = MlflowClient(uri)
     assert client.get_run(failing_run).info.status == "FINISHED"
     assert client.get_metric_history(failing_run, "train/loss") == []
     assert [m.step for m in client.get_metric_history(healthy_run, "train/loss")] == list(range(1, EPOCHS + 1))
     assert client.get_run(healthy_run).data.tags[OUTCOME_TAG] == Outcome.INTERRUPTED
+
+
+def test_a_flush_that_runs_out_of_time_says_which_runs_still_have_writes_queued(tmp_path, monkeypatch):
+    from mlflow.entities import Metric
+
+    from trainables.tracking.writer import RunWriter, flush_all
+
+    _slow_writes(monkeypatch)  # 0.2 s a write
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("slow")).info.run_id
+    writer = RunWriter(uri)
+    for step in range(3):
+        writer.log(run_id, [Metric("train/loss", 1.0, 0, step)])
+        writer.call(run_id, lambda queued: queued.set_tag(run_id, "between", "results"))  # no merging across
+    unwritten = flush_all(timeout=0.05)  # every writer of the process: only this one has anything queued
+    assert len(unwritten) == 1 and unwritten[0].startswith(f"{run_id}: ") and unwritten[0].endswith(" still queued")
+    assert writer.flush() == []  # no timeout: all written, none failed
+    assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [0, 1, 2]

@@ -292,9 +292,17 @@ def wait_for_port(port: int, server: subprocess.Popen, what: str, seconds: float
     )
 
 
-def test_a_report_is_rebuilt_through_a_remote_tracking_server(store, tmp_path):
-    """The same report read over MLflow's REST API (an ``mlflow server`` on the store) as from the database."""
+def test_a_report_is_rebuilt_through_a_remote_tracking_server(store, tmp_path, monkeypatch):
+    """The same report read over MLflow's REST API (an ``mlflow server`` on the store) as from the database; the
+    training curves' histories in bulk requests, never one request per run and metric."""
+    from mlflow.store.tracking.rest_store import RestStore
+
     local, _ = build(store, tmp_path / "local", sweeps=["barlow-har", "lfr-seismic"], name="r")
+
+    def per_run(*args, **kwargs):
+        raise AssertionError("a metric history read per run through the server")
+
+    monkeypatch.setattr(RestStore, "get_metric_history", per_run)
     port = free_port()
     server = subprocess.Popen(
         [

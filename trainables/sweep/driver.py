@@ -15,6 +15,7 @@ from pathlib import Path
 
 import optuna
 import ray
+from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -61,6 +62,7 @@ from trainables.tracking.mlflow_callback import SweepMLflowCallback, child_runs,
 from trainables.tracking.runs import SweepRuns, child_runs_frame
 from trainables.tracking.stores import Stores
 from trainables.tracking.ui_links import save_decision_view, shared_view_link, ui_base_url
+from trainables.tracking.writer import EXIT_WAIT_S, flush_all, report_unwritten
 from trainables.trial.data_cache import fetch_prepared_data, start_data_cache
 from trainables.trial.trainable import make_trainable, trial_resources
 
@@ -189,7 +191,6 @@ def run_sweep(
     status = "FAILED"
     registrations: list[Registration] = []
     decision_view = ""
-    callback: SweepMLflowCallback | None = None
     try:
         view = save_decision_view(
             stores.mlflow_uri,
@@ -272,8 +273,9 @@ def run_sweep(
             status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
-        if callback is not None:  # a second Ctrl-C can cut Tune's own end short: what is queued goes first
-            callback.flush()
+        # A second Ctrl-C can cut Tune's own end short: what is queued goes first (whichever callback Tune ran,
+        # this one or the one it restored with its experiment).
+        report_unwritten(flush_all(EXIT_WAIT_S))
         close_open_child_runs(stores.mlflow_uri, parent_run_id, Outcome.INTERRUPTED)
         raise SweepInterrupted(parent_run_id, resume_command(spec, spec_path)) from None
     finally:
@@ -355,7 +357,7 @@ def _quiet_libraries() -> None:
     """Messages a person running a sweep can do nothing with: MLflow creating its tables, Optuna announcing the
     study and Tune its last save (the summary names the study and the stores); against a tracking server, MLflow's
     two "View run / experiment at" lines for every run it ends (each after a request of its own for the run)."""
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    os.environ.setdefault(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name, "true")
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     logging.getLogger("ray.tune.tune").setLevel(logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -533,32 +535,43 @@ def _run_points(
     verbose: bool = False,
 ) -> None:
     """Run these exact configurations once each, after the search (FIFO, no searcher: not told to Optuna); a
-    resumed sweep carries on with Tune's saved experiment of them when the interruption came after it began."""
-    if not points:
-        return
-    path = f"{stores.ray_storage.rstrip('/')}/{name}"
-    if resuming and tune.Tuner.can_restore(path):
-        tuner = restore_tuner(path, trainable)
-    else:
-        tuner = _tuner(
-            spec,
-            trainable,
-            name,
-            stores,
-            callback,
-            concurrency,
-            search_alg=BasicVariantGenerator(points_to_evaluate=points, max_concurrent=concurrency),
-            scheduler=FIFOScheduler(),
-            num_samples=len(points),
-            param_space=_space_of(points),
-            verbose=verbose,
-        )
-    _fit(tuner, len(points), stores.mlflow_uri, parent_run_id, verbose)
+    resumed sweep carries on with Tune's saved experiment of them when the interruption came after it began.
+    Points with other hyperparameters (the trials of two methods of a sweep across methods) run as experiments of
+    their own, ``<name>-2`` and on: Tune's space must hold every key a point sets, and only those."""
+    groups = _same_keys(points)
+    for number, group in enumerate(groups, start=1):
+        experiment = name if number == 1 else f"{name}-{number}"
+        path = f"{stores.ray_storage.rstrip('/')}/{experiment}"
+        if resuming and tune.Tuner.can_restore(path):
+            tuner = restore_tuner(path, trainable)
+        else:
+            tuner = _tuner(
+                spec,
+                trainable,
+                experiment,
+                stores,
+                callback,
+                concurrency,
+                search_alg=BasicVariantGenerator(points_to_evaluate=group, max_concurrent=concurrency),
+                scheduler=FIFOScheduler(),
+                num_samples=len(group),
+                param_space=_space_of(group),
+                verbose=verbose,
+            )
+        _fit(tuner, len(group), stores.mlflow_uri, parent_run_id, verbose)
+
+
+def _same_keys(points: list[dict]) -> list[list[dict]]:
+    """The points grouped by the keys they set, in the order each set first comes."""
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for point in points:
+        groups.setdefault(tuple(sorted(point)), []).append(point)
+    return list(groups.values())
 
 
 def _space_of(points: list[dict]) -> dict:
-    """A space holding every point: Tune lets points set only keys the space has, and warns about a point whose
-    value a constant of the space does not match; a key whose points differ is the choice of their values."""
+    """A space holding every point of points that set the same keys: Tune warns about a point whose value a
+    constant of the space does not match; a key whose points differ is the choice of their values."""
     space: dict = {}
     for key in points[0]:
         values = []

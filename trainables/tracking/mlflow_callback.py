@@ -21,7 +21,6 @@ everything queued, and a write that failed is printed as a warning naming its ru
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -81,11 +80,12 @@ from trainables.records.tags import (
 )
 from trainables.searchspace import METHOD_PARAM, SweepSpec
 from trainables.tracking.stores import MLFLOW_VARIABLE, redact, with_credentials
-from trainables.tracking.writer import RunWriter
+from trainables.tracking.writer import RunWriter, report_unwritten
 
 # What tells apart two runs of the same hyperparameters (``_resumed_run``): a search trial's number, a final repeat's
 # seed and trial, a supervised baseline's trial.
 _IDENTITY_TAGS = (TRIAL_NUMBER_TAG, TRAINING_SEED_TAG, REPEAT_OF_TAG, BASELINE_OF_TAG)
+FLUSH_WAIT_S = 120.0  # how long the end of an experiment waits for queued writes (a store that went away)
 # A run's MLflow status by its trial's outcome; ``close_run`` ends interrupted and abandoned ones KILLED.
 STATUS = {Outcome.FINISHED: "FINISHED", Outcome.PRUNED: "FINISHED", Outcome.FAILED: "FAILED"}
 
@@ -127,7 +127,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         # A sweep across methods: a trial's config holds what was drawn; its run logs its method's defaults too.
         self._methods_spec = spec if spec.methods is not None else None
         self._names: dict[str, str] = {}  # run id -> run name, for naming repeats and baselines after their trial
-        self._writer = RunWriter(tracking_uri)
+        self._writer: RunWriter | None = None  # made in setup, with the credentials
 
     @property
     def client(self) -> MlflowClient:
@@ -135,7 +135,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A callback pickled by an older sslsweep (a sweep interrupted before an upgrade, resumed after it).
-        self.__dict__.update({"searched": [], "_names": {}, "_methods_spec": None, **state})
+        self.__dict__.update({"searched": [], "_names": {}, "_methods_spec": None, "_writer": None, **state})
 
     def __getstate__(self) -> dict[str, Any]:
         """Tune pickles its callbacks into ``tuner.pkl`` (shared storage, and a copy in Ray's session directory):
@@ -143,21 +143,16 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         writer (a thread and its queue) stays in this process, ``setup`` makes a new one."""
         return {**self.__dict__, "tracking_uri": redact(self.tracking_uri), "_writer": None}
 
-    def flush(self) -> None:
-        """Wait until every queued write is in the store (``RunWriter.flush``); warn of each that failed."""
-        failures = self._writer.flush() if self._writer is not None else []
-        if failures:
-            print(
-                f"warning: {len(failures)} MLflow writes failed, their records are missing from these runs: "
-                + "; ".join(failures[:5])
-                + (" ..." if len(failures) > 5 else ""),
-                file=sys.stderr,
-                flush=True,
-            )
+    def flush(self, timeout: float | None = FLUSH_WAIT_S) -> None:
+        """Wait until every queued write is in the store (``RunWriter.flush``, at most ``timeout`` seconds); warn of
+        each that failed or was still queued."""
+        if self._writer is not None:
+            report_unwritten(self._writer.flush(timeout))
 
     def setup(self, *args, **kwargs) -> None:
         self.tracking_uri = with_credentials(self.tracking_uri, MLFLOW_VARIABLE)
-        self._writer = RunWriter(self.tracking_uri)
+        if self._writer is None:  # one per callback (flushed at each experiment's end), made where Tune runs it
+            self._writer = RunWriter(self.tracking_uri)
         super().setup(*args, **kwargs)
         # Runs this parent already has: a resumed sweep (``tune.py --resume``) carries on in them.
         self._earlier_runs = {
@@ -203,8 +198,8 @@ class SweepMLflowCallback(MLflowLoggerCallback):
                 self.client.set_tag(run_id, key, value)
         self._trial_runs[trial] = run_id
         self._names[run_id] = name
-        written = [Param(key, str(value)) for key, value in params.items()]
-        self._writer.call(run_id, lambda client: client.log_batch(run_id, params=written))
+        # Written on the spot, with the run: a resumed sweep recognises a run the dead driver opened by its params.
+        self.client.log_batch(run_id, params=[Param(key, str(value)) for key, value in params.items()])
 
     def _resumed_run(self, trial: Trial, params: dict[str, Any], tags: dict[str, Any]) -> str | None:
         """The run a trial of a resumed sweep carries on in, reopened: its own (same Tune trial id), or the open run

@@ -27,7 +27,10 @@ import mlflow
 import pandas as pd
 import yaml
 from mlflow.exceptions import MlflowException
+from mlflow.store.tracking.abstract_store import AbstractStore
+from mlflow.store.tracking.rest_store import RestStore
 from mlflow.tracking import MlflowClient
+from mlflow.utils.rest_utils import http_request, verify_rest_response
 
 from trainables.records.results import Outcome
 from trainables.records.selection import best_first
@@ -350,28 +353,31 @@ def child_runs_frame(
     return runs.sort_values(order, kind="stable", na_position="last").drop(columns="_created").reset_index(drop=True)
 
 
-# The bulk history read's limits on a tracking server (mlflow.server.handlers: 100 runs a request, 2,500 values a run;
-# a run with more values comes back evenly sampled, first and last kept).
+# The bulk history read (one request per key and up to 100 runs; MLflow's UI charts with it) and its limits on a
+# tracking server (mlflow.server.handlers: 100 runs a request, 2,500 values a run; a run with more values comes back
+# evenly sampled, first and last kept).
+BULK_HISTORY_ENDPOINT = "/api/2.0/mlflow/metrics/get-history-bulk-interval"
 HISTORY_RUNS_PER_QUERY = 100
 HISTORY_STEPS_PER_RUN = 2500
 
 
 def metric_histories(tracking_uri: str, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
-    """Every logged value of the given metrics of the given runs, long: ``run_id``, ``key``, ``step``, ``value``
-    (ordered by run as given, key as given, then step); a run without a key contributes no rows. A step logged
-    twice (a resumed trial repeats the epochs after its last checkpoint) keeps its later value.
+    """Every logged value of the given metrics of the given runs (up to ``HISTORY_STEPS_PER_RUN`` a run, evenly
+    sampled beyond), long: ``run_id``, ``key``, ``step``, ``value`` (ordered by run as given, key as given, then
+    step); a run without a key contributes no rows. A step logged twice (a resumed trial repeats the epochs after its
+    last checkpoint) keeps its later value.
 
-    One query per key and ``HISTORY_RUNS_PER_QUERY`` runs (the store's bulk read, which MLflow's UI charts with),
-    not one per run and key: a report over a sweep of hundreds of trials draws every pruned trial's curve."""
-    store = MlflowClient(tracking_uri)._tracking_client.store  # the bulk read is the store's, not the client's
-    rows = []
-    for key in keys:
-        for start in range(0, len(run_ids), HISTORY_RUNS_PER_QUERY):
-            chunk = run_ids[start : start + HISTORY_RUNS_PER_QUERY]
-            for metric in store.get_metric_history_bulk_interval(
-                chunk, key, max_results=HISTORY_STEPS_PER_RUN, start_step=None, end_step=None
-            ):
-                rows.append((metric.run_id, key, metric.step, metric.value, metric.timestamp))
+    One query per key and ``HISTORY_RUNS_PER_QUERY`` runs, not one per run and key: a report over a sweep of
+    hundreds of trials draws every pruned trial's curve."""
+    client = MlflowClient(tracking_uri)
+    rows = [
+        (run_id, key, step, value, timestamp)
+        for key in keys
+        for start in range(0, len(run_ids), HISTORY_RUNS_PER_QUERY)
+        for run_id, step, value, timestamp in _bulk_history(
+            client, run_ids[start : start + HISTORY_RUNS_PER_QUERY], key
+        )
+    ]
     frame = pd.DataFrame(rows, columns=["run_id", "key", "step", "value", "timestamp"])
     frame = frame.assign(
         run_id=pd.Categorical(frame["run_id"], categories=list(dict.fromkeys(run_ids)), ordered=True),
@@ -379,3 +385,28 @@ def metric_histories(tracking_uri: str, run_ids: list[str], keys: list[str]) -> 
     ).sort_values(["run_id", "key", "step", "timestamp"], kind="stable")
     frame = frame.drop_duplicates(["run_id", "key", "step"], keep="last").drop(columns="timestamp")
     return frame.astype({"run_id": str, "key": str}).reset_index(drop=True)
+
+
+def _bulk_history(client: MlflowClient, run_ids: list[str], key: str) -> list[tuple[str, int, float, int]]:
+    """(run id, step, value, timestamp) of ``key`` for these runs in one read: the server's bulk endpoint through a
+    tracking server (MLflow's RestStore has no bulk read of its own: it would ask per run), the store's bulk query
+    on a database; else per run."""
+    store = client._tracking_client.store  # the bulk reads are the store's and the server's, not the client's
+    if isinstance(store, RestStore):
+        response = http_request(
+            store.get_host_creds(),
+            BULK_HISTORY_ENDPOINT,
+            "GET",
+            params={"run_ids": run_ids, "metric_key": key, "max_results": HISTORY_STEPS_PER_RUN},
+        )
+        verify_rest_response(response, BULK_HISTORY_ENDPOINT)
+        return [
+            (m["run_id"], int(m.get("step", 0)), float(m["value"]), int(m.get("timestamp", 0)))
+            for m in response.json().get("metrics", [])
+        ]
+    if type(store).get_metric_history_bulk_interval is not AbstractStore.get_metric_history_bulk_interval:
+        metrics = store.get_metric_history_bulk_interval(run_ids, key, HISTORY_STEPS_PER_RUN, None, None)
+        return [(m.run_id, m.step, m.value, m.timestamp) for m in metrics]
+    return [
+        (run_id, m.step, m.value, m.timestamp) for run_id in run_ids for m in client.get_metric_history(run_id, key)
+    ]

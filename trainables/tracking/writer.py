@@ -2,30 +2,34 @@
 the tracking store for each result.
 
 Tune calls the sweep's MLflow callback on its event loop: a result written there holds back every trial's next
-result by a store write or a server round trip (10 ms on sqlite, 30-40 ms through a tracking server per result;
-docs/measurements.md, "At a cluster's scale"), and a trial reports every epoch. ``RunWriter.log`` queues a result's
-metrics and tags, ``RunWriter.call`` any other write of a run (its params); one thread takes everything queued at
-once and writes each run's queued results as one ``log_batch`` before that run's next other write, so a run's
-records keep their order and a busy store gets fewer, larger writes (runs are written in the order first seen).
-``wait(run_id)`` returns once everything queued for that run is in the store, ``flush`` once everything queued is;
-a write that failed does not stop the others, and ``flush`` hands back what failed.
+result by a store write or a server round trip, and a trial reports every epoch (docs/measurements.md, "At a
+cluster's scale"). ``RunWriter.log`` queues a result's metrics and tags, ``RunWriter.call`` any other write of a
+run; one thread takes everything queued at once and writes each run's queued results as one ``log_batch`` before
+that run's next other write, so a run's records keep their order and a busy store gets fewer, larger writes (runs
+are written in the order first seen). ``wait(run_id)`` returns once everything queued for that run is in the
+store, ``flush`` once everything queued is; a write that failed does not stop the others, and ``flush`` hands back
+what failed. ``flush_all`` flushes every writer of the process (a Ctrl-C, whichever callback Tune restored), and
+the process's exit does too, printing what failed.
 
 MLflow's own asynchronous logging is not used: its ``set_terminated`` drains every run's queue and stops its
-threads, which puts the wait back on the event loop at every trial's end (0.1-0.7 s there when measured).
+threads, which puts the wait back on the event loop at every trial's end.
 """
 
 from __future__ import annotations
 
 import atexit
 import queue
+import sys
 import threading
+import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
-EXIT_WAIT_S = 30.0  # how long a process that exits without a flush waits for what is still queued
+EXIT_WAIT_S = 30.0  # how long a process that exits, or a second Ctrl-C, waits for what is still queued
+_WRITERS: weakref.WeakSet[RunWriter] = weakref.WeakSet()  # every writer of this process, for flush_all
 
 
 @dataclass
@@ -46,9 +50,9 @@ class RunWriter:
         self._pending: dict[str, int] = {}  # run id -> its writes queued and not yet done
         self._done = threading.Condition()
         self._failures: list[str] = []
-        self._exit_registered = False
+        _WRITERS.add(self)
 
-    def log(self, run_id: str, metrics: list[Metric], tags: list[RunTag] = ()) -> None:
+    def log(self, run_id: str, metrics: Sequence[Metric], tags: Sequence[RunTag] = ()) -> None:
         """Queue one result of a run: its metrics, and tags that go with it (a later value of a tag wins)."""
         self._put(_Write(run_id, list(metrics), list(tags)))
 
@@ -75,11 +79,8 @@ class RunWriter:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._write_forever, name="sslsweep-mlflow-writer", daemon=True)
                 self._thread.start()
-                if not self._exit_registered:  # a process that exits without flushing still writes what it queued
-                    atexit.register(self.flush, EXIT_WAIT_S)
-                    self._exit_registered = True
             self._pending[write.run_id] = self._pending.get(write.run_id, 0) + 1
-        self._queue.put(write)
+            self._queue.put(write)  # with the count, so that an interruption cannot leave one without the other
 
     def _write_forever(self) -> None:
         client = None
@@ -129,3 +130,24 @@ class RunWriter:
             with self._done:
                 self._failures.append(f"{run_id}: {type(error).__name__}: {error}")
             return None
+
+
+def flush_all(timeout: float | None = None) -> list[str]:
+    """Flush every writer of this process (``RunWriter.flush``); what failed or was still queued, one line each."""
+    return [line for writer in list(_WRITERS) for line in writer.flush(timeout)]
+
+
+def report_unwritten(lines: list[str]) -> None:
+    """One warning naming the runs whose records are missing, on stderr; nothing where there are none."""
+    if lines:
+        print(
+            f"warning: {len(lines)} MLflow writes failed or were not made, their records are missing from these "
+            "runs: " + "; ".join(lines[:5]) + (" ..." if len(lines) > 5 else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+@atexit.register
+def _flush_at_exit() -> None:  # a process that exits without flushing still writes what it queued
+    report_unwritten(flush_all(EXIT_WAIT_S))
