@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "ssl"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from selfsup.evaluation.metric_names import RANDOM_INIT_PREFIX, eval_metric_name  # noqa: E402 - after the path set-up
+from selfsup.evaluation.metric_names import RANDOM_INIT_PREFIX, TRAINING_LOSS, eval_metric_name  # noqa: E402
+from trainables.records.names import test_units_text  # noqa: E402
 from trainables.records.results import Outcome  # noqa: E402
 from trainables.records.tags import (  # noqa: E402
     BACKBONE_TAG,
@@ -60,7 +61,6 @@ DATASETS = {
     "JapaneseVowels": {"series_length": 32, "window": 24},  # 7-29 steps, 12 channels, 9 speakers, 370 test
 }
 FRACTIONS = (1.0, 0.1)
-TRAIN_LOSS = "train/loss"  # logged every epoch, at the epoch as its step
 STRATEGIES = ("(a) across methods", "(b) random, joint", "(c) one per method")
 
 
@@ -139,9 +139,11 @@ def run_one(raw: dict) -> dict:
         parent = mlflow.get_run(outcome.parent_run_id)
         client = mlflow.MlflowClient()
         epochs = {
-            run_id: max((m.step for m in client.get_metric_history(run_id, TRAIN_LOSS)), default=0)
+            run_id: sorted(m.timestamp for m in client.get_metric_history(run_id, TRAINING_LOSS))
             for run_id in children["run_id"]
-        }
+        }  # when each epoch of each run was logged (a resumed trial's repeated epochs count: they were spent)
+    if BEST_RUN_TAG not in parent.data.tags:
+        raise SystemExit(f"sweep {raw['name']} selected no trial (its parent run has no {BEST_RUN_TAG} tag)")
     best = parent.data.tags.get(BEST_RUN_TAG)
     objective = f"metrics.{raw['objective']['metric']}"
 
@@ -157,7 +159,8 @@ def run_one(raw: dict) -> dict:
                 {
                     "run_id": row["run_id"],
                     "end": row["end_time"].timestamp(),
-                    "epochs": epochs[row["run_id"]],
+                    "epochs": len(epochs[row["run_id"]]),
+                    "epoch_times": epochs[row["run_id"]],
                     "finished": row.get(f"tags.{OUTCOME_TAG}") == Outcome.FINISHED,
                     "method": row.get(f"tags.{METHOD_TAG}"),
                     "backbone": row.get(f"tags.{BACKBONE_TAG}"),
@@ -180,21 +183,27 @@ def run_one(raw: dict) -> dict:
     return {"seconds": seconds, "selected": best, "trials": trials, "baselines": baselines}
 
 
-def selected_trial(sweeps: list[dict]) -> dict | None:
-    """sslsweep's selection in each sweep; across several (c), the one with the best objective."""
+def selected_trial(sweeps: list[dict], mode: str) -> dict | None:
+    """sslsweep's selection in each sweep; across several (c), the one with the best objective (``mode``)."""
     chosen = [next((t for t in s["trials"] if t["run_id"] == s["selected"]), None) for s in sweeps]
     chosen = [trial for trial in chosen if trial is not None and trial["objective"] is not None]
-    return max(chosen, key=lambda trial: trial["objective"]) if chosen else None
+    sign = 1 if mode == "max" else -1
+    return max(chosen, key=lambda trial: sign * trial["objective"]) if chosen else None
 
 
-def epochs_to_reach(sweep: dict, target: float) -> float:
-    """Epochs the sweep had spent (over every trial ended so far) when a finished trial first reached ``target``."""
-    spent = 0
-    for trial in sweep["trials"]:
-        spent += trial["epochs"]
-        if trial["finished"] and trial["objective"] is not None and trial["objective"] >= target - 1e-9:
-            return spent
-    return float("inf")
+def epochs_to_reach(sweep: dict, target: float, mode: str) -> float:
+    """Epochs the sweep had spent (every epoch of every trial logged by then, ended or still running) when a
+    finished trial first reached ``target``."""
+    sign = 1 if mode == "max" else -1
+    reached = [
+        trial["end"]
+        for trial in sweep["trials"]
+        if trial["finished"] and trial["objective"] is not None and sign * (trial["objective"] - target) >= -1e-9
+    ]
+    if not reached:
+        return float("inf")
+    when = min(reached) * 1000  # run end times are seconds, metric timestamps milliseconds
+    return sum(1 for trial in sweep["trials"] for logged in trial["epoch_times"] if logged <= when)
 
 
 def prepared(raw: dict):
@@ -218,8 +227,8 @@ def minirocket(data) -> float:
     return float(np.mean(scores))
 
 
-def summarise(label: str, sweeps: list[dict], baselines: list[dict], target: dict | None) -> dict:
-    selected = selected_trial(sweeps)
+def summarise(label: str, sweeps: list[dict], baselines: list[dict], target: dict | None, mode: str) -> dict:
+    selected = selected_trial(sweeps, mode)
     finished = [t for s in sweeps for t in s["trials"] if t["finished"] and t["test@1.0"] is not None]
     row = {
         "strategy": label,
@@ -242,7 +251,7 @@ def summarise(label: str, sweeps: list[dict], baselines: list[dict], target: dic
         row[f"supervised@{fraction}"] = supervised[0] if supervised else float("nan")
     row["regret"] = row["best_test"] - row["test@1.0"]
     if target is not None and len(sweeps) == 1:
-        row["to_target"] = epochs_to_reach(sweeps[0], target["objective"])
+        row["to_target"] = epochs_to_reach(sweeps[0], target["objective"], mode)
     return row
 
 
@@ -254,8 +263,8 @@ def median(rows: list[dict], key: str) -> float:
 def print_summary(dataset: str, results: dict, rocket: float, units: int) -> None:
     seeds = sorted(results)
     print(
-        f"\n{dataset}: medians over seeds {seeds}; test accuracy, linear probe, {units} test series "
-        f"(one is {100 / units:.2g} points); MiniRocket {rocket:.3f}"
+        f"\n{dataset}: medians over seeds {seeds}; test accuracy, linear probe, over "
+        f"{test_units_text(units, 'series', 'classification')}; MiniRocket {rocket:.3f}"
     )
     header = (
         f"  {'strategy':<22} {'selected 100%':>13} {'untrained':>9} {'supervised':>10} {'10%: sel':>9} "
@@ -317,8 +326,9 @@ def main() -> None:
             base = sweep_spec(dataset, seed, trials, epochs)
             done = {label: [run_one(raw) for raw in strategy_specs(base, label)] for label in STRATEGIES}
             baselines = done[STRATEGIES[0]][0]["baselines"]
-            target = selected_trial(done[STRATEGIES[2]])
-            results[seed] = {label: summarise(label, done[label], baselines, target) for label in STRATEGIES}
+            mode = base["objective"].get("mode", "max")
+            target = selected_trial(done[STRATEGIES[2]], mode)
+            results[seed] = {label: summarise(label, done[label], baselines, target, mode) for label in STRATEGIES}
             raw_sweeps[seed] = done
             for label in STRATEGIES:
                 row = results[seed][label]

@@ -90,12 +90,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "ssl"))
 
-from trainables.tracking.stores import POINTING_VARIABLES  # noqa: E402 - after the path set-up
+from selfsup.evaluation.metric_names import TRAINING_LOSS  # noqa: E402 - after the path set-up
+from trainables.tracking.stores import POINTING_VARIABLES  # noqa: E402
 
 LOCAL_SH = ROOT / "cluster" / "local.sh"
 # The `ray` command of this Python's environment (the one Ray and sslsweep are installed in).
 RAY_BIN = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray") or "ray"
-LOSS = "train/loss"  # the metric every result of every trial carries (its MLflow history: one point per epoch)
 STATE_POLL_S = 0.1  # how often the experiment-state files are looked at
 SAVE_GAP_S = 0.5  # a change of experiment_state-*.json this long after the previous one is a new save
 # The four files one experiment-state save writes, in this order (ray/tune/execution/tune_controller.py
@@ -816,7 +816,7 @@ def read_records(tracking_uri: str, sweep: str, optuna_url: str) -> SweepRecords
     )
 
     def history(run_id: str) -> list[tuple[int, float]]:
-        points = client.get_metric_history(run_id, LOSS)
+        points = client.get_metric_history(run_id, TRAINING_LOSS)
         return sorted(((int(m.step), m.timestamp / 1000) for m in points), key=lambda p: p[1])
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
@@ -1163,7 +1163,9 @@ def mlflow_latency(
     name = f"sweep-scale/log_batch-{uuid.uuid4().hex[:8]}"
     location = f"{artifact_root}/{name}" if artifact_root else None
     experiment = client.create_experiment(name, artifact_location=location)
-    keys = [LOSS, "health/embedding_std", "health/rankme"] + [f"val/knn/metric_{i}/frac_1.0" for i in range(metrics)]
+    keys = [TRAINING_LOSS, "health/embedding_std", "health/rankme"] + [
+        f"val/knn/metric_{i}/frac_1.0" for i in range(metrics)
+    ]
     keys = keys[:metrics]
     timings: dict[str, list] = {"create_run + params": [], "result": [], "end": [], "flush": []}
     logged = 0

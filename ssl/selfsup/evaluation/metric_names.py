@@ -72,7 +72,8 @@ SEGMENTATION_METRICS = ("miou", "mf1", "pixel_acc", "fwiou")
 PER_CLASS_IOU_PREFIX = "iou_"  # iou_<class name>: one class's IoU
 _PER_CLASS_PATTERN = re.compile(r"^iou_[A-Za-z0-9_]+$")
 HEALTH_METRICS = ("health/embedding_std", "health/rankme")
-TRAINING_METRICS = ("train/loss",)  # the training loss, averaged over an epoch's steps
+TRAINING_LOSS = "train/loss"  # the training loss, averaged over an epoch's steps; every epoch's result has it
+TRAINING_METRICS = (TRAINING_LOSS,)
 RANDOM_INIT_PREFIX = "random_init/"
 TEST_UNITS_METRIC = "data/test_units"
 
