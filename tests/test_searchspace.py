@@ -68,10 +68,13 @@ def test_shipped_searchspaces_validate_and_dry_run(path, capsys, machine):
     if spec.domain.name == "timeseries":
         assert f"windows {spec.data.window.length} steps, overlap {spec.data.window.overlap:g}" in out
         assert ("series resized to 128 steps" in out) == (spec.data.series_length == 128)
-    # A method with heads of its own lists no projector settings (they would change nothing).
+    # A method with heads of its own lists no projector settings (they would change nothing); a sweep across
+    # methods lists them with the methods that build one.
     from selfsup.methods import METHODS
 
-    assert ("projector_dim" in out) == METHODS.get(spec.method).uses_projector
+    assert ("projector_dim" in out) == any(METHODS.get(name).uses_projector for name in spec.method_names)
+    for name in spec.method_names:
+        assert name in out
 
 
 def test_dry_run_names_the_evaluation_windows(tmp_path, capsys, machine):
