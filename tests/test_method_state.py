@@ -20,6 +20,7 @@ from selfsup.data.windows import Windows
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
 from selfsup.methods.momentum import cosine_momentum
 from selfsup.trial_params import TrialParams
+from trainables.records.results import EPOCH, FAILURE_REASON, RANKED_OBJECTIVE, Outcome, outcome
 from trainables.searchspace import load_sweep
 from trainables.trial.context import TrialContext
 from trainables.trial.worker import run_trial_loop
@@ -380,3 +381,36 @@ def test_two_gloo_ranks_train_one_model_of_each_method(tmp_path):
         assert reports[1] == [{}, {}], method  # rank 1 trains and takes part in every collective, rank 0 reports
         state = torch.load(store / "rank0_epoch2.pt", weights_only=True)["method"]
         assert all(torch.isfinite(tensor.float()).all() for tensor in state.values()), method
+
+
+def _nan_on_rank_one_worker(rank: int, init_file: str, store: str, config: dict) -> None:
+    """Rank 1 trains on NaN windows, rank 0 on the real ones."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        if rank == 1:
+            config["data"].pretext.x[:] = np.nan
+        context = DDPContext(Path(store), rank)
+        run_trial_loop(config, context)
+        Path(store).mkdir(parents=True, exist_ok=True)
+        torch.save({"reports": context.reports}, Path(store) / f"rank{rank}_final.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_nan_loss_on_one_rank_ends_the_trial_as_failed_on_every_rank(tmp_path):
+    """A training failure (``selfsup.failures``) on one DDP rank: both ranks stop at that step, neither waits
+    in the gradient all-reduce for the other, and rank 0 reports the failure as the trial's verdict (raising
+    would read as a crash, which Tune and Ray Train retry from the checkpoint, failing the same way again)."""
+    # SimSiam's loss is each rank's own (Barlow Twins' statistics over the gathered batch would be NaN on both).
+    config = _small_trial_config(tmp_path, "simsiam", {}, epochs=2, checkpoint_every=1)
+    store = tmp_path / "store"
+    run_on_gloo_ranks(_nan_on_rank_one_worker, (str(tmp_path / "init"), str(store), config), world=2, timeout_s=120.0)
+    reports = [torch.load(store / f"rank{r}_final.pt", weights_only=False)["reports"] for r in (0, 1)]
+    assert reports[1] == [{}]
+    (ended,) = reports[0]
+    assert ended[FAILURE_REASON] == "NonFiniteLossError: loss became nan at epoch 1, step 1"  # rank 1's
+    assert ended[EPOCH] == 1 and np.isnan(ended[RANKED_OBJECTIVE])
+    assert outcome(ended, errored=False) == Outcome.FAILED
+    assert not list(store.glob("rank*_epoch*.pt"))  # no checkpoint of a failed epoch

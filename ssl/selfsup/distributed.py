@@ -1,4 +1,5 @@
-"""Explicit helpers for losses whose statistics span the global batch (all DDP ranks).
+"""Explicit helpers for losses whose statistics span the global batch (all DDP ranks), and for ranks that must stop
+together (``first_failure``).
 
 Barlow Twins and VICReg compute batch statistics (per-dimension mean/std, cross-correlation, covariance).
 Under DistributedDataParallel each rank only sees its local slice of the batch, so those statistics must be
@@ -28,8 +29,12 @@ before gathering and drops the padding afterwards.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 import torch.distributed as dist
+
+_Failure = TypeVar("_Failure", bound=Exception)
 
 
 def _initialised() -> bool:
@@ -102,3 +107,21 @@ def gather_batch_with_offset(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     padded = torch.cat([x, x.new_zeros((max_n - x.shape[0], *x.shape[1:]))], dim=0)
     pieces = GatherLayer.apply(padded)
     return torch.cat([piece[:n] for piece, n in zip(pieces, sizes)], dim=0), offset
+
+
+def first_failure(failure: _Failure | None, device: torch.device) -> _Failure | None:
+    """The failure of the lowest rank that had one, on every rank; None when no rank had one.
+
+    A rank that stops on its own leaves the others waiting in their next collective (DDP's gradient all-reduce)
+    for good, so ranks decide together: one all-reduce of a flag per call, and the failures themselves are
+    exchanged only when there is one. Without torch.distributed (one process) ``failure`` itself.
+    """
+    if world_size() == 1:
+        return failure
+    failed = torch.tensor([int(failure is not None)], device=device)
+    dist.all_reduce(failed, op=dist.ReduceOp.MAX)
+    if not failed.item():
+        return None
+    failures: list[_Failure | None] = [None] * world_size()
+    dist.all_gather_object(failures, failure)
+    return next(f for f in failures if f is not None)

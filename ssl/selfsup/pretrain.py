@@ -16,19 +16,13 @@ from torch import nn
 from selfsup.backbones import build_backbone
 from selfsup.data.prepared import PreparedData
 from selfsup.data.windows import Windows
+from selfsup.distributed import first_failure
 from selfsup.domains import domain_named
+from selfsup.failures import CollapseError, NonFiniteLossError, TrainingFailure
 from selfsup.methods import METHODS, DataShape, MethodParams, PretextBatch, ProjectorSpec, SSLMethod
 from selfsup.methods.base import DATA_SAMPLE_SIZE, LabelFractionParams
 from selfsup.mixed_precision import Precision, autocast
 from selfsup.trial_params import TrialParams
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; the trial cannot continue."""
-
-
-class CollapseError(RuntimeError):
-    """The embeddings collapsed (every input maps to nearly the same vector)."""
 
 
 def build_method(method: str, shared: TrialParams, own: MethodParams, data: DataShape) -> SSLMethod:
@@ -153,6 +147,9 @@ def train_one_epoch(
     ``precision``: the forward pass under bf16 autocast or in float32 (``selfsup.mixed_precision``).
     ``channels_last``: 4-D batches moved in channels-last layout (the model should be too; see
     ``to_channels_last``).
+
+    Raises a ``TrainingFailure`` (``selfsup.failures``) when a step's loss is not finite or the method cannot
+    compute it (e.g. W-MSE's whitening of a singular covariance); under DDP every rank raises it at that step.
     """
     model.train()
     method = unwrap(model)
@@ -163,11 +160,19 @@ def train_one_epoch(
         x, index, *labels = (t.to(device, non_blocking=True) for t in tensors)
         if channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        # Augmentation runs on the device, inside the method, on what it chooses to augment.
-        with autocast(device, precision):
-            output = model(PretextBatch(x, augmenter.views, labels[0] if labels else None, index, windows))
-        if not torch.isfinite(output.loss):
-            raise NonFiniteLossError(f"loss became {output.loss.item()} at epoch {epoch + 1}, step {step + 1}")
+        failure: TrainingFailure | None = None
+        try:
+            # Augmentation runs on the device, inside the method, on what it chooses to augment.
+            with autocast(device, precision):
+                output = model(PretextBatch(x, augmenter.views, labels[0] if labels else None, index, windows))
+            if not torch.isfinite(output.loss):
+                failure = NonFiniteLossError(f"loss became {output.loss.item()} at epoch {epoch + 1}, step {step + 1}")
+        except TrainingFailure as error:
+            failure = error
+        # Before the backward pass, whose gradient all-reduce would wait forever for a rank that stopped.
+        failure = first_failure(failure, device)
+        if failure is not None:
+            raise failure
         optimizer.zero_grad(set_to_none=True)
         output.loss.backward()
         optimizer.step()

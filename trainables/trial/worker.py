@@ -9,6 +9,7 @@ evaluation, so a trial that ASHA lets finish always has it, and a trial that ASH
 from __future__ import annotations
 
 import copy
+import math
 import os
 import tempfile
 from typing import Any
@@ -20,6 +21,7 @@ import torch.distributed as dist
 
 from selfsup.data.prepared import PreparedData
 from selfsup.evaluation.metric_names import TEST_UNITS_METRIC
+from selfsup.failures import TrainingFailure
 from selfsup.methods import METHODS
 from selfsup.mixed_precision import check_precision_supported
 from selfsup.pretrain import (
@@ -101,18 +103,25 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     embeddings = example = None
     for epoch in range(start_epoch, epochs):
         _seed_epoch(loader, augmenter, seed, epoch, rank, world)
-        losses = train_one_epoch(
-            model,
-            loader,
-            windows,
-            augmenter,
-            optimizer,
-            device,
-            epoch,
-            epochs,
-            resources.precision,
-            resources.channels_last,
-        )
+        try:
+            losses = train_one_epoch(
+                model,
+                loader,
+                windows,
+                augmenter,
+                optimizer,
+                device,
+                epoch,
+                epochs,
+                resources.precision,
+                resources.channels_last,
+            )
+        except TrainingFailure as error:  # every rank raises it at the same step
+            # Ended as failed at once: retried from its checkpoint it would fail the same way (selfsup.failures).
+            # Tune checks that every result holds the objective it compares; NaN is one ASHA and Optuna skip.
+            ended = {EPOCH: epoch + 1, RANKED_OBJECTIVE: math.nan, FAILURE_REASON: f"{type(error).__name__}: {error}"}
+            context.report(ended if rank == 0 else {})
+            return
         losses = _mean_over_ranks(losses, device, world)
         last = epoch == epochs - 1
 
@@ -130,7 +139,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                     collapse_std_floor=spec.health.collapse_std_floor,
                     grace_epochs=spec.health.grace_epochs,
                 )
-            except RuntimeError as error:
+            except TrainingFailure as error:  # CollapseError
                 failure = f"{type(error).__name__}: {error}"
             if last and failure is None:
                 domain, evaluation = spec.domain, spec.evaluation
@@ -158,7 +167,8 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
         failure = _broadcast(failure, world)
         if failure is not None:
             # The trial ends with its reason in its last result (results.outcome: failed), without raising: an
-            # exception would read as a crash, which Ray Train and Tune retry (resources.max_failures).
+            # exception would read as a crash, which Ray Train and Tune retry (resources.max_failures). So do
+            # training failures above.
             context.report({**metrics, FAILURE_REASON: failure} if rank == 0 else {})
             return
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from selfsup.failures import SingularCovarianceError
 from selfsup.mixed_precision import full_precision, no_autocast
 
 
@@ -35,7 +36,9 @@ def whiten(x: torch.Tensor, eps: float) -> torch.Tensor:
     Raises:
         ValueError: for a non-2-D input, ``eps`` outside [0, 1], fewer than 2 rows, ``n <= D`` with ``eps = 0``
             (the covariance of n centred rows has rank at most n - 1 < D), or a covariance that Cholesky cannot
-            factor (rank-deficient embeddings, e.g. a dead dimension, or non-finite values): never NaN.
+            factor (rank-deficient embeddings, e.g. a dead dimension, or non-finite values): never NaN. The last
+            is a ``SingularCovarianceError`` (``selfsup.failures``): it depends on the embeddings training
+            produced, so it ends a trial as failed where the others are configuration errors.
     """
     if x.ndim < 2:
         raise ValueError(
@@ -65,11 +68,11 @@ def whiten(x: torch.Tensor, eps: float) -> torch.Tensor:
             chol = torch.linalg.cholesky(cov)
         except torch.linalg.LinAlgError as err:
             if not torch.isfinite(x).all():
-                raise ValueError(
+                raise SingularCovarianceError(
                     "whiten: the sub-batch contains non-finite values (NaN or inf), so its "
                     "covariance cannot be whitened"
                 ) from err
-            raise ValueError(
+            raise SingularCovarianceError(
                 f"whiten: the sub-batch covariance ({dim}x{dim}, from w_size={n} rows) is singular or "
                 f"not positive definite in {dtype} (rank-deficient or collapsed embeddings, e.g. a "
                 f"constant dimension), so it has no Cholesky factor; use the documented shrinkage "
