@@ -1148,7 +1148,7 @@ def mlflow_latency(
     """What the sweep's MLflow callback does per trial, against ``uri``: create_run with 15 tags and 15 params,
     then per epoch ``metrics`` metrics and the checkpoint tag (every epoch checkpoints here), then set_terminated;
     ``in_flight`` trials interleaved epoch by epoch. ``synchronous``: every write returns once written (sslsweep
-    before ``RunWriter``); else as ``SweepMLflowCallback`` writes now: create_run on the calling thread, params and
+    before ``RunWriter``); else as ``SweepMLflowCallback`` writes now: create_run and params on the calling thread,
     results queued to a ``RunWriter`` and written by its thread, the end a wait for the run's queued writes and a
     set_terminated. Returns per operation a list of (results logged before, seconds on the calling thread), with
     ``flush``: the wait at the end for what was still queued."""
@@ -1176,12 +1176,7 @@ def mlflow_latency(
             tags = {f"benchmark.tag_{k}": f"value-{i}-{k}" for k in range(15)}  # as many as a trial's run carries
             run_id = client.create_run(experiment, tags=tags, run_name=f"trial-{i}").info.run_id
             params = [Param(f"param_{k}", str(k * 0.1)) for k in range(15)]
-            if synchronous:
-                client.log_batch(run_id, params=params)
-            else:
-                writer.call(
-                    run_id, lambda queued, run_id=run_id, params=params: queued.log_batch(run_id, params=params)
-                )
+            client.log_batch(run_id, params=params)  # with the run, as the sweep's callback writes them
             timings["create_run + params"].append((logged, time.perf_counter() - start))
             runs.append(run_id)
         for epoch in range(1, epochs + 1):
@@ -1292,7 +1287,7 @@ def storage_phase(args, spec, stores: dict[str, str], work: Path) -> dict:
         mlflow_rows,
         "create = create_run + the trial's params; result = one result's metrics + the checkpoint tag; end = "
         "set_terminated; on the calling thread (Tune's event loop in a sweep). synchronous: each write returns once "
-        "written (sslsweep before); queued: params and results go to RunWriter's thread, the end waits for the run's "
+        "written (sslsweep before); queued: results go to RunWriter's thread, the end waits for the run's "
         "queued writes (SweepMLflowCallback now); flush = the wait at the end for what was still queued",
     )
     return figures

@@ -3,10 +3,10 @@ the tracking store for each result.
 
 Tune calls the sweep's MLflow callback on its event loop: a result written there holds back every trial's next
 result by a store write or a server round trip, and a trial reports every epoch (docs/measurements.md, "At a
-cluster's scale"). ``RunWriter.log`` queues a result's metrics and tags, ``RunWriter.call`` any other write of a
-run; one thread takes everything queued at once and writes each run's queued results as one ``log_batch`` before
-that run's next other write, so a run's records keep their order and a busy store gets fewer, larger writes (runs
-are written in the order first seen). ``wait(run_id)`` returns once everything queued for that run is in the
+cluster's scale"). ``RunWriter.log`` queues a result's metrics and tags; one thread takes everything queued at once
+and writes each run's queued results as one ``log_batch`` (a later value of a tag wins), so a busy store gets
+fewer, larger writes (runs are written in the order first seen). A run's other writes (its params, its end) are
+made by the callback itself, after ``wait(run_id)`` where they must follow its results. ``wait(run_id)`` returns once everything queued for that run is in the
 store, ``flush`` once everything queued is; a write that failed does not stop the others, and ``flush`` hands back
 what failed. ``flush_all`` flushes every writer of the process (a Ctrl-C, whichever callback Tune restored), and
 the process's exit does too, printing what failed.
@@ -37,7 +37,6 @@ class _Write:
     run_id: str
     metrics: list[Metric] = field(default_factory=list)
     tags: list[RunTag] = field(default_factory=list)
-    call: Callable[[MlflowClient], Any] | None = None  # any other write, made after the results queued before it
 
 
 class RunWriter:
@@ -55,10 +54,6 @@ class RunWriter:
     def log(self, run_id: str, metrics: Sequence[Metric], tags: Sequence[RunTag] = ()) -> None:
         """Queue one result of a run: its metrics, and tags that go with it (a later value of a tag wins)."""
         self._put(_Write(run_id, list(metrics), list(tags)))
-
-    def call(self, run_id: str, call: Callable[[MlflowClient], Any]) -> None:
-        """Queue ``call(client)``, a write of the run's that comes after everything queued for it so far."""
-        self._put(_Write(run_id, call=call))
 
     def wait(self, run_id: str, timeout: float | None = None) -> bool:
         """Wait until everything queued for ``run_id`` so far is written (or failed); False on a timeout."""
@@ -107,21 +102,12 @@ class RunWriter:
                         self._done.notify_all()
 
     def _write_run(self, client: MlflowClient, run_id: str, writes: list[_Write]) -> None:
-        """A run's writes in order, its queued results merged into one log_batch before each other write (MLflow's
-        client splits a batch over its per-request limits); a failed write is kept for ``flush`` and the run's
-        next writes still go."""
-        metrics: list[Metric] = []
-        tags: dict[str, RunTag] = {}
-        for write in [*writes, None]:
-            if write is not None and write.call is None:
-                metrics += write.metrics
-                tags.update({tag.key: tag for tag in write.tags})
-                continue
-            if metrics or tags:
-                self._attempt(run_id, lambda: client.log_batch(run_id, metrics=metrics, tags=list(tags.values())))
-                metrics, tags = [], {}
-            if write is not None:
-                self._attempt(run_id, lambda: write.call(client))
+        """A run's queued results as one log_batch (MLflow's client splits a batch over its per-request limits); a
+        failed write is kept for ``flush`` and the other runs' writes still go."""
+        metrics = [metric for write in writes for metric in write.metrics]
+        tags = {tag.key: tag for write in writes for tag in write.tags}
+        if metrics or tags:
+            self._attempt(run_id, lambda: client.log_batch(run_id, metrics=metrics, tags=list(tags.values())))
 
     def _attempt(self, run_id: str, write: Callable[[], Any]) -> Any:
         try:
