@@ -20,7 +20,7 @@ from selfsup.data.windows import Windows
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
 from selfsup.methods.momentum import cosine_momentum
 from selfsup.trial_params import TrialParams
-from trainables.records.results import EPOCH, FAILURE_REASON, RANKED_OBJECTIVE, Outcome, outcome
+from trainables.records.results import EPOCH, FAILURE_REASON, RANKED_OBJECTIVE, Outcome, outcome, unpacked
 from trainables.searchspace import load_sweep
 from trainables.trial.context import TrialContext
 from trainables.trial.worker import run_trial_loop
@@ -217,13 +217,15 @@ def test_supervised_needs_labels_and_learns_them():
 
 
 class LocalContext(TrialContext):
-    """The training loop in this process: reports recorded, checkpoints kept in a folder, optional crash."""
+    """The training loop in this process: reports recorded (unpacked, as MLflow records them), checkpoints kept in
+    a folder, optional crash."""
 
     def __init__(self, store: Path, resume_from: Path | None = None, crash_after_epoch: int | None = None):
         self.store, self.resume_from, self.crash_after_epoch = store, resume_from, crash_after_epoch
         self.reports: list[dict] = []
 
     def report(self, metrics, checkpoint_dir=None):
+        metrics = unpacked(metrics)
         self.reports.append(metrics)
         if checkpoint_dir:
             target = self.store / f"epoch{metrics['epoch']}"
@@ -330,7 +332,7 @@ class DDPContext(LocalContext):
             self.store.mkdir(parents=True, exist_ok=True)
             state = torch.load(Path(checkpoint_dir) / "trial_state.pt", weights_only=True)
             torch.save(state, self.store / f"rank{self.rank}_epoch{metrics.get('epoch', 'x')}.pt")
-        self.reports.append(metrics)
+        self.reports.append(unpacked(metrics))
 
 
 def _two_rank_worker(rank: int, init_file: str, store: str, configs: dict[str, dict]) -> None:

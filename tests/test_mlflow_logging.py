@@ -1,7 +1,8 @@
 """The sweep's MLflow callback writes results off Tune's event loop (``tracking/writer.py``): a run's records land in
 the order they were made, its queued results batched, a trial's run is complete when its end is written, and
 everything queued is in the store when the experiment ends (normally or on Ctrl-C); a write that failed is
-reported there, naming its run, and holds up none of the others."""
+reported there, naming its run, and holds up none of the others. Tune gets a trial's metrics packed, MLflow all of
+them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,16 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.tracking import MlflowClient
 from ray.tune.experiment import Trial
 
-from trainables.records.results import EPOCH, EVALUATION_DONE, OBJECTIVE_METRIC, Outcome
+from trainables.records.results import (
+    EPOCH,
+    EVALUATION_DONE,
+    OBJECTIVE_METRIC,
+    PACKED_METRICS,
+    RANKED_OBJECTIVE,
+    Outcome,
+    for_tune,
+    unpacked,
+)
 from trainables.records.tags import OUTCOME_TAG
 from trainables.searchspace import SweepSpec
 from trainables.tracking.mlflow_callback import SweepMLflowCallback, ensure_experiment, start_parent_run
@@ -67,12 +77,15 @@ def _trials(count: int) -> list[Trial]:
 def _report(callback: SweepMLflowCallback, spec: SweepSpec, trials: list[Trial]) -> None:
     for epoch in range(1, EPOCHS + 1):
         for trial in trials:
-            result = {
-                EPOCH: epoch,
-                "train/loss": 1.0 / epoch,
-                spec.objective.metric: 0.1 * epoch,
-                EVALUATION_DONE: int(epoch == EPOCHS),
-            }
+            result = for_tune(  # as a trial reports it: train/loss reaches Tune packed, and MLflow unpacked
+                {
+                    EPOCH: epoch,
+                    "train/loss": 1.0 / epoch,
+                    spec.objective.metric: 0.1 * epoch,
+                    EVALUATION_DONE: int(epoch == EPOCHS),
+                },
+                spec.objective.metric,
+            )
             callback.log_trial_result(epoch, trial, result)
             trial.update_last_result(result)
 
@@ -139,8 +152,35 @@ def test_a_flush_that_runs_out_of_time_says_which_runs_still_have_writes_queued(
     writer = RunWriter(uri)
     for step in range(3):
         writer.log(run_id, [Metric("train/loss", 1.0, 0, step)])
-        writer.call(run_id, lambda queued: queued.set_tag(run_id, "between", "results"))  # no merging across
     unwritten = flush_all(timeout=0.05)  # every writer of the process: only this one has anything queued
     assert len(unwritten) == 1 and unwritten[0].startswith(f"{run_id}: ") and unwritten[0].endswith(" still queued")
     assert writer.flush() == []  # no timeout: all written, none failed
     assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [0, 1, 2]
+
+
+def test_tune_keeps_statistics_of_the_scheduling_keys_only_and_mlflow_gets_every_metric_back():
+    """Tune keeps min, max, mean and the last 5 and 10 values of every number of a result in its experiment state
+    (saved every few seconds): a trial's result reaches it with the other metrics packed into one text."""
+    objective = "val/linear/acc/frac_1.0"
+    metrics = {
+        EPOCH: 3,
+        RANKED_OBJECTIVE: 0.8,
+        EVALUATION_DONE: 1,
+        objective: 0.8,
+        "train/loss": 0.5,
+        "health/rankme": 12.5,
+        **{f"test/linear/acc/frac_{fraction}": 0.7 for fraction in (0.01, 0.1, 0.5, 1.0)},
+    }
+    reported = for_tune(metrics, objective)
+    assert unpacked(reported) == metrics
+    assert {key for key, value in reported.items() if isinstance(value, (int, float))} == {
+        EPOCH,
+        RANKED_OBJECTIVE,
+        EVALUATION_DONE,
+        objective,
+    }
+    trial = Trial("run_trial", config={}, trial_id="t0", stub=True)
+    trial.update_last_result(dict(reported))
+    assert set(trial.metric_analysis) == {EPOCH, RANKED_OBJECTIVE, EVALUATION_DONE, objective}
+    assert PACKED_METRICS in trial.last_result
+    assert for_tune({EPOCH: 1, objective: 0.5}, objective) == {EPOCH: 1, objective: 0.5}  # nothing to pack

@@ -19,6 +19,7 @@ from browser import CHROMIUM, mlflow_ui, page_text
 from mlflow.tracking import MlflowClient
 
 from trainables.records.results import RANKED_OBJECTIVE
+from trainables.sweep.searcher import CRASHED_ATTR
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -249,15 +250,19 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
         assert f"{model.name} Version 1" in models and f"sslsweep.champion : {champion}" in models, models[:3000]
 
 
-def test_collapsed_trial_fails_with_its_reason_and_two_gloo_workers(tmp_path):
+def test_collapsed_and_diverged_trials_fail_at_once_with_their_reasons_on_two_gloo_workers(tmp_path):
+    """A trial that cannot train on (collapsed embeddings; weights an update blew up) ends failed on both DDP ranks
+    without hanging, at once: a crash would be retried from its checkpoint (``max_failures``) and fail again."""
     home = tmp_path / "home"
     path = _sweep_file(
         tmp_path,
         "e2e-collapse",
-        search={"lambda_offdiag": {"type": "float", "low": 0.001, "high": 0.01, "log": True}},
-        budget={"trials": 1, "epochs": 3},
-        resources={"workers": 2, "cpus_per_worker": 1, "gpus_per_worker": 0},
-        # An impossible floor: the health check must end the trial, on both DDP ranks, without hanging.
+        search={"lr": {"type": "categorical", "choices": [0.001, 1.0e12]}},  # SGD at 1e12: the weights overflow
+        fixed={"backbone": "conv1d", "projector_dim": 256, "batch_size": 32, "optimizer": "sgd"},
+        sampler={"type": "grid"},
+        budget={"trials": 2, "epochs": 3},
+        resources={"workers": 2, "cpus_per_worker": 1, "gpus_per_worker": 0, "max_failures": 2},
+        # An impossible floor: the health check must end the other trial, on both DDP ranks, without hanging.
         health={"collapse_std_floor": 100.0, "grace_epochs": 0},
         scheduler={"type": "fifo"},
     )
@@ -265,12 +270,16 @@ def test_collapsed_trial_fails_with_its_reason_and_two_gloo_workers(tmp_path):
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
     client, parent = _parent(home, "e2e-collapse")
     assert parent.info.status == "FAILED"
-    children = _children(home, parent.info.run_id)
-    assert children["status"].tolist() == ["FAILED"]
-    assert "embeddings collapsed at epoch 1" in children["tags.sslsweep.failure_reason"][0]
+    children = _children(home, parent.info.run_id).sort_values("params.lr", key=lambda lr: lr.astype(float))
+    assert children["status"].tolist() == ["FAILED", "FAILED"]
+    reasons = children["tags.sslsweep.failure_reason"].tolist()
+    assert reasons[0].startswith("CollapseError: embeddings collapsed at epoch 1"), reasons
+    # Its one step per rank had a finite loss; the update did not, and the epoch's evaluation is what saw it.
+    assert reasons[1] == "NonFiniteEmbeddingsError: the backbone embeds the evaluation data as NaN or infinite values"
     study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
-    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+    assert not any(CRASHED_ATTR in t.user_attrs for t in study.trials)  # sslsweep's verdicts, not retried crashes
 
 
 def test_in_trial_and_ray_train_paths_give_the_same_trial(tmp_path):

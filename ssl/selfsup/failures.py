@@ -8,6 +8,8 @@ kill) still reads as a crash and is retried. Under DDP every rank raises togethe
 
 from __future__ import annotations
 
+import torch
+
 
 class TrainingFailure(Exception):
     """The configuration cannot be trained on; see the subclasses."""
@@ -17,9 +19,21 @@ class NonFiniteLossError(TrainingFailure, FloatingPointError):
     """The loss became NaN or infinite."""
 
 
+class NonFiniteEmbeddingsError(TrainingFailure, FloatingPointError):
+    """The trained backbone embeds the evaluation data as NaN or infinite values (an update made its weights or
+    activations overflow, though the losses before it were finite)."""
+
+
 class SingularCovarianceError(TrainingFailure, ValueError):
     """A covariance that must be whitened has no Cholesky factor (rank-deficient or non-finite embeddings)."""
 
 
 class CollapseError(TrainingFailure, RuntimeError):
     """The embeddings collapsed (every input maps to nearly the same vector)."""
+
+
+def require_finite_embeddings(embeddings: torch.Tensor) -> torch.Tensor:
+    """``embeddings``, or ``NonFiniteEmbeddingsError`` where any value is NaN or infinite."""
+    if not torch.isfinite(embeddings).all():
+        raise NonFiniteEmbeddingsError("the backbone embeds the evaluation data as NaN or infinite values")
+    return embeddings

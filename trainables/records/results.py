@@ -9,6 +9,7 @@ A trial is
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -23,6 +24,12 @@ FAILURE_REASON = "failure_reason"
 # finished trial's last epoch that value with the tie-break of ``selection.py``. Only they read it: MLflow records
 # the objective metric under its own name, unchanged, and ``OBJECTIVE_METRIC``.
 RANKED_OBJECTIVE = "ranked_objective"
+
+# A result's metrics as Tune receives them: the trial's namespaced metrics other than the objective, as one JSON text.
+# Tune keeps, for every number of a result, its min, max, mean, last value and last 5 and 10 values in its experiment
+# state, which it saves every few seconds; with every metric a number that was tens of KB per trial. Tune, ASHA,
+# Optuna and the console use only the keys left as they are (``for_tune``); MLflow records them all (``unpacked``).
+PACKED_METRICS = "metrics_json"
 
 # -------------------------------------------------------------------------------------- MLflow metrics
 # A finished trial's objective value, logged once when it ends (a pruned trial's low-fidelity values stay in the
@@ -87,6 +94,26 @@ def gains(metrics: dict[str, Any]) -> dict[str, float]:
         f"{GAIN_PREFIX}{key}": round(float(value) - float(metrics[RANDOM_INIT_PREFIX + key]), 9)
         for key, value in metrics.items()
         if key.startswith(TEST_PREFIX) and isinstance(metrics.get(RANDOM_INIT_PREFIX + key), (int, float))
+    }
+
+
+def for_tune(metrics: dict[str, Any], objective_metric: str) -> dict[str, Any]:
+    """``metrics`` as a trial reports them to Tune: sslsweep's keys (``epoch``, ``ranked_objective``, flags) and the
+    objective metric as they are, every other namespaced metric packed into ``PACKED_METRICS``."""
+    packed = {key: value for key, value in metrics.items() if "/" in key and key != objective_metric}
+    if not packed:
+        return dict(metrics)
+    kept = {key: value for key, value in metrics.items() if key not in packed}
+    return {**kept, PACKED_METRICS: json.dumps(packed, default=float)}
+
+
+def unpacked(result: dict[str, Any]) -> dict[str, Any]:
+    """A Tune result with its ``PACKED_METRICS`` back among the other keys (a result without any as it is)."""
+    if PACKED_METRICS not in result:
+        return result
+    return {
+        **{key: value for key, value in result.items() if key != PACKED_METRICS},
+        **json.loads(result[PACKED_METRICS]),
     }
 
 

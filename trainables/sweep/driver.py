@@ -64,7 +64,7 @@ from trainables.tracking.stores import Stores
 from trainables.tracking.ui_links import save_decision_view, shared_view_link, ui_base_url
 from trainables.tracking.writer import EXIT_WAIT_S, flush_all, report_unwritten
 from trainables.trial.data_cache import fetch_prepared_data, start_data_cache
-from trainables.trial.trainable import make_trainable, trial_resources
+from trainables.trial.trainable import KEPT_CHECKPOINTS, make_trainable, trial_resources
 
 
 @dataclass
@@ -422,6 +422,8 @@ def _tuner(
             # Tune's tables per trial with --verbose; otherwise one line per trial event (console.py).
             callbacks=[callback] if verbose else [callback, _trial_lines(spec, scheduler, num_samples)],
             verbose=2 if verbose else 0,
+            # Tune would otherwise keep every checkpoint of every trial, on disk and in its experiment state.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=KEPT_CHECKPOINTS),
             # A crashed in-trial trial restarts from its last checkpoint; Ray Train trials retry in their trainer.
             failure_config=tune.FailureConfig(
                 max_failures=0 if spec.resources.uses_ray_train else spec.resources.max_failures

@@ -48,6 +48,7 @@ from trainables.records.results import (
     is_recorded_metric,
     outcome,
     split_bookkeeping,
+    unpacked,
 )
 from trainables.records.selection import creation_index
 from trainables.records.tags import (
@@ -244,7 +245,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         # after it again, at the same steps (the report keeps the later value).
         step = int(result.get(EPOCH) or result.get("training_iteration", iteration))
         now = int(time.time() * 1000)
-        recorded = {key: value for key, value in result.items() if is_recorded_metric(key, value)}
+        recorded = {key: value for key, value in unpacked(result).items() if is_recorded_metric(key, value)}
         metrics = [Metric(key, float(value), now, step) for key, value in {**recorded, **gains(recorded)}.items()]
         run_id = self._trial_runs[trial]
         tags = []

@@ -15,7 +15,7 @@ import os
 from typing import Any
 
 import ray.tune
-from ray.train import FailureConfig, RunConfig, ScalingConfig
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
@@ -39,6 +39,11 @@ TRAIN_ENVIRONMENT = {
     # (2.0 s per epoch against 0.4 s of work). Ray propagates this variable to the controller.
     "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
 }
+
+
+# A trial's checkpoints kept on disk: the latest, from which it resumes and whose backbone MLflow records, and the
+# one before, which the experiment state a killed driver saved last may still name (``--resume``).
+KEPT_CHECKPOINTS = 2
 
 
 def trial_resources(spec: SweepSpec) -> dict[str, float]:
@@ -88,6 +93,7 @@ def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: st
             name=f"{spec.name}-{trial_id}",
             storage_path=storage_path,
             callbacks=[TuneReportCallback()],
+            checkpoint_config=CheckpointConfig(num_to_keep=KEPT_CHECKPOINTS),
             # A dead worker: the group restarts and the loop resumes from the last reported checkpoint.
             failure_config=FailureConfig(max_failures=spec.resources.max_failures),
         ),

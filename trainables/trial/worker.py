@@ -47,6 +47,7 @@ from trainables.records.results import (
     RANDOM_INIT_PREFIX,
     RANKED_OBJECTIVE,
     SEGMENTATION_EXAMPLE_FILE,
+    for_tune,
 )
 from trainables.records.selection import tie_broken
 from trainables.searchspace import SweepSpec, split_trial_params
@@ -128,18 +129,19 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
         metrics: dict[str, Any] = {}
         failure = None
         if rank == 0:
-            metrics = {EPOCH: epoch + 1, **losses, **epoch_evaluation(scored_backbone, data, spec, device)}
-            metrics[RANKED_OBJECTIVE] = metrics[spec.objective.metric]
+            metrics = {EPOCH: epoch + 1, RANKED_OBJECTIVE: math.nan, **losses}
             if node_id is not None:
                 metrics[NODE_ID] = node_id
             try:
+                metrics.update(epoch_evaluation(scored_backbone, data, spec, device))
+                metrics[RANKED_OBJECTIVE] = metrics[spec.objective.metric]
                 check_health(
                     metrics,
                     epoch,
                     collapse_std_floor=spec.health.collapse_std_floor,
                     grace_epochs=spec.health.grace_epochs,
                 )
-            except TrainingFailure as error:  # CollapseError
+            except TrainingFailure as error:  # non-finite embeddings, CollapseError
                 failure = f"{type(error).__name__}: {error}"
             if last and failure is None:
                 domain, evaluation = spec.domain, spec.evaluation
@@ -169,7 +171,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
             # The trial ends with its reason in its last result (results.outcome: failed), without raising: an
             # exception would read as a crash, which Ray Train and Tune retry (resources.max_failures). So do
             # training failures above.
-            context.report({**metrics, FAILURE_REASON: failure} if rank == 0 else {})
+            context.report(for_tune({**metrics, FAILURE_REASON: failure}, spec.objective.metric) if rank == 0 else {})
             return
 
         with tempfile.TemporaryDirectory(prefix="sslsweep-checkpoint-") as checkpoint_dir:
@@ -182,7 +184,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                     np.savez_compressed(os.path.join(checkpoint_dir, SEGMENTATION_EXAMPLE_FILE), **example)
                 if last:
                     _draw_figures(checkpoint_dir, sweep, config, seed, embeddings, metrics)
-            context.report(metrics, checkpoint_dir if saved else None)
+            context.report(for_tune(metrics, spec.objective.metric), checkpoint_dir if saved else None)
 
 
 def _draw_figures(directory: str, spec: SweepSpec, config: dict[str, Any], seed: int, embeddings, metrics) -> None:

@@ -22,11 +22,13 @@ from selfsup.evaluation.finetune import finetune_classification
 from selfsup.evaluation.health import embedding_std, rankme
 from selfsup.evaluation.metric_names import FINETUNE_PROTOCOL, parse_eval_metric_name
 from selfsup.evaluation.protocol import cross_validated_metric, evaluate_embeddings, objective_only, pool_by_series
+from selfsup.failures import require_finite_embeddings
 
 
 @torch.no_grad()
 def embed(backbone: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 512) -> np.ndarray:
-    """Backbone features of examples (no projector), in eval mode, as float32 numpy."""
+    """Backbone features of examples (no projector), in eval mode, as float32 numpy; ``NonFiniteEmbeddingsError``
+    where training left a backbone that gives NaN or infinite ones."""
     was_training = backbone.training
     backbone.eval()
     # torch.tensor copies: x may be a read-only array (shared memory of Ray's object store).
@@ -34,7 +36,7 @@ def embed(backbone: nn.Module, x: np.ndarray, device: torch.device, batch_size: 
         backbone(torch.tensor(x[i : i + batch_size], device=device)).float().cpu() for i in range(0, len(x), batch_size)
     ]
     backbone.train(was_training)
-    return torch.cat(chunks).numpy()
+    return require_finite_embeddings(torch.cat(chunks)).numpy()
 
 
 @dataclass

@@ -37,6 +37,7 @@ from selfsup.backbones.base import FeatureMapBackbone
 from selfsup.evaluation.classification import health_metrics
 from selfsup.evaluation.metric_names import SEGMENTATION_PROTOCOLS, eval_metric_name, parse_eval_metric_name
 from selfsup.evaluation.segmentation_metrics import confusion_matrix, segmentation_scores
+from selfsup.failures import require_finite_embeddings
 from selfsup.segmentation_head import SegmentationHead, SegmentationModel
 
 if TYPE_CHECKING:
@@ -61,13 +62,14 @@ def metric_class_names(class_names: Sequence[str]) -> list[str]:
 
 @torch.no_grad()
 def _features(backbone: nn.Module, x: np.ndarray, device) -> list[torch.Tensor]:
-    """Frozen feature maps in eval mode, in batches (kept on ``device``)."""
+    """Frozen feature maps in eval mode, in batches (kept on ``device``); ``NonFiniteEmbeddingsError`` where any
+    value is NaN or infinite."""
     if not isinstance(backbone, FeatureMapBackbone):
         raise AttributeError(f"backbone {type(backbone).__name__} has no forward_features (an image backbone's)")
     was_training = backbone.training
     backbone.eval()
     out = [
-        backbone.forward_features(torch.tensor(x[i : i + EVAL_BATCH], device=device))
+        require_finite_embeddings(backbone.forward_features(torch.tensor(x[i : i + EVAL_BATCH], device=device)))
         for i in range(0, len(x), EVAL_BATCH)
     ]
     backbone.train(was_training)
