@@ -315,8 +315,11 @@ def close_run(client: MlflowClient, run_id: str, ended: str) -> None:
 
 
 def trial_error_text(trial: Trial) -> str | None:
-    """The traceback Tune kept of a trial that raised; None where it kept none."""
+    """The traceback Tune kept of a trial that raised; None where it kept none. Tune writes it in the driver's
+    staging directory and uploads it to the Ray storage later, so the staging copy is read first."""
     try:
+        if trial.error_file and Path(trial.error_file).is_file():
+            return Path(trial.error_file).read_text()
         return trial.get_error()
     except Exception:  # a missing error file must not break the sweep's bookkeeping
         return None
