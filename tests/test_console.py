@@ -23,6 +23,7 @@ class _Trial:
     config: dict
     last_result: dict = field(default_factory=dict)
     status: str = Trial.RUNNING
+    error_file: str | None = None  # no staging copy: read through get_error
 
     def get_error(self) -> str:
         return "Traceback ...\nRuntimeError: CUDA error: out of memory"

@@ -461,3 +461,27 @@ def test_embedding_table_holds_every_split_capped_and_reduced_by_pca():
     pd.testing.assert_frame_equal(table, again)
     narrow = embedding_table(backbone, data, torch.device("cpu"), "example", seed=0, rows_per_split=20, dimensions=512)
     assert narrow.shape == (60, 3 + backbone.output_dim)  # narrower than the cap: the features themselves
+
+
+def test_a_backbone_that_embeds_as_nan_or_inf_is_a_training_failure():
+    """Training can leave weights that overflow: the evaluation names it (the trial fails with that reason)
+    instead of a probe or an SVD failing on NaN further in."""
+    from selfsup.evaluation.classification import embed
+    from selfsup.evaluation.segmentation import _features
+    from selfsup.failures import NonFiniteEmbeddingsError
+
+    class Overflowing(torch.nn.Module):
+        feature_channels = 2
+
+        def forward(self, x):
+            return torch.full((len(x), 4), math.inf)
+
+        def forward_features(self, x):
+            return torch.full((len(x), 2, 3, 3), math.nan)
+
+    x = np.zeros((5, 1, 8), dtype=np.float32)
+    assert embed(torch.nn.Flatten(), x, torch.device("cpu")).shape == (5, 8)
+    with pytest.raises(NonFiniteEmbeddingsError, match="NaN or infinite"):
+        embed(Overflowing(), x, torch.device("cpu"))
+    with pytest.raises(NonFiniteEmbeddingsError, match="NaN or infinite"):
+        _features(Overflowing(), np.zeros((2, 1, 3, 3), dtype=np.float32), torch.device("cpu"))

@@ -186,6 +186,7 @@ def test_tune_keeps_statistics_of_the_scheduling_keys_only_and_mlflow_gets_every
     assert for_tune({EPOCH: 1, objective: 0.5}, objective) == {EPOCH: 1, objective: 0.5}  # nothing to pack
 
 
+@pytest.mark.slow  # starts Ray (its session directory holds the staging directory)
 def test_a_crashed_trials_reason_is_read_where_tune_wrote_its_traceback(tmp_path):
     """Tune writes a crashed trial's traceback in the driver's staging directory and uploads it to the Ray storage
     later: read from the storage only, every crash was "unknown error" when its run was closed."""
@@ -195,7 +196,7 @@ def test_a_crashed_trials_reason_is_read_where_tune_wrote_its_traceback(tmp_path
     from trainables.records.results import failure_reason
     from trainables.tracking.mlflow_callback import trial_error_text
 
-    ray.init(num_cpus=1, include_dashboard=False)  # the staging directory lives in Ray's session directory
+    ray.init(num_cpus=1, include_dashboard=False)
     try:
         storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="sweep", trial_dir_name="trial")
         trial = Trial("run_trial", stub=True, storage=storage, trial_id="t0")

@@ -152,7 +152,7 @@ def test_rays_own_searcher_still_has_the_bug_we_fix(tmp_path):
 def test_failure_reason_prefers_the_reported_reason_then_the_traceback():
     assert failure_reason(None, {FAILURE_REASON: "CollapseError: x"}) == "CollapseError: x"
     traceback = (
-        "Traceback (most recent call last):\n  File ...\nselfsup.pretrain.NonFiniteLossError: loss became "
+        "Traceback (most recent call last):\n  File ...\nselfsup.failures.NonFiniteLossError: loss became "
         "nan at epoch 3, step 2\n\nThe above exception ...\nray.exceptions.RayTaskError: boom"
     )
     assert failure_reason(traceback) == "NonFiniteLossError: loss became nan at epoch 3, step 2"

@@ -14,7 +14,9 @@ import math
 import re
 from typing import Any
 
+from selfsup.data.errors import DataError
 from selfsup.evaluation.metric_names import RANDOM_INIT_PREFIX
+from selfsup.failures import TrainingFailure
 from trainables.records.tags import TagValue
 
 EPOCH = "epoch"
@@ -146,7 +148,12 @@ def outcome(last_result: dict[str, Any] | None, errored: bool) -> Outcome:
     return Outcome.PRUNED
 
 
-_REASON = re.compile(r"sslsweep trial stopped: (.+)|((?:NonFiniteLossError|CollapseError|DataError): .+)")
+# The line of a traceback that says why: a training failure's or a data error's message.
+_REASON = re.compile(
+    r"sslsweep trial stopped: (.+)|((?:"
+    + "|".join(sorted(error.__name__ for error in (*TrainingFailure.__subclasses__(), DataError)))
+    + r"): .+)"
+)
 
 
 def failure_reason(error_text: str | None, last_result: dict[str, Any] | None = None) -> str:

@@ -5,7 +5,7 @@ configuration table and a result table per trial, hundreds of lines for a small 
     trial at rung   conv1d bs32 lr8.2e-4 #2  epoch 2: train/loss 0.9130
     trial pruned    gru bs64 lr1.1e-3 #3  at epoch 2: train/loss 1.5300  (1/8 ended)
     trial finished  conv1d bs32 lr8.2e-4 #2  train/loss 0.8824  (2/8 ended)
-    trial failed    gru bs32 lr3.3e-2 #4  NonFiniteLossError: train/loss is nan at epoch 1  (3/8 ended)
+    trial failed    gru bs32 lr3.3e-2 #4  NonFiniteLossError: loss became nan at epoch 1, step 3  (3/8 ended)
 
 A rung is an epoch at which ASHA compares trials (``asha_rungs``). On a terminal, a status line below them says
 what runs and the best finished trial so far, rewritten in place (never in a log or a pipe).

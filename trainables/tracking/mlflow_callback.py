@@ -12,8 +12,9 @@ epoch N"), or FAILED with ``sslsweep.failure_reason``. A finished trial's per-tr
 (``embeddings/embeddings.parquet``) for the report's t-SNE maps, and on segmentation data its example prediction
 (``examples/segmentation_example.npz``) for the report's "section | truth | prediction" figure.
 
-A trial's params and every result go through ``RunWriter`` (``writer.py``): one thread writes them in order,
-batching a run's queued results, so that Tune's event loop does not wait on the tracking store for each epoch.
+A trial's params are written with its run; every result goes through ``RunWriter`` (``writer.py``): one thread
+writes them, batching a run's queued results, so that Tune's event loop does not wait on the tracking store for
+each epoch. A result reaches the callback with its metrics packed (``results.for_tune``) and is recorded unpacked.
 A trial's end waits for its run's queued writes and is written on the spot, before Tune saves the trial as
 ended (what ``--resume`` relies on); the end of an experiment (also on Ctrl-C) and the driver's exit wait for
 everything queued, and a write that failed is printed as a warning naming its run.

@@ -4,12 +4,12 @@ the tracking store for each result.
 Tune calls the sweep's MLflow callback on its event loop: a result written there holds back every trial's next
 result by a store write or a server round trip, and a trial reports every epoch (docs/measurements.md, "At a
 cluster's scale"). ``RunWriter.log`` queues a result's metrics and tags; one thread takes everything queued at once
-and writes each run's queued results as one ``log_batch`` (a later value of a tag wins), so a busy store gets
-fewer, larger writes (runs are written in the order first seen). A run's other writes (its params, its end) are
-made by the callback itself, after ``wait(run_id)`` where they must follow its results. ``wait(run_id)`` returns once everything queued for that run is in the
-store, ``flush`` once everything queued is; a write that failed does not stop the others, and ``flush`` hands back
-what failed. ``flush_all`` flushes every writer of the process (a Ctrl-C, whichever callback Tune restored), and
-the process's exit does too, printing what failed.
+and writes each run's queued results as one ``log_batch`` (a later value of a tag wins), so a busy store gets fewer,
+larger writes (runs are written in the order first seen). A run's other writes (its params, its end) are made by the
+callback itself, after ``wait(run_id)`` where they must follow its results. ``wait(run_id)`` returns once everything
+queued for that run is in the store, ``flush`` once everything queued is; a write that failed does not stop the
+others, and ``flush`` hands back what failed. ``flush_all`` flushes every writer of the process (a Ctrl-C, whichever
+callback Tune restored), and the process's exit does too, printing what failed.
 
 MLflow's own asynchronous logging is not used: its ``set_terminated`` drains every run's queue and stops its
 threads, which puts the wait back on the event loop at every trial's end.

@@ -42,7 +42,8 @@ TRAIN_ENVIRONMENT = {
 
 
 # A trial's checkpoints kept on disk: the latest, from which it resumes and whose backbone MLflow records, and the
-# one before, which the experiment state a killed driver saved last may still name (``--resume``).
+# one before. Tune saves its experiment state whenever a trial has made this many checkpoints since the last save,
+# so the state a killed driver saved last never names a deleted one (``--resume``).
 KEPT_CHECKPOINTS = 2
 
 

@@ -119,8 +119,9 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
             )
         except TrainingFailure as error:  # every rank raises it at the same step
             # Ended as failed at once: retried from its checkpoint it would fail the same way (selfsup.failures).
-            # Tune checks that every result holds the objective it compares; NaN is one ASHA and Optuna skip.
-            ended = {EPOCH: epoch + 1, RANKED_OBJECTIVE: math.nan, FAILURE_REASON: f"{type(error).__name__}: {error}"}
+            # Tune checks that every result holds the objective it compares: NaN, which ASHA's cutoffs ignore
+            # (np.nanpercentile) and Optuna keeps as an intermediate value of a trial it is then told FAIL.
+            ended = {EPOCH: epoch + 1, RANKED_OBJECTIVE: math.nan, FAILURE_REASON: _reason(error)}
             context.report(ended if rank == 0 else {})
             return
         losses = _mean_over_ranks(losses, device, world)
@@ -141,31 +142,18 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                     collapse_std_floor=spec.health.collapse_std_floor,
                     grace_epochs=spec.health.grace_epochs,
                 )
-            except TrainingFailure as error:  # non-finite embeddings, CollapseError
-                failure = f"{type(error).__name__}: {error}"
-            if last and failure is None:
-                domain, evaluation = spec.domain, spec.evaluation
-                metrics.update(domain.evaluate(scored_backbone, data, evaluation, spec.seed, device, include_test=True))
-                metrics[TEST_UNITS_METRIC] = domain.test_units(data, evaluation)
-                if random_init_backbone is not None:
-                    untrained = spec.domain.evaluation_model(random_init_backbone.to(device), shared)
-                    metrics.update(
-                        domain.evaluate(
-                            untrained, data, evaluation, spec.seed, device, include_test=True, prefix=RANDOM_INIT_PREFIX
-                        )
+                if last:
+                    final, embeddings, example = _final_evaluation(
+                        scored_backbone, random_init_backbone, data, spec, shared, device
                     )
-                metrics[EVALUATION_DONE] = 1
-                # For the report's t-SNE maps: kept with the last checkpoint, logged to MLflow with the run.
-                embeddings = domain.embedding_table(scored_backbone, data, evaluation, spec.seed, device)
-                # For the report's "section | truth | prediction" figure (segmentation), kept the same way.
-                example = domain.example_prediction(
-                    scored_backbone, data, evaluation, spec.seed, device, spec.objective.metric
-                )
-                # Equal final objectives rank by trial number in Tune and Optuna (selection.py); MLflow and the
-                # report keep the value itself and rank ties by creation.
-                metrics[RANKED_OBJECTIVE] = tie_broken(
-                    metrics[spec.objective.metric], config.get("trial_number"), spec.objective.mode
-                )
+                    metrics.update(final)
+                    # Equal final objectives rank by trial number in Tune and Optuna (selection.py); MLflow and the
+                    # report keep the value itself and rank ties by creation.
+                    metrics[RANKED_OBJECTIVE] = tie_broken(
+                        metrics[spec.objective.metric], config.get("trial_number"), spec.objective.mode
+                    )
+            except TrainingFailure as error:  # non-finite embeddings, CollapseError
+                failure = _reason(error)
         failure = _broadcast(failure, world)
         if failure is not None:
             # The trial ends with its reason in its last result (results.outcome: failed), without raising: an
@@ -185,6 +173,34 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                 if last:
                     _draw_figures(checkpoint_dir, sweep, config, seed, embeddings, metrics)
             context.report(for_tune(metrics, spec.objective.metric), checkpoint_dir if saved else None)
+
+
+def _final_evaluation(
+    scored_backbone, random_init_backbone, data, spec: SweepSpec, shared, device
+) -> tuple[dict[str, Any], Any, Any]:
+    """The last epoch's full evaluation (test data included, the untrained backbone beside it) and what the
+    checkpoint keeps for the report: the embedding table and, on segmentation data, an example prediction."""
+    domain, evaluation = spec.domain, spec.evaluation
+    metrics = domain.evaluate(scored_backbone, data, evaluation, spec.seed, device, include_test=True)
+    metrics[TEST_UNITS_METRIC] = domain.test_units(data, evaluation)
+    if random_init_backbone is not None:
+        untrained = domain.evaluation_model(random_init_backbone.to(device), shared)
+        metrics.update(
+            domain.evaluate(
+                untrained, data, evaluation, spec.seed, device, include_test=True, prefix=RANDOM_INIT_PREFIX
+            )
+        )
+    metrics[EVALUATION_DONE] = 1
+    # For the report's t-SNE maps: kept with the last checkpoint, logged to MLflow with the run.
+    embeddings = domain.embedding_table(scored_backbone, data, evaluation, spec.seed, device)
+    # For the report's "section | truth | prediction" figure (segmentation), kept the same way.
+    example = domain.example_prediction(scored_backbone, data, evaluation, spec.seed, device, spec.objective.metric)
+    return metrics, embeddings, example
+
+
+def _reason(error: Exception) -> str:
+    """A failed trial's reason, one line (MLflow tag ``sslsweep.failure_reason``, the console)."""
+    return f"{type(error).__name__}: {error}"
 
 
 def _draw_figures(directory: str, spec: SweepSpec, config: dict[str, Any], seed: int, embeddings, metrics) -> None:
