@@ -102,7 +102,7 @@ def gains(metrics: dict[str, Any]) -> dict[str, float]:
 def for_tune(metrics: dict[str, Any], objective_metric: str) -> dict[str, Any]:
     """``metrics`` as a trial reports them to Tune: sslsweep's keys (``epoch``, ``ranked_objective``, flags) and the
     objective metric as they are, every other namespaced metric packed into ``PACKED_METRICS``."""
-    packed = {key: value for key, value in metrics.items() if "/" in key and key != objective_metric}
+    packed = {key: value for key, value in metrics.items() if is_namespaced(key) and key != objective_metric}
     if not packed:
         return dict(metrics)
     kept = {key: value for key, value in metrics.items() if key not in packed}
@@ -124,7 +124,12 @@ def is_recorded_metric(key: str, value: Any) -> bool:
     ``test/``, ``health/``, ``random_init/``); Tune's counters and timings (``training_iteration``,
     ``time_this_iter_s``, ...) and sslsweep's flags (``epoch``, the step; ``evaluation_done``) are not; nor is a
     value MLflow cannot record (``is_finite_number``)."""
-    return "/" in key and is_finite_number(value)
+    return is_namespaced(key) and is_finite_number(value)
+
+
+def is_namespaced(key: str) -> bool:
+    """An sslsweep metric (``train/loss``, ``val/...``), not one of Tune's counters or sslsweep's flags."""
+    return "/" in key
 
 
 def is_finite_number(value: Any) -> bool:
