@@ -283,11 +283,12 @@ def header(argv: list[str]) -> str:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def tiny_spec(name: str, trials: int, concurrency: int, epochs: int) -> dict:
+def tiny_spec(name: str, trials: int, concurrency: int, epochs: int, checkpoint_every: int | None) -> dict:
     """The search-space file of a sweep of tiny trials: Barlow Twins on the bundled BasicMotions (as
     searchspaces/barlow.yaml), conv1d, 50-step windows, a projector of 16-64 units, kNN at 100 % labels only (no
-    cross-validated objective, no untrained comparison), FIFO (every trial runs every epoch), a checkpoint every
-    epoch, one CPU per trial in the trial's own process."""
+    cross-validated objective, no untrained comparison), FIFO (every trial runs every epoch), one CPU per trial in
+    the trial's own process; a checkpoint every ``checkpoint_every`` epochs (None: sslsweep's default) and at the
+    last."""
     import yaml
 
     spec = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
@@ -309,7 +310,8 @@ def tiny_spec(name: str, trials: int, concurrency: int, epochs: int) -> dict:
             "optimizer": "adamw",
             "weight_decay": 0.00001,
         },
-        budget={"trials": trials, "epochs": epochs, "max_concurrent": concurrency, "checkpoint_every": 1},
+        budget={"trials": trials, "epochs": epochs, "max_concurrent": concurrency}
+        | ({} if checkpoint_every is None else {"checkpoint_every": checkpoint_every}),
         resources={"workers": 1, "cpus_per_worker": 1, "gpus_per_worker": 0, "execution": "in_trial"},
         scheduler={"type": "fifo"},
     )
@@ -1402,7 +1404,7 @@ def sweeps_phase(args, cluster: Cluster, stores: dict[str, str], work: Path, fig
                 print(f"skipped    {trials} trials at concurrency 1 (--serial-trials-cap {args.serial_trials_cap})")
                 continue
             name = f"scale-n{trials}-c{concurrency}"
-            path = write_spec(work / "specs", tiny_spec(name, trials, concurrency, args.epochs))
+            path = write_spec(work / "specs", tiny_spec(name, trials, concurrency, args.epochs, args.checkpoint_every))
             print(f"sweep      {name}: started {datetime.datetime.now():%H:%M:%S}", flush=True)
             driver = Driver(
                 name,
@@ -1714,7 +1716,7 @@ def resume_phase(args, cluster: Cluster, stores: dict[str, str], work: Path) -> 
     home = work / "home"
     env = driver_env(cluster, stores, home)
     name = f"scale-resume-n{trials}-c{concurrency}"
-    path = write_spec(work / "specs", tiny_spec(name, trials, concurrency, args.epochs))
+    path = write_spec(work / "specs", tiny_spec(name, trials, concurrency, args.epochs, args.checkpoint_every))
     argv = [str(path), "--trials", str(trials)]
     steps: list[list[str]] = []
 
@@ -1834,6 +1836,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="at concurrency 1 run only sweeps of at most this many trials (0: no cap; default 300)",
     )
     parser.add_argument("--epochs", type=int, default=2, help="epochs per trial (default 2)")
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        help="a trial checkpoints every this many epochs and at its last (default: sslsweep's, budget.checkpoint_every);"
+        " 1 with epochs of a second forces an experiment-state save at nearly every result (Tune's num_to_keep rule)",
+    )
     parser.add_argument("--nodes", type=int, help="worker nodes of the simulated cluster (default 4; quick 2)")
     parser.add_argument("--cpus-per-node", type=int, help="logical CPUs each worker node declares (default 8; quick 2)")
     parser.add_argument("--head-cpus", type=int, default=1, help="logical CPUs of the head node (default 1)")
@@ -1921,7 +1929,9 @@ def main(argv: list[str] | None = None) -> int:
         from trainables.searchspace import load_sweep
 
         largest = max(args.trials + [args.resume_trials])
-        spec_path = write_spec(work / "specs", tiny_spec("scale-plan", largest, max(args.concurrency), args.epochs))
+        spec_path = write_spec(
+            work / "specs", tiny_spec("scale-plan", largest, max(args.concurrency), args.epochs, args.checkpoint_every)
+        )
         spec = load_sweep(spec_path)  # the tiny sweep validated before anything starts
         if args.plan:
             print("\nsweep file (valid; each sweep writes its own with its name, trials and concurrency):\n")

@@ -71,7 +71,7 @@ def _last_results(home: Path) -> dict[str, dict]:
     """Tune trial id -> its last reported result, for every trial that reported.
 
     Read from the driver's staging copy of each trial's result.json, which Tune appends to as each result
-    arrives; the copy under SSLSWEEP_RAY_STORAGE is refreshed only with the experiment state (every 2 s), by when
+    arrives; the copy under SSLSWEEP_RAY_STORAGE is refreshed only with the experiment state (every 10 s or more), by when
     a trial of 0.15 s epochs can have gone through the whole window a wait looks for. Each driver start (a
     resume) has a new Ray session with a new copy of the whole file: the newest copy wins."""
     reported, written = {}, {}
@@ -153,7 +153,8 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
     finished_end_times = {run_id: client.get_run(run_id).info.end_time for run_id in finished_first}
 
     # 2. Resume, and SIGKILL the driver (only the driver: its Ray processes die with it) once a resumed or new
-    # trial has a checkpoint newer than Tune's last saved state can have missed (saved every 2 s).
+    # trial is past a checkpoint. Tune's last saved state (every 10 s or more, and whenever a trial has made two
+    # checkpoints since) names that checkpoint or an older one, which is still kept.
     driver = _start(path, home, "--resume")
     before = _epochs_reported(home)
     # A trial interrupted at epoch e resumes from its checkpoint at e - 1 or e and reports e again: the window

@@ -164,9 +164,11 @@ def run_sweep(
     ``resume_from`` (``tune.py --resume``) carries an interrupted sweep on instead (``resume.py``). A Ctrl-C ends
     the sweep with ``SweepInterrupted``, its records closed. ``verbose``: Tune prints every trial's configuration
     and results (its default); otherwise one line per trial that ends (``console.TrialLines``)."""
-    # Tune saves its experiment state (trials, their latest checkpoints, the searcher) at most every 10 s by
-    # default; a driver killed in between is resumed from older checkpoints. The state is small: save every 2 s.
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
+    # Tune's experiment state (trials, their latest checkpoints, the searcher) is saved on Ray's own schedule
+    # (TUNE_GLOBAL_CHECKPOINT_S unset is "auto": every max(10 s, 19 x the last save's time), so saving never takes
+    # more than 5 % of the driver's loop however large the sweep), and whenever a trial has made KEPT_CHECKPOINTS
+    # since the last save, so that the state never names a deleted checkpoint. A driver killed in between is
+    # resumed from the trials' older checkpoints; nothing recorded is lost (docs/guide/resume-faults.md).
     _quiet_libraries()
     if not ray.is_initialized():
         # Connects to RAY_ADDRESS (set by `ray job submit`) or a running local cluster, else starts one.
