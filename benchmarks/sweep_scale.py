@@ -1730,7 +1730,7 @@ def resume_phase(args, cluster: Cluster, stores: dict[str, str], work: Path) -> 
                     if signal_name == "SIGINT":
                         driver.interrupt()
                     else:
-                        time.sleep(2.5)  # past Tune's next state save (every 2 s), as tests/test_resume.py does
+                        time.sleep(2.5)  # a moment on, as tests/test_resume.py does
                         driver.kill()
                     sent = time.time()
             run = driver.wait(timeout=args.sweep_timeout)
