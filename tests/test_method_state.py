@@ -385,13 +385,14 @@ def test_two_gloo_ranks_train_one_model_of_each_method(tmp_path):
         assert all(torch.isfinite(tensor.float()).all() for tensor in state.values()), method
 
 
-def _nan_on_rank_one_worker(rank: int, init_file: str, store: str, config: dict) -> None:
-    """Rank 1 trains on NaN windows, rank 0 on the real ones."""
+def _one_trial_worker(rank: int, init_file: str, store: str, config: dict, nan_windows_on_rank: int | None) -> None:
+    """One trial on two gloo ranks; the rank ``nan_windows_on_rank`` trains on NaN windows, the other on the real
+    ones."""
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     try:
-        if rank == 1:
+        if rank == nan_windows_on_rank:
             config["data"].pretext.x[:] = np.nan
         context = DDPContext(Path(store), rank)
         run_trial_loop(config, context)
@@ -408,7 +409,7 @@ def test_a_nan_loss_on_one_rank_ends_the_trial_as_failed_on_every_rank(tmp_path)
     # SimSiam's loss is each rank's own (Barlow Twins' statistics over the gathered batch would be NaN on both).
     config = _small_trial_config(tmp_path, "simsiam", {}, epochs=2, checkpoint_every=1)
     store = tmp_path / "store"
-    run_on_gloo_ranks(_nan_on_rank_one_worker, (str(tmp_path / "init"), str(store), config), world=2, timeout_s=120.0)
+    run_on_gloo_ranks(_one_trial_worker, (str(tmp_path / "init"), str(store), config, 1), world=2, timeout_s=120.0)
     reports = [torch.load(store / f"rank{r}_final.pt", weights_only=False)["reports"] for r in (0, 1)]
     assert reports[1] == [{}]
     (ended,) = reports[0]
@@ -416,3 +417,22 @@ def test_a_nan_loss_on_one_rank_ends_the_trial_as_failed_on_every_rank(tmp_path)
     assert ended[EPOCH] == 1 and np.isnan(ended[RANKED_OBJECTIVE])
     assert outcome(ended, errored=False) == Outcome.FAILED
     assert not list(store.glob("rank*_epoch*.pt"))  # no checkpoint of a failed epoch
+
+
+def test_a_collapse_found_by_rank_zeros_evaluation_ends_the_trial_on_every_rank(tmp_path):
+    """Rank 0 alone evaluates; the failure it finds (here the collapse guard, with a floor no embedding reaches) ends
+    the trial on rank 1 too, which would otherwise wait for rank 0 in the next epoch's gradient all-reduce. The
+    failed epoch's measurements stay in the report; the trial is not ranked."""
+    config = _small_trial_config(tmp_path, "simsiam", {}, epochs=2, checkpoint_every=1)
+    config["sweep"]["health"].update(collapse_std_floor=100.0, grace_epochs=0)
+    store = tmp_path / "store"
+    run_on_gloo_ranks(_one_trial_worker, (str(tmp_path / "init"), str(store), config, None), world=2, timeout_s=120.0)
+    reports = [torch.load(store / f"rank{r}_final.pt", weights_only=False)["reports"] for r in (0, 1)]
+    assert reports[1] == [{}]
+    (ended,) = reports[0]
+    assert ended[FAILURE_REASON].startswith("CollapseError: embeddings collapsed at epoch 1"), ended[FAILURE_REASON]
+    assert ended[EPOCH] == 1 and np.isnan(ended[RANKED_OBJECTIVE])
+    measured = unpacked(ended)
+    assert np.isfinite(measured["train/loss"]) and 0 < measured["health/embedding_std"] < 100.0
+    assert outcome(ended, errored=False) == Outcome.FAILED
+    assert not list(store.glob("rank*_epoch*.pt"))

@@ -22,8 +22,8 @@ A term computed on the *local* batch only (VICReg's invariance MSE, as in the of
 ``d inv_r / dz_r`` to rank ``r``; with equal local batch sizes the DDP average of those local means is the
 full-batch mean, so the same equivalence holds for the whole VICReg loss.
 
-Gloo (CPU) and NCCL both work: only ``all_gather`` and ``all_reduce`` are used (gloo has no
-``reduce_scatter``). Ranks may hold different batch sizes; :func:`gather_batch` pads to the largest one
+Gloo (CPU) and NCCL both work: only ``all_gather``, ``all_reduce`` and (for failures) ``all_gather_object`` are
+used (gloo has no ``reduce_scatter``). Ranks may hold different batch sizes; :func:`gather_batch` pads to the largest one
 before gathering and drops the padding afterwards.
 """
 

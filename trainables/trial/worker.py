@@ -12,7 +12,8 @@ import copy
 import math
 import os
 import tempfile
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import ray
@@ -20,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from selfsup.data.prepared import PreparedData
+from selfsup.distributed import first_failure
 from selfsup.evaluation.metric_names import TEST_UNITS_METRIC
 from selfsup.failures import TrainingFailure
 from selfsup.methods import METHODS
@@ -53,6 +55,8 @@ from trainables.records.selection import tie_broken
 from trainables.searchspace import SweepSpec, split_trial_params
 from trainables.trial.context import TrainWorkerContext, TrialContext
 from trainables.trial.trial_figures import draw_trial_figures
+
+_Evaluated = TypeVar("_Evaluated")
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -101,10 +105,13 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
     start_epoch = _restore(context, model, optimizer)
     node_id = context.node_id  # reported with every epoch: where rank 0 trains (MLflow tag sslsweep.node_id)
     epochs = spec.budget.epochs
-    embeddings = example = None
     for epoch in range(start_epoch, epochs):
         _seed_epoch(loader, augmenter, seed, epoch, rank, world)
-        try:
+        last = epoch == epochs - 1
+        metrics: dict[str, Any] = {EPOCH: epoch + 1, RANKED_OBJECTIVE: math.nan}
+        if node_id is not None:
+            metrics[NODE_ID] = node_id
+        try:  # a TrainingFailure is raised on every rank at once (first_failure), so that none waits for another
             losses = train_one_epoch(
                 model,
                 loader,
@@ -117,49 +124,22 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                 resources.precision,
                 resources.channels_last,
             )
-        except TrainingFailure as error:  # every rank raises it at the same step
-            # Ended as failed at once: retried from its checkpoint it would fail the same way (selfsup.failures).
-            # Tune checks that every result holds the objective it compares: NaN, which ASHA's cutoffs ignore
-            # (np.nanpercentile) and Optuna keeps as an intermediate value of a trial it is then told FAIL.
-            ended = {EPOCH: epoch + 1, RANKED_OBJECTIVE: math.nan, FAILURE_REASON: _reason(error)}
-            context.report(ended if rank == 0 else {})
-            return
-        losses = _mean_over_ranks(losses, device, world)
-        last = epoch == epochs - 1
-
-        metrics: dict[str, Any] = {}
-        failure = None
-        if rank == 0:
-            metrics = {EPOCH: epoch + 1, RANKED_OBJECTIVE: math.nan, **losses}
-            if node_id is not None:
-                metrics[NODE_ID] = node_id
-            try:
-                metrics.update(epoch_evaluation(scored_backbone, data, spec, device))
-                metrics[RANKED_OBJECTIVE] = metrics[spec.objective.metric]
-                check_health(
-                    metrics,
-                    epoch,
-                    collapse_std_floor=spec.health.collapse_std_floor,
-                    grace_epochs=spec.health.grace_epochs,
-                )
-                if last:
-                    final, embeddings, example = _final_evaluation(
-                        scored_backbone, random_init_backbone, data, spec, shared, device
-                    )
-                    metrics.update(final)
-                    # Equal final objectives rank by trial number in Tune and Optuna (selection.py); MLflow and the
-                    # report keep the value itself and rank ties by creation.
-                    metrics[RANKED_OBJECTIVE] = tie_broken(
-                        metrics[spec.objective.metric], config.get("trial_number"), spec.objective.mode
-                    )
-            except TrainingFailure as error:  # non-finite embeddings, CollapseError
-                failure = _reason(error)
-        failure = _broadcast(failure, world)
-        if failure is not None:
-            # The trial ends with its reason in its last result (results.outcome: failed), without raising: an
-            # exception would read as a crash, which Ray Train and Tune retry (resources.max_failures). So do
-            # training failures above.
-            context.report(for_tune({**metrics, FAILURE_REASON: failure}, spec.objective.metric) if rank == 0 else {})
+            metrics.update(_mean_over_ranks(losses, device, world))
+            embeddings, example = _on_rank_zero(
+                lambda: _evaluate_epoch(
+                    metrics, scored_backbone, random_init_backbone, data, spec, shared, config, device
+                ),
+                rank,
+                device,
+            ) or (None, None)
+        except TrainingFailure as error:
+            # Ended as failed at once, with its reason in its last result (results.outcome: failed) and without
+            # raising: an exception reads as a crash, which Ray Train and Tune retry from the checkpoint
+            # (resources.max_failures), and it would fail the same way (selfsup.failures). A failed trial is not
+            # ranked: its objective is NaN, which ASHA's cutoffs ignore (np.nanpercentile) and Optuna keeps as an
+            # intermediate value of a trial it is then told FAIL.
+            failed = {**metrics, RANKED_OBJECTIVE: math.nan, FAILURE_REASON: _reason(error)}
+            context.report(for_tune(failed, spec.objective.metric) if rank == 0 else {})
             return
 
         with tempfile.TemporaryDirectory(prefix="sslsweep-checkpoint-") as checkpoint_dir:
@@ -172,7 +152,49 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                     np.savez_compressed(os.path.join(checkpoint_dir, SEGMENTATION_EXAMPLE_FILE), **example)
                 if last:
                     _draw_figures(checkpoint_dir, sweep, config, seed, embeddings, metrics)
-            context.report(for_tune(metrics, spec.objective.metric), checkpoint_dir if saved else None)
+            reported = for_tune(metrics, spec.objective.metric) if rank == 0 else {}  # Tune reads rank 0's
+            context.report(reported, checkpoint_dir if saved else None)
+
+
+def _on_rank_zero(evaluate: Callable[[], _Evaluated], rank: int, device) -> _Evaluated | None:
+    """``evaluate()`` on rank 0, None on the other ranks; a ``TrainingFailure`` it raises is raised on every rank
+    (the others wait for rank 0 here, as they would in their next collective)."""
+    failure, evaluated = None, None
+    if rank == 0:
+        try:
+            evaluated = evaluate()
+        except TrainingFailure as error:
+            failure = error
+    failure = first_failure(failure, device)
+    if failure is not None:
+        raise failure
+    return evaluated
+
+
+def _evaluate_epoch(
+    metrics: dict[str, Any], scored_backbone, random_init_backbone, data, spec: SweepSpec, shared, config, device
+) -> tuple[Any, Any]:
+    """Rank 0's evaluation of an epoch, added to ``metrics`` as it goes (a failure's report keeps what was
+    measured): the validation metrics and the objective, the health check, and at the last epoch the full
+    evaluation. Returns what the last checkpoint keeps for the report (``_final_evaluation``), else (None, None)."""
+    metrics.update(epoch_evaluation(scored_backbone, data, spec, device))
+    metrics[RANKED_OBJECTIVE] = metrics[spec.objective.metric]
+    check_health(
+        metrics,
+        metrics[EPOCH] - 1,
+        collapse_std_floor=spec.health.collapse_std_floor,
+        grace_epochs=spec.health.grace_epochs,
+    )
+    if metrics[EPOCH] < spec.budget.epochs:
+        return None, None
+    final, embeddings, example = _final_evaluation(scored_backbone, random_init_backbone, data, spec, shared, device)
+    metrics.update(final)
+    # Equal final objectives rank by trial number in Tune and Optuna (selection.py); MLflow and the report keep the
+    # value itself and rank ties by creation.
+    metrics[RANKED_OBJECTIVE] = tie_broken(
+        metrics[spec.objective.metric], config.get("trial_number"), spec.objective.mode
+    )
+    return embeddings, example
 
 
 def _final_evaluation(
@@ -246,14 +268,6 @@ def _mean_over_ranks(values: dict[str, float], device, world: int) -> dict[str, 
     tensor = torch.tensor([values[name] for name in names], dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return {name: float(v) / world for name, v in zip(names, tensor.tolist())}
-
-
-def _broadcast(value, world: int):
-    if world == 1:
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def _save_checkpoint(directory: str, model, optimizer, epoch: int, backbone_name: str) -> None:
