@@ -252,6 +252,8 @@ def test_distributed_helpers_without_process_group():
     assert distributed.rank() == 0
     x = torch.randn(3, 2)
     assert distributed.gather_batch(x) is x
+    losses = {"train/loss": 1.5}
+    assert distributed.mean_over_ranks(losses, torch.device("cpu")) is losses
 
 
 # ----------------------------------------------------------------------------- two gloo processes
@@ -268,6 +270,7 @@ def _ddp_worker(
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         results: dict = {"world_size": distributed.world_size(), "rank": distributed.rank()}
+        results["mean"] = distributed.mean_over_ranks({"b": 2.0 * rank + 1, "a": float(rank)}, torch.device("cpu"))
         for split, sizes in SPLITS.items():
             start = sum(sizes[:rank])
             stop = start + sizes[rank]
@@ -314,6 +317,7 @@ def test_ddp_global_batch_statistics_and_gradients(tmp_path):
 
     for r, res in enumerate(ranks):
         assert res["world_size"] == WORLD and res["rank"] == r
+        assert res["mean"] == {"a": 0.5, "b": 2.0}  # (0 + 1) / 2 and (1 + 3) / 2, by name whatever the order
 
     for split, sizes in SPLITS.items():
         bounds = [sum(sizes[:r]) for r in range(WORLD + 1)]

@@ -1,5 +1,5 @@
-"""Explicit helpers for losses whose statistics span the global batch (all DDP ranks), and for ranks that must stop
-together (``first_failure``).
+"""Explicit helpers for losses whose statistics span the global batch (all DDP ranks), for ranks that must stop
+together (``first_failure``) and for figures reported as the mean over the ranks (``mean_over_ranks``).
 
 Barlow Twins and VICReg compute batch statistics (per-dimension mean/std, cross-correlation, covariance).
 Under DistributedDataParallel each rank only sees its local slice of the batch, so those statistics must be
@@ -125,3 +125,14 @@ def first_failure(failure: _Failure | None, device: torch.device) -> _Failure | 
     failures: list[_Failure | None] = [None] * world_size()
     dist.all_gather_object(failures, failure)
     return next(f for f in failures if f is not None)
+
+
+def mean_over_ranks(values: dict[str, float], device: torch.device) -> dict[str, float]:
+    """Each value's mean over the ranks (one all-reduce for all of them), the same on every rank; ``values``
+    itself without torch.distributed. Every rank must pass the same names."""
+    if world_size() == 1:
+        return values
+    names = sorted(values)
+    summed = torch.tensor([values[name] for name in names], dtype=torch.float64, device=device)
+    dist.all_reduce(summed)
+    return {name: float(total) / world_size() for name, total in zip(names, summed.tolist())}

@@ -18,10 +18,9 @@ from typing import Any, TypeVar
 import numpy as np
 import ray
 import torch
-import torch.distributed as dist
 
 from selfsup.data.prepared import PreparedData
-from selfsup.distributed import first_failure
+from selfsup.distributed import first_failure, mean_over_ranks
 from selfsup.evaluation.metric_names import TEST_UNITS_METRIC
 from selfsup.failures import TrainingFailure
 from selfsup.methods import METHODS
@@ -124,10 +123,10 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                 resources.precision,
                 resources.channels_last,
             )
-            metrics.update(_mean_over_ranks(losses, device, world))
+            metrics.update(mean_over_ranks(losses, device))
             embeddings, example = _on_rank_zero(
                 lambda: _evaluate_epoch(
-                    metrics, scored_backbone, random_init_backbone, data, spec, shared, config, device
+                    metrics, epoch, last, scored_backbone, random_init_backbone, data, spec, shared, config, device
                 ),
                 rank,
                 device,
@@ -172,20 +171,29 @@ def _on_rank_zero(evaluate: Callable[[], _Evaluated], rank: int, device) -> _Eva
 
 
 def _evaluate_epoch(
-    metrics: dict[str, Any], scored_backbone, random_init_backbone, data, spec: SweepSpec, shared, config, device
+    metrics: dict[str, Any],
+    epoch: int,
+    last: bool,
+    scored_backbone,
+    random_init_backbone,
+    data,
+    spec: SweepSpec,
+    shared,
+    config,
+    device,
 ) -> tuple[Any, Any]:
-    """Rank 0's evaluation of an epoch, added to ``metrics`` as it goes (a failure's report keeps what was
-    measured): the validation metrics and the objective, the health check, and at the last epoch the full
-    evaluation. Returns what the last checkpoint keeps for the report (``_final_evaluation``), else (None, None)."""
+    """Rank 0's evaluation of epoch ``epoch`` (0-based), added to ``metrics`` as it goes (a failure's report keeps
+    what was measured): the validation metrics and the objective, the health check, and at the ``last`` epoch the
+    full evaluation. Returns what the last checkpoint keeps for the report (``_final_evaluation``), else (None, None)."""
     metrics.update(epoch_evaluation(scored_backbone, data, spec, device))
     metrics[RANKED_OBJECTIVE] = metrics[spec.objective.metric]
     check_health(
         metrics,
-        metrics[EPOCH] - 1,
+        epoch,
         collapse_std_floor=spec.health.collapse_std_floor,
         grace_epochs=spec.health.grace_epochs,
     )
-    if metrics[EPOCH] < spec.budget.epochs:
+    if not last:
         return None, None
     final, embeddings, example = _final_evaluation(scored_backbone, random_init_backbone, data, spec, shared, device)
     metrics.update(final)
@@ -259,15 +267,6 @@ def _seed_epoch(loader, augmenter, seed: int, epoch: int, rank: int, world: int)
         loader.sampler.set_epoch(epoch)  # DistributedSampler: shuffles with seed + epoch, same on every rank
     else:
         loader.generator.manual_seed(seed * 1_000_003 + epoch)
-
-
-def _mean_over_ranks(values: dict[str, float], device, world: int) -> dict[str, float]:
-    if world == 1:
-        return values
-    names = sorted(values)
-    tensor = torch.tensor([values[name] for name in names], dtype=torch.float64, device=device)
-    dist.all_reduce(tensor)
-    return {name: float(v) / world for name, v in zip(names, tensor.tolist())}
 
 
 def _save_checkpoint(directory: str, model, optimizer, epoch: int, backbone_name: str) -> None:
