@@ -10,6 +10,7 @@ import sys
 import pandas as pd
 import pytest
 import yaml
+from before_ray import tune_cli  # noqa: F401  (a fixture)
 from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, Store, scores
 from test_sweep_e2e import ROOT, _sweep_file
@@ -106,10 +107,19 @@ def test_the_regression_table_in_markdown_keeps_a_sweep_name_with_markup_as_text
     assert {line.replace("\\|", "").count("|") for line in (header, rule, *rows)} == {8}
 
 
+def _nightly_environment(tmp_path) -> dict[str, str | None]:
+    return {
+        "SSLSWEEP_HOME": str(tmp_path / "home"),
+        "SSLSWEEP_REPORTS_DIR": str(tmp_path / "reports"),
+        "MLFLOW_TRACKING_URI": None,
+        "RAY_ADDRESS": None,
+    }
+
+
 def tune_nightly(tmp_path, *args):
-    env = {**os.environ, "SSLSWEEP_HOME": str(tmp_path / "home"), "SSLSWEEP_REPORTS_DIR": str(tmp_path / "reports")}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("RAY_ADDRESS", None)
+    env = {**os.environ, **{k: v for k, v in _nightly_environment(tmp_path).items() if v is not None}}
+    for name in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS"):
+        env.pop(name, None)
     return subprocess.run(
         [sys.executable, "tune.py", "nightly", *map(str, args)],
         cwd=ROOT,
@@ -121,31 +131,35 @@ def tune_nightly(tmp_path, *args):
 
 
 @pytest.mark.parametrize(
-    "content, message",
+    "content, message, fresh_process",
     [
-        ({"sweeps": ["missing.yaml"]}, "sweeps: no such search-space file missing.yaml"),
-        ({"sweeps": []}, "sweeps: List should have at least 1 item"),
-        ({"sweeps": ["small.yaml"], "tolerance": -1}, "tolerance: Input should be greater than or equal to 0"),
-        ({"sweeps": ["small.yaml"], "when": "nightly"}, "when: Extra inputs are not permitted"),
-        ({"sweeps": ["small.yaml", "small.yaml"]}, "two files share a sweep name"),
-        ({"sweeps": ["bad.yaml"]}, "budget.trials: Input should be greater than or equal to 1"),
+        ({"sweeps": ["missing.yaml"]}, "sweeps: no such search-space file missing.yaml", True),
+        ({"sweeps": []}, "sweeps: List should have at least 1 item", False),
+        ({"sweeps": ["small.yaml"], "tolerance": -1}, "tolerance: Input should be greater than or equal to 0", False),
+        ({"sweeps": ["small.yaml"], "when": "nightly"}, "when: Extra inputs are not permitted", False),
+        ({"sweeps": ["small.yaml", "small.yaml"]}, "two files share a sweep name", False),
+        ({"sweeps": ["bad.yaml"]}, "budget.trials: Input should be greater than or equal to 1", False),
     ],
 )
-def test_a_bad_nightly_file_is_one_line_and_exit_2_before_ray(tmp_path, content, message):
+def test_a_bad_nightly_file_is_one_line_and_exit_2_before_ray(tmp_path, tune_cli, content, message, fresh_process):
+    """One case through a fresh ``python tune.py nightly``, the others through ``tune.main`` (before_ray.py)."""
     _sweep_file(tmp_path, "small")
     bad = yaml.safe_load((tmp_path / "small.yaml").read_text())
     bad["budget"]["trials"] = 0
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
     (tmp_path / "nightly.yaml").write_text(yaml.safe_dump(content))
-    run = tune_nightly(tmp_path, tmp_path / "nightly.yaml")
+    if fresh_process:
+        run = tune_nightly(tmp_path, tmp_path / "nightly.yaml")
+    else:
+        run = tune_cli("nightly", tmp_path / "nightly.yaml", env=_nightly_environment(tmp_path))
     assert run.returncode == 2, run.stdout + run.stderr
     assert run.stderr.startswith("error: ") and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert not (tmp_path / "home" / "mlflow.db").exists()
 
 
-def test_a_bad_date_is_refused(tmp_path):
+def test_a_bad_date_is_refused(tmp_path, tune_cli):
     (tmp_path / "nightly.yaml").write_text(yaml.safe_dump({"sweeps": ["x.yaml"]}))
-    run = tune_nightly(tmp_path, tmp_path / "nightly.yaml", "--date", "tonight")
+    run = tune_cli("nightly", tmp_path / "nightly.yaml", "--date", "tonight", env=_nightly_environment(tmp_path))
     assert run.returncode == 2 and run.stderr == "error: --date 'tonight': not a date (YYYY-MM-DD)\n"
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from before_ray import tune_cli  # noqa: F401  (a fixture)
 from test_report import free_port, wait_for_port
 
 from trainables.sweep import preflight
@@ -335,16 +336,13 @@ COMMAND_CASES = [
 
 
 @pytest.mark.parametrize("variable,template", COMMAND_CASES, ids=[case[0] for case in COMMAND_CASES])
-def test_the_command_refuses_an_unreachable_store_before_any_trial(tmp_path, variable, template):
+def test_the_command_refuses_an_unreachable_store_before_any_trial(tmp_path, tune_cli, variable, template):
+    """MLflow's case through a fresh ``python tune.py``, the others through ``tune.main`` (before_ray.py)."""
     searchspace = tmp_path / "barlow.yaml"
     shutil.copy(ROOT / "searchspaces" / "barlow.yaml", searchspace)
     value = template.format(closed=free_port())
-    env = {key: val for key, val in os.environ.items() if key not in VARIABLES}
-    env.update({"SSLSWEEP_HOME": str(tmp_path / "home"), variable: value})
     start = time.monotonic()
-    run = subprocess.run(
-        [sys.executable, "tune.py", str(searchspace)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
+    run = _command(tmp_path, tune_cli, variable == "MLFLOW_TRACKING_URI", str(searchspace), **{variable: value})
     seconds = time.monotonic() - start
     assert run.returncode == 2, run.stderr[-2000:]
     assert run.stderr.startswith(f"error: {variable} {redact(value)}: ") and run.stderr.count("\n") == 1
@@ -354,21 +352,31 @@ def test_the_command_refuses_an_unreachable_store_before_any_trial(tmp_path, var
 
 
 # ------------------------------------------------------------------------- places a sweep writes, reports
-def _command(tmp_path, *args: str, **variables: str) -> subprocess.CompletedProcess:
+def _command(tmp_path, tune_cli, fresh_process: bool, *args: str, **variables: str):
+    """``python tune.py ARGS`` in a fresh process, or ``tune.main(ARGS)`` in this one (before_ray.py), with the
+    stores' variables unset but for ``variables`` and SSLSWEEP_HOME under ``tmp_path``."""
+    variables = {"SSLSWEEP_HOME": str(tmp_path / "home"), **variables}
+    if not fresh_process:
+        return tune_cli(*args, env={**dict.fromkeys(VARIABLES), **variables})
     env = {key: val for key, val in os.environ.items() if key not in VARIABLES}
-    env.update({"SSLSWEEP_HOME": str(tmp_path / "home"), **variables})
     return subprocess.run(
-        [sys.executable, "tune.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "tune.py", *args],
+        cwd=ROOT,
+        env={**env, **variables},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
-def _one_line_refusal(run: subprocess.CompletedProcess, start: str) -> None:
+def _one_line_refusal(run, start: str) -> None:
     assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]
     assert run.stderr.startswith(f"error: {start}") and run.stderr.count("\n") == 1, run.stderr[-2000:]
     assert "Traceback" not in run.stderr
 
 
-def test_every_command_refuses_an_sslsweep_home_that_cannot_be_created(tmp_path):
+def test_every_command_refuses_an_sslsweep_home_that_cannot_be_created(tmp_path, tune_cli):
+    """``tune.py ui`` in a fresh process (it would start the MLflow UI), the other commands through ``tune.main``."""
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     home = blocker / "home"
@@ -380,18 +388,19 @@ def test_every_command_refuses_an_sslsweep_home_that_cannot_be_created(tmp_path)
         ["ui"],
         ["nightly", str(nightly)],
     ):
-        run = _command(tmp_path, *args, SSLSWEEP_HOME=str(home))
+        run = _command(tmp_path, tune_cli, args == ["ui"], *args, SSLSWEEP_HOME=str(home))
         _one_line_refusal(run, f"SSLSWEEP_HOME {home}: cannot be created (")
         assert "expected a writable directory" in run.stderr
 
 
-def test_an_unwritable_reports_directory_is_refused_in_the_dry_run_and_before_the_sweep(tmp_path):
+def test_an_unwritable_reports_directory_is_refused_in_the_dry_run_and_before_the_sweep(tmp_path, tune_cli):
+    """The sweep itself in a fresh process, the dry run and the report through ``tune.main``."""
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     reports = blocker / "reports"
     searchspace = str(ROOT / "searchspaces" / "barlow.yaml")
     for args in ([searchspace, "--dry-run"], [searchspace], ["report", "barlow"]):
-        run = _command(tmp_path, *args, SSLSWEEP_REPORTS_DIR=str(reports))
+        run = _command(tmp_path, tune_cli, args == [searchspace], *args, SSLSWEEP_REPORTS_DIR=str(reports))
         _one_line_refusal(run, f"SSLSWEEP_REPORTS_DIR {reports}: ")
         assert "cannot be" in run.stderr and "expected a writable directory for the reports" in run.stderr
         if args == [searchspace]:  # refused before the sweep recorded or trained anything
@@ -402,7 +411,7 @@ def test_an_unwritable_reports_directory_is_refused_in_the_dry_run_and_before_th
 def test_a_report_against_an_unreachable_tracking_server_is_one_line_within_seconds(tmp_path):
     value = f"http://127.0.0.1:{free_port()}"
     start = time.monotonic()
-    run = _command(tmp_path, "report", "barlow", MLFLOW_TRACKING_URI=value)
+    run = _command(tmp_path, None, True, "report", "barlow", MLFLOW_TRACKING_URI=value)
     assert time.monotonic() - start < 30
     _one_line_refusal(run, f"MLFLOW_TRACKING_URI {value}: no MLflow tracking server answered")
 

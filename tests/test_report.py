@@ -18,6 +18,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from before_ray import tune_cli  # noqa: F401  (a fixture)
 from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, HOSTILE_VALUE, Store, filled_store, hostile
 
@@ -96,9 +97,15 @@ def build(store, directory, *, sweeps=SWEEPS, name="four", tracking_uri=None):
     )
 
 
-def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_of_its_own(store, tmp_path):
-    report, run_id = build(store, tmp_path)
-    assert report.directory == tmp_path / "four"
+@pytest.fixture(scope="module")
+def four_sweeps(store, tmp_path_factory):
+    """The report over the four sweeps, built once for the tests that only read it: (report, its run's id)."""
+    return build(store, tmp_path_factory.mktemp("built"))
+
+
+def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_of_its_own(store, four_sweeps):
+    report, run_id = four_sweeps
+    assert report.directory.name == "four"
     # Classification and segmentation sweeps: Tables 3 and 4 once per task.
     assert {
         "sweeps",
@@ -165,9 +172,9 @@ def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_
     assert logged == written
 
 
-def test_a_report_built_twice_from_the_same_store_is_identical(store, tmp_path):
-    first, _ = build(store, tmp_path / "a")
-    second, _ = build(store, tmp_path / "b")
+def test_a_report_built_twice_from_the_same_store_is_identical(store, four_sweeps, tmp_path):
+    first, _ = four_sweeps
+    second, _ = build(store, tmp_path)
     files = sorted(str(p.relative_to(first.directory)) for p in first.directory.rglob("*") if p.is_file())
     assert files == sorted(str(p.relative_to(second.directory)) for p in second.directory.rglob("*") if p.is_file())
     match, mismatch, errors = filecmp.cmpfiles(first.directory, second.directory, files, shallow=False)
@@ -187,8 +194,8 @@ def test_rebuilding_replaces_the_directory_and_never_overwrites_something_else(s
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)")
-def test_the_html_page_opens_in_headless_chromium_with_every_image_loaded(store, tmp_path):
-    report, _ = build(store, tmp_path)
+def test_the_html_page_opens_in_headless_chromium_with_every_image_loaded(four_sweeps, tmp_path):
+    report, _ = four_sweeps
     page = (report.directory / "index.html").read_text()
     images = len(re.findall(r"<img ", page))
     assert images == len(report.figures) and "http" not in page  # self-contained: nothing from the network
@@ -223,31 +230,40 @@ def test_the_html_page_opens_in_headless_chromium_with_every_image_loaded(store,
     assert "<table" in dom.stdout and "Techniques and backbones" in dom.stdout
 
 
-def tune_report(store, tmp_path, *args):
-    env = {
-        **os.environ,
+def _report_environment(store, tmp_path) -> dict[str, str]:
+    return {
         "MLFLOW_TRACKING_URI": store.uri,
         "SSLSWEEP_HOME": str(tmp_path / "home"),
         "SSLSWEEP_REPORTS_DIR": str(tmp_path / "reports"),
         "SSLSWEEP_OPTUNA_STORAGE": store.optuna,
     }
+
+
+def tune_report(store, tmp_path, *args):
+    env = {**os.environ, **_report_environment(store, tmp_path)}
     return subprocess.run(
         [sys.executable, "tune.py", "report", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, message, fresh_process",
     [
-        (["no-such-sweep"], "error: no sweep matches 'no-such-sweep'; sweeps in "),
-        (["empty-sweep"], "error: no finished trial to select from in sweep 'empty-sweep'"),
-        (["barlow-har", "--grid", "backbone/lamda"], "error: no sweep recorded parameter(s) lamda; recorded: "),
-        (["--nightly", "23-11-2026"], "error: --nightly '23-11-2026': not a date (YYYY-MM-DD)"),
-        (["--nightly", "2026-11-22"], "error: no sweep matches \"tags.sslsweep.nightly = '2026-11-22'\""),
+        (["no-such-sweep"], "error: no sweep matches 'no-such-sweep'; sweeps in ", True),
+        (["empty-sweep"], "error: no finished trial to select from in sweep 'empty-sweep'", False),
+        (["barlow-har", "--grid", "backbone/lamda"], "error: no sweep recorded parameter(s) lamda; recorded: ", False),
+        (["--nightly", "23-11-2026"], "error: --nightly '23-11-2026': not a date (YYYY-MM-DD)", False),
+        (["--nightly", "2026-11-22"], "error: no sweep matches \"tags.sslsweep.nightly = '2026-11-22'\"", False),
     ],
 )
-def test_the_report_command_refuses_what_it_cannot_report_in_one_line_with_exit_2(store, tmp_path, args, message):
-    run = tune_report(store, tmp_path, *args)
+def test_the_report_command_refuses_what_it_cannot_report_in_one_line_with_exit_2(
+    store, tmp_path, tune_cli, args, message, fresh_process
+):
+    """One case through a fresh ``python tune.py report``, the others through ``tune.main`` (before_ray.py)."""
+    if fresh_process:
+        run = tune_report(store, tmp_path, *args)
+    else:
+        run = tune_cli("report", *args, env=_report_environment(store, tmp_path))
     assert run.returncode == 2, run.stdout + run.stderr
     assert run.stderr.startswith(message) and run.stderr.count("\n") == 1, run.stderr
     assert not (tmp_path / "reports").exists()
