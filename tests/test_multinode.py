@@ -418,7 +418,7 @@ def mlflow_server(tmp_path):
 
 
 def test_a_sweep_against_an_mlflow_server_and_a_postgresql_optuna_storage(postgres, mlflow_server, tmp_path):
-    home, trials = tmp_path / "home", 3
+    home, trials = tmp_path / "home", 2  # one round at max_concurrent 2
     path = _sweep_file(
         tmp_path,
         "server-postgres",
