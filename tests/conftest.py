@@ -1,5 +1,6 @@
 """Test setup: the repository root (for tune.py and trainables) and ssl/ (for selfsup) on sys.path, so
-the suite also runs from a checkout that was not pip-installed. ssl/ itself stays a plain folder."""
+the suite also runs from a checkout that was not pip-installed (ssl/ itself stays a plain folder); the check that
+no test leaves Ray running in pytest's process; and the one real sweep that two test modules share."""
 
 import pathlib
 import sys
@@ -21,3 +22,30 @@ def no_ray_left_in_the_test_process():
     if ray is not None and ray.is_initialized():
         ray.shutdown()
         pytest.fail("this test left Ray initialised in the pytest process")
+
+
+@pytest.fixture(scope="session")
+def ties_sweep(tmp_path_factory):
+    """One real sweep that two test modules read (tests/test_sweep_e2e.py: ties and the grid; tests/test_registry.py:
+    the Model Registry after a sweep): a 2 x 2 grid of Barlow Twins on BasicMotions in 4 trials of 2 epochs, two at a
+    time, the best configuration repeated with two more training seeds and its backbone registered. Returns the
+    search-space file, SSLSWEEP_HOME and the finished ``tune.py`` process; run once, when the first of them asks."""
+    from test_sweep_e2e import _run, _sweep_file
+
+    directory = tmp_path_factory.mktemp("ties")
+    path = _sweep_file(
+        directory,
+        "e2e-ties",
+        search={
+            "projector_dim": {"type": "categorical", "choices": [64, 128]},
+            "batch_size": {"type": "int", "low": 16, "high": 32, "step": 16},
+        },
+        fixed={"backbone": "conv1d", "lr": 0.001},
+        sampler="grid",
+        budget={"trials": 4, "epochs": 2, "max_concurrent": 2},
+        scheduler={"type": "fifo"},
+        final={"repeats": 2, "top_k": 1, "registry": True},
+        objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"},
+    )
+    home = directory / "home"
+    return path, home, _run(path, home)

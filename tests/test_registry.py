@@ -13,7 +13,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, HOSTILE_VALUE
-from test_sweep_e2e import _parent, _run, _sweep_file
+from test_sweep_e2e import _parent
 from torch import nn
 
 from trainables.records.tags import DECISION_TAG, DOWNSTREAM_DATA_TAG
@@ -204,30 +204,19 @@ def test_champion_decision_in_min_mode_and_without_a_recorded_value():
 
 
 @pytest.mark.slow
-def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_uri):
-    home = tmp_path / "home"
-    path = _sweep_file(
-        tmp_path,
-        "e2e-registry",
-        search={"lr": {"type": "float", "low": 0.0005, "high": 0.002, "log": True}},
-        fixed={"backbone": "conv1d", "projector_dim": 256, "batch_size": 32},
-        budget={"trials": 2, "epochs": 2, "max_concurrent": 2},
-        scheduler={"type": "fifo"},
-        objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"},
-        final={"registry": True},
-    )
-    started = time.perf_counter()
-    run = _run(path, home)
-    print(f"sweep with registration: {time.perf_counter() - started:.1f} s")
+def test_sweep_registers_its_selected_backbone_as_champion(ties_sweep, tmp_path, tracking_uri):
+    """The registry after a real sweep (conftest.py's ``ties_sweep``, which tests/test_sweep_e2e.py also reads):
+    the trial validation selected, not one of its repeats, is version 1 and champion."""
+    path, home, run = ties_sweep
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "not registered" not in run.stderr, run.stderr[-3000:]
-    client, parent = _parent(home, "e2e-registry")
+    client, parent = _parent(home, "e2e-ties")
     name = "sslsweep-barlow_twins-conv1d-BasicMotions"
     champion = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
     assert str(champion.version) == "1" and CHAMPION_ALIAS in champion.aliases
     tags = champion.tags
     assert tags["sslsweep.trial_run_id"] == parent.data.tags["sslsweep.best_run_id"]
-    assert tags["sslsweep.parent_run_id"] == parent.info.run_id and tags["sslsweep.sweep"] == "e2e-registry"
+    assert tags["sslsweep.parent_run_id"] == parent.info.run_id and tags["sslsweep.sweep"] == "e2e-ties"
     assert tags["sslsweep.objective"] == "val/knn/acc/frac_1.0" and tags["sslsweep.objective_mode"] == "max"
     best = client.get_run(tags["sslsweep.trial_run_id"])
     assert float(tags["sslsweep.objective_value"]) == best.data.metrics["val/knn/acc/frac_1.0"]
@@ -238,7 +227,7 @@ def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_ur
     assert "Test: " in description and "kNN acc, 100 % labels " in description
     assert "linear acc, 50 % labels " in description and "; over 40 test series: one is 2.5 points" in description
     assert "(untrained " in description and ", gain " in description
-    assert f"Trial {best.info.run_name} of sweep 'e2e-registry'." in description
+    assert f"Trial {best.info.run_name} of sweep 'e2e-ties'." in description
     experiment = parent.info.experiment_id
     assert f"[trial run](#/experiments/{experiment}/runs/{best.info.run_id})" in description
     assert f"[sweep](#/experiments/{experiment}/runs/{parent.info.run_id})" in description
@@ -285,4 +274,4 @@ def test_sweep_registers_its_selected_backbone_as_champion(tmp_path, tracking_ur
         "input_standardisation.json",
     }, model_dir
     assert json.loads((extra / "trial_params.json").read_text()) == json.loads(tags["sslsweep.params"])
-    assert "e2e-registry" in (extra / "searchspace.yaml").read_text()
+    assert "e2e-ties" in (extra / "searchspace.yaml").read_text()

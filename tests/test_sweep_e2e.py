@@ -324,6 +324,9 @@ def test_in_trial_and_ray_train_paths_give_the_same_trial(tmp_path):
     ]
     run = _run_in_one_driver(paths, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    # final.registry: false (_sweep_file's default) leaves the Model Registry alone.
+    assert MlflowClient(f"sqlite:///{home / 'mlflow.db'}").search_registered_models() == []
+    assert "\nregistry " not in run.stdout
     histories, finals = {}, {}
     for execution in executions:
         client, parent = _parent(home, names[execution])
@@ -343,34 +346,17 @@ def test_in_trial_and_ray_train_paths_give_the_same_trial(tmp_path):
         assert value == pytest.approx(finals["ray_train"][key], rel=1e-4, abs=1e-6), key
 
 
-def test_a_grid_visits_each_cell_once_and_tune_optuna_and_the_report_pick_the_same_best_among_ties(tmp_path):
+def test_a_grid_visits_each_cell_once_and_tune_optuna_and_the_report_pick_the_same_best_among_ties(ties_sweep):
     """Eight validation series: several trials tie at the same kNN accuracy. The documented rule (best value,
     then the earliest trial; trainables/records/selection.py) must give one answer in all three places.
 
     The points come from sampler: grid (Optuna's GridSampler behind Ray Tune): a 2 x 2 grid in 4 trials, two at
-    a time, visits each cell once, in MLflow and in the Optuna study alike."""
+    a time, visits each cell once, in MLflow and in the Optuna study alike (the sweep: conftest.py)."""
     from ray.tune import ExperimentAnalysis
 
-    home = tmp_path / "home"
-    path = _sweep_file(
-        tmp_path,
-        "e2e-ties",
-        search={
-            "projector_dim": {"type": "categorical", "choices": [64, 128]},
-            "batch_size": {"type": "int", "low": 16, "high": 32, "step": 16},
-        },
-        fixed={"backbone": "conv1d", "lr": 0.001},
-        sampler="grid",
-        budget={"trials": 4, "epochs": 2, "max_concurrent": 2},
-        scheduler={"type": "fifo"},
-        final={"repeats": 2, "top_k": 1, "registry": False},
-        objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"},
-    )
-    run = _run(path, home)
+    path, home, run = ties_sweep
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     client, parent = _parent(home, "e2e-ties")
-    # final.registry: false leaves the Model Registry alone.
-    assert client.search_registered_models() == [] and "\nregistry " not in run.stdout
     everything = _children(home, parent.info.run_id)
     repeats = everything[everything["tags.sslsweep.role"] == "repeat"]
     children = everything[everything["tags.sslsweep.role"] != "repeat"]
