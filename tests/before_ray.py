@@ -2,19 +2,27 @@
 ``run_sweep`` replaced by a tripwire, so a check that lets the input through fails the test instead of starting
 Ray (and ``conftest.py`` fails any test that leaves Ray initialised).
 
-``refused`` writes a search-space dict as YAML under ``tmp_path`` and runs it (the real run, or ``--dry-run``)
-with the stores in a temporary home. ``tune_cli`` runs any ``tune.py`` command line. Each command's refusals
-keep at least one test through a fresh ``python tune.py`` process, which alone proves what a user's shell sees
-(nothing else on stderr, the exit code of the process); the other cases of a family go through these fixtures
-and skip the 3-4 s of a fresh process's imports. Import them into a test module
-(``from before_ray import refused, tune_cli``) to use them."""
+``tune_cli`` runs any ``tune.py`` command line with the stores in a temporary home; ``refused`` writes a
+search-space dict as YAML under ``tmp_path`` and runs it (the real run, or ``--dry-run``) through ``tune_cli``.
+Each command's refusals keep one case, the one that gets furthest, in a fresh ``python tune.py`` process
+(``fresh_or_in_process``), which alone proves all that a user's shell sees; the other cases skip the 3-4 s of a
+fresh process's imports. Import the fixtures into a test module (``from before_ray import refused, tune_cli``;
+``refused`` needs ``tune_cli`` beside it) to use them."""
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -27,17 +35,39 @@ class Ran:
 
 
 def _tripwire(*args, **kwargs):
-    raise AssertionError("the input got past every check: run_sweep (Ray) was reached")
+    # pytest.fail, not an exception a command's own error handling could catch (tune.py nightly ends each sweep's
+    # failure as a line and goes on).
+    pytest.fail("the input got past every check: run_sweep (Ray) was reached")
+
+
+class _WarningLines(logging.Handler):
+    """What Python's last-resort handler would print to a fresh process's stderr: records of WARNING and above
+    that reach the root logger (pytest's own handlers keep them off ``capsys``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 @pytest.fixture
-def tune_cli(monkeypatch, capsys):
-    """``tune_cli(*argv, env={NAME: value or None}) -> Ran``: ``tune.main(argv)`` with the variables set (None:
-    removed) for this test only, and what it printed. An argparse refusal (``SystemExit``) counts as its code."""
+def tune_cli(monkeypatch, capsys, tmp_path):
+    """``tune_cli(*argv, env={NAME: value or None}) -> Ran``: ``tune.main(argv)`` and what it printed, with the
+    stores in a temporary home (SSLSWEEP_HOME under ``tmp_path``; MLFLOW_TRACKING_URI and RAY_ADDRESS unset)
+    unless ``env`` says otherwise (None: unset). The variables stay so for the rest of the test.
+
+    Its stderr also holds what a fresh process would print there and ``capsys`` cannot see: warnings (as Python
+    prints them) and log records of WARNING and above, so a one-line check still fails on an extra line. An
+    argparse refusal (``SystemExit``) counts as the exit code a process would have had."""
     import trainables.sweep.driver
     import tune
 
     monkeypatch.setattr(trainables.sweep.driver, "run_sweep", _tripwire)
+    monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
 
     def run(*argv, env: dict[str, str | None] | None = None) -> Ran:
         for name, value in (env or {}).items():
@@ -46,36 +76,60 @@ def tune_cli(monkeypatch, capsys):
             else:
                 monkeypatch.setenv(name, value)
         capsys.readouterr()
+        logged = _WarningLines()
+        logging.getLogger().addHandler(logged)
         try:
-            code = tune.main([str(arg) for arg in argv])
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 2
+            with warnings.catch_warnings(record=True) as warned:
+                try:
+                    code = tune.main([str(arg) for arg in argv])
+                except SystemExit as exit_:  # as sys.exit would end a process
+                    code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        finally:
+            logging.getLogger().removeHandler(logged)
         out, err = capsys.readouterr()
-        return Ran(code, out, err)
+        printed_elsewhere = [
+            *(warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in warned),
+            *(line + "\n" for line in logged.lines),
+        ]
+        return Ran(code, out, err + "".join(printed_elsewhere))
 
     return run
 
 
+def fresh_or_in_process(
+    tune_cli, argv: list, env: dict[str, str | None], *, fresh_process: bool, timeout: float = 300
+) -> Ran:
+    """``python tune.py ARGV`` in a fresh process (from the repository root, ``env`` over this process's
+    variables; None: unset) or ``tune_cli(*ARGV, env=env)``: each command's refusal tests send one case, the one
+    that gets furthest before refusing, through a fresh process, which alone shows all a user's shell would."""
+    if not fresh_process:
+        return tune_cli(*argv, env=env)
+    variables = {**os.environ, **{name: value for name, value in env.items() if value is not None}}
+    for name in (name for name, value in env.items() if value is None):
+        variables.pop(name, None)
+    run = subprocess.run(
+        [sys.executable, "tune.py", *map(str, argv)],
+        cwd=ROOT,
+        env=variables,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Ran(run.returncode, run.stdout, run.stderr)
+
+
 @pytest.fixture
-def refused(monkeypatch, tmp_path, capsys):
+def refused(tune_cli, tmp_path):
     """``refused(spec, dry_run=False) -> str``: the one line tune.py printed, after asserting exit code 2, one
     line, the ``error: <file>: `` prefix, and that Ray (``run_sweep``) was never reached."""
-    import trainables.sweep.driver
-    import tune
-
-    monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.setattr(trainables.sweep.driver, "run_sweep", _tripwire)
     count = iter(range(1000))
 
     def run(spec: dict, dry_run: bool = False) -> str:
         path = tmp_path / f"sweep{next(count)}.yaml"
         path.write_text(yaml.safe_dump(spec))
-        capsys.readouterr()
-        code = tune.main([str(path), *(["--dry-run"] if dry_run else [])])
-        err = capsys.readouterr().err.strip()
-        assert code == 2, f"exit code {code}, stderr: {err}"
+        ran = tune_cli(path, *(["--dry-run"] if dry_run else []))
+        err = ran.stderr.strip()
+        assert ran.returncode == 2, f"exit code {ran.returncode}, stderr: {err}"
         assert err.count("\n") == 0, f"expected one line, got: {err}"
         assert err.startswith(f"error: {path}: "), err
         return err.removeprefix(f"error: {path}: ")

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from before_ray import refused  # noqa: F401  (a fixture)
+from before_ray import refused, tune_cli  # noqa: F401  (fixtures; refused uses tune_cli)
 
 from selfsup.data.errors import DataError
 from selfsup.data.splits import label_fraction_indices

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from before_ray import refused  # noqa: F401  (a fixture)
+from before_ray import refused, tune_cli  # noqa: F401  (fixtures; refused uses tune_cli)
 
 from selfsup.domains import DOMAINS, domain_named, domain_of_source
 from trainables.searchspace import SearchSpaceError, SweepSpec, load_sweep, split_trial_params

@@ -270,7 +270,10 @@ def _ddp_worker(
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         results: dict = {"world_size": distributed.world_size(), "rank": distributed.rank()}
-        results["mean"] = distributed.mean_over_ranks({"b": 2.0 * rank + 1, "a": float(rank)}, torch.device("cpu"))
+        values = {"b": 2.0 * rank + 1, "a": float(rank)}
+        if rank == 1:  # the same names, inserted in the other order
+            values = dict(reversed(values.items()))
+        results["mean"] = distributed.mean_over_ranks(values, torch.device("cpu"))
         for split, sizes in SPLITS.items():
             start = sum(sizes[:rank])
             stop = start + sizes[rank]

@@ -12,7 +12,7 @@ import optuna
 import pytest
 import torch
 import yaml
-from before_ray import refused  # noqa: F401  (a fixture)
+from before_ray import refused, tune_cli  # noqa: F401  (fixtures; refused uses tune_cli)
 
 from trainables.searchspace import METHOD_PARAM, SweepSpec
 from trainables.sweep.searcher import optuna_sampler

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from before_ray import refused  # noqa: F401  (a fixture)
+from before_ray import refused, tune_cli  # noqa: F401  (fixtures; refused uses tune_cli)
 from toy_data import sine_recording_windows
 
 from selfsup.augmentations import TimeSeriesAugmenter

@@ -3,14 +3,10 @@ errors, and two real nights of one small sweep end to end."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pandas as pd
 import pytest
 import yaml
-from before_ray import tune_cli  # noqa: F401  (a fixture)
+from before_ray import fresh_or_in_process, tune_cli  # noqa: F401  (tune_cli: a fixture)
 from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, Store, scores
 from test_sweep_e2e import ROOT, _sweep_file
@@ -117,41 +113,32 @@ def _nightly_environment(tmp_path) -> dict[str, str | None]:
 
 
 def tune_nightly(tmp_path, *args):
-    env = {**os.environ, **{k: v for k, v in _nightly_environment(tmp_path).items() if v is not None}}
-    for name in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS"):
-        env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "tune.py", "nightly", *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    return fresh_or_in_process(
+        None, ["nightly", *args], _nightly_environment(tmp_path), fresh_process=True, timeout=900
     )
 
 
 @pytest.mark.parametrize(
     "content, message, fresh_process",
     [
-        ({"sweeps": ["missing.yaml"]}, "sweeps: no such search-space file missing.yaml", True),
+        ({"sweeps": ["missing.yaml"]}, "sweeps: no such search-space file missing.yaml", False),
         ({"sweeps": []}, "sweeps: List should have at least 1 item", False),
         ({"sweeps": ["small.yaml"], "tolerance": -1}, "tolerance: Input should be greater than or equal to 0", False),
         ({"sweeps": ["small.yaml"], "when": "nightly"}, "when: Extra inputs are not permitted", False),
         ({"sweeps": ["small.yaml", "small.yaml"]}, "two files share a sweep name", False),
-        ({"sweeps": ["bad.yaml"]}, "budget.trials: Input should be greater than or equal to 1", False),
+        ({"sweeps": ["bad.yaml"]}, "budget.trials: Input should be greater than or equal to 1", True),
     ],
 )
 def test_a_bad_nightly_file_is_one_line_and_exit_2_before_ray(tmp_path, tune_cli, content, message, fresh_process):
-    """One case through a fresh ``python tune.py nightly``, the others through ``tune.main`` (before_ray.py)."""
+    """The case that reads a sweep file through a fresh ``python tune.py nightly``, the others in-process
+    (before_ray.py)."""
     _sweep_file(tmp_path, "small")
     bad = yaml.safe_load((tmp_path / "small.yaml").read_text())
     bad["budget"]["trials"] = 0
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
     (tmp_path / "nightly.yaml").write_text(yaml.safe_dump(content))
-    if fresh_process:
-        run = tune_nightly(tmp_path, tmp_path / "nightly.yaml")
-    else:
-        run = tune_cli("nightly", tmp_path / "nightly.yaml", env=_nightly_environment(tmp_path))
+    argv = ["nightly", tmp_path / "nightly.yaml"]
+    run = fresh_or_in_process(tune_cli, argv, _nightly_environment(tmp_path), fresh_process=fresh_process)
     assert run.returncode == 2, run.stdout + run.stderr
     assert run.stderr.startswith("error: ") and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert not (tmp_path / "home" / "mlflow.db").exists()

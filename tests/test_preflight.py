@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from before_ray import tune_cli  # noqa: F401  (a fixture)
+from before_ray import fresh_or_in_process, tune_cli  # noqa: F401  (tune_cli: a fixture)
 from test_report import free_port, wait_for_port
 
 from trainables.sweep import preflight
@@ -342,7 +342,8 @@ def test_the_command_refuses_an_unreachable_store_before_any_trial(tmp_path, tun
     shutil.copy(ROOT / "searchspaces" / "barlow.yaml", searchspace)
     value = template.format(closed=free_port())
     start = time.monotonic()
-    run = _command(tmp_path, tune_cli, variable == "MLFLOW_TRACKING_URI", str(searchspace), **{variable: value})
+    fresh_process = variable == "MLFLOW_TRACKING_URI"
+    run = _command(tmp_path, tune_cli, str(searchspace), fresh_process=fresh_process, **{variable: value})
     seconds = time.monotonic() - start
     assert run.returncode == 2, run.stderr[-2000:]
     assert run.stderr.startswith(f"error: {variable} {redact(value)}: ") and run.stderr.count("\n") == 1
@@ -352,21 +353,11 @@ def test_the_command_refuses_an_unreachable_store_before_any_trial(tmp_path, tun
 
 
 # ------------------------------------------------------------------------- places a sweep writes, reports
-def _command(tmp_path, tune_cli, fresh_process: bool, *args: str, **variables: str):
-    """``python tune.py ARGS`` in a fresh process, or ``tune.main(ARGS)`` in this one (before_ray.py), with the
-    stores' variables unset but for ``variables`` and SSLSWEEP_HOME under ``tmp_path``."""
-    variables = {"SSLSWEEP_HOME": str(tmp_path / "home"), **variables}
-    if not fresh_process:
-        return tune_cli(*args, env={**dict.fromkeys(VARIABLES), **variables})
-    env = {key: val for key, val in os.environ.items() if key not in VARIABLES}
-    return subprocess.run(
-        [sys.executable, "tune.py", *args],
-        cwd=ROOT,
-        env={**env, **variables},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def _command(tmp_path, tune_cli, *args: str, fresh_process: bool, **variables: str):
+    """``tune.py ARGS`` (before_ray.py: a fresh process, or ``tune.main`` in this one) with the stores' variables
+    unset but for ``variables``, and SSLSWEEP_HOME under ``tmp_path`` unless they name it."""
+    env = {**dict.fromkeys(VARIABLES), "SSLSWEEP_HOME": str(tmp_path / "home"), **variables}
+    return fresh_or_in_process(tune_cli, list(args), env, fresh_process=fresh_process, timeout=120)
 
 
 def _one_line_refusal(run, start: str) -> None:
@@ -388,7 +379,7 @@ def test_every_command_refuses_an_sslsweep_home_that_cannot_be_created(tmp_path,
         ["ui"],
         ["nightly", str(nightly)],
     ):
-        run = _command(tmp_path, tune_cli, args == ["ui"], *args, SSLSWEEP_HOME=str(home))
+        run = _command(tmp_path, tune_cli, *args, fresh_process=args == ["ui"], SSLSWEEP_HOME=str(home))
         _one_line_refusal(run, f"SSLSWEEP_HOME {home}: cannot be created (")
         assert "expected a writable directory" in run.stderr
 
@@ -400,7 +391,8 @@ def test_an_unwritable_reports_directory_is_refused_in_the_dry_run_and_before_th
     reports = blocker / "reports"
     searchspace = str(ROOT / "searchspaces" / "barlow.yaml")
     for args in ([searchspace, "--dry-run"], [searchspace], ["report", "barlow"]):
-        run = _command(tmp_path, tune_cli, args == [searchspace], *args, SSLSWEEP_REPORTS_DIR=str(reports))
+        fresh_process = args == [searchspace]
+        run = _command(tmp_path, tune_cli, *args, fresh_process=fresh_process, SSLSWEEP_REPORTS_DIR=str(reports))
         _one_line_refusal(run, f"SSLSWEEP_REPORTS_DIR {reports}: ")
         assert "cannot be" in run.stderr and "expected a writable directory for the reports" in run.stderr
         if args == [searchspace]:  # refused before the sweep recorded or trained anything
@@ -411,7 +403,7 @@ def test_an_unwritable_reports_directory_is_refused_in_the_dry_run_and_before_th
 def test_a_report_against_an_unreachable_tracking_server_is_one_line_within_seconds(tmp_path):
     value = f"http://127.0.0.1:{free_port()}"
     start = time.monotonic()
-    run = _command(tmp_path, None, True, "report", "barlow", MLFLOW_TRACKING_URI=value)
+    run = _command(tmp_path, None, "report", "barlow", fresh_process=True, MLFLOW_TRACKING_URI=value)
     assert time.monotonic() - start < 30
     _one_line_refusal(run, f"MLFLOW_TRACKING_URI {value}: no MLflow tracking server answered")
 

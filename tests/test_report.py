@@ -18,7 +18,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from before_ray import tune_cli  # noqa: F401  (a fixture)
+from before_ray import fresh_or_in_process, tune_cli  # noqa: F401  (tune_cli: a fixture)
 from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, HOSTILE_VALUE, Store, filled_store, hostile
 
@@ -99,13 +99,15 @@ def build(store, directory, *, sweeps=SWEEPS, name="four", tracking_uri=None):
 
 @pytest.fixture(scope="module")
 def four_sweeps(store, tmp_path_factory):
-    """The report over the four sweeps, built once for the tests that only read it: (report, its run's id)."""
-    return build(store, tmp_path_factory.mktemp("built"))
+    """The report over the four sweeps, built once for the tests that only read it: (report, its run's id, the
+    directory it was built in)."""
+    directory = tmp_path_factory.mktemp("built")
+    return (*build(store, directory), directory)
 
 
 def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_of_its_own(store, four_sweeps):
-    report, run_id = four_sweeps
-    assert report.directory.name == "four"
+    report, run_id, directory = four_sweeps
+    assert report.directory == directory / "four"
     # Classification and segmentation sweeps: Tables 3 and 4 once per task.
     assert {
         "sweeps",
@@ -173,7 +175,7 @@ def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_
 
 
 def test_a_report_built_twice_from_the_same_store_is_identical(store, four_sweeps, tmp_path):
-    first, _ = four_sweeps
+    first, _, _ = four_sweeps
     second, _ = build(store, tmp_path)
     files = sorted(str(p.relative_to(first.directory)) for p in first.directory.rglob("*") if p.is_file())
     assert files == sorted(str(p.relative_to(second.directory)) for p in second.directory.rglob("*") if p.is_file())
@@ -195,7 +197,7 @@ def test_rebuilding_replaces_the_directory_and_never_overwrites_something_else(s
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)")
 def test_the_html_page_opens_in_headless_chromium_with_every_image_loaded(four_sweeps, tmp_path):
-    report, _ = four_sweeps
+    report, _, _ = four_sweeps
     page = (report.directory / "index.html").read_text()
     images = len(re.findall(r"<img ", page))
     assert images == len(report.figures) and "http" not in page  # self-contained: nothing from the network
@@ -240,18 +242,15 @@ def _report_environment(store, tmp_path) -> dict[str, str]:
 
 
 def tune_report(store, tmp_path, *args):
-    env = {**os.environ, **_report_environment(store, tmp_path)}
-    return subprocess.run(
-        [sys.executable, "tune.py", "report", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    return fresh_or_in_process(None, ["report", *args], _report_environment(store, tmp_path), fresh_process=True)
 
 
 @pytest.mark.parametrize(
     "args, message, fresh_process",
     [
-        (["no-such-sweep"], "error: no sweep matches 'no-such-sweep'; sweeps in ", True),
+        (["no-such-sweep"], "error: no sweep matches 'no-such-sweep'; sweeps in ", False),
         (["empty-sweep"], "error: no finished trial to select from in sweep 'empty-sweep'", False),
-        (["barlow-har", "--grid", "backbone/lamda"], "error: no sweep recorded parameter(s) lamda; recorded: ", False),
+        (["barlow-har", "--grid", "backbone/lamda"], "error: no sweep recorded parameter(s) lamda; recorded: ", True),
         (["--nightly", "23-11-2026"], "error: --nightly '23-11-2026': not a date (YYYY-MM-DD)", False),
         (["--nightly", "2026-11-22"], "error: no sweep matches \"tags.sslsweep.nightly = '2026-11-22'\"", False),
     ],
@@ -259,11 +258,10 @@ def tune_report(store, tmp_path, *args):
 def test_the_report_command_refuses_what_it_cannot_report_in_one_line_with_exit_2(
     store, tmp_path, tune_cli, args, message, fresh_process
 ):
-    """One case through a fresh ``python tune.py report``, the others through ``tune.main`` (before_ray.py)."""
-    if fresh_process:
-        run = tune_report(store, tmp_path, *args)
-    else:
-        run = tune_cli("report", *args, env=_report_environment(store, tmp_path))
+    """The case that reads the sweep's runs and parameters through a fresh ``python tune.py report``, the others
+    in-process (before_ray.py)."""
+    env = _report_environment(store, tmp_path)
+    run = fresh_or_in_process(tune_cli, ["report", *args], env, fresh_process=fresh_process)
     assert run.returncode == 2, run.stdout + run.stderr
     assert run.stderr.startswith(message) and run.stderr.count("\n") == 1, run.stderr
     assert not (tmp_path / "reports").exists()

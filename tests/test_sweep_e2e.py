@@ -40,24 +40,36 @@ def _sweep_file(tmp_path: Path, name: str, **overrides) -> Path:
     return path
 
 
-def _run(path: Path, home: Path) -> subprocess.CompletedProcess:
+def _sweep_environment(home: Path) -> dict[str, str]:
+    """This process's variables, with the stores and reports under ``home`` and a Ray of the sweep's own."""
     env = {**os.environ, "SSLSWEEP_HOME": str(home), "SSLSWEEP_REPORTS_DIR": str(home / "reports")}
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def _run(path: Path, home: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "tune.py", str(path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, "tune.py", str(path)],
+        cwd=ROOT,
+        env=_sweep_environment(home),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
 def _run_in_one_driver(paths: list[Path], home: Path) -> subprocess.CompletedProcess:
     """``tune.py`` on each file in turn, in one driver process that keeps its Ray between them (as ``tune.py
     nightly`` does): the second sweep skips the imports and Ray's start. Exit code: the worst of the sweeps'."""
-    env = {**os.environ, "SSLSWEEP_HOME": str(home), "SSLSWEEP_REPORTS_DIR": str(home / "reports")}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("RAY_ADDRESS", None)
     code = "import sys, tune; sys.exit(max([tune.run([path]) for path in sys.argv[1:]]))"
     return subprocess.run(
-        [sys.executable, "-c", code, *map(str, paths)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, "-c", code, *map(str, paths)],
+        cwd=ROOT,
+        env=_sweep_environment(home),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
