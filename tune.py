@@ -8,9 +8,9 @@
 
     python tune.py searchspaces/barlow.yaml --resume    carry on an interrupted sweep (Ctrl-C, a killed driver)
 
-Exit codes: 0 success, 1 the sweep ran but no trial finished (nightly: a sweep failed or a score regressed),
-2 bad search-space file, data or report request (or nothing to resume), 130 interrupted (Ctrl-C; the command
-to resume is printed).
+Exit codes: 0 success, 1 the sweep ran but no trial finished, or Ray stopped it (out of memory, a node lost; the
+command to resume is printed) (nightly: a sweep failed or a score regressed), 2 bad search-space file, data or
+report request (or nothing to resume), 130 interrupted (Ctrl-C; the command to resume is printed).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from trainables.records.tags import METHOD_TAG, NIGHTLY_TAG, RUN_NAME_TAG, tag_column
 
 EXIT_NO_TRIAL_FINISHED = 1
+EXIT_STOPPED_BY_RAY = 1  # resume.SweepStopped: Ray lost processes under the sweep; it can be resumed
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # the shell's code for a command ended by SIGINT (Ctrl-C)
 
@@ -338,7 +339,7 @@ def _command(argv: list[str]) -> int:
         return fail(str(error))
 
     from trainables.sweep.driver import run_sweep
-    from trainables.sweep.resume import ResumeError, SweepInterrupted, find_interrupted_sweep
+    from trainables.sweep.resume import ResumeError, SweepInterrupted, SweepStopped, find_interrupted_sweep
 
     try:
         resume_from = find_interrupted_sweep(spec, args.searchspace, stores) if args.resume else None
@@ -354,6 +355,9 @@ def _command(argv: list[str]) -> int:
     except SweepInterrupted as interrupted:
         print(f"\n{interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except SweepStopped as stopped:
+        print(f"\nerror: {args.searchspace}: {stopped}", file=sys.stderr)
+        return EXIT_STOPPED_BY_RAY
     print(summary(spec, outcome, stores))
     return 0 if outcome.sweep is not None else EXIT_NO_TRIAL_FINISHED
 
@@ -455,7 +459,7 @@ def nightly(args: argparse.Namespace) -> int:
 
     from trainables.sweep.driver import run_sweep
     from trainables.sweep.preflight import UnreachableError, check_stores_reachable
-    from trainables.sweep.resume import SweepInterrupted
+    from trainables.sweep.resume import SweepInterrupted, SweepStopped
 
     stores = resolve_stores()
     try:
@@ -470,6 +474,9 @@ def nightly(args: argparse.Namespace) -> int:
             print(summary(spec, outcome, stores))
         except ResourceError as error:  # the cluster cannot run this sweep: one line, a failed sweep tonight
             print(f"error: {path}: {error}", file=sys.stderr)
+            tonight[spec.name] = None
+        except SweepStopped as stopped:  # Ray lost processes under it: a failed sweep tonight, resumable
+            print(f"error: {path}: {stopped}", file=sys.stderr)
             tonight[spec.name] = None
         except SweepInterrupted as interrupted:  # Ctrl-C ends the night, not just this sweep
             print(f"\n{interrupted}\nthe night {date} stopped at {path}", file=sys.stderr)

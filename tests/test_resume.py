@@ -421,3 +421,38 @@ def test_a_killed_ray_train_worker_is_replaced_and_its_trial_finishes(tmp_path):
     # are ones after that checkpoint, never the first two as a restart from scratch would replay.
     replayed = [step for step in {m.step for m in history} if sum(m.step == step for m in history) > 1]
     assert all(step > 2 for step in replayed), replayed
+
+
+def test_ray_stopping_the_search_is_named_in_one_line_with_what_to_do():
+    """Ray 2.60's Tune ends ``fit`` with ``RuntimeError("Caught unexpected exception: ...")`` from Ray's own error
+    when its memory monitor kills a trial's process (seen at 32 trials on one 2-core machine, docs/measurements.md);
+    ``stopped_by_ray`` finds Ray's error behind Tune's and keeps its first line. Anything else is not Ray's."""
+    from ray.exceptions import NodeDiedError, OutOfMemoryError, WorkerCrashedError
+
+    from trainables.sweep.resume import SweepStopped, stopped_by_ray
+
+    killed = OutOfMemoryError(
+        "2 worker(s) were killed due to the node running low on memory. Memory on the node (IP: 192.0.2.2, ID: "
+        "a45e) was 22.10GB used / 23.54GB limit (0.938876)\nOOM kill reason: Memory usage 24017743872B exceeded ..."
+    )
+    try:
+        try:
+            raise killed
+        except OutOfMemoryError as error:
+            raise RuntimeError(f"Caught unexpected exception: {error}") from error
+    except RuntimeError as tune_error:
+        cause, advice = stopped_by_ray(tune_error)
+    assert cause == (
+        "Ray: 2 worker(s) were killed due to the node running low on memory. Memory on the node (IP: 192.0.2.2, "
+        "ID: a45e) was 22.10GB used / 23.54GB limit (0.938876)"
+    )
+    assert "budget.max_concurrent" in advice
+    stopped = SweepStopped("abc123", cause, advice, "python tune.py s.yaml --resume")
+    first, command = str(stopped).splitlines()
+    assert first.startswith(f"sweep stopped: {cause}; parent run abc123 is FAILED, its unfinished trials closed; ")
+    assert command == "    python tune.py s.yaml --resume"
+
+    assert stopped_by_ray(NodeDiedError("node 10.0.0.7 died"))[0] == "Ray: node 10.0.0.7 died"
+    assert stopped_by_ray(WorkerCrashedError())[0].startswith("Ray: The worker died unexpectedly")
+    assert stopped_by_ray(RuntimeError("Caught unexpected exception: something else")) is None
+    assert stopped_by_ray(ValueError("a bug of ours")) is None

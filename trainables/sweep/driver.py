@@ -47,10 +47,12 @@ from trainables.sweep.resources import ResourceError, describe_cluster, gpus_per
 from trainables.sweep.resume import (
     InterruptedSweep,
     SweepInterrupted,
+    SweepStopped,
     close_open_child_runs,
     reopen_parent,
     restore_tuner,
     resume_command,
+    stopped_by_ray,
 )
 from trainables.sweep.searcher import (
     CredentialFreeRDBStorage,
@@ -283,6 +285,14 @@ def run_sweep(
         report_unwritten(flush_all(EXIT_WAIT_S))
         close_open_child_runs(stores.mlflow_uri, parent_run_id, Outcome.INTERRUPTED)
         raise SweepInterrupted(parent_run_id, resume_command(spec, spec_path)) from None
+    except Exception as error:
+        # Whatever stopped the sweep, what is queued is written and its open trials are closed as after a Ctrl-C,
+        # so that --resume carries them on; an error of Ray's own (resume.stopped_by_ray) is one line.
+        _close_records_after_error(stores.mlflow_uri, parent_run_id)
+        stopped = stopped_by_ray(error)
+        if stopped is None:
+            raise
+        raise SweepStopped(parent_run_id, *stopped, resume_command(spec, spec_path)) from None
     finally:
         MlflowClient(stores.mlflow_uri).set_terminated(parent_run_id, status=status)
     return SweepOutcome(
@@ -296,6 +306,14 @@ def run_sweep(
         registrations,
         decision_view,
     )
+
+
+def _close_records_after_error(tracking_uri: str, parent_run_id: str) -> None:
+    report_unwritten(flush_all(EXIT_WAIT_S))
+    try:
+        close_open_child_runs(tracking_uri, parent_run_id, Outcome.INTERRUPTED)
+    except Exception as closing:  # noqa: BLE001 - the store may be what failed; the sweep's own error comes first
+        print(f"warning: the open trial runs of parent run {parent_run_id} were not closed: {closing}", file=sys.stderr)
 
 
 def _selections(sweep: SweepRuns) -> list[Selected] | None:

@@ -11,6 +11,11 @@ its driver dying (SIGKILL, a lost head node: nothing is closed). Either way the 
   (``SweepMLflowCallback`` reopens a run by trial id), and the Optuna study continues with the searcher Tune saved
   (``OptunaStudySearcher.restore``: points asked for after that save are run, not asked for again).
 
+Ray can also stop the search itself: Ray 2.60's Tune ends ``fit`` with an error when Ray's memory monitor kills a
+trial's process, or a node or worker process dies under a task Tune is waiting on (``_actor_task_failed`` handles
+only actor and task errors). The records are then closed as after a Ctrl-C, the parent run FAILED, and the sweep
+ends with one line naming what Ray reported and the command that carries it on (``SweepStopped``).
+
 Trials that crashed (an exception, a dead process, after ``resources.max_failures`` restarts within the sweep)
 are resumed from their checkpoints too, in their own MLflow runs; in Optuna the crash stays FAIL and the trial
 carries on as a retry of the same point (``searcher.py``). Trials sslsweep failed itself (a NaN loss, a
@@ -51,6 +56,40 @@ class SweepInterrupted(Exception):
         )
         self.parent_run_id = parent_run_id
         self.resume_command = resume_command
+
+
+class SweepStopped(Exception):
+    """Ray stopped the search (``stopped_by_ray``); the records are closed and the sweep can be resumed."""
+
+    def __init__(self, parent_run_id: str, cause: str, advice: str, resume_command: str) -> None:
+        super().__init__(
+            f"sweep stopped: {cause}; parent run {parent_run_id} is FAILED, its unfinished trials closed; "
+            f"{advice}; to carry on:\n    {resume_command}"
+        )
+        self.parent_run_id = parent_run_id
+        self.resume_command = resume_command
+
+
+def stopped_by_ray(error: BaseException) -> tuple[str, str] | None:
+    """What Ray reported, and what to do about it, where ``error`` (or what caused it) is Ray losing processes under
+    the sweep: its memory monitor killing workers, a node or a worker process dying. None for anything else."""
+    from ray.exceptions import NodeDiedError, OutOfMemoryError, WorkerCrashedError
+
+    advice = {
+        OutOfMemoryError: "run fewer trials at once per node (budget.max_concurrent) or on nodes with more memory",
+        NodeDiedError: "carry on once the cluster has its nodes back",
+        WorkerCrashedError: "the trial's process died without a Python error (a crash in native code, a kill)",
+    }
+    seen: BaseException | None = error
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
+        for kind, what_to_do in advice.items():
+            if isinstance(seen, kind):
+                text = str(seen).strip()
+                return f"Ray: {text.splitlines()[0] if text else kind.__name__}", what_to_do
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 @dataclass(frozen=True)
