@@ -5,7 +5,7 @@
 For each setting, a fresh local Ray runs a sweep of two trials one after the other (the same configuration),
 each a Ray Train worker group of ``--workers`` workers; start-up is the first epoch's time minus a later
 epoch's, from Tune's results (as in trial_overhead.py). The settings are Ray 2.60's environment switches
-(``ray/train/v2/_internal/constants.py``); sslsweep keeps those that help (``trainables/trial/trainable.py``,
+(``ray/train/v2/_internal/constants.py``); sslsweep keeps those that help (``trainables/trial/launch.py``,
 ``TRAIN_ENVIRONMENT``). It prints figures; nothing is asserted.
 """
 

@@ -306,6 +306,17 @@ def test_collapsed_and_diverged_trials_fail_at_once_with_their_reasons_on_two_gl
     assert not any(CRASHED_ATTR in t.user_attrs for t in study.trials)  # sslsweep's verdicts, not retried crashes
 
 
+def test_a_trial_actor_starts_without_loading_torch():
+    """Tune's actor for a trial loads the trainable's module when it starts, and Tune throws a starting actor away
+    when it reuses a finished trial's (docs/measurements.md, "Where the slots went"): that module loads no torch,
+    no library and no training loop; the trial's run loads them."""
+    heavy = ("torch", "selfsup", "trainables.trial.launch", "trainables.trial.worker", "mlflow", "optuna")
+    code = f"import sys, trainables.trial.trainable; print([m for m in {heavy!r} if m in sys.modules])"
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
 def test_in_trial_and_ray_train_paths_give_the_same_trial(tmp_path):
     """One seeded configuration run in the Tune trial's process and in a one-worker Ray Train group: the
     training loop is the same function, so every epoch's loss and every final metric must agree."""
