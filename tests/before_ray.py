@@ -5,7 +5,7 @@ Ray (and ``conftest.py`` fails any test that leaves Ray initialised).
 ``tune_cli`` runs any ``tune.py`` command line with the stores in a temporary home; ``refused`` writes a
 search-space dict as YAML under ``tmp_path`` and runs it (the real run, or ``--dry-run``) through ``tune_cli``.
 Each command's refusals keep one case, the one that gets furthest, in a fresh ``python tune.py`` process
-(``fresh_or_in_process``), which alone proves all that a user's shell sees; the other cases skip the 3-4 s of a
+(``fresh_or_in_process``, ``run_fresh``), which alone proves all that a user's shell sees; the other cases skip the 3-4 s of a
 fresh process's imports. Import the fixtures into a test module (``from before_ray import refused, tune_cli``;
 ``refused`` needs ``tune_cli`` beside it) to use them."""
 
@@ -96,14 +96,9 @@ def tune_cli(monkeypatch, capsys, tmp_path):
     return run
 
 
-def fresh_or_in_process(
-    tune_cli, argv: list, env: dict[str, str | None], *, fresh_process: bool, timeout: float = 300
-) -> Ran:
-    """``python tune.py ARGV`` in a fresh process (from the repository root, ``env`` over this process's
-    variables; None: unset) or ``tune_cli(*ARGV, env=env)``: each command's refusal tests send one case, the one
-    that gets furthest before refusing, through a fresh process, which alone shows all a user's shell would."""
-    if not fresh_process:
-        return tune_cli(*argv, env=env)
+def run_fresh(argv: list, env: dict[str, str | None], *, timeout: float = 300) -> Ran:
+    """``python tune.py ARGV`` in a fresh process, from the repository root, with ``env`` over this process's
+    variables (None: unset)."""
     variables = {**os.environ, **{name: value for name, value in env.items() if value is not None}}
     for name in (name for name, value in env.items() if value is None):
         variables.pop(name, None)
@@ -116,6 +111,17 @@ def fresh_or_in_process(
         timeout=timeout,
     )
     return Ran(run.returncode, run.stdout, run.stderr)
+
+
+def fresh_or_in_process(
+    tune_cli, argv: list, env: dict[str, str | None], *, fresh_process: bool, timeout: float = 300
+) -> Ran:
+    """``run_fresh(ARGV, env)`` or ``tune_cli(*ARGV, env=env)``: each command's refusal tests send one case,
+    the one that gets furthest before refusing, through a fresh process, which alone shows all a user's shell
+    would."""
+    if fresh_process:
+        return run_fresh(argv, env, timeout=timeout)
+    return tune_cli(*argv, env=env)
 
 
 @pytest.fixture

@@ -7,15 +7,17 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Iterator
 
-from test_report import CHROMIUM, free_port, wait_for_port
+from servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
 @contextlib.contextmanager

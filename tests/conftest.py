@@ -28,12 +28,12 @@ def no_ray_left_in_the_test_process():
 def ties_sweep(tmp_path_factory):
     """One real sweep that two test modules read (tests/test_sweep_e2e.py: ties and the grid; tests/test_registry.py:
     the Model Registry after a sweep): a 2 x 2 grid of Barlow Twins on BasicMotions in 4 trials of 2 epochs, two at a
-    time, the best configuration repeated with two more training seeds and its backbone registered. Returns the
-    search-space file, SSLSWEEP_HOME and the finished ``tune.py`` process; run once, when the first of them asks."""
-    from test_sweep_e2e import _run, _sweep_file
+    time, the best configuration repeated with two more training seeds and its backbone registered (a
+    ``sweeps.RanSweep``); run once, when the first of them asks."""
+    from sweeps import RanSweep, run_tune, sweep_file
 
     directory = tmp_path_factory.mktemp("ties")
-    path = _sweep_file(
+    path = sweep_file(
         directory,
         "e2e-ties",
         search={
@@ -48,4 +48,4 @@ def ties_sweep(tmp_path_factory):
         objective={"metric": "val/knn/acc/frac_1.0", "mode": "max"},
     )
     home = directory / "home"
-    return path, home, _run(path, home)
+    return RanSweep(path, home, run_tune(path, home))

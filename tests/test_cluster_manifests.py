@@ -605,7 +605,7 @@ def test_the_mlflow_server_arguments_of_the_manifest_refuse_requests_without_cre
     credentials is refused, the admin's is answered, /health (the probes) answers without; a sweep's pre-flight
     refuses wrong credentials in one line and passes the right ones."""
     import requests
-    from test_report import free_port, wait_for_port
+    from servers import free_port, wait_for_port
 
     from trainables.sweep.preflight import UnreachableError, check_records_reachable
     from trainables.tracking.stores import resolve_stores

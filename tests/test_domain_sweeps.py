@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_sweep_e2e import ROOT, _parent, _run
+from sweeps import ROOT, run_tune, sweep_parent
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def test_digits_sweep_reports_top1_top5_and_the_untrained_encoder(tmp_path):
     # and are then ended by the health check, as they should be).
     spec = yaml.safe_load((ROOT / "searchspaces" / "simclr_digits.yaml").read_text())
     fixed = {**spec["fixed"], "input_size": 8, "batch_size": 64, "aug_crop_scale_min": 0.5}
-    run = _run(
+    run = run_tune(
         _shrunk(
             tmp_path,
             "simclr_digits.yaml",
@@ -53,7 +53,7 @@ def test_digits_sweep_reports_top1_top5_and_the_untrained_encoder(tmp_path):
         home,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    _, parent = _parent(home, "e2e-digits")
+    _, parent = sweep_parent(home, "e2e-digits")
     runs = _child_runs(home, parent)
     assert len(runs) == 2 and set(runs["tags.sslsweep.outcome"]) == {"finished"}
     for prefix in ("", "random_init/"):
@@ -85,9 +85,9 @@ def test_synthetic_seismic_sweep_records_segmentation_scores_and_the_split(tmp_p
             "segmentation_head_channels": 16,
         },
     )
-    run = _run(path, home)
+    run = run_tune(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    client, parent = _parent(home, "e2e-seismic")
+    client, parent = sweep_parent(home, "e2e-seismic")
     runs = _child_runs(home, parent)
     assert len(runs) == 2 and set(runs["tags.sslsweep.outcome"]) == {"finished"}
     for prefix in ("", "random_init/"):

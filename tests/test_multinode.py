@@ -14,10 +14,8 @@ lives in a temporary file (``RAY_AUTH_TOKEN_PATH``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import pwd
 import re
 import secrets
 import shutil
@@ -30,14 +28,11 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-import yaml
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
-from test_report import free_port, wait_for_port
+from servers import free_port, postgres_cluster, wait_for_port
+from sweeps import ROOT, cluster_environment, cluster_sweep_file
 
-from trainables.tracking.stores import POINTING_VARIABLES
-
-ROOT = Path(__file__).resolve().parents[1]
 LOCAL_SH = ROOT / "cluster" / "local.sh"
 # The `ray` command of this Python's environment (the one Ray and sslsweep are installed in).
 RAY = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray") or "ray"
@@ -49,31 +44,6 @@ EXPECTED_OPTUNA_STATE = {
 }
 
 pytestmark = pytest.mark.slow
-
-
-def _clean_env(**updates: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in POINTING_VARIABLES}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(updates)
-    return env
-
-
-def _sweep_file(tmp_path: Path, name: str, **overrides) -> Path:
-    """A tiny Barlow Twins sweep on the bundled BasicMotions data (as in tests/test_sweep_e2e.py): FIFO, one CPU
-    per trial, two at a time."""
-    spec = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
-    spec["name"] = name
-    spec["data"]["window"] = {"length": 50, "overlap": 0.5}
-    spec["evaluation"] = {"protocols": ["linear", "knn"], "label_fractions": [0.5, 1.0], "unit": "series"}
-    spec["fixed"] = {**spec.get("fixed", {}), "backbone": "conv1d", "batch_size": 32}
-    spec["scheduler"] = {"type": "fifo"}
-    spec["resources"] = {"workers": 1, "cpus_per_worker": 1, "gpus_per_worker": 0}
-    spec["objective"] = {"metric": "val/knn/acc/frac_1.0", "mode": "max"}
-    spec["final"] = {"registry": False}  # the Model Registry is tested on its own (tests/test_registry.py)
-    spec.update(overrides)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
 
 
 def _parent(client: MlflowClient, sweep: str) -> Run:
@@ -123,7 +93,7 @@ def local_cluster(tmp_path):
     token.chmod(0o600)
     home = tmp_path / "home"
     ports = {name: free_port() for name in ("port", "dashboard", "agent")}
-    env = _clean_env(
+    env = cluster_environment(
         SSLSWEEP_HOME=str(home),
         SSLSWEEP_REPORTS_DIR=str(home / "reports"),
         SSLSWEEP_LOCAL_CLUSTER_DIR=str(tmp_path / "local-cluster"),
@@ -189,7 +159,7 @@ def test_a_sweep_submitted_with_ray_job_submit_runs_on_both_nodes(local_cluster,
     without = subprocess.run(
         [RAY, "job", "list", "--address", cluster["address"]],
         cwd=ROOT,
-        env=_clean_env(),
+        env=cluster_environment(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -207,7 +177,7 @@ def test_a_sweep_submitted_with_ray_job_submit_runs_on_both_nodes(local_cluster,
     # finished trial's process (reuse_actors) and hands it to a pending trial whose own process has not
     # started yet, so a worker node much slower to start its first trial process than the head is to finish
     # a trial would lose every trial to the head: epochs (about 0.2 s each here) keep a trial well above that.
-    path = _sweep_file(
+    path = cluster_sweep_file(
         tmp_path,
         "multinode-job",
         budget={"trials": trials, "epochs": epochs, "max_concurrent": 2},
@@ -264,107 +234,11 @@ def test_a_sweep_submitted_with_ray_job_submit_runs_on_both_nodes(local_cluster,
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _postgres_bin() -> Path | None:
-    found = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
-        key=lambda p: [int(x) for x in re.findall(r"\d+", p.parent.parent.name)] or [0],
-    )
-    if found:
-        return found[-1].parent
-    pg_ctl = shutil.which("pg_ctl")
-    return Path(pg_ctl).parent if pg_ctl else None
-
-
 @pytest.fixture
 def postgres():
     """A throwaway PostgreSQL cluster on 127.0.0.1 (trust auth, loopback only) with an empty database; its URL."""
     with postgres_cluster(databases=("optuna",)) as urls:
         yield urls["optuna"]
-
-
-@contextlib.contextmanager
-def postgres_cluster(databases: tuple[str, ...], password: str | None = None):
-    """A throwaway PostgreSQL cluster on 127.0.0.1 (loopback only) with the empty ``databases``; a URL per
-    database. With ``password``, TCP connections must give it (scram-sha-256) and the URLs carry it; without,
-    trust. Skips, with the reason, where the server binaries or the driver are missing."""
-    bindir = _postgres_bin()
-    if bindir is None or not (bindir / "initdb").exists():
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install -y postgresql")
-    try:
-        import psycopg2
-    except ImportError:
-        pytest.skip("psycopg2 (Optuna's PostgreSQL driver) is not importable: pip install -e '.[test]'")
-    as_user: list[str] = []
-    root = Path(tempfile.mkdtemp(prefix="pg", dir="/tmp"))  # short: it also holds the server's Unix socket
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as the `postgres` system user
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            shutil.rmtree(root)
-            pytest.skip("running as root, and there is no 'postgres' system user to run PostgreSQL as")
-        runuser = shutil.which("runuser")
-        if runuser is None:
-            shutil.rmtree(root)
-            pytest.skip("running as root, and runuser (util-linux) is missing to run PostgreSQL as 'postgres'")
-        os.chown(root, user.pw_uid, user.pw_gid)
-        as_user = [runuser, "-u", "postgres", "--"]
-    data, log, port = root / "data", root / "server.log", free_port()
-
-    def pg(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([*as_user, *args], cwd=root, capture_output=True, text=True, timeout=timeout)
-
-    try:
-        host_auth = "scram-sha-256" if password else "trust"
-        init = pg(
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth-local=trust",
-            f"--auth-host={host_auth}",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        )
-        if init.returncode != 0:
-            pytest.skip(f"initdb could not create a PostgreSQL cluster here: {(init.stdout + init.stderr)[-1500:]}")
-        started = pg(
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(log),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off",
-            "start",
-        )
-        if started.returncode != 0:
-            output = started.stdout + started.stderr + (log.read_text() if log.exists() else "")
-            pytest.skip(f"PostgreSQL could not start here: {output[-1500:]}")
-        # Over the Unix socket (trust), where the password is set before anyone needs it.
-        connection = psycopg2.connect(host=str(root), port=port, user="postgres", dbname="postgres")
-        try:
-            connection.autocommit = True
-            with connection.cursor() as cursor:
-                if password:
-                    cursor.execute("ALTER USER postgres PASSWORD %s", (password,))
-                for database in databases:
-                    cursor.execute(f"CREATE DATABASE {database}")
-        finally:
-            connection.close()
-        user_part = f"postgres:{password}" if password else "postgres"
-        yield {database: f"postgresql+psycopg2://{user_part}@127.0.0.1:{port}/{database}" for database in databases}
-    finally:
-        if (data / "postmaster.pid").exists():
-            stopped = pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop")
-            if stopped.returncode != 0:
-                pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -393,7 +267,7 @@ def mlflow_server(tmp_path):
                 "1",
             ],
             cwd=directory,
-            env=_clean_env(),
+            env=cluster_environment(),
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -419,14 +293,14 @@ def mlflow_server(tmp_path):
 
 def test_a_sweep_against_an_mlflow_server_and_a_postgresql_optuna_storage(postgres, mlflow_server, tmp_path):
     home, trials = tmp_path / "home", 2  # one round at max_concurrent 2
-    path = _sweep_file(
+    path = cluster_sweep_file(
         tmp_path,
         "server-postgres",
         budget={"trials": trials, "epochs": 2, "max_concurrent": 2},
         # Something to search, so that the study is Optuna's (TPE) and stored in PostgreSQL.
         search={"projector_dim": {"type": "categorical", "choices": [64, 128, 256]}},
     )
-    env = _clean_env(
+    env = cluster_environment(
         SSLSWEEP_HOME=str(home),
         SSLSWEEP_REPORTS_DIR=str(home / "reports"),
         MLFLOW_TRACKING_URI=mlflow_server["uri"],

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import yaml
-from before_ray import fresh_or_in_process, tune_cli  # noqa: F401  (tune_cli: a fixture)
+from before_ray import fresh_or_in_process, run_fresh, tune_cli  # noqa: F401  (tune_cli: a fixture)
 from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, Store, scores
-from test_sweep_e2e import ROOT, _sweep_file
+from sweeps import ROOT, sweep_file
 
 from trainables.records.tags import NIGHTLY_TAG
 from trainables.report.tables import text_table
@@ -113,9 +113,7 @@ def _nightly_environment(tmp_path) -> dict[str, str | None]:
 
 
 def tune_nightly(tmp_path, *args):
-    return fresh_or_in_process(
-        None, ["nightly", *args], _nightly_environment(tmp_path), fresh_process=True, timeout=900
-    )
+    return run_fresh(["nightly", *args], _nightly_environment(tmp_path), timeout=900)
 
 
 @pytest.mark.parametrize(
@@ -132,7 +130,7 @@ def tune_nightly(tmp_path, *args):
 def test_a_bad_nightly_file_is_one_line_and_exit_2_before_ray(tmp_path, tune_cli, content, message, fresh_process):
     """The case that reads a sweep file through a fresh ``python tune.py nightly``, the others in-process
     (before_ray.py)."""
-    _sweep_file(tmp_path, "small")
+    sweep_file(tmp_path, "small")
     bad = yaml.safe_load((tmp_path / "small.yaml").read_text())
     bad["budget"]["trials"] = 0
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
@@ -152,7 +150,7 @@ def test_a_bad_date_is_refused(tmp_path, tune_cli):
 
 @pytest.mark.slow
 def test_two_nights_of_a_small_sweep_across_methods_compare_and_report(tmp_path):
-    _sweep_file(
+    sweep_file(
         tmp_path,
         "nightly-small",
         method=None,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from before_ray import fresh_or_in_process, tune_cli  # noqa: F401  (tune_cli: a fixture)
-from test_report import free_port, wait_for_port
+from servers import free_port, wait_for_port
 
 from trainables.sweep import preflight
 from trainables.sweep.preflight import UnreachableError, check_stores_reachable
@@ -400,10 +400,10 @@ def test_an_unwritable_reports_directory_is_refused_in_the_dry_run_and_before_th
             assert not list((tmp_path / "home").glob("mlartifacts/*"))
 
 
-def test_a_report_against_an_unreachable_tracking_server_is_one_line_within_seconds(tmp_path):
+def test_a_report_against_an_unreachable_tracking_server_is_one_line_within_seconds(tmp_path, tune_cli):
     value = f"http://127.0.0.1:{free_port()}"
     start = time.monotonic()
-    run = _command(tmp_path, None, "report", "barlow", fresh_process=True, MLFLOW_TRACKING_URI=value)
+    run = _command(tmp_path, tune_cli, "report", "barlow", fresh_process=True, MLFLOW_TRACKING_URI=value)
     assert time.monotonic() - start < 30
     _one_line_refusal(run, f"MLFLOW_TRACKING_URI {value}: no MLflow tracking server answered")
 

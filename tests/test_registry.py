@@ -13,7 +13,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, HOSTILE_VALUE
-from test_sweep_e2e import _parent
+from sweeps import sweep_parent
 from torch import nn
 
 from trainables.records.tags import DECISION_TAG, DOWNSTREAM_DATA_TAG
@@ -210,7 +210,7 @@ def test_sweep_registers_its_selected_backbone_as_champion(ties_sweep, tmp_path,
     path, home, run = ties_sweep
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "not registered" not in run.stderr, run.stderr[-3000:]
-    client, parent = _parent(home, "e2e-ties")
+    client, parent = sweep_parent(home, "e2e-ties")
     name = "sslsweep-barlow_twins-conv1d-BasicMotions"
     champion = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
     assert str(champion.version) == "1" and CHAMPION_ALIAS in champion.aliases

@@ -7,20 +7,18 @@ from __future__ import annotations
 import filecmp
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from before_ray import fresh_or_in_process, tune_cli  # noqa: F401  (tune_cli: a fixture)
+from before_ray import fresh_or_in_process, run_fresh, tune_cli  # noqa: F401  (tune_cli: a fixture)
+from browser import CHROMIUM
 from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, HOSTILE_VALUE, Store, filled_store, hostile
+from servers import free_port, wait_for_port
 
 from trainables.records.selection import best_first
 from trainables.records.tags import (
@@ -35,7 +33,6 @@ from trainables.report.builder import ReportOptions, report_sweeps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEPS = ["barlow-har", "lfr-har", "cpc-har", "lfr-seismic"]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +239,7 @@ def _report_environment(store, tmp_path) -> dict[str, str]:
 
 
 def tune_report(store, tmp_path, *args):
-    return fresh_or_in_process(None, ["report", *args], _report_environment(store, tmp_path), fresh_process=True)
+    return run_fresh(["report", *args], _report_environment(store, tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -277,33 +274,6 @@ def test_the_report_command_reports_a_nightly_group(store, tmp_path):
     assert sweeps["sweep"].tolist() == ["cpc-har", "lfr-har"]
     assert "| lfr | conv1d | **0.701** |" in run.stdout  # the technique x backbone table, printed
     assert "report     " in run.stdout and "index.html" in run.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, server: subprocess.Popen, what: str, seconds: float = 90, log: Path | None = None) -> None:
-    """Until ``server`` (started by the test, output piped or written to ``log``) listens on 127.0.0.1:``port``;
-    fails if it exits."""
-
-    def output() -> str:
-        return (log.read_text() if log is not None else (server.stdout or server.stderr).read())[-2000:]
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"{what} exited with {server.returncode}: {output()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(
-        f"{what} did not listen on 127.0.0.1:{port} within {seconds} s" + (f": {output()}" if log is not None else "")
-    )
 
 
 def test_a_report_is_rebuilt_through_a_remote_tracking_server(store, tmp_path, monkeypatch):

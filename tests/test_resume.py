@@ -18,7 +18,7 @@ import optuna
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
-from test_sweep_e2e import _children, _parent, _sweep_file
+from sweeps import child_runs_frame, sweep_file, sweep_parent
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -106,7 +106,7 @@ def _wait_until(condition, what: str, process: subprocess.Popen, seconds: float 
 def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_doubled(tmp_path):
     home = tmp_path / "home"
     trials, epochs = 4, 24
-    path = _sweep_file(
+    path = sweep_file(
         tmp_path,
         "resume-e2e",
         objective={"metric": "train/loss", "mode": "min"},
@@ -141,9 +141,9 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
     # The killed trial's error is Tune's to print; the Ctrl-C is one message, not a traceback.
     assert "KeyboardInterrupt" not in err, err[-3000:]
     assert "sweep interrupted: parent run" in err and f"python tune.py {path} --resume" in err
-    _, parent = _parent(home, "resume-e2e")
+    _, parent = sweep_parent(home, "resume-e2e")
     assert parent.info.status == "KILLED"
-    children = _children(home, parent.info.run_id)
+    children = child_runs_frame(home, parent.info.run_id)
     assert "RUNNING" not in set(children["status"])
     interrupted = children[children["tags.sslsweep.outcome"] == "interrupted"]
     assert len(interrupted) >= 1 and set(interrupted["status"]) == {"KILLED"}
@@ -167,7 +167,7 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
     time.sleep(2.5)
     driver.kill()
     driver.communicate(timeout=60)
-    _, parent = _parent(home, "resume-e2e")
+    _, parent = sweep_parent(home, "resume-e2e")
     assert parent.info.status == "RUNNING"  # a dead driver closes nothing: that is what --resume is for
 
     # 3. Resume to the end.
@@ -175,9 +175,9 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
     out, err = driver.communicate(timeout=600)
     assert driver.returncode == 0, out[-3000:] + err[-3000:]
 
-    _, parent = _parent(home, "resume-e2e")
+    _, parent = sweep_parent(home, "resume-e2e")
     assert parent.info.status == "FINISHED" and parent.data.tags["sslsweep.resumes"] == "2"
-    children = _children(home, parent.info.run_id)
+    children = child_runs_frame(home, parent.info.run_id)
     # The budget, once: one run per trial, no run left open, every trial finished.
     assert len(children) == trials and children["tags.sslsweep.trial_id"].is_unique
     assert set(children["status"]) == {"FINISHED"} and set(children["tags.sslsweep.outcome"]) == {"finished"}
@@ -300,7 +300,7 @@ def test_a_trial_that_crashed_while_saving_a_checkpoint_resumes_to_its_end(tmp_p
 
 def test_resume_refuses_a_sweep_that_finished_or_never_ran(tmp_path):
     home = tmp_path / "home"
-    path = _sweep_file(
+    path = sweep_file(
         tmp_path, "resume-nothing", budget={"trials": 1, "epochs": 1}, search={}, scheduler={"type": "fifo"}
     )
     run = subprocess.run(
@@ -330,7 +330,7 @@ def test_resume_refuses_a_sweep_whose_study_is_not_in_the_optuna_storage_before_
     for name in ("MLFLOW_TRACKING_URI", "SSLSWEEP_OPTUNA_STORAGE", "SSLSWEEP_RAY_STORAGE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SSLSWEEP_HOME", str(tmp_path / "home"))
-    path = _sweep_file(
+    path = sweep_file(
         tmp_path,
         "resume-elsewhere",
         budget={"trials": 2, "epochs": 1},
@@ -387,7 +387,7 @@ def test_a_killed_ray_train_worker_is_replaced_and_its_trial_finishes(tmp_path):
     worker group, the loop resumes from the last reported checkpoint, and the trial ends with every epoch."""
     home = tmp_path / "home"
     epochs = 24
-    path = _sweep_file(
+    path = sweep_file(
         tmp_path,
         "worker-kill",
         search={},
@@ -411,8 +411,8 @@ def test_a_killed_ray_train_worker_is_replaced_and_its_trial_finishes(tmp_path):
     assert not Path(f"/proc/{victim}").exists()
     assert "[FailurePolicy] RETRY" in out + err  # Ray Train's controller chose to restart the group
 
-    client, parent = _parent(home, "worker-kill")
-    (child,) = [row for _, row in _children(home, parent.info.run_id).iterrows()]
+    client, parent = sweep_parent(home, "worker-kill")
+    (child,) = [row for _, row in child_runs_frame(home, parent.info.run_id).iterrows()]
     assert child["status"] == "FINISHED" and child["tags.sslsweep.outcome"] == "finished"
     assert child["metrics.objective"] == child["metrics.train/loss"]  # logged when a trial finishes, at its end
     history = client.get_metric_history(child.run_id, "train/loss")

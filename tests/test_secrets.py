@@ -23,8 +23,8 @@ from pathlib import Path
 import psutil
 import pytest
 from mlflow.tracking import MlflowClient
-from test_multinode import ROOT, _clean_env, _sweep_file, postgres_cluster
-from test_report import free_port, wait_for_port
+from servers import free_port, postgres_cluster, wait_for_port
+from sweeps import ROOT, cluster_environment, cluster_sweep_file
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,7 @@ def test_a_sweep_keeps_store_passwords_out_of_output_files_and_records(password_
     password, urls = password_stores
     home = tmp_path / "home"
     ray_tmp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's session directory; a short socket path
-    env = _clean_env(
+    env = cluster_environment(
         SSLSWEEP_HOME=str(home),
         SSLSWEEP_REPORTS_DIR=str(home / "reports"),
         SSLSWEEP_RAY_STORAGE=str(home / "ray_results"),
@@ -88,7 +88,7 @@ def test_a_sweep_keeps_store_passwords_out_of_output_files_and_records(password_
         MLFLOW_TRACKING_URI=urls["mlflow"],
         SSLSWEEP_OPTUNA_STORAGE=urls["optuna"],
     )
-    path = _sweep_file(
+    path = cluster_sweep_file(
         tmp_path,
         "secret-stores",
         budget={"trials": 2, "epochs": 1, "max_concurrent": 1},

@@ -4,73 +4,23 @@ bundled BasicMotions data, then assertions on what MLflow, the Optuna study and 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import optuna
 import pandas as pd
 import pytest
 import yaml
 from browser import CHROMIUM, mlflow_ui, page_text
 from mlflow.tracking import MlflowClient
+from sweeps import ROOT, child_runs_frame, run_in_one_driver, run_tune, sweep_file, sweep_parent
 
 from trainables.records.results import RANKED_OBJECTIVE
 from trainables.sweep.searcher import CRASHED_ATTR
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-def _sweep_file(tmp_path: Path, name: str, **overrides) -> Path:
-    """A small Barlow Twins sweep on BasicMotions; it leaves the Model Registry alone unless ``final`` says
-    otherwise (the tests that check the registry register)."""
-    spec = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
-    spec["name"] = name
-    spec["data"]["window"] = {"length": 50, "overlap": 0.5}
-    spec["evaluation"] = {"protocols": ["linear", "knn"], "label_fractions": [0.5, 1.0], "unit": "series"}
-    spec["final"] = {"registry": False}
-    for key, value in overrides.items():
-        spec[key] = value
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-def _sweep_environment(home: Path) -> dict[str, str]:
-    """This process's variables, with the stores and reports under ``home`` and a Ray of the sweep's own."""
-    env = {**os.environ, "SSLSWEEP_HOME": str(home), "SSLSWEEP_REPORTS_DIR": str(home / "reports")}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("RAY_ADDRESS", None)
-    return env
-
-
-def _run(path: Path, home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "tune.py", str(path)],
-        cwd=ROOT,
-        env=_sweep_environment(home),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-
-
-def _run_in_one_driver(paths: list[Path], home: Path) -> subprocess.CompletedProcess:
-    """``tune.py`` on each file in turn, in one driver process that keeps its Ray between them (as ``tune.py
-    nightly`` does): the second sweep skips the imports and Ray's start. Exit code: the worst of the sweeps'."""
-    code = "import sys, tune; sys.exit(max([tune.run([path]) for path in sys.argv[1:]]))"
-    return subprocess.run(
-        [sys.executable, "-c", code, *map(str, paths)],
-        cwd=ROOT,
-        env=_sweep_environment(home),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
 
 
 def _trial_pids(home: Path) -> set[int]:
@@ -83,26 +33,10 @@ def _trial_pids(home: Path) -> set[int]:
     }
 
 
-def _children(home: Path, parent_run_id: str) -> pd.DataFrame:
-    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
-    client = MlflowClient()
-    experiment = client.get_run(parent_run_id).info.experiment_id
-    return mlflow.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'")
-
-
-def _parent(home: Path, sweep: str):
-    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name(f"sslsweep/{sweep}")
-    assert experiment is not None, "the sweep's MLflow experiment exists"
-    parents = client.search_runs([experiment.experiment_id], "tags.`sslsweep.role` = 'sweep'")
-    assert len(parents) == 1
-    return client, parents[0]
-
-
 def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     home = tmp_path / "home"
     trials, epochs = 6, 4
-    path = _sweep_file(
+    path = sweep_file(
         tmp_path,
         "e2e-barlow",
         # A label-free objective whose values differ between configurations, so ASHA has something to cut.
@@ -111,7 +45,7 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
         scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 3},
         final={"registry": True},  # its Models page is opened below
     )
-    run = _run(path, home)
+    run = run_tune(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "best trial" in run.stdout and "python tune.py ui" in run.stdout
     assert "  (test scores over 40 test series: one is 2.5 points of accuracy)\n" in run.stdout
@@ -126,11 +60,11 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
         re.search(r" epoch [13]: train/loss \d", line) for line in lines if line.startswith("trial at rung")
     ), lines
 
-    client, parent = _parent(home, "e2e-barlow")
+    client, parent = sweep_parent(home, "e2e-barlow")
     assert parent.info.status == "FINISHED"
     # Six trials, one data preparation: the sweep's cache served every trial.
     assert parent.data.metrics["sweep/data_preparations"] == 1
-    children = _children(home, parent.info.run_id)
+    children = child_runs_frame(home, parent.info.run_id)
     assert len(children) == trials
     outcomes = children["tags.sslsweep.outcome"].tolist()
     # A pruned trial ended as its scheduler planned (FINISHED: MLflow's UI draws KILLED as it draws a crash); its
@@ -278,7 +212,7 @@ def test_collapsed_and_diverged_trials_fail_at_once_with_their_reasons_on_two_gl
     """A trial that cannot train on (collapsed embeddings; weights an update blew up) ends failed on both DDP ranks
     without hanging, at once: a crash would be retried from its checkpoint (``max_failures``) and fail again."""
     home = tmp_path / "home"
-    path = _sweep_file(
+    path = sweep_file(
         tmp_path,
         "e2e-collapse",
         search={"lr": {"type": "categorical", "choices": [0.001, 1.0e12]}},  # SGD at 1e12: the weights overflow
@@ -290,11 +224,11 @@ def test_collapsed_and_diverged_trials_fail_at_once_with_their_reasons_on_two_gl
         health={"collapse_std_floor": 100.0, "grace_epochs": 0},
         scheduler={"type": "fifo"},
     )
-    run = _run(path, home)
+    run = run_tune(path, home)
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
-    client, parent = _parent(home, "e2e-collapse")
+    client, parent = sweep_parent(home, "e2e-collapse")
     assert parent.info.status == "FAILED"
-    children = _children(home, parent.info.run_id).sort_values("params.lr", key=lambda lr: lr.astype(float))
+    children = child_runs_frame(home, parent.info.run_id).sort_values("params.lr", key=lambda lr: lr.astype(float))
     assert children["status"].tolist() == ["FAILED", "FAILED"]
     reasons = children["tags.sslsweep.failure_reason"].tolist()
     assert reasons[0].startswith("CollapseError: embeddings collapsed at epoch 1"), reasons
@@ -324,7 +258,7 @@ def test_in_trial_and_ray_train_paths_give_the_same_trial(tmp_path):
     executions = ("in_trial", "ray_train")
     names = {execution: f"e2e-paths-{execution.replace('_', '-')}" for execution in executions}
     paths = [
-        _sweep_file(
+        sweep_file(
             tmp_path,
             names[execution],
             search={},
@@ -345,15 +279,15 @@ def test_in_trial_and_ray_train_paths_give_the_same_trial(tmp_path):
         )
         for execution in executions
     ]
-    run = _run_in_one_driver(paths, home)
+    run = run_in_one_driver(paths, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    # final.registry: false (_sweep_file's default) leaves the Model Registry alone.
+    # final.registry: false (sweep_file's default) leaves the Model Registry alone.
     assert MlflowClient(f"sqlite:///{home / 'mlflow.db'}").search_registered_models() == []
     assert "\nregistry " not in run.stdout
     histories, finals = {}, {}
     for execution in executions:
-        client, parent = _parent(home, names[execution])
-        (child,) = [row for _, row in _children(home, parent.info.run_id).iterrows()]
+        client, parent = sweep_parent(home, names[execution])
+        (child,) = [row for _, row in child_runs_frame(home, parent.info.run_id).iterrows()]
         assert child["tags.sslsweep.outcome"] == "finished"
         history = sorted(client.get_metric_history(child.run_id, "train/loss"), key=lambda m: m.step)
         histories[execution] = [m.value for m in history]
@@ -379,8 +313,8 @@ def test_a_grid_visits_each_cell_once_and_tune_optuna_and_the_report_pick_the_sa
 
     path, home, run = ties_sweep
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    client, parent = _parent(home, "e2e-ties")
-    everything = _children(home, parent.info.run_id)
+    client, parent = sweep_parent(home, "e2e-ties")
+    everything = child_runs_frame(home, parent.info.run_id)
     repeats = everything[everything["tags.sslsweep.role"] == "repeat"]
     children = everything[everything["tags.sslsweep.role"] != "repeat"]
     assert len(children) == 4
@@ -495,14 +429,14 @@ def test_a_sweep_across_methods_with_supervised_baselines(tmp_path):
     )
     path = tmp_path / "methods.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    run = _run(path, home)
+    run = run_tune(path, home)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     # The baselines ran as exact points without Tune's warnings about them (a point differing from the space, a
     # concurrency it ignores).
     assert "Pre-set value" not in run.stderr + run.stdout and "max_concurrent_trials" not in run.stderr + run.stdout
-    client, parent = _parent(home, "e2e-methods")
+    client, parent = sweep_parent(home, "e2e-methods")
     assert parent.data.tags["sslsweep.method"] == "moco, simclr"
-    children = _children(home, parent.info.run_id)
+    children = child_runs_frame(home, parent.info.run_id)
     trials = children[children["tags.sslsweep.role"] == "trial"]
     baselines = children[children["tags.sslsweep.role"] == "supervised_baseline"]
     assert len(trials) == 3 and set(trials["tags.sslsweep.method"]) <= set(methods)

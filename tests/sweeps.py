@@ -1,0 +1,118 @@
+"""A small sweep for the end-to-end tests: its search-space file (Barlow Twins on the bundled BasicMotions),
+``tune.py`` run on it with every store under a home of the test's, and its records read back from that home's
+MLflow store; and the same sweep for a simulated cluster (``cluster_sweep_file``), run with this environment
+less every variable that points sslsweep at stores (``cluster_environment``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import mlflow
+import pandas as pd
+import yaml
+from mlflow.tracking import MlflowClient
+
+from trainables.tracking.stores import POINTING_VARIABLES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class RanSweep(NamedTuple):
+    """A sweep ``run_tune`` ran: its search-space file, its SSLSWEEP_HOME and the finished ``tune.py`` process."""
+
+    path: Path
+    home: Path
+    run: subprocess.CompletedProcess
+
+
+def sweep_file(tmp_path: Path, name: str, **overrides) -> Path:
+    """A small Barlow Twins sweep on BasicMotions; it leaves the Model Registry alone unless ``final`` says
+    otherwise (the tests that check the registry register)."""
+    spec = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
+    spec["name"] = name
+    spec["data"]["window"] = {"length": 50, "overlap": 0.5}
+    spec["evaluation"] = {"protocols": ["linear", "knn"], "label_fractions": [0.5, 1.0], "unit": "series"}
+    spec["final"] = {"registry": False}
+    for key, value in overrides.items():
+        spec[key] = value
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def sweep_environment(home: Path) -> dict[str, str]:
+    """This process's variables, with the stores and reports under ``home`` and a Ray of the sweep's own."""
+    env = {**os.environ, "SSLSWEEP_HOME": str(home), "SSLSWEEP_REPORTS_DIR": str(home / "reports")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def run_tune(path: Path, home: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "tune.py", str(path)],
+        cwd=ROOT,
+        env=sweep_environment(home),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def run_in_one_driver(paths: list[Path], home: Path) -> subprocess.CompletedProcess:
+    """``tune.py`` on each file in turn, in one driver process that keeps its Ray between them (as ``tune.py
+    nightly`` does): the second sweep skips the imports and Ray's start. Exit code: the worst of the sweeps'."""
+    code = "import sys, tune; sys.exit(max([tune.run([path]) for path in sys.argv[1:]]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, paths)],
+        cwd=ROOT,
+        env=sweep_environment(home),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def child_runs_frame(home: Path, parent_run_id: str) -> pd.DataFrame:
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
+    client = MlflowClient()
+    experiment = client.get_run(parent_run_id).info.experiment_id
+    return mlflow.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'")
+
+
+def sweep_parent(home: Path, sweep: str):
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(f"sslsweep/{sweep}")
+    assert experiment is not None, "the sweep's MLflow experiment exists"
+    parents = client.search_runs([experiment.experiment_id], "tags.`sslsweep.role` = 'sweep'")
+    assert len(parents) == 1
+    return client, parents[0]
+
+
+def cluster_environment(**updates: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in POINTING_VARIABLES}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(updates)
+    return env
+
+
+def cluster_sweep_file(tmp_path: Path, name: str, **overrides) -> Path:
+    """A tiny Barlow Twins sweep on the bundled BasicMotions data (as ``sweep_file``): FIFO, one CPU
+    per trial, two at a time."""
+    spec = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
+    spec["name"] = name
+    spec["data"]["window"] = {"length": 50, "overlap": 0.5}
+    spec["evaluation"] = {"protocols": ["linear", "knn"], "label_fractions": [0.5, 1.0], "unit": "series"}
+    spec["fixed"] = {**spec.get("fixed", {}), "backbone": "conv1d", "batch_size": 32}
+    spec["scheduler"] = {"type": "fifo"}
+    spec["resources"] = {"workers": 1, "cpus_per_worker": 1, "gpus_per_worker": 0}
+    spec["objective"] = {"metric": "val/knn/acc/frac_1.0", "mode": "max"}
+    spec["final"] = {"registry": False}  # the Model Registry is tested on its own (tests/test_registry.py)
+    spec.update(overrides)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
