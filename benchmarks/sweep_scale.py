@@ -11,7 +11,9 @@ started: a throwaway PostgreSQL (``initdb`` + ``pg_ctl`` on 127.0.0.1, a free po
 when this runs as root) holding the MLflow server's backend and the Optuna studies; ``mlflow server`` on
 127.0.0.1 (a process group of its own, job execution off); a Ray cluster of a head and ``--nodes`` worker nodes
 of ``--cpus-per-node`` logical CPUs each (``cluster/local.sh start``/``stop``, token auth with a token file of its
-own, so ``~/.ray/auth_token`` is untouched). Files go under ``--work-dir`` (default: a new temporary directory,
+own, so ``~/.ray/auth_token`` is untouched), whose worker nodes and trials run at ``--worker-nice`` (default 10):
+a cluster's driver has the head node's cores to itself, and here the driver would otherwise wait for a core behind
+the trials it measures. Files go under ``--work-dir`` (default: a new temporary directory,
 removed at the end unless ``--keep``), except PostgreSQL's data and Ray's temp dir, which hold Unix sockets and
 go to short ``/tmp/ssb-*`` directories (removed unless ``--keep``). Without psycopg2 (or psycopg) or the
 PostgreSQL server binaries it says what to install and uses sqlite files instead.
@@ -519,9 +521,13 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def local_cluster(work: Path, nodes: int, cpus_per_node: int, head_cpus: int, store_mb: int, keep: bool, **env):
+def local_cluster(
+    work: Path, nodes: int, cpus_per_node: int, head_cpus: int, store_mb: int, keep: bool, worker_nice: int, **env
+):
     """A head and ``nodes`` worker nodes from cluster/local.sh, on free ports, token auth with a token file of its
-    own; ``local.sh stop`` (by the process ids it recorded) at the end, also after a failed start."""
+    own; ``local.sh stop`` (by the process ids it recorded) at the end, also after a failed start. The worker
+    nodes' processes (and the trial processes they start, which inherit it) run at ``worker_nice``: on a cluster
+    the driver, the head and the stores have cores of their own, here they share 2 with the trials."""
     if shutil.which("setsid") is None:
         raise Unavailable("cluster/local.sh needs setsid (util-linux)")
     # Ray's temp dir holds Unix sockets (at most 107 bytes a path): a short directory of its own under /tmp. It
@@ -556,9 +562,15 @@ def local_cluster(work: Path, nodes: int, cpus_per_node: int, head_cpus: int, st
         start = subprocess.run(command, env=cluster_env, capture_output=True, text=True, timeout=600)
         if start.returncode != 0:
             raise Unavailable(f"cluster/local.sh start failed: {(start.stdout + start.stderr)[-2500:]}")
+        if worker_nice:
+            for line in (work / "local-cluster" / "nodes").read_text().splitlines():
+                name, leader = line.split()[:2]
+                if name.startswith("worker"):  # local.sh starts each node as the leader of its process group
+                    os.setpriority(os.PRIO_PGRP, int(leader), worker_nice)
         print(
             f"ray        head ({head_cpus} CPU) + {nodes} worker nodes x {cpus_per_node} CPU at "
-            f"127.0.0.1:{ports['port']}, up in {time.perf_counter() - started:.0f} s (temp dir {ray_tmp})",
+            f"127.0.0.1:{ports['port']}, up in {time.perf_counter() - started:.0f} s (temp dir {ray_tmp}); "
+            f"worker nodes at nice {worker_nice}",
             flush=True,
         )
         yield Cluster(
@@ -1873,6 +1885,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--nodes", type=int, help="worker nodes of the simulated cluster (default 4; quick 2)")
     parser.add_argument("--cpus-per-node", type=int, help="logical CPUs each worker node declares (default 8; quick 2)")
     parser.add_argument("--head-cpus", type=int, default=1, help="logical CPUs of the head node (default 1)")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="nice value of the worker nodes and their trials, so the driver is not starved (default 10; 0: off)",
+    )
     parser.add_argument("--object-store-mb", type=int, default=128, help="object store per node, MiB (default 128)")
     parser.add_argument("--mlflow-workers", type=int, default=2, help="mlflow server workers (default 2)")
     parser.add_argument("--pg-fsync-off", action="store_true", help="run PostgreSQL with fsync off (faster, less real)")
@@ -1914,7 +1932,7 @@ def plan_lines(args) -> list[str]:
     if "sweeps" in args.phase or "resume" in args.phase:
         lines.append(
             f"cluster    head ({args.head_cpus} CPU) + {args.nodes} x {args.cpus_per_node} CPU = {cpus} logical CPUs "
-            f"on {os.cpu_count()} real cores"
+            f"on {os.cpu_count()} real cores, worker nodes at nice {args.worker_nice}"
         )
     if "storage" in args.phase:
         lines.append(
@@ -1994,6 +2012,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.head_cpus,
                         args.object_store_mb,
                         args.keep,
+                        args.worker_nice,
                         SSLSWEEP_HOME=str(work / "home"),
                     )
                 )
