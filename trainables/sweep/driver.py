@@ -49,10 +49,10 @@ from trainables.sweep.resume import (
     SweepInterrupted,
     SweepStopped,
     close_open_child_runs,
+    ray_stop_reason,
     reopen_parent,
     restore_tuner,
     resume_command,
-    stopped_by_ray,
 )
 from trainables.sweep.searcher import (
     CredentialFreeRDBStorage,
@@ -282,17 +282,18 @@ def run_sweep(
         status = "KILLED"
         # A second Ctrl-C can cut Tune's own end short: what is queued goes first (whichever callback Tune ran,
         # this one or the one it restored with its experiment).
-        report_unwritten(flush_all(EXIT_WAIT_S))
-        close_open_child_runs(stores.mlflow_uri, parent_run_id, Outcome.INTERRUPTED)
+        _close_open_records(stores.mlflow_uri, parent_run_id)
         raise SweepInterrupted(parent_run_id, resume_command(spec, spec_path)) from None
     except Exception as error:
         # Whatever stopped the sweep, what is queued is written and its open trials are closed as after a Ctrl-C,
-        # so that --resume carries them on; an error of Ray's own (resume.stopped_by_ray) is one line.
-        _close_records_after_error(stores.mlflow_uri, parent_run_id)
-        stopped = stopped_by_ray(error)
-        if stopped is None:
+        # so that --resume carries them on; an error of Ray's own (resume.ray_stop_reason) is one line.
+        closed = _close_open_records(stores.mlflow_uri, parent_run_id)
+        reason = ray_stop_reason(error)
+        if reason is None:
             raise
-        raise SweepStopped(parent_run_id, *stopped, resume_command(spec, spec_path)) from None
+        if verbose:
+            traceback.print_exception(error)
+        raise SweepStopped(parent_run_id, reason, resume_command(spec, spec_path), closed) from None
     finally:
         MlflowClient(stores.mlflow_uri).set_terminated(parent_run_id, status=status)
     return SweepOutcome(
@@ -308,12 +309,17 @@ def run_sweep(
     )
 
 
-def _close_records_after_error(tracking_uri: str, parent_run_id: str) -> None:
+def _close_open_records(tracking_uri: str, parent_run_id: str) -> bool:
+    """What is queued for MLflow written, and the sweep's open trial runs closed as interrupted (``--resume``
+    reopens them); False where they could not be closed (the store may be what failed: a warning, and the
+    sweep's own error goes on)."""
     report_unwritten(flush_all(EXIT_WAIT_S))
     try:
         close_open_child_runs(tracking_uri, parent_run_id, Outcome.INTERRUPTED)
-    except Exception as closing:  # noqa: BLE001 - the store may be what failed; the sweep's own error comes first
+    except Exception as closing:  # noqa: BLE001 - see the docstring
         print(f"warning: the open trial runs of parent run {parent_run_id} were not closed: {closing}", file=sys.stderr)
+        return False
+    return True
 
 
 def _selections(sweep: SweepRuns) -> list[Selected] | None:

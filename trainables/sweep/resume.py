@@ -12,9 +12,11 @@ its driver dying (SIGKILL, a lost head node: nothing is closed). Either way the 
   (``OptunaStudySearcher.restore``: points asked for after that save are run, not asked for again).
 
 Ray can also stop the search itself: Ray 2.60's Tune ends ``fit`` with an error when Ray's memory monitor kills a
-trial's process, or a node or worker process dies under a task Tune is waiting on (``_actor_task_failed`` handles
-only actor and task errors). The records are then closed as after a Ctrl-C, the parent run FAILED, and the sweep
-ends with one line naming what Ray reported and the command that carries it on (``SweepStopped``).
+trial's process (and, by the same code, when a node or worker process dies under a task Tune waits on:
+``_actor_task_failed`` handles only actor and task errors). The MLflow records are then closed as after a Ctrl-C,
+the parent run ends FAILED, and the sweep ends with one line naming what Ray reported and the command that carries
+it on (``SweepStopped``). Tune saves no state on that way out, so ``--resume`` starts from its last periodic save,
+as after a killed driver.
 
 Trials that crashed (an exception, a dead process, after ``resources.max_failures`` restarts within the sweep)
 are resumed from their checkpoints too, in their own MLflow runs; in Optuna the crash stays FAIL and the trial
@@ -59,26 +61,35 @@ class SweepInterrupted(Exception):
 
 
 class SweepStopped(Exception):
-    """Ray stopped the search (``stopped_by_ray``); the records are closed and the sweep can be resumed."""
+    """Ray stopped the search (``ray_stop_reason``); the records are closed where the store allowed it, and the
+    sweep can be resumed."""
 
-    def __init__(self, parent_run_id: str, cause: str, advice: str, resume_command: str) -> None:
+    def __init__(self, parent_run_id: str, reason: RayStopReason, resume_command: str, closed: bool) -> None:
+        trials = "its unfinished trials closed" if closed else "its unfinished trials not closed (--resume closes them)"
+        advice = f"; {reason.advice}" if reason.advice else ""
         super().__init__(
-            f"sweep stopped: {cause}; parent run {parent_run_id} is FAILED, its unfinished trials closed; "
-            f"{advice}; to carry on:\n    {resume_command}"
+            f"sweep stopped: Ray: {reason.reported}; parent run {parent_run_id} is FAILED, {trials}{advice}; "
+            f"to carry on:\n    {resume_command}"
         )
         self.parent_run_id = parent_run_id
         self.resume_command = resume_command
 
 
-def stopped_by_ray(error: BaseException) -> tuple[str, str] | None:
-    """What Ray reported, and what to do about it, where ``error`` (or what caused it) is Ray losing processes under
-    the sweep: its memory monitor killing workers, a node or a worker process dying. None for anything else."""
+@dataclass(frozen=True)
+class RayStopReason:
+    reported: str  # the first line of Ray's error (``--verbose`` prints all of it)
+    advice: str  # what to do about it before resuming; empty where there is nothing to say
+
+
+def ray_stop_reason(error: BaseException) -> RayStopReason | None:
+    """Where ``error`` (or what caused it) is Ray losing processes under the sweep: its memory monitor killing
+    workers (seen), a node or a worker process dying (the same path in Tune; not seen); None for anything else."""
     from ray.exceptions import NodeDiedError, OutOfMemoryError, WorkerCrashedError
 
     advice = {
         OutOfMemoryError: "run fewer trials at once per node (budget.max_concurrent) or on nodes with more memory",
-        NodeDiedError: "carry on once the cluster has its nodes back",
-        WorkerCrashedError: "the trial's process died without a Python error (a crash in native code, a kill)",
+        NodeDiedError: "resume once the cluster has its nodes back",
+        WorkerCrashedError: "",
     }
     seen: BaseException | None = error
     visited: set[int] = set()
@@ -87,7 +98,7 @@ def stopped_by_ray(error: BaseException) -> tuple[str, str] | None:
         for kind, what_to_do in advice.items():
             if isinstance(seen, kind):
                 text = str(seen).strip()
-                return f"Ray: {text.splitlines()[0] if text else kind.__name__}", what_to_do
+                return RayStopReason(text.splitlines()[0] if text else kind.__name__, what_to_do)
         seen = seen.__cause__ or seen.__context__
     return None
 
