@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from sweeps import ROOT, run_tune, sweep_parent
+from sweeps import ROOT, RanSweep, run_in_one_driver, sweep_parent
 
 pytestmark = pytest.mark.slow
 
@@ -36,22 +36,43 @@ def _child_runs(home, parent):
     )
 
 
-def test_digits_sweep_reports_top1_top5_and_the_untrained_encoder(tmp_path):
-    home = tmp_path / "home"
-    # Two temperatures of one configuration that stays healthy in two epochs (others may collapse that fast
-    # and are then ended by the health check, as they should be).
+@pytest.fixture(scope="module")
+def domain_sweeps(tmp_path_factory) -> RanSweep:
+    """Both sweeps, one after the other in one driver process that keeps its Ray (``run_in_one_driver``), in one
+    SSLSWEEP_HOME: digits, two temperatures of one configuration that stays healthy in two epochs (others may
+    collapse that fast and are then ended by the health check, as they should be); synthetic seismic, small
+    sections at two label fractions."""
+    directory = tmp_path_factory.mktemp("domains")
     spec = yaml.safe_load((ROOT / "searchspaces" / "simclr_digits.yaml").read_text())
-    fixed = {**spec["fixed"], "input_size": 8, "batch_size": 64, "aug_crop_scale_min": 0.5}
-    run = run_tune(
-        _shrunk(
-            tmp_path,
-            "simclr_digits.yaml",
-            "e2e-digits",
-            fixed=fixed,
-            search={"temperature": {"type": "float", "low": 0.3, "high": 0.6}},
-        ),
-        home,
+    digits = _shrunk(
+        directory,
+        "simclr_digits.yaml",
+        "e2e-digits",
+        fixed={**spec["fixed"], "input_size": 8, "batch_size": 64, "aug_crop_scale_min": 0.5},
+        search={"temperature": {"type": "float", "low": 0.3, "high": 0.6}},
     )
+    seismic = _shrunk(
+        directory,
+        "simclr_seismic.yaml",
+        "e2e-seismic",
+        data={
+            "pretext": {"source": "synthetic_seismic", "options": {"n_inline": 48, "n_crossline": 64}},
+            "downstream": {"source": "synthetic_seismic", "options": {"n_inline": 48, "n_crossline": 64}},
+            "sections": {"patch_size": 64, "patch_stride": 32, "gap": 3},
+        },
+        evaluation={
+            "protocols": ["seg_frozen"],
+            "label_fractions": [0.05, 1.0],
+            "segmentation_epochs": 2,
+            "segmentation_head_channels": 16,
+        },
+    )
+    home = directory / "home"
+    return RanSweep(directory, home, run_in_one_driver([digits, seismic], home))
+
+
+def test_digits_sweep_reports_top1_top5_and_the_untrained_encoder(domain_sweeps):
+    _, home, run = domain_sweeps
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     _, parent = sweep_parent(home, "e2e-digits")
     runs = _child_runs(home, parent)
@@ -66,26 +87,8 @@ def test_digits_sweep_reports_top1_top5_and_the_untrained_encoder(tmp_path):
     assert set(runs["params.input_size"]) == {"8"}
 
 
-def test_synthetic_seismic_sweep_records_segmentation_scores_and_the_split(tmp_path):
-    home = tmp_path / "home"
-    data = {
-        "pretext": {"source": "synthetic_seismic", "options": {"n_inline": 48, "n_crossline": 64}},
-        "downstream": {"source": "synthetic_seismic", "options": {"n_inline": 48, "n_crossline": 64}},
-        "sections": {"patch_size": 64, "patch_stride": 32, "gap": 3},
-    }
-    path = _shrunk(
-        tmp_path,
-        "simclr_seismic.yaml",
-        "e2e-seismic",
-        data=data,
-        evaluation={
-            "protocols": ["seg_frozen"],
-            "label_fractions": [0.05, 1.0],
-            "segmentation_epochs": 2,
-            "segmentation_head_channels": 16,
-        },
-    )
-    run = run_tune(path, home)
+def test_synthetic_seismic_sweep_records_segmentation_scores_and_the_split(domain_sweeps, tmp_path):
+    _, home, run = domain_sweeps
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     client, parent = sweep_parent(home, "e2e-seismic")
     runs = _child_runs(home, parent)
