@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from before_ray import fresh_or_in_process, tune_cli  # noqa: F401  (tune_cli: a fixture)
+from before_ray import fresh_or_in_process, run_fresh, tune_cli  # noqa: F401  (tune_cli: a fixture)
 from servers import free_port, wait_for_port
 
 from trainables.sweep import preflight
@@ -353,10 +353,14 @@ def test_the_command_refuses_an_unreachable_store_before_any_trial(tmp_path, tun
 
 
 # ------------------------------------------------------------------------- places a sweep writes, reports
+def _environment(tmp_path, **variables: str) -> dict[str, str | None]:
+    """The stores' variables unset but for ``variables``, and SSLSWEEP_HOME under ``tmp_path`` unless they name it."""
+    return {**dict.fromkeys(VARIABLES), "SSLSWEEP_HOME": str(tmp_path / "home"), **variables}
+
+
 def _command(tmp_path, tune_cli, *args: str, fresh_process: bool, **variables: str):
-    """``tune.py ARGS`` (before_ray.py: a fresh process, or ``tune.main`` in this one) with the stores' variables
-    unset but for ``variables``, and SSLSWEEP_HOME under ``tmp_path`` unless they name it."""
-    env = {**dict.fromkeys(VARIABLES), "SSLSWEEP_HOME": str(tmp_path / "home"), **variables}
+    """``tune.py ARGS`` (before_ray.py: a fresh process, or ``tune.main`` in this one) in ``_environment``."""
+    env = _environment(tmp_path, **variables)
     return fresh_or_in_process(tune_cli, list(args), env, fresh_process=fresh_process, timeout=120)
 
 
@@ -400,10 +404,10 @@ def test_an_unwritable_reports_directory_is_refused_in_the_dry_run_and_before_th
             assert not list((tmp_path / "home").glob("mlartifacts/*"))
 
 
-def test_a_report_against_an_unreachable_tracking_server_is_one_line_within_seconds(tmp_path, tune_cli):
+def test_a_report_against_an_unreachable_tracking_server_is_one_line_within_seconds(tmp_path):
     value = f"http://127.0.0.1:{free_port()}"
     start = time.monotonic()
-    run = _command(tmp_path, tune_cli, "report", "barlow", fresh_process=True, MLFLOW_TRACKING_URI=value)
+    run = run_fresh(["report", "barlow"], _environment(tmp_path, MLFLOW_TRACKING_URI=value), timeout=120)
     assert time.monotonic() - start < 30
     _one_line_refusal(run, f"MLFLOW_TRACKING_URI {value}: no MLflow tracking server answered")
 
@@ -416,6 +420,10 @@ def test_a_local_ray_keeps_to_the_loopback_unless_it_joins_a_cluster(tmp_path, m
 
     switch = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    # keep_local_ray_on_loopback sets the switch in os.environ itself, which monkeypatch does not undo; setting it
+    # here first records its absence, so the test leaves no switch behind (a later `ray start` of a worker node
+    # refuses to start where it is 0).
+    monkeypatch.setenv(switch, "")
 
     def decided(ray_address: str | None) -> str | None:
         monkeypatch.delenv(switch, raising=False)
