@@ -5,9 +5,9 @@ Ray (and ``conftest.py`` fails any test that leaves Ray initialised).
 ``tune_cli`` runs any ``tune.py`` command line with the stores in a temporary home; ``refused`` writes a
 search-space dict as YAML under ``tmp_path`` and runs it (the real run, or ``--dry-run``) through ``tune_cli``.
 Each command's refusals keep one case, the one that gets furthest, in a fresh ``python tune.py`` process
-(``fresh_or_in_process``, ``run_fresh``), which alone proves all that a user's shell sees; the other cases skip the 3-4 s of a
-fresh process's imports. Import the fixtures into a test module (``from before_ray import refused, tune_cli``;
-``refused`` needs ``tune_cli`` beside it) to use them."""
+(``fresh_or_in_process``, ``run_fresh``), which alone proves all that a user's shell sees; the other cases skip
+the 3-4 s of a fresh process's imports. Import the fixtures into a test module (``from before_ray import
+refused, tune_cli``; ``refused`` needs ``tune_cli`` beside it) to use them."""
 
 from __future__ import annotations
 

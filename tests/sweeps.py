@@ -101,18 +101,12 @@ def cluster_environment(**updates: str) -> dict[str, str]:
 
 
 def cluster_sweep_file(tmp_path: Path, name: str, **overrides) -> Path:
-    """A tiny Barlow Twins sweep on the bundled BasicMotions data (as ``sweep_file``): FIFO, one CPU
-    per trial, two at a time."""
-    spec = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
-    spec["name"] = name
-    spec["data"]["window"] = {"length": 50, "overlap": 0.5}
-    spec["evaluation"] = {"protocols": ["linear", "knn"], "label_fractions": [0.5, 1.0], "unit": "series"}
-    spec["fixed"] = {**spec.get("fixed", {}), "backbone": "conv1d", "batch_size": 32}
-    spec["scheduler"] = {"type": "fifo"}
-    spec["resources"] = {"workers": 1, "cpus_per_worker": 1, "gpus_per_worker": 0}
-    spec["objective"] = {"metric": "val/knn/acc/frac_1.0", "mode": "max"}
-    spec["final"] = {"registry": False}  # the Model Registry is tested on its own (tests/test_registry.py)
-    spec.update(overrides)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
+    """``sweep_file`` with conv1d and a batch of 32 fixed, FIFO, one CPU per trial and the kNN objective."""
+    barlow = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
+    settings = {
+        "fixed": {**barlow.get("fixed", {}), "backbone": "conv1d", "batch_size": 32},
+        "scheduler": {"type": "fifo"},
+        "resources": {"workers": 1, "cpus_per_worker": 1, "gpus_per_worker": 0},
+        "objective": {"metric": "val/knn/acc/frac_1.0", "mode": "max"},
+    }
+    return sweep_file(tmp_path, name, **{**settings, **overrides})
