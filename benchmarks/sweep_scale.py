@@ -11,9 +11,9 @@ started: a throwaway PostgreSQL (``initdb`` + ``pg_ctl`` on 127.0.0.1, a free po
 when this runs as root) holding the MLflow server's backend and the Optuna studies; ``mlflow server`` on
 127.0.0.1 (a process group of its own, job execution off); a Ray cluster of a head and ``--nodes`` worker nodes
 of ``--cpus-per-node`` logical CPUs each (``cluster/local.sh start``/``stop``, token auth with a token file of its
-own, so ``~/.ray/auth_token`` is untouched), whose worker nodes and trials run at ``--worker-nice`` (default 10):
-a cluster's driver has the head node's cores to itself, and here the driver would otherwise wait for a core behind
-the trials it measures. Files go under ``--work-dir`` (default: a new temporary directory,
+own, so ``~/.ray/auth_token`` is untouched), whose worker nodes and trials can run at a lower priority than the
+driver (``--worker-nice``; a cluster's driver has the head node's cores to itself, here it shares 2 with the
+trials). Files go under ``--work-dir`` (default: a new temporary directory,
 removed at the end unless ``--keep``), except PostgreSQL's data and Ray's temp dir, which hold Unix sockets and
 go to short ``/tmp/ssb-*`` directories (removed unless ``--keep``). Without psycopg2 (or psycopg) or the
 PostgreSQL server binaries it says what to install and uses sqlite files instead.
@@ -526,8 +526,7 @@ def local_cluster(
 ):
     """A head and ``nodes`` worker nodes from cluster/local.sh, on free ports, token auth with a token file of its
     own; ``local.sh stop`` (by the process ids it recorded) at the end, also after a failed start. The worker
-    nodes' processes (and the trial processes they start, which inherit it) run at ``worker_nice``: on a cluster
-    the driver, the head and the stores have cores of their own, here they share 2 with the trials."""
+    nodes' processes (and the trial processes they start, which inherit it) run at ``worker_nice``."""
     if shutil.which("setsid") is None:
         raise Unavailable("cluster/local.sh needs setsid (util-linux)")
     # Ray's temp dir holds Unix sockets (at most 107 bytes a path): a short directory of its own under /tmp. It
@@ -1888,8 +1887,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--worker-nice",
         type=int,
-        default=10,
-        help="nice value of the worker nodes and their trials, so the driver is not starved (default 10; 0: off)",
+        default=0,
+        choices=range(20),
+        metavar="0-19",
+        help="nice value of the worker nodes and their trials, below the driver's (default 0: the same)",
     )
     parser.add_argument("--object-store-mb", type=int, default=128, help="object store per node, MiB (default 128)")
     parser.add_argument("--mlflow-workers", type=int, default=2, help="mlflow server workers (default 2)")
