@@ -393,9 +393,7 @@ def test_a_killed_ray_train_worker_is_replaced_and_its_trial_finishes(tmp_path):
     )
     driver = _start(path, home)
     _wait_until(
-        lambda: (
-            any(3 <= e <= epochs - 8 for e in _epochs_reported(home).values()) and len(_train_workers(driver)) == 2
-        ),
+        lambda: any(3 <= e <= epochs - 8 for e in _epochs_reported(home).values()) and len(_train_workers(driver)) == 2,
         "trial past its first checkpoint",
         driver,
     )
