@@ -23,7 +23,6 @@ from trainables.records.results import TRAINING_SEED_KEY, TRIAL_NUMBER_KEY, spli
 from trainables.searchspace import SweepSpec
 from trainables.trial.context import InTrialContext
 from trainables.trial.data_cache import fetch_prepared_data
-from trainables.trial.trainable import KEPT_CHECKPOINTS
 from trainables.trial.worker import run_trial_loop, train_loop_per_worker
 
 # Ray Train switches sslsweep sets. benchmarks/train_startup.py measures these and the ones left at Ray's
@@ -45,7 +44,9 @@ def scaling_config(spec: SweepSpec) -> ScalingConfig:
     return ScalingConfig(num_workers=spec.resources.workers, use_gpu=use_gpu, resources_per_worker=per_worker)
 
 
-def launch_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: str, data_cache) -> None:
+def launch_trial(
+    params: dict[str, Any], *, sweep: dict[str, Any], storage_path: str, data_cache, kept_checkpoints: int
+) -> None:
     # Ray Train logs every saved checkpoint at INFO, which reaches the driver's console from every trial; where
     # each trial's checkpoints are is recorded in MLflow (tag sslsweep.checkpoint_path).
     logging.getLogger("ray.train").setLevel(logging.WARNING)
@@ -74,7 +75,7 @@ def launch_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path:
             name=f"{spec.name}-{trial_id}",
             storage_path=storage_path,
             callbacks=[TuneReportCallback()],
-            checkpoint_config=CheckpointConfig(num_to_keep=KEPT_CHECKPOINTS),
+            checkpoint_config=CheckpointConfig(num_to_keep=kept_checkpoints),
             # A dead worker: the group restarts and the loop resumes from the last reported checkpoint.
             failure_config=FailureConfig(max_failures=spec.resources.max_failures),
         ),

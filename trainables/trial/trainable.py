@@ -39,7 +39,9 @@ def trial_resources(spec: SweepSpec) -> dict[str, float]:
 def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: str, data_cache) -> None:
     from trainables.trial.launch import launch_trial  # here, not above: see the module's docstring
 
-    launch_trial(params, sweep=sweep, storage_path=storage_path, data_cache=data_cache)
+    launch_trial(
+        params, sweep=sweep, storage_path=storage_path, data_cache=data_cache, kept_checkpoints=KEPT_CHECKPOINTS
+    )
 
 
 def make_trainable(spec: SweepSpec, storage_path: str, data_cache):
