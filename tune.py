@@ -251,7 +251,8 @@ def describe(spec, stores) -> str:
         ),
         f"resources  {spec.resources.workers} worker(s) per trial x {spec.resources.cpus_per_worker:g} CPU, "
         f"{spec.resources.gpus_per_worker:g} GPU, "
-        f"{'in a Ray Train worker group' if spec.resources.uses_ray_train else 'in the Tune trial process'}"
+        + (f"{spec.resources.memory_gib_per_worker:.3g} GiB, " if spec.resources.memory_gib_per_worker else "")
+        + f"{'in a Ray Train worker group' if spec.resources.uses_ray_train else 'in the Tune trial process'}"
         f"; {spec.resources.precision}{', channels-last' if spec.resources.channels_last else ''}",
         f"scheduler  {spec.scheduler.type}"
         + (

@@ -25,6 +25,11 @@ start N   a Ray head and N worker nodes on 127.0.0.1 (N >= 0), each a separate `
   --port P              GCS port of the head (default 6379)
   --dashboard-port P    dashboard / job submission port (default 8265)
   --object-store-mb M   object store per node in MiB (default 512)
+  --head-memory-mb M    memory the head offers to tasks and actors, in MiB (Ray's `memory` resource;
+                        default Ray's: what is free on the machine less the object store)
+  --worker-memory-mb M  the same for each worker node. Nodes on one machine each count the whole
+                        machine's free memory unless told: give each its share, so that trials asking
+                        for memory (resources.memory_gib_per_worker) fit what the machine really has
   --agent-port P        the head's dashboard agent port, which runs submitted jobs (default 52365)
   --timeout S           seconds to wait for each node (default 120)
   --temp-dir DIR        the head's Ray temp dir (default Ray's, /tmp/ray); worker i uses DIR/worker_i.
@@ -278,7 +283,7 @@ cmd_start() {
     shift
     is_uint "$n" || die "N must be a whole number >= 0, got '$n'"
     local head_cpus=1 worker_cpus=1 port=6379 dash_port=8265 store_mb=512 timeout=120 agent_port=52365
-    local temp_root=""
+    local temp_root="" head_memory_mb="" worker_memory_mb=""
     while [[ $# -gt 0 ]]; do
         case "$1" in
             --head-cpus) head_cpus="${2:-}"; shift 2 || die "--head-cpus needs a value" ;;
@@ -288,6 +293,8 @@ cmd_start() {
             --object-store-mb) store_mb="${2:-}"; shift 2 || die "--object-store-mb needs a value" ;;
             --timeout) timeout="${2:-}"; shift 2 || die "--timeout needs a value" ;;
             --agent-port) agent_port="${2:-}"; shift 2 || die "--agent-port needs a value" ;;
+            --head-memory-mb) head_memory_mb="${2:-}"; shift 2 || die "--head-memory-mb needs a value" ;;
+            --worker-memory-mb) worker_memory_mb="${2:-}"; shift 2 || die "--worker-memory-mb needs a value" ;;
             --temp-dir) [[ -n "${2:-}" ]] || die "--temp-dir needs a value"
                         temp_root="$2"; shift 2 ;;
             *) die "unknown option '$1' (see --help)" ;;
@@ -297,6 +304,15 @@ cmd_start() {
         is_uint "$v" || die "option values must be whole numbers, got '$v'"
     done
     (( store_mb >= 80 )) || die "--object-store-mb must be at least 80"
+    local -a head_memory_args=() worker_memory_args=()
+    if [[ -n "$head_memory_mb" ]]; then
+        is_uint "$head_memory_mb" && (( head_memory_mb >= 1 )) || die "--head-memory-mb must be a whole number >= 1, got '$head_memory_mb'"
+        head_memory_args=(--memory "$((head_memory_mb * 1024 * 1024))")
+    fi
+    if [[ -n "$worker_memory_mb" ]]; then
+        is_uint "$worker_memory_mb" && (( worker_memory_mb >= 1 )) || die "--worker-memory-mb must be a whole number >= 1, got '$worker_memory_mb'"
+        worker_memory_args=(--memory "$((worker_memory_mb * 1024 * 1024))")
+    fi
     command -v "$RAY_BIN" >/dev/null || die "'$RAY_BIN' not found (pip install -e . installs Ray)"
     command -v setsid >/dev/null || die "setsid (util-linux) not found"
 
@@ -347,7 +363,8 @@ cmd_start() {
         --node-ip-address 127.0.0.1 --port "$port" \
         --dashboard-host 127.0.0.1 --dashboard-port "$dash_port" --dashboard-agent-listen-port "$agent_port" \
         --num-cpus "$head_cpus" --num-gpus 0 --resources '{"local_head": 1}' \
-        --object-store-memory "$store_bytes" "${temp_args[@]+"${temp_args[@]}"}"
+        --object-store-memory "$store_bytes" "${head_memory_args[@]+"${head_memory_args[@]}"}" \
+        "${temp_args[@]+"${temp_args[@]}"}"
     local head_pid
     head_pid="$(awk '$1 == "head" {print $2}' "$STATE_FILE")"
     wait_for_log "$head_log" "$head_pid" "$timeout"
@@ -364,7 +381,7 @@ cmd_start() {
         start_node "worker_$i" "$wlog" \
             --address "127.0.0.1:$port" --node-ip-address 127.0.0.1 \
             --num-cpus "$worker_cpus" --num-gpus 0 --resources "{\"local_worker_$i\": 1}" \
-            --object-store-memory "$store_bytes" \
+            --object-store-memory "$store_bytes" "${worker_memory_args[@]+"${worker_memory_args[@]}"}" \
             --node-manager-port 0 --min-worker-port 0 --max-worker-port 0 \
             --dashboard-agent-listen-port 0 --temp-dir "$worker_temp_root/worker_$i"
         wpid="$(awk -v w="worker_$i" '$1 == w {print $2}' "$STATE_FILE")"
@@ -373,7 +390,7 @@ cmd_start() {
     trap - ERR
 
     cat <<EOF
-Ray cluster up: head + $n worker node(s) on 127.0.0.1 (head ${head_cpus} CPU, workers ${worker_cpus} CPU each).
+Ray cluster up: head + $n worker node(s) on 127.0.0.1 (head ${head_cpus} CPU${head_memory_mb:+, ${head_memory_mb} MiB}, workers ${worker_cpus} CPU${worker_memory_mb:+, ${worker_memory_mb} MiB} each).
   Dashboard / job API: http://127.0.0.1:$dash_port
   GCS address:         127.0.0.1:$port
   Token auth is on: the token is $token_source (print it with 'ray get-auth-token'; the

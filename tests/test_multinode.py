@@ -82,7 +82,8 @@ def _home_token() -> tuple | None:
 
 @pytest.fixture
 def local_cluster(tmp_path):
-    """A head (1 CPU) and one worker node (1 CPU) from cluster/local.sh, token auth with a token of its own."""
+    """A head and one worker node from cluster/local.sh, 2 CPUs and 1.5 GiB for tasks and actors each, token auth
+    with a token of its own."""
     if shutil.which("setsid") is None:
         pytest.skip("cluster/local.sh needs setsid (util-linux)")
     # Ray's temp dir holds Unix sockets (at most 107 bytes per path): a short directory of its own under /tmp.
@@ -108,9 +109,13 @@ def local_cluster(tmp_path):
                 "start",
                 "1",
                 "--head-cpus",
-                "1",
+                "2",
                 "--worker-cpus",
-                "1",
+                "2",
+                "--head-memory-mb",
+                "1536",
+                "--worker-memory-mb",
+                "1536",
                 "--port",
                 str(ports["port"]),
                 "--dashboard-port",
@@ -173,15 +178,17 @@ def test_a_sweep_submitted_with_ray_job_submit_runs_on_both_nodes(local_cluster,
     nodes = {node["node_id"]: node for node in json.loads(listed.stdout) if node["state"] == "ALIVE"}
     assert len(nodes) == 2 and sorted(node["is_head_node"] for node in nodes.values()) == [False, True], nodes
 
-    # One CPU per trial, two at a time, one CPU per node: two trials at once run on two nodes. Tune reuses a
-    # finished trial's process (reuse_actors) and hands it to a pending trial whose own process has not
-    # started yet, so a worker node much slower to start its first trial process than the head is to finish
-    # a trial would lose every trial to the head: epochs (about 0.2 s each here) keep a trial well above that.
+    # One CPU and 1 GiB per trial on nodes of 2 CPUs and 1.5 GiB: their CPUs would hold four trials, their
+    # memory holds one each, so two trials at once run on two nodes. Tune reuses a finished trial's process
+    # (reuse_actors) and hands it to a pending trial whose own process has not started yet, so a worker node
+    # much slower to start its first trial process than the head is to finish a trial would lose every trial
+    # to the head: epochs (about 0.2 s each here) keep a trial well above that.
     path = cluster_sweep_file(
         tmp_path,
         "multinode-job",
-        budget={"trials": trials, "epochs": epochs, "max_concurrent": 2},
+        budget={"trials": trials, "epochs": epochs},
         search={"lr": {"type": "float", "low": 0.0005, "high": 0.002, "log": True}},
+        resources={"workers": 1, "cpus_per_worker": 1, "gpus_per_worker": 0, "memory_gib_per_worker": 1},
     )
     submission_id = f"multinode-{secrets.token_hex(4)}"
     submit = _ray_cli(
@@ -202,6 +209,9 @@ def test_a_sweep_submitted_with_ray_job_submit_runs_on_both_nodes(local_cluster,
     )
     assert submit.returncode == 0, submit.stdout[-4000:] + submit.stderr[-3000:]
     assert f"Job '{submission_id}' succeeded" in submit.stdout + submit.stderr, submit.stdout[-3000:]
+    assert "2 nodes, 4 CPUs, 0 GPUs" in submit.stdout and "at once    2 trial(s) of 1 worker (1 CPU, 1 GiB each)" in (
+        submit.stdout
+    ), submit.stdout[:3000]
     status = _ray_cli(cluster, "job", "status", submission_id)
     assert status.returncode == 0 and f"Job '{submission_id}' succeeded" in status.stdout + status.stderr, (
         status.stdout + status.stderr

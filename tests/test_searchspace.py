@@ -705,7 +705,7 @@ def test_a_cluster_without_gpus_is_one_line_and_records_nothing(tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert err == (
         f"error: {path}: resources.gpus_per_worker: one trial asks for 1 GPU (1 worker(s) x 1), but the "
-        f"Ray cluster at ray://gpu-less:10001 has 0 GPU; expected at most 0 GPU per trial there, or a "
+        f"Ray cluster at ray://gpu-less:10001 has 0 GPU; expected at most 0 GPU per worker there, or a "
         f"cluster with GPUs"
     )
     assert joined == [{"address": "ray://gpu-less:10001", "log_to_driver": True}]
@@ -714,14 +714,87 @@ def test_a_cluster_without_gpus_is_one_line_and_records_nothing(tmp_path, capsys
 
 
 def test_a_cluster_with_too_few_cpus_names_cpus_per_worker():
-    from trainables.sweep.driver import trial_concurrency
-    from trainables.sweep.resources import ResourceError
+    from trainables.sweep.resources import ResourceError, trial_concurrency
 
     spec = load_sweep(ROOT / "searchspaces" / "barlow.yaml")
     spec = spec.model_validate({**spec.model_dump(), "resources": {"cpus_per_worker": 8}})
     with pytest.raises(ResourceError, match=r"^resources.cpus_per_worker: one trial asks for 8 CPU .* has 2 CPU"):
-        trial_concurrency(spec, {"CPU": 2.0})
-    assert trial_concurrency(spec, {"CPU": 16.0}) == 2
+        trial_concurrency(spec, [{"CPU": 2.0}], environ={})
+    assert trial_concurrency(spec, [{"CPU": 16.0}], environ={}) == 2
+
+
+GIB = 1024**3
+
+
+def _with_resources(**resources):
+    spec = load_sweep(ROOT / "searchspaces" / "barlow.yaml")
+    return spec.model_validate({**spec.model_dump(), "budget": {"trials": 64}, "resources": resources})
+
+
+def test_memory_per_worker_is_asked_of_ray_in_bytes_for_the_trial_and_each_train_worker():
+    from trainables.trial.trainable import LAUNCHER_RESOURCES, trial_resources
+
+    in_trial = _with_resources(cpus_per_worker=1, memory_gib_per_worker=1.5)
+    assert in_trial.resources.per_worker() == {"CPU": 1.0, "memory": 1.5 * GIB}
+    assert trial_resources(in_trial) == {"CPU": 1.0, "memory": 1.5 * GIB}
+    train = _with_resources(workers=2, cpus_per_worker=1, gpus_per_worker=0.5, memory_gib_per_worker=2)
+    assert trial_resources(train) == LAUNCHER_RESOURCES  # the launcher; each Ray Train worker asks for:
+    assert train.resources.per_worker() == {"CPU": 1.0, "GPU": 0.5, "memory": 2 * GIB}
+    assert _with_resources().resources.per_worker() == {"CPU": 1.0}  # nothing reserved unless asked
+
+
+def test_trials_at_once_are_what_each_node_holds():
+    """A worker runs on one node: 4 nodes of 8 CPUs and 3 GiB hold two 1.5 GiB workers each, not 8 (their CPUs)
+    nor the 8 the cluster's summed memory would suggest; two-worker trials take two of those workers each."""
+    from trainables.sweep.resources import trial_concurrency
+
+    nodes = [{"CPU": 8.0, "memory": 3 * GIB}] * 4
+    assert trial_concurrency(_with_resources(), nodes, environ={}) == 32
+    assert trial_concurrency(_with_resources(memory_gib_per_worker=1.5), nodes, environ={}) == 8
+    assert trial_concurrency(_with_resources(memory_gib_per_worker=2), nodes, environ={}) == 4
+    assert trial_concurrency(_with_resources(workers=2, memory_gib_per_worker=2), nodes, environ={}) == 2
+    uneven = [{"CPU": 1.0, "memory": 16 * GIB}, {"CPU": 8.0, "memory": 1 * GIB}]
+    assert trial_concurrency(_with_resources(memory_gib_per_worker=1), uneven, environ={}) == 2
+
+
+def test_a_request_no_node_holds_names_the_field_and_the_largest_node():
+    from trainables.sweep.resources import ResourceError, trial_concurrency
+
+    nodes = [{"CPU": 8.0, "memory": 3 * GIB}, {"CPU": 8.0, "memory": 12.5 * GIB}]
+    with pytest.raises(ResourceError) as refused:
+        trial_concurrency(_with_resources(memory_gib_per_worker=16), nodes, environ={"RAY_ADDRESS": "10.0.0.1:6379"})
+    assert str(refused.value) == (
+        "resources.memory_gib_per_worker: one trial asks for 16 GiB (1 worker(s) x 16), but the Ray cluster at "
+        "10.0.0.1:6379 has 2 nodes, the largest with 12.5 GiB; expected at most 12.5 GiB per worker there"
+    )
+    # Each worker fits a node, but not three of them at once.
+    with pytest.raises(ResourceError) as refused:
+        trial_concurrency(_with_resources(workers=3, memory_gib_per_worker=8), nodes, environ={})
+    assert str(refused.value) == (
+        "resources.workers: one trial asks for 3 workers of 1 CPU, 8 GiB each, but the Ray cluster holds 1 at once; "
+        "expected workers of at most 1 there"
+    )
+
+
+def test_more_memory_than_this_machine_has_is_refused_before_ray_starts(tmp_path, capsys, machine):
+    import trainables.sweep.resources as resources
+
+    machine.setattr(resources, "running_local_cluster", lambda *environ: None)
+    machine.setattr(resources, "local_memory_gib", lambda: 23.5)
+    path = tmp_path / "memory.yaml"
+    path.write_text(yaml.safe_dump(_set(base_spec(), "resources", {"memory_gib_per_worker": 24})))
+    for extra in ([], ["--dry-run"]):
+        assert tune.main([str(path), *extra]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"error: {path}: resources.memory_gib_per_worker: one trial asks for 24 GiB (1 worker(s) x 24), but "
+            f"this machine has 23.5 GiB and Ray would start here (RAY_ADDRESS is not set); expected workers x "
+            f"memory_gib_per_worker of at most 23.5, or RAY_ADDRESS naming a larger cluster"
+        )
+    resources.check_local_memory(load_sweep(path), environ={"RAY_ADDRESS": "ray://cluster:10001"})  # checked there
+    path.write_text(yaml.safe_dump(_set(base_spec(), "resources", {"memory_gib_per_worker": 2})))
+    assert tune.main([str(path), "--dry-run"]) == 0
+    assert "1 worker(s) per trial x 1 CPU, 0 GPU, 2 GiB, in the Tune trial process" in capsys.readouterr().out
+    assert 0 < resources.local_memory_gib() < 1e5  # the real reading: this machine's memory in GiB
 
 
 # ------------------------------------------------------------------- windows against the series they cut

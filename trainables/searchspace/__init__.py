@@ -15,6 +15,7 @@ from trainables.searchspace.dimensions import Dimension
 from trainables.searchspace.loading import load_sweep, override_budget
 from trainables.searchspace.messages import SearchSpaceError, one_line
 from trainables.searchspace.sweep_spec import (
+    GIB,
     METHOD_PARAM,
     BudgetSpec,
     FinalSpec,
@@ -33,6 +34,7 @@ __all__ = [
     "BudgetSpec",
     "Dimension",
     "FinalSpec",
+    "GIB",
     "HealthSpec",
     "METHOD_PARAM",
     "MethodChoice",

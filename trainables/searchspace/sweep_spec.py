@@ -47,10 +47,17 @@ class BudgetSpec(StrictModel):
     checkpoint_every: int = Field(5, ge=1)
 
 
+GIB = 1024**3  # bytes: Ray counts memory in bytes, a search-space file in GiB
+
+
 class ResourcesSpec(StrictModel):
     workers: int = Field(1, ge=1)
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
+    # Memory each worker reserves on its node, in GiB (Ray's ``memory`` resource): Ray then starts no more
+    # workers on a node than its memory holds, where without it a node fills up and Ray's memory monitor kills
+    # trials. 0 reserves none (Ray's default).
+    memory_gib_per_worker: float = Field(0.0, ge=0)
     # Where a trial's training loop runs (the loop is the same function on both paths):
     #   in_trial   inside the Tune trial's own process: no Ray Train start-up; one worker only
     #   ray_train  in a Ray Train TorchTrainer's worker group (DDP over ``workers`` processes)
@@ -78,6 +85,16 @@ class ResourcesSpec(StrictModel):
     @property
     def uses_ray_train(self) -> bool:
         return self.execution == "ray_train" or (self.execution == "auto" and self.workers > 1)
+
+    def per_worker(self) -> dict[str, float]:
+        """What one worker asks Ray for, in Ray's resource names (memory in bytes): the Tune trial's request when
+        it trains in its own process, each Ray Train worker's otherwise."""
+        request = {"CPU": self.cpus_per_worker}
+        if self.gpus_per_worker > 0:
+            request["GPU"] = self.gpus_per_worker
+        if self.memory_gib_per_worker > 0:
+            request["memory"] = self.memory_gib_per_worker * GIB
+        return request
 
 
 class SchedulerSpec(StrictModel):

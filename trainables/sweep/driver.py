@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import sys
 import time
@@ -43,7 +42,13 @@ from trainables.report.tables import Selected, select
 from trainables.searchspace import METHOD_PARAM, SweepSpec
 from trainables.sweep.console import TrialLines, asha_rungs
 from trainables.sweep.registry import Registration, backbone_weights, register_sweep_backbones
-from trainables.sweep.resources import ResourceError, describe_cluster, gpus_per_trial, joins_a_cluster
+from trainables.sweep.resources import (
+    describe_cluster,
+    joins_a_cluster,
+    node_resources,
+    trial_concurrency,
+    worker_request,
+)
 from trainables.sweep.resume import (
     InterruptedSweep,
     SweepInterrupted,
@@ -66,7 +71,7 @@ from trainables.tracking.stores import Stores
 from trainables.tracking.ui_links import save_decision_view, shared_view_link, ui_base_url
 from trainables.tracking.writer import EXIT_WAIT_S, flush_all, report_unwritten
 from trainables.trial.data_cache import fetch_prepared_data, start_data_cache
-from trainables.trial.trainable import KEPT_CHECKPOINTS, make_trainable, trial_resources
+from trainables.trial.trainable import KEPT_CHECKPOINTS, make_trainable
 
 
 @dataclass
@@ -81,36 +86,6 @@ class SweepOutcome:
     # Model versions registered for the selected backbones (trainables/sweep/registry.py); empty when none was.
     registrations: list[Registration] = field(default_factory=list)
     decision_view: str = ""  # the MLflow UI link to the sweep's finished trials, best first (tracking.ui_links)
-
-
-def trial_concurrency(spec: SweepSpec, resources: dict[str, float]) -> int:
-    """How many trials fit at once: cluster CPUs (and GPUs) over what one trial's workers ask for."""
-    # What the Tune trial holds, plus its Ray Train workers when it launches some.
-    train_workers_cpu = spec.resources.workers * spec.resources.cpus_per_worker if spec.resources.uses_ray_train else 0
-    per_trial_cpu = trial_resources(spec).get("CPU", 0) + train_workers_cpu
-    fits = math.floor(resources.get("CPU", 0) / per_trial_cpu)
-    if spec.resources.gpus_per_worker > 0:
-        fits = min(
-            fits, math.floor(resources.get("GPU", 0) / (spec.resources.workers * spec.resources.gpus_per_worker))
-        )
-    if fits < 1:  # raised before the sweep records anything (run_sweep creates its parent run after this)
-        asked = spec.resources
-        cluster = f"the Ray cluster{' at ' + os.environ['RAY_ADDRESS'] if os.environ.get('RAY_ADDRESS') else ''}"
-        if resources.get("GPU", 0) < gpus_per_trial(spec):
-            raise ResourceError(
-                f"resources.gpus_per_worker: one trial asks for {gpus_per_trial(spec):g} GPU "
-                f"({asked.workers} worker(s) x {asked.gpus_per_worker:g}), but {cluster} has "
-                f"{resources.get('GPU', 0):g} GPU; expected at most {resources.get('GPU', 0):g} GPU "
-                f"per trial there, or a cluster with GPUs"
-            )
-        raise ResourceError(
-            f"resources.cpus_per_worker: one trial asks for {per_trial_cpu:g} CPU "
-            f"({asked.workers} worker(s) x {asked.cpus_per_worker:g}), but {cluster} has "
-            f"{resources.get('CPU', 0):g} CPU; expected at most {resources.get('CPU', 0):g} CPU per "
-            f"trial there"
-        )
-    limit = min(fits, spec.budget.trials)
-    return min(limit, spec.budget.max_concurrent) if spec.budget.max_concurrent else limit
 
 
 def _searcher(spec: SweepSpec, stores: Stores, study_name: str, concurrency: int):
@@ -180,7 +155,9 @@ def run_sweep(
         joined = joins_a_cluster()
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
         print(f"ray        {describe_cluster(ray, joined)}", flush=True)
-    concurrency = trial_concurrency(spec, ray.cluster_resources())
+    concurrency = trial_concurrency(spec, node_resources(ray))
+    workers = f"{spec.resources.workers} workers" if spec.resources.workers > 1 else "1 worker"
+    print(f"at once    {concurrency} trial(s) of {workers} ({worker_request(spec)} each)", flush=True)
 
     experiment_name = f"sslsweep/{spec.name}"
     experiment_id = ensure_experiment(stores.mlflow_uri, experiment_name, stores.mlflow_artifacts)

@@ -1,20 +1,23 @@
 """What a sweep asks of the machine or cluster, checked before anything is recorded.
 
-``check_local_gpus`` and ``check_local_cpus`` run before Ray starts (dry run included): when Ray would start on
-this machine, a sweep whose one trial asks for more GPUs or CPUs than the machine has is refused at once instead
-of starting Ray and failing (or waiting forever for a placement) there.
-``trainables.sweep.driver.trial_concurrency`` checks the same on the cluster Ray connected to, before the sweep's
-MLflow parent run is created. Both raise ``ResourceError``: one line naming the field, what was asked and
-what there is (``tune.py`` prints it, exit code 2). Imports Ray only to look for a running local cluster, when
-this machine's GPUs fall short.
+``check_local_gpus``, ``check_local_cpus`` and ``check_local_memory`` run before Ray starts (dry run included):
+when Ray would start on this machine, a sweep whose one trial asks for more GPUs, CPUs or memory than the machine
+has is refused at once instead of starting Ray and failing (or waiting forever for a placement) there.
+``trial_concurrency`` checks the same against each node of the cluster Ray connected to, before the sweep's
+MLflow parent run is created. All raise ``ResourceError``: one line naming the field, what was asked and what
+there is (``tune.py`` prints it, exit code 2). Imports torch only to count this machine's GPUs, and Ray not at
+all: the driver passes in what its Ray connection reports (``node_resources``).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
 from pathlib import Path
+
+from trainables.searchspace import GIB
 
 
 class ResourceError(ValueError):
@@ -123,4 +126,88 @@ def check_local_cpus(spec, environ=os.environ) -> None:
         f"worker(s) x {resources.cpus_per_worker:g}), but this machine has {have} CPU"
         f"{'' if have == 1 else 's'} and Ray would start here (RAY_ADDRESS is not set); expected "
         f"workers x cpus_per_worker of at most {have}, or RAY_ADDRESS naming a larger cluster"
+    )
+
+
+def local_memory_gib() -> float:
+    """This machine's physical memory in GiB."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
+
+
+def check_local_memory(spec, environ=os.environ) -> None:
+    """``ResourceError`` when Ray would start on this machine (as ``check_local_gpus``) and one trial asks for
+    more memory than the machine has. A local Ray offers less than that (what is free, less its object store):
+    ``trial_concurrency`` checks what it offers once it has started, still before anything is recorded."""
+    resources = spec.resources
+    needed, have = resources.workers * resources.memory_gib_per_worker, local_memory_gib()
+    if needed <= have or environ.get("RAY_ADDRESS") or running_local_cluster():
+        return
+    raise ResourceError(
+        f"resources.memory_gib_per_worker: one trial asks for {needed:.3g} GiB ({resources.workers} "
+        f"worker(s) x {resources.memory_gib_per_worker:.3g}), but this machine has {have:.3g} GiB and Ray would "
+        f"start here (RAY_ADDRESS is not set); expected workers x memory_gib_per_worker of at most {have:.3g}, "
+        f"or RAY_ADDRESS naming a larger cluster"
+    )
+
+
+def node_resources(ray_module) -> list[dict[str, float]]:
+    """What each live node of the connected cluster offers (Ray's resource names, memory in bytes); the whole
+    cluster as one node where Ray cannot list them (a ``ray://`` client connection)."""
+    try:
+        nodes = [node["Resources"] for node in ray_module.nodes() if node.get("Alive")]
+    except Exception:  # noqa: BLE001 - a client connection, or Ray not connected
+        nodes = []
+    return nodes or [ray_module.cluster_resources()]
+
+
+# A worker request's field in the search-space file, the unit it is printed in, and bytes (or units) per unit.
+_FIELDS = {
+    "GPU": ("gpus_per_worker", "GPU", 1),
+    "CPU": ("cpus_per_worker", "CPU", 1),
+    "memory": ("memory_gib_per_worker", "GiB", GIB),
+}
+
+
+def worker_request(spec) -> str:
+    """One worker's request in the file's units: ``1 CPU, 0.5 GPU, 2 GiB``."""
+    return ", ".join(
+        f"{amount / _FIELDS[key][2]:.3g} {_FIELDS[key][1]}" for key, amount in spec.resources.per_worker().items()
+    )
+
+
+def trial_concurrency(spec, nodes: list[dict[str, float]], environ=os.environ) -> int:
+    """How many trials run at once: each node holds as many workers as its CPUs, GPUs and memory allow (a worker
+    runs on one node; a trial's Ray Train workers may spread over several), and each trial takes
+    ``resources.workers`` of them; at most ``budget.trials`` and ``budget.max_concurrent``. ``ResourceError``
+    when not one trial fits. (A Ray Train trial's launcher holds no CPU and 256 MiB: not counted.)"""
+    per_worker = spec.resources.per_worker()
+    on_nodes = [
+        min(math.floor(node.get(key, 0) / amount + 1e-9) for key, amount in per_worker.items()) for node in nodes
+    ]
+    fits = sum(on_nodes) // spec.resources.workers
+    if fits < 1:  # raised before the sweep records anything (run_sweep creates its parent run after this)
+        raise ResourceError(_no_trial_fits(spec, nodes, sum(on_nodes), environ))
+    limit = min(fits, spec.budget.trials)
+    return min(limit, spec.budget.max_concurrent) if spec.budget.max_concurrent else limit
+
+
+def _no_trial_fits(spec, nodes: list[dict[str, float]], workers_fit: int, environ) -> str:
+    asked = spec.resources
+    cluster = f"the Ray cluster{' at ' + environ['RAY_ADDRESS'] if environ.get('RAY_ADDRESS') else ''}"
+    per_worker = asked.per_worker()
+    for key in [key for key in _FIELDS if key in per_worker]:  # GPUs first: the likeliest to be missing
+        field, unit, scale = _FIELDS[key]
+        amount = per_worker[key]
+        largest = max(node.get(key, 0) for node in nodes) / scale
+        if amount / scale > largest:  # no node holds one worker
+            where = "has" if len(nodes) == 1 else f"has {len(nodes)} nodes, the largest with"
+            return (
+                f"resources.{field}: one trial asks for {asked.workers * amount / scale:.3g} {unit} "
+                f"({asked.workers} worker(s) x {amount / scale:.3g}), but {cluster} {where} {largest:.3g} {unit}; "
+                f"expected at most {largest:.3g} {unit} per worker there"
+                + (", or a cluster with GPUs" if key == "GPU" and largest == 0 else "")
+            )
+    return (
+        f"resources.workers: one trial asks for {asked.workers} workers of {worker_request(spec)} each, but "
+        f"{cluster} holds {workers_fit} at once; expected workers of at most {workers_fit} there"
     )

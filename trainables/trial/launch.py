@@ -37,11 +37,11 @@ TRAIN_ENVIRONMENT = {
 
 
 def scaling_config(spec: SweepSpec) -> ScalingConfig:
-    use_gpu = spec.resources.gpus_per_worker > 0
-    per_worker = {"CPU": spec.resources.cpus_per_worker}
-    if use_gpu:
-        per_worker["GPU"] = spec.resources.gpus_per_worker
-    return ScalingConfig(num_workers=spec.resources.workers, use_gpu=use_gpu, resources_per_worker=per_worker)
+    return ScalingConfig(
+        num_workers=spec.resources.workers,
+        use_gpu=spec.resources.gpus_per_worker > 0,
+        resources_per_worker=spec.resources.per_worker(),
+    )
 
 
 def launch_trial(

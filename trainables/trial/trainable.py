@@ -28,12 +28,7 @@ KEPT_CHECKPOINTS = 2
 
 def trial_resources(spec: SweepSpec) -> dict[str, float]:
     """What the Tune trial itself asks Ray for."""
-    if spec.resources.uses_ray_train:
-        return dict(LAUNCHER_RESOURCES)
-    resources = {"CPU": spec.resources.cpus_per_worker}
-    if spec.resources.gpus_per_worker > 0:
-        resources["GPU"] = spec.resources.gpus_per_worker
-    return resources
+    return dict(LAUNCHER_RESOURCES) if spec.resources.uses_ray_train else spec.resources.per_worker()
 
 
 def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: str, data_cache) -> None:
