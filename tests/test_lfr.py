@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from gloo_processes import run_on_gloo_ranks
+from lfr_steps import lfr_step, no_views
 from toy_data import sine_windows
 
 from selfsup.backbones import build_backbone
@@ -30,20 +31,6 @@ def _lfr(backbone: str = "conv1d", seed: int = 0, data: DataShape = SHAPE, **par
 
 def _toy(n: int = 96, seed: int = 0) -> torch.Tensor:
     return torch.as_tensor(sine_windows(n, seed=seed))
-
-
-def _no_views(x, n):
-    raise AssertionError("LFR reads the raw windows or patches, it draws no views")
-
-
-def _step(model, optimizer, x: torch.Tensor):
-    """One step of ``selfsup.pretrain.train_one_epoch``."""
-    output = model(PretextBatch(x, _no_views))
-    optimizer.zero_grad(set_to_none=True)
-    output.loss.backward()
-    optimizer.step()
-    (model.module if hasattr(model, "module") else model).after_optimizer_step(0.0)
-    return output
 
 
 def _copy(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -88,7 +75,7 @@ def test_method_loss_is_the_mean_over_projectors_of_predictor_vs_projector(loss_
     model = _lfr(num_projectors=3, pool_ratio=1, loss_type=loss_type, lambda_offdiag=0.2, predictor_layers=2)
     model.eval()  # BatchNorm on running statistics, so both computations see the same features
     x = _toy(16)
-    output = model(PretextBatch(x, _no_views))
+    output = model(PretextBatch(x, no_views))
     features = model.backbone(x)
     per_projector = []
     for predictor, projector in zip(model.predictors, model.random_projectors):
@@ -200,7 +187,7 @@ def test_encoder_steps_and_predictor_steps_change_only_their_part():
     for step in range(6):
         kinds.append(model.is_predictor_step())
         backbone, predictors = _copy(model.backbone), _copy(model.predictors)
-        output = _step(model, optimizer, _toy(32, seed=step))
+        output = lfr_step(model, optimizer, _toy(32, seed=step))
         assert output.terms["predictor_step"].item() == float(kinds[-1])
         if kinds[-1]:  # encoder frozen in eval mode: weights and BatchNorm statistics untouched
             assert _same(model.backbone, backbone) and not _same(model.predictors, predictors)
@@ -220,7 +207,7 @@ def test_predictor_steps_zero_trains_everything_jointly_every_step():
     for step in range(2):
         backbone, predictors = _copy(model.backbone), _copy(model.predictors)
         assert not model.is_predictor_step()
-        _step(model, optimizer, _toy(16, seed=step))
+        lfr_step(model, optimizer, _toy(16, seed=step))
         assert not _same(model.backbone, backbone) and not _same(model.predictors, predictors)
 
 
@@ -231,13 +218,13 @@ def test_both_backbones_and_projector_architectures_train(backbone, target_arch)
     model.initialise_from_data(_toy(40))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    first = model(PretextBatch(_toy(16), _no_views))
+    first = model(PretextBatch(_toy(16), no_views))
     first.loss.backward()  # the first step of a trial is an encoder step: the backbone gets gradients
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.backbone.parameters())
     for step in range(2):
-        assert torch.isfinite(_step(model, optimizer, _toy(16, seed=step)).loss)
+        assert torch.isfinite(lfr_step(model, optimizer, _toy(16, seed=step)).loss)
     with pytest.raises(ValueError, match="3 channels x 40 steps"):
-        model(PretextBatch(torch.zeros(4, 3, 30), _no_views))
+        model(PretextBatch(torch.zeros(4, 3, 30), no_views))
 
 
 def test_a_few_epochs_lower_the_loss_without_collapse():
@@ -307,7 +294,7 @@ def _train_on_two_ranks(rank: int) -> None:
         predictor_step = method.is_predictor_step()
         backbone = {n: p.detach().clone() for n, p in method.backbone.named_parameters()}
         predictors = {n: p.detach().clone() for n, p in method.predictors.named_parameters()}
-        _step(model, optimizer, _toy(16, seed=10 * step + rank))
+        lfr_step(model, optimizer, _toy(16, seed=10 * step + rank))
         # A part DDP found unused keeps a None gradient, so AdamW (weight decay 0.1) leaves it alone.
         assert all(torch.equal(p, backbone[n]) for n, p in method.backbone.named_parameters()) == predictor_step
         assert all(torch.equal(p, predictors[n]) for n, p in method.predictors.named_parameters()) != predictor_step

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_lfr import _no_views, _step
+from lfr_steps import lfr_step, no_views
 
 from selfsup.backbones import build_backbone
 from selfsup.losses.lfr import batch_barlow_loss, dpp_greedy, projector_similarity_kernel
@@ -131,7 +131,7 @@ def test_loss_is_the_mean_over_projectors_of_the_loss_on_flattened_maps(loss_typ
     ).eval()
     x = _patches(4)
     with torch.no_grad():
-        loss = model(PretextBatch(x, _no_views)).loss.item()
+        loss = model(PretextBatch(x, no_views)).loss.item()
         features = model.backbone.forward_features(x)
         per_projector = [
             _naive_map_loss(predictor(features), projector(x), loss_type, 0.3)
@@ -144,7 +144,7 @@ def test_loss_at_the_default_map_size_is_batch_barlow_on_b_x_d_h_w():
     model = _lfr(num_projectors=2, pool_ratio=1).eval()
     x = _patches(5)
     with torch.no_grad():
-        loss = model(PretextBatch(x, _no_views)).loss
+        loss = model(PretextBatch(x, no_views)).loss
         features = model.backbone.forward_features(x)
         expected = torch.stack(
             [
@@ -171,7 +171,7 @@ def test_projectors_stay_frozen_and_each_step_trains_only_its_part():
     for step in range(4):
         kinds.append(model.is_predictor_step())
         backbone, predictors = _copy(model.backbone), _copy(model.predictors)
-        output = _step(model, optimizer, _patches(6, seed=step + 1))
+        output = lfr_step(model, optimizer, _patches(6, seed=step + 1))
         assert torch.isfinite(output.loss)
         assert all(p.grad is None for p in model.random_projectors.parameters())
         if kinds[-1]:  # predictor step: the encoder untouched (eval mode, no gradient)
@@ -220,7 +220,7 @@ def test_dpp_keeps_k_distinct_projectors_of_the_pool_on_seismic_patches():
     model.eval(), other.eval()
     with torch.no_grad():
         x = _patches(3, seed=5)
-        assert torch.equal(model(PretextBatch(x, _no_views)).loss, other(PretextBatch(x, _no_views)).loss)
+        assert torch.equal(model(PretextBatch(x, no_views)).loss, other(PretextBatch(x, no_views)).loss)
 
 
 # ------------------------------------------------------------------------------------------------ refusals
@@ -252,7 +252,7 @@ def test_a_patch_of_another_size_is_refused():
     model = _lfr(num_projectors=2, pool_ratio=2)
     message = r"seismic patches of 1 channel\(s\) x 64 x 64 \(the DataShape\), got a batch of shape \(4, 1, 48, 48\)"
     with pytest.raises(ValueError, match=message):
-        model(PretextBatch(torch.zeros(4, 1, 48, 48), _no_views))
+        model(PretextBatch(torch.zeros(4, 1, 48, 48), no_views))
     with pytest.raises(ValueError, match=r"got a batch of shape \(4, 1, 64\)"):
         model.initialise_from_data(torch.zeros(4, 1, 64))
 

@@ -166,7 +166,7 @@ def test_bf16_on_this_gpu_is_accepted_or_refused_by_name():
 def test_the_trial_loop_trains_with_the_sweeps_precision_and_layout(tmp_path):
     """``resources`` reaches the one training loop: bf16 changes the loss in the last digits, channels-last
     shows in the checkpointed weights."""
-    from test_method_state import LocalContext
+    from local_trial import LocalContext
 
     from trainables.trial.worker import run_trial_loop
 

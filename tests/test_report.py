@@ -9,6 +9,8 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import optuna
@@ -30,6 +32,7 @@ from trainables.records.tags import (
 )
 from trainables.report import builder as report_module
 from trainables.report.builder import ReportOptions, report_sweeps
+from trainables.report.document import Report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEPS = ["barlow-har", "lfr-har", "cpc-har", "lfr-seismic"]
@@ -94,12 +97,19 @@ def build(store, directory, *, sweeps=SWEEPS, name="four", tracking_uri=None):
     )
 
 
+class BuiltReport(NamedTuple):
+    """A report ``build`` wrote: the report, its MLflow run's id, and the directory it was built in."""
+
+    report: Report
+    run_id: str
+    directory: Path
+
+
 @pytest.fixture(scope="module")
-def four_sweeps(store, tmp_path_factory):
-    """The report over the four sweeps, built once for the tests that only read it: (report, its run's id, the
-    directory it was built in)."""
+def four_sweeps(store, tmp_path_factory) -> BuiltReport:
+    """The report over the four sweeps, built once for the tests that only read it."""
     directory = tmp_path_factory.mktemp("built")
-    return (*build(store, directory), directory)
+    return BuiltReport(*build(store, directory), directory)
 
 
 def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_of_its_own(store, four_sweeps):
@@ -172,7 +182,7 @@ def test_a_report_over_four_sweeps_writes_every_table_and_figure_and_logs_a_run_
 
 
 def test_a_report_built_twice_from_the_same_store_is_identical(store, four_sweeps, tmp_path):
-    first, _, _ = four_sweeps
+    first = four_sweeps.report
     second, _ = build(store, tmp_path)
     files = sorted(str(p.relative_to(first.directory)) for p in first.directory.rglob("*") if p.is_file())
     assert files == sorted(str(p.relative_to(second.directory)) for p in second.directory.rglob("*") if p.is_file())
@@ -194,7 +204,7 @@ def test_rebuilding_replaces_the_directory_and_never_overwrites_something_else(s
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)")
 def test_the_html_page_opens_in_headless_chromium_with_every_image_loaded(four_sweeps, tmp_path):
-    report, _, _ = four_sweeps
+    report = four_sweeps.report
     page = (report.directory / "index.html").read_text()
     images = len(re.findall(r"<img ", page))
     assert images == len(report.figures) and "http" not in page  # self-contained: nothing from the network
