@@ -4,8 +4,7 @@ continues exactly as one that never stopped."""
 
 from __future__ import annotations
 
-import shutil
-from contextlib import contextmanager
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 import torch
 import yaml
 from gloo_processes import run_on_gloo_ranks
+from local_trial import LocalContext
 
 from selfsup.backbones import build_backbone
 from selfsup.data.timeseries.prepare import prepare_data
@@ -20,9 +20,16 @@ from selfsup.data.windows import Windows
 from selfsup.methods import METHODS, DataShape, PretextBatch, ProjectorSpec
 from selfsup.methods.momentum import cosine_momentum
 from selfsup.trial_params import TrialParams
-from trainables.records.results import EPOCH, FAILURE_REASON, RANKED_OBJECTIVE, Outcome, outcome, unpacked
+from trainables.records.results import (
+    EPOCH,
+    FAILURE_REASON,
+    RANKED_OBJECTIVE,
+    REPORTED_AT,
+    Outcome,
+    outcome,
+    unpacked,
+)
 from trainables.searchspace import load_sweep
-from trainables.trial.context import TrialContext
 from trainables.trial.worker import run_trial_loop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,28 +223,6 @@ def test_supervised_needs_labels_and_learns_them():
 # ------------------------------------------------------------------------------------------------ resume
 
 
-class LocalContext(TrialContext):
-    """The training loop in this process: reports recorded (unpacked, as MLflow records them), checkpoints kept in
-    a folder, optional crash."""
-
-    def __init__(self, store: Path, resume_from: Path | None = None, crash_after_epoch: int | None = None):
-        self.store, self.resume_from, self.crash_after_epoch = store, resume_from, crash_after_epoch
-        self.reports: list[dict] = []
-
-    def report(self, metrics, checkpoint_dir=None):
-        metrics = unpacked(metrics)
-        self.reports.append(metrics)
-        if checkpoint_dir:
-            target = self.store / f"epoch{metrics['epoch']}"
-            shutil.copytree(checkpoint_dir, target)
-        if self.crash_after_epoch is not None and metrics["epoch"] == self.crash_after_epoch:
-            raise KeyboardInterrupt("simulated node loss")
-
-    @contextmanager
-    def restored_checkpoint(self):
-        yield str(self.resume_from) if self.resume_from else None
-
-
 def _small_trial_config(tmp_path: Path, method: str, params: dict, epochs: int, checkpoint_every: int) -> dict:
     """``run_trial_loop``'s config for one small configuration on BasicMotions (kNN objective, no random init)."""
     raw = yaml.safe_load((ROOT / "searchspaces" / "barlow.yaml").read_text())
@@ -285,7 +270,11 @@ def test_resumed_trial_equals_an_uninterrupted_one(tmp_path, method, params):
     config = _small_trial_config(tmp_path, method, params, epochs=4, checkpoint_every=2)
 
     straight = LocalContext(tmp_path / "straight")
+    before = time.time()
     run_trial_loop(config, straight)
+    # Each result carries when it was handed over (how far the driver is behind: benchmarks/sweep_scale.py).
+    handed = [r[REPORTED_AT] for r in straight.reports]
+    assert before <= handed[0] and handed == sorted(handed) and handed[-1] <= time.time()
     crashed = LocalContext(tmp_path / "crashed", crash_after_epoch=2)
     with pytest.raises(KeyboardInterrupt):
         run_trial_loop(config, crashed)

@@ -86,7 +86,8 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
         )
     assert sorted(children["tags.sslsweep.trial_number"].astype(int)) == list(range(trials))
     assert not {"params.trial_number", "params.training_seed"} & set(children.columns)
-    assert not {"metrics.training_iteration", "metrics.time_this_iter_s", "metrics.epoch"} & set(children.columns)
+    flags = {"metrics.training_iteration", "metrics.time_this_iter_s", "metrics.epoch", "metrics.reported_at"}
+    assert not flags & set(children.columns)
     gain = finished["metrics.test/linear/acc/frac_1.0"] - finished["metrics.random_init/test/linear/acc/frac_1.0"]
     assert finished["metrics.gain/test/linear/acc/frac_1.0"].tolist() == pytest.approx(gain.tolist())
     # ASHA stopped some trials and let others finish, while trial processes were reused (reuse_actors):

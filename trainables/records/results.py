@@ -46,6 +46,10 @@ BEST_PREFIX = "best/"
 # The Ray node that ran the trial's rank 0 (``ray.get_runtime_context().get_node_id()``); MLflow tag
 # ``sslsweep.node_id`` of the trial's run, so a multi-node sweep shows where each trial trained.
 NODE_ID = "node_id"
+# When rank 0 handed the result to Ray (its ``time.time()``, after the epoch's checkpoint was written): the driver's
+# MLflow timestamp of the result minus this is how far result processing lags behind the trials, on one machine's
+# clock or synchronised ones (benchmarks/sweep_scale.py). A flag like ``epoch``: MLflow does not record it.
+REPORTED_AT = "reported_at"
 # The frozen embeddings of the evaluation units, in a finished trial's last checkpoint (Parquet), logged to
 # the trial's MLflow run under embeddings/ for the report's t-SNE maps.
 EMBEDDINGS_FILE = "embeddings.parquet"

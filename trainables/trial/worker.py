@@ -12,6 +12,7 @@ import copy
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -47,6 +48,7 @@ from trainables.records.results import (
     NODE_ID,
     RANDOM_INIT_PREFIX,
     RANKED_OBJECTIVE,
+    REPORTED_AT,
     SEGMENTATION_EXAMPLE_FILE,
     for_tune,
 )
@@ -138,7 +140,7 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
             # ranked: its objective is NaN, which ASHA's cutoffs ignore (np.nanpercentile) and Optuna keeps as an
             # intermediate value of a trial it is then told FAIL.
             failed = {**metrics, RANKED_OBJECTIVE: math.nan, FAILURE_REASON: _reason(error)}
-            context.report(for_tune(failed, spec.objective.metric) if rank == 0 else {})
+            context.report({**for_tune(failed, spec.objective.metric), REPORTED_AT: time.time()} if rank == 0 else {})
             return
 
         with tempfile.TemporaryDirectory(prefix="sslsweep-checkpoint-") as checkpoint_dir:
@@ -151,7 +153,8 @@ def run_trial_loop(config: dict[str, Any], context: TrialContext) -> None:
                     np.savez_compressed(os.path.join(checkpoint_dir, SEGMENTATION_EXAMPLE_FILE), **example)
                 if last:
                     _draw_figures(checkpoint_dir, sweep, config, seed, embeddings, metrics)
-            reported = for_tune(metrics, spec.objective.metric) if rank == 0 else {}  # Tune reads rank 0's
+            # Tune reads rank 0's.
+            reported = {**for_tune(metrics, spec.objective.metric), REPORTED_AT: time.time()} if rank == 0 else {}
             context.report(reported, checkpoint_dir if saved else None)
 
 
