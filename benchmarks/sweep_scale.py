@@ -911,7 +911,16 @@ def read_records(tracking_uri: str, sweep: str, optuna_url: str) -> SweepRecords
 def read_results(storage: Path, study_name: str | None) -> dict[str, list[dict]]:
     """Tune trial id -> its results in the order written (result.json in the Ray storage dir; the copy there is
     complete once the sweep has ended). Only the fields this benchmark reads are kept."""
-    keep = ("trial_id", "epoch", "timestamp", "time_this_iter_s", "time_total_s", "iterations_since_restore", "pid")
+    keep = (
+        "trial_id",
+        "epoch",
+        "timestamp",
+        "reported_at",
+        "time_this_iter_s",
+        "time_total_s",
+        "iterations_since_restore",
+        "pid",
+    )
     results: dict[str, list[dict]] = {}
     if not study_name:
         return results
