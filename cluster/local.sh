@@ -61,6 +61,12 @@ RAY_BIN="${RAY:-ray}"
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 
+# memory_bytes OPTION MIB: MIB (decimal, 1 to 8 digits) in bytes, for `ray start --memory`.
+memory_bytes() {
+    [[ "$2" =~ ^[0-9]{1,8}$ ]] && (( 10#$2 >= 1 )) || die "$1 must be a whole number of MiB from 1 to 99999999, got '$2'"
+    echo $(( 10#$2 * 1024 * 1024 ))
+}
+
 # Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat); empty if it is gone
 # (or a zombie).
 # Together with the pid it identifies one process: a reused pid has another start time.
@@ -306,12 +312,10 @@ cmd_start() {
     (( store_mb >= 80 )) || die "--object-store-mb must be at least 80"
     local -a head_memory_args=() worker_memory_args=()
     if [[ -n "$head_memory_mb" ]]; then
-        is_uint "$head_memory_mb" && (( head_memory_mb >= 1 )) || die "--head-memory-mb must be a whole number >= 1, got '$head_memory_mb'"
-        head_memory_args=(--memory "$((head_memory_mb * 1024 * 1024))")
+        head_memory_args=(--memory "$(memory_bytes --head-memory-mb "$head_memory_mb")")
     fi
     if [[ -n "$worker_memory_mb" ]]; then
-        is_uint "$worker_memory_mb" && (( worker_memory_mb >= 1 )) || die "--worker-memory-mb must be a whole number >= 1, got '$worker_memory_mb'"
-        worker_memory_args=(--memory "$((worker_memory_mb * 1024 * 1024))")
+        worker_memory_args=(--memory "$(memory_bytes --worker-memory-mb "$worker_memory_mb")")
     fi
     command -v "$RAY_BIN" >/dev/null || die "'$RAY_BIN' not found (pip install -e . installs Ray)"
     command -v setsid >/dev/null || die "setsid (util-linux) not found"

@@ -472,8 +472,9 @@ def test_a_sweep_ray_stops_ends_in_one_line_with_its_records_closed_and_can_be_r
     assert errors == [
         f"error: {path}: sweep stopped: Ray: 1 worker(s) were killed due to the node running low on memory. Memory "
         f"on the node (IP: 127.0.0.1, ID: 0a1b) was 22.90GB used / 23.54GB limit (0.972800); parent run "
-        f"{parent.info.run_id} is FAILED, its unfinished trials closed; run fewer trials at once per node "
-        f"(budget.max_concurrent) or on nodes with more memory; to carry on:"
+        f"{parent.info.run_id} is FAILED, its unfinished trials closed; reserve what a trial uses "
+        f"(resources.memory_gib_per_worker) so that Ray starts only the trials a node holds, or run fewer at once "
+        f"(budget.max_concurrent); to carry on:"
     ]
     lines = stopped.stderr.splitlines()
     assert lines[lines.index(errors[0]) + 1] == f"    python tune.py {path} --resume"
@@ -518,8 +519,9 @@ def test_ray_stopping_the_search_is_named_in_one_line_with_what_to_do():
     )
     first, command = str(SweepStopped("abc123", reason, "python tune.py s.yaml --resume", closed=True)).splitlines()
     assert first == (
-        f"sweep stopped: Ray: {reason.reported}; parent run abc123 is FAILED, its unfinished trials closed; run "
-        f"fewer trials at once per node (budget.max_concurrent) or on nodes with more memory; to carry on:"
+        f"sweep stopped: Ray: {reason.reported}; parent run abc123 is FAILED, its unfinished trials closed; reserve "
+        f"what a trial uses (resources.memory_gib_per_worker) so that Ray starts only the trials a node holds, or "
+        f"run fewer at once (budget.max_concurrent); to carry on:"
     )
     assert command == "    python tune.py s.yaml --resume"
     unclosed = str(SweepStopped("abc123", reason, "python tune.py s.yaml --resume", closed=False))

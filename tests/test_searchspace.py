@@ -699,6 +699,7 @@ def test_a_cluster_without_gpus_is_one_line_and_records_nothing(tmp_path, capsys
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kwargs: joined.append(kwargs))
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 0.0})
+    monkeypatch.setattr("trainables.sweep.driver.node_resources", lambda ray: [{"CPU": 16.0, "GPU": 0.0}])
     monkeypatch.setattr("trainables.sweep.preflight._check_ray_address", lambda address, timeout: None)  # it answers
     path = _gpu_sweep(tmp_path)
     assert tune.main([str(path)]) == 2
@@ -732,13 +733,13 @@ def _with_resources(**resources):
 
 
 def test_memory_per_worker_is_asked_of_ray_in_bytes_for_the_trial_and_each_train_worker():
-    from trainables.trial.trainable import LAUNCHER_RESOURCES, trial_resources
+    from trainables.searchspace import LAUNCHER_REQUEST
 
     in_trial = _with_resources(cpus_per_worker=1, memory_gib_per_worker=1.5)
     assert in_trial.resources.per_worker() == {"CPU": 1.0, "memory": 1.5 * GIB}
-    assert trial_resources(in_trial) == {"CPU": 1.0, "memory": 1.5 * GIB}
+    assert in_trial.resources.trial_process() == {"CPU": 1.0, "memory": 1.5 * GIB}
     train = _with_resources(workers=2, cpus_per_worker=1, gpus_per_worker=0.5, memory_gib_per_worker=2)
-    assert trial_resources(train) == LAUNCHER_RESOURCES  # the launcher; each Ray Train worker asks for:
+    assert train.resources.trial_process() == LAUNCHER_REQUEST  # the launcher; each Ray Train worker asks for:
     assert train.resources.per_worker() == {"CPU": 1.0, "GPU": 0.5, "memory": 2 * GIB}
     assert _with_resources().resources.per_worker() == {"CPU": 1.0}  # nothing reserved unless asked
 
@@ -746,7 +747,7 @@ def test_memory_per_worker_is_asked_of_ray_in_bytes_for_the_trial_and_each_train
 def test_trials_at_once_are_what_each_node_holds():
     """A worker runs on one node: 4 nodes of 8 CPUs and 3 GiB hold two 1.5 GiB workers each, not 8 (their CPUs)
     nor the 8 the cluster's summed memory would suggest; two-worker trials take two of those workers each."""
-    from trainables.sweep.resources import trial_concurrency
+    from trainables.sweep.resources import ResourceError, trial_concurrency
 
     nodes = [{"CPU": 8.0, "memory": 3 * GIB}] * 4
     assert trial_concurrency(_with_resources(), nodes, environ={}) == 32
@@ -755,6 +756,22 @@ def test_trials_at_once_are_what_each_node_holds():
     assert trial_concurrency(_with_resources(workers=2, memory_gib_per_worker=2), nodes, environ={}) == 2
     uneven = [{"CPU": 1.0, "memory": 16 * GIB}, {"CPU": 8.0, "memory": 1 * GIB}]
     assert trial_concurrency(_with_resources(memory_gib_per_worker=1), uneven, environ={}) == 2
+    # A Ray Train trial's launcher holds 256 MiB beside its workers: one 4 GiB node holds three 1 GiB workers
+    # with it, so a trial of four does not fit, and two trials of two take 2 x 2.25 GiB of 5 GiB.
+    assert (
+        trial_concurrency(
+            _with_resources(workers=2, memory_gib_per_worker=1), [{"CPU": 8.0, "memory": 5 * GIB}], environ={}
+        )
+        == 2
+    )
+    with pytest.raises(ResourceError) as refused:
+        trial_concurrency(
+            _with_resources(workers=4, memory_gib_per_worker=1), [{"CPU": 8.0, "memory": 4 * GIB}], environ={}
+        )
+    assert str(refused.value) == (
+        "resources.workers: one trial asks for 4 workers of 1 CPU, 1 GiB each beside the Tune trial that launches "
+        "them (0 CPU, 0.25 GiB), but the Ray cluster holds 3 at once; expected workers of at most 3 there"
+    )
 
 
 def test_a_request_no_node_holds_names_the_field_and_the_largest_node():
@@ -767,13 +784,52 @@ def test_a_request_no_node_holds_names_the_field_and_the_largest_node():
         "resources.memory_gib_per_worker: one trial asks for 16 GiB (1 worker(s) x 16), but the Ray cluster at "
         "10.0.0.1:6379 has 2 nodes, the largest with 12.5 GiB; expected at most 12.5 GiB per worker there"
     )
-    # Each worker fits a node, but not three of them at once.
+    # Each worker fits a node, but not three of them at once beside their launcher.
     with pytest.raises(ResourceError) as refused:
         trial_concurrency(_with_resources(workers=3, memory_gib_per_worker=8), nodes, environ={})
     assert str(refused.value) == (
-        "resources.workers: one trial asks for 3 workers of 1 CPU, 8 GiB each, but the Ray cluster holds 1 at once; "
-        "expected workers of at most 1 there"
+        "resources.workers: one trial asks for 3 workers of 1 CPU, 8 GiB each beside the Tune trial that launches "
+        "them (0 CPU, 0.25 GiB), but the Ray cluster holds 1 at once; expected workers of at most 1 there"
     )
+    # The GPU on one node, the memory on another: no node holds one worker.
+    apart = [{"CPU": 8.0, "GPU": 1.0, "memory": 8 * GIB}, {"CPU": 8.0, "memory": 64 * GIB}]
+    with pytest.raises(ResourceError) as refused:
+        trial_concurrency(_with_resources(gpus_per_worker=1, memory_gib_per_worker=16), apart, environ={})
+    assert str(refused.value) == (
+        "resources: one worker asks for 1 CPU, 1 GPU, 16 GiB, but no node of the Ray cluster has all of that; "
+        "expected a request one node holds"
+    )
+    # A limit named is rounded down, never up to what a node does not have.
+    with pytest.raises(ResourceError, match=r"cluster has 12.46 GiB; expected at most 12.46 GiB per worker"):
+        trial_concurrency(
+            _with_resources(memory_gib_per_worker=12.5), [{"CPU": 8.0, "memory": 12.469 * GIB}], environ={}
+        )
+
+
+def test_the_nodes_ray_lists_alive_and_the_cluster_as_one_where_it_cannot():
+    from trainables.sweep.resources import node_resources
+
+    class Listing:
+        @staticmethod
+        def nodes():
+            return [
+                {"Alive": True, "Resources": {"CPU": 8.0}},
+                {"Alive": False, "Resources": {"CPU": 64.0}},
+                {"Alive": True, "Resources": {"CPU": 2.0, "GPU": 1.0}},
+            ]
+
+    class NoListing:
+        @staticmethod
+        def nodes():
+            raise RuntimeError("not connected")
+
+        @staticmethod
+        def cluster_resources():
+            return {"CPU": 10.0}
+
+    assert node_resources(Listing) == [{"CPU": 8.0}, {"CPU": 2.0, "GPU": 1.0}]
+    with pytest.warns(UserWarning, match="Ray did not list the cluster's nodes .not connected.; counting trials on"):
+        assert node_resources(NoListing) == [{"CPU": 10.0}]
 
 
 def test_more_memory_than_this_machine_has_is_refused_before_ray_starts(tmp_path, capsys, machine):

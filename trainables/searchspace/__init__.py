@@ -16,6 +16,7 @@ from trainables.searchspace.loading import load_sweep, override_budget
 from trainables.searchspace.messages import SearchSpaceError, one_line
 from trainables.searchspace.sweep_spec import (
     GIB,
+    LAUNCHER_REQUEST,
     METHOD_PARAM,
     BudgetSpec,
     FinalSpec,
@@ -35,6 +36,7 @@ __all__ = [
     "Dimension",
     "FinalSpec",
     "GIB",
+    "LAUNCHER_REQUEST",
     "HealthSpec",
     "METHOD_PARAM",
     "MethodChoice",

@@ -42,12 +42,16 @@ class ObjectiveSpec(StrictModel):
 class BudgetSpec(StrictModel):
     trials: int = Field(8, ge=1)
     epochs: int = Field(20, ge=1)
-    # None: as many trials at once as the cluster's CPUs/GPUs fit (trainables.sweep.driver.trial_concurrency).
+    # None: as many trials at once as the nodes' CPUs, GPUs and memory hold (trainables.sweep.resources).
     max_concurrent: int | None = Field(None, ge=1)
     checkpoint_every: int = Field(5, ge=1)
 
 
 GIB = 1024**3  # bytes: Ray counts memory in bytes, a search-space file in GiB
+# A Tune trial that launches Ray Train workers only waits on them, so it holds no CPU: every core goes to the
+# workers, and two 1-CPU trials run at once on 2 cores (with {"CPU": 0.01} they need 2.02 and run one at a time).
+# Tune refuses an empty request, so it asks for a little memory instead.
+LAUNCHER_REQUEST = {"CPU": 0.0, "memory": 256 * 1024**2}
 
 
 class ResourcesSpec(StrictModel):
@@ -85,6 +89,11 @@ class ResourcesSpec(StrictModel):
     @property
     def uses_ray_train(self) -> bool:
         return self.execution == "ray_train" or (self.execution == "auto" and self.workers > 1)
+
+    def trial_process(self) -> dict[str, float]:
+        """What the Tune trial's own process asks Ray for: one worker's request where it trains itself, the
+        launcher's (``LAUNCHER_REQUEST``) where its Ray Train workers train."""
+        return dict(LAUNCHER_REQUEST) if self.uses_ray_train else self.per_worker()
 
     def per_worker(self) -> dict[str, float]:
         """What one worker asks Ray for, in Ray's resource names (memory in bytes): the Tune trial's request when

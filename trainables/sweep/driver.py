@@ -44,10 +44,10 @@ from trainables.sweep.console import TrialLines, asha_rungs
 from trainables.sweep.registry import Registration, backbone_weights, register_sweep_backbones
 from trainables.sweep.resources import (
     describe_cluster,
+    describe_request,
     joins_a_cluster,
     node_resources,
     trial_concurrency,
-    worker_request,
 )
 from trainables.sweep.resume import (
     InterruptedSweep,
@@ -157,7 +157,10 @@ def run_sweep(
         print(f"ray        {describe_cluster(ray, joined)}", flush=True)
     concurrency = trial_concurrency(spec, node_resources(ray))
     workers = f"{spec.resources.workers} workers" if spec.resources.workers > 1 else "1 worker"
-    print(f"at once    {concurrency} trial(s) of {workers} ({worker_request(spec)} each)", flush=True)
+    print(
+        f"at once    {concurrency} trial(s) of {workers} ({describe_request(spec.resources.per_worker())} each)",
+        flush=True,
+    )
 
     experiment_name = f"sslsweep/{spec.name}"
     experiment_id = ensure_experiment(stores.mlflow_uri, experiment_name, stores.mlflow_artifacts)

@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from trainables.searchspace import GIB
@@ -139,25 +140,29 @@ def check_local_memory(spec, environ=os.environ) -> None:
     more memory than the machine has. A local Ray offers less than that (what is free, less its object store):
     ``trial_concurrency`` checks what it offers once it has started, still before anything is recorded."""
     resources = spec.resources
-    needed, have = resources.workers * resources.memory_gib_per_worker, local_memory_gib()
-    if needed <= have or environ.get("RAY_ADDRESS") or running_local_cluster():
+    needed = resources.workers * resources.memory_gib_per_worker
+    if not needed or environ.get("RAY_ADDRESS") or running_local_cluster():
+        return
+    have = local_memory_gib()
+    if needed <= have:
         return
     raise ResourceError(
-        f"resources.memory_gib_per_worker: one trial asks for {needed:.3g} GiB ({resources.workers} "
-        f"worker(s) x {resources.memory_gib_per_worker:.3g}), but this machine has {have:.3g} GiB and Ray would "
-        f"start here (RAY_ADDRESS is not set); expected workers x memory_gib_per_worker of at most {have:.3g}, "
+        f"resources.memory_gib_per_worker: one trial asks for {needed:g} GiB ({resources.workers} "
+        f"worker(s) x {resources.memory_gib_per_worker:g}), but this machine has {_down(have)} GiB and Ray would "
+        f"start here (RAY_ADDRESS is not set); expected workers x memory_gib_per_worker of at most {_down(have)}, "
         f"or RAY_ADDRESS naming a larger cluster"
     )
 
 
 def node_resources(ray_module) -> list[dict[str, float]]:
     """What each live node of the connected cluster offers (Ray's resource names, memory in bytes); the whole
-    cluster as one node where Ray cannot list them (a ``ray://`` client connection)."""
+    cluster as one node where Ray cannot list its nodes (``ray.nodes()`` failed), with a warning: a sum over
+    nodes can count a worker no single node holds."""
     try:
-        nodes = [node["Resources"] for node in ray_module.nodes() if node.get("Alive")]
-    except Exception:  # noqa: BLE001 - a client connection, or Ray not connected
-        nodes = []
-    return nodes or [ray_module.cluster_resources()]
+        return [node["Resources"] for node in ray_module.nodes() if node.get("Alive")]
+    except Exception as error:  # noqa: BLE001 - whatever Ray raises, the sweep goes on with the totals
+        warnings.warn(f"Ray did not list the cluster's nodes ({error}); counting trials on its total resources")
+        return [ray_module.cluster_resources()]
 
 
 # A worker request's field in the search-space file, the unit it is printed in, and bytes (or units) per unit.
@@ -168,46 +173,83 @@ _FIELDS = {
 }
 
 
-def worker_request(spec) -> str:
-    """One worker's request in the file's units: ``1 CPU, 0.5 GPU, 2 GiB``."""
-    return ", ".join(
-        f"{amount / _FIELDS[key][2]:.3g} {_FIELDS[key][1]}" for key, amount in spec.resources.per_worker().items()
-    )
+def describe_request(request: dict[str, float]) -> str:
+    """A Ray resource request in the file's units: ``1 CPU, 0.5 GPU, 2 GiB``."""
+    return ", ".join(f"{amount / _FIELDS[key][2]:g} {_FIELDS[key][1]}" for key, amount in request.items())
 
 
 def trial_concurrency(spec, nodes: list[dict[str, float]], environ=os.environ) -> int:
-    """How many trials run at once: each node holds as many workers as its CPUs, GPUs and memory allow (a worker
-    runs on one node; a trial's Ray Train workers may spread over several), and each trial takes
-    ``resources.workers`` of them; at most ``budget.trials`` and ``budget.max_concurrent``. ``ResourceError``
-    when not one trial fits. (A Ray Train trial's launcher holds no CPU and 256 MiB: not counted.)"""
-    per_worker = spec.resources.per_worker()
-    on_nodes = [
-        min(math.floor(node.get(key, 0) / amount + 1e-9) for key, amount in per_worker.items()) for node in nodes
-    ]
-    fits = sum(on_nodes) // spec.resources.workers
+    """How many trials run at once on these nodes: placed one after the other, each trial's Tune process (the
+    launcher of its Ray Train workers, or the one worker itself) and then its ``resources.workers`` workers, each
+    on the first node with room (a worker runs on one node; a trial's workers may spread over several); at most
+    ``budget.trials`` and ``budget.max_concurrent``. ``ResourceError`` when not one trial fits."""
+    limit = min(spec.budget.trials, spec.budget.max_concurrent or spec.budget.trials)
+    fits = _trials_that_fit(spec.resources, nodes, limit)
     if fits < 1:  # raised before the sweep records anything (run_sweep creates its parent run after this)
-        raise ResourceError(_no_trial_fits(spec, nodes, sum(on_nodes), environ))
-    limit = min(fits, spec.budget.trials)
-    return min(limit, spec.budget.max_concurrent) if spec.budget.max_concurrent else limit
+        raise ResourceError(_no_trial_fits(spec, nodes, environ))
+    return fits
 
 
-def _no_trial_fits(spec, nodes: list[dict[str, float]], workers_fit: int, environ) -> str:
+class _FreeResources:
+    """What is left on each node as requests are placed one after the other, each on the first node with room."""
+
+    def __init__(self, nodes: list[dict[str, float]]) -> None:
+        self.nodes = [dict(node) for node in nodes]
+
+    def place(self, request: dict[str, float]) -> bool:
+        for node in self.nodes:
+            if all(node.get(key, 0) + 1e-9 >= amount for key, amount in request.items()):
+                for key, amount in request.items():
+                    node[key] = node.get(key, 0) - amount
+                return True
+        return False
+
+
+def _trials_that_fit(resources, nodes: list[dict[str, float]], limit: int) -> int:
+    free, workers = _FreeResources(nodes), resources.workers if resources.uses_ray_train else 0
+    fits = 0
+    while (
+        fits < limit
+        and free.place(resources.trial_process())
+        and all(free.place(resources.per_worker()) for _ in range(workers))
+    ):
+        fits += 1
+    return fits
+
+
+def _no_trial_fits(spec, nodes: list[dict[str, float]], environ) -> str:
     asked = spec.resources
     cluster = f"the Ray cluster{' at ' + environ['RAY_ADDRESS'] if environ.get('RAY_ADDRESS') else ''}"
     per_worker = asked.per_worker()
     for key in [key for key in _FIELDS if key in per_worker]:  # GPUs first: the likeliest to be missing
         field, unit, scale = _FIELDS[key]
-        amount = per_worker[key]
-        largest = max(node.get(key, 0) for node in nodes) / scale
-        if amount / scale > largest:  # no node holds one worker
+        amount, largest = per_worker[key] / scale, max(node.get(key, 0) for node in nodes) / scale
+        if amount > largest:  # no node holds one worker
             where = "has" if len(nodes) == 1 else f"has {len(nodes)} nodes, the largest with"
             return (
-                f"resources.{field}: one trial asks for {asked.workers * amount / scale:.3g} {unit} "
-                f"({asked.workers} worker(s) x {amount / scale:.3g}), but {cluster} {where} {largest:.3g} {unit}; "
-                f"expected at most {largest:.3g} {unit} per worker there"
+                f"resources.{field}: one trial asks for {asked.workers * amount:g} {unit} "
+                f"({asked.workers} worker(s) x {amount:g}), but {cluster} {where} {_down(largest)} {unit}; "
+                f"expected at most {_down(largest)} {unit} per worker there"
                 + (", or a cluster with GPUs" if key == "GPU" and largest == 0 else "")
             )
+    if not _FreeResources(nodes).place(per_worker):
+        return (
+            f"resources: one worker asks for {describe_request(per_worker)}, but no node of {cluster} has all of "
+            f"that; expected a request one node holds"
+        )
+    free = _FreeResources(nodes)
+    free.place(asked.trial_process())  # a Ray Train trial's launcher (an in-trial trial is its one worker)
+    held = 0
+    while held < asked.workers and free.place(per_worker):
+        held += 1
+    beside = f" beside the Tune trial that launches them ({describe_request(asked.trial_process())})"
     return (
-        f"resources.workers: one trial asks for {asked.workers} workers of {worker_request(spec)} each, but "
-        f"{cluster} holds {workers_fit} at once; expected workers of at most {workers_fit} there"
+        f"resources.workers: one trial asks for {asked.workers} workers of {describe_request(per_worker)} each"
+        f"{beside if asked.uses_ray_train else ''}, but {cluster} holds {held} at once; expected workers of at most "
+        f"{held} there"
     )
+
+
+def _down(value: float) -> str:
+    """``value`` rounded down to 2 decimals: a limit named in a refusal is never above what there is."""
+    return f"{math.floor(value * 100 + 1e-9) / 100:g}"

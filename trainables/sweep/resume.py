@@ -87,7 +87,10 @@ def ray_stop_reason(error: BaseException) -> RayStopReason | None:
     from ray.exceptions import NodeDiedError, OutOfMemoryError, WorkerCrashedError
 
     advice = {
-        OutOfMemoryError: "run fewer trials at once per node (budget.max_concurrent) or on nodes with more memory",
+        OutOfMemoryError: (
+            "reserve what a trial uses (resources.memory_gib_per_worker) so that Ray starts only the trials a node "
+            "holds, or run fewer at once (budget.max_concurrent)"
+        ),
         NodeDiedError: "resume once the cluster has its nodes back",
         WorkerCrashedError: "",
     }

@@ -2,8 +2,8 @@
 
 ``resources.execution`` (default ``auto``) picks the path, see ``context.py``:
 - in the trial (one worker): the Tune trial holds the worker's CPUs/GPUs and runs ``run_trial_loop`` itself;
-- Ray Train (two or more workers): the Tune trial holds almost nothing (``trainable.LAUNCHER_RESOURCES``) and only
-  waits on a ``TorchTrainer`` whose workers hold the cores; their reports reach Tune through
+- Ray Train (two or more workers): the Tune trial holds almost nothing (``trainables.searchspace.LAUNCHER_REQUEST``)
+  and only waits on a ``TorchTrainer`` whose workers hold the cores; their reports reach Tune through
   ``TuneReportCallback``.
 Either way the trial's data comes prepared from the sweep's ``PreparedDataCache`` (once per sweep).
 """

@@ -15,20 +15,10 @@ import ray.tune
 if TYPE_CHECKING:
     from trainables.searchspace import SweepSpec
 
-# A launching Tune trial only waits on its TorchTrainer, so it holds no CPU: every core goes to Train
-# workers, and two 1-CPU trials run at once on 2 cores (with {"CPU": 0.01} they need 2.02 and run one at a
-# time). Tune refuses an empty request, so the trial asks for a little memory instead.
-LAUNCHER_RESOURCES = {"CPU": 0, "memory": 256 * 1024**2}
-
 # A trial's checkpoints kept on disk: the latest, from which it resumes and whose backbone MLflow records, and the
 # one before. Tune saves its experiment state whenever a trial has made this many checkpoints since the last save,
 # so the state a killed driver saved last never names a deleted one (``--resume``).
 KEPT_CHECKPOINTS = 2
-
-
-def trial_resources(spec: SweepSpec) -> dict[str, float]:
-    """What the Tune trial itself asks Ray for."""
-    return dict(LAUNCHER_RESOURCES) if spec.resources.uses_ray_train else spec.resources.per_worker()
 
 
 def run_trial(params: dict[str, Any], *, sweep: dict[str, Any], storage_path: str, data_cache) -> None:
@@ -43,4 +33,4 @@ def make_trainable(spec: SweepSpec, storage_path: str, data_cache):
     trainable = ray.tune.with_parameters(
         run_trial, sweep=spec.model_dump(mode="json"), storage_path=storage_path, data_cache=data_cache
     )
-    return ray.tune.with_resources(trainable, trial_resources(spec))
+    return ray.tune.with_resources(trainable, spec.resources.trial_process())
