@@ -977,6 +977,7 @@ class ResultLag:
     upper: float  # ... and at most this (Ray's timestamp has whole seconds)
     between: float | None  # epochs k >= 2: MLflow time since the previous epoch minus this epoch's own work
     exact: float | None  # its MLflow timestamp minus the trial's own reported_at (sslsweep's REPORTED_AT), if any
+    logged: float | None = None  # its MLflow timestamp: when the driver's callback took it
 
 
 def result_lags(trials: list[TrialRecord], results: dict[str, list[dict]]) -> list[ResultLag]:
@@ -1006,9 +1007,47 @@ def result_lags(trials: list[TrialRecord], results: dict[str, list[dict]]) -> li
             if previous is not None and (line.get("iterations_since_restore") or 1) > 1:
                 between = logged - previous - float(line.get("time_this_iter_s") or 0.0)
             exact = logged - float(reported) if reported is not None else None
-            lags.append(ResultLag(trial.trial_id, int(epoch), logged - created - 1, logged - created, between, exact))
+            lags.append(
+                ResultLag(trial.trial_id, int(epoch), logged - created - 1, logged - created, between, exact, logged)
+            )
             previous = logged
     return lags
+
+
+@dataclass
+class TrialEnds:
+    """The driver closing finished trials' runs (the callback's log_trial_end: the run's queued results written,
+    its outcome, objective, artifacts and end), each from the MLflow timestamp of its last result to its run's
+    end, against the results that were late."""
+
+    closing_median: float | None  # seconds, one run's close
+    closing_p95: float | None
+    late: int  # results whose lag was over 1 s
+    late_during_a_close: int  # ... whose lag overlapped another trial's close
+    share_during_a_close: float | None  # of all results, the share whose lag overlapped one
+
+
+def trial_ends(trials: list[TrialRecord], lags: list[ResultLag]) -> TrialEnds:
+    spans = [
+        (t.trial_id, t.loss_points[-1][1], t.end)
+        for t in trials
+        if t.loss_points and t.end and t.end >= t.loss_points[-1][1]
+    ]
+    closing = [end - start for _, start, end in spans]
+
+    def during_a_close(lag: ResultLag) -> bool:
+        begin = lag.logged - lag.exact
+        return any(trial != lag.trial_id and start < lag.logged and end > begin for trial, start, end in spans)
+
+    timed = [lag for lag in lags if lag.exact is not None and lag.logged is not None]
+    late = [lag for lag in timed if lag.exact > 1]
+    return TrialEnds(
+        closing_median=median(closing),
+        closing_p95=percentile(closing, 95),
+        late=len(late),
+        late_during_a_close=sum(during_a_close(lag) for lag in late),
+        share_during_a_close=sum(during_a_close(lag) for lag in timed) / len(timed) if timed else None,
+    )
 
 
 @dataclass
@@ -1359,6 +1398,7 @@ class SweepFigures:
     records: dict
     timings: list[TrialTiming]
     lags: list[ResultLag]
+    ends: TrialEnds
     saves: list[StateSave]
     staging: tuple[int, int] | None  # bytes, files at the last look
     rss: list[tuple[float, float | None, int | None]]
@@ -1395,6 +1435,7 @@ def analyse(run: DriverRun, records: SweepRecords | None, results, trials: int, 
         records=records_check(records, trials, epochs),
         timings=timings,
         lags=lags,
+        ends=trial_ends(records.trials if records else [], lags),
         saves=group_saves(run.state),
         staging=run.staging_sizes[-1][1:] if run.staging_sizes else None,
         rss=rss_at_progress(run.rss, ends),
@@ -1628,6 +1669,24 @@ def print_sweep_tables(figures: list[SweepFigures], epochs: int) -> None:
         "epoch's own time_this_iter_s: the trial's whole round trip per result, its own share of the cores "
         "included (a trial blocks after each report until the driver asks for the next); target at concurrency "
         "32: lag never more than 1 s",
+    )
+    print_table(
+        "Closing finished trials' runs, against the late results",
+        ["sweep", "close med s", "close p95 s", "results > 1 s", "of them during a close", "all results during one"],
+        [
+            [
+                f.name,
+                fmt(f.ends.closing_median, 2),
+                fmt(f.ends.closing_p95, 2),
+                f.ends.late,
+                f.ends.late_during_a_close,
+                fmt(f.ends.share_during_a_close, 2),
+            ]
+            for f in figures
+        ],
+        "close = from a trial's last result to its run's end in MLflow (the driver's log_trial_end: the run's queued "
+        "results written, then its outcome, objective, artifacts and end, on Tune's event loop); 'during a close': "
+        "the result's lag (reported_at to the driver's callback) overlapped another trial's close",
     )
     rows = [
         [f.name, name, count, fmt(longest, 2)]
