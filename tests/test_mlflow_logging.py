@@ -99,11 +99,8 @@ def test_results_are_written_off_the_event_loop_batched_and_all_there_when_the_e
     _report(callback, spec, [finishing, interrupted])
     client = MlflowClient(uri)
     finished_run, interrupted_run = (callback._trial_runs[trial] for trial in (finishing, interrupted))
-    callback.log_trial_end(finishing)  # queued: the event loop goes on while the writer is still busy
-    assert client.get_run(finished_run).info.status == "RUNNING"
-    callback.get_state()  # Tune saving its experiment state, which now records the trial as ended: its run first
+    callback.log_trial_end(finishing)  # its run complete when it returns: before Tune saves the trial as ended
     assert [m.step for m in client.get_metric_history(finished_run, "train/loss")] == list(range(1, EPOCHS + 1))
-    assert client.get_run(finished_run).info.status == "FINISHED"
     callback.on_experiment_end([finishing, interrupted])  # Ctrl-C: the other trial never ended
 
     run = client.get_run(finished_run)
@@ -114,8 +111,7 @@ def test_results_are_written_off_the_event_loop_batched_and_all_there_when_the_e
     assert run.info.status == "KILLED" and run.data.tags[OUTCOME_TAG] == Outcome.INTERRUPTED
     for run_id in (finished_run, interrupted_run):
         assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == list(range(1, EPOCHS + 1))
-    # Written by the writer's thread, never Tune's event loop (here the main thread), the run's end included; a
-    # run's results queued
+    # Written by the writer's thread, never Tune's event loop (here the main thread); a run's results queued
     # while a write was under way went in one batch, so there were fewer writes than results.
     results = [
         (thread, run_id) for thread, run_id, count in writes if count and run_id in (finished_run, interrupted_run)
@@ -132,7 +128,7 @@ def test_a_write_that_failed_is_reported_at_the_end_and_holds_up_none_of_the_oth
     failing_run, healthy_run = callback._trial_runs[failing], callback._trial_runs[healthy]
     _slow_writes(monkeypatch, fail_for={failing_run})
     _report(callback, spec, [failing, healthy])
-    callback.log_trial_end(failing)  # its results failed: its end is still written, after them
+    callback.log_trial_end(failing)  # its results failed: its end is still written
     callback.on_experiment_end([failing, healthy])
     warning = capsys.readouterr().err
     assert "MLflow writes failed or were not made, their records are missing from these runs: " in warning

@@ -15,12 +15,9 @@ epoch N"), or FAILED with ``sslsweep.failure_reason``. A finished trial's per-tr
 A trial's params are written with its run; every result goes through ``RunWriter`` (``writer.py``): one thread
 writes them, batching a run's queued results, so that Tune's event loop does not wait on the tracking store for
 each epoch. A result reaches the callback with its metrics packed (``results.for_tune``) and is recorded unpacked.
-A trial's end is queued there too, after its results: its outcome, objective, artifacts and status are several
-requests and uploads, which held Tune's event loop, and every trial's next result with it, for about half a second
-a trial on a loaded machine (docs/measurements.md, "At a cluster's scale"). Tune saves its experiment state, which
-records the trials that ended, only after the queue is written (``get_state``), as ``--resume`` relies on; the end
-of an experiment (also on Ctrl-C) and the driver's exit wait for everything queued, and a write that failed is
-printed as a warning naming its run.
+A trial's end waits for its run's queued writes and is written on the spot, before Tune saves the trial as
+ended (what ``--resume`` relies on); the end of an experiment (also on Ctrl-C) and the driver's exit wait for
+everything queued, and a write that failed is printed as a warning naming its run.
 """
 
 from __future__ import annotations
@@ -268,57 +265,35 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             self._writer.log(self._trial_runs[trial], [], [RunTag(CHECKPOINT_TAG, trial.checkpoint.path)])
 
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
-        """The trial's run closed with its outcome: read from the trial here, written on the writer's thread after
-        the run's queued results (several requests and uploads, which Tune's event loop does not wait for; ``get_state``
-        has them written before Tune saves the trial as ended)."""
         run_id = self._trial_runs.get(trial)
         if run_id is None:
             return
+        self._writer.wait(run_id)  # its results first; its end is then written before Tune saves the trial as ended
         result = trial.last_result or {}
         ended = outcome(result, failed)
         self._ended.add(trial.trial_id)
-        tags = {OUTCOME_TAG: ended}
+        self.client.set_tag(run_id, OUTCOME_TAG, ended)
         objective = self.tags[OBJECTIVE_TAG]
-        ranked = (
+        if (
             ended == Outcome.FINISHED
             and BASELINE_OF_KEY not in trial.config
             and is_finite_number(result.get(objective))
-        )
-        artifacts = []
+        ):
+            self.client.log_metric(run_id, OBJECTIVE_METRIC, float(result[objective]), step=int(result.get(EPOCH) or 0))
         if ended == Outcome.FINISHED and trial in self._checkpoint_paths:
-            artifacts = [
-                (path, artifact_path)
-                for name, artifact_path in TRIAL_ARTIFACTS.items()
-                if (path := Path(self._checkpoint_paths[trial], name)).is_file()
-            ]
-        name = None
+            for name, artifact_path in TRIAL_ARTIFACTS.items():
+                path = Path(self._checkpoint_paths[trial], name)
+                if path.is_file():
+                    self.client.log_artifact(run_id, str(path), artifact_path)
         if ended == Outcome.FAILED:
-            tags[FAILURE_REASON_TAG] = failure_reason(trial_error_text(trial), result)
+            self.client.set_tag(run_id, FAILURE_REASON_TAG, failure_reason(trial_error_text(trial), result))
         elif ended == Outcome.PRUNED:
             # FINISHED in MLflow, whose UI draws KILLED and FAILED alike: the scheduler ended it as planned. Its
             # name says that it was pruned; its outcome tag and OBJECTIVE_METRIC (none) keep it off the ranking.
-            tags[PRUNED_AT_EPOCH_TAG] = pruned_at = str(result.get(EPOCH, ""))
-            name = f"{self._names.get(run_id, '')} pruned at epoch {pruned_at}".strip()
-
-        def close(client: MlflowClient) -> None:
-            for key, value in tags.items():
-                client.set_tag(run_id, key, value)
-            if ranked:
-                client.log_metric(run_id, OBJECTIVE_METRIC, float(result[objective]), step=int(result.get(EPOCH) or 0))
-            for path, artifact_path in artifacts:
-                client.log_artifact(run_id, str(path), artifact_path)
-            if name is not None:
-                client.update_run(run_id, name=name)
-            client.set_terminated(run_id, status=STATUS[ended])
-
-        self._writer.close(run_id, close)
-
-    def get_state(self) -> dict | None:
-        """Tune calls this whenever it saves the experiment state, which then records the trials that ended: the
-        runs' closes still queued are written first, so that a driver killed after a save leaves no trial the state
-        calls ended with its run open (``--resume`` carries on from the state)."""
-        self.flush()
-        return super().get_state()
+            pruned_at = str(result.get(EPOCH, ""))
+            self.client.set_tag(run_id, PRUNED_AT_EPOCH_TAG, pruned_at)
+            self.client.update_run(run_id, name=f"{self._names.get(run_id, '')} pruned at epoch {pruned_at}".strip())
+        self.client.set_terminated(run_id, status=STATUS[ended])
 
 
 def child_runs(client: MlflowClient, parent_run_id: str) -> list:

@@ -5,11 +5,10 @@ Tune calls the sweep's MLflow callback on its event loop: a result written there
 result by a store write or a server round trip, and a trial reports every epoch (docs/measurements.md, "At a
 cluster's scale"). ``RunWriter.log`` queues a result's metrics and tags; one thread takes everything queued at once
 and writes each run's queued results as one ``log_batch`` (a later value of a tag wins), so a busy store gets fewer,
-larger writes (runs are written in the order first seen). ``close`` queues a run's end (its outcome, artifacts and
-status: several requests, and uploads), written after the results queued before it; a run's params are written
-by the callback itself, with the run. ``wait(run_id)`` returns once everything queued for that run is in the store,
-``flush`` once everything queued is; a write that failed does not stop the others, and ``flush`` hands back what
-failed. ``flush_all`` flushes every writer of the process (a Ctrl-C, whichever
+larger writes (runs are written in the order first seen). A run's other writes (its params, its end) are made by the
+callback itself, after ``wait(run_id)`` where they must follow its results. ``wait(run_id)`` returns once everything
+queued for that run is in the store, ``flush`` once everything queued is; a write that failed does not stop the
+others, and ``flush`` hands back what failed. ``flush_all`` flushes every writer of the process (a Ctrl-C, whichever
 callback Tune restored), and the process's exit does too, printing what failed.
 
 MLflow's own asynchronous logging is not used: its ``set_terminated`` drains every run's queue and stops its
@@ -38,7 +37,6 @@ class _Write:
     run_id: str
     metrics: list[Metric] = field(default_factory=list)
     tags: list[RunTag] = field(default_factory=list)
-    end: Callable[[MlflowClient], Any] | None = None  # a run's end, written after its results
 
 
 class RunWriter:
@@ -56,11 +54,6 @@ class RunWriter:
     def log(self, run_id: str, metrics: Sequence[Metric], tags: Sequence[RunTag] = ()) -> None:
         """Queue one result of a run: its metrics, and tags that go with it (a later value of a tag wins)."""
         self._put(_Write(run_id, list(metrics), list(tags)))
-
-    def close(self, run_id: str, end: Callable[[MlflowClient], Any]) -> None:
-        """Queue a run's end: ``end(client)`` runs on the writer's thread once the results queued before it are
-        written (or failed)."""
-        self._put(_Write(run_id, end=end))
 
     def wait(self, run_id: str, timeout: float | None = None) -> bool:
         """Wait until everything queued for ``run_id`` so far is written (or failed); False on a timeout."""
@@ -111,18 +104,10 @@ class RunWriter:
     def _write_run(self, client: MlflowClient, run_id: str, writes: list[_Write]) -> None:
         """A run's queued results as one log_batch (MLflow's client splits a batch over its per-request limits); a
         failed write is kept for ``flush`` and the other runs' writes still go."""
-        ends = [index for index, write in enumerate(writes) if write.end is not None]
-        if ends and ends[0] < len(writes) - 1:  # results queued after an end (not made by the callback): in order
-            self._write_run(client, run_id, writes[: ends[0] + 1])
-            self._write_run(client, run_id, writes[ends[0] + 1 :])
-            return
         metrics = [metric for write in writes for metric in write.metrics]
         tags = {tag.key: tag for write in writes for tag in write.tags}
         if metrics or tags:
             self._attempt(run_id, lambda: client.log_batch(run_id, metrics=metrics, tags=list(tags.values())))
-        if ends:  # the end comes last, whether or not the results could be written
-            end = writes[ends[0]].end
-            self._attempt(run_id, lambda: end(client))
 
     def _attempt(self, run_id: str, write: Callable[[], Any]) -> Any:
         try:
