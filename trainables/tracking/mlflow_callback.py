@@ -265,35 +265,44 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             self._writer.log(self._trial_runs[trial], [], [RunTag(CHECKPOINT_TAG, trial.checkpoint.path)])
 
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
+        """The trial's run closed with its outcome, on Tune's event loop, so that its run is complete before Tune saves
+        the trial as ended (what ``--resume`` relies on): its tags and objective in one request, its artifacts, its
+        end. Every request here holds up every trial's next result (docs/measurements.md, "At a cluster's scale")."""
         run_id = self._trial_runs.get(trial)
         if run_id is None:
             return
         self._writer.wait(run_id)  # its results first; its end is then written before Tune saves the trial as ended
+        client = self.client
         result = trial.last_result or {}
         ended = outcome(result, failed)
         self._ended.add(trial.trial_id)
-        self.client.set_tag(run_id, OUTCOME_TAG, ended)
+        tags, metrics = [RunTag(OUTCOME_TAG, ended)], []
         objective = self.tags[OBJECTIVE_TAG]
         if (
             ended == Outcome.FINISHED
             and BASELINE_OF_KEY not in trial.config
             and is_finite_number(result.get(objective))
         ):
-            self.client.log_metric(run_id, OBJECTIVE_METRIC, float(result[objective]), step=int(result.get(EPOCH) or 0))
-        if ended == Outcome.FINISHED and trial in self._checkpoint_paths:
-            for name, artifact_path in TRIAL_ARTIFACTS.items():
-                path = Path(self._checkpoint_paths[trial], name)
-                if path.is_file():
-                    self.client.log_artifact(run_id, str(path), artifact_path)
+            step = int(result.get(EPOCH) or 0)
+            metrics.append(Metric(OBJECTIVE_METRIC, float(result[objective]), int(time.time() * 1000), step))
+        pruned_name = None
         if ended == Outcome.FAILED:
-            self.client.set_tag(run_id, FAILURE_REASON_TAG, failure_reason(trial_error_text(trial), result))
+            tags.append(RunTag(FAILURE_REASON_TAG, failure_reason(trial_error_text(trial), result)))
         elif ended == Outcome.PRUNED:
             # FINISHED in MLflow, whose UI draws KILLED and FAILED alike: the scheduler ended it as planned. Its
             # name says that it was pruned; its outcome tag and OBJECTIVE_METRIC (none) keep it off the ranking.
             pruned_at = str(result.get(EPOCH, ""))
-            self.client.set_tag(run_id, PRUNED_AT_EPOCH_TAG, pruned_at)
-            self.client.update_run(run_id, name=f"{self._names.get(run_id, '')} pruned at epoch {pruned_at}".strip())
-        self.client.set_terminated(run_id, status=STATUS[ended])
+            tags.append(RunTag(PRUNED_AT_EPOCH_TAG, pruned_at))
+            pruned_name = f"{self._names.get(run_id, '')} pruned at epoch {pruned_at}".strip()
+        client.log_batch(run_id, metrics=metrics, tags=tags)
+        if ended == Outcome.FINISHED and trial in self._checkpoint_paths:
+            for name, artifact_path in TRIAL_ARTIFACTS.items():
+                path = Path(self._checkpoint_paths[trial], name)
+                if path.is_file():
+                    client.log_artifact(run_id, str(path), artifact_path)
+        if pruned_name is not None:
+            client.update_run(run_id, name=pruned_name)
+        client.set_terminated(run_id, status=STATUS[ended])
 
 
 def child_runs(client: MlflowClient, parent_run_id: str) -> list:
