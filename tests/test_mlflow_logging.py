@@ -1,8 +1,9 @@
-"""The sweep's MLflow callback writes results off Tune's event loop (``tracking/writer.py``): a run's records land in
-the order they were made, its queued results batched, a trial's run is complete when its end is written, and
-everything queued is in the store when the experiment ends (normally or on Ctrl-C); a write that failed is
-reported there, naming its run, and holds up none of the others. Tune gets a trial's metrics packed, MLflow all of
-them."""
+"""The sweep's MLflow callback writes results and runs' ends off Tune's event loop (``tracking/writer.py``): a run's
+records land in the order they were made, its queued results batched, its end after them; everything queued is in
+the store when the experiment ends (normally or on Ctrl-C), and results before each experiment-state save; a write
+that failed is reported there, naming its run, and holds up none of the others; a run whose end was queued but
+never written (a killed driver) is closed by the resumed sweep from the trial's last result. Tune gets a trial's
+metrics packed, MLflow all of them."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from trainables.records.results import (
     OBJECTIVE_METRIC,
     PACKED_METRICS,
     RANKED_OBJECTIVE,
+    TRIAL_ARTIFACTS,
     Outcome,
     for_tune,
     unpacked,
@@ -99,8 +101,11 @@ def test_results_are_written_off_the_event_loop_batched_and_all_there_when_the_e
     _report(callback, spec, [finishing, interrupted])
     client = MlflowClient(uri)
     finished_run, interrupted_run = (callback._trial_runs[trial] for trial in (finishing, interrupted))
-    callback.log_trial_end(finishing)  # its run complete when it returns: before Tune saves the trial as ended
-    assert [m.step for m in client.get_metric_history(finished_run, "train/loss")] == list(range(1, EPOCHS + 1))
+    callback.get_state()  # an experiment-state save: every result queued so far is in the store
+    for run_id in (finished_run, interrupted_run):
+        assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == list(range(1, EPOCHS + 1))
+    callback.log_trial_end(finishing)  # queued: the event loop does not wait for it
+    assert client.get_run(finished_run).info.status == "RUNNING"
     callback.on_experiment_end([finishing, interrupted])  # Ctrl-C: the other trial never ended
 
     run = client.get_run(finished_run)
@@ -111,16 +116,95 @@ def test_results_are_written_off_the_event_loop_batched_and_all_there_when_the_e
     assert run.info.status == "KILLED" and run.data.tags[OUTCOME_TAG] == Outcome.INTERRUPTED
     for run_id in (finished_run, interrupted_run):
         assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == list(range(1, EPOCHS + 1))
-    # Written by the writer's thread, never Tune's event loop (here the main thread); a run's results queued
-    # while a write was under way went in one batch, so there were fewer writes than results.
+    # Written by the writer's threads, never Tune's event loop (here the main thread); a run's results queued
+    # while a write was under way went in one batch, so there were fewer writes than results; the finished run's
+    # end (its objective, with its outcome) came after all of its results.
     results = [
         (thread, run_id)
         for thread, run_id, keys in writes
-        # The results' batches; a run's close writes its objective with its tags, on the event loop.
         if keys and keys != (OBJECTIVE_METRIC,) and run_id in (finished_run, interrupted_run)
     ]
     assert {thread for thread, _ in results} == {"sslsweep-mlflow-writer"}
     assert len(results) < 2 * EPOCHS
+    finished_writes = [(thread, keys) for thread, run_id, keys in writes if run_id == finished_run and keys]
+    assert finished_writes[-1] == ("sslsweep-mlflow-closer", (OBJECTIVE_METRIC,))
+    assert all(thread == "sslsweep-mlflow-writer" for thread, _ in finished_writes[:-1])
+
+
+def test_a_run_whose_artifact_upload_fails_is_still_closed_and_the_failure_reported(tmp_path, monkeypatch, capsys):
+    callback, spec, uri = _callback(tmp_path)
+    (trial,) = _trials(1)
+    callback.log_trial_start(trial)
+    _report(callback, spec, [trial])
+    checkpoint = tmp_path / "checkpoint"
+    for name in TRIAL_ARTIFACTS:
+        (checkpoint / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkpoint / name).write_text("x")
+    callback._checkpoint_paths[trial] = str(checkpoint)
+
+    def no_room(self, *args, **kwargs):
+        raise OSError("no space left on the artifact store")
+
+    monkeypatch.setattr(MlflowClient, "log_artifact", no_room)
+    callback.log_trial_end(trial)
+    callback.on_experiment_end([trial])
+    run_id = callback._trial_runs[trial]
+    assert f"{run_id}: OSError: no space left on the artifact store" in capsys.readouterr().err
+    run = MlflowClient(uri).get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags[OUTCOME_TAG] == Outcome.FINISHED
+    assert run.data.metrics[OBJECTIVE_METRIC] == pytest.approx(0.1 * EPOCHS)
+
+
+def test_a_resumed_sweep_closes_the_runs_its_restored_state_calls_ended_from_their_last_result(tmp_path):
+    """The interrupted driver saved two trials as ended and was killed before their ends were written (both runs
+    still RUNNING), and one trial that had not ended. The resumed sweep's callback, whose restored experiment
+    holds the ended trials without starting them, closes their runs as their last results say; the other run is
+    left for the trial that carries it on (or the sweep's "abandoned" close)."""
+    callback, spec, uri = _callback(tmp_path)
+    finished, pruned, unfinished = _trials(3)
+    for trial in (finished, pruned, unfinished):
+        callback.log_trial_start(trial)
+    _report(callback, spec, [finished, unfinished])
+    _report(callback, spec, [pruned])
+    pruned.update_last_result({EPOCH: 2, spec.objective.metric: 0.2})  # ASHA stopped it before its evaluation
+    callback.flush()  # its results were written; then the driver was killed
+    runs = {trial: callback._trial_runs[trial] for trial in (finished, pruned, unfinished)}
+    client = MlflowClient(uri)
+    assert {client.get_run(run_id).info.status for run_id in runs.values()} == {"RUNNING"}
+
+    resumed = SweepMLflowCallback(spec, uri, "sslsweep/logging", callback.parent_run_id)
+    resumed.setup()
+    for trial in (finished, pruned):
+        trial.set_status(Trial.TERMINATED)
+    resumed.on_experiment_end([finished, pruned, unfinished])
+
+    run = client.get_run(runs[finished])
+    assert run.info.status == "FINISHED" and run.data.tags[OUTCOME_TAG] == Outcome.FINISHED
+    assert run.data.metrics[OBJECTIVE_METRIC] == pytest.approx(0.1 * EPOCHS)
+    run = client.get_run(runs[pruned])
+    assert run.info.status == "FINISHED" and run.data.tags[OUTCOME_TAG] == Outcome.PRUNED
+    assert run.info.run_name.endswith("pruned at epoch 2") and OBJECTIVE_METRIC not in run.data.metrics
+    assert client.get_run(runs[unfinished]).info.status == "RUNNING"
+
+
+def test_a_ctrl_c_cleanup_leaves_a_run_whose_end_is_queued_to_its_writer(tmp_path, monkeypatch):
+    """A second Ctrl-C cuts the wait for queued writes short; closing the sweep's open runs as interrupted must not
+    race a trial's end still queued: that run ends as its trial did."""
+    from trainables.sweep.resume import close_open_child_runs
+
+    callback, spec, uri = _callback(tmp_path)
+    ended, running = _trials(2)
+    for trial in (ended, running):
+        callback.log_trial_start(trial)
+    _report(callback, spec, [ended, running])
+    callback.flush()
+    _slow_writes(monkeypatch)  # 0.2 s for the end's log_batch, on the closer's thread
+    callback.log_trial_end(ended)
+    assert close_open_child_runs(uri, callback.parent_run_id, Outcome.INTERRUPTED) == 1  # the running trial's
+    callback.flush()
+    client = MlflowClient(uri)
+    assert client.get_run(callback._trial_runs[ended]).data.tags[OUTCOME_TAG] == Outcome.FINISHED
+    assert client.get_run(callback._trial_runs[running]).data.tags[OUTCOME_TAG] == Outcome.INTERRUPTED
 
 
 def test_a_write_that_failed_is_reported_at_the_end_and_holds_up_none_of_the_others(tmp_path, monkeypatch, capsys):

@@ -39,6 +39,7 @@ from trainables.records.tags import OPTUNA_STUDY_TAG, PARENT_RUN_ID_TAG, RESUMES
 from trainables.searchspace import SweepSpec
 from trainables.tracking.mlflow_callback import child_runs, close_run, still_open
 from trainables.tracking.stores import Stores, redact
+from trainables.tracking.writer import closing_runs
 
 if TYPE_CHECKING:
     from ray import tune
@@ -258,9 +259,11 @@ def reopen_parent(tracking_uri: str, sweep: InterruptedSweep) -> None:
 def close_open_child_runs(tracking_uri: str, parent_run_id: str, ended: str) -> int:
     """Every child run of the parent still open (``still_open``), closed KILLED with ``sslsweep.outcome = ended``;
     how many there were. ``interrupted`` after a Ctrl-C; ``abandoned`` after a resumed search, for runs no trial of
-    the sweep carried on (a trial the dead driver started after Tune's last save), kept for what they logged."""
+    the sweep carried on (a trial the dead driver started after Tune's last save), kept for what they logged. A run
+    whose end this process has queued (a second Ctrl-C cut the wait for it short) is left to its writer."""
     client = MlflowClient(tracking_uri)
-    runs = [run for run in child_runs(client, parent_run_id) if still_open(run)]
+    closing = closing_runs()
+    runs = [run for run in child_runs(client, parent_run_id) if still_open(run) and run.info.run_id not in closing]
     for run in runs:
         close_run(client, run.info.run_id, ended)
     return len(runs)

@@ -15,14 +15,20 @@ epoch N"), or FAILED with ``sslsweep.failure_reason``. A finished trial's per-tr
 A trial's params are written with its run; every result goes through ``RunWriter`` (``writer.py``): one thread
 writes them, batching a run's queued results, so that Tune's event loop does not wait on the tracking store for
 each epoch. A result reaches the callback with its metrics packed (``results.for_tune``) and is recorded unpacked.
-A trial's end waits for its run's queued writes and is written on the spot, before Tune saves the trial as
-ended (what ``--resume`` relies on); the end of an experiment (also on Ctrl-C) and the driver's exit wait for
-everything queued, and a write that failed is printed as a warning naming its run.
+A trial's end is read from the trial on the event loop (``RunEnd``) and queued there too, written after the run's
+results: its outcome, objective, artifacts and status are several requests and uploads, which held the event loop,
+and every trial's next result with it, for about half a second a trial (docs/measurements.md, "At a cluster's
+scale"). Tune may therefore save a trial as ended before its run is closed; a driver killed then leaves the run
+open, and the resumed sweep's end closes it from the trial's last result, which Tune saved (``on_experiment_end``).
+Each of Tune's experiment-state saves waits for the results queued (``get_state``), so that the state records no
+result MLflow lacks. The end of an experiment (also on Ctrl-C) and the driver's exit wait for everything queued,
+and a write that failed is printed as a warning naming its run.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -233,13 +239,21 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         return run.info.run_id
 
     def on_experiment_end(self, trials: list[Trial], **info) -> None:
-        """Tune ends an interrupted experiment (Ctrl-C) without ending its running trials: their runs are closed
-        here, KILLED with ``sslsweep.outcome = interrupted``; ``tune.py --resume`` reopens them."""
+        """Everything queued written, then: the runs of trials Tune left running (a Ctrl-C ends an experiment without
+        ending them) closed KILLED with ``sslsweep.outcome = interrupted``, which ``tune.py --resume`` reopens; and,
+        in a resumed sweep, the runs of trials the restored state calls ended that are still open (the interrupted
+        driver was killed between saving such a trial as ended and writing its run's end), closed from the trial's
+        last result."""
         self.flush()
         super().on_experiment_end(trials, **info)
+        client = self.client
         for trial, run_id in self._trial_runs.items():
             if trial.trial_id not in self._ended:
-                close_run(self.client, run_id, Outcome.INTERRUPTED)
+                close_run(client, run_id, Outcome.INTERRUPTED)
+        for trial in trials:
+            earlier = self._earlier_runs.get(trial.trial_id)
+            if trial not in self._trial_runs and trial.status == Trial.TERMINATED and earlier and still_open(earlier):
+                self._run_end(trial, earlier.info.run_id, failed=False).write(client)
 
     def log_trial_result(self, iteration: int, trial: Trial, result: dict[str, Any]) -> None:
         # The epoch: a trial resumed from a checkpoint (a restarted worker group, ``--resume``) logs the epochs
@@ -265,44 +279,70 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             self._writer.log(self._trial_runs[trial], [], [RunTag(CHECKPOINT_TAG, trial.checkpoint.path)])
 
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
-        """The trial's run closed with its outcome, on Tune's event loop, so that its run is complete before Tune saves
-        the trial as ended (what ``--resume`` relies on): its tags and objective in one request, its artifacts, its
-        end. Every request here holds up every trial's next result (docs/measurements.md, "At a cluster's scale")."""
+        """The trial's run closed with its outcome: read from the trial here, written after the run's queued results on
+        the writer's thread (``RunEnd``), so that Tune's event loop waits for none of it."""
         run_id = self._trial_runs.get(trial)
         if run_id is None:
             return
-        self._writer.wait(run_id)  # its results first; its end is then written before Tune saves the trial as ended
-        client = self.client
+        self._ended.add(trial.trial_id)
+        self._writer.close(run_id, self._run_end(trial, run_id, failed).write)
+
+    def get_state(self) -> dict | None:
+        """Tune calls this at every experiment-state save, which records each trial's latest result and checkpoint:
+        the results queued are written first, so that a driver killed after the save leaves MLflow no epoch short of
+        what ``--resume`` carries on from. Runs' ends may still be queued (``on_experiment_end`` finishes them)."""
+        if self._writer is not None:
+            report_unwritten(self._writer.flush(FLUSH_WAIT_S, results_only=True))
+        return super().get_state()
+
+    def _run_end(self, trial: Trial, run_id: str, failed: bool) -> RunEnd:
         result = trial.last_result or {}
         ended = outcome(result, failed)
-        self._ended.add(trial.trial_id)
-        tags, metrics = [RunTag(OUTCOME_TAG, ended)], []
+        tags, metrics, artifacts, name = [RunTag(OUTCOME_TAG, ended)], [], [], None
         objective = self.tags[OBJECTIVE_TAG]
-        if (
-            ended == Outcome.FINISHED
-            and BASELINE_OF_KEY not in trial.config
-            and is_finite_number(result.get(objective))
-        ):
-            step = int(result.get(EPOCH) or 0)
-            metrics.append(Metric(OBJECTIVE_METRIC, float(result[objective]), int(time.time() * 1000), step))
-        pruned_name = None
-        if ended == Outcome.FAILED:
+        if ended == Outcome.FINISHED:
+            if BASELINE_OF_KEY not in trial.config and is_finite_number(result.get(objective)):
+                step = int(result.get(EPOCH) or 0)
+                metrics.append(Metric(OBJECTIVE_METRIC, float(result[objective]), int(time.time() * 1000), step))
+            checkpoint = self._checkpoint_paths.get(trial) or result.get(CHECKPOINT_PATH)
+            if checkpoint is None and trial.checkpoint is not None:
+                checkpoint = trial.checkpoint.path
+            if checkpoint:
+                artifacts = [(Path(checkpoint, name), artifact_path) for name, artifact_path in TRIAL_ARTIFACTS.items()]
+        elif ended == Outcome.FAILED:
             tags.append(RunTag(FAILURE_REASON_TAG, failure_reason(trial_error_text(trial), result)))
         elif ended == Outcome.PRUNED:
             # FINISHED in MLflow, whose UI draws KILLED and FAILED alike: the scheduler ended it as planned. Its
             # name says that it was pruned; its outcome tag and OBJECTIVE_METRIC (none) keep it off the ranking.
             pruned_at = str(result.get(EPOCH, ""))
             tags.append(RunTag(PRUNED_AT_EPOCH_TAG, pruned_at))
-            pruned_name = f"{self._names.get(run_id, '')} pruned at epoch {pruned_at}".strip()
-        client.log_batch(run_id, metrics=metrics, tags=tags)
-        if ended == Outcome.FINISHED and trial in self._checkpoint_paths:
-            for name, artifact_path in TRIAL_ARTIFACTS.items():
-                path = Path(self._checkpoint_paths[trial], name)
+            name = f"{self._names.get(run_id, '')} pruned at epoch {pruned_at}".strip()
+        return RunEnd(run_id, ended, tags, metrics, artifacts, name)
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """What closes a trial's run, read from the trial on Tune's event loop and written later (``write``): its
+    outcome and objective in one request, the trial's files from its last checkpoint (those that exist), a pruned
+    trial's new name, and its status, which is written whatever failed before it."""
+
+    run_id: str
+    outcome: Outcome
+    tags: list[RunTag]
+    metrics: list[Metric]
+    artifacts: list[tuple[Path, str]]  # (file, artifact directory)
+    name: str | None
+
+    def write(self, client: MlflowClient) -> None:
+        try:
+            client.log_batch(self.run_id, metrics=self.metrics, tags=self.tags)
+            for path, artifact_path in self.artifacts:
                 if path.is_file():
-                    client.log_artifact(run_id, str(path), artifact_path)
-        if pruned_name is not None:
-            client.update_run(run_id, name=pruned_name)
-        client.set_terminated(run_id, status=STATUS[ended])
+                    client.log_artifact(self.run_id, str(path), artifact_path)
+            if self.name is not None:
+                client.update_run(self.run_id, name=self.name)
+        finally:
+            client.set_terminated(self.run_id, status=STATUS[self.outcome])
 
 
 def child_runs(client: MlflowClient, parent_run_id: str) -> list:
