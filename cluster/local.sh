@@ -106,7 +106,7 @@ descendants_of() {
         }'
 }
 
-wait_for_log() {  # LOGFILE PID TIMEOUT: wait until `ray start` reports the node as started
+wait_for_log() {  # LOGFILE PID TIMEOUT: wait until `ray start` reports the node as started (waited: tenths of s)
     local log="$1" pid="$2" timeout="$3" waited=0
     while ! grep -q "Ray runtime started" "$log" 2>/dev/null; do
         if ! kill -0 "$pid" 2>/dev/null; then
@@ -114,24 +114,24 @@ wait_for_log() {  # LOGFILE PID TIMEOUT: wait until `ray start` reports the node
             tail -n 30 "$log" >&2 || true
             return 1
         fi
-        if (( waited >= timeout )); then
+        if (( waited >= timeout * 10 )); then
             echo "local.sh: node not up after ${timeout}s; see $log" >&2
             return 1
         fi
-        sleep 1
-        waited=$((waited + 1))
+        sleep 0.2
+        waited=$((waited + 2))
     done
 }
 
-wait_for_port() {  # PORT PID TIMEOUT LOGFILE: wait until 127.0.0.1:PORT accepts connections
+wait_for_port() {  # PORT PID TIMEOUT LOGFILE: wait until 127.0.0.1:PORT accepts connections (waited: tenths)
     local port="$1" pid="$2" timeout="$3" log="$4" waited=0
     until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-        if ! kill -0 "$pid" 2>/dev/null || (( waited >= timeout )); then
-            echo "local.sh: nothing listens on 127.0.0.1:$port after ${waited}s; see $log" >&2
+        if ! kill -0 "$pid" 2>/dev/null || (( waited >= timeout * 10 )); then
+            echo "local.sh: nothing listens on 127.0.0.1:$port after $((waited / 10))s; see $log" >&2
             return 1
         fi
-        sleep 1
-        waited=$((waited + 1))
+        sleep 0.2
+        waited=$((waited + 2))
     done
 }
 
@@ -176,6 +176,7 @@ stop_nodes() {
 #   1. SIGTERM to each recorded `ray start --block` process; it shuts down its node's Ray processes itself.
 #   2. After it exited (or GRACE seconds): SIGTERM to whatever is left in its process group, SIGKILL 10 s later.
 #   3. The same for the descendants that had left the group (Ray workers), each identified by pid and start time.
+# Waits are counted in tenths of a second (polled every 0.2 s).
 stop_entries() {
     local grace="$1" entry name pid st m d waited
     shift
@@ -206,14 +207,14 @@ stop_entries() {
     done
 
     waited=0
-    while (( ${#leaders[@]} > 0 && waited < grace )); do
+    while (( ${#leaders[@]} > 0 && waited < grace * 10 )); do
         alive=()
         for m in "${leaders[@]}"; do
             if same_process "${m%%:*}" "${m#*:}"; then alive+=("$m"); fi
         done
         (( ${#alive[@]} == 0 )) && break
-        sleep 1
-        waited=$((waited + 1))
+        sleep 0.2
+        waited=$((waited + 2))
     done
 
     for pid in "${groups[@]+"${groups[@]}"}"; do
@@ -226,7 +227,7 @@ stop_entries() {
             if [[ -n "$(members_of "$pid")" ]]; then alive+=("$pid"); fi
         done
         (( ${#alive[@]} == 0 )) && break
-        if (( waited >= 10 )); then
+        if (( waited >= 100 )); then
             for pid in "${alive[@]}"; do
                 echo "process group $pid still alive: SIGKILL"
                 kill -KILL -- "-$pid" 2>/dev/null || true
@@ -234,8 +235,8 @@ stop_entries() {
             sleep 1
             break
         fi
-        sleep 1
-        waited=$((waited + 1))
+        sleep 0.2
+        waited=$((waited + 2))
     done
 
     local -a strays=()
@@ -249,13 +250,13 @@ stop_entries() {
             if same_process "${m%%:*}" "${m#*:}"; then alive+=("$m"); fi
         done
         (( ${#alive[@]} == 0 )) && break
-        if (( waited >= 10 )); then
+        if (( waited >= 100 )); then
             for m in "${alive[@]}"; do kill -KILL "${m%%:*}" 2>/dev/null || true; done
             sleep 1
             break
         fi
-        sleep 1
-        waited=$((waited + 1))
+        sleep 0.2
+        waited=$((waited + 2))
     done
 
     local left=0

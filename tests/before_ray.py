@@ -11,8 +11,10 @@ refused, tune_cli``; ``refused`` needs ``tune_cli`` beside it) to use them."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -99,11 +101,15 @@ def tune_cli(monkeypatch, capsys, tmp_path):
 def run_fresh(argv: list, env: dict[str, str | None], *, timeout: float = 300) -> Ran:
     """``python tune.py ARGV`` in a fresh process, from the repository root, with ``env`` over this process's
     variables (None: unset)."""
+    return _python(["tune.py", *map(str, argv)], env, timeout)
+
+
+def _python(args: list[str], env: dict[str, str | None], timeout: float) -> Ran:
     variables = {**os.environ, **{name: value for name, value in env.items() if value is not None}}
     for name in (name for name, value in env.items() if value is None):
         variables.pop(name, None)
     run = subprocess.run(
-        [sys.executable, "tune.py", *map(str, argv)],
+        [sys.executable, *args],
         cwd=ROOT,
         env=variables,
         capture_output=True,
@@ -111,6 +117,27 @@ def run_fresh(argv: list, env: dict[str, str | None], *, timeout: float = 300) -
         timeout=timeout,
     )
     return Ran(run.returncode, run.stdout, run.stderr)
+
+
+_COMMAND_END = "@@sslsweep-test: command ended with {}@@"
+
+
+def run_fresh_in_turn(argvs: list[list], env: dict[str, str | None], *, timeout: float = 900) -> list[Ran]:
+    """``python tune.py ARGV`` for each ARGV in turn, in one fresh process (as ``run_fresh``): the later commands skip
+    the imports and Ray's start, as the sweeps of one ``tune.py nightly`` do. Each command's exit code and output,
+    told apart by a line the process prints after each."""
+    code = (
+        "import json, sys, tune\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    code = tune.run(argv)\n"
+        f"    for stream in (sys.stdout, sys.stderr): print({_COMMAND_END!r}.format(code), file=stream, flush=True)\n"
+    )
+    run = _python(["-c", code, json.dumps([[str(arg) for arg in argv] for argv in argvs])], env, timeout)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    ends = re.compile(re.escape(_COMMAND_END).replace(r"\{\}", r"(-?\d+)") + "\n")
+    outs, errs = ends.split(run.stdout), ends.split(run.stderr)
+    assert len(outs) == len(errs) == 2 * len(argvs) + 1, run.stdout[-3000:] + run.stderr[-3000:]
+    return [Ran(int(outs[2 * i + 1]), outs[2 * i], errs[2 * i]) for i in range(len(argvs))]
 
 
 def fresh_or_in_process(

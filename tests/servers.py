@@ -8,8 +8,10 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,6 +44,58 @@ def wait_for_port(port: int, server: subprocess.Popen, what: str, seconds: float
     pytest.fail(
         f"{what} did not listen on 127.0.0.1:{port} within {seconds} s" + (f": {output()}" if log is not None else "")
     )
+
+
+@contextlib.contextmanager
+def mlflow_server(directory: Path, backend_store_uri: str, env: dict[str, str] | None = None):
+    """A real ``mlflow server`` on a free loopback port over ``backend_store_uri``, artifacts under
+    ``directory/artifacts``, its output in ``directory/server.log``; its URL. Without MLflow's job runner (GenAI
+    scorers, which sweeps never use): eight processes fewer competing with the test, as ``tune.py ui`` starts it.
+    In a session of its own (``mlflow server`` runs uvicorn as a child process): the group is stopped as one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port, log = free_port(), directory / "server.log"
+    environment = {**(env if env is not None else os.environ), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                backend_store_uri,
+                "--artifacts-destination",
+                (directory / "artifacts").as_uri(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            cwd=directory,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_port(port, server, "mlflow server", log=log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        try:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+        except ProcessLookupError:
+            server.wait(timeout=30)
+        finally:
+            try:  # whatever of its group outlived it (its uvicorn child)
+                os.killpg(server.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def postgres_bin() -> Path | None:

@@ -14,12 +14,11 @@ lives in a temporary file (``RAY_AUTH_TOKEN_PATH``).
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
-import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,9 +27,10 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+import servers
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
-from servers import free_port, postgres_cluster, wait_for_port
+from servers import free_port, postgres_cluster
 from sweeps import ROOT, cluster_environment, cluster_sweep_file
 
 LOCAL_SH = ROOT / "cluster" / "local.sh"
@@ -160,20 +160,23 @@ def test_a_sweep_submitted_with_ray_job_submit_runs_on_both_nodes(local_cluster,
     cluster, home, trials, epochs = local_cluster, local_cluster["home"], 4, 30
     home_token = _home_token()
 
-    # Token auth is really on: a client without RAY_AUTH_MODE=token, or with another token, is refused.
-    without = subprocess.run(
-        [RAY, "job", "list", "--address", cluster["address"]],
-        cwd=ROOT,
-        env=cluster_environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    # Token auth is really on: a client without RAY_AUTH_MODE=token, or with another token, is refused; with the
+    # cluster's, it lists the nodes. At once: each `ray` command spends its first seconds on imports.
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        without = pool.submit(
+            subprocess.run,
+            [RAY, "job", "list", "--address", cluster["address"]],
+            cwd=ROOT,
+            env=cluster_environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        wrong = pool.submit(_ray_cli, cluster, "job", "list", RAY_AUTH_TOKEN=secrets.token_hex(32))
+        listed = pool.submit(_ray_cli, cluster, "list", "nodes", "--format", "json")
+    without, wrong, listed = without.result(), wrong.result(), listed.result()
     assert without.returncode != 0 and "Authentication required" in without.stderr, without.stderr[-2000:]
-    wrong = _ray_cli(cluster, "job", "list", RAY_AUTH_TOKEN=secrets.token_hex(32))
     assert wrong.returncode != 0 and "Invalid authentication token" in wrong.stderr, wrong.stderr[-2000:]
-
-    listed = _ray_cli(cluster, "list", "nodes", "--format", "json")
     assert listed.returncode == 0, listed.stderr[-2000:]
     nodes = {node["node_id"]: node for node in json.loads(listed.stdout) if node["state"] == "ALIVE"}
     assert len(nodes) == 2 and sorted(node["is_head_node"] for node in nodes.values()) == [False, True], nodes
@@ -255,50 +258,8 @@ def postgres():
 def mlflow_server(tmp_path):
     """``mlflow server`` on a sqlite store and a local artifact destination, on a free loopback port."""
     directory = tmp_path / "mlflow-server"
-    directory.mkdir()
-    port, log = free_port(), directory / "server.log"
-    with log.open("w") as output:
-        # A session of its own: `mlflow server` runs uvicorn as a child process; the group is stopped as one.
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{directory / 'mlflow.db'}",
-                "--artifacts-destination",
-                str(directory / "artifacts"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
-            cwd=directory,
-            env=cluster_environment(),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for_port(port, server, "mlflow server", log=log)
-        yield {"uri": f"http://127.0.0.1:{port}", "artifacts": directory / "artifacts"}
-    finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
-        except ProcessLookupError:
-            server.wait(timeout=30)
-        finally:
-            try:  # whatever of its group outlived it (its uvicorn child)
-                os.killpg(server.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    with servers.mlflow_server(directory, f"sqlite:///{directory / 'mlflow.db'}", env=cluster_environment()) as uri:
+        yield {"uri": uri, "artifacts": directory / "artifacts"}
 
 
 def test_a_sweep_against_an_mlflow_server_and_a_postgresql_optuna_storage(postgres, mlflow_server, tmp_path):

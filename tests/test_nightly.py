@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import yaml
-from before_ray import fresh_or_in_process, run_fresh, tune_cli  # noqa: F401  (tune_cli: a fixture)
+from before_ray import fresh_or_in_process, run_fresh_in_turn, tune_cli  # noqa: F401  (tune_cli: a fixture)
 from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, Store, scores
 from sweeps import ROOT, sweep_file
@@ -112,10 +112,6 @@ def _nightly_environment(tmp_path) -> dict[str, str | None]:
     }
 
 
-def tune_nightly(tmp_path, *args):
-    return run_fresh(["nightly", *args], _nightly_environment(tmp_path), timeout=900)
-
-
 @pytest.mark.parametrize(
     "content, message, fresh_process",
     [
@@ -163,10 +159,12 @@ def test_two_nights_of_a_small_sweep_across_methods_compare_and_report(tmp_path)
         scheduler={"type": "fifo"},
     )
     (tmp_path / "nightly.yaml").write_text(yaml.safe_dump({"sweeps": ["nightly-small.yaml"], "tolerance": 0.0}))
-    first = tune_nightly(tmp_path, tmp_path / "nightly.yaml", "--date", "2026-11-22")
+    first, second = run_fresh_in_turn(  # two nights, one driver process (its imports and Ray's start paid once)
+        [["nightly", tmp_path / "nightly.yaml", "--date", night] for night in ("2026-11-22", "2026-11-23")],
+        _nightly_environment(tmp_path),
+    )
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "| nightly-small | validation " in first.stdout and "| new |" in first.stdout
-    second = tune_nightly(tmp_path, tmp_path / "nightly.yaml", "--date", "2026-11-23")
     # Same seed, same data, same configurations: the same scores, so nothing regressed even at tolerance 0.
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     table = pd.read_csv(tmp_path / "reports" / "nightly-2026-11-23" / "tables" / "regression.csv")

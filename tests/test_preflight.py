@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+import servers
 from before_ray import fresh_or_in_process, run_fresh, tune_cli  # noqa: F401  (tune_cli: a fixture)
-from servers import free_port, wait_for_port
+from servers import free_port
 
 from trainables.sweep import preflight
 from trainables.sweep.preflight import UnreachableError, check_stores_reachable
@@ -270,35 +271,8 @@ def test_passwords_are_redacted(url, shown):
 def mlflow_server(tmp_path_factory):
     """A real ``mlflow server`` on a free loopback port over a sqlite store; its URL."""
     directory = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{directory / 'mlflow.db'}",
-            "--artifacts-destination",
-            (directory / "artifacts").as_uri(),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        cwd=directory,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for_port(port, server, "mlflow server")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    with servers.mlflow_server(directory, f"sqlite:///{directory / 'mlflow.db'}") as uri:
+        yield uri
 
 
 def test_reachable_stores_pass(home, ports, mlflow_server, monkeypatch):

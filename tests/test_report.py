@@ -8,7 +8,6 @@ import filecmp
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,7 +19,7 @@ from before_ray import fresh_or_in_process, run_fresh, tune_cli  # noqa: F401  (
 from browser import CHROMIUM
 from mlflow.tracking import MlflowClient
 from report_store import HOSTILE, HOSTILE_VALUE, Store, filled_store, hostile
-from servers import free_port, wait_for_port
+from servers import mlflow_server
 
 from trainables.records.selection import best_first
 from trainables.records.tags import (
@@ -297,41 +296,10 @@ def test_a_report_is_rebuilt_through_a_remote_tracking_server(store, tmp_path, m
         raise AssertionError("a metric history read per run through the server")
 
     monkeypatch.setattr(RestStore, "get_metric_history", per_run)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            store.uri,
-            "--artifacts-destination",
-            (tmp_path / "served").as_uri(),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for_port(port, server, "mlflow server")
+    with mlflow_server(tmp_path / "server", store.uri) as uri:
         remote, run_id = build(
-            store,
-            tmp_path / "remote",
-            sweeps=["barlow-har", "lfr-seismic"],
-            name="r",
-            tracking_uri=f"http://127.0.0.1:{port}",
+            store, tmp_path / "remote", sweeps=["barlow-har", "lfr-seismic"], name="r", tracking_uri=uri
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
     files = sorted(str(p.relative_to(local.directory)) for p in local.directory.rglob("*") if p.is_file())
     match, mismatch, errors = filecmp.cmpfiles(local.directory, remote.directory, files, shallow=False)
     assert (mismatch, errors) == ([], []) and "figures/tsne_barlow_twins_conv1d.png" in match

@@ -104,10 +104,6 @@ def test_a_sweep_keeps_store_passwords_out_of_output_files_and_records(password_
         return run
 
     try:
-        dry = tune(str(path), "--dry-run")
-        assert dry.returncode == 0, dry.stderr
-        assert "postgres:***@127.0.0.1" in dry.stdout  # the store is named, its password is not
-
         sweep = subprocess.Popen(
             [sys.executable, "tune.py", str(path)],
             cwd=ROOT,
@@ -127,18 +123,9 @@ def test_a_sweep_keeps_store_passwords_out_of_output_files_and_records(password_
         assert any(name == "gcs_server" for name, _ in listening), listening
         assert all(ip in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for _, ip in listening), sorted(listening)
 
-        # Commands that print store locations or fail with them: report, a refused --resume (at once: each is a
-        # fresh process that spends its first seconds on imports).
-        with concurrent.futures.ThreadPoolExecutor(3) as pool:
-            report, missing, resume = pool.map(
-                lambda args: tune(*args),
-                [("report", "secret-stores"), ("report", "no-such-sweep"), (str(path), "--resume")],
-            )
-        assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
-        assert missing.returncode == 2 and "postgres:***@127.0.0.1" in missing.stderr, missing.stderr
-        assert resume.returncode == 2, resume.stderr
-
-        # `tune.py ui` over a database store: the password is not on the server's command line (`ps` shows it).
+        # Commands that print store locations or fail with them: the dry run, report, a refused --resume; and
+        # `tune.py ui` over a database store, whose password must not be on the server's command line (`ps` shows
+        # it). All at once: each is a fresh process that spends its first seconds on imports.
         port = free_port()
         ui = subprocess.Popen(
             [sys.executable, "tune.py", "ui", "--port", str(port)],
@@ -150,6 +137,16 @@ def test_a_sweep_keeps_store_passwords_out_of_output_files_and_records(password_
             start_new_session=True,
         )
         try:
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                dry, report, missing, resume = pool.map(
+                    lambda args: tune(*args),
+                    [
+                        (str(path), "--dry-run"),
+                        ("report", "secret-stores"),
+                        ("report", "no-such-sweep"),
+                        (str(path), "--resume"),
+                    ],
+                )
             wait_for_port(port, ui, "tune.py ui")
             command_lines = [
                 " ".join(p.cmdline())
@@ -158,6 +155,11 @@ def test_a_sweep_keeps_store_passwords_out_of_output_files_and_records(password_
         finally:
             os.killpg(ui.pid, 15)
             printed.append(ui.communicate(timeout=60)[0])
+        assert dry.returncode == 0, dry.stderr
+        assert "postgres:***@127.0.0.1" in dry.stdout  # the store is named, its password is not
+        assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
+        assert missing.returncode == 2 and "postgres:***@127.0.0.1" in missing.stderr, missing.stderr
+        assert resume.returncode == 2, resume.stderr
         assert any("mlflow" in line and "server" in line for line in command_lines), command_lines
         assert not [line for line in command_lines if password in line]
 
