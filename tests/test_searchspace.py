@@ -636,44 +636,60 @@ def _gpu_sweep(tmp_path, gpus=1, workers=1) -> Path:
     return path
 
 
-def test_local_gpu_check_counts_this_machine_only_when_ray_would_start_here(tmp_path, machine):
+@pytest.mark.parametrize(
+    "asked, enough, refusal",
+    [
+        (
+            {"workers": 2, "gpus_per_worker": 0.5},
+            ("local_gpu_count", lambda: 1),
+            "resources.gpus_per_worker: one trial asks for 1 GPU (2 worker(s) x 0.5), but this machine has 0 GPUs "
+            "and Ray would start here (RAY_ADDRESS is not set); expected gpus_per_worker: 0 to train on CPU, or "
+            "RAY_ADDRESS naming a cluster with GPUs",
+        ),
+        (
+            {"workers": 2, "cpus_per_worker": 1.5},
+            ("cpu_count", lambda: 4),
+            "resources.cpus_per_worker: one trial asks for 3 CPU (2 worker(s) x 1.5), but this machine has 2 CPUs "
+            "and Ray would start here (RAY_ADDRESS is not set); expected workers x cpus_per_worker of at most 2, or "
+            "RAY_ADDRESS naming a larger cluster",
+        ),
+        (
+            {"memory_gib_per_worker": 24},
+            ("local_memory_gib", lambda: 32.0),
+            "resources.memory_gib_per_worker: one trial asks for 24 GiB (1 worker(s) x 24), but this machine has "
+            "23.5 GiB and Ray would start here (RAY_ADDRESS is not set); expected workers x memory_gib_per_worker of "
+            "at most 23.5, or RAY_ADDRESS naming a larger cluster",
+        ),
+    ],
+    ids=["gpus", "cpus", "memory"],
+)
+def test_more_than_this_machine_has_is_refused_before_ray_starts(tmp_path, capsys, machine, asked, enough, refusal):
+    """A machine of 0 GPUs, 2 CPUs and 23.5 GiB, where Ray would start: one line, exit 2, in the sweep and the dry
+    run; nothing refused where Ray would join a cluster (checked there), nor once the machine has enough."""
     import trainables.sweep.resources as resources
 
-    spec = load_sweep(_gpu_sweep(tmp_path, gpus=0.5, workers=2))
-    with pytest.raises(
-        resources.ResourceError,
-        match=r"^resources.gpus_per_worker: one trial asks for 1 GPU \(2 "
-        r"worker\(s\) x 0.5\), but this machine has 0 GPUs",
-    ):
-        resources.check_local_gpus(spec)
-    machine.setattr(resources, "local_gpu_count", lambda: 1)
-    resources.check_local_gpus(spec)  # enough here
-    machine.setattr(resources, "local_gpu_count", lambda: 0)
-    machine.setattr(resources, "running_local_cluster", lambda *environ: "10.0.0.1:6379")
-    resources.check_local_gpus(spec)  # ray.init() joins the running cluster: its GPUs are checked once joined
-    machine.setattr(resources, "running_local_cluster", lambda *environ: None)
-    resources.check_local_gpus(spec, environ={"RAY_ADDRESS": "ray://cluster:10001"})
-    resources.check_local_gpus(load_sweep(ROOT / "searchspaces" / "barlow.yaml"))  # no GPU asked
-
-
-def test_more_cpus_than_this_machine_has_are_refused_before_ray_starts(tmp_path, capsys, machine):
-    import trainables.sweep.resources as resources
-
-    machine.setattr(resources, "running_local_cluster", lambda *environ: None)
     machine.setattr(resources.os, "cpu_count", lambda: 2)
-    path = tmp_path / "cpus.yaml"
-    path.write_text(yaml.safe_dump(_set(base_spec(), "resources", {"workers": 2, "cpus_per_worker": 1.5})))
+    machine.setattr(resources, "local_memory_gib", lambda: 23.5)
+    path = tmp_path / "asks.yaml"
+    path.write_text(yaml.safe_dump(_set(base_spec(), "resources", asked)))
     for extra in ([], ["--dry-run"]):
         assert tune.main([str(path), *extra]) == 2
-        assert capsys.readouterr().err.strip() == (
-            f"error: {path}: resources.cpus_per_worker: one trial asks for 3 CPU (2 worker(s) x 1.5), but this "
-            f"machine has 2 CPUs and Ray would start here (RAY_ADDRESS is not set); expected workers x "
-            f"cpus_per_worker of at most 2, or RAY_ADDRESS naming a larger cluster"
-        )
-    machine.setattr(resources.os, "cpu_count", lambda: 4)
-    resources.check_local_cpus(load_sweep(path))  # fits
-    machine.setattr(resources.os, "cpu_count", lambda: 2)
-    resources.check_local_cpus(load_sweep(path), environ={"RAY_ADDRESS": "ray://cluster:10001"})  # checked there
+        assert capsys.readouterr().err.strip() == f"error: {path}: {refusal}"
+    spec = load_sweep(path)
+    resources.check_local_resources(spec, environ={"RAY_ADDRESS": "ray://cluster:10001"})
+    machine.setattr(resources, "running_local_cluster", lambda *environ: "10.0.0.1:6379")
+    resources.check_local_resources(spec)  # ray.init() joins the running cluster: checked once joined
+    machine.setattr(resources, "running_local_cluster", lambda *environ: None)
+    name, has_enough = enough
+    machine.setattr(resources.os if name == "cpu_count" else resources, name, has_enough)
+    resources.check_local_resources(spec)
+
+
+def test_the_dry_run_shows_what_a_worker_reserves(tmp_path, capsys, machine):
+    path = tmp_path / "memory.yaml"
+    path.write_text(yaml.safe_dump(_set(base_spec(), "resources", {"memory_gib_per_worker": 2})))
+    assert tune.main([str(path), "--dry-run"]) == 0
+    assert "1 worker(s) per trial x 1 CPU, 0 GPU, 2 GiB, in the Tune trial process" in capsys.readouterr().out
 
 
 def test_a_gpu_sweep_dry_runs_for_a_cluster(tmp_path, capsys, machine):
@@ -830,27 +846,6 @@ def test_the_nodes_ray_lists_alive_and_the_cluster_as_one_where_it_cannot():
     assert node_resources(Listing) == [{"CPU": 8.0}, {"CPU": 2.0, "GPU": 1.0}]
     with pytest.warns(UserWarning, match="Ray did not list the cluster's nodes .not connected.; counting trials on"):
         assert node_resources(NoListing) == [{"CPU": 10.0}]
-
-
-def test_more_memory_than_this_machine_has_is_refused_before_ray_starts(tmp_path, capsys, machine):
-    import trainables.sweep.resources as resources
-
-    machine.setattr(resources, "running_local_cluster", lambda *environ: None)
-    machine.setattr(resources, "local_memory_gib", lambda: 23.5)
-    path = tmp_path / "memory.yaml"
-    path.write_text(yaml.safe_dump(_set(base_spec(), "resources", {"memory_gib_per_worker": 24})))
-    for extra in ([], ["--dry-run"]):
-        assert tune.main([str(path), *extra]) == 2
-        assert capsys.readouterr().err.strip() == (
-            f"error: {path}: resources.memory_gib_per_worker: one trial asks for 24 GiB (1 worker(s) x 24), but "
-            f"this machine has 23.5 GiB and Ray would start here (RAY_ADDRESS is not set); expected workers x "
-            f"memory_gib_per_worker of at most 23.5, or RAY_ADDRESS naming a larger cluster"
-        )
-    resources.check_local_memory(load_sweep(path), environ={"RAY_ADDRESS": "ray://cluster:10001"})  # checked there
-    path.write_text(yaml.safe_dump(_set(base_spec(), "resources", {"memory_gib_per_worker": 2})))
-    assert tune.main([str(path), "--dry-run"]) == 0
-    assert "1 worker(s) per trial x 1 CPU, 0 GPU, 2 GiB, in the Tune trial process" in capsys.readouterr().out
-    assert 0 < resources.local_memory_gib() < 1e5  # the real reading: this machine's memory in GiB
 
 
 # ------------------------------------------------------------------- windows against the series they cut

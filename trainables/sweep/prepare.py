@@ -12,7 +12,7 @@ import functools
 from pathlib import Path
 
 from trainables.searchspace import SearchSpaceError, SweepSpec, load_sweep, one_line, override_budget
-from trainables.sweep.resources import check_local_cpus, check_local_gpus, check_local_memory
+from trainables.sweep.resources import check_local_resources
 
 
 def prepare_sweep(
@@ -34,9 +34,7 @@ def prepare_sweep(
     spec = override_budget(load_sweep(path), path, trials, epochs, flags)
     try:
         # GPUs, CPUs or memory asked of a machine without them, before a local Ray starts (dry run too).
-        check_local_gpus(spec)
-        check_local_cpus(spec)
-        check_local_memory(spec)
+        check_local_resources(spec)
         if read_data:
             spec.domain.check_data(spec.data)
         for name, each in spec.method_specs().items():

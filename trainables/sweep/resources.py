@@ -1,8 +1,8 @@
 """What a sweep asks of the machine or cluster, checked before anything is recorded.
 
-``check_local_gpus``, ``check_local_cpus`` and ``check_local_memory`` run before Ray starts (dry run included):
-when Ray would start on this machine, a sweep whose one trial asks for more GPUs, CPUs or memory than the machine
-has is refused at once instead of starting Ray and failing (or waiting forever for a placement) there.
+``check_local_resources`` runs before Ray starts (dry run included): when Ray would start on this machine, a
+sweep whose one trial asks for more GPUs, CPUs or memory than the machine has is refused at once instead of
+starting Ray and failing (or waiting forever for a placement) there.
 ``trial_concurrency`` checks the same against each node of the cluster Ray connected to, before the sweep's
 MLflow parent run is created. All raise ``ResourceError``: one line naming the field, what was asked and what
 there is (``tune.py`` prints it, exit code 2). Imports torch only to count this machine's GPUs, and Ray not at
@@ -26,9 +26,12 @@ class ResourceError(ValueError):
     names the field, what one trial asks for and what there is."""
 
 
-def gpus_per_trial(spec) -> float:
-    """GPUs one trial holds: its workers' (Ray Train) or its own (in the trial process: one worker)."""
-    return spec.resources.workers * spec.resources.gpus_per_worker
+# A worker request's field in the search-space file, the unit it is printed in, and bytes (or units) per unit.
+_FIELDS = {
+    "GPU": ("gpus_per_worker", "GPU", 1),
+    "CPU": ("cpus_per_worker", "CPU", 1),
+    "memory": ("memory_gib_per_worker", "GiB", GIB),
+}
 
 
 def running_local_cluster(environ=os.environ) -> str | None:
@@ -91,67 +94,46 @@ def local_gpu_count() -> int:
     return torch.cuda.device_count()
 
 
-def check_local_gpus(spec, environ=os.environ) -> None:
-    """``ResourceError`` when the sweep asks for GPUs, Ray would start on this machine (no ``RAY_ADDRESS``, no
-    running ``ray start`` cluster) and this machine has fewer GPUs than one trial needs. With ``RAY_ADDRESS``
-    (or a running cluster) the cluster's GPUs are checked once Ray has connected (``trial_concurrency``)."""
-    needed = gpus_per_trial(spec)
-    if needed <= 0 or environ.get("RAY_ADDRESS"):
-        return
-    have = local_gpu_count()
-    if have >= needed or running_local_cluster():
-        return
-    resources = spec.resources
-    raise ResourceError(
-        f"resources.gpus_per_worker: one trial asks for {needed:g} GPU ({resources.workers} "
-        f"worker(s) x {resources.gpus_per_worker:g}), but this machine has {have} GPU"
-        f"{'' if have == 1 else 's'} and Ray would start here (RAY_ADDRESS is not set); expected "
-        f"gpus_per_worker: 0 to train on CPU, or RAY_ADDRESS naming a cluster with GPUs"
-    )
-
-
-def cpus_per_trial(spec) -> float:
-    """CPUs one trial's training holds: its Ray Train workers', or its own process's (one worker)."""
-    return spec.resources.workers * spec.resources.cpus_per_worker
-
-
-def check_local_cpus(spec, environ=os.environ) -> None:
-    """``ResourceError`` when Ray would start on this machine (as ``check_local_gpus``) and one trial asks for
-    more CPUs than the machine has (``os.cpu_count()``, the count a local ``ray.init()`` offers)."""
-    needed, have = cpus_per_trial(spec), os.cpu_count() or 1
-    if needed <= have or environ.get("RAY_ADDRESS") or running_local_cluster():
-        return
-    resources = spec.resources
-    raise ResourceError(
-        f"resources.cpus_per_worker: one trial asks for {needed:g} CPU ({resources.workers} "
-        f"worker(s) x {resources.cpus_per_worker:g}), but this machine has {have} CPU"
-        f"{'' if have == 1 else 's'} and Ray would start here (RAY_ADDRESS is not set); expected "
-        f"workers x cpus_per_worker of at most {have}, or RAY_ADDRESS naming a larger cluster"
-    )
-
-
 def local_memory_gib() -> float:
     """This machine's physical memory in GiB."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
 
 
-def check_local_memory(spec, environ=os.environ) -> None:
-    """``ResourceError`` when Ray would start on this machine (as ``check_local_gpus``) and one trial asks for
-    more memory than the machine has. A local Ray offers less than that (what is free, less its object store):
-    ``trial_concurrency`` checks what it offers once it has started, still before anything is recorded."""
-    resources = spec.resources
-    needed = resources.workers * resources.memory_gib_per_worker
-    if not needed or environ.get("RAY_ADDRESS") or running_local_cluster():
+def _local_amount(key: str) -> float:
+    """What this machine has of a Ray resource, in Ray's units (memory in bytes): the most a local ``ray.init()``
+    offers (GPUs by torch's count, CPUs by ``os.cpu_count()``, memory physical; Ray offers less of it)."""
+    if key == "GPU":
+        return local_gpu_count()
+    if key == "CPU":
+        return os.cpu_count() or 1
+    return local_memory_gib() * GIB
+
+
+def check_local_resources(spec, environ=os.environ) -> None:
+    """``ResourceError`` when Ray would start on this machine (no ``RAY_ADDRESS``, no running ``ray start``
+    cluster) and one trial's workers ask for more GPUs, CPUs or memory than the machine has (in that order). With
+    ``RAY_ADDRESS`` (or a running cluster) each node of the cluster is checked once Ray has connected
+    (``trial_concurrency``), as is what a local Ray offers once it has started, still before anything is
+    recorded."""
+    if environ.get("RAY_ADDRESS"):
         return
-    have = local_memory_gib()
-    if needed <= have:
-        return
-    raise ResourceError(
-        f"resources.memory_gib_per_worker: one trial asks for {needed:g} GiB ({resources.workers} "
-        f"worker(s) x {resources.memory_gib_per_worker:g}), but this machine has {_down(have)} GiB and Ray would "
-        f"start here (RAY_ADDRESS is not set); expected workers x memory_gib_per_worker of at most {_down(have)}, "
-        f"or RAY_ADDRESS naming a larger cluster"
-    )
+    asked = spec.resources
+    per_worker = asked.per_worker()
+    for key in [key for key in _FIELDS if per_worker.get(key)]:
+        field, unit, scale = _FIELDS[key]
+        amount, have = per_worker[key] / scale, _local_amount(key) / scale
+        if asked.workers * amount <= have + 1e-9 or running_local_cluster(environ):
+            continue
+        expected = (
+            "gpus_per_worker: 0 to train on CPU, or RAY_ADDRESS naming a cluster with GPUs"
+            if key == "GPU" and have == 0
+            else f"workers x {field} of at most {_down(have)}, or RAY_ADDRESS naming a larger cluster"
+        )
+        raise ResourceError(
+            f"resources.{field}: one trial asks for {asked.workers * amount:g} {unit} ({asked.workers} worker(s) x "
+            f"{amount:g}), but this machine has {_down(have)} {unit}{'s' if unit != 'GiB' and have != 1 else ''} "
+            f"and Ray would start here (RAY_ADDRESS is not set); expected {expected}"
+        )
 
 
 def node_resources(ray_module) -> list[dict[str, float]]:
@@ -163,14 +145,6 @@ def node_resources(ray_module) -> list[dict[str, float]]:
     except Exception as error:  # noqa: BLE001 - whatever Ray raises, the sweep goes on with the totals
         warnings.warn(f"Ray did not list the cluster's nodes ({error}); counting trials on its total resources")
         return [ray_module.cluster_resources()]
-
-
-# A worker request's field in the search-space file, the unit it is printed in, and bytes (or units) per unit.
-_FIELDS = {
-    "GPU": ("gpus_per_worker", "GPU", 1),
-    "CPU": ("cpus_per_worker", "CPU", 1),
-    "memory": ("memory_gib_per_worker", "GiB", GIB),
-}
 
 
 def describe_request(request: dict[str, float]) -> str:
@@ -237,16 +211,17 @@ def _no_trial_fits(spec, nodes: list[dict[str, float]], environ) -> str:
             f"resources: one worker asks for {describe_request(per_worker)}, but no node of {cluster} has all of "
             f"that; expected a request one node holds"
         )
+    # Only a Ray Train trial gets here (an in-trial trial is its one worker, which fits by now): its launcher, then
+    # as many of its workers as fit beside it.
     free = _FreeResources(nodes)
-    free.place(asked.trial_process())  # a Ray Train trial's launcher (an in-trial trial is its one worker)
+    free.place(asked.trial_process())
     held = 0
     while held < asked.workers and free.place(per_worker):
         held += 1
-    beside = f" beside the Tune trial that launches them ({describe_request(asked.trial_process())})"
     return (
-        f"resources.workers: one trial asks for {asked.workers} workers of {describe_request(per_worker)} each"
-        f"{beside if asked.uses_ray_train else ''}, but {cluster} holds {held} at once; expected workers of at most "
-        f"{held} there"
+        f"resources.workers: one trial asks for {asked.workers} workers of {describe_request(per_worker)} each "
+        f"beside the Tune trial that launches them ({describe_request(asked.trial_process())}), but {cluster} holds "
+        f"{held} at once; expected workers of at most {held} there"
     )
 
 
