@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import pickle
+import threading
+import time
 
 import optuna
 import pytest
@@ -17,6 +19,16 @@ from trainables.sweep.searcher import CRASHED_ATTR, RETRY_OF_ATTR, OptunaStudySe
 
 METRIC = "val/knn/acc/frac_1.0"
 SPACE = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}
+
+
+def suggested(searcher, trial_id: str) -> dict:
+    """``searcher.suggest(trial_id)`` called as Tune calls it, once a step, until the point is drawn (sslsweep's
+    searcher draws on a thread of its own and answers None meanwhile)."""
+    deadline = time.monotonic() + 60
+    while (config := searcher.suggest(trial_id)) is None:
+        assert time.monotonic() < deadline, "no point drawn within 60 s"
+        time.sleep(0.01)
+    return config
 
 
 def _searcher(searcher_cls, storage):
@@ -35,7 +47,7 @@ def _drive(searcher_cls, tmp_path):
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
     searcher = _searcher(searcher_cls, storage)
     for trial_id in ("finished", "pruned", "failed"):
-        assert "lr" in searcher.suggest(trial_id)
+        assert "lr" in suggested(searcher, trial_id)
     for epoch in (1, 2):
         for trial_id in ("finished", "pruned", "failed"):
             if trial_id == "pruned" and epoch == 2:
@@ -66,7 +78,7 @@ def test_a_trial_run_again_after_a_resume_keeps_its_first_verdict(tmp_path):
     the sweep); Optuna keeps the first verdict."""
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
     searcher = OptunaStudySearcher(space=SPACE, metric=METRIC, mode="max", study_name="s", storage=storage)
-    searcher.suggest("t")
+    suggested(searcher, "t")
     saved = str(tmp_path / "searcher-state.pkl")
     searcher.save(saved)  # Tune's last save, before the trial ended
     searcher.on_trial_complete("t", {METRIC: 0.9, "training_iteration": 2, EVALUATION_DONE: 1})
@@ -83,19 +95,20 @@ def test_a_resumed_searcher_runs_the_points_asked_after_its_save_and_retries_cra
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
     searcher = _searcher(OptunaStudySearcher, storage)
     constructed = pickle.dumps(searcher)  # what Tune.restore unpickles (tuner.pkl) before restoring the save
-    searcher.suggest("done")
+    suggested(searcher, "done")
     searcher.on_trial_complete("done", {METRIC: 0.9, EVALUATION_DONE: 1})
-    crashed = searcher.suggest("crash")
+    crashed = suggested(searcher, "crash")
     searcher.on_trial_result("crash", {METRIC: 0.5, "training_iteration": 1})
     searcher.on_trial_complete("crash", {METRIC: 0.5, "training_iteration": 1}, error=True)
     saved = str(tmp_path / "searcher-state.pkl")
     searcher.save(saved)
-    lost = searcher.suggest("lost")  # asked for after the save; the driver dies before its trial starts
+    lost = suggested(searcher, "lost")  # asked for after the save; the driver dies before its trial starts
+    assert pickle.loads(pickle.dumps(searcher)).trials.keys() == {"done", "crash", "lost"}  # its ask thread stays
 
     resumed = pickle.loads(constructed)
     resumed.restore(saved)
     assert resumed.reopened == {"crash"}
-    assert resumed.suggest("next") == lost  # the point asked for before the driver died, not a new one
+    assert suggested(resumed, "next") == lost  # the point asked for before the driver died, not a new one
     study = resumed.study
     failed, retry = study.trials[1], study.trials[-1]
     assert failed.state == optuna.trial.TrialState.FAIL and failed.user_attrs[CRASHED_ATTR]
@@ -109,7 +122,7 @@ def test_a_resumed_searcher_runs_the_points_asked_after_its_save_and_retries_cra
     limiter = ResumableConcurrencyLimiter(again, max_concurrent=2)  # the crash is no live trial of the limiter
     limiter.on_trial_complete("crash", {METRIC: 0.8, "training_iteration": 3, EVALUATION_DONE: 1})
     assert again.reopened == set()
-    limiter.suggest("next")
+    suggested(limiter, "next")
     limiter.on_trial_complete("next", {METRIC: 0.7, "training_iteration": 3, EVALUATION_DONE: 1})
 
     trials = optuna.load_study(study_name="s", storage=storage).trials
@@ -136,7 +149,7 @@ def test_the_searcher_asks_optuna_as_rays_optuna_search_does(tmp_path):
         )
         points[searcher_cls] = []
         for number in range(6):
-            config = searcher.suggest(f"t{number}")
+            config = suggested(searcher, f"t{number}")
             points[searcher_cls].append({k: v for k, v in config.items() if k != TRIAL_NUMBER_KEY})
             searcher.on_trial_result(f"t{number}", {METRIC: 0.1 * number, "training_iteration": 1})
             searcher.on_trial_complete(f"t{number}", {METRIC: 0.5 + 0.05 * (number % 3), EVALUATION_DONE: 1})
@@ -171,7 +184,7 @@ def test_equal_objectives_rank_by_trial_number_whatever_order_trials_finish(tmp_
         study_name="ties",
         storage=storage,
     )
-    configs = [searcher.suggest(f"t{number}") for number in range(4)]
+    configs = [suggested(searcher, f"t{number}") for number in range(4)]
     assert [config[TRIAL_NUMBER_KEY] for config in configs] == [0, 1, 2, 3]
     for number in (2, 3, 0, 1):  # the tied trials finish latest-created first
         final = tie_broken(values[number], configs[number][TRIAL_NUMBER_KEY], mode)  # as the trial reports it
@@ -216,3 +229,32 @@ def test_concurrent_tpe_asks_spread_out_as_random_points_do():
         lambda seed: optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, constant_liar=False)
     )
     assert ours <= random < honest, (ours, random, honest)
+
+
+def test_a_point_is_drawn_off_tunes_event_loop_one_at_a_time_and_never_ahead(tmp_path):
+    """Tune calls ``suggest`` on its event loop, once a step: while the sampler draws, on the searcher's own thread,
+    ``suggest`` answers None and starts no second ask; the point drawn goes to the next trial Tune asks for, and
+    nothing is asked for until Tune wants a trial."""
+
+    class HeldSampler(optuna.samplers.RandomSampler):
+        def __init__(self) -> None:
+            super().__init__(seed=0)
+            self.release, self.threads = threading.Event(), []
+
+        def sample_independent(self, *args, **kwargs):
+            self.threads.append(threading.current_thread().name)
+            assert self.release.wait(60)
+            return super().sample_independent(*args, **kwargs)
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    sampler = HeldSampler()
+    searcher = OptunaStudySearcher(
+        space=SPACE, metric=METRIC, mode="max", sampler=sampler, study_name="held", storage=storage
+    )
+    assert searcher.suggest("t0") is None and searcher.suggest("t1") is None  # Tune's next steps go on
+    assert len(searcher.study.trials) == 1  # one ask under way, not one per call
+    sampler.release.set()
+    config = suggested(searcher, "t2")
+    assert config[TRIAL_NUMBER_KEY] == 0 and set(searcher.trials) == {"t2"}
+    assert sampler.threads and all(name.startswith("sslsweep-optuna-ask") for name in sampler.threads)
+    assert len(searcher.study.trials) == 1  # nothing asked ahead of Tune

@@ -1,8 +1,9 @@
 """sslsweep's Tune searcher, an Optuna study driven by ask and tell (``OptunaStudySearcher``), the sampler a
 search-space file names (``optuna_sampler``), and Optuna's GridSampler made usable that way (``AskTellGridSampler``).
 
-Each trial Tune starts is one Optuna trial: ``suggest`` asks the study for a point of the search space and hands it
-out with the Optuna trial number (``results.TRIAL_NUMBER_KEY`` in the config), which the trial folds into the value
+Each trial Tune starts is one Optuna trial: ``suggest`` asks the study for a point of the search space (on a thread
+of the searcher's own, so that Tune's event loop goes on with other trials' results while the sampler draws) and
+hands it out with the Optuna trial number (``results.TRIAL_NUMBER_KEY`` in the config), which the trial folds into the value
 the searcher compares (``results.RANKED_OBJECTIVE``) as the tie-break of ``selection.py``. Every result the trial reports (one per epoch) reaches the
 study as an intermediate value at its ``training_iteration``. When the trial ends the study is told COMPLETE only if
 the trial ran its downstream evaluation, PRUNED if the scheduler stopped it (its per-epoch values stay in the study,
@@ -22,6 +23,7 @@ each carries on in a new Optuna trial of the same point, marked ``sslsweep_retry
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import pickle
 import warnings
@@ -41,6 +43,7 @@ logger = logging.getLogger(__name__)
 _STATES = {Outcome.FINISHED: TrialState.COMPLETE, Outcome.PRUNED: TrialState.PRUNED, Outcome.FAILED: TrialState.FAIL}
 CRASHED_ATTR = "sslsweep_crashed"  # a FAIL that was a crash (Tune resumes it), not sslsweep's own verdict
 RETRY_OF_ATTR = "sslsweep_retry_of"  # the number of the crashed Optuna trial a retry carries on
+ASK_WAIT_S = 0.05  # how long suggest waits for an ask under way before Tune's event loop goes on without it
 
 
 def optuna_sampler(
@@ -120,12 +123,45 @@ class OptunaStudySearcher(Searcher):
         self.told: set[str] = set()  # Tune trial ids whose end the study was told
         self.reopened: set[str] = set()  # Tune trial ids of crashed trials a resumed sweep carries on (retries)
         self.orphans: list[int] = []  # Optuna trial numbers asked for after the save a resumed sweep restored
+        self._ask_thread: Optional[concurrent.futures.ThreadPoolExecutor] = None  # made at the first ask (_asked)
+        self._asking: Optional[concurrent.futures.Future] = None  # the ask under way
+
+    def __getstate__(self) -> dict:
+        # Tune pickles the searcher (tuner.pkl); an ask under way is the process's own, as the thread is.
+        return {**self.__dict__, "_ask_thread": None, "_asking": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"_ask_thread": None, "_asking": None, **state})
 
     def suggest(self, trial_id: str) -> Optional[dict]:
+        """The point for Tune's new trial, or None while one is being drawn (Tune asks again at its next step)."""
         if trial_id not in self.trials:
-            self.trials[trial_id] = self._trial(self.orphans.pop(0)) if self.orphans else self._ask()
+            trial = self._trial(self.orphans.pop(0)) if self.orphans else self._asked()
+            if trial is None:
+                return None
+            self.trials[trial_id] = trial
         trial = self.trials[trial_id]
         return {**trial.params, TRIAL_NUMBER_KEY: trial.number}  # flat: the space's keys are hyperparameter names
+
+    def _asked(self) -> Optional[optuna.Trial]:
+        """A new Optuna trial, asked for on a thread of the searcher's own: the one drawn since the last call, or
+        None while it is still being drawn (after waiting ``ASK_WAIT_S`` for it). Tune calls ``suggest`` on its
+        event loop, and TPE's draw over the study's trials took a quarter of a second there in the median on a
+        loaded machine, holding every trial's next result back (docs/measurements.md, "At a cluster's scale").
+        One ask at a time, and only when Tune wants a trial, so the study holds no point asked ahead."""
+        if self._asking is None:
+            if self._ask_thread is None:
+                self._ask_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sslsweep-optuna-ask")
+            self._asking = self._ask_thread.submit(self._ask)
+        try:
+            trial = self._asking.result(timeout=ASK_WAIT_S)
+        except concurrent.futures.TimeoutError:
+            return None
+        except BaseException:
+            self._asking = None
+            raise
+        self._asking = None
+        return trial
 
     def _ask(self) -> optuna.Trial:
         """A new Optuna trial with its point drawn (or an enqueued point: a retry's)."""
