@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -46,20 +47,22 @@ def mlflow_ui(home: Path) -> Iterator[tuple[subprocess.Popen, int]]:
 
 def page_text(url: str) -> str:
     """The visible text of ``url`` once MLflow's page has rendered (a wide window: the runs table draws only the
-    columns in view), whitespace collapsed."""
-    page = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--window-size=1920,1080",
-            "--virtual-time-budget=20000",
-            "--dump-dom",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    ).stdout
+    columns in view), whitespace collapsed. A profile of its own, so that pages can be read at once."""
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        page = subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                f"--user-data-dir={profile}",
+                "--window-size=1920,1080",
+                "--virtual-time-budget=20000",
+                "--dump-dom",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        ).stdout
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<style[^>]*>.*?</style>", " ", page, flags=re.S)))

@@ -47,14 +47,18 @@ def wait_for_port(port: int, server: subprocess.Popen, what: str, seconds: float
 
 
 @contextlib.contextmanager
-def mlflow_server(directory: Path, backend_store_uri: str, env: dict[str, str] | None = None):
-    """A real ``mlflow server`` on a free loopback port over ``backend_store_uri``, artifacts under
-    ``directory/artifacts``, its output in ``directory/server.log``; its URL. Without MLflow's job runner (GenAI
-    scorers, which sweeps never use): eight processes fewer competing with the test, as ``tune.py ui`` starts it.
-    In a session of its own (``mlflow server`` runs uvicorn as a child process): the group is stopped as one."""
+def mlflow_server(
+    directory: Path, backend_store_uri: str | None = None, env: dict[str, str] | None = None, args: list[str] = ()
+):
+    """A real ``mlflow server`` on a free loopback port over ``backend_store_uri`` (None: the one ``env`` names),
+    artifacts under ``directory/artifacts``, its output in ``directory/server.log``, ``args`` added; its URL.
+    Without MLflow's job runner (GenAI scorers, which sweeps never use): eight processes fewer competing with the
+    test, as ``tune.py ui`` and the cluster's manifest start it. In a session of its own (``mlflow server`` runs
+    uvicorn as a child process): the group is stopped as one."""
     directory.mkdir(parents=True, exist_ok=True)
     port, log = free_port(), directory / "server.log"
     environment = {**(env if env is not None else os.environ), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    store = ["--backend-store-uri", backend_store_uri] if backend_store_uri else []
     with log.open("w") as output:
         server = subprocess.Popen(
             [
@@ -62,8 +66,7 @@ def mlflow_server(directory: Path, backend_store_uri: str, env: dict[str, str] |
                 "-m",
                 "mlflow",
                 "server",
-                "--backend-store-uri",
-                backend_store_uri,
+                *store,
                 "--artifacts-destination",
                 (directory / "artifacts").as_uri(),
                 "--host",
@@ -72,6 +75,7 @@ def mlflow_server(directory: Path, backend_store_uri: str, env: dict[str, str] |
                 str(port),
                 "--workers",
                 "1",
+                *args,
             ],
             cwd=directory,
             env=environment,

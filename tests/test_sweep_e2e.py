@@ -3,6 +3,7 @@ bundled BasicMotions data, then assertions on what MLflow, the Optuna study and 
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import re
 import subprocess
@@ -196,9 +197,11 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     if CHROMIUM is None:
         pytest.skip("no chromium on this machine (apt-get install chromium): the UI part not checked")
     link = next(line.split(": ", 1)[1].strip() for line in run.stdout.splitlines() if line.startswith("decision view"))
-    with mlflow_ui(home) as (_, port):
-        view = page_text(link.replace("http://127.0.0.1:5000/", f"http://127.0.0.1:{port}/"))
-        models = page_text(f"http://127.0.0.1:{port}/#/models")
+    with mlflow_ui(home) as (_, port), concurrent.futures.ThreadPoolExecutor(2) as pool:  # both pages at once
+        view, models = pool.map(
+            page_text,
+            [link.replace("http://127.0.0.1:5000/", f"http://127.0.0.1:{port}/"), f"http://127.0.0.1:{port}/#/models"],
+        )
     names = [name for name in finished["tags.mlflow.runName"] if name in view]
     assert names and min(names, key=view.index) == best["tags.mlflow.runName"], view[:3000]
     first_row = view[view.index(best["tags.mlflow.runName"]) :]
