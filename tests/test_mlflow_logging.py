@@ -158,8 +158,9 @@ def test_a_run_whose_artifact_upload_fails_is_still_closed_and_the_failure_repor
 def test_a_resumed_sweep_closes_the_runs_its_restored_state_calls_ended_from_their_last_result(tmp_path):
     """The interrupted driver saved two trials as ended and was killed before their ends were written (both runs
     still RUNNING), and one trial that had not ended. The resumed sweep's callback, whose restored experiment
-    holds the ended trials without starting them, closes their runs as their last results say; the other run is
-    left for the trial that carries it on (or the sweep's "abandoned" close)."""
+    holds the ended trials without starting them, closes their runs as their last results say. The other run is
+    left for the trial that carries it on (or the sweep's "abandoned" close), also when a Ctrl-C ends the resumed
+    sweep before that trial started, which Tune marks TERMINATED."""
     callback, spec, uri = _callback(tmp_path)
     finished, pruned, unfinished = _trials(3)
     for trial in (finished, pruned, unfinished):
@@ -176,6 +177,8 @@ def test_a_resumed_sweep_closes_the_runs_its_restored_state_calls_ended_from_the
     resumed.setup()
     for trial in (finished, pruned):
         trial.set_status(Trial.TERMINATED)
+    resumed.on_step_begin(iteration=0, trials=[finished, pruned, unfinished])  # Tune's first step
+    unfinished.set_status(Trial.TERMINATED)  # a Ctrl-C's cleanup stopped it before its process started
     resumed.on_experiment_end([finished, pruned, unfinished])
 
     run = client.get_run(runs[finished])
@@ -215,13 +218,14 @@ def test_a_write_that_failed_is_reported_at_the_end_and_holds_up_none_of_the_oth
     failing_run, healthy_run = callback._trial_runs[failing], callback._trial_runs[healthy]
     _slow_writes(monkeypatch, fail_for={failing_run})
     _report(callback, spec, [failing, healthy])
-    callback.log_trial_end(failing)  # its results failed: its end is still written
+    callback.log_trial_end(failing)  # its results failed, and so does its end's outcome and objective
     callback.on_experiment_end([failing, healthy])
     warning = capsys.readouterr().err
     assert "MLflow writes failed or were not made, their records are missing from these runs: " in warning
     assert f"{failing_run}: OSError: the store went away" in warning and healthy_run not in warning
     client = MlflowClient(uri)
-    assert client.get_run(failing_run).info.status == "FINISHED"
+    failed = client.get_run(failing_run)  # not closed without its outcome: open, as a killed driver leaves it
+    assert failed.info.status == "RUNNING" and OUTCOME_TAG not in failed.data.tags
     assert client.get_metric_history(failing_run, "train/loss") == []
     assert [m.step for m in client.get_metric_history(healthy_run, "train/loss")] == list(range(1, EPOCHS + 1))
     assert client.get_run(healthy_run).data.tags[OUTCOME_TAG] == Outcome.INTERRUPTED

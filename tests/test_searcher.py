@@ -232,29 +232,41 @@ def test_concurrent_tpe_asks_spread_out_as_random_points_do():
 
 
 def test_a_point_is_drawn_off_tunes_event_loop_one_at_a_time_and_never_ahead(tmp_path):
-    """Tune calls ``suggest`` on its event loop, once a step: while the sampler draws, on the searcher's own thread,
-    ``suggest`` answers None and starts no second ask; the point drawn goes to the next trial Tune asks for, and
-    nothing is asked for until Tune wants a trial."""
+    """Tune calls ``suggest`` on its event loop, once a step. With no trial of the searcher running, the loop has
+    nothing else to do: ``suggest`` waits for the whole draw. While trials run, the sampler draws on the searcher's
+    own thread and ``suggest`` answers None, starting no second ask; the point goes to the next trial Tune asks
+    for, and nothing is asked for until Tune wants a trial. A state save waits for a draw under way, which changes
+    the study it pickles."""
 
     class HeldSampler(optuna.samplers.RandomSampler):
         def __init__(self) -> None:
             super().__init__(seed=0)
             self.release, self.threads = threading.Event(), []
 
-        def sample_independent(self, *args, **kwargs):
+        def sample_independent(self, study, trial, *args, **kwargs):
             self.threads.append(threading.current_thread().name)
-            assert self.release.wait(60)
-            return super().sample_independent(*args, **kwargs)
+            if trial.number == 0:
+                time.sleep(0.3)  # longer than suggest's wait while trials run
+            else:
+                assert self.release.wait(60)
+            return super().sample_independent(study, trial, *args, **kwargs)
 
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
     sampler = HeldSampler()
     searcher = OptunaStudySearcher(
         space=SPACE, metric=METRIC, mode="max", sampler=sampler, study_name="held", storage=storage
     )
-    assert searcher.suggest("t0") is None and searcher.suggest("t1") is None  # Tune's next steps go on
-    assert len(searcher.study.trials) == 1  # one ask under way, not one per call
+    assert searcher.suggest("t0")[TRIAL_NUMBER_KEY] == 0  # nothing running: drawn in one call
+    assert searcher.suggest("t1") is None and searcher.suggest("t2") is None  # t0 runs: Tune's next steps go on
+    assert len(searcher.study.trials) == 2  # one ask under way, not one per call
+    states = []
+    saving = threading.Thread(target=lambda: states.append(searcher.get_state()))
+    saving.start()
+    saving.join(0.5)
+    assert saving.is_alive() and not states  # the save waits for the draw
     sampler.release.set()
-    config = suggested(searcher, "t2")
-    assert config[TRIAL_NUMBER_KEY] == 0 and set(searcher.trials) == {"t2"}
-    assert sampler.threads and all(name.startswith("sslsweep-optuna-ask") for name in sampler.threads)
-    assert len(searcher.study.trials) == 1  # nothing asked ahead of Tune
+    saving.join(30)
+    assert states
+    assert suggested(searcher, "t3")[TRIAL_NUMBER_KEY] == 1 and set(searcher.trials) == {"t0", "t3"}
+    assert sampler.threads and all(name == "sslsweep-optuna-ask" for name in sampler.threads)
+    assert len(searcher.study.trials) == 2  # nothing asked ahead of Tune

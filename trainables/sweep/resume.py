@@ -22,7 +22,9 @@ Trials that crashed (an exception, a dead process, after ``resources.max_failure
 are resumed from their checkpoints too, in their own MLflow runs; in Optuna the crash stays FAIL and the trial
 carries on as a retry of the same point (``searcher.py``). Trials sslsweep failed itself (a NaN loss, a
 collapse) ended normally with their reason and are not rerun. A run the dead driver opened for a trial Tune never
-saved, which no resumed trial carried on, ends KILLED as ``abandoned`` (``close_open_child_runs``).
+saved, which no resumed trial carried on, ends KILLED as ``abandoned`` (``close_open_child_runs``); a run whose
+trial Tune had saved as ended before the driver wrote the run's end is closed from the trial's saved last result
+(``SweepMLflowCallback.on_experiment_end``).
 """
 
 from __future__ import annotations

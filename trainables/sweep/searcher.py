@@ -26,6 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import pickle
+import threading
 import warnings
 from typing import Callable, Optional
 
@@ -43,7 +44,7 @@ logger = logging.getLogger(__name__)
 _STATES = {Outcome.FINISHED: TrialState.COMPLETE, Outcome.PRUNED: TrialState.PRUNED, Outcome.FAILED: TrialState.FAIL}
 CRASHED_ATTR = "sslsweep_crashed"  # a FAIL that was a crash (Tune resumes it), not sslsweep's own verdict
 RETRY_OF_ATTR = "sslsweep_retry_of"  # the number of the crashed Optuna trial a retry carries on
-ASK_WAIT_S = 0.05  # how long suggest waits for an ask under way before Tune's event loop goes on without it
+ASK_WAIT_S = 0.05  # how long suggest waits for an ask under way, while trials run, before Tune's loop goes on
 
 
 def optuna_sampler(
@@ -123,15 +124,14 @@ class OptunaStudySearcher(Searcher):
         self.told: set[str] = set()  # Tune trial ids whose end the study was told
         self.reopened: set[str] = set()  # Tune trial ids of crashed trials a resumed sweep carries on (retries)
         self.orphans: list[int] = []  # Optuna trial numbers asked for after the save a resumed sweep restored
-        self._ask_thread: Optional[concurrent.futures.ThreadPoolExecutor] = None  # made at the first ask (_asked)
-        self._asking: Optional[concurrent.futures.Future] = None  # the ask under way
+        self._asking: Optional[concurrent.futures.Future] = None  # the ask under way (_asked), or drawn and unclaimed
 
     def __getstate__(self) -> dict:
-        # Tune pickles the searcher (tuner.pkl); an ask under way is the process's own, as the thread is.
-        return {**self.__dict__, "_ask_thread": None, "_asking": None}
+        # Tune pickles the searcher (tuner.pkl); an ask under way is this process's own.
+        return {**self.__dict__, "_asking": None}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({"_ask_thread": None, "_asking": None, **state})
+        self.__dict__.update({"_asking": None, **state})
 
     def suggest(self, trial_id: str) -> Optional[dict]:
         """The point for Tune's new trial, or None while one is being drawn (Tune asks again at its next step)."""
@@ -144,24 +144,35 @@ class OptunaStudySearcher(Searcher):
         return {**trial.params, TRIAL_NUMBER_KEY: trial.number}  # flat: the space's keys are hyperparameter names
 
     def _asked(self) -> Optional[optuna.Trial]:
-        """A new Optuna trial, asked for on a thread of the searcher's own: the one drawn since the last call, or
-        None while it is still being drawn (after waiting ``ASK_WAIT_S`` for it). Tune calls ``suggest`` on its
-        event loop, and TPE's draw over the study's trials took a quarter of a second there in the median on a
-        loaded machine, holding every trial's next result back (docs/measurements.md, "At a cluster's scale").
-        One ask at a time, and only when Tune wants a trial, so the study holds no point asked ahead."""
+        """A new Optuna trial, asked for on a thread of its own: the one drawn since the last call, or None while it
+        is still being drawn (after waiting ``ASK_WAIT_S`` for it; the whole draw where no trial of this searcher
+        runs, when Tune has nothing else to do and would otherwise wait a second before asking again). Tune calls
+        ``suggest`` on its event loop, and TPE's draw over the study's trials took a quarter of a second there in
+        the median on a loaded machine, holding every trial's next result back (docs/measurements.md, "At a
+        cluster's scale"). One ask at a time, and only when Tune wants a trial: after a normal end the study holds
+        no point asked for and never run (a Ctrl-C during a draw leaves one, which ``--resume`` runs first)."""
         if self._asking is None:
-            if self._ask_thread is None:
-                self._ask_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sslsweep-optuna-ask")
-            self._asking = self._ask_thread.submit(self._ask)
+            self._asking = concurrent.futures.Future()
+            threading.Thread(
+                target=self._ask_into, args=(self._asking,), name="sslsweep-optuna-ask", daemon=True
+            ).start()
+        running = len(self.trials) - len(self.told)
         try:
-            trial = self._asking.result(timeout=ASK_WAIT_S)
+            trial = self._asking.result(timeout=ASK_WAIT_S if running else None)
         except concurrent.futures.TimeoutError:
             return None
-        except BaseException:
-            self._asking = None
-            raise
-        self._asking = None
+        finally:
+            if self._asking.done():  # drawn, or failed (raised here); not on a Ctrl-C during the wait
+                self._asking = None
         return trial
+
+    def _ask_into(self, future: concurrent.futures.Future) -> None:
+        """``_ask`` on the calling thread (a daemon: an unreachable storage does not hold the driver's exit), its
+        trial or its error into ``future``."""
+        try:
+            future.set_result(self._ask())
+        except BaseException as error:  # noqa: BLE001 - handed to suggest, which raises it on Tune's event loop
+            future.set_exception(error)
 
     def _ask(self) -> optuna.Trial:
         """A new Optuna trial with its point drawn (or an enqueued point: a retry's)."""
@@ -206,7 +217,11 @@ class OptunaStudySearcher(Searcher):
 
     def get_state(self) -> dict:
         # Each Optuna trial goes with the steps it had reported at the save: a trial resumed from its checkpoint
-        # reports later steps again, and their values replace those of the driver that died.
+        # reports later steps again, and their values replace those of the driver that died. An ask under way
+        # finishes first: it adds to the study (and its sampler's random state) that is pickled here. Its point,
+        # not handed out yet, is then a RUNNING trial a resumed searcher runs first (``restore``).
+        if self._asking is not None:
+            concurrent.futures.wait([self._asking])
         return {
             "study": self.study,
             "storage": self.storage,

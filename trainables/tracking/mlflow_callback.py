@@ -20,9 +20,10 @@ results: its outcome, objective, artifacts and status are several requests and u
 and every trial's next result with it, for about half a second a trial (docs/measurements.md, "At a cluster's
 scale"). Tune may therefore save a trial as ended before its run is closed; a driver killed then leaves the run
 open, and the resumed sweep's end closes it from the trial's last result, which Tune saved (``on_experiment_end``).
-Each of Tune's experiment-state saves waits for the results queued (``get_state``), so that the state records no
-result MLflow lacks. The end of an experiment (also on Ctrl-C) and the driver's exit wait for everything queued,
-and a write that failed is printed as a warning naming its run.
+Each of Tune's experiment-state saves waits for the results queued (``get_state``; Tune writes its state file
+just before, so a driver killed in that moment can still leave MLflow an epoch short of the state). The end of an
+experiment (also on Ctrl-C) and the driver's exit wait for everything queued, and a write that failed is printed
+as a warning naming its run.
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         }
         self._names.update({run.info.run_id: run.info.run_name for run in self._earlier_runs.values()})
         self._adopted: set[str] = set()
+        self._restored_ended: set[str] | None = None  # taken at Tune's first step (on_step_begin)
 
     def log_trial_start(self, trial: Trial) -> None:
         if trial in self._trial_runs:
@@ -232,7 +234,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         if run is None:
             return None
         self._adopted.add(run.info.run_id)
-        for stale in (OUTCOME_TAG, FAILURE_REASON_TAG):  # how it ended before: it goes on now
+        for stale in (OUTCOME_TAG, FAILURE_REASON_TAG, PRUNED_AT_EPOCH_TAG):  # how it ended before: it goes on now
             if stale in run.data.tags:
                 self.client.delete_tag(run.info.run_id, stale)
         self.client.set_tag(run.info.run_id, RESUMED_TAG, "true")
@@ -241,9 +243,9 @@ class SweepMLflowCallback(MLflowLoggerCallback):
     def on_experiment_end(self, trials: list[Trial], **info) -> None:
         """Everything queued written, then: the runs of trials Tune left running (a Ctrl-C ends an experiment without
         ending them) closed KILLED with ``sslsweep.outcome = interrupted``, which ``tune.py --resume`` reopens; and,
-        in a resumed sweep, the runs of trials the restored state calls ended that are still open (the interrupted
-        driver was killed between saving such a trial as ended and writing its run's end), closed from the trial's
-        last result."""
+        in a resumed sweep, the runs of trials the restored state calls ended (``on_step_begin``) that are still
+        open (the interrupted driver was killed between saving such a trial as ended and writing its run's end),
+        closed from the trial's last result, which Tune saved."""
         self.flush()
         super().on_experiment_end(trials, **info)
         client = self.client
@@ -252,8 +254,21 @@ class SweepMLflowCallback(MLflowLoggerCallback):
                 close_run(client, run_id, Outcome.INTERRUPTED)
         for trial in trials:
             earlier = self._earlier_runs.get(trial.trial_id)
-            if trial not in self._trial_runs and trial.status == Trial.TERMINATED and earlier and still_open(earlier):
+            if (
+                trial.trial_id in (self._restored_ended or ())
+                and trial not in self._trial_runs
+                and earlier is not None
+                and earlier.info.run_id not in self._adopted
+                and still_open(earlier)
+            ):
                 self._run_end(trial, earlier.info.run_id, failed=False).write(client)
+
+    def on_step_begin(self, iteration: int, trials: list[Trial], **info) -> None:
+        """The trials ended before Tune's first step: those of the restored experiment state (``--resume``), which
+        Tune does not run again. Taken once, since Tune ends others without ``log_trial_end`` later (a Ctrl-C's
+        cleanup stops a restored trial waiting for its process: TERMINATED, though it never ran here)."""
+        if self._restored_ended is None:
+            self._restored_ended = {trial.trial_id for trial in trials if trial.status == Trial.TERMINATED}
 
     def log_trial_result(self, iteration: int, trial: Trial, result: dict[str, Any]) -> None:
         # The epoch: a trial resumed from a checkpoint (a restarted worker group, ``--resume``) logs the epochs
@@ -324,7 +339,8 @@ class SweepMLflowCallback(MLflowLoggerCallback):
 class RunEnd:
     """What closes a trial's run, read from the trial on Tune's event loop and written later (``write``): its
     outcome and objective in one request, the trial's files from its last checkpoint (those that exist), a pruned
-    trial's new name, and its status, which is written whatever failed before it."""
+    trial's new name, and its status, which is written once the outcome is, whether or not the files and name
+    could be."""
 
     run_id: str
     outcome: Outcome
@@ -334,8 +350,10 @@ class RunEnd:
     name: str | None
 
     def write(self, client: MlflowClient) -> None:
+        # Without its outcome a closed run would drop out of the ranking unseen: it stays open instead (MLflow's
+        # client retries a server's transient errors), and a failure is reported.
+        client.log_batch(self.run_id, metrics=self.metrics, tags=self.tags)
         try:
-            client.log_batch(self.run_id, metrics=self.metrics, tags=self.tags)
             for path, artifact_path in self.artifacts:
                 if path.is_file():
                     client.log_artifact(self.run_id, str(path), artifact_path)
