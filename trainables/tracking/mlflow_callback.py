@@ -304,8 +304,9 @@ class SweepMLflowCallback(MLflowLoggerCallback):
 
     def get_state(self) -> dict | None:
         """Tune calls this at every experiment-state save, which records each trial's latest result and checkpoint:
-        the results queued are written first, so that a driver killed after the save leaves MLflow no epoch short of
-        what ``--resume`` carries on from. Runs' ends may still be queued (``on_experiment_end`` finishes them)."""
+        the results queued are written first, so that MLflow has what the saved state has (Tune writes its state file
+        just before calling this: a driver killed in that moment can still leave MLflow an epoch short). Runs' ends
+        may still be queued (``on_experiment_end`` finishes them)."""
         if self._writer is not None:
             report_unwritten(self._writer.flush(FLUSH_WAIT_S, results_only=True))
         return super().get_state()
