@@ -1,12 +1,14 @@
-"""The sweep's MLflow callback writes results and runs' ends off Tune's event loop (``tracking/writer.py``): a run's
-records land in the order they were made, its queued results batched, its end after them; everything queued is in
-the store when the experiment ends (normally or on Ctrl-C), and results before each experiment-state save; a write
-that failed is reported there, naming its run, and holds up none of the others; a run whose end was queued but
-never written (a killed driver) is closed by the resumed sweep from the trial's last result. Tune gets a trial's
-metrics packed, MLflow all of them."""
+"""The sweep's MLflow callback makes runs and writes their results and ends off Tune's event loop
+(``tracking/writer.py``): a run's records land in the order they were made, its queued results batched, its end
+after them; everything queued is in the store when the experiment ends (normally or on Ctrl-C), and results before
+each experiment-state save; a write that failed is reported there, naming its run, and holds up none of the others
+(a run that could not be made: what was queued for it too); a run whose end was queued but never written (a killed
+driver) is closed by the resumed sweep from the trial's last result. Tune gets a trial's metrics packed, MLflow all
+of them."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -28,7 +30,7 @@ from trainables.records.results import (
     for_tune,
     unpacked,
 )
-from trainables.records.tags import OUTCOME_TAG
+from trainables.records.tags import OUTCOME_TAG, TRIAL_ID_TAG
 from trainables.searchspace import SweepSpec
 from trainables.tracking.mlflow_callback import SweepMLflowCallback, ensure_experiment, start_parent_run
 
@@ -92,15 +94,30 @@ def _report(callback: SweepMLflowCallback, spec: SweepSpec, trials: list[Trial])
             trial.update_last_result(result)
 
 
-def test_results_are_written_off_the_event_loop_batched_and_all_there_when_the_experiment_ends(tmp_path, monkeypatch):
+def test_runs_and_results_are_written_off_the_event_loop_batched_and_all_there_when_the_experiment_ends(
+    tmp_path, monkeypatch
+):
     writes = _slow_writes(monkeypatch)
+    creations: list[str] = []
+    create_run = SqlAlchemyStore.create_run
+
+    def slow_create_run(self, *args, **kwargs):
+        creations.append(threading.current_thread().name)
+        time.sleep(0.2)
+        return create_run(self, *args, **kwargs)
+
     callback, spec, uri = _callback(tmp_path)
+    monkeypatch.setattr(SqlAlchemyStore, "create_run", slow_create_run)
     finishing, interrupted = _trials(2)
     for trial in (finishing, interrupted):
         callback.log_trial_start(trial)
+    started = time.time() * 1000
     _report(callback, spec, [finishing, interrupted])
     client = MlflowClient(uri)
-    finished_run, interrupted_run = (callback._trial_runs[trial] for trial in (finishing, interrupted))
+    finished_run, interrupted_run = (callback.run_id(trial) for trial in (finishing, interrupted))
+    assert creations == ["sslsweep-mlflow-writer"] * 2
+    # Each run started when Tune started its trial, not when the writer came to make it.
+    assert all(client.get_run(run_id).info.start_time <= started for run_id in (finished_run, interrupted_run))
     callback.get_state()  # an experiment-state save: every result queued so far is in the store
     for run_id in (finished_run, interrupted_run):
         assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == list(range(1, EPOCHS + 1))
@@ -148,7 +165,7 @@ def test_a_run_whose_artifact_upload_fails_is_still_closed_and_the_failure_repor
     monkeypatch.setattr(MlflowClient, "log_artifact", no_room)
     callback.log_trial_end(trial)
     callback.on_experiment_end([trial])
-    run_id = callback._trial_runs[trial]
+    run_id = callback.run_id(trial)
     assert f"{run_id}: OSError: no space left on the artifact store" in capsys.readouterr().err
     run = MlflowClient(uri).get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags[OUTCOME_TAG] == Outcome.FINISHED
@@ -169,7 +186,7 @@ def test_a_resumed_sweep_closes_the_runs_its_restored_state_calls_ended_from_the
     _report(callback, spec, [pruned])
     pruned.update_last_result({EPOCH: 2, spec.objective.metric: 0.2})  # ASHA stopped it before its evaluation
     callback.flush()  # its results were written; then the driver was killed
-    runs = {trial: callback._trial_runs[trial] for trial in (finished, pruned, unfinished)}
+    runs = {trial: callback.run_id(trial) for trial in (finished, pruned, unfinished)}
     client = MlflowClient(uri)
     assert {client.get_run(run_id).info.status for run_id in runs.values()} == {"RUNNING"}
 
@@ -206,8 +223,8 @@ def test_a_ctrl_c_cleanup_leaves_a_run_whose_end_is_queued_to_its_writer(tmp_pat
     assert close_open_child_runs(uri, callback.parent_run_id, Outcome.INTERRUPTED) == 1  # the running trial's
     callback.flush()
     client = MlflowClient(uri)
-    assert client.get_run(callback._trial_runs[ended]).data.tags[OUTCOME_TAG] == Outcome.FINISHED
-    assert client.get_run(callback._trial_runs[running]).data.tags[OUTCOME_TAG] == Outcome.INTERRUPTED
+    assert client.get_run(callback.run_id(ended)).data.tags[OUTCOME_TAG] == Outcome.FINISHED
+    assert client.get_run(callback.run_id(running)).data.tags[OUTCOME_TAG] == Outcome.INTERRUPTED
 
 
 def test_a_write_that_failed_is_reported_at_the_end_and_holds_up_none_of_the_others(tmp_path, monkeypatch, capsys):
@@ -215,7 +232,7 @@ def test_a_write_that_failed_is_reported_at_the_end_and_holds_up_none_of_the_oth
     failing, healthy = _trials(2)
     for trial in (failing, healthy):
         callback.log_trial_start(trial)
-    failing_run, healthy_run = callback._trial_runs[failing], callback._trial_runs[healthy]
+    failing_run, healthy_run = callback.run_id(failing), callback.run_id(healthy)
     _slow_writes(monkeypatch, fail_for={failing_run})
     _report(callback, spec, [failing, healthy])
     callback.log_trial_end(failing)  # its results failed, and so does its end's outcome and objective
@@ -229,6 +246,46 @@ def test_a_write_that_failed_is_reported_at_the_end_and_holds_up_none_of_the_oth
     assert client.get_metric_history(failing_run, "train/loss") == []
     assert [m.step for m in client.get_metric_history(healthy_run, "train/loss")] == list(range(1, EPOCHS + 1))
     assert client.get_run(healthy_run).data.tags[OUTCOME_TAG] == Outcome.INTERRUPTED
+
+
+def test_a_run_that_could_not_be_made_is_reported_with_what_was_queued_for_it_and_the_others_go_on(
+    tmp_path, monkeypatch, capsys
+):
+    """t0's run is refused: its results and end are reported as not written. t1's run is made but its params are
+    refused: it still takes its results and its end."""
+    callback, spec, uri = _callback(tmp_path)
+    create_run, log_batch = SqlAlchemyStore.create_run, SqlAlchemyStore.log_batch
+
+    def refused_for_t0(self, *args, **kwargs):
+        if any(tag.key == TRIAL_ID_TAG and tag.value == "t0" for tag in kwargs.get("tags") or ()):
+            raise OSError("the store refused the run")
+        return create_run(self, *args, **kwargs)
+
+    def params_refused(self, run_id, metrics, params, tags):
+        if params:
+            raise OSError("the store refused the params")
+        return log_batch(self, run_id, metrics, params, tags)
+
+    monkeypatch.setattr(SqlAlchemyStore, "create_run", refused_for_t0)
+    monkeypatch.setattr(SqlAlchemyStore, "log_batch", params_refused)
+    refused, made = _trials(2)
+    for trial in (refused, made):
+        callback.log_trial_start(trial)
+    _report(callback, spec, [refused, made])
+    for trial in (refused, made):
+        callback.log_trial_end(trial)
+    callback.on_experiment_end([refused, made])
+    warning = capsys.readouterr().err
+    assert "t0: OSError: the store refused the run" in warning
+    unwritten = re.findall(r"t0: (\d+) results were not written: its run could not be made", warning)
+    assert sum(map(int, unwritten)) == EPOCHS  # however many batches they came in
+    assert "t0: its end was not written: its run could not be made" in warning
+    assert callback.run_id(refused) is None
+    run_id = callback.run_id(made)
+    assert f"{run_id}: OSError: the store refused the params" in warning
+    run = MlflowClient(uri).get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags[OUTCOME_TAG] == Outcome.FINISHED
+    assert [m.step for m in MlflowClient(uri).get_metric_history(run_id, "train/loss")] == list(range(1, EPOCHS + 1))
 
 
 def test_a_flush_that_runs_out_of_time_says_which_runs_still_have_writes_queued(tmp_path, monkeypatch):

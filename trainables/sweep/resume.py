@@ -37,7 +37,15 @@ from typing import TYPE_CHECKING
 
 from mlflow.tracking import MlflowClient
 
-from trainables.records.tags import OPTUNA_STUDY_TAG, PARENT_RUN_ID_TAG, RESUMES_TAG, ROLE_TAG, Role, tag_column
+from trainables.records.tags import (
+    OPTUNA_STUDY_TAG,
+    PARENT_RUN_ID_TAG,
+    RESUMES_TAG,
+    ROLE_TAG,
+    TRIAL_ID_TAG,
+    Role,
+    tag_column,
+)
 from trainables.searchspace import SweepSpec
 from trainables.tracking.mlflow_callback import child_runs, close_run, still_open
 from trainables.tracking.stores import Stores, redact
@@ -262,10 +270,15 @@ def close_open_child_runs(tracking_uri: str, parent_run_id: str, ended: str) -> 
     """Every child run of the parent still open (``still_open``), closed KILLED with ``sslsweep.outcome = ended``;
     how many there were. ``interrupted`` after a Ctrl-C; ``abandoned`` after a resumed search, for runs no trial of
     the sweep carried on (a trial the dead driver started after Tune's last save), kept for what they logged. A run
-    whose end this process has queued (a second Ctrl-C cut the wait for it short) is left to its writer."""
+    whose end this process has queued (a second Ctrl-C cut the wait for it short) is left to its writer, known by
+    its id or its trial's (the key its records were queued under)."""
     client = MlflowClient(tracking_uri)
     closing = closing_runs()
-    runs = [run for run in child_runs(client, parent_run_id) if still_open(run) and run.info.run_id not in closing]
+    runs = [
+        run
+        for run in child_runs(client, parent_run_id)
+        if still_open(run) and not {run.info.run_id, run.data.tags.get(TRIAL_ID_TAG)} & closing
+    ]
     for run in runs:
         close_run(client, run.info.run_id, ended)
     return len(runs)

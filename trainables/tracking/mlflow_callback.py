@@ -12,13 +12,14 @@ epoch N"), or FAILED with ``sslsweep.failure_reason``. A finished trial's per-tr
 (``embeddings/embeddings.parquet``) for the report's t-SNE maps, and on segmentation data its example prediction
 (``examples/segmentation_example.npz``) for the report's "section | truth | prediction" figure.
 
-A trial's params are written with its run; every result goes through ``RunWriter`` (``writer.py``): one thread
-writes them, batching a run's queued results, so that Tune's event loop does not wait on the tracking store for
-each epoch. A result reaches the callback with its metrics packed (``results.for_tune``) and is recorded unpacked.
-A trial's end is read from the trial on the event loop (``RunEnd``) and queued there too, written after the run's
-results: its outcome, objective, artifacts and status are several requests and uploads, which held the event loop,
-and every trial's next result with it, for about half a second a trial (docs/measurements.md, "At a cluster's
-scale"). Tune may therefore save a trial as ended before its run is closed; a driver killed then leaves the run
+None of a trial's records is written on Tune's event loop, where every write would hold back every trial's next
+result (docs/measurements.md, "At a cluster's scale"): what makes a trial's run (``RunStart``: a new run with its tags and
+params, or the earlier run a resumed trial carries on in) and what ends it (``RunEnd``: outcome, objective,
+artifacts, status, several requests and uploads) are read from the trial there and queued, with every result, for
+``RunWriter`` (``writer.py``) under the trial's id: its threads make the run, write a run's queued results in one
+batch, and end the run after its results. The run's start and end times are when Tune started and ended the trial.
+A result reaches the callback with its metrics packed (``results.for_tune``) and is recorded unpacked.
+Tune may therefore save a trial as ended before its run is closed; a driver killed then leaves the run
 open, and the resumed sweep's end closes it from the trial's last result, which Tune saved (``on_experiment_end``).
 Each of Tune's experiment-state saves waits for the results queued (``get_state``; Tune writes its state file
 just before, so a driver killed in that moment can still leave MLflow an epoch short of the state). The end of an
@@ -136,6 +137,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         # A sweep across methods: a trial's config holds what was drawn; its run logs its method's defaults too.
         self._methods_spec = spec if spec.methods is not None else None
         self._names: dict[str, str] = {}  # run id -> run name, for naming repeats and baselines after their trial
+        self._run_names: dict[str, str] = {}  # trial id -> its run's name, for a pruned trial's new name
         self._writer: RunWriter | None = None  # made in setup, with the credentials
 
     @property
@@ -144,7 +146,9 @@ class SweepMLflowCallback(MLflowLoggerCallback):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A callback pickled by an older sslsweep (a sweep interrupted before an upgrade, resumed after it).
-        self.__dict__.update({"searched": [], "_names": {}, "_methods_spec": None, "_writer": None, **state})
+        self.__dict__.update(
+            {"searched": [], "_names": {}, "_run_names": {}, "_methods_spec": None, "_writer": None, **state}
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         """Tune pickles its callbacks into ``tuner.pkl`` (shared storage, and a copy in Ray's session directory):
@@ -199,23 +203,39 @@ class SweepMLflowCallback(MLflowLoggerCallback):
                 {ROLE_TAG: Role.BASELINE, METHOD_TAG: "supervised", BASELINE_OF_TAG: bookkeeping[BASELINE_OF_KEY]}
             )
         name = run_label(trial.config, self.searched, self._names)
-        run_id = self._resumed_run(trial, params, tags)
-        if run_id is None:
-            run_id = self.mlflow_util.start_run(tags=as_written(tags), run_name=name).info.run_id
-        else:
-            self.client.update_run(run_id, status="RUNNING", name=name)
-            for key, value in tags.items():
-                self.client.set_tag(run_id, key, value)
-        self._trial_runs[trial] = run_id
-        self._names[run_id] = name
-        # Written on the spot, with the run: a resumed sweep recognises a run the dead driver opened by its params.
-        self.client.log_batch(run_id, params=[Param(key, str(value)) for key, value in params.items()])
+        resumed = self._resumed_run(trial, params, tags)
+        start = RunStart(
+            self.mlflow_util.experiment_id,
+            name,
+            as_written(tags),
+            [Param(key, str(value)) for key, value in params.items()],
+            int(time.time() * 1000),
+            resumed,
+        )
 
-    def _resumed_run(self, trial: Trial, params: dict[str, Any], tags: dict[str, Any]) -> str | None:
-        """The run a trial of a resumed sweep carries on in, reopened: its own (same Tune trial id), or the open run
-        of a trial the interrupted driver started after Tune last saved its state, which Tune has now created again
-        with the same configuration and identity (same Optuna trial number, see ``OptunaStudySearcher``; a final
-        repeat's seed and trial, a baseline's trial) under a new id."""
+        def make(client: MlflowClient) -> str:
+            run_id = start.make(client)
+            self._names[run_id] = name  # a final repeat or baseline of this trial is named after it
+            return run_id
+
+        self._trial_runs[trial] = trial.trial_id  # the writer's key for its run
+        self._run_names[trial.trial_id] = name
+        self._writer.open(trial.trial_id, make, start.fill)
+
+    def run_id(self, trial: Trial) -> str | None:
+        """The id of a trial's run, once its creation is written (waited for); None where it could not be made."""
+        key = self._trial_runs.get(trial)
+        if key is None or self._writer is None:
+            return None
+        self._writer.wait(key)
+        return self._writer.run_id(key)
+
+    def _resumed_run(self, trial: Trial, params: dict[str, Any], tags: dict[str, Any]) -> Any:
+        """The run a trial of a resumed sweep carries on in: its own (same Tune trial id), or the open run of a trial
+        the interrupted driver started after Tune last saved its state, which Tune has now created again with the
+        same configuration and identity (same Optuna trial number, see ``OptunaStudySearcher``; a final repeat's
+        seed and trial, a baseline's trial) under a new id. Chosen from the runs read at ``setup``; ``RunStart``
+        reopens it."""
         run = self._earlier_runs.get(trial.trial_id)
         if run is None:
             wanted = {key: str(value) for key, value in params.items()}
@@ -231,26 +251,23 @@ class SweepMLflowCallback(MLflowLoggerCallback):
                 ),
                 None,
             )
-        if run is None:
-            return None
-        self._adopted.add(run.info.run_id)
-        for stale in (OUTCOME_TAG, FAILURE_REASON_TAG, PRUNED_AT_EPOCH_TAG):  # how it ended before: it goes on now
-            if stale in run.data.tags:
-                self.client.delete_tag(run.info.run_id, stale)
-        self.client.set_tag(run.info.run_id, RESUMED_TAG, "true")
-        return run.info.run_id
+        if run is not None:
+            self._adopted.add(run.info.run_id)
+        return run
 
     def on_experiment_end(self, trials: list[Trial], **info) -> None:
         """Everything queued written, then: the runs of trials Tune left running (a Ctrl-C ends an experiment without
         ending them) closed KILLED with ``sslsweep.outcome = interrupted``, which ``tune.py --resume`` reopens; and,
         in a resumed sweep, the runs of trials the restored state calls ended (``on_step_begin``) that are still
         open (the interrupted driver was killed between saving such a trial as ended and writing its run's end),
-        closed from the trial's last result, which Tune saved."""
+        closed from the trial's last result, which Tune saved. A run still queued to be made when the wait for the
+        writer ran out (``FLUSH_WAIT_S``) is made later and left open: ``tune.py --resume`` carries on in it."""
         self.flush()
         super().on_experiment_end(trials, **info)
         client = self.client
-        for trial, run_id in self._trial_runs.items():
-            if trial.trial_id not in self._ended:
+        for trial, key in self._trial_runs.items():
+            run_id = self._writer.run_id(key)
+            if trial.trial_id not in self._ended and run_id is not None:
                 close_run(client, run_id, Outcome.INTERRUPTED)
         for trial in trials:
             earlier = self._earlier_runs.get(trial.trial_id)
@@ -261,7 +278,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
                 and earlier.info.run_id not in self._adopted
                 and still_open(earlier)
             ):
-                self._run_end(trial, earlier.info.run_id, failed=False).write(client)
+                self._run_end(trial, earlier.info.run_name, failed=False).write(client, earlier.info.run_id)
 
     def on_step_begin(self, iteration: int, trials: list[Trial], **info) -> None:
         """The trials ended before Tune's first step: those of the restored experiment state (``--resume``), which
@@ -296,11 +313,11 @@ class SweepMLflowCallback(MLflowLoggerCallback):
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
         """The trial's run closed with its outcome: read from the trial here, written after the run's queued results on
         the writer's thread (``RunEnd``), so that Tune's event loop waits for none of it."""
-        run_id = self._trial_runs.get(trial)
-        if run_id is None:
+        key = self._trial_runs.get(trial)
+        if key is None:
             return
         self._ended.add(trial.trial_id)
-        self._writer.close(run_id, self._run_end(trial, run_id, failed).write)
+        self._writer.close(key, self._run_end(trial, self._run_names.get(key, ""), failed).write)
 
     def get_state(self) -> dict | None:
         """Tune calls this at every experiment-state save, which records each trial's latest result and checkpoint:
@@ -311,10 +328,10 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             report_unwritten(self._writer.flush(FLUSH_WAIT_S, results_only=True))
         return super().get_state()
 
-    def _run_end(self, trial: Trial, run_id: str, failed: bool) -> RunEnd:
+    def _run_end(self, trial: Trial, name: str, failed: bool) -> RunEnd:
         result = trial.last_result or {}
         ended = outcome(result, failed)
-        tags, metrics, artifacts, name = [RunTag(OUTCOME_TAG, ended)], [], [], None
+        tags, metrics, artifacts, rename = [RunTag(OUTCOME_TAG, ended)], [], [], None
         objective = self.tags[OBJECTIVE_TAG]
         if ended == Outcome.FINISHED:
             if BASELINE_OF_KEY not in trial.config and is_finite_number(result.get(objective)):
@@ -332,36 +349,72 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             # name says that it was pruned; its outcome tag and OBJECTIVE_METRIC (none) keep it off the ranking.
             pruned_at = str(result.get(EPOCH, ""))
             tags.append(RunTag(PRUNED_AT_EPOCH_TAG, pruned_at))
-            name = f"{self._names.get(run_id, '')} pruned at epoch {pruned_at}".strip()
-        return RunEnd(run_id, ended, tags, metrics, artifacts, name)
+            rename = f"{name} pruned at epoch {pruned_at}".strip()
+        return RunEnd(ended, tags, metrics, artifacts, rename, int(time.time() * 1000))
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What makes a trial's run, read from the trial on Tune's event loop and written later (``make``, then
+    ``fill``): a new run with its tags and params, started when Tune started the trial, or the earlier run a
+    resumed trial carries on in, reopened (its end's tags removed, its tags and name renewed,
+    ``sslsweep.resumed``)."""
+
+    experiment_id: str
+    name: str
+    tags: dict[str, str]
+    params: list[Param]
+    started_at: int  # milliseconds since the epoch
+    resumed: Any = None  # the earlier run (mlflow.entities.Run), or None for a new one
+
+    def make(self, client: MlflowClient) -> str:
+        """The run's id: a new run made with its tags, or the earlier run's."""
+        if self.resumed is None:
+            return client.create_run(
+                self.experiment_id, start_time=self.started_at, tags=self.tags, run_name=self.name
+            ).info.run_id
+        return self.resumed.info.run_id
+
+    def fill(self, client: MlflowClient, run_id: str) -> None:
+        """Its params (a resumed sweep recognises a run the dead driver opened by its params, ``_resumed_run``);
+        an earlier run reopened besides."""
+        if self.resumed is None:
+            client.log_batch(run_id, params=self.params)
+            return
+        for stale in (OUTCOME_TAG, FAILURE_REASON_TAG, PRUNED_AT_EPOCH_TAG):  # how it ended before: it goes on now
+            if stale in self.resumed.data.tags:
+                client.delete_tag(run_id, stale)
+        client.update_run(run_id, status="RUNNING", name=self.name)
+        tags = [RunTag(key, value) for key, value in {**self.tags, RESUMED_TAG: "true"}.items()]
+        client.log_batch(run_id, params=self.params, tags=tags)
 
 
 @dataclass(frozen=True)
 class RunEnd:
     """What closes a trial's run, read from the trial on Tune's event loop and written later (``write``): its
     outcome and objective in one request, the trial's files from its last checkpoint (those that exist), a pruned
-    trial's new name, and its status, which is written once the outcome is, whether or not the files and name
-    could be."""
+    trial's new name, and its status and end time (when Tune ended the trial), which are written once the outcome
+    is, whether or not the files and name could be."""
 
-    run_id: str
     outcome: Outcome
     tags: list[RunTag]
     metrics: list[Metric]
     artifacts: list[tuple[Path, str]]  # (file, artifact directory)
     name: str | None
+    ended_at: int  # milliseconds since the epoch
 
-    def write(self, client: MlflowClient) -> None:
+    def write(self, client: MlflowClient, run_id: str) -> None:
         # Without its outcome a closed run would drop out of the ranking unseen: it stays open instead (MLflow's
         # client retries a server's transient errors), and a failure is reported.
-        client.log_batch(self.run_id, metrics=self.metrics, tags=self.tags)
+        client.log_batch(run_id, metrics=self.metrics, tags=self.tags)
         try:
             for path, artifact_path in self.artifacts:
                 if path.is_file():
-                    client.log_artifact(self.run_id, str(path), artifact_path)
+                    client.log_artifact(run_id, str(path), artifact_path)
             if self.name is not None:
-                client.update_run(self.run_id, name=self.name)
+                client.update_run(run_id, name=self.name)
         finally:
-            client.set_terminated(self.run_id, status=STATUS[self.outcome])
+            client.set_terminated(run_id, status=STATUS[self.outcome], end_time=self.ended_at)
 
 
 def child_runs(client: MlflowClient, parent_run_id: str) -> list:

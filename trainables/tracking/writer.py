@@ -1,23 +1,25 @@
 """Two threads that write the sweep's MLflow records of trials, so that Tune's event loop waits on the tracking store
-neither for each result nor for each trial's end.
+neither for a trial's run to be made, nor for each result, nor for each trial's end.
 
 Tune calls the sweep's MLflow callback on its event loop: a write made there holds back every trial's next result
 by a store write or a server round trip, and a trial reports every epoch (docs/measurements.md, "At a cluster's
-scale"). ``RunWriter.log`` queues a result's metrics and tags; one thread takes everything queued at once and writes
-each run's queued results as one ``log_batch`` (a later value of a tag wins), so a busy store gets fewer, larger
-writes (runs are written in the order first seen). ``RunWriter.close`` queues a run's end (its outcome, artifacts
-and status: several requests and uploads) for a second thread, which writes it once the results queued before it
-are in the store; a slow upload then holds up neither the event loop nor other trials' results. A run's params are
-written by the callback itself, with the run.
+scale"). ``RunWriter.open`` queues a run's creation under a key of the caller's (the callback's: the Tune trial id),
+``RunWriter.log`` a result's metrics and tags under that key; one thread makes the runs and takes everything queued
+at once, writing each run's queued results as one ``log_batch`` (a later value of a tag wins), so a busy store gets
+fewer, larger writes (runs are written in the order first seen, a run's creation before its results).
+``RunWriter.close`` queues a run's end (its outcome, artifacts and status: several requests and uploads) for a
+second thread, which writes it once the results queued before it are in the store; a slow upload then holds up
+neither the event loop nor other trials' results. A key that was never opened is taken for a run id.
 
-``wait(run_id)`` returns once that run's queued results are in the store; ``flush`` once everything queued is,
-results and ends (``results_only``: the results); a write that failed does not stop the others, and ``flush`` hands
-back what failed. ``closing()`` names the runs whose end is queued and not yet written, which a Ctrl-C's cleanup
-must leave to the writer. ``flush_all`` flushes every writer of the process (a Ctrl-C, whichever callback Tune
+``wait(key)`` returns once that run's queued creation and results are in the store; ``run_id(key)`` is then its
+run's id. ``flush`` returns once everything queued is, results and ends (``results_only``: the results); a write
+that failed does not stop the others, and ``flush`` hands back what failed (a run that could not be made: its
+results too). ``closing()`` names the runs whose end is queued and not yet written, which a Ctrl-C's cleanup must
+leave to the writer. ``flush_all`` flushes every writer of the process (a Ctrl-C, whichever callback Tune
 restored), and the process's exit does too, printing what failed.
 
 MLflow's own asynchronous logging is not used: its ``set_terminated`` drains every run's queue and stops its
-threads, which puts the wait back on the event loop at every trial's end.
+threads, which puts the wait back on the event loop at every trial's end, and it makes runs on the caller's thread.
 """
 
 from __future__ import annotations
@@ -39,61 +41,95 @@ _WRITERS: weakref.WeakSet[RunWriter] = weakref.WeakSet()  # every writer of this
 
 @dataclass
 class _Write:
-    run_id: str
+    key: str
     metrics: list[Metric] = field(default_factory=list)
     tags: list[RunTag] = field(default_factory=list)
+    create: Callable[[MlflowClient], str] | None = None  # makes the run and returns its id (``open``) ...
+    then: Callable[[MlflowClient, str], Any] | None = None  # ... and what is written with it
 
 
 class RunWriter:
-    """Writes queued MLflow records of runs on threads of its own, started at the first write: results on one, runs'
-    ends on another."""
+    """Writes queued MLflow records of runs on threads of its own, started at the first write: runs' creation and
+    results on one, runs' ends on another."""
 
     def __init__(self, tracking_uri: str) -> None:
         self.tracking_uri = tracking_uri
         self._queue: queue.Queue[_Write] = queue.Queue()
-        self._ends: queue.Queue[tuple[str, Callable[[MlflowClient], Any]]] = queue.Queue()
+        self._ends: queue.Queue[tuple[str, Callable[[MlflowClient, str], Any]]] = queue.Queue()
         self._threads: dict[str, threading.Thread] = {}
-        self._pending: dict[str, int] = {}  # run id -> its results queued and not yet written
-        self._closing: dict[str, int] = {}  # run id -> its ends queued and not yet written
+        self._run_ids: dict[str, str | None] = {}  # key -> the id of the run made for it (None: it failed)
+        self._pending: dict[str, int] = {}  # key -> its creation and results queued and not yet written
+        self._closing: dict[str, int] = {}  # key -> its ends queued and not yet written
         self._done = threading.Condition()
         self._failures: list[str] = []
+        self._unwritable: dict[str, int] = {}  # key -> results not written since its run could not be made
         _WRITERS.add(self)
 
-    def log(self, run_id: str, metrics: Sequence[Metric], tags: Sequence[RunTag] = ()) -> None:
-        """Queue one result of a run: its metrics, and tags that go with it (a later value of a tag wins)."""
-        write = _Write(run_id, list(metrics), list(tags))
-        self._put(self._queue, self._pending, run_id, write, "sslsweep-mlflow-writer", self._write_forever)
-
-    def close(self, run_id: str, end: Callable[[MlflowClient], Any]) -> None:
-        """Queue a run's end: ``end(client)`` runs on the ends' thread once the run's results queued before it are
-        written (or failed)."""
-        self._put(self._ends, self._closing, run_id, (run_id, end), "sslsweep-mlflow-closer", self._end_forever)
-
-    def wait(self, run_id: str, timeout: float | None = None) -> bool:
-        """Wait until the results queued for ``run_id`` so far are written (or failed); False on a timeout."""
+    def open(
+        self, key: str, create: Callable[[MlflowClient], str], then: Callable[[MlflowClient, str], Any] | None = None
+    ) -> None:
+        """Queue a run's creation: ``create(client)`` makes it and returns its id, ``then(client, run_id)`` writes
+        what goes with it; on the results' thread, before anything queued under ``key`` after it. A run that was
+        made takes what comes after, whether or not ``then`` failed."""
         with self._done:
-            return self._done.wait_for(lambda: not self._pending.get(run_id), timeout)
+            self._run_ids[key] = None  # until it is made
+        self._put(
+            self._queue,
+            self._pending,
+            key,
+            _Write(key, create=create, then=then),
+            "sslsweep-mlflow-writer",
+            self._write_forever,
+        )
+
+    def log(self, key: str, metrics: Sequence[Metric], tags: Sequence[RunTag] = ()) -> None:
+        """Queue one result of a run: its metrics, and tags that go with it (a later value of a tag wins)."""
+        write = _Write(key, list(metrics), list(tags))
+        self._put(self._queue, self._pending, key, write, "sslsweep-mlflow-writer", self._write_forever)
+
+    def close(self, key: str, end: Callable[[MlflowClient, str], Any]) -> None:
+        """Queue a run's end: ``end(client, run_id)`` runs on the ends' thread once the run's creation and results
+        queued before it are written (or failed)."""
+        self._put(self._ends, self._closing, key, (key, end), "sslsweep-mlflow-closer", self._end_forever)
+
+    def wait(self, key: str, timeout: float | None = None) -> bool:
+        """Wait until the creation and results queued for ``key`` so far are written (or failed); False on a
+        timeout."""
+        with self._done:
+            return self._done.wait_for(lambda: not self._pending.get(key), timeout)
+
+    def run_id(self, key: str) -> str | None:
+        """The id of the run made for ``key`` (``key`` itself where it was never opened); None until it is made, or
+        where it could not be."""
+        with self._done:
+            return self._run_ids.get(key, key)
 
     def closing(self) -> set[str]:
-        """The runs whose end is queued or being written."""
+        """The runs whose end is queued or being written: their ids, and the keys they were queued under (a run
+        whose creation is under way has no id here yet)."""
         with self._done:
-            return set(self._closing)
+            return {*self._closing, *(self._run_ids.get(key) or key for key in self._closing)}
 
     def flush(self, timeout: float | None = None, results_only: bool = False) -> list[str]:
         """Wait until everything queued is written (or failed; at most ``timeout`` seconds): the results, and the
-        runs' ends unless ``results_only``. What failed since the last flush, one line each ("<run id>: <error>"),
-        and what was still queued at a timeout."""
+        runs' ends unless ``results_only``. What failed since the last flush, one line each ("<run id>: <error>";
+        "<key>: ..." where no run was made), and what was still queued at a timeout."""
         counts = (self._pending,) if results_only else (self._pending, self._closing)
         with self._done:
             self._done.wait_for(lambda: not any(any(count.values()) for count in counts), timeout)
             unwritten = [
-                f"{run_id}: {number} {what} still queued"
+                f"{self._run_ids.get(key) or key}: {number} {what} still queued"
                 for what, count in zip(("writes", "ends"), counts)
-                for run_id, number in count.items()
+                for key, number in count.items()
                 if number
             ]
-            failures, self._failures = self._failures, []
-        return failures + unwritten
+            unmade = [
+                f"{key}: {number} results were not written: its run could not be made"
+                for key, number in self._unwritable.items()
+                if number
+            ]
+            failures, self._failures, self._unwritable = self._failures, [], {}
+        return failures + unmade + unwritten
 
     def _put(
         self, into: queue.Queue, counts: dict[str, int], run_id: str, item: Any, name: str, work: Callable[[], None]
@@ -124,41 +160,59 @@ class RunWriter:
                     break
             by_run: dict[str, list[_Write]] = {}
             for write in writes:
-                by_run.setdefault(write.run_id, []).append(write)
-            for run_id, run_writes in by_run.items():
+                by_run.setdefault(write.key, []).append(write)
+            for key, run_writes in by_run.items():
                 try:
-                    client = client or self._attempt(run_id, lambda: MlflowClient(self.tracking_uri))
+                    client = client or self._attempt(key, lambda: MlflowClient(self.tracking_uri))
                     if client is not None:
-                        self._write_run(client, run_id, run_writes)
+                        self._write_run(client, key, run_writes)
                 finally:
-                    self._done_with(self._pending, run_id, len(run_writes))
+                    self._done_with(self._pending, key, len(run_writes))
 
     def _end_forever(self) -> None:
         client = None
         while True:
-            run_id, end = self._ends.get()
+            key, end = self._ends.get()
             try:
-                self.wait(run_id)  # its results first
-                client = client or self._attempt(run_id, lambda: MlflowClient(self.tracking_uri))
-                if client is not None:
-                    self._attempt(run_id, lambda: end(client))
+                self.wait(key)  # its creation and results first
+                run_id = self.run_id(key)
+                client = client or self._attempt(key, lambda: MlflowClient(self.tracking_uri))
+                if client is not None and run_id is not None:
+                    self._attempt(run_id, lambda: end(client, run_id))
+                elif run_id is None:
+                    self._fail(key, "its end was not written: its run could not be made")
             finally:
-                self._done_with(self._closing, run_id, 1)
+                self._done_with(self._closing, key, 1)
 
-    def _write_run(self, client: MlflowClient, run_id: str, writes: list[_Write]) -> None:
-        """A run's queued results as one log_batch (MLflow's client splits a batch over its per-request limits); a
-        failed write is kept for ``flush`` and the other runs' writes still go."""
+    def _write_run(self, client: MlflowClient, key: str, writes: list[_Write]) -> None:
+        """A run's creation, where it is queued, then its queued results as one log_batch (MLflow's client splits a
+        batch over its per-request limits); a failed write is kept for ``flush`` and the other runs' writes still
+        go."""
+        for write in writes:
+            if write.create is not None:
+                made = self._attempt(key, lambda: write.create(client))
+                with self._done:
+                    self._run_ids[key] = made
+                if made is not None and write.then is not None:
+                    self._attempt(made, lambda: write.then(client, made))
+        run_id = self._run_ids.get(key, key)
         metrics = [metric for write in writes for metric in write.metrics]
         tags = {tag.key: tag for write in writes for tag in write.tags}
-        if metrics or tags:
+        if run_id is None:
+            with self._done:
+                self._unwritable[key] = self._unwritable.get(key, 0) + sum(write.create is None for write in writes)
+        elif metrics or tags:
             self._attempt(run_id, lambda: client.log_batch(run_id, metrics=metrics, tags=list(tags.values())))
+
+    def _fail(self, key: str, why: str) -> None:
+        with self._done:
+            self._failures.append(f"{key}: {why}")
 
     def _attempt(self, run_id: str, write: Callable[[], Any]) -> Any:
         try:
             return write()
         except Exception as error:  # noqa: BLE001 - kept for flush to report; the other writes still go
-            with self._done:
-                self._failures.append(f"{run_id}: {type(error).__name__}: {error}")
+            self._fail(run_id, f"{type(error).__name__}: {error}")
             return None
 
 
