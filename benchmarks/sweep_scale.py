@@ -25,16 +25,18 @@ Phases (``--phase``, default all three):
 storage  No Ray. Optuna ask / report / tell latency against the number of finished trials, on sqlite and on
          PostgreSQL (the sweep's own TPE sampler and search space, ``--storage-concurrency`` trials in flight);
          MLflow time per result (a ``log_batch`` of ``--metrics-per-result`` metrics and the checkpoint tag, as
-         the sweep's callback logs every result, synchronously) against the number of results already logged,
-         on a sqlite store and through the MLflow server, plus the per-trial create_run and set_terminated.
+         the sweep's MLflow writer sends a result when nothing else is queued) against the number of results
+         already logged, on a sqlite store and through the MLflow server, plus the per-trial create_run and
+         set_terminated.
 sweeps   ``python tune.py <tiny yaml> --trials N`` for each N of ``--trials`` and C of ``--concurrency``
          (``budget.max_concurrent: C``; at C = 1 only up to ``--serial-trials-cap`` trials, default 300: 0 runs
          the issue's whole grid, 1,000 serial trials included), RAY_ADDRESS the
          simulated cluster, MLFLOW_TRACKING_URI the server, SSLSWEEP_OPTUNA_STORAGE PostgreSQL. The tiny sweep:
          Barlow Twins on the bundled BasicMotions, conv1d, 50-step windows, projector of 16-64, kNN at 100 %
          labels, ``--epochs`` epochs, FIFO, a checkpoint every epoch. From outside, per sweep:
-         - per-trial driver overhead: the trial's MLflow run end - start minus its own work (the last
-           ``time_total_s`` of its Tune result.json in the Ray storage), against Tune's trial index;
+         - per-trial driver overhead: the trial's MLflow run end - start (when Tune started and ended the trial)
+           minus its own work (the last ``time_total_s`` of its Tune result.json in the Ray storage), against
+           Tune's trial index;
          - result processing: the lag from the trial handing a result to Ray (its ``reported_at``) to the
            driver's MLflow callback taking it (the metric's timestamp); for epoch k >= 2 of a trial, the time
            between the MLflow timestamps of epochs k-1 and k minus the epoch's own ``time_this_iter_s`` (the
@@ -1238,10 +1240,10 @@ def mlflow_latency(
     """What the sweep's MLflow callback does per trial, against ``uri``: create_run with 15 tags and 15 params,
     then per epoch ``metrics`` metrics and the checkpoint tag (every epoch checkpoints here), then set_terminated;
     ``in_flight`` trials interleaved epoch by epoch. ``synchronous``: every write returns once written (sslsweep
-    before ``RunWriter``); else as ``SweepMLflowCallback`` writes now: create_run and params on the calling thread,
-    results queued to a ``RunWriter`` and written by its thread, the end a wait for the run's queued writes and a
-    set_terminated. Returns per operation a list of (results logged before, seconds on the calling thread), with
-    ``flush``: the wait at the end for what was still queued."""
+    before ``RunWriter``); else as ``SweepMLflowCallback`` writes now: the run's creation (with its params), its
+    results and its end queued to a ``RunWriter`` under a key of the trial's, and written by its threads. Returns per
+    operation a list of (results logged before, seconds on the calling thread), with ``flush``: the wait at the end
+    for what was still queued."""
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
@@ -1264,29 +1266,41 @@ def mlflow_latency(
         for i in range(wave, min(trials, wave + in_flight)):
             start = time.perf_counter()
             tags = {f"benchmark.tag_{k}": f"value-{i}-{k}" for k in range(15)}  # as many as a trial's run carries
-            run_id = client.create_run(experiment, tags=tags, run_name=f"trial-{i}").info.run_id
             params = [Param(f"param_{k}", str(k * 0.1)) for k in range(15)]
-            client.log_batch(run_id, params=params)  # with the run, as the sweep's callback writes them
+            if synchronous:
+                run = client.create_run(experiment, tags=tags, run_name=f"trial-{i}").info.run_id
+                client.log_batch(run, params=params)  # with the run, as the sweep's callback writes them
+            else:
+                run = f"trial-{i}"  # the writer's key: the callback's is the Tune trial id
+
+                def make(writing: MlflowClient, tags=tags, name=run) -> str:
+                    return writing.create_run(experiment, tags=tags, run_name=name).info.run_id
+
+                def fill(writing: MlflowClient, run_id: str, params=params) -> None:
+                    writing.log_batch(run_id, params=params)
+
+                writer.open(run, make, fill)
             timings["create_run + params"].append((logged, time.perf_counter() - start))
-            runs.append(run_id)
+            runs.append(run)
         for epoch in range(1, epochs + 1):
-            for run_id in runs:
+            for run in runs:
                 now = int(time.time() * 1000)
                 batch = [Metric(key, random.random(), now, epoch) for key in keys]
-                checkpoint = f"/checkpoints/{run_id}/{epoch}"
+                checkpoint = f"/checkpoints/{run}/{epoch}"
                 start = time.perf_counter()
                 if synchronous:
-                    client.log_batch(run_id, metrics=batch)
-                    client.set_tag(run_id, CHECKPOINT_TAG, checkpoint)
+                    client.log_batch(run, metrics=batch)
+                    client.set_tag(run, CHECKPOINT_TAG, checkpoint)
                 else:
-                    writer.log(run_id, batch, [RunTag(CHECKPOINT_TAG, checkpoint)])
+                    writer.log(run, batch, [RunTag(CHECKPOINT_TAG, checkpoint)])
                 timings["result"].append((logged, time.perf_counter() - start))
                 logged += 1
-        for run_id in runs:
+        for run in runs:
             start = time.perf_counter()
-            if not synchronous:
-                writer.wait(run_id)  # as the callback's log_trial_end: the run's results first
-            client.set_terminated(run_id, status="FINISHED")
+            if synchronous:
+                client.set_terminated(run, status="FINISHED")
+            else:  # written on the ends' thread after the run's results
+                writer.close(run, lambda writing, run_id: writing.set_terminated(run_id, status="FINISHED"))
             timings["end"].append((logged, time.perf_counter() - start))
     start = time.perf_counter()
     writer.flush()
@@ -1377,8 +1391,8 @@ def storage_phase(args, spec, stores: dict[str, str], work: Path) -> dict:
         mlflow_rows,
         "create = create_run + the trial's params; result = one result's metrics + the checkpoint tag; end = "
         "set_terminated; on the calling thread (Tune's event loop in a sweep). synchronous: each write returns once "
-        "written (sslsweep before); queued: results go to RunWriter's thread, the end waits for the run's "
-        "queued writes (SweepMLflowCallback now); flush = the wait at the end for what was still queued",
+        "written (sslsweep before); queued: the run's creation, results and end go to RunWriter's threads "
+        "(SweepMLflowCallback now); flush = the wait at the end for what was still queued",
     )
     return figures
 
@@ -1574,9 +1588,9 @@ def print_sweep_tables(figures: list[SweepFigures], epochs: int) -> None:
         "Per-trial driver overhead against trial index (s)",
         ["sweep", "trial index", "trials", "wall med", "work med", "overhead med", "overhead p95", "overhead max"],
         rows,
-        "wall = the trial's MLflow run end - start; work = its Tune time_total_s (the epochs and the final "
-        "evaluation in the trial); overhead = wall - work: actor start, waiting on the driver, MLflow logging "
-        "and the trial's artifacts",
+        "wall = the trial's MLflow run end - start (the times the driver's Tune started and ended the trial); work = "
+        "its Tune time_total_s (the epochs and the final evaluation in the trial); overhead = wall - work: the "
+        "actor's start and the trial's waits on the driver",
     )
 
     rows = []
@@ -1684,8 +1698,8 @@ def print_sweep_tables(figures: list[SweepFigures], epochs: int) -> None:
             ]
             for f in figures
         ],
-        "close = from a trial's last result to its run's end in MLflow (the driver's log_trial_end: the run's queued "
-        "results written, then its outcome, objective, artifacts and end, on Tune's event loop); 'during a close': "
+        "close = from a trial's last result to its run's end time in MLflow (when the driver's Tune ended the trial; "
+        "its run's records are written after, on the callback's writer threads); 'during a close': "
         "the result's lag (reported_at to the driver's callback) overlapped another trial's close",
     )
     rows = [
