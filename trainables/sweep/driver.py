@@ -4,6 +4,7 @@ report. ``tune.py`` is its command line."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -129,6 +130,15 @@ def _scheduler(spec: SweepSpec):
     )
 
 
+def _settle_heap() -> None:
+    """A full garbage collection, then what is left moved out of the collector's sight (``gc.freeze``). What the
+    driver holds before Tune starts (the imported torch, Ray, MLflow and pandas, the prepared checks) lives as long
+    as the process; Python's full collections, which come more often as a sweep's records grow, walked all of it
+    each time, on Tune's event loop (docs/measurements.md, "At a cluster's scale")."""
+    gc.collect()
+    gc.freeze()
+
+
 def run_sweep(
     spec: SweepSpec,
     spec_path: Path,
@@ -211,6 +221,7 @@ def run_sweep(
             )
         else:  # Tune's saved experiment: its searcher, scheduler, trials and this sweep's callback
             search = restore_tuner(resume_from.experiment_path, trainable)
+        _settle_heap()
         results = _fit(search, spec.budget.trials, stores.mlflow_uri, parent_run_id, verbose)
         if resume_from is not None:  # runs of trials the dead driver started that no trial carried on
             close_open_child_runs(stores.mlflow_uri, parent_run_id, Outcome.ABANDONED)
