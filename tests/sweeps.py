@@ -6,7 +6,6 @@ less every variable that points sslsweep at stores (``cluster_environment``)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -14,6 +13,7 @@ from typing import NamedTuple
 import mlflow
 import pandas as pd
 import yaml
+from before_ray import Ran, run_fresh, run_fresh_in_turn
 from mlflow.tracking import MlflowClient
 
 from trainables.tracking.stores import POINTING_VARIABLES
@@ -26,7 +26,7 @@ class RanSweep(NamedTuple):
 
     path: Path
     home: Path
-    run: subprocess.CompletedProcess
+    run: Ran
 
 
 def sweep_file(tmp_path: Path, name: str, **overrides) -> Path:
@@ -44,37 +44,28 @@ def sweep_file(tmp_path: Path, name: str, **overrides) -> Path:
     return path
 
 
-def sweep_environment(home: Path) -> dict[str, str]:
-    """This process's variables, with the stores and reports under ``home`` and a Ray of the sweep's own."""
-    env = {**os.environ, "SSLSWEEP_HOME": str(home), "SSLSWEEP_REPORTS_DIR": str(home / "reports")}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("RAY_ADDRESS", None)
-    return env
+def stores_under(home: Path) -> dict[str, str | None]:
+    """The variables that put the stores and reports under ``home`` and give the sweep a Ray of its own (None:
+    unset)."""
+    return {
+        "SSLSWEEP_HOME": str(home),
+        "SSLSWEEP_REPORTS_DIR": str(home / "reports"),
+        "MLFLOW_TRACKING_URI": None,
+        "RAY_ADDRESS": None,
+    }
 
 
-def run_tune(path: Path, home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "tune.py", str(path)],
-        cwd=ROOT,
-        env=sweep_environment(home),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+def run_tune(path: Path, home: Path) -> Ran:
+    """``python tune.py PATH`` in a fresh process with ``stores_under(home)``."""
+    return run_fresh([path], stores_under(home), timeout=900)
 
 
-def run_in_one_driver(paths: list[Path], home: Path) -> subprocess.CompletedProcess:
+def run_in_one_driver(paths: list[Path], home: Path) -> Ran:
     """``tune.py`` on each file in turn, in one driver process that keeps its Ray between them (as ``tune.py
-    nightly`` does): the second sweep skips the imports and Ray's start. Exit code: the worst of the sweeps'."""
-    code = "import sys, tune; sys.exit(max([tune.run([path]) for path in sys.argv[1:]]))"
-    return subprocess.run(
-        [sys.executable, "-c", code, *map(str, paths)],
-        cwd=ROOT,
-        env=sweep_environment(home),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    nightly`` does, ``before_ray.run_fresh_in_turn``): the second sweep skips the imports and Ray's start. Exit
+    code: the worst of the sweeps'; their output, one after the other."""
+    ran = run_fresh_in_turn([[path] for path in paths], stores_under(home))
+    return Ran(max(r.returncode for r in ran), "".join(r.stdout for r in ran), "".join(r.stderr for r in ran))
 
 
 def child_runs_frame(home: Path, parent_run_id: str) -> pd.DataFrame:

@@ -337,6 +337,8 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             if BASELINE_OF_KEY not in trial.config and is_finite_number(result.get(objective)):
                 step = int(result.get(EPOCH) or 0)
                 metrics.append(Metric(OBJECTIVE_METRIC, float(result[objective]), int(time.time() * 1000), step))
+            # The trial's latest checkpoint: the one this driver saw reported or saved; else the path in the last
+            # result (a trial Tune restored as ended, which never reported here); else Tune's own record of it.
             checkpoint = self._checkpoint_paths.get(trial) or result.get(CHECKPOINT_PATH)
             if checkpoint is None and trial.checkpoint is not None:
                 checkpoint = trial.checkpoint.path
