@@ -137,7 +137,9 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         # A sweep across methods: a trial's config holds what was drawn; its run logs its method's defaults too.
         self._methods_spec = spec if spec.methods is not None else None
         self._names: dict[str, str] = {}  # run id -> run name, for naming repeats and baselines after their trial
-        self._run_names: dict[str, str] = {}  # trial id -> its run's name, for a pruned trial's new name
+        # The trials whose run this callback opened -> the run's name (for a pruned trial's new name); the writer
+        # keeps each run under its trial's id. (Ray's base class keeps ``_trial_runs``, which this class leaves unused.)
+        self._started: dict[Trial, str] = {}
         self._writer: RunWriter | None = None  # made in setup, with the credentials
 
     @property
@@ -147,7 +149,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         # A callback pickled by an older sslsweep (a sweep interrupted before an upgrade, resumed after it).
         self.__dict__.update(
-            {"searched": [], "_names": {}, "_run_names": {}, "_methods_spec": None, "_writer": None, **state}
+            {"searched": [], "_names": {}, "_started": {}, "_methods_spec": None, "_writer": None, **state}
         )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -167,6 +169,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         if self._writer is None:  # one per callback (flushed at each experiment's end), made where Tune runs it
             self._writer = RunWriter(self.tracking_uri)
         super().setup(*args, **kwargs)
+        self._started = {}  # this experiment's trials, as Ray's base class resets its ``_trial_runs``
         # Runs this parent already has: a resumed sweep (``tune.py --resume``) carries on in them.
         self._earlier_runs = {
             run.data.tags.get(TRIAL_ID_TAG): run for run in child_runs(self.client, self.parent_run_id)
@@ -176,7 +179,7 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         self._restored_ended: set[str] | None = None  # taken at Tune's first step (on_step_begin)
 
     def log_trial_start(self, trial: Trial) -> None:
-        if trial in self._trial_runs:
+        if trial in self._started:
             return
         params, bookkeeping = split_bookkeeping(trial.config)
         number = bookkeeping.get(TRIAL_NUMBER_KEY)
@@ -218,17 +221,15 @@ class SweepMLflowCallback(MLflowLoggerCallback):
             self._names[run_id] = name  # a final repeat or baseline of this trial is named after it
             return run_id
 
-        self._trial_runs[trial] = trial.trial_id  # the writer's key for its run
-        self._run_names[trial.trial_id] = name
+        self._started[trial] = name
         self._writer.open(trial.trial_id, make, start.fill)
 
     def run_id(self, trial: Trial) -> str | None:
         """The id of a trial's run, once its creation is written (waited for); None where it could not be made."""
-        key = self._trial_runs.get(trial)
-        if key is None or self._writer is None:
+        if trial not in self._started or self._writer is None:
             return None
-        self._writer.wait(key)
-        return self._writer.run_id(key)
+        self._writer.wait(trial.trial_id)
+        return self._writer.run_id(trial.trial_id)
 
     def _resumed_run(self, trial: Trial, params: dict[str, Any], tags: dict[str, Any]) -> Any:
         """The run a trial of a resumed sweep carries on in: its own (same Tune trial id), or the open run of a trial
@@ -265,15 +266,15 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         self.flush()
         super().on_experiment_end(trials, **info)
         client = self.client
-        for trial, key in self._trial_runs.items():
-            run_id = self._writer.run_id(key)
+        for trial in self._started:
+            run_id = self._writer.run_id(trial.trial_id)
             if trial.trial_id not in self._ended and run_id is not None:
                 close_run(client, run_id, Outcome.INTERRUPTED)
         for trial in trials:
             earlier = self._earlier_runs.get(trial.trial_id)
             if (
                 trial.trial_id in (self._restored_ended or ())
-                and trial not in self._trial_runs
+                and trial not in self._started
                 and earlier is not None
                 and earlier.info.run_id not in self._adopted
                 and still_open(earlier)
@@ -294,7 +295,6 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         now = int(time.time() * 1000)
         recorded = {key: value for key, value in unpacked(result).items() if is_recorded_metric(key, value)}
         metrics = [Metric(key, float(value), now, step) for key, value in {**recorded, **gains(recorded)}.items()]
-        run_id = self._trial_runs[trial]
         tags = []
         if result.get(NODE_ID) and self._node_ids.get(trial) != result[NODE_ID]:
             self._node_ids[trial] = result[NODE_ID]
@@ -302,22 +302,21 @@ class SweepMLflowCallback(MLflowLoggerCallback):
         if result.get(CHECKPOINT_PATH):  # the trial's latest checkpoint, for logging the best backbone
             self._checkpoint_paths[trial] = str(result[CHECKPOINT_PATH])
             tags.append(RunTag(CHECKPOINT_TAG, str(result[CHECKPOINT_PATH])))
-        self._writer.log(run_id, metrics, tags)
+        self._writer.log(trial.trial_id, metrics, tags)
 
     def log_trial_save(self, trial: Trial) -> None:
         # Trials that train in-process checkpoint through Tune itself (Ray Train trials report the path).
-        if trial in self._trial_runs and trial.checkpoint is not None:
+        if trial in self._started and trial.checkpoint is not None:
             self._checkpoint_paths[trial] = trial.checkpoint.path
-            self._writer.log(self._trial_runs[trial], [], [RunTag(CHECKPOINT_TAG, trial.checkpoint.path)])
+            self._writer.log(trial.trial_id, [], [RunTag(CHECKPOINT_TAG, trial.checkpoint.path)])
 
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
         """The trial's run closed with its outcome: read from the trial here, written after the run's queued results on
         the writer's thread (``RunEnd``), so that Tune's event loop waits for none of it."""
-        key = self._trial_runs.get(trial)
-        if key is None:
+        if trial not in self._started:
             return
         self._ended.add(trial.trial_id)
-        self._writer.close(key, self._run_end(trial, self._run_names.get(key, ""), failed).write)
+        self._writer.close(trial.trial_id, self._run_end(trial, self._started[trial], failed).write)
 
     def get_state(self) -> dict | None:
         """Tune calls this at every experiment-state save, which records each trial's latest result and checkpoint:

@@ -62,7 +62,7 @@ class RunWriter:
         self._closing: dict[str, int] = {}  # key -> its ends queued and not yet written
         self._done = threading.Condition()
         self._failures: list[str] = []
-        self._unwritable: dict[str, int] = {}  # key -> results not written since its run could not be made
+        self._unwritable: dict[str, list[int]] = {}  # key -> [results, tag-only writes] lost: its run was not made
         _WRITERS.add(self)
 
     def open(
@@ -124,29 +124,30 @@ class RunWriter:
                 if number
             ]
             unmade = [
-                f"{key}: {number} results were not written: its run could not be made"
-                for key, number in self._unwritable.items()
-                if number
+                f"{key}: {results} results{f' and {tagged} tag updates' if tagged else ''} were not written: "
+                "its run could not be made"
+                for key, (results, tagged) in self._unwritable.items()
+                if results or tagged
             ]
             failures, self._failures, self._unwritable = self._failures, [], {}
         return failures + unmade + unwritten
 
     def _put(
-        self, into: queue.Queue, counts: dict[str, int], run_id: str, item: Any, name: str, work: Callable[[], None]
+        self, into: queue.Queue, counts: dict[str, int], key: str, item: Any, name: str, work: Callable[[], None]
     ) -> None:
         with self._done:
             thread = self._threads.get(name)
             if thread is None or not thread.is_alive():
                 self._threads[name] = thread = threading.Thread(target=work, name=name, daemon=True)
                 thread.start()
-            counts[run_id] = counts.get(run_id, 0) + 1
+            counts[key] = counts.get(key, 0) + 1
             into.put(item)  # with the count, so that an interruption cannot leave one without the other
 
-    def _done_with(self, counts: dict[str, int], run_id: str, number: int) -> None:
+    def _done_with(self, counts: dict[str, int], key: str, number: int) -> None:
         with self._done:
-            counts[run_id] -= number
-            if not counts[run_id]:
-                del counts[run_id]
+            counts[key] -= number
+            if not counts[key]:
+                del counts[key]
             self._done.notify_all()
 
     def _write_forever(self) -> None:
@@ -200,7 +201,9 @@ class RunWriter:
         tags = {tag.key: tag for write in writes for tag in write.tags}
         if run_id is None:
             with self._done:
-                self._unwritable[key] = self._unwritable.get(key, 0) + sum(write.create is None for write in writes)
+                lost = self._unwritable.setdefault(key, [0, 0])
+                lost[0] += sum(bool(write.metrics) for write in writes)
+                lost[1] += sum(bool(write.tags) and not write.metrics for write in writes)
         elif metrics or tags:
             self._attempt(run_id, lambda: client.log_batch(run_id, metrics=metrics, tags=list(tags.values())))
 
@@ -208,11 +211,11 @@ class RunWriter:
         with self._done:
             self._failures.append(f"{key}: {why}")
 
-    def _attempt(self, run_id: str, write: Callable[[], Any]) -> Any:
+    def _attempt(self, who: str, write: Callable[[], Any]) -> Any:
         try:
             return write()
         except Exception as error:  # noqa: BLE001 - kept for flush to report; the other writes still go
-            self._fail(run_id, f"{type(error).__name__}: {error}")
+            self._fail(who, f"{type(error).__name__}: {error}")
             return None
 
 
