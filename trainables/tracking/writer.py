@@ -124,10 +124,9 @@ class RunWriter:
                 if number
             ]
             unmade = [
-                f"{key}: {results} results{f' and {tagged} tag updates' if tagged else ''} were not written: "
-                "its run could not be made"
+                f"{key}: {' and '.join(lost)} were not written: its run could not be made"
                 for key, (results, tagged) in self._unwritable.items()
-                if results or tagged
+                if (lost := [f"{n} {what}" for n, what in ((results, "results"), (tagged, "tag updates")) if n])
             ]
             failures, self._failures, self._unwritable = self._failures, [], {}
         return failures + unmade + unwritten
