@@ -18,6 +18,7 @@ import ray
 from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from mlflow.tracking import MlflowClient
 from ray import tune
+from ray.tune.logger import JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -159,6 +160,10 @@ def run_sweep(
     # Tune warns when such forced saves come within 5 s of each other; with epochs of a second (the bundled data)
     # they do, at milliseconds a save (docs/measurements.md, "At a cluster's scale"): warn below 1 s only.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1")
+    # Of Tune's own per-trial files only result.json (``_tuner`` adds its logger): MLflow has every result, and
+    # Tune's TensorBoard logger costs milliseconds per result on the event loop, its CSV and events files a copy
+    # at every state save (docs/measurements.md, "At a cluster's scale").
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     _quiet_libraries()
     if not ray.is_initialized():
         # Connects to RAY_ADDRESS (set by `ray job submit`) or a running local cluster, else starts one.
@@ -440,7 +445,8 @@ def _tuner(
             name=name,
             storage_path=stores.ray_storage,
             # Tune's tables per trial with --verbose; otherwise one line per trial event (console.py).
-            callbacks=[callback] if verbose else [callback, _trial_lines(spec, scheduler, num_samples)],
+            callbacks=[callback, JsonLoggerCallback()]
+            + ([] if verbose else [_trial_lines(spec, scheduler, num_samples)]),
             verbose=2 if verbose else 0,
             # Tune would otherwise keep every checkpoint of every trial, on disk and in its experiment state.
             checkpoint_config=tune.CheckpointConfig(num_to_keep=KEPT_CHECKPOINTS),
