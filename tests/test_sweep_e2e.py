@@ -95,6 +95,10 @@ def test_sweep_records_every_trial_with_its_true_status(tmp_path):
     # fewer processes ran the trials than there were trials, and every status above is still true.
     assert "finished" in outcomes and "pruned" in outcomes, outcomes
     assert len(_trial_pids(home)) < trials
+    # Of Tune's own per-trial files, result.json only: no TensorBoard events or CSV copy of what MLflow holds.
+    trial_files = {path.name for path in home.glob("ray_results/*/run_trial_*/*") if path.is_file()}
+    assert "result.json" in trial_files and "progress.csv" not in trial_files, trial_files
+    assert not any(name.startswith("events.out.tfevents") for name in trial_files), trial_files
     # Where each trial trained: one local node here (tests/test_multinode.py spreads a sweep over two).
     assert children["tags.sslsweep.node_id"].notna().all() and children["tags.sslsweep.node_id"].nunique() == 1
 
