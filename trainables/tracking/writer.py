@@ -29,6 +29,7 @@ import queue
 import sys
 import threading
 import weakref
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -62,7 +63,7 @@ class RunWriter:
         self._closing: dict[str, int] = {}  # key -> its ends queued and not yet written
         self._done = threading.Condition()
         self._failures: list[str] = []
-        self._unwritable: dict[str, list[int]] = {}  # key -> [results, tag-only writes] lost: its run was not made
+        self._unwritable: dict[str, Counter[str]] = {}  # key -> what it lost, counted: its run was not made
         _WRITERS.add(self)
 
     def open(
@@ -124,9 +125,10 @@ class RunWriter:
                 if number
             ]
             unmade = [
-                f"{key}: {' and '.join(lost)} were not written: its run could not be made"
-                for key, (results, tagged) in self._unwritable.items()
-                if (lost := [f"{n} {what}" for n, what in ((results, "results"), (tagged, "tag updates")) if n])
+                f"{key}: {' and '.join(f'{number} {what}' for what, number in lost.items())} were not written: "
+                "its run could not be made"
+                for key, lost in self._unwritable.items()
+                if lost
             ]
             failures, self._failures, self._unwritable = self._failures, [], {}
         return failures + unmade + unwritten
@@ -200,9 +202,10 @@ class RunWriter:
         tags = {tag.key: tag for write in writes for tag in write.tags}
         if run_id is None:
             with self._done:
-                lost = self._unwritable.setdefault(key, [0, 0])
-                lost[0] += sum(bool(write.metrics) for write in writes)
-                lost[1] += sum(bool(write.tags) and not write.metrics for write in writes)
+                lost = self._unwritable.setdefault(key, Counter())
+                lost.update(
+                    "results" if write.metrics else "tag updates" for write in writes if write.metrics or write.tags
+                )
         elif metrics or tags:
             self._attempt(run_id, lambda: client.log_batch(run_id, metrics=metrics, tags=list(tags.values())))
 
