@@ -13,9 +13,11 @@ import pytest
 import torch
 import yaml
 from before_ray import refused, tune_cli  # noqa: F401  (fixtures; refused uses tune_cli)
+from test_searcher import suggested
 
+from trainables.records.results import TRIAL_NUMBER_KEY
 from trainables.searchspace import METHOD_PARAM, SweepSpec
-from trainables.sweep.searcher import optuna_sampler
+from trainables.sweep.searcher import OptunaStudySearcher, method_rotation, optuna_sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 BASIC = {"source": "aeon", "name": "BasicMotions"}
@@ -192,3 +194,24 @@ def test_repeats_of_trials_of_two_methods_run_as_experiments_of_points_that_set_
     space = _space_of(vicreg)
     assert space["method"] == "vicreg" and space["cov_coeff"] == 1.0 and "temperature" not in space
     assert isinstance(space["lr"], tune.search.sample.Categorical) and space["lr"].categories == [0.1, 0.3]
+
+
+def test_tpes_start_up_trials_take_every_method_in_turn_and_random_search_does_not():
+    spec = SweepSpec.model_validate(_sweep(sampler={"type": "tpe", "startup_trials": 6}, budget={"trials": 4}))
+    first = method_rotation(list(spec.methods), spec.sampler, spec.seed, spec.budget.trials)
+    assert len(first) == 4 and sorted(p[METHOD_PARAM] for p in first[:3]) == sorted(spec.methods)
+    assert first[3] == first[0]
+    assert method_rotation(list(spec.methods), spec.sampler, seed=1, trials=3) != first[:3]  # the order is seeded
+
+    searcher = OptunaStudySearcher(
+        space={}, define=spec.suggest, first=first, metric="m", mode="max", study_name="rotation",
+        storage=optuna.storages.InMemoryStorage(), sampler=optuna_sampler(spec.sampler, spec.seed, conditional=True),
+    )  # fmt: skip
+    own = {name: set(choice.search) for name, choice in spec.methods.items()}
+    for number, point in enumerate(first):
+        config = suggested(searcher, str(number))
+        assert config[METHOD_PARAM] == point[METHOD_PARAM]
+        assert set(config) - {TRIAL_NUMBER_KEY} == {METHOD_PARAM, "backbone", "lr", *own[config[METHOD_PARAM]]}
+
+    random = SweepSpec.model_validate(_sweep(sampler="random")).sampler
+    assert method_rotation(list(spec.methods), random, seed=0, trials=12) == []

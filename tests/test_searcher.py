@@ -270,3 +270,27 @@ def test_a_point_is_drawn_off_tunes_event_loop_one_at_a_time_and_never_ahead(tmp
     assert suggested(searcher, "t3")[TRIAL_NUMBER_KEY] == 1 and set(searcher.trials) == {"t0", "t3"}
     assert sampler.threads and all(name == "sslsweep-optuna-ask" for name in sampler.threads)
     assert len(searcher.study.trials) == 2  # nothing asked ahead of Tune
+
+
+def test_first_points_are_asked_first_in_order_and_a_resumed_retry_keeps_its_own_point(tmp_path):
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    first = [{"lr": 1e-3}, {"lr": 2e-3}, {"lr": 3e-3}]
+    searcher = OptunaStudySearcher(
+        space=SPACE, metric=METRIC, mode="max", sampler=optuna.samplers.TPESampler(seed=0), study_name="s",
+        storage=storage, first=first,
+    )  # fmt: skip
+    constructed = pickle.dumps(searcher)
+    assert suggested(searcher, "crash")["lr"] == pytest.approx(1e-3)
+    assert [t.state.name for t in searcher.study.trials] == ["RUNNING"]  # queued one at a time, none waiting
+    searcher.on_trial_complete("crash", {METRIC: 0.5, "training_iteration": 1}, error=True)
+    saved = str(tmp_path / "searcher-state.pkl")
+    searcher.save(saved)
+
+    resumed = pickle.loads(constructed)
+    resumed.restore(saved)
+    retry = resumed.trials["crash"]
+    assert retry.params == {"lr": pytest.approx(1e-3)} and RETRY_OF_ATTR in resumed.study.trials[-1].user_attrs
+    later = [suggested(resumed, name)["lr"] for name in ("second", "third", "fourth")]
+    assert later[:2] == [pytest.approx(2e-3), pytest.approx(3e-3)]
+    assert all(later[2] != pytest.approx(point["lr"]) for point in first)  # then the sampler's own draws
+    assert "WAITING" not in {t.state.name for t in resumed.study.trials}

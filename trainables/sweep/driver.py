@@ -65,6 +65,7 @@ from trainables.sweep.searcher import (
     CredentialFreeRDBStorage,
     OptunaStudySearcher,
     ResumableConcurrencyLimiter,
+    method_rotation,
     optuna_sampler,
 )
 from trainables.tracking.mlflow_callback import SweepMLflowCallback, child_runs, ensure_experiment, start_parent_run
@@ -100,6 +101,7 @@ def _searcher(spec: SweepSpec, stores: Stores, study_name: str, concurrency: int
         OptunaStudySearcher(
             space=spec.optuna_space(),
             define=spec.suggest if spec.methods is not None else None,
+            first=method_rotation(list(spec.methods or ()), spec.sampler, spec.seed, spec.budget.trials),
             metric=RANKED_OBJECTIVE,
             mode=spec.objective.mode,
             sampler=sampler,
