@@ -209,7 +209,9 @@ def fail(message: str) -> int:
 
 
 def describe(spec, stores) -> str:
+    from trainables.searchspace import METHOD_PARAM
     from trainables.sweep.resources import ray_target
+    from trainables.sweep.searcher import method_rotation
     from trainables.tracking.stores import redact
 
     methods = f"method {spec.method}" if spec.methods is None else f"methods {', '.join(spec.methods)}"
@@ -226,6 +228,12 @@ def describe(spec, stores) -> str:
     ]
     if spec.methods is not None:  # a conditional space: the method first, then its own parameters
         lines.append(f"  {'method':<22} categorical {list(spec.methods)}, drawn first; then that method's own")
+        rotation = [
+            point[METHOD_PARAM]
+            for point in method_rotation(list(spec.methods), spec.sampler, spec.seed, spec.budget.trials)
+        ]
+        if rotation:
+            lines.append(f"  {'':<22} (the start-up trials take each in turn: {', '.join(rotation)})")
         for name, choice in spec.methods.items():
             own = [f"{key} {dimension.describe()}" for key, dimension in choice.search.items()]
             own += [f"{key} = {value!r} (fixed)" for key, value in choice.fixed.items()]

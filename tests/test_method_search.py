@@ -177,6 +177,8 @@ def test_the_dry_run_prints_the_space_per_method(tmp_path):
     assert "sweep      across: methods barlow_twins, vicreg, cpc, seed 0" in run.stdout
     assert "  method                 categorical ['barlow_twins', 'vicreg', 'cpc'], drawn first" in run.stdout
     assert "    vicreg               cov_coeff float [0.5, 2]; sim_coeff = 25.0 (fixed)\n" in run.stdout
+    turns = run.stdout.split("(the start-up trials take each in turn: ", 1)[1].split(")", 1)[0].split(", ")
+    assert len(turns) == 10 and sorted(turns[:3]) == sorted(METHODS) and turns[3:6] == turns[:3]  # TPE's 10
     assert "12 trials x up to 2 epochs" in run.stdout and "about 4 trials per method" in run.stdout
 
 
