@@ -285,12 +285,15 @@ def test_first_points_are_asked_first_in_order_and_a_resumed_retry_keeps_its_own
     searcher.on_trial_complete("crash", {METRIC: 0.5, "training_iteration": 1}, error=True)
     saved = str(tmp_path / "searcher-state.pkl")
     searcher.save(saved)
+    searcher._queue_first()  # the driver dies between queueing the next first point and asking for it
+    assert [t.state.name for t in searcher.study.trials] == ["FAIL", "WAITING"]
 
     resumed = pickle.loads(constructed)
     resumed.restore(saved)
     retry = resumed.trials["crash"]
-    assert retry.params == {"lr": pytest.approx(1e-3)} and RETRY_OF_ATTR in resumed.study.trials[-1].user_attrs
+    assert retry.params == {"lr": pytest.approx(1e-3)}  # the crashed trial's own point, not the queued one
+    assert RETRY_OF_ATTR in resumed.study.trials[retry.number].user_attrs
     later = [suggested(resumed, name)["lr"] for name in ("second", "third", "fourth")]
-    assert later[:2] == [pytest.approx(2e-3), pytest.approx(3e-3)]
+    assert later[:2] == [pytest.approx(2e-3), pytest.approx(3e-3)]  # the leftover first point, then the next
     assert all(later[2] != pytest.approx(point["lr"]) for point in first)  # then the sampler's own draws
     assert "WAITING" not in {t.state.name for t in resumed.study.trials}

@@ -408,7 +408,8 @@ def test_a_sweep_across_methods_with_supervised_baselines(tmp_path):
     trial of the backbone at each label fraction: tagged child runs, never told to Optuna, never selected, in the
     report's gain table of every method. With ``evaluation.refit_on_validation`` (gestures, where accuracies have
     headroom): the test readouts are fitted on training + validation series."""
-    from trainables.searchspace import METHOD_PARAM
+    from trainables.searchspace import METHOD_PARAM, SweepSpec
+    from trainables.sweep.searcher import method_rotation
 
     home = tmp_path / "home"
     spec = yaml.safe_load((ROOT / "searchspaces" / "moco.yaml").read_text())
@@ -457,6 +458,9 @@ def test_a_sweep_across_methods_with_supervised_baselines(tmp_path):
     study_name = next(line.split("'")[1] for line in run.stdout.splitlines() if line.startswith("optuna"))
     study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{home / 'optuna.db'}")
     assert len(study.trials) == 3  # the baselines are not told to Optuna
+    # TPE's start-up trials took each method in turn, in the seeded order the dry run lists.
+    rotation = method_rotation(list(methods), SweepSpec.model_validate(spec).sampler, spec["seed"], 3)
+    assert [trial.params[METHOD_PARAM] for trial in study.trials] == [point[METHOD_PARAM] for point in rotation]
     for trial in study.trials:
         assert set(trial.params) == {METHOD_PARAM, "window_length", "temperature"}, trial.params
 
