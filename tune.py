@@ -211,7 +211,7 @@ def fail(message: str) -> int:
 def describe(spec, stores) -> str:
     from trainables.searchspace import METHOD_PARAM
     from trainables.sweep.resources import ray_target
-    from trainables.sweep.searcher import method_rotation
+    from trainables.sweep.searcher import method_rotation, startup_trial_count
     from trainables.tracking.stores import redact
 
     methods = f"method {spec.method}" if spec.methods is None else f"methods {', '.join(spec.methods)}"
@@ -224,7 +224,7 @@ def describe(spec, stores) -> str:
         f"{', '.join(f'{f:g}' for f in spec.evaluation.label_fractions)}"
         + "".join(f" ({text})" for text in [spec.domain.describe_evaluation(spec.evaluation)] if text),
         f"objective  {spec.objective.mode} {spec.objective.metric}",
-        f"search     Optuna {spec.sampler.describe()} sampler over",
+        f"search     Optuna {spec.sampler.describe(startup_trial_count(spec.sampler))} sampler over",
     ]
     if spec.methods is not None:  # a conditional space: the method first, then its own parameters
         lines.append(f"  {'method':<22} categorical {list(spec.methods)}, drawn first; then that method's own")

@@ -74,6 +74,12 @@ def optuna_sampler(
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True, **joint, **startup)
 
 
+def startup_trial_count(sampler: SamplerSpec) -> int:
+    """How many trials TPE draws at random before it models anything: the file's ``startup_trials``, else
+    Optuna's default."""
+    return sampler.startup_trials or TPE_STARTUP_TRIALS
+
+
 def method_rotation(methods: Sequence[str], sampler: SamplerSpec, seed: int, trials: int) -> list[dict]:
     """The method of each of TPE's start-up trials in a sweep across methods: every method in turn, in an order
     drawn from ``seed``; the rest of each point is TPE's random start-up draw. At random, start-up draws leave
@@ -83,7 +89,7 @@ def method_rotation(methods: Sequence[str], sampler: SamplerSpec, seed: int, tri
     if sampler.type != "tpe" or not methods:
         return []
     order = [str(name) for name in np.random.default_rng(seed).permutation(list(methods))]
-    count = min(sampler.startup_trials or TPE_STARTUP_TRIALS, trials)
+    count = min(startup_trial_count(sampler), trials)
     return [{METHOD_PARAM: order[i % len(order)]} for i in range(count)]
 
 
