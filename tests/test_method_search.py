@@ -12,8 +12,8 @@ import optuna
 import pytest
 import torch
 import yaml
+from asking import suggested
 from before_ray import refused, tune_cli  # noqa: F401  (fixtures; refused uses tune_cli)
-from test_searcher import suggested
 
 from trainables.records.results import TRIAL_NUMBER_KEY
 from trainables.searchspace import METHOD_PARAM, SweepSpec
@@ -175,6 +175,7 @@ def test_the_dry_run_prints_the_space_per_method(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "sweep      across: methods barlow_twins, vicreg, cpc, seed 0" in run.stdout
+    assert "search     Optuna TPE (10 random start-up trials;" in run.stdout  # Optuna's default: none set
     assert "  method                 categorical ['barlow_twins', 'vicreg', 'cpc'], drawn first" in run.stdout
     assert "    vicreg               cov_coeff float [0.5, 2]; sim_coeff = 25.0 (fixed)\n" in run.stdout
     turns = run.stdout.split("(the start-up trials take each in turn: ", 1)[1].split(")", 1)[0].split(", ")

@@ -11,6 +11,7 @@ import time
 
 import optuna
 import pytest
+from asking import suggested
 from ray.tune.search.optuna import OptunaSearch
 
 from trainables.records.results import EVALUATION_DONE, FAILURE_REASON, TRIAL_NUMBER_KEY, failure_reason
@@ -19,16 +20,6 @@ from trainables.sweep.searcher import CRASHED_ATTR, RETRY_OF_ATTR, OptunaStudySe
 
 METRIC = "val/knn/acc/frac_1.0"
 SPACE = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}
-
-
-def suggested(searcher, trial_id: str) -> dict:
-    """``searcher.suggest(trial_id)`` called as Tune calls it, once a step, until the point is drawn (sslsweep's
-    searcher draws on a thread of its own and answers None meanwhile)."""
-    deadline = time.monotonic() + 60
-    while (config := searcher.suggest(trial_id)) is None:
-        assert time.monotonic() < deadline, "no point drawn within 60 s"
-        time.sleep(0.01)
-    return config
 
 
 def _searcher(searcher_cls, storage):
