@@ -248,7 +248,13 @@ def test_a_point_is_drawn_off_tunes_event_loop_one_at_a_time_and_never_ahead(tmp
         space=SPACE, metric=METRIC, mode="max", sampler=sampler, study_name="held", storage=storage
     )
     assert searcher.suggest("t0")[TRIAL_NUMBER_KEY] == 0  # nothing running: drawn in one call
-    assert searcher.suggest("t1") is None and searcher.suggest("t2") is None  # t0 runs: Tune's next steps go on
+    assert searcher.suggest("t1") is None  # t0 runs: Tune's next step goes on while trial 1 is drawn
+    deadline = time.monotonic() + 30  # the ask's thread adds trial 1 to the study when it gets the CPU
+    while len(searcher.study.trials) < 2:
+        assert time.monotonic() < deadline, "the ask under way never reached the study"
+        time.sleep(0.01)
+    assert searcher.suggest("t2") is None
+    time.sleep(0.2)  # a second ask, had suggest started one, would have added its trial by now
     assert len(searcher.study.trials) == 2  # one ask under way, not one per call
     states = []
     saving = threading.Thread(target=lambda: states.append(searcher.get_state()))
