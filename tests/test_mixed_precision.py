@@ -73,10 +73,12 @@ def _digit_images(n: int = 64, seed: int = 0) -> Windows:
     )
 
 
-def _simclr_on_images(channels_last: bool) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+def _simclr_on_images(
+    channels_last: bool, backbone: str = "resnet18_small"
+) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     torch.manual_seed(0)
     cls = METHODS.get("simclr")
-    model = cls(build_backbone("resnet18_small", 1), ProjectorSpec(32, 2), cls.Params(), DataShape(1, 16, 10))
+    model = cls(build_backbone(backbone, 1), ProjectorSpec(32, 2), cls.Params(), DataShape(1, 16, 10))
     if channels_last:
         to_channels_last(model)
     return model, torch.optim.SGD(model.parameters(), lr=0.01)
@@ -88,7 +90,9 @@ def _augmenter():
 
 
 def test_a_bf16_training_step_runs_the_backbone_in_bfloat16_and_keeps_float32_weights():
-    model, optimizer = _simclr_on_images(channels_last=False)
+    # cnn5, the images backbone sslsweep ships for CPUs, keeps this cheap: bfloat16 convolutions are slow on CPUs
+    # without AMX, a ResNet-18's most of all.
+    model, optimizer = _simclr_on_images(channels_last=False, backbone="cnn5")
     seen = []
     model.backbone.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
     images = _digit_images()
