@@ -40,7 +40,7 @@ def wait_for_port(port: int, server: subprocess.Popen, what: str, seconds: float
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
-            time.sleep(0.5)
+            time.sleep(0.1)
     pytest.fail(
         f"{what} did not listen on 127.0.0.1:{port} within {seconds} s" + (f": {output()}" if log is not None else "")
     )

@@ -22,6 +22,8 @@ from mlflow.tracking import MlflowClient
 from sweeps import child_runs_frame, sweep_file, sweep_parent
 
 ROOT = Path(__file__).resolve().parents[1]
+# These tests read how trials run, end and resume, not what they score: one readout at the end keeps them short.
+QUICK_EVALUATION = {"protocols": ["knn"], "label_fractions": [1.0], "unit": "series"}
 pytestmark = pytest.mark.slow
 
 
@@ -115,6 +117,7 @@ def test_a_sweep_stopped_by_ctrl_c_then_killed_is_resumed_with_nothing_lost_or_d
         scheduler={"type": "fifo"},
         # A trial whose process dies errors at once (no restart within the sweep): --resume carries it on.
         resources={"workers": 1, "cpus_per_worker": 1, "max_failures": 0},
+        evaluation=QUICK_EVALUATION,
     )
     client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
 
@@ -390,6 +393,7 @@ def test_a_killed_ray_train_worker_is_replaced_and_its_trial_finishes(tmp_path):
         resources={"workers": 2, "cpus_per_worker": 1},
         scheduler={"type": "fifo"},
         objective={"metric": "train/loss", "mode": "min"},
+        evaluation=QUICK_EVALUATION,
     )
     driver = _start(path, home)
     _wait_until(
@@ -454,7 +458,7 @@ def test_a_sweep_ray_stops_ends_in_one_line_with_its_records_closed_and_can_be_r
         scheduler={"type": "fifo"},
         search={},
         objective={"metric": "train/loss", "mode": "min"},
-        evaluation={"protocols": ["knn"], "label_fractions": [1.0], "unit": "series"},
+        evaluation=QUICK_EVALUATION,
     )
     stopped = subprocess.run(
         [sys.executable, "-c", _RAY_KILLS_A_TRIAL, str(path)],
