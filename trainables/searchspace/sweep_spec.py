@@ -149,12 +149,12 @@ class SamplerSpec(StrictModel):
             raise ValueError("sampler.startup_trials applies to the tpe sampler only")
         return self
 
-    def describe(self, startup_trials: int) -> str:
-        """``startup_trials``: how many TPE draws at random (``searcher.startup_trial_count``, which knows
-        Optuna's default; this module does not import Optuna)."""
+    def describe(self, startup_count: int) -> str:
+        """The sampler in a few words, for the dry run. ``startup_count``: how many trials TPE draws at random
+        (``searcher.startup_trial_count``, which knows Optuna's default; this module does not import Optuna)."""
         if self.type in ("random", "grid"):
             return self.type
-        return f"TPE ({startup_trials} random start-up trials; constant liar for concurrent trials)"
+        return f"TPE ({startup_count} random start-up trials; constant liar for concurrent trials)"
 
 
 class HealthSpec(StrictModel):

@@ -67,11 +67,12 @@ def optuna_sampler(
         return optuna.samplers.RandomSampler(seed=seed)
     if sampler.type == "grid":
         return AskTellGridSampler(grid or {}, seed=seed)
-    startup = {"n_startup_trials": sampler.startup_trials} if sampler.startup_trials else {}
     with warnings.catch_warnings():  # multivariate and group are "experimental" in Optuna, and say so each time
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         joint = {"multivariate": True, "group": True} if conditional else {}
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, **joint, **startup)
+        return optuna.samplers.TPESampler(
+            seed=seed, constant_liar=True, n_startup_trials=startup_trial_count(sampler), **joint
+        )
 
 
 def startup_trial_count(sampler: SamplerSpec) -> int:
