@@ -22,7 +22,8 @@ from mlflow.tracking import MlflowClient
 from sweeps import child_runs_frame, sweep_file, sweep_parent
 
 ROOT = Path(__file__).resolve().parents[1]
-# These tests read how trials run, end and resume, not what they score: one readout at the end keeps them short.
+# These tests read how trials run, end and resume, not what they score: one kNN readout (and the untrained
+# encoder's) at the end keeps them short.
 QUICK_EVALUATION = {"protocols": ["knn"], "label_fractions": [1.0], "unit": "series"}
 pytestmark = pytest.mark.slow
 
